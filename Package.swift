@@ -1,0 +1,66 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+let package = Package(
+    name: "Qantara",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "qantara", targets: ["qantara"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", exact: "2.28.1"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", exact: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log.git", exact: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-nio.git", exact: "2.101.3"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", exact: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-nio-extras.git", exact: "1.35.2"),
+        .package(url: "https://github.com/apple/swift-http-types.git", exact: "1.8.0"),
+    ],
+    targets: [
+        // System-library shims: internal, small, wrapped by Swift types.
+        .systemLibrary(name: "CRocksDB", pkgConfig: "rocksdb", providers: [.apt(["librocksdb-dev"])]),
+        .systemLibrary(name: "CSodium", pkgConfig: "libsodium", providers: [.apt(["libsodium-dev"])]),
+        .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
+
+        .target(name: "ObjectModel"),
+        .target(name: "Hashing", dependencies: ["COpenSSL", "CSodium"]),
+        .target(name: "StorageEngine", dependencies: ["ObjectModel", "CRocksDB"]),
+        .target(name: "StorageNode", dependencies: [
+            "ObjectModel", "StorageEngine",
+            .product(name: "NIOPosix", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .target(name: "Placement", dependencies: ["ObjectModel", "Hashing"]),
+        .target(name: "SigV4", dependencies: ["ObjectModel", "Hashing"]),
+        .target(name: "ObjectService", dependencies: [
+            "ObjectModel", "Hashing", "StorageEngine", "StorageNode", "Placement",
+            .product(name: "Logging", package: "swift-log"),
+        ]),
+        .target(name: "S3API", dependencies: [
+            "ObjectModel", "Hashing", "SigV4", "ObjectService",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
+            .product(name: "HTTPTypes", package: "swift-http-types"),
+            "Admin",
+        ]),
+        .target(name: "Admin", dependencies: ["ObjectModel", "SigV4", "ObjectService", "StorageNode", "Hashing"]),
+        .executableTarget(name: "qantara", dependencies: [
+            "ObjectModel", "StorageEngine", "StorageNode", "Placement", "ObjectService", "S3API", "Admin", "SigV4",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+        ]),
+
+        .testTarget(name: "ObjectModelTests", dependencies: ["ObjectModel"]),
+        .testTarget(name: "HashingTests", dependencies: ["Hashing"]),
+        .testTarget(name: "StorageEngineTests", dependencies: ["StorageEngine", "ObjectModel"]),
+        .testTarget(name: "StorageNodeTests", dependencies: ["StorageNode", "StorageEngine", "ObjectModel"]),
+        .testTarget(name: "PlacementTests", dependencies: ["Placement", "ObjectModel"]),
+        .testTarget(name: "SigV4Tests", dependencies: ["SigV4", "ObjectModel"]),
+        .testTarget(name: "ObjectServiceTests", dependencies: ["ObjectService", "StorageNode", "StorageEngine", "Placement", "ObjectModel", "Hashing"]),
+        .testTarget(name: "S3APITests", dependencies: ["S3API", "ObjectService", "SigV4", "ObjectModel"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

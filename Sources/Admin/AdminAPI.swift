@@ -1,0 +1,142 @@
+import Foundation
+import ObjectModel
+import ObjectService
+import StorageNode
+
+/// The admin API, served by the gateway under `/_qantara/admin/v1/` to the root credentials only.
+/// JSON in and out; transport-free, so it is tested without a socket.
+///
+/// | method | path | what |
+/// |---|---|---|
+/// | GET | tenants | list tenants |
+/// | POST | tenants `{"name"}` | create a tenant |
+/// | GET | access-keys?tenant=T | list a tenant's keys |
+/// | POST | access-keys `{"tenant"}` | create a key (the secret is in this answer only) |
+/// | DELETE | access-keys/ID?tenant=T | revoke a key |
+/// | GET | nodes | nodes, jurisdiction, health, object counts |
+/// | POST | nodes/ID/offline, nodes/ID/online | take an in-process node out of service and back |
+public struct AdminAPI: Sendable {
+    /// The first path component that routes to the admin API (not a valid bucket name, so never a bucket).
+    public static let pathComponent = "_qantara"
+    /// Path components after ``pathComponent``.
+    public static let prefix = ["admin", "v1"]
+
+    public struct Result: Sendable {
+        public var status: Int
+        public var body: [UInt8]
+    }
+
+    let service: ObjectService
+
+    public init(service: ObjectService) { self.service = service }
+
+    /// Handles one call; `path` is the URL path after `/_qantara/`.
+    public func handle(method: String, path: [String], query: [String: String], body: [UInt8]) async -> Result {
+        do {
+            guard path.count >= 3, Array(path.prefix(2)) == Self.prefix else {
+                throw AdminError(status: 404, code: "NoSuchEndpoint", message: "unknown admin endpoint")
+            }
+            return try await route(method: method, path: Array(path.dropFirst(2)), query: query, body: body)
+        } catch let error as AdminError {
+            return Self.json(error.status, AdminErrorView(code: error.code, message: error.message))
+        } catch let error as ObjectServiceError {
+            let mapped = AdminError(error)
+            return Self.json(mapped.status, AdminErrorView(code: mapped.code, message: mapped.message))
+        } catch {
+            return Self.json(500, AdminErrorView(code: "InternalError", message: "\(error)"))
+        }
+    }
+
+    private func route(method: String, path: [String], query: [String: String], body: [UInt8]) async throws -> Result {
+        let control = service.control
+        switch (method, path.first, path.count) {
+        case ("GET", "tenants", 1):
+            return Self.json(200, control.tenants().map(Self.view))
+        case ("POST", "tenants", 1):
+            let request = try decode(CreateTenantBody.self, body)
+            return Self.json(201, Self.view(try control.createTenant(request.name)))
+        case ("GET", "access-keys", 1):
+            return Self.json(200, try control.accessKeys(tenant: query["tenant"]).map { Self.view($0, secret: false) })
+        case ("POST", "access-keys", 1):
+            let request = try decode(CreateAccessKeyBody.self, body)
+            return Self.json(201, Self.view(try control.createAccessKey(tenant: request.tenant), secret: true))
+        case ("DELETE", "access-keys", 2):
+            guard let tenant = query["tenant"] else {
+                throw AdminError(status: 400, code: "InvalidArgument", message: "the tenant query parameter is required")
+            }
+            return Self.json(200, Self.view(try control.revokeAccessKey(path[1], tenant: tenant), secret: false))
+        case ("GET", "nodes", 1):
+            return Self.json(200, await service.store.nodeStatuses().map(Self.view))
+        case ("POST", "nodes", 3):
+            guard let id = NodeID(path[1]), let node = service.store.node(id) else {
+                throw AdminError(status: 404, code: "NoSuchNode", message: "no node \(path[1]) in the topology")
+            }
+            guard let local = node as? LocalStorageNode else {
+                throw AdminError(status: 400, code: "InvalidArgument",
+                                 message: "node \(id) runs in its own process: stop or start that process instead")
+            }
+            switch path[2] {
+            case "offline": local.goOffline()
+            case "online":
+                do { try local.goOnline() } catch {
+                    throw AdminError(status: 500, code: "NodeOpenFailed", message: "\(error)")
+                }
+            default: throw AdminError(status: 404, code: "NoSuchEndpoint", message: "unknown node action \(path[2])")
+            }
+            return Self.json(200, Self.view(await local.status()))
+        default:
+            throw AdminError(status: 404, code: "NoSuchEndpoint", message: "unknown admin endpoint \(method) \(path.joined(separator: "/"))")
+        }
+    }
+
+    private func decode<T: Decodable>(_ type: T.Type, _ body: [UInt8]) throws -> T {
+        do { return try JSONDecoder().decode(type, from: Data(body)) } catch {
+            throw AdminError(status: 400, code: "MalformedJSON", message: "invalid request body: \(error)")
+        }
+    }
+
+    static func json(_ status: Int, _ value: some Encodable) -> Result {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        return Result(status: status, body: (try? [UInt8](encoder.encode(value))) ?? [])
+    }
+
+    static func view(_ record: TenantRecord) -> TenantView {
+        TenantView(name: record.name, created: Timestamps.iso8601(millis: record.createdMillis))
+    }
+
+    static func view(_ record: AccessKeyRecord, secret: Bool) -> AccessKeyView {
+        AccessKeyView(accessKeyId: record.accessKeyID, tenant: record.tenant, status: record.status.rawValue,
+                      created: Timestamps.iso8601(millis: record.createdMillis),
+                      secretAccessKey: secret ? record.secretAccessKey : nil)
+    }
+
+    static func view(_ status: NodeStatus) -> NodeView {
+        NodeView(id: status.node.rawValue, jurisdiction: status.jurisdiction.code,
+                 state: status.online ? "online" : "offline", objects: status.objectCount,
+                 uploadsInProgress: status.uploadsInProgress)
+    }
+}
+
+/// An admin API failure with its HTTP status.
+struct AdminError: Error {
+    var status: Int
+    var code: String
+    var message: String
+
+    init(status: Int, code: String, message: String) {
+        self.status = status
+        self.code = code
+        self.message = message
+    }
+
+    init(_ error: ObjectServiceError) {
+        switch error {
+        case .tenantAlreadyExists(let name): self.init(status: 409, code: "TenantAlreadyExists", message: "tenant \(name) already exists")
+        case .noSuchTenant(let name): self.init(status: 404, code: "NoSuchTenant", message: "tenant \(name) does not exist")
+        case .noSuchAccessKey(let id): self.init(status: 404, code: "NoSuchAccessKey", message: "access key \(id) does not exist for this tenant")
+        case .invalidArgument(let message): self.init(status: 400, code: "InvalidArgument", message: message)
+        default: self.init(status: 500, code: "InternalError", message: "\(error)")
+        }
+    }
+}

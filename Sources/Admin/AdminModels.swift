@@ -1,0 +1,42 @@
+import ObjectModel
+
+/// A tenant as the admin API shows it.
+public struct TenantView: Codable, Sendable, Equatable {
+    public var name: String
+    public var created: String
+}
+
+/// An access key as the admin API shows it; `secretAccessKey` only in the answer to its creation.
+public struct AccessKeyView: Codable, Sendable, Equatable {
+    public var accessKeyId: String
+    public var tenant: String
+    public var status: String
+    public var created: String
+    public var secretAccessKey: String?
+}
+
+/// A storage node as the admin API shows it.
+public struct NodeView: Codable, Sendable, Equatable {
+    public var id: String
+    public var jurisdiction: String
+    public var state: String
+    public var objects: Int
+    public var uploadsInProgress: Int
+}
+
+/// The body of an admin API error.
+public struct AdminErrorView: Codable, Sendable, Equatable {
+    public var code: String
+    public var message: String
+}
+
+/// Request bodies.
+public struct CreateTenantBody: Codable, Sendable {
+    public var name: String
+    public init(name: String) { self.name = name }
+}
+
+public struct CreateAccessKeyBody: Codable, Sendable {
+    public var tenant: String
+    public init(tenant: String) { self.tenant = tenant }
+}

@@ -1,0 +1,37 @@
+/// Every limit of the system in one place. Units come last in names.
+public enum Limits {
+    /// Longest object key S3 accepts, in UTF-8 bytes.
+    public static let objectKeyBytesMax = 1024
+    /// Largest object accepted by a single PutObject (S3's limit).
+    public static let objectSizeBytesMaxSinglePut: Int64 = 5 * 1024 * 1024 * 1024
+    /// Size of a stored segment: objects are cut into values of this size so no RocksDB value is huge.
+    public static let segmentSizeBytes = 1024 * 1024
+    /// Total size of user metadata (`x-amz-meta-*` names and values), as S3 limits it.
+    public static let userMetadataBytesMax = 2 * 1024
+    /// Largest request head (request line + headers) the HTTP decoder accepts.
+    public static let requestHeaderBytesMax = 16 * 1024
+    /// Most headers in one request.
+    public static let requestHeaderCountMax = 200
+    /// Most keys one list call returns.
+    public static let listKeysMax = 1000
+    /// Allowed distance between a request's signing time and the server clock.
+    public static let clockSkewSecondsMax = 15 * 60
+    /// Longest presigned URL lifetime (seven days, as AWS).
+    public static let presignExpirySecondsMax = 7 * 24 * 3600
+    /// Largest aws-chunked chunk header line (size, extensions, signature).
+    public static let chunkHeaderBytesMax = 4096
+    /// Largest trailer section of an aws-chunked body.
+    public static let chunkTrailerBytesMax = 4096
+    /// Largest XML request body (CreateBucketConfiguration and similar).
+    public static let xmlBodyBytesMax = 1024 * 1024
+    /// Largest admin API request body.
+    public static let adminBodyBytesMax = 64 * 1024
+    /// Default number of replicas of each object inside its jurisdiction.
+    public static let replicationFactorDefault = 2
+    /// Manifests fetched from one node per listing round trip.
+    public static let listBatchPerNode = 1000
+    /// Threads that run blocking storage calls, off the cooperative pool.
+    public static let storageThreadCount = 16
+    /// Longest tenant name.
+    public static let tenantNameBytesMax = 64
+}

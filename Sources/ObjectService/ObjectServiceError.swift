@@ -1,0 +1,32 @@
+import ObjectModel
+
+/// Errors of the object service. The S3 layer maps each to its S3 code and HTTP status, in one place.
+public enum ObjectServiceError: Error, Sendable, Equatable {
+    case noSuchBucket(String)
+    case noSuchKey(bucket: String, key: String)
+    case bucketAlreadyExists(String)
+    case bucketAlreadyOwnedByYou(String)
+    case bucketNotEmpty(String)
+    case invalidBucketName(String, reason: String)
+    case invalidLocationConstraint(String)
+    case keyTooLong(Int)
+    case accessDenied(String)
+    /// Too few storage nodes of the jurisdiction answered.
+    case serviceUnavailable(String)
+    /// Content-MD5 did not match the body.
+    case badDigest
+    /// `x-amz-content-sha256` did not match the body.
+    case contentSHA256Mismatch
+    /// An `x-amz-checksum-*` value did not match the body.
+    case checksumMismatch(algorithm: String)
+    /// The body was shorter or longer than declared.
+    case incompleteBody(expected: Int64, received: Int64)
+    case entityTooLarge(Int64)
+    case metadataTooLarge(Int)
+    case invalidArgument(String)
+    case tenantAlreadyExists(String)
+    case noSuchTenant(String)
+    case noSuchAccessKey(String)
+    /// Stored data failed to parse or a segment is missing on every replica.
+    case internalError(String)
+}

@@ -1,0 +1,93 @@
+import ObjectModel
+import StorageNode
+
+extension ObjectStore {
+    /// Starts a PUT of `key` into `bucket`, pinned to `jurisdiction`.
+    public func writer(_ jurisdiction: Jurisdiction, bucket: String, key: String, metadata: ObjectMetadata,
+                       expectations: PayloadExpectations) throws -> ObjectWriter {
+        try ObjectWriter(store: self, jurisdiction: jurisdiction, bucket: bucket, key: key, metadata: metadata,
+                         expectations: expectations)
+    }
+
+    /// Commits `manifest` on every target in parallel; returns the targets that failed.
+    func commit(_ manifest: ObjectManifest, on targets: [any StorageNodeClient], jurisdiction: Jurisdiction)
+        async -> [any StorageNodeClient]
+    {
+        await withTaskGroup(of: (any StorageNodeClient)?.self) { group in
+            for target in targets {
+                group.addTask {
+                    do {
+                        _ = try await target.commit(jurisdiction, manifest: manifest)
+                        return nil
+                    } catch {
+                        return target
+                    }
+                }
+            }
+            var failed = [any StorageNodeClient]()
+            for await result in group { if let result { failed.append(result) } }
+            return failed
+        }
+    }
+
+    /// Deletes a key: writes a tombstone, newer than any copy, to every node holding the key and to the R preferred
+    /// available nodes, so a replica that missed the delete cannot bring the object back. Deleting a missing key
+    /// succeeds, as in S3.
+    public func delete(_ jurisdiction: Jurisdiction, bucket: String, key: String) async throws {
+        let ranking = try ranked(jurisdiction, bucket: bucket, key: key)
+        var holders = [any StorageNodeClient]()
+        var reachable = [any StorageNodeClient]()
+        var live = false
+        await withTaskGroup(of: (Int, ObjectManifest??).self) { group in
+            for (index, client) in ranking.enumerated() {
+                group.addTask {
+                    do { return (index, .some(try await client.manifest(jurisdiction, bucket: bucket, key: key))) } catch {
+                        return (index, .none)
+                    }
+                }
+            }
+            var answers = [ObjectManifest??](repeating: .none, count: ranking.count)
+            for await (index, answer) in group { answers[index] = answer }
+            for (client, answer) in zip(ranking, answers) {
+                guard case let .some(manifest) = answer else { continue }
+                reachable.append(client)
+                if let manifest {
+                    holders.append(client)
+                    if !manifest.isTombstone { live = true }
+                }
+            }
+        }
+        guard reachable.count >= ranking.count - topology.replicationFactor + 1 else {
+            throw ObjectServiceError.serviceUnavailable("too few storage nodes of \(jurisdiction) answered")
+        }
+        guard live else { return }
+        var targets = holders
+        for client in reachable.prefix(topology.replicationFactor)
+        where !targets.contains(where: { $0.nodeID == client.nodeID }) {
+            targets.append(client)
+        }
+        let tombstone = ObjectManifest(bucket: bucket, key: key, versionID: .random(), sequence: clock.nextSequence(),
+                                       isTombstone: true, lastModifiedMillis: clock.nowMillis())
+        let failed = await commit(tombstone, on: targets, jurisdiction: jurisdiction)
+        guard failed.isEmpty else {
+            throw ObjectServiceError.serviceUnavailable("delete failed on storage node "
+                + failed.map(\.nodeID.rawValue).joined(separator: ", "))
+        }
+    }
+
+    /// Removes every stored byte of a bucket from its jurisdiction's nodes. All of them must be online, so no
+    /// node keeps data of a bucket that no longer exists.
+    public func purgeBucket(_ jurisdiction: Jurisdiction, bucket: String) async throws {
+        let clients = try all(jurisdiction)
+        if let down = clients.first(where: { !$0.isLikelyAvailable }) {
+            throw ObjectServiceError.serviceUnavailable("storage node \(down.nodeID) is unavailable; "
+                + "a bucket can be deleted only while every node of \(jurisdiction) is online")
+        }
+        try await withThrowingTaskGroup(of: Void.self) { group in
+            for client in clients {
+                group.addTask { try await client.purge(jurisdiction, bucket: bucket) }
+            }
+            try await group.waitForAll()
+        }
+    }
+}

@@ -1,0 +1,141 @@
+import Logging
+import ObjectModel
+import Placement
+import StorageNode
+
+/// The object paths over the storage nodes: placement inside the bucket's jurisdiction, replicated writes,
+/// newest-wins reads, merged listings. Knows nothing of HTTP.
+public final class ObjectStore: Sendable {
+    public let topology: Topology
+    let nodes: [NodeID: any StorageNodeClient]
+    let clock: SequenceClock
+    let logger: Logger
+
+    /// A store over `nodes`, which must hold a client for every node of `topology`.
+    public init(topology: Topology, nodes: [any StorageNodeClient], clock: SequenceClock, logger: Logger) {
+        var byID = [NodeID: any StorageNodeClient]()
+        for node in nodes { byID[node.nodeID] = node }
+        for entry in topology.jurisdictions {
+            for node in entry.nodes {
+                precondition(byID[node.id]?.jurisdiction == entry.code, "no client for node \(node.id) of \(entry.code)")
+            }
+        }
+        self.topology = topology
+        self.nodes = byID
+        self.clock = clock
+        self.logger = logger
+    }
+
+    /// Clients of `jurisdiction`'s nodes, most preferred first for `key` of `bucket`.
+    func ranked(_ jurisdiction: Jurisdiction, bucket: String, key: String) throws -> [any StorageNodeClient] {
+        guard let ids = topology.nodes(of: jurisdiction) else {
+            throw ObjectServiceError.internalError("jurisdiction \(jurisdiction) is not in the topology")
+        }
+        return Rendezvous.rank(ids, bucket: bucket, key: key).map { nodes[$0]! }
+    }
+
+    /// Clients of every node of `jurisdiction`.
+    func all(_ jurisdiction: Jurisdiction) throws -> [any StorageNodeClient] {
+        guard let ids = topology.nodes(of: jurisdiction) else {
+            throw ObjectServiceError.internalError("jurisdiction \(jurisdiction) is not in the topology")
+        }
+        return ids.map { nodes[$0]! }
+    }
+
+    /// Status of every node, in topology order.
+    public func nodeStatuses() async -> [NodeStatus] {
+        var result = [NodeStatus]()
+        for entry in topology.jurisdictions {
+            for node in entry.nodes { result.append(await nodes[node.id]!.status()) }
+        }
+        return result
+    }
+
+    /// The client of one node.
+    public func node(_ id: NodeID) -> (any StorageNodeClient)? { nodes[id] }
+
+    // MARK: Reading
+
+    /// A located object version and the replicas that hold exactly it.
+    public struct Located: Sendable {
+        public let manifest: ObjectManifest
+        let replicas: [any StorageNodeClient]
+    }
+
+    /// Finds the newest manifest of a key: asks the R preferred nodes, and every node when one of them fails or
+    /// lacks the key. Returns nil when the key does not exist (or its newest manifest is a tombstone).
+    public func locate(_ jurisdiction: Jurisdiction, bucket: String, key: String) async throws -> Located? {
+        let ranking = try ranked(jurisdiction, bucket: bucket, key: key)
+        let first = Array(ranking.prefix(topology.replicationFactor))
+        var answers = await fetchManifests(first, jurisdiction, bucket: bucket, key: key)
+        let complete = answers.allSatisfy { $0.1 != nil && $0.1! != nil }
+            && Set(answers.compactMap { $0.1??.versionID }).count == 1
+        if !complete {
+            answers += await fetchManifests(Array(ranking.dropFirst(first.count)), jurisdiction, bucket: bucket, key: key)
+        }
+        let reachable = answers.filter { $0.1 != nil }.count
+        var newest: ObjectManifest?
+        for case let (_, manifest??) in answers where newest == nil || manifest.isNewer(than: newest!) {
+            newest = manifest
+        }
+        guard let newest else {
+            // Only a missing key on enough nodes proves absence: with R or more nodes down a replica may be hidden.
+            guard reachable >= ranking.count - topology.replicationFactor + 1 else {
+                throw ObjectServiceError.serviceUnavailable("too few storage nodes of \(jurisdiction) answered")
+            }
+            return nil
+        }
+        if newest.isTombstone { return nil }
+        let replicas = answers.compactMap { answer -> (any StorageNodeClient)? in
+            guard case let manifest?? = answer.1, manifest.versionID == newest.versionID else { return nil }
+            return answer.0
+        }
+        return Located(manifest: newest, replicas: replicas)
+    }
+
+    /// Manifest of a key from each client; `nil` outer = node failed, `nil` inner = key absent on that node.
+    private func fetchManifests(_ clients: [any StorageNodeClient], _ jurisdiction: Jurisdiction, bucket: String,
+                                key: String) async -> [(any StorageNodeClient, ObjectManifest??)] {
+        await withTaskGroup(of: (Int, ObjectManifest??).self) { group in
+            for (index, client) in clients.enumerated() {
+                group.addTask {
+                    do {
+                        return (index, .some(try await client.manifest(jurisdiction, bucket: bucket, key: key)))
+                    } catch {
+                        return (index, .none)
+                    }
+                }
+            }
+            var results = [ObjectManifest??](repeating: .none, count: clients.count)
+            for await (index, manifest) in group { results[index] = manifest }
+            return zip(clients, results).map { ($0, $1) }
+        }
+    }
+
+    /// One segment of a located version, from the first replica that has it.
+    public func segment(_ located: Located, jurisdiction: Jurisdiction, index: Int) async throws -> [UInt8] {
+        precondition(index >= 0 && index < located.manifest.segmentCount, "segment index out of range")
+        var lastError: Error?
+        for replica in located.replicas {
+            do {
+                let bytes = try await replica.segment(jurisdiction, version: located.manifest.versionID,
+                                                      index: UInt32(index))
+                let expected = index == located.manifest.segmentCount - 1
+                    ? Int(located.manifest.sizeBytes - Int64(index) * Int64(located.manifest.segmentSizeBytes))
+                    : Int(located.manifest.segmentSizeBytes)
+                guard bytes.count == expected else {
+                    throw NodeError.corrupt("segment \(index) of \(located.manifest.key) has \(bytes.count) bytes, "
+                        + "expected \(expected)")
+                }
+                return bytes
+            } catch {
+                logger.warning("segment read failed", metadata: ["node": "\(replica.nodeID)", "error": "\(error)"])
+                lastError = error
+            }
+        }
+        if let nodeError = lastError as? NodeError, case .unavailable = nodeError {
+            throw ObjectServiceError.serviceUnavailable("no replica of \(located.manifest.key) is reachable")
+        }
+        throw ObjectServiceError.internalError("no replica could serve segment \(index): \(String(describing: lastError))")
+    }
+}

@@ -1,0 +1,258 @@
+import Hashing
+import ObjectModel
+import StorageNode
+
+/// What a PUT's body must match, checked before anything becomes visible.
+public struct PayloadExpectations: Sendable {
+    /// Declared payload length (Content-Length, or `x-amz-decoded-content-length` for aws-chunked bodies).
+    public var sizeBytes: Int64?
+    /// Signed payload digest (`x-amz-content-sha256` as hex digest).
+    public var sha256: [UInt8]?
+    /// Content-MD5, decoded.
+    public var contentMD5: [UInt8]?
+    /// The additional checksum to compute and store.
+    public var checksumAlgorithm: ChecksumAlgorithm?
+    /// Its expected value when sent as a header; a trailer value is passed to ``ObjectWriter/finish(trailerChecksum:)``.
+    public var checksumValue: String?
+
+    public init(sizeBytes: Int64? = nil, sha256: [UInt8]? = nil, contentMD5: [UInt8]? = nil,
+                checksumAlgorithm: ChecksumAlgorithm? = nil, checksumValue: String? = nil) {
+        self.sizeBytes = sizeBytes
+        self.sha256 = sha256
+        self.contentMD5 = contentMD5
+        self.checksumAlgorithm = checksumAlgorithm
+        self.checksumValue = checksumValue
+    }
+}
+
+/// Metadata a client sets on an object.
+public struct ObjectMetadata: Sendable, Equatable {
+    public var contentType: String?
+    public var cacheControl: String?
+    public var contentDisposition: String?
+    public var contentEncoding: String?
+    public var contentLanguage: String?
+    public var expires: String?
+    public var user: [(String, String)] = []
+
+    public init() {}
+
+    public static func == (lhs: ObjectMetadata, rhs: ObjectMetadata) -> Bool {
+        lhs.contentType == rhs.contentType && lhs.cacheControl == rhs.cacheControl
+            && lhs.contentDisposition == rhs.contentDisposition && lhs.contentEncoding == rhs.contentEncoding
+            && lhs.contentLanguage == rhs.contentLanguage && lhs.expires == rhs.expires
+            && lhs.user.map(\.0) == rhs.user.map(\.0) && lhs.user.map(\.1) == rhs.user.map(\.1)
+    }
+}
+
+/// One PUT in progress: hashes every byte once as it streams by (MD5 for the ETag, the signed SHA-256, the
+/// additional checksum), cuts the stream into segments and sends each to the R replicas. Nothing is visible until
+/// ``finish(trailerChecksum:)`` has checked the body and committed the manifest on every replica.
+///
+/// Use from one task: `append` synchronously, `flush` after each network buffer, then `finish` or `abort`.
+public final class ObjectWriter {
+    private let store: ObjectStore
+    private let jurisdiction: Jurisdiction
+    private let bucket: String
+    private let key: String
+    private let metadata: ObjectMetadata
+    private let expectations: PayloadExpectations
+    private let version = VersionID.random()
+    private var targets: [any StorageNodeClient]
+    private var spares: [any StorageNodeClient]
+    private let md5 = StreamingDigest(.md5)
+    private let sha256: StreamingDigest?
+    private var checksum: StreamingChecksum?
+    private var segment: [UInt8]
+    private var full: [[UInt8]] = []
+    private var nextIndex: UInt32 = 0
+    private var sizeBytes: Int64 = 0
+    private var ended = false
+
+    init(store: ObjectStore, jurisdiction: Jurisdiction, bucket: String, key: String, metadata: ObjectMetadata,
+         expectations: PayloadExpectations) throws {
+        self.store = store
+        self.jurisdiction = jurisdiction
+        self.bucket = bucket
+        self.key = key
+        self.metadata = metadata
+        self.expectations = expectations
+        let ranking = try store.ranked(jurisdiction, bucket: bucket, key: key)
+        let factor = store.topology.replicationFactor
+        // Prefer nodes believed up; skipped ones stay as spares, in ranking order.
+        let up = ranking.filter(\.isLikelyAvailable), down = ranking.filter { !$0.isLikelyAvailable }
+        let ordered = up + down
+        targets = Array(ordered.prefix(factor))
+        spares = Array(ordered.dropFirst(factor))
+        sha256 = expectations.sha256 == nil ? nil : StreamingDigest(.sha256)
+        checksum = expectations.checksumAlgorithm.map(StreamingChecksum.init)
+        segment = []
+        segment.reserveCapacity(Limits.segmentSizeBytes)
+        if let size = expectations.sizeBytes, size > Limits.objectSizeBytesMaxSinglePut {
+            throw ObjectServiceError.entityTooLarge(size)
+        }
+    }
+
+    /// Hashes and buffers payload bytes.
+    public func append(_ bytes: UnsafeRawBufferPointer) throws {
+        precondition(!ended, "append after finish or abort")
+        md5.update(bytes)
+        sha256?.update(bytes)
+        checksum?.update(bytes)
+        sizeBytes += Int64(bytes.count)
+        if let declared = expectations.sizeBytes, sizeBytes > declared {
+            throw ObjectServiceError.incompleteBody(expected: declared, received: sizeBytes)
+        }
+        guard sizeBytes <= Limits.objectSizeBytesMaxSinglePut else { throw ObjectServiceError.entityTooLarge(sizeBytes) }
+        var offset = 0
+        while offset < bytes.count {
+            let take = min(Limits.segmentSizeBytes - segment.count, bytes.count - offset)
+            segment.append(contentsOf: UnsafeRawBufferPointer(rebasing: bytes[offset..<(offset + take)]))
+            offset += take
+            if segment.count == Limits.segmentSizeBytes {
+                full.append(segment)
+                segment = []
+                segment.reserveCapacity(Limits.segmentSizeBytes)
+            }
+        }
+    }
+
+    /// Sends every full segment to the replicas.
+    public func flush() async throws {
+        while !full.isEmpty {
+            let bytes = full.removeFirst()
+            try await send(bytes)
+        }
+    }
+
+    private func send(_ bytes: [UInt8]) async throws {
+        let index = nextIndex
+        nextIndex += 1
+        var attempt = 0
+        while true {
+            let failed = await sendToTargets(bytes, index: index)
+            if failed.isEmpty { return }
+            // A node that fails on the first segment is replaced by the next in the ranking; later, the
+            // segments it lacks cannot be replayed, so the PUT fails cleanly instead.
+            guard index == 0, attempt < spares.count + 1 else {
+                throw ObjectServiceError.serviceUnavailable(
+                    "storage node \(failed.map { targets[$0].nodeID.rawValue }.joined(separator: ", ")) failed during upload")
+            }
+            for position in failed {
+                guard !spares.isEmpty else {
+                    throw ObjectServiceError.serviceUnavailable(
+                        "fewer than \(store.topology.replicationFactor) storage nodes of \(jurisdiction) are available")
+                }
+                targets[position] = spares.removeFirst()
+            }
+            attempt += 1
+        }
+    }
+
+    /// Positions in `targets` that failed.
+    private func sendToTargets(_ bytes: [UInt8], index: UInt32) async -> [Int] {
+        let targets = self.targets
+        let (jurisdiction, bucket, key, version) = (self.jurisdiction, self.bucket, self.key, self.version)
+        return await withTaskGroup(of: Int?.self) { group in
+            for (position, target) in targets.enumerated() {
+                group.addTask {
+                    do {
+                        try await target.putSegment(jurisdiction, bucket: bucket, key: key, version: version,
+                                                    index: index, bytes: bytes)
+                        return nil
+                    } catch {
+                        return position
+                    }
+                }
+            }
+            var failed = [Int]()
+            for await result in group { if let result { failed.append(result) } }
+            return failed.sorted()
+        }
+    }
+
+    /// Checks the body against the expectations and commits the manifest on every replica, durably.
+    /// Returns the committed manifest. On any failure the upload is aborted and nothing becomes visible.
+    public func finish(trailerChecksum: String? = nil) async throws -> ObjectManifest {
+        precondition(!ended, "finish called twice")
+        do {
+            let manifest = try await finishUnchecked(trailerChecksum: trailerChecksum)
+            ended = true
+            return manifest
+        } catch {
+            await abort()
+            throw error
+        }
+    }
+
+    private func finishUnchecked(trailerChecksum: String?) async throws -> ObjectManifest {
+        if let declared = expectations.sizeBytes, declared != sizeBytes {
+            throw ObjectServiceError.incompleteBody(expected: declared, received: sizeBytes)
+        }
+        let digest = md5.finalize()
+        if let expected = expectations.contentMD5, !ConstantTime.equals(expected, digest) {
+            throw ObjectServiceError.badDigest
+        }
+        if let expected = expectations.sha256, let sha256, !ConstantTime.equals(expected, sha256.finalize()) {
+            throw ObjectServiceError.contentSHA256Mismatch
+        }
+        var checksumValue: String?
+        if let checksum {
+            let computed = checksum.finalizeBase64()
+            if let expected = trailerChecksum ?? expectations.checksumValue, expected != computed {
+                throw ObjectServiceError.checksumMismatch(algorithm: checksum.algorithm.rawValue)
+            }
+            checksumValue = computed
+        }
+        if !segment.isEmpty {
+            full.append(segment)
+            segment = []
+        }
+        try await flush()
+        if sizeBytes == 0 { try await ensureTargetsReachable() }
+        var manifest = ObjectManifest(bucket: bucket, key: key, versionID: version, sequence: store.clock.nextSequence(),
+                                      sizeBytes: sizeBytes, etag: Hex.encode(digest),
+                                      lastModifiedMillis: store.clock.nowMillis())
+        manifest.contentType = metadata.contentType
+        manifest.cacheControl = metadata.cacheControl
+        manifest.contentDisposition = metadata.contentDisposition
+        manifest.contentEncoding = metadata.contentEncoding
+        manifest.contentLanguage = metadata.contentLanguage
+        manifest.expires = metadata.expires
+        manifest.userMetadata = metadata.user
+        manifest.checksumAlgorithm = checksum?.algorithm.rawValue
+        manifest.checksumValue = checksumValue
+        let failed = await store.commit(manifest, on: targets, jurisdiction: jurisdiction)
+        if !failed.isEmpty {
+            // Replicas that committed keep the version (it is durable there and newer than what it replaces);
+            // only the ones that failed drop their segments. The client sees an error and may retry.
+            targets = failed
+            spares = []
+            throw ObjectServiceError.serviceUnavailable("commit failed on storage node "
+                + failed.map(\.nodeID.rawValue).joined(separator: ", "))
+        }
+        return manifest
+    }
+
+    /// For an empty object no segment probed the targets: prefer ones believed up before committing.
+    private func ensureTargetsReachable() async throws {
+        let candidates = (targets + spares).filter(\.isLikelyAvailable)
+        guard candidates.count >= targets.count else {
+            throw ObjectServiceError.serviceUnavailable(
+                "fewer than \(store.topology.replicationFactor) storage nodes of \(jurisdiction) are available")
+        }
+        targets = Array(candidates.prefix(targets.count))
+    }
+
+    /// Drops every segment sent so far (best effort; a node that misses this sweeps the upload when it restarts).
+    public func abort() async {
+        guard !ended else { return }
+        ended = true
+        let (jurisdiction, version) = (self.jurisdiction, self.version)
+        await withTaskGroup(of: Void.self) { group in
+            for target in targets + spares {
+                group.addTask { try? await target.abort(jurisdiction, version: version) }
+            }
+        }
+    }
+}

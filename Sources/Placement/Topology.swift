@@ -1,0 +1,79 @@
+import ObjectModel
+
+/// The storage layout of a deployment: which jurisdictions exist, which nodes serve each, and how many replicas
+/// each object gets. Loaded from an operator-edited file (`Deploy/topology.dev.json`) and validated at start.
+public struct Topology: Sendable, Codable, Equatable {
+    /// One jurisdiction and its nodes.
+    public struct JurisdictionEntry: Sendable, Codable, Equatable {
+        public var code: Jurisdiction
+        /// Region names (`LocationConstraint` values such as `eu-west-3`) that map to this jurisdiction.
+        public var regions: [String]
+        public var nodes: [NodeEntry]
+
+        public init(code: Jurisdiction, regions: [String] = [], nodes: [NodeEntry]) {
+            self.code = code
+            self.regions = regions
+            self.nodes = nodes
+        }
+    }
+
+    /// One storage node. `address` is empty for a node inside the gateway's process.
+    public struct NodeEntry: Sendable, Codable, Equatable {
+        public var id: NodeID
+        public var address: String?
+
+        public init(id: NodeID, address: String? = nil) {
+            self.id = id
+            self.address = address
+        }
+    }
+
+    public var jurisdictions: [JurisdictionEntry]
+    public var replicationFactor: Int
+    /// The jurisdiction of buckets created without a `LocationConstraint`.
+    public var defaultJurisdiction: Jurisdiction
+
+    public init(jurisdictions: [JurisdictionEntry], replicationFactor: Int = Limits.replicationFactorDefault,
+                defaultJurisdiction: Jurisdiction) {
+        self.jurisdictions = jurisdictions
+        self.replicationFactor = replicationFactor
+        self.defaultJurisdiction = defaultJurisdiction
+    }
+
+    /// The nodes of `jurisdiction`, or nil when the topology has no such jurisdiction.
+    public func nodes(of jurisdiction: Jurisdiction) -> [NodeID]? {
+        jurisdictions.first { $0.code == jurisdiction }?.nodes.map(\.id)
+    }
+
+    /// Resolves a `LocationConstraint`: a jurisdiction code or a region name the topology maps to one.
+    public func jurisdiction(forLocation location: String) -> Jurisdiction? {
+        if let code = Jurisdiction(location), jurisdictions.contains(where: { $0.code == code }) { return code }
+        return jurisdictions.first { $0.regions.contains(location) }?.code
+    }
+
+    /// Every problem of the topology, each naming the field; empty when it is valid.
+    public func problems() -> [String] {
+        var problems = [String]()
+        if jurisdictions.isEmpty { problems.append("jurisdictions: at least one jurisdiction is required") }
+        if replicationFactor < 1 { problems.append("replicationFactor: must be at least 1, is \(replicationFactor)") }
+        var seenCodes = Set<Jurisdiction>(), seenNodes = Set<NodeID>(), seenRegions = Set<String>()
+        for (index, entry) in jurisdictions.enumerated() {
+            let field = "jurisdictions[\(index)]"
+            if !seenCodes.insert(entry.code).inserted { problems.append("\(field).code: duplicate jurisdiction \(entry.code)") }
+            if entry.nodes.count < replicationFactor {
+                problems.append("\(field).nodes: \(entry.code) has \(entry.nodes.count) node(s), fewer than "
+                    + "replicationFactor \(replicationFactor)")
+            }
+            for (nodeIndex, node) in entry.nodes.enumerated() where !seenNodes.insert(node.id).inserted {
+                problems.append("\(field).nodes[\(nodeIndex)].id: duplicate node id \"\(node.id)\"")
+            }
+            for region in entry.regions where !seenRegions.insert(region).inserted {
+                problems.append("\(field).regions: region \"\(region)\" is mapped twice")
+            }
+        }
+        if !seenCodes.contains(defaultJurisdiction) {
+            problems.append("defaultJurisdiction: \(defaultJurisdiction) is not one of the jurisdictions")
+        }
+        return problems
+    }
+}

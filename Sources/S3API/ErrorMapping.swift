@@ -1,0 +1,113 @@
+import ObjectModel
+import ObjectService
+import SigV4
+import StorageNode
+
+extension S3Error {
+    /// Maps an error of any lower layer to its S3 error. The only translation table of the gateway.
+    public init(_ error: any Error) {
+        switch error {
+        case let error as S3Error: self = error
+        case let error as ObjectServiceError: self = Self.from(error)
+        case let error as SigV4Error: self = Self.from(error)
+        case let error as NodeError:
+            switch error {
+            case .unavailable, .io: self = S3Error("ServiceUnavailable", "\(error)", status: .serviceUnavailable)
+            default: self = .internalError("\(error)")
+            }
+        default: self = .internalError()
+        }
+    }
+
+    private static func from(_ error: ObjectServiceError) -> S3Error {
+        switch error {
+        case .noSuchBucket(let bucket):
+            return S3Error("NoSuchBucket", "The specified bucket does not exist", status: .notFound, resource: bucket)
+        case .noSuchKey(let bucket, let key):
+            return S3Error("NoSuchKey", "The specified key does not exist.", status: .notFound, resource: "\(bucket)/\(key)")
+        case .bucketAlreadyExists(let bucket):
+            return S3Error("BucketAlreadyExists", "The requested bucket name is not available. The bucket namespace "
+                + "is shared by all users of the system. Please select a different name and try again.",
+                status: .conflict, resource: bucket)
+        case .bucketAlreadyOwnedByYou(let bucket):
+            return S3Error("BucketAlreadyOwnedByYou", "Your previous request to create the named bucket succeeded "
+                + "and you already own it.", status: .conflict, resource: bucket)
+        case .bucketNotEmpty(let bucket):
+            return S3Error("BucketNotEmpty", "The bucket you tried to delete is not empty", status: .conflict,
+                           resource: bucket)
+        case .invalidBucketName(let bucket, let reason):
+            return S3Error("InvalidBucketName", "The specified bucket is not valid: \(reason)", status: .badRequest,
+                           resource: bucket)
+        case .invalidLocationConstraint(let location):
+            return S3Error("InvalidLocationConstraint", "The specified location-constraint \"\(location)\" is not "
+                + "a jurisdiction or region of this deployment", status: .badRequest)
+        case .keyTooLong(let bytes):
+            return S3Error("KeyTooLongError", "Your key is too long: \(bytes) bytes, limit \(Limits.objectKeyBytesMax)",
+                           status: .badRequest)
+        case .accessDenied(let message): return .accessDenied(message)
+        case .serviceUnavailable(let message):
+            return S3Error("ServiceUnavailable", message, status: .serviceUnavailable)
+        case .badDigest:
+            return S3Error("BadDigest", "The Content-MD5 you specified did not match what we received.", status: .badRequest)
+        case .contentSHA256Mismatch:
+            return S3Error("XAmzContentSHA256Mismatch", "The provided 'x-amz-content-sha256' header does not match "
+                + "what was computed.", status: .badRequest)
+        case .checksumMismatch(let algorithm):
+            return S3Error("BadDigest", "The \(algorithm) you specified did not match the calculated checksum.",
+                           status: .badRequest)
+        case .incompleteBody(let expected, let received):
+            return S3Error("IncompleteBody", "You did not provide the number of bytes specified by the "
+                + "Content-Length HTTP header (expected \(expected), received \(received))", status: .badRequest)
+        case .entityTooLarge(let size):
+            return S3Error("EntityTooLarge", "Your proposed upload (\(size) bytes) exceeds the maximum allowed "
+                + "object size for a single PUT.", status: .badRequest)
+        case .metadataTooLarge(let size):
+            return S3Error("MetadataTooLarge", "Your metadata headers (\(size) bytes) exceed the maximum allowed "
+                + "metadata size of \(Limits.userMetadataBytesMax) bytes.", status: .badRequest)
+        case .invalidArgument(let message): return .invalidArgument(message)
+        case .tenantAlreadyExists(let name): return S3Error("TenantAlreadyExists", "tenant \(name) exists", status: .conflict)
+        case .noSuchTenant(let name): return S3Error("NoSuchTenant", "tenant \(name) does not exist", status: .notFound)
+        case .noSuchAccessKey(let id):
+            return S3Error("NoSuchAccessKey", "access key \(id) does not exist for this tenant", status: .notFound)
+        case .internalError(let message): return .internalError(message)
+        }
+    }
+
+    private static func from(_ error: SigV4Error) -> S3Error {
+        switch error {
+        case .missingAuthentication:
+            return .accessDenied("Anonymous access is not allowed: sign requests with AWS Signature Version 4")
+        case .malformedAuthorization(let message):
+            return S3Error("AuthorizationHeaderMalformed", "The authorization header is malformed; \(message)",
+                           status: .badRequest)
+        case .malformedQueryAuthorization(let message):
+            return S3Error("AuthorizationQueryParametersError", message, status: .badRequest)
+        case .malformedCredential(let message):
+            return S3Error("AuthorizationHeaderMalformed", "The authorization header is malformed; \(message)",
+                           status: .badRequest)
+        case .missingOrInvalidDate(let message):
+            return .accessDenied("AWS authentication requires a valid Date or x-amz-date header (\(message))")
+        case .requestTimeTooSkewed:
+            return S3Error("RequestTimeTooSkewed", "The difference between the request time and the server's time "
+                + "is too large.", status: .forbidden)
+        case .expired: return .accessDenied("Request has expired")
+        case .signatureMismatch:
+            return S3Error("SignatureDoesNotMatch", "The request signature we calculated does not match the "
+                + "signature you provided. Check your key and signing method.", status: .forbidden)
+        case .headerNotSigned(let header):
+            return .accessDenied("There were headers present in the request which were not signed: \(header)")
+        case .invalidContentSHA256:
+            return .invalidArgument("x-amz-content-sha256 must be UNSIGNED-PAYLOAD, a STREAMING- mode or a SHA-256 hex digest")
+        case .contentSHA256Mismatch:
+            return S3Error("XAmzContentSHA256Mismatch", "The provided 'x-amz-content-sha256' header does not match "
+                + "what was computed.", status: .badRequest)
+        case .malformedChunk(let message):
+            return S3Error("IncompleteBody", "The aws-chunked body is malformed: \(message)", status: .badRequest)
+        case .chunkSignatureMismatch:
+            return S3Error("SignatureDoesNotMatch", "The chunk signature we calculated does not match the chunk "
+                + "signature you provided.", status: .forbidden)
+        case .incompleteBody:
+            return S3Error("IncompleteBody", "The request body ended before its final chunk", status: .badRequest)
+        }
+    }
+}

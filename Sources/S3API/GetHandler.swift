@@ -1,0 +1,122 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+import ObjectModel
+import ObjectService
+import StorageNode
+
+/// GetObject and HeadObject: one located version, a single range at most, streamed segment by segment.
+enum GetHandler {
+    static let responseOverrides: [(query: String, header: HTTPField.Name)] = [
+        ("response-content-type", .contentType), ("response-content-language", .contentLanguage),
+        ("response-expires", .expires), ("response-cache-control", .cacheControl),
+        ("response-content-disposition", .contentDisposition), ("response-content-encoding", .contentEncoding),
+    ]
+
+    static func getObject(_ call: S3Call, includeBody: Bool) async throws -> Response {
+        let key = try call.objectKey()
+        let record = try call.service.bucket(call.bucketName, tenant: call.tenant)
+        if let version = call.request.query("versionId"), version != "null" {
+            throw S3Error.invalidArgument("Invalid version id specified")
+        }
+        guard let located = try await call.service.store.locate(record.jurisdiction, bucket: record.name, key: key) else {
+            throw ObjectServiceError.noSuchKey(bucket: record.name, key: key)
+        }
+        let manifest = located.manifest
+        var headers = call.headers()
+        headers[.eTag] = "\"\(manifest.etag)\""
+        headers[.lastModified] = Timestamps.httpDate(manifest.lastModifiedMillis / 1000)
+        headers[.acceptRanges] = "bytes"
+        headers[.contentType] = manifest.contentType ?? "binary/octet-stream"
+        if let value = manifest.cacheControl { headers[.cacheControl] = value }
+        if let value = manifest.contentDisposition { headers[.contentDisposition] = value }
+        if let value = manifest.contentEncoding { headers[.contentEncoding] = value }
+        if let value = manifest.contentLanguage { headers[.contentLanguage] = value }
+        if let value = manifest.expires { headers[.expires] = value }
+        for (name, value) in manifest.userMetadata {
+            if let field = HTTPField.Name("x-amz-meta-" + name) { headers[field] = value }
+        }
+        for override in responseOverrides {
+            if let value = call.request.query(override.query) { headers[override.header] = value }
+        }
+        let size = manifest.sizeBytes
+        var range: ClosedRange<Int64>?
+        if let header = call.request.header("range") {
+            switch ByteRange.parse(header, size: size) {
+            case .whole: break
+            case .range(let parsed): range = parsed
+            case .unsatisfiable:
+                var error = S3Error("InvalidRange", "The requested range is not satisfiable", status: .rangeNotSatisfiable)
+                error.details["ActualObjectSize"] = String(size)
+                error.details["RangeRequested"] = header
+                throw error
+            }
+        }
+        if range == nil, call.request.header("x-amz-checksum-mode")?.uppercased() == "ENABLED",
+           let algorithm = manifest.checksumAlgorithm, let value = manifest.checksumValue {
+            headers[.init("x-amz-checksum-\(algorithm.lowercased())")!] = value
+            headers[.init("x-amz-checksum-type")!] = "FULL_OBJECT"
+        }
+        let status: HTTPResponse.Status
+        let bytes: ClosedRange<Int64>?
+        if let range {
+            status = .partialContent
+            headers[.contentRange] = "bytes \(range.lowerBound)-\(range.upperBound)/\(size)"
+            bytes = range
+        } else {
+            status = .ok
+            bytes = size == 0 ? nil : 0...(size - 1)
+        }
+        let length = bytes.map { $0.upperBound - $0.lowerBound + 1 } ?? 0
+        headers[.contentLength] = String(length)
+        guard includeBody, let bytes else { return Response(status: status, headers: headers) }
+        let store = call.service.store
+        let jurisdiction = record.jurisdiction
+        let body = ResponseBody(contentLength: Int(length)) { writer in
+            let segmentSize = Int64(manifest.segmentSizeBytes)
+            var index = Int(bytes.lowerBound / segmentSize)
+            let last = Int(bytes.upperBound / segmentSize)
+            while index <= last {
+                let segment = try await store.segment(located, jurisdiction: jurisdiction, index: index)
+                let segmentStart = Int64(index) * segmentSize
+                let from = Int(max(bytes.lowerBound, segmentStart) - segmentStart)
+                let to = Int(min(bytes.upperBound, segmentStart + Int64(segment.count) - 1) - segmentStart)
+                try await writer.write(ByteBuffer(bytes: segment[from...to]))
+                index += 1
+            }
+            try await writer.finish(nil)
+        }
+        return Response(status: status, headers: headers, body: body)
+    }
+}
+
+/// A parsed `Range` header against an object size.
+enum ByteRange: Equatable {
+    /// No usable range: serve the whole object (invalid syntax and multiple ranges are ignored, as S3 does).
+    case whole
+    case range(ClosedRange<Int64>)
+    case unsatisfiable
+
+    static func parse(_ header: String, size: Int64) -> ByteRange {
+        guard header.hasPrefix("bytes=") else { return .whole }
+        let spec = header.dropFirst(6).trimmingCharacters(in: .whitespaces)
+        guard !spec.contains(","), let dash = spec.firstIndex(of: "-") else { return .whole }
+        let first = spec[..<dash], second = spec[spec.index(after: dash)...]
+        if first.isEmpty {
+            guard let suffix = Int64(second), suffix >= 0 else { return .whole }
+            guard suffix > 0, size > 0 else { return .unsatisfiable }
+            return .range(max(0, size - suffix)...(size - 1))
+        }
+        guard let start = Int64(first), start >= 0 else { return .whole }
+        let end: Int64
+        if second.isEmpty {
+            end = size - 1
+        } else {
+            guard let parsed = Int64(second), parsed >= start else { return .whole }
+            end = min(parsed, size - 1)
+        }
+        guard start < size else { return .unsatisfiable }
+        return .range(start...end)
+    }
+}

@@ -1,0 +1,118 @@
+import Hashing
+import Hummingbird
+import ObjectModel
+import ObjectService
+import SigV4
+import StorageNode
+
+/// ListObjects (V1) and ListObjectsV2.
+enum ListHandlers {
+    struct Common {
+        var prefix: String
+        var delimiter: String?
+        var maxKeys: Int
+        var urlEncode: Bool
+    }
+
+    static func common(_ call: S3Call) throws -> Common {
+        let request = call.request
+        var maxKeys = Limits.listKeysMax
+        if let text = request.query("max-keys") {
+            guard let value = Int(text), value >= 0 else {
+                throw S3Error.invalidArgument("max-keys must be a non-negative integer")
+            }
+            maxKeys = min(value, Limits.listKeysMax)
+        }
+        var urlEncode = false
+        if let encoding = request.query("encoding-type") {
+            guard encoding == "url" else { throw S3Error.invalidArgument("Invalid Encoding Method specified in Request") }
+            urlEncode = true
+        }
+        let delimiter = request.query("delimiter").flatMap { $0.isEmpty ? nil : $0 }
+        return Common(prefix: request.query("prefix") ?? "", delimiter: delimiter, maxKeys: maxKeys, urlEncode: urlEncode)
+    }
+
+    static func listV2(_ call: S3Call) async throws -> Response {
+        let options = try common(call)
+        let record = try call.service.bucket(call.bucketName, tenant: call.tenant)
+        var startAfter = call.request.query("start-after").flatMap { $0.isEmpty ? nil : $0 }
+        let token = call.request.query("continuation-token")
+        if let token {
+            guard let bytes = Base64.decode(token), bytes.first == 1,
+                  let decoded = String(validating: bytes.dropFirst(), as: UTF8.self) else {
+                throw S3Error.invalidArgument("The continuation token provided is incorrect")
+            }
+            startAfter = decoded
+        }
+        let fetchOwner = call.request.query("fetch-owner") == "true"
+        let page = try await call.service.store.list(record.jurisdiction, bucket: record.name, ListRequest(
+            prefix: options.prefix, delimiter: options.delimiter, startAfter: startAfter, maxKeys: options.maxKeys))
+        var xml = XMLWriter()
+        xml.element("ListBucketResult") { xml in
+            xml.element("Name", record.name)
+            xml.element("Prefix", encode(options.prefix, options.urlEncode))
+            if let delimiter = options.delimiter { xml.element("Delimiter", encode(delimiter, options.urlEncode)) }
+            xml.element("MaxKeys", String(options.maxKeys))
+            if options.urlEncode { xml.element("EncodingType", "url") }
+            xml.element("KeyCount", String(page.objects.count + page.commonPrefixes.count))
+            xml.element("IsTruncated", page.isTruncated ? "true" : "false")
+            if let token { xml.element("ContinuationToken", token) }
+            if page.isTruncated, let last = page.last {
+                xml.element("NextContinuationToken", Base64.encode([1] + Array(last.utf8)))
+            }
+            if let after = call.request.query("start-after") { xml.element("StartAfter", encode(after, options.urlEncode)) }
+            contents(&xml, page, owner: fetchOwner ? call.tenant : nil, urlEncode: options.urlEncode)
+        }
+        return call.xml(xml.document)
+    }
+
+    static func listV1(_ call: S3Call) async throws -> Response {
+        let options = try common(call)
+        let record = try call.service.bucket(call.bucketName, tenant: call.tenant)
+        let marker = call.request.query("marker").flatMap { $0.isEmpty ? nil : $0 }
+        let page = try await call.service.store.list(record.jurisdiction, bucket: record.name, ListRequest(
+            prefix: options.prefix, delimiter: options.delimiter, startAfter: marker, maxKeys: options.maxKeys))
+        var xml = XMLWriter()
+        xml.element("ListBucketResult") { xml in
+            xml.element("Name", record.name)
+            xml.element("Prefix", encode(options.prefix, options.urlEncode))
+            xml.element("Marker", encode(marker ?? "", options.urlEncode))
+            if page.isTruncated, options.delimiter != nil, let last = page.last {
+                xml.element("NextMarker", encode(last, options.urlEncode))
+            }
+            xml.element("MaxKeys", String(options.maxKeys))
+            if let delimiter = options.delimiter { xml.element("Delimiter", encode(delimiter, options.urlEncode)) }
+            if options.urlEncode { xml.element("EncodingType", "url") }
+            xml.element("IsTruncated", page.isTruncated ? "true" : "false")
+            contents(&xml, page, owner: call.tenant, urlEncode: options.urlEncode)
+        }
+        return call.xml(xml.document)
+    }
+
+    private static func contents(_ xml: inout XMLWriter, _ page: ListPage, owner: String?, urlEncode: Bool) {
+        for object in page.objects {
+            xml.element("Contents") { xml in
+                xml.element("Key", encode(object.key, urlEncode))
+                xml.element("LastModified", Timestamps.iso8601(millis: object.lastModifiedMillis))
+                xml.element("ETag", "\"\(object.etag)\"")
+                if let algorithm = object.checksumAlgorithm { xml.element("ChecksumAlgorithm", algorithm) }
+                xml.element("Size", String(object.sizeBytes))
+                if let owner {
+                    xml.element("Owner") { xml in
+                        xml.element("ID", owner)
+                        xml.element("DisplayName", owner)
+                    }
+                }
+                xml.element("StorageClass", "STANDARD")
+            }
+        }
+        for prefix in page.commonPrefixes {
+            xml.element("CommonPrefixes") { xml in xml.element("Prefix", encode(prefix, urlEncode)) }
+        }
+    }
+
+    /// S3's `encoding-type=url`: keys percent-encoded, `/` kept.
+    static func encode(_ value: String, _ urlEncode: Bool) -> String {
+        urlEncode ? URIEncoding.encode(value, keepSlash: true) : value
+    }
+}

@@ -1,0 +1,60 @@
+/// Every operation the S3 API knows, decided once from method, path and query. One dispatch `switch` in
+/// ``S3Responder`` handles them all.
+public enum S3Operation: Equatable, Sendable {
+    case listBuckets
+    case createBucket
+    case headBucket
+    case deleteBucket
+    case getBucketLocation
+    case listObjectsV1
+    case listObjectsV2
+    case putObject
+    case getObject
+    case headObject
+    case deleteObject
+    /// A request S3 defines but Qantara does not implement: answered `NotImplemented`.
+    case notImplemented(String)
+    /// A method that no S3 operation uses on this resource.
+    case methodNotAllowed
+
+    /// Sub-resources that select an operation Qantara does not implement.
+    static let unsupportedSubresources: Set<String> = [
+        "acl", "accelerate", "analytics", "cors", "delete", "encryption", "inventory", "intelligent-tiering",
+        "legal-hold", "lifecycle", "logging", "metrics", "notification", "object-lock", "ownershipControls",
+        "policy", "policyStatus", "publicAccessBlock", "replication", "requestPayment", "restore", "retention",
+        "select", "tagging", "torrent", "uploadId", "uploads", "versioning", "versions", "website", "attributes",
+        "partNumber", "session", "renameObject",
+    ]
+
+    /// Classifies a request.
+    static func classify(method: String, bucket: String?, key: String?, queryNames: Set<String>,
+                         hasCopySource: Bool) -> S3Operation {
+        if let unsupported = queryNames.first(where: unsupportedSubresources.contains) {
+            return .notImplemented("The \(unsupported) sub-resource")
+        }
+        guard let bucket, !bucket.isEmpty else {
+            return method == "GET" ? .listBuckets : .methodNotAllowed
+        }
+        _ = bucket
+        guard let key, !key.isEmpty else {
+            switch method {
+            case "PUT": return .createBucket
+            case "HEAD": return .headBucket
+            case "DELETE": return .deleteBucket
+            case "GET":
+                if queryNames.contains("location") { return .getBucketLocation }
+                return queryNames.contains("list-type") ? .listObjectsV2 : .listObjectsV1
+            case "POST": return .notImplemented("POST on a bucket")
+            default: return .methodNotAllowed
+            }
+        }
+        switch method {
+        case "PUT": return hasCopySource ? .notImplemented("CopyObject") : .putObject
+        case "GET": return .getObject
+        case "HEAD": return .headObject
+        case "DELETE": return .deleteObject
+        case "POST": return .notImplemented("POST on an object")
+        default: return .methodNotAllowed
+        }
+    }
+}

@@ -1,0 +1,88 @@
+import Hashing
+import ObjectModel
+
+/// The canonical request and string to sign of SigV4, for S3 (paths are encoded once, never normalised).
+public enum Canonical {
+    /// The canonical URI: the decoded path re-encoded with SigV4's rules, `/` kept.
+    public static func uri(rawPath: String) -> String {
+        let path = rawPath.isEmpty ? "/" : rawPath
+        return URIEncoding.encode(URIEncoding.decode(path), keepSlash: true)
+    }
+
+    /// The canonical query: each name and value decoded then re-encoded, sorted by name then value.
+    public static func query(rawQuery: String, excluding excluded: String? = nil) -> String {
+        guard !rawQuery.isEmpty else { return "" }
+        var pairs = [(String, String)]()
+        for part in rawQuery.split(separator: "&", omittingEmptySubsequences: true) {
+            let name: Substring, value: Substring
+            if let equals = part.firstIndex(of: "=") {
+                name = part[..<equals]
+                value = part[part.index(after: equals)...]
+            } else {
+                name = part
+                value = ""
+            }
+            let decodedName = URIEncoding.decode(name)
+            if let excluded, decodedName.elementsEqual(excluded.utf8) { continue }
+            pairs.append((URIEncoding.encode(decodedName, keepSlash: false),
+                          URIEncoding.encode(URIEncoding.decode(value), keepSlash: false)))
+        }
+        pairs.sort { $0.0 != $1.0 ? $0.0.utf8.lexicographicallyPrecedes($1.0.utf8) : $0.1.utf8.lexicographicallyPrecedes($1.1.utf8) }
+        return pairs.map { "\($0.0)=\($0.1)" }.joined(separator: "&")
+    }
+
+    /// Trims a header value and collapses runs of spaces, as SigV4 requires.
+    public static func headerValue(_ value: String) -> String {
+        var out = [UInt8]()
+        var pendingSpace = false
+        for byte in value.utf8 {
+            if byte == 0x20 || byte == 0x09 {
+                pendingSpace = !out.isEmpty
+            } else {
+                if pendingSpace { out.append(0x20) }
+                pendingSpace = false
+                out.append(byte)
+            }
+        }
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    /// The canonical request for `signedHeaders` (lower-case, sorted as sent) and a payload hash.
+    public static func request(_ request: SignableRequest, signedHeaders: [String], payloadHash: String,
+                               excludingQuery excluded: String? = nil) -> String {
+        var lines = [String]()
+        lines.append(request.method)
+        lines.append(uri(rawPath: request.rawPath))
+        lines.append(query(rawQuery: request.rawQuery, excluding: excluded))
+        var headerBlock = ""
+        for name in signedHeaders {
+            let values = request.headers.filter { $0.name == name }.map { headerValue($0.value) }
+            headerBlock += "\(name):\(values.joined(separator: ","))\n"
+        }
+        lines.append(headerBlock)
+        lines.append(signedHeaders.joined(separator: ";"))
+        lines.append(payloadHash)
+        return lines.joined(separator: "\n")
+    }
+
+    /// The string to sign for a canonical request.
+    public static func stringToSign(amzDate: String, scope: String, canonicalRequest: String) -> String {
+        "AWS4-HMAC-SHA256\n\(amzDate)\n\(scope)\n" + Hex.encode(StreamingDigest.hash(.sha256, Array(canonicalRequest.utf8)))
+    }
+
+    /// The SigV4 signing key: HMAC chain over date, region, service and `aws4_request`.
+    public static func signingKey(secret: String, date: String, region: String, service: String) -> [UInt8] {
+        let dateKey = HMACSHA256.authenticate(key: Array(("AWS4" + secret).utf8), message: Array(date.utf8))
+        let regionKey = HMACSHA256.authenticate(key: dateKey, message: Array(region.utf8))
+        let serviceKey = HMACSHA256.authenticate(key: regionKey, message: Array(service.utf8))
+        return HMACSHA256.authenticate(key: serviceKey, message: Array("aws4_request".utf8))
+    }
+
+    /// Hex signature of `stringToSign` under `signingKey`.
+    public static func signature(signingKey: [UInt8], stringToSign: String) -> String {
+        Hex.encode(HMACSHA256.authenticate(key: signingKey, message: Array(stringToSign.utf8)))
+    }
+
+    /// SHA-256 hex of the empty string, which chunk signatures use.
+    public static let emptySHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+}

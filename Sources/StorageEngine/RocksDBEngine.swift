@@ -1,0 +1,215 @@
+import CRocksDB
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Tuning of a RocksDB engine. The defaults are the node's durable settings.
+public struct RocksDBOptions: Sendable {
+    /// Keep values at least this large in blob files (BlobDB), so compaction does not rewrite them; nil = off.
+    public var blobThresholdBytes: Int?
+    /// Background threads for flushes and compactions.
+    public var backgroundThreads: Int32 = 2
+    /// Size of one memtable.
+    public var writeBufferBytes: Int = 64 * 1024 * 1024
+
+    public init(blobThresholdBytes: Int? = 64 * 1024) {
+        self.blobThresholdBytes = blobThresholdBytes
+    }
+}
+
+/// A ``KeyValueEngine`` over a RocksDB database, through the C API.
+///
+/// `rocksdb_t` is thread-safe; concurrent synced writes are group-committed by RocksDB's write thread.
+public final class RocksDBEngine: KeyValueEngine, @unchecked Sendable {
+    private struct Handle {
+        var db: OpaquePointer?
+        var users = 0
+    }
+
+    private let handle: Mutex<Handle>
+    private let options: OpaquePointer
+    private let syncWrite: OpaquePointer
+    private let asyncWrite: OpaquePointer
+    private let read: OpaquePointer
+    /// Directory of the database.
+    public let path: String
+
+    /// Opens (creating if missing) the database at `path`.
+    public init(path: String, options tuning: RocksDBOptions = RocksDBOptions()) throws {
+        self.path = path
+        options = rocksdb_options_create()
+        rocksdb_options_set_create_if_missing(options, 1)
+        rocksdb_options_increase_parallelism(options, tuning.backgroundThreads)
+        rocksdb_options_set_write_buffer_size(options, tuning.writeBufferBytes)
+        rocksdb_options_set_compression(options, Int32(rocksdb_no_compression))
+        if let threshold = tuning.blobThresholdBytes {
+            rocksdb_options_set_enable_blob_files(options, 1)
+            rocksdb_options_set_min_blob_size(options, UInt64(threshold))
+            rocksdb_options_set_enable_blob_gc(options, 1)
+        }
+        syncWrite = rocksdb_writeoptions_create()
+        rocksdb_writeoptions_set_sync(syncWrite, 1)
+        asyncWrite = rocksdb_writeoptions_create()
+        read = rocksdb_readoptions_create()
+        var error: UnsafeMutablePointer<CChar>?
+        let db = rocksdb_open(options, path, &error)
+        if let message = Self.take(error) {
+            rocksdb_options_destroy(options)
+            rocksdb_writeoptions_destroy(syncWrite)
+            rocksdb_writeoptions_destroy(asyncWrite)
+            rocksdb_readoptions_destroy(read)
+            throw StorageEngineError.io("open \(path): \(message)")
+        }
+        handle = Mutex(Handle(db: db))
+    }
+
+    deinit {
+        close()
+        rocksdb_options_destroy(options)
+        rocksdb_writeoptions_destroy(syncWrite)
+        rocksdb_writeoptions_destroy(asyncWrite)
+        rocksdb_readoptions_destroy(read)
+    }
+
+    /// Runs `body` with the open database, keeping `close()` from freeing it meanwhile.
+    private func withDB<R>(_ body: (OpaquePointer) throws -> R) throws -> R {
+        let db: OpaquePointer = try handle.withLock { handle in
+            guard let db = handle.db else { throw StorageEngineError.closed }
+            handle.users += 1
+            return db
+        }
+        defer { handle.withLock { $0.users -= 1 } }
+        return try body(db)
+    }
+
+    private static func take(_ error: UnsafeMutablePointer<CChar>?) -> String? {
+        guard let error else { return nil }
+        defer { rocksdb_free(error) }
+        return String(cString: error)
+    }
+
+    public func get(_ key: [UInt8]) throws -> [UInt8]? {
+        try withDB { db in
+            var error: UnsafeMutablePointer<CChar>?
+            let pinned = key.withUnsafeBufferPointer { keyBuffer in
+                keyBuffer.withMemoryRebound(to: CChar.self) {
+                    rocksdb_get_pinned(db, read, $0.baseAddress, $0.count, &error)
+                }
+            }
+            if let message = Self.take(error) { throw StorageEngineError.io("get: \(message)") }
+            guard let pinned else { return nil }
+            defer { rocksdb_pinnableslice_destroy(pinned) }
+            var length = 0
+            guard let value = rocksdb_pinnableslice_value(pinned, &length) else { return [] }
+            return Array(UnsafeRawBufferPointer(start: value, count: length))
+        }
+    }
+
+    public func write(_ batch: WriteBatch, sync: Bool) throws {
+        try withDB { db in
+            let native = rocksdb_writebatch_create()
+            defer { rocksdb_writebatch_destroy(native) }
+            for operation in batch.operations {
+                switch operation {
+                case .put(let key, let value):
+                    key.withUnsafeBytes { k in
+                        value.withUnsafeBytes { v in
+                            rocksdb_writebatch_put(native, k.baseAddress?.assumingMemoryBound(to: CChar.self), k.count,
+                                                   v.baseAddress?.assumingMemoryBound(to: CChar.self), v.count)
+                        }
+                    }
+                case .delete(let key):
+                    key.withUnsafeBytes { k in
+                        rocksdb_writebatch_delete(native, k.baseAddress?.assumingMemoryBound(to: CChar.self), k.count)
+                    }
+                case .deleteRange(let start, let end):
+                    start.withUnsafeBytes { s in
+                        end.withUnsafeBytes { e in
+                            rocksdb_writebatch_delete_range(native, s.baseAddress?.assumingMemoryBound(to: CChar.self),
+                                                            s.count, e.baseAddress?.assumingMemoryBound(to: CChar.self),
+                                                            e.count)
+                        }
+                    }
+                }
+            }
+            var error: UnsafeMutablePointer<CChar>?
+            rocksdb_write(db, sync ? syncWrite : asyncWrite, native, &error)
+            if let message = Self.take(error) { throw StorageEngineError.io("write: \(message)") }
+        }
+    }
+
+    public func scan(from start: [UInt8], to end: [UInt8]?, limit: Int) throws -> [KeyValue] {
+        try withDB { db in
+            let iterator = rocksdb_create_iterator(db, read)
+            defer { rocksdb_iter_destroy(iterator) }
+            start.withUnsafeBytes { s in
+                rocksdb_iter_seek(iterator, s.baseAddress?.assumingMemoryBound(to: CChar.self), s.count)
+            }
+            var result = [KeyValue]()
+            while result.count < limit, rocksdb_iter_valid(iterator) != 0 {
+                var keyLength = 0, valueLength = 0
+                let keyPointer = rocksdb_iter_key(iterator, &keyLength)
+                let key = Array(UnsafeRawBufferPointer(start: keyPointer, count: keyLength))
+                if let end, !key.lexicographicallyPrecedes(end) { break }
+                let valuePointer = rocksdb_iter_value(iterator, &valueLength)
+                result.append(KeyValue(key: key, value: Array(UnsafeRawBufferPointer(start: valuePointer,
+                                                                                     count: valueLength))))
+                rocksdb_iter_next(iterator)
+            }
+            var error: UnsafeMutablePointer<CChar>?
+            rocksdb_iter_get_error(iterator, &error)
+            if let message = Self.take(error) { throw StorageEngineError.io("scan: \(message)") }
+            return result
+        }
+    }
+
+    public func count(from start: [UInt8], to end: [UInt8]?) throws -> Int {
+        try withDB { db in
+            let iterator = rocksdb_create_iterator(db, read)
+            defer { rocksdb_iter_destroy(iterator) }
+            start.withUnsafeBytes { s in
+                rocksdb_iter_seek(iterator, s.baseAddress?.assumingMemoryBound(to: CChar.self), s.count)
+            }
+            var total = 0
+            while rocksdb_iter_valid(iterator) != 0 {
+                if let end {
+                    var keyLength = 0
+                    let keyPointer = rocksdb_iter_key(iterator, &keyLength)
+                    let key = UnsafeRawBufferPointer(start: keyPointer, count: keyLength)
+                    if !key.lexicographicallyPrecedes(end) { break }
+                }
+                total += 1
+                rocksdb_iter_next(iterator)
+            }
+            return total
+        }
+    }
+
+    public func compact() throws {
+        try withDB { db in
+            let flush = rocksdb_flushoptions_create()
+            defer { rocksdb_flushoptions_destroy(flush) }
+            rocksdb_flushoptions_set_wait(flush, 1)
+            var error: UnsafeMutablePointer<CChar>?
+            rocksdb_flush(db, flush, &error)
+            if let message = Self.take(error) { throw StorageEngineError.io("flush: \(message)") }
+            rocksdb_compact_range(db, nil, 0, nil, 0)
+        }
+    }
+
+    /// Closes the database once every call in flight has returned.
+    public func close() {
+        while true {
+            let done: Bool = handle.withLock { handle in
+                guard let db = handle.db else { return true }
+                guard handle.users == 0 else { return false }
+                rocksdb_close(db)
+                handle.db = nil
+                return true
+            }
+            if done { return }
+            usleep(1000)
+        }
+    }
+}

@@ -1,0 +1,120 @@
+import Logging
+import NIOPosix
+import ObjectModel
+import StorageEngine
+import Synchronization
+
+/// A storage node inside the gateway's process: a ``NodeStore`` whose blocking calls run on a thread pool,
+/// so synced RocksDB writes never stall the cooperative pool.
+///
+/// An operator can take it offline (its database is closed and every call fails with ``NodeError/unavailable``)
+/// and bring it back online, which reopens and re-checks the database.
+public final class LocalStorageNode: StorageNodeClient {
+    public let nodeID: NodeID
+    public let jurisdiction: Jurisdiction
+    private let openEngine: @Sendable () throws -> any KeyValueEngine
+    private let threadPool: NIOThreadPool
+    private let store: Mutex<NodeStore?>
+    private let clock: @Sendable () -> Int64
+
+    /// Opens the node, creating or checking its database through `openEngine`.
+    public init(node: NodeID, jurisdiction: Jurisdiction, threadPool: NIOThreadPool,
+                clock: @escaping @Sendable () -> Int64,
+                openEngine: @escaping @Sendable () throws -> any KeyValueEngine) throws {
+        self.nodeID = node
+        self.jurisdiction = jurisdiction
+        self.threadPool = threadPool
+        self.openEngine = openEngine
+        self.clock = clock
+        let engine = try openEngine()
+        do {
+            store = Mutex(try NodeStore(node: node, jurisdiction: jurisdiction, engine: engine, nowMillis: clock()))
+        } catch {
+            engine.close()
+            throw error
+        }
+    }
+
+    /// True while the node serves requests.
+    public var isOnline: Bool { store.withLock { $0 != nil } }
+
+    public var isLikelyAvailable: Bool { isOnline }
+
+    /// Closes the database; calls fail with ``NodeError/unavailable`` until ``goOnline()``.
+    public func goOffline() {
+        let closing = store.withLock { store -> NodeStore? in
+            defer { store = nil }
+            return store
+        }
+        closing?.close()
+    }
+
+    /// Reopens the database after ``goOffline()``.
+    public func goOnline() throws {
+        guard !isOnline else { return }
+        let engine = try openEngine()
+        let opened: NodeStore
+        do { opened = try NodeStore(node: nodeID, jurisdiction: jurisdiction, engine: engine, nowMillis: clock()) } catch {
+            engine.close()
+            throw error
+        }
+        store.withLock { $0 = opened }
+    }
+
+    /// Flushes and compacts the database (tests and maintenance).
+    public func compact() async throws { try await run { try $0.compact() } }
+
+    /// Closes the database for good (shutdown).
+    public func close() { goOffline() }
+
+    private func run<R: Sendable>(_ body: @escaping @Sendable (NodeStore) throws -> R) async throws -> R {
+        guard let current = store.withLock({ $0 }) else { throw NodeError.unavailable(nodeID) }
+        let node = nodeID
+        return try await threadPool.runIfActive {
+            do { return try body(current) } catch StorageEngineError.closed {
+                throw NodeError.unavailable(node)
+            } catch let error as StorageEngineError {
+                throw NodeError.io("storage node \(node): \(error)")
+            }
+        }
+    }
+
+    public func putSegment(_ jurisdiction: Jurisdiction, bucket: String, key: String, version: VersionID,
+                           index: UInt32, bytes: [UInt8]) async throws {
+        try await run {
+            try $0.putSegment(jurisdiction, bucket: bucket, key: key, version: version, index: index, bytes: bytes)
+        }
+    }
+
+    public func commit(_ jurisdiction: Jurisdiction, manifest: ObjectManifest) async throws -> CommitOutcome {
+        try await run { try $0.commit(jurisdiction, manifest: manifest) }
+    }
+
+    public func abort(_ jurisdiction: Jurisdiction, version: VersionID) async throws {
+        try await run { try $0.abort(jurisdiction, version: version) }
+    }
+
+    public func manifest(_ jurisdiction: Jurisdiction, bucket: String, key: String) async throws -> ObjectManifest? {
+        try await run { try $0.manifest(jurisdiction, bucket: bucket, key: key) }
+    }
+
+    public func segment(_ jurisdiction: Jurisdiction, version: VersionID, index: UInt32) async throws -> [UInt8] {
+        try await run { try $0.segment(jurisdiction, version: version, index: index) }
+    }
+
+    public func list(_ jurisdiction: Jurisdiction, bucket: String, prefix: [UInt8], from: [UInt8], limit: Int)
+        async throws -> [ObjectManifest]
+    {
+        try await run { try $0.list(jurisdiction, bucket: bucket, prefix: prefix, from: from, limit: limit) }
+    }
+
+    public func purge(_ jurisdiction: Jurisdiction, bucket: String) async throws {
+        try await run { try $0.purge(jurisdiction, bucket: bucket) }
+    }
+
+    public func status() async -> NodeStatus {
+        let counts = try? await run { try $0.counts() }
+        return NodeStatus(node: nodeID, jurisdiction: jurisdiction, online: counts != nil,
+                          objectCount: counts?.objects ?? 0, uploadsInProgress: counts?.uploads ?? 0)
+    }
+}

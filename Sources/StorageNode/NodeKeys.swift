@@ -1,0 +1,48 @@
+import ObjectModel
+
+/// The key layout inside a node's database (documented in `Docs/formats.md`).
+///
+/// - `\0stamp`                         → the node's ``NodeStamp``
+/// - `m` bucket `\0` key               → ``ObjectManifest`` (bucket names never contain `\0`, so keys sort per bucket)
+/// - `s` version(16) index(u32 BE)     → segment bytes
+/// - `u` version(16)                   → an upload in progress: bucket `\0` key, and its start time
+enum NodeKeys {
+    static let stamp: [UInt8] = Array("\0stamp".utf8)
+    static let manifestTag: UInt8 = 0x6D  // "m"
+    static let segmentTag: UInt8 = 0x73   // "s"
+    static let uploadTag: UInt8 = 0x75    // "u"
+
+    static func manifest(bucket: String, key: String) -> [UInt8] {
+        var out = [manifestTag]
+        out.reserveCapacity(2 + bucket.utf8.count + key.utf8.count)
+        out += bucket.utf8
+        out.append(0)
+        out += key.utf8
+        return out
+    }
+
+    /// First key of a bucket's manifests that start with `keyPrefix`.
+    static func manifestPrefix(bucket: String, keyPrefix: [UInt8] = []) -> [UInt8] {
+        var out = [manifestTag]
+        out += bucket.utf8
+        out.append(0)
+        out += keyPrefix
+        return out
+    }
+
+    static func segment(version: VersionID, index: UInt32) -> [UInt8] {
+        var out = [segmentTag]
+        out.reserveCapacity(21)
+        out += version.bytes
+        out += [UInt8(index >> 24), UInt8((index >> 16) & 0xFF), UInt8((index >> 8) & 0xFF), UInt8(index & 0xFF)]
+        return out
+    }
+
+    /// `[start, end)` of every segment of `version`.
+    static func segmentRange(version: VersionID) -> ([UInt8], [UInt8]) {
+        let start = [segmentTag] + version.bytes
+        return (start, start + [0xFF, 0xFF, 0xFF, 0xFF, 0xFF])
+    }
+
+    static func upload(version: VersionID) -> [UInt8] { [uploadTag] + version.bytes }
+}

@@ -1,0 +1,192 @@
+import ObjectModel
+import StorageEngine
+import Synchronization
+
+/// The storage node's logic over one ordered key-value engine: blocking, synchronous, jurisdiction-checked.
+///
+/// ``LocalStorageNode`` runs it on a thread pool for the gateway; a network node server wraps the same type.
+public final class NodeStore: Sendable {
+    public let node: NodeID
+    public let jurisdiction: Jurisdiction
+    private let engine: any KeyValueEngine
+    /// Serialises the read-compare-write of commits per key; striped so distinct keys rarely contend.
+    private let commitStripes: [CommitStripe]
+
+    /// Opens a node over `engine`: stamps a new database, or checks the stamp of an existing one and
+    /// refuses a database of another jurisdiction or node. Sweeps uploads left by a crash.
+    public init(node: NodeID, jurisdiction: Jurisdiction, engine: any KeyValueEngine, nowMillis: Int64) throws {
+        self.node = node
+        self.jurisdiction = jurisdiction
+        self.engine = engine
+        self.commitStripes = (0..<64).map { _ in CommitStripe() }
+        if let raw = try engine.get(NodeKeys.stamp) {
+            let stamp: NodeStamp
+            do { stamp = try NodeStamp(decoding: raw) } catch { throw NodeError.corrupt("node stamp: \(error)") }
+            guard stamp.jurisdiction == jurisdiction else {
+                throw NodeError.stampMismatch("database is stamped for jurisdiction \(stamp.jurisdiction) "
+                    + "(node \(stamp.node)); refusing to open it as a node of \(jurisdiction)")
+            }
+            guard stamp.node == node else {
+                throw NodeError.stampMismatch("database belongs to node \(stamp.node); refusing to open it as \(node)")
+            }
+        } else {
+            let stamp = NodeStamp(node: node, jurisdiction: jurisdiction, createdMillis: nowMillis)
+            try engine.put(NodeKeys.stamp, stamp.encoded(), sync: true)
+        }
+        try sweepUploads()
+    }
+
+    private func check(_ requested: Jurisdiction) throws {
+        guard requested == jurisdiction else {
+            throw NodeError.wrongJurisdiction(node: node, nodeJurisdiction: jurisdiction, requested: requested)
+        }
+    }
+
+    /// Drops the segments of every upload that never committed (used at open, after a crash).
+    public func sweepUploads() throws {
+        let markers = try engine.scan(from: [NodeKeys.uploadTag], to: [NodeKeys.uploadTag + 1], limit: .max)
+        guard !markers.isEmpty else { return }
+        var batch = WriteBatch()
+        for marker in markers {
+            guard let version = VersionID(bytes: Array(marker.key.dropFirst())) else { continue }
+            let (start, end) = NodeKeys.segmentRange(version: version)
+            batch.deleteRange(from: start, to: end)
+            batch.delete(marker.key)
+        }
+        try engine.write(batch, sync: true)
+    }
+
+    public func putSegment(_ requested: Jurisdiction, bucket: String, key: String, version: VersionID, index: UInt32,
+                           bytes: [UInt8]) throws {
+        try check(requested)
+        var batch = WriteBatch()
+        if index == 0 {
+            var writer = BinaryWriter()
+            writer.writeString(bucket)
+            writer.writeString(key)
+            batch.put(NodeKeys.upload(version: version), writer.bytes)
+        }
+        batch.put(NodeKeys.segment(version: version, index: index), bytes)
+        try engine.write(batch, sync: false)
+    }
+
+    public func commit(_ requested: Jurisdiction, manifest: ObjectManifest) throws -> CommitOutcome {
+        try check(requested)
+        let key = NodeKeys.manifest(bucket: manifest.bucket, key: manifest.key)
+        return try stripe(for: key).lock.withLock { _ in
+            var batch = WriteBatch()
+            batch.delete(NodeKeys.upload(version: manifest.versionID))
+            let current = try engine.get(key).map { try ObjectManifest(decoding: $0) }
+            if let current, !manifest.isNewer(than: current) {
+                if current.versionID != manifest.versionID {
+                    let (start, end) = NodeKeys.segmentRange(version: manifest.versionID)
+                    batch.deleteRange(from: start, to: end)
+                }
+                try engine.write(batch, sync: true)
+                return .superseded
+            }
+            if let current, current.versionID != manifest.versionID {
+                let (start, end) = NodeKeys.segmentRange(version: current.versionID)
+                batch.deleteRange(from: start, to: end)
+            }
+            batch.put(key, manifest.encoded())
+            try engine.write(batch, sync: true)
+            return .committed
+        }
+    }
+
+    public func abort(_ requested: Jurisdiction, version: VersionID) throws {
+        try check(requested)
+        var batch = WriteBatch()
+        let (start, end) = NodeKeys.segmentRange(version: version)
+        batch.deleteRange(from: start, to: end)
+        batch.delete(NodeKeys.upload(version: version))
+        try engine.write(batch, sync: false)
+    }
+
+    public func manifest(_ requested: Jurisdiction, bucket: String, key: String) throws -> ObjectManifest? {
+        try check(requested)
+        guard let raw = try engine.get(NodeKeys.manifest(bucket: bucket, key: key)) else { return nil }
+        do { return try ObjectManifest(decoding: raw) } catch {
+            throw NodeError.corrupt("manifest of \(bucket)/\(key) on \(node): \(error)")
+        }
+    }
+
+    public func segment(_ requested: Jurisdiction, version: VersionID, index: UInt32) throws -> [UInt8] {
+        try check(requested)
+        guard let bytes = try engine.get(NodeKeys.segment(version: version, index: index)) else {
+            throw NodeError.missingSegment(node: node, version: version.description, index: index)
+        }
+        return bytes
+    }
+
+    public func list(_ requested: Jurisdiction, bucket: String, prefix: [UInt8], from: [UInt8], limit: Int)
+        throws -> [ObjectManifest]
+    {
+        try check(requested)
+        let base = NodeKeys.manifestPrefix(bucket: bucket)
+        let prefixKey = base + prefix
+        let fromKey = base + from
+        let start = fromKey.lexicographicallyPrecedes(prefixKey) ? prefixKey : fromKey
+        let end = prefixSuccessor(prefixKey)
+        return try engine.scan(from: start, to: end, limit: limit).map { pair in
+            do { return try ObjectManifest(decoding: pair.value) } catch {
+                throw NodeError.corrupt("manifest on \(node): \(error)")
+            }
+        }
+    }
+
+    public func purge(_ requested: Jurisdiction, bucket: String) throws {
+        try check(requested)
+        let base = NodeKeys.manifestPrefix(bucket: bucket)
+        let end = prefixSuccessor(base)!
+        var batch = WriteBatch()
+        var from = base
+        while true {
+            let page = try engine.scan(from: from, to: end, limit: 1000)
+            for pair in page {
+                if let manifest = try? ObjectManifest(decoding: pair.value) {
+                    let (start, stop) = NodeKeys.segmentRange(version: manifest.versionID)
+                    batch.deleteRange(from: start, to: stop)
+                }
+            }
+            guard let last = page.last, page.count == 1000 else { break }
+            from = last.key + [0]
+        }
+        batch.deleteRange(from: base, to: end)
+        try engine.write(batch, sync: true)
+    }
+
+    /// Live objects and uploads in progress.
+    public func counts() throws -> (objects: Int, uploads: Int) {
+        var objects = 0
+        var from: [UInt8] = [NodeKeys.manifestTag]
+        let end: [UInt8] = [NodeKeys.manifestTag + 1]
+        while true {
+            let page = try engine.scan(from: from, to: end, limit: 1000)
+            // Byte 1 of an encoded manifest is its tombstone flag.
+            objects += page.reduce(0) { $0 + ($1.value.count > 1 && $1.value[1] == 0 ? 1 : 0) }
+            guard let last = page.last, page.count == 1000 else { break }
+            from = last.key + [0]
+        }
+        let uploads = try engine.count(from: [NodeKeys.uploadTag], to: [NodeKeys.uploadTag + 1])
+        return (objects, uploads)
+    }
+
+    /// Flushes and compacts the engine.
+    public func compact() throws { try engine.compact() }
+
+    /// Closes the engine.
+    public func close() { engine.close() }
+
+    private func stripe(for key: [UInt8]) -> CommitStripe {
+        var hash: UInt64 = 0xcbf2_9ce4_8422_2325
+        for byte in key { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
+        return commitStripes[Int(hash % UInt64(commitStripes.count))]
+    }
+}
+
+/// One lock of the commit stripes.
+private final class CommitStripe: Sendable {
+    let lock = Mutex(())
+}

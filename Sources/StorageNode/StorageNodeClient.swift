@@ -1,0 +1,85 @@
+import ObjectModel
+
+/// Errors a storage node reports to its callers.
+public enum NodeError: Error, CustomStringConvertible, Sendable, Equatable {
+    /// The node cannot be reached or is offline.
+    case unavailable(NodeID)
+    /// A request addressed data of one jurisdiction to a node pinned to another.
+    case wrongJurisdiction(node: NodeID, nodeJurisdiction: Jurisdiction, requested: Jurisdiction)
+    /// A database stamped for another jurisdiction or node was offered to this node.
+    case stampMismatch(String)
+    /// A segment the manifest names is missing.
+    case missingSegment(node: NodeID, version: String, index: UInt32)
+    /// Stored bytes failed to parse.
+    case corrupt(String)
+    /// The engine failed.
+    case io(String)
+
+    public var description: String {
+        switch self {
+        case .unavailable(let node): return "storage node \(node) is unavailable"
+        case .wrongJurisdiction(let node, let nodeJurisdiction, let requested):
+            return "storage node \(node) is pinned to \(nodeJurisdiction) and refuses data of \(requested)"
+        case .stampMismatch(let message): return message
+        case .missingSegment(let node, let version, let index):
+            return "storage node \(node) lacks segment \(index) of version \(version)"
+        case .corrupt(let message): return "corrupt data: \(message)"
+        case .io(let message): return message
+        }
+    }
+}
+
+/// What committing a manifest did on one node.
+public enum CommitOutcome: Sendable, Equatable {
+    /// The manifest is now the node's current one for its key.
+    case committed
+    /// The node already held a newer manifest; the offered version's segments were dropped.
+    case superseded
+}
+
+/// Health and size of one node, for operators.
+public struct NodeStatus: Sendable, Codable, Equatable {
+    public var node: NodeID
+    public var jurisdiction: Jurisdiction
+    public var online: Bool
+    public var objectCount: Int
+    public var uploadsInProgress: Int
+
+    public init(node: NodeID, jurisdiction: Jurisdiction, online: Bool, objectCount: Int, uploadsInProgress: Int) {
+        self.node = node
+        self.jurisdiction = jurisdiction
+        self.online = online
+        self.objectCount = objectCount
+        self.uploadsInProgress = uploadsInProgress
+    }
+}
+
+/// The storage node protocol, as the gateway sees it.
+///
+/// Every data-carrying call names the jurisdiction the caller addresses; the node refuses any other than its own.
+/// The in-process node and (later) the network client implement this one protocol and pass one suite.
+public protocol StorageNodeClient: Sendable {
+    var nodeID: NodeID { get }
+    var jurisdiction: Jurisdiction { get }
+    /// Whether the node answered recently (cheap, no I/O); placement skips nodes believed down.
+    var isLikelyAvailable: Bool { get }
+
+    /// Stores one segment of an uncommitted version (not synced: the commit syncs the log).
+    func putSegment(_ jurisdiction: Jurisdiction, bucket: String, key: String, version: VersionID, index: UInt32,
+                    bytes: [UInt8]) async throws
+    /// Makes `manifest` current for its key if it is newer than what the node holds, durably (WAL synced).
+    func commit(_ jurisdiction: Jurisdiction, manifest: ObjectManifest) async throws -> CommitOutcome
+    /// Drops the segments of an uncommitted version.
+    func abort(_ jurisdiction: Jurisdiction, version: VersionID) async throws
+    /// The node's current manifest for a key (tombstones included), or nil.
+    func manifest(_ jurisdiction: Jurisdiction, bucket: String, key: String) async throws -> ObjectManifest?
+    /// One segment of a version.
+    func segment(_ jurisdiction: Jurisdiction, version: VersionID, index: UInt32) async throws -> [UInt8]
+    /// Up to `limit` manifests of `bucket` whose keys start with `prefix` and are `>= from`, in key order.
+    func list(_ jurisdiction: Jurisdiction, bucket: String, prefix: [UInt8], from: [UInt8], limit: Int)
+        async throws -> [ObjectManifest]
+    /// Removes every manifest and segment of a bucket (the bucket is being deleted).
+    func purge(_ jurisdiction: Jurisdiction, bucket: String) async throws
+    /// Health and counts.
+    func status() async -> NodeStatus
+}

@@ -1,0 +1,170 @@
+import Admin
+import ArgumentParser
+import Foundation
+
+/// Options shared by the admin commands: where the gateway is and the root credentials.
+struct AdminOptions: ParsableArguments {
+    @Option(help: "Gateway endpoint (env QANTARA_ENDPOINT).")
+    var endpoint: String = ProcessInfo.processInfo.environment["QANTARA_ENDPOINT"] ?? "http://127.0.0.1:9000"
+
+    @Option(help: "Data directory holding root-credentials, used when QANTARA_ROOT_ACCESS_KEY is not set.")
+    var data: String = ProcessInfo.processInfo.environment["QANTARA_DATA"] ?? "./data"
+
+    func client() throws -> AdminClient {
+        guard let url = URL(string: endpoint), url.scheme == "http" || url.scheme == "https", url.host != nil else {
+            throw ValidationError("--endpoint must be an http(s) URL, got \(endpoint)")
+        }
+        let environment = ProcessInfo.processInfo.environment
+        if let key = environment["QANTARA_ROOT_ACCESS_KEY"], let secret = environment["QANTARA_ROOT_SECRET_KEY"] {
+            return AdminClient(endpoint: url, accessKeyID: key, secret: secret)
+        }
+        guard let stored = RootCredentials.load(dataDirectory: data) else {
+            throw ValidationError("no root credentials: set QANTARA_ROOT_ACCESS_KEY and QANTARA_ROOT_SECRET_KEY, "
+                + "or run where \(data)/root-credentials exists")
+        }
+        return AdminClient(endpoint: url, accessKeyID: stored.accessKeyId, secret: stored.secretAccessKey)
+    }
+}
+
+/// Runs an admin call, turning its failure into a one-line message and exit code 1.
+func runAdmin<T>(_ body: () async throws -> T) async throws -> T {
+    do { return try await body() } catch let failure as AdminClient.Failure {
+        FileHandle.standardError.write(Data("error: \(failure.description)\n".utf8))
+        throw ExitCode(1)
+    }
+}
+
+/// Prints rows as aligned columns.
+func printTable(_ header: [String], _ rows: [[String]]) {
+    let widths = header.indices.map { column in ([header] + rows).map { $0[column].count }.max() ?? 0 }
+    for row in [header] + rows {
+        print(row.enumerated().map { $1.padding(toLength: widths[$0], withPad: " ", startingAt: 0) }
+            .joined(separator: "  ").trimmingCharacters(in: .whitespaces))
+    }
+}
+
+struct TenantCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "tenant", abstract: "Manage tenants.",
+                                                    subcommands: [Create.self, List.self])
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create a tenant.")
+        @OptionGroup var options: AdminOptions
+        @Argument(help: "Tenant name: 1-64 of a-z, 0-9, '-', '_'.") var name: String
+
+        func run() async throws {
+            let tenant = try await runAdmin {
+                try await options.client().call("POST", "tenants", body: CreateTenantBody(name: name), as: TenantView.self)
+            }
+            print("created tenant \(tenant.name)")
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List tenants.")
+        @OptionGroup var options: AdminOptions
+
+        func run() async throws {
+            let tenants = try await runAdmin {
+                try await options.client().call("GET", "tenants", body: Optional<String>.none, as: [TenantView].self)
+            }
+            printTable(["TENANT", "CREATED"], tenants.map { [$0.name, $0.created] })
+        }
+    }
+}
+
+struct AccessKeyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "access-key", abstract: "Manage a tenant's access keys.",
+                                                    subcommands: [Create.self, List.self, Revoke.self])
+
+    struct Create: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Create an access key; the secret is printed once.")
+        @OptionGroup var options: AdminOptions
+        @Option(help: "Tenant owning the key.") var tenant: String
+
+        func run() async throws {
+            let key = try await runAdmin {
+                try await options.client().call("POST", "access-keys", body: CreateAccessKeyBody(tenant: tenant),
+                                                as: AccessKeyView.self)
+            }
+            print("tenant:            \(key.tenant)")
+            print("access key id:     \(key.accessKeyId)")
+            print("secret access key: \(key.secretAccessKey ?? "")")
+            print("(the secret is shown only now)")
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List a tenant's access keys.")
+        @OptionGroup var options: AdminOptions
+        @Option(help: "Tenant.") var tenant: String
+
+        func run() async throws {
+            let keys = try await runAdmin {
+                try await options.client().call("GET", "access-keys", query: [("tenant", tenant)],
+                                                body: Optional<String>.none, as: [AccessKeyView].self)
+            }
+            printTable(["ACCESS KEY ID", "TENANT", "STATUS", "CREATED"],
+                       keys.map { [$0.accessKeyId, $0.tenant, $0.status, $0.created] })
+        }
+    }
+
+    struct Revoke: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Revoke an access key at once.")
+        @OptionGroup var options: AdminOptions
+        @Option(help: "Tenant owning the key.") var tenant: String
+        @Argument(help: "Access key id.") var accessKeyID: String
+
+        func run() async throws {
+            let key = try await runAdmin {
+                try await options.client().call("DELETE", "access-keys/\(accessKeyID)", query: [("tenant", tenant)],
+                                                body: Optional<String>.none, as: AccessKeyView.self)
+            }
+            print("revoked \(key.accessKeyId) of tenant \(key.tenant)")
+        }
+    }
+}
+
+struct NodeCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(commandName: "node", abstract: "Inspect and service storage nodes.",
+                                                    subcommands: [List.self, Offline.self, Online.self])
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List nodes: jurisdiction, health, object counts.")
+        @OptionGroup var options: AdminOptions
+
+        func run() async throws {
+            let nodes = try await runAdmin {
+                try await options.client().call("GET", "nodes", body: Optional<String>.none, as: [NodeView].self)
+            }
+            printTable(["NODE", "JURISDICTION", "STATE", "OBJECTS", "UPLOADS"],
+                       nodes.map { [$0.id, $0.jurisdiction, $0.state, String($0.objects), String($0.uploadsInProgress)] })
+        }
+    }
+
+    struct Offline: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Take an in-process node out of service (closes its database).")
+        @OptionGroup var options: AdminOptions
+        @Argument(help: "Node id.") var id: String
+
+        func run() async throws {
+            let node = try await runAdmin {
+                try await options.client().call("POST", "nodes/\(id)/offline", body: Optional<String>.none, as: NodeView.self)
+            }
+            print("node \(node.id) is \(node.state)")
+        }
+    }
+
+    struct Online: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Bring an in-process node back (reopens and checks its database).")
+        @OptionGroup var options: AdminOptions
+        @Argument(help: "Node id.") var id: String
+
+        func run() async throws {
+            let node = try await runAdmin {
+                try await options.client().call("POST", "nodes/\(id)/online", body: Optional<String>.none, as: NodeView.self)
+            }
+            print("node \(node.id) is \(node.state)")
+        }
+    }
+}

@@ -1,0 +1,11 @@
+import ArgumentParser
+
+/// The `qantara` command: the server and the administrator's CLI.
+@main
+struct Qantara: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "qantara",
+        abstract: "Qantara: a sovereign S3-compatible object storage gateway.",
+        subcommands: [Serve.self, TenantCommand.self, AccessKeyCommand.self, NodeCommand.self]
+    )
+}

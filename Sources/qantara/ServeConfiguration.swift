@@ -1,0 +1,77 @@
+import Foundation
+import ObjectModel
+import ObjectService
+import Placement
+
+/// Loads and validates the topology file; every failure names the file and the field.
+enum TopologyLoader {
+    struct Invalid: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    static func load(path: String) throws -> Topology {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw Invalid(description: "cannot read topology file \(path)")
+        }
+        let topology: Topology
+        do {
+            topology = try JSONDecoder().decode(Topology.self, from: data)
+        } catch let DecodingError.keyNotFound(key, context) {
+            throw Invalid(description: "\(path): \(field(context.codingPath + [key])): required field is missing")
+        } catch let DecodingError.typeMismatch(_, context) {
+            throw Invalid(description: "\(path): \(field(context.codingPath)): \(context.debugDescription)")
+        } catch let DecodingError.valueNotFound(_, context) {
+            throw Invalid(description: "\(path): \(field(context.codingPath)): value is missing")
+        } catch let DecodingError.dataCorrupted(context) {
+            let location = context.codingPath.isEmpty ? "not valid JSON" : field(context.codingPath)
+            throw Invalid(description: "\(path): \(location): \(context.debugDescription)")
+        }
+        let problems = topology.problems()
+        guard problems.isEmpty else {
+            throw Invalid(description: "\(path): " + problems.joined(separator: "; "))
+        }
+        return topology
+    }
+
+    private static func field(_ path: [any CodingKey]) -> String {
+        var text = ""
+        for key in path {
+            if let index = key.intValue {
+                text += "[\(index)]"
+            } else {
+                text += text.isEmpty ? key.stringValue : ".\(key.stringValue)"
+            }
+        }
+        return text.isEmpty ? "(root)" : text
+    }
+}
+
+/// Root credentials: from the environment, else generated once and kept in `<data>/root-credentials` (mode 0600).
+struct RootCredentials: Codable {
+    var accessKeyId: String
+    var secretAccessKey: String
+
+    static func fileURL(dataDirectory: String) -> URL {
+        URL(fileURLWithPath: dataDirectory).appendingPathComponent("root-credentials")
+    }
+
+    static func resolve(dataDirectory: String, environment: [String: String]) throws -> (RootCredentials, generated: Bool) {
+        if let key = environment["QANTARA_ROOT_ACCESS_KEY"], let secret = environment["QANTARA_ROOT_SECRET_KEY"],
+           !key.isEmpty, !secret.isEmpty {
+            return (RootCredentials(accessKeyId: key, secretAccessKey: secret), false)
+        }
+        if let stored = load(dataDirectory: dataDirectory) { return (stored, false) }
+        let fresh = RootCredentials(accessKeyId: Credentials.newAccessKeyID(), secretAccessKey: Credentials.newSecret())
+        let url = fileURL(dataDirectory: dataDirectory)
+        let data = try JSONEncoder().encode(fresh)
+        guard FileManager.default.createFile(atPath: url.path, contents: data, attributes: [.posixPermissions: 0o600]) else {
+            throw TopologyLoader.Invalid(description: "cannot write \(url.path)")
+        }
+        return (fresh, true)
+    }
+
+    static func load(dataDirectory: String) -> RootCredentials? {
+        guard let data = FileManager.default.contents(atPath: fileURL(dataDirectory: dataDirectory).path) else { return nil }
+        return try? JSONDecoder().decode(RootCredentials.self, from: data)
+    }
+}
