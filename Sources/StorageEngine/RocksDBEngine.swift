@@ -1,4 +1,5 @@
 import CRocksDB
+import Foundation
 import Synchronization
 #if canImport(Glibc)
 import Glibc
@@ -38,6 +39,11 @@ public final class RocksDBEngine: KeyValueEngine, @unchecked Sendable {
     /// Opens (creating if missing) the database at `path`.
     public init(path: String, options tuning: RocksDBOptions = RocksDBOptions()) throws {
         self.path = path
+        do {
+            try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+        } catch {
+            throw StorageEngineError.io("create \(path): \(error.localizedDescription)")
+        }
         options = rocksdb_options_create()
         rocksdb_options_set_create_if_missing(options, 1)
         rocksdb_options_increase_parallelism(options, tuning.backgroundThreads)

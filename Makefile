@@ -1,0 +1,48 @@
+# Qantara: `make run` starts the embedded system, `make test` runs every test. Both install what they need.
+SHELL := /bin/bash
+SWIFT ?= swift
+VENV ?= .venv
+PYTHON ?= python3
+DATA ?= ./data
+DEB_PACKAGES := librocksdb-dev libsodium-dev libssl-dev zlib1g-dev pkg-config curl
+PY_PACKAGES := boto3==1.43.11 awscli==1.45.11 pytest==9.0.3
+BIN := .build/debug/qantara
+
+.PHONY: run test deps venv build build-tests unit e2e clean bench
+
+run: deps build
+	$(BIN) serve --data $(DATA)
+
+test: deps venv build-tests
+	$(SWIFT) test --skip-build
+	$(VENV)/bin/python -m pytest -q Tests/e2e
+
+unit: build-tests
+	$(SWIFT) test --skip-build
+
+e2e: deps venv build
+	$(VENV)/bin/python -m pytest -q Tests/e2e
+
+# Debian packages: installed only when missing (apt-get needs root; sudo is used when available).
+deps:
+	@missing=""; for p in $(DEB_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+		echo "installing Debian packages:$$missing"; \
+		SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq $$missing; \
+	fi
+
+venv: $(VENV)/.installed
+$(VENV)/.installed:
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q $(PY_PACKAGES)
+	touch $@
+
+build: deps
+	$(SWIFT) build --product qantara
+
+build-tests: deps
+	$(SWIFT) build --build-tests
+
+clean:
+	rm -rf .build $(VENV)

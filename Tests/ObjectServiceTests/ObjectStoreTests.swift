@@ -1,0 +1,183 @@
+import Hashing
+import ObjectModel
+import ObjectService
+import StorageNode
+import XCTest
+
+final class ObjectStoreTests: XCTestCase {
+    var harness: Harness!
+
+    override func setUp() async throws { harness = try Harness() }
+    override func tearDown() async throws { try await harness.close() }
+
+    func holders(_ bucket: String, _ key: String) async throws -> [String] {
+        var result = [String]()
+        for node in harness.nodes {
+            if let manifest = try await node.manifest(node.jurisdiction, bucket: bucket, key: key), !manifest.isTombstone {
+                result.append(node.nodeID.rawValue)
+            }
+        }
+        return result
+    }
+
+    func testMultiSegmentObjectRoundTripsOnRReplicasOfItsJurisdiction() async throws {
+        let data = randomBytes(3 * Limits.segmentSizeBytes + 12345, seed: 7)
+        let manifest = try await harness.put("FR", "b", "big", data, piece: 100_000)
+        XCTAssertEqual(manifest.etag, Hex.encode(StreamingDigest.hash(.md5, data)))
+        XCTAssertEqual(manifest.segmentCount, 4)
+        let fetched = try await harness.get("FR", "b", "big")
+        XCTAssertEqual(fetched, data)
+        let nodes = try await holders("b", "big")
+        XCTAssertEqual(nodes.count, 2)
+        XCTAssertTrue(nodes.allSatisfy { $0.hasPrefix("fr-") }, "\(nodes)")
+    }
+
+    func testOverwriteServesNewestVersion() async throws {
+        try await harness.put("MA", "b", "k", Array("one".utf8))
+        try await harness.put("MA", "b", "k", Array("two!".utf8))
+        let fetched = try await harness.get("MA", "b", "k")
+        XCTAssertEqual(fetched, Array("two!".utf8))
+    }
+
+    func testBadDigestStoresNothing() async throws {
+        var expectations = PayloadExpectations(sizeBytes: 5)
+        expectations.contentMD5 = [UInt8](repeating: 0, count: 16)
+        do {
+            try await harness.put("MA", "b", "k", Array("hello".utf8), expectations: expectations)
+            XCTFail("bad digest accepted")
+        } catch {
+            XCTAssertEqual(error as? ObjectServiceError, .badDigest)
+        }
+        let fetched = try await harness.get("MA", "b", "k")
+        XCTAssertNil(fetched)
+        for node in harness.nodes { let status = await node.status(); XCTAssertEqual(status.uploadsInProgress, 0) }
+    }
+
+    func testShortBodyIsIncompleteAndInvisible() async throws {
+        do {
+            try await harness.put("MA", "b", "k", Array("hel".utf8), expectations: PayloadExpectations(sizeBytes: 5))
+            XCTFail("short body accepted")
+        } catch {
+            XCTAssertEqual(error as? ObjectServiceError, .incompleteBody(expected: 5, received: 3))
+        }
+        let fetched = try await harness.get("MA", "b", "k")
+        XCTAssertNil(fetched)
+    }
+
+    func testReadsAndWritesSurviveOneNodeDown() async throws {
+        let data = randomBytes(2 * Limits.segmentSizeBytes, seed: 3)
+        try await harness.put("MA", "b", "k", data)
+        let first = try await holders("b", "k")
+        let down = harness.node(first[0])
+        down.goOffline()
+        let whileDown = try await harness.get("MA", "b", "k")
+        XCTAssertEqual(whileDown, data)
+        // A write now lands on the two nodes still up.
+        let newer = randomBytes(100, seed: 9)
+        try await harness.put("MA", "b", "k", newer)
+        try await harness.store.delete(Jurisdiction("MA")!, bucket: "b", key: "gone")
+        down.isLikelyAvailable ? XCTFail("node should be offline") : ()
+        try down.goOnline()
+        // The node that missed the write holds the old version; the newest still wins.
+        let afterRestart = try await harness.get("MA", "b", "k")
+        XCTAssertEqual(afterRestart, newer)
+        let page = try await harness.store.list(Jurisdiction("MA")!, bucket: "b", ListRequest())
+        XCTAssertEqual(page.objects.map(\.sizeBytes), [100])
+    }
+
+    func testDeleteWithAHolderDownDoesNotResurrect() async throws {
+        try await harness.put("US", "b", "k", Array("data".utf8))
+        let first = try await holders("b", "k")
+        harness.node(first[0]).goOffline()
+        try await harness.store.delete(Jurisdiction("US")!, bucket: "b", key: "k")
+        try harness.node(first[0]).goOnline()
+        let fetched = try await harness.get("US", "b", "k")
+        XCTAssertNil(fetched)
+        let page = try await harness.store.list(Jurisdiction("US")!, bucket: "b", ListRequest())
+        XCTAssertEqual(page.objects.count, 0)
+    }
+
+    func testWritesFailCleanlyWithTwoNodesDown() async throws {
+        harness.node("fr-1").goOffline()
+        harness.node("fr-2").goOffline()
+        do {
+            try await harness.put("FR", "b", "k", randomBytes(1000, seed: 1))
+            XCTFail("write with one node of three accepted at R=2")
+        } catch {
+            guard case ObjectServiceError.serviceUnavailable = error else { return XCTFail("\(error)") }
+        }
+        try harness.node("fr-1").goOnline()
+        try harness.node("fr-2").goOnline()
+        let fetched = try await harness.get("FR", "b", "k")
+        XCTAssertNil(fetched)
+        for node in harness.nodes { let status = await node.status(); XCTAssertEqual(status.uploadsInProgress, 0) }
+    }
+
+    func testListingMergesNodesInOrderWithPagination() async throws {
+        var keys = [String]()
+        for index in 0..<60 { keys.append(String(format: "dir%d/file-%03d", index % 3, index)) }
+        keys += ["top-a", "top-b"]
+        for key in keys.shuffled() { try await harness.put("MA", "b", key, [1]) }
+        let jurisdiction = Jurisdiction("MA")!
+        var seen = [String]()
+        var after: String?
+        repeat {
+            let page = try await harness.store.list(jurisdiction, bucket: "b", ListRequest(startAfter: after, maxKeys: 7))
+            seen += page.objects.map(\.key)
+            after = page.isTruncated ? page.last : nil
+        } while after != nil
+        XCTAssertEqual(seen, keys.sorted())
+
+        let rolled = try await harness.store.list(jurisdiction, bucket: "b", ListRequest(delimiter: "/", maxKeys: 2))
+        XCTAssertEqual(rolled.commonPrefixes, ["dir0/", "dir1/"])
+        XCTAssertTrue(rolled.isTruncated)
+        let rest = try await harness.store.list(jurisdiction, bucket: "b",
+                                                ListRequest(delimiter: "/", startAfter: rolled.last, maxKeys: 10))
+        XCTAssertEqual(rest.commonPrefixes, ["dir2/"])
+        XCTAssertEqual(rest.objects.map(\.key), ["top-a", "top-b"])
+        XCTAssertFalse(rest.isTruncated)
+        let prefixed = try await harness.store.list(jurisdiction, bucket: "b", ListRequest(prefix: "dir1/file-00"))
+        XCTAssertEqual(prefixed.objects.map(\.key), ["dir1/file-001", "dir1/file-004", "dir1/file-007"])
+    }
+
+    func testTenantIsolationAndBucketNames() throws {
+        let service = harness.service
+        _ = try service.control.createTenant("acme")
+        _ = try service.createBucket("shared-name", tenant: "acme", location: "FR")
+        XCTAssertThrowsError(try service.createBucket("shared-name", tenant: "root", location: nil)) {
+            XCTAssertEqual($0 as? ObjectServiceError, .bucketAlreadyExists("shared-name"))
+        }
+        XCTAssertThrowsError(try service.createBucket("shared-name", tenant: "acme", location: nil)) {
+            XCTAssertEqual($0 as? ObjectServiceError, .bucketAlreadyOwnedByYou("shared-name"))
+        }
+        XCTAssertThrowsError(try service.bucket("shared-name", tenant: "root")) {
+            guard case ObjectServiceError.accessDenied = $0 else { return XCTFail("\($0)") }
+        }
+        XCTAssertEqual(try service.bucket("shared-name", tenant: "acme").jurisdiction, Jurisdiction("FR"))
+        XCTAssertThrowsError(try service.createBucket("other", tenant: "acme", location: "ZZ")) {
+            XCTAssertEqual($0 as? ObjectServiceError, .invalidLocationConstraint("ZZ"))
+        }
+        XCTAssertEqual(try service.createBucket("default-one", tenant: "acme", location: nil).jurisdiction,
+                       Jurisdiction("MA"))
+        XCTAssertEqual(service.buckets(tenant: "root").count, 0)
+    }
+
+    func testDeleteBucketRefusesNonEmptyThenPurges() async throws {
+        let service = harness.service
+        _ = try service.createBucket("bkt", tenant: "root", location: "US")
+        try await harness.put("US", "bkt", "k", [1, 2, 3])
+        do {
+            try await service.deleteBucket("bkt", tenant: "root")
+            XCTFail("non-empty bucket deleted")
+        } catch {
+            XCTAssertEqual(error as? ObjectServiceError, .bucketNotEmpty("bkt"))
+        }
+        try await harness.store.delete(Jurisdiction("US")!, bucket: "bkt", key: "k")
+        try await service.deleteBucket("bkt", tenant: "root")
+        XCTAssertNil(service.control.bucket("bkt"))
+        for node in harness.nodes where node.jurisdiction.code == "US" {
+            let left = try await node.list(node.jurisdiction, bucket: "bkt", prefix: [], from: [], limit: 10)
+            XCTAssertEqual(left.count, 0, "tombstones left on \(node.nodeID)")
+        }
+    }
+}

@@ -1,0 +1,132 @@
+import Foundation
+import NIOPosix
+import ObjectModel
+import StorageEngine
+import StorageNode
+import XCTest
+
+final class NodeStoreTests: XCTestCase {
+    let ma = Jurisdiction("MA")!
+    let fr = Jurisdiction("FR")!
+    var directory: URL!
+
+    override func setUp() {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("qantara-node-\(UUID())")
+    }
+
+    override func tearDown() { try? FileManager.default.removeItem(at: directory) }
+
+    func manifest(_ key: String, sequence: UInt64, size: Int64 = 3, tombstone: Bool = false) -> ObjectManifest {
+        ObjectManifest(bucket: "b", key: key, versionID: .random(), sequence: sequence, isTombstone: tombstone,
+                       sizeBytes: size, etag: "e", lastModifiedMillis: 1)
+    }
+
+    func testDatabaseStampedForAnotherJurisdictionIsRefused() throws {
+        let engine = try RocksDBEngine(path: directory.path)
+        _ = try NodeStore(node: NodeID("ma-1")!, jurisdiction: ma, engine: engine, nowMillis: 0)
+        engine.close()
+        let reopened = try RocksDBEngine(path: directory.path)
+        defer { reopened.close() }
+        XCTAssertThrowsError(try NodeStore(node: NodeID("ma-1")!, jurisdiction: fr, engine: reopened, nowMillis: 0)) {
+            guard case NodeError.stampMismatch(let message) = $0 else { return XCTFail("\($0)") }
+            XCTAssertTrue(message.contains("stamped for jurisdiction MA"), message)
+        }
+        XCTAssertThrowsError(try NodeStore(node: NodeID("ma-2")!, jurisdiction: ma, engine: reopened, nowMillis: 0))
+        XCTAssertNoThrow(try NodeStore(node: NodeID("ma-1")!, jurisdiction: ma, engine: reopened, nowMillis: 0))
+    }
+
+    func testWritesAddressedToAnotherJurisdictionAreRefused() throws {
+        let node = try NodeStore(node: NodeID("ma-1")!, jurisdiction: ma, engine: MemoryEngine(), nowMillis: 0)
+        let version = VersionID.random()
+        XCTAssertThrowsError(try node.putSegment(fr, bucket: "b", key: "k", version: version, index: 0, bytes: [1])) {
+            XCTAssertEqual($0 as? NodeError, .wrongJurisdiction(node: NodeID("ma-1")!, nodeJurisdiction: ma, requested: fr))
+        }
+        XCTAssertThrowsError(try node.commit(fr, manifest: manifest("k", sequence: 1)))
+        XCTAssertThrowsError(try node.manifest(fr, bucket: "b", key: "k"))
+        XCTAssertThrowsError(try node.list(fr, bucket: "b", prefix: [], from: [], limit: 10))
+        XCTAssertEqual(try node.counts().objects, 0)
+    }
+
+    func testNewerManifestWinsAndOlderIsDropped() throws {
+        let node = try NodeStore(node: NodeID("ma-1")!, jurisdiction: ma, engine: MemoryEngine(), nowMillis: 0)
+        let older = manifest("k", sequence: 10), newer = manifest("k", sequence: 20)
+        try node.putSegment(ma, bucket: "b", key: "k", version: newer.versionID, index: 0, bytes: [1, 2, 3])
+        XCTAssertEqual(try node.commit(ma, manifest: newer), .committed)
+        try node.putSegment(ma, bucket: "b", key: "k", version: older.versionID, index: 0, bytes: [9, 9, 9])
+        XCTAssertEqual(try node.commit(ma, manifest: older), .superseded)
+        XCTAssertEqual(try node.manifest(ma, bucket: "b", key: "k"), newer)
+        XCTAssertThrowsError(try node.segment(ma, version: older.versionID, index: 0))
+        XCTAssertEqual(try node.segment(ma, version: newer.versionID, index: 0), [1, 2, 3])
+        // A later version replaces it and frees its segments.
+        let latest = manifest("k", sequence: 30)
+        try node.putSegment(ma, bucket: "b", key: "k", version: latest.versionID, index: 0, bytes: [4, 5, 6])
+        XCTAssertEqual(try node.commit(ma, manifest: latest), .committed)
+        XCTAssertThrowsError(try node.segment(ma, version: newer.versionID, index: 0))
+        XCTAssertEqual(try node.counts().objects, 1)
+    }
+
+    func testUncommittedUploadsAreSweptAtOpen() throws {
+        let engine = MemoryEngine()
+        let node = try NodeStore(node: NodeID("ma-1")!, jurisdiction: ma, engine: engine, nowMillis: 0)
+        let version = VersionID.random()
+        try node.putSegment(ma, bucket: "b", key: "k", version: version, index: 0, bytes: [1])
+        try node.putSegment(ma, bucket: "b", key: "k", version: version, index: 1, bytes: [2])
+        XCTAssertEqual(try node.counts().uploads, 1)
+        let reopened = try NodeStore(node: NodeID("ma-1")!, jurisdiction: ma, engine: engine, nowMillis: 0)
+        XCTAssertEqual(try reopened.counts().uploads, 0)
+        XCTAssertThrowsError(try reopened.segment(ma, version: version, index: 1))
+    }
+
+    func testListIsOrderedPrefixedAndBucketScoped() throws {
+        let node = try NodeStore(node: NodeID("ma-1")!, jurisdiction: ma, engine: MemoryEngine(), nowMillis: 0)
+        for key in ["b/2", "a/1", "b/1", "c", "b/10"] { _ = try node.commit(ma, manifest: manifest(key, sequence: 1, size: 0)) }
+        var other = manifest("b/3", sequence: 1, size: 0)
+        other.bucket = "bb"
+        _ = try node.commit(ma, manifest: other)
+        XCTAssertEqual(try node.list(ma, bucket: "b", prefix: Array("b/".utf8), from: [], limit: 10).map(\.key),
+                       ["b/1", "b/10", "b/2"])
+        XCTAssertEqual(try node.list(ma, bucket: "b", prefix: [], from: Array("b/10".utf8), limit: 2).map(\.key),
+                       ["b/10", "b/2"])
+        try node.purge(ma, bucket: "b")
+        XCTAssertEqual(try node.list(ma, bucket: "b", prefix: [], from: [], limit: 10).count, 0)
+        XCTAssertEqual(try node.list(ma, bucket: "bb", prefix: [], from: [], limit: 10).count, 1)
+    }
+
+    func testManifestEncodingRoundTripsAndRejectsCorruption() throws {
+        var original = manifest("ключ/../\u{1}x", sequence: 42, size: 5_000_000)
+        original.contentType = "text/plain"
+        original.userMetadata = [("a", "1"), ("b", "two")]
+        original.checksumAlgorithm = "CRC32"
+        original.checksumValue = "AAAAAA=="
+        let encoded = original.encoded()
+        XCTAssertEqual(try ObjectManifest(decoding: encoded), original)
+        XCTAssertEqual(original.segmentCount, 5)
+        XCTAssertThrowsError(try ObjectManifest(decoding: Array(encoded.dropLast())))
+        var badVersion = encoded
+        badVersion[0] = 99
+        XCTAssertThrowsError(try ObjectManifest(decoding: badVersion))
+    }
+
+    func testLocalNodeOfflineAndOnline() async throws {
+        let pool = NIOThreadPool(numberOfThreads: 2)
+        pool.start()
+        let path = directory.path
+        let node = try LocalStorageNode(node: NodeID("ma-1")!, jurisdiction: ma, threadPool: pool, clock: { 0 },
+                                        openEngine: { try RocksDBEngine(path: path) })
+        let committed = manifest("k", sequence: 1, size: 0)
+        _ = try await node.commit(ma, manifest: committed)
+        node.goOffline()
+        XCTAssertFalse(node.isLikelyAvailable)
+        do {
+            _ = try await node.manifest(ma, bucket: "b", key: "k")
+            XCTFail("offline node answered")
+        } catch {
+            XCTAssertEqual(error as? NodeError, .unavailable(NodeID("ma-1")!))
+        }
+        try node.goOnline()
+        let found = try await node.manifest(ma, bucket: "b", key: "k")
+        XCTAssertEqual(found, committed)
+        node.close()
+        try await pool.shutdownGracefully()
+    }
+}
