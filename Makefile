@@ -5,7 +5,7 @@ VENV ?= .venv
 PYTHON ?= python3
 DATA ?= ./data
 DEB_PACKAGES := librocksdb-dev libsodium-dev libssl-dev zlib1g-dev pkg-config curl
-PY_PACKAGES := boto3==1.43.11 awscli==1.45.11 pytest==9.0.3
+PY_PACKAGES := boto3==1.43.11 awscli==1.45.11 awscrt==0.38.1 pytest==9.0.3
 BIN := .build/debug/qantara
 
 .PHONY: run test deps venv build build-tests unit e2e clean bench

@@ -150,7 +150,7 @@ public struct S3Responder: HTTPResponder {
     /// the connection cannot be mistaken for the rest of this body.
     static func errorResponse(_ error: S3Error, resource: String, requestID: String, method: HTTPRequest.Method,
                               closeConnection: Bool) -> Response {
-        var xml = XMLWriter()
+        var xml = XMLWriter(namespace: false)
         xml.element("Error") { xml in
             xml.element("Code", error.code)
             xml.element("Message", error.message)

@@ -4,11 +4,14 @@ public struct XMLWriter {
     public private(set) var text = "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n"
     private var open: [String] = []
 
-    public init() {}
+    private let namespace: Bool
+
+    /// A writer; `namespace` puts the S3 namespace on the root element (error documents have none, as in AWS).
+    public init(namespace: Bool = true) { self.namespace = namespace }
 
     /// Opens an element, with the S3 namespace on the root.
     public mutating func start(_ name: String) {
-        if open.isEmpty {
+        if open.isEmpty && namespace {
             text += "<\(name) xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"
         } else {
             text += "<\(name)>"

@@ -84,6 +84,10 @@ public enum SigV4Verifier {
         if request.query("X-Amz-Signature") != nil || request.query("X-Amz-Algorithm") != nil {
             return try parseQuery(request)
         }
+        if request.query("AWSAccessKeyId") != nil && request.query("Signature") != nil {
+            throw .malformedQueryAuthorization("AWS Signature Version 2 is not supported; presign with Signature "
+                + "Version 4 (s3v4)")
+        }
         throw .missingAuthentication
     }
 

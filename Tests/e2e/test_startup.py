@@ -1,0 +1,56 @@
+"""Start-up: a bad topology is refused with a message naming the field; Expect: 100-continue is answered at once."""
+import json
+import socket
+import subprocess
+
+import pytest
+
+from qantara import BIN, TOPOLOGY, sign_headers
+
+
+@pytest.mark.parametrize("mutate,field", [
+    (lambda t: t["jurisdictions"][1].update(code="FRA"), "jurisdictions[1].code"),
+    (lambda t: t["jurisdictions"][0]["nodes"].pop(), "jurisdictions[0].nodes"),
+    (lambda t: t["jurisdictions"][2]["nodes"][0].update(id="ma-1"), "jurisdictions[2].nodes[0].id"),
+    (lambda t: t.update(defaultJurisdiction="DE"), "defaultJurisdiction"),
+    (lambda t: t.pop("replicationFactor"), "replicationFactor"),
+    (lambda t: t["jurisdictions"][0]["nodes"][0].update(id="Bad_Id"), "jurisdictions[0].nodes[0].id"),
+])
+def test_bad_topology_is_refused_naming_the_field(tmp_path, mutate, field):
+    topology = json.loads(TOPOLOGY.read_text())
+    topology["replicationFactor"] = 3
+    mutate(topology)
+    path = tmp_path / "topology.json"
+    path.write_text(json.dumps(topology))
+    result = subprocess.run([str(BIN), "serve", "--data", str(tmp_path / "data"), "--listen", "127.0.0.1:0",
+                             "--topology", str(path)], capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert field in result.stderr, result.stderr
+    assert not (tmp_path / "data" / "nodes").exists() or not any((tmp_path / "data" / "nodes").iterdir())
+
+
+def test_unreadable_topology_and_bad_listen(tmp_path):
+    result = subprocess.run([str(BIN), "serve", "--data", str(tmp_path), "--topology", str(tmp_path / "missing.json")],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0 and "cannot read topology file" in result.stderr
+    result = subprocess.run([str(BIN), "serve", "--listen", "nowhere"], capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0 and "--listen" in result.stderr
+
+
+def test_expect_100_continue_is_answered_before_the_body(server, bucket):
+    body = b"x" * 100_000
+    headers = {"host": f"127.0.0.1:{server.port}", "Content-Length": str(len(body)), "Expect": "100-continue"}
+    headers, _ = sign_headers("PUT", f"/{bucket}/continued", headers, server.root_secret, server.root_key,
+                              "UNSIGNED-PAYLOAD")
+    sock = socket.create_connection(("127.0.0.1", server.port), timeout=0.5)
+    head = f"PUT /{bucket}/continued HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
+    sock.sendall(head.encode())
+    interim = sock.recv(1024)  # times out (fails) if the server waits for the body first
+    assert interim.startswith(b"HTTP/1.1 100 Continue")
+    sock.settimeout(10)
+    sock.sendall(body)
+    final = b""
+    while b"\r\n\r\n" not in final:
+        final += sock.recv(4096)
+    sock.close()
+    assert final.startswith(b"HTTP/1.1 200")
