@@ -10,6 +10,9 @@ public enum Limits {
     public static let userMetadataBytesMax = 2 * 1024
     /// Largest request head (request line + headers) the HTTP decoder accepts.
     public static let requestHeaderBytesMax = 16 * 1024
+    /// Largest request head the HTTP decoder reads at all; past ``requestHeaderBytesMax`` the gateway answers
+    /// `RequestHeaderSectionTooLarge`, past this the connection is refused with a bare 400.
+    public static let requestHeaderBytesDecoderMax = 256 * 1024
     /// Most headers in one request.
     public static let requestHeaderCountMax = 200
     /// Most keys one list call returns.

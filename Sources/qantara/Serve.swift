@@ -67,8 +67,11 @@ struct Serve: AsyncParsableCommand {
 
         let app = Application(
             responder: responder,
-            server: .http1(configuration: .init(additionalChannelHandlers: [ContinueHandler()],
-                                                idleTimeout: .seconds(120))),
+            server: .http1(configuration: .init(
+                additionalChannelHandlers: [ContinueHandler()], idleTimeout: .seconds(120),
+                // Generous decoder limits, so oversized heads reach the gateway and get S3's error document.
+                httpDecoderConfiguration: .init(maxHeaderFieldSize: Limits.requestHeaderBytesDecoderMax,
+                                                maxHeaderListSize: Limits.requestHeaderBytesDecoderMax))),
             configuration: .init(address: .hostname(address.host, port: address.port), serverName: nil),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? address.port

@@ -19,24 +19,17 @@ final class AWSVectorTests: XCTestCase {
             amzDate: "20150830T123600Z", scope: "20150830/us-east-1/service/aws4_request", canonicalRequest: canonical))
     }
 
-    func testSuiteGetVanilla() {
-        XCTAssertEqual(suiteSignature(method: "GET", path: "/", query: ""),
-                       "5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31")
-    }
-
-    func testSuiteQueryOrderKeyCase() {
-        XCTAssertEqual(suiteSignature(method: "GET", path: "/", query: "Param2=value2&Param1=value1"),
-                       "b97d918cfa904a5beff61c982a1b6f458b799221646efd99d3219ec94cdf2500")
-    }
-
-    func testSuitePostVanilla() {
-        XCTAssertEqual(suiteSignature(method: "POST", path: "/", query: ""),
-                       "5da7c1a2acd57cee7505fc6676e4e544621c30862966e37dddb68e92efbe5d6b")
-    }
-
-    func testSuiteUTF8Path() {
-        XCTAssertEqual(suiteSignature(method: "GET", path: "/%E1%88%B4", query: ""),
-                       "8318018e0b0f223aa2bbf98705b62bb787dc9c0e678f255a891fd03141be5d85")
+    /// get-vanilla, get-vanilla-query-order-key-case, post-vanilla, get-utf8.
+    func testSuiteVectors() {
+        let vectors = [
+            ("GET", "/", "", "5fa00fa31553b73ebf1942676e86291e8372ff2a2260956d9b8aae1d763fbf31"),
+            ("GET", "/", "Param2=value2&Param1=value1", "b97d918cfa904a5beff61c982a1b6f458b799221646efd99d3219ec94cdf2500"),
+            ("POST", "/", "", "5da7c1a2acd57cee7505fc6676e4e544621c30862966e37dddb68e92efbe5d6b"),
+            ("GET", "/%E1%88%B4", "", "8318018e0b0f223aa2bbf98705b62bb787dc9c0e678f255a891fd03141be5d85"),
+        ]
+        for (method, path, query, expected) in vectors {
+            XCTAssertEqual(suiteSignature(method: method, path: path, query: query), expected, "\(method) \(path)?\(query)")
+        }
     }
 
     func s3Request(method: String, path: String, query: String = "", extra: [(String, String)] = [],
