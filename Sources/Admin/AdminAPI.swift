@@ -114,7 +114,7 @@ public struct AdminAPI: Sendable {
     static func view(_ status: NodeStatus) -> NodeView {
         NodeView(id: status.node.rawValue, jurisdiction: status.jurisdiction.code,
                  state: status.online ? "online" : "offline", objects: status.objectCount,
-                 uploadsInProgress: status.uploadsInProgress)
+                 uploadsInProgress: status.uploadsInProgress, segments: status.segmentCount)
     }
 }
 

@@ -22,6 +22,7 @@ public struct NodeView: Codable, Sendable, Equatable {
     public var state: String
     public var objects: Int
     public var uploadsInProgress: Int
+    public var segments: Int
 }
 
 /// The body of an admin API error.

@@ -4,6 +4,16 @@ public enum Limits {
     public static let objectKeyBytesMax = 1024
     /// Largest object accepted by a single PutObject (S3's limit).
     public static let objectSizeBytesMaxSinglePut: Int64 = 5 * 1024 * 1024 * 1024
+    /// Highest part number of a multipart upload.
+    public static let partNumberMax = 10_000
+    /// Smallest part of a multipart upload, except the last one.
+    public static let partSizeBytesMin: Int64 = 5 * 1024 * 1024
+    /// Largest part of a multipart upload.
+    public static let partSizeBytesMax: Int64 = 5 * 1024 * 1024 * 1024
+    /// Largest object assembled by multipart upload.
+    public static let objectSizeBytesMax: Int64 = 5 * 1024 * 1024 * 1024 * 1024
+    /// Most keys in one DeleteObjects request.
+    public static let deleteObjectsKeysMax = 1000
     /// Size of a stored segment: objects are cut into values of this size so no RocksDB value is huge.
     public static let segmentSizeBytes = 1024 * 1024
     /// Total size of user metadata (`x-amz-meta-*` names and values), as S3 limits it.

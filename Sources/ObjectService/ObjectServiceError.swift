@@ -27,6 +27,17 @@ public enum ObjectServiceError: Error, Sendable, Equatable {
     case tenantAlreadyExists(String)
     case noSuchTenant(String)
     case noSuchAccessKey(String)
+    /// A condition (`If-Match`, `If-None-Match`, …) did not hold.
+    case preconditionFailed(String)
+    /// GET/HEAD condition says the client's copy is current.
+    case notModified
+    case noSuchUpload(String)
+    case invalidPart(String)
+    case invalidPartOrder
+    case entityTooSmall(partNumber: UInt32)
+    case invalidPartNumber(Int)
+    /// A request would move data of one jurisdiction to another.
+    case crossJurisdiction(from: Jurisdiction, to: Jurisdiction)
     /// Stored data failed to parse or a segment is missing on every replica.
     case internalError(String)
 }

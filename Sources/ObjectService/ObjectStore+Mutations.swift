@@ -4,20 +4,76 @@ import StorageNode
 extension ObjectStore {
     /// Starts a PUT of `key` into `bucket`, pinned to `jurisdiction`.
     public func writer(_ jurisdiction: Jurisdiction, bucket: String, key: String, metadata: ObjectMetadata,
-                       expectations: PayloadExpectations) throws -> ObjectWriter {
-        try ObjectWriter(store: self, jurisdiction: jurisdiction, bucket: bucket, key: key, metadata: metadata,
-                         expectations: expectations)
+                       condition: WriteCondition? = nil, expectations: PayloadExpectations) throws -> ObjectWriter {
+        try ObjectWriter(store: self, jurisdiction: jurisdiction, bucket: bucket, key: key,
+                         target: .object(metadata, condition: condition), expectations: expectations)
+    }
+
+    /// Commits a new object version (sequence assigned here) on `targets`; with a condition, checks it against the
+    /// newest version first, under a per-key lock so conditional writes through this gateway serialise.
+    /// Returns the targets that failed and the committed manifest.
+    func commitObject(_ manifest: ObjectManifest, on targets: [any StorageNodeClient], jurisdiction: Jurisdiction,
+                      condition: WriteCondition?, completing upload: VersionID? = nil)
+        async throws -> ([any StorageNodeClient], ObjectManifest)
+    {
+        guard let condition else {
+            var manifest = manifest
+            manifest.sequence = clock.nextSequence()
+            return (await commit(manifest, on: targets, jurisdiction: jurisdiction, completing: upload), manifest)
+        }
+        let lockKey = "\(manifest.bucket)\u{0}\(manifest.key)"
+        await keyLocks.lock(lockKey)
+        do {
+            let current = try await locate(jurisdiction, bucket: manifest.bucket, key: manifest.key)
+            switch condition {
+            case .absent:
+                if current != nil { throw ObjectServiceError.preconditionFailed("If-None-Match") }
+            case .etagMatches(let etags):
+                guard let current else { throw ObjectServiceError.noSuchKey(bucket: manifest.bucket, key: manifest.key) }
+                guard etags.contains("*") || etags.contains(current.manifest.etag) else {
+                    throw ObjectServiceError.preconditionFailed("If-Match")
+                }
+            }
+            var manifest = manifest
+            manifest.sequence = clock.nextSequence()
+            let failed = await commit(manifest, on: targets, jurisdiction: jurisdiction, completing: upload)
+            await keyLocks.unlock(lockKey)
+            return (failed, manifest)
+        } catch {
+            await keyLocks.unlock(lockKey)
+            throw error
+        }
+    }
+
+    /// Commits a part record on every target; returns the targets that failed.
+    func commitPart(_ record: PartRecord, upload: VersionID, on targets: [any StorageNodeClient],
+                    jurisdiction: Jurisdiction) async -> [any StorageNodeClient] {
+        await withTaskGroup(of: (any StorageNodeClient)?.self) { group in
+            for target in targets {
+                group.addTask {
+                    do {
+                        _ = try await target.commitPart(jurisdiction, upload: upload, record: record)
+                        return nil
+                    } catch {
+                        return target
+                    }
+                }
+            }
+            var failed = [any StorageNodeClient]()
+            for await result in group { if let result { failed.append(result) } }
+            return failed
+        }
     }
 
     /// Commits `manifest` on every target in parallel; returns the targets that failed.
-    func commit(_ manifest: ObjectManifest, on targets: [any StorageNodeClient], jurisdiction: Jurisdiction)
-        async -> [any StorageNodeClient]
+    func commit(_ manifest: ObjectManifest, on targets: [any StorageNodeClient], jurisdiction: Jurisdiction,
+                completing upload: VersionID? = nil) async -> [any StorageNodeClient]
     {
         await withTaskGroup(of: (any StorageNodeClient)?.self) { group in
             for target in targets {
                 group.addTask {
                     do {
-                        _ = try await target.commit(jurisdiction, manifest: manifest)
+                        _ = try await target.commit(jurisdiction, manifest: manifest, completing: upload)
                         return nil
                     } catch {
                         return target

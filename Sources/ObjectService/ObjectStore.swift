@@ -10,6 +10,7 @@ public final class ObjectStore: Sendable {
     let nodes: [NodeID: any StorageNodeClient]
     let clock: SequenceClock
     let logger: Logger
+    let keyLocks = KeyLocks()
 
     /// A store over `nodes`, which must hold a client for every node of `topology`.
     public init(topology: Topology, nodes: [any StorageNodeClient], clock: SequenceClock, logger: Logger) {
@@ -112,17 +113,35 @@ public final class ObjectStore: Sendable {
         }
     }
 
-    /// One segment of a located version, from the first replica that has it.
-    public func segment(_ located: Located, jurisdiction: Jurisdiction, index: Int) async throws -> [UInt8] {
-        precondition(index >= 0 && index < located.manifest.segmentCount, "segment index out of range")
+    /// Streams `range` of a located version to `body`, one segment at a time, each from the first replica that
+    /// has it. Segments outside the range are never read.
+    public func read(_ located: Located, jurisdiction: Jurisdiction, range: ClosedRange<Int64>,
+                     into body: (ArraySlice<UInt8>) async throws -> Void) async throws {
+        precondition(range.lowerBound >= 0 && range.upperBound < located.manifest.sizeBytes, "range outside the object")
+        for extent in located.manifest.extents where extent.sizeBytes > 0 {
+            let extentEnd = extent.offset + extent.sizeBytes - 1
+            guard extentEnd >= range.lowerBound, extent.offset <= range.upperBound else { continue }
+            let segmentSize = Int64(extent.segmentSizeBytes)
+            let first = Int((max(range.lowerBound, extent.offset) - extent.offset) / segmentSize)
+            let last = Int((min(range.upperBound, extentEnd) - extent.offset) / segmentSize)
+            for index in first...last {
+                let bytes = try await segment(located, extent: extent, index: index, jurisdiction: jurisdiction)
+                let start = extent.offset + Int64(index) * segmentSize
+                let from = Int(max(range.lowerBound, start) - start)
+                let to = Int(min(range.upperBound, start + Int64(bytes.count) - 1) - start)
+                try await body(bytes[from...to])
+            }
+        }
+    }
+
+    private func segment(_ located: Located, extent: Extent, index: Int, jurisdiction: Jurisdiction) async throws
+        -> [UInt8]
+    {
         var lastError: Error?
         for replica in located.replicas {
             do {
-                let bytes = try await replica.segment(jurisdiction, version: located.manifest.versionID,
-                                                      index: UInt32(index))
-                let expected = index == located.manifest.segmentCount - 1
-                    ? Int(located.manifest.sizeBytes - Int64(index) * Int64(located.manifest.segmentSizeBytes))
-                    : Int(located.manifest.segmentSizeBytes)
+                let bytes = try await replica.segment(jurisdiction, version: extent.versionID, index: UInt32(index))
+                let expected = extent.segmentLength(index)
                 guard bytes.count == expected else {
                     throw NodeError.corrupt("segment \(index) of \(located.manifest.key) has \(bytes.count) bytes, "
                         + "expected \(expected)")

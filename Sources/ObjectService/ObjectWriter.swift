@@ -45,6 +45,42 @@ public struct ObjectMetadata: Sendable, Equatable {
     }
 }
 
+/// What a write produces: an object, or a part of a multipart upload.
+public enum WriteTarget: Sendable {
+    /// A whole object, committed only if `condition` holds at commit time.
+    case object(ObjectMetadata, condition: WriteCondition?)
+    /// Part `number` of the multipart upload `upload`.
+    case part(upload: VersionID, number: UInt32)
+}
+
+/// A conditional write (`If-None-Match: *`, `If-Match: etag`).
+public enum WriteCondition: Sendable, Equatable {
+    /// The key must not exist.
+    case absent
+    /// The current object's ETag must be one of these (`*` = any existing object).
+    case etagMatches([String])
+}
+
+/// What a finished write committed.
+public enum WriteResult: Sendable {
+    case object(ObjectManifest)
+    case part(PartRecord)
+
+    public var etag: String {
+        switch self {
+        case .object(let manifest): return manifest.etag
+        case .part(let record): return record.part.etag
+        }
+    }
+
+    public var checksumValue: String? {
+        switch self {
+        case .object(let manifest): return manifest.checksumValue
+        case .part(let record): return record.part.checksumValue
+        }
+    }
+}
+
 /// One PUT in progress: hashes every byte once as it streams by (MD5 for the ETag, the signed SHA-256, the
 /// additional checksum), cuts the stream into segments and sends each to the R replicas. Nothing is visible until
 /// ``finish(trailerChecksum:)`` has checked the body and committed the manifest on every replica.
@@ -55,7 +91,7 @@ public final class ObjectWriter {
     private let jurisdiction: Jurisdiction
     private let bucket: String
     private let key: String
-    private let metadata: ObjectMetadata
+    private let target: WriteTarget
     private let expectations: PayloadExpectations
     private let version = VersionID.random()
     private var targets: [any StorageNodeClient]
@@ -69,14 +105,21 @@ public final class ObjectWriter {
     private var sizeBytes: Int64 = 0
     private var ended = false
 
-    init(store: ObjectStore, jurisdiction: Jurisdiction, bucket: String, key: String, metadata: ObjectMetadata,
+    private let sizeBytesMax: Int64
+
+    init(store: ObjectStore, jurisdiction: Jurisdiction, bucket: String, key: String, target: WriteTarget,
          expectations: PayloadExpectations) throws {
         self.store = store
         self.jurisdiction = jurisdiction
         self.bucket = bucket
         self.key = key
-        self.metadata = metadata
+        self.target = target
         self.expectations = expectations
+        if case .part = target {
+            sizeBytesMax = Limits.partSizeBytesMax
+        } else {
+            sizeBytesMax = Limits.objectSizeBytesMaxSinglePut
+        }
         let ranking = try store.ranked(jurisdiction, bucket: bucket, key: key)
         let factor = store.topology.replicationFactor
         // Prefer nodes believed up; skipped ones stay as spares, in ranking order.
@@ -88,7 +131,7 @@ public final class ObjectWriter {
         checksum = expectations.checksumAlgorithm.map(StreamingChecksum.init)
         segment = []
         segment.reserveCapacity(Limits.segmentSizeBytes)
-        if let size = expectations.sizeBytes, size > Limits.objectSizeBytesMaxSinglePut {
+        if let size = expectations.sizeBytes, size > sizeBytesMax {
             throw ObjectServiceError.entityTooLarge(size)
         }
     }
@@ -103,7 +146,7 @@ public final class ObjectWriter {
         if let declared = expectations.sizeBytes, sizeBytes > declared {
             throw ObjectServiceError.incompleteBody(expected: declared, received: sizeBytes)
         }
-        guard sizeBytes <= Limits.objectSizeBytesMaxSinglePut else { throw ObjectServiceError.entityTooLarge(sizeBytes) }
+        guard sizeBytes <= sizeBytesMax else { throw ObjectServiceError.entityTooLarge(sizeBytes) }
         var offset = 0
         while offset < bytes.count {
             let take = min(Limits.segmentSizeBytes - segment.count, bytes.count - offset)
@@ -173,19 +216,19 @@ public final class ObjectWriter {
 
     /// Checks the body against the expectations and commits the manifest on every replica, durably.
     /// Returns the committed manifest. On any failure the upload is aborted and nothing becomes visible.
-    public func finish(trailerChecksum: String? = nil) async throws -> ObjectManifest {
+    public func finish(trailerChecksum: String? = nil) async throws -> WriteResult {
         precondition(!ended, "finish called twice")
         do {
-            let manifest = try await finishUnchecked(trailerChecksum: trailerChecksum)
+            let result = try await finishUnchecked(trailerChecksum: trailerChecksum)
             ended = true
-            return manifest
+            return result
         } catch {
             await abort()
             throw error
         }
     }
 
-    private func finishUnchecked(trailerChecksum: String?) async throws -> ObjectManifest {
+    private func finishUnchecked(trailerChecksum: String?) async throws -> WriteResult {
         if let declared = expectations.sizeBytes, declared != sizeBytes {
             throw ObjectServiceError.incompleteBody(expected: declared, received: sizeBytes)
         }
@@ -209,20 +252,27 @@ public final class ObjectWriter {
             segment = []
         }
         try await flush()
-        if sizeBytes == 0 { try await ensureTargetsReachable() }
-        var manifest = ObjectManifest(bucket: bucket, key: key, versionID: version, sequence: store.clock.nextSequence(),
-                                      sizeBytes: sizeBytes, etag: Hex.encode(digest),
-                                      lastModifiedMillis: store.clock.nowMillis())
-        manifest.contentType = metadata.contentType
-        manifest.cacheControl = metadata.cacheControl
-        manifest.contentDisposition = metadata.contentDisposition
-        manifest.contentEncoding = metadata.contentEncoding
-        manifest.contentLanguage = metadata.contentLanguage
-        manifest.expires = metadata.expires
-        manifest.userMetadata = metadata.user
-        manifest.checksumAlgorithm = checksum?.algorithm.rawValue
-        manifest.checksumValue = checksumValue
-        let failed = await store.commit(manifest, on: targets, jurisdiction: jurisdiction)
+        if sizeBytes == 0 { try ensureTargetsReachable() }
+        let failed: [any StorageNodeClient]
+        let result: WriteResult
+        switch target {
+        case .object(let metadata, let condition):
+            var manifest = ObjectManifest(bucket: bucket, key: key, versionID: version, sequence: 0,
+                                          sizeBytes: sizeBytes, etag: Hex.encode(digest),
+                                          lastModifiedMillis: store.clock.nowMillis())
+            manifest.apply(metadata)
+            manifest.checksumAlgorithm = checksum?.algorithm.rawValue
+            manifest.checksumValue = checksumValue
+            (failed, manifest) = try await store.commitObject(manifest, on: targets, jurisdiction: jurisdiction,
+                                                              condition: condition)
+            result = .object(manifest)
+        case .part(let upload, let number):
+            let record = PartRecord(part: PartRef(number: number, versionID: version, sizeBytes: sizeBytes,
+                                                  etag: Hex.encode(digest), checksumValue: checksumValue),
+                                    sequence: store.clock.nextSequence(), lastModifiedMillis: store.clock.nowMillis())
+            failed = await store.commitPart(record, upload: upload, on: targets, jurisdiction: jurisdiction)
+            result = .part(record)
+        }
         if !failed.isEmpty {
             // Replicas that committed keep the version (it is durable there and newer than what it replaces);
             // only the ones that failed drop their segments. The client sees an error and may retry.
@@ -231,11 +281,11 @@ public final class ObjectWriter {
             throw ObjectServiceError.serviceUnavailable("commit failed on storage node "
                 + failed.map(\.nodeID.rawValue).joined(separator: ", "))
         }
-        return manifest
+        return result
     }
 
     /// For an empty object no segment probed the targets: prefer ones believed up before committing.
-    private func ensureTargetsReachable() async throws {
+    private func ensureTargetsReachable() throws {
         let candidates = (targets + spares).filter(\.isLikelyAvailable)
         guard candidates.count >= targets.count else {
             throw ObjectServiceError.serviceUnavailable(
@@ -254,5 +304,31 @@ public final class ObjectWriter {
                 group.addTask { try? await target.abort(jurisdiction, version: version) }
             }
         }
+    }
+}
+
+extension ObjectManifest {
+    /// Copies client-set metadata into the manifest.
+    mutating func apply(_ metadata: ObjectMetadata) {
+        contentType = metadata.contentType
+        cacheControl = metadata.cacheControl
+        contentDisposition = metadata.contentDisposition
+        contentEncoding = metadata.contentEncoding
+        contentLanguage = metadata.contentLanguage
+        expires = metadata.expires
+        userMetadata = metadata.user
+    }
+
+    /// The client-set metadata of the object.
+    public var metadata: ObjectMetadata {
+        var metadata = ObjectMetadata()
+        metadata.contentType = contentType
+        metadata.cacheControl = cacheControl
+        metadata.contentDisposition = contentDisposition
+        metadata.contentEncoding = contentEncoding
+        metadata.contentLanguage = contentLanguage
+        metadata.expires = expires
+        metadata.user = userMetadata
+        return metadata
     }
 }

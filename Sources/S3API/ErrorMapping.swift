@@ -69,6 +69,30 @@ extension S3Error {
         case .noSuchTenant(let name): return S3Error("NoSuchTenant", "tenant \(name) does not exist", status: .notFound)
         case .noSuchAccessKey(let id):
             return S3Error("NoSuchAccessKey", "access key \(id) does not exist for this tenant", status: .notFound)
+        case .preconditionFailed(let condition):
+            var error = S3Error("PreconditionFailed", "At least one of the pre-conditions you specified did not hold",
+                                status: .preconditionFailed)
+            error.details["Condition"] = condition
+            return error
+        case .notModified: return S3Error("NotModified", "Not Modified", status: .notModified)
+        case .noSuchUpload(let id):
+            return S3Error("NoSuchUpload", "The specified multipart upload does not exist. The upload ID may be "
+                + "invalid, or the upload may have been aborted or completed.", status: .notFound, resource: id)
+        case .invalidPart(let message):
+            return S3Error("InvalidPart", "One or more of the specified parts could not be found: \(message)",
+                           status: .badRequest)
+        case .invalidPartOrder:
+            return S3Error("InvalidPartOrder", "The list of parts was not in ascending order. The parts list must be "
+                + "specified in order by part number.", status: .badRequest)
+        case .entityTooSmall(let number):
+            return S3Error("EntityTooSmall", "Your proposed upload is smaller than the minimum allowed object size "
+                + "(part \(number) is under 5 MiB and is not the last part).", status: .badRequest)
+        case .invalidPartNumber(let number):
+            return S3Error("InvalidPartNumber", "The requested partnumber \(number) is not satisfiable",
+                           status: .rangeNotSatisfiable)
+        case .crossJurisdiction(let from, let to):
+            return .accessDenied("Copying data of a bucket in jurisdiction \(from) into jurisdiction \(to) would "
+                + "carry it across a border; it is refused without a sovereignty grant")
         case .internalError(let message): return .internalError(message)
         }
     }

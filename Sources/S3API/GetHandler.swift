@@ -24,6 +24,7 @@ enum GetHandler {
             throw ObjectServiceError.noSuchKey(bucket: record.name, key: key)
         }
         let manifest = located.manifest
+        try Conditions.read(call.request, manifest)
         var headers = call.headers()
         headers[.eTag] = "\"\(manifest.etag)\""
         headers[.lastModified] = Timestamps.httpDate(manifest.lastModifiedMillis / 1000)
@@ -42,7 +43,10 @@ enum GetHandler {
         }
         let size = manifest.sizeBytes
         var range: ClosedRange<Int64>?
-        if let header = call.request.header("range") {
+        if let text = call.request.query("partNumber") {
+            range = try partRange(text, manifest)
+            if !manifest.parts.isEmpty { headers[.init("x-amz-mp-parts-count")!] = String(manifest.parts.count) }
+        } else if let header = call.request.header("range") {
             switch ByteRange.parse(header, size: size) {
             case .whole: break
             case .range(let parsed): range = parsed
@@ -60,7 +64,7 @@ enum GetHandler {
         }
         let status: HTTPResponse.Status
         let bytes: ClosedRange<Int64>?
-        if let range {
+        if let range, !(call.request.query("partNumber") != nil && manifest.parts.isEmpty) {
             status = .partialContent
             headers[.contentRange] = "bytes \(range.lowerBound)-\(range.upperBound)/\(size)"
             bytes = range
@@ -74,20 +78,29 @@ enum GetHandler {
         let store = call.service.store
         let jurisdiction = record.jurisdiction
         let body = ResponseBody(contentLength: Int(length)) { writer in
-            let segmentSize = Int64(manifest.segmentSizeBytes)
-            var index = Int(bytes.lowerBound / segmentSize)
-            let last = Int(bytes.upperBound / segmentSize)
-            while index <= last {
-                let segment = try await store.segment(located, jurisdiction: jurisdiction, index: index)
-                let segmentStart = Int64(index) * segmentSize
-                let from = Int(max(bytes.lowerBound, segmentStart) - segmentStart)
-                let to = Int(min(bytes.upperBound, segmentStart + Int64(segment.count) - 1) - segmentStart)
-                try await writer.write(ByteBuffer(bytes: segment[from...to]))
-                index += 1
+            try await store.read(located, jurisdiction: jurisdiction, range: bytes) { slice in
+                try await writer.write(ByteBuffer(bytes: slice))
             }
             try await writer.finish(nil)
         }
         return Response(status: status, headers: headers, body: body)
+    }
+}
+
+extension GetHandler {
+    /// The byte range of part `text` of an object; a single-PUT object has one part, the whole object.
+    static func partRange(_ text: String, _ manifest: ObjectManifest) throws -> ClosedRange<Int64>? {
+        guard let number = Int(text), (1...Limits.partNumberMax).contains(number) else {
+            throw S3Error.invalidArgument("Part number must be an integer between 1 and \(Limits.partNumberMax), inclusive")
+        }
+        if manifest.parts.isEmpty {
+            guard number == 1 else { throw ObjectServiceError.invalidPartNumber(number) }
+            return manifest.sizeBytes == 0 ? nil : 0...(manifest.sizeBytes - 1)
+        }
+        guard number <= manifest.parts.count else { throw ObjectServiceError.invalidPartNumber(number) }
+        let extent = manifest.extents[number - 1]
+        guard extent.sizeBytes > 0 else { return nil }
+        return extent.offset...(extent.offset + extent.sizeBytes - 1)
     }
 }
 

@@ -89,6 +89,46 @@ enum ListHandlers {
         return call.xml(xml.document)
     }
 
+    /// ListObjectVersions of an unversioned bucket: every current object with version id `null`.
+    static func listVersions(_ call: S3Call) async throws -> Response {
+        let options = try common(call)
+        let record = try call.service.bucket(call.bucketName, tenant: call.tenant)
+        let keyMarker = call.request.query("key-marker").flatMap { $0.isEmpty ? nil : $0 }
+        let page = try await call.service.store.list(record.jurisdiction, bucket: record.name, ListRequest(
+            prefix: options.prefix, delimiter: options.delimiter, startAfter: keyMarker, maxKeys: options.maxKeys))
+        var xml = XMLWriter()
+        xml.element("ListVersionsResult") { xml in
+            xml.element("Name", record.name)
+            xml.element("Prefix", encode(options.prefix, options.urlEncode))
+            xml.element("KeyMarker", encode(keyMarker ?? "", options.urlEncode))
+            xml.element("VersionIdMarker", call.request.query("version-id-marker") ?? "")
+            if page.isTruncated, let last = page.last {
+                xml.element("NextKeyMarker", encode(last, options.urlEncode))
+                xml.element("NextVersionIdMarker", "null")
+            }
+            xml.element("MaxKeys", String(options.maxKeys))
+            if let delimiter = options.delimiter { xml.element("Delimiter", encode(delimiter, options.urlEncode)) }
+            if options.urlEncode { xml.element("EncodingType", "url") }
+            xml.element("IsTruncated", page.isTruncated ? "true" : "false")
+            for object in page.objects {
+                xml.element("Version") { xml in
+                    xml.element("Key", encode(object.key, options.urlEncode))
+                    xml.element("VersionId", "null")
+                    xml.element("IsLatest", "true")
+                    xml.element("LastModified", Timestamps.iso8601(millis: object.lastModifiedMillis))
+                    xml.element("ETag", "\"\(object.etag)\"")
+                    xml.element("Size", String(object.sizeBytes))
+                    xml.element("Owner") { xml in xml.element("ID", call.tenant); xml.element("DisplayName", call.tenant) }
+                    xml.element("StorageClass", "STANDARD")
+                }
+            }
+            for prefix in page.commonPrefixes {
+                xml.element("CommonPrefixes") { xml in xml.element("Prefix", encode(prefix, options.urlEncode)) }
+            }
+        }
+        return call.xml(xml.document)
+    }
+
     private static func contents(_ xml: inout XMLWriter, _ page: ListPage, owner: String?, urlEncode: Bool) {
         for object in page.objects {
             xml.element("Contents") { xml in

@@ -17,8 +17,21 @@ enum PutHandler {
         let metadata = try ObjectHeaders.metadata(from: call.request)
         let expectations = try expectations(call)
         let writer = try call.service.store.writer(record.jurisdiction, bucket: record.name, key: key,
-                                                   metadata: metadata, expectations: expectations)
-        let manifest: ObjectManifest
+                                                   metadata: metadata, condition: try Conditions.write(call.request),
+                                                   expectations: expectations)
+        let result = try await stream(call, into: writer, expectations: expectations)
+        var headers = call.headers()
+        headers[.eTag] = "\"\(result.etag)\""
+        if let algorithm = expectations.checksumAlgorithm, let value = result.checksumValue {
+            headers[.init(algorithm.headerName)!] = value
+        }
+        return Response(status: .ok, headers: headers)
+    }
+
+    /// Streams the request body (decoding aws-chunked if needed) into `writer` and finishes it; aborts on failure.
+    static func stream(_ call: S3Call, into writer: ObjectWriter, expectations: PayloadExpectations) async throws
+        -> WriteResult
+    {
         do {
             var decoder = call.verified.payload.isChunked
                 ? AwsChunkedDecoder(mode: call.verified.payload, context: call.verified.chunkContext) : nil
@@ -39,19 +52,11 @@ enum PutHandler {
                     trailerChecksum = finished.trailers.first { $0.name == algorithm.headerName }?.value
                 }
             }
-            manifest = try await writer.finish(trailerChecksum: trailerChecksum)
+            return try await writer.finish(trailerChecksum: trailerChecksum)
         } catch {
             await writer.abort()
             throw error
         }
-        call.logger.debug("object stored", metadata: ["bucket": "\(record.name)", "key": "\(key)",
-                                                      "size": "\(manifest.sizeBytes)"])
-        var headers = call.headers()
-        headers[.eTag] = "\"\(manifest.etag)\""
-        if let algorithm = manifest.checksumAlgorithm, let value = manifest.checksumValue {
-            headers[.init("x-amz-checksum-\(algorithm.lowercased())")!] = value
-        }
-        return Response(status: .ok, headers: headers)
     }
 
     /// What the body must match: declared length, signed digest, Content-MD5, additional checksum.

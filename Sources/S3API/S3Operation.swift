@@ -12,6 +12,16 @@ public enum S3Operation: Equatable, Sendable {
     case getObject
     case headObject
     case deleteObject
+    case deleteObjects
+    case copyObject
+    case listObjectVersions
+    case createMultipartUpload
+    case uploadPart
+    case uploadPartCopy
+    case completeMultipartUpload
+    case abortMultipartUpload
+    case listParts
+    case listMultipartUploads
     /// A request S3 defines but Qantara does not implement: answered `NotImplemented`.
     case notImplemented(String)
     /// A method that no S3 operation uses on this resource.
@@ -19,11 +29,10 @@ public enum S3Operation: Equatable, Sendable {
 
     /// Sub-resources that select an operation Qantara does not implement.
     static let unsupportedSubresources: Set<String> = [
-        "acl", "accelerate", "analytics", "cors", "delete", "encryption", "inventory", "intelligent-tiering",
+        "acl", "accelerate", "analytics", "cors", "encryption", "inventory", "intelligent-tiering",
         "legal-hold", "lifecycle", "logging", "metrics", "notification", "object-lock", "ownershipControls",
         "policy", "policyStatus", "publicAccessBlock", "replication", "requestPayment", "restore", "retention",
-        "select", "tagging", "torrent", "uploadId", "uploads", "versioning", "versions", "website", "attributes",
-        "partNumber", "session", "renameObject",
+        "select", "tagging", "torrent", "versioning", "website", "attributes", "session", "renameObject",
     ]
 
     /// Classifies a request.
@@ -43,17 +52,28 @@ public enum S3Operation: Equatable, Sendable {
             case "DELETE": return .deleteBucket
             case "GET":
                 if queryNames.contains("location") { return .getBucketLocation }
+                if queryNames.contains("versions") { return .listObjectVersions }
+                if queryNames.contains("uploads") { return .listMultipartUploads }
                 return queryNames.contains("list-type") ? .listObjectsV2 : .listObjectsV1
-            case "POST": return .notImplemented("POST on a bucket")
+            case "POST":
+                return queryNames.contains("delete") ? .deleteObjects : .notImplemented("POST on a bucket")
             default: return .methodNotAllowed
             }
         }
+        let inUpload = queryNames.contains("uploadId")
         switch method {
-        case "PUT": return hasCopySource ? .notImplemented("CopyObject") : .putObject
-        case "GET": return .getObject
+        case "PUT":
+            if inUpload || queryNames.contains("partNumber") {
+                return hasCopySource ? .uploadPartCopy : .uploadPart
+            }
+            return hasCopySource ? .copyObject : .putObject
+        case "GET": return inUpload ? .listParts : .getObject
         case "HEAD": return .headObject
-        case "DELETE": return .deleteObject
-        case "POST": return .notImplemented("POST on an object")
+        case "DELETE": return inUpload ? .abortMultipartUpload : .deleteObject
+        case "POST":
+            if queryNames.contains("uploads") { return .createMultipartUpload }
+            if inUpload { return .completeMultipartUpload }
+            return .notImplemented("POST on an object")
         default: return .methodNotAllowed
         }
     }

@@ -73,6 +73,16 @@ public struct S3Responder: HTTPResponder {
         case .getObject: return try await GetHandler.getObject(call, includeBody: true)
         case .headObject: return try await GetHandler.getObject(call, includeBody: false)
         case .deleteObject: return try await DeleteHandler.deleteObject(call)
+        case .deleteObjects: return try await DeleteHandler.deleteObjects(call)
+        case .copyObject: return try await CopyHandler.copyObject(call)
+        case .listObjectVersions: return try await ListHandlers.listVersions(call)
+        case .createMultipartUpload: return try await MultipartHandlers.create(call)
+        case .uploadPart: return try await MultipartHandlers.uploadPart(call)
+        case .uploadPartCopy: return try await CopyHandler.uploadPartCopy(call)
+        case .completeMultipartUpload: return try await MultipartHandlers.complete(call)
+        case .abortMultipartUpload: return try await MultipartHandlers.abort(call)
+        case .listParts: return try await MultipartHandlers.listParts(call)
+        case .listMultipartUploads: return try await MultipartHandlers.listUploads(call)
         case .notImplemented(let what): throw S3Error.notImplemented(what)
         case .methodNotAllowed: throw S3Error.methodNotAllowed(s3.method)
         }
@@ -163,7 +173,7 @@ public struct S3Responder: HTTPResponder {
         headers[.init("x-amz-request-id")!] = requestID
         if closeConnection { headers[.connection] = "close" }
         if error.status == .serviceUnavailable { headers[.retryAfter] = "1" }
-        if method == .head {
+        if method == .head || error.status == .notModified {
             // HEAD responses carry no body; clients read the status alone.
             return Response(status: error.status, headers: headers)
         }

@@ -215,7 +215,8 @@ public enum SigV4Verifier {
 }
 
 extension StringProtocol {
-    var trimmingSpaces: Substring {
+    /// The text without leading and trailing spaces and tabs.
+    public var trimmingSpaces: Substring {
         var slice = Substring(self)
         while slice.first == " " || slice.first == "\t" { slice = slice.dropFirst() }
         while slice.last == " " || slice.last == "\t" { slice = slice.dropLast() }

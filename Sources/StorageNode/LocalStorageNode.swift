@@ -86,8 +86,10 @@ public final class LocalStorageNode: StorageNodeClient {
         }
     }
 
-    public func commit(_ jurisdiction: Jurisdiction, manifest: ObjectManifest) async throws -> CommitOutcome {
-        try await run { try $0.commit(jurisdiction, manifest: manifest) }
+    public func commit(_ jurisdiction: Jurisdiction, manifest: ObjectManifest, completing upload: VersionID?)
+        async throws -> CommitOutcome
+    {
+        try await run { try $0.commit(jurisdiction, manifest: manifest, completing: upload) }
     }
 
     public func abort(_ jurisdiction: Jurisdiction, version: VersionID) async throws {
@@ -112,9 +114,42 @@ public final class LocalStorageNode: StorageNodeClient {
         try await run { try $0.purge(jurisdiction, bucket: bucket) }
     }
 
+    public func createUpload(_ jurisdiction: Jurisdiction, template: ObjectManifest) async throws {
+        try await run { try $0.createUpload(jurisdiction, template: template) }
+    }
+
+    public func upload(_ jurisdiction: Jurisdiction, bucket: String, key: String, upload: VersionID) async throws
+        -> ObjectManifest?
+    {
+        try await run { try $0.upload(jurisdiction, bucket: bucket, key: key, upload: upload) }
+    }
+
+    public func listUploads(_ jurisdiction: Jurisdiction, bucket: String, prefix: [UInt8], limit: Int) async throws
+        -> [ObjectManifest]
+    {
+        try await run { try $0.listUploads(jurisdiction, bucket: bucket, prefix: prefix, limit: limit) }
+    }
+
+    public func commitPart(_ jurisdiction: Jurisdiction, upload: VersionID, record: PartRecord) async throws
+        -> CommitOutcome
+    {
+        try await run { try $0.commitPart(jurisdiction, upload: upload, record: record) }
+    }
+
+    public func parts(_ jurisdiction: Jurisdiction, upload: VersionID, from: UInt32, limit: Int) async throws
+        -> [PartRecord]
+    {
+        try await run { try $0.parts(jurisdiction, upload: upload, from: from, limit: limit) }
+    }
+
+    public func abortUpload(_ jurisdiction: Jurisdiction, bucket: String, key: String, upload: VersionID) async throws {
+        try await run { try $0.abortUpload(jurisdiction, bucket: bucket, key: key, upload: upload) }
+    }
+
     public func status() async -> NodeStatus {
         let counts = try? await run { try $0.counts() }
         return NodeStatus(node: nodeID, jurisdiction: jurisdiction, online: counts != nil,
-                          objectCount: counts?.objects ?? 0, uploadsInProgress: counts?.uploads ?? 0)
+                          objectCount: counts?.objects ?? 0, uploadsInProgress: counts?.uploads ?? 0,
+                          segmentCount: counts?.segments ?? 0)
     }
 }

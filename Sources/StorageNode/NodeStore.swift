@@ -70,29 +70,123 @@ public final class NodeStore: Sendable {
         try engine.write(batch, sync: false)
     }
 
-    public func commit(_ requested: Jurisdiction, manifest: ObjectManifest) throws -> CommitOutcome {
+    /// Makes `manifest` current for its key unless the node holds a newer one, durably. When `completing` names a
+    /// multipart upload, its upload and part records go in the same batch, with the segments of parts the object
+    /// does not use.
+    public func commit(_ requested: Jurisdiction, manifest: ObjectManifest, completing upload: VersionID? = nil)
+        throws -> CommitOutcome
+    {
         try check(requested)
         let key = NodeKeys.manifest(bucket: manifest.bucket, key: manifest.key)
         return try stripe(for: key).lock.withLock { _ in
             var batch = WriteBatch()
-            batch.delete(NodeKeys.upload(version: manifest.versionID))
+            let offered = Set(manifest.segmentVersions)
+            for version in offered { batch.delete(NodeKeys.upload(version: version)) }
             let current = try engine.get(key).map { try ObjectManifest(decoding: $0) }
-            if let current, !manifest.isNewer(than: current) {
-                if current.versionID != manifest.versionID {
-                    let (start, end) = NodeKeys.segmentRange(version: manifest.versionID)
-                    batch.deleteRange(from: start, to: end)
-                }
+            let wins = current.map { manifest.isNewer(than: $0) } ?? true
+            let kept: Set<VersionID> = wins ? offered : Set(current!.segmentVersions)
+            if let upload {
+                try dropUpload(upload, bucket: manifest.bucket, key: manifest.key, keeping: kept, into: &batch)
+            }
+            if !wins {
+                for version in offered.subtracting(kept) { deleteSegments(of: version, into: &batch) }
                 try engine.write(batch, sync: true)
                 return .superseded
             }
-            if let current, current.versionID != manifest.versionID {
-                let (start, end) = NodeKeys.segmentRange(version: current.versionID)
-                batch.deleteRange(from: start, to: end)
+            if let current {
+                for version in Set(current.segmentVersions).subtracting(kept) { deleteSegments(of: version, into: &batch) }
             }
             batch.put(key, manifest.encoded())
             try engine.write(batch, sync: true)
             return .committed
         }
+    }
+
+    private func deleteSegments(of version: VersionID, into batch: inout WriteBatch) {
+        let (start, end) = NodeKeys.segmentRange(version: version)
+        batch.deleteRange(from: start, to: end)
+        batch.delete(NodeKeys.upload(version: version))
+    }
+
+    /// Adds to `batch` the removal of an upload's records and of its parts' segments not in `keeping`.
+    private func dropUpload(_ upload: VersionID, bucket: String, key: String, keeping: Set<VersionID>,
+                            into batch: inout WriteBatch) throws {
+        let (start, end) = NodeKeys.partRange(upload: upload)
+        for pair in try engine.scan(from: start, to: end, limit: Limits.partNumberMax + 1) {
+            let record = try PartRecord(decoding: pair.value)
+            if !keeping.contains(record.part.versionID) { deleteSegments(of: record.part.versionID, into: &batch) }
+        }
+        batch.deleteRange(from: start, to: end)
+        batch.delete(NodeKeys.multipart(bucket: bucket, key: key, upload: upload))
+    }
+
+    // MARK: Multipart uploads
+
+    /// Records a new multipart upload; `template` carries its metadata, its version id is the upload id.
+    public func createUpload(_ requested: Jurisdiction, template: ObjectManifest) throws {
+        try check(requested)
+        try engine.put(NodeKeys.multipart(bucket: template.bucket, key: template.key, upload: template.versionID),
+                       template.encoded(), sync: true)
+    }
+
+    /// The upload's template, or nil when this node has no record of it.
+    public func upload(_ requested: Jurisdiction, bucket: String, key: String, upload: VersionID) throws -> ObjectManifest? {
+        try check(requested)
+        return try engine.get(NodeKeys.multipart(bucket: bucket, key: key, upload: upload)).map {
+            try ObjectManifest(decoding: $0)
+        }
+    }
+
+    /// Uploads in progress in `bucket` whose keys start with `prefix`, from (key, upload id) `from` on, in order.
+    public func listUploads(_ requested: Jurisdiction, bucket: String, prefix: [UInt8], limit: Int) throws -> [ObjectManifest] {
+        try check(requested)
+        let start = NodeKeys.multipartPrefix(bucket: bucket, keyPrefix: prefix)
+        return try engine.scan(from: start, to: prefixSuccessor(start), limit: limit).map {
+            try ObjectManifest(decoding: $0.value)
+        }
+    }
+
+    /// Makes `record` the part of its number unless a later upload of that number is there; durably.
+    public func commitPart(_ requested: Jurisdiction, upload: VersionID, record: PartRecord) throws -> CommitOutcome {
+        try check(requested)
+        let key = NodeKeys.part(upload: upload, number: record.part.number)
+        return try stripe(for: key).lock.withLock { _ in
+            var batch = WriteBatch()
+            batch.delete(NodeKeys.upload(version: record.part.versionID))
+            if let raw = try engine.get(key) {
+                let current = try PartRecord(decoding: raw)
+                if !record.isNewer(than: current) {
+                    if current.part.versionID != record.part.versionID {
+                        deleteSegments(of: record.part.versionID, into: &batch)
+                    }
+                    try engine.write(batch, sync: true)
+                    return .superseded
+                }
+                if current.part.versionID != record.part.versionID {
+                    deleteSegments(of: current.part.versionID, into: &batch)
+                }
+            }
+            batch.put(key, record.encoded())
+            try engine.write(batch, sync: true)
+            return .committed
+        }
+    }
+
+    /// Part records of an upload with numbers `>= from`, in order.
+    public func parts(_ requested: Jurisdiction, upload: VersionID, from: UInt32, limit: Int) throws -> [PartRecord] {
+        try check(requested)
+        let (_, end) = NodeKeys.partRange(upload: upload)
+        return try engine.scan(from: NodeKeys.part(upload: upload, number: from), to: end, limit: limit).map {
+            try PartRecord(decoding: $0.value)
+        }
+    }
+
+    /// Drops an upload: its records and every segment of its parts.
+    public func abortUpload(_ requested: Jurisdiction, bucket: String, key: String, upload: VersionID) throws {
+        try check(requested)
+        var batch = WriteBatch()
+        try dropUpload(upload, bucket: bucket, key: key, keeping: [], into: &batch)
+        try engine.write(batch, sync: true)
     }
 
     public func abort(_ requested: Jurisdiction, version: VersionID) throws {
@@ -146,19 +240,24 @@ public final class NodeStore: Sendable {
             let page = try engine.scan(from: from, to: end, limit: 1000)
             for pair in page {
                 if let manifest = try? ObjectManifest(decoding: pair.value) {
-                    let (start, stop) = NodeKeys.segmentRange(version: manifest.versionID)
-                    batch.deleteRange(from: start, to: stop)
+                    for version in manifest.segmentVersions { deleteSegments(of: version, into: &batch) }
                 }
             }
             guard let last = page.last, page.count == 1000 else { break }
             from = last.key + [0]
         }
         batch.deleteRange(from: base, to: end)
+        let uploads = NodeKeys.multipartPrefix(bucket: bucket)
+        for pair in try engine.scan(from: uploads, to: prefixSuccessor(uploads), limit: .max) {
+            if let template = try? ObjectManifest(decoding: pair.value) {
+                try dropUpload(template.versionID, bucket: bucket, key: template.key, keeping: [], into: &batch)
+            }
+        }
         try engine.write(batch, sync: true)
     }
 
-    /// Live objects and uploads in progress.
-    public func counts() throws -> (objects: Int, uploads: Int) {
+    /// Live objects, uploads in progress and stored segments.
+    public func counts() throws -> (objects: Int, uploads: Int, segments: Int) {
         var objects = 0
         var from: [UInt8] = [NodeKeys.manifestTag]
         let end: [UInt8] = [NodeKeys.manifestTag + 1]
@@ -170,7 +269,8 @@ public final class NodeStore: Sendable {
             from = last.key + [0]
         }
         let uploads = try engine.count(from: [NodeKeys.uploadTag], to: [NodeKeys.uploadTag + 1])
-        return (objects, uploads)
+        let segments = try engine.count(from: [NodeKeys.segmentTag], to: [NodeKeys.segmentTag + 1])
+        return (objects, uploads, segments)
     }
 
     /// Flushes and compacts the engine.

@@ -27,8 +27,11 @@ public struct ObjectManifest: Sendable, Equatable {
     public var userMetadata: [(String, String)]
     /// Algorithm name (`CRC32`, ...) of the stored additional checksum.
     public var checksumAlgorithm: String?
-    /// Base64 checksum value.
+    /// Base64 checksum value (for multipart objects, the checksum of the part checksums, suffixed `-N`).
     public var checksumValue: String?
+    /// The parts of a multipart object, in order; empty for an object stored by one PUT, whose segments are keyed
+    /// by ``versionID`` itself.
+    public var parts: [PartRef] = []
 
     public init(bucket: String, key: String, versionID: VersionID, sequence: UInt64, isTombstone: Bool = false,
                 sizeBytes: Int64 = 0, segmentSizeBytes: UInt32 = UInt32(Limits.segmentSizeBytes), etag: String = "",
@@ -46,9 +49,23 @@ public struct ObjectManifest: Sendable, Equatable {
     }
 
     /// Number of segments holding the object's bytes.
-    public var segmentCount: Int {
-        sizeBytes == 0 ? 0 : Int((sizeBytes + Int64(segmentSizeBytes) - 1) / Int64(segmentSizeBytes))
+    public var segmentCount: Int { extents.reduce(0) { $0 + $1.segmentCount } }
+
+    /// The runs of bytes the object is made of, in order: one per part, or the whole object for a single PUT.
+    public var extents: [Extent] {
+        if parts.isEmpty {
+            return [Extent(versionID: versionID, offset: 0, sizeBytes: sizeBytes, segmentSizeBytes: segmentSizeBytes)]
+        }
+        var offset: Int64 = 0
+        return parts.map { part in
+            defer { offset += part.sizeBytes }
+            return Extent(versionID: part.versionID, offset: offset, sizeBytes: part.sizeBytes,
+                          segmentSizeBytes: segmentSizeBytes)
+        }
     }
+
+    /// Every version id whose segments belong to this object (deleted with it).
+    public var segmentVersions: [VersionID] { parts.isEmpty ? [versionID] : parts.map(\.versionID) }
 
     /// True when `self` supersedes `other` (a later write of the same key).
     public func isNewer(than other: ObjectManifest) -> Bool {
@@ -62,8 +79,9 @@ public struct ObjectManifest: Sendable, Equatable {
 }
 
 extension ObjectManifest {
-    /// Format version of the encoding below (documented in `Docs/formats.md`).
-    static let formatVersion: UInt8 = 1
+    /// Format version of the encoding below (documented in `Docs/formats.md`). Version 1 had no parts list and
+    /// is still read (as an object without parts).
+    static let formatVersion: UInt8 = 2
 
     /// Binary encoding: version byte, tombstone byte, then fields in a fixed order.
     public func encoded() -> [UInt8] {
@@ -88,6 +106,8 @@ extension ObjectManifest {
         }
         writer.writeOptional(checksumAlgorithm)
         writer.writeOptional(checksumValue)
+        writer.write(UInt32(parts.count))
+        for part in parts { part.encode(into: &writer) }
         return writer.bytes
     }
 
@@ -95,7 +115,9 @@ extension ObjectManifest {
     public init(decoding bytes: [UInt8]) throws {
         var reader = BinaryReader(bytes)
         let version = try reader.readUInt8()
-        guard version == Self.formatVersion else { throw FormatError("unknown manifest format version \(version)") }
+        guard version == 1 || version == Self.formatVersion else {
+            throw FormatError("unknown manifest format version \(version)")
+        }
         let tombstone = try reader.readUInt8()
         guard tombstone <= 1 else { throw FormatError("invalid tombstone flag \(tombstone)") }
         let bucket = try reader.readString()
@@ -121,6 +143,77 @@ extension ObjectManifest {
         }
         checksumAlgorithm = try reader.readOptional()
         checksumValue = try reader.readOptional()
+        if version >= 2 {
+            let partCount = try reader.readUInt32()
+            guard partCount <= UInt32(Limits.partNumberMax) else { throw FormatError("too many parts: \(partCount)") }
+            for _ in 0..<partCount { parts.append(try PartRef(from: &reader)) }
+            guard parts.reduce(0, { $0 + $1.sizeBytes }) == sizeBytes || parts.isEmpty else {
+                throw FormatError("part sizes do not add up to the object size")
+            }
+        }
         guard reader.isAtEnd else { throw FormatError("trailing bytes after manifest") }
+    }
+}
+
+/// One part of a multipart object, as the object's manifest records it.
+public struct PartRef: Sendable, Equatable {
+    public var number: UInt32
+    public var versionID: VersionID
+    public var sizeBytes: Int64
+    /// MD5 hex of the part.
+    public var etag: String
+    /// Base64 checksum of the part, when the upload has a checksum algorithm.
+    public var checksumValue: String?
+
+    public init(number: UInt32, versionID: VersionID, sizeBytes: Int64, etag: String, checksumValue: String?) {
+        self.number = number
+        self.versionID = versionID
+        self.sizeBytes = sizeBytes
+        self.etag = etag
+        self.checksumValue = checksumValue
+    }
+
+    func encode(into writer: inout BinaryWriter) {
+        writer.write(number)
+        writer.writeRaw(versionID.bytes)
+        writer.write(sizeBytes)
+        writer.writeString(etag)
+        writer.writeOptional(checksumValue)
+    }
+
+    init(from reader: inout BinaryReader) throws {
+        number = try reader.readUInt32()
+        guard let version = VersionID(bytes: Array(try reader.readRaw(16))) else { throw FormatError("part version") }
+        versionID = version
+        sizeBytes = try reader.readInt64()
+        guard sizeBytes >= 0 else { throw FormatError("negative part size") }
+        etag = try reader.readString()
+        checksumValue = try reader.readOptional()
+    }
+}
+
+/// A run of an object's bytes stored as the segments of one version id.
+public struct Extent: Sendable, Equatable {
+    public var versionID: VersionID
+    /// Offset of the run in the object.
+    public var offset: Int64
+    public var sizeBytes: Int64
+    public var segmentSizeBytes: UInt32
+
+    public init(versionID: VersionID, offset: Int64, sizeBytes: Int64, segmentSizeBytes: UInt32) {
+        self.versionID = versionID
+        self.offset = offset
+        self.sizeBytes = sizeBytes
+        self.segmentSizeBytes = segmentSizeBytes
+    }
+
+    public var segmentCount: Int {
+        sizeBytes == 0 ? 0 : Int((sizeBytes + Int64(segmentSizeBytes) - 1) / Int64(segmentSizeBytes))
+    }
+
+    /// Length of segment `index` of this run.
+    public func segmentLength(_ index: Int) -> Int {
+        precondition(index >= 0 && index < segmentCount)
+        return Int(min(Int64(segmentSizeBytes), sizeBytes - Int64(index) * Int64(segmentSizeBytes)))
     }
 }

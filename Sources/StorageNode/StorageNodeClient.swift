@@ -44,13 +44,16 @@ public struct NodeStatus: Sendable, Codable, Equatable {
     public var online: Bool
     public var objectCount: Int
     public var uploadsInProgress: Int
+    public var segmentCount: Int
 
-    public init(node: NodeID, jurisdiction: Jurisdiction, online: Bool, objectCount: Int, uploadsInProgress: Int) {
+    public init(node: NodeID, jurisdiction: Jurisdiction, online: Bool, objectCount: Int, uploadsInProgress: Int,
+                segmentCount: Int) {
         self.node = node
         self.jurisdiction = jurisdiction
         self.online = online
         self.objectCount = objectCount
         self.uploadsInProgress = uploadsInProgress
+        self.segmentCount = segmentCount
     }
 }
 
@@ -67,8 +70,10 @@ public protocol StorageNodeClient: Sendable {
     /// Stores one segment of an uncommitted version (not synced: the commit syncs the log).
     func putSegment(_ jurisdiction: Jurisdiction, bucket: String, key: String, version: VersionID, index: UInt32,
                     bytes: [UInt8]) async throws
-    /// Makes `manifest` current for its key if it is newer than what the node holds, durably (WAL synced).
-    func commit(_ jurisdiction: Jurisdiction, manifest: ObjectManifest) async throws -> CommitOutcome
+    /// Makes `manifest` current for its key if it is newer than what the node holds, durably (WAL synced);
+    /// `completing` names the multipart upload whose records go with it.
+    func commit(_ jurisdiction: Jurisdiction, manifest: ObjectManifest, completing upload: VersionID?) async throws
+        -> CommitOutcome
     /// Drops the segments of an uncommitted version.
     func abort(_ jurisdiction: Jurisdiction, version: VersionID) async throws
     /// The node's current manifest for a key (tombstones included), or nil.
@@ -82,4 +87,25 @@ public protocol StorageNodeClient: Sendable {
     func purge(_ jurisdiction: Jurisdiction, bucket: String) async throws
     /// Health and counts.
     func status() async -> NodeStatus
+
+    /// Records a multipart upload (its template manifest; the version id is the upload id).
+    func createUpload(_ jurisdiction: Jurisdiction, template: ObjectManifest) async throws
+    /// An upload's template, or nil.
+    func upload(_ jurisdiction: Jurisdiction, bucket: String, key: String, upload: VersionID) async throws -> ObjectManifest?
+    /// Upload templates of a bucket whose keys start with `prefix`, in (key, upload id) order.
+    func listUploads(_ jurisdiction: Jurisdiction, bucket: String, prefix: [UInt8], limit: Int) async throws
+        -> [ObjectManifest]
+    /// Records an uploaded part, durably, unless a later upload of its number is there.
+    func commitPart(_ jurisdiction: Jurisdiction, upload: VersionID, record: PartRecord) async throws -> CommitOutcome
+    /// Part records numbered `>= from`.
+    func parts(_ jurisdiction: Jurisdiction, upload: VersionID, from: UInt32, limit: Int) async throws -> [PartRecord]
+    /// Drops an upload's records and its parts' segments.
+    func abortUpload(_ jurisdiction: Jurisdiction, bucket: String, key: String, upload: VersionID) async throws
+}
+
+extension StorageNodeClient {
+    /// Commits a manifest that completes no upload.
+    public func commit(_ jurisdiction: Jurisdiction, manifest: ObjectManifest) async throws -> CommitOutcome {
+        try await commit(jurisdiction, manifest: manifest, completing: nil)
+    }
 }

@@ -137,8 +137,9 @@ struct NodeCommand: AsyncParsableCommand {
             let nodes = try await runAdmin {
                 try await options.client().call("GET", "nodes", body: Optional<String>.none, as: [NodeView].self)
             }
-            printTable(["NODE", "JURISDICTION", "STATE", "OBJECTS", "UPLOADS"],
-                       nodes.map { [$0.id, $0.jurisdiction, $0.state, String($0.objects), String($0.uploadsInProgress)] })
+            printTable(["NODE", "JURISDICTION", "STATE", "OBJECTS", "UPLOADS", "SEGMENTS"],
+                       nodes.map { [$0.id, $0.jurisdiction, $0.state, String($0.objects), String($0.uploadsInProgress),
+                                    String($0.segments)] })
         }
     }
 

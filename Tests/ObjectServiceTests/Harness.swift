@@ -52,8 +52,15 @@ final class Harness {
     @discardableResult
     func put(_ jurisdiction: String, _ bucket: String, _ key: String, _ bytes: [UInt8], piece: Int = 65536,
              expectations: PayloadExpectations? = nil) async throws -> ObjectManifest {
-        let writer = try store.writer(Jurisdiction(jurisdiction)!, bucket: bucket, key: key, metadata: ObjectMetadata(),
-                                      expectations: expectations ?? PayloadExpectations(sizeBytes: Int64(bytes.count)))
+        guard case .object(let manifest) = try await write(
+            writer: try store.writer(Jurisdiction(jurisdiction)!, bucket: bucket, key: key, metadata: ObjectMetadata(),
+                                     expectations: expectations ?? PayloadExpectations(sizeBytes: Int64(bytes.count))),
+            bytes, piece: piece) else { fatalError("not an object") }
+        return manifest
+    }
+
+    /// Feeds `bytes` to `writer` in pieces and finishes it (aborting on failure).
+    func write(writer: ObjectWriter, _ bytes: [UInt8], piece: Int = 65536) async throws -> WriteResult {
         do {
             var offset = 0
             while offset < bytes.count {
@@ -74,9 +81,8 @@ final class Harness {
         let code = Jurisdiction(jurisdiction)!
         guard let located = try await store.locate(code, bucket: bucket, key: key) else { return nil }
         var out = [UInt8]()
-        for index in 0..<located.manifest.segmentCount {
-            out += try await store.segment(located, jurisdiction: code, index: index)
-        }
+        guard located.manifest.sizeBytes > 0 else { return out }
+        try await store.read(located, jurisdiction: code, range: 0...(located.manifest.sizeBytes - 1)) { out += $0 }
         return out
     }
 

@@ -30,8 +30,18 @@ final class S3RequestTests: XCTestCase {
         XCTAssertEqual(try parse("HEAD", "/b/").operation, .headBucket)
         XCTAssertEqual(try parse("DELETE", "/b/k").operation, .deleteObject)
         guard case .notImplemented = try parse("GET", "/b", "tagging").operation else { return XCTFail() }
-        guard case .notImplemented = try parse("PUT", "/b/k", headers: [(name: "x-amz-copy-source", value: "a/b")]).operation
-        else { return XCTFail() }
+        let copy = [(name: "x-amz-copy-source", value: "a/b")]
+        XCTAssertEqual(try parse("PUT", "/b/k", headers: copy).operation, .copyObject)
+        XCTAssertEqual(try parse("PUT", "/b/k", "partNumber=1&uploadId=x", headers: copy).operation, .uploadPartCopy)
+        XCTAssertEqual(try parse("PUT", "/b/k", "partNumber=1&uploadId=x").operation, .uploadPart)
+        XCTAssertEqual(try parse("POST", "/b/k", "uploads").operation, .createMultipartUpload)
+        XCTAssertEqual(try parse("POST", "/b/k", "uploadId=x").operation, .completeMultipartUpload)
+        XCTAssertEqual(try parse("DELETE", "/b/k", "uploadId=x").operation, .abortMultipartUpload)
+        XCTAssertEqual(try parse("GET", "/b/k", "uploadId=x").operation, .listParts)
+        XCTAssertEqual(try parse("GET", "/b", "uploads").operation, .listMultipartUploads)
+        XCTAssertEqual(try parse("GET", "/b", "versions").operation, .listObjectVersions)
+        XCTAssertEqual(try parse("POST", "/b", "delete").operation, .deleteObjects)
+        XCTAssertEqual(try parse("GET", "/b/k", "partNumber=2").operation, .getObject)
         XCTAssertEqual(try parse("PATCH", "/b/k").operation, .methodNotAllowed)
     }
 

@@ -183,10 +183,10 @@ def test_client_disconnect_mid_upload_leaves_nothing(server, s3, bucket):
     # The segments already sent were dropped: no upload is left in progress on any node.
     for _ in range(20):
         nodes = server.cli("node", "list").stdout.splitlines()[1:]
-        if all(line.split()[-1] == "0" for line in nodes):
+        if all(line.split()[4] == "0" for line in nodes):
             break
         time.sleep(0.25)
-    assert all(line.split()[-1] == "0" for line in nodes), nodes
+    assert all(line.split()[4] == "0" for line in nodes), nodes
 
 
 def test_overwrite_interrupted_keeps_previous_version(server, s3, bucket):

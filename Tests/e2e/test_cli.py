@@ -7,11 +7,10 @@ import pytest
 
 
 @pytest.fixture
-def single_put_config(tmp_path, monkeypatch):
-    """Multipart upload arrives with the next issue; until then the CLI sends objects up to 64 MiB in one PUT.
-    Downloads still use the CLI's default parallel ranged GETs."""
+def single_put_config(tmp_path):
+    """The CLI's default configuration: multipart uploads above 8 MiB, parallel ranged downloads."""
     config = tmp_path / "aws-config"
-    config.write_text("[default]\ns3 =\n  multipart_threshold = 64MB\n")
+    config.write_text("[default]\n")
     return str(config)
 
 
@@ -38,7 +37,10 @@ def test_cp_50_mib_up_and_down(server, bucket, tmp_path, single_put_config):
     assert filecmp.cmp(source, back, shallow=False)
     head = server.client().head_object(Bucket=bucket, Key="big/fifty.bin")
     assert head["ContentLength"] == 50 * 1024 * 1024
-    assert head["ETag"].strip('"') == hashlib.md5(source.read_bytes()).hexdigest()
+    # Uploaded in 8 MiB parts: the ETag is the MD5 of the parts' MD5s, suffixed with the part count.
+    data = source.read_bytes()
+    parts = [hashlib.md5(data[i:i + 8 * 1024 * 1024]).digest() for i in range(0, len(data), 8 * 1024 * 1024)]
+    assert head["ETag"].strip('"') == hashlib.md5(b"".join(parts)).hexdigest() + "-7"
 
 
 def test_sync_500_small_files_both_ways(server, bucket, tmp_path, single_put_config):

@@ -1,0 +1,265 @@
+import Foundation
+import Hashing
+import ObjectModel
+import StorageNode
+
+/// A part the client names in CompleteMultipartUpload.
+public struct CompletedPart: Sendable, Equatable {
+    public var number: Int
+    /// ETag as sent (quotes allowed).
+    public var etag: String
+    /// Checksum of the part as sent, if any.
+    public var checksumValue: String?
+
+    public init(number: Int, etag: String, checksumValue: String? = nil) {
+        self.number = number
+        self.etag = etag
+        self.checksumValue = checksumValue
+    }
+}
+
+/// One page of uploads in progress.
+public struct UploadsPage: Sendable {
+    public var uploads: [ObjectManifest] = []
+    public var commonPrefixes: [String] = []
+    public var isTruncated = false
+}
+
+extension ObjectStore {
+    /// Starts a multipart upload of `key`: its template (metadata, checksum algorithm) is stored on the R
+    /// preferred available nodes. Returns the upload id.
+    public func createUpload(_ jurisdiction: Jurisdiction, bucket: String, key: String, metadata: ObjectMetadata,
+                             checksumAlgorithm: ChecksumAlgorithm?) async throws -> VersionID {
+        var template = ObjectManifest(bucket: bucket, key: key, versionID: .random(), sequence: clock.nextSequence(),
+                                      lastModifiedMillis: clock.nowMillis())
+        template.apply(metadata)
+        template.checksumAlgorithm = checksumAlgorithm?.rawValue
+        let ranking = try ranked(jurisdiction, bucket: bucket, key: key)
+        var stored = 0
+        for node in ranking.filter(\.isLikelyAvailable) + ranking.filter({ !$0.isLikelyAvailable })
+        where stored < topology.replicationFactor {
+            do {
+                try await node.createUpload(jurisdiction, template: template)
+                stored += 1
+            } catch {
+                logger.warning("upload record not stored", metadata: ["node": "\(node.nodeID)", "error": "\(error)"])
+            }
+        }
+        guard stored == topology.replicationFactor else {
+            try? await abortUpload(jurisdiction, bucket: bucket, key: key, upload: template.versionID)
+            throw ObjectServiceError.serviceUnavailable("fewer than \(topology.replicationFactor) storage nodes of "
+                + "\(jurisdiction) are available")
+        }
+        return template.versionID
+    }
+
+    /// The upload's template, from any node that has it; `NoSuchUpload` otherwise.
+    public func upload(_ jurisdiction: Jurisdiction, bucket: String, key: String, upload: VersionID) async throws
+        -> ObjectManifest
+    {
+        for node in try ranked(jurisdiction, bucket: bucket, key: key) {
+            if let template = try? await node.upload(jurisdiction, bucket: bucket, key: key, upload: upload) {
+                return template
+            }
+        }
+        throw ObjectServiceError.noSuchUpload(upload.description)
+    }
+
+    /// A writer for part `number` of an upload, whose checksum algorithm it inherits.
+    public func partWriter(_ jurisdiction: Jurisdiction, template: ObjectManifest, number: Int,
+                           expectations: PayloadExpectations) throws -> ObjectWriter {
+        guard (1...Limits.partNumberMax).contains(number) else { throw ObjectServiceError.invalidPartNumber(number) }
+        var expectations = expectations
+        if expectations.checksumAlgorithm == nil, let name = template.checksumAlgorithm {
+            expectations.checksumAlgorithm = ChecksumAlgorithm(name: name)
+        }
+        return try ObjectWriter(store: self, jurisdiction: jurisdiction, bucket: template.bucket, key: template.key,
+                                target: .part(upload: template.versionID, number: UInt32(number)),
+                                expectations: expectations)
+    }
+
+    /// The newest record of every part of an upload, merged over every reachable node, with the nodes holding
+    /// exactly that record.
+    func collectParts(_ jurisdiction: Jurisdiction, upload: VersionID) async throws
+        -> [UInt32: (record: PartRecord, holders: [any StorageNodeClient])]
+    {
+        var merged = [UInt32: (record: PartRecord, holders: [any StorageNodeClient])]()
+        var reachable = 0
+        let clients = try all(jurisdiction)
+        for node in clients {
+            guard let records = try? await node.parts(jurisdiction, upload: upload, from: 0,
+                                                      limit: Limits.partNumberMax) else { continue }
+            reachable += 1
+            for record in records {
+                if let existing = merged[record.part.number] {
+                    if record.isNewer(than: existing.record) {
+                        merged[record.part.number] = (record, [node])
+                    } else if existing.record.part.versionID == record.part.versionID {
+                        merged[record.part.number]!.holders.append(node)
+                    }
+                } else {
+                    merged[record.part.number] = (record, [node])
+                }
+            }
+        }
+        guard reachable >= clients.count - topology.replicationFactor + 1 else {
+            throw ObjectServiceError.serviceUnavailable("too few storage nodes of \(jurisdiction) answered")
+        }
+        return merged
+    }
+
+    /// Parts of an upload numbered above `marker`, at most `limit`.
+    public func listParts(_ jurisdiction: Jurisdiction, upload: VersionID, after marker: Int, limit: Int) async throws
+        -> (parts: [PartRecord], isTruncated: Bool)
+    {
+        let all = try await collectParts(jurisdiction, upload: upload).values.map(\.record)
+            .filter { Int($0.part.number) > marker }.sorted { $0.part.number < $1.part.number }
+        return (Array(all.prefix(limit)), all.count > limit)
+    }
+
+    /// Completes an upload: checks the client's part list, assembles the manifest (ETag `md5-of-md5s-N`), copies
+    /// any part a target replica lacks from a replica that has it, and commits the object on R replicas together
+    /// with the removal of the upload's records and unused parts.
+    public func completeUpload(_ jurisdiction: Jurisdiction, template: ObjectManifest, parts requested: [CompletedPart],
+                               condition: WriteCondition? = nil) async throws -> ObjectManifest {
+        guard !requested.isEmpty else { throw ObjectServiceError.invalidPart("You must specify at least one part") }
+        for (previous, next) in zip(requested, requested.dropFirst()) where next.number <= previous.number {
+            throw ObjectServiceError.invalidPartOrder
+        }
+        let stored = try await collectParts(jurisdiction, upload: template.versionID)
+        var chosen = [(record: PartRecord, holders: [any StorageNodeClient])]()
+        for (index, part) in requested.enumerated() {
+            guard (1...Limits.partNumberMax).contains(part.number), let found = stored[UInt32(part.number)],
+                  found.record.part.etag == part.etag.trimmingQuotes else {
+                throw ObjectServiceError.invalidPart("part \(part.number) was not uploaded or its ETag does not match")
+            }
+            if let sent = part.checksumValue, sent != found.record.part.checksumValue {
+                throw ObjectServiceError.invalidPart("the checksum of part \(part.number) does not match")
+            }
+            if index < requested.count - 1, found.record.part.sizeBytes < Limits.partSizeBytesMin {
+                throw ObjectServiceError.entityTooSmall(partNumber: UInt32(part.number))
+            }
+            chosen.append(found)
+        }
+        let size = chosen.reduce(Int64(0)) { $0 + $1.record.part.sizeBytes }
+        guard size <= Limits.objectSizeBytesMax else { throw ObjectServiceError.entityTooLarge(size) }
+        var md5s = [UInt8]()
+        for part in chosen { md5s += Hex.decode(part.record.part.etag) ?? [] }
+        var manifest = template
+        manifest.versionID = .random()
+        manifest.sizeBytes = size
+        manifest.etag = Hex.encode(StreamingDigest.hash(.md5, md5s)) + "-\(chosen.count)"
+        manifest.lastModifiedMillis = clock.nowMillis()
+        manifest.parts = chosen.map(\.record.part)
+        if let name = template.checksumAlgorithm, let algorithm = ChecksumAlgorithm(name: name) {
+            var combined = StreamingChecksum(algorithm)
+            for part in chosen {
+                guard let value = part.record.part.checksumValue, let raw = Base64.decode(value) else {
+                    throw ObjectServiceError.invalidPart("part \(part.record.part.number) has no \(name) checksum")
+                }
+                raw.withUnsafeBytes { combined.update($0) }
+            }
+            manifest.checksumValue = combined.finalizeBase64() + "-\(chosen.count)"
+        }
+        let ranking = try ranked(jurisdiction, bucket: template.bucket, key: template.key)
+        let targets = Array((ranking.filter(\.isLikelyAvailable) + ranking.filter { !$0.isLikelyAvailable })
+            .prefix(topology.replicationFactor))
+        for target in targets {
+            for part in chosen where !part.holders.contains(where: { $0.nodeID == target.nodeID }) {
+                try await copySegments(of: part.record.part, from: part.holders, to: target, manifest: manifest,
+                                       jurisdiction: jurisdiction)
+            }
+        }
+        let (failed, committed) = try await commitObject(manifest, on: targets, jurisdiction: jurisdiction,
+                                                         condition: condition, completing: template.versionID)
+        guard failed.isEmpty else {
+            throw ObjectServiceError.serviceUnavailable("commit failed on storage node "
+                + failed.map(\.nodeID.rawValue).joined(separator: ", "))
+        }
+        // Nodes that held parts but are not replicas of the object drop what they hold of the upload.
+        for node in try all(jurisdiction) where !targets.contains(where: { $0.nodeID == node.nodeID }) {
+            try? await node.abortUpload(jurisdiction, bucket: template.bucket, key: template.key, upload: template.versionID)
+        }
+        return committed
+    }
+
+    /// Copies the segments of one part to a replica that lacks them.
+    private func copySegments(of part: PartRef, from holders: [any StorageNodeClient], to target: any StorageNodeClient,
+                              manifest: ObjectManifest, jurisdiction: Jurisdiction) async throws {
+        let extent = Extent(versionID: part.versionID, offset: 0, sizeBytes: part.sizeBytes,
+                            segmentSizeBytes: manifest.segmentSizeBytes)
+        for index in 0..<extent.segmentCount {
+            var copied = false
+            for holder in holders {
+                guard let bytes = try? await holder.segment(jurisdiction, version: part.versionID, index: UInt32(index))
+                else { continue }
+                try await target.putSegment(jurisdiction, bucket: manifest.bucket, key: manifest.key,
+                                            version: part.versionID, index: UInt32(index), bytes: bytes)
+                copied = true
+                break
+            }
+            guard copied else {
+                throw ObjectServiceError.serviceUnavailable("no replica of part \(part.number) is reachable")
+            }
+        }
+    }
+
+    /// Aborts an upload on every reachable node: its records and parts are dropped.
+    public func abortUpload(_ jurisdiction: Jurisdiction, bucket: String, key: String, upload: VersionID) async throws {
+        var reached = 0
+        let clients = try all(jurisdiction)
+        for node in clients {
+            if (try? await node.abortUpload(jurisdiction, bucket: bucket, key: key, upload: upload)) != nil { reached += 1 }
+        }
+        guard reached == clients.count else {
+            throw ObjectServiceError.serviceUnavailable("some storage nodes of \(jurisdiction) are unavailable; "
+                + "retry the abort so no part is left behind")
+        }
+    }
+
+    /// Uploads in progress, merged over the jurisdiction's nodes, ordered by key then initiation.
+    public func listUploads(_ jurisdiction: Jurisdiction, bucket: String, prefix: String, delimiter: String?,
+                            keyMarker: String?, uploadMarker: String?, limit: Int) async throws -> UploadsPage {
+        var byID = [VersionID: ObjectManifest]()
+        for node in try all(jurisdiction) {
+            guard let uploads = try? await node.listUploads(jurisdiction, bucket: bucket, prefix: Array(prefix.utf8),
+                                                            limit: 100_000) else { continue }
+            for upload in uploads { byID[upload.versionID] = upload }
+        }
+        var sorted = byID.values.sorted {
+            $0.key != $1.key ? $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) : $0.sequence < $1.sequence
+        }
+        if let keyMarker {
+            if let uploadMarker, let markerIndex = sorted.firstIndex(where: { $0.key == keyMarker && $0.versionID.description == uploadMarker }) {
+                sorted = Array(sorted[(markerIndex + 1)...])
+            } else {
+                sorted = sorted.filter { keyMarker.utf8.lexicographicallyPrecedes($0.key.utf8) }
+            }
+        }
+        var page = UploadsPage()
+        var seenPrefixes = Set<String>()
+        for upload in sorted {
+            if let delimiter, !delimiter.isEmpty, let range = upload.key.dropFirst(prefix.count).range(of: delimiter) {
+                let common = String(upload.key[..<range.upperBound])
+                if seenPrefixes.contains(common) { continue }
+                if page.uploads.count + page.commonPrefixes.count >= limit { page.isTruncated = true; break }
+                seenPrefixes.insert(common)
+                page.commonPrefixes.append(common)
+                continue
+            }
+            if page.uploads.count + page.commonPrefixes.count >= limit { page.isTruncated = true; break }
+            page.uploads.append(upload)
+        }
+        return page
+    }
+}
+
+extension String {
+    /// The string without surrounding double quotes, as ETags are compared.
+    var trimmingQuotes: String {
+        var text = Substring(self)
+        if text.hasPrefix("\"") { text = text.dropFirst() }
+        if text.hasSuffix("\"") { text = text.dropLast() }
+        return String(text)
+    }
+}
