@@ -15,6 +15,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-service-lifecycle.git", exact: "2.13.0"),
         .package(url: "https://github.com/apple/swift-nio-extras.git", exact: "1.35.2"),
         .package(url: "https://github.com/apple/swift-http-types.git", exact: "1.8.0"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", exact: "1.37.0"),
     ],
     targets: [
         // System-library shims: internal, small, wrapped by Swift types.
@@ -30,11 +31,19 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        .target(name: "NodeHTTP", dependencies: [
+            "ObjectModel", "StorageNode", "Hashing",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .target(name: "Placement", dependencies: ["ObjectModel", "Hashing"]),
         .target(name: "SigV4", dependencies: ["ObjectModel", "Hashing"]),
         .target(name: "ObjectService", dependencies: [
             "ObjectModel", "Hashing", "StorageEngine", "StorageNode", "Placement",
             .product(name: "Logging", package: "swift-log"),
+            .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         .target(name: "S3API", dependencies: [
             "ObjectModel", "Hashing", "SigV4", "ObjectService",
@@ -47,6 +56,8 @@ let package = Package(
         .target(name: "Admin", dependencies: ["ObjectModel", "SigV4", "ObjectService", "StorageNode", "Hashing"]),
         .executableTarget(name: "qantara", dependencies: [
             "ObjectModel", "StorageEngine", "StorageNode", "Placement", "ObjectService", "S3API", "Admin", "SigV4",
+            "NodeHTTP", "Hashing",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
@@ -56,7 +67,10 @@ let package = Package(
         .testTarget(name: "ObjectModelTests", dependencies: ["ObjectModel"]),
         .testTarget(name: "HashingTests", dependencies: ["Hashing"]),
         .testTarget(name: "StorageEngineTests", dependencies: ["StorageEngine", "ObjectModel"]),
-        .testTarget(name: "StorageNodeTests", dependencies: ["StorageNode", "StorageEngine", "ObjectModel"]),
+        .testTarget(name: "StorageNodeTests", dependencies: [
+            "StorageNode", "StorageEngine", "ObjectModel", "NodeHTTP",
+            .product(name: "Hummingbird", package: "hummingbird"),
+        ]),
         .testTarget(name: "PlacementTests", dependencies: ["Placement", "ObjectModel"]),
         .testTarget(name: "SigV4Tests", dependencies: ["SigV4", "ObjectModel"]),
         .testTarget(name: "ObjectServiceTests", dependencies: ["ObjectService", "StorageNode", "StorageEngine", "Placement", "ObjectModel", "Hashing"]),

@@ -139,6 +139,9 @@ public final class ControlPlane: Sendable {
 
     public func bucket(_ name: String) -> BucketRecord? { cache.withLock { $0.buckets[name] } }
 
+    /// Every bucket of every tenant.
+    public func allBuckets() -> [BucketRecord] { cache.withLock { Array($0.buckets.values) } }
+
     public func buckets(tenant: String) -> [BucketRecord] {
         cache.withLock { $0.buckets.values.filter { $0.tenant == tenant }.sorted { $0.name < $1.name } }
     }

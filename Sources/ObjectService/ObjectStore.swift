@@ -52,6 +52,11 @@ public final class ObjectStore: Sendable {
         return result
     }
 
+    /// Every node client, in topology order.
+    public var allNodes: [any StorageNodeClient] {
+        topology.jurisdictions.flatMap { $0.nodes.map { nodes[$0.id]! } }
+    }
+
     /// The client of one node.
     public func node(_ id: NodeID) -> (any StorageNodeClient)? { nodes[id] }
 
@@ -66,6 +71,13 @@ public final class ObjectStore: Sendable {
     /// Finds the newest manifest of a key: asks the R preferred nodes, and every node when one of them fails or
     /// lacks the key. Returns nil when the key does not exist (or its newest manifest is a tombstone).
     public func locate(_ jurisdiction: Jurisdiction, bucket: String, key: String) async throws -> Located? {
+        guard let located = try await newest(jurisdiction, bucket: bucket, key: key),
+              !located.manifest.isTombstone else { return nil }
+        return located
+    }
+
+    /// The newest manifest of a key, tombstones included, with the replicas holding exactly it.
+    func newest(_ jurisdiction: Jurisdiction, bucket: String, key: String) async throws -> Located? {
         let ranking = try ranked(jurisdiction, bucket: bucket, key: key)
         let first = Array(ranking.prefix(topology.replicationFactor))
         var answers = await fetchManifests(first, jurisdiction, bucket: bucket, key: key)
@@ -86,7 +98,6 @@ public final class ObjectStore: Sendable {
             }
             return nil
         }
-        if newest.isTombstone { return nil }
         let replicas = answers.compactMap { answer -> (any StorageNodeClient)? in
             guard case let manifest?? = answer.1, manifest.versionID == newest.versionID else { return nil }
             return answer.0

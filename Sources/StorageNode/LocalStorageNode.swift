@@ -40,6 +40,8 @@ public final class LocalStorageNode: StorageNodeClient {
 
     public var isLikelyAvailable: Bool { isOnline }
 
+    public func ping() async -> Bool { isOnline }
+
     /// Closes the database; calls fail with ``NodeError/unavailable`` until ``goOnline()``.
     public func goOffline() {
         let closing = store.withLock { store -> NodeStore? in

@@ -66,6 +66,8 @@ public protocol StorageNodeClient: Sendable {
     var jurisdiction: Jurisdiction { get }
     /// Whether the node answered recently (cheap, no I/O); placement skips nodes believed down.
     var isLikelyAvailable: Bool { get }
+    /// Checks whether the node answers now, updating ``isLikelyAvailable``.
+    func ping() async -> Bool
 
     /// Stores one segment of an uncommitted version (not synced: the commit syncs the log).
     func putSegment(_ jurisdiction: Jurisdiction, bucket: String, key: String, version: VersionID, index: UInt32,

@@ -1,6 +1,8 @@
 import Admin
 import ArgumentParser
 import Foundation
+import Logging
+import ObjectModel
 
 /// Options shared by the admin commands: where the gateway is and the root credentials.
 struct AdminOptions: ParsableArguments {
@@ -10,7 +12,9 @@ struct AdminOptions: ParsableArguments {
     @Option(help: "Data directory holding root-credentials, used when QANTARA_ROOT_ACCESS_KEY is not set.")
     var data: String = ProcessInfo.processInfo.environment["QANTARA_DATA"] ?? "./data"
 
-    func client() throws -> AdminClient {
+    func client() throws -> AdminClient { try Self.client(endpoint: endpoint, data: data) }
+
+    static func client(endpoint: String, data: String) throws -> AdminClient {
         guard let url = URL(string: endpoint), url.scheme == "http" || url.scheme == "https", url.host != nil else {
             throw ValidationError("--endpoint must be an http(s) URL, got \(endpoint)")
         }
@@ -24,6 +28,12 @@ struct AdminOptions: ParsableArguments {
         }
         return AdminClient(endpoint: url, accessKeyID: stored.accessKeyId, secret: stored.secretAccessKey)
     }
+}
+
+/// The endpoint option alone, for `qantara node` subcommands, whose `--data` belongs to the parent command.
+struct EndpointOption: ParsableArguments {
+    @Option(help: "Gateway endpoint (env QANTARA_ENDPOINT).")
+    var endpoint: String = ProcessInfo.processInfo.environment["QANTARA_ENDPOINT"] ?? "http://127.0.0.1:9000"
 }
 
 /// Runs an admin call, turning its failure into a one-line message and exit code 1.
@@ -126,12 +136,45 @@ struct AccessKeyCommand: AsyncParsableCommand {
 }
 
 struct NodeCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "node", abstract: "Inspect and service storage nodes.",
-                                                    subcommands: [List.self, Offline.self, Online.self])
+    static let configuration = CommandConfiguration(
+        commandName: "node",
+        abstract: "Run one storage node (qantara node --id ID --jurisdiction J --data DIR --listen HOST:PORT), "
+            + "or inspect and service nodes through the gateway.",
+        subcommands: [List.self, Offline.self, Online.self])
+
+    @Option(help: "Node id, such as ma-1.") var id: String?
+    @Option(help: "The node's jurisdiction (ISO 3166-1 alpha-2).") var jurisdiction: String?
+    @Option(help: ArgumentHelp("Directory of the node's RocksDB; for list/offline/online, the gateway's data "
+        + "directory holding root-credentials (default ./data).")) var data: String?
+
+    /// The data directory the admin subcommands read root credentials from.
+    var dataDirectory: String { data ?? ProcessInfo.processInfo.environment["QANTARA_DATA"] ?? "./data" }
+    @Option(help: "Address to serve the node protocol on.") var listen: String = "127.0.0.1:7001"
+    @Option(help: "Log level.") var logLevel: String = "info"
+
+    func validate() throws {
+        // Also called when a subcommand (list, offline, online) runs: only a node run needs these options.
+        guard id != nil || jurisdiction != nil else { return }
+        guard let id, NodeID(id) != nil else { throw ValidationError("--id must be 1-63 of a-z, 0-9, '-'") }
+        guard let jurisdiction, Jurisdiction(jurisdiction) != nil else {
+            throw ValidationError("--jurisdiction must be an ISO 3166-1 alpha-2 code")
+        }
+        guard let data, !data.isEmpty else { throw ValidationError("--data is required") }
+        guard ListenAddress(listen) != nil else { throw ValidationError("--listen must be HOST:PORT, got \(listen)") }
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown log level \(logLevel)") }
+    }
+
+    func run() async throws {
+        guard id != nil else { throw ValidationError("--id, --jurisdiction and --data are required to run a node") }
+        try await NodeProcess(id: NodeID(id!)!, jurisdiction: Jurisdiction(jurisdiction!)!, data: data!,
+                              listen: ListenAddress(listen)!, logLevel: Logger.Level(rawValue: logLevel)!).run()
+    }
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List nodes: jurisdiction, health, object counts.")
-        @OptionGroup var options: AdminOptions
+        @OptionGroup var endpoint: EndpointOption
+        @ParentCommand var parent: NodeCommand
+        var options: AdminOptionsProxy { AdminOptionsProxy(endpoint: endpoint.endpoint, data: parent.dataDirectory) }
 
         func run() async throws {
             let nodes = try await runAdmin {
@@ -145,7 +188,9 @@ struct NodeCommand: AsyncParsableCommand {
 
     struct Offline: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Take an in-process node out of service (closes its database).")
-        @OptionGroup var options: AdminOptions
+        @OptionGroup var endpoint: EndpointOption
+        @ParentCommand var parent: NodeCommand
+        var options: AdminOptionsProxy { AdminOptionsProxy(endpoint: endpoint.endpoint, data: parent.dataDirectory) }
         @Argument(help: "Node id.") var id: String
 
         func run() async throws {
@@ -158,7 +203,9 @@ struct NodeCommand: AsyncParsableCommand {
 
     struct Online: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Bring an in-process node back (reopens and checks its database).")
-        @OptionGroup var options: AdminOptions
+        @OptionGroup var endpoint: EndpointOption
+        @ParentCommand var parent: NodeCommand
+        var options: AdminOptionsProxy { AdminOptionsProxy(endpoint: endpoint.endpoint, data: parent.dataDirectory) }
         @Argument(help: "Node id.") var id: String
 
         func run() async throws {
@@ -168,4 +215,11 @@ struct NodeCommand: AsyncParsableCommand {
             print("node \(node.id) is \(node.state)")
         }
     }
+}
+
+/// Admin options assembled from a parent command's `--data` and a subcommand's `--endpoint`.
+struct AdminOptionsProxy {
+    let endpoint: String
+    let data: String
+    func client() throws -> AdminClient { try AdminOptions.client(endpoint: endpoint, data: data) }
 }

@@ -2,15 +2,17 @@ import uuid
 
 import pytest
 
-from qantara import Server
+from qantara import Cluster, Server
 
 
-@pytest.fixture(scope="session")
-def server(tmp_path_factory):
-    """The embedded system, shared by the tests that do not stop or break it."""
-    instance = Server(tmp_path_factory.mktemp("serve") / "data").start()
+@pytest.fixture(scope="session", params=["serve", "nodes"])
+def server(request, tmp_path_factory):
+    """The system under test, shared by the tests that do not stop or break it: `qantara serve` (everything in one
+    process), then a `qantara gateway` with every storage node in its own `qantara node` process."""
+    kind = Server if request.param == "serve" else Cluster
+    instance = kind(tmp_path_factory.mktemp(request.param) / "data").start()
     yield instance
-    assert instance.stop() == 0, "qantara serve did not exit cleanly on SIGTERM"
+    assert instance.stop() == 0, f"{request.param}: the gateway did not exit cleanly on SIGTERM"
 
 
 @pytest.fixture

@@ -197,3 +197,92 @@ def error_code(body):
     text = body.decode(errors="replace")
     start, end = text.find("<Code>"), text.find("</Code>")
     return text[start + 6:end] if start >= 0 else None
+
+
+class Cluster(Server):
+    """A `qantara gateway` with every storage node of the dev topology as its own `qantara node` process."""
+
+    def __init__(self, data_dir, env=None):
+        super().__init__(data_dir, env=env)
+        self.nodes = {}  # id -> dict(port, data, process, jurisdiction)
+        topology = json.loads(TOPOLOGY.read_text())
+        for entry in topology["jurisdictions"]:
+            for node in entry["nodes"]:
+                port = free_port()
+                node["address"] = f"127.0.0.1:{port}"
+                self.nodes[node["id"]] = {"port": port, "jurisdiction": entry["code"],
+                                          "data": self.data_dir / "nodes" / node["id"], "process": None}
+        self.topology = self.data_dir.parent / f"{self.data_dir.name}-topology.json"
+        self.topology.parent.mkdir(parents=True, exist_ok=True)
+        self.topology.write_text(json.dumps(topology))
+
+    def start_node(self, node_id, timeout=30):
+        node = self.nodes[node_id]
+        log = open(self.data_dir.parent / f"{self.data_dir.name}-{node_id}.log", "ab")
+        node["process"] = subprocess.Popen(
+            [str(BIN), "node", "--id", node_id, "--jurisdiction", node["jurisdiction"], "--data", str(node["data"]),
+             "--listen", f"127.0.0.1:{node['port']}"], stdout=log, stderr=subprocess.STDOUT, env=self.env)
+        node["log"] = log
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", node["port"]), timeout=0.2).close()
+                return
+            except OSError:
+                if node["process"].poll() is not None:
+                    raise RuntimeError(f"node {node_id} exited with {node['process'].returncode}")
+                time.sleep(0.05)
+        raise RuntimeError(f"node {node_id} did not start")
+
+    def kill_node(self, node_id, sig=signal.SIGKILL):
+        node = self.nodes[node_id]
+        os.kill(node["process"].pid, sig)
+        node["process"].wait(timeout=20)
+        node["log"].close()
+        return node["process"].returncode
+
+    def start(self, timeout=60):
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        for node_id in self.nodes:
+            self.start_node(node_id)
+        self.log = open(self.log_path, "ab")
+        self.process = subprocess.Popen(
+            [str(BIN), "gateway", "--config", str(self.topology), "--data", str(self.data_dir / "gateway"),
+             "--listen", f"127.0.0.1:{self.port}"], stdout=self.log, stderr=subprocess.STDOUT, env=self.env)
+        deadline = time.time() + timeout
+        while "Qantara is serving" not in self.log_text():
+            if self.process.poll() is not None or time.time() > deadline:
+                self.stop()
+                raise RuntimeError("qantara gateway did not start: " + self.log_text())
+            time.sleep(0.1)
+        creds = json.loads((self.data_dir / "gateway" / "root-credentials").read_text())
+        self.root_key, self.root_secret = creds["accessKeyId"], creds["secretAccessKey"]
+        return self
+
+    def cli(self, *args, check=True):
+        result = subprocess.run([str(BIN), *args, "--endpoint", self.endpoint, "--data", str(self.data_dir / "gateway")],
+                                capture_output=True, text=True, timeout=60)
+        if check and result.returncode != 0:
+            raise AssertionError(f"qantara {' '.join(args)} failed: {result.stderr}")
+        return result
+
+    def stop(self):
+        code = super().stop()
+        for node_id, node in self.nodes.items():
+            if node["process"] and node["process"].poll() is None:
+                os.kill(node["process"].pid, signal.SIGTERM)
+                try:
+                    node["process"].wait(timeout=20)
+                except subprocess.TimeoutExpired:
+                    os.kill(node["process"].pid, signal.SIGKILL)
+                    node["process"].wait()
+                node["log"].close()
+        return code
+
+
+def rendezvous(nodes, bucket, key):
+    """The node ranking the gateway uses (Placement.Rendezvous): SHA-256 of node, bucket, key; best first."""
+    def score(node):
+        digest = hashlib.sha256(node.encode() + b"\0" + bucket.encode() + b"\0" + key.encode()).digest()
+        return int.from_bytes(digest[:8], "big")
+    return sorted(nodes, key=lambda node: (-score(node), node))

@@ -24,7 +24,7 @@ def test_objects_live_only_on_their_jurisdictions_nodes(server, s3):
             # A 2.5 MiB body: the marker sits in the first segment, the rest spans more segments.
             s3.put_object(Bucket=bucket, Key=f"obj-{index}", Body=marker + os.urandom(2_500_000) + marker)
             markers[marker] = jurisdiction
-    nodes = server.node_dirs()
+    nodes = {name: path for name, path in server.node_dirs().items()}
     for marker, jurisdiction in markers.items():
         holders = {name for name, path in nodes.items() if files_containing(path, marker)}
         assert holders, f"marker of {jurisdiction} not found on any node"

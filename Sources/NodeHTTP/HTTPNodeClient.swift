@@ -1,0 +1,194 @@
+import AsyncHTTPClient
+import Hashing
+import Logging
+import NIOCore
+import NIOHTTP1
+import ObjectModel
+import StorageNode
+import Synchronization
+
+/// A storage node in another process, reached over HTTP. Implements the same ``StorageNodeClient`` protocol as the
+/// in-process node and passes the same suite. A failed connection marks the node down (placement then skips it)
+/// until ``ping()`` succeeds again.
+public final class HTTPNodeClient: StorageNodeClient {
+    public let nodeID: NodeID
+    public let jurisdiction: Jurisdiction
+    private let baseURL: String
+    private let http: HTTPClient
+    private let token: String?
+    private let up = Atomic<Bool>(true)
+    private let timeout: TimeAmount
+
+    /// A client of the node at `address` (`host:port`), sharing `http` with the other node clients.
+    public init(node: NodeID, jurisdiction: Jurisdiction, address: String, http: HTTPClient, token: String?,
+                timeout: TimeAmount = .seconds(30)) {
+        self.nodeID = node
+        self.jurisdiction = jurisdiction
+        self.baseURL = "http://\(address)\(NodeWire.prefix)"
+        self.http = http
+        self.token = token
+        self.timeout = timeout
+    }
+
+    public var isLikelyAvailable: Bool { up.load(ordering: .relaxed) }
+
+    /// Asks the node for its status; marks it up or down accordingly.
+    public func ping() async -> Bool {
+        let ok = (try? await call(.GET, "health", [], timeout: .seconds(1), probe: true)) != nil
+        up.store(ok, ordering: .relaxed)
+        return ok
+    }
+
+    private struct Reply {
+        var status: Int
+        var body: [UInt8]
+    }
+
+    /// Performs one call. Transport failures become ``NodeError/unavailable``; node errors are rebuilt from the
+    /// error header.
+    private func call(_ method: HTTPMethod, _ endpoint: String, _ query: [(String, String)], body: [UInt8]? = nil,
+                      accept404: Bool = false, timeout: TimeAmount? = nil, probe: Bool = false) async throws -> Reply {
+        // Circuit breaker: while the node is believed down, calls fail at once instead of each waiting for a
+        // connect timeout; the health monitor's ping (a probe) closes the circuit when the node answers again.
+        guard probe || up.load(ordering: .relaxed) else { throw NodeError.unavailable(nodeID) }
+        var url = baseURL + endpoint
+        if !query.isEmpty { url += "?" + query.map { "\($0.0)=\($0.1)" }.joined(separator: "&") }
+        var request = HTTPClientRequest(url: url)
+        request.method = method
+        if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
+        if let body {
+            request.body = .bytes(ByteBuffer(bytes: body))
+            request.headers.add(name: "Content-Type", value: "application/octet-stream")
+        }
+        let response: HTTPClientResponse
+        var bytes: ByteBuffer
+        do {
+            response = try await http.execute(request, timeout: timeout ?? self.timeout)
+            bytes = try await response.body.collect(upTo: NodeWire.bodyBytesMax + 16 * 1024 * 1024)
+        } catch {
+            up.store(false, ordering: .relaxed)
+            throw NodeError.unavailable(nodeID)
+        }
+        up.store(true, ordering: .relaxed)
+        let payload = bytes.readBytes(length: bytes.readableBytes) ?? []
+        let status = Int(response.status.code)
+        if (200..<300).contains(status) || (accept404 && status == 404 && response.headers[NodeWire.errorHeader].isEmpty) {
+            return Reply(status: status, body: payload)
+        }
+        let message = String(decoding: payload, as: UTF8.self)
+        switch response.headers.first(name: NodeWire.errorHeader) {
+        case "unavailable": throw NodeError.unavailable(nodeID)
+        case "wrong-jurisdiction":
+            let own = response.headers.first(name: NodeWire.jurisdictionHeader).flatMap(Jurisdiction.init) ?? self.jurisdiction
+            let requested = query.first { $0.0 == "j" }.flatMap { Jurisdiction($0.1) } ?? self.jurisdiction
+            throw NodeError.wrongJurisdiction(node: nodeID, nodeJurisdiction: own, requested: requested)
+        case "missing-segment":
+            let version = query.first { $0.0 == "version" }?.1 ?? ""
+            let index = query.first { $0.0 == "index" }.flatMap { UInt32($0.1) } ?? 0
+            throw NodeError.missingSegment(node: nodeID, version: version, index: index)
+        case "corrupt": throw NodeError.corrupt(message)
+        case "stamp-mismatch": throw NodeError.stampMismatch(message)
+        default: throw NodeError.io("storage node \(nodeID) answered \(status): \(message)")
+        }
+    }
+
+    private func hex(_ text: String) -> String { Hex.encode(Array(text.utf8)) }
+
+    public func putSegment(_ jurisdiction: Jurisdiction, bucket: String, key: String, version: VersionID, index: UInt32,
+                           bytes: [UInt8]) async throws {
+        _ = try await call(.PUT, "segment", [("j", jurisdiction.code), ("bucket", hex(bucket)), ("key", hex(key)),
+                                             ("version", version.description), ("index", String(index))], body: bytes)
+    }
+
+    public func commit(_ jurisdiction: Jurisdiction, manifest: ObjectManifest, completing upload: VersionID?)
+        async throws -> CommitOutcome
+    {
+        var query = [("j", jurisdiction.code)]
+        if let upload { query.append(("upload", upload.description)) }
+        let reply = try await call(.POST, "commit", query, body: manifest.encoded())
+        return reply.body == Array("committed".utf8) ? .committed : .superseded
+    }
+
+    public func abort(_ jurisdiction: Jurisdiction, version: VersionID) async throws {
+        _ = try await call(.DELETE, "segment", [("j", jurisdiction.code), ("version", version.description)])
+    }
+
+    public func manifest(_ jurisdiction: Jurisdiction, bucket: String, key: String) async throws -> ObjectManifest? {
+        let reply = try await call(.GET, "manifest", [("j", jurisdiction.code), ("bucket", hex(bucket)), ("key", hex(key))],
+                                   accept404: true)
+        return reply.status == 404 ? nil : try decode { try ObjectManifest(decoding: reply.body) }
+    }
+
+    public func segment(_ jurisdiction: Jurisdiction, version: VersionID, index: UInt32) async throws -> [UInt8] {
+        try await call(.GET, "segment", [("j", jurisdiction.code), ("version", version.description),
+                                         ("index", String(index))]).body
+    }
+
+    public func list(_ jurisdiction: Jurisdiction, bucket: String, prefix: [UInt8], from: [UInt8], limit: Int)
+        async throws -> [ObjectManifest]
+    {
+        let reply = try await call(.GET, "list", [("j", jurisdiction.code), ("bucket", hex(bucket)),
+                                                  ("prefix", Hex.encode(prefix)), ("from", Hex.encode(from)),
+                                                  ("limit", String(min(limit, Int(UInt32.max))))])
+        return try decode { try NodeWire.unframe(reply.body).map { try ObjectManifest(decoding: $0) } }
+    }
+
+    public func purge(_ jurisdiction: Jurisdiction, bucket: String) async throws {
+        _ = try await call(.DELETE, "bucket", [("j", jurisdiction.code), ("bucket", hex(bucket))])
+    }
+
+    public func status() async -> NodeStatus {
+        guard let reply = try? await call(.GET, "status", [], timeout: .seconds(5), probe: true),
+              let status = try? NodeWire.decodeStatus(reply.body) else {
+            return NodeStatus(node: nodeID, jurisdiction: jurisdiction, online: false, objectCount: 0,
+                              uploadsInProgress: 0, segmentCount: 0)
+        }
+        return status
+    }
+
+    public func createUpload(_ jurisdiction: Jurisdiction, template: ObjectManifest) async throws {
+        _ = try await call(.POST, "upload", [("j", jurisdiction.code)], body: template.encoded())
+    }
+
+    public func upload(_ jurisdiction: Jurisdiction, bucket: String, key: String, upload: VersionID) async throws
+        -> ObjectManifest?
+    {
+        let reply = try await call(.GET, "upload", [("j", jurisdiction.code), ("bucket", hex(bucket)), ("key", hex(key)),
+                                                    ("upload", upload.description)], accept404: true)
+        return reply.status == 404 ? nil : try decode { try ObjectManifest(decoding: reply.body) }
+    }
+
+    public func listUploads(_ jurisdiction: Jurisdiction, bucket: String, prefix: [UInt8], limit: Int) async throws
+        -> [ObjectManifest]
+    {
+        let reply = try await call(.GET, "uploads", [("j", jurisdiction.code), ("bucket", hex(bucket)),
+                                                     ("prefix", Hex.encode(prefix)),
+                                                     ("limit", String(min(limit, Int(UInt32.max))))])
+        return try decode { try NodeWire.unframe(reply.body).map { try ObjectManifest(decoding: $0) } }
+    }
+
+    public func commitPart(_ jurisdiction: Jurisdiction, upload: VersionID, record: PartRecord) async throws
+        -> CommitOutcome
+    {
+        let reply = try await call(.POST, "part", [("j", jurisdiction.code), ("upload", upload.description)],
+                                   body: record.encoded())
+        return reply.body == Array("committed".utf8) ? .committed : .superseded
+    }
+
+    public func parts(_ jurisdiction: Jurisdiction, upload: VersionID, from: UInt32, limit: Int) async throws
+        -> [PartRecord]
+    {
+        let reply = try await call(.GET, "parts", [("j", jurisdiction.code), ("upload", upload.description),
+                                                   ("from", String(from)), ("limit", String(min(limit, Int(UInt32.max))))])
+        return try decode { try NodeWire.unframe(reply.body).map { try PartRecord(decoding: $0) } }
+    }
+
+    public func abortUpload(_ jurisdiction: Jurisdiction, bucket: String, key: String, upload: VersionID) async throws {
+        _ = try await call(.DELETE, "upload", [("j", jurisdiction.code), ("bucket", hex(bucket)), ("key", hex(key)),
+                                               ("upload", upload.description)])
+    }
+
+    private func decode<T>(_ body: () throws -> T) throws -> T {
+        do { return try body() } catch { throw NodeError.corrupt("answer of storage node \(nodeID): \(error)") }
+    }
+}

@@ -1,0 +1,194 @@
+import Hashing
+import HTTPTypes
+import Hummingbird
+import Logging
+import NIOCore
+import ObjectModel
+import StorageNode
+
+/// Serves one storage node's protocol over HTTP (`qantara node`). Every call is forwarded to the in-process node,
+/// whose blocking work runs on its thread pool; bodies are bounded by one segment.
+public struct NodeServer: HTTPResponder {
+    public typealias Context = BasicRequestContext
+
+    let node: LocalStorageNode
+    /// When set, every request must carry `Authorization: Bearer <token>` (until mutual TLS replaces it).
+    let token: [UInt8]?
+    let logger: Logger
+
+    public init(node: LocalStorageNode, token: String?, logger: Logger) {
+        self.node = node
+        self.token = token.map { Array($0.utf8) }
+        self.logger = logger
+    }
+
+    public func respond(to request: Request, context: Context) async throws -> Response {
+        do {
+            if let token {
+                let sent = request.headers[.authorization].map { Array($0.utf8) } ?? []
+                guard ConstantTime.equals(sent, Array("Bearer ".utf8) + token) else {
+                    return Self.plain(.unauthorized, "missing or wrong node token")
+                }
+            }
+            let query = Self.query(request.uri.query ?? "")
+            return try await route(request, query: query)
+        } catch let error as NodeError {
+            return Self.error(error)
+        } catch let error as FormatError {
+            return Self.plain(.badRequest, "malformed request: \(error)")
+        } catch let error as ParameterError {
+            return Self.plain(.badRequest, error.message)
+        }
+    }
+
+    private func route(_ request: Request, query: [String: String]) async throws -> Response {
+        let path = request.uri.path
+        guard path.hasPrefix(NodeWire.prefix) else { return Self.plain(.notFound, "unknown path") }
+        let endpoint = String(path.dropFirst(NodeWire.prefix.count))
+        if endpoint == "health", request.method == .get {
+            return node.isOnline ? Response(status: .noContent) : Self.error(.unavailable(node.nodeID))
+        }
+        if endpoint == "status", request.method == .get {
+            return Self.bytes(NodeWire.encodeStatus(await node.status()))
+        }
+        let jurisdiction = try Self.jurisdiction(query)
+        switch (request.method, endpoint) {
+        case (.put, "segment"):
+            let body = try await Self.body(request)
+            try await node.putSegment(jurisdiction, bucket: try Self.text(query, "bucket"), key: try Self.text(query, "key"),
+                                      version: try Self.version(query, "version"), index: try Self.number(query, "index"),
+                                      bytes: body)
+            return Response(status: .noContent)
+        case (.get, "segment"):
+            return Self.bytes(try await node.segment(jurisdiction, version: try Self.version(query, "version"),
+                                                     index: try Self.number(query, "index")))
+        case (.delete, "segment"):
+            try await node.abort(jurisdiction, version: try Self.version(query, "version"))
+            return Response(status: .noContent)
+        case (.post, "commit"):
+            let manifest = try ObjectManifest(decoding: try await Self.body(request))
+            let upload = try query["upload"].map { _ in try Self.version(query, "upload") }
+            let outcome = try await node.commit(jurisdiction, manifest: manifest, completing: upload)
+            return Self.plain(.ok, outcome == .committed ? "committed" : "superseded")
+        case (.get, "manifest"):
+            guard let manifest = try await node.manifest(jurisdiction, bucket: try Self.text(query, "bucket"),
+                                                         key: try Self.text(query, "key")) else {
+                return Self.plain(.notFound, "no manifest")
+            }
+            return Self.bytes(manifest.encoded())
+        case (.get, "list"):
+            let manifests = try await node.list(jurisdiction, bucket: try Self.text(query, "bucket"),
+                                                prefix: try Self.hex(query, "prefix"), from: try Self.hex(query, "from"),
+                                                limit: Int(try Self.number(query, "limit")))
+            return Self.bytes(NodeWire.frame(manifests.map { $0.encoded() }))
+        case (.delete, "bucket"):
+            try await node.purge(jurisdiction, bucket: try Self.text(query, "bucket"))
+            return Response(status: .noContent)
+        case (.post, "upload"):
+            try await node.createUpload(jurisdiction, template: try ObjectManifest(decoding: try await Self.body(request)))
+            return Response(status: .noContent)
+        case (.get, "upload"):
+            guard let template = try await node.upload(jurisdiction, bucket: try Self.text(query, "bucket"),
+                                                       key: try Self.text(query, "key"),
+                                                       upload: try Self.version(query, "upload")) else {
+                return Self.plain(.notFound, "no upload")
+            }
+            return Self.bytes(template.encoded())
+        case (.delete, "upload"):
+            try await node.abortUpload(jurisdiction, bucket: try Self.text(query, "bucket"), key: try Self.text(query, "key"),
+                                       upload: try Self.version(query, "upload"))
+            return Response(status: .noContent)
+        case (.get, "uploads"):
+            let uploads = try await node.listUploads(jurisdiction, bucket: try Self.text(query, "bucket"),
+                                                     prefix: try Self.hex(query, "prefix"),
+                                                     limit: Int(try Self.number(query, "limit")))
+            return Self.bytes(NodeWire.frame(uploads.map { $0.encoded() }))
+        case (.post, "part"):
+            let record = try PartRecord(decoding: try await Self.body(request))
+            let outcome = try await node.commitPart(jurisdiction, upload: try Self.version(query, "upload"), record: record)
+            return Self.plain(.ok, outcome == .committed ? "committed" : "superseded")
+        case (.get, "parts"):
+            let parts = try await node.parts(jurisdiction, upload: try Self.version(query, "upload"),
+                                             from: try Self.number(query, "from"), limit: Int(try Self.number(query, "limit")))
+            return Self.bytes(NodeWire.frame(parts.map { $0.encoded() }))
+        default:
+            return Self.plain(.notFound, "unknown endpoint \(request.method) \(endpoint)")
+        }
+    }
+
+    struct ParameterError: Error { let message: String }
+
+    static func query(_ raw: String) -> [String: String] {
+        var result = [String: String]()
+        for part in raw.split(separator: "&") {
+            let pieces = part.split(separator: "=", maxSplits: 1)
+            result[String(pieces[0])] = pieces.count == 2 ? String(pieces[1]) : ""
+        }
+        return result
+    }
+
+    static func jurisdiction(_ query: [String: String]) throws -> Jurisdiction {
+        guard let value = query["j"].flatMap(Jurisdiction.init) else { throw ParameterError(message: "parameter j required") }
+        return value
+    }
+
+    static func hex(_ query: [String: String], _ name: String) throws -> [UInt8] {
+        guard let value = query[name].flatMap({ Hex.decode($0) }) else {
+            throw ParameterError(message: "hex parameter \(name) required")
+        }
+        return value
+    }
+
+    static func text(_ query: [String: String], _ name: String) throws -> String {
+        guard let value = String(validating: try hex(query, name), as: UTF8.self) else {
+            throw ParameterError(message: "parameter \(name) is not UTF-8")
+        }
+        return value
+    }
+
+    static func version(_ query: [String: String], _ name: String) throws -> VersionID {
+        guard let value = VersionID(bytes: try hex(query, name)) else {
+            throw ParameterError(message: "parameter \(name) must be 16 bytes")
+        }
+        return value
+    }
+
+    static func number(_ query: [String: String], _ name: String) throws -> UInt32 {
+        guard let value = query[name].flatMap({ UInt32($0) }) else {
+            throw ParameterError(message: "numeric parameter \(name) required")
+        }
+        return value
+    }
+
+    static func body(_ request: Request) async throws -> [UInt8] {
+        Array(try await request.body.collect(upTo: NodeWire.bodyBytesMax).readableBytesView)
+    }
+
+    static func bytes(_ bytes: [UInt8]) -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = "application/octet-stream"
+        return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
+    }
+
+    static func plain(_ status: HTTPResponse.Status, _ text: String) -> Response {
+        Response(status: status, body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
+    }
+
+    static func error(_ error: NodeError) -> Response {
+        var headers = HTTPFields()
+        let status: HTTPResponse.Status
+        let kind: String
+        switch error {
+        case .unavailable: (status, kind) = (.serviceUnavailable, "unavailable")
+        case .wrongJurisdiction(_, let own, _):
+            (status, kind) = (.conflict, "wrong-jurisdiction")
+            headers[.init(NodeWire.jurisdictionHeader)!] = own.code
+        case .stampMismatch: (status, kind) = (.conflict, "stamp-mismatch")
+        case .missingSegment: (status, kind) = (.notFound, "missing-segment")
+        case .corrupt: (status, kind) = (.internalServerError, "corrupt")
+        case .io: (status, kind) = (.internalServerError, "io")
+        }
+        headers[.init(NodeWire.errorHeader)!] = kind
+        return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: "\(error)")))
+    }
+}

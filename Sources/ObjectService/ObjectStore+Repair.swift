@@ -1,0 +1,81 @@
+import ObjectModel
+import StorageNode
+
+extension ObjectStore {
+    /// What a repair pass did.
+    public struct RepairReport: Sendable, Equatable {
+        public var copied = 0
+        public var failed = 0
+    }
+
+    /// Brings a node that was unavailable up to date (anti-entropy by scan): every object of `buckets` for which
+    /// the node is one of the R preferred replicas gets the newest version (segments, then manifest) from a replica
+    /// that has it, and every live object the node holds that was since overwritten or deleted gets the newest
+    /// manifest or tombstone. Cost: one merged listing of the jurisdiction's buckets.
+    public func repair(_ target: any StorageNodeClient, buckets: [String]) async -> RepairReport {
+        let jurisdiction = target.jurisdiction
+        var report = RepairReport()
+        for bucket in buckets {
+            var after: String?
+            repeat {
+                guard let page = try? await list(jurisdiction, bucket: bucket, ListRequest(startAfter: after)) else {
+                    report.failed += 1
+                    break
+                }
+                for manifest in page.objects {
+                    guard let ranking = try? ranked(jurisdiction, bucket: bucket, key: manifest.key),
+                          ranking.prefix(topology.replicationFactor).contains(where: { $0.nodeID == target.nodeID })
+                    else { continue }
+                    await bringUpToDate(target, bucket: bucket, key: manifest.key, report: &report)
+                }
+                after = page.isTruncated ? page.last : nil
+            } while after != nil
+            // Live objects the node holds whose newest version is elsewhere (overwritten or deleted meanwhile).
+            var from = [UInt8]()
+            while let held = try? await target.list(jurisdiction, bucket: bucket, prefix: [], from: from,
+                                                   limit: Limits.listBatchPerNode), !held.isEmpty {
+                for manifest in held where !manifest.isTombstone {
+                    await bringUpToDate(target, bucket: bucket, key: manifest.key, report: &report)
+                }
+                from = Array(held.last!.key.utf8) + [0]
+                if held.count < Limits.listBatchPerNode { break }
+            }
+        }
+        if report.copied > 0 || report.failed > 0 {
+            logger.info("repair finished", metadata: ["node": "\(target.nodeID)", "copied": "\(report.copied)",
+                                                      "failed": "\(report.failed)"])
+        }
+        return report
+    }
+
+    /// Copies the newest version of one key to `target` unless it already has it (or something newer).
+    private func bringUpToDate(_ target: any StorageNodeClient, bucket: String, key: String,
+                               report: inout RepairReport) async {
+        let jurisdiction = target.jurisdiction
+        do {
+            guard let newest = try await newest(jurisdiction, bucket: bucket, key: key) else { return }
+            if let held = try await target.manifest(jurisdiction, bucket: bucket, key: key),
+               !newest.manifest.isNewer(than: held) { return }
+            let sources = newest.replicas.filter { $0.nodeID != target.nodeID }
+            for extent in newest.manifest.extents {
+                for index in 0..<extent.segmentCount {
+                    var copied = false
+                    for source in sources {
+                        guard let bytes = try? await source.segment(jurisdiction, version: extent.versionID,
+                                                                    index: UInt32(index)) else { continue }
+                        try await target.putSegment(jurisdiction, bucket: bucket, key: key, version: extent.versionID,
+                                                    index: UInt32(index), bytes: bytes)
+                        copied = true
+                        break
+                    }
+                    guard copied else { throw NodeError.unavailable(target.nodeID) }
+                }
+            }
+            _ = try await target.commit(jurisdiction, manifest: newest.manifest)
+            report.copied += 1
+        } catch {
+            report.failed += 1
+            logger.warning("repair of a key failed", metadata: ["node": "\(target.nodeID)", "error": "\(error)"])
+        }
+    }
+}

@@ -1,0 +1,48 @@
+import Foundation
+import Hummingbird
+import Logging
+import NIOPosix
+import NodeHTTP
+import ObjectModel
+import ServiceLifecycle
+import StorageEngine
+import StorageNode
+
+/// One storage node as its own process: its RocksDB, stamped with its jurisdiction, served over HTTP.
+struct NodeProcess {
+    let id: NodeID
+    let jurisdiction: Jurisdiction
+    let data: String
+    let listen: ListenAddress
+    let logLevel: Logger.Level
+
+    func run() async throws {
+        var logger = Logger(label: "qantara.node")
+        logger.logLevel = logLevel
+        logger[metadataKey: "node"] = "\(id)"
+        let threadPool = NIOThreadPool(numberOfThreads: Limits.storageThreadCount)
+        threadPool.start()
+        let path = data
+        let node = try LocalStorageNode(node: id, jurisdiction: jurisdiction, threadPool: threadPool,
+                                        clock: { Int64(Date().timeIntervalSince1970 * 1000) },
+                                        openEngine: { try RocksDBEngine(path: path) })
+        let server = NodeServer(node: node, token: ProcessInfo.processInfo.environment["QANTARA_NODE_TOKEN"],
+                                logger: logger)
+        let (id, jurisdiction, data) = (self.id, self.jurisdiction, self.data)
+        let app = Application(
+            responder: server,
+            server: .http1(configuration: .init(idleTimeout: .seconds(300))),
+            configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: nil),
+            onServerRunning: { channel in
+                let port = channel.localAddress?.port ?? 0
+                FileHandle.standardOutput.write(Data(
+                    "Qantara storage node \(id) (\(jurisdiction)) serving on \(channel.localAddress?.ipAddress ?? ""):\(port), data \(data)\n".utf8))
+            },
+            logger: logger)
+        let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [.sigterm, .sigint],
+                                                      logger: logger))
+        do { try await group.run() } catch { logger.error("node stopped", metadata: ["error": "\(error)"]) }
+        node.close()
+        try await threadPool.shutdownGracefully()
+    }
+}
