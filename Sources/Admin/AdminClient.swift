@@ -19,6 +19,7 @@ public struct AdminClient: Sendable {
     /// Failure of an admin call: the server's error code and message, or a transport problem.
     public struct Failure: Error, CustomStringConvertible {
         public let description: String
+        public init(description: String) { self.description = description }
     }
 
     /// Performs a call and decodes the JSON answer.

@@ -16,15 +16,15 @@ struct AdminOptions: ParsableArguments {
 
     static func client(endpoint: String, data: String) throws -> AdminClient {
         guard let url = URL(string: endpoint), url.scheme == "http" || url.scheme == "https", url.host != nil else {
-            throw ValidationError("--endpoint must be an http(s) URL, got \(endpoint)")
+            throw AdminClient.Failure(description: "--endpoint must be an http(s) URL, got \(endpoint)")
         }
         let environment = ProcessInfo.processInfo.environment
         if let key = environment["QANTARA_ROOT_ACCESS_KEY"], let secret = environment["QANTARA_ROOT_SECRET_KEY"] {
             return AdminClient(endpoint: url, accessKeyID: key, secret: secret)
         }
         guard let stored = RootCredentials.load(dataDirectory: data) else {
-            throw ValidationError("no root credentials: set QANTARA_ROOT_ACCESS_KEY and QANTARA_ROOT_SECRET_KEY, "
-                + "or run where \(data)/root-credentials exists")
+            throw AdminClient.Failure(description: "no root credentials: set QANTARA_ROOT_ACCESS_KEY and "
+                + "QANTARA_ROOT_SECRET_KEY, or point --data at the directory holding root-credentials (\(data))")
         }
         return AdminClient(endpoint: url, accessKeyID: stored.accessKeyId, secret: stored.secretAccessKey)
     }

@@ -66,6 +66,10 @@ class Server:
         self.root_key, self.root_secret = creds["accessKeyId"], creds["secretAccessKey"]
         return self
 
+    @property
+    def credentials_dir(self):
+        return self.data_dir
+
     def log_text(self):
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
@@ -258,6 +262,10 @@ class Cluster(Server):
         creds = json.loads((self.data_dir / "gateway" / "root-credentials").read_text())
         self.root_key, self.root_secret = creds["accessKeyId"], creds["secretAccessKey"]
         return self
+
+    @property
+    def credentials_dir(self):
+        return self.data_dir / "gateway"
 
     def cli(self, *args, check=True):
         result = subprocess.run([str(BIN), *args, "--endpoint", self.endpoint, "--data", str(self.data_dir / "gateway")],

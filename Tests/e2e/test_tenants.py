@@ -26,12 +26,14 @@ def test_tenant_and_key_administration(server):
 def test_cli_without_credentials_or_server_fails_in_one_line(server, tmp_path):
     import subprocess
     from qantara import BIN
-    result = subprocess.run([str(BIN), "tenant", "list", "--endpoint", "http://127.0.0.1:1", "--data", str(server.data_dir)],
+    result = subprocess.run([str(BIN), "tenant", "list", "--endpoint", "http://127.0.0.1:1", "--data",
+                             str(server.credentials_dir)],
                             capture_output=True, text=True)
     assert result.returncode != 0 and len(result.stderr.strip().splitlines()) == 1
     result = subprocess.run([str(BIN), "tenant", "list", "--endpoint", server.endpoint, "--data", str(tmp_path)],
                             capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"})
     assert result.returncode != 0 and "root credentials" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1
 
 
 def test_non_root_key_cannot_use_admin_api(server):
