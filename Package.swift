@@ -70,6 +70,7 @@ let package = Package(
         .testTarget(name: "StorageNodeTests", dependencies: [
             "StorageNode", "StorageEngine", "ObjectModel", "NodeHTTP",
             .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
         ]),
         .testTarget(name: "PlacementTests", dependencies: ["Placement", "ObjectModel"]),
         .testTarget(name: "SigV4Tests", dependencies: ["SigV4", "ObjectModel"]),

@@ -1,0 +1,158 @@
+import AsyncHTTPClient
+import Foundation
+import Hummingbird
+import Logging
+import NIOPosix
+import NodeHTTP
+import ObjectModel
+import StorageEngine
+import StorageNode
+import XCTest
+
+/// One suite for every implementation of the node protocol: the in-process node, and the same node served over
+/// HTTP and reached through the network client.
+class NodeClientConformanceTests: XCTestCase {
+    let ma = Jurisdiction("MA")!
+    var pool: NIOThreadPool!
+    var local: LocalStorageNode!
+    var directory: URL!
+
+    override func setUp() async throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("qantara-conformance-\(UUID())")
+        pool = NIOThreadPool(numberOfThreads: 4)
+        pool.start()
+        let path = directory.path
+        local = try LocalStorageNode(node: NodeID("ma-1")!, jurisdiction: ma, threadPool: pool, clock: { 0 },
+                                     openEngine: { try RocksDBEngine(path: path) })
+    }
+
+    override func tearDown() async throws {
+        local.close()
+        try await pool.shutdownGracefully()
+        try? FileManager.default.removeItem(at: directory)
+    }
+
+    /// The client under test; overridden by the network variant.
+    func client() async throws -> any StorageNodeClient { local }
+
+    func manifest(_ key: String, sequence: UInt64, size: Int64, version: VersionID = .random()) -> ObjectManifest {
+        ObjectManifest(bucket: "bkt", key: key, versionID: version, sequence: sequence, sizeBytes: size, etag: "e",
+                       lastModifiedMillis: 1)
+    }
+
+    func testSegmentsCommitAndNewestWins() async throws {
+        let node = try await client()
+        let first = manifest("k", sequence: 10, size: 3)
+        try await node.putSegment(ma, bucket: "bkt", key: "k", version: first.versionID, index: 0, bytes: [1, 2, 3])
+        let committed = try await node.commit(ma, manifest: first)
+        XCTAssertEqual(committed, .committed)
+        let fetched = try await node.manifest(ma, bucket: "bkt", key: "k")
+        XCTAssertEqual(fetched, first)
+        let segment = try await node.segment(ma, version: first.versionID, index: 0)
+        XCTAssertEqual(segment, [1, 2, 3])
+        let older = manifest("k", sequence: 5, size: 0)
+        let outcome = try await node.commit(ma, manifest: older)
+        XCTAssertEqual(outcome, .superseded)
+        let missing = try await node.manifest(ma, bucket: "bkt", key: "absent")
+        XCTAssertNil(missing)
+    }
+
+    func testMissingSegmentAndWrongJurisdictionAreTyped() async throws {
+        let node = try await client()
+        do {
+            _ = try await node.segment(ma, version: .random(), index: 3)
+            XCTFail("missing segment returned")
+        } catch let error as NodeError {
+            guard case .missingSegment = error else { return XCTFail("\(error)") }
+        }
+        do {
+            try await node.putSegment(Jurisdiction("FR")!, bucket: "bkt", key: "k", version: .random(), index: 0, bytes: [1])
+            XCTFail("wrong jurisdiction accepted")
+        } catch let error as NodeError {
+            XCTAssertEqual(error, .wrongJurisdiction(node: NodeID("ma-1")!, nodeJurisdiction: ma,
+                                                     requested: Jurisdiction("FR")!))
+        }
+    }
+
+    func testListOrderAndPurge() async throws {
+        let node = try await client()
+        for key in ["b", "a/2", "a/1", "c\u{1}x", "ключ"] {
+            _ = try await node.commit(ma, manifest: manifest(key, sequence: 1, size: 0))
+        }
+        let all = try await node.list(ma, bucket: "bkt", prefix: [], from: [], limit: 100)
+        XCTAssertEqual(all.map(\.key), ["a/1", "a/2", "b", "c\u{1}x", "ключ"])
+        let page = try await node.list(ma, bucket: "bkt", prefix: Array("a/".utf8), from: Array("a/2".utf8), limit: 10)
+        XCTAssertEqual(page.map(\.key), ["a/2"])
+        try await node.purge(ma, bucket: "bkt")
+        let after = try await node.list(ma, bucket: "bkt", prefix: [], from: [], limit: 100)
+        XCTAssertTrue(after.isEmpty)
+    }
+
+    func testMultipartRecordsAndAbort() async throws {
+        let node = try await client()
+        let upload = VersionID.random()
+        var template = manifest("big", sequence: 1, size: 0, version: upload)
+        template.contentType = "video/mp4"
+        try await node.createUpload(ma, template: template)
+        let fetched = try await node.upload(ma, bucket: "bkt", key: "big", upload: upload)
+        XCTAssertEqual(fetched?.contentType, "video/mp4")
+        let uploads = try await node.listUploads(ma, bucket: "bkt", prefix: [], limit: 10)
+        XCTAssertEqual(uploads.map(\.versionID), [upload])
+        let part = PartRef(number: 1, versionID: .random(), sizeBytes: 2, etag: "p1", checksumValue: nil)
+        try await node.putSegment(ma, bucket: "bkt", key: "big", version: part.versionID, index: 0, bytes: [7, 8])
+        let outcome = try await node.commitPart(ma, upload: upload, record: PartRecord(part: part, sequence: 1,
+                                                                                     lastModifiedMillis: 1))
+        XCTAssertEqual(outcome, .committed)
+        let parts = try await node.parts(ma, upload: upload, from: 0, limit: 10)
+        XCTAssertEqual(parts.map(\.part), [part])
+        try await node.abortUpload(ma, bucket: "bkt", key: "big", upload: upload)
+        let gone = try await node.upload(ma, bucket: "bkt", key: "big", upload: upload)
+        XCTAssertNil(gone)
+        do {
+            _ = try await node.segment(ma, version: part.versionID, index: 0)
+            XCTFail("aborted part's segment survived")
+        } catch {}
+        let status = await node.status()
+        XCTAssertEqual(status.segmentCount, 0)
+        let healthy = await node.ping()
+        XCTAssertTrue(healthy)
+    }
+}
+
+final class LocalNodeConformanceTests: NodeClientConformanceTests {}
+
+final class HTTPNodeConformanceTests: NodeClientConformanceTests {
+    var serverTask: Task<Void, Error>?
+    var http: HTTPClient?
+
+    override func client() async throws -> any StorageNodeClient {
+        let server = NodeServer(node: local, token: "secret-token", logger: Logger(label: "test"))
+        let (stream, continuation) = AsyncStream<Int>.makeStream()
+        let app = Application(responder: server, configuration: .init(address: .hostname("127.0.0.1", port: 0)),
+                              onServerRunning: { channel in continuation.yield(channel.localAddress?.port ?? 0) })
+        serverTask = Task { try await app.runService() }
+        var port = 0
+        for await value in stream { port = value; break }
+        let http = HTTPClient(eventLoopGroupProvider: .singleton)
+        self.http = http
+        return HTTPNodeClient(node: NodeID("ma-1")!, jurisdiction: ma, address: "127.0.0.1:\(port)", http: http,
+                              token: "secret-token")
+    }
+
+    override func tearDown() async throws {
+        try await http?.shutdown()
+        serverTask?.cancel()
+        _ = try? await serverTask?.value
+        try await super.tearDown()
+    }
+
+    func testWrongTokenIsRefused() async throws {
+        let good = try await client() as! HTTPNodeClient
+        let intruder = HTTPNodeClient(node: NodeID("ma-1")!, jurisdiction: ma, address: good.addressForTests,
+                                      http: http!, token: "wrong")
+        do {
+            _ = try await intruder.manifest(ma, bucket: "bkt", key: "k")
+            XCTFail("a wrong token was accepted")
+        } catch {}
+    }
+}
