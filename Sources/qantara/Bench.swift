@@ -1,0 +1,206 @@
+import ArgumentParser
+import AsyncHTTPClient
+import Foundation
+import Hashing
+import NIOCore
+import NIOHTTP1
+import NIOPosix
+import ObjectModel
+import SigV4
+import StorageEngine
+import Synchronization
+
+/// `qantara bench`: a load generator in the manner of MinIO's warp. It signs its own requests (SigV4,
+/// `UNSIGNED-PAYLOAD`), keeps N requests in flight for a duration, and prints ops/s, MiB/s and latency percentiles.
+/// With `--storage DIR` it measures the storage ceiling instead: the node's RocksDB settings writing the same bytes
+/// R times (segments, then a synced manifest), without HTTP.
+struct Bench: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(abstract: "Measure PUT/GET throughput and latency.")
+
+    @Option(help: "S3 endpoint (or any HTTP server for a ceiling run).") var endpoint: String = "http://127.0.0.1:9000"
+    @Option(help: "put, get or mixed (half and half).") var op: String = "put"
+    @Option(help: "Object size: 4KiB, 1MiB, 64MiB, or bytes.") var size: String = "1MiB"
+    @Option(help: "Requests in flight.") var concurrency: Int = 16
+    @Option(help: "Seconds to run.") var duration: Double = 10
+    @Option(help: "Bucket (created if missing).") var bucket: String = "bench"
+    @Option(help: "Access key (env AWS_ACCESS_KEY_ID).") var accessKey: String = ProcessInfo.processInfo.environment["AWS_ACCESS_KEY_ID"] ?? ""
+    @Option(help: "Secret key (env AWS_SECRET_ACCESS_KEY).") var secretKey: String = ProcessInfo.processInfo.environment["AWS_SECRET_ACCESS_KEY"] ?? ""
+    @Option(help: "Measure the storage ceiling in this directory instead of HTTP.") var storage: String?
+    @Option(help: "Replicas written per object in a storage run.") var replicas: Int = Limits.replicationFactorDefault
+    @Option(help: "Distinct objects GETs cycle over.") var objects: Int = 64
+
+    var sizeBytes: Int { Self.parseSize(size) ?? 0 }
+
+    static func parseSize(_ text: String) -> Int? {
+        let units: [(String, Int)] = [("GiB", 1 << 30), ("MiB", 1 << 20), ("KiB", 1 << 10)]
+        for (suffix, factor) in units where text.hasSuffix(suffix) {
+            return Int(text.dropLast(suffix.count)).map { $0 * factor }
+        }
+        return Int(text)
+    }
+
+    func validate() throws {
+        guard ["put", "get", "mixed"].contains(op) else { throw ValidationError("--op must be put, get or mixed") }
+        guard sizeBytes > 0 else { throw ValidationError("--size must be like 4KiB, 1MiB, 64MiB or a byte count") }
+        guard concurrency >= 1, duration > 0, replicas >= 1, objects >= 1 else {
+            throw ValidationError("--concurrency, --duration, --replicas and --objects must be positive")
+        }
+    }
+
+    func run() async throws {
+        let result = storage == nil ? try await runHTTP() : try await runStorage()
+        print(result.report(op: storage == nil ? op : "storage-put", size: size, concurrency: concurrency))
+    }
+
+    // MARK: HTTP
+
+    private func runHTTP() async throws -> BenchResult {
+        let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(
+            connectionPool: .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: concurrency)))
+        do {
+            let result = try await runHTTP(http)
+            try await http.shutdown()
+            return result
+        } catch {
+            try? await http.shutdown()
+            throw error
+        }
+    }
+
+    private func runHTTP(_ http: HTTPClient) async throws -> BenchResult {
+        guard let url = URL(string: endpoint), let host = url.host else { throw ValidationError("invalid --endpoint") }
+        let hostHeader = url.port.map { "\(host):\($0)" } ?? host
+        let signer = SigV4Signer(accessKeyID: accessKey, secret: secretKey)
+        let body = ByteBuffer(bytes: SecureRandom.bytes(sizeBytes))
+        let base = endpoint.hasSuffix("/") ? String(endpoint.dropLast()) : endpoint
+
+        let request: @Sendable (HTTPMethod, String, Bool) -> HTTPClientRequest = { method, path, withBody in
+            var request = HTTPClientRequest(url: base + path)
+            request.method = method
+            var headers: [(name: String, value: String)] = [(name: "host", value: hostHeader)]
+            if withBody { headers.append((name: "content-length", value: String(body.readableBytes))) }
+            let signable = SignableRequest(method: method.rawValue, rawPath: path, rawQuery: "", headers: headers)
+            for (name, value) in signer.sign(signable, payloadHash: "UNSIGNED-PAYLOAD",
+                                             nowSeconds: Int64(Date().timeIntervalSince1970)) {
+                request.headers.add(name: name, value: value)
+            }
+            if withBody { request.body = .bytes(body) }
+            return request
+        }
+
+        let perform: @Sendable (HTTPClientRequest) async throws -> Int = { request in
+            let response = try await http.execute(request, timeout: .seconds(120))
+            var received = 0
+            for try await chunk in response.body { received += chunk.readableBytes }
+            guard (200..<300).contains(Int(response.status.code)) else {
+                throw ValidationError("\(request.method) \(request.url) answered \(response.status.code)")
+            }
+            return received
+        }
+
+        _ = try? await perform(request(.PUT, "/\(bucket)", false))
+        if op != "put" {
+            for index in 0..<objects { _ = try await perform(request(.PUT, "/\(bucket)/obj-\(index)", true)) }
+        }
+        let deadline = Date().addingTimeInterval(duration)
+        let counter = Counter()
+        let (op, bucket, objects) = (self.op, self.bucket, self.objects)
+        let start = Date()
+        let latencies = try await withThrowingTaskGroup(of: [Double].self) { group in
+            for _ in 0..<concurrency {
+                group.addTask {
+                    var local = [Double]()
+                    while Date() < deadline {
+                        let index = counter.next()
+                        let isPut = op == "put" || (op == "mixed" && index % 2 == 0)
+                        let began = DispatchTime.now().uptimeNanoseconds
+                        if isPut {
+                            _ = try await perform(request(.PUT, "/\(bucket)/put-\(index % 1024)", true))
+                        } else {
+                            _ = try await perform(request(.GET, "/\(bucket)/obj-\(index % objects)", false))
+                        }
+                        local.append(Double(DispatchTime.now().uptimeNanoseconds - began) / 1e6)
+                    }
+                    return local
+                }
+            }
+            var all = [Double]()
+            for try await part in group { all += part }
+            return all
+        }
+        return BenchResult(latenciesMillis: latencies, seconds: Date().timeIntervalSince(start), bytesPerOp: sizeBytes)
+    }
+
+    // MARK: Storage ceiling
+
+    private func runStorage() async throws -> BenchResult {
+        let directory = storage!
+        let engines = try (0..<replicas).map { try RocksDBEngine(path: "\(directory)/replica-\($0)") }
+        defer { for engine in engines { engine.close() } }
+        let payload = SecureRandom.bytes(min(sizeBytes, Limits.segmentSizeBytes))
+        let segments = (sizeBytes + Limits.segmentSizeBytes - 1) / Limits.segmentSizeBytes
+        let deadline = Date().addingTimeInterval(duration)
+        let start = Date()
+        let counter = Counter()
+        let (sizeBytes, concurrency) = (self.sizeBytes, self.concurrency)
+        let latencies: [Double] = await withTaskGroup(of: [Double].self) { group in
+            for _ in 0..<concurrency {
+                group.addTask {
+                    // A dedicated thread per writer, as the node's thread pool does: synced writes block.
+                    await withCheckedContinuation { continuation in
+                        Thread.detachNewThread {
+                            var local = [Double]()
+                            while Date() < deadline {
+                                let index = counter.next()
+                                let began = DispatchTime.now().uptimeNanoseconds
+                                let version = VersionID.random().bytes
+                                for engine in engines {
+                                    for segment in 0..<segments {
+                                        let length = min(payload.count, sizeBytes - segment * Limits.segmentSizeBytes)
+                                        try! engine.put([0x73] + version + [UInt8(segment & 0xFF)],
+                                                        Array(payload[0..<length]), sync: false)
+                                    }
+                                    try! engine.put([0x6D] + Array("bench\0obj-\(index)".utf8), version + [UInt8](repeating: 0, count: 64),
+                                                    sync: true)
+                                }
+                                local.append(Double(DispatchTime.now().uptimeNanoseconds - began) / 1e6)
+                            }
+                            continuation.resume(returning: local)
+                        }
+                    }
+                }
+            }
+            var all = [Double]()
+            for await part in group { all += part }
+            return all
+        }
+        return BenchResult(latenciesMillis: latencies, seconds: Date().timeIntervalSince(start), bytesPerOp: sizeBytes)
+    }
+}
+
+/// Throughput and latency of one run.
+struct BenchResult {
+    var latenciesMillis: [Double]
+    var seconds: Double
+    var bytesPerOp: Int
+
+    var opsPerSecond: Double { Double(latenciesMillis.count) / seconds }
+    var mibPerSecond: Double { opsPerSecond * Double(bytesPerOp) / 1_048_576 }
+
+    func percentile(_ p: Double) -> Double {
+        guard !latenciesMillis.isEmpty else { return 0 }
+        let sorted = latenciesMillis.sorted()
+        return sorted[min(sorted.count - 1, Int(Double(sorted.count) * p))]
+    }
+
+    func report(op: String, size: String, concurrency: Int) -> String {
+        String(format: "op=%@ size=%@ concurrency=%d ops=%d ops/s=%.1f MiB/s=%.1f p50_ms=%.2f p99_ms=%.2f",
+               op, size, concurrency, latenciesMillis.count, opsPerSecond, mibPerSecond, percentile(0.5), percentile(0.99))
+    }
+}
+
+/// A shared operation counter.
+final class Counter: Sendable {
+    private let value = Atomic<Int>(0)
+    func next() -> Int { value.add(1, ordering: .relaxed).newValue }
+}
