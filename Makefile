@@ -44,5 +44,9 @@ build: deps
 build-tests: deps
 	$(SWIFT) build --build-tests
 
+# Release build, Qantara against nginx (HTTP ceiling) and raw RocksDB (storage ceiling); see Docs/benchmarks.md.
+bench: deps venv
+	bash Tests/bench/run.sh
+
 clean:
 	rm -rf .build $(VENV)

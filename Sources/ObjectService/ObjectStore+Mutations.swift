@@ -94,23 +94,12 @@ extension ObjectStore {
         var holders = [any StorageNodeClient]()
         var reachable = [any StorageNodeClient]()
         var live = false
-        await withTaskGroup(of: (Int, ObjectManifest??).self) { group in
-            for (index, client) in ranking.enumerated() {
-                group.addTask {
-                    do { return (index, .some(try await client.manifest(jurisdiction, bucket: bucket, key: key))) } catch {
-                        return (index, .none)
-                    }
-                }
-            }
-            var answers = [ObjectManifest??](repeating: .none, count: ranking.count)
-            for await (index, answer) in group { answers[index] = answer }
-            for (client, answer) in zip(ranking, answers) {
-                guard case let .some(manifest) = answer else { continue }
-                reachable.append(client)
-                if let manifest {
-                    holders.append(client)
-                    if !manifest.isTombstone { live = true }
-                }
+        for (client, answer) in await fetchManifests(ranking, jurisdiction, bucket: bucket, key: key) {
+            guard !answer.isFailure else { continue }
+            reachable.append(client)
+            if let manifest = answer.manifest {
+                holders.append(client)
+                if !manifest.isTombstone { live = true }
             }
         }
         guard reachable.count >= ranking.count - topology.replicationFactor + 1 else {

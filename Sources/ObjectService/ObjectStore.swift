@@ -81,14 +81,14 @@ public final class ObjectStore: Sendable {
         let ranking = try ranked(jurisdiction, bucket: bucket, key: key)
         let first = Array(ranking.prefix(topology.replicationFactor))
         var answers = await fetchManifests(first, jurisdiction, bucket: bucket, key: key)
-        let complete = answers.allSatisfy { $0.1 != nil && $0.1! != nil }
-            && Set(answers.compactMap { $0.1??.versionID }).count == 1
+        let versions = Set(answers.compactMap { $0.answer.manifest?.versionID })
+        let complete = answers.allSatisfy { $0.answer.manifest != nil } && versions.count == 1
         if !complete {
             answers += await fetchManifests(Array(ranking.dropFirst(first.count)), jurisdiction, bucket: bucket, key: key)
         }
-        let reachable = answers.filter { $0.1 != nil }.count
+        let reachable = answers.filter { !$0.answer.isFailure }.count
         var newest: ObjectManifest?
-        for case let (_, manifest??) in answers where newest == nil || manifest.isNewer(than: newest!) {
+        for case let manifest? in answers.map(\.answer.manifest) where newest == nil || manifest.isNewer(than: newest!) {
             newest = manifest
         }
         guard let newest else {
@@ -98,30 +98,47 @@ public final class ObjectStore: Sendable {
             }
             return nil
         }
-        let replicas = answers.compactMap { answer -> (any StorageNodeClient)? in
-            guard case let manifest?? = answer.1, manifest.versionID == newest.versionID else { return nil }
-            return answer.0
-        }
+        let replicas = answers.filter { $0.answer.manifest?.versionID == newest.versionID }.map(\.client)
         return Located(manifest: newest, replicas: replicas)
     }
 
-    /// Manifest of a key from each client; `nil` outer = node failed, `nil` inner = key absent on that node.
-    private func fetchManifests(_ clients: [any StorageNodeClient], _ jurisdiction: Jurisdiction, bucket: String,
-                                key: String) async -> [(any StorageNodeClient, ObjectManifest??)] {
-        await withTaskGroup(of: (Int, ObjectManifest??).self) { group in
+    /// What one node said about a key.
+    enum ManifestAnswer: Sendable {
+        case failed
+        case absent
+        case found(ObjectManifest)
+
+        var manifest: ObjectManifest? {
+            if case .found(let manifest) = self { return manifest }
+            return nil
+        }
+
+        var isFailure: Bool {
+            if case .failed = self { return true }
+            return false
+        }
+    }
+
+    /// The manifest of a key on each client, in the clients' order, asked in parallel.
+    func fetchManifests(_ clients: [any StorageNodeClient], _ jurisdiction: Jurisdiction, bucket: String,
+                        key: String) async -> [(client: any StorageNodeClient, answer: ManifestAnswer)] {
+        let answers = await withTaskGroup(of: (Int, ManifestAnswer).self) { group in
             for (index, client) in clients.enumerated() {
                 group.addTask {
                     do {
-                        return (index, .some(try await client.manifest(jurisdiction, bucket: bucket, key: key)))
+                        let manifest = try await client.manifest(jurisdiction, bucket: bucket, key: key)
+                        return (index, manifest.map(ManifestAnswer.found) ?? .absent)
                     } catch {
-                        return (index, .none)
+                        return (index, .failed)
                     }
                 }
             }
-            var results = [ObjectManifest??](repeating: .none, count: clients.count)
-            for await (index, manifest) in group { results[index] = manifest }
-            return zip(clients, results).map { ($0, $1) }
+            var collected = [(Int, ManifestAnswer)]()
+            for await answer in group { collected.append(answer) }
+            return collected.sorted { $0.0 < $1.0 }.map(\.1)
         }
+        precondition(answers.count == clients.count)
+        return zip(clients, answers).map { (client: $0, answer: $1) }
     }
 
     /// Streams `range` of a located version to `body`, one segment at a time, each from the first replica that

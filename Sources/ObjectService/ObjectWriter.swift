@@ -96,6 +96,8 @@ public final class ObjectWriter {
     private let version = VersionID.random()
     private var targets: [any StorageNodeClient]
     private var spares: [any StorageNodeClient]
+    /// Targets replaced after failing the first segment: they may hold a partial write to drop.
+    private var abandoned: [any StorageNodeClient] = []
     private let md5 = StreamingDigest(.md5)
     private let sha256: StreamingDigest?
     private var checksum: StreamingChecksum?
@@ -130,7 +132,8 @@ public final class ObjectWriter {
         sha256 = expectations.sha256 == nil ? nil : StreamingDigest(.sha256)
         checksum = expectations.checksumAlgorithm.map(StreamingChecksum.init)
         segment = []
-        segment.reserveCapacity(Limits.segmentSizeBytes)
+        // Small objects reserve only their size: a 4 KiB PUT must not map and unmap a 1 MiB buffer.
+        segment.reserveCapacity(Int(min(Int64(Limits.segmentSizeBytes), expectations.sizeBytes ?? Int64(Limits.segmentSizeBytes))))
         if let size = expectations.sizeBytes, size > sizeBytesMax {
             throw ObjectServiceError.entityTooLarge(size)
         }
@@ -155,7 +158,8 @@ public final class ObjectWriter {
             if segment.count == Limits.segmentSizeBytes {
                 full.append(segment)
                 segment = []
-                segment.reserveCapacity(Limits.segmentSizeBytes)
+                let remaining = (expectations.sizeBytes ?? Int64.max) - sizeBytes
+                segment.reserveCapacity(Int(min(Int64(Limits.segmentSizeBytes), max(0, remaining))))
             }
         }
     }
@@ -186,6 +190,7 @@ public final class ObjectWriter {
                     throw ObjectServiceError.serviceUnavailable(
                         "fewer than \(store.topology.replicationFactor) storage nodes of \(jurisdiction) are available")
                 }
+                abandoned.append(targets[position])
                 targets[position] = spares.removeFirst()
             }
             attempt += 1
@@ -281,6 +286,9 @@ public final class ObjectWriter {
             throw ObjectServiceError.serviceUnavailable("commit failed on storage node "
                 + failed.map(\.nodeID.rawValue).joined(separator: ", "))
         }
+        for node in abandoned {
+            try? await node.abort(jurisdiction, version: version)
+        }
         return result
     }
 
@@ -300,7 +308,7 @@ public final class ObjectWriter {
         ended = true
         let (jurisdiction, version) = (self.jurisdiction, self.version)
         await withTaskGroup(of: Void.self) { group in
-            for target in targets + spares {
+            for target in targets + spares + abandoned {
                 group.addTask { try? await target.abort(jurisdiction, version: version) }
             }
         }

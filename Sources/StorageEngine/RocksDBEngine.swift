@@ -11,8 +11,8 @@ public struct RocksDBOptions: Sendable {
     public var blobThresholdBytes: Int?
     /// Background threads for flushes and compactions.
     public var backgroundThreads: Int32 = 2
-    /// Size of one memtable.
-    public var writeBufferBytes: Int = 64 * 1024 * 1024
+    /// Size of one memtable (two at most per database): the embedded default runs nine databases in one process.
+    public var writeBufferBytes: Int = 16 * 1024 * 1024
 
     public init(blobThresholdBytes: Int? = 64 * 1024) {
         self.blobThresholdBytes = blobThresholdBytes
@@ -48,6 +48,7 @@ public final class RocksDBEngine: KeyValueEngine, @unchecked Sendable {
         rocksdb_options_set_create_if_missing(options, 1)
         rocksdb_options_increase_parallelism(options, tuning.backgroundThreads)
         rocksdb_options_set_write_buffer_size(options, tuning.writeBufferBytes)
+        rocksdb_options_set_max_write_buffer_number(options, 2)
         rocksdb_options_set_compression(options, Int32(rocksdb_no_compression))
         if let threshold = tuning.blobThresholdBytes {
             rocksdb_options_set_enable_blob_files(options, 1)

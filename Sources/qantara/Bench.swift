@@ -28,6 +28,8 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Measure the storage ceiling in this directory instead of HTTP.") var storage: String?
     @Option(help: "Replicas written per object in a storage run.") var replicas: Int = Limits.replicationFactorDefault
     @Option(help: "Distinct objects GETs cycle over.") var objects: Int = 64
+    @Option(help: "Storage run: BlobDB value threshold in bytes (0 = BlobDB off); default: the node's setting.")
+    var blobThreshold: Int?
 
     var sizeBytes: Int { Self.parseSize(size) ?? 0 }
 
@@ -135,7 +137,9 @@ struct Bench: AsyncParsableCommand {
 
     private func runStorage() async throws -> BenchResult {
         let directory = storage!
-        let engines = try (0..<replicas).map { try RocksDBEngine(path: "\(directory)/replica-\($0)") }
+        var options = RocksDBOptions()
+        if let blobThreshold { options.blobThresholdBytes = blobThreshold == 0 ? nil : blobThreshold }
+        let engines = try (0..<replicas).map { try RocksDBEngine(path: "\(directory)/replica-\($0)", options: options) }
         defer { for engine in engines { engine.close() } }
         let payload = SecureRandom.bytes(min(sizeBytes, Limits.segmentSizeBytes))
         let segments = (sizeBytes + Limits.segmentSizeBytes - 1) / Limits.segmentSizeBytes

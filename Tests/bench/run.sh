@@ -1,0 +1,131 @@
+#!/usr/bin/env bash
+# `make bench`: release build, then Qantara against its two ceilings on this machine, in one run:
+#   - HTTP ceiling: nginx on loopback serving (GET) and accepting (PUT, WebDAV) the same sizes, driven by the same
+#     load generator (`qantara bench`);
+#   - storage ceiling: the node's RocksDB settings writing the same bytes R times, without HTTP
+#     (`qantara bench --storage`).
+# Then a 2 GiB upload and download through `qantara serve`, recording the server's peak RSS.
+# Results: a Markdown table on stdout and in $OUT/results.md. Every process started here is stopped by PID.
+set -euo pipefail
+ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
+cd "$ROOT"
+OUT="${BENCH_OUT:-$ROOT/.build/bench}"
+DURATION="${BENCH_DURATION:-10}"
+CONCURRENCY="${BENCH_CONCURRENCY:-16}"
+PYTHON="${PYTHON:-$ROOT/.venv/bin/python}"
+BIN="$ROOT/.build/release/qantara"
+NGINX_PORT=18080
+QANTARA_PORT=19000
+
+swift build -c release --product qantara
+command -v nginx >/dev/null || { SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo; $SUDO apt-get update -qq;
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nginx; }
+
+rm -rf "$OUT"
+mkdir -p "$OUT/nginx/www" "$OUT/nginx/tmp" "$OUT/nginx/logs"
+pids=()
+cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; }
+trap cleanup EXIT
+
+cat > "$OUT/nginx/nginx.conf" <<CONF
+user $(id -un) $(id -gn);
+worker_processes auto;
+pid $OUT/nginx/nginx.pid;
+error_log $OUT/nginx/logs/error.log warn;
+daemon off;
+events { worker_connections 1024; }
+http {
+    access_log off;
+    sendfile on;
+    keepalive_requests 1000000;
+    client_body_temp_path $OUT/nginx/tmp;
+    client_max_body_size 0;
+    server {
+        listen 127.0.0.1:$NGINX_PORT;
+        root $OUT/nginx/www;
+        location / { dav_methods PUT; create_full_put_path on; }
+    }
+}
+CONF
+for size in 4KiB 1MiB; do
+  mkdir -p "$OUT/nginx/www/bench-$size"
+  bytes=$([ "$size" = 4KiB ] && echo 4096 || echo 1048576)
+  for i in $(seq 0 63); do head -c "$bytes" /dev/urandom > "$OUT/nginx/www/bench-$size/obj-$i"; done
+done
+nginx -c "$OUT/nginx/nginx.conf" -p "$OUT/nginx" &
+pids+=($!)
+
+"$BIN" serve --data "$OUT/data" --listen "127.0.0.1:$QANTARA_PORT" > "$OUT/serve.log" 2>&1 &
+SERVE_PID=$!
+pids+=($SERVE_PID)
+for _ in $(seq 1 100); do grep -q "Qantara is serving" "$OUT/serve.log" 2>/dev/null && break; sleep 0.1; done
+export AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
+AWS_ACCESS_KEY_ID=$("$PYTHON" -c "import json;print(json.load(open('$OUT/data/root-credentials'))['accessKeyId'])")
+AWS_SECRET_ACCESS_KEY=$("$PYTHON" -c "import json;print(json.load(open('$OUT/data/root-credentials'))['secretAccessKey'])")
+
+run() { "$BIN" bench --duration "$DURATION" --concurrency "$CONCURRENCY" "$@" | tee -a "$OUT/raw.txt"; }
+field() { sed -E "s|.* $1=([0-9.]+).*|\1|" <<< "$2"; }
+
+declare -A R
+for size in 4KiB 1MiB; do
+  R[nginx-get-$size]=$(run --endpoint "http://127.0.0.1:$NGINX_PORT" --bucket "bench-$size" --op get --size "$size")
+  R[nginx-put-$size]=$(run --endpoint "http://127.0.0.1:$NGINX_PORT" --bucket "bench-$size" --op put --size "$size")
+  R[qantara-get-$size]=$(run --endpoint "http://127.0.0.1:$QANTARA_PORT" --bucket "bench-$(tr 'A-Z' 'a-z' <<< "$size")" --op get --size "$size")
+  R[qantara-put-$size]=$(run --endpoint "http://127.0.0.1:$QANTARA_PORT" --bucket "bench-$(tr 'A-Z' 'a-z' <<< "$size")" --op put --size "$size")
+  R[storage-$size]=$(run --storage "$OUT/storage-$size" --size "$size")
+  R[storage-noblob-$size]=$(run --storage "$OUT/storage-noblob-$size" --size "$size" --blob-threshold 0)
+done
+R[qantara-put-64MiB]=$("$BIN" bench --endpoint "http://127.0.0.1:$QANTARA_PORT" --bucket bench-64m --op put --size 64MiB --concurrency 4 --duration "$DURATION" | tee -a "$OUT/raw.txt")
+R[qantara-get-64MiB]=$("$BIN" bench --endpoint "http://127.0.0.1:$QANTARA_PORT" --bucket bench-64m --op get --size 64MiB --concurrency 4 --duration "$DURATION" --objects 4 | tee -a "$OUT/raw.txt")
+
+# 2 GiB through one PUT and one GET (curl with presigned URLs) on a fresh server, whose peak RSS (VmHWM) then
+# shows what streaming one huge object costs, apart from what the load runs above left in RocksDB's memtables.
+kill "$SERVE_PID"; wait "$SERVE_PID" 2>/dev/null || true
+"$BIN" serve --data "$OUT/data" --listen "127.0.0.1:$QANTARA_PORT" > "$OUT/serve-large.log" 2>&1 &
+SERVE_PID=$!
+pids+=($SERVE_PID)
+for _ in $(seq 1 100); do grep -q "Qantara is serving" "$OUT/serve-large.log" 2>/dev/null && break; sleep 0.1; done
+truncate -s 2G "$OUT/two-gib.bin"
+urls=$("$PYTHON" - "$QANTARA_PORT" <<'PY'
+import sys, boto3
+from botocore.config import Config
+s3 = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{sys.argv[1]}", region_name="us-east-1",
+                  config=Config(signature_version="s3v4", s3={"addressing_style": "path"}))
+try:
+    s3.create_bucket(Bucket="bench-large")
+except Exception:
+    pass
+print(s3.generate_presigned_url("put_object", Params={"Bucket": "bench-large", "Key": "two-gib"}, ExpiresIn=3600))
+print(s3.generate_presigned_url("get_object", Params={"Bucket": "bench-large", "Key": "two-gib"}, ExpiresIn=3600))
+PY
+)
+rss_before=$(awk '/VmHWM/ {print $2}' "/proc/$SERVE_PID/status")
+put_seconds=$( { /usr/bin/time -f %e curl -sS -f -o /dev/null -T "$OUT/two-gib.bin" "$(sed -n 1p <<< "$urls")"; } 2>&1 )
+get_seconds=$( { /usr/bin/time -f %e curl -sS -f -o /dev/null "$(sed -n 2p <<< "$urls")"; } 2>&1 )
+rss_after=$(awk '/VmHWM/ {print $2}' "/proc/$SERVE_PID/status")
+
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f%%", (b > 0 ? 100 * a / b : 0) }'; }
+row() { # name, result, ceiling name, ceiling result, target
+  local mib ops cmib cops
+  mib=$(field "MiB/s" "$2"); ops=$(field "ops/s" "$2"); cmib=$(field "MiB/s" "$4"); cops=$(field "ops/s" "$4")
+  echo "| $1 | $ops | $mib | $(field p50_ms "$2") | $(field p99_ms "$2") | $3: $cops ops/s, $cmib MiB/s | $(ratio "$mib" "$cmib") | $5 |"
+}
+{
+  echo "Run: \`make bench\` ($(date -u +%Y-%m-%d), $(nproc) cores, release build, concurrency $CONCURRENCY, ${DURATION}s per run)"
+  echo
+  echo "| measurement | ops/s | MiB/s | p50 ms | p99 ms | ceiling | ratio | target |"
+  echo "|---|---|---|---|---|---|---|---|"
+  row "GET 1 MiB" "${R[qantara-get-1MiB]}" "nginx GET" "${R[nginx-get-1MiB]}" "≥ 50%"
+  row "PUT 1 MiB" "${R[qantara-put-1MiB]}" "storage (R=2, synced)" "${R[storage-1MiB]}" "≥ 70%"
+  row "GET 4 KiB" "${R[qantara-get-4KiB]}" "nginx GET" "${R[nginx-get-4KiB]}" "≥ 15%"
+  row "PUT 4 KiB" "${R[qantara-put-4KiB]}" "storage (R=2, synced)" "${R[storage-4KiB]}" "≥ 50%"
+  row "PUT 1 MiB" "${R[qantara-put-1MiB]}" "nginx PUT (WebDAV, not synced)" "${R[nginx-put-1MiB]}" "(context)"
+  row "PUT 4 KiB" "${R[qantara-put-4KiB]}" "nginx PUT (WebDAV, not synced)" "${R[nginx-put-4KiB]}" "(context)"
+  row "storage 1 MiB, BlobDB" "${R[storage-1MiB]}" "storage 1 MiB, no BlobDB" "${R[storage-noblob-1MiB]}" "(layout)"
+  row "storage 4 KiB, BlobDB" "${R[storage-4KiB]}" "storage 4 KiB, no BlobDB" "${R[storage-noblob-4KiB]}" "(layout)"
+  row "PUT 64 MiB (c=4)" "${R[qantara-put-64MiB]}" "storage 1 MiB" "${R[storage-1MiB]}" "(context)"
+  row "GET 64 MiB (c=4)" "${R[qantara-get-64MiB]}" "nginx GET 1 MiB" "${R[nginx-get-1MiB]}" "(context)"
+  echo
+  echo "2 GiB object through a fresh \`qantara serve\`: PUT ${put_seconds}s, GET ${get_seconds}s; server peak RSS (VmHWM)"
+  echo "${rss_before} KiB after start, ${rss_after} KiB after the upload and download (target < 262144 KiB)."
+} | tee "$OUT/results.md"
