@@ -28,6 +28,7 @@ let package = Package(
         .target(name: "StorageEngine", dependencies: ["ObjectModel", "CRocksDB"]),
         .target(name: "StorageNode", dependencies: [
             "ObjectModel", "StorageEngine",
+            .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
@@ -42,6 +43,7 @@ let package = Package(
         .target(name: "SigV4", dependencies: ["ObjectModel", "Hashing"]),
         .target(name: "ObjectService", dependencies: [
             "ObjectModel", "Hashing", "StorageEngine", "StorageNode", "Placement",
+            .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),

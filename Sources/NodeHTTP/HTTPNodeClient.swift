@@ -46,7 +46,8 @@ public final class HTTPNodeClient: StorageNodeClient {
 
     private struct Reply {
         var status: Int
-        var body: [UInt8]
+        var buffer: ByteBuffer
+        var body: [UInt8] { Array(buffer.readableBytesView) }
     }
 
     /// Performs one call. Transport failures become ``NodeError/unavailable``; node errors are rebuilt from the
@@ -75,12 +76,11 @@ public final class HTTPNodeClient: StorageNodeClient {
             throw NodeError.unavailable(nodeID)
         }
         up.store(true, ordering: .relaxed)
-        let payload = bytes.readBytes(length: bytes.readableBytes) ?? []
         let status = Int(response.status.code)
         if (200..<300).contains(status) || (accept404 && status == 404 && response.headers[NodeWire.errorHeader].isEmpty) {
-            return Reply(status: status, body: payload)
+            return Reply(status: status, buffer: bytes)
         }
-        let message = String(decoding: payload, as: UTF8.self)
+        let message = String(buffer: bytes)
         switch response.headers.first(name: NodeWire.errorHeader) {
         case "unavailable": throw NodeError.unavailable(nodeID)
         case "wrong-jurisdiction":
@@ -114,6 +114,14 @@ public final class HTTPNodeClient: StorageNodeClient {
         return reply.body == Array("committed".utf8) ? .committed : .superseded
     }
 
+    public func commitSmall(_ jurisdiction: Jurisdiction, manifest: ObjectManifest, segment: [UInt8]) async throws
+        -> CommitOutcome
+    {
+        let reply = try await call(.POST, "commit", [("j", jurisdiction.code), ("inline", "1")],
+                                   body: NodeWire.frame([manifest.encoded(), segment]))
+        return reply.body == Array("committed".utf8) ? .committed : .superseded
+    }
+
     public func abort(_ jurisdiction: Jurisdiction, version: VersionID) async throws {
         _ = try await call(.DELETE, "segment", [("j", jurisdiction.code), ("version", version.description)])
     }
@@ -124,9 +132,9 @@ public final class HTTPNodeClient: StorageNodeClient {
         return reply.status == 404 ? nil : try decode { try ObjectManifest(decoding: reply.body) }
     }
 
-    public func segment(_ jurisdiction: Jurisdiction, version: VersionID, index: UInt32) async throws -> [UInt8] {
+    public func segment(_ jurisdiction: Jurisdiction, version: VersionID, index: UInt32) async throws -> ByteBuffer {
         try await call(.GET, "segment", [("j", jurisdiction.code), ("version", version.description),
-                                         ("index", String(index))]).body
+                                         ("index", String(index))]).buffer
     }
 
     public func list(_ jurisdiction: Jurisdiction, bucket: String, prefix: [UInt8], from: [UInt8], limit: Int)

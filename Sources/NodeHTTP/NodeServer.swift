@@ -60,11 +60,23 @@ public struct NodeServer: HTTPResponder {
                                       bytes: body)
             return Response(status: .noContent)
         case (.get, "segment"):
-            return Self.bytes(try await node.segment(jurisdiction, version: try Self.version(query, "version"),
-                                                     index: try Self.number(query, "index")))
+            let segment = try await node.segment(jurisdiction, version: try Self.version(query, "version"),
+                                                 index: try Self.number(query, "index"))
+            var headers = HTTPFields()
+            headers[.contentType] = "application/octet-stream"
+            return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: segment))
         case (.delete, "segment"):
             try await node.abort(jurisdiction, version: try Self.version(query, "version"))
             return Response(status: .noContent)
+        case (.post, "commit") where query["inline"] != nil:
+            let records = try NodeWire.unframe(try await Self.body(request))
+            guard records.count == 2 else { throw ParameterError(message: "inline commit needs manifest and segment") }
+            let manifest = try ObjectManifest(decoding: records[0])
+            guard manifest.parts.isEmpty, manifest.segmentCount == 1, records[1].count == Int(manifest.sizeBytes) else {
+                throw ParameterError(message: "inline commit of an object that is not one segment")
+            }
+            let outcome = try await node.commitSmall(jurisdiction, manifest: manifest, segment: records[1])
+            return Self.plain(.ok, outcome == .committed ? "committed" : "superseded")
         case (.post, "commit"):
             let manifest = try ObjectManifest(decoding: try await Self.body(request))
             let upload = try query["upload"].map { _ in try Self.version(query, "upload") }

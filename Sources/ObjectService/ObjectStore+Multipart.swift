@@ -194,7 +194,8 @@ extension ObjectStore {
                 guard let bytes = try? await holder.segment(jurisdiction, version: part.versionID, index: UInt32(index))
                 else { continue }
                 try await target.putSegment(jurisdiction, bucket: manifest.bucket, key: manifest.key,
-                                            version: part.versionID, index: UInt32(index), bytes: bytes)
+                                            version: part.versionID, index: UInt32(index),
+                                            bytes: Array(bytes.readableBytesView))
                 copied = true
                 break
             }

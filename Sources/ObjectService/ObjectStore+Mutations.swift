@@ -13,13 +13,14 @@ extension ObjectStore {
     /// newest version first, under a per-key lock so conditional writes through this gateway serialise.
     /// Returns the targets that failed and the committed manifest.
     func commitObject(_ manifest: ObjectManifest, on targets: [any StorageNodeClient], jurisdiction: Jurisdiction,
-                      condition: WriteCondition?, completing upload: VersionID? = nil)
+                      condition: WriteCondition?, completing upload: VersionID? = nil, inline: [UInt8]? = nil)
         async throws -> ([any StorageNodeClient], ObjectManifest)
     {
         guard let condition else {
             var manifest = manifest
             manifest.sequence = clock.nextSequence()
-            return (await commit(manifest, on: targets, jurisdiction: jurisdiction, completing: upload), manifest)
+            return (await commit(manifest, on: targets, jurisdiction: jurisdiction, completing: upload, inline: inline),
+                    manifest)
         }
         let lockKey = "\(manifest.bucket)\u{0}\(manifest.key)"
         await keyLocks.lock(lockKey)
@@ -36,7 +37,8 @@ extension ObjectStore {
             }
             var manifest = manifest
             manifest.sequence = clock.nextSequence()
-            let failed = await commit(manifest, on: targets, jurisdiction: jurisdiction, completing: upload)
+            let failed = await commit(manifest, on: targets, jurisdiction: jurisdiction, completing: upload,
+                                      inline: inline)
             await keyLocks.unlock(lockKey)
             return (failed, manifest)
         } catch {
@@ -67,13 +69,17 @@ extension ObjectStore {
 
     /// Commits `manifest` on every target in parallel; returns the targets that failed.
     func commit(_ manifest: ObjectManifest, on targets: [any StorageNodeClient], jurisdiction: Jurisdiction,
-                completing upload: VersionID? = nil) async -> [any StorageNodeClient]
+                completing upload: VersionID? = nil, inline: [UInt8]? = nil) async -> [any StorageNodeClient]
     {
         await withTaskGroup(of: (any StorageNodeClient)?.self) { group in
             for target in targets {
                 group.addTask {
                     do {
-                        _ = try await target.commit(jurisdiction, manifest: manifest, completing: upload)
+                        if let inline {
+                            _ = try await target.commitSmall(jurisdiction, manifest: manifest, segment: inline)
+                        } else {
+                            _ = try await target.commit(jurisdiction, manifest: manifest, completing: upload)
+                        }
                         return nil
                     } catch {
                         return target

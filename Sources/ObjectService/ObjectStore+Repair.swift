@@ -64,7 +64,7 @@ extension ObjectStore {
                         guard let bytes = try? await source.segment(jurisdiction, version: extent.versionID,
                                                                     index: UInt32(index)) else { continue }
                         try await target.putSegment(jurisdiction, bucket: bucket, key: key, version: extent.versionID,
-                                                    index: UInt32(index), bytes: bytes)
+                                                    index: UInt32(index), bytes: Array(bytes.readableBytesView))
                         copied = true
                         break
                     }

@@ -1,4 +1,5 @@
 import Logging
+import NIOCore
 import ObjectModel
 import Placement
 import StorageNode
@@ -144,7 +145,7 @@ public final class ObjectStore: Sendable {
     /// Streams `range` of a located version to `body`, one segment at a time, each from the first replica that
     /// has it. Segments outside the range are never read.
     public func read(_ located: Located, jurisdiction: Jurisdiction, range: ClosedRange<Int64>,
-                     into body: (ArraySlice<UInt8>) async throws -> Void) async throws {
+                     into body: (ByteBuffer) async throws -> Void) async throws {
         precondition(range.lowerBound >= 0 && range.upperBound < located.manifest.sizeBytes, "range outside the object")
         for extent in located.manifest.extents where extent.sizeBytes > 0 {
             let extentEnd = extent.offset + extent.sizeBytes - 1
@@ -156,22 +157,22 @@ public final class ObjectStore: Sendable {
                 let bytes = try await segment(located, extent: extent, index: index, jurisdiction: jurisdiction)
                 let start = extent.offset + Int64(index) * segmentSize
                 let from = Int(max(range.lowerBound, start) - start)
-                let to = Int(min(range.upperBound, start + Int64(bytes.count) - 1) - start)
-                try await body(bytes[from...to])
+                let to = Int(min(range.upperBound, start + Int64(bytes.readableBytes) - 1) - start)
+                try await body(bytes.getSlice(at: bytes.readerIndex + from, length: to - from + 1)!)
             }
         }
     }
 
     private func segment(_ located: Located, extent: Extent, index: Int, jurisdiction: Jurisdiction) async throws
-        -> [UInt8]
+        -> ByteBuffer
     {
         var lastError: Error?
         for replica in located.replicas {
             do {
                 let bytes = try await replica.segment(jurisdiction, version: extent.versionID, index: UInt32(index))
                 let expected = extent.segmentLength(index)
-                guard bytes.count == expected else {
-                    throw NodeError.corrupt("segment \(index) of \(located.manifest.key) has \(bytes.count) bytes, "
+                guard bytes.readableBytes == expected else {
+                    throw NodeError.corrupt("segment \(index) of \(located.manifest.key) has \(bytes.readableBytes) bytes, "
                         + "expected \(expected)")
                 }
                 return bytes

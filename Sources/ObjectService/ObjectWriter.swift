@@ -252,12 +252,13 @@ public final class ObjectWriter {
             }
             checksumValue = computed
         }
-        if !segment.isEmpty {
-            full.append(segment)
-            segment = []
-        }
+        // A one-segment object goes with its manifest in one synced batch per replica.
+        var inline: [UInt8]?
+        if case .object = target, nextIndex == 0, full.isEmpty, !segment.isEmpty { inline = segment }
+        if inline == nil, !segment.isEmpty { full.append(segment) }
+        segment = []
         try await flush()
-        if sizeBytes == 0 { try ensureTargetsReachable() }
+        if sizeBytes == 0 || inline != nil { try ensureTargetsReachable() }
         let failed: [any StorageNodeClient]
         let result: WriteResult
         switch target {
@@ -269,7 +270,7 @@ public final class ObjectWriter {
             manifest.checksumAlgorithm = checksum?.algorithm.rawValue
             manifest.checksumValue = checksumValue
             (failed, manifest) = try await store.commitObject(manifest, on: targets, jurisdiction: jurisdiction,
-                                                              condition: condition)
+                                                              condition: condition, inline: inline)
             result = .object(manifest)
         case .part(let upload, let number):
             let record = PartRecord(part: PartRef(number: number, versionID: version, sizeBytes: sizeBytes,

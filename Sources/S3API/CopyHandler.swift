@@ -113,7 +113,7 @@ enum CopyHandler {
             let size = located.manifest.sizeBytes
             if let bytes = range ?? (size > 0 ? 0...(size - 1) : nil) {
                 try await call.service.store.read(located, jurisdiction: jurisdiction, range: bytes) { slice in
-                    try slice.withUnsafeBytes { try writer.append($0) }
+                    try slice.withUnsafeReadableBytes { try writer.append($0) }
                     try await writer.flush()
                 }
             }

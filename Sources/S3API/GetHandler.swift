@@ -79,7 +79,7 @@ enum GetHandler {
         let jurisdiction = record.jurisdiction
         let body = ResponseBody(contentLength: Int(length)) { writer in
             try await store.read(located, jurisdiction: jurisdiction, range: bytes) { slice in
-                try await writer.write(ByteBuffer(bytes: slice))
+                try await writer.write(slice)
             }
             try await writer.finish(nil)
         }

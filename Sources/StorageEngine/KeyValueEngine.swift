@@ -52,6 +52,8 @@ public enum StorageEngineError: Error, CustomStringConvertible, Sendable {
 public protocol KeyValueEngine: Sendable {
     /// The value stored at `key`, or nil.
     func get(_ key: [UInt8]) throws -> [UInt8]?
+    /// Runs `body` over the value at `key` without copying it out of the engine (nil when absent).
+    func withValue<R>(_ key: [UInt8], _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R?
     /// Applies `batch` atomically. With `sync`, returns only after the write-ahead log is on disk.
     func write(_ batch: WriteBatch, sync: Bool) throws
     /// Up to `limit` pairs with `start <= key < end` (end nil = no bound), in key order.

@@ -30,6 +30,11 @@ public final class MemoryEngine: KeyValueEngine {
         }
     }
 
+    public func withValue<R>(_ key: [UInt8], _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R? {
+        guard let value = try get(key) else { return nil }
+        return try value.withUnsafeBytes(body)
+    }
+
     public func write(_ batch: WriteBatch, sync: Bool) throws {
         try state.withLock { state in
             guard !state.closed else { throw StorageEngineError.closed }

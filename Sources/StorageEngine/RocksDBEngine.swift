@@ -113,6 +113,23 @@ public final class RocksDBEngine: KeyValueEngine, @unchecked Sendable {
         }
     }
 
+    public func withValue<R>(_ key: [UInt8], _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R? {
+        try withDB { db in
+            var error: UnsafeMutablePointer<CChar>?
+            let pinned = key.withUnsafeBufferPointer { keyBuffer in
+                keyBuffer.withMemoryRebound(to: CChar.self) {
+                    rocksdb_get_pinned(db, read, $0.baseAddress, $0.count, &error)
+                }
+            }
+            if let message = Self.take(error) { throw StorageEngineError.io("get: \(message)") }
+            guard let pinned else { return nil }
+            defer { rocksdb_pinnableslice_destroy(pinned) }
+            var length = 0
+            let value = rocksdb_pinnableslice_value(pinned, &length)
+            return try body(UnsafeRawBufferPointer(start: value, count: value == nil ? 0 : length))
+        }
+    }
+
     public func write(_ batch: WriteBatch, sync: Bool) throws {
         try withDB { db in
             let native = rocksdb_writebatch_create()

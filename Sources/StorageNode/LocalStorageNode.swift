@@ -1,4 +1,5 @@
 import Logging
+import NIOCore
 import NIOPosix
 import ObjectModel
 import StorageEngine
@@ -94,6 +95,12 @@ public final class LocalStorageNode: StorageNodeClient {
         try await run { try $0.commit(jurisdiction, manifest: manifest, completing: upload) }
     }
 
+    public func commitSmall(_ jurisdiction: Jurisdiction, manifest: ObjectManifest, segment: [UInt8]) async throws
+        -> CommitOutcome
+    {
+        try await run { try $0.commit(jurisdiction, manifest: manifest, inlineSegment: segment) }
+    }
+
     public func abort(_ jurisdiction: Jurisdiction, version: VersionID) async throws {
         try await run { try $0.abort(jurisdiction, version: version) }
     }
@@ -102,7 +109,7 @@ public final class LocalStorageNode: StorageNodeClient {
         try await run { try $0.manifest(jurisdiction, bucket: bucket, key: key) }
     }
 
-    public func segment(_ jurisdiction: Jurisdiction, version: VersionID, index: UInt32) async throws -> [UInt8] {
+    public func segment(_ jurisdiction: Jurisdiction, version: VersionID, index: UInt32) async throws -> ByteBuffer {
         try await run { try $0.segment(jurisdiction, version: version, index: index) }
     }
 

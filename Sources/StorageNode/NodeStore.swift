@@ -1,3 +1,4 @@
+import NIOCore
 import ObjectModel
 import StorageEngine
 import Synchronization
@@ -73,9 +74,11 @@ public final class NodeStore: Sendable {
     /// Makes `manifest` current for its key unless the node holds a newer one, durably. When `completing` names a
     /// multipart upload, its upload and part records go in the same batch, with the segments of parts the object
     /// does not use.
-    public func commit(_ requested: Jurisdiction, manifest: ObjectManifest, completing upload: VersionID? = nil)
-        throws -> CommitOutcome
+    public func commit(_ requested: Jurisdiction, manifest: ObjectManifest, completing upload: VersionID? = nil,
+                       inlineSegment: [UInt8]? = nil) throws -> CommitOutcome
     {
+        precondition(inlineSegment == nil || (manifest.parts.isEmpty && manifest.segmentCount == 1),
+                     "an inline segment is the only segment of a single-PUT object")
         try check(requested)
         let key = NodeKeys.manifest(bucket: manifest.bucket, key: manifest.key)
         return try stripe(for: key).lock.withLock { _ in
@@ -96,6 +99,7 @@ public final class NodeStore: Sendable {
             if let current {
                 for version in Set(current.segmentVersions).subtracting(kept) { deleteSegments(of: version, into: &batch) }
             }
+            if let inlineSegment { batch.put(NodeKeys.segment(version: manifest.versionID, index: 0), inlineSegment) }
             batch.put(key, manifest.encoded())
             try engine.write(batch, sync: true)
             return .committed
@@ -206,12 +210,16 @@ public final class NodeStore: Sendable {
         }
     }
 
-    public func segment(_ requested: Jurisdiction, version: VersionID, index: UInt32) throws -> [UInt8] {
+    /// One segment, copied once from the engine into a NIO buffer that goes to the socket as it is.
+    public func segment(_ requested: Jurisdiction, version: VersionID, index: UInt32) throws -> ByteBuffer {
         try check(requested)
-        guard let bytes = try engine.get(NodeKeys.segment(version: version, index: index)) else {
-            throw NodeError.missingSegment(node: node, version: version.description, index: index)
+        let buffer = try engine.withValue(NodeKeys.segment(version: version, index: index)) { raw in
+            var buffer = ByteBufferAllocator().buffer(capacity: raw.count)
+            buffer.writeBytes(raw)
+            return buffer
         }
-        return bytes
+        guard let buffer else { throw NodeError.missingSegment(node: node, version: version.description, index: index) }
+        return buffer
     }
 
     public func list(_ requested: Jurisdiction, bucket: String, prefix: [UInt8], from: [UInt8], limit: Int)

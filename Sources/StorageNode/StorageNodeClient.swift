@@ -1,3 +1,4 @@
+import NIOCore
 import ObjectModel
 
 /// Errors a storage node reports to its callers.
@@ -76,12 +77,14 @@ public protocol StorageNodeClient: Sendable {
     /// `completing` names the multipart upload whose records go with it.
     func commit(_ jurisdiction: Jurisdiction, manifest: ObjectManifest, completing upload: VersionID?) async throws
         -> CommitOutcome
+    /// Stores a one-segment object: its segment and manifest in one synced batch (one round trip, one sync).
+    func commitSmall(_ jurisdiction: Jurisdiction, manifest: ObjectManifest, segment: [UInt8]) async throws -> CommitOutcome
     /// Drops the segments of an uncommitted version.
     func abort(_ jurisdiction: Jurisdiction, version: VersionID) async throws
     /// The node's current manifest for a key (tombstones included), or nil.
     func manifest(_ jurisdiction: Jurisdiction, bucket: String, key: String) async throws -> ObjectManifest?
     /// One segment of a version.
-    func segment(_ jurisdiction: Jurisdiction, version: VersionID, index: UInt32) async throws -> [UInt8]
+    func segment(_ jurisdiction: Jurisdiction, version: VersionID, index: UInt32) async throws -> ByteBuffer
     /// Up to `limit` manifests of `bucket` whose keys start with `prefix` and are `>= from`, in key order.
     func list(_ jurisdiction: Jurisdiction, bucket: String, prefix: [UInt8], from: [UInt8], limit: Int)
         async throws -> [ObjectManifest]

@@ -82,7 +82,9 @@ final class Harness {
         guard let located = try await store.locate(code, bucket: bucket, key: key) else { return nil }
         var out = [UInt8]()
         guard located.manifest.sizeBytes > 0 else { return out }
-        try await store.read(located, jurisdiction: code, range: 0...(located.manifest.sizeBytes - 1)) { out += $0 }
+        try await store.read(located, jurisdiction: code, range: 0...(located.manifest.sizeBytes - 1)) {
+            out += $0.readableBytesView
+        }
         return out
     }
 

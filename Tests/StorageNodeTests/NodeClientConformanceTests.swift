@@ -49,12 +49,30 @@ class NodeClientConformanceTests: XCTestCase {
         let fetched = try await node.manifest(ma, bucket: "bkt", key: "k")
         XCTAssertEqual(fetched, first)
         let segment = try await node.segment(ma, version: first.versionID, index: 0)
-        XCTAssertEqual(segment, [1, 2, 3])
+        XCTAssertEqual(Array(segment.readableBytesView), [1, 2, 3])
         let older = manifest("k", sequence: 5, size: 0)
         let outcome = try await node.commit(ma, manifest: older)
         XCTAssertEqual(outcome, .superseded)
         let missing = try await node.manifest(ma, bucket: "bkt", key: "absent")
         XCTAssertNil(missing)
+    }
+
+    func testSmallObjectCommitsWithItsSegment() async throws {
+        let node = try await client()
+        let small = manifest("small", sequence: 7, size: 4)
+        let outcome = try await node.commitSmall(ma, manifest: small, segment: [9, 8, 7, 6])
+        XCTAssertEqual(outcome, .committed)
+        let segment = try await node.segment(ma, version: small.versionID, index: 0)
+        XCTAssertEqual(Array(segment.readableBytesView), [9, 8, 7, 6])
+        let stale = manifest("small", sequence: 3, size: 2)
+        let superseded = try await node.commitSmall(ma, manifest: stale, segment: [1, 1])
+        XCTAssertEqual(superseded, .superseded)
+        do {
+            _ = try await node.segment(ma, version: stale.versionID, index: 0)
+            XCTFail("a superseded small object left its segment")
+        } catch {}
+        let status = await node.status()
+        XCTAssertEqual(status.segmentCount, 1)
     }
 
     func testMissingSegmentAndWrongJurisdictionAreTyped() async throws {
