@@ -50,36 +50,30 @@ extension ObjectStore {
     /// Commits a part record on every target; returns the targets that failed.
     func commitPart(_ record: PartRecord, upload: VersionID, on targets: [any StorageNodeClient],
                     jurisdiction: Jurisdiction) async -> [any StorageNodeClient] {
-        await withTaskGroup(of: (any StorageNodeClient)?.self) { group in
-            for target in targets {
-                group.addTask {
-                    do {
-                        _ = try await target.commitPart(jurisdiction, upload: upload, record: record)
-                        return nil
-                    } catch {
-                        return target
-                    }
-                }
-            }
-            var failed = [any StorageNodeClient]()
-            for await result in group { if let result { failed.append(result) } }
-            return failed
-        }
+        await failures(on: targets) { _ = try await $0.commitPart(jurisdiction, upload: upload, record: record) }
     }
 
     /// Commits `manifest` on every target in parallel; returns the targets that failed.
     func commit(_ manifest: ObjectManifest, on targets: [any StorageNodeClient], jurisdiction: Jurisdiction,
                 completing upload: VersionID? = nil, inline: [UInt8]? = nil) async -> [any StorageNodeClient]
     {
+        await failures(on: targets) { target in
+            if let inline {
+                _ = try await target.commitSmall(jurisdiction, manifest: manifest, segment: inline)
+            } else {
+                _ = try await target.commit(jurisdiction, manifest: manifest, completing: upload)
+            }
+        }
+    }
+
+    /// Runs `body` on every target in parallel; returns the targets on which it threw.
+    func failures(on targets: [any StorageNodeClient],
+                  _ body: @escaping @Sendable (any StorageNodeClient) async throws -> Void) async -> [any StorageNodeClient] {
         await withTaskGroup(of: (any StorageNodeClient)?.self) { group in
             for target in targets {
                 group.addTask {
                     do {
-                        if let inline {
-                            _ = try await target.commitSmall(jurisdiction, manifest: manifest, segment: inline)
-                        } else {
-                            _ = try await target.commit(jurisdiction, manifest: manifest, completing: upload)
-                        }
+                        try await body(target)
                         return nil
                     } catch {
                         return target

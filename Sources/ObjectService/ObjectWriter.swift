@@ -201,22 +201,10 @@ public final class ObjectWriter {
     private func sendToTargets(_ bytes: [UInt8], index: UInt32) async -> [Int] {
         let targets = self.targets
         let (jurisdiction, bucket, key, version) = (self.jurisdiction, self.bucket, self.key, self.version)
-        return await withTaskGroup(of: Int?.self) { group in
-            for (position, target) in targets.enumerated() {
-                group.addTask {
-                    do {
-                        try await target.putSegment(jurisdiction, bucket: bucket, key: key, version: version,
-                                                    index: index, bytes: bytes)
-                        return nil
-                    } catch {
-                        return position
-                    }
-                }
-            }
-            var failed = [Int]()
-            for await result in group { if let result { failed.append(result) } }
-            return failed.sorted()
+        let failed = await store.failures(on: targets) {
+            try await $0.putSegment(jurisdiction, bucket: bucket, key: key, version: version, index: index, bytes: bytes)
         }
+        return targets.indices.filter { position in failed.contains { $0.nodeID == targets[position].nodeID } }
     }
 
     /// Checks the body against the expectations and commits the manifest on every replica, durably.

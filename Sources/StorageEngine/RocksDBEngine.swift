@@ -97,20 +97,7 @@ public final class RocksDBEngine: KeyValueEngine, @unchecked Sendable {
     }
 
     public func get(_ key: [UInt8]) throws -> [UInt8]? {
-        try withDB { db in
-            var error: UnsafeMutablePointer<CChar>?
-            let pinned = key.withUnsafeBufferPointer { keyBuffer in
-                keyBuffer.withMemoryRebound(to: CChar.self) {
-                    rocksdb_get_pinned(db, read, $0.baseAddress, $0.count, &error)
-                }
-            }
-            if let message = Self.take(error) { throw StorageEngineError.io("get: \(message)") }
-            guard let pinned else { return nil }
-            defer { rocksdb_pinnableslice_destroy(pinned) }
-            var length = 0
-            guard let value = rocksdb_pinnableslice_value(pinned, &length) else { return [] }
-            return Array(UnsafeRawBufferPointer(start: value, count: length))
-        }
+        try withValue(key) { Array($0) }
     }
 
     public func withValue<R>(_ key: [UInt8], _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R? {

@@ -10,25 +10,12 @@ struct Gateway: AsyncParsableCommand {
     @Option(help: "Topology file whose nodes carry \"address\": \"host:port\" (env QANTARA_TOPOLOGY).")
     var config: String = ProcessInfo.processInfo.environment["QANTARA_TOPOLOGY"] ?? "Deploy/topology.nodes.json"
 
-    @Option(help: "Address to listen on (env QANTARA_LISTEN).")
-    var listen: String = ProcessInfo.processInfo.environment["QANTARA_LISTEN"] ?? "127.0.0.1:9000"
-
     @Option(help: "Directory for the control plane and root credentials (env QANTARA_DATA).")
     var data: String = ProcessInfo.processInfo.environment["QANTARA_DATA"] ?? "./data/gateway"
 
-    @Option(help: "Base domain for virtual-hosted-style requests; repeatable.")
-    var domain: [String] = ["localhost"]
-
-    @Option(help: "Log level (env QANTARA_LOG_LEVEL).")
-    var logLevel: String = ProcessInfo.processInfo.environment["QANTARA_LOG_LEVEL"] ?? "info"
-
-    func validate() throws {
-        guard ListenAddress(listen) != nil else { throw ValidationError("--listen must be HOST:PORT, got \(listen)") }
-        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown log level \(logLevel)") }
-    }
+    @OptionGroup var server: ServerOptions
 
     func run() async throws {
-        try await GatewayRuntime(listen: ListenAddress(listen)!, data: data, topologyPath: config, domains: domain,
-                                 logLevel: Logger.Level(rawValue: logLevel)!, remoteOnly: true).run()
+        try await server.runtime(data: data, topologyPath: config, remoteOnly: true).run()
     }
 }

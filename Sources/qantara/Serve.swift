@@ -1,33 +1,29 @@
 import ArgumentParser
 import Foundation
-import Hummingbird
 import Logging
-import NIOCore
-import NIOPosix
-import ObjectModel
-import ObjectService
-import Placement
-import S3API
-import ServiceLifecycle
-import Admin
-import StorageEngine
-import StorageNode
-import NodeHTTP
-import AsyncHTTPClient
 
 /// `qantara serve`: the embedded default — an S3 gateway and every storage node of the topology in one process.
 struct Serve: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Run the gateway and all storage nodes of the topology in one process, data under --data.")
 
-    @Option(help: "Address to listen on (env QANTARA_LISTEN).")
-    var listen: String = ProcessInfo.processInfo.environment["QANTARA_LISTEN"] ?? "127.0.0.1:9000"
-
     @Option(help: "Directory for all data (env QANTARA_DATA).")
     var data: String = ProcessInfo.processInfo.environment["QANTARA_DATA"] ?? "./data"
 
     @Option(help: "Topology file (env QANTARA_TOPOLOGY).")
     var topology: String = ProcessInfo.processInfo.environment["QANTARA_TOPOLOGY"] ?? "Deploy/topology.dev.json"
+
+    @OptionGroup var server: ServerOptions
+
+    func run() async throws {
+        try await server.runtime(data: data, topologyPath: topology, remoteOnly: false).run()
+    }
+}
+
+/// Options shared by the commands that run a gateway (`serve`, `gateway`).
+struct ServerOptions: ParsableArguments {
+    @Option(help: "Address to listen on (env QANTARA_LISTEN).")
+    var listen: String = ProcessInfo.processInfo.environment["QANTARA_LISTEN"] ?? "127.0.0.1:9000"
 
     @Option(help: "Base domain for virtual-hosted-style requests (bucket.DOMAIN); repeatable.")
     var domain: [String] = ["localhost"]
@@ -40,111 +36,9 @@ struct Serve: AsyncParsableCommand {
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown log level \(logLevel)") }
     }
 
-    func run() async throws {
-        try await GatewayRuntime(listen: ListenAddress(listen)!, data: data, topologyPath: topology, domains: domain,
-                                 logLevel: Logger.Level(rawValue: logLevel)!, remoteOnly: false).run()
-    }
-}
-
-/// The gateway's process: control plane, node clients (in-process or remote), S3 and admin API, node health
-/// monitor, composed once in a `ServiceGroup`, shut down gracefully on SIGTERM/SIGINT.
-struct GatewayRuntime {
-    let listen: ListenAddress
-    let data: String
-    let topologyPath: String
-    let domains: [String]
-    let logLevel: Logger.Level
-    /// True for `qantara gateway`: every node must run in its own process.
-    let remoteOnly: Bool
-
-    func run() async throws {
-        var logger = Logger(label: "qantara")
-        logger.logLevel = logLevel
-        let address = listen
-        let topology = try TopologyLoader.load(path: topologyPath)
-        if remoteOnly, let local = topology.jurisdictions.flatMap(\.nodes).first(where: { $0.address == nil }) {
-            throw TopologyLoader.Invalid(description: "\(topologyPath): node \(local.id) has no address; "
-                + "qantara gateway needs every node's address (use qantara serve for in-process nodes)")
-        }
-        try FileManager.default.createDirectory(atPath: data + "/nodes", withIntermediateDirectories: true)
-        let (root, generated) = try RootCredentials.resolve(dataDirectory: data,
-                                                            environment: ProcessInfo.processInfo.environment)
-        let clock = SequenceClock.system()
-        let threadPool = NIOThreadPool(numberOfThreads: Limits.storageThreadCount)
-        threadPool.start()
-        let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(
-            timeout: .init(connect: .seconds(1)), connectionPool: .init(idleTimeout: .seconds(60),
-                                                                        concurrentHTTP1ConnectionsPerHostSoftLimit: 32)))
-        let token = ProcessInfo.processInfo.environment["QANTARA_NODE_TOKEN"]
-
-        var local = [LocalStorageNode]()
-        var clients = [any StorageNodeClient]()
-        for entry in topology.jurisdictions {
-            for node in entry.nodes {
-                if let remote = node.address {
-                    clients.append(HTTPNodeClient(node: node.id, jurisdiction: entry.code, address: remote, http: http,
-                                                  token: token))
-                } else {
-                    let path = data + "/nodes/" + node.id.rawValue
-                    let opened = try LocalStorageNode(node: node.id, jurisdiction: entry.code, threadPool: threadPool,
-                                                      clock: { clock.nowMillis() },
-                                                      openEngine: { try RocksDBEngine(path: path) })
-                    local.append(opened)
-                    clients.append(opened)
-                }
-            }
-        }
-        let controlEngine = try RocksDBEngine(path: data + "/control", options: RocksDBOptions(blobThresholdBytes: nil))
-        let control = try ControlPlane(engine: controlEngine, root: (root.accessKeyId, root.secretAccessKey), clock: clock)
-        let store = ObjectStore(topology: topology, nodes: clients, clock: clock, logger: logger)
-        let service = ObjectService(control: control, store: store, clock: clock, logger: logger)
-        let responder = S3Responder(service: service, admin: AdminAPI(service: service), domains: domains, logger: logger)
-
-        let app = Application(
-            responder: responder,
-            server: .http1(configuration: .init(
-                additionalChannelHandlers: [ContinueHandler()], idleTimeout: .seconds(120),
-                // Generous decoder limits, so oversized heads reach the gateway and get S3's error document.
-                httpDecoderConfiguration: .init(maxHeaderFieldSize: Limits.requestHeaderBytesDecoderMax,
-                                                maxHeaderListSize: Limits.requestHeaderBytesDecoderMax))),
-            configuration: .init(address: .hostname(address.host, port: address.port), serverName: nil),
-            onServerRunning: { channel in
-                let port = channel.localAddress?.port ?? address.port
-                Serve.printBanner(host: address.host, port: port, topology: topology, root: root, generated: generated,
-                                  data: data)
-            },
-            logger: logger
-        )
-        let monitor = NodeHealthMonitor(service: service, logger: logger)
-        let group = ServiceGroup(configuration: .init(services: [app, monitor],
-                                                      gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        do {
-            try await group.run()
-        } catch {
-            logger.error("server stopped", metadata: ["error": "\(error)"])
-        }
-        for node in local { node.close() }
-        controlEngine.close()
-        try await http.shutdown()
-        try await threadPool.shutdownGracefully()
-        logger.info("qantara stopped")
-    }
-}
-
-extension Serve {
-    static func printBanner(host: String, port: Int, topology: Topology, root: RootCredentials, generated: Bool,
-                            data: String) {
-        var lines = ["Qantara is serving S3 on http://\(host):\(port)"]
-        for entry in topology.jurisdictions {
-            lines.append("  jurisdiction \(entry.code): nodes \(entry.nodes.map { $0.id.rawValue + ($0.address.map { "@" + $0 } ?? "") }.joined(separator: ", "))"
-                + (entry.regions.isEmpty ? "" : "; regions \(entry.regions.joined(separator: ", "))"))
-        }
-        lines.append("  default jurisdiction: \(topology.defaultJurisdiction), replicas per object: \(topology.replicationFactor)")
-        lines.append("  data: \(data)")
-        lines.append("  root access key: \(root.accessKeyId)")
-        lines.append("  root secret key: \(root.secretAccessKey)" + (generated ? "  (generated, saved in \(data)/root-credentials)" : ""))
-        lines.append("  try: AWS_ACCESS_KEY_ID=\(root.accessKeyId) AWS_SECRET_ACCESS_KEY=… aws --endpoint-url http://\(host):\(port) s3 ls")
-        FileHandle.standardOutput.write(Data((lines.joined(separator: "\n") + "\n").utf8))
+    func runtime(data: String, topologyPath: String, remoteOnly: Bool) -> GatewayRuntime {
+        GatewayRuntime(listen: ListenAddress(listen)!, data: data, topologyPath: topologyPath, domains: domain,
+                       logLevel: Logger.Level(rawValue: logLevel)!, remoteOnly: remoteOnly)
     }
 }
 
