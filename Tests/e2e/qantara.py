@@ -44,9 +44,12 @@ class Server:
         self.topology = topology
         self.env = dict(os.environ, **(env or {}))
         self.process = None
+        self.log_offset = 0
 
     def start(self, timeout=60):
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        # A restart appends to the same log: readiness is read from what this process writes only.
+        self.log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         self.log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
             [str(BIN), "serve", "--data", str(self.data_dir), "--listen", f"127.0.0.1:{self.port}",
@@ -71,7 +74,11 @@ class Server:
         return self.data_dir
 
     def log_text(self):
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+        if not self.log_path.exists():
+            return ""
+        with open(self.log_path, "rb") as handle:
+            handle.seek(self.log_offset)
+            return handle.read().decode(errors="replace")
 
     def stop(self):
         if self.process and self.process.poll() is None:
@@ -249,6 +256,7 @@ class Cluster(Server):
         self.data_dir.mkdir(parents=True, exist_ok=True)
         for node_id in self.nodes:
             self.start_node(node_id)
+        self.log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         self.log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
             [str(BIN), "gateway", "--config", str(self.topology), "--data", str(self.data_dir / "gateway"),
