@@ -9,7 +9,7 @@ import Synchronization
 public final class NodeStore: Sendable {
     public let node: NodeID
     public let jurisdiction: Jurisdiction
-    private let engine: any KeyValueEngine
+    let engine: any KeyValueEngine
     /// Serialises the read-compare-write of commits per key; striped so distinct keys rarely contend.
     private let commitStripes: [CommitStripe]
 
@@ -37,7 +37,7 @@ public final class NodeStore: Sendable {
         try sweepUploads()
     }
 
-    private func check(_ requested: Jurisdiction) throws {
+    func check(_ requested: Jurisdiction) throws {
         guard requested == jurisdiction else {
             throw NodeError.wrongJurisdiction(node: node, nodeJurisdiction: jurisdiction, requested: requested)
         }
@@ -106,14 +106,14 @@ public final class NodeStore: Sendable {
         }
     }
 
-    private func deleteSegments(of version: VersionID, into batch: inout WriteBatch) {
+    func deleteSegments(of version: VersionID, into batch: inout WriteBatch) {
         let (start, end) = NodeKeys.segmentRange(version: version)
         batch.deleteRange(from: start, to: end)
         batch.delete(NodeKeys.upload(version: version))
     }
 
     /// Adds to `batch` the removal of an upload's records and of its parts' segments not in `keeping`.
-    private func dropUpload(_ upload: VersionID, bucket: String, key: String, keeping: Set<VersionID>,
+    func dropUpload(_ upload: VersionID, bucket: String, key: String, keeping: Set<VersionID>,
                             into batch: inout WriteBatch) throws {
         let (start, end) = NodeKeys.partRange(upload: upload)
         for pair in try engine.scan(from: start, to: end, limit: Limits.partNumberMax + 1) {
@@ -122,75 +122,6 @@ public final class NodeStore: Sendable {
         }
         batch.deleteRange(from: start, to: end)
         batch.delete(NodeKeys.multipart(bucket: bucket, key: key, upload: upload))
-    }
-
-    // MARK: Multipart uploads
-
-    /// Records a new multipart upload; `template` carries its metadata, its version id is the upload id.
-    public func createUpload(_ requested: Jurisdiction, template: ObjectManifest) throws {
-        try check(requested)
-        try engine.put(NodeKeys.multipart(bucket: template.bucket, key: template.key, upload: template.versionID),
-                       template.encoded(), sync: true)
-    }
-
-    /// The upload's template, or nil when this node has no record of it.
-    public func upload(_ requested: Jurisdiction, bucket: String, key: String, upload: VersionID) throws -> ObjectManifest? {
-        try check(requested)
-        return try engine.get(NodeKeys.multipart(bucket: bucket, key: key, upload: upload)).map {
-            try ObjectManifest(decoding: $0)
-        }
-    }
-
-    /// Uploads in progress in `bucket` whose keys start with `prefix`, from (key, upload id) `from` on, in order.
-    public func listUploads(_ requested: Jurisdiction, bucket: String, prefix: [UInt8], limit: Int) throws -> [ObjectManifest] {
-        try check(requested)
-        let start = NodeKeys.multipartPrefix(bucket: bucket, keyPrefix: prefix)
-        return try engine.scan(from: start, to: prefixSuccessor(start), limit: limit).map {
-            try ObjectManifest(decoding: $0.value)
-        }
-    }
-
-    /// Makes `record` the part of its number unless a later upload of that number is there; durably.
-    public func commitPart(_ requested: Jurisdiction, upload: VersionID, record: PartRecord) throws -> CommitOutcome {
-        try check(requested)
-        let key = NodeKeys.part(upload: upload, number: record.part.number)
-        return try stripe(for: key).lock.withLock { _ in
-            var batch = WriteBatch()
-            batch.delete(NodeKeys.upload(version: record.part.versionID))
-            if let raw = try engine.get(key) {
-                let current = try PartRecord(decoding: raw)
-                if !record.isNewer(than: current) {
-                    if current.part.versionID != record.part.versionID {
-                        deleteSegments(of: record.part.versionID, into: &batch)
-                    }
-                    try engine.write(batch, sync: true)
-                    return .superseded
-                }
-                if current.part.versionID != record.part.versionID {
-                    deleteSegments(of: current.part.versionID, into: &batch)
-                }
-            }
-            batch.put(key, record.encoded())
-            try engine.write(batch, sync: true)
-            return .committed
-        }
-    }
-
-    /// Part records of an upload with numbers `>= from`, in order.
-    public func parts(_ requested: Jurisdiction, upload: VersionID, from: UInt32, limit: Int) throws -> [PartRecord] {
-        try check(requested)
-        let (_, end) = NodeKeys.partRange(upload: upload)
-        return try engine.scan(from: NodeKeys.part(upload: upload, number: from), to: end, limit: limit).map {
-            try PartRecord(decoding: $0.value)
-        }
-    }
-
-    /// Drops an upload: its records and every segment of its parts.
-    public func abortUpload(_ requested: Jurisdiction, bucket: String, key: String, upload: VersionID) throws {
-        try check(requested)
-        var batch = WriteBatch()
-        try dropUpload(upload, bucket: bucket, key: key, keeping: [], into: &batch)
-        try engine.write(batch, sync: true)
     }
 
     public func abort(_ requested: Jurisdiction, version: VersionID) throws {
@@ -287,7 +218,7 @@ public final class NodeStore: Sendable {
     /// Closes the engine.
     public func close() { engine.close() }
 
-    private func stripe(for key: [UInt8]) -> CommitStripe {
+    func stripe(for key: [UInt8]) -> CommitStripe {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         for byte in key { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }
         return commitStripes[Int(hash % UInt64(commitStripes.count))]
@@ -295,6 +226,6 @@ public final class NodeStore: Sendable {
 }
 
 /// One lock of the commit stripes.
-private final class CommitStripe: Sendable {
+final class CommitStripe: Sendable {
     let lock = Mutex(())
 }

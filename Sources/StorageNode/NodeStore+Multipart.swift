@@ -1,0 +1,72 @@
+import ObjectModel
+import StorageEngine
+
+/// Multipart uploads on a node: the upload's template and its part records, kept until completion or abort.
+extension NodeStore {
+    /// Records a new multipart upload; `template` carries its metadata, its version id is the upload id.
+    public func createUpload(_ requested: Jurisdiction, template: ObjectManifest) throws {
+        try check(requested)
+        try engine.put(NodeKeys.multipart(bucket: template.bucket, key: template.key, upload: template.versionID),
+                       template.encoded(), sync: true)
+    }
+
+    /// The upload's template, or nil when this node has no record of it.
+    public func upload(_ requested: Jurisdiction, bucket: String, key: String, upload: VersionID) throws -> ObjectManifest? {
+        try check(requested)
+        return try engine.get(NodeKeys.multipart(bucket: bucket, key: key, upload: upload)).map {
+            try ObjectManifest(decoding: $0)
+        }
+    }
+
+    /// Uploads in progress in `bucket` whose keys start with `prefix`, from (key, upload id) `from` on, in order.
+    public func listUploads(_ requested: Jurisdiction, bucket: String, prefix: [UInt8], limit: Int) throws -> [ObjectManifest] {
+        try check(requested)
+        let start = NodeKeys.multipartPrefix(bucket: bucket, keyPrefix: prefix)
+        return try engine.scan(from: start, to: prefixSuccessor(start), limit: limit).map {
+            try ObjectManifest(decoding: $0.value)
+        }
+    }
+
+    /// Makes `record` the part of its number unless a later upload of that number is there; durably.
+    public func commitPart(_ requested: Jurisdiction, upload: VersionID, record: PartRecord) throws -> CommitOutcome {
+        try check(requested)
+        let key = NodeKeys.part(upload: upload, number: record.part.number)
+        return try stripe(for: key).lock.withLock { _ in
+            var batch = WriteBatch()
+            batch.delete(NodeKeys.upload(version: record.part.versionID))
+            if let raw = try engine.get(key) {
+                let current = try PartRecord(decoding: raw)
+                if !record.isNewer(than: current) {
+                    if current.part.versionID != record.part.versionID {
+                        deleteSegments(of: record.part.versionID, into: &batch)
+                    }
+                    try engine.write(batch, sync: true)
+                    return .superseded
+                }
+                if current.part.versionID != record.part.versionID {
+                    deleteSegments(of: current.part.versionID, into: &batch)
+                }
+            }
+            batch.put(key, record.encoded())
+            try engine.write(batch, sync: true)
+            return .committed
+        }
+    }
+
+    /// Part records of an upload with numbers `>= from`, in order.
+    public func parts(_ requested: Jurisdiction, upload: VersionID, from: UInt32, limit: Int) throws -> [PartRecord] {
+        try check(requested)
+        let (_, end) = NodeKeys.partRange(upload: upload)
+        return try engine.scan(from: NodeKeys.part(upload: upload, number: from), to: end, limit: limit).map {
+            try PartRecord(decoding: $0.value)
+        }
+    }
+
+    /// Drops an upload: its records and every segment of its parts.
+    public func abortUpload(_ requested: Jurisdiction, bucket: String, key: String, upload: VersionID) throws {
+        try check(requested)
+        var batch = WriteBatch()
+        try dropUpload(upload, bucket: bucket, key: key, keeping: [], into: &batch)
+        try engine.write(batch, sync: true)
+    }
+}
