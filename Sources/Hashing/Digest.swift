@@ -79,8 +79,3 @@ public protocol ContiguousBytes {
 
 extension Array: ContiguousBytes where Element == UInt8 {}
 extension ArraySlice: ContiguousBytes where Element == UInt8 {}
-extension String.UTF8View: ContiguousBytes {
-    public func withUnsafeBytes<R>(_ body: (UnsafeRawBufferPointer) throws -> R) rethrows -> R {
-        try Array(self).withUnsafeBytes(body)
-    }
-}

@@ -32,11 +32,6 @@ public final class HTTPNodeClient: StorageNodeClient {
 
     public var isLikelyAvailable: Bool { up.load(ordering: .relaxed) }
 
-    /// `host:port` of the node (tests).
-    public var addressForTests: String {
-        String(baseURL.dropFirst("http://".count).dropLast(NodeWire.prefix.count))
-    }
-
     /// Asks the node for its status; marks it up or down accordingly.
     public func ping() async -> Bool {
         let ok = (try? await call(.GET, "health", [], timeout: .seconds(1), probe: true)) != nil

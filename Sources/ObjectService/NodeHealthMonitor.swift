@@ -2,7 +2,6 @@ import Logging
 import ObjectModel
 import ServiceLifecycle
 import StorageNode
-import Synchronization
 
 /// Watches the storage nodes: pings every node each interval, and when one comes back after being unavailable,
 /// repairs it with what it missed (``ObjectStore/repair(_:buckets:)``). A `Service`, run in the gateway's group.
@@ -10,16 +9,12 @@ public final class NodeHealthMonitor: Service, Sendable {
     private let service: ObjectService
     private let interval: Duration
     private let logger: Logger
-    private let repairs = Mutex<Int>(0)
 
     public init(service: ObjectService, interval: Duration = .seconds(1), logger: Logger) {
         self.service = service
         self.interval = interval
         self.logger = logger
     }
-
-    /// Number of repair passes run so far (for tests and metrics).
-    public var repairCount: Int { repairs.withLock { $0 } }
 
     public func run() async throws {
         try? await cancelWhenGracefulShutdown {
@@ -41,7 +36,6 @@ public final class NodeHealthMonitor: Service, Sendable {
             logger.info("storage node is back; repairing", metadata: ["node": "\(node.nodeID)"])
             let buckets = service.control.allBuckets().filter { $0.jurisdiction == node.jurisdiction }.map(\.name)
             _ = await service.store.repair(node, buckets: buckets)
-            repairs.withLock { $0 += 1 }
         }
     }
 }

@@ -66,15 +66,8 @@ enum CopyHandler {
                                                    expectations: expectations)
         let result = try await copy(call, located, range: nil, into: writer, jurisdiction: sourceBucket.jurisdiction)
         guard case .object(let manifest) = result else { preconditionFailure("object writer returned a part") }
-        var xml = XMLWriter()
-        xml.element("CopyObjectResult") { xml in
-            xml.element("LastModified", Timestamps.iso8601(millis: manifest.lastModifiedMillis))
-            xml.element("ETag", "\"\(manifest.etag)\"")
-            if let algorithm = manifest.checksumAlgorithm, let value = manifest.checksumValue {
-                xml.element("Checksum\(algorithm)", value)
-            }
-        }
-        return call.xml(xml.document)
+        return copyResult(call, "CopyObjectResult", lastModifiedMillis: manifest.lastModifiedMillis, etag: manifest.etag,
+                          algorithm: manifest.checksumAlgorithm, checksum: manifest.checksumValue)
     }
 
     static func uploadPartCopy(_ call: S3Call) async throws -> Response {
@@ -95,13 +88,18 @@ enum CopyHandler {
                                                        expectations: PayloadExpectations(sizeBytes: size))
         let result = try await copy(call, located, range: range, into: writer, jurisdiction: sourceBucket.jurisdiction)
         guard case .part(let record) = result else { preconditionFailure("part writer returned an object") }
+        return copyResult(call, "CopyPartResult", lastModifiedMillis: record.lastModifiedMillis, etag: record.part.etag,
+                          algorithm: template.checksumAlgorithm, checksum: record.part.checksumValue)
+    }
+
+    /// The XML answer of a copy: `CopyObjectResult` or `CopyPartResult`.
+    private static func copyResult(_ call: S3Call, _ root: String, lastModifiedMillis: Int64, etag: String,
+                                   algorithm: String?, checksum: String?) -> Response {
         var xml = XMLWriter()
-        xml.element("CopyPartResult") { xml in
-            xml.element("LastModified", Timestamps.iso8601(millis: record.lastModifiedMillis))
-            xml.element("ETag", "\"\(record.part.etag)\"")
-            if let algorithm = template.checksumAlgorithm, let value = record.part.checksumValue {
-                xml.element("Checksum\(algorithm)", value)
-            }
+        xml.element(root) { xml in
+            xml.element("LastModified", Timestamps.iso8601(millis: lastModifiedMillis))
+            xml.element("ETag", "\"\(etag)\"")
+            if let algorithm, let checksum { xml.element("Checksum\(algorithm)", checksum) }
         }
         return call.xml(xml.document)
     }

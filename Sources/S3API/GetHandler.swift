@@ -64,7 +64,7 @@ enum GetHandler {
         }
         let status: HTTPResponse.Status
         let bytes: ClosedRange<Int64>?
-        if let range, !(call.request.query("partNumber") != nil && manifest.parts.isEmpty) {
+        if let range {
             status = .partialContent
             headers[.contentRange] = "bytes \(range.lowerBound)-\(range.upperBound)/\(size)"
             bytes = range
@@ -88,14 +88,15 @@ enum GetHandler {
 }
 
 extension GetHandler {
-    /// The byte range of part `text` of an object; a single-PUT object has one part, the whole object.
+    /// The byte range of part `text` of a multipart object (served as 206). A single-PUT object has one part, the
+    /// whole object: nil, served as a plain 200, as S3 does.
     static func partRange(_ text: String, _ manifest: ObjectManifest) throws -> ClosedRange<Int64>? {
         guard let number = Int(text), (1...Limits.partNumberMax).contains(number) else {
             throw S3Error.invalidArgument("Part number must be an integer between 1 and \(Limits.partNumberMax), inclusive")
         }
         if manifest.parts.isEmpty {
             guard number == 1 else { throw ObjectServiceError.invalidPartNumber(number) }
-            return manifest.sizeBytes == 0 ? nil : 0...(manifest.sizeBytes - 1)
+            return nil
         }
         guard number <= manifest.parts.count else { throw ObjectServiceError.invalidPartNumber(number) }
         let extent = manifest.extents[number - 1]

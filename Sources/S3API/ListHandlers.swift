@@ -32,6 +32,12 @@ enum ListHandlers {
         return Common(prefix: request.query("prefix") ?? "", delimiter: delimiter, maxKeys: maxKeys, urlEncode: urlEncode)
     }
 
+    /// One page of the bucket's objects after `after`, with the request's prefix, delimiter and max-keys.
+    static func list(_ call: S3Call, _ record: BucketRecord, _ options: Common, after: String?) async throws -> ListPage {
+        try await call.service.store.list(record.jurisdiction, bucket: record.name, ListRequest(
+            prefix: options.prefix, delimiter: options.delimiter, startAfter: after, maxKeys: options.maxKeys))
+    }
+
     static func listV2(_ call: S3Call) async throws -> Response {
         let options = try common(call)
         let record = try call.service.bucket(call.bucketName, tenant: call.tenant)
@@ -45,8 +51,7 @@ enum ListHandlers {
             startAfter = decoded
         }
         let fetchOwner = call.request.query("fetch-owner") == "true"
-        let page = try await call.service.store.list(record.jurisdiction, bucket: record.name, ListRequest(
-            prefix: options.prefix, delimiter: options.delimiter, startAfter: startAfter, maxKeys: options.maxKeys))
+        let page = try await list(call, record, options, after: startAfter)
         var xml = XMLWriter()
         xml.element("ListBucketResult") { xml in
             xml.element("Name", record.name)
@@ -68,10 +73,9 @@ enum ListHandlers {
 
     static func listV1(_ call: S3Call) async throws -> Response {
         let options = try common(call)
-        let record = try call.service.bucket(call.bucketName, tenant: call.tenant)
         let marker = call.request.query("marker").flatMap { $0.isEmpty ? nil : $0 }
-        let page = try await call.service.store.list(record.jurisdiction, bucket: record.name, ListRequest(
-            prefix: options.prefix, delimiter: options.delimiter, startAfter: marker, maxKeys: options.maxKeys))
+        let record = try call.service.bucket(call.bucketName, tenant: call.tenant)
+        let page = try await list(call, record, options, after: marker)
         var xml = XMLWriter()
         xml.element("ListBucketResult") { xml in
             xml.element("Name", record.name)
@@ -92,10 +96,9 @@ enum ListHandlers {
     /// ListObjectVersions of an unversioned bucket: every current object with version id `null`.
     static func listVersions(_ call: S3Call) async throws -> Response {
         let options = try common(call)
-        let record = try call.service.bucket(call.bucketName, tenant: call.tenant)
         let keyMarker = call.request.query("key-marker").flatMap { $0.isEmpty ? nil : $0 }
-        let page = try await call.service.store.list(record.jurisdiction, bucket: record.name, ListRequest(
-            prefix: options.prefix, delimiter: options.delimiter, startAfter: keyMarker, maxKeys: options.maxKeys))
+        let record = try call.service.bucket(call.bucketName, tenant: call.tenant)
+        let page = try await list(call, record, options, after: keyMarker)
         var xml = XMLWriter()
         xml.element("ListVersionsResult") { xml in
             xml.element("Name", record.name)

@@ -17,9 +17,9 @@ public struct S3Request: Sendable {
     public init(method: String, rawPath: String, rawQuery: String, host: String,
                 headers: [(name: String, value: String)], domains: [String]) throws(S3Error) {
         self.method = method
-        var allHeaders = headers.map { (name: $0.name.lowercased(), value: $0.value) }
-        allHeaders.append((name: "host", value: host))
-        signable = SignableRequest(method: method, rawPath: rawPath, rawQuery: rawQuery, headers: allHeaders)
+        // SignableRequest lower-cases the names, once.
+        signable = SignableRequest(method: method, rawPath: rawPath, rawQuery: rawQuery,
+                                   headers: headers + [(name: "host", value: host)])
         queryItems = signable.queryItems
         guard rawPath.hasPrefix("/") else { throw S3Error.invalidRequest("the request path must start with /") }
 
@@ -44,7 +44,7 @@ public struct S3Request: Sendable {
         }
         let names = Set(queryItems.map(\.name))
         operation = S3Operation.classify(method: method, bucket: bucket, key: key, queryNames: names,
-                                         hasCopySource: allHeaders.contains { $0.name == "x-amz-copy-source" })
+                                         hasCopySource: signable.headers.contains { $0.name == "x-amz-copy-source" })
     }
 
     /// The first value of a header (names lower-case).

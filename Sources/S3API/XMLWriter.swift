@@ -31,11 +31,6 @@ public struct XMLWriter {
         text += "</\(name)>"
     }
 
-    /// Writes the element only when `value` is non-nil.
-    public mutating func element(_ name: String, ifPresent value: String?) {
-        if let value { element(name, value) }
-    }
-
     public mutating func element(_ name: String, _ body: (inout XMLWriter) -> Void) {
         start(name)
         body(&self)

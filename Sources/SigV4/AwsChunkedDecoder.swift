@@ -25,8 +25,6 @@ public struct AwsChunkedDecoder {
     /// Trailer headers, lower-cased names, in arrival order (the signature line excluded).
     public private(set) var trailers: [(name: String, value: String)] = []
     private var trailerSignature: String?
-    /// Payload bytes emitted so far.
-    public private(set) var decodedBytes: Int64 = 0
 
     /// A decoder for `mode`, which must be a chunked mode; `context` is required for signed modes.
     public init(mode: PayloadMode, context: ChunkSigningContext?) {
@@ -43,12 +41,6 @@ public struct AwsChunkedDecoder {
         previousSignature = context?.seedSignature ?? ""
     }
 
-    /// True once the final chunk and trailer have been read.
-    public var isComplete: Bool {
-        if case .done = state { return true }
-        return false
-    }
-
     /// Consumes `input`, calling `emit` with each run of payload bytes.
     public mutating func feed(_ input: UnsafeRawBufferPointer,
                               emit: (UnsafeRawBufferPointer) throws -> Void) throws {
@@ -62,7 +54,6 @@ public struct AwsChunkedDecoder {
                 let take = min(remaining, input.count - offset)
                 let slice = UnsafeRawBufferPointer(rebasing: input[offset..<(offset + take)])
                 chunkHash?.update(slice)
-                decodedBytes += Int64(take)
                 try emit(slice)
                 offset += take
                 state = remaining - take == 0 ? .dataEnd : .data(remaining: remaining - take)

@@ -64,9 +64,6 @@ public final class LocalStorageNode: StorageNodeClient {
         store.withLock { $0 = opened }
     }
 
-    /// Flushes and compacts the database (tests and maintenance).
-    public func compact() async throws { try await run { try $0.compact() } }
-
     /// Closes the database for good (shutdown).
     public func close() { goOffline() }
 

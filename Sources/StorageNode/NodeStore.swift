@@ -212,9 +212,6 @@ public final class NodeStore: Sendable {
         return (objects, uploads, segments)
     }
 
-    /// Flushes and compacts the engine.
-    public func compact() throws { try engine.compact() }
-
     /// Closes the engine.
     public func close() { engine.close() }
 

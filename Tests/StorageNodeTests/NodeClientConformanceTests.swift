@@ -142,6 +142,7 @@ final class LocalNodeConformanceTests: NodeClientConformanceTests {}
 final class HTTPNodeConformanceTests: NodeClientConformanceTests {
     var serverTask: Task<Void, Error>?
     var http: HTTPClient?
+    var address = ""
 
     override func client() async throws -> any StorageNodeClient {
         let server = NodeServer(node: local, token: "secret-token", logger: Logger(label: "test"))
@@ -153,7 +154,8 @@ final class HTTPNodeConformanceTests: NodeClientConformanceTests {
         for await value in stream { port = value; break }
         let http = HTTPClient(eventLoopGroupProvider: .singleton)
         self.http = http
-        return HTTPNodeClient(node: NodeID("ma-1")!, jurisdiction: ma, address: "127.0.0.1:\(port)", http: http,
+        address = "127.0.0.1:\(port)"
+        return HTTPNodeClient(node: NodeID("ma-1")!, jurisdiction: ma, address: address, http: http,
                               token: "secret-token")
     }
 
@@ -165,8 +167,8 @@ final class HTTPNodeConformanceTests: NodeClientConformanceTests {
     }
 
     func testWrongTokenIsRefused() async throws {
-        let good = try await client() as! HTTPNodeClient
-        let intruder = HTTPNodeClient(node: NodeID("ma-1")!, jurisdiction: ma, address: good.addressForTests,
+        _ = try await client()
+        let intruder = HTTPNodeClient(node: NodeID("ma-1")!, jurisdiction: ma, address: address,
                                       http: http!, token: "wrong")
         do {
             _ = try await intruder.manifest(ma, bucket: "bkt", key: "k")

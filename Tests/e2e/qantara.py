@@ -80,9 +80,9 @@ class Server:
             handle.seek(self.log_offset)
             return handle.read().decode(errors="replace")
 
-    def stop(self):
+    def stop(self, sig=signal.SIGTERM):
         if self.process and self.process.poll() is None:
-            os.kill(self.process.pid, signal.SIGTERM)
+            os.kill(self.process.pid, sig)
             try:
                 self.process.wait(timeout=20)
             except subprocess.TimeoutExpired:

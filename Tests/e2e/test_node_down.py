@@ -81,3 +81,10 @@ def test_sigterm_stops_cleanly_and_data_survives_restart(tmp_path):
         assert again.root_key == server.root_key
     finally:
         assert again.stop() == 0
+
+
+def test_sigint_stops_cleanly(tmp_path):
+    import signal
+    server = Server(tmp_path / "data").start()
+    server.client().create_bucket(Bucket="interrupted")
+    assert server.stop(signal.SIGINT) == 0
