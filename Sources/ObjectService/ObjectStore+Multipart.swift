@@ -32,7 +32,7 @@ extension ObjectStore {
                              checksumAlgorithm: ChecksumAlgorithm?) async throws -> VersionID {
         var template = ObjectManifest(bucket: bucket, key: key, versionID: .random(), sequence: clock.nextSequence(),
                                       lastModifiedMillis: clock.nowMillis())
-        template.apply(metadata)
+        template.metadata = metadata
         template.checksumAlgorithm = checksumAlgorithm?.rawValue
         let ranking = try ranked(jurisdiction, bucket: bucket, key: key)
         var stored = 0

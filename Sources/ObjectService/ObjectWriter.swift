@@ -175,7 +175,7 @@ public final class ObjectWriter {
             var manifest = ObjectManifest(bucket: bucket, key: key, versionID: version, sequence: 0,
                                           sizeBytes: sizeBytes, etag: Hex.encode(digest),
                                           lastModifiedMillis: store.clock.nowMillis())
-            manifest.apply(metadata)
+            manifest.metadata = metadata
             manifest.checksumAlgorithm = checksum?.algorithm.rawValue
             manifest.checksumValue = checksumValue
             (failed, manifest) = try await store.commitObject(manifest, on: targets, jurisdiction: jurisdiction,

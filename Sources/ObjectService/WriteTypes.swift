@@ -25,26 +25,6 @@ public struct PayloadExpectations: Sendable {
     }
 }
 
-/// Metadata a client sets on an object.
-public struct ObjectMetadata: Sendable, Equatable {
-    public var contentType: String?
-    public var cacheControl: String?
-    public var contentDisposition: String?
-    public var contentEncoding: String?
-    public var contentLanguage: String?
-    public var expires: String?
-    public var user: [(String, String)] = []
-
-    public init() {}
-
-    public static func == (lhs: ObjectMetadata, rhs: ObjectMetadata) -> Bool {
-        lhs.contentType == rhs.contentType && lhs.cacheControl == rhs.cacheControl
-            && lhs.contentDisposition == rhs.contentDisposition && lhs.contentEncoding == rhs.contentEncoding
-            && lhs.contentLanguage == rhs.contentLanguage && lhs.expires == rhs.expires
-            && lhs.user.map(\.0) == rhs.user.map(\.0) && lhs.user.map(\.1) == rhs.user.map(\.1)
-    }
-}
-
 /// What a write produces: an object, or a part of a multipart upload.
 public enum WriteTarget: Sendable {
     /// A whole object, committed only if `condition` holds at commit time.
@@ -78,31 +58,5 @@ public enum WriteResult: Sendable {
         case .object(let manifest): return manifest.checksumValue
         case .part(let record): return record.part.checksumValue
         }
-    }
-}
-
-extension ObjectManifest {
-    /// Copies client-set metadata into the manifest.
-    mutating func apply(_ metadata: ObjectMetadata) {
-        contentType = metadata.contentType
-        cacheControl = metadata.cacheControl
-        contentDisposition = metadata.contentDisposition
-        contentEncoding = metadata.contentEncoding
-        contentLanguage = metadata.contentLanguage
-        expires = metadata.expires
-        userMetadata = metadata.user
-    }
-
-    /// The client-set metadata of the object.
-    public var metadata: ObjectMetadata {
-        var metadata = ObjectMetadata()
-        metadata.contentType = contentType
-        metadata.cacheControl = cacheControl
-        metadata.contentDisposition = contentDisposition
-        metadata.contentEncoding = contentEncoding
-        metadata.contentLanguage = contentLanguage
-        metadata.expires = expires
-        metadata.user = userMetadata
-        return metadata
     }
 }

@@ -29,13 +29,13 @@ enum GetHandler {
         headers[.eTag] = "\"\(manifest.etag)\""
         headers[.lastModified] = Timestamps.httpDate(manifest.lastModifiedMillis / 1000)
         headers[.acceptRanges] = "bytes"
-        headers[.contentType] = manifest.contentType ?? "binary/octet-stream"
-        if let value = manifest.cacheControl { headers[.cacheControl] = value }
-        if let value = manifest.contentDisposition { headers[.contentDisposition] = value }
-        if let value = manifest.contentEncoding { headers[.contentEncoding] = value }
-        if let value = manifest.contentLanguage { headers[.contentLanguage] = value }
-        if let value = manifest.expires { headers[.expires] = value }
-        for (name, value) in manifest.userMetadata {
+        headers[.contentType] = manifest.metadata.contentType ?? "binary/octet-stream"
+        if let value = manifest.metadata.cacheControl { headers[.cacheControl] = value }
+        if let value = manifest.metadata.contentDisposition { headers[.contentDisposition] = value }
+        if let value = manifest.metadata.contentEncoding { headers[.contentEncoding] = value }
+        if let value = manifest.metadata.contentLanguage { headers[.contentLanguage] = value }
+        if let value = manifest.metadata.expires { headers[.expires] = value }
+        for (name, value) in manifest.metadata.user {
             if let field = HTTPField.Name("x-amz-meta-" + name) { headers[field] = value }
         }
         for override in responseOverrides {

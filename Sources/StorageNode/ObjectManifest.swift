@@ -17,14 +17,8 @@ public struct ObjectManifest: Sendable, Equatable {
     public var etag: String
     /// Milliseconds since 1970.
     public var lastModifiedMillis: Int64
-    public var contentType: String?
-    public var cacheControl: String?
-    public var contentDisposition: String?
-    public var contentEncoding: String?
-    public var contentLanguage: String?
-    public var expires: String?
-    /// `x-amz-meta-*` pairs, names lower-cased without the prefix, in the order received.
-    public var userMetadata: [(String, String)]
+    /// What the client set: content headers and `x-amz-meta-*` pairs.
+    public var metadata = ObjectMetadata()
     /// Algorithm name (`CRC32`, ...) of the stored additional checksum.
     public var checksumAlgorithm: String?
     /// Base64 checksum value (for multipart objects, the checksum of the part checksums, suffixed `-N`).
@@ -45,7 +39,6 @@ public struct ObjectManifest: Sendable, Equatable {
         self.segmentSizeBytes = segmentSizeBytes
         self.etag = etag
         self.lastModifiedMillis = lastModifiedMillis
-        self.userMetadata = []
     }
 
     /// Number of segments holding the object's bytes.
@@ -96,11 +89,12 @@ extension ObjectManifest {
         writer.write(segmentSizeBytes)
         writer.writeString(etag)
         writer.write(lastModifiedMillis)
-        for field in [contentType, cacheControl, contentDisposition, contentEncoding, contentLanguage, expires] {
+        for field in [metadata.contentType, metadata.cacheControl, metadata.contentDisposition,
+                      metadata.contentEncoding, metadata.contentLanguage, metadata.expires] {
             writer.writeOptional(field)
         }
-        writer.write(UInt32(userMetadata.count))
-        for (name, value) in userMetadata {
+        writer.write(UInt32(metadata.user.count))
+        for (name, value) in metadata.user {
             writer.writeString(name)
             writer.writeString(value)
         }
@@ -130,16 +124,16 @@ extension ObjectManifest {
         guard sizeBytes >= 0, segmentSizeBytes > 0 else { throw FormatError("invalid size or segment size") }
         etag = try reader.readString()
         lastModifiedMillis = try reader.readInt64()
-        contentType = try reader.readOptional()
-        cacheControl = try reader.readOptional()
-        contentDisposition = try reader.readOptional()
-        contentEncoding = try reader.readOptional()
-        contentLanguage = try reader.readOptional()
-        expires = try reader.readOptional()
+        metadata.contentType = try reader.readOptional()
+        metadata.cacheControl = try reader.readOptional()
+        metadata.contentDisposition = try reader.readOptional()
+        metadata.contentEncoding = try reader.readOptional()
+        metadata.contentLanguage = try reader.readOptional()
+        metadata.expires = try reader.readOptional()
         let metadataCount = try reader.readUInt32()
         guard metadataCount <= 1024 else { throw FormatError("too many metadata entries: \(metadataCount)") }
         for _ in 0..<metadataCount {
-            userMetadata.append((try reader.readString(), try reader.readString()))
+            metadata.user.append((try reader.readString(), try reader.readString()))
         }
         checksumAlgorithm = try reader.readOptional()
         checksumValue = try reader.readOptional()
@@ -215,5 +209,26 @@ public struct Extent: Sendable, Equatable {
     public func segmentLength(_ index: Int) -> Int {
         precondition(index >= 0 && index < segmentCount)
         return Int(min(Int64(segmentSizeBytes), sizeBytes - Int64(index) * Int64(segmentSizeBytes)))
+    }
+}
+
+/// Metadata a client sets on an object.
+public struct ObjectMetadata: Sendable, Equatable {
+    public var contentType: String?
+    public var cacheControl: String?
+    public var contentDisposition: String?
+    public var contentEncoding: String?
+    public var contentLanguage: String?
+    public var expires: String?
+    /// `x-amz-meta-*` pairs, names lower-cased without the prefix, in the order received.
+    public var user: [(String, String)] = []
+
+    public init() {}
+
+    public static func == (lhs: ObjectMetadata, rhs: ObjectMetadata) -> Bool {
+        lhs.contentType == rhs.contentType && lhs.cacheControl == rhs.cacheControl
+            && lhs.contentDisposition == rhs.contentDisposition && lhs.contentEncoding == rhs.contentEncoding
+            && lhs.contentLanguage == rhs.contentLanguage && lhs.expires == rhs.expires
+            && lhs.user.map(\.0) == rhs.user.map(\.0) && lhs.user.map(\.1) == rhs.user.map(\.1)
     }
 }

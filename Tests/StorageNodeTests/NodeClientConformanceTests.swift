@@ -110,10 +110,10 @@ class NodeClientConformanceTests: XCTestCase {
         let node = try await client()
         let upload = VersionID.random()
         var template = manifest("big", sequence: 1, size: 0, version: upload)
-        template.contentType = "video/mp4"
+        template.metadata.contentType = "video/mp4"
         try await node.createUpload(ma, template: template)
         let fetched = try await node.upload(ma, bucket: "bkt", key: "big", upload: upload)
-        XCTAssertEqual(fetched?.contentType, "video/mp4")
+        XCTAssertEqual(fetched?.metadata.contentType, "video/mp4")
         let uploads = try await node.listUploads(ma, bucket: "bkt", prefix: [], limit: 10)
         XCTAssertEqual(uploads.map(\.versionID), [upload])
         let part = PartRef(number: 1, versionID: .random(), sizeBytes: 2, etag: "p1", checksumValue: nil)

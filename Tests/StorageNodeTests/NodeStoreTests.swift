@@ -94,8 +94,8 @@ final class NodeStoreTests: XCTestCase {
 
     func testManifestEncodingRoundTripsAndRejectsCorruption() throws {
         var original = manifest("ключ/../\u{1}x", sequence: 42, size: 5_000_000)
-        original.contentType = "text/plain"
-        original.userMetadata = [("a", "1"), ("b", "two")]
+        original.metadata.contentType = "text/plain"
+        original.metadata.user = [("a", "1"), ("b", "two")]
         original.checksumAlgorithm = "CRC32"
         original.checksumValue = "AAAAAA=="
         let encoded = original.encoded()
