@@ -7,28 +7,36 @@ import SigV4
 /// Small request bodies (XML documents) read whole, up to a limit, with the same checks as uploads: aws-chunked
 /// decoding, signed SHA-256, Content-MD5 and additional checksums.
 enum BodyCollector {
-    static func collect(_ call: S3Call, limit: Int) async throws -> [UInt8] {
+    /// Reads the request body once, decoding aws-chunked framing (and checking chunk signatures) when the payload
+    /// mode says so: `consume` gets the payload bytes, `afterBuffer` runs after each network buffer. Returns the
+    /// trailer headers (empty without aws-chunked).
+    static func read(_ call: S3Call, consume: (UnsafeRawBufferPointer) throws -> Void,
+                     afterBuffer: () async throws -> Void) async throws -> [(name: String, value: String)] {
         var decoder = call.verified.payload.isChunked
             ? AwsChunkedDecoder(mode: call.verified.payload, context: call.verified.chunkContext) : nil
-        var bytes = [UInt8]()
         for try await buffer in call.body {
             try buffer.withUnsafeReadableBytes { raw in
                 if decoder != nil {
-                    try decoder!.feed(raw) { bytes += $0 }
+                    try decoder!.feed(raw, emit: consume)
                 } else {
-                    bytes += raw
+                    try consume(raw)
                 }
             }
+            try await afterBuffer()
+        }
+        guard var finished = decoder else { return [] }
+        try finished.finish()
+        return finished.trailers
+    }
+
+    static func collect(_ call: S3Call, limit: Int) async throws -> [UInt8] {
+        var bytes = [UInt8]()
+        let trailers = try await read(call, consume: { bytes += $0 }, afterBuffer: {
             guard bytes.count <= limit else {
                 throw S3Error("MaxMessageLengthExceeded", "Your request was too big (limit \(limit) bytes).",
                               status: .badRequest)
             }
-        }
-        var trailers: [(name: String, value: String)] = []
-        if var finished = decoder {
-            try finished.finish()
-            trailers = finished.trailers
-        }
+        })
         let expectations = try PutHandler.expectations(call)
         if let size = expectations.sizeBytes, size != Int64(bytes.count) {
             throw ObjectServiceError.incompleteBody(expected: size, received: Int64(bytes.count))

@@ -33,24 +33,10 @@ enum PutHandler {
         -> WriteResult
     {
         do {
-            var decoder = call.verified.payload.isChunked
-                ? AwsChunkedDecoder(mode: call.verified.payload, context: call.verified.chunkContext) : nil
-            for try await buffer in call.body {
-                try buffer.withUnsafeReadableBytes { raw in
-                    if decoder != nil {
-                        try decoder!.feed(raw) { try writer.append($0) }
-                    } else {
-                        try writer.append(raw)
-                    }
-                }
-                try await writer.flush()
-            }
-            var trailerChecksum: String?
-            if var finished = decoder {
-                try finished.finish()
-                if let algorithm = expectations.checksumAlgorithm {
-                    trailerChecksum = finished.trailers.first { $0.name == algorithm.headerName }?.value
-                }
+            let trailers = try await BodyCollector.read(call, consume: { try writer.append($0) },
+                                                        afterBuffer: { try await writer.flush() })
+            let trailerChecksum = expectations.checksumAlgorithm.flatMap { algorithm in
+                trailers.first { $0.name == algorithm.headerName }?.value
             }
             return try await writer.finish(trailerChecksum: trailerChecksum)
         } catch {
