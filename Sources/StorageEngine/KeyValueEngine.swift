@@ -58,7 +58,9 @@ public protocol KeyValueEngine: Sendable {
     func write(_ batch: WriteBatch, sync: Bool) throws
     /// Up to `limit` pairs with `start <= key < end` (end nil = no bound), in key order.
     func scan(from start: [UInt8], to end: [UInt8]?, limit: Int) throws -> [KeyValue]
-    /// Number of keys in `[start, end)`; may be estimated only when `exact` is false.
+    /// Up to `limit` keys with `start <= key < end`, in key order, without reading their values.
+    func keys(from start: [UInt8], to end: [UInt8]?, limit: Int) throws -> [[UInt8]]
+    /// Number of keys in `[start, end)`.
     func count(from start: [UInt8], to end: [UInt8]?) throws -> Int
     /// Flushes memory tables and compacts, so deleted data leaves the files. Used by tests and maintenance.
     func compact() throws

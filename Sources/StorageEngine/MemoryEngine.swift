@@ -77,6 +77,10 @@ public final class MemoryEngine: KeyValueEngine {
         }
     }
 
+    public func keys(from start: [UInt8], to end: [UInt8]?, limit: Int) throws -> [[UInt8]] {
+        try scan(from: start, to: end, limit: limit).map(\.key)
+    }
+
     public func count(from start: [UInt8], to end: [UInt8]?) throws -> Int {
         try state.withLock { state in
             guard !state.closed else { throw StorageEngineError.closed }

@@ -151,49 +151,57 @@ public final class RocksDBEngine: KeyValueEngine, @unchecked Sendable {
     }
 
     public func scan(from start: [UInt8], to end: [UInt8]?, limit: Int) throws -> [KeyValue] {
+        var result = [KeyValue]()
+        try iterate(from: start, to: end) { iterator, key in
+            guard result.count < limit else { return false }
+            var valueLength = 0
+            let valuePointer = rocksdb_iter_value(iterator, &valueLength)
+            result.append(KeyValue(key: Array(key), value: Array(UnsafeRawBufferPointer(start: valuePointer,
+                                                                                          count: valueLength))))
+            return true
+        }
+        return result
+    }
+
+    public func keys(from start: [UInt8], to end: [UInt8]?, limit: Int) throws -> [[UInt8]] {
+        var result = [[UInt8]]()
+        try iterate(from: start, to: end) { _, key in
+            guard result.count < limit else { return false }
+            result.append(Array(key))
+            return true
+        }
+        return result
+    }
+
+    public func count(from start: [UInt8], to end: [UInt8]?) throws -> Int {
+        var total = 0
+        try iterate(from: start, to: end) { _, _ in
+            total += 1
+            return true
+        }
+        return total
+    }
+
+    /// Calls `visit` with each key in `[start, end)` in order (the iterator positioned on it, so the value can be
+    /// read) until it returns false. Values are read only when `visit` asks for them.
+    private func iterate(from start: [UInt8], to end: [UInt8]?,
+                         _ visit: (OpaquePointer?, UnsafeRawBufferPointer) -> Bool) throws {
         try withDB { db in
             let iterator = rocksdb_create_iterator(db, read)
             defer { rocksdb_iter_destroy(iterator) }
             start.withUnsafeBytes { s in
                 rocksdb_iter_seek(iterator, s.baseAddress?.assumingMemoryBound(to: CChar.self), s.count)
             }
-            var result = [KeyValue]()
-            while result.count < limit, rocksdb_iter_valid(iterator) != 0 {
-                var keyLength = 0, valueLength = 0
-                let keyPointer = rocksdb_iter_key(iterator, &keyLength)
-                let key = Array(UnsafeRawBufferPointer(start: keyPointer, count: keyLength))
+            while rocksdb_iter_valid(iterator) != 0 {
+                var keyLength = 0
+                let key = UnsafeRawBufferPointer(start: rocksdb_iter_key(iterator, &keyLength), count: keyLength)
                 if let end, !key.lexicographicallyPrecedes(end) { break }
-                let valuePointer = rocksdb_iter_value(iterator, &valueLength)
-                result.append(KeyValue(key: key, value: Array(UnsafeRawBufferPointer(start: valuePointer,
-                                                                                     count: valueLength))))
+                guard visit(iterator, key) else { break }
                 rocksdb_iter_next(iterator)
             }
             var error: UnsafeMutablePointer<CChar>?
             rocksdb_iter_get_error(iterator, &error)
             if let message = Self.take(error) { throw StorageEngineError.io("scan: \(message)") }
-            return result
-        }
-    }
-
-    public func count(from start: [UInt8], to end: [UInt8]?) throws -> Int {
-        try withDB { db in
-            let iterator = rocksdb_create_iterator(db, read)
-            defer { rocksdb_iter_destroy(iterator) }
-            start.withUnsafeBytes { s in
-                rocksdb_iter_seek(iterator, s.baseAddress?.assumingMemoryBound(to: CChar.self), s.count)
-            }
-            var total = 0
-            while rocksdb_iter_valid(iterator) != 0 {
-                if let end {
-                    var keyLength = 0
-                    let keyPointer = rocksdb_iter_key(iterator, &keyLength)
-                    let key = UnsafeRawBufferPointer(start: keyPointer, count: keyLength)
-                    if !key.lexicographicallyPrecedes(end) { break }
-                }
-                total += 1
-                rocksdb_iter_next(iterator)
-            }
-            return total
         }
     }
 

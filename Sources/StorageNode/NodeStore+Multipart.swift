@@ -38,13 +38,13 @@ extension NodeStore {
                 let current = try PartRecord(decoding: raw)
                 if !record.isNewer(than: current) {
                     if current.part.versionID != record.part.versionID {
-                        deleteSegments(of: record.part.versionID, into: &batch)
+                        try deleteSegments(of: record.part.versionID, into: &batch)
                     }
                     try engine.write(batch, sync: true)
                     return .superseded
                 }
                 if current.part.versionID != record.part.versionID {
-                    deleteSegments(of: current.part.versionID, into: &batch)
+                    try deleteSegments(of: current.part.versionID, into: &batch)
                 }
             }
             batch.put(key, record.encoded())

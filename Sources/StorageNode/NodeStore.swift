@@ -50,9 +50,7 @@ public final class NodeStore: Sendable {
         var batch = WriteBatch()
         for marker in markers {
             guard let version = VersionID(bytes: Array(marker.key.dropFirst())) else { continue }
-            let (start, end) = NodeKeys.segmentRange(version: version)
-            batch.deleteRange(from: start, to: end)
-            batch.delete(marker.key)
+            try deleteSegments(of: version, into: &batch)
         }
         try engine.write(batch, sync: true)
     }
@@ -92,12 +90,14 @@ public final class NodeStore: Sendable {
                 try dropUpload(upload, bucket: manifest.bucket, key: manifest.key, keeping: kept, into: &batch)
             }
             if !wins {
-                for version in offered.subtracting(kept) { deleteSegments(of: version, into: &batch) }
+                for version in offered.subtracting(kept) { try deleteSegments(of: version, into: &batch) }
                 try engine.write(batch, sync: true)
                 return .superseded
             }
             if let current {
-                for version in Set(current.segmentVersions).subtracting(kept) { deleteSegments(of: version, into: &batch) }
+                for version in Set(current.segmentVersions).subtracting(kept) {
+                    try deleteSegments(of: version, into: &batch)
+                }
             }
             if let inlineSegment { batch.put(NodeKeys.segment(version: manifest.versionID, index: 0), inlineSegment) }
             batch.put(key, manifest.encoded())
@@ -106,9 +106,12 @@ public final class NodeStore: Sendable {
         }
     }
 
-    func deleteSegments(of version: VersionID, into batch: inout WriteBatch) {
+    /// Adds to `batch` the removal of a version's segments and upload marker. The segments are deleted one key at a
+    /// time: a range tombstone per overwritten object would pile up in the memtable, and RocksDB re-fragments every
+    /// memtable range tombstone on each read.
+    func deleteSegments(of version: VersionID, into batch: inout WriteBatch) throws {
         let (start, end) = NodeKeys.segmentRange(version: version)
-        batch.deleteRange(from: start, to: end)
+        for key in try engine.keys(from: start, to: end, limit: .max) { batch.delete(key) }
         batch.delete(NodeKeys.upload(version: version))
     }
 
@@ -118,18 +121,16 @@ public final class NodeStore: Sendable {
         let (start, end) = NodeKeys.partRange(upload: upload)
         for pair in try engine.scan(from: start, to: end, limit: Limits.partNumberMax + 1) {
             let record = try PartRecord(decoding: pair.value)
-            if !keeping.contains(record.part.versionID) { deleteSegments(of: record.part.versionID, into: &batch) }
+            if !keeping.contains(record.part.versionID) { try deleteSegments(of: record.part.versionID, into: &batch) }
+            batch.delete(pair.key)
         }
-        batch.deleteRange(from: start, to: end)
         batch.delete(NodeKeys.multipart(bucket: bucket, key: key, upload: upload))
     }
 
     public func abort(_ requested: Jurisdiction, version: VersionID) throws {
         try check(requested)
         var batch = WriteBatch()
-        let (start, end) = NodeKeys.segmentRange(version: version)
-        batch.deleteRange(from: start, to: end)
-        batch.delete(NodeKeys.upload(version: version))
+        try deleteSegments(of: version, into: &batch)
         try engine.write(batch, sync: false)
     }
 
@@ -179,7 +180,7 @@ public final class NodeStore: Sendable {
             let page = try engine.scan(from: from, to: end, limit: 1000)
             for pair in page {
                 if let manifest = try? ObjectManifest(decoding: pair.value) {
-                    for version in manifest.segmentVersions { deleteSegments(of: version, into: &batch) }
+                    for version in manifest.segmentVersions { try deleteSegments(of: version, into: &batch) }
                 }
             }
             guard let last = page.last, page.count == 1000 else { break }

@@ -53,6 +53,8 @@ class EngineConformanceTests: XCTestCase {
         XCTAssertEqual(try engine.scan(from: [0x01], to: nil, limit: 2).map(\.key), [[0x01, 0xFF], [0x02]])
         XCTAssertEqual(try engine.count(from: [0x7F], to: [0xFF]), 2)
         XCTAssertEqual(try engine.count(from: [], to: nil), keys.count)
+        XCTAssertEqual(try engine.keys(from: [0x01], to: [0x80], limit: 100), [[0x01, 0xFF], [0x02], [0x7F]])
+        XCTAssertEqual(try engine.keys(from: [0x7F], to: nil, limit: 3), [[0x7F], [0x80], [0xFF]])
     }
 
     func testDeleteRangeRemovesHalfOpenInterval() throws {
