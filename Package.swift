@@ -26,6 +26,7 @@ let package = Package(
         .target(name: "ObjectModel"),
         .target(name: "Hashing", dependencies: ["COpenSSL", "CSodium"]),
         .target(name: "Envelope", dependencies: ["ObjectModel", "Hashing", "COpenSSL", "CSodium"]),
+        .target(name: "KeyStore", dependencies: ["Envelope", "ObjectModel", "Hashing", "CSodium"]),
         .target(name: "StorageEngine", dependencies: ["ObjectModel", "CRocksDB"]),
         .target(name: "StorageNode", dependencies: [
             "ObjectModel", "StorageEngine",
@@ -69,6 +70,7 @@ let package = Package(
 
         .testTarget(name: "ObjectModelTests", dependencies: ["ObjectModel"]),
         .testTarget(name: "HashingTests", dependencies: ["Hashing"]),
+        .testTarget(name: "KeyStoreTests", dependencies: ["KeyStore", "Envelope", "ObjectModel"]),
         .testTarget(name: "EnvelopeTests", dependencies: ["Envelope", "ObjectModel", "Hashing"]),
         .testTarget(name: "StorageEngineTests", dependencies: ["StorageEngine", "ObjectModel"]),
         .testTarget(name: "StorageNodeTests", dependencies: [

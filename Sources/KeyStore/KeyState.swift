@@ -1,0 +1,95 @@
+import Envelope
+import ObjectModel
+
+/// Everything a built-in key store keeps, encoded inside its sealed file (format version 1, `Docs/formats.md`).
+struct KeyState {
+    static let formatVersion: UInt8 = 1
+
+    struct RootVersion {
+        var version: UInt32
+        var createdMillis: Int64
+        var material: SecretKey
+    }
+
+    struct TenantVersion {
+        var version: UInt32
+        var createdMillis: Int64
+        /// Root key version wrapping ``wrapped``.
+        var rootVersion: UInt32
+        var wrapped: [UInt8]
+    }
+
+    struct Tenant {
+        var versions: [TenantVersion] = []
+        var minimumDecryptionVersion: UInt32 = 1
+        var destroyedMillis: Int64?
+        var current: TenantVersion? { versions.last }
+    }
+
+    var jurisdiction: Jurisdiction
+    var roots: [RootVersion] = []
+    var tenants: [String: Tenant] = [:]
+
+    var currentRoot: RootVersion { roots.last! }
+
+    func encoded() -> [UInt8] {
+        var writer = BinaryWriter(capacity: 256)
+        writer.write(Self.formatVersion)
+        writer.writeString(jurisdiction.code)
+        writer.write(UInt32(roots.count))
+        for root in roots {
+            writer.write(root.version)
+            writer.write(root.createdMillis)
+            root.material.withBytes { writer.writeField($0) }
+        }
+        writer.write(UInt32(tenants.count))
+        for (name, tenant) in tenants.sorted(by: { $0.key < $1.key }) {
+            writer.writeString(name)
+            writer.write(tenant.minimumDecryptionVersion)
+            writer.write(tenant.destroyedMillis ?? -1)
+            writer.write(UInt32(tenant.versions.count))
+            for version in tenant.versions {
+                writer.write(version.version)
+                writer.write(version.createdMillis)
+                writer.write(version.rootVersion)
+                writer.writeField(version.wrapped)
+            }
+        }
+        return writer.bytes
+    }
+
+    init(jurisdiction: Jurisdiction) { self.jurisdiction = jurisdiction }
+
+    init(decoding bytes: [UInt8]) throws {
+        var reader = BinaryReader(bytes)
+        do {
+            let version = try reader.readUInt8()
+            guard version == Self.formatVersion else { throw KeyStoreError.corrupt("key state version \(version)") }
+            guard let jurisdiction = Jurisdiction(try reader.readString()) else {
+                throw KeyStoreError.corrupt("key state jurisdiction")
+            }
+            self.jurisdiction = jurisdiction
+            for _ in 0..<(try reader.readUInt32()) {
+                let version = try reader.readUInt32(), created = try reader.readInt64()
+                var material = try reader.readField()
+                roots.append(RootVersion(version: version, createdMillis: created, material: SecretKey(copying: material)))
+                wipe(&material)
+            }
+            for _ in 0..<(try reader.readUInt32()) {
+                let name = try reader.readString()
+                var tenant = Tenant()
+                tenant.minimumDecryptionVersion = try reader.readUInt32()
+                let destroyed = try reader.readInt64()
+                tenant.destroyedMillis = destroyed < 0 ? nil : destroyed
+                for _ in 0..<(try reader.readUInt32()) {
+                    tenant.versions.append(TenantVersion(version: try reader.readUInt32(), createdMillis: try reader.readInt64(),
+                                                         rootVersion: try reader.readUInt32(), wrapped: try reader.readField()))
+                }
+                tenants[name] = tenant
+            }
+            guard reader.isAtEnd, !roots.isEmpty else { throw KeyStoreError.corrupt("key state is incomplete") }
+        } catch let error as FormatError {
+            throw KeyStoreError.corrupt("key state: \(error)")
+        }
+    }
+}

@@ -1,0 +1,297 @@
+import Envelope
+import Hashing
+import ObjectModel
+import Synchronization
+
+/// The built-in key store of one jurisdiction: root and tenant keys generated here, kept sealed at rest under a
+/// key derived from the unseal secret, never returned in the clear; data keys wrapped and unwrapped here.
+///
+/// It is also the in-process ``KeyStoreClient``. Every call is checked against the requester's jurisdiction.
+public final class KeyStore: KeyStoreClient {
+    public let jurisdiction: Jurisdiction
+    let path: String
+    let cost: SealedFile.Cost
+    let now: @Sendable () -> Int64
+
+    enum Phase {
+        case sealed
+        case unsealed(KeyState, SealedFile.SealingKey)
+    }
+
+    let phase = Mutex<Phase>(.sealed)
+
+    /// A key store whose sealed state lives at `path` (created on first unseal). It starts sealed.
+    public init(jurisdiction: Jurisdiction, path: String, cost: SealedFile.Cost = .interactive,
+                now: @escaping @Sendable () -> Int64) {
+        self.jurisdiction = jurisdiction
+        self.path = path
+        self.cost = cost
+        self.now = now
+    }
+
+    /// Opens the sealed state with `secret`, or creates it (with a first root key version) when there is none.
+    /// Fails on a wrong secret or an altered file and stays sealed.
+    public func unseal(secret: [UInt8]) throws {
+        guard !secret.isEmpty else { throw KeyStoreError.invalidRequest("the unseal secret is empty") }
+        if let file = try SealedFile.readFile(path) {
+            let (bytes, sealing) = try SealedFile.unseal(file, secret: secret, jurisdiction: jurisdiction)
+            var plain = bytes
+            defer { wipe(&plain) }
+            let state = try KeyState(decoding: plain)
+            guard state.jurisdiction == jurisdiction else {
+                throw KeyStoreError.corrupt("the sealed state at \(path) belongs to \(state.jurisdiction), not \(jurisdiction)")
+            }
+            phase.withLock { $0 = .unsealed(state, sealing) }
+        } else {
+            let sealing = try SealedFile.SealingKey(secret: secret, salt: SecureRandom.bytes(SealedFile.saltSizeBytes),
+                                                    cost: cost)
+            var state = KeyState(jurisdiction: jurisdiction)
+            state.roots.append(.init(version: 1, createdMillis: now(), material: SecretKey.random()))
+            try persist(state, sealing)
+            phase.withLock { $0 = .unsealed(state, sealing) }
+        }
+    }
+
+    /// Forgets every key in memory; calls fail with ``KeyStoreError/sealed(_:)`` until the next unseal.
+    public func seal() { phase.withLock { $0 = .sealed } }
+
+    public var isSealed: Bool { phase.withLock { if case .sealed = $0 { return true } else { return false } } }
+
+    private func persist(_ state: KeyState, _ sealing: SealedFile.SealingKey) throws {
+        var plain = state.encoded()
+        defer { wipe(&plain) }
+        try SealedFile.writeAtomically(SealedFile.seal(plain, with: sealing), to: path)
+    }
+
+    /// Runs `body` on the unsealed state after checking the requester; a mutation is persisted before it is kept.
+    private func withState<R>(_ metadata: RequestMetadata, mutating: Bool = false,
+                              _ body: (inout KeyState) throws -> R) throws -> R {
+        guard metadata.jurisdiction == jurisdiction else {
+            throw KeyStoreError.wrongJurisdiction(store: jurisdiction, requester: metadata.requester,
+                                                  requesterJurisdiction: metadata.jurisdiction)
+        }
+        return try phase.withLock { phase in
+            guard case .unsealed(var state, let sealing) = phase else { throw KeyStoreError.sealed(jurisdiction) }
+            let result = try body(&state)
+            if mutating {
+                try persist(state, sealing)
+                phase = .unsealed(state, sealing)
+            }
+            return result
+        }
+    }
+
+    // MARK: Root wrapping of tenant keys
+
+    private func tenantAAD(_ tenant: String, version: UInt32) -> [UInt8] {
+        var writer = BinaryWriter()
+        writer.writeString("qantara/v1/tenant-key")
+        writer.writeString(jurisdiction.code)
+        writer.writeString(tenant)
+        writer.write(version)
+        return writer.bytes
+    }
+
+    private func dataKeyAAD(_ tenant: String, version: UInt32, _ aad: [UInt8]) -> [UInt8] {
+        var writer = BinaryWriter()
+        writer.writeString("qantara/v1/ks-data-key")
+        writer.writeString(jurisdiction.code)
+        writer.writeString(tenant)
+        writer.write(version)
+        writer.writeField(aad)
+        return writer.bytes
+    }
+
+    private func tenantKey(_ state: KeyState, _ tenant: String, version: UInt32) throws -> SecretKey {
+        guard let entry = state.tenants[tenant], let record = entry.versions.first(where: { $0.version == version }) else {
+            if state.tenants[tenant]?.destroyedMillis != nil {
+                throw KeyStoreError.tenantKeyDestroyed(jurisdiction, tenant: tenant)
+            }
+            throw KeyStoreError.unknownVersion(jurisdiction, tenant: tenant, version: version)
+        }
+        guard let root = state.roots.first(where: { $0.version == record.rootVersion }) else {
+            throw KeyStoreError.corrupt("tenant \(tenant) v\(version) is wrapped by missing root v\(record.rootVersion)")
+        }
+        do {
+            return try KeyWrap.unwrap(record.wrapped, under: root.material, aad: tenantAAD(tenant, version: version))
+        } catch {
+            throw KeyStoreError.corrupt("tenant \(tenant) v\(version) does not open under root v\(root.version)")
+        }
+    }
+
+    /// The tenant's current version and key, creating version 1 on first use; refused once destroyed.
+    private func currentTenantKey(_ state: inout KeyState, _ tenant: String, created: inout Bool) throws
+        -> (UInt32, SecretKey)
+    {
+        var entry = state.tenants[tenant] ?? KeyState.Tenant()
+        if entry.destroyedMillis != nil { throw KeyStoreError.tenantKeyDestroyed(jurisdiction, tenant: tenant) }
+        if let current = entry.current { return (current.version, try tenantKey(state, tenant, version: current.version)) }
+        let key = SecretKey.random()
+        let root = state.currentRoot
+        entry.versions.append(.init(version: 1, createdMillis: now(), rootVersion: root.version,
+                                    wrapped: KeyWrap.wrap(key, under: root.material, aad: tenantAAD(tenant, version: 1))))
+        state.tenants[tenant] = entry
+        created = true
+        return (1, key)
+    }
+
+    private func checkTenant(_ tenant: String) throws {
+        guard !tenant.isEmpty, tenant.utf8.count <= 64 else { throw KeyStoreError.invalidRequest("tenant name") }
+    }
+
+    // MARK: KeyStoreClient
+
+    public func generateDataKey(tenant: String, aad: [UInt8], metadata: RequestMetadata) async throws -> GeneratedKey {
+        try checkTenant(tenant)
+        // A tenant's first key is created (and persisted) here; later calls change nothing.
+        let existing = try withState(metadata) { state -> GeneratedKey? in
+            guard let current = state.tenants[tenant]?.current, state.tenants[tenant]?.destroyedMillis == nil else { return nil }
+            return try makeDataKey(state, tenant: tenant, version: current.version, aad: aad)
+        }
+        if let existing { return existing }
+        return try withState(metadata, mutating: true) { state in
+            var created = false
+            let (version, _) = try currentTenantKey(&state, tenant, created: &created)
+            return try makeDataKey(state, tenant: tenant, version: version, aad: aad)
+        }
+    }
+
+    private func makeDataKey(_ state: KeyState, tenant: String, version: UInt32, aad: [UInt8]) throws -> GeneratedKey {
+        let key = SecretKey.random()
+        let wrapping = try tenantKey(state, tenant, version: version)
+        return GeneratedKey(plaintext: key, wrapped: WrappedKey(tenantKeyVersion: version,
+                            bytes: KeyWrap.wrap(key, under: wrapping, aad: dataKeyAAD(tenant, version: version, aad))))
+    }
+
+    private func open(_ state: KeyState, tenant: String, wrapped: WrappedKey, aad: [UInt8]) throws -> SecretKey {
+        guard let entry = state.tenants[tenant] else { throw KeyStoreError.noTenantKey(jurisdiction, tenant: tenant) }
+        if entry.destroyedMillis != nil { throw KeyStoreError.tenantKeyDestroyed(jurisdiction, tenant: tenant) }
+        guard wrapped.tenantKeyVersion >= entry.minimumDecryptionVersion else {
+            throw KeyStoreError.versionRetired(jurisdiction, tenant: tenant, version: wrapped.tenantKeyVersion,
+                                               minimum: entry.minimumDecryptionVersion)
+        }
+        let wrapping = try tenantKey(state, tenant, version: wrapped.tenantKeyVersion)
+        do {
+            return try KeyWrap.unwrap(wrapped.bytes, under: wrapping,
+                                      aad: dataKeyAAD(tenant, version: wrapped.tenantKeyVersion, aad))
+        } catch {
+            throw KeyStoreError.wrappedKeyRejected(jurisdiction, tenant: tenant)
+        }
+    }
+
+    public func decrypt(tenant: String, wrapped: WrappedKey, aad: [UInt8], metadata: RequestMetadata) async throws
+        -> SecretKey
+    {
+        try withState(metadata) { try open($0, tenant: tenant, wrapped: wrapped, aad: aad) }
+    }
+
+    public func rewrap(tenant: String, wrapped: WrappedKey, aad: [UInt8], metadata: RequestMetadata) async throws
+        -> WrappedKey
+    {
+        try withState(metadata) { state in
+            let key = try open(state, tenant: tenant, wrapped: wrapped, aad: aad)
+            guard let current = state.tenants[tenant]?.current else { throw KeyStoreError.noTenantKey(jurisdiction, tenant: tenant) }
+            if current.version == wrapped.tenantKeyVersion { return wrapped }
+            let wrapping = try tenantKey(state, tenant, version: current.version)
+            return WrappedKey(tenantKeyVersion: current.version,
+                              bytes: KeyWrap.wrap(key, under: wrapping, aad: dataKeyAAD(tenant, version: current.version, aad)))
+        }
+    }
+
+    public func keys(tenant: String?, metadata: RequestMetadata) async throws -> [KeyVersionInfo] {
+        try withState(metadata) { state in
+            var result = [KeyVersionInfo]()
+            if tenant == nil {
+                for root in state.roots {
+                    result.append(KeyVersionInfo(jurisdiction: jurisdiction, tenant: nil, version: root.version,
+                                                 state: root.version == state.currentRoot.version ? .current : .active,
+                                                 createdMillis: root.createdMillis))
+                }
+            }
+            for (name, entry) in state.tenants.sorted(by: { $0.key < $1.key }) where tenant == nil || tenant == name {
+                result += Self.describe(entry, name: name, jurisdiction: jurisdiction)
+            }
+            return result
+        }
+    }
+
+    static func describe(_ entry: KeyState.Tenant, name: String, jurisdiction: Jurisdiction) -> [KeyVersionInfo] {
+        entry.versions.map { version in
+            let state: KeyVersionState
+            if entry.destroyedMillis != nil {
+                state = .destroyed
+            } else if version.version == entry.current?.version {
+                state = .current
+            } else if version.version < entry.minimumDecryptionVersion {
+                state = .retired
+            } else {
+                state = .active
+            }
+            return KeyVersionInfo(jurisdiction: jurisdiction, tenant: name, version: version.version, state: state,
+                                  createdMillis: entry.destroyedMillis ?? version.createdMillis)
+        }
+    }
+
+    public func rotate(tenant: String?, metadata: RequestMetadata) async throws -> KeyVersionInfo {
+        try withState(metadata, mutating: true) { state in
+            let created = now()
+            guard let tenant else {
+                // A new root version: every tenant key version is re-wrapped under it, so older roots go.
+                let root = KeyState.RootVersion(version: state.currentRoot.version + 1, createdMillis: created,
+                                                material: SecretKey.random())
+                for (name, entry) in state.tenants where entry.destroyedMillis == nil {
+                    var updated = entry
+                    for index in updated.versions.indices {
+                        let version = updated.versions[index].version
+                        let key = try tenantKey(state, name, version: version)
+                        updated.versions[index].wrapped = KeyWrap.wrap(key, under: root.material,
+                                                                       aad: tenantAAD(name, version: version))
+                        updated.versions[index].rootVersion = root.version
+                    }
+                    state.tenants[name] = updated
+                }
+                state.roots = [root]
+                return KeyVersionInfo(jurisdiction: jurisdiction, tenant: nil, version: root.version, state: .current,
+                                      createdMillis: created)
+            }
+            try checkTenant(tenant)
+            var entry = state.tenants[tenant] ?? KeyState.Tenant()
+            if entry.destroyedMillis != nil { throw KeyStoreError.tenantKeyDestroyed(jurisdiction, tenant: tenant) }
+            let version = (entry.current?.version ?? 0) + 1
+            let root = state.currentRoot
+            entry.versions.append(.init(version: version, createdMillis: created, rootVersion: root.version,
+                                        wrapped: KeyWrap.wrap(SecretKey.random(), under: root.material,
+                                                              aad: tenantAAD(tenant, version: version))))
+            state.tenants[tenant] = entry
+            return KeyVersionInfo(jurisdiction: jurisdiction, tenant: tenant, version: version, state: .current,
+                                  createdMillis: created)
+        }
+    }
+
+    public func retire(tenant: String, metadata: RequestMetadata) async throws -> [KeyVersionInfo] {
+        try withState(metadata, mutating: true) { state in
+            guard var entry = state.tenants[tenant], let current = entry.current else {
+                throw KeyStoreError.noTenantKey(jurisdiction, tenant: tenant)
+            }
+            if entry.destroyedMillis != nil { throw KeyStoreError.tenantKeyDestroyed(jurisdiction, tenant: tenant) }
+            entry.minimumDecryptionVersion = current.version
+            state.tenants[tenant] = entry
+            return Self.describe(entry, name: tenant, jurisdiction: jurisdiction)
+        }
+    }
+
+    public func destroy(tenant: String, metadata: RequestMetadata) async throws {
+        try withState(metadata, mutating: true) { state in
+            var entry = state.tenants[tenant] ?? KeyState.Tenant()
+            guard entry.destroyedMillis == nil else { return }
+            // The wrapped material goes; the version numbers stay so `key list` shows what was destroyed.
+            for index in entry.versions.indices { entry.versions[index].wrapped = [] }
+            entry.destroyedMillis = now()
+            state.tenants[tenant] = entry
+        }
+    }
+
+    public func health() async throws -> KeyStoreHealth {
+        KeyStoreHealth(jurisdiction: jurisdiction, sealed: isSealed, backend: "builtin")
+    }
+}

@@ -1,0 +1,27 @@
+import Envelope
+import ObjectModel
+
+/// The key-store protocol, shaped like the AWS KMS External Key Store proxy API. The in-process store and the
+/// network client implement it and pass one conformance suite.
+public protocol KeyStoreClient: Sendable {
+    /// The jurisdiction whose keys this store holds.
+    var jurisdiction: Jurisdiction { get }
+
+    /// A fresh 256-bit key wrapped by the tenant's current key version, bound to `aad`. Creates the tenant's key
+    /// on first use.
+    func generateDataKey(tenant: String, aad: [UInt8], metadata: RequestMetadata) async throws -> GeneratedKey
+    /// Opens a key wrapped by ``generateDataKey(tenant:aad:metadata:)`` (or re-wrapped since) with the same `aad`.
+    func decrypt(tenant: String, wrapped: WrappedKey, aad: [UInt8], metadata: RequestMetadata) async throws -> SecretKey
+    /// Re-wraps a wrapped key under the tenant's current version without it leaving the store.
+    func rewrap(tenant: String, wrapped: WrappedKey, aad: [UInt8], metadata: RequestMetadata) async throws -> WrappedKey
+    /// Every key version (the root key's, then each tenant's), or only `tenant`'s.
+    func keys(tenant: String?, metadata: RequestMetadata) async throws -> [KeyVersionInfo]
+    /// Adds a version to the root key (all tenant keys are re-wrapped under it) or to `tenant`'s key.
+    func rotate(tenant: String?, metadata: RequestMetadata) async throws -> KeyVersionInfo
+    /// Refuses decryption with versions of `tenant`'s key older than its current one.
+    func retire(tenant: String, metadata: RequestMetadata) async throws -> [KeyVersionInfo]
+    /// Destroys every version of `tenant`'s key: irreversible.
+    func destroy(tenant: String, metadata: RequestMetadata) async throws
+    /// Liveness and seal state (answers even while sealed).
+    func health() async throws -> KeyStoreHealth
+}

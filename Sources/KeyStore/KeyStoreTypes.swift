@@ -1,0 +1,130 @@
+import Envelope
+import ObjectModel
+
+/// Who asks, and why: carried by every key-store request, as in the XKS proxy API. The requester's jurisdiction
+/// comes from its authenticated identity (the in-process wiring, or the network client's credential), never from a
+/// field the requester fills in itself over the network.
+public struct RequestMetadata: Sendable, Equatable, Codable {
+    /// The requesting component (`gateway-MA`, a node id, `admin`).
+    public var requester: String
+    public var jurisdiction: Jurisdiction
+    /// The operation on whose behalf the key is used (`PutObject`, `GetObject`, `key rotate`, ...).
+    public var operation: String
+    public var requestID: String
+    /// The sovereignty grant presented for a cross-border release (checked once grants exist).
+    public var grantID: String?
+
+    public init(requester: String, jurisdiction: Jurisdiction, operation: String, requestID: String,
+                grantID: String? = nil) {
+        self.requester = requester
+        self.jurisdiction = jurisdiction
+        self.operation = operation
+        self.requestID = requestID
+        self.grantID = grantID
+    }
+}
+
+/// A key wrapped by a tenant key version (opaque bytes, only the key store can open them).
+public struct WrappedKey: Sendable, Equatable, Codable {
+    public var tenantKeyVersion: UInt32
+    public var bytes: [UInt8]
+
+    public init(tenantKeyVersion: UInt32, bytes: [UInt8]) {
+        self.tenantKeyVersion = tenantKeyVersion
+        self.bytes = bytes
+    }
+}
+
+/// A fresh key in both forms: the plaintext for the caller to use and forget, the wrapped form to store.
+public struct GeneratedKey: Sendable {
+    public var plaintext: SecretKey
+    public var wrapped: WrappedKey
+}
+
+/// The state of one key version.
+public enum KeyVersionState: String, Sendable, Codable {
+    /// Encrypts new data (the newest version).
+    case current
+    /// Decrypts existing data only.
+    case active
+    /// Below the minimum decryption version: refused.
+    case retired
+    /// Crypto-shredded: the material is gone.
+    case destroyed
+}
+
+/// One version of a root or tenant key, as `qantara key list` shows it.
+public struct KeyVersionInfo: Sendable, Equatable, Codable {
+    public var jurisdiction: Jurisdiction
+    /// Nil for the jurisdiction's root key.
+    public var tenant: String?
+    public var version: UInt32
+    public var state: KeyVersionState
+    public var createdMillis: Int64
+
+    public init(jurisdiction: Jurisdiction, tenant: String?, version: UInt32, state: KeyVersionState,
+                createdMillis: Int64) {
+        self.jurisdiction = jurisdiction
+        self.tenant = tenant
+        self.version = version
+        self.state = state
+        self.createdMillis = createdMillis
+    }
+}
+
+/// What `health` reports.
+public struct KeyStoreHealth: Sendable, Equatable, Codable {
+    public var jurisdiction: Jurisdiction
+    public var sealed: Bool
+    /// `builtin` or `pkcs11`.
+    public var backend: String
+
+    public init(jurisdiction: Jurisdiction, sealed: Bool, backend: String) {
+        self.jurisdiction = jurisdiction
+        self.sealed = sealed
+        self.backend = backend
+    }
+}
+
+/// Why the key store refused or failed. Each case says what an operator needs to act on.
+public enum KeyStoreError: Error, Equatable, CustomStringConvertible, Sendable {
+    case sealed(Jurisdiction)
+    case wrongJurisdiction(store: Jurisdiction, requester: String, requesterJurisdiction: Jurisdiction)
+    case tenantKeyDestroyed(Jurisdiction, tenant: String)
+    case noTenantKey(Jurisdiction, tenant: String)
+    case versionRetired(Jurisdiction, tenant: String, version: UInt32, minimum: UInt32)
+    case unknownVersion(Jurisdiction, tenant: String, version: UInt32)
+    case wrappedKeyRejected(Jurisdiction, tenant: String)
+    case wrongUnsealSecret(Jurisdiction)
+    case corrupt(String)
+    case invalidRequest(String)
+    case unavailable(String)
+
+    public var description: String {
+        switch self {
+        case .sealed(let j):
+            return "the key store of \(j) is sealed: start it with its unseal secret"
+        case .wrongJurisdiction(let store, let requester, let requesterJurisdiction):
+            return "the key store of \(store) refuses \(requester) of \(requesterJurisdiction): keys of \(store) are "
+                + "released only inside \(store) (a cross-border release needs a sovereignty grant)"
+        case .tenantKeyDestroyed(let j, let tenant):
+            return "the key of tenant \(tenant) in \(j) was destroyed: its data in \(j) is crypto-shredded"
+        case .noTenantKey(let j, let tenant):
+            return "tenant \(tenant) has no key in \(j)"
+        case .versionRetired(let j, let tenant, let version, let minimum):
+            return "version \(version) of tenant \(tenant)'s key in \(j) is retired (minimum decryption version \(minimum))"
+        case .unknownVersion(let j, let tenant, let version):
+            return "tenant \(tenant) has no key version \(version) in \(j)"
+        case .wrappedKeyRejected(let j, let tenant):
+            return "a wrapped key does not open under tenant \(tenant)'s key in \(j) with this binding"
+        case .wrongUnsealSecret(let j):
+            return "wrong unseal secret for the key store of \(j)"
+        case .corrupt(let what):
+            return "key store state is corrupt: \(what)"
+        case .invalidRequest(let what):
+            return "invalid key-store request: \(what)"
+        case .unavailable(let what):
+            return "key store unavailable: \(what)"
+        }
+    }
+}

@@ -1,0 +1,115 @@
+import XCTest
+import Envelope
+import ObjectModel
+@testable import KeyStore
+
+let ma = Jurisdiction("MA")!
+let fr = Jurisdiction("FR")!
+
+func request(_ jurisdiction: Jurisdiction = ma, _ operation: String = "test") -> RequestMetadata {
+    RequestMetadata(requester: "gateway-\(jurisdiction)", jurisdiction: jurisdiction, operation: operation,
+                    requestID: "r1")
+}
+
+func temporaryDirectory() -> String {
+    let path = "/tmp/qantara-ks-\(UInt64.random(in: 0...UInt64.max))"
+    mkdir(path, 0o700)
+    return path
+}
+
+/// The behaviour every ``KeyStoreClient`` shares, whatever carries the calls: run here on the in-process store,
+/// and by subclasses over the network.
+class KeyStoreConformanceTests: XCTestCase {
+    /// A client of a fresh, unsealed key store of MA.
+    func makeClient() async throws -> any KeyStoreClient {
+        let store = KeyStore(jurisdiction: ma, path: temporaryDirectory() + "/keystore.sealed", cost: .minimum,
+                             now: { 1_700_000_000_000 })
+        try store.unseal(secret: Array("correct horse".utf8))
+        return store
+    }
+
+    func testGeneratedKeyDecryptsOnlyWithItsBinding() async throws {
+        let client = try await makeClient()
+        let generated = try await client.generateDataKey(tenant: "acme", aad: [1, 2], metadata: request())
+        XCTAssertEqual(generated.wrapped.tenantKeyVersion, 1)
+        XCTAssertFalse(generated.wrapped.bytes.isEmpty)
+        let opened = try await client.decrypt(tenant: "acme", wrapped: generated.wrapped, aad: [1, 2], metadata: request())
+        XCTAssertEqual(opened.exportBytes(), generated.plaintext.exportBytes())
+        await assertKeyStoreError(try await client.decrypt(tenant: "acme", wrapped: generated.wrapped, aad: [1, 3],
+                                                          metadata: request()), .wrappedKeyRejected(ma, tenant: "acme"))
+        _ = try await client.generateDataKey(tenant: "other", aad: [], metadata: request())
+        await assertKeyStoreError(try await client.decrypt(tenant: "other", wrapped: generated.wrapped, aad: [1, 2],
+                                                          metadata: request()), .wrappedKeyRejected(ma, tenant: "other"))
+    }
+
+    func testRequesterOfAnotherJurisdictionIsRefused() async throws {
+        let client = try await makeClient()
+        let generated = try await client.generateDataKey(tenant: "acme", aad: [], metadata: request())
+        let refusal = KeyStoreError.wrongJurisdiction(store: ma, requester: "gateway-FR", requesterJurisdiction: fr)
+        await assertKeyStoreError(try await client.decrypt(tenant: "acme", wrapped: generated.wrapped, aad: [],
+                                                          metadata: request(fr)), refusal)
+        await assertKeyStoreError(try await client.generateDataKey(tenant: "acme", aad: [], metadata: request(fr)), refusal)
+        XCTAssertTrue(refusal.description.contains("sovereignty grant"))
+    }
+
+    func testRotateRewrapRetire() async throws {
+        let client = try await makeClient()
+        let old = try await client.generateDataKey(tenant: "acme", aad: [7], metadata: request())
+        let rotated = try await client.rotate(tenant: "acme", metadata: request())
+        XCTAssertEqual(rotated.version, 2)
+        let fresh = try await client.generateDataKey(tenant: "acme", aad: [7], metadata: request())
+        XCTAssertEqual(fresh.wrapped.tenantKeyVersion, 2, "new keys use the new version at once")
+        let rewrapped = try await client.rewrap(tenant: "acme", wrapped: old.wrapped, aad: [7], metadata: request())
+        XCTAssertEqual(rewrapped.tenantKeyVersion, 2)
+        let rewrappedKey = try await client.decrypt(tenant: "acme", wrapped: rewrapped, aad: [7], metadata: request()).exportBytes()
+        XCTAssertEqual(rewrappedKey, old.plaintext.exportBytes())
+        let states = try await client.retire(tenant: "acme", metadata: request()).map(\.state)
+        XCTAssertEqual(states, [.retired, .current])
+        await assertKeyStoreError(try await client.decrypt(tenant: "acme", wrapped: old.wrapped, aad: [7], metadata: request()),
+                                  .versionRetired(ma, tenant: "acme", version: 1, minimum: 2))
+        // Root rotation re-wraps tenant keys: everything still opens.
+        let root = try await client.rotate(tenant: nil, metadata: request())
+        XCTAssertEqual(root.version, 2)
+        let freshKey = try await client.decrypt(tenant: "acme", wrapped: fresh.wrapped, aad: [7], metadata: request()).exportBytes()
+        XCTAssertEqual(freshKey, fresh.plaintext.exportBytes())
+        let listed = try await client.keys(tenant: nil, metadata: request())
+        XCTAssertEqual(listed.map { "\($0.tenant ?? "root") v\($0.version) \($0.state)" },
+                       ["root v2 current", "acme v1 retired", "acme v2 current"])
+    }
+
+    func testDestroyCryptoShredsOneTenantOnly() async throws {
+        let client = try await makeClient()
+        let acme = try await client.generateDataKey(tenant: "acme", aad: [], metadata: request())
+        let other = try await client.generateDataKey(tenant: "other", aad: [], metadata: request())
+        try await client.destroy(tenant: "acme", metadata: request())
+        await assertKeyStoreError(try await client.decrypt(tenant: "acme", wrapped: acme.wrapped, aad: [], metadata: request()),
+                                  .tenantKeyDestroyed(ma, tenant: "acme"))
+        await assertKeyStoreError(try await client.generateDataKey(tenant: "acme", aad: [], metadata: request()),
+                                  .tenantKeyDestroyed(ma, tenant: "acme"))
+        await assertKeyStoreError(try await client.rotate(tenant: "acme", metadata: request()),
+                                  .tenantKeyDestroyed(ma, tenant: "acme"))
+        let otherKey = try await client.decrypt(tenant: "other", wrapped: other.wrapped, aad: [], metadata: request()).exportBytes()
+        XCTAssertEqual(otherKey, other.plaintext.exportBytes())
+        let states = try await client.keys(tenant: "acme", metadata: request()).map(\.state)
+        XCTAssertEqual(states, [.destroyed])
+    }
+
+    func testHealth() async throws {
+        let health = try await makeClient().health()
+        XCTAssertEqual(health.jurisdiction, ma)
+        XCTAssertFalse(health.sealed)
+    }
+}
+
+func assertKeyStoreError<T>(_ expression: @autoclosure @Sendable () async throws -> T, _ expected: KeyStoreError,
+                            file: StaticString = #filePath, line: UInt = #line) async {
+    do {
+        _ = try await expression()
+        XCTFail("expected \(expected)", file: file, line: line)
+    } catch let error as KeyStoreError {
+        XCTAssertEqual(error, expected, file: file, line: line)
+    } catch {
+        XCTFail("unexpected \(error)", file: file, line: line)
+    }
+}
+
