@@ -44,6 +44,7 @@ let package = Package(
         .target(name: "Placement", dependencies: ["ObjectModel", "Hashing"]),
         .target(name: "SigV4", dependencies: ["ObjectModel", "Hashing"]),
         .target(name: "ObjectService", dependencies: [
+            "Envelope", "KeyStore",
             "ObjectModel", "Hashing", "StorageEngine", "StorageNode", "Placement",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
@@ -57,8 +58,9 @@ let package = Package(
             .product(name: "HTTPTypes", package: "swift-http-types"),
             "Admin",
         ]),
-        .target(name: "Admin", dependencies: ["ObjectModel", "SigV4", "ObjectService", "StorageNode", "Hashing"]),
+        .target(name: "Admin", dependencies: ["KeyStore", "ObjectModel", "SigV4", "ObjectService", "StorageNode", "Hashing"]),
         .executableTarget(name: "qantara", dependencies: [
+            "Envelope", "KeyStore",
             "ObjectModel", "StorageEngine", "StorageNode", "Placement", "ObjectService", "S3API", "Admin", "SigV4",
             "NodeHTTP", "Hashing",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),

@@ -1,4 +1,5 @@
 import Foundation
+import KeyStore
 import ObjectModel
 import ObjectService
 import StorageNode
@@ -15,6 +16,10 @@ import StorageNode
 /// | DELETE | access-keys/ID?tenant=T | revoke a key |
 /// | GET | nodes | nodes, jurisdiction, health, object counts |
 /// | POST | nodes/ID/offline, nodes/ID/online | take an in-process node out of service and back |
+/// | POST | nodes/ID/compact | flush and compact a node's database |
+/// | GET | keys?jurisdiction=J&tenant=T | key versions and states |
+/// | POST | keys/rotate, keys/retire, keys/destroy `{"jurisdiction","tenant","confirm"}` | key administration |
+/// | POST | keys/rewrap `{"jurisdiction","tenant"}` | start a rewrap job; GET keys/rewrap/ID for its progress |
 public struct AdminAPI: Sendable {
     /// The first path component that routes to the admin API (not a valid bucket name, so never a bucket).
     public static let pathComponent = "_qantara"
@@ -67,6 +72,44 @@ public struct AdminAPI: Sendable {
             return Self.json(200, Self.view(try control.revokeAccessKey(path[1], tenant: tenant), secret: false))
         case ("GET", "nodes", 1):
             return Self.json(200, await service.store.nodeStatuses().map(Self.view))
+        case ("POST", "nodes", 3) where path[2] == "compact":
+            guard let id = NodeID(path[1]), let node = service.store.node(id) else {
+                throw AdminError(status: 404, code: "NoSuchNode", message: "no node \(path[1]) in the topology")
+            }
+            do { try await node.compact(node.jurisdiction) } catch {
+                throw AdminError(status: 503, code: "NodeUnavailable", message: "\(error)")
+            }
+            return Self.json(200, Self.view(await node.status()))
+        case ("GET", "keys", 1):
+            let jurisdiction = try query["jurisdiction"].map(Self.jurisdiction)
+            return Self.json(200, try await service.keys(jurisdiction: jurisdiction, tenant: query["tenant"]).map(Self.view))
+        case ("POST", "keys", 2):
+            let request = try decode(KeyActionBody.self, body)
+            let jurisdiction = try Self.jurisdiction(request.jurisdiction)
+            switch path[1] {
+            case "rotate":
+                return Self.json(200, Self.view(try await service.rotateKey(jurisdiction: jurisdiction, tenant: request.tenant)))
+            case "rewrap":
+                return Self.json(202, Self.view(try await service.startRewrap(jurisdiction: jurisdiction, tenant: request.tenant)))
+            case "retire":
+                let tenant = try Self.required(request.tenant, "tenant")
+                return Self.json(200, try await service.retireKey(jurisdiction: jurisdiction, tenant: tenant).map(Self.view))
+            case "destroy":
+                let tenant = try Self.required(request.tenant, "tenant")
+                guard request.confirm == true else {
+                    throw AdminError(status: 400, code: "ConfirmationRequired",
+                                     message: "destroying a tenant's key is irreversible: confirm it")
+                }
+                try await service.destroyKey(jurisdiction: jurisdiction, tenant: tenant)
+                return Self.json(200, try await service.keys(jurisdiction: jurisdiction, tenant: tenant).map(Self.view))
+            default:
+                throw AdminError(status: 404, code: "NoSuchEndpoint", message: "unknown key action \(path[1])")
+            }
+        case ("GET", "keys", 3) where path[1] == "rewrap":
+            guard let job = try service.control.job(path[2]) else {
+                throw AdminError(status: 404, code: "NoSuchJob", message: "no rewrap job \(path[2])")
+            }
+            return Self.json(200, Self.view(job))
         case ("POST", "nodes", 3):
             guard let id = NodeID(path[1]), let node = service.store.node(id) else {
                 throw AdminError(status: 404, code: "NoSuchNode", message: "no node \(path[1]) in the topology")
@@ -111,6 +154,30 @@ public struct AdminAPI: Sendable {
                       secretAccessKey: secret ? record.secretAccessKey : nil)
     }
 
+    static func jurisdiction(_ code: String) throws -> Jurisdiction {
+        guard let jurisdiction = Jurisdiction(code) else {
+            throw AdminError(status: 400, code: "InvalidArgument", message: "\(code) is not a jurisdiction code")
+        }
+        return jurisdiction
+    }
+
+    static func required(_ value: String?, _ name: String) throws -> String {
+        guard let value, !value.isEmpty else {
+            throw AdminError(status: 400, code: "InvalidArgument", message: "\(name) is required")
+        }
+        return value
+    }
+
+    static func view(_ info: KeyVersionInfo) -> KeyView {
+        KeyView(jurisdiction: info.jurisdiction.code, tenant: info.tenant ?? "(root)", version: info.version,
+                state: info.state.rawValue, created: Timestamps.iso8601(millis: info.createdMillis))
+    }
+
+    static func view(_ job: RewrapJob) -> RewrapJobView {
+        RewrapJobView(id: job.id, jurisdiction: job.jurisdiction.code, tenant: job.tenant, state: job.state.rawValue,
+                      total: job.total, examined: job.examined, rewrapped: job.rewrapped, error: job.error)
+    }
+
     static func view(_ status: NodeStatus) -> NodeView {
         NodeView(id: status.node.rawValue, jurisdiction: status.jurisdiction.code,
                  state: status.online ? "online" : "offline", objects: status.objectCount,
@@ -136,6 +203,11 @@ struct AdminError: Error {
         case .noSuchTenant(let name): self.init(status: 404, code: "NoSuchTenant", message: "tenant \(name) does not exist")
         case .noSuchAccessKey(let id): self.init(status: 404, code: "NoSuchAccessKey", message: "access key \(id) does not exist for this tenant")
         case .invalidArgument(let message): self.init(status: 400, code: "InvalidArgument", message: message)
+        case .keyUnavailable(let message): self.init(status: 400, code: "KeyUnavailable", message: message)
+        case .keyStoreUnavailable(let message): self.init(status: 503, code: "KeyStoreUnavailable", message: message)
+        case .preconditionFailed(let message): self.init(status: 409, code: "KeyInUse", message: message)
+        case .accessDenied(let message): self.init(status: 403, code: "AccessDenied", message: message)
+        case .serviceUnavailable(let message): self.init(status: 503, code: "ServiceUnavailable", message: message)
         default: self.init(status: 500, code: "InternalError", message: "\(error)")
         }
     }

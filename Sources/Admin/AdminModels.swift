@@ -41,3 +41,39 @@ public struct CreateAccessKeyBody: Codable, Sendable {
     public var tenant: String
     public init(tenant: String) { self.tenant = tenant }
 }
+
+/// One key version as `qantara key list` shows it.
+public struct KeyView: Codable, Sendable, Equatable {
+    public var jurisdiction: String
+    /// `(root)` for the jurisdiction's root key.
+    public var tenant: String
+    public var version: UInt32
+    public var state: String
+    public var created: String
+}
+
+/// Body of `keys/rotate`, `keys/rewrap`, `keys/retire`, `keys/destroy`.
+public struct KeyActionBody: Codable, Sendable {
+    public var jurisdiction: String
+    public var tenant: String?
+    /// Required (true) by `keys/destroy`.
+    public var confirm: Bool?
+
+    public init(jurisdiction: String, tenant: String?, confirm: Bool? = nil) {
+        self.jurisdiction = jurisdiction
+        self.tenant = tenant
+        self.confirm = confirm
+    }
+}
+
+/// A rewrap job's progress.
+public struct RewrapJobView: Codable, Sendable, Equatable {
+    public var id: String
+    public var jurisdiction: String
+    public var tenant: String?
+    public var state: String
+    public var total: Int
+    public var examined: Int
+    public var rewrapped: Int
+    public var error: String?
+}

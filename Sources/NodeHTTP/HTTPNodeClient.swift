@@ -145,6 +145,18 @@ public final class HTTPNodeClient: StorageNodeClient {
         _ = try await call(.DELETE, "bucket", [("j", jurisdiction.code), ("bucket", hex(bucket))])
     }
 
+    public func replaceEnvelope(_ jurisdiction: Jurisdiction, bucket: String, key: String, version: VersionID,
+                                upload: Bool, envelope: [UInt8]) async throws -> Bool {
+        let reply = try await call(.POST, "envelope", [("j", jurisdiction.code), ("bucket", hex(bucket)), ("key", hex(key)),
+                                                       ("version", version.description), ("upload", upload ? "1" : "0")],
+                                   body: envelope)
+        return reply.body == Array("replaced".utf8)
+    }
+
+    public func compact(_ jurisdiction: Jurisdiction) async throws {
+        _ = try await call(.POST, "compact", [("j", jurisdiction.code)], timeout: .seconds(600))
+    }
+
     public func status() async -> NodeStatus {
         guard let reply = try? await call(.GET, "status", [], timeout: .seconds(5), probe: true),
               let status = try? NodeWire.decodeStatus(reply.body) else {

@@ -72,7 +72,9 @@ public struct NodeServer: HTTPResponder {
             let records = try NodeWire.unframe(try await Self.body(request))
             guard records.count == 2 else { throw ParameterError(message: "inline commit needs manifest and segment") }
             let manifest = try ObjectManifest(decoding: records[0])
-            guard manifest.parts.isEmpty, manifest.segmentCount == 1, records[1].count == Int(manifest.sizeBytes) else {
+            // The stored segment may be longer than the object (an authentication tag follows the ciphertext).
+            guard manifest.parts.isEmpty, manifest.segmentCount == 1, records[1].count >= Int(manifest.sizeBytes),
+                  records[1].count <= Int(manifest.segmentSizeBytes) + Limits.segmentOverheadBytesMax else {
                 throw ParameterError(message: "inline commit of an object that is not one segment")
             }
             let outcome = try await node.commitSmall(jurisdiction, manifest: manifest, segment: records[1])
@@ -93,6 +95,15 @@ public struct NodeServer: HTTPResponder {
                                                 prefix: try Self.hex(query, "prefix"), from: try Self.hex(query, "from"),
                                                 limit: Int(try Self.number(query, "limit")))
             return Self.bytes(NodeWire.frame(manifests.map { $0.encoded() }))
+        case (.post, "envelope"):
+            let replaced = try await node.replaceEnvelope(jurisdiction, bucket: try Self.text(query, "bucket"),
+                                                          key: try Self.text(query, "key"),
+                                                          version: try Self.version(query, "version"),
+                                                          upload: query["upload"] == "1", envelope: try await Self.body(request))
+            return Self.plain(.ok, replaced ? "replaced" : "unchanged")
+        case (.post, "compact"):
+            try await node.compact(jurisdiction)
+            return Response(status: .noContent)
         case (.delete, "bucket"):
             try await node.purge(jurisdiction, bucket: try Self.text(query, "bucket"))
             return Response(status: .noContent)

@@ -16,6 +16,8 @@ public enum Limits {
     public static let deleteObjectsKeysMax = 1000
     /// Size of a stored segment: objects are cut into values of this size so no RocksDB value is huge.
     public static let segmentSizeBytes = 1024 * 1024
+    /// Most bytes a stored segment may carry beyond its plaintext (the 16-byte authentication tag today).
+    public static let segmentOverheadBytesMax = 64
     /// Total size of user metadata (`x-amz-meta-*` names and values), as S3 limits it.
     public static let userMetadataBytesMax = 2 * 1024
     /// Largest request head (request line + headers) the HTTP decoder accepts.

@@ -35,7 +35,8 @@ public struct BucketRecord: Codable, Sendable, Equatable {
 
 /// The embedded control plane: tenants, access keys and buckets in an ordered key-value store, cached in memory.
 ///
-/// Layout (JSON values, each with `formatVersion`): `t/<tenant>`, `k/<access key id>`, `b/<bucket>`.
+/// Layout (JSON values, each with `formatVersion`): `t/<tenant>`, `k/<access key id>`, `b/<bucket>`,
+/// `j/<job id>` (key rewrap jobs).
 public final class ControlPlane: Sendable {
     /// The tenant the root credentials act as on the S3 API.
     public static let rootTenant = "root"
@@ -47,6 +48,7 @@ public final class ControlPlane: Sendable {
     }
 
     private let engine: any KeyValueEngine
+    var engineForJobs: any KeyValueEngine { engine }
     private let cache = Mutex(Cache())
     /// Serialises writers, so check-then-write sequences (bucket creation) are atomic.
     private let writeLock = Mutex(())
@@ -193,4 +195,44 @@ public enum Credentials {
     public static func newSecret() -> String {
         String(Base64.encode(SecureRandom.bytes(30)).map { $0 == "+" ? "-" : ($0 == "/" ? "_" : $0) })
     }
+}
+
+/// A key rewrap job, persisted under `j/<id>` so it resumes after a crash.
+public struct RewrapJob: Codable, Sendable, Equatable {
+    public enum State: String, Codable, Sendable { case running, done, failed }
+    public var formatVersion = 1
+    public var id: String
+    public var jurisdiction: Jurisdiction
+    /// Nil: every tenant of the jurisdiction.
+    public var tenant: String?
+    public var state: State
+    /// Buckets to visit (snapshot at start), the one being visited, and the last key done in it.
+    public var buckets: [String]
+    public var bucketIndex: Int
+    public var after: String?
+    /// Objects counted at start; objects examined and data keys re-wrapped so far.
+    public var total: Int
+    public var examined: Int
+    public var rewrapped: Int
+    public var error: String?
+    public var createdMillis: Int64
+    public var updatedMillis: Int64
+}
+
+extension ControlPlane {
+    /// Stores a job's progress durably.
+    public func saveJob(_ job: RewrapJob) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        try engineForJobs.put(Array("j/\(job.id)".utf8), try encoder.encode(job).bytes, sync: true)
+    }
+
+    /// Every stored job, oldest first.
+    public func jobs() throws -> [RewrapJob] {
+        try engineForJobs.scan(from: Array("j/".utf8), to: Array("j0".utf8), limit: .max)
+            .map { try JSONDecoder().decode(RewrapJob.self, from: Data($0.value)) }
+            .sorted { $0.createdMillis < $1.createdMillis }
+    }
+
+    public func job(_ id: String) throws -> RewrapJob? { try jobs().first { $0.id == id } }
 }

@@ -40,4 +40,10 @@ public enum ObjectServiceError: Error, Sendable, Equatable {
     case crossJurisdiction(from: Jurisdiction, to: Jurisdiction)
     /// Stored data failed to parse or a segment is missing on every replica.
     case internalError(String)
+    /// The object's key cannot be used: destroyed (crypto-shredded) or retired.
+    case keyUnavailable(String)
+    /// The jurisdiction's key store is sealed or unreachable.
+    case keyStoreUnavailable(String)
+    /// Stored bytes failed authentication on every replica: tampered with or damaged.
+    case integrity(String)
 }

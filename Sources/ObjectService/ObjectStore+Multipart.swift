@@ -1,3 +1,4 @@
+import Envelope
 import Foundation
 import Hashing
 import ObjectModel
@@ -28,12 +29,18 @@ public struct UploadsPage: Sendable {
 extension ObjectStore {
     /// Starts a multipart upload of `key`: its template (metadata, checksum algorithm) is stored on the R
     /// preferred available nodes. Returns the upload id.
-    public func createUpload(_ jurisdiction: Jurisdiction, bucket: String, key: String, metadata: ObjectMetadata,
-                             checksumAlgorithm: ChecksumAlgorithm?) async throws -> VersionID {
+    public func createUpload(_ jurisdiction: Jurisdiction, tenant: String, bucket: String, key: String,
+                             metadata: ObjectMetadata, checksumAlgorithm: ChecksumAlgorithm?) async throws -> VersionID {
         var template = ObjectManifest(bucket: bucket, key: key, versionID: .random(), sequence: clock.nextSequence(),
                                       lastModifiedMillis: clock.nowMillis())
         template.metadata = metadata
         template.checksumAlgorithm = checksumAlgorithm?.rawValue
+        // The upload's data key is made now: parts are encrypted with it as they arrive.
+        let binding = ObjectBinding(jurisdiction: jurisdiction, tenant: tenant, bucket: bucket, key: key,
+                                    version: template.versionID)
+        if let cipher = try await crypto.newObject(binding, operation: "CreateMultipartUpload") {
+            ObjectCrypto.sealMetadata(metadata, into: &template, cipher: cipher)
+        }
         let ranking = try ranked(jurisdiction, bucket: bucket, key: key)
         var stored = 0
         for node in ranking.filter(\.isLikelyAvailable) + ranking.filter({ !$0.isLikelyAvailable })
@@ -66,16 +73,17 @@ extension ObjectStore {
     }
 
     /// A writer for part `number` of an upload, whose checksum algorithm it inherits.
-    public func partWriter(_ jurisdiction: Jurisdiction, template: ObjectManifest, number: Int,
-                           expectations: PayloadExpectations) throws -> ObjectWriter {
+    public func partWriter(_ jurisdiction: Jurisdiction, tenant: String, template: ObjectManifest, number: Int,
+                           expectations: PayloadExpectations) async throws -> ObjectWriter {
         guard (1...Limits.partNumberMax).contains(number) else { throw ObjectServiceError.invalidPartNumber(number) }
+        let cipher = try await crypto.open(template, jurisdiction: jurisdiction, tenant: tenant, operation: "UploadPart")
         var expectations = expectations
         if expectations.checksumAlgorithm == nil, let name = template.checksumAlgorithm {
             expectations.checksumAlgorithm = ChecksumAlgorithm(name: name)
         }
         return try ObjectWriter(store: self, jurisdiction: jurisdiction, bucket: template.bucket, key: template.key,
                                 target: .part(upload: template.versionID, number: UInt32(number)),
-                                expectations: expectations)
+                                expectations: expectations, version: .random(), cipher: cipher)
     }
 
     /// The newest record of every part of an upload, merged over every reachable node, with the nodes holding
@@ -120,9 +128,14 @@ extension ObjectStore {
     /// Completes an upload: checks the client's part list, assembles the manifest (ETag `md5-of-md5s-N`), copies
     /// any part a target replica lacks from a replica that has it, and commits the object on R replicas together
     /// with the removal of the upload's records and unused parts.
-    public func completeUpload(_ jurisdiction: Jurisdiction, template: ObjectManifest, parts requested: [CompletedPart],
-                               condition: WriteCondition? = nil) async throws -> ObjectManifest {
+    public func completeUpload(_ jurisdiction: Jurisdiction, tenant: String, template: ObjectManifest,
+                               parts requested: [CompletedPart], condition: WriteCondition? = nil) async throws
+        -> ObjectManifest
+    {
         guard !requested.isEmpty else { throw ObjectServiceError.invalidPart("You must specify at least one part") }
+        let cipher = try await crypto.open(template, jurisdiction: jurisdiction, tenant: tenant,
+                                           operation: "CompleteMultipartUpload")
+        let metadata = try cipher.map { try ObjectCrypto.openMetadata(template, cipher: $0) } ?? template.metadata
         for (previous, next) in zip(requested, requested.dropFirst()) where next.number <= previous.number {
             throw ObjectServiceError.invalidPartOrder
         }
@@ -161,6 +174,7 @@ extension ObjectStore {
             }
             manifest.checksumValue = combined.finalizeBase64() + "-\(chosen.count)"
         }
+        if let cipher { ObjectCrypto.sealMetadata(metadata, into: &manifest, cipher: cipher) }
         let ranking = try ranked(jurisdiction, bucket: template.bucket, key: template.key)
         let targets = Array((ranking.filter(\.isLikelyAvailable) + ranking.filter { !$0.isLikelyAvailable })
             .prefix(topology.replicationFactor))

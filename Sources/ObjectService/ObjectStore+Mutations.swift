@@ -1,12 +1,17 @@
+import Envelope
 import ObjectModel
 import StorageNode
 
 extension ObjectStore {
     /// Starts a PUT of `key` into `bucket`, pinned to `jurisdiction`.
-    public func writer(_ jurisdiction: Jurisdiction, bucket: String, key: String, metadata: ObjectMetadata,
-                       condition: WriteCondition? = nil, expectations: PayloadExpectations) throws -> ObjectWriter {
-        try ObjectWriter(store: self, jurisdiction: jurisdiction, bucket: bucket, key: key,
-                         target: .object(metadata, condition: condition), expectations: expectations)
+    public func writer(_ jurisdiction: Jurisdiction, tenant: String, bucket: String, key: String,
+                       metadata: ObjectMetadata, condition: WriteCondition? = nil,
+                       expectations: PayloadExpectations) async throws -> ObjectWriter {
+        let version = VersionID.random()
+        let binding = ObjectBinding(jurisdiction: jurisdiction, tenant: tenant, bucket: bucket, key: key, version: version)
+        return try ObjectWriter(store: self, jurisdiction: jurisdiction, bucket: bucket, key: key,
+                                target: .object(metadata, condition: condition), expectations: expectations,
+                                version: version, cipher: try await crypto.newObject(binding, operation: "PutObject"))
     }
 
     /// Commits a new object version (sequence assigned here) on `targets`; with a condition, checks it against the

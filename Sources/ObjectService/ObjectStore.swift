@@ -1,3 +1,4 @@
+import Envelope
 import Logging
 import NIOCore
 import ObjectModel
@@ -12,9 +13,11 @@ public final class ObjectStore: Sendable {
     let clock: SequenceClock
     let logger: Logger
     let keyLocks = KeyLocks()
+    public let crypto: ObjectCrypto
 
     /// A store over `nodes`, which must hold a client for every node of `topology`.
-    public init(topology: Topology, nodes: [any StorageNodeClient], clock: SequenceClock, logger: Logger) {
+    public init(topology: Topology, nodes: [any StorageNodeClient], clock: SequenceClock, crypto: ObjectCrypto,
+                logger: Logger) {
         var byID = [NodeID: any StorageNodeClient]()
         for node in nodes { byID[node.nodeID] = node }
         for entry in topology.jurisdictions {
@@ -25,6 +28,7 @@ public final class ObjectStore: Sendable {
         self.topology = topology
         self.nodes = byID
         self.clock = clock
+        self.crypto = crypto
         self.logger = logger
     }
 
@@ -63,10 +67,34 @@ public final class ObjectStore: Sendable {
 
     // MARK: Reading
 
-    /// A located object version and the replicas that hold exactly it.
+    /// A located object version and the replicas that hold exactly it. Its metadata and bytes can be read once
+    /// ``ObjectStore/opened(_:jurisdiction:tenant:operation:)`` has unwrapped its key.
     public struct Located: Sendable {
-        public let manifest: ObjectManifest
+        public internal(set) var manifest: ObjectManifest
         let replicas: [any StorageNodeClient]
+        /// The object's keys: set by `opened` (stays nil for a plaintext object in the plaintext setting).
+        var cipher: ObjectCipher?
+        var isOpened = false
+
+        init(manifest: ObjectManifest, replicas: [any StorageNodeClient]) {
+            self.manifest = manifest
+            self.replicas = replicas
+        }
+    }
+
+    /// `located` with its data key unwrapped (through the bucket-key cache) and its metadata decrypted and checked.
+    /// Fails with a clear error when the tenant's key was destroyed or retired, or the manifest was altered.
+    public func opened(_ located: Located, jurisdiction: Jurisdiction, tenant: String, operation: String) async throws
+        -> Located
+    {
+        var result = located
+        result.cipher = try await crypto.open(located.manifest, jurisdiction: jurisdiction, tenant: tenant,
+                                              operation: operation)
+        if let cipher = result.cipher {
+            result.manifest.metadata = try ObjectCrypto.openMetadata(located.manifest, cipher: cipher)
+        }
+        result.isOpened = true
+        return result
     }
 
     /// Finds the newest manifest of a key: asks the R preferred nodes, and every node when one of them fails or
@@ -142,19 +170,24 @@ public final class ObjectStore: Sendable {
         return zip(clients, answers).map { (client: $0, answer: $1) }
     }
 
-    /// Streams `range` of a located version to `body`, one segment at a time, each from the first replica that
-    /// has it. Segments outside the range are never read.
+    /// Streams `range` of an opened version to `body`, one segment at a time, each from the first replica whose copy
+    /// authenticates. Segments outside the range are never read (nor decrypted).
     public func read(_ located: Located, jurisdiction: Jurisdiction, range: ClosedRange<Int64>,
                      into body: (ByteBuffer) async throws -> Void) async throws {
+        precondition(located.isOpened, "read of an object whose key was not opened")
         precondition(range.lowerBound >= 0 && range.upperBound < located.manifest.sizeBytes, "range outside the object")
-        for extent in located.manifest.extents where extent.sizeBytes > 0 {
+        let parts = located.manifest.parts
+        for (position, extent) in located.manifest.extents.enumerated() where extent.sizeBytes > 0 {
             let extentEnd = extent.offset + extent.sizeBytes - 1
             guard extentEnd >= range.lowerBound, extent.offset <= range.upperBound else { continue }
             let segmentSize = Int64(extent.segmentSizeBytes)
             let first = Int((max(range.lowerBound, extent.offset) - extent.offset) / segmentSize)
             let last = Int((min(range.upperBound, extentEnd) - extent.offset) / segmentSize)
+            let segmentCipher = located.cipher?.segments(extent: extent.versionID,
+                                                         part: parts.isEmpty ? 0 : parts[position].number)
             for index in first...last {
-                let bytes = try await segment(located, extent: extent, index: index, jurisdiction: jurisdiction)
+                let bytes = try await segment(located, extent: extent, index: index, cipher: segmentCipher,
+                                              jurisdiction: jurisdiction)
                 let start = extent.offset + Int64(index) * segmentSize
                 let from = Int(max(range.lowerBound, start) - start)
                 let to = Int(min(range.upperBound, start + Int64(bytes.readableBytes) - 1) - start)
@@ -163,23 +196,41 @@ public final class ObjectStore: Sendable {
         }
     }
 
-    private func segment(_ located: Located, extent: Extent, index: Int, jurisdiction: Jurisdiction) async throws
-        -> ByteBuffer
+    private func segment(_ located: Located, extent: Extent, index: Int, cipher: SegmentCipher?,
+                         jurisdiction: Jurisdiction) async throws -> ByteBuffer
     {
         var lastError: Error?
+        var tampered = false
         for replica in located.replicas {
             do {
-                let bytes = try await replica.segment(jurisdiction, version: extent.versionID, index: UInt32(index))
-                let expected = extent.segmentLength(index)
+                var bytes = try await replica.segment(jurisdiction, version: extent.versionID, index: UInt32(index))
+                let expected = extent.segmentLength(index) + (cipher == nil ? 0 : AEADAlgorithm.tagSizeBytes)
                 guard bytes.readableBytes == expected else {
+                    tampered = true
                     throw NodeError.corrupt("segment \(index) of \(located.manifest.key) has \(bytes.readableBytes) bytes, "
                         + "expected \(expected)")
+                }
+                if let cipher {
+                    let last = index == extent.segmentCount - 1
+                    do {
+                        try bytes.withUnsafeMutableReadableBytes {
+                            try cipher.open(index: UInt32(index), last: last, buffer: $0)
+                        }
+                    } catch {
+                        tampered = true
+                        throw error
+                    }
+                    bytes.moveWriterIndex(to: bytes.writerIndex - AEADAlgorithm.tagSizeBytes)
                 }
                 return bytes
             } catch {
                 logger.warning("segment read failed", metadata: ["node": "\(replica.nodeID)", "error": "\(error)"])
                 lastError = error
             }
+        }
+        if tampered {
+            throw ObjectServiceError.integrity("segment \(index) of \(located.manifest.key): "
+                + "\(lastError.map { String(describing: $0) } ?? "")")
         }
         if let nodeError = lastError as? NodeError, case .unavailable = nodeError {
             throw ObjectServiceError.serviceUnavailable("no replica of \(located.manifest.key) is reachable")

@@ -1,3 +1,4 @@
+import Envelope
 import Hashing
 import ObjectModel
 import StorageNode
@@ -14,7 +15,10 @@ public final class ObjectWriter {
     private let key: String
     private let target: WriteTarget
     private let expectations: PayloadExpectations
-    private let version = VersionID.random()
+    private let version: VersionID
+    /// The object's keys (nil in the plaintext setting); for a part, the upload's.
+    private let cipher: ObjectCipher?
+    private let segmentCipher: SegmentCipher?
     private var targets: [any StorageNodeClient]
     private var spares: [any StorageNodeClient]
     /// Targets replaced after failing the first segment: they may hold a partial write to drop.
@@ -31,8 +35,14 @@ public final class ObjectWriter {
     private let sizeBytesMax: Int64
 
     init(store: ObjectStore, jurisdiction: Jurisdiction, bucket: String, key: String, target: WriteTarget,
-         expectations: PayloadExpectations) throws {
+         expectations: PayloadExpectations, version: VersionID, cipher: ObjectCipher?) throws {
         self.store = store
+        self.version = version
+        self.cipher = cipher
+        switch target {
+        case .object: segmentCipher = cipher?.segments(extent: version, part: 0)
+        case .part(_, let number): segmentCipher = cipher?.segments(extent: version, part: number)
+        }
         self.jurisdiction = jurisdiction
         self.bucket = bucket
         self.key = key
@@ -54,7 +64,8 @@ public final class ObjectWriter {
         checksum = expectations.checksumAlgorithm.map(StreamingChecksum.init)
         segment = []
         // Small objects reserve only their size: a 4 KiB PUT must not map and unmap a 1 MiB buffer.
-        segment.reserveCapacity(Int(min(Int64(Limits.segmentSizeBytes), expectations.sizeBytes ?? Int64(Limits.segmentSizeBytes))))
+        segment.reserveCapacity(Int(min(Int64(Limits.segmentSizeBytes), expectations.sizeBytes ?? Int64(Limits.segmentSizeBytes)))
+            + tagSizeBytes)
         if let size = expectations.sizeBytes, size > sizeBytesMax {
             throw ObjectServiceError.entityTooLarge(size)
         }
@@ -80,17 +91,43 @@ public final class ObjectWriter {
                 full.append(segment)
                 segment = []
                 let remaining = (expectations.sizeBytes ?? Int64.max) - sizeBytes
-                segment.reserveCapacity(Int(min(Int64(Limits.segmentSizeBytes), max(0, remaining))))
+                segment.reserveCapacity(Int(min(Int64(Limits.segmentSizeBytes), max(0, remaining))) + tagSizeBytes)
             }
         }
     }
 
-    /// Sends every full segment to the replicas.
+    /// Room kept after each segment for its authentication tag.
+    private var tagSizeBytes: Int { segmentCipher == nil ? 0 : AEADAlgorithm.tagSizeBytes }
+
+    /// Sends every full segment to the replicas. The last segment of the object is sealed as such, so a full
+    /// segment that may be the last one (no declared size, nothing after it yet) waits for more bytes or `finish`.
     public func flush() async throws {
+        try await flush(final: false)
+    }
+
+    private func flush(final: Bool) async throws {
         while !full.isEmpty {
-            let bytes = full.removeFirst()
-            try await send(bytes)
+            let last: Bool
+            if full.count > 1 || !segment.isEmpty {
+                last = false
+            } else if final {
+                last = true
+            } else if let declared = expectations.sizeBytes {
+                last = sizeBytes == declared
+            } else {
+                return
+            }
+            try await send(seal(full.removeFirst(), index: nextIndex, last: last))
         }
+    }
+
+    /// Encrypts a segment in place (the plaintext setting leaves it as it is).
+    private func seal(_ plaintext: consuming [UInt8], index: UInt32, last: Bool) -> [UInt8] {
+        guard let segmentCipher else { return plaintext }
+        var bytes = consume plaintext
+        bytes.append(contentsOf: repeatElement(0, count: AEADAlgorithm.tagSizeBytes))
+        bytes.withUnsafeMutableBytes { segmentCipher.seal(index: index, last: last, buffer: $0) }
+        return bytes
     }
 
     private func send(_ bytes: [UInt8]) async throws {
@@ -163,10 +200,12 @@ public final class ObjectWriter {
         }
         // A one-segment object goes with its manifest in one synced batch per replica.
         var inline: [UInt8]?
-        if case .object = target, nextIndex == 0, full.isEmpty, !segment.isEmpty { inline = segment }
+        if case .object = target, nextIndex == 0, full.isEmpty, !segment.isEmpty {
+            inline = seal(segment, index: 0, last: true)
+        }
         if inline == nil, !segment.isEmpty { full.append(segment) }
         segment = []
-        try await flush()
+        try await flush(final: true)
         if sizeBytes == 0 || inline != nil { try ensureTargetsReachable() }
         let failed: [any StorageNodeClient]
         let result: WriteResult
@@ -178,6 +217,7 @@ public final class ObjectWriter {
             manifest.metadata = metadata
             manifest.checksumAlgorithm = checksum?.algorithm.rawValue
             manifest.checksumValue = checksumValue
+            if let cipher { ObjectCrypto.sealMetadata(metadata, into: &manifest, cipher: cipher) }
             (failed, manifest) = try await store.commitObject(manifest, on: targets, jurisdiction: jurisdiction,
                                                               condition: condition, inline: inline)
             result = .object(manifest)

@@ -9,11 +9,17 @@ public struct Topology: Sendable, Codable, Equatable {
         /// Region names (`LocationConstraint` values such as `eu-west-3`) that map to this jurisdiction.
         public var regions: [String]
         public var nodes: [NodeEntry]
+        /// Cipher of new objects in this jurisdiction: `aes-256-gcm` (default) or `xchacha20-poly1305`.
+        public var cipher: String?
 
-        public init(code: Jurisdiction, regions: [String] = [], nodes: [NodeEntry]) {
+        /// Accepted values of ``cipher``.
+        public static let ciphers = ["aes-256-gcm", "xchacha20-poly1305"]
+
+        public init(code: Jurisdiction, regions: [String] = [], nodes: [NodeEntry], cipher: String? = nil) {
             self.code = code
             self.regions = regions
             self.nodes = nodes
+            self.cipher = cipher
         }
     }
 
@@ -66,6 +72,9 @@ public struct Topology: Sendable, Codable, Equatable {
             }
             for (nodeIndex, node) in entry.nodes.enumerated() where !seenNodes.insert(node.id).inserted {
                 problems.append("\(field).nodes[\(nodeIndex)].id: duplicate node id \"\(node.id)\"")
+            }
+            if let cipher = entry.cipher, !JurisdictionEntry.ciphers.contains(cipher) {
+                problems.append("\(field).cipher: \"\(cipher)\" is not one of \(JurisdictionEntry.ciphers.joined(separator: ", "))")
             }
             for region in entry.regions where !seenRegions.insert(region).inserted {
                 problems.append("\(field).regions: region \"\(region)\" is mapped twice")

@@ -37,7 +37,8 @@ enum CopyHandler {
             throw ObjectServiceError.noSuchKey(bucket: bucket.name, key: key)
         }
         try Conditions.copySource(call.request, located.manifest)
-        return (bucket, located)
+        return (bucket, try await call.service.store.opened(located, jurisdiction: bucket.jurisdiction,
+                                                            tenant: bucket.tenant, operation: "CopySource"))
     }
 
     static func copyObject(_ call: S3Call) async throws -> Response {
@@ -61,7 +62,8 @@ enum CopyHandler {
             }
             expectations.checksumAlgorithm = algorithm
         }
-        let writer = try call.service.store.writer(destination.jurisdiction, bucket: destination.name, key: key,
+        let writer = try await call.service.store.writer(destination.jurisdiction, tenant: destination.tenant,
+                                                         bucket: destination.name, key: key,
                                                    metadata: metadata, condition: try Conditions.write(call.request),
                                                    expectations: expectations)
         let result = try await copy(call, located, range: nil, into: writer, jurisdiction: sourceBucket.jurisdiction)
@@ -84,7 +86,8 @@ enum CopyHandler {
             range = parsed
         }
         let size = range.map { $0.upperBound - $0.lowerBound + 1 } ?? located.manifest.sizeBytes
-        let writer = try call.service.store.partWriter(destination.jurisdiction, template: template, number: number,
+        let writer = try await call.service.store.partWriter(destination.jurisdiction, tenant: destination.tenant,
+                                                             template: template, number: number,
                                                        expectations: PayloadExpectations(sizeBytes: size))
         let result = try await copy(call, located, range: range, into: writer, jurisdiction: sourceBucket.jurisdiction)
         guard case .part(let record) = result else { preconditionFailure("part writer returned an object") }

@@ -94,6 +94,12 @@ extension S3Error {
             return .accessDenied("Copying data of a bucket in jurisdiction \(from) into jurisdiction \(to) would "
                 + "carry it across a border; it is refused without a sovereignty grant")
         case .internalError(let message): return .internalError(message)
+        case .keyUnavailable(let message):
+            return S3Error("KMS.KMSInvalidStateException", message, status: .badRequest)
+        case .keyStoreUnavailable(let message):
+            return S3Error("ServiceUnavailable", message, status: .serviceUnavailable)
+        case .integrity(let message):
+            return S3Error("InternalError", "stored data failed authentication: \(message)", status: .internalServerError)
         }
     }
 

@@ -20,11 +20,13 @@ enum GetHandler {
         if let version = call.request.query("versionId"), version != "null" {
             throw S3Error.invalidArgument("Invalid version id specified")
         }
-        guard let located = try await call.service.store.locate(record.jurisdiction, bucket: record.name, key: key) else {
+        guard let found = try await call.service.store.locate(record.jurisdiction, bucket: record.name, key: key) else {
             throw ObjectServiceError.noSuchKey(bucket: record.name, key: key)
         }
+        try Conditions.read(call.request, found.manifest)
+        let located = try await call.service.store.opened(found, jurisdiction: record.jurisdiction, tenant: record.tenant,
+                                                          operation: includeBody ? "GetObject" : "HeadObject")
         let manifest = located.manifest
-        try Conditions.read(call.request, manifest)
         var headers = call.headers()
         headers[.eTag] = "\"\(manifest.etag)\""
         headers[.lastModified] = Timestamps.httpDate(manifest.lastModifiedMillis / 1000)

@@ -40,7 +40,8 @@ enum MultipartHandlers {
             }
             algorithm = parsed
         }
-        let upload = try await call.service.store.createUpload(record.jurisdiction, bucket: record.name, key: key,
+        let upload = try await call.service.store.createUpload(record.jurisdiction, tenant: record.tenant,
+                                                               bucket: record.name, key: key,
                                                                metadata: metadata, checksumAlgorithm: algorithm)
         var xml = XMLWriter()
         xml.element("InitiateMultipartUploadResult") { xml in
@@ -57,7 +58,8 @@ enum MultipartHandlers {
         let record = try call.service.bucket(call.bucketName, tenant: call.tenant)
         let (template, number) = try await uploadTarget(call, bucket: record)
         let expectations = try PutHandler.expectations(call)
-        let writer = try call.service.store.partWriter(record.jurisdiction, template: template, number: number,
+        let writer = try await call.service.store.partWriter(record.jurisdiction, tenant: record.tenant,
+                                                             template: template, number: number,
                                                        expectations: expectations)
         let result = try await PutHandler.stream(call, into: writer, expectations: expectations)
         var headers = call.headers()
@@ -76,7 +78,8 @@ enum MultipartHandlers {
                                                            upload: try uploadID(call))
         let body = try await call.body.collect(upTo: Limits.xmlBodyBytesMax)
         let parts = try parseCompletion(Array(body.readableBytesView), algorithm: template.checksumAlgorithm)
-        let manifest = try await call.service.store.completeUpload(record.jurisdiction, template: template, parts: parts,
+        let manifest = try await call.service.store.completeUpload(record.jurisdiction, tenant: record.tenant,
+                                                                   template: template, parts: parts,
                                                                    condition: try Conditions.write(call.request))
         var xml = XMLWriter()
         xml.element("CompleteMultipartUploadResult") { xml in

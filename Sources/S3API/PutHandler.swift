@@ -16,7 +16,8 @@ enum PutHandler {
         let record = try call.service.bucket(call.bucketName, tenant: call.tenant)
         let metadata = try ObjectHeaders.metadata(from: call.request)
         let expectations = try expectations(call)
-        let writer = try call.service.store.writer(record.jurisdiction, bucket: record.name, key: key,
+        let writer = try await call.service.store.writer(record.jurisdiction, tenant: record.tenant, bucket: record.name,
+                                                         key: key,
                                                    metadata: metadata, condition: try Conditions.write(call.request),
                                                    expectations: expectations)
         let result = try await stream(call, into: writer, expectations: expectations)

@@ -120,6 +120,16 @@ public final class LocalStorageNode: StorageNodeClient {
         try await run { try $0.purge(jurisdiction, bucket: bucket) }
     }
 
+    public func replaceEnvelope(_ jurisdiction: Jurisdiction, bucket: String, key: String, version: VersionID,
+                                upload: Bool, envelope: [UInt8]) async throws -> Bool {
+        try await run { try $0.replaceEnvelope(jurisdiction, bucket: bucket, key: key, version: version, upload: upload,
+                                               envelope: envelope) }
+    }
+
+    public func compact(_ jurisdiction: Jurisdiction) async throws {
+        try await run { try $0.compact(jurisdiction) }
+    }
+
     public func createUpload(_ jurisdiction: Jurisdiction, template: ObjectManifest) async throws {
         try await run { try $0.createUpload(jurisdiction, template: template) }
     }

@@ -216,6 +216,28 @@ public final class NodeStore: Sendable {
     /// Closes the engine.
     public func close() { engine.close() }
 
+    /// See ``StorageNodeClient/replaceEnvelope(_:bucket:key:version:upload:envelope:)``.
+    public func replaceEnvelope(_ requested: Jurisdiction, bucket: String, key: String, version: VersionID,
+                                upload: Bool, envelope: [UInt8]) throws -> Bool {
+        try check(requested)
+        let recordKey = upload ? NodeKeys.multipart(bucket: bucket, key: key, upload: version)
+                               : NodeKeys.manifest(bucket: bucket, key: key)
+        return try stripe(for: recordKey).lock.withLock { _ in
+            guard let raw = try engine.get(recordKey) else { return false }
+            var manifest = try ObjectManifest(decoding: raw)
+            guard manifest.versionID == version, !manifest.isTombstone, manifest.envelope != nil else { return false }
+            manifest.envelope = envelope
+            try engine.put(recordKey, manifest.encoded(), sync: true)
+            return true
+        }
+    }
+
+    /// Flushes and compacts the database.
+    public func compact(_ requested: Jurisdiction) throws {
+        try check(requested)
+        try engine.compact()
+    }
+
     func stripe(for key: [UInt8]) -> CommitStripe {
         var hash: UInt64 = 0xcbf2_9ce4_8422_2325
         for byte in key { hash = (hash ^ UInt64(byte)) &* 0x100_0000_01b3 }

@@ -26,6 +26,11 @@ public struct ObjectManifest: Sendable, Equatable {
     /// The parts of a multipart object, in order; empty for an object stored by one PUT, whose segments are keyed
     /// by ``versionID`` itself.
     public var parts: [PartRef] = []
+    /// The encryption header of the object (opaque here: the gateway's envelope layer reads it); nil for an object
+    /// stored in plaintext (bench-only setting) and for tombstones.
+    public var envelope: [UInt8]?
+    /// ``metadata`` sealed under the object's key; when set, ``metadata`` is stored empty.
+    public var sealedMetadata: [UInt8]?
 
     public init(bucket: String, key: String, versionID: VersionID, sequence: UInt64, isTombstone: Bool = false,
                 sizeBytes: Int64 = 0, segmentSizeBytes: UInt32 = UInt32(Limits.segmentSizeBytes), etag: String = "",
@@ -72,9 +77,9 @@ public struct ObjectManifest: Sendable, Equatable {
 }
 
 extension ObjectManifest {
-    /// Format version of the encoding below (documented in `Docs/formats.md`). Version 1 had no parts list and
-    /// is still read (as an object without parts).
-    static let formatVersion: UInt8 = 2
+    /// Format version of the encoding below (documented in `Docs/formats.md`). Version 1 had no parts list,
+    /// version 2 no envelope; both are still read.
+    static let formatVersion: UInt8 = 3
 
     /// Binary encoding: version byte, tombstone byte, then fields in a fixed order.
     public func encoded() -> [UInt8] {
@@ -89,19 +94,15 @@ extension ObjectManifest {
         writer.write(segmentSizeBytes)
         writer.writeString(etag)
         writer.write(lastModifiedMillis)
-        for field in [metadata.contentType, metadata.cacheControl, metadata.contentDisposition,
-                      metadata.contentEncoding, metadata.contentLanguage, metadata.expires] {
-            writer.writeOptional(field)
-        }
-        writer.write(UInt32(metadata.user.count))
-        for (name, value) in metadata.user {
-            writer.writeString(name)
-            writer.writeString(value)
-        }
+        metadata.encode(into: &writer)
         writer.writeOptional(checksumAlgorithm)
         writer.writeOptional(checksumValue)
         writer.write(UInt32(parts.count))
         for part in parts { part.encode(into: &writer) }
+        for field in [envelope, sealedMetadata] {
+            writer.write(UInt8(field == nil ? 0 : 1))
+            if let field { writer.writeField(field) }
+        }
         return writer.bytes
     }
 
@@ -109,7 +110,7 @@ extension ObjectManifest {
     public init(decoding bytes: [UInt8]) throws {
         var reader = BinaryReader(bytes)
         let version = try reader.readUInt8()
-        guard version == 1 || version == Self.formatVersion else {
+        guard (1...Self.formatVersion).contains(version) else {
             throw FormatError("unknown manifest format version \(version)")
         }
         let tombstone = try reader.readUInt8()
@@ -124,17 +125,7 @@ extension ObjectManifest {
         guard sizeBytes >= 0, segmentSizeBytes > 0 else { throw FormatError("invalid size or segment size") }
         etag = try reader.readString()
         lastModifiedMillis = try reader.readInt64()
-        metadata.contentType = try reader.readOptional()
-        metadata.cacheControl = try reader.readOptional()
-        metadata.contentDisposition = try reader.readOptional()
-        metadata.contentEncoding = try reader.readOptional()
-        metadata.contentLanguage = try reader.readOptional()
-        metadata.expires = try reader.readOptional()
-        let metadataCount = try reader.readUInt32()
-        guard metadataCount <= 1024 else { throw FormatError("too many metadata entries: \(metadataCount)") }
-        for _ in 0..<metadataCount {
-            metadata.user.append((try reader.readString(), try reader.readString()))
-        }
+        metadata = try ObjectMetadata(from: &reader)
         checksumAlgorithm = try reader.readOptional()
         checksumValue = try reader.readOptional()
         if version >= 2 {
@@ -144,6 +135,10 @@ extension ObjectManifest {
             guard parts.reduce(0, { $0 + $1.sizeBytes }) == sizeBytes || parts.isEmpty else {
                 throw FormatError("part sizes do not add up to the object size")
             }
+        }
+        if version >= 3 {
+            if try reader.readUInt8() == 1 { envelope = try reader.readField() }
+            if try reader.readUInt8() == 1 { sealedMetadata = try reader.readField() }
         }
         guard reader.isAtEnd else { throw FormatError("trailing bytes after manifest") }
     }
@@ -224,6 +219,45 @@ public struct ObjectMetadata: Sendable, Equatable {
     public var user: [(String, String)] = []
 
     public init() {}
+
+    /// Appends the fields in their stored order (part of the manifest layout).
+    public func encode(into writer: inout BinaryWriter) {
+        for field in [contentType, cacheControl, contentDisposition, contentEncoding, contentLanguage, expires] {
+            writer.writeOptional(field)
+        }
+        writer.write(UInt32(user.count))
+        for (name, value) in user {
+            writer.writeString(name)
+            writer.writeString(value)
+        }
+    }
+
+    /// The stored encoding on its own (what the gateway seals).
+    public func encoded() -> [UInt8] {
+        var writer = BinaryWriter(capacity: 128)
+        encode(into: &writer)
+        return writer.bytes
+    }
+
+    /// Reads what ``encode(into:)`` wrote.
+    public init(from reader: inout BinaryReader) throws {
+        contentType = try reader.readOptional()
+        cacheControl = try reader.readOptional()
+        contentDisposition = try reader.readOptional()
+        contentEncoding = try reader.readOptional()
+        contentLanguage = try reader.readOptional()
+        expires = try reader.readOptional()
+        let count = try reader.readUInt32()
+        guard count <= 1024 else { throw FormatError("too many metadata entries: \(count)") }
+        for _ in 0..<count { user.append((try reader.readString(), try reader.readString())) }
+    }
+
+    /// Decodes ``encoded()``.
+    public init(decoding bytes: [UInt8]) throws {
+        var reader = BinaryReader(bytes)
+        try self.init(from: &reader)
+        guard reader.isAtEnd else { throw FormatError("trailing bytes after metadata") }
+    }
 
     public static func == (lhs: ObjectMetadata, rhs: ObjectMetadata) -> Bool {
         lhs.contentType == rhs.contentType && lhs.cacheControl == rhs.cacheControl

@@ -90,6 +90,14 @@ public protocol StorageNodeClient: Sendable {
         async throws -> [ObjectManifest]
     /// Removes every manifest and segment of a bucket (the bucket is being deleted).
     func purge(_ jurisdiction: Jurisdiction, bucket: String) async throws
+    /// Flushes and compacts the node's database, so deleted and overwritten bytes leave its files (after a key
+    /// destruction, for instance).
+    func compact(_ jurisdiction: Jurisdiction) async throws
+    /// Replaces the encryption header of the object version `version` of `key` (or of the multipart upload
+    /// `version` when `upload`), durably, if that version is still the one stored; returns whether it did. Used by
+    /// key rewrap jobs: object bytes are untouched, and a newer write is never overwritten.
+    func replaceEnvelope(_ jurisdiction: Jurisdiction, bucket: String, key: String, version: VersionID, upload: Bool,
+                         envelope: [UInt8]) async throws -> Bool
     /// Health and counts.
     func status() async -> NodeStatus
 

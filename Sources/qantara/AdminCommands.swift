@@ -140,7 +140,7 @@ struct NodeCommand: AsyncParsableCommand {
         commandName: "node",
         abstract: "Run one storage node (qantara node --id ID --jurisdiction J --data DIR --listen HOST:PORT), "
             + "or inspect and service nodes through the gateway.",
-        subcommands: [List.self, Offline.self, Online.self])
+        subcommands: [List.self, Offline.self, Online.self, Compact.self])
 
     @Option(help: "Node id, such as ma-1.") var id: String?
     @Option(help: "The node's jurisdiction (ISO 3166-1 alpha-2).") var jurisdiction: String?
@@ -198,6 +198,22 @@ struct NodeCommand: AsyncParsableCommand {
                 try await options.client().call("POST", "nodes/\(id)/offline", body: Optional<String>.none, as: NodeView.self)
             }
             print("node \(node.id) is \(node.state)")
+        }
+    }
+
+    struct Compact: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Flush and compact a node's database, so deleted or crypto-shredded bytes leave its files.")
+        @OptionGroup var endpoint: EndpointOption
+        @ParentCommand var parent: NodeCommand
+        var options: AdminOptionsProxy { AdminOptionsProxy(endpoint: endpoint.endpoint, data: parent.dataDirectory) }
+        @Argument(help: "Node id.") var id: String
+
+        func run() async throws {
+            let node = try await runAdmin {
+                try await options.client().call("POST", "nodes/\(id)/compact", body: Optional<String>.none, as: NodeView.self)
+            }
+            print("node \(node.id) compacted")
         }
     }
 

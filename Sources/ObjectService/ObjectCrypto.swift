@@ -1,0 +1,229 @@
+import Envelope
+import Hashing
+import KeyStore
+import ObjectModel
+import StorageNode
+import Synchronization
+
+/// The gateway's side of envelope encryption: a fresh data key per object version, wrapped by a short-lived bucket
+/// key that the jurisdiction's key store wraps with the tenant key (S3 Bucket Keys). Unwrapped bucket keys are
+/// cached for ``Settings/bucketKeyLifetimeMillis``, so the key store is asked once per bucket key, not per object.
+public final class ObjectCrypto: Sendable {
+    public struct Settings: Sendable {
+        /// False only for the bench-only plaintext setting: objects are then stored and read unencrypted.
+        public var enabled: Bool
+        /// Cipher of new objects, per jurisdiction (AES-256-GCM when absent).
+        public var algorithms: [Jurisdiction: AEADAlgorithm]
+        /// How long an unwrapped bucket key is used and kept.
+        public var bucketKeyLifetimeMillis: Int64
+
+        public init(enabled: Bool = true, algorithms: [Jurisdiction: AEADAlgorithm] = [:],
+                    bucketKeyLifetimeMillis: Int64 = 300_000) {
+            self.enabled = enabled
+            self.algorithms = algorithms
+            self.bucketKeyLifetimeMillis = bucketKeyLifetimeMillis
+        }
+    }
+
+    struct CachedKey {
+        let key: SecretKey
+        let reference: BucketKeyReference
+        let expiresMillis: Int64
+    }
+
+    struct Slot: Hashable {
+        let jurisdiction: Jurisdiction
+        let tenant: String
+        let bucket: String
+    }
+
+    public let settings: Settings
+    let keyStores: [Jurisdiction: any KeyStoreClient]
+    let requester: String
+    let now: @Sendable () -> Int64
+    let writing = Mutex<[Slot: CachedKey]>([:])
+    let reading = Mutex<[[UInt8]: (slot: Slot, cached: CachedKey)]>([:])
+
+    /// `requester` names this gateway in key-store requests; the jurisdiction it presents is the key store's own
+    /// (the embedded default runs the gateway inside every jurisdiction).
+    public init(settings: Settings, keyStores: [any KeyStoreClient], requester: String,
+                now: @escaping @Sendable () -> Int64) {
+        self.settings = settings
+        var byJurisdiction = [Jurisdiction: any KeyStoreClient]()
+        for store in keyStores { byJurisdiction[store.jurisdiction] = store }
+        self.keyStores = byJurisdiction
+        self.requester = requester
+        self.now = now
+    }
+
+    func metadata(_ jurisdiction: Jurisdiction, _ operation: String) -> RequestMetadata {
+        RequestMetadata(requester: requester, jurisdiction: jurisdiction, operation: operation,
+                        requestID: Hex.encode(SecureRandom.bytes(8)))
+    }
+
+    func keyStore(_ jurisdiction: Jurisdiction) throws -> any KeyStoreClient {
+        guard let store = keyStores[jurisdiction] else {
+            throw ObjectServiceError.keyStoreUnavailable("no key store is configured for \(jurisdiction)")
+        }
+        return store
+    }
+
+    static func bucketKeyAAD(bucket: String, id: [UInt8]) -> [UInt8] {
+        var writer = BinaryWriter()
+        writer.writeString("qantara/v1/bucket-key")
+        writer.writeString(bucket)
+        writer.writeRaw(id)
+        return writer.bytes
+    }
+
+    /// A cipher with a fresh data key for a new object version, or nil in the plaintext setting.
+    public func newObject(_ binding: ObjectBinding, operation: String) async throws -> ObjectCipher? {
+        guard settings.enabled else { return nil }
+        let slot = Slot(jurisdiction: binding.jurisdiction, tenant: binding.tenant, bucket: binding.bucket)
+        let time = now()
+        var bucketKey = writing.withLock { cache -> CachedKey? in
+            guard let entry = cache[slot], entry.expiresMillis > time else { return nil }
+            return entry
+        }
+        if bucketKey == nil {
+            let id = SecureRandom.bytes(BucketKeyReference.idSizeBytes)
+            let generated = try await translate {
+                try await keyStore(binding.jurisdiction).generateDataKey(
+                    tenant: binding.tenant, aad: Self.bucketKeyAAD(bucket: binding.bucket, id: id),
+                    metadata: metadata(binding.jurisdiction, operation))
+            }
+            let entry = CachedKey(key: generated.plaintext,
+                                  reference: BucketKeyReference(tenantKeyVersion: generated.wrapped.tenantKeyVersion, id: id,
+                                                                wrappedKey: generated.wrapped.bytes),
+                                  expiresMillis: time + settings.bucketKeyLifetimeMillis)
+            writing.withLock { $0[slot] = entry }
+            reading.withLock { $0[id] = (slot, entry) }
+            bucketKey = entry
+        }
+        return ObjectCipher.create(binding: binding, algorithm: settings.algorithms[binding.jurisdiction] ?? .aes256gcm,
+                                   segmentSizeBytes: UInt32(Limits.segmentSizeBytes), bucketKey: bucketKey!.key,
+                                   reference: bucketKey!.reference)
+    }
+
+    /// The cipher of a stored object (nil for a plaintext object in the plaintext setting). An object without an
+    /// envelope is refused when encryption is on, and one whose envelope names another tenant or jurisdiction too.
+    public func open(_ manifest: ObjectManifest, jurisdiction: Jurisdiction, tenant: String, operation: String)
+        async throws -> ObjectCipher?
+    {
+        guard let bytes = manifest.envelope else {
+            if settings.enabled {
+                throw ObjectServiceError.integrity("\(manifest.key) is stored without encryption")
+            }
+            return nil
+        }
+        let header: EnvelopeHeader
+        do {
+            header = try EnvelopeHeader(decoding: bytes, bucket: manifest.bucket, key: manifest.key)
+        } catch {
+            throw ObjectServiceError.integrity("\(manifest.key): \(error)")
+        }
+        guard header.binding.jurisdiction == jurisdiction, header.binding.tenant == tenant else {
+            throw ObjectServiceError.integrity("\(manifest.key) carries the key of \(header.binding.tenant) in "
+                + "\(header.binding.jurisdiction)")
+        }
+        let bucketKey = try await unwrapBucketKey(header, operation: operation)
+        do {
+            return try ObjectCipher.open(header, bucketKey: bucketKey)
+        } catch {
+            throw ObjectServiceError.integrity("\(manifest.key): \(error)")
+        }
+    }
+
+    func unwrapBucketKey(_ header: EnvelopeHeader, operation: String) async throws -> SecretKey {
+        let time = now()
+        let reference = header.bucketKey
+        let slot = Slot(jurisdiction: header.binding.jurisdiction, tenant: header.binding.tenant,
+                        bucket: header.binding.bucket)
+        if let hit = reading.withLock({ cache -> SecretKey? in
+            // Keyed by the bucket key's id, which its wrapping binds; the data key's own wrap still authenticates.
+            guard let entry = cache[reference.id], entry.slot == slot, entry.cached.expiresMillis > time else { return nil }
+            return entry.cached.key
+        }) {
+            return hit
+        }
+        let key = try await translate {
+            try await keyStore(header.binding.jurisdiction).decrypt(
+                tenant: header.binding.tenant,
+                wrapped: WrappedKey(tenantKeyVersion: reference.tenantKeyVersion, bytes: reference.wrappedKey),
+                aad: Self.bucketKeyAAD(bucket: header.binding.bucket, id: reference.id),
+                metadata: metadata(header.binding.jurisdiction, operation))
+        }
+        reading.withLock {
+            $0[reference.id] = (slot, CachedKey(key: key, reference: reference,
+                                                expiresMillis: time + settings.bucketKeyLifetimeMillis))
+        }
+        return key
+    }
+
+    /// Drops cached bucket keys of `tenant` (every tenant when nil) in `jurisdiction`: after a rotation new writes
+    /// take a bucket key under the new version at once; after a destroy or retire nothing cached outlives it.
+    public func flush(_ jurisdiction: Jurisdiction, tenant: String?) {
+        let matches = { (slot: Slot) in slot.jurisdiction == jurisdiction && (tenant == nil || slot.tenant == tenant) }
+        writing.withLock { cache in cache = cache.filter { !matches($0.key) } }
+        reading.withLock { cache in cache = cache.filter { !matches($0.value.slot) } }
+    }
+
+    /// Seals the object's metadata into `manifest`, bound to what the manifest says in clear.
+    static func sealMetadata(_ metadata: ObjectMetadata, into manifest: inout ObjectManifest, cipher: ObjectCipher) {
+        manifest.metadata = ObjectMetadata()
+        manifest.envelope = cipher.header.encoded()
+        manifest.sealedMetadata = cipher.sealMetadata(metadata.encoded(), aad: metadataAAD(manifest))
+    }
+
+    /// The metadata sealed in `manifest`; fails when it or the fields it is bound to were altered.
+    static func openMetadata(_ manifest: ObjectManifest, cipher: ObjectCipher) throws -> ObjectMetadata {
+        guard let sealed = manifest.sealedMetadata else {
+            throw ObjectServiceError.integrity("\(manifest.key) has an envelope but no sealed metadata")
+        }
+        do {
+            return try ObjectMetadata(decoding: try cipher.openMetadata(sealed, aad: metadataAAD(manifest)))
+        } catch {
+            throw ObjectServiceError.integrity("\(manifest.key): \(error)")
+        }
+    }
+
+    /// What sealed metadata is bound to: the version and everything a reader trusts about the object's bytes
+    /// (size, segment size, ETag, checksum, parts), so editing the manifest is detected.
+    static func metadataAAD(_ manifest: ObjectManifest) -> [UInt8] {
+        var writer = BinaryWriter(capacity: 128 + manifest.parts.count * 64)
+        writer.writeString("qantara/v1/metadata")
+        writer.writeRaw(manifest.versionID.bytes)
+        writer.write(manifest.sizeBytes)
+        writer.write(manifest.segmentSizeBytes)
+        writer.writeString(manifest.etag)
+        writer.writeOptional(manifest.checksumAlgorithm)
+        writer.writeOptional(manifest.checksumValue)
+        writer.write(UInt32(manifest.parts.count))
+        for part in manifest.parts {
+            writer.write(part.number)
+            writer.writeRaw(part.versionID.bytes)
+            writer.write(part.sizeBytes)
+            writer.writeString(part.etag)
+            writer.writeOptional(part.checksumValue)
+        }
+        return writer.bytes
+    }
+
+    /// Runs a key-store call, turning its errors into the object service's.
+    func translate<R>(_ body: () async throws -> R) async throws -> R {
+        do {
+            return try await body()
+        } catch let error as KeyStoreError {
+            switch error {
+            case .tenantKeyDestroyed, .versionRetired, .noTenantKey, .unknownVersion:
+                throw ObjectServiceError.keyUnavailable(error.description)
+            case .wrongJurisdiction:
+                throw ObjectServiceError.accessDenied(error.description)
+            case .sealed, .unavailable, .wrongUnsealSecret:
+                throw ObjectServiceError.keyStoreUnavailable(error.description)
+            case .wrappedKeyRejected, .corrupt, .invalidRequest:
+                throw ObjectServiceError.integrity(error.description)
+            }
+        }
+    }
+}

@@ -1,0 +1,157 @@
+import Admin
+import ArgumentParser
+import Foundation
+import ObjectModel
+
+/// `qantara key`: the key hierarchy of each jurisdiction, administered through the gateway's admin API.
+struct KeyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "key", abstract: "Administer the per-jurisdiction key hierarchies (root and tenant keys).",
+        subcommands: [List.self, Rotate.self, Rewrap.self, Retire.self, Destroy.self])
+
+    /// `--jurisdiction` checked as an ISO 3166-1 alpha-2 code.
+    static func check(_ jurisdiction: String) throws {
+        guard Jurisdiction(jurisdiction) != nil else {
+            throw ValidationError("--jurisdiction must be an ISO 3166-1 alpha-2 code, got \(jurisdiction)")
+        }
+    }
+
+    static func printKeys(_ keys: [KeyView]) {
+        printTable(["JURISDICTION", "TENANT", "VERSION", "STATE", "CREATED"],
+                   keys.map { [$0.jurisdiction, $0.tenant, String($0.version), $0.state, $0.created] })
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List key versions, their states and creation times.")
+        @OptionGroup var options: AdminOptions
+        @Option(help: "Only this jurisdiction.") var jurisdiction: String?
+        @Option(help: "Only this tenant's keys.") var tenant: String?
+
+        func validate() throws { if let jurisdiction { try KeyCommand.check(jurisdiction) } }
+
+        func run() async throws {
+            var query = [(String, String)]()
+            if let jurisdiction { query.append(("jurisdiction", jurisdiction.uppercased())) }
+            if let tenant { query.append(("tenant", tenant)) }
+            let keys = try await runAdmin {
+                try await options.client().call("GET", "keys", query: query, body: Optional<String>.none, as: [KeyView].self)
+            }
+            KeyCommand.printKeys(keys)
+        }
+    }
+
+    struct Rotate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Add a key version (the root key's, or a tenant's with --tenant); new writes use it at once.")
+        @OptionGroup var options: AdminOptions
+        @Option(help: "Jurisdiction (ISO code).") var jurisdiction: String
+        @Option(help: "Tenant; without it the jurisdiction's root key rotates.") var tenant: String?
+
+        func validate() throws { try KeyCommand.check(jurisdiction) }
+
+        func run() async throws {
+            let key = try await runAdmin {
+                try await options.client().call("POST", "keys/rotate",
+                                                body: KeyActionBody(jurisdiction: jurisdiction.uppercased(), tenant: tenant),
+                                                as: KeyView.self)
+            }
+            print("\(key.jurisdiction) \(key.tenant) key is now at version \(key.version)")
+        }
+    }
+
+    struct Rewrap: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Re-wrap every stored data key to the current key version (object data untouched), with progress.")
+        @OptionGroup var options: AdminOptions
+        @Option(help: "Jurisdiction (ISO code).") var jurisdiction: String
+        @Option(help: "Only this tenant's data keys.") var tenant: String?
+        @Flag(help: "Start the job and return without waiting.") var detach = false
+
+        func validate() throws { try KeyCommand.check(jurisdiction) }
+
+        func run() async throws {
+            let client = try await runAdmin { try options.client() }
+            var job = try await runAdmin {
+                try await client.call("POST", "keys/rewrap",
+                                      body: KeyActionBody(jurisdiction: jurisdiction.uppercased(), tenant: tenant),
+                                      as: RewrapJobView.self)
+            }
+            print("rewrap job \(job.id): \(job.total) object(s) to examine")
+            if detach { return }
+            let interactive = isatty(STDOUT_FILENO) == 1
+            while job.state == "running" {
+                try await Task.sleep(for: .milliseconds(300))
+                job = try await runAdmin {
+                    try await client.call("GET", "keys/rewrap/\(job.id)", body: Optional<String>.none, as: RewrapJobView.self)
+                }
+                Self.progress(job, interactive: interactive)
+            }
+            if interactive { print("") }
+            guard job.state == "done" else {
+                FileHandle.standardError.write(Data("error: rewrap job \(job.id) failed: \(job.error ?? "unknown")\n".utf8))
+                throw ExitCode(1)
+            }
+            print("rewrapped \(job.rewrapped) data key(s) of \(job.examined) object(s) in \(job.jurisdiction)")
+        }
+
+        static func progress(_ job: RewrapJobView, interactive: Bool) {
+            let width = 30
+            let done = job.total == 0 ? width : min(width, job.examined * width / job.total)
+            let bar = String(repeating: "#", count: done) + String(repeating: ".", count: width - done)
+            let line = "[\(bar)] \(job.examined)/\(job.total) examined, \(job.rewrapped) rewrapped"
+                + (job.error.map { " (waiting: \($0))" } ?? "")
+            if interactive {
+                FileHandle.standardOutput.write(Data(("\r" + line).utf8))
+            } else {
+                print(line)
+            }
+        }
+    }
+
+    struct Retire: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Disable decryption with a tenant's older key versions; refused while data keys depend on them.")
+        @OptionGroup var options: AdminOptions
+        @Option(help: "Jurisdiction (ISO code).") var jurisdiction: String
+        @Option(help: "Tenant.") var tenant: String
+
+        func validate() throws { try KeyCommand.check(jurisdiction) }
+
+        func run() async throws {
+            let keys = try await runAdmin {
+                try await options.client().call("POST", "keys/retire",
+                                                body: KeyActionBody(jurisdiction: jurisdiction.uppercased(), tenant: tenant),
+                                                as: [KeyView].self)
+            }
+            KeyCommand.printKeys(keys)
+        }
+    }
+
+    struct Destroy: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Destroy every version of a tenant's key in a jurisdiction: crypto-shreds its data there, irreversibly.")
+        @OptionGroup var options: AdminOptions
+        @Option(help: "Jurisdiction (ISO code).") var jurisdiction: String
+        @Option(help: "Tenant.") var tenant: String
+        @Flag(help: "Required: confirms the destruction, which cannot be undone.") var confirm = false
+
+        func validate() throws {
+            try KeyCommand.check(jurisdiction)
+            guard confirm else {
+                throw ValidationError("destroying \(tenant)'s key in \(jurisdiction) makes its data there unreadable "
+                    + "forever; pass --confirm to proceed")
+            }
+        }
+
+        func run() async throws {
+            _ = try await runAdmin {
+                try await options.client().call("POST", "keys/destroy",
+                                                body: KeyActionBody(jurisdiction: jurisdiction.uppercased(), tenant: tenant,
+                                                                    confirm: true),
+                                                as: [KeyView].self)
+            }
+            print("destroyed every key version of tenant \(tenant) in \(jurisdiction.uppercased()): its data there is "
+                + "crypto-shredded")
+        }
+    }
+}

@@ -1,0 +1,148 @@
+"""Envelope encryption and key administration, end to end: nothing readable leaks to disk, keys rotate, stored data
+keys are re-wrapped and old versions retired, and destroying a tenant's key crypto-shreds exactly its data."""
+import os
+import subprocess
+import uuid
+
+import pytest
+from botocore.exceptions import ClientError
+
+from qantara import Server
+
+
+def files_containing(directory, needle):
+    hits = []
+    for root, _, files in os.walk(directory):
+        for name in files:
+            path = os.path.join(root, name)
+            with open(path, "rb") as handle:
+                if needle in handle.read():
+                    hits.append(path)
+    return hits
+
+
+def compact_all(server):
+    for line in server.cli("node", "list").stdout.splitlines()[1:]:
+        server.cli("node", "compact", line.split()[0])
+
+
+def test_no_plaintext_or_metadata_reaches_disk(server, s3, tmp_path):
+    canary = "CANARY-" + uuid.uuid4().hex
+    bucket = "canary-" + uuid.uuid4().hex[:8]
+    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "FR"})
+    body = (canary.encode() + b" secret patient record\n") * 40_000  # about 2 MiB: several segments
+    s3.put_object(Bucket=bucket, Key="small", Body=canary.encode(), ContentType=f"text/{canary}",
+                  Metadata={"note": canary})
+    s3.put_object(Bucket=bucket, Key="large", Body=body, Metadata={"note": canary})
+    source = tmp_path / "upload.bin"
+    source.write_bytes(body * 4)  # 8 MiB: the aws CLI uploads it in parts
+    server.aws("s3", "cp", str(source), f"s3://{bucket}/multi", "--metadata", f"note={canary}")
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="pending", Metadata={"note": canary})
+    s3.upload_part(Bucket=bucket, Key="pending", UploadId=upload["UploadId"], PartNumber=1, Body=body)
+    compact_all(server)
+    assert files_containing(server.data_dir, canary.encode()) == []
+    # Everything still reads back, metadata included.
+    head = s3.head_object(Bucket=bucket, Key="small")
+    assert head["ContentType"] == f"text/{canary}" and head["Metadata"] == {"note": canary}
+    assert s3.get_object(Bucket=bucket, Key="large")["Body"].read() == body
+    assert s3.get_object(Bucket=bucket, Key="multi")["Metadata"] == {"note": canary}
+    target = tmp_path / "download.bin"
+    server.aws("s3", "cp", f"s3://{bucket}/multi", str(target))
+    assert target.read_bytes() == body * 4
+    assert s3.get_object(Bucket=bucket, Key="large", Range="bytes=1048570-1048600")["Body"].read() == body[1048570:1048601]
+    s3.abort_multipart_upload(Bucket=bucket, Key="pending", UploadId=upload["UploadId"])
+    for key in ("small", "large", "multi"):
+        s3.delete_object(Bucket=bucket, Key=key)
+    s3.delete_bucket(Bucket=bucket)
+
+
+def test_rotate_rewrap_retire(server, s3):
+    tenant = "rot-" + uuid.uuid4().hex[:6]
+    tenant_s3 = server.client(*server.new_tenant(tenant))
+    bucket = "rot-" + uuid.uuid4().hex[:8]
+    tenant_s3.create_bucket(Bucket=bucket)
+    for index in range(30):
+        tenant_s3.put_object(Bucket=bucket, Key=f"old-{index}", Body=f"old {index}".encode())
+    listed = server.cli("key", "list", "--jurisdiction", "MA", "--tenant", tenant).stdout.splitlines()
+    assert len(listed) == 2 and listed[1].split()[:4] == ["MA", tenant, "1", "current"]
+    rotated = server.cli("key", "rotate", "--jurisdiction", "MA", "--tenant", tenant).stdout
+    assert "version 2" in rotated
+    tenant_s3.put_object(Bucket=bucket, Key="new", Body=b"new")
+    refused = server.cli("key", "retire", "--jurisdiction", "MA", "--tenant", tenant, check=False)
+    assert refused.returncode != 0 and "30 stored data key" in refused.stderr and "rewrap" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
+    rewrap = server.cli("key", "rewrap", "--jurisdiction", "MA", "--tenant", tenant).stdout
+    assert "31 object(s) to examine" in rewrap and "rewrapped 30 data key(s) of 31 object(s)" in rewrap
+    assert "[##############################] 31/31" in rewrap
+    retired = server.cli("key", "retire", "--jurisdiction", "MA", "--tenant", tenant).stdout.splitlines()
+    assert [line.split()[2:4] for line in retired[1:]] == [["1", "retired"], ["2", "current"]]
+    for index in range(30):
+        assert tenant_s3.get_object(Bucket=bucket, Key=f"old-{index}")["Body"].read() == f"old {index}".encode()
+    assert tenant_s3.get_object(Bucket=bucket, Key="new")["Body"].read() == b"new"
+    # Root rotation re-wraps tenant keys inside the key store; data stays readable.
+    assert "version 2" in server.cli("key", "rotate", "--jurisdiction", "MA").stdout
+    assert tenant_s3.get_object(Bucket=bucket, Key="old-3")["Body"].read() == b"old 3"
+    bad = server.cli("key", "rotate", "--jurisdiction", "ZZ", check=False)
+    assert bad.returncode != 0 and "ZZ" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+
+
+def test_destroy_crypto_shreds_one_tenant_in_one_jurisdiction_for_good(tmp_path):
+    server = Server(tmp_path / "data").start()
+    try:
+        doomed = server.client(*server.new_tenant("doomed"))
+        other = server.client(*server.new_tenant("bystander"))
+        for client, name in ((doomed, "doomed"), (other, "bystander")):
+            client.create_bucket(Bucket=f"{name}-ma")
+            client.put_object(Bucket=f"{name}-ma", Key="k", Body=f"{name} in MA".encode())
+        doomed.create_bucket(Bucket="doomed-fr", CreateBucketConfiguration={"LocationConstraint": "FR"})
+        doomed.put_object(Bucket="doomed-fr", Key="k", Body=b"doomed in FR")
+        unconfirmed = server.cli("key", "destroy", "--jurisdiction", "MA", "--tenant", "doomed", check=False)
+        assert unconfirmed.returncode != 0 and "--confirm" in unconfirmed.stderr
+        assert doomed.get_object(Bucket="doomed-ma", Key="k")["Body"].read() == b"doomed in MA"
+        out = server.cli("key", "destroy", "--jurisdiction", "MA", "--tenant", "doomed", "--confirm").stdout
+        assert "crypto-shredded" in out
+
+        def assert_shredded():
+            for call in (lambda: doomed.get_object(Bucket="doomed-ma", Key="k"),
+                         lambda: doomed.head_object(Bucket="doomed-ma", Key="k")):
+                with pytest.raises(ClientError) as caught:
+                    call()
+                assert caught.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+            with pytest.raises(ClientError) as caught:
+                doomed.get_object(Bucket="doomed-ma", Key="k")
+            assert caught.value.response["Error"]["Code"] == "KMS.KMSInvalidStateException"
+            assert "destroyed" in caught.value.response["Error"]["Message"]
+            with pytest.raises(ClientError) as caught:
+                doomed.put_object(Bucket="doomed-ma", Key="new", Body=b"x")
+            assert caught.value.response["Error"]["Code"] == "KMS.KMSInvalidStateException"
+            assert doomed.get_object(Bucket="doomed-fr", Key="k")["Body"].read() == b"doomed in FR"
+            assert other.get_object(Bucket="bystander-ma", Key="k")["Body"].read() == b"bystander in MA"
+            states = server.cli("key", "list", "--jurisdiction", "MA", "--tenant", "doomed").stdout
+            assert "destroyed" in states
+
+        assert_shredded()
+        # Irreversible: a restart (key stores unsealed again from disk) changes nothing.
+        assert server.stop() == 0
+        server.start()
+        assert_shredded()
+        # The tenant can still delete what it can no longer read.
+        doomed.delete_object(Bucket="doomed-ma", Key="k")
+    finally:
+        server.stop()
+
+
+def test_key_store_refuses_wrong_secret_and_damaged_state(tmp_path):
+    server = Server(tmp_path / "data").start()
+    server.stop()
+    wrong = Server(tmp_path / "data", env={"QANTARA_UNSEAL_SECRET": "not-the-secret"})
+    with pytest.raises(RuntimeError) as caught:
+        wrong.start(timeout=20)
+    assert "wrong unseal secret" in str(caught.value)
+    sealed = tmp_path / "data" / "keystores" / "MA.sealed"
+    damaged = bytearray(sealed.read_bytes())
+    damaged[-5] ^= 0x10
+    sealed.write_bytes(bytes(damaged))
+    broken = Server(tmp_path / "data")
+    with pytest.raises(RuntimeError) as caught:
+        broken.start(timeout=20)
+    assert "altered or damaged" in str(caught.value)
