@@ -27,6 +27,13 @@ let package = Package(
         .target(name: "Hashing", dependencies: ["COpenSSL", "CSodium"]),
         .target(name: "Envelope", dependencies: ["ObjectModel", "Hashing", "COpenSSL", "CSodium"]),
         .target(name: "KeyStore", dependencies: ["Envelope", "ObjectModel", "Hashing", "CSodium"]),
+        .target(name: "KeyStoreHTTP", dependencies: [
+            "KeyStore", "Envelope", "ObjectModel", "Hashing",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .target(name: "StorageEngine", dependencies: ["ObjectModel", "CRocksDB"]),
         .target(name: "StorageNode", dependencies: [
             "ObjectModel", "StorageEngine",
@@ -60,6 +67,7 @@ let package = Package(
         ]),
         .target(name: "Admin", dependencies: ["KeyStore", "ObjectModel", "SigV4", "ObjectService", "StorageNode", "Hashing"]),
         .executableTarget(name: "qantara", dependencies: [
+            "KeyStoreHTTP",
             "Envelope", "KeyStore",
             "ObjectModel", "StorageEngine", "StorageNode", "Placement", "ObjectService", "S3API", "Admin", "SigV4",
             "NodeHTTP", "Hashing",
@@ -72,7 +80,12 @@ let package = Package(
 
         .testTarget(name: "ObjectModelTests", dependencies: ["ObjectModel"]),
         .testTarget(name: "HashingTests", dependencies: ["Hashing"]),
-        .testTarget(name: "KeyStoreTests", dependencies: ["KeyStore", "Envelope", "ObjectModel"]),
+        .testTarget(name: "KeyStoreTests", dependencies: [
+            "KeyStore", "KeyStoreHTTP", "Envelope", "ObjectModel",
+            .product(name: "Hummingbird", package: "hummingbird"),
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .testTarget(name: "EnvelopeTests", dependencies: ["Envelope", "ObjectModel", "Hashing"]),
         .testTarget(name: "StorageEngineTests", dependencies: ["StorageEngine", "ObjectModel"]),
         .testTarget(name: "StorageNodeTests", dependencies: [

@@ -156,6 +156,21 @@ public final class KeyStore: KeyStoreClient {
         }
     }
 
+    public func encrypt(tenant: String, plaintext: SecretKey, aad: [UInt8], metadata: RequestMetadata) async throws
+        -> WrappedKey
+    {
+        try checkTenant(tenant)
+        guard plaintext.count == SecretKey.sizeBytes else {
+            throw KeyStoreError.invalidRequest("only \(SecretKey.sizeBytes)-byte keys are wrapped")
+        }
+        return try withState(metadata, mutating: true) { state in
+            var created = false
+            let (version, wrapping) = try currentTenantKey(&state, tenant, created: &created)
+            return WrappedKey(tenantKeyVersion: version,
+                              bytes: KeyWrap.wrap(plaintext, under: wrapping, aad: dataKeyAAD(tenant, version: version, aad)))
+        }
+    }
+
     private func makeDataKey(_ state: KeyState, tenant: String, version: UInt32, aad: [UInt8]) throws -> GeneratedKey {
         let key = SecretKey.random()
         let wrapping = try tenantKey(state, tenant, version: version)

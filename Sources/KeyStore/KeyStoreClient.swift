@@ -12,6 +12,8 @@ public protocol KeyStoreClient: Sendable {
     func generateDataKey(tenant: String, aad: [UInt8], metadata: RequestMetadata) async throws -> GeneratedKey
     /// Opens a key wrapped by ``generateDataKey(tenant:aad:metadata:)`` (or re-wrapped since) with the same `aad`.
     func decrypt(tenant: String, wrapped: WrappedKey, aad: [UInt8], metadata: RequestMetadata) async throws -> SecretKey
+    /// Wraps a key the caller made (XKS `encrypt`) under the tenant's current version, bound to `aad`.
+    func encrypt(tenant: String, plaintext: SecretKey, aad: [UInt8], metadata: RequestMetadata) async throws -> WrappedKey
     /// Re-wraps a wrapped key under the tenant's current version without it leaving the store.
     func rewrap(tenant: String, wrapped: WrappedKey, aad: [UInt8], metadata: RequestMetadata) async throws -> WrappedKey
     /// Every key version (the root key's, then each tenant's), or only `tenant`'s.

@@ -39,6 +39,11 @@ public struct WrappedKey: Sendable, Equatable, Codable {
 public struct GeneratedKey: Sendable {
     public var plaintext: SecretKey
     public var wrapped: WrappedKey
+
+    public init(plaintext: SecretKey, wrapped: WrappedKey) {
+        self.plaintext = plaintext
+        self.wrapped = wrapped
+    }
 }
 
 /// The state of one key version.
@@ -87,7 +92,8 @@ public struct KeyStoreHealth: Sendable, Equatable, Codable {
 }
 
 /// Why the key store refused or failed. Each case says what an operator needs to act on.
-public enum KeyStoreError: Error, Equatable, CustomStringConvertible, Sendable {
+/// Codable, so the network client rebuilds exactly the error the store raised.
+public enum KeyStoreError: Error, Equatable, CustomStringConvertible, Sendable, Codable {
     case sealed(Jurisdiction)
     case wrongJurisdiction(store: Jurisdiction, requester: String, requesterJurisdiction: Jurisdiction)
     case tenantKeyDestroyed(Jurisdiction, tenant: String)

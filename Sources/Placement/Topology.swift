@@ -11,6 +11,8 @@ public struct Topology: Sendable, Codable, Equatable {
         public var nodes: [NodeEntry]
         /// Cipher of new objects in this jurisdiction: `aes-256-gcm` (default) or `xchacha20-poly1305`.
         public var cipher: String?
+        /// `host:port` of the jurisdiction's key store in its own process (`qantara keystore`); nil: embedded.
+        public var keyStore: String?
 
         /// Accepted values of ``cipher``.
         public static let ciphers = ["aes-256-gcm", "xchacha20-poly1305"]

@@ -9,6 +9,7 @@ import NIOPosix
 import NodeHTTP
 import ObjectModel
 import KeyStore
+import KeyStoreHTTP
 import ObjectService
 import Placement
 import S3API
@@ -43,22 +44,26 @@ struct GatewayRuntime {
         // One key store per jurisdiction, embedded (its own process comes with `qantara keystore`).
         try FileManager.default.createDirectory(atPath: data + "/keystores", withIntermediateDirectories: true)
         let environment = ProcessInfo.processInfo.environment
-        let unseal = try UnsealSecret.resolve(dataDirectory: data, environment: environment, allowGenerated: true)
         var keyStores = [any KeyStoreClient]()
         var algorithms = [Jurisdiction: AEADAlgorithm]()
+        let keyStoreToken = environment["QANTARA_KEYSTORE_TOKEN"]
+        if topology.jurisdictions.contains(where: { $0.keyStore != nil }), keyStoreToken?.isEmpty ?? true {
+            throw TopologyLoader.Invalid(description: "QANTARA_KEYSTORE_TOKEN is required to reach key stores in "
+                + "their own processes")
+        }
+        var embedded = [KeyStore]()
+        for entry in topology.jurisdictions where entry.keyStore == nil {
+            embedded.append(KeyStore(jurisdiction: entry.code, path: data + "/keystores/\(entry.code).sealed",
+                                     now: { clock.nowMillis() }))
+        }
+        if !embedded.isEmpty {
+            let unseal = try UnsealSecret.resolve(dataDirectory: data, environment: environment, allowGenerated: true)
+            for store in embedded { try store.unseal(secret: unseal.secret) }
+        }
         for entry in topology.jurisdictions {
-            let store = KeyStore(jurisdiction: entry.code, path: data + "/keystores/\(entry.code).sealed",
-                                 now: { clock.nowMillis() })
-            try store.unseal(secret: unseal.secret)
-            keyStores.append(store)
             algorithms[entry.code] = entry.cipher.flatMap(AEADAlgorithm.init(name:)) ?? .aes256gcm
         }
-        let plaintext = environment["QANTARA_BENCH_PLAINTEXT"] == "1"
-        if plaintext {
-            logger.warning("QANTARA_BENCH_PLAINTEXT=1: objects are stored UNENCRYPTED (benchmark setting only)")
-        }
-        let crypto = ObjectCrypto(settings: .init(enabled: !plaintext, algorithms: algorithms), keyStores: keyStores,
-                                  requester: "gateway", now: { clock.nowMillis() })
+        keyStores += embedded as [any KeyStoreClient]
         let threadPool = NIOThreadPool(numberOfThreads: Limits.storageThreadCount)
         threadPool.start()
         let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(
@@ -83,6 +88,18 @@ struct GatewayRuntime {
                 }
             }
         }
+        for entry in topology.jurisdictions {
+            if let address = entry.keyStore {
+                keyStores.append(HTTPKeyStoreClient(jurisdiction: entry.code, address: address, http: http,
+                                                    token: keyStoreToken!))
+            }
+        }
+        let plaintext = environment["QANTARA_BENCH_PLAINTEXT"] == "1"
+        if plaintext {
+            logger.warning("QANTARA_BENCH_PLAINTEXT=1: objects are stored UNENCRYPTED (benchmark setting only)")
+        }
+        let crypto = ObjectCrypto(settings: .init(enabled: !plaintext, algorithms: algorithms), keyStores: keyStores,
+                                  requester: "gateway", now: { clock.nowMillis() })
         let controlEngine = try RocksDBEngine(path: data + "/control", options: RocksDBOptions(blobThresholdBytes: nil))
         let control = try ControlPlane(engine: controlEngine, root: (root.accessKeyId, root.secretAccessKey), clock: clock)
         let store = ObjectStore(topology: topology, nodes: clients, clock: clock, crypto: crypto, logger: logger)

@@ -7,6 +7,6 @@ struct Qantara: AsyncParsableCommand {
         commandName: "qantara",
         abstract: "Qantara: a sovereign S3-compatible object storage gateway.",
         subcommands: [Serve.self, Gateway.self, Bench.self, TenantCommand.self, AccessKeyCommand.self, NodeCommand.self,
-                      KeyCommand.self]
+                      KeyCommand.self, KeystoreCommand.self]
     )
 }

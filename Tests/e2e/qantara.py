@@ -210,13 +210,45 @@ def error_code(body):
     return text[start + 6:end] if start >= 0 else None
 
 
+def start_keystore(jurisdiction, data_dir, clients, log_path, secret="cluster-unseal-secret", timeout=30):
+    """One `qantara keystore` process on a free port; returns (process, port). With secret None it starts sealed."""
+    port = free_port()
+    env = dict(os.environ)
+    env.pop("QANTARA_UNSEAL_SECRET", None)
+    if secret is not None:
+        env["QANTARA_UNSEAL_SECRET"] = secret
+    clients_path = pathlib.Path(data_dir) / "clients.json"
+    clients_path.parent.mkdir(parents=True, exist_ok=True)
+    clients_path.write_text(json.dumps(clients))
+    log = open(log_path, "ab")
+    process = subprocess.Popen([str(BIN), "keystore", "--jurisdiction", jurisdiction, "--data", str(data_dir),
+                                "--listen", f"127.0.0.1:{port}", "--clients", str(clients_path)],
+                               stdout=log, stderr=subprocess.STDOUT, env=env)
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            return process, port
+        except OSError:
+            if process.poll() is not None:
+                raise RuntimeError(f"key store {jurisdiction} exited with {process.returncode}")
+            time.sleep(0.05)
+    process.kill()
+    raise RuntimeError(f"key store {jurisdiction} did not start")
+
+
 class Cluster(Server):
-    """A `qantara gateway` with every storage node of the dev topology as its own `qantara node` process."""
+    """A `qantara gateway` with every storage node of the dev topology as its own `qantara node` process, and each
+    jurisdiction's key store as its own `qantara keystore` process."""
+
+    KEYSTORE_TOKEN = "cluster-gateway-token-0123456789"
 
     def __init__(self, data_dir, env=None):
-        super().__init__(data_dir, env=env)
+        super().__init__(data_dir, env=dict(env or {}, QANTARA_KEYSTORE_TOKEN=self.KEYSTORE_TOKEN))
         self.nodes = {}  # id -> dict(port, data, process, jurisdiction)
+        self.keystores = {}  # jurisdiction -> process
         topology = json.loads(TOPOLOGY.read_text())
+        self.topology_data = topology
         for entry in topology["jurisdictions"]:
             for node in entry["nodes"]:
                 port = free_port()
@@ -256,6 +288,14 @@ class Cluster(Server):
         self.data_dir.mkdir(parents=True, exist_ok=True)
         for node_id in self.nodes:
             self.start_node(node_id)
+        for entry in self.topology_data["jurisdictions"]:
+            code = entry["code"]
+            clients = [{"token": self.KEYSTORE_TOKEN, "requester": "gateway", "jurisdiction": code}]
+            process, port = start_keystore(code, self.data_dir / "keystores" / code, clients,
+                                           self.data_dir.parent / f"{self.data_dir.name}-keystore-{code}.log")
+            self.keystores[code] = process
+            entry["keyStore"] = f"127.0.0.1:{port}"
+        self.topology.write_text(json.dumps(self.topology_data))
         self.log_offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         self.log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
@@ -284,6 +324,10 @@ class Cluster(Server):
 
     def stop(self):
         code = super().stop()
+        for process in self.keystores.values():
+            if process.poll() is None:
+                process.terminate()
+                process.wait(timeout=20)
         for node_id, node in self.nodes.items():
             if node["process"] and node["process"].poll() is None:
                 os.kill(node["process"].pid, signal.SIGTERM)

@@ -146,3 +146,52 @@ def test_key_store_refuses_wrong_secret_and_damaged_state(tmp_path):
     with pytest.raises(RuntimeError) as caught:
         broken.start(timeout=20)
     assert "altered or damaged" in str(caught.value)
+
+
+def test_keystore_process_seals_and_checks_identity(tmp_path):
+    import json
+    import urllib.request
+    from qantara import start_keystore
+    clients = [{"token": "ma-gateway-token-0123456789", "requester": "gateway-ma", "jurisdiction": "MA"},
+               {"token": "fr-gateway-token-0123456789", "requester": "gateway-fr", "jurisdiction": "FR"}]
+    process, port = start_keystore("MA", tmp_path / "ks", clients, tmp_path / "ks.log", secret=None)
+    base = f"http://127.0.0.1:{port}/kms/v1/"
+
+    def call(endpoint, body=None, token=None):
+        request = urllib.request.Request(base + endpoint, data=None if body is None else json.dumps(body).encode(),
+                                         method="GET" if body is None else "POST")
+        if token:
+            request.add_header("Authorization", f"Bearer {token}")
+        try:
+            with urllib.request.urlopen(request, timeout=10) as response:
+                return response.status, json.loads(response.read() or b"{}")
+        except urllib.error.HTTPError as error:
+            return error.code, error.read().decode()
+
+    try:
+        metadata = {"requester": "me", "jurisdiction": "MA", "operation": "test", "requestID": "1"}
+        assert call("health") == (200, {"jurisdiction": "MA", "sealed": True, "backend": "builtin"})
+        status, body = call("generate-data-key", {"requestMetadata": metadata, "tenant": "acme"},
+                            token=clients[0]["token"])
+        assert status == 503 and "sealed" in body
+        assert call("unseal", {"secret": "the-unseal-secret"})[0] == 200
+        status, generated = call("generate-data-key", {"requestMetadata": metadata, "tenant": "acme"},
+                                 token=clients[0]["token"])
+        assert status == 200 and generated["keyVersion"] == 1 and len(generated["ciphertext"]) > 40
+        # FR's token says FR, whatever its metadata claims: refused, with the reason.
+        status, body = call("decrypt", {"requestMetadata": metadata, "tenant": "acme", "keyVersion": 1,
+                                        "ciphertext": generated["ciphertext"]}, token=clients[1]["token"])
+        assert status == 403 and "refuses gateway-fr of FR" in body
+        status, _ = call("decrypt", {"requestMetadata": metadata, "tenant": "acme", "keyVersion": 1,
+                                     "ciphertext": generated["ciphertext"]}, token="not-a-known-token")
+        assert status == 401
+        status, opened = call("decrypt", {"requestMetadata": metadata, "tenant": "acme", "keyVersion": 1,
+                                          "ciphertext": generated["ciphertext"]}, token=clients[0]["token"])
+        assert status == 200 and opened["plaintext"] == generated["plaintext"]
+        # The sealed state on disk holds neither the data key nor anything readable.
+        import base64
+        raw = base64.b64decode(generated["plaintext"])
+        assert all(raw not in path.read_bytes() for path in (tmp_path / "ks").iterdir() if path.is_file())
+    finally:
+        process.terminate()
+        process.wait(timeout=20)

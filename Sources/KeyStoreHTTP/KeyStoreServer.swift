@@ -1,0 +1,140 @@
+import Envelope
+import Foundation
+import Hashing
+import HTTPTypes
+import Hummingbird
+import KeyStore
+import Logging
+import NIOCore
+import ObjectModel
+
+/// A requester the key store knows: its token and the identity it is granted. The identity (requester name and
+/// jurisdiction) comes from here, never from the request body.
+public struct KeyStoreIdentity: Codable, Sendable, Equatable {
+    public var token: String
+    public var requester: String
+    public var jurisdiction: Jurisdiction
+
+    public init(token: String, requester: String, jurisdiction: Jurisdiction) {
+        self.token = token
+        self.requester = requester
+        self.jurisdiction = jurisdiction
+    }
+}
+
+/// Serves one jurisdiction's key store over HTTP (`qantara keystore`). Every call but `health` and `unseal` must
+/// carry `Authorization: Bearer <token>` of a known identity (until mutual TLS replaces tokens).
+public struct KeyStoreServer: HTTPResponder {
+    public typealias Context = BasicRequestContext
+
+    let store: KeyStore
+    let identities: [KeyStoreIdentity]
+    let logger: Logger
+
+    public init(store: KeyStore, identities: [KeyStoreIdentity], logger: Logger) {
+        self.store = store
+        self.identities = identities
+        self.logger = logger
+    }
+
+    func identity(_ request: Request) -> KeyStoreIdentity? {
+        guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else { return nil }
+        let sent = Array(header.dropFirst(7).utf8)
+        return identities.first { ConstantTime.equals(Array($0.token.utf8), sent) }
+    }
+
+    public func respond(to request: Request, context: Context) async throws -> Response {
+        let path = request.uri.path
+        guard path.hasPrefix(KeyStoreWire.prefix) else { return Self.plain(.notFound, "unknown path") }
+        let endpoint = String(path.dropFirst(KeyStoreWire.prefix.count))
+        do {
+            if endpoint == "health", request.method == .get { return try Self.json(.ok, try await store.health()) }
+            let body = try await request.body.collect(upTo: KeyStoreWire.bodyBytesMax)
+            if endpoint == "unseal", request.method == .post {
+                let unseal = try JSONDecoder().decode(KeyStoreWire.UnsealRequest.self, from: Data(body.readableBytesView))
+                try store.unseal(secret: Array(unseal.secret.utf8))
+                logger.notice("key store unsealed", metadata: ["jurisdiction": "\(store.jurisdiction)"])
+                return try Self.json(.ok, try await store.health())
+            }
+            guard request.method == .post else { return Self.plain(.methodNotAllowed, "POST expected") }
+            guard let identity = identity(request) else { return Self.plain(.unauthorized, "missing or unknown key-store token") }
+            var call = try JSONDecoder().decode(KeyStoreWire.Request.self, from: Data(body.readableBytesView))
+            call.requestMetadata.requester = identity.requester
+            call.requestMetadata.jurisdiction = identity.jurisdiction
+            return try await route(endpoint, call)
+        } catch let error as KeyStoreError {
+            logger.info("key-store request refused", metadata: ["endpoint": "\(endpoint)", "reason": "\(error)"])
+            return try Self.json(Self.status(error), KeyStoreWire.ErrorResponse(error: error, message: error.description))
+        } catch is DecodingError {
+            return try Self.json(.badRequest, KeyStoreWire.ErrorResponse(
+                error: .invalidRequest("malformed JSON body"), message: "malformed JSON body"))
+        }
+    }
+
+    private func route(_ endpoint: String, _ call: KeyStoreWire.Request) async throws -> Response {
+        let metadata = call.requestMetadata
+        func tenant() throws -> String {
+            guard let tenant = call.tenant else { throw KeyStoreError.invalidRequest("tenant is required") }
+            return tenant
+        }
+        func wrapped() throws -> WrappedKey {
+            guard let version = call.keyVersion, let ciphertext = call.ciphertext else {
+                throw KeyStoreError.invalidRequest("keyVersion and ciphertext are required")
+            }
+            return WrappedKey(tenantKeyVersion: version, bytes: ciphertext.value)
+        }
+        let aad = call.additionalAuthenticatedData?.value ?? []
+        switch endpoint {
+        case "generate-data-key":
+            let key = try await store.generateDataKey(tenant: try tenant(), aad: aad, metadata: metadata)
+            return try Self.json(.ok, KeyStoreWire.KeyResponse(keyVersion: key.wrapped.tenantKeyVersion,
+                                                                ciphertext: .init(key.wrapped.bytes),
+                                                                plaintext: .init(key.plaintext.exportBytes())))
+        case "encrypt":
+            guard let plaintext = call.plaintext else { throw KeyStoreError.invalidRequest("plaintext is required") }
+            let key = try await store.encrypt(tenant: try tenant(), plaintext: SecretKey(copying: plaintext.value),
+                                              aad: aad, metadata: metadata)
+            return try Self.json(.ok, KeyStoreWire.KeyResponse(keyVersion: key.tenantKeyVersion, ciphertext: .init(key.bytes)))
+        case "decrypt":
+            let key = try await store.decrypt(tenant: try tenant(), wrapped: try wrapped(), aad: aad, metadata: metadata)
+            return try Self.json(.ok, KeyStoreWire.KeyResponse(plaintext: .init(key.exportBytes())))
+        case "rewrap":
+            let key = try await store.rewrap(tenant: try tenant(), wrapped: try wrapped(), aad: aad, metadata: metadata)
+            return try Self.json(.ok, KeyStoreWire.KeyResponse(keyVersion: key.tenantKeyVersion, ciphertext: .init(key.bytes)))
+        case "metadata":
+            return try Self.json(.ok, try await store.keys(tenant: call.tenant, metadata: metadata))
+        case "rotate":
+            return try Self.json(.ok, try await store.rotate(tenant: call.tenant, metadata: metadata))
+        case "retire":
+            return try Self.json(.ok, try await store.retire(tenant: try tenant(), metadata: metadata))
+        case "destroy":
+            try await store.destroy(tenant: try tenant(), metadata: metadata)
+            return try Self.json(.ok, [String: String]())
+        default:
+            return Self.plain(.notFound, "unknown endpoint \(endpoint)")
+        }
+    }
+
+    static func status(_ error: KeyStoreError) -> HTTPResponse.Status {
+        switch error {
+        case .sealed, .unavailable: return .serviceUnavailable
+        case .wrongJurisdiction: return .forbidden
+        case .tenantKeyDestroyed, .versionRetired: return .gone
+        case .noTenantKey, .unknownVersion: return .notFound
+        case .wrappedKeyRejected, .invalidRequest: return .badRequest
+        case .wrongUnsealSecret: return .unauthorized
+        case .corrupt: return .internalServerError
+        }
+    }
+
+    static func json(_ status: HTTPResponse.Status, _ value: some Encodable) throws -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = "application/json"
+        return Response(status: status, headers: headers,
+                        body: ResponseBody(byteBuffer: ByteBuffer(bytes: try JSONEncoder().encode(value))))
+    }
+
+    static func plain(_ status: HTTPResponse.Status, _ message: String) -> Response {
+        Response(status: status, body: ResponseBody(byteBuffer: ByteBuffer(string: message)))
+    }
+}

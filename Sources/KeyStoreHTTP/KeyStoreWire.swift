@@ -1,0 +1,56 @@
+import Envelope
+import Hashing
+import KeyStore
+import ObjectModel
+
+/// The key-store protocol on the wire: JSON bodies shaped like the AWS KMS External Key Store proxy API
+/// (`requestMetadata` on every call, binary values in base64), under `/kms/v1/`.
+public enum KeyStoreWire {
+    public static let prefix = "/kms/v1/"
+    /// Largest request or response body.
+    static let bodyBytesMax = 1 << 20
+
+    /// Binary data as a base64 JSON string.
+    public struct Bytes: Codable, Sendable, Equatable {
+        public var value: [UInt8]
+        public init(_ value: [UInt8]) { self.value = value }
+        public init(from decoder: Decoder) throws {
+            let text = try decoder.singleValueContainer().decode(String.self)
+            guard let decoded = Base64.decode(text) else {
+                throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "invalid base64"))
+            }
+            value = decoded
+        }
+        public func encode(to encoder: Encoder) throws {
+            var container = encoder.singleValueContainer()
+            try container.encode(Base64.encode(value))
+        }
+    }
+
+    /// Every request body: the metadata, the tenant, and the operation's inputs.
+    struct Request: Codable {
+        var requestMetadata: RequestMetadata
+        var tenant: String?
+        var additionalAuthenticatedData: Bytes?
+        var keyVersion: UInt32?
+        var ciphertext: Bytes?
+        var plaintext: Bytes?
+    }
+
+    /// Answer of generate-data-key, encrypt, decrypt and rewrap.
+    struct KeyResponse: Codable {
+        var keyVersion: UInt32?
+        var ciphertext: Bytes?
+        var plaintext: Bytes?
+    }
+
+    struct ErrorResponse: Codable {
+        var error: KeyStoreError
+        var message: String
+    }
+
+    struct UnsealRequest: Codable {
+        var secret: String
+    }
+}
+

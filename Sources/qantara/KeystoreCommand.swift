@@ -1,0 +1,77 @@
+import ArgumentParser
+import Foundation
+import Hummingbird
+import KeyStore
+import KeyStoreHTTP
+import Logging
+import ObjectModel
+import ServiceLifecycle
+
+/// `qantara keystore`: one jurisdiction's key store as its own process, serving the key-store protocol over HTTP.
+struct KeystoreCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "keystore",
+        abstract: "Run one jurisdiction's key store (root and tenant keys, sealed at rest) as its own process.",
+        discussion: """
+            The unseal secret comes from QANTARA_UNSEAL_SECRET or the file named by QANTARA_UNSEAL_SECRET_FILE; \
+            without one the store starts sealed and refuses every key operation until POST /kms/v1/unseal. \
+            --clients names a JSON file of the requesters it serves: \
+            [{"token": "...", "requester": "gateway-ma", "jurisdiction": "MA"}].
+            """)
+
+    @Option(help: "Jurisdiction (ISO 3166-1 alpha-2 code).") var jurisdiction: String
+    @Option(help: "Directory of the sealed key state.") var data: String
+    @Option(help: "Address to serve on.") var listen: String = "127.0.0.1:7400"
+    @Option(help: "JSON file of requester identities and their tokens.") var clients: String
+    @Option(help: "Log level.") var logLevel: String = "info"
+
+    func validate() throws {
+        guard Jurisdiction(jurisdiction) != nil else {
+            throw ValidationError("--jurisdiction must be an ISO 3166-1 alpha-2 code, got \(jurisdiction)")
+        }
+        guard ListenAddress(listen) != nil else { throw ValidationError("--listen must be HOST:PORT, got \(listen)") }
+        guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown log level \(logLevel)") }
+    }
+
+    func run() async throws {
+        var logger = Logger(label: "qantara.keystore")
+        logger.logLevel = Logger.Level(rawValue: logLevel)!
+        let code = Jurisdiction(jurisdiction)!
+        logger[metadataKey: "jurisdiction"] = "\(code)"
+        guard let raw = FileManager.default.contents(atPath: clients) else {
+            throw ValidationError("--clients: cannot read \(clients)")
+        }
+        let identities: [KeyStoreIdentity]
+        do { identities = try JSONDecoder().decode([KeyStoreIdentity].self, from: raw) } catch {
+            throw ValidationError("--clients: \(clients) is not a JSON list of {token, requester, jurisdiction}: \(error)")
+        }
+        guard !identities.isEmpty, identities.allSatisfy({ $0.token.utf8.count >= 16 }) else {
+            throw ValidationError("--clients: every identity needs a token of at least 16 characters")
+        }
+        try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
+        let store = KeyStore(jurisdiction: code, path: data + "/\(code).sealed",
+                             now: { Int64(Date().timeIntervalSince1970 * 1000) })
+        let environment = ProcessInfo.processInfo.environment
+        if environment["QANTARA_UNSEAL_SECRET"] != nil || environment["QANTARA_UNSEAL_SECRET_FILE"] != nil {
+            let unseal = try UnsealSecret.resolve(dataDirectory: data, environment: environment, allowGenerated: false)
+            try store.unseal(secret: unseal.secret)
+        } else {
+            logger.warning("no unseal secret: the key store is sealed until POST /kms/v1/unseal")
+        }
+        let address = ListenAddress(listen)!
+        let sealed = store.isSealed
+        let app = Application(
+            responder: KeyStoreServer(store: store, identities: identities, logger: logger),
+            configuration: .init(address: .hostname(address.host, port: address.port), serverName: nil),
+            onServerRunning: { channel in
+                FileHandle.standardOutput.write(Data(("Qantara key store of \(code) serving on "
+                    + "\(channel.localAddress?.ipAddress ?? ""):\(channel.localAddress?.port ?? 0)"
+                    + (sealed ? " (sealed)" : "") + "\n").utf8))
+            },
+            logger: logger)
+        let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [.sigterm, .sigint],
+                                                      logger: logger))
+        do { try await group.run() } catch { logger.error("key store stopped", metadata: ["error": "\(error)"]) }
+        store.seal()
+    }
+}
