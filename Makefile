@@ -4,7 +4,8 @@ SWIFT ?= swift
 VENV ?= .venv
 PYTHON ?= python3
 DATA ?= ./data
-DEB_PACKAGES := librocksdb-dev libsodium-dev libssl-dev zlib1g-dev pkg-config curl python3 python3-venv
+DEB_PACKAGES := librocksdb-dev libsodium-dev libssl-dev zlib1g-dev libp11-kit-dev softhsm2 pkg-config curl python3 \
+	python3-venv
 PY_PACKAGES := boto3==1.43.11 awscli==1.45.11 awscrt==0.38.1 pytest==9.0.3
 BIN := .build/debug/qantara
 

@@ -21,12 +21,13 @@ let package = Package(
         // System-library shims: internal, small, wrapped by Swift types.
         .systemLibrary(name: "CRocksDB", pkgConfig: "rocksdb", providers: [.apt(["librocksdb-dev"])]),
         .systemLibrary(name: "CSodium", pkgConfig: "libsodium", providers: [.apt(["libsodium-dev"])]),
+        .systemLibrary(name: "CPKCS11", pkgConfig: "p11-kit-1", providers: [.apt(["libp11-kit-dev"])]),
         .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
 
         .target(name: "ObjectModel"),
         .target(name: "Hashing", dependencies: ["COpenSSL", "CSodium"]),
         .target(name: "Envelope", dependencies: ["ObjectModel", "Hashing", "COpenSSL", "CSodium"]),
-        .target(name: "KeyStore", dependencies: ["Envelope", "ObjectModel", "Hashing", "CSodium"]),
+        .target(name: "KeyStore", dependencies: ["Envelope", "ObjectModel", "Hashing", "CSodium", "CPKCS11"]),
         .target(name: "KeyStoreHTTP", dependencies: [
             "KeyStore", "Envelope", "ObjectModel", "Hashing",
             .product(name: "Hummingbird", package: "hummingbird"),

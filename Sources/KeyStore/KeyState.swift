@@ -8,7 +8,8 @@ struct KeyState {
     struct RootVersion {
         var version: UInt32
         var createdMillis: Int64
-        var material: SecretKey
+        /// The key itself (built-in backend); nil when it lives in a PKCS#11 token.
+        var material: SecretKey?
     }
 
     struct TenantVersion {
@@ -40,7 +41,7 @@ struct KeyState {
         for root in roots {
             writer.write(root.version)
             writer.write(root.createdMillis)
-            root.material.withBytes { writer.writeField($0) }
+            if let material = root.material { material.withBytes { writer.writeField($0) } } else { writer.writeField([UInt8]()) }
         }
         writer.write(UInt32(tenants.count))
         for (name, tenant) in tenants.sorted(by: { $0.key < $1.key }) {
@@ -72,7 +73,8 @@ struct KeyState {
             for _ in 0..<(try reader.readUInt32()) {
                 let version = try reader.readUInt32(), created = try reader.readInt64()
                 var material = try reader.readField()
-                roots.append(RootVersion(version: version, createdMillis: created, material: SecretKey(copying: material)))
+                roots.append(RootVersion(version: version, createdMillis: created,
+                                         material: material.isEmpty ? nil : SecretKey(copying: material)))
                 wipe(&material)
             }
             for _ in 0..<(try reader.readUInt32()) {

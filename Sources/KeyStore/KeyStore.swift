@@ -10,28 +10,60 @@ import Synchronization
 public final class KeyStore: KeyStoreClient {
     public let jurisdiction: Jurisdiction
     let path: String
-    let cost: SealedFile.Cost
+    let backend: KeyStoreBackend
     let now: @Sendable () -> Int64
 
     enum Phase {
         case sealed
-        case unsealed(KeyState, SealedFile.SealingKey)
+        case unsealed(KeyState, Sealer)
     }
 
     let phase = Mutex<Phase>(.sealed)
+    /// Root versions replaced by a rotation, destroyed in the token once the state naming the new root is durable.
+    let pendingDiscard = Mutex<[KeyState.RootVersion]>([])
 
     /// A key store whose sealed state lives at `path` (created on first unseal). It starts sealed.
-    public init(jurisdiction: Jurisdiction, path: String, cost: SealedFile.Cost = .interactive,
+    public init(jurisdiction: Jurisdiction, path: String, backend: KeyStoreBackend = .builtin(.interactive),
                 now: @escaping @Sendable () -> Int64) {
         self.jurisdiction = jurisdiction
         self.path = path
-        self.cost = cost
+        self.backend = backend
         self.now = now
+    }
+
+    /// A built-in store whose unseal secret is stretched with `cost`.
+    public convenience init(jurisdiction: Jurisdiction, path: String, cost: SealedFile.Cost,
+                            now: @escaping @Sendable () -> Int64) {
+        self.init(jurisdiction: jurisdiction, path: path, backend: .builtin(cost), now: now)
+    }
+
+    /// Opens a PKCS#11-backed store through its token (logged in with its PIN already), creating the state and a
+    /// first root key in the token on first use.
+    public func open() throws {
+        guard case .pkcs11(let token) = backend else {
+            throw KeyStoreError.invalidRequest("the built-in key store opens with its unseal secret")
+        }
+        let (loaded, sealer) = try openWithToken(token)
+        if var state = loaded {
+            guard state.jurisdiction == jurisdiction else {
+                throw KeyStoreError.corrupt("the sealed state at \(path) belongs to \(state.jurisdiction), not \(jurisdiction)")
+            }
+            state.jurisdiction = jurisdiction
+            phase.withLock { $0 = .unsealed(state, sealer) }
+        } else {
+            var state = KeyState(jurisdiction: jurisdiction)
+            state.roots.append(try makeRoot(version: 1))
+            try persist(state, sealer)
+            phase.withLock { $0 = .unsealed(state, sealer) }
+        }
     }
 
     /// Opens the sealed state with `secret`, or creates it (with a first root key version) when there is none.
     /// Fails on a wrong secret or an altered file and stays sealed.
     public func unseal(secret: [UInt8]) throws {
+        guard case .builtin(let cost) = backend else {
+            throw KeyStoreError.invalidRequest("a PKCS#11 key store opens through its token")
+        }
         guard !secret.isEmpty else { throw KeyStoreError.invalidRequest("the unseal secret is empty") }
         if let file = try SealedFile.readFile(path) {
             let (bytes, sealing) = try SealedFile.unseal(file, secret: secret, jurisdiction: jurisdiction)
@@ -41,14 +73,14 @@ public final class KeyStore: KeyStoreClient {
             guard state.jurisdiction == jurisdiction else {
                 throw KeyStoreError.corrupt("the sealed state at \(path) belongs to \(state.jurisdiction), not \(jurisdiction)")
             }
-            phase.withLock { $0 = .unsealed(state, sealing) }
+            phase.withLock { $0 = .unsealed(state, .secret(sealing)) }
         } else {
             let sealing = try SealedFile.SealingKey(secret: secret, salt: SecureRandom.bytes(SealedFile.saltSizeBytes),
                                                     cost: cost)
             var state = KeyState(jurisdiction: jurisdiction)
-            state.roots.append(.init(version: 1, createdMillis: now(), material: SecretKey.random()))
-            try persist(state, sealing)
-            phase.withLock { $0 = .unsealed(state, sealing) }
+            state.roots.append(try makeRoot(version: 1))
+            try persist(state, .secret(sealing))
+            phase.withLock { $0 = .unsealed(state, .secret(sealing)) }
         }
     }
 
@@ -57,10 +89,10 @@ public final class KeyStore: KeyStoreClient {
 
     public var isSealed: Bool { phase.withLock { if case .sealed = $0 { return true } else { return false } } }
 
-    private func persist(_ state: KeyState, _ sealing: SealedFile.SealingKey) throws {
+    private func persist(_ state: KeyState, _ sealer: Sealer) throws {
         var plain = state.encoded()
         defer { wipe(&plain) }
-        try SealedFile.writeAtomically(SealedFile.seal(plain, with: sealing), to: path)
+        try SealedFile.writeAtomically(try seal(plain, with: sealer), to: path)
     }
 
     /// Runs `body` on the unsealed state after checking the requester; a mutation is persisted before it is kept.
@@ -76,6 +108,7 @@ public final class KeyStore: KeyStoreClient {
             if mutating {
                 try persist(state, sealing)
                 phase = .unsealed(state, sealing)
+                for root in pendingDiscard.withLock({ roots in defer { roots = [] }; return roots }) { discardRoot(root) }
             }
             return result
         }
@@ -113,7 +146,7 @@ public final class KeyStore: KeyStoreClient {
             throw KeyStoreError.corrupt("tenant \(tenant) v\(version) is wrapped by missing root v\(record.rootVersion)")
         }
         do {
-            return try KeyWrap.unwrap(record.wrapped, under: root.material, aad: tenantAAD(tenant, version: version))
+            return try unwrapUnderRoot(record.wrapped, root, aad: tenantAAD(tenant, version: version))
         } catch {
             throw KeyStoreError.corrupt("tenant \(tenant) v\(version) does not open under root v\(root.version)")
         }
@@ -129,7 +162,7 @@ public final class KeyStore: KeyStoreClient {
         let key = SecretKey.random()
         let root = state.currentRoot
         entry.versions.append(.init(version: 1, createdMillis: now(), rootVersion: root.version,
-                                    wrapped: KeyWrap.wrap(key, under: root.material, aad: tenantAAD(tenant, version: 1))))
+                                    wrapped: try wrapUnderRoot(key, root, aad: tenantAAD(tenant, version: 1))))
         state.tenants[tenant] = entry
         created = true
         return (1, key)
@@ -252,20 +285,21 @@ public final class KeyStore: KeyStoreClient {
             let created = now()
             guard let tenant else {
                 // A new root version: every tenant key version is re-wrapped under it, so older roots go.
-                let root = KeyState.RootVersion(version: state.currentRoot.version + 1, createdMillis: created,
-                                                material: SecretKey.random())
+                let root = try makeRoot(version: state.currentRoot.version + 1)
+                let retiredRoots = state.roots
                 for (name, entry) in state.tenants where entry.destroyedMillis == nil {
                     var updated = entry
                     for index in updated.versions.indices {
                         let version = updated.versions[index].version
                         let key = try tenantKey(state, name, version: version)
-                        updated.versions[index].wrapped = KeyWrap.wrap(key, under: root.material,
-                                                                       aad: tenantAAD(name, version: version))
+                        updated.versions[index].wrapped = try wrapUnderRoot(key, root, aad: tenantAAD(name, version: version))
                         updated.versions[index].rootVersion = root.version
                     }
                     state.tenants[name] = updated
                 }
                 state.roots = [root]
+                // Old roots wrap nothing now; the token's copies go once the new state is on disk (next call).
+                pendingDiscard.withLock { $0 += retiredRoots }
                 return KeyVersionInfo(jurisdiction: jurisdiction, tenant: nil, version: root.version, state: .current,
                                       createdMillis: created)
             }
@@ -275,8 +309,8 @@ public final class KeyStore: KeyStoreClient {
             let version = (entry.current?.version ?? 0) + 1
             let root = state.currentRoot
             entry.versions.append(.init(version: version, createdMillis: created, rootVersion: root.version,
-                                        wrapped: KeyWrap.wrap(SecretKey.random(), under: root.material,
-                                                              aad: tenantAAD(tenant, version: version))))
+                                        wrapped: try wrapUnderRoot(SecretKey.random(), root,
+                                                                   aad: tenantAAD(tenant, version: version))))
             state.tenants[tenant] = entry
             return KeyVersionInfo(jurisdiction: jurisdiction, tenant: tenant, version: version, state: .current,
                                   createdMillis: created)
@@ -307,6 +341,6 @@ public final class KeyStore: KeyStoreClient {
     }
 
     public func health() async throws -> KeyStoreHealth {
-        KeyStoreHealth(jurisdiction: jurisdiction, sealed: isSealed, backend: "builtin")
+        KeyStoreHealth(jurisdiction: jurisdiction, sealed: isSealed, backend: backend.name)
     }
 }

@@ -52,8 +52,10 @@ public enum StorageEngineError: Error, CustomStringConvertible, Sendable {
 public protocol KeyValueEngine: Sendable {
     /// The value stored at `key`, or nil.
     func get(_ key: [UInt8]) throws -> [UInt8]?
-    /// Runs `body` over the value at `key` without copying it out of the engine (nil when absent).
-    func withValue<R>(_ key: [UInt8], _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R?
+    /// Runs `body` over the value at `key` without copying it out of the engine (nil when absent). Without
+    /// `verifyChecksums` the engine skips its own checksum of the value: for values authenticated by their reader
+    /// (encrypted segments), where the check would only cost CPU.
+    func withValue<R>(_ key: [UInt8], verifyChecksums: Bool, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R?
     /// Applies `batch` atomically. With `sync`, returns only after the write-ahead log is on disk.
     func write(_ batch: WriteBatch, sync: Bool) throws
     /// Up to `limit` pairs with `start <= key < end` (end nil = no bound), in key order.
@@ -69,6 +71,11 @@ public protocol KeyValueEngine: Sendable {
 }
 
 extension KeyValueEngine {
+    /// Runs `body` over the value at `key`, checksums verified.
+    public func withValue<R>(_ key: [UInt8], _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R? {
+        try withValue(key, verifyChecksums: true, body)
+    }
+
     /// Stores one value.
     public func put(_ key: [UInt8], _ value: [UInt8], sync: Bool) throws {
         var batch = WriteBatch()

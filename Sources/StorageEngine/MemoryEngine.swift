@@ -30,7 +30,9 @@ public final class MemoryEngine: KeyValueEngine {
         }
     }
 
-    public func withValue<R>(_ key: [UInt8], _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R? {
+    public func withValue<R>(_ key: [UInt8], verifyChecksums: Bool, _ body: (UnsafeRawBufferPointer) throws -> R)
+        throws -> R?
+    {
         guard let value = try get(key) else { return nil }
         return try value.withUnsafeBytes(body)
     }

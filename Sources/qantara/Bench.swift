@@ -1,5 +1,6 @@
 import ArgumentParser
 import AsyncHTTPClient
+import Envelope
 import Foundation
 import Hashing
 import NIOCore
@@ -13,7 +14,8 @@ import Synchronization
 /// `qantara bench`: a load generator in the manner of MinIO's warp. It signs its own requests (SigV4,
 /// `UNSIGNED-PAYLOAD`), keeps N requests in flight for a duration, and prints ops/s, MiB/s and latency percentiles.
 /// With `--storage DIR` it measures the storage ceiling instead: the node's RocksDB settings writing the same bytes
-/// R times (segments, then a synced manifest), without HTTP.
+/// R times (segments, then a synced manifest), without HTTP. With `--cipher NAME` it measures the object format's
+/// raw sealing and opening speed on one core (segments of `--size`), the ceiling being `openssl speed`.
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Measure PUT/GET throughput and latency.")
 
@@ -30,6 +32,8 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Distinct objects GETs cycle over.") var objects: Int = 64
     @Option(help: "Storage run: BlobDB value threshold in bytes (0 = BlobDB off); default: the node's setting.")
     var blobThreshold: Int?
+    @Option(help: "Measure the object format's cipher (aes-256-gcm or xchacha20-poly1305) on one core instead.")
+    var cipher: String?
 
     var sizeBytes: Int { Self.parseSize(size) ?? 0 }
 
@@ -42,6 +46,9 @@ struct Bench: AsyncParsableCommand {
     }
 
     func validate() throws {
+        if let cipher, AEADAlgorithm(name: cipher) == nil {
+            throw ValidationError("--cipher must be aes-256-gcm or xchacha20-poly1305")
+        }
         guard ["put", "get", "mixed"].contains(op) else { throw ValidationError("--op must be put, get or mixed") }
         guard sizeBytes > 0 else { throw ValidationError("--size must be like 4KiB, 1MiB, 64MiB or a byte count") }
         guard concurrency >= 1, duration > 0, replicas >= 1, objects >= 1 else {
@@ -50,6 +57,14 @@ struct Bench: AsyncParsableCommand {
     }
 
     func run() async throws {
+        if let cipher {
+            for opening in [false, true] {
+                let result = Self.runCipher(AEADAlgorithm(name: cipher)!, sizeBytes: sizeBytes, seconds: duration,
+                                            opening: opening)
+                print(result.report(op: "\(cipher)-\(opening ? "open" : "seal")", size: size, concurrency: 1))
+            }
+            return
+        }
         let result = storage == nil ? try await runHTTP() : try await runStorage()
         print(result.report(op: storage == nil ? op : "storage-put", size: size, concurrency: concurrency))
     }
@@ -134,6 +149,37 @@ struct Bench: AsyncParsableCommand {
     }
 
     // MARK: Storage ceiling
+
+    /// Seals (or opens) segments of `sizeBytes` in place, one after another on this thread, for `seconds`.
+    static func runCipher(_ algorithm: AEADAlgorithm, sizeBytes: Int, seconds: Double, opening: Bool) -> BenchResult {
+        let cipher = ObjectCipher.create(
+            binding: ObjectBinding(jurisdiction: Jurisdiction("MA")!, tenant: "bench", bucket: "bench", key: "k",
+                                   version: .random()),
+            algorithm: algorithm, segmentSizeBytes: UInt32(Limits.segmentSizeBytes), bucketKey: SecretKey.random(),
+            reference: BucketKeyReference(tenantKeyVersion: 1, id: SecureRandom.bytes(16), wrappedKey: []))
+        let segments = cipher.segments(extent: .random(), part: 0)
+        var buffer = SecureRandom.bytes(sizeBytes) + [UInt8](repeating: 0, count: AEADAlgorithm.tagSizeBytes)
+        buffer.withUnsafeMutableBytes { segments.seal(index: 0, last: false, buffer: $0) }
+        let sealed = buffer
+        // Only the cipher call is timed: opening in place needs the ciphertext copied back first, untimed.
+        var latencies = [Double]()
+        var busyNanos: UInt64 = 0
+        while Double(busyNanos) < seconds * 1e9 {
+            if opening { buffer.withUnsafeMutableBytes { target in sealed.withUnsafeBytes { target.copyMemory(from: $0) } } }
+            let before = DispatchTime.now().uptimeNanoseconds
+            buffer.withUnsafeMutableBytes { bytes in
+                if opening {
+                    try! segments.open(index: 0, last: false, buffer: bytes)
+                } else {
+                    segments.seal(index: 0, last: false, buffer: bytes)
+                }
+            }
+            let elapsed = DispatchTime.now().uptimeNanoseconds - before
+            busyNanos += elapsed
+            latencies.append(Double(elapsed) / 1e6)
+        }
+        return BenchResult(latenciesMillis: latencies, seconds: Double(busyNanos) / 1e9, bytesPerOp: sizeBytes)
+    }
 
     private func runStorage() async throws -> BenchResult {
         let directory = storage!

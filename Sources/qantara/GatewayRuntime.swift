@@ -42,7 +42,6 @@ struct GatewayRuntime {
                                                             environment: ProcessInfo.processInfo.environment)
         let clock = SequenceClock.system()
         // One key store per jurisdiction, embedded (its own process comes with `qantara keystore`).
-        try FileManager.default.createDirectory(atPath: data + "/keystores", withIntermediateDirectories: true)
         let environment = ProcessInfo.processInfo.environment
         var keyStores = [any KeyStoreClient]()
         var algorithms = [Jurisdiction: AEADAlgorithm]()
@@ -57,6 +56,7 @@ struct GatewayRuntime {
                                      now: { clock.nowMillis() }))
         }
         if !embedded.isEmpty {
+            try FileManager.default.createDirectory(atPath: data + "/keystores", withIntermediateDirectories: true)
             let unseal = try UnsealSecret.resolve(dataDirectory: data, environment: environment, allowGenerated: true)
             for store in embedded { try store.unseal(secret: unseal.secret) }
         }

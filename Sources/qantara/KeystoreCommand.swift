@@ -16,7 +16,9 @@ struct KeystoreCommand: AsyncParsableCommand {
             The unseal secret comes from QANTARA_UNSEAL_SECRET or the file named by QANTARA_UNSEAL_SECRET_FILE; \
             without one the store starts sealed and refuses every key operation until POST /kms/v1/unseal. \
             --clients names a JSON file of the requesters it serves: \
-            [{"token": "...", "requester": "gateway-ma", "jurisdiction": "MA"}].
+            [{"token": "...", "requester": "gateway-ma", "jurisdiction": "MA"}]. \
+            With --backend pkcs11 the root key lives in the token named by --pkcs11-token (PIN from \
+            QANTARA_PKCS11_PIN or the file named by QANTARA_PKCS11_PIN_FILE).
             """)
 
     @Option(help: "Jurisdiction (ISO 3166-1 alpha-2 code).") var jurisdiction: String
@@ -24,6 +26,10 @@ struct KeystoreCommand: AsyncParsableCommand {
     @Option(help: "Address to serve on.") var listen: String = "127.0.0.1:7400"
     @Option(help: "JSON file of requester identities and their tokens.") var clients: String
     @Option(help: "Log level.") var logLevel: String = "info"
+    @Option(help: "builtin (state sealed under an unseal secret) or pkcs11 (root key in an HSM token).")
+    var backend: String = "builtin"
+    @Option(help: "PKCS#11 module (with --backend pkcs11).") var pkcs11Module: String = "/usr/lib/softhsm/libsofthsm2.so"
+    @Option(help: "Label of the PKCS#11 token (with --backend pkcs11).") var pkcs11Token: String?
 
     func validate() throws {
         guard Jurisdiction(jurisdiction) != nil else {
@@ -31,6 +37,20 @@ struct KeystoreCommand: AsyncParsableCommand {
         }
         guard ListenAddress(listen) != nil else { throw ValidationError("--listen must be HOST:PORT, got \(listen)") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown log level \(logLevel)") }
+        guard backend == "builtin" || backend == "pkcs11" else {
+            throw ValidationError("--backend must be builtin or pkcs11, got \(backend)")
+        }
+        if backend == "pkcs11", pkcs11Token == nil { throw ValidationError("--pkcs11-token is required with --backend pkcs11") }
+    }
+
+    /// The PKCS#11 PIN from the environment or its file.
+    static func pin(_ environment: [String: String]) throws -> String {
+        if let pin = environment["QANTARA_PKCS11_PIN"], !pin.isEmpty { return pin }
+        if let path = environment["QANTARA_PKCS11_PIN_FILE"],
+           let text = try? String(contentsOfFile: path, encoding: .utf8) {
+            return text.trimmingCharacters(in: .whitespacesAndNewlines)
+        }
+        throw ValidationError("the PKCS#11 PIN is missing: set QANTARA_PKCS11_PIN or QANTARA_PKCS11_PIN_FILE")
     }
 
     func run() async throws {
@@ -49,10 +69,24 @@ struct KeystoreCommand: AsyncParsableCommand {
             throw ValidationError("--clients: every identity needs a token of at least 16 characters")
         }
         try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
-        let store = KeyStore(jurisdiction: code, path: data + "/\(code).sealed",
-                             now: { Int64(Date().timeIntervalSince1970 * 1000) })
         let environment = ProcessInfo.processInfo.environment
-        if environment["QANTARA_UNSEAL_SECRET"] != nil || environment["QANTARA_UNSEAL_SECRET_FILE"] != nil {
+        let now: @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }
+        let store: KeyStore
+        if backend == "pkcs11" {
+            let token: PKCS11Token
+            do {
+                token = try PKCS11Token(modulePath: pkcs11Module, tokenLabel: pkcs11Token!, pin: try Self.pin(environment))
+            } catch let failure as PKCS11Token.Failure {
+                throw ValidationError(failure.description)
+            }
+            store = KeyStore(jurisdiction: code, path: data + "/\(code).sealed", backend: .pkcs11(token), now: now)
+            try store.open()
+        } else {
+            store = KeyStore(jurisdiction: code, path: data + "/\(code).sealed", now: now)
+        }
+        if backend == "pkcs11" {
+            logger.info("root key in PKCS#11 token", metadata: ["token": "\(pkcs11Token!)"])
+        } else if environment["QANTARA_UNSEAL_SECRET"] != nil || environment["QANTARA_UNSEAL_SECRET_FILE"] != nil {
             let unseal = try UnsealSecret.resolve(dataDirectory: data, environment: environment, allowGenerated: false)
             try store.unseal(secret: unseal.secret)
         } else {

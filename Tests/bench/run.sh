@@ -78,6 +78,35 @@ done
 R[qantara-put-64MiB]=$("$BIN" bench --endpoint "http://127.0.0.1:$QANTARA_PORT" --bucket bench-64m --op put --size 64MiB --concurrency 4 --duration "$DURATION" | tee -a "$OUT/raw.txt")
 R[qantara-get-64MiB]=$("$BIN" bench --endpoint "http://127.0.0.1:$QANTARA_PORT" --bucket bench-64m --op get --size 64MiB --concurrency 4 --duration "$DURATION" --objects 4 | tee -a "$OUT/raw.txt")
 
+# Encryption cost: a fresh encrypted server, then a fresh server of the same build with the bench-only plaintext
+# setting, each through the same runs in the same order (the disk's state after a run affects the next).
+crypto_runs() { # label, extra environment
+  local data="$OUT/data-$1"
+  env QANTARA_ROOT_ACCESS_KEY="$AWS_ACCESS_KEY_ID" QANTARA_ROOT_SECRET_KEY="$AWS_SECRET_ACCESS_KEY" $2 \
+    "$BIN" serve --data "$data" --listen "127.0.0.1:$CRYPTO_PORT" > "$OUT/serve-$1.log" 2>&1 &
+  local pid=$!
+  pids+=($pid)
+  for _ in $(seq 1 100); do grep -q "Qantara is serving" "$OUT/serve-$1.log" 2>/dev/null && break; sleep 0.1; done
+  R[$1-put-4KiB]=$(run --endpoint "http://127.0.0.1:$CRYPTO_PORT" --bucket bench-4kib --op put --size 4KiB)
+  R[$1-put-1MiB]=$(run --endpoint "http://127.0.0.1:$CRYPTO_PORT" --bucket bench-1mib --op put --size 1MiB)
+  R[$1-get-1MiB]=$(run --endpoint "http://127.0.0.1:$CRYPTO_PORT" --bucket bench-1mib --op get --size 1MiB)
+  kill "$pid"; wait "$pid" 2>/dev/null || true
+}
+CRYPTO_PORT=19100
+crypto_runs encrypted ""
+crypto_runs plaintext "QANTARA_BENCH_PLAINTEXT=1"
+
+# The object format's ciphers on one core (1 MiB segments), beside `openssl speed` for the same cipher. OpenSSL has
+# no XChaCha20-Poly1305: its ChaCha20-Poly1305 (the same cipher after one HChaCha20 per object) is the ceiling.
+for cipher in aes-256-gcm xchacha20-poly1305; do
+  lines=$("$BIN" bench --cipher "$cipher" --size 1MiB --duration 3 | tee -a "$OUT/raw.txt")
+  R[$cipher-seal]=$(sed -n 1p <<< "$lines")
+  R[$cipher-open]=$(sed -n 2p <<< "$lines")
+  evp=$([ "$cipher" = aes-256-gcm ] && echo aes-256-gcm || echo chacha20-poly1305)
+  bytes=$(openssl speed -mr -evp "$evp" -bytes 1048576 -seconds 3 2>/dev/null | awk -F: '/^\+F:/ {print $NF}')
+  R[openssl-$cipher]="op=openssl-$evp ops/s=$(awk -v b="$bytes" 'BEGIN { printf "%.1f", b / 1048576 }') MiB/s=$(awk -v b="$bytes" 'BEGIN { printf "%.1f", b / 1048576 }') p50_ms=0 p99_ms=0"
+done
+
 # 2 GiB through one PUT and one GET (curl with presigned URLs) on a fresh server, whose peak RSS (VmHWM) then
 # shows what streaming one huge object costs, apart from what the load runs above left in RocksDB's memtables.
 kill "$SERVE_PID"; wait "$SERVE_PID" 2>/dev/null || true
@@ -125,6 +154,13 @@ row() { # name, result, ceiling name, ceiling result, target
   row "storage 4 KiB, BlobDB" "${R[storage-4KiB]}" "storage 4 KiB, no BlobDB" "${R[storage-noblob-4KiB]}" "(layout)"
   row "PUT 64 MiB (c=4)" "${R[qantara-put-64MiB]}" "storage 1 MiB" "${R[storage-1MiB]}" "(context)"
   row "GET 64 MiB (c=4)" "${R[qantara-get-64MiB]}" "nginx GET 1 MiB" "${R[nginx-get-1MiB]}" "(context)"
+  row "encrypted PUT 1 MiB" "${R[encrypted-put-1MiB]}" "plaintext setting PUT 1 MiB" "${R[plaintext-put-1MiB]}" "≥ 85%"
+  row "encrypted GET 1 MiB" "${R[encrypted-get-1MiB]}" "plaintext setting GET 1 MiB" "${R[plaintext-get-1MiB]}" "≥ 85%"
+  row "encrypted PUT 4 KiB" "${R[encrypted-put-4KiB]}" "plaintext setting PUT 4 KiB" "${R[plaintext-put-4KiB]}" "≥ 80%"
+  row "AES-256-GCM seal, 1 core" "${R[aes-256-gcm-seal]}" "openssl speed aes-256-gcm" "${R[openssl-aes-256-gcm]}" "(ceiling)"
+  row "AES-256-GCM open, 1 core" "${R[aes-256-gcm-open]}" "openssl speed aes-256-gcm" "${R[openssl-aes-256-gcm]}" "(ceiling)"
+  row "XChaCha20-Poly1305 seal, 1 core" "${R[xchacha20-poly1305-seal]}" "openssl speed chacha20-poly1305" "${R[openssl-xchacha20-poly1305]}" "(ceiling)"
+  row "XChaCha20-Poly1305 open, 1 core" "${R[xchacha20-poly1305-open]}" "openssl speed chacha20-poly1305" "${R[openssl-xchacha20-poly1305]}" "(ceiling)"
   echo
   echo "2 GiB object through a fresh \`qantara serve\`: PUT ${put_seconds}s, GET ${get_seconds}s; server peak RSS (VmHWM)"
   echo "${rss_before} KiB after start, ${rss_after} KiB after the upload and download (target < 262144 KiB)."

@@ -1,6 +1,7 @@
 """Envelope encryption and key administration, end to end: nothing readable leaks to disk, keys rotate, stored data
 keys are re-wrapped and old versions retired, and destroying a tenant's key crypto-shreds exactly its data."""
 import os
+import pathlib
 import subprocess
 import uuid
 
@@ -195,3 +196,69 @@ def test_keystore_process_seals_and_checks_identity(tmp_path):
     finally:
         process.terminate()
         process.wait(timeout=20)
+
+
+def test_keystore_process_with_root_key_in_a_softhsm_token(tmp_path):
+    """The PKCS#11 backend end to end: a SoftHSM2 token initialised here, a key store process whose root key is a
+    non-extractable token key, a gateway using it; objects survive a restart of the key store process."""
+    import json
+    from qantara import BIN, free_port
+    tokens = tmp_path / "tokens"
+    tokens.mkdir()
+    conf = tmp_path / "softhsm2.conf"
+    conf.write_text(f"directories.tokendir = {tokens}\nobjectstore.backend = file\nlog.level = ERROR\n")
+    env = dict(os.environ, SOFTHSM2_CONF=str(conf), QANTARA_PKCS11_PIN="5678")
+    subprocess.run(["softhsm2-util", "--init-token", "--free", "--label", "qantara-ma", "--so-pin", "1234",
+                    "--pin", "5678"], env=env, check=True, capture_output=True)
+    token = "pkcs11-gateway-token-0123456789"
+    clients = tmp_path / "clients.json"
+    clients.write_text(json.dumps([{"token": token, "requester": "gateway", "jurisdiction": "MA"}]))
+    port = free_port()
+
+    def start_keystore():
+        log = open(tmp_path / "keystore.log", "ab")
+        process = subprocess.Popen([str(BIN), "keystore", "--jurisdiction", "MA", "--data", str(tmp_path / "ks"),
+                                    "--listen", f"127.0.0.1:{port}", "--clients", str(clients), "--backend", "pkcs11",
+                                    "--pkcs11-token", "qantara-ma"], stdout=log, stderr=subprocess.STDOUT, env=env)
+        import socket
+        import time
+        for _ in range(300):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+                return process
+            except OSError:
+                assert process.poll() is None, (tmp_path / "keystore.log").read_text()
+                time.sleep(0.05)
+        raise RuntimeError("key store did not start")
+
+    wrong = subprocess.run([str(BIN), "keystore", "--jurisdiction", "MA", "--data", str(tmp_path / "ks"), "--clients",
+                            str(clients), "--backend", "pkcs11", "--pkcs11-token", "qantara-ma"],
+                           env=dict(env, QANTARA_PKCS11_PIN="0000"), capture_output=True, text=True, timeout=30)
+    assert wrong.returncode != 0 and "wrong PIN" in wrong.stderr
+    keystore = start_keystore()
+    topology = json.loads((pathlib.Path(__file__).parents[2] / "Deploy" / "topology.dev.json").read_text())
+    topology["jurisdictions"] = [e for e in topology["jurisdictions"] if e["code"] == "MA"]
+    topology["jurisdictions"][0]["keyStore"] = f"127.0.0.1:{port}"
+    topology["defaultJurisdiction"] = "MA"
+    topology_path = tmp_path / "topology.json"
+    topology_path.write_text(json.dumps(topology))
+    server = Server(tmp_path / "data", topology=topology_path, env={"QANTARA_KEYSTORE_TOKEN": token})
+    try:
+        server.start()
+        s3 = server.client()
+        s3.create_bucket(Bucket="hsm")
+        s3.put_object(Bucket="hsm", Key="k", Body=b"kept under an HSM root key")
+        assert not (tmp_path / "data" / "keystores").exists()
+        keystore.terminate()
+        keystore.wait(timeout=20)
+        # Without its key store the jurisdiction's key operations fail clearly, in one line.
+        down = server.cli("key", "rotate", "--jurisdiction", "MA", "--tenant", "root", check=False)
+        assert down.returncode != 0 and "unreachable" in down.stderr and len(down.stderr.strip().splitlines()) == 1
+        keystore = start_keystore()
+        assert s3.get_object(Bucket="hsm", Key="k")["Body"].read() == b"kept under an HSM root key"
+        listed = server.cli("key", "list", "--jurisdiction", "MA").stdout
+        assert "(root)" in listed and "current" in listed
+    finally:
+        server.stop()
+        keystore.terminate()
+        keystore.wait(timeout=20)
