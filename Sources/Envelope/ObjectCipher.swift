@@ -6,7 +6,7 @@ import ObjectModel
 /// object or ``open(_:bucketKey:)`` for a stored one.
 public final class ObjectCipher: Sendable {
     public let header: EnvelopeHeader
-    private let dataKey: SecretKey
+    let dataKey: SecretKey
     private let metadataKey: SecretKey
 
     init(header: EnvelopeHeader, dataKey: SecretKey) {

@@ -52,7 +52,10 @@ extension ObjectService {
         return job
     }
 
-    func runRewrap(_ start: RewrapJob, logger: Logger) async {
+    /// Runs a job to its end, or (`pageLimit`, for tests) stops after that many pages as a crash would: the job
+    /// stays `running` with its progress saved.
+    func runRewrap(_ start: RewrapJob, logger: Logger, pageSize: Int = 1000, pageLimit: Int = .max) async {
+        var pages = 0
         var job = start
         do {
             let keyStore = try keyStore(job.jurisdiction)
@@ -63,7 +66,9 @@ extension ObjectService {
             let nodes = try store.all(job.jurisdiction)
             while job.bucketIndex < job.buckets.count {
                 let bucket = job.buckets[job.bucketIndex]
-                try await forEachEnvelope(job.jurisdiction, buckets: [bucket], after: job.after) { _, manifests, uploads in
+                try await forEachEnvelope(job.jurisdiction, buckets: [bucket], after: job.after,
+                                          pageSize: pageSize) { _, manifests, uploads in
+                    guard pages < pageLimit else { throw RewrapStopped() }
                     for manifest in manifests {
                         if !uploads { job.examined += 1 }
                         guard let bytes = manifest.envelope else { continue }
@@ -106,6 +111,7 @@ extension ObjectService {
                         job.after = last.key
                         job.updatedMillis = clock.nowMillis()
                         try control.saveJob(job)
+                        pages += 1
                     }
                 }
                 job.bucketIndex += 1
@@ -116,6 +122,8 @@ extension ObjectService {
             job.updatedMillis = clock.nowMillis()
             try control.saveJob(job)
             logger.notice("key rewrap done", metadata: ["job": "\(job.id)", "rewrapped": "\(job.rewrapped)"])
+        } catch is RewrapStopped {
+            return
         } catch {
             job.error = "\(error)"
             job.updatedMillis = clock.nowMillis()
@@ -132,3 +140,6 @@ extension ObjectService {
         }
     }
 }
+
+/// Thrown to stop a job where it is, as a crash would (tests).
+struct RewrapStopped: Error {}

@@ -79,6 +79,7 @@ extension ObjectService {
 
     /// Visits every stored object and upload envelope of the buckets, page by page, from `after` in the first.
     func forEachEnvelope(_ jurisdiction: Jurisdiction, buckets: ArraySlice<String>, after: String?,
+                         pageSize: Int = 1000,
                          page: (_ bucket: String, _ manifests: [ObjectManifest], _ uploads: Bool) async throws -> Void)
         async throws
     {
@@ -86,7 +87,7 @@ extension ObjectService {
         for bucket in buckets {
             while true {
                 let listed = try await store.list(jurisdiction, bucket: bucket,
-                                                  ListRequest(startAfter: startAfter, maxKeys: 1000))
+                                                  ListRequest(startAfter: startAfter, maxKeys: pageSize))
                 try await page(bucket, listed.objects, false)
                 guard listed.isTruncated, let last = listed.last else { break }
                 startAfter = last

@@ -1,0 +1,110 @@
+import Envelope
+import Foundation
+import KeyStore
+import Logging
+import ObjectModel
+@testable import ObjectService
+@testable import Envelope
+import StorageNode
+import XCTest
+
+/// Key rotation, rewrap jobs (resumable, safe beside writes), retirement; and no key in the clear on disk.
+final class KeyAdministrationTests: XCTestCase {
+    var harness: Harness!
+    let ma = Jurisdiction("MA")!
+
+    override func setUp() async throws {
+        harness = try Harness()
+        _ = try harness.service.createBucket("bkt", tenant: "acme", location: "MA")
+    }
+
+    override func tearDown() async throws {
+        for node in harness.nodes { node.close() }
+        try await harness.pool.shutdownGracefully()
+        try? FileManager.default.removeItem(at: harness.directory)
+    }
+
+    func versions(_ key: String) async throws -> UInt32 {
+        let manifest = try await harness.store.locate(ma, bucket: "bkt", key: key)!.manifest
+        return try EnvelopeHeader(decoding: manifest.envelope!, bucket: "bkt", key: key).bucketKey.tenantKeyVersion
+    }
+
+    func testRewrapResumesAfterACrashAndLeavesConcurrentWritesAlone() async throws {
+        for index in 0..<20 { try await harness.put("MA", "bkt", "k\(index)", Array("v1-\(index)".utf8)) }
+        _ = try await harness.service.rotateKey(jurisdiction: ma, tenant: "acme")
+        var refused = false
+        do { _ = try await harness.service.retireKey(jurisdiction: ma, tenant: "acme") } catch ObjectServiceError.preconditionFailed(let message) {
+            refused = message.contains("20 stored data key")
+        }
+        XCTAssertTrue(refused, "retire must wait for the rewrap")
+        let job = try await harness.service.startRewrap(jurisdiction: ma, tenant: "acme")
+        XCTAssertEqual(job.total, 20)
+        // Two pages of 5, then a "crash": progress is saved, the job is still running.
+        await harness.service.runRewrap(job, logger: Logger(label: "test"), pageSize: 5, pageLimit: 2)
+        let saved = try XCTUnwrap(try harness.service.control.job(job.id))
+        XCTAssertEqual(saved.state, .running)
+        XCTAssertEqual(saved.examined, 10)
+        XCTAssertEqual(saved.after, "k17", "keys sort as strings: k0 k1 k10 k11 k12, k13 k14 k15 k16 k17")
+        // Writes go on meanwhile: new versions of some keys (under the new tenant key version).
+        try await harness.put("MA", "bkt", "k7", Array("v2-7".utf8))
+        try await harness.put("MA", "bkt", "k19", Array("v2-19".utf8))
+        // The restarted job resumes from its saved cursor and completes.
+        await harness.service.runRewrap(saved, logger: Logger(label: "test"), pageSize: 5)
+        let done = try XCTUnwrap(try harness.service.control.job(job.id))
+        XCTAssertEqual(done.state, .done)
+        XCTAssertEqual(done.examined, 20)
+        for index in 0..<20 {
+            let version = try await versions("k\(index)")
+            XCTAssertEqual(version, 2, "k\(index)")
+            let expected = index == 7 || index == 19 ? "v2-\(index)" : "v1-\(index)"
+            let bytes = try await harness.get("MA", "bkt", "k\(index)")
+            XCTAssertEqual(bytes, Array(expected.utf8))
+        }
+        let states = try await harness.service.retireKey(jurisdiction: ma, tenant: "acme").map(\.state)
+        XCTAssertEqual(states, [.retired, .current])
+        let afterRetire = try await harness.get("MA", "bkt", "k3")
+        XCTAssertEqual(afterRetire, Array("v1-3".utf8))
+    }
+
+    func testNoDataKeyBucketKeyOrCanaryReachesDisk() async throws {
+        let canary = Array("CANARY-\(UInt64.random(in: 0...UInt64.max))".utf8)
+        var metadata = ObjectMetadata()
+        metadata.user = [("note", String(decoding: canary, as: UTF8.self))]
+        var keys = [[UInt8]]()
+        for index in 0..<3 {
+            let writer = try await harness.store.writer(ma, tenant: "acme", bucket: "bkt", key: "k\(index)", metadata: metadata,
+                                                        expectations: PayloadExpectations(sizeBytes: Int64(canary.count * 1000)))
+            _ = try await harness.write(writer: writer, Array((0..<1000).flatMap { _ in canary }))
+            let found = try await harness.store.locate(ma, bucket: "bkt", key: "k\(index)")!
+            let opened = try await harness.store.opened(found, jurisdiction: ma, tenant: "acme", operation: "test")
+            let cipher = try XCTUnwrap(opened.cipher)
+            keys.append(cipher.dataKey.exportBytes())
+            XCTAssertEqual(opened.manifest.metadata, metadata)
+        }
+        for entry in harness.store.crypto.writing.withLock({ Array($0.values) }) { keys.append(entry.key.exportBytes()) }
+        XCTAssertEqual(keys.count, 4, "three data keys and one bucket key")
+        for node in harness.nodes { try await node.compact(node.jurisdiction) }
+        let files = FileManager.default.enumerator(atPath: harness.directory.path)!.compactMap { $0 as? String }
+        var scanned = 0
+        for file in files {
+            let path = harness.directory.appendingPathComponent(file).path
+            guard let data = FileManager.default.contents(atPath: path) else { continue }
+            scanned += 1
+            let bytes = [UInt8](data)
+            for needle in keys + [canary] {
+                XCTAssertFalse(contains(bytes, needle), "\(file) holds a secret or the canary")
+            }
+        }
+        XCTAssertGreaterThan(scanned, 20)
+    }
+
+    func contains(_ haystack: [UInt8], _ needle: [UInt8]) -> Bool {
+        guard needle.count <= haystack.count, let first = needle.first else { return false }
+        var index = 0
+        while index <= haystack.count - needle.count {
+            if haystack[index] == first, haystack[index..<(index + needle.count)].elementsEqual(needle) { return true }
+            index += 1
+        }
+        return false
+    }
+}
