@@ -92,10 +92,24 @@ extension AEADAlgorithm {
     /// `buffer[0..<count - tag]`. Returns false, with the buffer's content unspecified, when the tag does not verify.
     public func open(key: SecretKey, nonce: UnsafeRawBufferPointer, aad: UnsafeRawBufferPointer,
                      buffer: UnsafeMutableRawBufferPointer) -> Bool {
-        precondition(key.count == SecretKey.sizeBytes && nonce.count == nonceSizeBytes)
         guard buffer.count >= Self.tagSizeBytes else { return false }
-        let length = buffer.count - Self.tagSizeBytes
-        let base = buffer.baseAddress!.assumingMemoryBound(to: UInt8.self)
+        return open(key: key, nonce: nonce, aad: aad, sealed: UnsafeRawBufferPointer(buffer),
+                    into: UnsafeMutableRawBufferPointer(rebasing: buffer[..<(buffer.count - Self.tagSizeBytes)]))
+    }
+
+    /// Verifies `sealed` (ciphertext then tag) and decrypts it into `output` (`sealed.count - tag` bytes; it may be
+    /// the same memory as `sealed`). Returns false, with `output` unspecified, when the tag does not verify.
+    public func open(key: SecretKey, nonce: UnsafeRawBufferPointer, aad: UnsafeRawBufferPointer,
+                     sealed: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer) -> Bool {
+        precondition(key.count == SecretKey.sizeBytes && nonce.count == nonceSizeBytes)
+        guard sealed.count >= Self.tagSizeBytes, output.count == sealed.count - Self.tagSizeBytes else { return false }
+        let length = output.count
+        let input = sealed.baseAddress!.assumingMemoryBound(to: UInt8.self)
+        let tag = UnsafeMutablePointer(mutating: input + length)
+        // An empty plaintext has no output memory; the ciphers still want a valid pointer.
+        var scratch: UInt8 = 0
+        return withUnsafeMutablePointer(to: &scratch) { scratchPointer in
+        let out = output.baseAddress?.assumingMemoryBound(to: UInt8.self) ?? scratchPointer
         return key.withBytes { keyBytes in
             switch self {
             case .aes256gcm:
@@ -109,18 +123,20 @@ extension AEADAlgorithm {
                     ok &= EVP_DecryptUpdate(context, nil, &outLength,
                                             aad.baseAddress!.assumingMemoryBound(to: UInt8.self), Int32(aad.count))
                 }
-                if length > 0 { ok &= EVP_DecryptUpdate(context, base, &outLength, base, Int32(length)) }
-                ok &= EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_GCM_SET_TAG, Int32(Self.tagSizeBytes), base + length)
+                if length > 0 { ok &= EVP_DecryptUpdate(context, out, &outLength, input, Int32(length)) }
+                ok &= EVP_CIPHER_CTX_ctrl(context, EVP_CTRL_GCM_SET_TAG, Int32(Self.tagSizeBytes), tag)
                 guard ok == 1 else { return false }
-                return EVP_DecryptFinal_ex(context, base + length, &outLength) == 1
+                var finalLength: Int32 = 0
+                return EVP_DecryptFinal_ex(context, out + length, &finalLength) == 1
             case .xchacha20poly1305:
                 precondition(Sodium.ready)
                 return crypto_aead_xchacha20poly1305_ietf_decrypt_detached(
-                    base, nil, base, UInt64(length), base + length,
+                    out, nil, input, UInt64(length), tag,
                     aad.baseAddress?.assumingMemoryBound(to: UInt8.self), UInt64(aad.count),
                     nonce.baseAddress!.assumingMemoryBound(to: UInt8.self),
                     keyBytes.baseAddress!.assumingMemoryBound(to: UInt8.self)) == 0
             }
+        }
         }
     }
 }

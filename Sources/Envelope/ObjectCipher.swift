@@ -125,6 +125,19 @@ public struct SegmentCipher: Sendable {
         }
     }
 
+    /// Verifies `sealed` (ciphertext then tag) and decrypts it into `output` (16 bytes shorter).
+    public func open(index: UInt32, last: Bool, sealed: UnsafeRawBufferPointer, into output: UnsafeMutableRawBufferPointer)
+        throws
+    {
+        let ok = nonce(index: index, last: last).withUnsafeBytes { nonceBytes in
+            algorithm.open(key: key, nonce: nonceBytes, aad: UnsafeRawBufferPointer(start: nil, count: 0), sealed: sealed,
+                           into: output)
+        }
+        guard ok else {
+            throw EnvelopeError.authenticationFailed("segment \(index) of part \(part)\(last ? " (last)" : "")")
+        }
+    }
+
     /// Verifies and decrypts `buffer` (ciphertext then tag) in place.
     public func open(index: UInt32, last: Bool, buffer: UnsafeMutableRawBufferPointer) throws {
         let ok = nonce(index: index, last: last).withUnsafeBytes { nonceBytes in

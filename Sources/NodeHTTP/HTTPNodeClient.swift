@@ -132,6 +132,13 @@ public final class HTTPNodeClient: StorageNodeClient {
                                          ("index", String(index))]).buffer
     }
 
+    public func readSegment<R: Sendable>(_ jurisdiction: Jurisdiction, version: VersionID, index: UInt32,
+                                         _ body: @escaping @Sendable (UnsafeRawBufferPointer) throws -> R) async throws
+        -> R
+    {
+        try await segment(jurisdiction, version: version, index: index).withUnsafeReadableBytes(body)
+    }
+
     public func list(_ jurisdiction: Jurisdiction, bucket: String, prefix: [UInt8], from: [UInt8], limit: Int)
         async throws -> [ObjectManifest]
     {

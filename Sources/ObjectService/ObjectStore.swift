@@ -201,40 +201,53 @@ public final class ObjectStore: Sendable {
     {
         var lastError: Error?
         var tampered = false
+        let expected = extent.segmentLength(index)
+        let last = index == extent.segmentCount - 1
+        let key = located.manifest.key
         for replica in located.replicas {
             do {
-                var bytes = try await replica.segment(jurisdiction, version: extent.versionID, index: UInt32(index))
-                let expected = extent.segmentLength(index) + (cipher == nil ? 0 : AEADAlgorithm.tagSizeBytes)
-                guard bytes.readableBytes == expected else {
-                    tampered = true
-                    throw NodeError.corrupt("segment \(index) of \(located.manifest.key) has \(bytes.readableBytes) bytes, "
-                        + "expected \(expected)")
-                }
-                if let cipher {
-                    let last = index == extent.segmentCount - 1
-                    do {
-                        try bytes.withUnsafeMutableReadableBytes {
-                            try cipher.open(index: UInt32(index), last: last, buffer: $0)
-                        }
-                    } catch {
-                        tampered = true
-                        throw error
+                // Decrypted (or copied) straight out of the node's buffer, on the node's thread.
+                return try await replica.readSegment(jurisdiction, version: extent.versionID, index: UInt32(index)) { raw in
+                    guard raw.count == expected + (cipher == nil ? 0 : AEADAlgorithm.tagSizeBytes) else {
+                        throw SegmentRejected(description: "segment \(index) of \(key) has \(raw.count) bytes, "
+                            + "expected \(expected) and its tag")
                     }
-                    bytes.moveWriterIndex(to: bytes.writerIndex - AEADAlgorithm.tagSizeBytes)
+                    var buffer = ByteBufferAllocator().buffer(capacity: expected)
+                    guard let cipher else {
+                        buffer.writeBytes(raw)
+                        return buffer
+                    }
+                    try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: expected) { output in
+                        do {
+                            try cipher.open(index: UInt32(index), last: last, sealed: raw,
+                                            into: UnsafeMutableRawBufferPointer(rebasing: output[..<expected]))
+                        } catch {
+                            throw SegmentRejected(description: "\(error)")
+                        }
+                        return expected
+                    }
+                    return buffer
                 }
-                return bytes
+            } catch let error as SegmentRejected {
+                tampered = true
+                logger.warning("segment rejected", metadata: ["node": "\(replica.nodeID)", "error": "\(error)"])
+                lastError = error
             } catch {
                 logger.warning("segment read failed", metadata: ["node": "\(replica.nodeID)", "error": "\(error)"])
                 lastError = error
             }
         }
         if tampered {
-            throw ObjectServiceError.integrity("segment \(index) of \(located.manifest.key): "
-                + "\(lastError.map { String(describing: $0) } ?? "")")
+            throw ObjectServiceError.integrity("segment \(index) of \(key): \(lastError.map { String(describing: $0) } ?? "")")
         }
         if let nodeError = lastError as? NodeError, case .unavailable = nodeError {
-            throw ObjectServiceError.serviceUnavailable("no replica of \(located.manifest.key) is reachable")
+            throw ObjectServiceError.serviceUnavailable("no replica of \(key) is reachable")
         }
         throw ObjectServiceError.internalError("no replica could serve segment \(index): \(String(describing: lastError))")
     }
+}
+
+/// A replica's copy of a segment that has the wrong length or does not authenticate.
+struct SegmentRejected: Error, CustomStringConvertible {
+    let description: String
 }

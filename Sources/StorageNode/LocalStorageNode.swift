@@ -110,6 +110,13 @@ public final class LocalStorageNode: StorageNodeClient {
         try await run { try $0.segment(jurisdiction, version: version, index: index) }
     }
 
+    public func readSegment<R: Sendable>(_ jurisdiction: Jurisdiction, version: VersionID, index: UInt32,
+                                         _ body: @escaping @Sendable (UnsafeRawBufferPointer) throws -> R) async throws
+        -> R
+    {
+        try await run { try $0.withSegment(jurisdiction, version: version, index: index, body) }
+    }
+
     public func list(_ jurisdiction: Jurisdiction, bucket: String, prefix: [UInt8], from: [UInt8], limit: Int)
         async throws -> [ObjectManifest]
     {

@@ -144,16 +144,24 @@ public final class NodeStore: Sendable {
 
     /// One segment, copied once from the engine into a NIO buffer that goes to the socket as it is.
     public func segment(_ requested: Jurisdiction, version: VersionID, index: UInt32) throws -> ByteBuffer {
-        try check(requested)
-        // Segments are ciphertext that the gateway authenticates (AEAD tag per segment), which also catches what
-        // RocksDB's checksum would; skipping that check saves the hottest loop of a large GET.
-        let buffer = try engine.withValue(NodeKeys.segment(version: version, index: index), verifyChecksums: false) { raw in
+        try withSegment(requested, version: version, index: index) { raw in
             var buffer = ByteBufferAllocator().buffer(capacity: raw.count)
             buffer.writeBytes(raw)
             return buffer
         }
-        guard let buffer else { throw NodeError.missingSegment(node: node, version: version.description, index: index) }
-        return buffer
+    }
+
+    /// Runs `body` over a segment's bytes inside the engine's buffer.
+    public func withSegment<R>(_ requested: Jurisdiction, version: VersionID, index: UInt32,
+                               _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
+        try check(requested)
+        // Segments are ciphertext that the gateway authenticates (AEAD tag per segment), which also catches what
+        // RocksDB's checksum would; skipping that check saves the hottest loop of a large GET.
+        guard let result = try engine.withValue(NodeKeys.segment(version: version, index: index), verifyChecksums: false,
+                                                body) else {
+            throw NodeError.missingSegment(node: node, version: version.description, index: index)
+        }
+        return result
     }
 
     public func list(_ requested: Jurisdiction, bucket: String, prefix: [UInt8], from: [UInt8], limit: Int)

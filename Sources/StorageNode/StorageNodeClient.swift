@@ -85,6 +85,10 @@ public protocol StorageNodeClient: Sendable {
     func manifest(_ jurisdiction: Jurisdiction, bucket: String, key: String) async throws -> ObjectManifest?
     /// One segment of a version.
     func segment(_ jurisdiction: Jurisdiction, version: VersionID, index: UInt32) async throws -> ByteBuffer
+    /// Runs `body` over one segment's stored bytes where they are (the in-process node: on its thread pool, inside
+    /// the engine's buffer, with no copy) and returns its result. The gateway decrypts out of place this way.
+    func readSegment<R: Sendable>(_ jurisdiction: Jurisdiction, version: VersionID, index: UInt32,
+                                  _ body: @escaping @Sendable (UnsafeRawBufferPointer) throws -> R) async throws -> R
     /// Up to `limit` manifests of `bucket` whose keys start with `prefix` and are `>= from`, in key order.
     func list(_ jurisdiction: Jurisdiction, bucket: String, prefix: [UInt8], from: [UInt8], limit: Int)
         async throws -> [ObjectManifest]

@@ -74,6 +74,14 @@ class NodeClientConformanceTests: XCTestCase {
         XCTAssertEqual(fetched?.envelope, [2, 2])
         let segment = try await node.segment(ma, version: first.versionID, index: 0)
         XCTAssertEqual(segment.readableBytes, 19)
+        let summed = try await node.readSegment(ma, version: first.versionID, index: 0) { raw in raw.reduce(0, { $0 + Int($1) }) }
+        XCTAssertEqual(summed, 6 + 16 * 0xEE)
+        do {
+            _ = try await node.readSegment(ma, version: first.versionID, index: 1) { $0.count }
+            XCTFail("a missing segment was read")
+        } catch let error as NodeError {
+            guard case .missingSegment = error else { return XCTFail("\(error)") }
+        }
     }
 
     func testSmallObjectCommitsWithItsSegment() async throws {

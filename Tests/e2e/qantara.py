@@ -22,10 +22,25 @@ BIN = ROOT / ".build" / "debug" / "qantara"
 TOPOLOGY = ROOT / "Deploy" / "topology.dev.json"
 
 
+_handed_out = set()
+
+
 def free_port():
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+    """A loopback port free now and not handed out before by this test run. It is chosen below the kernel's
+    ephemeral range (32768 and up by default), so no outgoing connection takes it as its source port between this
+    choice and the server binding it; a cluster picks a dozen ports before its processes start."""
+    import random
+    while True:
+        port = random.randrange(20000, 32000)
+        if port in _handed_out:
+            continue
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        _handed_out.add(port)
+        return port
 
 
 def aws_binary():
