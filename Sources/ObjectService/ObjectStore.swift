@@ -14,6 +14,8 @@ public final class ObjectStore: Sendable {
     let logger: Logger
     let keyLocks = KeyLocks()
     public let crypto: ObjectCrypto
+    /// Warm buffers for uploads' full segments.
+    let segmentBuffers = SegmentBufferPool()
 
     /// A store over `nodes`, which must hold a client for every node of `topology`.
     public init(topology: Topology, nodes: [any StorageNodeClient], clock: SequenceClock, crypto: ObjectCrypto,

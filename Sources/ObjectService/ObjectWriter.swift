@@ -62,10 +62,13 @@ public final class ObjectWriter {
         spares = Array(ordered.dropFirst(factor))
         sha256 = expectations.sha256 == nil ? nil : StreamingDigest(.sha256)
         checksum = expectations.checksumAlgorithm.map(StreamingChecksum.init)
-        segment = []
         // Small objects reserve only their size: a 4 KiB PUT must not map and unmap a 1 MiB buffer.
-        segment.reserveCapacity(Int(min(Int64(Limits.segmentSizeBytes), expectations.sizeBytes ?? Int64(Limits.segmentSizeBytes)))
-            + tagSizeBytes)
+        if (expectations.sizeBytes ?? Int64.max) >= Int64(Limits.segmentSizeBytes) {
+            segment = store.segmentBuffers.take()
+        } else {
+            segment = []
+            segment.reserveCapacity(Int(expectations.sizeBytes ?? 0) + (cipher == nil ? 0 : AEADAlgorithm.tagSizeBytes))
+        }
         if let size = expectations.sizeBytes, size > sizeBytesMax {
             throw ObjectServiceError.entityTooLarge(size)
         }
@@ -89,9 +92,13 @@ public final class ObjectWriter {
             offset += take
             if segment.count == Limits.segmentSizeBytes {
                 full.append(segment)
-                segment = []
                 let remaining = (expectations.sizeBytes ?? Int64.max) - sizeBytes
-                segment.reserveCapacity(Int(min(Int64(Limits.segmentSizeBytes), max(0, remaining))) + tagSizeBytes)
+                if remaining >= Int64(Limits.segmentSizeBytes) {
+                    segment = store.segmentBuffers.take()
+                } else {
+                    segment = []
+                    segment.reserveCapacity(Int(max(0, remaining)) + tagSizeBytes)
+                }
             }
         }
     }
@@ -117,7 +124,9 @@ public final class ObjectWriter {
             } else {
                 return
             }
-            try await send(seal(full.removeFirst(), index: nextIndex, last: last))
+            let sealed = seal(full.removeFirst(), index: nextIndex, last: last)
+            try await send(sealed)
+            store.segmentBuffers.give(consume sealed)
         }
     }
 

@@ -1,6 +1,6 @@
 import Hashing
 import ObjectModel
-import ObjectService
+@testable import ObjectService
 import StorageNode
 import XCTest
 
@@ -179,5 +179,34 @@ final class ObjectStoreTests: XCTestCase {
             let left = try await node.list(node.jurisdiction, bucket: "bkt", prefix: [], from: [], limit: 10)
             XCTAssertEqual(left.count, 0, "tombstones left on \(node.nodeID)")
         }
+    }
+}
+
+final class SegmentBufferPoolTests: XCTestCase {
+    func testBuffersComeBackAndAreReused() async throws {
+        let pool = SegmentBufferPool(limit: 2)
+        var buffer = pool.take()
+        buffer.append(contentsOf: [1, 2, 3])
+        let address = buffer.withUnsafeBytes { $0.baseAddress }
+        pool.give(consume buffer)
+        let again = pool.take()
+        XCTAssertTrue(again.isEmpty)
+        XCTAssertEqual(again.withUnsafeBytes { $0.baseAddress }, address, "the same storage, not a fresh MiB")
+        pool.give(consume again)
+        pool.give(pool.take())
+        pool.give([UInt8](repeating: 0, count: 10))  // too small: dropped
+        XCTAssertEqual(pool.idleCount, 1)
+    }
+
+    func testUploadsReturnTheirSegmentBuffers() async throws {
+        let harness = try Harness()
+        defer { for node in harness.nodes { node.close() } }
+        let bytes = (0..<(5 * Limits.segmentSizeBytes + 7)).map { UInt8(truncatingIfNeeded: $0) }
+        try await harness.put("MA", "bkt", "big", bytes)
+        XCTAssertGreaterThan(harness.store.segmentBuffers.idleCount, 0)
+        let readBack = try await harness.get("MA", "bkt", "big")
+        XCTAssertEqual(readBack, bytes)
+        try await harness.pool.shutdownGracefully()
+        try? FileManager.default.removeItem(at: harness.directory)
     }
 }
