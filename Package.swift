@@ -35,6 +35,7 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        .target(name: "Sovereignty", dependencies: ["Envelope", "ObjectModel", "Hashing", "CSodium"]),
         .target(name: "StorageEngine", dependencies: ["ObjectModel", "CRocksDB"]),
         .target(name: "StorageNode", dependencies: [
             "ObjectModel", "StorageEngine",
@@ -87,6 +88,7 @@ let package = Package(
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "Logging", package: "swift-log"),
         ]),
+        .testTarget(name: "SovereigntyTests", dependencies: ["Sovereignty", "ObjectModel", "Hashing"]),
         .testTarget(name: "EnvelopeTests", dependencies: ["Envelope", "ObjectModel", "Hashing"]),
         .testTarget(name: "StorageEngineTests", dependencies: ["StorageEngine", "ObjectModel"]),
         .testTarget(name: "StorageNodeTests", dependencies: [
