@@ -27,9 +27,9 @@ let package = Package(
         .target(name: "ObjectModel"),
         .target(name: "Hashing", dependencies: ["COpenSSL", "CSodium"]),
         .target(name: "Envelope", dependencies: ["ObjectModel", "Hashing", "COpenSSL", "CSodium"]),
-        .target(name: "KeyStore", dependencies: ["Envelope", "ObjectModel", "Hashing", "CSodium", "CPKCS11"]),
+        .target(name: "KeyStore", dependencies: ["Envelope", "Sovereignty", "ObjectModel", "Hashing", "CSodium", "CPKCS11"]),
         .target(name: "KeyStoreHTTP", dependencies: [
-            "KeyStore", "Envelope", "ObjectModel", "Hashing",
+            "KeyStore", "Envelope", "ObjectModel", "Hashing", "Sovereignty",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOCore", package: "swift-nio"),
@@ -83,7 +83,7 @@ let package = Package(
         .testTarget(name: "ObjectModelTests", dependencies: ["ObjectModel"]),
         .testTarget(name: "HashingTests", dependencies: ["Hashing"]),
         .testTarget(name: "KeyStoreTests", dependencies: [
-            "KeyStore", "KeyStoreHTTP", "Envelope", "ObjectModel",
+            "KeyStore", "KeyStoreHTTP", "Envelope", "ObjectModel", "Sovereignty", "Hashing",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "Logging", package: "swift-log"),

@@ -147,3 +147,32 @@ public struct EnvelopeHeader: Sendable, Equatable {
         }
     }
 }
+
+/// The associated data of a bucket key wrapped by the key store: which bucket it serves. The key store reads the
+/// bucket from it (it is authenticated by the wrapping) to check a grant before a cross-border release.
+public struct BucketKeyContext: Sendable, Equatable {
+    static let label = "qantara/v1/bucket-key"
+    public var bucket: String
+    public var id: [UInt8]
+
+    public init(bucket: String, id: [UInt8]) {
+        self.bucket = bucket
+        self.id = id
+    }
+
+    public func encoded() -> [UInt8] {
+        var writer = BinaryWriter()
+        writer.writeString(Self.label)
+        writer.writeString(bucket)
+        writer.writeRaw(id)
+        return writer.bytes
+    }
+
+    /// Parses ``encoded()``; nil for anything else.
+    public init?(decoding bytes: [UInt8]) {
+        var reader = BinaryReader(bytes)
+        guard (try? reader.readString()) == Self.label, let bucket = try? reader.readString(),
+              let id = try? reader.readRaw(BucketKeyReference.idSizeBytes), reader.isAtEnd else { return nil }
+        self.init(bucket: bucket, id: Array(id))
+    }
+}

@@ -1,9 +1,24 @@
 import Envelope
 import ObjectModel
 
-/// Everything a built-in key store keeps, encoded inside its sealed file (format version 1, `Docs/formats.md`).
+/// Everything a key store keeps, encoded inside its sealed file (format version 2, `Docs/formats.md`; version 1
+/// had no authority key, grants or revocations and is still read).
 struct KeyState {
-    static let formatVersion: UInt8 = 1
+    static let formatVersion: UInt8 = 2
+
+    /// The jurisdiction's authority key: signs sovereignty grants and audit-log heads.
+    struct Authority {
+        var version: UInt32
+        var createdMillis: Int64
+        /// libsodium Ed25519 secret key (seed and public key).
+        var secret: SecretKey
+    }
+
+    /// A grant this authority issued, and when it was revoked.
+    struct GrantRecord {
+        var compact: String
+        var revokedMillis: Int64?
+    }
 
     struct RootVersion {
         var version: UInt32
@@ -30,6 +45,9 @@ struct KeyState {
     var jurisdiction: Jurisdiction
     var roots: [RootVersion] = []
     var tenants: [String: Tenant] = [:]
+    var authorities: [Authority] = []
+    /// Grants by id, in issue order.
+    var grants: [(id: String, record: GrantRecord)] = []
 
     var currentRoot: RootVersion { roots.last! }
 
@@ -56,6 +74,18 @@ struct KeyState {
                 writer.writeField(version.wrapped)
             }
         }
+        writer.write(UInt32(authorities.count))
+        for authority in authorities {
+            writer.write(authority.version)
+            writer.write(authority.createdMillis)
+            authority.secret.withBytes { writer.writeField($0) }
+        }
+        writer.write(UInt32(grants.count))
+        for (id, record) in grants {
+            writer.writeString(id)
+            writer.writeString(record.compact)
+            writer.write(record.revokedMillis ?? -1)
+        }
         return writer.bytes
     }
 
@@ -65,7 +95,9 @@ struct KeyState {
         var reader = BinaryReader(bytes)
         do {
             let version = try reader.readUInt8()
-            guard version == Self.formatVersion else { throw KeyStoreError.corrupt("key state version \(version)") }
+            guard version == 1 || version == Self.formatVersion else {
+                throw KeyStoreError.corrupt("key state version \(version)")
+            }
             guard let jurisdiction = Jurisdiction(try reader.readString()) else {
                 throw KeyStoreError.corrupt("key state jurisdiction")
             }
@@ -88,6 +120,18 @@ struct KeyState {
                                                          rootVersion: try reader.readUInt32(), wrapped: try reader.readField()))
                 }
                 tenants[name] = tenant
+            }
+            if version >= 2 {
+                for _ in 0..<(try reader.readUInt32()) {
+                    let number = try reader.readUInt32(), created = try reader.readInt64()
+                    var secret = try reader.readField()
+                    authorities.append(Authority(version: number, createdMillis: created, secret: SecretKey(copying: secret)))
+                    wipe(&secret)
+                }
+                for _ in 0..<(try reader.readUInt32()) {
+                    let id = try reader.readString(), compact = try reader.readString(), revoked = try reader.readInt64()
+                    grants.append((id, GrantRecord(compact: compact, revokedMillis: revoked < 0 ? nil : revoked)))
+                }
             }
             guard reader.isAtEnd, !roots.isEmpty else { throw KeyStoreError.corrupt("key state is incomplete") }
         } catch let error as FormatError {

@@ -1,5 +1,6 @@
 import Envelope
 import ObjectModel
+import Sovereignty
 
 /// The key-store protocol, shaped like the AWS KMS External Key Store proxy API. The in-process store and the
 /// network client implement it and pass one conformance suite.
@@ -24,6 +25,15 @@ public protocol KeyStoreClient: Sendable {
     func retire(tenant: String, metadata: RequestMetadata) async throws -> [KeyVersionInfo]
     /// Destroys every version of `tenant`'s key: irreversible.
     func destroy(tenant: String, metadata: RequestMetadata) async throws
+    /// The public halves of the jurisdiction's authority keys (which live in the sealed state).
+    func authorities() async throws -> [AuthorityKey]
+    /// Checks, signs with the authority key and records a sovereignty grant issued by this jurisdiction; returns
+    /// its JWS. Only requesters of this jurisdiction may issue.
+    func issueGrant(_ grant: Grant, metadata: RequestMetadata) async throws -> GrantStatus
+    /// Every grant issued here, revoked ones included (any authenticated requester may read them).
+    func grants(metadata: RequestMetadata) async throws -> [GrantStatus]
+    /// Revokes a grant: the key store refuses releases under it at once.
+    func revokeGrant(id: String, metadata: RequestMetadata) async throws -> GrantStatus
     /// Liveness and seal state (answers even while sealed).
     func health() async throws -> KeyStoreHealth
 }

@@ -102,6 +102,8 @@ public enum KeyStoreError: Error, Equatable, CustomStringConvertible, Sendable, 
     case unknownVersion(Jurisdiction, tenant: String, version: UInt32)
     case wrappedKeyRejected(Jurisdiction, tenant: String)
     case wrongUnsealSecret(Jurisdiction)
+    /// A cross-border release refused: the grant named is missing, invalid or does not cover the request.
+    case grantRefused(store: Jurisdiction, requester: String, requesterJurisdiction: Jurisdiction, reason: String)
     case corrupt(String)
     case invalidRequest(String)
     case unavailable(String)
@@ -125,6 +127,9 @@ public enum KeyStoreError: Error, Equatable, CustomStringConvertible, Sendable, 
             return "a wrapped key does not open under tenant \(tenant)'s key in \(j) with this binding"
         case .wrongUnsealSecret(let j):
             return "wrong unseal secret for the key store of \(j)"
+        case .grantRefused(let store, let requester, let requesterJurisdiction, let reason):
+            return "the key store of \(store) refuses \(requester) of \(requesterJurisdiction): no valid sovereignty "
+                + "grant covers this release (\(reason))"
         case .corrupt(let what):
             return "key store state is corrupt: \(what)"
         case .invalidRequest(let what):
@@ -132,5 +137,33 @@ public enum KeyStoreError: Error, Equatable, CustomStringConvertible, Sendable, 
         case .unavailable(let what):
             return "key store unavailable: \(what)"
         }
+    }
+}
+
+/// A jurisdiction's authority key as published: what verifies its grants and audit heads.
+public struct AuthorityKey: Codable, Sendable, Equatable {
+    public var jurisdiction: Jurisdiction
+    /// `<J>-authority-v<N>`.
+    public var kid: String
+    /// Ed25519 public key, base64.
+    public var publicKey: String
+
+    public init(jurisdiction: Jurisdiction, kid: String, publicKey: String) {
+        self.jurisdiction = jurisdiction
+        self.kid = kid
+        self.publicKey = publicKey
+    }
+}
+
+/// A grant the authority issued: its JWS and, once revoked, when.
+public struct GrantStatus: Codable, Sendable, Equatable {
+    public var id: String
+    public var jws: String
+    public var revokedMillis: Int64?
+
+    public init(id: String, jws: String, revokedMillis: Int64?) {
+        self.id = id
+        self.jws = jws
+        self.revokedMillis = revokedMillis
     }
 }

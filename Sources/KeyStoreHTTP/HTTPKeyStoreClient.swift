@@ -5,6 +5,7 @@ import KeyStore
 import NIOCore
 import NIOHTTP1
 import ObjectModel
+import Sovereignty
 
 /// A key store in another process, reached over HTTP with a bearer token. Implements ``KeyStoreClient`` and passes
 /// the same suite as the in-process store; key-store refusals come back as the same ``KeyStoreError``s.
@@ -117,6 +118,26 @@ public final class HTTPKeyStoreClient: KeyStoreClient {
 
     public func destroy(tenant: String, metadata: RequestMetadata) async throws {
         _ = try await call("destroy", request(metadata, tenant: tenant), as: [String: String].self)
+    }
+
+    public func authorities() async throws -> [AuthorityKey] {
+        try await call("authorities", nil, method: .GET, as: [AuthorityKey].self)
+    }
+
+    public func issueGrant(_ grant: Grant, metadata: RequestMetadata) async throws -> GrantStatus {
+        var body = request(metadata, tenant: grant.tenant)
+        body.grant = grant
+        return try await call("issue-grant", body, as: GrantStatus.self)
+    }
+
+    public func grants(metadata: RequestMetadata) async throws -> [GrantStatus] {
+        try await call("grants", request(metadata, tenant: nil), as: [GrantStatus].self)
+    }
+
+    public func revokeGrant(id: String, metadata: RequestMetadata) async throws -> GrantStatus {
+        var body = request(metadata, tenant: nil)
+        body.grantID = id
+        return try await call("revoke-grant", body, as: GrantStatus.self)
     }
 
     public func health() async throws -> KeyStoreHealth {

@@ -7,6 +7,7 @@ import KeyStore
 import Logging
 import NIOCore
 import ObjectModel
+import Sovereignty
 
 /// A requester the key store knows: its token and the identity it is granted. The identity (requester name and
 /// jurisdiction) comes from here, never from the request body.
@@ -49,6 +50,7 @@ public struct KeyStoreServer: HTTPResponder {
         let endpoint = String(path.dropFirst(KeyStoreWire.prefix.count))
         do {
             if endpoint == "health", request.method == .get { return try Self.json(.ok, try await store.health()) }
+            if endpoint == "authorities", request.method == .get { return try Self.json(.ok, try await store.authorities()) }
             let body = try await request.body.collect(upTo: KeyStoreWire.bodyBytesMax)
             if endpoint == "unseal", request.method == .post {
                 let unseal = try JSONDecoder().decode(KeyStoreWire.UnsealRequest.self, from: Data(body.readableBytesView))
@@ -107,6 +109,14 @@ public struct KeyStoreServer: HTTPResponder {
             return try Self.json(.ok, try await store.rotate(tenant: call.tenant, metadata: metadata))
         case "retire":
             return try Self.json(.ok, try await store.retire(tenant: try tenant(), metadata: metadata))
+        case "issue-grant":
+            guard let grant = call.grant else { throw KeyStoreError.invalidRequest("grant is required") }
+            return try Self.json(.ok, try await store.issueGrant(grant, metadata: metadata))
+        case "grants":
+            return try Self.json(.ok, try await store.grants(metadata: metadata))
+        case "revoke-grant":
+            guard let id = call.grantID else { throw KeyStoreError.invalidRequest("grantID is required") }
+            return try Self.json(.ok, try await store.revokeGrant(id: id, metadata: metadata))
         case "destroy":
             try await store.destroy(tenant: try tenant(), metadata: metadata)
             return try Self.json(.ok, [String: String]())
@@ -118,7 +128,7 @@ public struct KeyStoreServer: HTTPResponder {
     static func status(_ error: KeyStoreError) -> HTTPResponse.Status {
         switch error {
         case .sealed, .unavailable: return .serviceUnavailable
-        case .wrongJurisdiction: return .forbidden
+        case .wrongJurisdiction, .grantRefused: return .forbidden
         case .tenantKeyDestroyed, .versionRetired: return .gone
         case .noTenantKey, .unknownVersion: return .notFound
         case .wrappedKeyRejected, .invalidRequest: return .badRequest

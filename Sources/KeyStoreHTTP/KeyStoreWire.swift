@@ -2,6 +2,7 @@ import Envelope
 import Hashing
 import KeyStore
 import ObjectModel
+import Sovereignty
 
 /// The key-store protocol on the wire: JSON bodies shaped like the AWS KMS External Key Store proxy API
 /// (`requestMetadata` on every call, binary values in base64), under `/kms/v1/`.
@@ -35,6 +36,9 @@ public enum KeyStoreWire {
         var keyVersion: UInt32?
         var ciphertext: Bytes?
         var plaintext: Bytes?
+        /// `issue-grant`: the grant to sign; `revoke-grant`: the id.
+        var grant: Grant?
+        var grantID: String?
     }
 
     /// Answer of generate-data-key, encrypt, decrypt and rewrap.

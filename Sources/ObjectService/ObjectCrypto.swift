@@ -69,11 +69,7 @@ public final class ObjectCrypto: Sendable {
     }
 
     static func bucketKeyAAD(bucket: String, id: [UInt8]) -> [UInt8] {
-        var writer = BinaryWriter()
-        writer.writeString("qantara/v1/bucket-key")
-        writer.writeString(bucket)
-        writer.writeRaw(id)
-        return writer.bytes
+        BucketKeyContext(bucket: bucket, id: id).encoded()
     }
 
     /// A cipher with a fresh data key for a new object version, or nil in the plaintext setting.
@@ -217,11 +213,13 @@ public final class ObjectCrypto: Sendable {
             switch error {
             case .tenantKeyDestroyed, .versionRetired, .noTenantKey, .unknownVersion:
                 throw ObjectServiceError.keyUnavailable(error.description)
-            case .wrongJurisdiction:
+            case .wrongJurisdiction, .grantRefused:
                 throw ObjectServiceError.accessDenied(error.description)
             case .sealed, .unavailable, .wrongUnsealSecret:
                 throw ObjectServiceError.keyStoreUnavailable(error.description)
-            case .wrappedKeyRejected, .corrupt, .invalidRequest:
+            case .invalidRequest(let message):
+                throw ObjectServiceError.invalidArgument(message)
+            case .wrappedKeyRejected, .corrupt:
                 throw ObjectServiceError.integrity(error.description)
             }
         }

@@ -130,6 +130,25 @@ public enum Sovereignty {
         return .covers(id)
     }
 
+    /// The key store's own check before releasing a bucket key to a requester of another jurisdiction: the same
+    /// rule, for the grant the requester names, over what the key store knows (tenant, bucket, operation, time);
+    /// which keys inside the bucket are read is the gateway's part of the check.
+    public static func decideKeyRelease(grantID: String?, tenant: String, bucket: String, operation: String,
+                                        requester: Jurisdiction, issuer: Jurisdiction, grants: [SignedGrant],
+                                        authorities: Authorities, revoked: Set<String>, nowSeconds: Int64)
+        -> SovereigntyDecision
+    {
+        if requester == issuer { return .sameJurisdiction }
+        guard let grantID else { return .refused(.noGrant, grantID: nil) }
+        guard let read = ReadOperation(rawValue: operation) else { return .refused(.wrongOperation, grantID: grantID) }
+        let named = grants.filter { $0.unverifiedGrant()?.id == grantID }
+        guard let claimed = named.first?.unverifiedGrant() else { return .refused(.noGrant, grantID: grantID) }
+        let request = SovereigntyRequest(kind: .read(read), tenant: tenant, bucket: bucket, key: claimed.key,
+                                         prefix: claimed.key == nil ? claimed.prefix : nil, gateway: requester)
+        return decide(request, bucketJurisdiction: issuer, grants: named, authorities: authorities, revoked: revoked,
+                      usage: [:], nowSeconds: nowSeconds)
+    }
+
     /// Whether the grant's key or prefix covers the request: an object operation's key, or a listing's whole prefix
     /// (a listing may not reveal keys outside the grant).
     static func covers(_ grant: Grant, _ request: SovereigntyRequest) -> Bool {

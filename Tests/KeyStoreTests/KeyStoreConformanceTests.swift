@@ -1,6 +1,8 @@
 import XCTest
 import Envelope
+import Hashing
 import ObjectModel
+import Sovereignty
 @testable import KeyStore
 
 let ma = Jurisdiction("MA")!
@@ -97,6 +99,65 @@ class KeyStoreConformanceTests: XCTestCase {
         XCTAssertEqual(otherKey, other.plaintext.exportBytes())
         let states = try await client.keys(tenant: "acme", metadata: request()).map(\.state)
         XCTAssertEqual(states, [.destroyed])
+    }
+
+    func testGrantsGateCrossBorderReleases() async throws {
+        let client = try await makeClient()
+        let aad = BucketKeyContext(bucket: "data", id: Array(repeating: 7, count: 16)).encoded()
+        let bucketKey = try await client.generateDataKey(tenant: "acme", aad: aad, metadata: request())
+        let (foreign, claimed) = foreignRequester(client)
+        @Sendable func release(grant: String?, operation: String = "GetObject") async throws -> SecretKey {
+            var metadata = claimed
+            metadata.grantID = grant
+            metadata.operation = operation
+            return try await foreign.decrypt(tenant: "acme", wrapped: bucketKey.wrapped, aad: aad, metadata: metadata)
+        }
+        func refusal(_ reason: String) -> KeyStoreError {
+            .grantRefused(store: ma, requester: "gateway-FR", requesterJurisdiction: fr, reason: reason)
+        }
+        await assertKeyStoreError(try await release(grant: nil),
+                                  .wrongJurisdiction(store: ma, requester: "gateway-FR", requesterJurisdiction: fr))
+        let now: Int64 = 1_700_000_000
+        let grant = Grant(id: "g-1", issuer: fr, recipients: [fr], tenant: "acme", bucket: "data", prefix: "public/",
+                          operations: [.getObject, .headObject], purpose: .supportCase, legalBasis: "ticket 7",
+                          notBefore: now - 10, expires: now + 3600, issuedAt: now)
+        // Only MA's own requesters may issue MA's grants.
+        await assertKeyStoreError(try await foreign.issueGrant(grant, metadata: claimed),
+                                  .wrongJurisdiction(store: ma, requester: "gateway-FR", requesterJurisdiction: fr))
+        var tooLong = grant
+        tooLong.expires = now + 365 * 86_400
+        do {
+            _ = try await client.issueGrant(tooLong, metadata: request())
+            XCTFail("a grant beyond the maximum lifetime was issued")
+        } catch let error as KeyStoreError {
+            guard case .invalidRequest(let message) = error else { return XCTFail("\(error)") }
+            XCTAssertTrue(message.contains("maximum"), message)
+        }
+        let issued = try await client.issueGrant(grant, metadata: request())
+        // The JWS verifies with the published authority key and names MA as issuer whatever the request said.
+        let published = try await client.authorities()
+        let authorities: Sovereignty.Authorities = Dictionary(uniqueKeysWithValues: published.map {
+            ($0.kid, (jurisdiction: $0.jurisdiction, publicKey: Base64.decode($0.publicKey)!))
+        })
+        XCTAssertEqual(try SignedGrant(compact: issued.jws).verify(authorities: authorities).issuer, ma)
+        let released = try await release(grant: "g-1")
+        XCTAssertEqual(released.exportBytes(), bucketKey.plaintext.exportBytes())
+        await assertKeyStoreError(try await release(grant: "g-1", operation: "ListObjects"),
+                                  refusal("wrong-operation, grant g-1"))
+        await assertKeyStoreError(try await release(grant: "g-2"), refusal("no-grant, grant g-2"))
+        let otherBucket = BucketKeyContext(bucket: "other", id: Array(repeating: 7, count: 16)).encoded()
+        let otherKey = try await client.generateDataKey(tenant: "acme", aad: otherBucket, metadata: request())
+        var granted = claimed
+        granted.grantID = "g-1"
+        granted.operation = "GetObject"
+        let metadata = granted
+        await assertKeyStoreError(try await foreign.decrypt(tenant: "acme", wrapped: otherKey.wrapped, aad: otherBucket,
+                                                           metadata: metadata), refusal("wrong-bucket, grant g-1"))
+        let revoked = try await client.revokeGrant(id: "g-1", metadata: request())
+        XCTAssertNotNil(revoked.revokedMillis)
+        await assertKeyStoreError(try await release(grant: "g-1"), refusal("revoked, grant g-1"))
+        let listed = try await foreign.grants(metadata: claimed)
+        XCTAssertEqual(listed.map(\.id), ["g-1"])
     }
 
     func testHealth() async throws {
