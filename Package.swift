@@ -53,13 +53,14 @@ let package = Package(
         .target(name: "Placement", dependencies: ["ObjectModel", "Hashing"]),
         .target(name: "SigV4", dependencies: ["ObjectModel", "Hashing"]),
         .target(name: "ObjectService", dependencies: [
-            "Envelope", "KeyStore",
+            "Envelope", "KeyStore", "Sovereignty",
             "ObjectModel", "Hashing", "StorageEngine", "StorageNode", "Placement",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
         .target(name: "S3API", dependencies: [
+            "Sovereignty",
             "ObjectModel", "Hashing", "SigV4", "ObjectService",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "NIOCore", package: "swift-nio"),

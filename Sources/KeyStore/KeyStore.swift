@@ -181,15 +181,17 @@ public final class KeyStore: KeyStoreClient {
 
     // MARK: KeyStoreClient
 
+    /// Any authenticated requester may ask: a fresh key only protects what the requester itself writes into this
+    /// jurisdiction (writes into a jurisdiction are allowed from anywhere); it opens nothing stored.
     public func generateDataKey(tenant: String, aad: [UInt8], metadata: RequestMetadata) async throws -> GeneratedKey {
         try checkTenant(tenant)
         // A tenant's first key is created (and persisted) here; later calls change nothing.
-        let existing = try withState(metadata) { state -> GeneratedKey? in
+        let existing = try withState(metadata, anyJurisdiction: true) { state -> GeneratedKey? in
             guard let current = state.tenants[tenant]?.current, state.tenants[tenant]?.destroyedMillis == nil else { return nil }
             return try makeDataKey(state, tenant: tenant, version: current.version, aad: aad)
         }
         if let existing { return existing }
-        return try withState(metadata, mutating: true) { state in
+        return try withState(metadata, mutating: true, anyJurisdiction: true) { state in
             var created = false
             let (version, _) = try currentTenantKey(&state, tenant, created: &created)
             return try makeDataKey(state, tenant: tenant, version: version, aad: aad)
@@ -324,6 +326,20 @@ public final class KeyStore: KeyStoreClient {
             }
             state.grants.append((grant.id, .init(compact: signed.compact, revokedMillis: nil)))
             return GrantStatus(id: grant.id, jws: signed.compact, revokedMillis: nil)
+        }
+    }
+
+    public func signAuditHead(_ message: [UInt8], metadata: RequestMetadata) async throws -> AuditSignature {
+        var prefix = BinaryWriter()
+        prefix.writeString("qantara-audit-head/v1")
+        prefix.writeString(jurisdiction.code)
+        guard message.starts(with: prefix.bytes), message.count <= 256 else {
+            throw KeyStoreError.invalidRequest("only audit heads of \(jurisdiction) are signed")
+        }
+        return try withState(metadata) { state in
+            guard let authority = state.authorities.last else { throw KeyStoreError.corrupt("no authority key") }
+            return AuditSignature(kid: kid(authority.version),
+                                  signature: Base64URL.encode(keyPair(authority).sign(message)))
         }
     }
 

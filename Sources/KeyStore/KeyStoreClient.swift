@@ -34,6 +34,9 @@ public protocol KeyStoreClient: Sendable {
     func grants(metadata: RequestMetadata) async throws -> [GrantStatus]
     /// Revokes a grant: the key store refuses releases under it at once.
     func revokeGrant(id: String, metadata: RequestMetadata) async throws -> GrantStatus
+    /// Signs an audit-log head of this jurisdiction with the authority key (nothing else: the message must be a head
+    /// of this jurisdiction's log). Returns the key id and the base64url signature.
+    func signAuditHead(_ message: [UInt8], metadata: RequestMetadata) async throws -> AuditSignature
     /// Liveness and seal state (answers even while sealed).
     func health() async throws -> KeyStoreHealth
 }

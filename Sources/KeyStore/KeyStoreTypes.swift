@@ -167,3 +167,14 @@ public struct GrantStatus: Codable, Sendable, Equatable {
         self.revokedMillis = revokedMillis
     }
 }
+
+/// An authority signature of an audit head.
+public struct AuditSignature: Codable, Sendable, Equatable {
+    public var kid: String
+    public var signature: String
+
+    public init(kid: String, signature: String) {
+        self.kid = kid
+        self.signature = signature
+    }
+}

@@ -130,6 +130,10 @@ public final class HTTPKeyStoreClient: KeyStoreClient {
         return try await call("issue-grant", body, as: GrantStatus.self)
     }
 
+    public func signAuditHead(_ message: [UInt8], metadata: RequestMetadata) async throws -> AuditSignature {
+        try await call("sign-audit-head", request(metadata, tenant: nil, plaintext: message), as: AuditSignature.self)
+    }
+
     public func grants(metadata: RequestMetadata) async throws -> [GrantStatus] {
         try await call("grants", request(metadata, tenant: nil), as: [GrantStatus].self)
     }

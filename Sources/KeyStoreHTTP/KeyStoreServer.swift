@@ -112,6 +112,9 @@ public struct KeyStoreServer: HTTPResponder {
         case "issue-grant":
             guard let grant = call.grant else { throw KeyStoreError.invalidRequest("grant is required") }
             return try Self.json(.ok, try await store.issueGrant(grant, metadata: metadata))
+        case "sign-audit-head":
+            guard let message = call.plaintext else { throw KeyStoreError.invalidRequest("the head is required") }
+            return try Self.json(.ok, try await store.signAuditHead(message.value, metadata: metadata))
         case "grants":
             return try Self.json(.ok, try await store.grants(metadata: metadata))
         case "revoke-grant":

@@ -56,9 +56,9 @@ public final class ObjectCrypto: Sendable {
         self.now = now
     }
 
-    func metadata(_ jurisdiction: Jurisdiction, _ operation: String) -> RequestMetadata {
+    func metadata(_ jurisdiction: Jurisdiction, _ operation: String, grantID: String? = nil) -> RequestMetadata {
         RequestMetadata(requester: requester, jurisdiction: jurisdiction, operation: operation,
-                        requestID: Hex.encode(SecureRandom.bytes(8)))
+                        requestID: Hex.encode(SecureRandom.bytes(8)), grantID: grantID)
     }
 
     func keyStore(_ jurisdiction: Jurisdiction) throws -> any KeyStoreClient {
@@ -103,8 +103,10 @@ public final class ObjectCrypto: Sendable {
 
     /// The cipher of a stored object (nil for a plaintext object in the plaintext setting). An object without an
     /// envelope is refused when encryption is on, and one whose envelope names another tenant or jurisdiction too.
-    public func open(_ manifest: ObjectManifest, jurisdiction: Jurisdiction, tenant: String, operation: String)
-        async throws -> ObjectCipher?
+    /// `gateway` is where the read is served (the bucket's own jurisdiction when nil); a cross-border read names
+    /// the grant that allowed it, which the key store checks again.
+    public func open(_ manifest: ObjectManifest, jurisdiction: Jurisdiction, tenant: String, operation: String,
+                     gateway: Jurisdiction? = nil, grantID: String? = nil) async throws -> ObjectCipher?
     {
         guard let bytes = manifest.envelope else {
             if settings.enabled {
@@ -122,7 +124,8 @@ public final class ObjectCrypto: Sendable {
             throw ObjectServiceError.integrity("\(manifest.key) carries the key of \(header.binding.tenant) in "
                 + "\(header.binding.jurisdiction)")
         }
-        let bucketKey = try await unwrapBucketKey(header, operation: operation)
+        let bucketKey = try await unwrapBucketKey(header, operation: operation, gateway: gateway ?? jurisdiction,
+                                                  grantID: grantID)
         do {
             return try ObjectCipher.open(header, bucketKey: bucketKey)
         } catch {
@@ -130,12 +133,17 @@ public final class ObjectCrypto: Sendable {
         }
     }
 
-    func unwrapBucketKey(_ header: EnvelopeHeader, operation: String) async throws -> SecretKey {
+    func unwrapBucketKey(_ header: EnvelopeHeader, operation: String, gateway: Jurisdiction, grantID: String?)
+        async throws -> SecretKey
+    {
         let time = now()
+        // A cross-border read never uses or fills the cache: the key store checks its grant every time, so a
+        // revocation takes effect at once.
+        let crossBorder = gateway != header.binding.jurisdiction
         let reference = header.bucketKey
         let slot = Slot(jurisdiction: header.binding.jurisdiction, tenant: header.binding.tenant,
                         bucket: header.binding.bucket)
-        if let hit = reading.withLock({ cache -> SecretKey? in
+        if !crossBorder, let hit = reading.withLock({ cache -> SecretKey? in
             // Keyed by the bucket key's id, which its wrapping binds; the data key's own wrap still authenticates.
             guard let entry = cache[reference.id], entry.slot == slot, entry.cached.expiresMillis > time else { return nil }
             return entry.cached.key
@@ -147,8 +155,9 @@ public final class ObjectCrypto: Sendable {
                 tenant: header.binding.tenant,
                 wrapped: WrappedKey(tenantKeyVersion: reference.tenantKeyVersion, bytes: reference.wrappedKey),
                 aad: Self.bucketKeyAAD(bucket: header.binding.bucket, id: reference.id),
-                metadata: metadata(header.binding.jurisdiction, operation))
+                metadata: metadata(gateway, operation, grantID: grantID))
         }
+        if crossBorder { return key }
         reading.withLock {
             $0[reference.id] = (slot, CachedKey(key: key, reference: reference,
                                                 expiresMillis: time + settings.bucketKeyLifetimeMillis))

@@ -46,4 +46,6 @@ public enum ObjectServiceError: Error, Sendable, Equatable {
     case keyStoreUnavailable(String)
     /// Stored bytes failed authentication on every replica: tampered with or damaged.
     case integrity(String)
+    /// A read that would carry a bucket's data out of its jurisdiction, without a grant covering it.
+    case sovereigntyRefused(bucket: String, jurisdiction: Jurisdiction, gateway: Jurisdiction, reason: String)
 }

@@ -1,3 +1,4 @@
+import Sovereignty
 import Foundation
 import HTTPTypes
 import Hummingbird
@@ -33,12 +34,21 @@ enum CopyHandler {
         guard bucket.jurisdiction == destination.jurisdiction else {
             throw ObjectServiceError.crossJurisdiction(from: bucket.jurisdiction, to: destination.jurisdiction)
         }
+        // Reading the source through a gateway of another jurisdiction crosses a border like a GET.
+        let operation: ReadOperation = call.request.operation == .uploadPartCopy ? .uploadPartCopySource : .copySource
+        let decision = try await call.gate.check(
+            SovereigntyRequest(kind: .read(operation), tenant: bucket.tenant, bucket: bucketName, key: key,
+                               gateway: call.gateway),
+            bucketJurisdiction: bucket.jurisdiction, requestID: call.requestID, requester: call.tenant)
+        var grantID: String?
+        if case .granted(let id) = decision { grantID = id }
         guard let located = try await call.service.store.locate(bucket.jurisdiction, bucket: bucket.name, key: key) else {
             throw ObjectServiceError.noSuchKey(bucket: bucket.name, key: key)
         }
         try Conditions.copySource(call.request, located.manifest)
         return (bucket, try await call.service.store.opened(located, jurisdiction: bucket.jurisdiction,
-                                                            tenant: bucket.tenant, operation: "CopySource"))
+                                                            tenant: bucket.tenant, operation: operation.rawValue,
+                                                            gateway: call.gateway, grantID: grantID))
     }
 
     static func copyObject(_ call: S3Call) async throws -> Response {

@@ -98,6 +98,11 @@ extension S3Error {
             return S3Error("KMS.KMSInvalidStateException", message, status: .badRequest)
         case .keyStoreUnavailable(let message):
             return S3Error("ServiceUnavailable", message, status: .serviceUnavailable)
+        case .sovereigntyRefused(let bucket, let jurisdiction, let gateway, let reason):
+            return S3Error("CrossBorderReadDenied",
+                           "Sovereignty rule: data of bucket \(bucket) stays in \(jurisdiction); reading it through a gateway "
+                               + "in \(gateway) needs a sovereignty grant from \(jurisdiction) (\(reason))",
+                           status: .forbidden)
         case .integrity(let message):
             return S3Error("InternalError", "stored data failed authentication: \(message)", status: .internalServerError)
         }

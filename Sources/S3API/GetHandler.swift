@@ -25,7 +25,8 @@ enum GetHandler {
         }
         try Conditions.read(call.request, found.manifest)
         let located = try await call.service.store.opened(found, jurisdiction: record.jurisdiction, tenant: record.tenant,
-                                                          operation: includeBody ? "GetObject" : "HeadObject")
+                                                          operation: includeBody ? "GetObject" : "HeadObject",
+                                                          gateway: call.gateway, grantID: call.grantID)
         let manifest = located.manifest
         var headers = call.headers()
         headers[.eTag] = "\"\(manifest.etag)\""

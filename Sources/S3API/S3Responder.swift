@@ -7,22 +7,30 @@ import NIOCore
 import ObjectModel
 import ObjectService
 import SigV4
+import Sovereignty
 
 /// The gateway's HTTP front: every request goes through ``respond(to:context:)``, which reads top to bottom:
-/// parse → authenticate → resolve bucket (in the handlers, through ``ObjectService``) → dispatch → errors.
+/// parse → authenticate → resolve bucket → sovereignty decision (reads of a bucket of another jurisdiction) →
+/// dispatch → errors.
 public struct S3Responder: HTTPResponder {
     public typealias Context = BasicRequestContext
 
     let service: ObjectService
+    let gate: SovereigntyGate
     let admin: AdminAPI
     let domains: [String]
+    /// Where this gateway runs: reads of buckets of other jurisdictions cross a border.
+    let jurisdiction: Jurisdiction
     let logger: Logger
 
-    /// A responder over `service`; `domains` enable virtual-hosted-style addressing (`bucket.domain`).
-    public init(service: ObjectService, admin: AdminAPI, domains: [String], logger: Logger) {
+    /// A responder over `service` for a gateway in `jurisdiction`; `domains` enable virtual-hosted-style addressing.
+    public init(service: ObjectService, gate: SovereigntyGate, admin: AdminAPI, domains: [String],
+                jurisdiction: Jurisdiction, logger: Logger) {
         self.service = service
+        self.gate = gate
         self.admin = admin
         self.domains = domains
+        self.jurisdiction = jurisdiction
         self.logger = logger
     }
 
@@ -59,8 +67,20 @@ public struct S3Responder: HTTPResponder {
             return try await handleAdmin(s3, identity: identity, body: request.body)
         }
         try Self.checkACLHeaders(s3)
+        var grantID: String?
+        if let read = s3.operation.sovereignRead, let name = s3.bucket {
+            let record = try service.bucket(name, tenant: identity.key.tenant)
+            let listing = read == .listObjects || read == .listMultipartUploads
+            let decision = try await gate.check(
+                SovereigntyRequest(kind: .read(read), tenant: record.tenant, bucket: name,
+                                   key: listing ? nil : s3.key, prefix: listing ? (s3.query("prefix") ?? "") : nil,
+                                   gateway: jurisdiction),
+                bucketJurisdiction: record.jurisdiction, requestID: requestID, requester: identity.key.accessKeyID)
+            if case .granted(let id) = decision { grantID = id }
+        }
         let call = S3Call(request: s3, tenant: identity.key.tenant, verified: identity.verified, body: request.body,
-                          service: service, requestID: requestID, logger: logger)
+                          service: service, gate: gate, gateway: jurisdiction, grantID: grantID, requestID: requestID,
+                          logger: logger)
         switch s3.operation {
         case .listBuckets: return try BucketHandlers.listBuckets(call)
         case .createBucket: return try await BucketHandlers.createBucket(call)
@@ -189,6 +209,11 @@ struct S3Call {
     let verified: VerifiedRequest
     let body: RequestBody
     let service: ObjectService
+    let gate: SovereigntyGate
+    /// Where the serving gateway runs.
+    let gateway: Jurisdiction
+    /// The grant that let a cross-border read through (the key store checks it again).
+    let grantID: String?
     let requestID: String
     let logger: Logger
 

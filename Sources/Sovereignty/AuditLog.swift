@@ -62,19 +62,18 @@ public struct AuditHead: Codable, Sendable, Equatable {
 
 /// A jurisdiction's append-only audit log: `audit.log` (one JSON entry per line) and `audit.heads` (one signed head
 /// per line), each append written and synced before it returns, so an operation whose record cannot be written
-/// fails (the caller fails closed).
+/// fails (the caller fails closed). Heads are signed by the jurisdiction's authority key, which lives in its key
+/// store: ``unsignedHead()`` gives what to sign, ``appendHead(_:)`` records the signed head.
 public final class AuditLog: @unchecked Sendable {
     public let jurisdiction: Jurisdiction
     let directory: String
-    let signer: (kid: String, key: Ed25519.KeyPair)
     let now: @Sendable () -> Int64
-    /// A head is signed after this many entries (and whenever ``signHead()`` is called).
-    let headEveryEntries: UInt64
 
     struct Tail {
         var seq: UInt64
         var hash: String
-        var sinceHead: UInt64
+        /// Sequence number of the newest signed head.
+        var signedSeq: UInt64
     }
 
     private let state: Mutex<Tail>
@@ -83,21 +82,22 @@ public final class AuditLog: @unchecked Sendable {
     public var headsPath: String { directory + "/audit.heads" }
 
     /// Opens (or creates) the log in `directory`, checking the chain it holds so appends continue it.
-    public init(jurisdiction: Jurisdiction, directory: String, signer: (kid: String, key: Ed25519.KeyPair),
-                headEveryEntries: UInt64 = 100, now: @escaping @Sendable () -> Int64) throws {
+    public init(jurisdiction: Jurisdiction, directory: String, now: @escaping @Sendable () -> Int64) throws {
         self.jurisdiction = jurisdiction
         self.directory = directory
-        self.signer = signer
-        self.headEveryEntries = headEveryEntries
         self.now = now
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let entries = try Self.readLines(directory + "/audit.log").map {
             try JSONDecoder().decode(AuditEntry.self, from: Data($0.utf8))
         }
-        state = Mutex(Tail(seq: entries.last?.seq ?? 0, hash: entries.last?.hash ?? AuditEntry.genesis, sinceHead: 0))
+        let heads = try Self.readLines(directory + "/audit.heads").compactMap {
+            try? JSONDecoder().decode(AuditHead.self, from: Data($0.utf8))
+        }
+        state = Mutex(Tail(seq: entries.last?.seq ?? 0, hash: entries.last?.hash ?? AuditEntry.genesis,
+                           signedSeq: heads.map(\.seq).max() ?? 0))
     }
 
-    /// Appends an entry durably and returns it; a head is signed every ``headEveryEntries`` entries.
+    /// Appends an entry durably and returns it.
     @discardableResult
     public func append(kind: String, fields: [String: String]) throws -> AuditEntry {
         try state.withLock { tail in
@@ -109,34 +109,38 @@ public final class AuditLog: @unchecked Sendable {
             try Self.appendLine(String(decoding: try encoder.encode(entry), as: UTF8.self), to: entriesPath)
             tail.seq = entry.seq
             tail.hash = entry.hash
-            tail.sinceHead += 1
-            if tail.sinceHead >= headEveryEntries {
-                try writeHead(tail)
-                tail.sinceHead = 0
-            }
             return entry
         }
     }
 
-    /// Signs the current end of the log (a no-op on an empty log).
-    @discardableResult
-    public func signHead() throws -> AuditHead? {
-        try state.withLock { tail in
-            guard tail.seq > 0 else { return nil }
-            let head = try writeHead(tail)
-            tail.sinceHead = 0
-            return head
+    /// The head to sign (kid and signature empty) when entries were appended since the last signed head.
+    public func unsignedHead(kid: String) -> AuditHead? {
+        state.withLock { tail in
+            guard tail.seq > tail.signedSeq else { return nil }
+            return AuditHead(jurisdiction: jurisdiction, seq: tail.seq, hash: tail.hash, timeMillis: now(), kid: kid,
+                             signature: "")
         }
     }
 
-    @discardableResult
-    private func writeHead(_ tail: Tail) throws -> AuditHead {
-        var head = AuditHead(jurisdiction: jurisdiction, seq: tail.seq, hash: tail.hash, timeMillis: now(),
-                             kid: signer.kid, signature: "")
-        head.signature = Base64URL.encode(signer.key.sign(head.signedBytes))
+    /// The bytes an authority signs for `head`.
+    public static func signingInput(_ head: AuditHead) -> [UInt8] { head.signedBytes }
+
+    /// Records a signed head durably.
+    public func appendHead(_ head: AuditHead) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        try Self.appendLine(String(decoding: try encoder.encode(head), as: UTF8.self), to: headsPath)
+        try state.withLock { tail in
+            try Self.appendLine(String(decoding: try encoder.encode(head), as: UTF8.self), to: headsPath)
+            tail.signedSeq = max(tail.signedSeq, head.seq)
+        }
+    }
+
+    /// Signs the current end of the log with a key held here (tests and tools; gateways sign through the key store).
+    @discardableResult
+    public func signHead(kid: String, with key: Ed25519.KeyPair) throws -> AuditHead? {
+        guard var head = unsignedHead(kid: kid) else { return nil }
+        head.signature = Base64URL.encode(key.sign(head.signedBytes))
+        try appendHead(head)
         return head
     }
 

@@ -16,6 +16,8 @@ import S3API
 import ServiceLifecycle
 import StorageEngine
 import StorageNode
+import Synchronization
+import Sovereignty
 
 /// The gateway's process: control plane, node clients (in-process or remote), S3 and admin API, node health
 /// monitor, composed once in a `ServiceGroup`, shut down gracefully on SIGTERM/SIGINT.
@@ -27,6 +29,8 @@ struct GatewayRuntime {
     let logLevel: Logger.Level
     /// True for `qantara gateway`: every node must run in its own process.
     let remoteOnly: Bool
+    /// Gateways of other jurisdictions (`--gateway J=HOST:PORT`).
+    var extraGateways: [(Jurisdiction, ListenAddress)] = []
 
     func run() async throws {
         var logger = Logger(label: "qantara")
@@ -104,26 +108,35 @@ struct GatewayRuntime {
         let control = try ControlPlane(engine: controlEngine, root: (root.accessKeyId, root.secretAccessKey), clock: clock)
         let store = ObjectStore(topology: topology, nodes: clients, clock: clock, crypto: crypto, logger: logger)
         let service = ObjectService(control: control, store: store, clock: clock, logger: logger)
-        let responder = S3Responder(service: service, admin: AdminAPI(service: service), domains: domains, logger: logger)
-
-        let app = Application(
-            responder: responder,
-            server: .http1(configuration: .init(
-                additionalChannelHandlers: [ContinueHandler()], idleTimeout: .seconds(120),
-                // Generous decoder limits, so oversized heads reach the gateway and get S3's error document.
-                httpDecoderConfiguration: .init(maxHeaderFieldSize: Limits.requestHeaderBytesDecoderMax,
-                                                maxHeaderListSize: Limits.requestHeaderBytesDecoderMax))),
-            configuration: .init(address: .hostname(address.host, port: address.port), serverName: nil),
-            onServerRunning: { channel in
-                let port = channel.localAddress?.port ?? address.port
-                Serve.printBanner(host: address.host, port: port, topology: topology, root: root, generated: generated,
-                                  data: data)
-            },
-            logger: logger
-        )
+        let gate = SovereigntyGate(store: store, directory: data + "/audit", clock: clock, logger: logger)
+        let admin = AdminAPI(service: service)
+        let gateways = try resolveGateways(topology)
+        let running = Atomic<Int>(0)
+        var apps = [any Service]()
+        for (jurisdiction, gatewayAddress) in gateways {
+            var gatewayLogger = logger
+            gatewayLogger[metadataKey: "gateway"] = "\(jurisdiction)"
+            let responder = S3Responder(service: service, gate: gate, admin: admin, domains: domains,
+                                        jurisdiction: jurisdiction, logger: gatewayLogger)
+            apps.append(Application(
+                responder: responder,
+                server: .http1(configuration: .init(
+                    additionalChannelHandlers: [ContinueHandler()], idleTimeout: .seconds(120),
+                    // Generous decoder limits, so oversized heads reach the gateway and get S3's error document.
+                    httpDecoderConfiguration: .init(maxHeaderFieldSize: Limits.requestHeaderBytesDecoderMax,
+                                                    maxHeaderListSize: Limits.requestHeaderBytesDecoderMax))),
+                configuration: .init(address: .hostname(gatewayAddress.host, port: gatewayAddress.port), serverName: nil),
+                onServerRunning: { _ in
+                    // The banner comes once every gateway listens.
+                    guard running.add(1, ordering: .relaxed).newValue == gateways.count else { return }
+                    Serve.printBanner(gateways: gateways, topology: topology, root: root, generated: generated, data: data)
+                },
+                logger: gatewayLogger
+            ))
+        }
         let monitor = NodeHealthMonitor(service: service, logger: logger)
         let rewrapJobs = KeyRewrapJobs(service: service, logger: logger)
-        let group = ServiceGroup(configuration: .init(services: [app, monitor, rewrapJobs],
+        let group = ServiceGroup(configuration: .init(services: apps + [monitor, rewrapJobs, AuditHeadSigner(gate: gate)],
                                                       gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
             try await group.run()
@@ -138,10 +151,35 @@ struct GatewayRuntime {
     }
 }
 
+extension GatewayRuntime {
+    /// The gateways to run, one per jurisdiction: the default jurisdiction's on `--listen`, others as given by
+    /// `--gateway J=HOST:PORT`; `qantara serve` runs one for every jurisdiction, on the following ports by default.
+    func resolveGateways(_ topology: Topology) throws -> [(Jurisdiction, ListenAddress)] {
+        var result = [(topology.defaultJurisdiction, listen)]
+        var nextPort = listen.port
+        for entry in topology.jurisdictions where entry.code != topology.defaultJurisdiction {
+            if let given = extraGateways.first(where: { $0.0 == entry.code }) {
+                result.append(given)
+            } else if !remoteOnly {
+                nextPort += 1
+                result.append((entry.code, ListenAddress(host: listen.host, port: nextPort)))
+            }
+        }
+        for (code, _) in extraGateways where topology.nodes(of: code) == nil {
+            throw TopologyLoader.Invalid(description: "--gateway \(code): \(code) is not in the topology")
+        }
+        return result
+    }
+}
+
 extension Serve {
-    static func printBanner(host: String, port: Int, topology: Topology, root: RootCredentials, generated: Bool,
-                            data: String) {
+    static func printBanner(gateways: [(Jurisdiction, ListenAddress)], topology: Topology, root: RootCredentials,
+                            generated: Bool, data: String) {
+        let (host, port) = (gateways[0].1.host, gateways[0].1.port)
         var lines = ["Qantara is serving S3 on http://\(host):\(port)"]
+        for (jurisdiction, address) in gateways {
+            lines.append("  gateway in \(jurisdiction): http://\(address.host):\(address.port)")
+        }
         for entry in topology.jurisdictions {
             lines.append("  jurisdiction \(entry.code): nodes \(entry.nodes.map { $0.id.rawValue + ($0.address.map { "@" + $0 } ?? "") }.joined(separator: ", "))"
                 + (entry.regions.isEmpty ? "" : "; regions \(entry.regions.joined(separator: ", "))"))

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
+import ObjectModel
 
 /// `qantara serve`: the embedded default — an S3 gateway and every storage node of the topology in one process.
 struct Serve: AsyncParsableCommand {
@@ -25,6 +26,9 @@ struct ServerOptions: ParsableArguments {
     @Option(help: "Address to listen on (env QANTARA_LISTEN).")
     var listen: String = ProcessInfo.processInfo.environment["QANTARA_LISTEN"] ?? "127.0.0.1:9000"
 
+    @Option(help: "A gateway of another jurisdiction: J=HOST:PORT (repeatable). `serve` runs one per jurisdiction, on the ports after --listen by default.")
+    var gateway: [String] = []
+
     @Option(help: "Base domain for virtual-hosted-style requests (bucket.DOMAIN); repeatable.")
     var domain: [String] = ["localhost"]
 
@@ -34,11 +38,24 @@ struct ServerOptions: ParsableArguments {
     func validate() throws {
         guard ListenAddress(listen) != nil else { throw ValidationError("--listen must be HOST:PORT, got \(listen)") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown log level \(logLevel)") }
+        _ = try parsedGateways()
+    }
+
+    func parsedGateways() throws -> [(Jurisdiction, ListenAddress)] {
+        try gateway.map { text in
+            let parts = text.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2, let code = Jurisdiction(parts[0].uppercased()), let address = ListenAddress(parts[1]) else {
+                throw ValidationError("--gateway must be J=HOST:PORT, got \(text)")
+            }
+            return (code, address)
+        }
     }
 
     func runtime(data: String, topologyPath: String, remoteOnly: Bool) -> GatewayRuntime {
-        GatewayRuntime(listen: ListenAddress(listen)!, data: data, topologyPath: topologyPath, domains: domain,
-                       logLevel: Logger.Level(rawValue: logLevel)!, remoteOnly: remoteOnly)
+        var runtime = GatewayRuntime(listen: ListenAddress(listen)!, data: data, topologyPath: topologyPath,
+                                     domains: domain, logLevel: Logger.Level(rawValue: logLevel)!, remoteOnly: remoteOnly)
+        runtime.extraGateways = (try? parsedGateways()) ?? []
+        return runtime
     }
 }
 
@@ -53,5 +70,10 @@ struct ListenAddress {
         host = String(text[..<colon])
         self.port = port
         guard !host.isEmpty else { return nil }
+    }
+
+    init(host: String, port: Int) {
+        self.host = host
+        self.port = port
     }
 }

@@ -55,7 +55,11 @@ class KeyStoreConformanceTests: XCTestCase {
         let (foreign, claimed) = foreignRequester(client)
         await assertKeyStoreError(try await foreign.decrypt(tenant: "acme", wrapped: generated.wrapped, aad: [],
                                                            metadata: claimed), refusal)
-        await assertKeyStoreError(try await foreign.generateDataKey(tenant: "acme", aad: [], metadata: claimed), refusal)
+        await assertKeyStoreError(try await foreign.rewrap(tenant: "acme", wrapped: generated.wrapped, aad: [],
+                                                          metadata: claimed), refusal)
+        // Writes into MA are allowed from anywhere: a fresh key opens nothing already stored.
+        let fresh = try await foreign.generateDataKey(tenant: "acme", aad: [], metadata: claimed)
+        XCTAssertNotEqual(fresh.plaintext.exportBytes(), generated.plaintext.exportBytes())
         XCTAssertTrue(refusal.description.contains("sovereignty grant"))
     }
 

@@ -16,15 +16,16 @@ final class AuditLogTests: XCTestCase {
 
     var authorities: Sovereignty.Authorities { ["MA-authority-v1": (ma, authority.publicKey)] }
 
-    func makeLog(headEvery: UInt64 = 4) throws -> AuditLog {
-        try AuditLog(jurisdiction: ma, directory: directory, signer: ("MA-authority-v1", authority),
-                     headEveryEntries: headEvery, now: { 1_800_000_000_000 })
+    func makeLog() throws -> AuditLog {
+        try AuditLog(jurisdiction: ma, directory: directory, now: { 1_800_000_000_000 })
     }
 
+    /// Appends `count` entries, signing a head after every fourth.
     func fill(_ log: AuditLog, count: Int) throws {
         for index in 0..<count {
             try log.append(kind: "decision", fields: ["operation": "GetObject", "key": "k\(index)",
                                                       "outcome": index % 2 == 0 ? "refused" : "allowed"])
+            if (index + 1) % 4 == 0 { try log.signHead(kid: "MA-authority-v1", with: authority) }
         }
     }
 
@@ -39,7 +40,7 @@ final class AuditLogTests: XCTestCase {
         try fill(try makeLog(), count: 10)
         let reopened = try makeLog()
         try fill(reopened, count: 3)
-        try reopened.signHead()
+        try reopened.signHead(kid: "MA-authority-v1", with: authority)
         let report = try AuditVerifier.verify(directory: directory, jurisdiction: ma, authorities: authorities)
         XCTAssertTrue(report.isValid, "\(report.problems)")
         XCTAssertEqual(report.entries, 13)

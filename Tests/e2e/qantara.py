@@ -55,6 +55,8 @@ class Server:
         self.data_dir = pathlib.Path(data_dir)
         self.port = free_port()
         self.endpoint = f"http://127.0.0.1:{self.port}"
+        # One gateway per jurisdiction: MA (the default) on `port`, FR and US on their own ports.
+        self.gateway_ports = {"MA": self.port, "FR": free_port(), "US": free_port()}
         self.log_path = self.data_dir.parent / f"{self.data_dir.name}-serve.log"
         self.topology = topology
         self.env = dict(os.environ, **(env or {}))
@@ -68,7 +70,7 @@ class Server:
         self.log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
             [str(BIN), "serve", "--data", str(self.data_dir), "--listen", f"127.0.0.1:{self.port}",
-             "--topology", str(self.topology)],
+             "--topology", str(self.topology), *self.gateway_flags()],
             stdout=self.log, stderr=subprocess.STDOUT, env=self.env)
         deadline = time.time() + timeout
         while time.time() < deadline:
@@ -87,6 +89,13 @@ class Server:
     @property
     def credentials_dir(self):
         return self.data_dir
+
+    def gateway_flags(self):
+        return [flag for code, port in self.gateway_ports.items() if code != "MA"
+                for flag in ("--gateway", f"{code}=127.0.0.1:{port}")]
+
+    def endpoint_of(self, gateway):
+        return f"http://127.0.0.1:{self.gateway_ports[gateway or 'MA']}"
 
     def log_text(self):
         if not self.log_path.exists():
@@ -121,19 +130,20 @@ class Server:
         fields = dict(line.split(":", 1) for line in out.splitlines() if ":" in line)
         return fields["access key id"].strip(), fields["secret access key"].strip()
 
-    def client(self, key=None, secret=None, **config):
+    def client(self, key=None, secret=None, gateway=None, **config):
+        """A boto3 client of the gateway of `gateway` (a jurisdiction code; default MA)."""
         config.setdefault("s3", {"addressing_style": "path"})
         config.setdefault("retries", {"max_attempts": 1, "mode": "standard"})
-        return boto3.client("s3", endpoint_url=self.endpoint, aws_access_key_id=key or self.root_key,
+        return boto3.client("s3", endpoint_url=self.endpoint_of(gateway), aws_access_key_id=key or self.root_key,
                             aws_secret_access_key=secret or self.root_secret, region_name="us-east-1",
                             config=Config(**config))
 
-    def aws(self, *args, key=None, secret=None, check=True, timeout=600):
+    def aws(self, *args, key=None, secret=None, check=True, timeout=600, gateway=None):
         env = dict(os.environ, AWS_ACCESS_KEY_ID=key or self.root_key,
                    AWS_SECRET_ACCESS_KEY=secret or self.root_secret, AWS_DEFAULT_REGION="us-east-1",
                    AWS_CONFIG_FILE="/dev/null", AWS_SHARED_CREDENTIALS_FILE="/dev/null",
                    AWS_EC2_METADATA_DISABLED="true")
-        result = subprocess.run([aws_binary(), "--endpoint-url", self.endpoint, *args], capture_output=True,
+        result = subprocess.run([aws_binary(), "--endpoint-url", self.endpoint_of(gateway), *args], capture_output=True,
                                 text=True, env=env, timeout=timeout)
         if check and result.returncode != 0:
             raise AssertionError(f"aws {' '.join(args)} failed: {result.stderr}")
@@ -315,7 +325,8 @@ class Cluster(Server):
         self.log = open(self.log_path, "ab")
         self.process = subprocess.Popen(
             [str(BIN), "gateway", "--config", str(self.topology), "--data", str(self.data_dir / "gateway"),
-             "--listen", f"127.0.0.1:{self.port}"], stdout=self.log, stderr=subprocess.STDOUT, env=self.env)
+             "--listen", f"127.0.0.1:{self.port}", *self.gateway_flags()], stdout=self.log, stderr=subprocess.STDOUT,
+            env=self.env)
         deadline = time.time() + timeout
         while "Qantara is serving" not in self.log_text():
             if self.process.poll() is not None or time.time() > deadline:

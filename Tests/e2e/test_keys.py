@@ -27,7 +27,8 @@ def compact_all(server):
         server.cli("node", "compact", line.split()[0])
 
 
-def test_no_plaintext_or_metadata_reaches_disk(server, s3, tmp_path):
+def test_no_plaintext_or_metadata_reaches_disk(server, tmp_path):
+    s3 = server.client(gateway="FR")  # the bucket lives in FR
     canary = "CANARY-" + uuid.uuid4().hex
     bucket = "canary-" + uuid.uuid4().hex[:8]
     s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "FR"})
@@ -37,7 +38,7 @@ def test_no_plaintext_or_metadata_reaches_disk(server, s3, tmp_path):
     s3.put_object(Bucket=bucket, Key="large", Body=body, Metadata={"note": canary})
     source = tmp_path / "upload.bin"
     source.write_bytes(body * 4)  # 8 MiB: the aws CLI uploads it in parts
-    server.aws("s3", "cp", str(source), f"s3://{bucket}/multi", "--metadata", f"note={canary}")
+    server.aws("s3", "cp", str(source), f"s3://{bucket}/multi", "--metadata", f"note={canary}", gateway="FR")
     upload = s3.create_multipart_upload(Bucket=bucket, Key="pending", Metadata={"note": canary})
     s3.upload_part(Bucket=bucket, Key="pending", UploadId=upload["UploadId"], PartNumber=1, Body=body)
     compact_all(server)
@@ -48,7 +49,7 @@ def test_no_plaintext_or_metadata_reaches_disk(server, s3, tmp_path):
     assert s3.get_object(Bucket=bucket, Key="large")["Body"].read() == body
     assert s3.get_object(Bucket=bucket, Key="multi")["Metadata"] == {"note": canary}
     target = tmp_path / "download.bin"
-    server.aws("s3", "cp", f"s3://{bucket}/multi", str(target))
+    server.aws("s3", "cp", f"s3://{bucket}/multi", str(target), gateway="FR")
     assert target.read_bytes() == body * 4
     assert s3.get_object(Bucket=bucket, Key="large", Range="bytes=1048570-1048600")["Body"].read() == body[1048570:1048601]
     s3.abort_multipart_upload(Bucket=bucket, Key="pending", UploadId=upload["UploadId"])
@@ -90,13 +91,15 @@ def test_rotate_rewrap_retire(server, s3):
 def test_destroy_crypto_shreds_one_tenant_in_one_jurisdiction_for_good(tmp_path):
     server = Server(tmp_path / "data").start()
     try:
-        doomed = server.client(*server.new_tenant("doomed"))
+        doomed_key = server.new_tenant("doomed")
+        doomed = server.client(*doomed_key)
+        doomed_fr = server.client(*doomed_key, gateway="FR")
         other = server.client(*server.new_tenant("bystander"))
         for client, name in ((doomed, "doomed"), (other, "bystander")):
             client.create_bucket(Bucket=f"{name}-ma")
             client.put_object(Bucket=f"{name}-ma", Key="k", Body=f"{name} in MA".encode())
-        doomed.create_bucket(Bucket="doomed-fr", CreateBucketConfiguration={"LocationConstraint": "FR"})
-        doomed.put_object(Bucket="doomed-fr", Key="k", Body=b"doomed in FR")
+        doomed_fr.create_bucket(Bucket="doomed-fr", CreateBucketConfiguration={"LocationConstraint": "FR"})
+        doomed_fr.put_object(Bucket="doomed-fr", Key="k", Body=b"doomed in FR")
         unconfirmed = server.cli("key", "destroy", "--jurisdiction", "MA", "--tenant", "doomed", check=False)
         assert unconfirmed.returncode != 0 and "--confirm" in unconfirmed.stderr
         assert doomed.get_object(Bucket="doomed-ma", Key="k")["Body"].read() == b"doomed in MA"
@@ -116,7 +119,7 @@ def test_destroy_crypto_shreds_one_tenant_in_one_jurisdiction_for_good(tmp_path)
             with pytest.raises(ClientError) as caught:
                 doomed.put_object(Bucket="doomed-ma", Key="new", Body=b"x")
             assert caught.value.response["Error"]["Code"] == "KMS.KMSInvalidStateException"
-            assert doomed.get_object(Bucket="doomed-fr", Key="k")["Body"].read() == b"doomed in FR"
+            assert doomed_fr.get_object(Bucket="doomed-fr", Key="k")["Body"].read() == b"doomed in FR"
             assert other.get_object(Bucket="bystander-ma", Key="k")["Body"].read() == b"bystander in MA"
             states = server.cli("key", "list", "--jurisdiction", "MA", "--tenant", "doomed").stdout
             assert "destroyed" in states
@@ -243,6 +246,7 @@ def test_keystore_process_with_root_key_in_a_softhsm_token(tmp_path):
     topology_path = tmp_path / "topology.json"
     topology_path.write_text(json.dumps(topology))
     server = Server(tmp_path / "data", topology=topology_path, env={"QANTARA_KEYSTORE_TOKEN": token})
+    server.gateway_ports = {"MA": server.port}  # the topology has MA only
     try:
         server.start()
         s3 = server.client()

@@ -20,7 +20,7 @@ def cluster(tmp_path):
 
 
 def test_sigkill_during_uploads_then_restart_and_catch_up(cluster):
-    s3 = cluster.client(max_pool_connections=8, retries={"max_attempts": 1})
+    s3 = cluster.client(gateway="FR", max_pool_connections=8, retries={"max_attempts": 1})
     bucket = "killed-node"
     s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "FR"})
     acknowledged, failed = {}, []

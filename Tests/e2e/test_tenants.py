@@ -46,7 +46,8 @@ def test_non_root_key_cannot_use_admin_api(server):
 def test_tenants_are_isolated(server):
     key_a, secret_a = server.new_tenant("tenant-a")
     key_b, secret_b = server.new_tenant("tenant-b")
-    a, b = server.client(key_a, secret_a), server.client(key_b, secret_b)
+    # The bucket lives in FR: both tenants use FR's gateway, so only tenancy decides.
+    a, b = server.client(key_a, secret_a, gateway="FR"), server.client(key_b, secret_b, gateway="FR")
     a.create_bucket(Bucket="tenant-a-private", CreateBucketConfiguration={"LocationConstraint": "FR"})
     a.put_object(Bucket="tenant-a-private", Key="secret.txt", Body=b"only for a")
     assert [x["Name"] for x in b.list_buckets()["Buckets"]] == []

@@ -1,0 +1,79 @@
+"""Sovereignty by default: a bucket's data and metadata do not leave its jurisdiction through a gateway elsewhere,
+writes into it are allowed, and every cross-border decision is in the jurisdiction's audit log."""
+import json
+import time
+import uuid
+
+import pytest
+from botocore.exceptions import ClientError
+
+
+def refused(call):
+    with pytest.raises(ClientError) as caught:
+        call()
+    error = caught.value.response
+    return error["ResponseMetadata"]["HTTPStatusCode"], error["Error"].get("Code"), error["Error"].get("Message", "")
+
+
+def test_reads_of_another_jurisdictions_bucket_are_refused_and_audited(server, tmp_path):
+    ma, fr, us = (server.client(gateway=code) for code in ("MA", "FR", "US"))
+    bucket = "sov-" + uuid.uuid4().hex[:8]
+    ma.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "MA"})
+    ma.put_object(Bucket=bucket, Key="public/report.csv", Body=b"open data")
+    ma.put_object(Bucket=bucket, Key="private/patients.csv", Body=b"health data")
+    upload = ma.create_multipart_upload(Bucket=bucket, Key="private/big")
+    for gateway, client in (("FR", fr), ("US", us)):
+        for call in (lambda: client.get_object(Bucket=bucket, Key="public/report.csv"),
+                     lambda: client.list_objects_v2(Bucket=bucket),
+                     lambda: client.list_objects(Bucket=bucket, Prefix="public/"),
+                     lambda: client.list_multipart_uploads(Bucket=bucket),
+                     lambda: client.list_parts(Bucket=bucket, Key="private/big", UploadId=upload["UploadId"]),
+                     lambda: client.get_object(Bucket=bucket, Key="public/report.csv", PartNumber=1),
+                     lambda: client.copy_object(Bucket=bucket, Key="copy", CopySource={"Bucket": bucket,
+                                                                                         "Key": "private/patients.csv"})):
+            status, code, message = refused(call)
+            assert status == 403 and code == "CrossBorderReadDenied", (gateway, code)
+            assert "stays in MA" in message and f"gateway in {gateway}" in message and "no-grant" in message
+        status, _, _ = refused(lambda: client.head_object(Bucket=bucket, Key="public/report.csv"))
+        assert status == 403
+        # A presigned GET made for the foreign gateway is refused the same way.
+        import urllib.request
+        url = server.client(gateway=gateway, signature_version="s3v4").generate_presigned_url(
+            "get_object", Params={"Bucket": bucket, "Key": "public/report.csv"}, ExpiresIn=300)
+        with pytest.raises(urllib.error.HTTPError) as caught:
+            urllib.request.urlopen(url, timeout=10)
+        assert caught.value.code == 403 and b"CrossBorderReadDenied" in caught.value.read()
+    # Writes into MA are allowed from anywhere; the written object stays readable in MA only.
+    fr.put_object(Bucket=bucket, Key="from-fr", Body=b"written from FR")
+    assert ma.get_object(Bucket=bucket, Key="from-fr")["Body"].read() == b"written from FR"
+    assert refused(lambda: fr.get_object(Bucket=bucket, Key="from-fr"))[0] == 403
+    # The aws CLI sees the same refusal.
+    result = server.aws("s3", "ls", f"s3://{bucket}/", gateway="US", check=False)
+    assert result.returncode != 0 and "CrossBorderReadDenied" in result.stderr
+    # MA reads its own data as before.
+    assert ma.get_object(Bucket=bucket, Key="private/patients.csv")["Body"].read() == b"health data"
+    ma.abort_multipart_upload(Bucket=bucket, Key="private/big", UploadId=upload["UploadId"])
+
+    # Every cross-border decision is in MA's audit log, with its reason; heads get signed by MA's authority.
+    log_dir = server.credentials_dir / "audit" / "MA"
+    entries = [json.loads(line) for line in (log_dir / "audit.log").read_text().splitlines()]
+    mine = [e for e in entries if e["fields"].get("bucket") == bucket]
+    assert len(mine) >= 16
+    assert all(e["kind"] == "decision" and e["fields"]["outcome"] == "refused" and
+               e["fields"]["reason"] == "no-grant" for e in mine)
+    assert {e["fields"]["gateway"] for e in mine} == {"FR", "US"}
+    assert {e["fields"]["operation"] for e in mine} >= {"GetObject", "HeadObject", "ListObjects",
+                                                         "ListMultipartUploads", "ListParts", "CopySource"}
+    assert [e["seq"] for e in entries] == list(range(1, len(entries) + 1))
+    assert all(e["previous"] == p["hash"] for p, e in zip(entries, entries[1:]))
+    deadline = time.time() + 5
+    while time.time() < deadline:
+        heads = [json.loads(line) for line in (log_dir / "audit.heads").read_text().splitlines()] \
+            if (log_dir / "audit.heads").exists() else []
+        if heads and heads[-1]["seq"] >= mine[-1]["seq"]:
+            break
+        time.sleep(0.2)
+    assert heads and heads[-1]["kid"] == "MA-authority-v1" and heads[-1]["seq"] >= mine[-1]["seq"]
+    for key in ("public/report.csv", "private/patients.csv", "from-fr"):
+        ma.delete_object(Bucket=bucket, Key=key)
+    ma.delete_bucket(Bucket=bucket)
