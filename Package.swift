@@ -68,8 +68,9 @@ let package = Package(
             .product(name: "HTTPTypes", package: "swift-http-types"),
             "Admin",
         ]),
-        .target(name: "Admin", dependencies: ["KeyStore", "ObjectModel", "SigV4", "ObjectService", "StorageNode", "Hashing"]),
+        .target(name: "Admin", dependencies: ["KeyStore", "Sovereignty", "ObjectModel", "SigV4", "ObjectService", "StorageNode", "Hashing"]),
         .executableTarget(name: "qantara", dependencies: [
+            "Sovereignty",
             "KeyStoreHTTP",
             "Envelope", "KeyStore",
             "ObjectModel", "StorageEngine", "StorageNode", "Placement", "ObjectService", "S3API", "Admin", "SigV4",

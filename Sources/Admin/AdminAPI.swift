@@ -1,6 +1,8 @@
 import Foundation
+import Hashing
 import KeyStore
 import ObjectModel
+import Sovereignty
 import ObjectService
 import StorageNode
 
@@ -20,6 +22,10 @@ import StorageNode
 /// | GET | keys?jurisdiction=J&tenant=T | key versions and states |
 /// | POST | keys/rotate, keys/retire, keys/destroy `{"jurisdiction","tenant","confirm"}` | key administration |
 /// | POST | keys/rewrap `{"jurisdiction","tenant"}` | start a rewrap job; GET keys/rewrap/ID for its progress |
+/// | POST | grants (issue) | sign a sovereignty grant with the jurisdiction's authority key |
+/// | GET | grants?jurisdiction=J, grants/ID?jurisdiction=J | list or show grants |
+/// | POST | grants/ID/revoke `{"jurisdiction"}` | revoke a grant |
+/// | GET | audit?jurisdiction=J&since=MS | the audit log's lines, signed heads and authority keys |
 public struct AdminAPI: Sendable {
     /// The first path component that routes to the admin API (not a valid bucket name, so never a bucket).
     public static let pathComponent = "_qantara"
@@ -32,8 +38,12 @@ public struct AdminAPI: Sendable {
     }
 
     let service: ObjectService
+    let gate: SovereigntyGate
 
-    public init(service: ObjectService) { self.service = service }
+    public init(service: ObjectService, gate: SovereigntyGate) {
+        self.service = service
+        self.gate = gate
+    }
 
     /// Handles one call; `path` is the URL path after `/_qantara/`.
     public func handle(method: String, path: [String], query: [String: String], body: [UInt8]) async -> Result {
@@ -80,6 +90,83 @@ public struct AdminAPI: Sendable {
                 throw AdminError(status: 503, code: "NodeUnavailable", message: "\(error)")
             }
             return Self.json(200, Self.view(await node.status()))
+        case ("POST", "grants", 1):
+            let request = try decode(IssueGrantBody.self, body)
+            let jurisdiction = try Self.jurisdiction(request.jurisdiction)
+            let now = service.clock.nowSeconds()
+            var operations = [ReadOperation]()
+            for name in request.operations {
+                guard let operation = ReadOperation(rawValue: name) else {
+                    throw AdminError(status: 400, code: "InvalidArgument", message: "unknown operation \(name); one of "
+                        + ReadOperation.allCases.map(\.rawValue).joined(separator: ", "))
+                }
+                operations.append(operation)
+            }
+            guard let purpose = GrantPurpose(rawValue: request.purpose) else {
+                throw AdminError(status: 400, code: "InvalidArgument", message: "unknown purpose \(request.purpose); one of "
+                    + GrantPurpose.allCases.map(\.rawValue).joined(separator: ", "))
+            }
+            let recipients = try request.recipients.map { try Self.jurisdiction($0.uppercased()) }
+            guard let record = service.control.bucket(request.bucket), record.tenant == request.tenant,
+                  record.jurisdiction == jurisdiction else {
+                throw AdminError(status: 404, code: "NoSuchBucket",
+                                 message: "tenant \(request.tenant) has no bucket \(request.bucket) in \(jurisdiction)")
+            }
+            let notBefore = request.notBefore ?? now
+            let grant = Grant(id: "g-" + Hex.encode(SecureRandom.bytes(6)), issuer: jurisdiction, recipients: recipients,
+                              tenant: request.tenant, bucket: request.bucket, key: request.key, prefix: request.prefix ?? "",
+                              operations: operations, purpose: purpose, legalBasis: request.legalBasis,
+                              notBefore: notBefore, expires: notBefore + request.expiresInSeconds, issuedAt: now,
+                              maxBytes: request.maxBytes, maxRequests: request.maxRequests)
+            let status = try await service.store.crypto.translate {
+                try await service.store.crypto.keyStore(jurisdiction).issueGrant(
+                    grant, metadata: service.adminRequest(jurisdiction, "grant issue"))
+            }
+            try gate.record(jurisdiction, kind: "grant", fields: [
+                "event": "issue", "grant": grant.id, "recipients": recipients.map(\.code).joined(separator: ","),
+                "tenant": grant.tenant, "bucket": grant.bucket, "scope": grant.key.map { "key " + $0 } ?? "prefix " + grant.prefix,
+                "operations": operations.map(\.rawValue).joined(separator: ","), "purpose": purpose.rawValue,
+                "legalBasis": grant.legalBasis, "notBefore": String(grant.notBefore), "expires": String(grant.expires)])
+            gate.forgetGrants(jurisdiction)
+            return Self.json(201, Self.view(status, now: now))
+        case ("GET", "grants", 1), ("GET", "grants", 2):
+            let jurisdiction = try Self.jurisdiction(Self.required(query["jurisdiction"], "jurisdiction"))
+            let statuses = try await service.store.crypto.translate {
+                try await service.store.crypto.keyStore(jurisdiction).grants(
+                    metadata: service.adminRequest(jurisdiction, "grant list"))
+            }
+            let views = statuses.map { Self.view($0, now: service.clock.nowSeconds()) }
+            if path.count == 2 {
+                guard let view = views.first(where: { $0.id == path[1] }) else {
+                    throw AdminError(status: 404, code: "NoSuchGrant", message: "no grant \(path[1]) in \(jurisdiction)")
+                }
+                return Self.json(200, view)
+            }
+            return Self.json(200, views)
+        case ("POST", "grants", 3) where path[2] == "revoke":
+            let request = try decode(KeyActionBody.self, body)
+            let jurisdiction = try Self.jurisdiction(request.jurisdiction)
+            let status: GrantStatus
+            do {
+                status = try await service.store.crypto.translate {
+                    try await service.store.crypto.keyStore(jurisdiction).revokeGrant(
+                        id: path[1], metadata: service.adminRequest(jurisdiction, "grant revoke"))
+                }
+            } catch ObjectServiceError.invalidArgument {
+                throw AdminError(status: 404, code: "NoSuchGrant", message: "no grant \(path[1]) in \(jurisdiction)")
+            }
+            try gate.record(jurisdiction, kind: "grant", fields: ["event": "revoke", "grant": path[1]])
+            gate.forgetGrants(jurisdiction)
+            return Self.json(200, Self.view(status, now: service.clock.nowSeconds()))
+        case ("GET", "audit", 1):
+            let jurisdiction = try Self.jurisdiction(Self.required(query["jurisdiction"], "jurisdiction"))
+            let log = try gate.auditLog(jurisdiction)
+            let published = try await service.store.crypto.translate {
+                try await service.store.crypto.keyStore(jurisdiction).authorities()
+            }
+            return Self.json(200, AuditView(jurisdiction: jurisdiction.code, entries: try log.entryLines(),
+                                            heads: try log.headLines(),
+                                            authorities: published.map { AuthorityKeyView(kid: $0.kid, publicKey: $0.publicKey) }))
         case ("GET", "keys", 1):
             let jurisdiction = try query["jurisdiction"].map(Self.jurisdiction)
             return Self.json(200, try await service.keys(jurisdiction: jurisdiction, tenant: query["tenant"]).map(Self.view))
@@ -88,12 +175,20 @@ public struct AdminAPI: Sendable {
             let jurisdiction = try Self.jurisdiction(request.jurisdiction)
             switch path[1] {
             case "rotate":
-                return Self.json(200, Self.view(try await service.rotateKey(jurisdiction: jurisdiction, tenant: request.tenant)))
+                let info = try await service.rotateKey(jurisdiction: jurisdiction, tenant: request.tenant)
+                try gate.record(jurisdiction, kind: "key", fields: ["event": "rotate", "tenant": request.tenant ?? "(root)",
+                                                                    "version": String(info.version)])
+                return Self.json(200, Self.view(info))
             case "rewrap":
-                return Self.json(202, Self.view(try await service.startRewrap(jurisdiction: jurisdiction, tenant: request.tenant)))
+                let job = try await service.startRewrap(jurisdiction: jurisdiction, tenant: request.tenant)
+                try gate.record(jurisdiction, kind: "key", fields: ["event": "rewrap", "tenant": request.tenant ?? "(all)",
+                                                                    "job": job.id])
+                return Self.json(202, Self.view(job))
             case "retire":
                 let tenant = try Self.required(request.tenant, "tenant")
-                return Self.json(200, try await service.retireKey(jurisdiction: jurisdiction, tenant: tenant).map(Self.view))
+                let versions = try await service.retireKey(jurisdiction: jurisdiction, tenant: tenant)
+                try gate.record(jurisdiction, kind: "key", fields: ["event": "retire", "tenant": tenant])
+                return Self.json(200, versions.map(Self.view))
             case "destroy":
                 let tenant = try Self.required(request.tenant, "tenant")
                 guard request.confirm == true else {
@@ -101,6 +196,7 @@ public struct AdminAPI: Sendable {
                                      message: "destroying a tenant's key is irreversible: confirm it")
                 }
                 try await service.destroyKey(jurisdiction: jurisdiction, tenant: tenant)
+                try gate.record(jurisdiction, kind: "key", fields: ["event": "destroy", "tenant": tenant])
                 return Self.json(200, try await service.keys(jurisdiction: jurisdiction, tenant: tenant).map(Self.view))
             default:
                 throw AdminError(status: 404, code: "NoSuchEndpoint", message: "unknown key action \(path[1])")
@@ -166,6 +262,28 @@ public struct AdminAPI: Sendable {
             throw AdminError(status: 400, code: "InvalidArgument", message: "\(name) is required")
         }
         return value
+    }
+
+    static func view(_ status: GrantStatus, now: Int64) -> GrantView {
+        let grant = SignedGrant(compact: status.jws).payload()
+        let state: String
+        if status.revokedMillis != nil {
+            state = "revoked"
+        } else if let grant, now < grant.notBefore {
+            state = "not-yet-valid"
+        } else if let grant, now >= grant.expires {
+            state = "expired"
+        } else {
+            state = "active"
+        }
+        return GrantView(id: status.id, issuer: grant?.issuer.code ?? "", recipients: grant?.recipients.map(\.code) ?? [],
+                         tenant: grant?.tenant ?? "", bucket: grant?.bucket ?? "",
+                         scope: grant.map { $0.key.map { "key " + $0 } ?? "prefix " + ($0.prefix.isEmpty ? "(all)" : $0.prefix) } ?? "",
+                         operations: grant?.operations.map(\.rawValue) ?? [], purpose: grant?.purpose.rawValue ?? "",
+                         legalBasis: grant?.legalBasis ?? "",
+                         notBefore: grant.map { Timestamps.iso8601(millis: $0.notBefore * 1000) } ?? "",
+                         expires: grant.map { Timestamps.iso8601(millis: $0.expires * 1000) } ?? "", state: state,
+                         jws: status.jws)
     }
 
     static func view(_ info: KeyVersionInfo) -> KeyView {

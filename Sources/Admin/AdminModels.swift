@@ -77,3 +77,69 @@ public struct RewrapJobView: Codable, Sendable, Equatable {
     public var rewrapped: Int
     public var error: String?
 }
+
+/// Body of `grants` (issue): the grant's scope; the id and issuer are set by the server.
+public struct IssueGrantBody: Codable, Sendable {
+    public var jurisdiction: String
+    public var recipients: [String]
+    public var tenant: String
+    public var bucket: String
+    public var key: String?
+    public var prefix: String?
+    public var operations: [String]
+    public var purpose: String
+    public var legalBasis: String
+    public var notBefore: Int64?
+    public var expiresInSeconds: Int64
+    public var maxBytes: Int64?
+    public var maxRequests: Int64?
+
+    public init(jurisdiction: String, recipients: [String], tenant: String, bucket: String, key: String?,
+                prefix: String?, operations: [String], purpose: String, legalBasis: String, notBefore: Int64?,
+                expiresInSeconds: Int64, maxBytes: Int64?, maxRequests: Int64?) {
+        self.jurisdiction = jurisdiction
+        self.recipients = recipients
+        self.tenant = tenant
+        self.bucket = bucket
+        self.key = key
+        self.prefix = prefix
+        self.operations = operations
+        self.purpose = purpose
+        self.legalBasis = legalBasis
+        self.notBefore = notBefore
+        self.expiresInSeconds = expiresInSeconds
+        self.maxBytes = maxBytes
+        self.maxRequests = maxRequests
+    }
+}
+
+/// A grant as `qantara grant list|show` prints it.
+public struct GrantView: Codable, Sendable, Equatable {
+    public var id: String
+    public var issuer: String
+    public var recipients: [String]
+    public var tenant: String
+    public var bucket: String
+    public var scope: String
+    public var operations: [String]
+    public var purpose: String
+    public var legalBasis: String
+    public var notBefore: String
+    public var expires: String
+    /// `active`, `not-yet-valid`, `expired` or `revoked`.
+    public var state: String
+    public var jws: String
+}
+
+/// The raw lines of a jurisdiction's audit log and heads, and its authority keys, for `qantara audit`.
+public struct AuditView: Codable, Sendable, Equatable {
+    public var jurisdiction: String
+    public var entries: [String]
+    public var heads: [String]
+    public var authorities: [AuthorityKeyView]
+}
+
+public struct AuthorityKeyView: Codable, Sendable, Equatable {
+    public var kid: String
+    public var publicKey: String
+}

@@ -61,7 +61,7 @@ public final class ObjectCrypto: Sendable {
                         requestID: Hex.encode(SecureRandom.bytes(8)), grantID: grantID)
     }
 
-    func keyStore(_ jurisdiction: Jurisdiction) throws -> any KeyStoreClient {
+    public func keyStore(_ jurisdiction: Jurisdiction) throws -> any KeyStoreClient {
         guard let store = keyStores[jurisdiction] else {
             throw ObjectServiceError.keyStoreUnavailable("no key store is configured for \(jurisdiction)")
         }
@@ -215,7 +215,7 @@ public final class ObjectCrypto: Sendable {
     }
 
     /// Runs a key-store call, turning its errors into the object service's.
-    func translate<R>(_ body: () async throws -> R) async throws -> R {
+    public func translate<R>(_ body: () async throws -> R) async throws -> R {
         do {
             return try await body()
         } catch let error as KeyStoreError {

@@ -7,6 +7,11 @@ import StorageNode
 /// Key administration behind the admin API: list, rotate, retire and destroy through each jurisdiction's key store,
 /// and the rewrap jobs that move stored data keys to the current tenant key version without touching object bytes.
 extension ObjectService {
+    /// Metadata of an administrator's request to `jurisdiction`'s key store.
+    public func adminRequest(_ jurisdiction: Jurisdiction, _ operation: String) -> RequestMetadata {
+        adminMetadata(jurisdiction, operation)
+    }
+
     func adminMetadata(_ jurisdiction: Jurisdiction, _ operation: String) -> RequestMetadata {
         RequestMetadata(requester: "admin", jurisdiction: jurisdiction, operation: operation,
                         requestID: Hex.encode(SecureRandom.bytes(8)))

@@ -82,6 +82,11 @@ public final class SovereigntyGate: Sendable {
         return fresh
     }
 
+    /// Drops what is cached of `jurisdiction`'s grants (after an issue or a revocation through this gateway).
+    public func forgetGrants(_ jurisdiction: Jurisdiction) {
+        _ = known.withLock { $0.removeValue(forKey: jurisdiction) }
+    }
+
     /// Decides a read; a cross-border decision is audited in the bucket's jurisdiction before it takes effect.
     /// Throws ``ObjectServiceError/sovereigntyRefused(bucket:jurisdiction:gateway:reason:)`` on refusal.
     @discardableResult

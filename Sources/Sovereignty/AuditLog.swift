@@ -144,6 +144,12 @@ public final class AuditLog: @unchecked Sendable {
         return head
     }
 
+    /// The log's lines as stored (for export and offline verification).
+    public func entryLines() throws -> [String] { try Self.readLines(entriesPath) }
+
+    /// The signed heads' lines as stored.
+    public func headLines() throws -> [String] { try Self.readLines(headsPath) }
+
     /// Entries with `timeMillis >= since`, oldest first.
     public func entries(sinceMillis: Int64 = 0) throws -> [AuditEntry] {
         try Self.readLines(entriesPath).map { try JSONDecoder().decode(AuditEntry.self, from: Data($0.utf8)) }

@@ -124,6 +124,9 @@ public struct SignedGrant: Sendable, Equatable {
         }
     }
 
+    /// The payload without checking the signature (for display only).
+    public func payload() -> Grant? { unverifiedGrant() }
+
     /// The grant, if it is well formed and signed by one of `authorities` (key id → Ed25519 public key) belonging
     /// to the jurisdiction it claims as issuer.
     public func verify(authorities: [String: (jurisdiction: Jurisdiction, publicKey: [UInt8])]) throws -> Grant {

@@ -109,7 +109,7 @@ struct GatewayRuntime {
         let store = ObjectStore(topology: topology, nodes: clients, clock: clock, crypto: crypto, logger: logger)
         let service = ObjectService(control: control, store: store, clock: clock, logger: logger)
         let gate = SovereigntyGate(store: store, directory: data + "/audit", clock: clock, logger: logger)
-        let admin = AdminAPI(service: service)
+        let admin = AdminAPI(service: service, gate: gate)
         let gateways = try resolveGateways(topology)
         let running = Atomic<Int>(0)
         var apps = [any Service]()

@@ -7,6 +7,7 @@ struct Qantara: AsyncParsableCommand {
         commandName: "qantara",
         abstract: "Qantara: a sovereign S3-compatible object storage gateway.",
         subcommands: [Serve.self, Gateway.self, Bench.self, TenantCommand.self, AccessKeyCommand.self, NodeCommand.self,
-                      KeyCommand.self, KeystoreCommand.self]
+                      KeyCommand.self, KeystoreCommand.self,
+                      GrantCommand.self, AuditCommand.self]
     )
 }

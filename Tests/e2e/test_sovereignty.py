@@ -77,3 +77,73 @@ def test_reads_of_another_jurisdictions_bucket_are_refused_and_audited(server, t
     for key in ("public/report.csv", "private/patients.csv", "from-fr"):
         ma.delete_object(Bucket=bucket, Key=key)
     ma.delete_bucket(Bucket=bucket)
+
+
+def test_grant_issue_read_revoke_audit_verify_and_tampering(tmp_path):
+    from qantara import Server
+    server = Server(tmp_path / "data").start()
+    try:
+        ma, fr, us = (server.client(gateway=code) for code in ("MA", "FR", "US"))
+        ma.create_bucket(Bucket="dataset", CreateBucketConfiguration={"LocationConstraint": "MA"})
+        for key in ("public/a.csv", "public/b.csv", "private/c.csv"):
+            ma.put_object(Bucket="dataset", Key=key, Body=f"content of {key}".encode())
+        assert refused(lambda: fr.get_object(Bucket="dataset", Key="public/a.csv"))[1] == "CrossBorderReadDenied"
+
+        bad = server.cli("grant", "issue", "--jurisdiction", "MA", "--to", "FR", "--tenant", "root", "--bucket",
+                         "dataset", "--purpose", "support-case", "--legal-basis", "ticket 4711", "--expires-in", "400d",
+                         check=False)
+        assert bad.returncode != 0 and "maximum" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+        issued = server.cli("grant", "issue", "--jurisdiction", "MA", "--to", "FR", "--tenant", "root", "--bucket",
+                            "dataset", "--prefix", "public/", "--purpose", "support-case", "--legal-basis",
+                            "ticket 4711", "--expires-in", "1h").stdout
+        grant_id = issued.split()[2].rstrip(":")
+        assert grant_id.startswith("g-")
+        listed = server.cli("grant", "list", "--jurisdiction", "MA").stdout
+        assert grant_id in listed and "active" in listed
+        shown = json.loads(server.cli("grant", "show", grant_id, "--jurisdiction", "MA").stdout)
+        assert shown["jws"].count(".") == 2 and shown["scope"] == "prefix public/"
+
+        # FR reads public/ (boto3 and the aws CLI), nothing else; US still reads nothing.
+        assert fr.get_object(Bucket="dataset", Key="public/a.csv")["Body"].read() == b"content of public/a.csv"
+        assert fr.head_object(Bucket="dataset", Key="public/b.csv")["ContentLength"] == len("content of public/b.csv")
+        assert [o["Key"] for o in fr.list_objects_v2(Bucket="dataset", Prefix="public/")["Contents"]] == \
+            ["public/a.csv", "public/b.csv"]
+        target = tmp_path / "a.csv"
+        server.aws("s3", "cp", "s3://dataset/public/a.csv", str(target), gateway="FR")
+        assert target.read_bytes() == b"content of public/a.csv"
+        status, code, message = refused(lambda: fr.get_object(Bucket="dataset", Key="private/c.csv"))
+        assert status == 403 and "outside-key-or-prefix" in message
+        assert "outside-key-or-prefix" in refused(lambda: fr.list_objects_v2(Bucket="dataset"))[2]
+        assert "wrong-recipient" in refused(lambda: us.get_object(Bucket="dataset", Key="public/a.csv"))[2]
+
+        # Revocation: refused again at once.
+        assert "revoked" in server.cli("grant", "revoke", grant_id, "--jurisdiction", "MA").stdout
+        time.sleep(1.1)
+        assert "revoked" in refused(lambda: fr.get_object(Bucket="dataset", Key="public/a.csv"))[2]
+
+        # Everything is in MA's audit log, and it verifies.
+        tail = server.cli("audit", "tail", "--jurisdiction", "MA", "-n", "100").stdout
+        lines_of = lambda *words: [l for l in tail.splitlines() if all(w in l for w in words)]
+        assert lines_of(" grant ", "event=issue", f"grant={grant_id}", "legalBasis=ticket 4711", "recipients=FR")
+        assert lines_of(" grant ", "event=revoke", f"grant={grant_id}")
+        assert lines_of(" decision ", "gateway=FR", "outcome=allowed", f"grant={grant_id}", "key=public/a.csv")
+        assert f"grant={grant_id}" in tail and "outcome=allowed" in tail
+        for reason in ("no-grant", "outside-key-or-prefix", "wrong-recipient", "revoked"):
+            assert f"reason={reason}" in tail, reason
+        time.sleep(1.5)  # a head is signed every second
+        verified = server.cli("audit", "verify", "--jurisdiction", "MA").stdout
+        assert "hash chain intact" in verified
+        exported = server.cli("audit", "export", "--jurisdiction", "MA").stdout.splitlines()
+        assert len(exported) >= 10 and all(json.loads(line)["hash"] for line in exported)
+
+        # Tampering with the stored log is detected.
+        log = server.credentials_dir / "audit" / "MA" / "audit.log"
+        lines = log.read_text().splitlines()
+        edited = json.loads(lines[1])
+        edited["fields"]["note"] = "quietly added"
+        lines[1] = json.dumps(edited)
+        log.write_text("\n".join(lines) + "\n")
+        broken = server.cli("audit", "verify", "--jurisdiction", "MA", check=False)
+        assert broken.returncode != 0 and "entry 2" in broken.stderr and "edited" in broken.stderr
+    finally:
+        server.stop()

@@ -1,0 +1,191 @@
+import Hashing
+import Admin
+import ArgumentParser
+import Foundation
+import ObjectModel
+import Sovereignty
+
+/// `qantara grant`: sovereignty grants, signed by a jurisdiction's authority key in its key store.
+struct GrantCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "grant", abstract: "Issue, list, show and revoke sovereignty grants (cross-border read permissions).",
+        subcommands: [Issue.self, List.self, Show.self, Revoke.self])
+
+    /// Durations like 90s, 30m, 12h, 7d.
+    static func seconds(_ text: String) -> Int64? {
+        let units: [(String, Int64)] = [("d", 86_400), ("h", 3600), ("m", 60), ("s", 1)]
+        for (suffix, factor) in units where text.hasSuffix(suffix) {
+            return Int64(text.dropLast()).map { $0 * factor }
+        }
+        return Int64(text)
+    }
+
+    struct Issue: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Issue a grant letting gateways of other jurisdictions read part of a bucket.")
+        @OptionGroup var options: AdminOptions
+        @Option(help: "The issuing jurisdiction (where the bucket lives).") var jurisdiction: String
+        @Option(name: .customLong("to"), help: "A recipient jurisdiction (repeatable).") var recipients: [String] = []
+        @Option(help: "Tenant owning the bucket.") var tenant: String
+        @Option(help: "Bucket.") var bucket: String
+        @Option(help: "Key prefix covered (default: the whole bucket).") var prefix: String?
+        @Option(help: "Exactly this key instead of a prefix.") var key: String?
+        @Option(help: "Comma-separated operations: \(ReadOperation.allCases.map(\.rawValue).joined(separator: ", ")).")
+        var operations: String = "GetObject,HeadObject,ListObjects"
+        @Option(help: "Purpose: \(GrantPurpose.allCases.map(\.rawValue).joined(separator: ", ")).") var purpose: String
+        @Option(help: "Legal basis reference (case, contract clause, order).") var legalBasis: String
+        @Option(help: "Validity, like 1h, 7d (required; bounded by the key store's maximum).") var expiresIn: String
+        @Option(help: "Start of validity, seconds since 1970 (default: now).") var notBefore: Int64?
+        @Option(help: "Most bytes served under the grant.") var maxBytes: Int64?
+        @Option(help: "Most requests served under the grant.") var maxRequests: Int64?
+
+        func validate() throws {
+            try KeyCommand.check(jurisdiction)
+            guard !recipients.isEmpty else { throw ValidationError("--to is required (a recipient jurisdiction)") }
+            guard GrantCommand.seconds(expiresIn).map({ $0 > 0 }) == true else {
+                throw ValidationError("--expires-in must be a duration like 1h or 7d")
+            }
+        }
+
+        func run() async throws {
+            let body = IssueGrantBody(jurisdiction: jurisdiction.uppercased(), recipients: recipients, tenant: tenant,
+                                      bucket: bucket, key: key, prefix: prefix,
+                                      operations: operations.split(separator: ",").map { String($0) },
+                                      purpose: purpose, legalBasis: legalBasis, notBefore: notBefore,
+                                      expiresInSeconds: GrantCommand.seconds(expiresIn)!, maxBytes: maxBytes,
+                                      maxRequests: maxRequests)
+            let grant = try await runAdmin { try await options.client().call("POST", "grants", body: body, as: GrantView.self) }
+            print("issued grant \(grant.id): \(grant.recipients.joined(separator: ",")) may \(grant.operations.joined(separator: ",")) "
+                + "\(grant.tenant)/\(grant.bucket) \(grant.scope) until \(grant.expires)")
+        }
+    }
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List the grants a jurisdiction issued.")
+        @OptionGroup var options: AdminOptions
+        @Option(help: "Issuing jurisdiction.") var jurisdiction: String
+
+        func validate() throws { try KeyCommand.check(jurisdiction) }
+
+        func run() async throws {
+            let grants = try await runAdmin {
+                try await options.client().call("GET", "grants", query: [("jurisdiction", jurisdiction.uppercased())],
+                                                body: Optional<String>.none, as: [GrantView].self)
+            }
+            printTable(["GRANT", "STATE", "TO", "TENANT", "BUCKET", "SCOPE", "OPERATIONS", "EXPIRES"],
+                       grants.map { [$0.id, $0.state, $0.recipients.joined(separator: ","), $0.tenant, $0.bucket, $0.scope,
+                                     $0.operations.joined(separator: ","), $0.expires] })
+        }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show one grant, with its signed JWS.")
+        @OptionGroup var options: AdminOptions
+        @Option(help: "Issuing jurisdiction.") var jurisdiction: String
+        @Argument(help: "Grant id.") var id: String
+
+        func validate() throws { try KeyCommand.check(jurisdiction) }
+
+        func run() async throws {
+            let grant = try await runAdmin {
+                try await options.client().call("GET", "grants/\(id)", query: [("jurisdiction", jurisdiction.uppercased())],
+                                                body: Optional<String>.none, as: GrantView.self)
+            }
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            print(String(decoding: try encoder.encode(grant), as: UTF8.self))
+        }
+    }
+
+    struct Revoke: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Revoke a grant: refused on every gateway within a second.")
+        @OptionGroup var options: AdminOptions
+        @Option(help: "Issuing jurisdiction.") var jurisdiction: String
+        @Argument(help: "Grant id.") var id: String
+
+        func validate() throws { try KeyCommand.check(jurisdiction) }
+
+        func run() async throws {
+            let grant = try await runAdmin {
+                try await options.client().call("POST", "grants/\(id)/revoke",
+                                                body: KeyActionBody(jurisdiction: jurisdiction.uppercased(), tenant: nil),
+                                                as: GrantView.self)
+            }
+            print("grant \(grant.id) is \(grant.state)")
+        }
+    }
+}
+
+/// `qantara audit`: a jurisdiction's audit log.
+struct AuditCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "audit", abstract: "Read, export and verify a jurisdiction's audit log.",
+        subcommands: [Tail.self, Export.self, Verify.self])
+
+    static func fetch(_ options: AdminOptions, _ jurisdiction: String) async throws -> AuditView {
+        try await runAdmin {
+            try await options.client().call("GET", "audit", query: [("jurisdiction", jurisdiction.uppercased())],
+                                            body: Optional<String>.none, as: AuditView.self)
+        }
+    }
+
+    struct Tail: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "The newest entries, one line each.")
+        @OptionGroup var options: AdminOptions
+        @Option(help: "Jurisdiction.") var jurisdiction: String = "MA"
+        @Option(name: .short, help: "Number of entries.") var n: Int = 20
+
+        func validate() throws { try KeyCommand.check(jurisdiction) }
+
+        func run() async throws {
+            let view = try await AuditCommand.fetch(options, jurisdiction)
+            for line in view.entries.suffix(n) {
+                guard let entry = try? JSONDecoder().decode(AuditEntry.self, from: Data(line.utf8)) else { continue }
+                let fields = entry.fields.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
+                print("\(entry.seq) \(Timestamps.iso8601(millis: entry.timeMillis)) \(entry.kind) \(fields)")
+            }
+        }
+    }
+
+    struct Export: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Every entry since a time, as JSON lines.")
+        @OptionGroup var options: AdminOptions
+        @Option(help: "Jurisdiction.") var jurisdiction: String = "MA"
+        @Option(help: "Only entries at or after this time (ms since 1970).") var since: Int64 = 0
+
+        func validate() throws { try KeyCommand.check(jurisdiction) }
+
+        func run() async throws {
+            let view = try await AuditCommand.fetch(options, jurisdiction)
+            for line in view.entries {
+                guard let entry = try? JSONDecoder().decode(AuditEntry.self, from: Data(line.utf8)),
+                      entry.timeMillis >= since else { continue }
+                print(line)
+            }
+        }
+    }
+
+    struct Verify: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Check the hash chain and the signed heads with the jurisdiction's authority keys.")
+        @OptionGroup var options: AdminOptions
+        @Option(help: "Jurisdiction.") var jurisdiction: String = "MA"
+
+        func validate() throws { try KeyCommand.check(jurisdiction) }
+
+        func run() async throws {
+            let view = try await AuditCommand.fetch(options, jurisdiction)
+            let code = Jurisdiction(jurisdiction.uppercased())!
+            var authorities = Sovereignty.Authorities()
+            for key in view.authorities { if let bytes = Base64.decode(key.publicKey) { authorities[key.kid] = (code, bytes) } }
+            let report = AuditVerifier.verify(entryLines: view.entries, headLines: view.heads, jurisdiction: code,
+                                              authorities: authorities)
+            guard report.isValid else {
+                FileHandle.standardError.write(Data(("error: audit log of \(code) fails verification: "
+                    + report.problems.joined(separator: "; ") + "\n").utf8))
+                throw ExitCode(1)
+            }
+            print("audit log of \(code): \(report.entries) entries, hash chain intact, \(report.heads) signed head(s), "
+                + "signed through entry \(report.signedThrough)")
+        }
+    }
+}
