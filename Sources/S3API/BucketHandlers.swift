@@ -15,9 +15,13 @@ enum BucketHandlers {
             }
             xml.element("Buckets") { xml in
                 for bucket in call.service.buckets(tenant: call.tenant) {
+                    // A bucket of another jurisdiction shows only its name and jurisdiction: even its creation
+                    // date is its jurisdiction's metadata.
                     xml.element("Bucket") { xml in
                         xml.element("Name", bucket.name)
-                        xml.element("CreationDate", Timestamps.iso8601(millis: bucket.createdMillis))
+                        if bucket.jurisdiction == call.gateway {
+                            xml.element("CreationDate", Timestamps.iso8601(millis: bucket.createdMillis))
+                        }
                         xml.element("BucketRegion", bucket.jurisdiction.code)
                     }
                 }
