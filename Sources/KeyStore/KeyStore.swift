@@ -24,11 +24,16 @@ public final class KeyStore: KeyStoreClient {
     let pendingDiscard = Mutex<[KeyState.RootVersion]>([])
 
     /// A key store whose sealed state lives at `path` (created on first unseal). It starts sealed.
+    /// Default longest validity of a grant: 30 days.
+    public static let defaultMaximumGrantLifetimeSeconds: Int64 = 30 * 86_400
+
     public init(jurisdiction: Jurisdiction, path: String, backend: KeyStoreBackend = .builtin(.interactive),
+                maximumGrantLifetimeSeconds: Int64 = KeyStore.defaultMaximumGrantLifetimeSeconds,
                 now: @escaping @Sendable () -> Int64) {
         self.jurisdiction = jurisdiction
         self.path = path
         self.backend = backend
+        self.maximumGrantLifetimeSeconds = maximumGrantLifetimeSeconds
         self.now = now
     }
 
@@ -93,7 +98,7 @@ public final class KeyStore: KeyStoreClient {
 
     public var isSealed: Bool { phase.withLock { if case .sealed = $0 { return true } else { return false } } }
 
-    private func persist(_ state: KeyState, _ sealer: Sealer) throws {
+    func persist(_ state: KeyState, _ sealer: Sealer) throws {
         var plain = state.encoded()
         defer { wipe(&plain) }
         try SealedFile.writeAtomically(try seal(plain, with: sealer), to: path)
@@ -101,9 +106,9 @@ public final class KeyStore: KeyStoreClient {
 
     /// Runs `body` on the unsealed state after checking the requester; a mutation is persisted before it is kept.
     /// Longest validity of a grant this authority issues.
-    public let maximumGrantLifetimeSeconds: Int64 = 30 * 86_400
+    public let maximumGrantLifetimeSeconds: Int64
 
-    private func withState<R>(_ metadata: RequestMetadata, mutating: Bool = false, anyJurisdiction: Bool = false,
+    func withState<R>(_ metadata: RequestMetadata, mutating: Bool = false, anyJurisdiction: Bool = false,
                               _ body: (inout KeyState) throws -> R) throws -> R {
         guard anyJurisdiction || metadata.jurisdiction == jurisdiction else {
             throw KeyStoreError.wrongJurisdiction(store: jurisdiction, requester: metadata.requester,
@@ -123,7 +128,7 @@ public final class KeyStore: KeyStoreClient {
 
     // MARK: Root wrapping of tenant keys
 
-    private func tenantAAD(_ tenant: String, version: UInt32) -> [UInt8] {
+    func tenantAAD(_ tenant: String, version: UInt32) -> [UInt8] {
         var writer = BinaryWriter()
         writer.writeString("qantara/v1/tenant-key")
         writer.writeString(jurisdiction.code)
@@ -132,7 +137,7 @@ public final class KeyStore: KeyStoreClient {
         return writer.bytes
     }
 
-    private func dataKeyAAD(_ tenant: String, version: UInt32, _ aad: [UInt8]) -> [UInt8] {
+    func dataKeyAAD(_ tenant: String, version: UInt32, _ aad: [UInt8]) -> [UInt8] {
         var writer = BinaryWriter()
         writer.writeString("qantara/v1/ks-data-key")
         writer.writeString(jurisdiction.code)
@@ -142,7 +147,7 @@ public final class KeyStore: KeyStoreClient {
         return writer.bytes
     }
 
-    private func tenantKey(_ state: KeyState, _ tenant: String, version: UInt32) throws -> SecretKey {
+    func tenantKey(_ state: KeyState, _ tenant: String, version: UInt32) throws -> SecretKey {
         guard let entry = state.tenants[tenant], let record = entry.versions.first(where: { $0.version == version }) else {
             if state.tenants[tenant]?.destroyedMillis != nil {
                 throw KeyStoreError.tenantKeyDestroyed(jurisdiction, tenant: tenant)
@@ -160,7 +165,7 @@ public final class KeyStore: KeyStoreClient {
     }
 
     /// The tenant's current version and key, creating version 1 on first use; refused once destroyed.
-    private func currentTenantKey(_ state: inout KeyState, _ tenant: String, created: inout Bool) throws
+    func currentTenantKey(_ state: inout KeyState, _ tenant: String, created: inout Bool) throws
         -> (UInt32, SecretKey)
     {
         var entry = state.tenants[tenant] ?? KeyState.Tenant()
@@ -175,7 +180,7 @@ public final class KeyStore: KeyStoreClient {
         return (1, key)
     }
 
-    private func checkTenant(_ tenant: String) throws {
+    func checkTenant(_ tenant: String) throws {
         guard !tenant.isEmpty, tenant.utf8.count <= 64 else { throw KeyStoreError.invalidRequest("tenant name") }
     }
 
@@ -194,7 +199,9 @@ public final class KeyStore: KeyStoreClient {
         return try withState(metadata, mutating: true, anyJurisdiction: true) { state in
             var created = false
             let (version, _) = try currentTenantKey(&state, tenant, created: &created)
-            return try makeDataKey(state, tenant: tenant, version: version, aad: aad)
+            var key = try makeDataKey(state, tenant: tenant, version: version, aad: aad)
+            key.createdTenantKey = created
+            return key
         }
     }
 
@@ -213,14 +220,14 @@ public final class KeyStore: KeyStoreClient {
         }
     }
 
-    private func makeDataKey(_ state: KeyState, tenant: String, version: UInt32, aad: [UInt8]) throws -> GeneratedKey {
+    func makeDataKey(_ state: KeyState, tenant: String, version: UInt32, aad: [UInt8]) throws -> GeneratedKey {
         let key = SecretKey.random()
         let wrapping = try tenantKey(state, tenant, version: version)
         return GeneratedKey(plaintext: key, wrapped: WrappedKey(tenantKeyVersion: version,
                             bytes: KeyWrap.wrap(key, under: wrapping, aad: dataKeyAAD(tenant, version: version, aad))))
     }
 
-    private func open(_ state: KeyState, tenant: String, wrapped: WrappedKey, aad: [UInt8]) throws -> SecretKey {
+    func open(_ state: KeyState, tenant: String, wrapped: WrappedKey, aad: [UInt8]) throws -> SecretKey {
         guard let entry = state.tenants[tenant] else { throw KeyStoreError.noTenantKey(jurisdiction, tenant: tenant) }
         if entry.destroyedMillis != nil { throw KeyStoreError.tenantKeyDestroyed(jurisdiction, tenant: tenant) }
         guard wrapped.tenantKeyVersion >= entry.minimumDecryptionVersion else {
@@ -246,120 +253,6 @@ public final class KeyStore: KeyStoreClient {
         }
     }
 
-    /// The key store's own sovereignty check before releasing a key to a requester of another jurisdiction: the
-    /// grant it names must be this authority's, valid, unrevoked, and cover the tenant, the bucket (read from the
-    /// authenticated associated data), the requester's jurisdiction and the operation.
-    private func checkRelease(_ state: KeyState, tenant: String, aad: [UInt8], metadata: RequestMetadata) throws {
-        guard let grantID = metadata.grantID else {
-            throw KeyStoreError.wrongJurisdiction(store: jurisdiction, requester: metadata.requester,
-                                                  requesterJurisdiction: metadata.jurisdiction)
-        }
-        func refuse(_ reason: String) -> KeyStoreError {
-            .grantRefused(store: jurisdiction, requester: metadata.requester, requesterJurisdiction: metadata.jurisdiction,
-                          reason: reason)
-        }
-        guard let context = BucketKeyContext(decoding: aad) else { throw refuse("not a bucket key") }
-        let decision = Sovereignty.decideKeyRelease(
-            grantID: grantID, tenant: tenant, bucket: context.bucket, operation: metadata.operation,
-            requester: metadata.jurisdiction, issuer: jurisdiction,
-            grants: state.grants.map { SignedGrant(compact: $0.record.compact) },
-            authorities: authorityMap(state), revoked: Set(state.grants.filter { $0.record.revokedMillis != nil }.map(\.id)),
-            nowSeconds: now() / 1000)
-        guard case .granted = decision else {
-            if case .refused(let reason, _) = decision { throw refuse("\(reason.rawValue), grant \(grantID)") }
-            throw refuse("grant \(grantID)")
-        }
-    }
-
-    // MARK: Authority and grants
-
-    /// Creates the authority key of a state that has none (a new store, or one written before grants existed).
-    /// Returns whether the state changed.
-    private func ensureAuthority(_ state: inout KeyState) -> Bool {
-        guard state.authorities.isEmpty else { return false }
-        let pair = Ed25519.KeyPair.generate()
-        var secret = pair.exportSecret()
-        defer { wipe(&secret) }
-        state.authorities.append(.init(version: 1, createdMillis: now(), secret: SecretKey(copying: secret)))
-        return true
-    }
-
-    private func keyPair(_ authority: KeyState.Authority) -> Ed25519.KeyPair {
-        var secret = authority.secret.exportBytes()
-        defer { wipe(&secret) }
-        return Ed25519.KeyPair(secretKeyBytes: secret)
-    }
-
-    func kid(_ version: UInt32) -> String { "\(jurisdiction.code)-authority-v\(version)" }
-
-    private func authorityMap(_ state: KeyState) -> Sovereignty.Authorities {
-        var map = Sovereignty.Authorities()
-        for authority in state.authorities {
-            map[kid(authority.version)] = (jurisdiction, keyPair(authority).publicKey)
-        }
-        return map
-    }
-
-    public func authorities() async throws -> [AuthorityKey] {
-        try phase.withLock { phase in
-            guard case .unsealed(let state, _) = phase else { throw KeyStoreError.sealed(jurisdiction) }
-            return state.authorities.map {
-                AuthorityKey(jurisdiction: jurisdiction, kid: kid($0.version), publicKey: Base64.encode(keyPair($0).publicKey))
-            }
-        }
-    }
-
-    public func issueGrant(_ grant: Grant, metadata: RequestMetadata) async throws -> GrantStatus {
-        try withState(metadata, mutating: true) { state in
-            var grant = grant
-            grant.issuer = jurisdiction
-            let problems = grant.problems(maximumLifetimeSeconds: maximumGrantLifetimeSeconds)
-            guard problems.isEmpty else { throw KeyStoreError.invalidRequest(problems.joined(separator: "; ")) }
-            guard !state.grants.contains(where: { $0.id == grant.id }) else {
-                throw KeyStoreError.invalidRequest("grant \(grant.id) exists")
-            }
-            _ = ensureAuthority(&state)
-            let authority = state.authorities.last!
-            let signed: SignedGrant
-            do { signed = try SignedGrant.sign(grant, kid: kid(authority.version), with: keyPair(authority)) } catch {
-                throw KeyStoreError.invalidRequest("cannot encode the grant: \(error)")
-            }
-            state.grants.append((grant.id, .init(compact: signed.compact, revokedMillis: nil)))
-            return GrantStatus(id: grant.id, jws: signed.compact, revokedMillis: nil)
-        }
-    }
-
-    public func signAuditHead(_ message: [UInt8], metadata: RequestMetadata) async throws -> AuditSignature {
-        var prefix = BinaryWriter()
-        prefix.writeString("qantara-audit-head/v1")
-        prefix.writeString(jurisdiction.code)
-        guard message.starts(with: prefix.bytes), message.count <= 256 else {
-            throw KeyStoreError.invalidRequest("only audit heads of \(jurisdiction) are signed")
-        }
-        return try withState(metadata) { state in
-            guard let authority = state.authorities.last else { throw KeyStoreError.corrupt("no authority key") }
-            return AuditSignature(kid: kid(authority.version),
-                                  signature: Base64URL.encode(keyPair(authority).sign(message)))
-        }
-    }
-
-    public func grants(metadata: RequestMetadata) async throws -> [GrantStatus] {
-        try withState(metadata, anyJurisdiction: true) { state in
-            state.grants.map { GrantStatus(id: $0.id, jws: $0.record.compact, revokedMillis: $0.record.revokedMillis) }
-        }
-    }
-
-    public func revokeGrant(id: String, metadata: RequestMetadata) async throws -> GrantStatus {
-        try withState(metadata, mutating: true) { state in
-            guard let index = state.grants.firstIndex(where: { $0.id == id }) else {
-                throw KeyStoreError.invalidRequest("no grant \(id)")
-            }
-            if state.grants[index].record.revokedMillis == nil { state.grants[index].record.revokedMillis = now() }
-            let record = state.grants[index].record
-            return GrantStatus(id: id, jws: record.compact, revokedMillis: record.revokedMillis)
-        }
-    }
-
     public func rewrap(tenant: String, wrapped: WrappedKey, aad: [UInt8], metadata: RequestMetadata) async throws
         -> WrappedKey
     {
@@ -370,100 +263,6 @@ public final class KeyStore: KeyStoreClient {
             let wrapping = try tenantKey(state, tenant, version: current.version)
             return WrappedKey(tenantKeyVersion: current.version,
                               bytes: KeyWrap.wrap(key, under: wrapping, aad: dataKeyAAD(tenant, version: current.version, aad)))
-        }
-    }
-
-    public func keys(tenant: String?, metadata: RequestMetadata) async throws -> [KeyVersionInfo] {
-        try withState(metadata) { state in
-            var result = [KeyVersionInfo]()
-            if tenant == nil {
-                for root in state.roots {
-                    result.append(KeyVersionInfo(jurisdiction: jurisdiction, tenant: nil, version: root.version,
-                                                 state: root.version == state.currentRoot.version ? .current : .active,
-                                                 createdMillis: root.createdMillis))
-                }
-            }
-            for (name, entry) in state.tenants.sorted(by: { $0.key < $1.key }) where tenant == nil || tenant == name {
-                result += Self.describe(entry, name: name, jurisdiction: jurisdiction)
-            }
-            return result
-        }
-    }
-
-    static func describe(_ entry: KeyState.Tenant, name: String, jurisdiction: Jurisdiction) -> [KeyVersionInfo] {
-        entry.versions.map { version in
-            let state: KeyVersionState
-            if entry.destroyedMillis != nil {
-                state = .destroyed
-            } else if version.version == entry.current?.version {
-                state = .current
-            } else if version.version < entry.minimumDecryptionVersion {
-                state = .retired
-            } else {
-                state = .active
-            }
-            return KeyVersionInfo(jurisdiction: jurisdiction, tenant: name, version: version.version, state: state,
-                                  createdMillis: entry.destroyedMillis ?? version.createdMillis)
-        }
-    }
-
-    public func rotate(tenant: String?, metadata: RequestMetadata) async throws -> KeyVersionInfo {
-        try withState(metadata, mutating: true) { state in
-            let created = now()
-            guard let tenant else {
-                // A new root version: every tenant key version is re-wrapped under it, so older roots go.
-                let root = try makeRoot(version: state.currentRoot.version + 1)
-                let retiredRoots = state.roots
-                for (name, entry) in state.tenants where entry.destroyedMillis == nil {
-                    var updated = entry
-                    for index in updated.versions.indices {
-                        let version = updated.versions[index].version
-                        let key = try tenantKey(state, name, version: version)
-                        updated.versions[index].wrapped = try wrapUnderRoot(key, root, aad: tenantAAD(name, version: version))
-                        updated.versions[index].rootVersion = root.version
-                    }
-                    state.tenants[name] = updated
-                }
-                state.roots = [root]
-                // Old roots wrap nothing now; the token's copies go once the new state is on disk (next call).
-                pendingDiscard.withLock { $0 += retiredRoots }
-                return KeyVersionInfo(jurisdiction: jurisdiction, tenant: nil, version: root.version, state: .current,
-                                      createdMillis: created)
-            }
-            try checkTenant(tenant)
-            var entry = state.tenants[tenant] ?? KeyState.Tenant()
-            if entry.destroyedMillis != nil { throw KeyStoreError.tenantKeyDestroyed(jurisdiction, tenant: tenant) }
-            let version = (entry.current?.version ?? 0) + 1
-            let root = state.currentRoot
-            entry.versions.append(.init(version: version, createdMillis: created, rootVersion: root.version,
-                                        wrapped: try wrapUnderRoot(SecretKey.random(), root,
-                                                                   aad: tenantAAD(tenant, version: version))))
-            state.tenants[tenant] = entry
-            return KeyVersionInfo(jurisdiction: jurisdiction, tenant: tenant, version: version, state: .current,
-                                  createdMillis: created)
-        }
-    }
-
-    public func retire(tenant: String, metadata: RequestMetadata) async throws -> [KeyVersionInfo] {
-        try withState(metadata, mutating: true) { state in
-            guard var entry = state.tenants[tenant], let current = entry.current else {
-                throw KeyStoreError.noTenantKey(jurisdiction, tenant: tenant)
-            }
-            if entry.destroyedMillis != nil { throw KeyStoreError.tenantKeyDestroyed(jurisdiction, tenant: tenant) }
-            entry.minimumDecryptionVersion = current.version
-            state.tenants[tenant] = entry
-            return Self.describe(entry, name: tenant, jurisdiction: jurisdiction)
-        }
-    }
-
-    public func destroy(tenant: String, metadata: RequestMetadata) async throws {
-        try withState(metadata, mutating: true) { state in
-            var entry = state.tenants[tenant] ?? KeyState.Tenant()
-            guard entry.destroyedMillis == nil else { return }
-            // The wrapped material goes; the version numbers stay so `key list` shows what was destroyed.
-            for index in entry.versions.indices { entry.versions[index].wrapped = [] }
-            entry.destroyedMillis = now()
-            state.tenants[tenant] = entry
         }
     }
 

@@ -39,10 +39,13 @@ public struct WrappedKey: Sendable, Equatable, Codable {
 public struct GeneratedKey: Sendable {
     public var plaintext: SecretKey
     public var wrapped: WrappedKey
+    /// True when this call created the tenant's first key version (an event the audit log records).
+    public var createdTenantKey: Bool
 
-    public init(plaintext: SecretKey, wrapped: WrappedKey) {
+    public init(plaintext: SecretKey, wrapped: WrappedKey, createdTenantKey: Bool = false) {
         self.plaintext = plaintext
         self.wrapped = wrapped
+        self.createdTenantKey = createdTenantKey
     }
 }
 

@@ -78,7 +78,8 @@ public final class HTTPKeyStoreClient: KeyStoreClient {
     public func generateDataKey(tenant: String, aad: [UInt8], metadata: RequestMetadata) async throws -> GeneratedKey {
         let response = try await call("generate-data-key", request(metadata, tenant: tenant, aad: aad),
                                       as: KeyStoreWire.KeyResponse.self)
-        return GeneratedKey(plaintext: try secret(response), wrapped: try wrappedKey(response))
+        return GeneratedKey(plaintext: try secret(response), wrapped: try wrappedKey(response),
+                            createdTenantKey: response.createdTenantKey ?? false)
     }
 
     public func encrypt(tenant: String, plaintext: SecretKey, aad: [UInt8], metadata: RequestMetadata) async throws

@@ -91,7 +91,8 @@ public struct KeyStoreServer: HTTPResponder {
             let key = try await store.generateDataKey(tenant: try tenant(), aad: aad, metadata: metadata)
             return try Self.json(.ok, KeyStoreWire.KeyResponse(keyVersion: key.wrapped.tenantKeyVersion,
                                                                 ciphertext: .init(key.wrapped.bytes),
-                                                                plaintext: .init(key.plaintext.exportBytes())))
+                                                                plaintext: .init(key.plaintext.exportBytes()),
+                                                                createdTenantKey: key.createdTenantKey))
         case "encrypt":
             guard let plaintext = call.plaintext else { throw KeyStoreError.invalidRequest("plaintext is required") }
             let key = try await store.encrypt(tenant: try tenant(), plaintext: SecretKey(copying: plaintext.value),

@@ -46,6 +46,7 @@ public enum KeyStoreWire {
         var keyVersion: UInt32?
         var ciphertext: Bytes?
         var plaintext: Bytes?
+        var createdTenantKey: Bool?
     }
 
     struct ErrorResponse: Codable {

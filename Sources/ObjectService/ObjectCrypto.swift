@@ -42,6 +42,18 @@ public final class ObjectCrypto: Sendable {
     let requester: String
     let now: @Sendable () -> Int64
     let writing = Mutex<[Slot: CachedKey]>([:])
+    /// Where key events (a tenant key created, a key released across a border) are recorded; failing to record
+    /// fails the operation.
+    public typealias EventSink = @Sendable (Jurisdiction, [String: String]) throws -> Void
+    let sink = Mutex<EventSink?>(nil)
+
+    /// Sets the recorder of key events (the gateway's audit logs).
+    public func recordKeyEvents(with sink: @escaping EventSink) { self.sink.withLock { $0 = sink } }
+
+    func record(_ jurisdiction: Jurisdiction, _ fields: [String: String]) throws {
+        guard let sink = sink.withLock({ $0 }) else { return }
+        try sink(jurisdiction, fields)
+    }
     let reading = Mutex<[[UInt8]: (slot: Slot, cached: CachedKey)]>([:])
 
     /// `requester` names this gateway in key-store requests; the jurisdiction it presents is the key store's own
@@ -87,6 +99,10 @@ public final class ObjectCrypto: Sendable {
                 try await keyStore(binding.jurisdiction).generateDataKey(
                     tenant: binding.tenant, aad: Self.bucketKeyAAD(bucket: binding.bucket, id: id),
                     metadata: metadata(binding.jurisdiction, operation))
+            }
+            if generated.createdTenantKey {
+                try record(binding.jurisdiction, ["event": "create", "tenant": binding.tenant,
+                                                  "version": String(generated.wrapped.tenantKeyVersion)])
             }
             let entry = CachedKey(key: generated.plaintext,
                                   reference: BucketKeyReference(tenantKeyVersion: generated.wrapped.tenantKeyVersion, id: id,
@@ -157,7 +173,12 @@ public final class ObjectCrypto: Sendable {
                 aad: Self.bucketKeyAAD(bucket: header.binding.bucket, id: reference.id),
                 metadata: metadata(gateway, operation, grantID: grantID))
         }
-        if crossBorder { return key }
+        if crossBorder {
+            try record(header.binding.jurisdiction, ["event": "release", "tenant": header.binding.tenant,
+                                                     "bucket": header.binding.bucket, "gateway": gateway.code,
+                                                     "grant": grantID ?? "", "operation": operation])
+            return key
+        }
         reading.withLock {
             $0[reference.id] = (slot, CachedKey(key: key, reference: reference,
                                                 expiresMillis: time + settings.bucketKeyLifetimeMillis))

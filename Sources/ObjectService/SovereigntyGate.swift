@@ -82,6 +82,11 @@ public final class SovereigntyGate: Sendable {
         return fresh
     }
 
+    /// Counts bytes served under a grant (its `maxBytes` limit).
+    public func addServedBytes(_ bytes: Int64, grant: String) {
+        usage.withLock { $0[grant, default: GrantUsage()].bytes += bytes }
+    }
+
     /// Drops what is cached of `jurisdiction`'s grants (after an issue or a revocation through this gateway).
     public func forgetGrants(_ jurisdiction: Jurisdiction) {
         _ = known.withLock { $0.removeValue(forKey: jurisdiction) }

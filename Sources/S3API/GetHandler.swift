@@ -77,6 +77,8 @@ enum GetHandler {
         }
         let length = bytes.map { $0.upperBound - $0.lowerBound + 1 } ?? 0
         headers[.contentLength] = String(length)
+        // Bytes served under a grant count against its byte limit.
+        if includeBody, let grantID = call.grantID { call.gate.addServedBytes(length, grant: grantID) }
         guard includeBody, let bytes else { return Response(status: status, headers: headers) }
         let store = call.service.store
         let jurisdiction = record.jurisdiction

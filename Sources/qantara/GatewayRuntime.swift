@@ -57,6 +57,7 @@ struct GatewayRuntime {
         var embedded = [KeyStore]()
         for entry in topology.jurisdictions where entry.keyStore == nil {
             embedded.append(KeyStore(jurisdiction: entry.code, path: data + "/keystores/\(entry.code).sealed",
+                                     maximumGrantLifetimeSeconds: try Self.grantLifetimeMax(environment),
                                      now: { clock.nowMillis() }))
         }
         if !embedded.isEmpty {
@@ -110,6 +111,7 @@ struct GatewayRuntime {
         let service = ObjectService(control: control, store: store, clock: clock, logger: logger)
         let gate = SovereigntyGate(store: store, directory: data + "/audit", clock: clock, logger: logger)
         let admin = AdminAPI(service: service, gate: gate)
+        crypto.recordKeyEvents { jurisdiction, fields in try gate.record(jurisdiction, kind: "key", fields: fields) }
         let gateways = try resolveGateways(topology)
         let running = Atomic<Int>(0)
         var apps = [any Service]()
@@ -152,6 +154,15 @@ struct GatewayRuntime {
 }
 
 extension GatewayRuntime {
+    /// `QANTARA_GRANT_LIFETIME_MAX` (seconds): the longest validity the key stores accept for a grant.
+    static func grantLifetimeMax(_ environment: [String: String]) throws -> Int64 {
+        guard let text = environment["QANTARA_GRANT_LIFETIME_MAX"] else { return KeyStore.defaultMaximumGrantLifetimeSeconds }
+        guard let seconds = Int64(text), seconds > 0 else {
+            throw TopologyLoader.Invalid(description: "QANTARA_GRANT_LIFETIME_MAX must be a positive number of seconds")
+        }
+        return seconds
+    }
+
     /// The gateways to run, one per jurisdiction: the default jurisdiction's on `--listen`, others as given by
     /// `--gateway J=HOST:PORT`; `qantara serve` runs one for every jurisdiction, on the following ports by default.
     func resolveGateways(_ topology: Topology) throws -> [(Jurisdiction, ListenAddress)] {

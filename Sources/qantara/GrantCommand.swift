@@ -133,13 +133,14 @@ struct AuditCommand: AsyncParsableCommand {
         @OptionGroup var options: AdminOptions
         @Option(help: "Jurisdiction.") var jurisdiction: String = "MA"
         @Option(name: .short, help: "Number of entries.") var n: Int = 20
+        @Option(help: "Only entries at or after this time (ms since 1970).") var since: Int64 = 0
 
         func validate() throws { try KeyCommand.check(jurisdiction) }
 
         func run() async throws {
             let view = try await AuditCommand.fetch(options, jurisdiction)
-            for line in view.entries.suffix(n) {
-                guard let entry = try? JSONDecoder().decode(AuditEntry.self, from: Data(line.utf8)) else { continue }
+            let entries = view.entries.compactMap { try? JSONDecoder().decode(AuditEntry.self, from: Data($0.utf8)) }
+            for entry in entries.filter({ $0.timeMillis >= since }).suffix(n) {
                 let fields = entry.fields.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: " ")
                 print("\(entry.seq) \(Timestamps.iso8601(millis: entry.timeMillis)) \(entry.kind) \(fields)")
             }

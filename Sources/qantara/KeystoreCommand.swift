@@ -30,6 +30,8 @@ struct KeystoreCommand: AsyncParsableCommand {
     var backend: String = "builtin"
     @Option(help: "PKCS#11 module (with --backend pkcs11).") var pkcs11Module: String = "/usr/lib/softhsm/libsofthsm2.so"
     @Option(help: "Label of the PKCS#11 token (with --backend pkcs11).") var pkcs11Token: String?
+    @Option(help: "Longest validity of a grant this authority issues, in seconds.")
+    var maxGrantLifetime: Int64 = KeyStore.defaultMaximumGrantLifetimeSeconds
 
     func validate() throws {
         guard Jurisdiction(jurisdiction) != nil else {
@@ -79,10 +81,12 @@ struct KeystoreCommand: AsyncParsableCommand {
             } catch let failure as PKCS11Token.Failure {
                 throw ValidationError(failure.description)
             }
-            store = KeyStore(jurisdiction: code, path: data + "/\(code).sealed", backend: .pkcs11(token), now: now)
+            store = KeyStore(jurisdiction: code, path: data + "/\(code).sealed", backend: .pkcs11(token),
+                             maximumGrantLifetimeSeconds: maxGrantLifetime, now: now)
             try store.open()
         } else {
-            store = KeyStore(jurisdiction: code, path: data + "/\(code).sealed", now: now)
+            store = KeyStore(jurisdiction: code, path: data + "/\(code).sealed",
+                             maximumGrantLifetimeSeconds: maxGrantLifetime, now: now)
         }
         if backend == "pkcs11" {
             logger.info("root key in PKCS#11 token", metadata: ["token": "\(pkcs11Token!)"])

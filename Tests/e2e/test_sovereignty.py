@@ -132,6 +132,8 @@ def test_grant_issue_read_revoke_audit_verify_and_tampering(tmp_path):
         assert lines_of(" grant ", "event=issue", f"grant={grant_id}", "legalBasis=ticket 4711", "recipients=FR")
         assert lines_of(" grant ", "event=revoke", f"grant={grant_id}")
         assert lines_of(" decision ", "gateway=FR", "outcome=allowed", f"grant={grant_id}", "key=public/a.csv")
+        assert lines_of(" key ", "event=release", "gateway=FR", f"grant={grant_id}", "bucket=dataset")
+        assert lines_of(" key ", "event=create", "tenant=root")
         assert f"grant={grant_id}" in tail and "outcome=allowed" in tail
         for reason in ("no-grant", "outside-key-or-prefix", "wrong-recipient", "revoked"):
             assert f"reason={reason}" in tail, reason
