@@ -39,6 +39,9 @@ public final class ObjectCrypto: Sendable {
 
     public let settings: Settings
     let keyStores: [Jurisdiction: any KeyStoreClient]
+    /// Clients of remote key stores authenticated as the gateway of another jurisdiction (gateway → store → client),
+    /// for cross-border reads: the key store must see who really asks. In-process stores trust the metadata.
+    let foreignStores: [Jurisdiction: [Jurisdiction: any KeyStoreClient]]
     let requester: String
     let now: @Sendable () -> Int64
     let writing = Mutex<[Slot: CachedKey]>([:])
@@ -59,11 +62,15 @@ public final class ObjectCrypto: Sendable {
     /// `requester` names this gateway in key-store requests; the jurisdiction it presents is the key store's own
     /// (the embedded default runs the gateway inside every jurisdiction).
     public init(settings: Settings, keyStores: [any KeyStoreClient], requester: String,
+                foreignClients: [(gateway: Jurisdiction, client: any KeyStoreClient)] = [],
                 now: @escaping @Sendable () -> Int64) {
         self.settings = settings
         var byJurisdiction = [Jurisdiction: any KeyStoreClient]()
         for store in keyStores { byJurisdiction[store.jurisdiction] = store }
         self.keyStores = byJurisdiction
+        var foreign = [Jurisdiction: [Jurisdiction: any KeyStoreClient]]()
+        for (gateway, client) in foreignClients { foreign[gateway, default: [:]][client.jurisdiction] = client }
+        self.foreignStores = foreign
         self.requester = requester
         self.now = now
     }
@@ -73,7 +80,10 @@ public final class ObjectCrypto: Sendable {
                         requestID: Hex.encode(SecureRandom.bytes(8)), grantID: grantID)
     }
 
-    public func keyStore(_ jurisdiction: Jurisdiction) throws -> any KeyStoreClient {
+    /// The key store of `jurisdiction`, reached as the gateway of `gateway` when that is another jurisdiction and
+    /// a client with that identity is configured.
+    public func keyStore(_ jurisdiction: Jurisdiction, as gateway: Jurisdiction? = nil) throws -> any KeyStoreClient {
+        if let gateway, gateway != jurisdiction, let foreign = foreignStores[gateway]?[jurisdiction] { return foreign }
         guard let store = keyStores[jurisdiction] else {
             throw ObjectServiceError.keyStoreUnavailable("no key store is configured for \(jurisdiction)")
         }
@@ -167,7 +177,7 @@ public final class ObjectCrypto: Sendable {
             return hit
         }
         let key = try await translate {
-            try await keyStore(header.binding.jurisdiction).decrypt(
+            try await keyStore(header.binding.jurisdiction, as: gateway).decrypt(
                 tenant: header.binding.tenant,
                 wrapped: WrappedKey(tenantKeyVersion: reference.tenantKeyVersion, bytes: reference.wrappedKey),
                 aad: Self.bucketKeyAAD(bucket: header.binding.bucket, id: reference.id),

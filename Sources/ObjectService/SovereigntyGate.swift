@@ -66,7 +66,7 @@ public final class SovereigntyGate: Sendable {
         if let cached = known.withLock({ $0[jurisdiction] }), now - cached.fetchedMillis < grantsLifetimeMillis {
             return cached
         }
-        let keyStore = try store.crypto.keyStore(jurisdiction)
+        let keyStore = try store.crypto.keyStore(jurisdiction, as: gateway)
         let metadata = RequestMetadata(requester: store.crypto.requester, jurisdiction: gateway,
                                        operation: "sovereignty check", requestID: Hex.encode(SecureRandom.bytes(8)))
         let statuses = try await store.crypto.translate { try await keyStore.grants(metadata: metadata) }

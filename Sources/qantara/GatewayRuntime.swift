@@ -103,8 +103,19 @@ struct GatewayRuntime {
         if plaintext {
             logger.warning("QANTARA_BENCH_PLAINTEXT=1: objects are stored UNENCRYPTED (benchmark setting only)")
         }
+        // A process hosting gateways of several jurisdictions reaches a remote key store with each gateway's own
+        // identity for cross-border reads (`QANTARA_KEYSTORE_TOKEN_<J>`).
+        var foreignClients = [(gateway: Jurisdiction, client: any KeyStoreClient)]()
+        for entry in topology.jurisdictions {
+            guard let address = entry.keyStore else { continue }
+            for gateway in topology.jurisdictions.map(\.code) where gateway != entry.code {
+                guard let token = environment["QANTARA_KEYSTORE_TOKEN_\(gateway.code)"], !token.isEmpty else { continue }
+                foreignClients.append((gateway, HTTPKeyStoreClient(jurisdiction: entry.code, address: address, http: http,
+                                                                   token: token)))
+            }
+        }
         let crypto = ObjectCrypto(settings: .init(enabled: !plaintext, algorithms: algorithms), keyStores: keyStores,
-                                  requester: "gateway", now: { clock.nowMillis() })
+                                  requester: "gateway", foreignClients: foreignClients, now: { clock.nowMillis() })
         let controlEngine = try RocksDBEngine(path: data + "/control", options: RocksDBOptions(blobThresholdBytes: nil))
         let control = try ControlPlane(engine: controlEngine, root: (root.accessKeyId, root.secretAccessKey), clock: clock)
         let store = ObjectStore(topology: topology, nodes: clients, clock: clock, crypto: crypto, logger: logger)

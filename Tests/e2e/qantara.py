@@ -269,7 +269,9 @@ class Cluster(Server):
     KEYSTORE_TOKEN = "cluster-gateway-token-0123456789"
 
     def __init__(self, data_dir, env=None):
-        super().__init__(data_dir, env=dict(env or {}, QANTARA_KEYSTORE_TOKEN=self.KEYSTORE_TOKEN))
+        super().__init__(data_dir, env=dict(env or {}, QANTARA_KEYSTORE_TOKEN=self.KEYSTORE_TOKEN,
+                                            **{f"QANTARA_KEYSTORE_TOKEN_{j}": self.gateway_token(j)
+                                               for j in ("MA", "FR", "US")}))
         self.nodes = {}  # id -> dict(port, data, process, jurisdiction)
         self.keystores = {}  # jurisdiction -> process
         topology = json.loads(TOPOLOGY.read_text())
@@ -283,6 +285,10 @@ class Cluster(Server):
         self.topology = self.data_dir.parent / f"{self.data_dir.name}-topology.json"
         self.topology.parent.mkdir(parents=True, exist_ok=True)
         self.topology.write_text(json.dumps(topology))
+
+    @staticmethod
+    def gateway_token(jurisdiction):
+        return f"cluster-gateway-{jurisdiction.lower()}-token-0123456789"
 
     def start_node(self, node_id, timeout=30):
         node = self.nodes[node_id]
@@ -315,7 +321,11 @@ class Cluster(Server):
             self.start_node(node_id)
         for entry in self.topology_data["jurisdictions"]:
             code = entry["code"]
-            clients = [{"token": self.KEYSTORE_TOKEN, "requester": "gateway", "jurisdiction": code}]
+            # The gateway process's own token acts in each store's jurisdiction; per-gateway tokens carry the
+            # identity of the gateway of each jurisdiction for cross-border reads.
+            clients = [{"token": self.KEYSTORE_TOKEN, "requester": "gateway", "jurisdiction": code}] + [
+                {"token": self.gateway_token(other), "requester": f"gateway-{other.lower()}", "jurisdiction": other}
+                for other in ("MA", "FR", "US")]
             process, port = start_keystore(code, self.data_dir / "keystores" / code, clients,
                                            self.data_dir.parent / f"{self.data_dir.name}-keystore-{code}.log")
             self.keystores[code] = process

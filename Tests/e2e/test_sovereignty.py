@@ -84,9 +84,12 @@ def test_reads_of_another_jurisdictions_bucket_are_refused_and_audited(server, t
     ma.delete_bucket(Bucket=bucket)
 
 
-def test_grant_issue_read_revoke_audit_verify_and_tampering(tmp_path):
-    from qantara import Server
-    server = Server(tmp_path / "data").start()
+@pytest.mark.parametrize("kind", ["serve", "nodes"])
+def test_grant_issue_read_revoke_audit_verify_and_tampering(tmp_path, kind):
+    """With `qantara serve`, and with a gateway process whose key stores are separate processes: there the FR
+    gateway reaches MA's key store with its own identity, so MA's key store checks the grant itself."""
+    from qantara import Cluster, Server
+    server = (Server if kind == "serve" else Cluster)(tmp_path / "data").start()
     try:
         ma, fr, us = (server.client(gateway=code) for code in ("MA", "FR", "US"))
         ma.create_bucket(Bucket="dataset", CreateBucketConfiguration={"LocationConstraint": "MA"})
@@ -144,7 +147,7 @@ def test_grant_issue_read_revoke_audit_verify_and_tampering(tmp_path):
         assert len(exported) >= 10 and all(json.loads(line)["hash"] for line in exported)
 
         # Tampering with the stored log is detected.
-        log = server.credentials_dir / "audit" / "MA" / "audit.log"
+        log = server.credentials_dir / "audit" / "MA" / "audit.log"  # the gateway's data directory
         lines = log.read_text().splitlines()
         edited = json.loads(lines[1])
         edited["fields"]["note"] = "quietly added"
