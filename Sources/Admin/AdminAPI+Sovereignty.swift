@@ -38,15 +38,17 @@ extension AdminAPI {
                               operations: operations, purpose: purpose, legalBasis: request.legalBasis,
                               notBefore: notBefore, expires: notBefore + request.expiresInSeconds, issuedAt: now,
                               maxBytes: request.maxBytes, maxRequests: request.maxRequests)
-            let status = try await service.store.crypto.translate {
-                try await service.store.crypto.keyStore(jurisdiction).issueGrant(
-                    grant, metadata: service.adminRequest(jurisdiction, "grant issue"))
-            }
-            try gate.record(jurisdiction, kind: "grant", fields: [
+            let fields = [
                 "event": "issue", "grant": grant.id, "recipients": recipients.map(\.code).joined(separator: ","),
                 "tenant": grant.tenant, "bucket": grant.bucket, "scope": grant.key.map { "key " + $0 } ?? "prefix " + grant.prefix,
                 "operations": operations.map(\.rawValue).joined(separator: ","), "purpose": purpose.rawValue,
-                "legalBasis": grant.legalBasis, "notBefore": String(grant.notBefore), "expires": String(grant.expires)])
+                "legalBasis": grant.legalBasis, "notBefore": String(grant.notBefore), "expires": String(grant.expires)]
+            let status = try await audited(jurisdiction, "grant", fields) {
+                try await service.store.crypto.translate {
+                    try await service.store.crypto.keyStore(jurisdiction).issueGrant(
+                        grant, metadata: service.adminRequest(jurisdiction, "grant issue"))
+                }
+            }
             gate.forgetGrants(jurisdiction)
             return Self.json(201, Self.view(status, now: now))
         case ("GET", "grants", 1), ("GET", "grants", 2):
@@ -68,14 +70,15 @@ extension AdminAPI {
             let jurisdiction = try Self.jurisdiction(request.jurisdiction)
             let status: GrantStatus
             do {
-                status = try await service.store.crypto.translate {
-                    try await service.store.crypto.keyStore(jurisdiction).revokeGrant(
-                        id: path[1], metadata: service.adminRequest(jurisdiction, "grant revoke"))
+                status = try await audited(jurisdiction, "grant", ["event": "revoke", "grant": path[1]]) {
+                    try await service.store.crypto.translate {
+                        try await service.store.crypto.keyStore(jurisdiction).revokeGrant(
+                            id: path[1], metadata: service.adminRequest(jurisdiction, "grant revoke"))
+                    }
                 }
             } catch ObjectServiceError.invalidArgument {
                 throw AdminError(status: 404, code: "NoSuchGrant", message: "no grant \(path[1]) in \(jurisdiction)")
             }
-            try gate.record(jurisdiction, kind: "grant", fields: ["event": "revoke", "grant": path[1]])
             gate.forgetGrants(jurisdiction)
             return Self.json(200, Self.view(status, now: service.clock.nowSeconds()))
         case ("GET", "audit", 1):

@@ -100,19 +100,22 @@ public struct AdminAPI: Sendable {
             let jurisdiction = try Self.jurisdiction(request.jurisdiction)
             switch path[1] {
             case "rotate":
-                let info = try await service.rotateKey(jurisdiction: jurisdiction, tenant: request.tenant)
-                try gate.record(jurisdiction, kind: "key", fields: ["event": "rotate", "tenant": request.tenant ?? "(root)",
-                                                                    "version": String(info.version)])
+                let info = try await audited(jurisdiction, "key", ["event": "rotate", "tenant": request.tenant ?? "(root)"],
+                                             outcome: { ["version": String($0.version)] }) {
+                    try await service.rotateKey(jurisdiction: jurisdiction, tenant: request.tenant)
+                }
                 return Self.json(200, Self.view(info))
             case "rewrap":
-                let job = try await service.startRewrap(jurisdiction: jurisdiction, tenant: request.tenant)
-                try gate.record(jurisdiction, kind: "key", fields: ["event": "rewrap", "tenant": request.tenant ?? "(all)",
-                                                                    "job": job.id])
+                let job = try await audited(jurisdiction, "key", ["event": "rewrap", "tenant": request.tenant ?? "(all)"],
+                                            outcome: { ["job": $0.id] }) {
+                    try await service.startRewrap(jurisdiction: jurisdiction, tenant: request.tenant)
+                }
                 return Self.json(202, Self.view(job))
             case "retire":
                 let tenant = try Self.required(request.tenant, "tenant")
-                let versions = try await service.retireKey(jurisdiction: jurisdiction, tenant: tenant)
-                try gate.record(jurisdiction, kind: "key", fields: ["event": "retire", "tenant": tenant])
+                let versions = try await audited(jurisdiction, "key", ["event": "retire", "tenant": tenant]) {
+                    try await service.retireKey(jurisdiction: jurisdiction, tenant: tenant)
+                }
                 return Self.json(200, versions.map(Self.view))
             case "destroy":
                 let tenant = try Self.required(request.tenant, "tenant")
@@ -120,8 +123,9 @@ public struct AdminAPI: Sendable {
                     throw AdminError(status: 400, code: "ConfirmationRequired",
                                      message: "destroying a tenant's key is irreversible: confirm it")
                 }
-                try await service.destroyKey(jurisdiction: jurisdiction, tenant: tenant)
-                try gate.record(jurisdiction, kind: "key", fields: ["event": "destroy", "tenant": tenant])
+                try await audited(jurisdiction, "key", ["event": "destroy", "tenant": tenant]) {
+                    try await service.destroyKey(jurisdiction: jurisdiction, tenant: tenant)
+                }
                 return Self.json(200, try await service.keys(jurisdiction: jurisdiction, tenant: tenant).map(Self.view))
             default:
                 throw AdminError(status: 404, code: "NoSuchEndpoint", message: "unknown key action \(path[1])")
@@ -150,6 +154,23 @@ public struct AdminAPI: Sendable {
             return Self.json(200, Self.view(await local.status()))
         default:
             throw AdminError(status: 404, code: "NoSuchEndpoint", message: "unknown admin endpoint \(method) \(path.joined(separator: "/"))")
+        }
+    }
+
+    /// Runs an administrative operation recorded in the jurisdiction's audit log: the request is recorded first,
+    /// so an operation whose record cannot be written is not performed; its outcome follows.
+    func audited<T>(_ jurisdiction: Jurisdiction, _ kind: String, _ fields: [String: String],
+                    outcome: (T) -> [String: String] = { _ in [:] }, _ body: () async throws -> T) async throws -> T {
+        try gate.record(jurisdiction, kind: kind, fields: fields.merging(["phase": "requested"]) { $1 })
+        do {
+            let result = try await body()
+            try? gate.record(jurisdiction, kind: kind,
+                             fields: fields.merging(["phase": "done"]) { $1 }.merging(outcome(result)) { $1 })
+            return result
+        } catch {
+            try? gate.record(jurisdiction, kind: kind,
+                             fields: fields.merging(["phase": "failed", "error": "\(error)"]) { $1 })
+            throw error
         }
     }
 

@@ -155,5 +155,14 @@ def test_grant_issue_read_revoke_audit_verify_and_tampering(tmp_path, kind):
         log.write_text("\n".join(lines) + "\n")
         broken = server.cli("audit", "verify", "--jurisdiction", "MA", check=False)
         assert broken.returncode != 0 and "entry 2" in broken.stderr and "edited" in broken.stderr
+
+        # An audit log that cannot be written fails the operations it would record, closed.
+        log.unlink()
+        log.mkdir()
+        status, code, _ = refused(lambda: fr.get_object(Bucket="dataset", Key="public/a.csv"))
+        assert status == 503 and code == "ServiceUnavailable"
+        failed = server.cli("key", "rotate", "--jurisdiction", "MA", "--tenant", "root", check=False)
+        assert failed.returncode != 0 and "audit log" in failed.stderr
+        assert ma.get_object(Bucket="dataset", Key="public/a.csv")["Body"].read() == b"content of public/a.csv"
     finally:
         server.stop()
