@@ -1,21 +1,29 @@
 import COpenSSL
+import CSodium
 
-/// HMAC-SHA256, as SigV4 uses it.
+/// HMAC-SHA256, as SigV4, HKDF and the key commitment use it. Computed with libsodium, whose plain C code has no
+/// per-call algorithm lookup (OpenSSL 3's one-shot `HMAC()` fetches the MAC and digest by name on every call, which
+/// showed on the per-request path).
 public enum HMACSHA256 {
     /// Computes HMAC-SHA256(key, message).
     public static func authenticate(key: some ContiguousBytes, message: some ContiguousBytes) -> [UInt8] {
+        precondition(sodium_init() >= 0)
         var out = [UInt8](repeating: 0, count: 32)
-        var length: UInt32 = 0
-        key.withUnsafeBytes { keyBuffer in
-            message.withUnsafeBytes { messageBuffer in
-                out.withUnsafeMutableBufferPointer { outBuffer in
-                    let result = HMAC(EVP_sha256(), keyBuffer.baseAddress, Int32(keyBuffer.count),
-                                      messageBuffer.baseAddress?.assumingMemoryBound(to: UInt8.self),
-                                      messageBuffer.count, outBuffer.baseAddress, &length)
-                    precondition(result != nil && length == 32, "HMAC failed")
+        var state = crypto_auth_hmacsha256_state()
+        var empty: UInt8 = 0
+        withUnsafePointer(to: &empty) { emptyPointer in
+            key.withUnsafeBytes { keyBuffer in
+                message.withUnsafeBytes { messageBuffer in
+                    _ = crypto_auth_hmacsha256_init(
+                        &state, keyBuffer.baseAddress?.assumingMemoryBound(to: UInt8.self) ?? emptyPointer, keyBuffer.count)
+                    _ = crypto_auth_hmacsha256_update(
+                        &state, messageBuffer.baseAddress?.assumingMemoryBound(to: UInt8.self) ?? emptyPointer,
+                        UInt64(messageBuffer.count))
                 }
             }
         }
+        _ = crypto_auth_hmacsha256_final(&state, &out)
+        sodium_memzero(&state, MemoryLayout<crypto_auth_hmacsha256_state>.size)
         return out
     }
 }
