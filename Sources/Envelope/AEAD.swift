@@ -1,5 +1,6 @@
 import COpenSSL
 import CSodium
+import Hashing
 
 /// The AEAD ciphers of the object format, selected per jurisdiction.
 public enum AEADAlgorithm: UInt8, Sendable, CaseIterable, CustomStringConvertible {

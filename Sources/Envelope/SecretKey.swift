@@ -1,4 +1,5 @@
 import CSodium
+import Hashing
 
 /// Key material that is wiped from memory when the last reference goes (`sodium_memzero`), never printed, and
 /// compared in constant time. Immutable, so it can cross tasks.
@@ -50,9 +51,4 @@ public final class SecretKey: @unchecked Sendable, CustomStringConvertible {
 public func wipe(_ bytes: inout [UInt8]) {
     bytes.withUnsafeMutableBytes { sodium_memzero($0.baseAddress, $0.count) }
     bytes.removeAll()
-}
-
-/// libsodium must be initialised once before use; `sodium_init` is idempotent and thread-safe.
-enum Sodium {
-    static let ready: Bool = sodium_init() >= 0
 }

@@ -7,7 +7,7 @@ import CSodium
 public enum HMACSHA256 {
     /// Computes HMAC-SHA256(key, message).
     public static func authenticate(key: some ContiguousBytes, message: some ContiguousBytes) -> [UInt8] {
-        precondition(sodium_init() >= 0)
+        precondition(Sodium.ready)
         var out = [UInt8](repeating: 0, count: 32)
         var state = crypto_auth_hmacsha256_state()
         var empty: UInt8 = 0
@@ -51,4 +51,10 @@ public enum SecureRandom {
         precondition(ok == 1, "RAND_bytes failed")
         return out
     }
+}
+
+/// libsodium must be initialised once before use. `sodium_init` takes a lock on every call, so callers on hot
+/// paths check this once-initialised flag instead.
+public enum Sodium {
+    public static let ready: Bool = sodium_init() >= 0
 }

@@ -40,7 +40,7 @@ public struct SealedFile: Sendable {
         let cost: Cost
 
         init(secret: [UInt8], salt: [UInt8], cost: Cost) throws {
-            _ = sodium_init()
+            precondition(Sodium.ready)
             var out = [UInt8](repeating: 0, count: SecretKey.sizeBytes)
             let result = out.withUnsafeMutableBufferPointer { outBuffer in
                 secret.withUnsafeBufferPointer { secretBuffer in

@@ -166,14 +166,6 @@ extension SignedGrant {
     func unverifiedGrant() -> Grant? {
         let parts = compact.split(separator: ".", omittingEmptySubsequences: false)
         guard parts.count == 3, let payload = Base64URL.decode(parts[1]) else { return nil }
-        return try? JSONDecoderHolder.decoder.decode(Grant.self, from: payload)
+        return try? JSONDecoder().decode(Grant.self, from: Data(payload))
     }
-}
-
-enum JSONDecoderHolder {
-    static var decoder: JSONDecoder { JSONDecoder() }
-}
-
-extension JSONDecoder {
-    func decode<T: Decodable>(_ type: T.Type, from bytes: [UInt8]) throws -> T { try decode(type, from: Data(bytes)) }
 }

@@ -14,7 +14,7 @@ public enum Ed25519 {
 
         /// A fresh key pair.
         public static func generate() -> KeyPair {
-            precondition(sodium_init() >= 0)
+            precondition(Sodium.ready)
             var publicKey = [UInt8](repeating: 0, count: publicKeySizeBytes)
             var secret = [UInt8](repeating: 0, count: Int(crypto_sign_SECRETKEYBYTES))
             precondition(crypto_sign_keypair(&publicKey, &secret) == 0)
@@ -51,7 +51,7 @@ public enum Ed25519 {
     /// Whether `signature` is `publicKey`'s signature of `message`.
     public static func verify(_ signature: [UInt8], of message: [UInt8], publicKey: [UInt8]) -> Bool {
         guard signature.count == signatureSizeBytes, publicKey.count == publicKeySizeBytes else { return false }
-        precondition(sodium_init() >= 0)
+        precondition(Sodium.ready)
         return crypto_sign_verify_detached(signature, message, UInt64(message.count), publicKey) == 0
     }
 }
