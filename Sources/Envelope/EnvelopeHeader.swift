@@ -40,20 +40,33 @@ public struct BucketKeyReference: Sendable, Equatable, Hashable {
     public var id: [UInt8]
     /// The bucket key wrapped by the key store (opaque here).
     public var wrappedKey: [UInt8]
+    /// The jurisdiction of the gateway a bucket key was made for, when a gateway of another jurisdiction started a
+    /// multipart upload into this one: the key serves that upload only, and the key store hands it back to that
+    /// jurisdiction for the upload's parts (see ``BucketKeyContext``). Nil for every other key.
+    public var issuedTo: Jurisdiction?
 
     public static let idSizeBytes = 16
 
-    public init(tenantKeyVersion: UInt32, id: [UInt8], wrappedKey: [UInt8]) {
+    public init(tenantKeyVersion: UInt32, id: [UInt8], wrappedKey: [UInt8], issuedTo: Jurisdiction? = nil) {
         self.tenantKeyVersion = tenantKeyVersion
         self.id = id
         self.wrappedKey = wrappedKey
+        self.issuedTo = issuedTo
+    }
+
+    /// The associated data the key store wrapped this bucket key with.
+    public func context(bucket: String) -> BucketKeyContext {
+        BucketKeyContext(bucket: bucket, id: id, issuedTo: issuedTo)
     }
 }
 
 /// The stored header of an encrypted object (kept in its manifest, beside the segments): how to find and check its
 /// data key. Layout in `Docs/formats.md`.
 public struct EnvelopeHeader: Sendable, Equatable {
+    /// Version 1; version 2 adds the jurisdiction a bucket key was issued to (written only when there is one, so
+    /// every other header keeps the version 1 layout).
     public static let formatVersion: UInt8 = 1
+    public static let issuedKeyFormatVersion: UInt8 = 2
     public static let saltSizeBytes = 32
     public static let commitmentSizeBytes = 32
 
@@ -84,7 +97,7 @@ public struct EnvelopeHeader: Sendable, Equatable {
     public var committedBytes: [UInt8] {
         var writer = BinaryWriter(capacity: 160)
         writer.writeString("qantara/v1/commit")
-        writer.write(Self.formatVersion)
+        writer.write(Self.formatVersion)  // the commitment's own layout version: 1 for every header version
         writer.write(algorithm.rawValue)
         writer.write(segmentSizeBytes)
         writer.writeRaw(salt)
@@ -92,10 +105,10 @@ public struct EnvelopeHeader: Sendable, Equatable {
         return writer.bytes
     }
 
-    /// Binary encoding (format version 1).
+    /// Binary encoding (format version 1, or 2 for a bucket key issued to another jurisdiction).
     public func encoded() -> [UInt8] {
         var writer = BinaryWriter(capacity: 256)
-        writer.write(Self.formatVersion)
+        writer.write(bucketKey.issuedTo == nil ? Self.formatVersion : Self.issuedKeyFormatVersion)
         writer.write(algorithm.rawValue)
         writer.write(segmentSizeBytes)
         writer.writeRaw(salt)
@@ -104,6 +117,7 @@ public struct EnvelopeHeader: Sendable, Equatable {
         writer.writeRaw(binding.version.bytes)
         writer.write(bucketKey.tenantKeyVersion)
         writer.writeRaw(bucketKey.id)
+        if let issuedTo = bucketKey.issuedTo { writer.writeString(issuedTo.code) }
         writer.writeField(bucketKey.wrappedKey)
         writer.writeField(wrappedDataKey)
         writer.writeRaw(commitment)
@@ -115,7 +129,7 @@ public struct EnvelopeHeader: Sendable, Equatable {
         var reader = BinaryReader(bytes)
         do {
             let version = try reader.readUInt8()
-            guard version == Self.formatVersion else {
+            guard version == Self.formatVersion || version == Self.issuedKeyFormatVersion else {
                 throw EnvelopeError.malformed("envelope header version \(version)")
             }
             guard let algorithm = AEADAlgorithm(rawValue: try reader.readUInt8()) else {
@@ -138,7 +152,15 @@ public struct EnvelopeHeader: Sendable, Equatable {
                                     version: bindingVersion)
             let tenantKeyVersion = try reader.readUInt32()
             let id = Array(try reader.readRaw(BucketKeyReference.idSizeBytes))
-            bucketKey = BucketKeyReference(tenantKeyVersion: tenantKeyVersion, id: id, wrappedKey: try reader.readField())
+            var issuedTo: Jurisdiction?
+            if version == Self.issuedKeyFormatVersion {
+                guard let named = Jurisdiction(try reader.readString()), named != jurisdiction else {
+                    throw EnvelopeError.malformed("envelope bucket key issued to an invalid jurisdiction")
+                }
+                issuedTo = named
+            }
+            bucketKey = BucketKeyReference(tenantKeyVersion: tenantKeyVersion, id: id, wrappedKey: try reader.readField(),
+                                           issuedTo: issuedTo)
             wrappedDataKey = try reader.readField()
             commitment = Array(try reader.readRaw(Self.commitmentSizeBytes))
             guard reader.isAtEnd else { throw EnvelopeError.malformed("trailing bytes after envelope header") }
@@ -148,31 +170,44 @@ public struct EnvelopeHeader: Sendable, Equatable {
     }
 }
 
-/// The associated data of a bucket key wrapped by the key store: which bucket it serves. The key store reads the
-/// bucket from it (it is authenticated by the wrapping) to check a grant before a cross-border release.
+/// The associated data of a bucket key wrapped by the key store: which bucket it serves and, for a key made for a
+/// multipart upload started by a gateway of another jurisdiction, that jurisdiction. The key store reads both (they
+/// are authenticated by the wrapping): the bucket to check a grant before a cross-border release, the issued-to
+/// jurisdiction to hand an upload's key back to the gateways of the jurisdiction that started it.
 public struct BucketKeyContext: Sendable, Equatable {
     static let label = "qantara/v1/bucket-key"
+    static let issuedLabel = "qantara/v1/bucket-key-issued"
     public var bucket: String
     public var id: [UInt8]
+    public var issuedTo: Jurisdiction?
 
-    public init(bucket: String, id: [UInt8]) {
+    public init(bucket: String, id: [UInt8], issuedTo: Jurisdiction? = nil) {
         self.bucket = bucket
         self.id = id
+        self.issuedTo = issuedTo
     }
 
     public func encoded() -> [UInt8] {
         var writer = BinaryWriter()
-        writer.writeString(Self.label)
+        writer.writeString(issuedTo == nil ? Self.label : Self.issuedLabel)
         writer.writeString(bucket)
         writer.writeRaw(id)
+        if let issuedTo { writer.writeString(issuedTo.code) }
         return writer.bytes
     }
 
     /// Parses ``encoded()``; nil for anything else.
     public init?(decoding bytes: [UInt8]) {
         var reader = BinaryReader(bytes)
-        guard (try? reader.readString()) == Self.label, let bucket = try? reader.readString(),
-              let id = try? reader.readRaw(BucketKeyReference.idSizeBytes), reader.isAtEnd else { return nil }
-        self.init(bucket: bucket, id: Array(id))
+        guard let label = try? reader.readString(), label == Self.label || label == Self.issuedLabel,
+              let bucket = try? reader.readString(),
+              let id = try? reader.readRaw(BucketKeyReference.idSizeBytes) else { return nil }
+        var issuedTo: Jurisdiction?
+        if label == Self.issuedLabel {
+            guard let code = try? reader.readString(), let named = Jurisdiction(code) else { return nil }
+            issuedTo = named
+        }
+        guard reader.isAtEnd else { return nil }
+        self.init(bucket: bucket, id: Array(id), issuedTo: issuedTo)
     }
 }

@@ -8,9 +8,12 @@ import Sovereignty
 extension KeyStore {
     /// The key store's own sovereignty check before releasing a key to a requester of another jurisdiction: the
     /// grant it names must be this authority's, valid, unrevoked, and cover the tenant, the bucket (read from the
-    /// authenticated associated data), the requester's jurisdiction and the operation.
+    /// authenticated associated data), the requester's jurisdiction and the operation. A key made for a multipart
+    /// upload that the requester's jurisdiction started goes back to it for that upload's operations without a
+    /// grant (see ``Sovereignty/decideKeyRelease``).
     func checkRelease(_ state: KeyState, tenant: String, aad: [UInt8], metadata: RequestMetadata) throws {
-        guard let grantID = metadata.grantID else {
+        let context = BucketKeyContext(decoding: aad)
+        guard metadata.grantID != nil || (context?.issuedTo != nil && context?.issuedTo == metadata.jurisdiction) else {
             throw KeyStoreError.wrongJurisdiction(store: jurisdiction, requester: metadata.requester,
                                                   requesterJurisdiction: metadata.jurisdiction)
         }
@@ -18,16 +21,15 @@ extension KeyStore {
             .grantRefused(store: jurisdiction, requester: metadata.requester, requesterJurisdiction: metadata.jurisdiction,
                           reason: reason)
         }
-        guard let context = BucketKeyContext(decoding: aad) else { throw refuse("not a bucket key") }
+        guard let context else { throw refuse("not a bucket key") }
         let decision = Sovereignty.decideKeyRelease(
-            grantID: grantID, tenant: tenant, bucket: context.bucket, operation: metadata.operation,
-            requester: metadata.jurisdiction, issuer: jurisdiction,
+            grantID: metadata.grantID, tenant: tenant, bucket: context.bucket, operation: metadata.operation,
+            requester: metadata.jurisdiction, issuer: jurisdiction, issuedTo: context.issuedTo,
             grants: state.grants.map { SignedGrant(compact: $0.record.compact) },
             authorities: authorityMap(state), revoked: Set(state.grants.filter { $0.record.revokedMillis != nil }.map(\.id)),
             nowSeconds: now() / 1000)
-        guard case .granted = decision else {
-            if case .refused(let reason, _) = decision { throw refuse("\(reason.rawValue), grant \(grantID)") }
-            throw refuse("grant \(grantID)")
+        if case .refused(let reason, let grantID) = decision {
+            throw refuse(reason.rawValue + (grantID.map { ", grant \($0)" } ?? ""))
         }
     }
 

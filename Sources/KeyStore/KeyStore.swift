@@ -104,10 +104,10 @@ public final class KeyStore: KeyStoreClient {
         try SealedFile.writeAtomically(try seal(plain, with: sealer), to: path)
     }
 
-    /// Runs `body` on the unsealed state after checking the requester; a mutation is persisted before it is kept.
     /// Longest validity of a grant this authority issues.
     public let maximumGrantLifetimeSeconds: Int64
 
+    /// Runs `body` on the unsealed state after checking the requester; a mutation is persisted before it is kept.
     func withState<R>(_ metadata: RequestMetadata, mutating: Bool = false, anyJurisdiction: Bool = false,
                               _ body: (inout KeyState) throws -> R) throws -> R {
         guard anyJurisdiction || metadata.jurisdiction == jurisdiction else {
@@ -187,9 +187,16 @@ public final class KeyStore: KeyStoreClient {
     // MARK: KeyStoreClient
 
     /// Any authenticated requester may ask: a fresh key only protects what the requester itself writes into this
-    /// jurisdiction (writes into a jurisdiction are allowed from anywhere); it opens nothing stored.
+    /// jurisdiction (writes into a jurisdiction are allowed from anywhere); it opens nothing stored. A key marked as
+    /// issued to a jurisdiction (for a multipart upload started there) is made only for a requester of that
+    /// jurisdiction, and never for this one's own.
     public func generateDataKey(tenant: String, aad: [UInt8], metadata: RequestMetadata) async throws -> GeneratedKey {
         try checkTenant(tenant)
+        if let issuedTo = BucketKeyContext(decoding: aad)?.issuedTo,
+           issuedTo != metadata.jurisdiction || issuedTo == jurisdiction {
+            throw KeyStoreError.invalidRequest("a key issued to \(issuedTo) is made only for a requester of "
+                + "\(issuedTo), in another jurisdiction than \(jurisdiction)")
+        }
         // A tenant's first key is created (and persisted) here; later calls change nothing.
         let existing = try withState(metadata, anyJurisdiction: true) { state -> GeneratedKey? in
             guard let current = state.tenants[tenant]?.current, state.tenants[tenant]?.destroyedMillis == nil else { return nil }

@@ -85,13 +85,13 @@ extension ObjectService {
                                 try await keyStore.rewrap(
                                     tenant: tenant,
                                     wrapped: WrappedKey(tenantKeyVersion: reference.tenantKeyVersion, bytes: reference.wrappedKey),
-                                    aad: ObjectCrypto.bucketKeyAAD(bucket: manifest.bucket, id: reference.id),
+                                    aad: reference.context(bucket: manifest.bucket).encoded(),
                                     metadata: adminMetadata(job.jurisdiction, "key rewrap"))
                             }
                             rewrapped[reference.id] = fresh
                         }
-                        header.bucketKey = BucketKeyReference(tenantKeyVersion: fresh.tenantKeyVersion, id: reference.id,
-                                                              wrappedKey: fresh.bytes)
+                        header.bucketKey.tenantKeyVersion = fresh.tenantKeyVersion
+                        header.bucketKey.wrappedKey = fresh.bytes
                         var replaced = 0
                         for node in nodes {
                             do {

@@ -2,6 +2,7 @@ import Envelope
 import Hashing
 import KeyStore
 import ObjectModel
+import Sovereignty
 import StorageNode
 import Synchronization
 
@@ -31,10 +32,13 @@ public final class ObjectCrypto: Sendable {
         let expiresMillis: Int64
     }
 
+    /// Whose bucket key: a bucket's, as used by the gateways of one jurisdiction (`writer`). A gateway writing into
+    /// another jurisdiction never uses the keys that jurisdiction's own gateways use, and the reverse.
     struct Slot: Hashable {
         let jurisdiction: Jurisdiction
         let tenant: String
         let bucket: String
+        let writer: Jurisdiction
     }
 
     public let settings: Settings
@@ -90,36 +94,47 @@ public final class ObjectCrypto: Sendable {
         return store
     }
 
-    static func bucketKeyAAD(bucket: String, id: [UInt8]) -> [UInt8] {
-        BucketKeyContext(bucket: bucket, id: id).encoded()
-    }
-
     /// A cipher with a fresh data key for a new object version, or nil in the plaintext setting.
-    public func newObject(_ binding: ObjectBinding, operation: String) async throws -> ObjectCipher? {
+    ///
+    /// `gateway` is where the write is served (the bucket's own jurisdiction when nil). A write from another
+    /// jurisdiction G gets its bucket key from the bucket's key store under G's identity, recorded in the bucket
+    /// jurisdiction's audit log as a key released across the border, and kept apart from the home gateways' keys.
+    /// With `upload`, that key is made for the one multipart upload and marked as issued to G, so that the key
+    /// store hands it back to G for the upload's parts and nothing else (``Sovereignty/decideKeyRelease``).
+    public func newObject(_ binding: ObjectBinding, operation: String, gateway: Jurisdiction? = nil,
+                          upload: Bool = false) async throws -> ObjectCipher? {
         guard settings.enabled else { return nil }
-        let slot = Slot(jurisdiction: binding.jurisdiction, tenant: binding.tenant, bucket: binding.bucket)
+        let writer = gateway ?? binding.jurisdiction
+        let crossBorder = writer != binding.jurisdiction
+        let dedicated = crossBorder && upload
+        let slot = Slot(jurisdiction: binding.jurisdiction, tenant: binding.tenant, bucket: binding.bucket, writer: writer)
         let time = now()
-        var bucketKey = writing.withLock { cache -> CachedKey? in
+        var bucketKey = dedicated ? nil : writing.withLock { cache -> CachedKey? in
             guard let entry = cache[slot], entry.expiresMillis > time else { return nil }
             return entry
         }
         if bucketKey == nil {
-            let id = SecureRandom.bytes(BucketKeyReference.idSizeBytes)
+            let context = BucketKeyContext(bucket: binding.bucket, id: SecureRandom.bytes(BucketKeyReference.idSizeBytes),
+                                           issuedTo: dedicated ? writer : nil)
             let generated = try await translate {
-                try await keyStore(binding.jurisdiction).generateDataKey(
-                    tenant: binding.tenant, aad: Self.bucketKeyAAD(bucket: binding.bucket, id: id),
-                    metadata: metadata(binding.jurisdiction, operation))
+                try await keyStore(binding.jurisdiction, as: writer).generateDataKey(
+                    tenant: binding.tenant, aad: context.encoded(), metadata: metadata(writer, operation))
             }
             if generated.createdTenantKey {
                 try record(binding.jurisdiction, ["event": "create", "tenant": binding.tenant,
                                                   "version": String(generated.wrapped.tenantKeyVersion)])
             }
+            if crossBorder {
+                try record(binding.jurisdiction, ["event": "release", "tenant": binding.tenant, "bucket": binding.bucket,
+                                                  "gateway": writer.code, "grant": "", "operation": operation])
+            }
             let entry = CachedKey(key: generated.plaintext,
-                                  reference: BucketKeyReference(tenantKeyVersion: generated.wrapped.tenantKeyVersion, id: id,
-                                                                wrappedKey: generated.wrapped.bytes),
+                                  reference: BucketKeyReference(tenantKeyVersion: generated.wrapped.tenantKeyVersion,
+                                                                id: context.id, wrappedKey: generated.wrapped.bytes,
+                                                                issuedTo: context.issuedTo),
                                   expiresMillis: time + settings.bucketKeyLifetimeMillis)
-            writing.withLock { $0[slot] = entry }
-            reading.withLock { $0[id] = (slot, entry) }
+            if !dedicated { writing.withLock { $0[slot] = entry } }
+            if !crossBorder { reading.withLock { $0[context.id] = (slot, entry) } }
             bucketKey = entry
         }
         return ObjectCipher.create(binding: binding, algorithm: settings.algorithms[binding.jurisdiction] ?? .aes256gcm,
@@ -167,8 +182,14 @@ public final class ObjectCrypto: Sendable {
         // revocation takes effect at once.
         let crossBorder = gateway != header.binding.jurisdiction
         let reference = header.bucketKey
+        if crossBorder, Sovereignty.uploadOperations.contains(operation), reference.issuedTo != gateway {
+            throw ObjectServiceError.uploadStartedElsewhere(bucket: header.binding.bucket,
+                                                            jurisdiction: header.binding.jurisdiction,
+                                                            startedIn: reference.issuedTo ?? header.binding.jurisdiction,
+                                                            gateway: gateway)
+        }
         let slot = Slot(jurisdiction: header.binding.jurisdiction, tenant: header.binding.tenant,
-                        bucket: header.binding.bucket)
+                        bucket: header.binding.bucket, writer: header.binding.jurisdiction)
         if !crossBorder, let hit = reading.withLock({ cache -> SecretKey? in
             // Keyed by the bucket key's id, which its wrapping binds; the data key's own wrap still authenticates.
             guard let entry = cache[reference.id], entry.slot == slot, entry.cached.expiresMillis > time else { return nil }
@@ -180,7 +201,7 @@ public final class ObjectCrypto: Sendable {
             try await keyStore(header.binding.jurisdiction, as: gateway).decrypt(
                 tenant: header.binding.tenant,
                 wrapped: WrappedKey(tenantKeyVersion: reference.tenantKeyVersion, bytes: reference.wrappedKey),
-                aad: Self.bucketKeyAAD(bucket: header.binding.bucket, id: reference.id),
+                aad: reference.context(bucket: header.binding.bucket).encoded(),
                 metadata: metadata(gateway, operation, grantID: grantID))
         }
         if crossBorder {

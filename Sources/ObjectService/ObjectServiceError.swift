@@ -48,4 +48,7 @@ public enum ObjectServiceError: Error, Sendable, Equatable {
     case integrity(String)
     /// A read that would carry a bucket's data out of its jurisdiction, without a grant covering it.
     case sovereigntyRefused(bucket: String, jurisdiction: Jurisdiction, gateway: Jurisdiction, reason: String)
+    /// A part (or the completion) of a multipart upload sent through a gateway of another jurisdiction than the
+    /// one it was started from: its key is handed only to gateways of that jurisdiction.
+    case uploadStartedElsewhere(bucket: String, jurisdiction: Jurisdiction, startedIn: Jurisdiction, gateway: Jurisdiction)
 }

@@ -28,9 +28,12 @@ public struct UploadsPage: Sendable {
 
 extension ObjectStore {
     /// Starts a multipart upload of `key`: its template (metadata, checksum algorithm) is stored on the R
-    /// preferred available nodes. Returns the upload id.
+    /// preferred available nodes. Returns the upload id. Started through a gateway of another jurisdiction
+    /// (`gateway`), the upload has a key of its own, which only gateways of that jurisdiction (and the bucket's
+    /// own) can use for its parts.
     public func createUpload(_ jurisdiction: Jurisdiction, tenant: String, bucket: String, key: String,
-                             metadata: ObjectMetadata, checksumAlgorithm: ChecksumAlgorithm?) async throws -> VersionID {
+                             metadata: ObjectMetadata, checksumAlgorithm: ChecksumAlgorithm?,
+                             gateway: Jurisdiction? = nil) async throws -> VersionID {
         var template = ObjectManifest(bucket: bucket, key: key, versionID: .random(), sequence: clock.nextSequence(),
                                       lastModifiedMillis: clock.nowMillis())
         template.metadata = metadata
@@ -38,7 +41,8 @@ extension ObjectStore {
         // The upload's data key is made now: parts are encrypted with it as they arrive.
         let binding = ObjectBinding(jurisdiction: jurisdiction, tenant: tenant, bucket: bucket, key: key,
                                     version: template.versionID)
-        if let cipher = try await crypto.newObject(binding, operation: "CreateMultipartUpload") {
+        if let cipher = try await crypto.newObject(binding, operation: "CreateMultipartUpload", gateway: gateway,
+                                                    upload: true) {
             ObjectCrypto.sealMetadata(metadata, into: &template, cipher: cipher)
         }
         let ranking = try ranked(jurisdiction, bucket: bucket, key: key)
@@ -72,11 +76,13 @@ extension ObjectStore {
         throw ObjectServiceError.noSuchUpload(upload.description)
     }
 
-    /// A writer for part `number` of an upload, whose checksum algorithm it inherits.
+    /// A writer for part `number` of an upload, whose checksum algorithm it inherits, served by a gateway in
+    /// `gateway` (the bucket's jurisdiction when nil).
     public func partWriter(_ jurisdiction: Jurisdiction, tenant: String, template: ObjectManifest, number: Int,
-                           expectations: PayloadExpectations) async throws -> ObjectWriter {
+                           expectations: PayloadExpectations, gateway: Jurisdiction? = nil) async throws -> ObjectWriter {
         guard (1...Limits.partNumberMax).contains(number) else { throw ObjectServiceError.invalidPartNumber(number) }
-        let cipher = try await crypto.open(template, jurisdiction: jurisdiction, tenant: tenant, operation: "UploadPart")
+        let cipher = try await crypto.open(template, jurisdiction: jurisdiction, tenant: tenant, operation: "UploadPart",
+                                           gateway: gateway)
         var expectations = expectations
         if expectations.checksumAlgorithm == nil, let name = template.checksumAlgorithm {
             expectations.checksumAlgorithm = ChecksumAlgorithm(name: name)
@@ -129,12 +135,12 @@ extension ObjectStore {
     /// any part a target replica lacks from a replica that has it, and commits the object on R replicas together
     /// with the removal of the upload's records and unused parts.
     public func completeUpload(_ jurisdiction: Jurisdiction, tenant: String, template: ObjectManifest,
-                               parts requested: [CompletedPart], condition: WriteCondition? = nil) async throws
-        -> ObjectManifest
+                               parts requested: [CompletedPart], condition: WriteCondition? = nil,
+                               gateway: Jurisdiction? = nil) async throws -> ObjectManifest
     {
         guard !requested.isEmpty else { throw ObjectServiceError.invalidPart("You must specify at least one part") }
         let cipher = try await crypto.open(template, jurisdiction: jurisdiction, tenant: tenant,
-                                           operation: "CompleteMultipartUpload")
+                                           operation: "CompleteMultipartUpload", gateway: gateway)
         let metadata = try cipher.map { try ObjectCrypto.openMetadata(template, cipher: $0) } ?? template.metadata
         for (previous, next) in zip(requested, requested.dropFirst()) where next.number <= previous.number {
             throw ObjectServiceError.invalidPartOrder

@@ -3,15 +3,18 @@ import ObjectModel
 import StorageNode
 
 extension ObjectStore {
-    /// Starts a PUT of `key` into `bucket`, pinned to `jurisdiction`.
+    /// Starts a PUT of `key` into `bucket`, pinned to `jurisdiction`, served by a gateway in `gateway` (the
+    /// bucket's jurisdiction when nil; a write from elsewhere gets its own bucket key, see ``ObjectCrypto``).
     public func writer(_ jurisdiction: Jurisdiction, tenant: String, bucket: String, key: String,
                        metadata: ObjectMetadata, condition: WriteCondition? = nil,
-                       expectations: PayloadExpectations) async throws -> ObjectWriter {
+                       expectations: PayloadExpectations, gateway: Jurisdiction? = nil,
+                       operation: String = "PutObject") async throws -> ObjectWriter {
         let version = VersionID.random()
         let binding = ObjectBinding(jurisdiction: jurisdiction, tenant: tenant, bucket: bucket, key: key, version: version)
         return try ObjectWriter(store: self, jurisdiction: jurisdiction, bucket: bucket, key: key,
                                 target: .object(metadata, condition: condition), expectations: expectations,
-                                version: version, cipher: try await crypto.newObject(binding, operation: "PutObject"))
+                                version: version,
+                                cipher: try await crypto.newObject(binding, operation: operation, gateway: gateway))
     }
 
     /// Commits a new object version (sequence assigned here) on `targets`; with a condition, checks it against the

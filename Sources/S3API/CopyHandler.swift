@@ -74,8 +74,9 @@ enum CopyHandler {
         }
         let writer = try await call.service.store.writer(destination.jurisdiction, tenant: destination.tenant,
                                                          bucket: destination.name, key: key,
-                                                   metadata: metadata, condition: try Conditions.write(call.request),
-                                                   expectations: expectations)
+                                                         metadata: metadata, condition: try Conditions.write(call.request),
+                                                         expectations: expectations, gateway: call.gateway,
+                                                         operation: "CopyObject")
         let result = try await copy(call, located, range: nil, into: writer, jurisdiction: sourceBucket.jurisdiction)
         guard case .object(let manifest) = result else { preconditionFailure("object writer returned a part") }
         return copyResult(call, "CopyObjectResult", lastModifiedMillis: manifest.lastModifiedMillis, etag: manifest.etag,
@@ -98,7 +99,8 @@ enum CopyHandler {
         let size = range.map { $0.upperBound - $0.lowerBound + 1 } ?? located.manifest.sizeBytes
         let writer = try await call.service.store.partWriter(destination.jurisdiction, tenant: destination.tenant,
                                                              template: template, number: number,
-                                                       expectations: PayloadExpectations(sizeBytes: size))
+                                                             expectations: PayloadExpectations(sizeBytes: size),
+                                                             gateway: call.gateway)
         let result = try await copy(call, located, range: range, into: writer, jurisdiction: sourceBucket.jurisdiction)
         guard case .part(let record) = result else { preconditionFailure("part writer returned an object") }
         return copyResult(call, "CopyPartResult", lastModifiedMillis: record.lastModifiedMillis, etag: record.part.etag,

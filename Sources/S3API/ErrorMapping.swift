@@ -103,6 +103,10 @@ extension S3Error {
                            "Sovereignty rule: data of bucket \(bucket) stays in \(jurisdiction); reading it through a gateway "
                                + "in \(gateway) needs a sovereignty grant from \(jurisdiction) (\(reason))",
                            status: .forbidden)
+        case .uploadStartedElsewhere(let bucket, let jurisdiction, let startedIn, let gateway):
+            return .accessDenied("Sovereignty rule: this multipart upload into bucket \(bucket) (in \(jurisdiction)) was "
+                + "started through a gateway in \(startedIn); its parts and its completion are accepted only through "
+                + "a gateway in \(startedIn), not \(gateway)")
         case .integrity(let message):
             return S3Error("InternalError", "stored data failed authentication: \(message)", status: .internalServerError)
         }

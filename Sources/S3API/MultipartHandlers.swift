@@ -42,7 +42,8 @@ enum MultipartHandlers {
         }
         let upload = try await call.service.store.createUpload(record.jurisdiction, tenant: record.tenant,
                                                                bucket: record.name, key: key,
-                                                               metadata: metadata, checksumAlgorithm: algorithm)
+                                                               metadata: metadata, checksumAlgorithm: algorithm,
+                                                               gateway: call.gateway)
         var xml = XMLWriter()
         xml.element("InitiateMultipartUploadResult") { xml in
             xml.element("Bucket", record.name)
@@ -60,7 +61,7 @@ enum MultipartHandlers {
         let expectations = try PutHandler.expectations(call)
         let writer = try await call.service.store.partWriter(record.jurisdiction, tenant: record.tenant,
                                                              template: template, number: number,
-                                                       expectations: expectations)
+                                                             expectations: expectations, gateway: call.gateway)
         let result = try await PutHandler.stream(call, into: writer, expectations: expectations)
         var headers = call.headers()
         headers[.eTag] = "\"\(result.etag)\""
@@ -80,7 +81,8 @@ enum MultipartHandlers {
         let parts = try parseCompletion(Array(body.readableBytesView), algorithm: template.checksumAlgorithm)
         let manifest = try await call.service.store.completeUpload(record.jurisdiction, tenant: record.tenant,
                                                                    template: template, parts: parts,
-                                                                   condition: try Conditions.write(call.request))
+                                                                   condition: try Conditions.write(call.request),
+                                                                   gateway: call.gateway)
         var xml = XMLWriter()
         xml.element("CompleteMultipartUploadResult") { xml in
             xml.element("Location", "/\(record.name)/\(key)")

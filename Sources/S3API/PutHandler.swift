@@ -17,9 +17,9 @@ enum PutHandler {
         let metadata = try ObjectHeaders.metadata(from: call.request)
         let expectations = try expectations(call)
         let writer = try await call.service.store.writer(record.jurisdiction, tenant: record.tenant, bucket: record.name,
-                                                         key: key,
-                                                   metadata: metadata, condition: try Conditions.write(call.request),
-                                                   expectations: expectations)
+                                                         key: key, metadata: metadata,
+                                                         condition: try Conditions.write(call.request),
+                                                         expectations: expectations, gateway: call.gateway)
         let result = try await stream(call, into: writer, expectations: expectations)
         var headers = call.headers()
         headers[.eTag] = "\"\(result.etag)\""

@@ -130,15 +130,26 @@ public enum Sovereignty {
         return .covers(id)
     }
 
+    /// The operations of a multipart upload that need the upload's own key back: sending a part (also by copy)
+    /// and completing the upload.
+    public static let uploadOperations: Set<String> = ["UploadPart", "CompleteMultipartUpload"]
+
     /// The key store's own check before releasing a bucket key to a requester of another jurisdiction: the same
     /// rule, for the grant the requester names, over what the key store knows (tenant, bucket, operation, time);
     /// which keys inside the bucket are read is the gateway's part of the check.
+    ///
+    /// One exception needs no grant: a key the key store made for a multipart upload that a gateway of the
+    /// requester's jurisdiction started (`issuedTo`, authenticated by the key's wrapping) goes back to that
+    /// jurisdiction for the upload's own operations. Such a key serves that upload only, so it opens nothing but
+    /// the bytes the requester's jurisdiction sent itself.
     public static func decideKeyRelease(grantID: String?, tenant: String, bucket: String, operation: String,
-                                        requester: Jurisdiction, issuer: Jurisdiction, grants: [SignedGrant],
-                                        authorities: Authorities, revoked: Set<String>, nowSeconds: Int64)
+                                        requester: Jurisdiction, issuer: Jurisdiction, issuedTo: Jurisdiction? = nil,
+                                        grants: [SignedGrant], authorities: Authorities, revoked: Set<String>,
+                                        nowSeconds: Int64)
         -> SovereigntyDecision
     {
         if requester == issuer { return .sameJurisdiction }
+        if issuedTo == requester, uploadOperations.contains(operation) { return .writeInto }
         guard let grantID else { return .refused(.noGrant, grantID: nil) }
         guard let read = ReadOperation(rawValue: operation) else { return .refused(.wrongOperation, grantID: grantID) }
         let named = grants.filter { $0.unverifiedGrant()?.id == grantID }

@@ -39,6 +39,30 @@ final class ObjectCipherTests: XCTestCase {
         }
     }
 
+    func testBucketKeyIssuedToAnotherJurisdictionIsVersionTwo() throws {
+        let bucketKey = SecretKey.random()
+        let fr = Jurisdiction("FR")!
+        let reference = BucketKeyReference(tenantKeyVersion: 3, id: SecureRandom.bytes(16), wrappedKey: [9, 9],
+                                           issuedTo: fr)
+        let cipher = ObjectCipher.create(binding: binding, algorithm: .aes256gcm, segmentSizeBytes: 1 << 20,
+                                         bucketKey: bucketKey, reference: reference)
+        let bytes = cipher.header.encoded()
+        XCTAssertEqual(bytes[0], 2)
+        let decoded = try EnvelopeHeader(decoding: bytes, bucket: "photos", key: "cat.jpg")
+        XCTAssertEqual(decoded.bucketKey.issuedTo, fr)
+        XCTAssertNoThrow(try ObjectCipher.open(decoded, bucketKey: bucketKey))
+        XCTAssertEqual(makeCipher().0.header.encoded()[0], 1, "a key of the bucket's own jurisdiction keeps version 1")
+        // The context the key store authenticates names the jurisdiction; a plain context differs from it.
+        let context = decoded.bucketKey.context(bucket: "photos")
+        XCTAssertEqual(BucketKeyContext(decoding: context.encoded()), context)
+        XCTAssertNotEqual(context.encoded(), BucketKeyContext(bucket: "photos", id: reference.id).encoded())
+        XCTAssertNil(BucketKeyContext(decoding: context.encoded() + [0]))
+        // A key "issued" to the bucket's own jurisdiction is malformed.
+        var own = decoded
+        own.bucketKey.issuedTo = binding.jurisdiction
+        XCTAssertThrowsError(try EnvelopeHeader(decoding: own.encoded(), bucket: "photos", key: "cat.jpg"))
+    }
+
     func testMovedDataKeyOrEditedHeaderDoesNotOpen() throws {
         let (cipher, bucketKey) = makeCipher()
         // The same header presented as another key's: the data key's binding fails.

@@ -164,6 +164,50 @@ class KeyStoreConformanceTests: XCTestCase {
         XCTAssertEqual(listed.map(\.id), ["g-1"])
     }
 
+    /// A key made for a multipart upload that a gateway of FR starts in MA is marked as issued to FR (in the
+    /// authenticated context): only FR may have it made, and it goes back to FR for the upload's operations only.
+    func testUploadKeyIssuedToARequesterGoesBackToItForItsUploadOnly() async throws {
+        let client = try await makeClient()
+        let (foreign, claimed) = foreignRequester(client)
+        let id = Array(repeating: UInt8(5), count: 16)
+        let issued = BucketKeyContext(bucket: "data", id: id, issuedTo: fr).encoded()
+        func assertInvalid(_ body: @Sendable () async throws -> GeneratedKey, line: UInt = #line) async {
+            do {
+                _ = try await body()
+                XCTFail("a key issued to the wrong jurisdiction was made", line: line)
+            } catch let error as KeyStoreError {
+                guard case .invalidRequest(let message) = error else { return XCTFail("\(error)", line: line) }
+                XCTAssertTrue(message.contains("issued to"), message, line: line)
+            } catch {
+                XCTFail("\(error)", line: line)
+            }
+        }
+        // MA's own gateways cannot have a key made "for FR", nor FR one for the US.
+        await assertInvalid { try await client.generateDataKey(tenant: "acme", aad: issued, metadata: request()) }
+        let forUS = BucketKeyContext(bucket: "data", id: id, issuedTo: Jurisdiction("US")!).encoded()
+        await assertInvalid { try await foreign.generateDataKey(tenant: "acme", aad: forUS, metadata: claimed) }
+        let key = try await foreign.generateDataKey(tenant: "acme", aad: issued, metadata: claimed)
+        @Sendable func open(_ operation: String, aad: [UInt8] = issued) async throws -> SecretKey {
+            var metadata = claimed
+            metadata.operation = operation
+            return try await foreign.decrypt(tenant: "acme", wrapped: key.wrapped, aad: aad, metadata: metadata)
+        }
+        for operation in ["UploadPart", "CompleteMultipartUpload"] {
+            let opened = try await open(operation)
+            XCTAssertEqual(opened.exportBytes(), key.plaintext.exportBytes(), operation)
+        }
+        // Reading back what it wrote needs a grant like any other read.
+        await assertKeyStoreError(try await open("GetObject"),
+                                  .grantRefused(store: ma, requester: "gateway-FR", requesterJurisdiction: fr,
+                                                reason: "no-grant"))
+        // The same wrapped key presented under a context that does not name FR is refused before it is opened.
+        await assertKeyStoreError(try await open("UploadPart", aad: BucketKeyContext(bucket: "data", id: id).encoded()),
+                                  .wrongJurisdiction(store: ma, requester: "gateway-FR", requesterJurisdiction: fr))
+        // MA itself opens it (the bucket's own gateways read what FR wrote).
+        let home = try await client.decrypt(tenant: "acme", wrapped: key.wrapped, aad: issued, metadata: request())
+        XCTAssertEqual(home.exportBytes(), key.plaintext.exportBytes())
+    }
+
     func testHealth() async throws {
         let health = try await makeClient().health()
         XCTAssertEqual(health.jurisdiction, ma)

@@ -131,6 +131,38 @@ final class DecisionMatrixTests: XCTestCase {
         XCTAssertEqual(decision, .refused(.outsideKeyOrPrefix, grantID: "g-1"))
     }
 
+    /// The key store's release rule: a key issued to a jurisdiction goes back to it for its upload's operations
+    /// only; everything else across a border needs a grant, over every requester × issued-to × operation.
+    func testKeyReleaseOfUploadKeysIssuedToAJurisdiction() throws {
+        let signed = try SignedGrant.sign(baseGrant(), kid: "MA-authority-v1", with: authority)
+        let authorities: Sovereignty.Authorities = ["MA-authority-v1": (ma, authority.publicKey)]
+        let operations = ["UploadPart", "CompleteMultipartUpload", "GetObject", "HeadObject", "PutObject", "ListParts"]
+        for requester in [ma, fr, us] {
+            for issuedTo in [nil, fr, us] as [Jurisdiction?] {
+                for operation in operations {
+                    for grantID in [nil, "g-1"] as [String?] {
+                        let decision = Sovereignty.decideKeyRelease(
+                            grantID: grantID, tenant: "acme", bucket: "data", operation: operation, requester: requester,
+                            issuer: ma, issuedTo: issuedTo, grants: [signed], authorities: authorities, revoked: [],
+                            nowSeconds: now)
+                        let context = "\(requester) issuedTo \(issuedTo?.code ?? "-") \(operation) \(grantID ?? "-")"
+                        if requester == ma {
+                            XCTAssertEqual(decision, .sameJurisdiction, context)
+                        } else if issuedTo == requester, ["UploadPart", "CompleteMultipartUpload"].contains(operation) {
+                            XCTAssertEqual(decision, .writeInto, context)
+                        } else if grantID == nil {
+                            XCTAssertEqual(decision, .refused(.noGrant, grantID: nil), context)
+                        } else if requester == fr, ReadOperation(rawValue: operation) != nil {
+                            XCTAssertEqual(decision, .granted(grantID: "g-1"), context)
+                        } else {
+                            XCTAssertFalse(decision.isAllowed, context)
+                        }
+                    }
+                }
+            }
+        }
+    }
+
     func testSignedGrantRoundTripsAndRejectsTampering() throws {
         let signed = try SignedGrant.sign(baseGrant(), kid: "MA-authority-v1", with: authority)
         let authorities: Sovereignty.Authorities = ["MA-authority-v1": (ma, authority.publicKey)]

@@ -62,10 +62,13 @@ def test_reads_of_another_jurisdictions_bucket_are_refused_and_audited(server, t
     # Every cross-border decision is in MA's audit log, with its reason; heads get signed by MA's authority.
     log_dir = server.credentials_dir / "audit" / "MA"
     entries = [json.loads(line) for line in (log_dir / "audit.log").read_text().splitlines()]
-    mine = [e for e in entries if e["fields"].get("bucket") == bucket]
+    mine = [e for e in entries if e["fields"].get("bucket") == bucket and e["kind"] == "decision"]
     assert len(mine) >= 16
-    assert all(e["kind"] == "decision" and e["fields"]["outcome"] == "refused" and
-               e["fields"]["reason"] == "no-grant" for e in mine)
+    assert all(e["fields"]["outcome"] == "refused" and e["fields"]["reason"] == "no-grant" for e in mine)
+    # FR's write got its key from MA's key store as FR: a release across the border, without a grant.
+    released = [e["fields"] for e in entries if e["fields"].get("bucket") == bucket and e["kind"] == "key"]
+    assert [(f["event"], f["gateway"], f["operation"], f["grant"]) for f in released] == \
+        [("release", "FR", "PutObject", "")]
     assert {e["fields"]["gateway"] for e in mine} == {"FR", "US"}
     assert {e["fields"]["operation"] for e in mine} >= {"GetObject", "HeadObject", "ListObjects",
                                                          "ListMultipartUploads", "ListParts", "CopySource"}
@@ -164,5 +167,48 @@ def test_grant_issue_read_revoke_audit_verify_and_tampering(tmp_path, kind):
         failed = server.cli("key", "rotate", "--jurisdiction", "MA", "--tenant", "root", check=False)
         assert failed.returncode != 0 and "audit log" in failed.stderr
         assert ma.get_object(Bucket="dataset", Key="public/a.csv")["Body"].read() == b"content of public/a.csv"
+    finally:
+        server.stop()
+
+
+@pytest.mark.parametrize("kind", ["serve", "nodes"])
+def test_writes_from_another_jurisdiction_get_keys_of_their_own(tmp_path, kind):
+    """Writes into MA from FR are allowed, but FR's gateway gets its keys from MA's key store under its own
+    identity, recorded as releases in MA's log; an upload's key goes back only to the jurisdiction that started it."""
+    import os
+    from qantara import Cluster, Server
+    server = (Server if kind == "serve" else Cluster)(tmp_path / "data").start()
+    try:
+        ma, fr, us = (server.client(gateway=code) for code in ("MA", "FR", "US"))
+        ma.create_bucket(Bucket="inbox", CreateBucketConfiguration={"LocationConstraint": "MA"})
+        fr.put_object(Bucket="inbox", Key="note.txt", Body=b"sent from FR")
+        source = tmp_path / "scan.bin"
+        source.write_bytes(os.urandom(20 << 20))
+        server.aws("s3", "cp", str(source), "s3://inbox/scan.bin", gateway="FR")  # multipart, parts in parallel
+        assert ma.get_object(Bucket="inbox", Key="note.txt")["Body"].read() == b"sent from FR"
+        assert ma.get_object(Bucket="inbox", Key="scan.bin")["Body"].read() == source.read_bytes()
+        assert refused(lambda: fr.get_object(Bucket="inbox", Key="scan.bin"))[1] == "CrossBorderReadDenied"
+
+        started = fr.create_multipart_upload(Bucket="inbox", Key="report")["UploadId"]
+        status, code, message = refused(lambda: us.upload_part(Bucket="inbox", Key="report", UploadId=started,
+                                                               PartNumber=1, Body=b"from US"))
+        assert status == 403 and code == "AccessDenied" and "started through a gateway in FR" in message
+        home = ma.create_multipart_upload(Bucket="inbox", Key="other")["UploadId"]
+        status, code, message = refused(lambda: fr.upload_part(Bucket="inbox", Key="other", UploadId=home,
+                                                               PartNumber=1, Body=b"from FR"))
+        assert status == 403 and "started through a gateway in MA" in message
+        etag = fr.upload_part(Bucket="inbox", Key="report", UploadId=started, PartNumber=1, Body=b"final")["ETag"]
+        fr.complete_multipart_upload(Bucket="inbox", Key="report", UploadId=started,
+                                     MultipartUpload={"Parts": [{"PartNumber": 1, "ETag": etag}]})
+        assert ma.get_object(Bucket="inbox", Key="report")["Body"].read() == b"final"
+        ma.abort_multipart_upload(Bucket="inbox", Key="other", UploadId=home)
+
+        tail = server.cli("audit", "tail", "--jurisdiction", "MA", "-n", "500").stdout
+        releases = [l for l in tail.splitlines() if " key " in l and "event=release" in l and "bucket=inbox" in l]
+        assert releases and all("gateway=FR" in l for l in releases), releases
+        for operation in ("PutObject", "CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload"):
+            assert any(f"operation={operation}" in l for l in releases), operation
+        time.sleep(1.5)
+        assert "hash chain intact" in server.cli("audit", "verify", "--jurisdiction", "MA").stdout
     finally:
         server.stop()
