@@ -114,6 +114,7 @@ extension AdminAPI {
                          legalBasis: grant?.legalBasis ?? "",
                          notBefore: grant.map { Timestamps.iso8601(millis: $0.notBefore * 1000) } ?? "",
                          expires: grant.map { Timestamps.iso8601(millis: $0.expires * 1000) } ?? "", state: state,
-                         jws: status.jws)
+                         maxRequests: grant?.maxRequests, maxBytes: grant?.maxBytes, usedRequests: status.usedRequests,
+                         usedBytes: status.usedBytes, jws: status.jws)
     }
 }

@@ -128,6 +128,11 @@ public struct GrantView: Codable, Sendable, Equatable {
     public var expires: String
     /// `active`, `not-yet-valid`, `expired` or `revoked`.
     public var state: String
+    /// The grant's limits (absent: none) and what every gateway has used of them, as the key store counts.
+    public var maxRequests: Int64?
+    public var maxBytes: Int64?
+    public var usedRequests: Int64
+    public var usedBytes: Int64
     public var jws: String
 }
 

@@ -1,10 +1,10 @@
 import Envelope
 import ObjectModel
 
-/// Everything a key store keeps, encoded inside its sealed file (format version 2, `Docs/formats.md`; version 1
-/// had no authority key, grants or revocations and is still read).
+/// Everything a key store keeps, encoded inside its sealed file (format version 3, `Docs/formats.md`; version 2
+/// had no grant usage, version 1 no authority key, grants or revocations; both are still read).
 struct KeyState {
-    static let formatVersion: UInt8 = 2
+    static let formatVersion: UInt8 = 3
 
     /// The jurisdiction's authority key: signs sovereignty grants and audit-log heads.
     struct Authority {
@@ -14,10 +14,12 @@ struct KeyState {
         var secret: SecretKey
     }
 
-    /// A grant this authority issued, and when it was revoked.
+    /// A grant this authority issued, when it was revoked, and how much of its limits gateways have used.
     struct GrantRecord {
         var compact: String
         var revokedMillis: Int64?
+        var usedRequests: Int64 = 0
+        var usedBytes: Int64 = 0
     }
 
     struct RootVersion {
@@ -85,6 +87,8 @@ struct KeyState {
             writer.writeString(id)
             writer.writeString(record.compact)
             writer.write(record.revokedMillis ?? -1)
+            writer.write(record.usedRequests)
+            writer.write(record.usedBytes)
         }
         return writer.bytes
     }
@@ -95,7 +99,7 @@ struct KeyState {
         var reader = BinaryReader(bytes)
         do {
             let version = try reader.readUInt8()
-            guard version == 1 || version == Self.formatVersion else {
+            guard (1...Self.formatVersion).contains(version) else {
                 throw KeyStoreError.corrupt("key state version \(version)")
             }
             guard let jurisdiction = Jurisdiction(try reader.readString()) else {
@@ -130,7 +134,12 @@ struct KeyState {
                 }
                 for _ in 0..<(try reader.readUInt32()) {
                     let id = try reader.readString(), compact = try reader.readString(), revoked = try reader.readInt64()
-                    grants.append((id, GrantRecord(compact: compact, revokedMillis: revoked < 0 ? nil : revoked)))
+                    var record = GrantRecord(compact: compact, revokedMillis: revoked < 0 ? nil : revoked)
+                    if version >= 3 {
+                        record.usedRequests = try reader.readInt64()
+                        record.usedBytes = try reader.readInt64()
+                    }
+                    grants.append((id, record))
                 }
             }
             guard reader.isAtEnd, !roots.isEmpty else { throw KeyStoreError.corrupt("key state is incomplete") }

@@ -107,7 +107,43 @@ extension KeyStore {
 
     public func grants(metadata: RequestMetadata) async throws -> [GrantStatus] {
         try withState(metadata, anyJurisdiction: true) { state in
-            state.grants.map { GrantStatus(id: $0.id, jws: $0.record.compact, revokedMillis: $0.record.revokedMillis) }
+            state.grants.map { Self.status($0.id, $0.record) }
+        }
+    }
+
+    static func status(_ id: String, _ record: KeyState.GrantRecord) -> GrantStatus {
+        GrantStatus(id: id, jws: record.compact, revokedMillis: record.revokedMillis, usedRequests: record.usedRequests,
+                    usedBytes: record.usedBytes)
+    }
+
+    public func useGrant(id: String, requests: Int64, bytes: Int64, metadata: RequestMetadata) async throws
+        -> GrantStatus
+    {
+        guard requests >= 0, bytes >= 0 else { throw KeyStoreError.invalidRequest("negative grant use") }
+        return try withState(metadata, mutating: true, anyJurisdiction: true) { state in
+            guard let index = state.grants.firstIndex(where: { $0.id == id }) else {
+                throw KeyStoreError.invalidRequest("no grant \(id)")
+            }
+            var record = state.grants[index].record
+            let grant: Grant
+            do { grant = try SignedGrant(compact: record.compact).verify(authorities: authorityMap(state)) } catch {
+                throw KeyStoreError.corrupt("grant \(id) does not verify: \(error)")
+            }
+            guard metadata.jurisdiction == jurisdiction || grant.recipients.contains(metadata.jurisdiction) else {
+                throw KeyStoreError.wrongJurisdiction(store: jurisdiction, requester: metadata.requester,
+                                                      requesterJurisdiction: metadata.jurisdiction)
+            }
+            func refuse(_ reason: RefusalReason) -> KeyStoreError {
+                .grantRefused(store: jurisdiction, requester: metadata.requester,
+                              requesterJurisdiction: metadata.jurisdiction, reason: "\(reason.rawValue), grant \(id)")
+            }
+            if record.revokedMillis != nil { throw refuse(.revoked) }
+            if let maximum = grant.maxRequests, record.usedRequests + requests > maximum { throw refuse(.limitExceeded) }
+            if let maximum = grant.maxBytes, record.usedBytes + bytes > maximum { throw refuse(.limitExceeded) }
+            record.usedRequests += requests
+            record.usedBytes += bytes
+            state.grants[index].record = record
+            return Self.status(id, record)
         }
     }
 
@@ -117,8 +153,7 @@ extension KeyStore {
                 throw KeyStoreError.invalidRequest("no grant \(id)")
             }
             if state.grants[index].record.revokedMillis == nil { state.grants[index].record.revokedMillis = now() }
-            let record = state.grants[index].record
-            return GrantStatus(id: id, jws: record.compact, revokedMillis: record.revokedMillis)
+            return Self.status(id, state.grants[index].record)
         }
     }
 }

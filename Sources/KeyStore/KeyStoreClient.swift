@@ -32,6 +32,10 @@ public protocol KeyStoreClient: Sendable {
     func issueGrant(_ grant: Grant, metadata: RequestMetadata) async throws -> GrantStatus
     /// Every grant issued here, revoked ones included (any authenticated requester may read them).
     func grants(metadata: RequestMetadata) async throws -> [GrantStatus]
+    /// Counts `requests` and `bytes` served under a grant with limits against them, atomically for every gateway and
+    /// durably; refused (`limit-exceeded`, `revoked`) when that would exceed a limit. Requesters of this
+    /// jurisdiction and of the grant's recipients may ask.
+    func useGrant(id: String, requests: Int64, bytes: Int64, metadata: RequestMetadata) async throws -> GrantStatus
     /// Revokes a grant: the key store refuses releases under it at once.
     func revokeGrant(id: String, metadata: RequestMetadata) async throws -> GrantStatus
     /// Signs an audit-log head of this jurisdiction with the authority key (nothing else: the message must be a head

@@ -163,11 +163,16 @@ public struct GrantStatus: Codable, Sendable, Equatable {
     public var id: String
     public var jws: String
     public var revokedMillis: Int64?
+    /// Requests and bytes served under the grant so far, over every gateway (counted only for a grant with limits).
+    public var usedRequests: Int64
+    public var usedBytes: Int64
 
-    public init(id: String, jws: String, revokedMillis: Int64?) {
+    public init(id: String, jws: String, revokedMillis: Int64?, usedRequests: Int64 = 0, usedBytes: Int64 = 0) {
         self.id = id
         self.jws = jws
         self.revokedMillis = revokedMillis
+        self.usedRequests = usedRequests
+        self.usedBytes = usedBytes
     }
 }
 

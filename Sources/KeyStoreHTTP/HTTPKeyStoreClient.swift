@@ -145,6 +145,16 @@ public final class HTTPKeyStoreClient: KeyStoreClient {
         return try await call("revoke-grant", body, as: GrantStatus.self)
     }
 
+    public func useGrant(id: String, requests: Int64, bytes: Int64, metadata: RequestMetadata) async throws
+        -> GrantStatus
+    {
+        var body = request(metadata, tenant: nil)
+        body.grantID = id
+        body.requests = requests
+        body.bytes = bytes
+        return try await call("use-grant", body, as: GrantStatus.self)
+    }
+
     public func health() async throws -> KeyStoreHealth {
         try await call("health", nil, method: .GET, as: KeyStoreHealth.self)
     }

@@ -121,6 +121,10 @@ public struct KeyStoreServer: HTTPResponder {
         case "revoke-grant":
             guard let id = call.grantID else { throw KeyStoreError.invalidRequest("grantID is required") }
             return try Self.json(.ok, try await store.revokeGrant(id: id, metadata: metadata))
+        case "use-grant":
+            guard let id = call.grantID else { throw KeyStoreError.invalidRequest("grantID is required") }
+            return try Self.json(.ok, try await store.useGrant(id: id, requests: call.requests ?? 0,
+                                                                bytes: call.bytes ?? 0, metadata: metadata))
         case "destroy":
             try await store.destroy(tenant: try tenant(), metadata: metadata)
             return try Self.json(.ok, [String: String]())

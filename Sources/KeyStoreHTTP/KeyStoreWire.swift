@@ -36,9 +36,12 @@ public enum KeyStoreWire {
         var keyVersion: UInt32?
         var ciphertext: Bytes?
         var plaintext: Bytes?
-        /// `issue-grant`: the grant to sign; `revoke-grant`: the id.
+        /// `issue-grant`: the grant to sign; `revoke-grant` and `use-grant`: the id.
         var grant: Grant?
         var grantID: String?
+        /// `use-grant`: what is counted against the grant's limits.
+        var requests: Int64?
+        var bytes: Int64?
     }
 
     /// Answer of generate-data-key, encrypt, decrypt and rewrap.

@@ -22,13 +22,14 @@ public final class SovereigntyGate: Sendable {
     struct Known {
         var grants: [SignedGrant]
         var revoked: Set<String>
+        /// What every gateway has used of each grant, as J's key store counts it.
+        var usage: [String: GrantUsage]
         var authorities: Sovereignty.Authorities
         var fetchedMillis: Int64
     }
 
     let known = Mutex<[Jurisdiction: Known]>([:])
     let logs = Mutex<[Jurisdiction: AuditLog]>([:])
-    let usage = Mutex<[String: GrantUsage]>([:])
 
     /// A gate keeping each jurisdiction's audit log under `directory/<J>`.
     public init(store: ObjectStore, directory: String, clock: SequenceClock, logger: Logger) {
@@ -75,16 +76,15 @@ public final class SovereigntyGate: Sendable {
         for key in published where key.jurisdiction == jurisdiction {
             if let bytes = Base64.decode(key.publicKey) { authorities[key.kid] = (key.jurisdiction, bytes) }
         }
+        var usage = [String: GrantUsage]()
+        for status in statuses where status.usedRequests > 0 || status.usedBytes > 0 {
+            usage[status.id] = GrantUsage(bytes: status.usedBytes, requests: status.usedRequests)
+        }
         let fresh = Known(grants: statuses.map { SignedGrant(compact: $0.jws) },
-                          revoked: Set(statuses.filter { $0.revokedMillis != nil }.map(\.id)),
+                          revoked: Set(statuses.filter { $0.revokedMillis != nil }.map(\.id)), usage: usage,
                           authorities: authorities, fetchedMillis: now)
         known.withLock { $0[jurisdiction] = fresh }
         return fresh
-    }
-
-    /// Counts bytes served under a grant (its `maxBytes` limit).
-    public func addServedBytes(_ bytes: Int64, grant: String) {
-        usage.withLock { $0[grant, default: GrantUsage()].bytes += bytes }
     }
 
     /// Drops what is cached of `jurisdiction`'s grants (after an issue or a revocation through this gateway).
@@ -92,24 +92,86 @@ public final class SovereigntyGate: Sendable {
         _ = known.withLock { $0.removeValue(forKey: jurisdiction) }
     }
 
+    /// A cross-border read let through by a grant: what ``charge(bytes:to:)`` needs to count its bytes.
+    public struct Crossing: Sendable {
+        public let request: SovereigntyRequest
+        public let bucketJurisdiction: Jurisdiction
+        public let grantID: String
+        let limits: (requests: Int64?, bytes: Int64?)
+        let requestID: String
+        let requester: String
+    }
+
     /// Decides a read; a cross-border decision is audited in the bucket's jurisdiction before it takes effect.
+    /// Returns the crossing when a grant lets the read through, nil when it does not cross a border (or writes).
+    /// A grant with limits is charged one request at J's key store, which counts for every gateway.
     /// Throws ``ObjectServiceError/sovereigntyRefused(bucket:jurisdiction:gateway:reason:)`` on refusal.
     @discardableResult
     public func check(_ request: SovereigntyRequest, bucketJurisdiction: Jurisdiction, requestID: String,
-                      requester: String) async throws -> SovereigntyDecision {
-        guard request.gateway != bucketJurisdiction else { return .sameJurisdiction }
-        guard case .read(let operation) = request.kind else { return .writeInto }
-        let decision: SovereigntyDecision
+                      requester: String) async throws -> Crossing? {
+        guard request.gateway != bucketJurisdiction else { return nil }
+        guard case .read = request.kind else { return nil }
+        var decision: SovereigntyDecision
+        var limits: (requests: Int64?, bytes: Int64?) = (nil, nil)
         do {
             let knowledge = try await knowledge(bucketJurisdiction, from: request.gateway)
             decision = Sovereignty.decide(request, bucketJurisdiction: bucketJurisdiction, grants: knowledge.grants,
                                           authorities: knowledge.authorities, revoked: knowledge.revoked,
-                                          usage: usage.withLock { $0 }, nowSeconds: clock.nowMillis() / 1000)
+                                          usage: knowledge.usage, nowSeconds: clock.nowMillis() / 1000)
+            if case .granted(let grantID) = decision,
+               let grant = knowledge.grants.lazy.compactMap({ $0.payload() }).first(where: { $0.id == grantID }) {
+                limits = (grant.maxRequests, grant.maxBytes)
+            }
         } catch {
             // Without J's grants nothing crosses the border (fail closed), and the refusal is still recorded.
             decision = .refused(.noGrant, grantID: nil)
             logger.warning("grants unavailable", metadata: ["jurisdiction": "\(bucketJurisdiction)", "error": "\(error)"])
         }
+        if case .granted(let grantID) = decision, limits.requests != nil || limits.bytes != nil {
+            decision = try await use(grantID, requests: 1, bytes: 0, bucketJurisdiction: bucketJurisdiction,
+                                 gateway: request.gateway)
+        }
+        try audit(decision, request, bucketJurisdiction: bucketJurisdiction, requestID: requestID, requester: requester)
+        guard case .granted(let grantID) = decision else { return nil }
+        return Crossing(request: request, bucketJurisdiction: bucketJurisdiction, grantID: grantID, limits: limits,
+                        requestID: requestID, requester: requester)
+    }
+
+    /// Counts `bytes` about to be served under a crossing against its grant's byte limit, at J's key store, before
+    /// they are sent; a read that would exceed it is refused and audited.
+    public func charge(bytes: Int64, to crossing: Crossing) async throws {
+        guard crossing.limits.bytes != nil, bytes > 0 else { return }
+        let decision = try await use(crossing.grantID, requests: 0, bytes: bytes,
+                                 bucketJurisdiction: crossing.bucketJurisdiction, gateway: crossing.request.gateway)
+        guard case .refused = decision else { return }
+        try audit(decision, crossing.request, bucketJurisdiction: crossing.bucketJurisdiction,
+                  requestID: crossing.requestID, requester: crossing.requester)
+    }
+
+    /// Charges a use of a grant at J's key store: granted, or refused with the key store's reason. An unreachable
+    /// key store throws (the read fails, closed, with 503: nothing was decided or served).
+    func use(_ grantID: String, requests: Int64, bytes: Int64, bucketJurisdiction: Jurisdiction,
+             gateway: Jurisdiction) async throws -> SovereigntyDecision {
+        do {
+            let keyStore = try store.crypto.keyStore(bucketJurisdiction, as: gateway)
+            let metadata = RequestMetadata(requester: store.crypto.requester, jurisdiction: gateway,
+                                           operation: "grant use", requestID: Hex.encode(SecureRandom.bytes(8)),
+                                           grantID: grantID)
+            _ = try await keyStore.useGrant(id: grantID, requests: requests, bytes: bytes, metadata: metadata)
+            return .granted(grantID: grantID)
+        } catch KeyStoreError.grantRefused(_, _, _, let reason) {
+            let code = RefusalReason.allCases.first { reason.hasPrefix($0.rawValue + ",") } ?? .limitExceeded
+            return .refused(code, grantID: grantID)
+        } catch {
+            logger.warning("grant use not counted", metadata: ["grant": "\(grantID)", "error": "\(error)"])
+            return try await store.crypto.translate { throw error }
+        }
+    }
+
+    /// Records a cross-border decision in J's audit log (durably) and throws if it is a refusal.
+    func audit(_ decision: SovereigntyDecision, _ request: SovereigntyRequest, bucketJurisdiction: Jurisdiction,
+               requestID: String, requester: String) throws {
+        guard case .read(let operation) = request.kind else { return }
         var fields = ["gateway": request.gateway.code, "jurisdiction": bucketJurisdiction.code,
                       "operation": operation.rawValue, "tenant": request.tenant, "bucket": request.bucket,
                       "requestID": requestID, "requester": requester]
@@ -119,7 +181,6 @@ public final class SovereigntyGate: Sendable {
         case .granted(let grantID):
             fields["outcome"] = "allowed"
             fields["grant"] = grantID
-            usage.withLock { $0[grantID, default: GrantUsage()].requests += 1 }
         case .refused(let reason, let grantID):
             fields["outcome"] = "refused"
             fields["reason"] = reason.rawValue
@@ -132,7 +193,6 @@ public final class SovereigntyGate: Sendable {
             throw ObjectServiceError.sovereigntyRefused(bucket: request.bucket, jurisdiction: bucketJurisdiction,
                                                         gateway: request.gateway, reason: reason.rawValue)
         }
-        return decision
     }
 
     /// Signs the new end of every audit log with its jurisdiction's authority key, through its key store.

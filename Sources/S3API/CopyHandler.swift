@@ -11,8 +11,11 @@ import StorageNode
 /// CopyObject and UploadPartCopy: the source is read segment by segment and written through a fresh writer, so
 /// the copy is hashed and stored like any upload. Both ends must be in the same jurisdiction.
 enum CopyHandler {
-    /// The located source object of `x-amz-copy-source`, after ownership, jurisdiction and condition checks.
-    static func source(_ call: S3Call, destination: BucketRecord) async throws -> (BucketRecord, ObjectStore.Located) {
+    /// The located source object of `x-amz-copy-source`, after ownership, jurisdiction and condition checks, and
+    /// the crossing that let it be read through this gateway, if it is in another jurisdiction.
+    static func source(_ call: S3Call, destination: BucketRecord) async throws
+        -> (BucketRecord, ObjectStore.Located, SovereigntyGate.Crossing?)
+    {
         guard let raw = call.request.header("x-amz-copy-source") else {
             throw S3Error.invalidArgument("x-amz-copy-source is required")
         }
@@ -36,25 +39,24 @@ enum CopyHandler {
         }
         // Reading the source through a gateway of another jurisdiction crosses a border like a GET.
         let operation: ReadOperation = call.request.operation == .uploadPartCopy ? .uploadPartCopySource : .copySource
-        let decision = try await call.gate.check(
+        let crossing = try await call.gate.check(
             SovereigntyRequest(kind: .read(operation), tenant: bucket.tenant, bucket: bucketName, key: key,
                                gateway: call.gateway),
             bucketJurisdiction: bucket.jurisdiction, requestID: call.requestID, requester: call.tenant)
-        var grantID: String?
-        if case .granted(let id) = decision { grantID = id }
         guard let located = try await call.service.store.locate(bucket.jurisdiction, bucket: bucket.name, key: key) else {
             throw ObjectServiceError.noSuchKey(bucket: bucket.name, key: key)
         }
         try Conditions.copySource(call.request, located.manifest)
         return (bucket, try await call.service.store.opened(located, jurisdiction: bucket.jurisdiction,
                                                             tenant: bucket.tenant, operation: operation.rawValue,
-                                                            gateway: call.gateway, grantID: grantID))
+                                                            gateway: call.gateway, grantID: crossing?.grantID),
+                crossing)
     }
 
     static func copyObject(_ call: S3Call) async throws -> Response {
         let key = try call.objectKey()
         let destination = try call.service.bucket(call.bucketName, tenant: call.tenant)
-        let (sourceBucket, located) = try await source(call, destination: destination)
+        let (sourceBucket, located, crossing) = try await source(call, destination: destination)
         let directive = call.request.header("x-amz-metadata-directive")?.uppercased() ?? "COPY"
         guard directive == "COPY" || directive == "REPLACE" else {
             throw S3Error.invalidArgument("Unknown metadata directive.")
@@ -77,7 +79,8 @@ enum CopyHandler {
                                                          metadata: metadata, condition: try Conditions.write(call.request),
                                                          expectations: expectations, gateway: call.gateway,
                                                          operation: "CopyObject")
-        let result = try await copy(call, located, range: nil, into: writer, jurisdiction: sourceBucket.jurisdiction)
+        let result = try await copy(call, located, range: nil, into: writer, jurisdiction: sourceBucket.jurisdiction,
+                                crossing: crossing)
         guard case .object(let manifest) = result else { preconditionFailure("object writer returned a part") }
         return copyResult(call, "CopyObjectResult", lastModifiedMillis: manifest.lastModifiedMillis, etag: manifest.etag,
                           algorithm: manifest.checksumAlgorithm, checksum: manifest.checksumValue)
@@ -86,7 +89,7 @@ enum CopyHandler {
     static func uploadPartCopy(_ call: S3Call) async throws -> Response {
         let destination = try call.service.bucket(call.bucketName, tenant: call.tenant)
         let (template, number) = try await MultipartHandlers.uploadTarget(call, bucket: destination)
-        let (sourceBucket, located) = try await source(call, destination: destination)
+        let (sourceBucket, located, crossing) = try await source(call, destination: destination)
         var range: ClosedRange<Int64>?
         if let header = call.request.header("x-amz-copy-source-range") {
             guard case .range(let parsed) = ByteRange.parse(header, size: located.manifest.sizeBytes),
@@ -101,7 +104,8 @@ enum CopyHandler {
                                                              template: template, number: number,
                                                              expectations: PayloadExpectations(sizeBytes: size),
                                                              gateway: call.gateway)
-        let result = try await copy(call, located, range: range, into: writer, jurisdiction: sourceBucket.jurisdiction)
+        let result = try await copy(call, located, range: range, into: writer, jurisdiction: sourceBucket.jurisdiction,
+                                crossing: crossing)
         guard case .part(let record) = result else { preconditionFailure("part writer returned an object") }
         return copyResult(call, "CopyPartResult", lastModifiedMillis: record.lastModifiedMillis, etag: record.part.etag,
                           algorithm: template.checksumAlgorithm, checksum: record.part.checksumValue)
@@ -119,12 +123,15 @@ enum CopyHandler {
         return call.xml(xml.document)
     }
 
-    /// Reads `range` of the source (all of it when nil) into `writer` and finishes it.
+    /// Reads `range` of the source (all of it when nil) into `writer` and finishes it; bytes read across a border
+    /// count against the grant's byte limit first.
     private static func copy(_ call: S3Call, _ located: ObjectStore.Located, range: ClosedRange<Int64>?,
-                             into writer: ObjectWriter, jurisdiction: Jurisdiction) async throws -> WriteResult {
+                             into writer: ObjectWriter, jurisdiction: Jurisdiction,
+                             crossing: SovereigntyGate.Crossing?) async throws -> WriteResult {
         do {
             let size = located.manifest.sizeBytes
             if let bytes = range ?? (size > 0 ? 0...(size - 1) : nil) {
+                if let crossing { try await call.gate.charge(bytes: Int64(bytes.count), to: crossing) }
                 try await call.service.store.read(located, jurisdiction: jurisdiction, range: bytes) { slice in
                     try slice.withUnsafeReadableBytes { try writer.append($0) }
                     try await writer.flush()

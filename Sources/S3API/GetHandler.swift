@@ -77,8 +77,8 @@ enum GetHandler {
         }
         let length = bytes.map { $0.upperBound - $0.lowerBound + 1 } ?? 0
         headers[.contentLength] = String(length)
-        // Bytes served under a grant count against its byte limit.
-        if includeBody, let grantID = call.grantID { call.gate.addServedBytes(length, grant: grantID) }
+        // Bytes served under a grant count against its byte limit, before they are sent.
+        if includeBody, let crossing = call.crossing { try await call.gate.charge(bytes: length, to: crossing) }
         guard includeBody, let bytes else { return Response(status: status, headers: headers) }
         let store = call.service.store
         let jurisdiction = record.jurisdiction

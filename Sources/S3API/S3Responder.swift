@@ -67,19 +67,18 @@ public struct S3Responder: HTTPResponder {
             return try await handleAdmin(s3, identity: identity, body: request.body)
         }
         try Self.checkACLHeaders(s3)
-        var grantID: String?
+        var crossing: SovereigntyGate.Crossing?
         if let read = s3.operation.sovereignRead, let name = s3.bucket {
             let record = try service.bucket(name, tenant: identity.key.tenant)
             let listing = read == .listObjects || read == .listMultipartUploads
-            let decision = try await gate.check(
+            crossing = try await gate.check(
                 SovereigntyRequest(kind: .read(read), tenant: record.tenant, bucket: name,
                                    key: listing ? nil : s3.key, prefix: listing ? (s3.query("prefix") ?? "") : nil,
                                    gateway: jurisdiction),
                 bucketJurisdiction: record.jurisdiction, requestID: requestID, requester: identity.key.accessKeyID)
-            if case .granted(let id) = decision { grantID = id }
         }
         let call = S3Call(request: s3, tenant: identity.key.tenant, verified: identity.verified, body: request.body,
-                          service: service, gate: gate, gateway: jurisdiction, grantID: grantID, requestID: requestID,
+                          service: service, gate: gate, gateway: jurisdiction, crossing: crossing, requestID: requestID,
                           logger: logger)
         switch s3.operation {
         case .listBuckets: return try BucketHandlers.listBuckets(call)
@@ -212,8 +211,9 @@ struct S3Call {
     let gate: SovereigntyGate
     /// Where the serving gateway runs.
     let gateway: Jurisdiction
-    /// The grant that let a cross-border read through (the key store checks it again).
-    let grantID: String?
+    /// The cross-border read a grant let through, if this is one (the key store checks the grant again).
+    let crossing: SovereigntyGate.Crossing?
+    var grantID: String? { crossing?.grantID }
     let requestID: String
     let logger: Logger
 

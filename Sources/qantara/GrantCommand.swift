@@ -71,9 +71,16 @@ struct GrantCommand: AsyncParsableCommand {
                 try await options.client().call("GET", "grants", query: [("jurisdiction", jurisdiction.uppercased())],
                                                 body: Optional<String>.none, as: [GrantView].self)
             }
-            printTable(["GRANT", "STATE", "TO", "TENANT", "BUCKET", "SCOPE", "OPERATIONS", "EXPIRES"],
+            printTable(["GRANT", "STATE", "TO", "TENANT", "BUCKET", "SCOPE", "OPERATIONS", "EXPIRES", "USED"],
                        grants.map { [$0.id, $0.state, $0.recipients.joined(separator: ","), $0.tenant, $0.bucket, $0.scope,
-                                     $0.operations.joined(separator: ","), $0.expires] })
+                                     $0.operations.joined(separator: ","), $0.expires, Self.used($0)] })
+        }
+
+        /// `3/10 req, 2048/- B`: what gateways used of each limit ("-" when there is none); "-" for no limits.
+        static func used(_ grant: GrantView) -> String {
+            guard grant.maxRequests != nil || grant.maxBytes != nil else { return "-" }
+            return "\(grant.usedRequests)/\(grant.maxRequests.map(String.init) ?? "-") req, "
+                + "\(grant.usedBytes)/\(grant.maxBytes.map(String.init) ?? "-") B"
         }
     }
 

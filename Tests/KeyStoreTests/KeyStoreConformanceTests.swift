@@ -208,6 +208,49 @@ class KeyStoreConformanceTests: XCTestCase {
         XCTAssertEqual(home.exportBytes(), key.plaintext.exportBytes())
     }
 
+    /// A grant's request and byte limits are counted by the key store for every gateway: a use that would exceed
+    /// one is refused and changes nothing; a revoked grant is not used; only MA and the recipients may count.
+    func testGrantUseIsCountedAgainstItsLimits() async throws {
+        let client = try await makeClient()
+        let (foreign, claimed) = foreignRequester(client)
+        let now: Int64 = 1_700_000_000
+        let grant = Grant(id: "g-9", issuer: ma, recipients: [fr], tenant: "acme", bucket: "data", prefix: "",
+                          operations: [.getObject], purpose: .customerInitiated, legalBasis: "contract 9",
+                          notBefore: now - 10, expires: now + 3600, issuedAt: now, maxBytes: 100, maxRequests: 2)
+        _ = try await client.issueGrant(grant, metadata: request())
+        func refusal(_ reason: String) -> KeyStoreError {
+            .grantRefused(store: ma, requester: "gateway-FR", requesterJurisdiction: fr, reason: reason)
+        }
+        _ = try await foreign.useGrant(id: "g-9", requests: 1, bytes: 0, metadata: claimed)
+        _ = try await foreign.useGrant(id: "g-9", requests: 1, bytes: 60, metadata: claimed)
+        await assertKeyStoreError(try await foreign.useGrant(id: "g-9", requests: 1, bytes: 0, metadata: claimed),
+                                  refusal("limit-exceeded, grant g-9"))
+        await assertKeyStoreError(try await foreign.useGrant(id: "g-9", requests: 0, bytes: 41, metadata: claimed),
+                                  refusal("limit-exceeded, grant g-9"))
+        let status = try await foreign.useGrant(id: "g-9", requests: 0, bytes: 40, metadata: claimed)
+        XCTAssertEqual([status.usedRequests, status.usedBytes], [2, 100])
+        let listed = try await client.grants(metadata: request())
+        XCTAssertEqual(listed.map { [$0.usedRequests, $0.usedBytes] }, [[2, 100]])
+        do {
+            _ = try await foreign.useGrant(id: "g-404", requests: 1, bytes: 0, metadata: claimed)
+            XCTFail("an unknown grant was used")
+        } catch let error as KeyStoreError {
+            guard case .invalidRequest = error else { return XCTFail("\(error)") }
+        }
+        var unlimited = grant
+        unlimited.id = "g-10"
+        unlimited.maxBytes = nil
+        unlimited.maxRequests = nil
+        unlimited.recipients = [Jurisdiction("US")!]
+        _ = try await client.issueGrant(unlimited, metadata: request())
+        await assertKeyStoreError(try await foreign.useGrant(id: "g-10", requests: 1, bytes: 0, metadata: claimed),
+                                  .wrongJurisdiction(store: ma, requester: "gateway-FR", requesterJurisdiction: fr))
+        _ = try await client.revokeGrant(id: "g-10", metadata: request())
+        await assertKeyStoreError(try await client.useGrant(id: "g-10", requests: 1, bytes: 0, metadata: request()),
+                                  .grantRefused(store: ma, requester: "gateway-MA", requesterJurisdiction: ma,
+                                                reason: "revoked, grant g-10"))
+    }
+
     func testHealth() async throws {
         let health = try await makeClient().health()
         XCTAssertEqual(health.jurisdiction, ma)

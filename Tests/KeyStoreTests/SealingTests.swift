@@ -1,6 +1,7 @@
 import XCTest
 import Envelope
 import ObjectModel
+import Sovereignty
 @testable import KeyStore
 
 final class SealingTests: XCTestCase {
@@ -37,6 +38,24 @@ final class SealingTests: XCTestCase {
         // Neither a key in the clear nor the wrapped tenant key of the destroyed tenant is in the file.
         let file = try XCTUnwrap(SealedFile.readFile(path))
         XCTAssertNil(find(kept.plaintext.exportBytes(), in: file))
+    }
+
+    func testGrantUsageSurvivesRestart() async throws {
+        let path = temporaryDirectory() + "/ks"
+        let first = makeStore(path)
+        try first.unseal(secret: secret)
+        let grant = Grant(id: "g-1", issuer: ma, recipients: [fr], tenant: "acme", bucket: "data", prefix: "",
+                          operations: [.getObject], purpose: .customerInitiated, legalBasis: "contract",
+                          notBefore: 1_699_999_000, expires: 1_700_003_600, issuedAt: 1_699_999_000, maxRequests: 1)
+        _ = try await first.issueGrant(grant, metadata: request())
+        _ = try await first.useGrant(id: "g-1", requests: 1, bytes: 7, metadata: request(fr))
+        let second = makeStore(path)
+        try second.unseal(secret: secret)
+        let listed = try await second.grants(metadata: request())
+        XCTAssertEqual(listed.map { [$0.usedRequests, $0.usedBytes] }, [[1, 7]])
+        await assertKeyStoreError(try await second.useGrant(id: "g-1", requests: 1, bytes: 0, metadata: request(fr)),
+                                  .grantRefused(store: ma, requester: "gateway-FR", requesterJurisdiction: fr,
+                                                reason: "limit-exceeded, grant g-1"))
     }
 
     func testWrongSecretAndDamagedFileAreToldApart() throws {

@@ -212,3 +212,37 @@ def test_writes_from_another_jurisdiction_get_keys_of_their_own(tmp_path, kind):
         assert "hash chain intact" in server.cli("audit", "verify", "--jurisdiction", "MA").stdout
     finally:
         server.stop()
+
+
+def test_grant_limits_are_counted_by_the_key_store_and_survive_a_restart(tmp_path):
+    from qantara import Server
+    server = Server(tmp_path / "data").start()
+    try:
+        ma, fr = server.client(gateway="MA"), server.client(gateway="FR")
+        ma.create_bucket(Bucket="limited", CreateBucketConfiguration={"LocationConstraint": "MA"})
+        ma.put_object(Bucket="limited", Key="doc.txt", Body=b"x" * 100)
+        issued = server.cli("grant", "issue", "--jurisdiction", "MA", "--to", "FR", "--tenant", "root", "--bucket",
+                            "limited", "--purpose", "customer-initiated", "--legal-basis", "contract 12",
+                            "--expires-in", "1h", "--max-requests", "3", "--max-bytes", "150").stdout
+        grant_id = issued.split()[2].rstrip(":")
+        assert fr.get_object(Bucket="limited", Key="doc.txt")["Body"].read() == b"x" * 100
+        # 100 more bytes would pass the byte limit: refused before anything is sent.
+        status, code, message = refused(lambda: fr.get_object(Bucket="limited", Key="doc.txt"))
+        assert status == 403 and code == "CrossBorderReadDenied" and "limit-exceeded" in message
+        assert fr.get_object(Bucket="limited", Key="doc.txt", Range="bytes=0-9")["Body"].read() == b"x" * 10
+        status, _, _ = refused(lambda: fr.head_object(Bucket="limited", Key="doc.txt"))
+        assert status == 403
+        listed = server.cli("grant", "list", "--jurisdiction", "MA").stdout
+        assert "3/3 req, 110/150 B" in listed, listed
+        # The key store keeps the count: a restarted gateway does not start afresh.
+        server.stop()
+        server.start()
+        fr = server.client(gateway="FR")
+        status, code, message = refused(lambda: fr.get_object(Bucket="limited", Key="doc.txt", Range="bytes=0-0"))
+        assert status == 403 and "limit-exceeded" in message
+        shown = json.loads(server.cli("grant", "show", grant_id, "--jurisdiction", "MA").stdout)
+        assert (shown["usedRequests"], shown["usedBytes"], shown["maxRequests"], shown["maxBytes"]) == (3, 110, 3, 150)
+        tail = server.cli("audit", "tail", "--jurisdiction", "MA", "-n", "100").stdout
+        assert len([l for l in tail.splitlines() if "reason=limit-exceeded" in l and f"grant={grant_id}" in l]) >= 3
+    finally:
+        server.stop()
