@@ -18,11 +18,18 @@ public final class PKCS11Token: @unchecked Sendable {
     /// Errors carry the function and its `CKR_*` code.
     public struct Failure: Error, CustomStringConvertible {
         public let description: String
+        /// The `CKR_*` code, when a PKCS#11 function returned one.
+        public var code: CK_RV?
+
+        public init(description: String, code: CK_RV? = nil) {
+            self.description = description
+            self.code = code
+        }
     }
 
     static func check(_ rv: CK_RV, _ what: String) throws {
         guard rv == CKR_OK else {
-            throw Failure(description: "PKCS#11 \(what) failed: CKR 0x\(String(rv, radix: 16))")
+            throw Failure(description: "PKCS#11 \(what) failed: CKR 0x\(String(rv, radix: 16))", code: rv)
         }
     }
 
@@ -160,13 +167,20 @@ public final class PKCS11Token: @unchecked Sendable {
         return output
     }
 
-    /// Opens what ``encrypt(_:plaintext:aad:)`` produced; nil when it does not authenticate.
+    /// Codes by which tokens report ciphertext that does not authenticate: the standard ones, PKCS#11 3.0's
+    /// `CKR_AEAD_DECRYPT_FAILED` (0x35), and `CKR_GENERAL_ERROR`, which SoftHSM2 answers for a GCM tag mismatch.
+    static let authenticationFailures: Set<CK_RV> = [CK_RV(CKR_ENCRYPTED_DATA_INVALID), CK_RV(CKR_ENCRYPTED_DATA_LEN_RANGE),
+                                                      0x35, CK_RV(CKR_GENERAL_ERROR)]
+
+    /// Opens what ``encrypt(_:plaintext:aad:)`` produced; nil when it does not authenticate. Any other failure of
+    /// the token (session lost, device error or removed, key handle gone, not logged in) throws: it says nothing
+    /// about the data.
     public func decrypt(_ key: CK_OBJECT_HANDLE, sealed: [UInt8], aad: [UInt8]) throws -> [UInt8]? {
         guard sealed.count >= 12 + 16 else { return nil }
         var nonce = Array(sealed.prefix(12))
         do {
             return try gcm(key, input: Array(sealed.dropFirst(12)), nonce: &nonce, aad: aad, encrypting: false)
-        } catch let failure as Failure where failure.description.contains("CKR 0x") {
+        } catch let failure as Failure where failure.code.map(Self.authenticationFailures.contains) == true {
             return nil
         }
     }

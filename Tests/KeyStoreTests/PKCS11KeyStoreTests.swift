@@ -79,7 +79,14 @@ final class PKCS11KeyStoreConformanceTests: KeyStoreConformanceTests {
         var damaged = try XCTUnwrap(SealedFile.readFile(path))
         damaged[damaged.count - 3] ^= 1
         try SealedFile.writeAtomically(damaged, to: path)
-        XCTAssertThrowsError(try KeyStore(jurisdiction: ma, path: path, backend: .pkcs11(token), now: { 0 }).open())
+        XCTAssertThrowsError(try KeyStore(jurisdiction: ma, path: path, backend: .pkcs11(token), now: { 0 }).open()) {
+            guard case .corrupt(let message) = $0 as? KeyStoreError else { return XCTFail("\($0)") }
+            XCTAssertTrue(message.contains("fails authentication"), message)
+        }
+        // A key handle the token does not have is a token failure, not damaged data.
+        XCTAssertThrowsError(try token.decrypt(0xdead, sealed: [UInt8](repeating: 1, count: 40), aad: [])) {
+            XCTAssertNotNil(($0 as? PKCS11Token.Failure)?.code)
+        }
     }
 
     func testWrongPinIsRefused() throws {
