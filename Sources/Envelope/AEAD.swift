@@ -1,4 +1,4 @@
-import CCryptoBoringSSL
+internal import CCryptoBoringSSL
 import CSodium
 import Hashing
 
