@@ -94,8 +94,7 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
         ]),
         .testTarget(name: "SovereigntyTests", dependencies: ["Sovereignty", "ObjectModel", "Hashing"]),
-        .testTarget(name: "EnvelopeTests", dependencies: ["Envelope", "ObjectModel", "Hashing"]),
-        .testTarget(name: "CipherInteropTests", dependencies: ["Envelope", "Hashing", "COpenSSL"]),
+        .testTarget(name: "EnvelopeTests", dependencies: ["Envelope", "ObjectModel", "Hashing", "COpenSSL"]),
         .testTarget(name: "StorageEngineTests", dependencies: ["StorageEngine", "ObjectModel"]),
         .testTarget(name: "StorageNodeTests", dependencies: [
             "StorageNode", "StorageEngine", "ObjectModel", "NodeHTTP",

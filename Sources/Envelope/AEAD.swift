@@ -1,4 +1,4 @@
-internal import CCryptoBoringSSL
+import CCryptoBoringSSL
 import CSodium
 import Hashing
 
