@@ -28,8 +28,10 @@ let package = Package(
 
         .target(name: "ObjectModel"),
         .target(name: "Hashing", dependencies: ["COpenSSL", "CSodium"]),
-        .target(name: "Envelope", dependencies: ["ObjectModel", "Hashing", "CSodium",
-                                                 .product(name: "Crypto", package: "swift-crypto")]),
+        // AES-256-GCM through BoringSSL, behind two C functions: BoringSSL's headers clash with OpenSSL's in any
+        // module that would see both, so no Swift module sees them.
+        .target(name: "CAESGCM", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "Envelope", dependencies: ["ObjectModel", "Hashing", "CSodium", "CAESGCM"]),
         .target(name: "KeyStore", dependencies: ["Envelope", "Sovereignty", "ObjectModel", "Hashing", "CSodium", "CPKCS11"]),
         .target(name: "KeyStoreHTTP", dependencies: [
             "KeyStore", "Envelope", "ObjectModel", "Hashing", "Sovereignty",

@@ -1,4 +1,4 @@
-import CCryptoBoringSSL
+import CAESGCM
 import CSodium
 import Hashing
 
@@ -64,14 +64,11 @@ extension AEADAlgorithm {
         key.withBytes { keyBytes in
             switch self {
             case .aes256gcm:
-                let context = Self.gcmContext(keyBytes)
-                defer { CCryptoBoringSSL_EVP_AEAD_CTX_free(context) }
-                var tagLength = 0
-                let ok = CCryptoBoringSSL_EVP_AEAD_CTX_seal_scatter(
-                    context, base, base + length, &tagLength, Self.tagSizeBytes,
-                    nonce.baseAddress!.assumingMemoryBound(to: UInt8.self), nonce.count, base, length, nil, 0,
-                    aad.baseAddress?.assumingMemoryBound(to: UInt8.self), aad.count)
-                precondition(ok == 1 && tagLength == Self.tagSizeBytes, "AES-256-GCM encryption failed")
+                let ok = qantara_aes256gcm_seal(keyBytes.baseAddress!.assumingMemoryBound(to: UInt8.self),
+                                                nonce.baseAddress!.assumingMemoryBound(to: UInt8.self),
+                                                aad.baseAddress?.assumingMemoryBound(to: UInt8.self), aad.count,
+                                                base, length, base, base + length)
+                precondition(ok == 1, "AES-256-GCM encryption failed")
             case .xchacha20poly1305:
                 precondition(Sodium.ready)
                 var tagLength: UInt64 = 0
@@ -110,11 +107,10 @@ extension AEADAlgorithm {
         return key.withBytes { keyBytes in
             switch self {
             case .aes256gcm:
-                let context = Self.gcmContext(keyBytes)
-                defer { CCryptoBoringSSL_EVP_AEAD_CTX_free(context) }
-                return CCryptoBoringSSL_EVP_AEAD_CTX_open_gather(
-                    context, out, nonce.baseAddress!.assumingMemoryBound(to: UInt8.self), nonce.count, input, length,
-                    tag, Self.tagSizeBytes, aad.baseAddress?.assumingMemoryBound(to: UInt8.self), aad.count) == 1
+                return qantara_aes256gcm_open(keyBytes.baseAddress!.assumingMemoryBound(to: UInt8.self),
+                                              nonce.baseAddress!.assumingMemoryBound(to: UInt8.self),
+                                              aad.baseAddress?.assumingMemoryBound(to: UInt8.self), aad.count,
+                                              input, length, tag, out) == 1
             case .xchacha20poly1305:
                 precondition(Sodium.ready)
                 return crypto_aead_xchacha20poly1305_ietf_decrypt_detached(
@@ -125,18 +121,5 @@ extension AEADAlgorithm {
             }
         }
         }
-    }
-}
-
-extension AEADAlgorithm {
-    /// A BoringSSL AES-256-GCM context for `key` with 16-byte tags; free it with `EVP_AEAD_CTX_free` (BoringSSL
-    /// clears freed memory, so the expanded key does not outlive it).
-    static func gcmContext(_ key: UnsafeRawBufferPointer) -> UnsafeMutablePointer<EVP_AEAD_CTX> {
-        guard let context = CCryptoBoringSSL_EVP_AEAD_CTX_new(CCryptoBoringSSL_EVP_aead_aes_256_gcm(),
-                                                               key.baseAddress!.assumingMemoryBound(to: UInt8.self),
-                                                               key.count, tagSizeBytes) else {
-            preconditionFailure("AES-256-GCM context allocation failed")
-        }
-        return context
     }
 }
