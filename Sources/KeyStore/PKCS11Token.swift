@@ -135,13 +135,16 @@ public final class PKCS11Token: @unchecked Sendable {
     /// Whether the key's value can leave the token (false for keys made by ``generateAESKey(label:)``).
     public func isExtractable(_ key: CK_OBJECT_HANDLE) throws -> Bool {
         try lock.with {
-            var extractable = CK_BBOOL(CK_TRUE), sensitive = CK_BBOOL(CK_FALSE)
-            var template = [
-                CK_ATTRIBUTE(type: CK_ATTRIBUTE_TYPE(CKA_EXTRACTABLE), pValue: &extractable, ulValueLen: 1),
-                CK_ATTRIBUTE(type: CK_ATTRIBUTE_TYPE(CKA_SENSITIVE), pValue: &sensitive, ulValueLen: 1),
-            ]
-            try Self.check(functions.pointee.C_GetAttributeValue(session, key, &template, 2), "C_GetAttributeValue")
-            return extractable != CK_BBOOL(CK_FALSE) || sensitive == CK_BBOOL(CK_FALSE)
+            // [extractable, sensitive], in memory that outlives the call that fills it.
+            var flags: [CK_BBOOL] = [CK_BBOOL(CK_TRUE), CK_BBOOL(CK_FALSE)]
+            try flags.withUnsafeMutableBufferPointer { values in
+                var template = [
+                    CK_ATTRIBUTE(type: CK_ATTRIBUTE_TYPE(CKA_EXTRACTABLE), pValue: values.baseAddress, ulValueLen: 1),
+                    CK_ATTRIBUTE(type: CK_ATTRIBUTE_TYPE(CKA_SENSITIVE), pValue: values.baseAddress! + 1, ulValueLen: 1),
+                ]
+                try Self.check(functions.pointee.C_GetAttributeValue(session, key, &template, 2), "C_GetAttributeValue")
+            }
+            return flags[0] != CK_BBOOL(CK_FALSE) || flags[1] == CK_BBOOL(CK_FALSE)
         }
     }
 

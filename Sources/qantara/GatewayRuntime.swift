@@ -35,7 +35,6 @@ struct GatewayRuntime {
     func run() async throws {
         var logger = Logger(label: "qantara")
         logger.logLevel = logLevel
-        let address = listen
         let topology = try TopologyLoader.load(path: topologyPath)
         if remoteOnly, let local = topology.jurisdictions.flatMap(\.nodes).first(where: { $0.address == nil }) {
             throw TopologyLoader.Invalid(description: "\(topologyPath): node \(local.id) has no address; "
