@@ -17,11 +17,7 @@ extension KeyStore {
             throw KeyStoreError.wrongJurisdiction(store: jurisdiction, requester: metadata.requester,
                                                   requesterJurisdiction: metadata.jurisdiction)
         }
-        func refuse(_ reason: String) -> KeyStoreError {
-            .grantRefused(store: jurisdiction, requester: metadata.requester, requesterJurisdiction: metadata.jurisdiction,
-                          reason: reason)
-        }
-        guard let context else { throw refuse("not a bucket key") }
+        guard let context else { throw KeyStoreError.grantRefused(jurisdiction, metadata, "not a bucket key") }
         let decision = Sovereignty.decideKeyRelease(
             grantID: metadata.grantID, tenant: tenant, bucket: context.bucket, operation: metadata.operation,
             requester: metadata.jurisdiction, issuer: jurisdiction, issuedTo: context.issuedTo,
@@ -29,7 +25,7 @@ extension KeyStore {
             authorities: authorityMap(state), revoked: Set(state.grants.filter { $0.record.revokedMillis != nil }.map(\.id)),
             nowSeconds: now() / 1000)
         if case .refused(let reason, let grantID) = decision {
-            throw refuse(reason.rawValue + (grantID.map { ", grant \($0)" } ?? ""))
+            throw KeyStoreError.grantRefused(jurisdiction, metadata, reason, grantID: grantID)
         }
     }
 
@@ -134,8 +130,7 @@ extension KeyStore {
                                                       requesterJurisdiction: metadata.jurisdiction)
             }
             func refuse(_ reason: RefusalReason) -> KeyStoreError {
-                .grantRefused(store: jurisdiction, requester: metadata.requester,
-                              requesterJurisdiction: metadata.jurisdiction, reason: "\(reason.rawValue), grant \(id)")
+                .grantRefused(jurisdiction, metadata, reason, grantID: id)
             }
             if record.revokedMillis != nil { throw refuse(.revoked) }
             if let maximum = grant.maxRequests, record.usedRequests + requests > maximum { throw refuse(.limitExceeded) }

@@ -1,5 +1,6 @@
 import Envelope
 import ObjectModel
+import Sovereignty
 
 /// Who asks, and why: carried by every key-store request, as in the XKS proxy API. The requester's jurisdiction
 /// comes from its authenticated identity (the in-process wiring, or the network client's credential), never from a
@@ -140,6 +141,25 @@ public enum KeyStoreError: Error, Equatable, CustomStringConvertible, Sendable, 
         case .unavailable(let what):
             return "key store unavailable: \(what)"
         }
+    }
+
+    /// A refused release or use of a grant, for `metadata`'s requester: its reason reads `<code>, grant <id>`
+    /// (``refusalReason`` reads the code back), or names what is wrong when no rule applies.
+    static func grantRefused(_ store: Jurisdiction, _ metadata: RequestMetadata, _ reason: String) -> KeyStoreError {
+        .grantRefused(store: store, requester: metadata.requester, requesterJurisdiction: metadata.jurisdiction,
+                      reason: reason)
+    }
+
+    static func grantRefused(_ store: Jurisdiction, _ metadata: RequestMetadata, _ reason: RefusalReason,
+                             grantID: String?) -> KeyStoreError {
+        grantRefused(store, metadata, reason.rawValue + (grantID.map { ", grant \($0)" } ?? ""))
+    }
+
+    /// The sovereignty rule's reason of a ``grantRefused(store:requester:requesterJurisdiction:reason:)``.
+    public var refusalReason: RefusalReason? {
+        guard case .grantRefused(_, _, _, let reason) = self else { return nil }
+        let code = reason.prefix { $0 != "," }
+        return RefusalReason(rawValue: String(code))
     }
 }
 

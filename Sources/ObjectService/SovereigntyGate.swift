@@ -159,9 +159,8 @@ public final class SovereigntyGate: Sendable {
                                            grantID: grantID)
             _ = try await keyStore.useGrant(id: grantID, requests: requests, bytes: bytes, metadata: metadata)
             return .granted(grantID: grantID)
-        } catch KeyStoreError.grantRefused(_, _, _, let reason) {
-            let code = RefusalReason.allCases.first { reason.hasPrefix($0.rawValue + ",") } ?? .limitExceeded
-            return .refused(code, grantID: grantID)
+        } catch let error as KeyStoreError where error.refusalReason != nil {
+            return .refused(error.refusalReason!, grantID: grantID)
         } catch {
             logger.warning("grant use not counted", metadata: ["grant": "\(grantID)", "error": "\(error)"])
             return try await store.crypto.translate { throw error }

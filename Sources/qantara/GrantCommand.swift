@@ -84,18 +84,24 @@ struct GrantCommand: AsyncParsableCommand {
         }
     }
 
-    struct Show: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "Show one grant, with its signed JWS.")
+    /// One grant of an issuing jurisdiction, as `show` and `revoke` name it.
+    struct GrantTarget: ParsableArguments {
         @OptionGroup var options: AdminOptions
         @Option(help: "Issuing jurisdiction.") var jurisdiction: String
         @Argument(help: "Grant id.") var id: String
 
         func validate() throws { try KeyCommand.check(jurisdiction) }
+    }
+
+    struct Show: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "Show one grant, with its signed JWS.")
+        @OptionGroup var target: GrantTarget
 
         func run() async throws {
             let grant = try await runAdmin {
-                try await options.client().call("GET", "grants/\(id)", query: [("jurisdiction", jurisdiction.uppercased())],
-                                                body: Optional<String>.none, as: GrantView.self)
+                try await target.options.client().call("GET", "grants/\(target.id)",
+                                                       query: [("jurisdiction", target.jurisdiction.uppercased())],
+                                                       body: Optional<String>.none, as: GrantView.self)
             }
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -105,17 +111,13 @@ struct GrantCommand: AsyncParsableCommand {
 
     struct Revoke: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Revoke a grant: refused on every gateway within a second.")
-        @OptionGroup var options: AdminOptions
-        @Option(help: "Issuing jurisdiction.") var jurisdiction: String
-        @Argument(help: "Grant id.") var id: String
-
-        func validate() throws { try KeyCommand.check(jurisdiction) }
+        @OptionGroup var target: GrantTarget
 
         func run() async throws {
             let grant = try await runAdmin {
-                try await options.client().call("POST", "grants/\(id)/revoke",
-                                                body: KeyActionBody(jurisdiction: jurisdiction.uppercased(), tenant: nil),
-                                                as: GrantView.self)
+                try await target.options.client().call(
+                    "POST", "grants/\(target.id)/revoke",
+                    body: KeyActionBody(jurisdiction: target.jurisdiction.uppercased(), tenant: nil), as: GrantView.self)
             }
             print("grant \(grant.id) is \(grant.state)")
         }
