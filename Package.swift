@@ -27,11 +27,11 @@ let package = Package(
         .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
 
         .target(name: "ObjectModel"),
-        .target(name: "Hashing", dependencies: ["COpenSSL", "CSodium"]),
+        .target(name: "Hashing", dependencies: ["COpenSSL", "CSodium", "CBoringShim"]),
         // AES-256-GCM through BoringSSL, behind two C functions: BoringSSL's headers clash with OpenSSL's in any
         // module that would see both, so no Swift module sees them.
-        .target(name: "CAESGCM", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
-        .target(name: "Envelope", dependencies: ["ObjectModel", "Hashing", "CSodium", "CAESGCM"]),
+        .target(name: "CBoringShim", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
+        .target(name: "Envelope", dependencies: ["ObjectModel", "Hashing", "CSodium", "CBoringShim"]),
         .target(name: "KeyStore", dependencies: ["Envelope", "Sovereignty", "ObjectModel", "Hashing", "CSodium", "CPKCS11"]),
         .target(name: "KeyStoreHTTP", dependencies: [
             "KeyStore", "Envelope", "ObjectModel", "Hashing", "Sovereignty",
@@ -45,6 +45,7 @@ let package = Package(
         .target(name: "StorageNode", dependencies: [
             "ObjectModel", "StorageEngine",
             .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
         ]),

@@ -1,4 +1,4 @@
-import CAESGCM
+import CBoringShim
 import CSodium
 import Hashing
 

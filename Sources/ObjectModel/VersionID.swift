@@ -12,8 +12,16 @@ public struct VersionID: Hashable, Sendable, CustomStringConvertible {
 
     /// A fresh random version id.
     public static func random() -> VersionID {
+        // Two draws of 8 bytes: drawing byte by byte asked the kernel for randomness 16 times per id.
         var generator = SystemRandomNumberGenerator()
-        return VersionID(bytes: (0..<16).map { _ in UInt8.random(in: 0...255, using: &generator) })!
+        let (high, low) = (generator.next(), generator.next())
+        return VersionID(bytes: [UInt8](unsafeUninitializedCapacity: 16) { buffer, count in
+            for index in 0..<8 {
+                buffer[index] = UInt8(truncatingIfNeeded: high >> (index * 8))
+                buffer[8 + index] = UInt8(truncatingIfNeeded: low >> (index * 8))
+            }
+            count = 16
+        })!
     }
 
     public var description: String { Hex.encode(bytes) }

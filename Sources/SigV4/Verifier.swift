@@ -124,23 +124,32 @@ public enum SigV4Verifier {
     private static func parseHeader(_ header: String, _ request: SignableRequest) throws(SigV4Error)
         -> ParsedAuthorization
     {
-        let prefix = "AWS4-HMAC-SHA256 "
-        guard header.hasPrefix(prefix) else {
+        // Parsed over the header's bytes: splitting the String by Character cost a small PUT 3% of its CPU.
+        let bytes = Array(header.utf8)
+        let prefix = "AWS4-HMAC-SHA256 ".utf8
+        guard bytes.starts(with: prefix) else {
             throw .malformedAuthorization("only AWS4-HMAC-SHA256 is supported")
         }
-        var fields = [String: String]()
-        for part in header.dropFirst(prefix.count).split(separator: ",") {
-            let trimmed = part.trimmingSpaces
-            guard let equals = trimmed.firstIndex(of: "=") else {
-                throw .malformedAuthorization("expected Name=Value, got \"\(trimmed)\"")
+        var credential: String?, signed: String?, signature: String?
+        for part in bytes[prefix.count...].split(separator: UInt8(ascii: ",")) {
+            let field = part.trimmingSpaces
+            guard let equals = field.firstIndex(of: UInt8(ascii: "=")) else {
+                throw .malformedAuthorization("expected Name=Value, got \"\(String(decoding: field, as: UTF8.self))\"")
             }
-            fields[String(trimmed[..<equals])] = String(trimmed[trimmed.index(after: equals)...])
+            let name = field[..<equals]
+            let value = String(decoding: field[(equals + 1)...], as: UTF8.self)
+            if name.elementsEqual("Credential".utf8) {
+                credential = value
+            } else if name.elementsEqual("SignedHeaders".utf8) {
+                signed = value
+            } else if name.elementsEqual("Signature".utf8) {
+                signature = value
+            }
         }
-        guard let credential = fields["Credential"], let signed = fields["SignedHeaders"],
-              let signature = fields["Signature"] else {
+        guard let credential, let signed, let signature else {
             throw .malformedAuthorization("Credential, SignedHeaders and Signature are required")
         }
-        guard signature.utf8.count == 64, Hex.decode(signature) != nil else {
+        guard signature.utf8.count == 64, signature.utf8.allSatisfy({ Hex.value($0) != nil }) else {
             throw .malformedAuthorization("Signature must be 64 hex digits")
         }
         let (accessKey, date, region, service) = try parseCredential(credential)
@@ -205,12 +214,23 @@ public enum SigV4Verifier {
     private static func parseCredential(_ credential: String) throws(SigV4Error)
         -> (String, String, String, String)
     {
-        let parts = credential.split(separator: "/", omittingEmptySubsequences: false).map(String.init)
-        guard parts.count == 5, !parts[0].isEmpty, parts[4] == "aws4_request", parts[1].utf8.count == 8,
+        let parts = credential.utf8.split(separator: UInt8(ascii: "/"), omittingEmptySubsequences: false)
+        guard parts.count == 5, !parts[0].isEmpty, parts[4].elementsEqual("aws4_request".utf8), parts[1].count == 8,
               !parts[2].isEmpty, !parts[3].isEmpty else {
             throw .malformedCredential("Credential must be KEY/yyyyMMdd/region/service/aws4_request")
         }
-        return (parts[0], parts[1], parts[2], parts[3])
+        let text = parts.prefix(4).map { String(Substring($0)) }
+        return (text[0], text[1], text[2], text[3])
+    }
+}
+
+extension ArraySlice<UInt8> {
+    /// The bytes without leading and trailing spaces and tabs.
+    var trimmingSpaces: ArraySlice<UInt8> {
+        var slice = self
+        while let first = slice.first, first == 0x20 || first == 0x09 { slice = slice.dropFirst() }
+        while let last = slice.last, last == 0x20 || last == 0x09 { slice = slice.dropLast() }
+        return slice
     }
 }
 

@@ -20,6 +20,8 @@ public struct WriteBatch: Sendable {
         operations.append(.deleteRange(start: start, end: end))
     }
     public var isEmpty: Bool { operations.isEmpty }
+    /// Adds every change of `other`, after this batch's.
+    public mutating func append(_ other: WriteBatch) { operations.append(contentsOf: other.operations) }
 }
 
 /// A key and its value, as a scan returns them.

@@ -5,8 +5,8 @@ import ObjectModel
 import StorageEngine
 import Synchronization
 
-/// A storage node inside the gateway's process: a ``NodeStore`` whose blocking calls run on a thread pool,
-/// so synced RocksDB writes never stall the cooperative pool.
+/// A storage node inside the gateway's process: a ``NodeStore`` whose blocking calls run on a thread pool, and
+/// whose commits go through a ``GroupCommitter``, so synced RocksDB writes never stall the cooperative pool.
 ///
 /// An operator can take it offline (its database is closed and every call fails with ``NodeError/unavailable``)
 /// and bring it back online, which reopens and re-checks the database.
@@ -15,7 +15,7 @@ public final class LocalStorageNode: StorageNodeClient {
     public let jurisdiction: Jurisdiction
     private let openEngine: @Sendable () throws -> any KeyValueEngine
     private let threadPool: NIOThreadPool
-    private let store: Mutex<NodeStore?>
+    private let online: Mutex<Online?>
     private let clock: @Sendable () -> Int64
 
     /// Opens the node, creating or checking its database through `openEngine`.
@@ -29,15 +29,28 @@ public final class LocalStorageNode: StorageNodeClient {
         self.clock = clock
         let engine = try openEngine()
         do {
-            store = Mutex(try NodeStore(node: node, jurisdiction: jurisdiction, engine: engine, nowMillis: clock()))
+            online = Mutex(Online(try NodeStore(node: node, jurisdiction: jurisdiction, engine: engine,
+                                                nowMillis: clock())))
         } catch {
             engine.close()
             throw error
         }
     }
 
+    deinit { goOffline() }
+
+    /// An open database and the thread that commits to it.
+    private struct Online {
+        let store: NodeStore
+        let committer: GroupCommitter
+        init(_ store: NodeStore) {
+            self.store = store
+            committer = GroupCommitter(store: store)
+        }
+    }
+
     /// True while the node serves requests.
-    public var isOnline: Bool { store.withLock { $0 != nil } }
+    public var isOnline: Bool { online.withLock { $0 != nil } }
 
     public var isLikelyAvailable: Bool { isOnline }
 
@@ -45,11 +58,12 @@ public final class LocalStorageNode: StorageNodeClient {
 
     /// Closes the database; calls fail with ``NodeError/unavailable`` until ``goOnline()``.
     public func goOffline() {
-        let closing = store.withLock { store -> NodeStore? in
-            defer { store = nil }
-            return store
+        let closing = online.withLock { online -> Online? in
+            defer { online = nil }
+            return online
         }
-        closing?.close()
+        closing?.committer.stop()
+        closing?.store.close()
     }
 
     /// Reopens the database after ``goOffline()``.
@@ -61,22 +75,23 @@ public final class LocalStorageNode: StorageNodeClient {
             engine.close()
             throw error
         }
-        store.withLock { $0 = opened }
+        online.withLock { $0 = Online(opened) }
     }
 
     /// Closes the database for good (shutdown).
     public func close() { goOffline() }
 
     private func run<R: Sendable>(_ body: @escaping @Sendable (NodeStore) throws -> R) async throws -> R {
-        guard let current = store.withLock({ $0 }) else { throw NodeError.unavailable(nodeID) }
+        guard let current = online.withLock({ $0?.store }) else { throw NodeError.unavailable(nodeID) }
         let node = nodeID
         return try await threadPool.runIfActive {
-            do { return try body(current) } catch StorageEngineError.closed {
-                throw NodeError.unavailable(node)
-            } catch let error as StorageEngineError {
-                throw NodeError.io("storage node \(node): \(error)")
-            }
+            do { return try body(current) } catch { throw NodeError.mapping(error, node: node) }
         }
+    }
+
+    private func commit(_ change: NodeChange) async throws -> CommitOutcome {
+        guard let committer = online.withLock({ $0?.committer }) else { throw NodeError.unavailable(nodeID) }
+        return try await committer.commit(change)
     }
 
     public func putSegment(_ jurisdiction: Jurisdiction, bucket: String, key: String, version: VersionID,
@@ -89,13 +104,13 @@ public final class LocalStorageNode: StorageNodeClient {
     public func commit(_ jurisdiction: Jurisdiction, manifest: ObjectManifest, completing upload: VersionID?)
         async throws -> CommitOutcome
     {
-        try await run { try $0.commit(jurisdiction, manifest: manifest, completing: upload) }
+        try await commit(.commit(jurisdiction, manifest: manifest, completing: upload, inlineSegment: nil))
     }
 
     public func commitSmall(_ jurisdiction: Jurisdiction, manifest: ObjectManifest, segment: [UInt8]) async throws
         -> CommitOutcome
     {
-        try await run { try $0.commit(jurisdiction, manifest: manifest, inlineSegment: segment) }
+        try await commit(.commit(jurisdiction, manifest: manifest, completing: nil, inlineSegment: segment))
     }
 
     public func abort(_ jurisdiction: Jurisdiction, version: VersionID) async throws {
@@ -156,7 +171,7 @@ public final class LocalStorageNode: StorageNodeClient {
     public func commitPart(_ jurisdiction: Jurisdiction, upload: VersionID, record: PartRecord) async throws
         -> CommitOutcome
     {
-        try await run { try $0.commitPart(jurisdiction, upload: upload, record: record) }
+        try await commit(.commitPart(jurisdiction, upload: upload, record: record))
     }
 
     public func parts(_ jurisdiction: Jurisdiction, upload: VersionID, from: UInt32, limit: Int) async throws

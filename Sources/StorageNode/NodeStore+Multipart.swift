@@ -29,28 +29,28 @@ extension NodeStore {
 
     /// Makes `record` the part of its number unless a later upload of that number is there; durably.
     public func commitPart(_ requested: Jurisdiction, upload: VersionID, record: PartRecord) throws -> CommitOutcome {
-        try check(requested)
+        try apply([.commitPart(requested, upload: upload, record: record)])[0].get()
+    }
+
+    func stagePart(_ record: PartRecord, upload: VersionID, group: GroupWrite, into batch: inout WriteBatch) throws
+        -> CommitOutcome
+    {
         let key = NodeKeys.part(upload: upload, number: record.part.number)
-        return try stripe(for: key).lock.withLock { _ in
-            var batch = WriteBatch()
-            batch.delete(NodeKeys.upload(version: record.part.versionID))
-            if let raw = try engine.get(key) {
-                let current = try PartRecord(decoding: raw)
-                if !record.isNewer(than: current) {
-                    if current.part.versionID != record.part.versionID {
-                        try deleteSegments(of: record.part.versionID, into: &batch)
-                    }
-                    try engine.write(batch, sync: true)
-                    return .superseded
-                }
+        batch.delete(NodeKeys.upload(version: record.part.versionID))
+        if let raw = try group.value(key) {
+            let current = try PartRecord(decoding: raw)
+            if !record.isNewer(than: current) {
                 if current.part.versionID != record.part.versionID {
-                    try deleteSegments(of: current.part.versionID, into: &batch)
+                    try deleteSegments(of: record.part.versionID, into: &batch)
                 }
+                return .superseded
             }
-            batch.put(key, record.encoded())
-            try engine.write(batch, sync: true)
-            return .committed
+            if current.part.versionID != record.part.versionID {
+                try deleteSegments(of: current.part.versionID, into: &batch)
+            }
         }
+        batch.put(key, record.encoded())
+        return .committed
     }
 
     /// Part records of an upload with numbers `>= from`, in order.

@@ -49,6 +49,17 @@ final class HashingTests: XCTestCase {
         XCTAssertEqual(hex(mac), "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843")
     }
 
+    func testHMACRFC4231Case6KeyLongerThanABlock() {
+        let mac = HMACSHA256.authenticate(key: [UInt8](repeating: 0xAA, count: 131),
+                                          message: Array("Test Using Larger Than Block-Size Key - Hash Key First".utf8))
+        XCTAssertEqual(hex(mac), "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54")
+    }
+
+    func testHMACOfEmptyKeyAndMessage() {
+        XCTAssertEqual(hex(HMACSHA256.authenticate(key: [UInt8](), message: [UInt8]())),
+                       "b613679a0814d9ec772f95d778c35fc5ff1697c493715653c6c712144292c5ad")
+    }
+
     func testBase64() {
         for length in 0..<10 {
             let bytes = (0..<length).map { UInt8($0 * 41 & 0xFF) }

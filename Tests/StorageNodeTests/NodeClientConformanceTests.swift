@@ -57,6 +57,62 @@ class NodeClientConformanceTests: XCTestCase {
         XCTAssertNil(missing)
     }
 
+    func testConcurrentCommitsAllLandAndTheNewestWinsPerKey() async throws {
+        let node = try await client()
+        let keys = (0..<8).map { "key-\($0)" }
+        // 8 writers per key, each with its own sequence: groups form while the disk syncs.
+        let manifests = (0..<64).map { index in manifest(keys[index % 8], sequence: UInt64(index + 1), size: 3) }
+        let ma = self.ma
+        let outcomes = try await withThrowingTaskGroup(of: CommitOutcome.self) { group in
+            for manifest in manifests {
+                group.addTask {
+                    try await node.commitSmall(ma, manifest: manifest, segment: [UInt8(manifest.sequence), 0, 0])
+                }
+            }
+            return try await group.reduce(into: [CommitOutcome]()) { $0.append($1) }
+        }
+        XCTAssertEqual(outcomes.count, 64)
+        XCTAssertTrue(outcomes.contains(.committed))
+        for (index, key) in keys.enumerated() {
+            let newest = manifests[56 + index]
+            let stored = try await node.manifest(ma, bucket: "bkt", key: key)
+            XCTAssertEqual(stored, newest, key)
+            let segment = try await node.segment(ma, version: newest.versionID, index: 0)
+            XCTAssertEqual(Array(segment.readableBytesView), [UInt8(newest.sequence), 0, 0])
+        }
+        let status = await node.status()
+        XCTAssertEqual(status.objectCount, 8)
+        XCTAssertEqual(status.segmentCount, 8, "every replaced or superseded version's segment is gone")
+    }
+
+    func testCommitsQueuedWhenTheNodeGoesOfflineEndCommittedOrUnavailable() async throws {
+        let local = try XCTUnwrap(local)
+        let manifests = (0..<32).map { manifest("k-\($0)", sequence: 1, size: 1) }
+        let ma = self.ma
+        let outcomes = await withTaskGroup(of: (ObjectManifest, Result<CommitOutcome, any Error>).self) { group in
+            for manifest in manifests {
+                group.addTask {
+                    do { return (manifest, .success(try await local.commitSmall(ma, manifest: manifest, segment: [7]))) }
+                    catch { return (manifest, .failure(error)) }
+                }
+            }
+            local.goOffline()
+            return await group.reduce(into: [(ObjectManifest, Result<CommitOutcome, any Error>)]()) { $0.append($1) }
+        }
+        XCTAssertEqual(outcomes.count, 32)
+        try local.goOnline()
+        for (manifest, outcome) in outcomes {
+            switch outcome {
+            case .success(let result):
+                XCTAssertEqual(result, .committed)
+                let stored = try await local.manifest(ma, bucket: "bkt", key: manifest.key)
+                XCTAssertEqual(stored, manifest, "an acknowledged commit is durable")
+            case .failure(let error):
+                XCTAssertEqual(error as? NodeError, .unavailable(NodeID("ma-1")!))
+            }
+        }
+    }
+
     func testEnvelopeIsReplacedOnlyOnTheSameVersionAndCompactKeepsData() async throws {
         let node = try await client()
         var first = manifest("k", sequence: 10, size: 3)

@@ -65,6 +65,49 @@ final class NodeStoreTests: XCTestCase {
         XCTAssertEqual(try node.counts().objects, 1)
     }
 
+    func testAGroupOfChangesReadsItsOwnWritesAndAFailureStaysAlone() throws {
+        let node = try NodeStore(node: NodeID("ma-1")!, jurisdiction: ma, engine: MemoryEngine(), nowMillis: 0)
+        let first = manifest("k", sequence: 10), second = manifest("k", sequence: 20), stale = manifest("k", sequence: 5)
+        let other = manifest("other", sequence: 1)
+        let outcomes = node.apply([
+            .commit(ma, manifest: first, completing: nil, inlineSegment: [1, 1, 1]),
+            .commit(ma, manifest: second, completing: nil, inlineSegment: [2, 2, 2]),
+            .commit(fr, manifest: other, completing: nil, inlineSegment: [3, 3, 3]),
+            .commit(ma, manifest: stale, completing: nil, inlineSegment: [4, 4, 4]),
+            .commit(ma, manifest: other, completing: nil, inlineSegment: [5, 5, 5]),
+        ])
+        XCTAssertEqual(try outcomes[0].get(), .committed)
+        // The second change saw the first's manifest and replaced it, freeing its segment.
+        XCTAssertEqual(try outcomes[1].get(), .committed)
+        XCTAssertThrowsError(try outcomes[2].get()) {
+            XCTAssertEqual($0 as? NodeError, .wrongJurisdiction(node: NodeID("ma-1")!, nodeJurisdiction: ma, requested: fr))
+        }
+        XCTAssertEqual(try outcomes[3].get(), .superseded)
+        XCTAssertEqual(try outcomes[4].get(), .committed)
+        XCTAssertEqual(try node.manifest(ma, bucket: "b", key: "k"), second)
+        XCTAssertEqual(Array(try node.segment(ma, version: second.versionID, index: 0).readableBytesView), [2, 2, 2])
+        XCTAssertEqual(Array(try node.segment(ma, version: other.versionID, index: 0).readableBytesView), [5, 5, 5])
+        XCTAssertThrowsError(try node.segment(ma, version: first.versionID, index: 0))
+        XCTAssertThrowsError(try node.segment(ma, version: stale.versionID, index: 0))
+        XCTAssertEqual(try node.counts().objects, 2)
+        XCTAssertEqual(try node.counts().segments, 2)
+    }
+
+    func testOverwritingAMultiSegmentObjectFreesEverySegment() throws {
+        let node = try NodeStore(node: NodeID("ma-1")!, jurisdiction: ma, engine: MemoryEngine(), nowMillis: 0)
+        var big = manifest("k", sequence: 1, size: 10)
+        big.segmentSizeBytes = 4
+        for index in 0..<3 {
+            try node.putSegment(ma, bucket: "b", key: "k", version: big.versionID, index: UInt32(index), bytes: [1])
+        }
+        XCTAssertEqual(try node.commit(ma, manifest: big), .committed)
+        XCTAssertEqual(try node.counts().segments, 3)
+        XCTAssertEqual(try node.counts().uploads, 0)
+        XCTAssertEqual(try node.commit(ma, manifest: manifest("k", sequence: 2, size: 0)), .committed)
+        XCTAssertEqual(try node.counts().segments, 0)
+        XCTAssertEqual(try node.counts().objects, 1)
+    }
+
     func testUncommittedUploadsAreSweptAtOpen() throws {
         let engine = MemoryEngine()
         let node = try NodeStore(node: NodeID("ma-1")!, jurisdiction: ma, engine: engine, nowMillis: 0)

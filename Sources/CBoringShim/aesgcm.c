@@ -1,4 +1,4 @@
-#include "aesgcm.h"
+#include "boringshim.h"
 
 #include <CCryptoBoringSSL_aead.h>
 
