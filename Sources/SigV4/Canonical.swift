@@ -1,5 +1,6 @@
 import Hashing
 import ObjectModel
+import Synchronization
 
 /// The canonical request and string to sign of SigV4, for S3 (paths are encoded once, never normalised).
 public enum Canonical {
@@ -85,4 +86,33 @@ public enum Canonical {
 
     /// SHA-256 hex of the empty string, which chunk signatures use.
     public static let emptySHA256 = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+}
+
+/// SigV4 signing keys by secret and scope. A scope's key changes once a day, and deriving it costs four HMACs, so
+/// signers and the verifier keep the keys they derived (as AWS's SDKs do). Results are the same with or without it.
+public final class SigningKeyCache: Sendable {
+    private struct Scope: Hashable {
+        let secret: String, date: String, region: String, service: String
+    }
+
+    /// The process's cache.
+    public static let shared = SigningKeyCache()
+
+    private let keys = Mutex<[Scope: [UInt8]]>([:])
+    /// Entries kept before the cache starts over (a day's scopes for this many keys).
+    private let capacity: Int
+
+    public init(capacity: Int = 1024) { self.capacity = capacity }
+
+    /// ``Canonical/signingKey(secret:date:region:service:)``, derived once per secret and scope.
+    public func key(secret: String, date: String, region: String, service: String) -> [UInt8] {
+        let scope = Scope(secret: secret, date: date, region: region, service: service)
+        if let key = keys.withLock({ $0[scope] }) { return key }
+        let key = Canonical.signingKey(secret: secret, date: date, region: region, service: service)
+        keys.withLock { keys in
+            if keys.count >= capacity { keys.removeAll() }
+            keys[scope] = key
+        }
+        return key
+    }
 }

@@ -26,7 +26,7 @@ public struct SigV4Signer: Sendable {
         let names = Array(Set(signed.headers.map(\.name))).sorted()
         let scope = "\(date)/\(region)/\(service)/aws4_request"
         let canonical = Canonical.request(signed, signedHeaders: names, payloadHash: payloadHash)
-        let key = Canonical.signingKey(secret: secret, date: date, region: region, service: service)
+        let key = SigningKeyCache.shared.key(secret: secret, date: date, region: region, service: service)
         let signature = Canonical.signature(signingKey: key, stringToSign: Canonical.stringToSign(
             amzDate: amzDate, scope: scope, canonicalRequest: canonical))
         let authorization = "AWS4-HMAC-SHA256 Credential=\(accessKeyID)/\(scope), "
@@ -46,7 +46,7 @@ public struct SigV4Signer: Sendable {
         let request = SignableRequest(method: method, rawPath: rawPath, rawQuery: query,
                                       headers: [(name: "host", value: host)])
         let canonical = Canonical.request(request, signedHeaders: ["host"], payloadHash: "UNSIGNED-PAYLOAD")
-        let key = Canonical.signingKey(secret: secret, date: date, region: region, service: service)
+        let key = SigningKeyCache.shared.key(secret: secret, date: date, region: region, service: service)
         let signature = Canonical.signature(signingKey: key, stringToSign: Canonical.stringToSign(
             amzDate: amzDate, scope: scope, canonicalRequest: canonical))
         return query + "&X-Amz-Signature=\(signature)"

@@ -103,7 +103,8 @@ public enum SigV4Verifier {
         } else if abs(nowSeconds - auth.timeSeconds) > Int64(Limits.clockSkewSecondsMax) {
             throw .requestTimeTooSkewed
         }
-        let key = Canonical.signingKey(secret: secret, date: auth.date, region: auth.region, service: auth.service)
+        let key = SigningKeyCache.shared.key(secret: secret, date: auth.date, region: auth.region,
+                                             service: auth.service)
         let canonical = Canonical.request(request, signedHeaders: auth.signedHeaders, payloadHash: auth.payloadHash,
                                           excludingQuery: auth.isPresigned ? "X-Amz-Signature" : nil)
         let stringToSign = Canonical.stringToSign(amzDate: auth.amzDate, scope: auth.scope, canonicalRequest: canonical)

@@ -24,6 +24,14 @@ public struct WriteBatch: Sendable {
     public mutating func append(_ other: WriteBatch) { operations.append(contentsOf: other.operations) }
 }
 
+/// What a read that may not wait for the disk found.
+public enum InMemoryRead<R> {
+    /// The read completed: the body's result, or nil when the key is absent.
+    case done(R?)
+    /// The value is not in memory; read it where blocking is allowed.
+    case needsIO
+}
+
 /// A key and its value, as a scan returns them.
 public struct KeyValue: Sendable, Equatable {
     public let key: [UInt8]
@@ -58,6 +66,11 @@ public protocol KeyValueEngine: Sendable {
     /// `verifyChecksums` the engine skips its own checksum of the value: for values authenticated by their reader
     /// (encrypted segments), where the check would only cost CPU.
     func withValue<R>(_ key: [UInt8], verifyChecksums: Bool, _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R?
+    /// Like ``withValue(_:verifyChecksums:_:)`` but never waits for the disk: `.needsIO` when the value is not in
+    /// memory (memtable or block cache). Lets a caller on a thread that must not block try a read before handing
+    /// it to a thread pool.
+    func withValueInMemory<R>(_ key: [UInt8], verifyChecksums: Bool, _ body: (UnsafeRawBufferPointer) throws -> R)
+        throws -> InMemoryRead<R>
     /// Applies `batch` atomically. With `sync`, returns only after the write-ahead log is on disk.
     func write(_ batch: WriteBatch, sync: Bool) throws
     /// Up to `limit` pairs with `start <= key < end` (end nil = no bound), in key order.

@@ -30,6 +30,11 @@ public final class MemoryEngine: KeyValueEngine {
         }
     }
 
+    public func withValueInMemory<R>(_ key: [UInt8], verifyChecksums: Bool,
+                                     _ body: (UnsafeRawBufferPointer) throws -> R) throws -> InMemoryRead<R> {
+        .done(try withValue(key, verifyChecksums: verifyChecksums, body))
+    }
+
     public func withValue<R>(_ key: [UInt8], verifyChecksums: Bool, _ body: (UnsafeRawBufferPointer) throws -> R)
         throws -> R?
     {

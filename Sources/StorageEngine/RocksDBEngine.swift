@@ -36,6 +36,10 @@ public final class RocksDBEngine: KeyValueEngine, @unchecked Sendable {
     /// Reads that skip RocksDB's block and blob checksums (software CRC32C in Debian's build, the hottest loop of a
     /// 1 MiB GET): used for encrypted segments, which the gateway authenticates.
     private let readUnverified: OpaquePointer
+    /// The same two, restricted to memory (memtable and block cache): a read that would need the disk stops with
+    /// `Incomplete`.
+    private let readInMemory: OpaquePointer
+    private let readInMemoryUnverified: OpaquePointer
     /// Directory of the database.
     public let path: String
 
@@ -64,6 +68,12 @@ public final class RocksDBEngine: KeyValueEngine, @unchecked Sendable {
         read = rocksdb_readoptions_create()
         readUnverified = rocksdb_readoptions_create()
         rocksdb_readoptions_set_verify_checksums(readUnverified, 0)
+        readInMemory = rocksdb_readoptions_create()
+        readInMemoryUnverified = rocksdb_readoptions_create()
+        rocksdb_readoptions_set_verify_checksums(readInMemoryUnverified, 0)
+        for options in [readInMemory, readInMemoryUnverified] {
+            rocksdb_readoptions_set_read_tier(options, Self.blockCacheTier)
+        }
         var error: UnsafeMutablePointer<CChar>?
         let db = rocksdb_open(options, path, &error)
         if let message = Self.take(error) {
@@ -72,6 +82,8 @@ public final class RocksDBEngine: KeyValueEngine, @unchecked Sendable {
             rocksdb_writeoptions_destroy(asyncWrite)
             rocksdb_readoptions_destroy(read)
             rocksdb_readoptions_destroy(readUnverified)
+            rocksdb_readoptions_destroy(readInMemory)
+            rocksdb_readoptions_destroy(readInMemoryUnverified)
             throw StorageEngineError.io("open \(path): \(message)")
         }
         handle = Mutex(Handle(db: db))
@@ -84,6 +96,8 @@ public final class RocksDBEngine: KeyValueEngine, @unchecked Sendable {
         rocksdb_writeoptions_destroy(asyncWrite)
         rocksdb_readoptions_destroy(read)
         rocksdb_readoptions_destroy(readUnverified)
+        rocksdb_readoptions_destroy(readInMemory)
+        rocksdb_readoptions_destroy(readInMemoryUnverified)
     }
 
     /// Runs `body` with the open database, keeping `close()` from freeing it meanwhile.
@@ -110,19 +124,40 @@ public final class RocksDBEngine: KeyValueEngine, @unchecked Sendable {
     public func withValue<R>(_ key: [UInt8], verifyChecksums: Bool, _ body: (UnsafeRawBufferPointer) throws -> R)
         throws -> R?
     {
+        switch try get(key, options: verifyChecksums ? read : readUnverified, body) {
+        case .done(let result): return result
+        case .needsIO: throw StorageEngineError.io("get: incomplete read without a read tier")
+        }
+    }
+
+    public func withValueInMemory<R>(_ key: [UInt8], verifyChecksums: Bool,
+                                     _ body: (UnsafeRawBufferPointer) throws -> R) throws -> InMemoryRead<R> {
+        try get(key, options: verifyChecksums ? readInMemory : readInMemoryUnverified, body)
+    }
+
+    /// `ReadTier::kBlockCacheTier`: data in the memtable or the block cache only.
+    private static let blockCacheTier: Int32 = 1
+
+    private func get<R>(_ key: [UInt8], options: OpaquePointer, _ body: (UnsafeRawBufferPointer) throws -> R)
+        throws -> InMemoryRead<R>
+    {
         try withDB { db in
             var error: UnsafeMutablePointer<CChar>?
             let pinned = key.withUnsafeBufferPointer { keyBuffer in
                 keyBuffer.withMemoryRebound(to: CChar.self) {
-                    rocksdb_get_pinned(db, verifyChecksums ? read : readUnverified, $0.baseAddress, $0.count, &error)
+                    rocksdb_get_pinned(db, options, $0.baseAddress, $0.count, &error)
                 }
             }
-            if let message = Self.take(error) { throw StorageEngineError.io("get: \(message)") }
-            guard let pinned else { return nil }
+            if let message = Self.take(error) {
+                // Status::Incomplete: the read tier forbade the I/O the value needs.
+                if message.hasPrefix("Result incomplete") { return .needsIO }
+                throw StorageEngineError.io("get: \(message)")
+            }
+            guard let pinned else { return .done(nil) }
             defer { rocksdb_pinnableslice_destroy(pinned) }
             var length = 0
             let value = rocksdb_pinnableslice_value(pinned, &length)
-            return try body(UnsafeRawBufferPointer(start: value, count: value == nil ? 0 : length))
+            return .done(try body(UnsafeRawBufferPointer(start: value, count: value == nil ? 0 : length)))
         }
     }
 

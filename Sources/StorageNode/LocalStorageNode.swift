@@ -89,6 +89,14 @@ public final class LocalStorageNode: StorageNodeClient {
         }
     }
 
+    /// Runs a read that never waits for the disk on the caller's thread: a value in the memtable or block cache
+    /// costs microseconds of CPU, less than the two thread hops of the pool. `.needsIO` (or an offline node) sends
+    /// the caller to ``run(_:)``.
+    private func inMemory<R>(_ read: (NodeStore) throws -> InMemoryRead<R>) throws -> InMemoryRead<R> {
+        guard let current = online.withLock({ $0?.store }) else { return .needsIO }
+        do { return try read(current) } catch { throw NodeError.mapping(error, node: nodeID) }
+    }
+
     private func commit(_ change: NodeChange) async throws -> CommitOutcome {
         guard let committer = online.withLock({ $0?.committer }) else { throw NodeError.unavailable(nodeID) }
         return try await committer.commit(change)
@@ -118,7 +126,10 @@ public final class LocalStorageNode: StorageNodeClient {
     }
 
     public func manifest(_ jurisdiction: Jurisdiction, bucket: String, key: String) async throws -> ObjectManifest? {
-        try await run { try $0.manifest(jurisdiction, bucket: bucket, key: key) }
+        if case .done(let manifest) = try inMemory({ try $0.manifestInMemory(jurisdiction, bucket: bucket, key: key) }) {
+            return manifest
+        }
+        return try await run { try $0.manifest(jurisdiction, bucket: bucket, key: key) }
     }
 
     public func segment(_ jurisdiction: Jurisdiction, version: VersionID, index: UInt32) async throws -> ByteBuffer {
@@ -129,7 +140,12 @@ public final class LocalStorageNode: StorageNodeClient {
                                          _ body: @escaping @Sendable (UnsafeRawBufferPointer) throws -> R) async throws
         -> R
     {
-        try await run { try $0.withSegment(jurisdiction, version: version, index: index, body) }
+        if case .done(let result?) = try inMemory({
+            try $0.withSegmentInMemory(jurisdiction, version: version, index: index, body)
+        }) {
+            return result
+        }
+        return try await run { try $0.withSegment(jurisdiction, version: version, index: index, body) }
     }
 
     public func list(_ jurisdiction: Jurisdiction, bucket: String, prefix: [UInt8], from: [UInt8], limit: Int)

@@ -188,6 +188,35 @@ public final class NodeStore: Sendable {
         }
     }
 
+    /// ``manifest(_:bucket:key:)`` when the engine has it in memory; `.needsIO` when reading it would wait for the
+    /// disk.
+    public func manifestInMemory(_ requested: Jurisdiction, bucket: String, key: String) throws
+        -> InMemoryRead<ObjectManifest>
+    {
+        try check(requested)
+        let read = try engine.withValueInMemory(NodeKeys.manifest(bucket: bucket, key: key), verifyChecksums: true) {
+            Array($0)
+        }
+        guard case .done(let raw) = read else { return .needsIO }
+        guard let raw else { return .done(nil) }
+        do { return .done(try ObjectManifest(decoding: raw)) } catch {
+            throw NodeError.corrupt("manifest of \(bucket)/\(key) on \(node): \(error)")
+        }
+    }
+
+    /// ``withSegment(_:version:index:_:)`` when the segment is in memory (small segments live in the memtable or
+    /// block cache; large ones in blob files); `.needsIO` otherwise.
+    public func withSegmentInMemory<R>(_ requested: Jurisdiction, version: VersionID, index: UInt32,
+                                       _ body: (UnsafeRawBufferPointer) throws -> R) throws -> InMemoryRead<R> {
+        try check(requested)
+        let read = try engine.withValueInMemory(NodeKeys.segment(version: version, index: index),
+                                                verifyChecksums: false, body)
+        if case .done(nil) = read {
+            throw NodeError.missingSegment(node: node, version: version.description, index: index)
+        }
+        return read
+    }
+
     /// One segment, copied once from the engine into a NIO buffer that goes to the socket as it is.
     public func segment(_ requested: Jurisdiction, version: VersionID, index: UInt32) throws -> ByteBuffer {
         try withSegment(requested, version: version, index: index) { raw in

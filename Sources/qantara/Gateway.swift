@@ -16,6 +16,7 @@ struct Gateway: AsyncParsableCommand {
     @OptionGroup var server: ServerOptions
 
     func run() async throws {
+        MemoryTuning.apply()
         try await server.runtime(data: data, topologyPath: config, remoteOnly: true).run()
     }
 }

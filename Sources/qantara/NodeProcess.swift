@@ -17,6 +17,7 @@ struct NodeProcess {
     let logLevel: Logger.Level
 
     func run() async throws {
+        MemoryTuning.apply()
         var logger = Logger(label: "qantara.node")
         logger.logLevel = logLevel
         logger[metadataKey: "node"] = "\(id)"

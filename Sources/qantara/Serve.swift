@@ -17,6 +17,7 @@ struct Serve: AsyncParsableCommand {
     @OptionGroup var server: ServerOptions
 
     func run() async throws {
+        MemoryTuning.apply()
         try await server.runtime(data: data, topologyPath: topology, remoteOnly: false).run()
     }
 }

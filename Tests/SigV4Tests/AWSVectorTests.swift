@@ -19,6 +19,20 @@ final class AWSVectorTests: XCTestCase {
             amzDate: "20150830T123600Z", scope: "20150830/us-east-1/service/aws4_request", canonicalRequest: canonical))
     }
 
+    func testSigningKeyCacheDerivesTheSameKeysPerSecretAndScope() {
+        let cache = SigningKeyCache(capacity: 2)
+        let expected = Canonical.signingKey(secret: suiteSecret, date: "20150830", region: "us-east-1", service: "service")
+        for _ in 0..<2 {
+            XCTAssertEqual(cache.key(secret: suiteSecret, date: "20150830", region: "us-east-1", service: "service"),
+                           expected)
+        }
+        XCTAssertNotEqual(cache.key(secret: "other", date: "20150830", region: "us-east-1", service: "service"), expected)
+        XCTAssertNotEqual(cache.key(secret: suiteSecret, date: "20150831", region: "us-east-1", service: "service"),
+                          expected)
+        // Past its capacity the cache starts over and still answers right.
+        XCTAssertEqual(cache.key(secret: suiteSecret, date: "20150830", region: "us-east-1", service: "service"), expected)
+    }
+
     /// get-vanilla, get-vanilla-query-order-key-case, post-vanilla, get-utf8.
     func testSuiteVectors() {
         let vectors = [

@@ -23,6 +23,17 @@ class EngineConformanceTests: XCTestCase {
         XCTAssertNil(try engine.get(bytes("a")))
     }
 
+    func testInMemoryReadsSeeRecentWritesAndAbsence() throws {
+        let engine = try makeEngine()
+        defer { engine.close() }
+        try engine.put(bytes("fresh"), bytes("v"), sync: true)
+        guard case .done(let value) = try engine.withValueInMemory(bytes("fresh"), verifyChecksums: true, { Array($0) })
+        else { return XCTFail("a value still in the memtable is in memory") }
+        XCTAssertEqual(value, bytes("v"))
+        guard case .done(nil) = try engine.withValueInMemory(bytes("absent"), verifyChecksums: true, { Array($0) })
+        else { return XCTFail("absence is known from memory in a database without files") }
+    }
+
     func testEmptyValueIsNotAbsent() throws {
         let engine = try makeEngine()
         defer { engine.close() }
@@ -116,6 +127,24 @@ final class RocksDBEngineConformanceTests: EngineConformanceTests {
     override func tearDown() {
         for directory in directories { try? FileManager.default.removeItem(at: directory) }
         directories = []
+    }
+
+    func testInMemoryReadOfAValueOnlyOnDiskNeedsIOUntilItIsCached() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("qantara-engine-\(UUID())")
+        directories.append(directory)
+        do {
+            let engine = try RocksDBEngine(path: directory.path)
+            try engine.put(bytes("flushed"), bytes("on disk"), sync: true)
+            try engine.compact()
+            engine.close()
+        }
+        let reopened = try RocksDBEngine(path: directory.path)
+        defer { reopened.close() }
+        let read = { try reopened.withValueInMemory(self.bytes("flushed"), verifyChecksums: true) { Array($0) } }
+        guard case .needsIO = try read() else { return XCTFail("a fresh block cache cannot hold the value") }
+        XCTAssertEqual(try reopened.get(bytes("flushed")), bytes("on disk"))
+        guard case .done(let value) = try read() else { return XCTFail("the read cached the value's block") }
+        XCTAssertEqual(value, bytes("on disk"))
     }
 
     func testDataSurvivesReopen() throws {
