@@ -35,35 +35,56 @@ public enum Canonical {
     /// Trims a header value and collapses runs of spaces, as SigV4 requires.
     public static func headerValue(_ value: String) -> String {
         var out = [UInt8]()
+        appendHeaderValue(value, to: &out)
+        return String(decoding: out, as: UTF8.self)
+    }
+
+    private static func appendHeaderValue(_ value: String, to out: inout [UInt8]) {
+        let start = out.count
         var pendingSpace = false
         for byte in value.utf8 {
             if byte == 0x20 || byte == 0x09 {
-                pendingSpace = !out.isEmpty
+                pendingSpace = out.count > start
             } else {
                 if pendingSpace { out.append(0x20) }
                 pendingSpace = false
                 out.append(byte)
             }
         }
-        return String(decoding: out, as: UTF8.self)
     }
 
-    /// The canonical request for `signedHeaders` (lower-case, sorted as sent) and a payload hash.
+    /// The canonical request for `signedHeaders` (lower-case, sorted as sent) and a payload hash. Built as bytes in
+    /// one buffer: it is computed for every request.
     public static func request(_ request: SignableRequest, signedHeaders: [String], payloadHash: String,
                                excludingQuery excluded: String? = nil) -> String {
-        var lines = [String]()
-        lines.append(request.method)
-        lines.append(uri(rawPath: request.rawPath))
-        lines.append(query(rawQuery: request.rawQuery, excluding: excluded))
-        var headerBlock = ""
+        let newline: UInt8 = 0x0A
+        var out = [UInt8]()
+        out.reserveCapacity(512)
+        out += request.method.utf8
+        out.append(newline)
+        out += uri(rawPath: request.rawPath).utf8
+        out.append(newline)
+        out += query(rawQuery: request.rawQuery, excluding: excluded).utf8
+        out.append(newline)
         for name in signedHeaders {
-            let values = request.headers.filter { $0.name == name }.map { headerValue($0.value) }
-            headerBlock += "\(name):\(values.joined(separator: ","))\n"
+            out += name.utf8
+            out.append(UInt8(ascii: ":"))
+            var first = true
+            for header in request.headers where header.name == name {
+                if !first { out.append(UInt8(ascii: ",")) }
+                first = false
+                appendHeaderValue(header.value, to: &out)
+            }
+            out.append(newline)
         }
-        lines.append(headerBlock)
-        lines.append(signedHeaders.joined(separator: ";"))
-        lines.append(payloadHash)
-        return lines.joined(separator: "\n")
+        out.append(newline)
+        for (index, name) in signedHeaders.enumerated() {
+            if index > 0 { out.append(UInt8(ascii: ";")) }
+            out += name.utf8
+        }
+        out.append(newline)
+        out += payloadHash.utf8
+        return String(decoding: out, as: UTF8.self)
     }
 
     /// The string to sign for a canonical request.

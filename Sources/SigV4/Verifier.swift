@@ -154,7 +154,7 @@ public enum SigV4Verifier {
             throw .malformedAuthorization("Signature must be 64 hex digits")
         }
         let (accessKey, date, region, service) = try parseCredential(credential)
-        let signedHeaders = signed.split(separator: ";").map(String.init)
+        let signedHeaders = signed.utf8.split(separator: UInt8(ascii: ";")).map { String(Substring($0)) }
         guard signedHeaders.contains("host") else { throw .headerNotSigned("host") }
         guard let payloadHash = request.header("x-amz-content-sha256") else {
             throw .malformedAuthorization("missing required header x-amz-content-sha256")

@@ -337,13 +337,19 @@ public enum NodeChange: Sendable {
 struct GroupWrite {
     let engine: any KeyValueEngine
     private(set) var batch = WriteBatch()
-    /// The value each written key will hold (nil: deleted).
+    /// The value each written record key will hold (nil: deleted). Changes read only manifests and part records
+    /// back, so segment keys and upload markers are not tracked.
     private var written: [[UInt8]: [UInt8]?] = [:]
 
     init(engine: any KeyValueEngine) { self.engine = engine }
 
-    /// The value `key` holds once the group's writes so far are applied.
+    private static func isRecord(_ key: [UInt8]) -> Bool {
+        key.first == NodeKeys.manifestTag || key.first == NodeKeys.partTag
+    }
+
+    /// The value `key` (a manifest or part record key) holds once the group's writes so far are applied.
     func value(_ key: [UInt8]) throws -> [UInt8]? {
+        precondition(Self.isRecord(key), "only record keys are read back within a group")
         if let pending = written[key] { return pending }
         return try engine.get(key)
     }
@@ -351,8 +357,8 @@ struct GroupWrite {
     mutating func add(_ changes: WriteBatch) {
         for operation in changes.operations {
             switch operation {
-            case .put(let key, let value): written[key] = .some(value)
-            case .delete(let key): written[key] = .some(nil)
+            case .put(let key, let value): if Self.isRecord(key) { written[key] = .some(value) }
+            case .delete(let key): if Self.isRecord(key) { written[key] = .some(nil) }
             case .deleteRange: preconditionFailure("a grouped change deletes keys one by one")
             }
         }
