@@ -53,10 +53,17 @@ public enum Canonical {
         }
     }
 
-    /// The canonical request for `signedHeaders` (lower-case, sorted as sent) and a payload hash. Built as bytes in
-    /// one buffer: it is computed for every request.
+    /// The canonical request for `signedHeaders` (lower-case, sorted as sent) and a payload hash.
     public static func request(_ request: SignableRequest, signedHeaders: [String], payloadHash: String,
                                excludingQuery excluded: String? = nil) -> String {
+        String(decoding: requestBytes(request, signedHeaders: signedHeaders, payloadHash: payloadHash,
+                                      excludingQuery: excluded), as: UTF8.self)
+    }
+
+    /// ``request(_:signedHeaders:payloadHash:excludingQuery:)`` as the bytes that are hashed, built in one buffer:
+    /// signing and verifying hash them as they are, on every request.
+    static func requestBytes(_ request: SignableRequest, signedHeaders: [String], payloadHash: String,
+                             excludingQuery excluded: String? = nil) -> [UInt8] {
         let newline: UInt8 = 0x0A
         var out = [UInt8]()
         out.reserveCapacity(512)
@@ -84,12 +91,16 @@ public enum Canonical {
         }
         out.append(newline)
         out += payloadHash.utf8
-        return String(decoding: out, as: UTF8.self)
+        return out
     }
 
     /// The string to sign for a canonical request.
     public static func stringToSign(amzDate: String, scope: String, canonicalRequest: String) -> String {
-        "AWS4-HMAC-SHA256\n\(amzDate)\n\(scope)\n" + Hex.encode(StreamingDigest.hash(.sha256, Array(canonicalRequest.utf8)))
+        stringToSign(amzDate: amzDate, scope: scope, canonicalBytes: Array(canonicalRequest.utf8))
+    }
+
+    static func stringToSign(amzDate: String, scope: String, canonicalBytes: [UInt8]) -> String {
+        "AWS4-HMAC-SHA256\n\(amzDate)\n\(scope)\n" + Hex.encode(StreamingDigest.hash(.sha256, canonicalBytes))
     }
 
     /// The SigV4 signing key: HMAC chain over date, region, service and `aws4_request`.

@@ -25,10 +25,10 @@ public struct SigV4Signer: Sendable {
         signed.headers.append((name: "x-amz-content-sha256", value: payloadHash))
         let names = Array(Set(signed.headers.map(\.name))).sorted()
         let scope = "\(date)/\(region)/\(service)/aws4_request"
-        let canonical = Canonical.request(signed, signedHeaders: names, payloadHash: payloadHash)
+        let canonical = Canonical.requestBytes(signed, signedHeaders: names, payloadHash: payloadHash)
         let key = SigningKeyCache.shared.key(secret: secret, date: date, region: region, service: service)
         let signature = Canonical.signature(signingKey: key, stringToSign: Canonical.stringToSign(
-            amzDate: amzDate, scope: scope, canonicalRequest: canonical))
+            amzDate: amzDate, scope: scope, canonicalBytes: canonical))
         let authorization = "AWS4-HMAC-SHA256 Credential=\(accessKeyID)/\(scope), "
             + "SignedHeaders=\(names.joined(separator: ";")), Signature=\(signature)"
         return [("x-amz-date", amzDate), ("x-amz-content-sha256", payloadHash), ("authorization", authorization)]
@@ -45,10 +45,10 @@ public struct SigV4Signer: Sendable {
             + "&X-Amz-Expires=\(expiresSeconds)&X-Amz-SignedHeaders=host"
         let request = SignableRequest(method: method, rawPath: rawPath, rawQuery: query,
                                       headers: [(name: "host", value: host)])
-        let canonical = Canonical.request(request, signedHeaders: ["host"], payloadHash: "UNSIGNED-PAYLOAD")
+        let canonical = Canonical.requestBytes(request, signedHeaders: ["host"], payloadHash: "UNSIGNED-PAYLOAD")
         let key = SigningKeyCache.shared.key(secret: secret, date: date, region: region, service: service)
         let signature = Canonical.signature(signingKey: key, stringToSign: Canonical.stringToSign(
-            amzDate: amzDate, scope: scope, canonicalRequest: canonical))
+            amzDate: amzDate, scope: scope, canonicalBytes: canonical))
         return query + "&X-Amz-Signature=\(signature)"
     }
 }

@@ -105,9 +105,10 @@ public enum SigV4Verifier {
         }
         let key = SigningKeyCache.shared.key(secret: secret, date: auth.date, region: auth.region,
                                              service: auth.service)
-        let canonical = Canonical.request(request, signedHeaders: auth.signedHeaders, payloadHash: auth.payloadHash,
-                                          excludingQuery: auth.isPresigned ? "X-Amz-Signature" : nil)
-        let stringToSign = Canonical.stringToSign(amzDate: auth.amzDate, scope: auth.scope, canonicalRequest: canonical)
+        let canonical = Canonical.requestBytes(request, signedHeaders: auth.signedHeaders,
+                                               payloadHash: auth.payloadHash,
+                                               excludingQuery: auth.isPresigned ? "X-Amz-Signature" : nil)
+        let stringToSign = Canonical.stringToSign(amzDate: auth.amzDate, scope: auth.scope, canonicalBytes: canonical)
         let expected = Canonical.signature(signingKey: key, stringToSign: stringToSign)
         guard ConstantTime.equals(Array(expected.utf8), Array(auth.signature.lowercased().utf8)) else {
             throw .signatureMismatch

@@ -140,6 +140,8 @@ public final class LocalStorageNode: StorageNodeClient {
                                          _ body: @escaping @Sendable (UnsafeRawBufferPointer) throws -> R) async throws
         -> R
     {
+        // A segment in a blob file (64 KiB and more) answers `.needsIO` after an index lookup the pool then repeats:
+        // a few microseconds against a MiB's read, and recently written segments still in the memtable skip the pool.
         if case .done(let result?) = try inMemory({
             try $0.withSegmentInMemory(jurisdiction, version: version, index: index, body)
         }) {

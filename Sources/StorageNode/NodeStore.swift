@@ -265,7 +265,7 @@ public final class NodeStore: Sendable {
             let page = try engine.scan(from: from, to: end, limit: 1000)
             for pair in page {
                 if let manifest = try? ObjectManifest(decoding: pair.value) {
-                    for version in manifest.segmentVersions { try deleteSegments(of: version, into: &batch) }
+                    for extent in manifest.extents { deleteSegments(of: extent, into: &batch) }
                 }
             }
             guard let last = page.last, page.count == 1000 else { break }

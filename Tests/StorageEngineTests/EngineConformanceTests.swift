@@ -118,10 +118,25 @@ final class MemoryEngineConformanceTests: EngineConformanceTests {}
 final class RocksDBEngineConformanceTests: EngineConformanceTests {
     var directories: [URL] = []
 
-    override func makeEngine() throws -> any KeyValueEngine {
+    override func makeEngine() throws -> any KeyValueEngine { try RocksDBEngine(path: newDirectory()) }
+
+    /// A fresh database directory, removed at tear-down.
+    func newDirectory() -> String {
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("qantara-engine-\(UUID())")
         directories.append(directory)
-        return try RocksDBEngine(path: directory.path)
+        return directory.path
+    }
+
+    /// Writes `pairs` to a new database, closes it, and returns the database reopened.
+    func reopenedDatabase(with pairs: [(String, String)], compacted: Bool) throws -> RocksDBEngine {
+        let path = newDirectory()
+        do {
+            let engine = try RocksDBEngine(path: path)
+            for (key, value) in pairs { try engine.put(bytes(key), bytes(value), sync: true) }
+            if compacted { try engine.compact() }
+            engine.close()
+        }
+        return try RocksDBEngine(path: path)
     }
 
     override func tearDown() {
@@ -130,15 +145,7 @@ final class RocksDBEngineConformanceTests: EngineConformanceTests {
     }
 
     func testInMemoryReadOfAValueOnlyOnDiskNeedsIOUntilItIsCached() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("qantara-engine-\(UUID())")
-        directories.append(directory)
-        do {
-            let engine = try RocksDBEngine(path: directory.path)
-            try engine.put(bytes("flushed"), bytes("on disk"), sync: true)
-            try engine.compact()
-            engine.close()
-        }
-        let reopened = try RocksDBEngine(path: directory.path)
+        let reopened = try reopenedDatabase(with: [("flushed", "on disk")], compacted: true)
         defer { reopened.close() }
         let read = { try reopened.withValueInMemory(self.bytes("flushed"), verifyChecksums: true) { Array($0) } }
         guard case .needsIO = try read() else { return XCTFail("a fresh block cache cannot hold the value") }
@@ -148,14 +155,7 @@ final class RocksDBEngineConformanceTests: EngineConformanceTests {
     }
 
     func testDataSurvivesReopen() throws {
-        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("qantara-engine-\(UUID())")
-        directories.append(directory)
-        do {
-            let engine = try RocksDBEngine(path: directory.path)
-            try engine.put(bytes("durable"), bytes("yes"), sync: true)
-            engine.close()
-        }
-        let reopened = try RocksDBEngine(path: directory.path)
+        let reopened = try reopenedDatabase(with: [("durable", "yes")], compacted: false)
         defer { reopened.close() }
         XCTAssertEqual(try reopened.get(bytes("durable")), bytes("yes"))
     }
