@@ -3,6 +3,7 @@ import Hashing
 import Logging
 import NIOCore
 import NIOHTTP1
+import NIOPosix
 import ObjectModel
 import StorageNode
 import Synchronization
@@ -45,10 +46,25 @@ public final class HTTPNodeClient: StorageNodeClient {
         var body: [UInt8] { Array(buffer.readableBytesView) }
     }
 
-    /// Performs one call. Transport failures become ``NodeError/unavailable``; node errors are rebuilt from the
-    /// error header.
+    /// Performs one call and collects its answer. Transport failures become ``NodeError/unavailable``; node errors
+    /// are rebuilt from the error header.
     private func call(_ method: HTTPMethod, _ endpoint: String, _ query: [(String, String)], body: [UInt8]? = nil,
                       accept404: Bool = false, timeout: TimeAmount? = nil, probe: Bool = false) async throws -> Reply {
+        let deadline = NIODeadline.now() + (timeout ?? self.timeout)
+        let (status, response) = try await open(method, endpoint, query, body: body.map { .bytes(ByteBuffer(bytes: $0)) },
+                                                accept404: accept404, deadline: deadline, probe: probe)
+        do {
+            return Reply(status: status, buffer: try await response.body.collect(upTo: NodeWire.bodyBytesMax + 16 * 1024 * 1024))
+        } catch {
+            up.store(false, ordering: .relaxed)
+            throw NodeError.unavailable(nodeID)
+        }
+    }
+
+    /// Sends one request and returns its answer with the body still to read, or throws the node's error.
+    private func open(_ method: HTTPMethod, _ endpoint: String, _ query: [(String, String)],
+                      body: HTTPClientRequest.Body?, accept404: Bool = false, deadline: NIODeadline,
+                      probe: Bool = false) async throws -> (status: Int, response: HTTPClientResponse) {
         // Circuit breaker: while the node is believed down, calls fail at once instead of each waiting for a
         // connect timeout; the health monitor's ping (a probe) closes the circuit when the node answers again.
         guard probe || up.load(ordering: .relaxed) else { throw NodeError.unavailable(nodeID) }
@@ -58,14 +74,12 @@ public final class HTTPNodeClient: StorageNodeClient {
         request.method = method
         if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
         if let body {
-            request.body = .bytes(ByteBuffer(bytes: body))
+            request.body = body
             request.headers.add(name: "Content-Type", value: "application/octet-stream")
         }
         let response: HTTPClientResponse
-        var bytes: ByteBuffer
         do {
-            response = try await http.execute(request, timeout: timeout ?? self.timeout)
-            bytes = try await response.body.collect(upTo: NodeWire.bodyBytesMax + 16 * 1024 * 1024)
+            response = try await http.execute(request, deadline: deadline)
         } catch {
             up.store(false, ordering: .relaxed)
             throw NodeError.unavailable(nodeID)
@@ -73,22 +87,28 @@ public final class HTTPNodeClient: StorageNodeClient {
         up.store(true, ordering: .relaxed)
         let status = Int(response.status.code)
         if (200..<300).contains(status) || (accept404 && status == 404 && response.headers[NodeWire.errorHeader].isEmpty) {
-            return Reply(status: status, buffer: bytes)
+            return (status, response)
         }
-        let message = String(buffer: bytes)
-        switch response.headers.first(name: NodeWire.errorHeader) {
-        case "unavailable": throw NodeError.unavailable(nodeID)
-        case "wrong-jurisdiction":
+        let message = (try? await response.body.collect(upTo: 64 * 1024)).map { String(buffer: $0) } ?? ""
+        let kind = response.headers.first(name: NodeWire.errorHeader)
+        if kind == "wrong-jurisdiction" {
             let own = response.headers.first(name: NodeWire.jurisdictionHeader).flatMap(Jurisdiction.init) ?? self.jurisdiction
             let requested = query.first { $0.0 == "j" }.flatMap { Jurisdiction($0.1) } ?? self.jurisdiction
             throw NodeError.wrongJurisdiction(node: nodeID, nodeJurisdiction: own, requested: requested)
-        case "missing-segment":
-            let version = query.first { $0.0 == "version" }?.1 ?? ""
-            let index = query.first { $0.0 == "index" }.flatMap { UInt32($0.1) } ?? 0
-            throw NodeError.missingSegment(node: nodeID, version: version, index: index)
-        case "corrupt": throw NodeError.corrupt(message)
-        case "stamp-mismatch": throw NodeError.stampMismatch(message)
-        default: throw NodeError.io("storage node \(nodeID) answered \(status): \(message)")
+        }
+        guard let kind, kind != "io" else { throw NodeError.io("storage node \(nodeID) answered \(status): \(message)") }
+        let index = query.first { $0.0 == "index" || $0.0 == "from" }.flatMap { UInt32($0.1) } ?? 0
+        throw nodeError(kind: kind, message: message, version: query.first { $0.0 == "version" }?.1, index: index)
+    }
+
+    /// The typed error a node reported by its kind (an error header or an error frame).
+    fileprivate func nodeError(kind: String, message: String, version: String?, index: UInt32) -> NodeError {
+        switch kind {
+        case "unavailable": return .unavailable(nodeID)
+        case "missing-segment": return .missingSegment(node: nodeID, version: version ?? "", index: index)
+        case "corrupt": return .corrupt(message)
+        case "stamp-mismatch": return .stampMismatch(message)
+        default: return .io(message)
         }
     }
 
@@ -138,6 +158,30 @@ public final class HTTPNodeClient: StorageNodeClient {
     {
         try await segment(jurisdiction, version: version, index: index).withUnsafeReadableBytes(body)
     }
+
+    public func openSegmentUpload(_ jurisdiction: Jurisdiction, bucket: String, key: String, version: VersionID)
+        -> any SegmentUpload
+    {
+        HTTPSegmentUpload(client: self, query: [("j", jurisdiction.code), ("bucket", hex(bucket)), ("key", hex(key)),
+                                                ("version", version.description)])
+    }
+
+    public func segmentReader(_ jurisdiction: Jurisdiction, version: VersionID, indices: ClosedRange<UInt32>)
+        -> any SegmentReader
+    {
+        HTTPSegmentReader(client: self, version: version, indices: indices,
+                          query: [("j", jurisdiction.code), ("version", version.description),
+                                  ("from", String(indices.lowerBound)), ("count", String(indices.count))])
+    }
+
+    /// A segment stream's request: no deadline, since a stream lasts as long as the object takes to pass; its
+    /// two ends check progress instead (a segment handed over, or received, within the node timeout).
+    fileprivate func stream(_ method: HTTPMethod, _ endpoint: String, _ query: [(String, String)],
+                            body: HTTPClientRequest.Body?) async throws -> HTTPClientResponse {
+        try await open(method, endpoint, query, body: body, deadline: .distantFuture).response
+    }
+
+    fileprivate var progressTimeout: TimeAmount { timeout }
 
     public func list(_ jurisdiction: Jurisdiction, bucket: String, prefix: [UInt8], from: [UInt8], limit: Int)
         async throws -> [ObjectManifest]
@@ -217,5 +261,132 @@ public final class HTTPNodeClient: StorageNodeClient {
 
     private func decode<T>(_ body: () throws -> T) throws -> T {
         do { return try body() } catch { throw NodeError.corrupt("answer of storage node \(nodeID): \(error)") }
+    }
+}
+
+/// A segment upload over one streamed `PUT /v1/segments`. Each `write` hands one frame to the request body through a
+/// ``Handoff``, so a segment waits while the previous one is being sent (about two segments in flight, whatever
+/// the object's size); a node that takes no segment within the node timeout fails the upload.
+private final class HTTPSegmentUpload: SegmentUpload {
+    private let client: HTTPNodeClient
+    private let body = Handoff<ByteBuffer>()
+    private let request: Task<Void, Error>
+
+    init(client: HTTPNodeClient, query: [(String, String)]) {
+        self.client = client
+        let body = self.body
+        request = Task {
+            // However the request ends, a waiting `write` must not wait for a reader that has gone.
+            defer { body.close(NodeError.unavailable(client.nodeID)) }
+            let response = try await client.stream(.PUT, "segments", query, body: .stream(body, length: .unknown))
+            _ = try await response.body.collect(upTo: 1024)
+        }
+    }
+
+    func write(index: UInt32, bytes: [UInt8]) async throws {
+        do {
+            try await body.send(NodeWire.frame(.segment, index: index, payload: bytes), timeout: client.progressTimeout)
+        } catch is Handoff<ByteBuffer>.TimedOut {
+            request.cancel()
+            throw NodeError.unavailable(client.nodeID)
+        } catch {
+            // The request ended before taking every segment: its outcome says why.
+            try await outcome()
+            throw NodeError.io("storage node \(client.nodeID) ended a segment upload early")
+        }
+    }
+
+    func finish() async throws {
+        body.close()
+        try await outcome()
+    }
+
+    /// Waits for the node's answer (it comes once the last segment is stored), for at most the node timeout.
+    private func outcome() async throws {
+        let request = self.request
+        let watchdog = MultiThreadedEventLoopGroup.singleton.any().scheduleTask(in: client.progressTimeout) {
+            request.cancel()
+        }
+        defer { watchdog.cancel() }
+        do {
+            try await request.value
+        } catch let error as NodeError {
+            throw error
+        } catch {
+            throw NodeError.unavailable(client.nodeID)
+        }
+    }
+
+    deinit {
+        // Dropped without `finish`: cancelled, so the node stops storing.
+        request.cancel()
+        body.close(CancellationError())
+    }
+}
+
+/// A segment reader over one streamed `GET /v1/segments`. A task cuts the response into segments and hands each over
+/// through a ``Handoff``: the node reads the next segment while the previous one travels, and at most one segment
+/// waits in the gateway. No segment within the node timeout fails the reader.
+private final class HTTPSegmentReader: SegmentReader {
+    private let client: HTTPNodeClient
+    private let segments = Handoff<ByteBuffer>()
+    private let task: Task<Void, Never>
+
+    init(client: HTTPNodeClient, version: VersionID, indices: ClosedRange<UInt32>, query: [(String, String)]) {
+        self.client = client
+        let segments = self.segments
+        task = Task {
+            do {
+                let response = try await client.stream(.GET, "segments", query, body: nil)
+                var decoder = SegmentFrameDecoder()
+                var received = 0
+                for try await var chunk in response.body {
+                    while let frame = try decoder.next(&chunk) {
+                        let expected = UInt32(UInt64(indices.lowerBound) + UInt64(min(received, indices.count - 1)))
+                        switch frame {
+                        case .segment(let index, let bytes):
+                            guard received < indices.count, index == expected else {
+                                throw NodeError.corrupt("storage node \(client.nodeID) sent segment \(index) out of order")
+                            }
+                            received += 1
+                            try await segments.send(bytes)
+                        case .error(let kind, let message):
+                            throw client.nodeError(kind: kind, message: message, version: version.description,
+                                                   index: expected)
+                        }
+                    }
+                }
+                // A response cut inside a frame is a lost connection; one that ends early but cleanly is not the
+                // protocol.
+                guard decoder.isAtFrameBoundary else { throw NodeError.unavailable(client.nodeID) }
+                guard received == indices.count else {
+                    throw NodeError.corrupt("storage node \(client.nodeID) sent \(received) of \(indices.count) segments")
+                }
+                segments.close()
+            } catch let error as NodeError {
+                segments.close(error)
+            } catch is FormatError {
+                segments.close(NodeError.corrupt("malformed segment stream from storage node \(client.nodeID)"))
+            } catch {
+                segments.close(NodeError.unavailable(client.nodeID))
+            }
+        }
+    }
+
+    func next<R: Sendable>(_ body: @escaping @Sendable (UnsafeRawBufferPointer) throws -> R) async throws -> R {
+        let segment: ByteBuffer?
+        do {
+            segment = try await segments.receive(timeout: client.progressTimeout)
+        } catch is Handoff<ByteBuffer>.TimedOut {
+            task.cancel()
+            throw NodeError.unavailable(client.nodeID)
+        }
+        guard let segment else { throw NodeError.io("read past the last segment of a segment reader") }
+        return try segment.withUnsafeReadableBytes(body)
+    }
+
+    deinit {
+        task.cancel()
+        segments.close(CancellationError())
     }
 }

@@ -65,6 +65,10 @@ public struct NodeServer: HTTPResponder {
             var headers = HTTPFields()
             headers[.contentType] = "application/octet-stream"
             return Response(status: .ok, headers: headers, body: ResponseBody(byteBuffer: segment))
+        case (.put, "segments"):
+            return try await storeSegments(request, jurisdiction: jurisdiction, query: query)
+        case (.get, "segments"):
+            return try await sendSegments(jurisdiction: jurisdiction, query: query)
         case (.delete, "segment"):
             try await node.abort(jurisdiction, version: try Self.version(query, "version"))
             return Response(status: .noContent)
@@ -139,6 +143,67 @@ public struct NodeServer: HTTPResponder {
         }
     }
 
+    /// `PUT /v1/segments`: stores a segment stream's segments as their frames arrive (one frame held at a time),
+    /// and answers once every one is stored.
+    private func storeSegments(_ request: Request, jurisdiction: Jurisdiction, query: [String: String]) async throws
+        -> Response
+    {
+        let (bucket, key) = (try Self.text(query, "bucket"), try Self.text(query, "key"))
+        let version = try Self.version(query, "version")
+        var decoder = SegmentFrameDecoder()
+        var stored = 0
+        for try await var chunk in request.body {
+            while let frame = try decoder.next(&chunk) {
+                guard case .segment(let index, let bytes) = frame else {
+                    throw ParameterError(message: "a segment upload carries segments only")
+                }
+                try await node.putSegment(jurisdiction, bucket: bucket, key: key, version: version, index: index,
+                                          bytes: Array(bytes.readableBytesView))
+                stored += 1
+            }
+        }
+        guard decoder.isAtFrameBoundary else { throw ParameterError(message: "segment stream ends inside a frame") }
+        return Self.plain(.ok, String(stored))
+    }
+
+    /// `GET /v1/segments`: streams segments `from ..< from + count` of a version, reading each next one while the
+    /// previous one is sent. An error on the first segment is the answer's status; a later one ends the stream with
+    /// an error frame.
+    private func sendSegments(jurisdiction: Jurisdiction, query: [String: String]) async throws -> Response {
+        let version = try Self.version(query, "version")
+        let (from, count) = (try Self.number(query, "from"), try Self.number(query, "count"))
+        guard count > 0, UInt64(from) + UInt64(count) - 1 <= UInt64(UInt32.max) else {
+            throw ParameterError(message: "count must be at least 1 and the last index within 32 bits")
+        }
+        let last = from + (count - 1)
+        let node = self.node
+        let first = try await node.segment(jurisdiction, version: version, index: from)
+        var headers = HTTPFields()
+        headers[.contentType] = "application/octet-stream"
+        return Response(status: .ok, headers: headers, body: ResponseBody { writer in
+            var (index, segment) = (from, first)
+            while true {
+                let ahead = index == last ? nil : Task { [index] in
+                    try await node.segment(jurisdiction, version: version, index: index + 1)
+                }
+                var header = ByteBufferAllocator().buffer(capacity: NodeWire.frameHeaderBytes)
+                NodeWire.writeFrameHeader(.segment, index: index, length: segment.readableBytes, into: &header)
+                try await writer.write(header)
+                try await writer.write(segment)
+                guard let ahead else { break }
+                index += 1
+                do {
+                    segment = try await ahead.value
+                } catch {
+                    let kind = (error as? NodeError).map { Self.kind(of: $0).kind } ?? "io"
+                    try await writer.write(NodeWire.frame(.error, index: index, payload: Array("\(kind)\u{0}\(error)".utf8)))
+                    break
+                }
+            }
+            try await writer.finish(nil)
+        })
+    }
+
     struct ParameterError: Error { let message: String }
 
     static func query(_ raw: String) -> [String: String] {
@@ -197,19 +262,23 @@ public struct NodeServer: HTTPResponder {
         Response(status: status, body: ResponseBody(byteBuffer: ByteBuffer(string: text)))
     }
 
+    /// A node error's status and kind (the value of ``NodeWire/errorHeader``).
+    static func kind(of error: NodeError) -> (status: HTTPResponse.Status, kind: String) {
+        switch error {
+        case .unavailable: (.serviceUnavailable, "unavailable")
+        case .wrongJurisdiction: (.conflict, "wrong-jurisdiction")
+        case .stampMismatch: (.conflict, "stamp-mismatch")
+        case .missingSegment: (.notFound, "missing-segment")
+        case .corrupt: (.internalServerError, "corrupt")
+        case .io: (.internalServerError, "io")
+        }
+    }
+
     static func error(_ error: NodeError) -> Response {
         var headers = HTTPFields()
-        let status: HTTPResponse.Status
-        let kind: String
-        switch error {
-        case .unavailable: (status, kind) = (.serviceUnavailable, "unavailable")
-        case .wrongJurisdiction(_, let own, _):
-            (status, kind) = (.conflict, "wrong-jurisdiction")
+        let (status, kind) = Self.kind(of: error)
+        if case .wrongJurisdiction(_, let own, _) = error {
             headers[.init(NodeWire.jurisdictionHeader)!] = own.code
-        case .stampMismatch: (status, kind) = (.conflict, "stamp-mismatch")
-        case .missingSegment: (status, kind) = (.notFound, "missing-segment")
-        case .corrupt: (status, kind) = (.internalServerError, "corrupt")
-        case .io: (status, kind) = (.internalServerError, "io")
         }
         headers[.init(NodeWire.errorHeader)!] = kind
         return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: ByteBuffer(string: "\(error)")))

@@ -1,3 +1,4 @@
+import NIOCore
 import ObjectModel
 import StorageNode
 
@@ -12,6 +13,26 @@ enum NodeWire {
     static let jurisdictionHeader = "x-qantara-node-jurisdiction"
     /// Largest request body a node reads: one segment plus a margin for a manifest's metadata.
     static let bodyBytesMax = Limits.segmentSizeBytes + 64 * 1024
+
+    /// Largest segment a segment stream carries: one segment and its authentication tag.
+    static let segmentBytesMax = Limits.segmentSizeBytes + Limits.segmentOverheadBytesMax
+    /// Bytes of a segment stream frame's header: kind, index, length.
+    static let frameHeaderBytes = 9
+
+    /// Appends the header of a segment stream frame to `buffer`.
+    static func writeFrameHeader(_ kind: SegmentFrame.Kind, index: UInt32, length: Int, into buffer: inout ByteBuffer) {
+        buffer.writeInteger(kind.rawValue)
+        buffer.writeInteger(index)
+        buffer.writeInteger(UInt32(length))
+    }
+
+    /// A whole segment stream frame.
+    static func frame(_ kind: SegmentFrame.Kind, index: UInt32, payload: some Collection<UInt8>) -> ByteBuffer {
+        var buffer = ByteBufferAllocator().buffer(capacity: frameHeaderBytes + payload.count)
+        writeFrameHeader(kind, index: index, length: payload.count, into: &buffer)
+        buffer.writeBytes(payload)
+        return buffer
+    }
 
     static func frame(_ records: [[UInt8]]) -> [UInt8] {
         var writer = BinaryWriter(capacity: records.reduce(0) { $0 + $1.count + 4 })
@@ -47,5 +68,85 @@ enum NodeWire {
         return NodeStatus(node: node, jurisdiction: jurisdiction, online: try reader.readUInt8() == 1,
                           objectCount: Int(try reader.readUInt64()), uploadsInProgress: Int(try reader.readUInt64()),
                           segmentCount: Int(try reader.readUInt64()))
+    }
+}
+
+/// One frame of a segment stream (`PUT` and `GET /v1/segments`). A stream is a sequence of frames, each a kind byte,
+/// a 32-bit index and a 32-bit length (big endian), then `length` bytes: a segment of at most
+/// ``NodeWire/segmentBytesMax`` bytes, or, ending a response whose status was already sent, the node error that
+/// stopped it (its kind, a zero byte, its message).
+enum SegmentFrame {
+    enum Kind: UInt8 {
+        case segment = 0
+        case error = 1
+    }
+
+    case segment(index: UInt32, bytes: ByteBuffer)
+    case error(kind: String, message: String)
+}
+
+/// Cuts a segment stream into frames as its chunks arrive, holding at most one frame: a frame whose header declares
+/// more than ``NodeWire/segmentBytesMax`` bytes is refused before anything is allocated for it.
+struct SegmentFrameDecoder {
+    private var header = ByteBuffer()
+    private var kind = SegmentFrame.Kind.segment
+    private var index: UInt32 = 0
+    private var length = 0
+    private var payload: ByteBuffer?
+
+    /// Whether the bytes fed so far end on a frame boundary.
+    var isAtFrameBoundary: Bool { payload == nil && header.readableBytes == 0 }
+
+    /// The next complete frame, consuming bytes of `input`; nil once `input` is used up inside a frame.
+    mutating func next(_ input: inout ByteBuffer) throws -> SegmentFrame? {
+        if payload == nil {
+            if header.readableBytes == 0, input.readableBytes >= NodeWire.frameHeaderBytes {
+                try readHeader(&input)
+            } else {
+                var slice = input.readSlice(length: min(NodeWire.frameHeaderBytes - header.readableBytes,
+                                                        input.readableBytes))!
+                header.writeBuffer(&slice)
+                guard header.readableBytes == NodeWire.frameHeaderBytes else { return nil }
+                var complete = header
+                header.clear()
+                try readHeader(&complete)
+            }
+        }
+        // A frame wholly inside the chunk is a slice of it, with no copy.
+        if payload!.readableBytes == 0, input.readableBytes >= length {
+            payload = nil
+            return try frame(input.readSlice(length: length)!)
+        }
+        var slice = input.readSlice(length: min(length - payload!.readableBytes, input.readableBytes))!
+        payload!.reserveCapacity(length)
+        payload!.writeBuffer(&slice)
+        guard payload!.readableBytes == length else { return nil }
+        defer { payload = nil }
+        return try frame(payload!)
+    }
+
+    private mutating func readHeader(_ buffer: inout ByteBuffer) throws {
+        guard let kind = SegmentFrame.Kind(rawValue: buffer.readInteger()!) else {
+            throw FormatError("unknown segment stream frame")
+        }
+        index = buffer.readInteger()!
+        let declared: UInt32 = buffer.readInteger()!
+        guard declared <= NodeWire.segmentBytesMax else {
+            throw FormatError("segment stream frame of \(declared) bytes, more than \(NodeWire.segmentBytesMax)")
+        }
+        self.kind = kind
+        length = Int(declared)
+        payload = ByteBuffer()
+    }
+
+    private func frame(_ bytes: ByteBuffer) throws -> SegmentFrame {
+        switch kind {
+        case .segment:
+            return .segment(index: index, bytes: bytes)
+        case .error:
+            let text = String(buffer: bytes)
+            guard let separator = text.firstIndex(of: "\u{0}") else { throw FormatError("malformed error frame") }
+            return .error(kind: String(text[..<separator]), message: String(text[text.index(after: separator)...]))
+        }
     }
 }

@@ -187,9 +187,29 @@ public final class ObjectStore: Sendable {
             let last = Int((min(range.upperBound, extentEnd) - extent.offset) / segmentSize)
             let segmentCipher = located.cipher?.segments(extent: extent.versionID,
                                                          part: parts.isEmpty ? 0 : parts[position].number)
+            // The segments stream from the first replica (one request to a network node); from a segment it
+            // cannot serve on, each segment is asked of the replicas in turn.
+            var reader = located.replicas.first?.segmentReader(jurisdiction, version: extent.versionID,
+                                                               indices: UInt32(first)...UInt32(last))
             for index in first...last {
-                let bytes = try await segment(located, extent: extent, index: index, cipher: segmentCipher,
+                var streamed: ByteBuffer?
+                if let current = reader {
+                    do {
+                        streamed = try await current.next(Self.opener(located, extent: extent, index: index,
+                                                                      cipher: segmentCipher))
+                    } catch {
+                        logger.warning("segment stream failed", metadata: [
+                            "node": "\(located.replicas[0].nodeID)", "error": "\(error)"])
+                        reader = nil
+                    }
+                }
+                let bytes: ByteBuffer
+                if let streamed {
+                    bytes = streamed
+                } else {
+                    bytes = try await segment(located, extent: extent, index: index, cipher: segmentCipher,
                                               jurisdiction: jurisdiction)
+                }
                 let start = extent.offset + Int64(index) * segmentSize
                 let from = Int(max(range.lowerBound, start) - start)
                 let to = Int(min(range.upperBound, start + Int64(bytes.readableBytes) - 1) - start)
@@ -203,33 +223,11 @@ public final class ObjectStore: Sendable {
     {
         var lastError: Error?
         var tampered = false
-        let expected = extent.segmentLength(index)
-        let last = index == extent.segmentCount - 1
         let key = located.manifest.key
+        let opener = Self.opener(located, extent: extent, index: index, cipher: cipher)
         for replica in located.replicas {
             do {
-                // Decrypted (or copied) straight out of the node's buffer, on the node's thread.
-                return try await replica.readSegment(jurisdiction, version: extent.versionID, index: UInt32(index)) { raw in
-                    guard raw.count == expected + (cipher == nil ? 0 : AEADAlgorithm.tagSizeBytes) else {
-                        throw SegmentRejected(description: "segment \(index) of \(key) has \(raw.count) bytes, "
-                            + "expected \(expected) and its tag")
-                    }
-                    var buffer = ByteBufferAllocator().buffer(capacity: expected)
-                    guard let cipher else {
-                        buffer.writeBytes(raw)
-                        return buffer
-                    }
-                    try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: expected) { output in
-                        do {
-                            try cipher.open(index: UInt32(index), last: last, sealed: raw,
-                                            into: UnsafeMutableRawBufferPointer(rebasing: output[..<expected]))
-                        } catch {
-                            throw SegmentRejected(description: "\(error)")
-                        }
-                        return expected
-                    }
-                    return buffer
-                }
+                return try await replica.readSegment(jurisdiction, version: extent.versionID, index: UInt32(index), opener)
             } catch let error as SegmentRejected {
                 tampered = true
                 logger.warning("segment rejected", metadata: ["node": "\(replica.nodeID)", "error": "\(error)"])
@@ -246,6 +244,39 @@ public final class ObjectStore: Sendable {
             throw ObjectServiceError.serviceUnavailable("no replica of \(key) is reachable")
         }
         throw ObjectServiceError.internalError("no replica could serve segment \(index): \(String(describing: lastError))")
+    }
+}
+
+extension ObjectStore {
+    /// Checks a stored segment's length and decrypts it (or copies it, in the plaintext setting) out of the node's
+    /// buffer into a new one, on the node's thread; throws ``SegmentRejected`` for a copy that is not the one written.
+    static func opener(_ located: Located, extent: Extent, index: Int, cipher: SegmentCipher?)
+        -> @Sendable (UnsafeRawBufferPointer) throws -> ByteBuffer
+    {
+        let expected = extent.segmentLength(index)
+        let last = index == extent.segmentCount - 1
+        let key = located.manifest.key
+        return { raw in
+            guard raw.count == expected + (cipher == nil ? 0 : AEADAlgorithm.tagSizeBytes) else {
+                throw SegmentRejected(description: "segment \(index) of \(key) has \(raw.count) bytes, "
+                    + "expected \(expected) and its tag")
+            }
+            var buffer = ByteBufferAllocator().buffer(capacity: expected)
+            guard let cipher else {
+                buffer.writeBytes(raw)
+                return buffer
+            }
+            try buffer.writeWithUnsafeMutableBytes(minimumWritableBytes: expected) { output in
+                do {
+                    try cipher.open(index: UInt32(index), last: last, sealed: raw,
+                                    into: UnsafeMutableRawBufferPointer(rebasing: output[..<expected]))
+                } catch {
+                    throw SegmentRejected(description: "\(error)")
+                }
+                return expected
+            }
+            return buffer
+        }
     }
 }
 

@@ -23,6 +23,8 @@ public final class ObjectWriter {
     private var spares: [any StorageNodeClient]
     /// Targets replaced after failing the first segment: they may hold a partial write to drop.
     private var abandoned: [any StorageNodeClient] = []
+    /// The segment stream to each target, by position in `targets`, opened with its first segment.
+    private var uploads: [Int: any SegmentUpload] = [:]
     private let md5 = StreamingDigest(.md5)
     private let sha256: StreamingDigest?
     private var checksum: StreamingChecksum?
@@ -159,19 +161,50 @@ public final class ObjectWriter {
                 }
                 abandoned.append(targets[position])
                 targets[position] = spares.removeFirst()
+                uploads[position] = nil
             }
             attempt += 1
         }
     }
 
-    /// Positions in `targets` that failed.
+    /// Hands a segment to every target's stream; returns the positions in `targets` that failed.
     private func sendToTargets(_ bytes: [UInt8], index: UInt32) async -> [Int] {
-        let targets = self.targets
-        let (jurisdiction, bucket, key, version) = (self.jurisdiction, self.bucket, self.key, self.version)
-        let failed = await store.failures(on: targets) {
-            try await $0.putSegment(jurisdiction, bucket: bucket, key: key, version: version, index: index, bytes: bytes)
+        for position in targets.indices where uploads[position] == nil {
+            uploads[position] = targets[position].openSegmentUpload(jurisdiction, bucket: bucket, key: key,
+                                                                    version: version)
         }
-        return targets.indices.filter { position in failed.contains { $0.nodeID == targets[position].nodeID } }
+        return await failures(of: uploads) { try await $0.write(index: index, bytes: bytes) }
+    }
+
+    /// Ends the segment streams; every segment sent is then stored on every target.
+    private func finishUploads() async throws {
+        let open = uploads
+        uploads = [:]
+        let failed = await failures(of: open) { try await $0.finish() }
+        guard failed.isEmpty else {
+            throw ObjectServiceError.serviceUnavailable(
+                "storage node \(failed.map { targets[$0].nodeID.rawValue }.joined(separator: ", ")) failed during upload")
+        }
+    }
+
+    /// Runs `body` on every stream at once; returns the positions whose call failed.
+    private func failures(of uploads: [Int: any SegmentUpload],
+                          _ body: @escaping @Sendable (any SegmentUpload) async throws -> Void) async -> [Int] {
+        await withTaskGroup(of: Int?.self) { group in
+            for (position, upload) in uploads {
+                group.addTask {
+                    do {
+                        try await body(upload)
+                        return nil
+                    } catch {
+                        return position
+                    }
+                }
+            }
+            var failed = [Int]()
+            for await position in group { if let position { failed.append(position) } }
+            return failed.sorted()
+        }
     }
 
     /// Checks the body against the expectations and commits the manifest on every replica, durably.
@@ -215,6 +248,7 @@ public final class ObjectWriter {
         if inline == nil, !segment.isEmpty { full.append(segment) }
         segment = []
         try await flush(final: true)
+        try await finishUploads()
         if sizeBytes == 0 || inline != nil { try ensureTargetsReachable() }
         let failed: [any StorageNodeClient]
         let result: WriteResult
@@ -265,6 +299,10 @@ public final class ObjectWriter {
     public func abort() async {
         guard !ended else { return }
         ended = true
+        // Streams end first, so no segment still on its way lands after its version was dropped.
+        let open = uploads
+        uploads = [:]
+        _ = await failures(of: open) { try await $0.finish() }
         let (jurisdiction, version) = (self.jurisdiction, self.version)
         await withTaskGroup(of: Void.self) { group in
             for target in targets + spares + abandoned {

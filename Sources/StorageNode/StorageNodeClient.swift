@@ -61,7 +61,7 @@ public struct NodeStatus: Sendable, Codable, Equatable {
 /// The storage node protocol, as the gateway sees it.
 ///
 /// Every data-carrying call names the jurisdiction the caller addresses; the node refuses any other than its own.
-/// The in-process node and (later) the network client implement this one protocol and pass one suite.
+/// The in-process node and the network client implement this one protocol and pass one suite.
 public protocol StorageNodeClient: Sendable {
     var nodeID: NodeID { get }
     var jurisdiction: Jurisdiction { get }
@@ -89,6 +89,12 @@ public protocol StorageNodeClient: Sendable {
     /// the engine's buffer, with no copy) and returns its result. The gateway decrypts out of place this way.
     func readSegment<R: Sendable>(_ jurisdiction: Jurisdiction, version: VersionID, index: UInt32,
                                   _ body: @escaping @Sendable (UnsafeRawBufferPointer) throws -> R) async throws -> R
+    /// A stream carrying the segments of version `version` to the node, in order (see ``SegmentUpload``).
+    func openSegmentUpload(_ jurisdiction: Jurisdiction, bucket: String, key: String, version: VersionID)
+        -> any SegmentUpload
+    /// A stream of the segments `indices` of a version from the node, in order (see ``SegmentReader``).
+    func segmentReader(_ jurisdiction: Jurisdiction, version: VersionID, indices: ClosedRange<UInt32>)
+        -> any SegmentReader
     /// Up to `limit` manifests of `bucket` whose keys start with `prefix` and are `>= from`, in key order.
     func list(_ jurisdiction: Jurisdiction, bucket: String, prefix: [UInt8], from: [UInt8], limit: Int)
         async throws -> [ObjectManifest]

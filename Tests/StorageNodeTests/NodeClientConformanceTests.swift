@@ -2,8 +2,9 @@ import AsyncHTTPClient
 import Foundation
 import Hummingbird
 import Logging
+import NIOCore
 import NIOPosix
-import NodeHTTP
+@testable import NodeHTTP
 import ObjectModel
 import StorageEngine
 import StorageNode
@@ -158,6 +159,73 @@ class NodeClientConformanceTests: XCTestCase {
         XCTAssertEqual(status.segmentCount, 1)
     }
 
+    /// Segments of various sizes (a full segment with its tag, a blob-sized one, a few bytes) go up in one stream
+    /// and come back in order, whole or as a sub-range.
+    func testSegmentStreamsCarryAVersionBothWays() async throws {
+        let node = try await client()
+        let version = VersionID.random()
+        let sizes = [Limits.segmentSizeBytes + 16, 3, 70_000, Limits.segmentSizeBytes + 16, 10]
+        let segments = sizes.enumerated().map { index, size in
+            (0..<size).map { UInt8(truncatingIfNeeded: $0 &* 31 &+ index) }
+        }
+        let upload = node.openSegmentUpload(ma, bucket: "bkt", key: "k", version: version)
+        for (index, bytes) in segments.enumerated() { try await upload.write(index: UInt32(index), bytes: bytes) }
+        try await upload.finish()
+        let stored = try await node.segment(ma, version: version, index: 4)
+        XCTAssertEqual(Array(stored.readableBytesView), segments[4])
+        let whole = node.segmentReader(ma, version: version, indices: 0...4)
+        for expected in segments {
+            let read = try await whole.next { Array($0) }
+            XCTAssertEqual(read, expected)
+        }
+        do {
+            _ = try await whole.next { $0.count }
+            XCTFail("a reader read past its last segment")
+        } catch {}
+        let middle = node.segmentReader(ma, version: version, indices: 1...3)
+        for index in 1...3 {
+            let count = try await middle.next { $0.count }
+            XCTAssertEqual(count, sizes[index])
+        }
+    }
+
+    /// A reader stops at the first segment the node lacks, with the node's typed error; an upload addressed to
+    /// another jurisdiction fails with the node's refusal.
+    func testSegmentStreamErrorsAreTyped() async throws {
+        let node = try await client()
+        let version = VersionID.random()
+        let upload = node.openSegmentUpload(ma, bucket: "bkt", key: "k", version: version)
+        try await upload.write(index: 0, bytes: [1, 2])
+        try await upload.write(index: 1, bytes: [3])
+        try await upload.finish()
+        let reader = node.segmentReader(ma, version: version, indices: 0...3)
+        let first = try await reader.next { Array($0) }
+        let second = try await reader.next { Array($0) }
+        XCTAssertEqual(first + second, [1, 2, 3])
+        do {
+            _ = try await reader.next { $0.count }
+            XCTFail("a missing segment was streamed")
+        } catch let error as NodeError {
+            guard case .missingSegment(_, _, let index) = error else { return XCTFail("\(error)") }
+            XCTAssertEqual(index, 2)
+        }
+        do {
+            _ = try await node.segmentReader(ma, version: version, indices: 5...6).next { $0.count }
+            XCTFail("a missing first segment was streamed")
+        } catch let error as NodeError {
+            guard case .missingSegment = error else { return XCTFail("\(error)") }
+        }
+        let fr = Jurisdiction("FR")!
+        let foreign = node.openSegmentUpload(fr, bucket: "bkt", key: "k", version: .random())
+        do {
+            try await foreign.write(index: 0, bytes: [1])
+            try await foreign.finish()
+            XCTFail("a segment stream of another jurisdiction was stored")
+        } catch let error as NodeError {
+            XCTAssertEqual(error, .wrongJurisdiction(node: NodeID("ma-1")!, nodeJurisdiction: ma, requested: fr))
+        }
+    }
+
     func testMissingSegmentAndWrongJurisdictionAreTyped() async throws {
         let node = try await client()
         do {
@@ -249,6 +317,40 @@ final class HTTPNodeConformanceTests: NodeClientConformanceTests {
         try await super.tearDown()
     }
 
+    /// The node reads a segment stream one frame at a time: a frame declaring more than a segment is refused from
+    /// its header, and a stream cut inside a frame is refused; the node keeps serving.
+    func testSegmentStreamsAreBoundedAndCheckedByTheNode() async throws {
+        let node = try await client()
+        let version = VersionID.random()
+        func put(_ body: ByteBuffer) async throws -> (Int, String) {
+            var request = HTTPClientRequest(url: "http://\(address)/v1/segments?j=MA&bucket=\(Hex.encode(Array("bkt".utf8)))"
+                + "&key=6b&version=\(version)")
+            request.method = .PUT
+            request.headers.add(name: "Authorization", value: "Bearer secret-token")
+            request.body = .bytes(body)
+            let response = try await http!.execute(request, timeout: .seconds(10))
+            let text = String(buffer: try await response.body.collect(upTo: 4096))
+            return (Int(response.status.code), text)
+        }
+        var oversized = ByteBuffer()
+        NodeWire.writeFrameHeader(.segment, index: 0, length: NodeWire.segmentBytesMax + 1, into: &oversized)
+        oversized.writeBytes([1, 2, 3])
+        let (status, text) = try await put(oversized)
+        XCTAssertEqual(status, 400)
+        XCTAssertTrue(text.contains("more than"), text)
+        var cut = NodeWire.frame(.segment, index: 0, payload: [5, 5])
+        cut.writeBuffer(&oversized)
+        cut.moveWriterIndex(to: cut.writerIndex - 20)
+        let (cutStatus, cutText) = try await put(cut)
+        XCTAssertEqual(cutStatus, 400)
+        XCTAssertTrue(cutText.contains("inside a frame"), cutText)
+        let (okStatus, okText) = try await put(NodeWire.frame(.segment, index: 0, payload: [9]))
+        XCTAssertEqual(okStatus, 200)
+        XCTAssertEqual(okText, "1")
+        let stored = try await node.segment(ma, version: version, index: 0)
+        XCTAssertEqual(Array(stored.readableBytesView), [9])
+    }
+
     func testWrongTokenIsRefused() async throws {
         _ = try await client()
         let intruder = HTTPNodeClient(node: NodeID("ma-1")!, jurisdiction: ma, address: address,
@@ -256,6 +358,75 @@ final class HTTPNodeConformanceTests: NodeClientConformanceTests {
         do {
             _ = try await intruder.manifest(ma, bucket: "bkt", key: "k")
             XCTFail("a wrong token was accepted")
+        } catch {}
+    }
+}
+
+/// The pieces segment streams are built of: the frame decoder and the one-slot handoff that bounds their memory.
+final class SegmentStreamPartsTests: XCTestCase {
+    func testFramesDecodeWhateverTheChunking() throws {
+        var stream = ByteBuffer()
+        let payloads: [[UInt8]] = [[], [1, 2, 3], Array(repeating: 7, count: 70_000), [4]]
+        for (index, payload) in payloads.enumerated() {
+            var frame = NodeWire.frame(.segment, index: UInt32(index), payload: payload)
+            stream.writeBuffer(&frame)
+        }
+        var error = NodeWire.frame(.error, index: 9, payload: Array("missing-segment\u{0}gone".utf8))
+        stream.writeBuffer(&error)
+        for chunkSize in [1, 2, 8, 9, 10, 4096, stream.readableBytes] {
+            var decoder = SegmentFrameDecoder()
+            var frames = [String]()
+            var input = stream
+            while input.readableBytes > 0 {
+                var chunk = input.readSlice(length: min(chunkSize, input.readableBytes))!
+                while let frame = try decoder.next(&chunk) {
+                    switch frame {
+                    case .segment(let index, let bytes):
+                        XCTAssertEqual(Array(bytes.readableBytesView), payloads[Int(index)])
+                        frames.append("\(index)")
+                    case .error(let kind, let message):
+                        frames.append("\(kind):\(message)")
+                    }
+                }
+            }
+            XCTAssertTrue(decoder.isAtFrameBoundary)
+            XCTAssertEqual(frames, ["0", "1", "2", "3", "missing-segment:gone"], "chunks of \(chunkSize)")
+        }
+        var decoder = SegmentFrameDecoder()
+        var unknown = ByteBuffer(bytes: [9, 0, 0, 0, 0, 0, 0, 0, 1, 0])
+        XCTAssertThrowsError(try decoder.next(&unknown))
+    }
+
+    func testHandoffHoldsOneElementAndWakesWaitersWhenClosed() async throws {
+        let handoff = Handoff<Int>()
+        // Nobody takes the element: the producer waits, then times out.
+        do {
+            try await handoff.send(1, timeout: .milliseconds(50))
+            XCTFail("a send returned with nobody receiving")
+        } catch is Handoff<Int>.TimedOut {}
+        let open = Handoff<Int>()
+        let producer = Task {
+            for value in 0..<3 { try await open.send(value) }
+            open.close()
+        }
+        var received = [Int]()
+        while let value = try await open.receive(timeout: .seconds(5)) { received.append(value) }
+        try await producer.value
+        XCTAssertEqual(received, [0, 1, 2])
+        // A close with an error wakes a waiting consumer with it, and every later send fails.
+        let failing = Handoff<Int>()
+        let consumer = Task { try await failing.receive() }
+        try await Task.sleep(for: .milliseconds(20))
+        failing.close(NodeError.unavailable(NodeID("ma-1")!))
+        do {
+            _ = try await consumer.value
+            XCTFail("a closed handoff delivered")
+        } catch let error as NodeError {
+            XCTAssertEqual(error, .unavailable(NodeID("ma-1")!))
+        }
+        do {
+            try await failing.send(4)
+            XCTFail("a closed handoff accepted an element")
         } catch {}
     }
 }
