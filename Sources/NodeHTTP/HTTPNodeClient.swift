@@ -169,7 +169,11 @@ public final class HTTPNodeClient: StorageNodeClient {
     public func segmentReader(_ jurisdiction: Jurisdiction, version: VersionID, indices: ClosedRange<UInt32>)
         -> any SegmentReader
     {
-        HTTPSegmentReader(client: self, version: version, indices: indices,
+        // One segment (objects up to a segment's size) goes in a plain request, without a stream's task.
+        guard indices.count > 1 else {
+            return PerSegmentReader(node: self, jurisdiction: jurisdiction, version: version, indices: indices)
+        }
+        return HTTPSegmentReader(client: self, version: version, indices: indices,
                           query: [("j", jurisdiction.code), ("version", version.description),
                                   ("from", String(indices.lowerBound)), ("count", String(indices.count))])
     }

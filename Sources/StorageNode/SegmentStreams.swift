@@ -28,36 +28,39 @@ extension StorageNodeClient {
     public func openSegmentUpload(_ jurisdiction: Jurisdiction, bucket: String, key: String, version: VersionID)
         -> any SegmentUpload
     {
-        SegmentCallUpload(node: self, jurisdiction: jurisdiction, bucket: bucket, key: key, version: version)
+        PerSegmentUpload(node: self, jurisdiction: jurisdiction, bucket: bucket, key: key, version: version)
     }
 
     /// One ``StorageNodeClient/readSegment(_:version:index:_:)`` per segment.
     public func segmentReader(_ jurisdiction: Jurisdiction, version: VersionID, indices: ClosedRange<UInt32>)
         -> any SegmentReader
     {
-        SegmentCallReader(node: self, jurisdiction: jurisdiction, version: version, indices: indices)
+        PerSegmentReader(node: self, jurisdiction: jurisdiction, version: version, indices: indices)
     }
 }
 
-private final class SegmentCallUpload: SegmentUpload {
+/// A ``SegmentUpload`` made of one ``StorageNodeClient/putSegment(_:bucket:key:version:index:bytes:)`` per segment.
+public final class PerSegmentUpload: SegmentUpload {
     let node: any StorageNodeClient
     let jurisdiction: Jurisdiction
     let bucket: String
     let key: String
     let version: VersionID
 
-    init(node: any StorageNodeClient, jurisdiction: Jurisdiction, bucket: String, key: String, version: VersionID) {
+    public init(node: any StorageNodeClient, jurisdiction: Jurisdiction, bucket: String, key: String,
+                version: VersionID) {
         (self.node, self.jurisdiction, self.bucket, self.key, self.version) = (node, jurisdiction, bucket, key, version)
     }
 
-    func write(index: UInt32, bytes: [UInt8]) async throws {
+    public func write(index: UInt32, bytes: [UInt8]) async throws {
         try await node.putSegment(jurisdiction, bucket: bucket, key: key, version: version, index: index, bytes: bytes)
     }
 
-    func finish() async throws {}
+    public func finish() async throws {}
 }
 
-private final class SegmentCallReader: SegmentReader, @unchecked Sendable {
+/// A ``SegmentReader`` made of one ``StorageNodeClient/readSegment(_:version:index:_:)`` per segment.
+public final class PerSegmentReader: SegmentReader, @unchecked Sendable {
     let node: any StorageNodeClient
     let jurisdiction: Jurisdiction
     let version: VersionID
@@ -65,12 +68,15 @@ private final class SegmentCallReader: SegmentReader, @unchecked Sendable {
     /// The next index to read; touched only by the one task that uses the reader.
     var next: UInt32
 
-    init(node: any StorageNodeClient, jurisdiction: Jurisdiction, version: VersionID, indices: ClosedRange<UInt32>) {
+    public init(node: any StorageNodeClient, jurisdiction: Jurisdiction, version: VersionID,
+                indices: ClosedRange<UInt32>) {
         (self.node, self.jurisdiction, self.version, self.indices) = (node, jurisdiction, version, indices)
         next = indices.lowerBound
     }
 
-    func next<R: Sendable>(_ body: @escaping @Sendable (UnsafeRawBufferPointer) throws -> R) async throws -> R {
+    public func next<R: Sendable>(_ body: @escaping @Sendable (UnsafeRawBufferPointer) throws -> R) async throws
+        -> R
+    {
         guard indices.contains(next) else { throw NodeError.io("read past the last segment of a segment reader") }
         let index = next
         next += 1
