@@ -16,17 +16,21 @@ public final class HTTPNodeClient: StorageNodeClient {
     public let jurisdiction: Jurisdiction
     private let baseURL: String
     private let http: HTTPClient
+    /// The client of segment streams, each of which holds a connection while its object passes.
+    private let streams: HTTPClient
     private let token: String?
     private let up = Atomic<Bool>(true)
     private let timeout: TimeAmount
 
-    /// A client of the node at `address` (`host:port`), sharing `http` with the other node clients.
-    public init(node: NodeID, jurisdiction: Jurisdiction, address: String, http: HTTPClient, token: String?,
-                timeout: TimeAmount = .seconds(30)) {
+    /// A client of the node at `address` (`host:port`), sharing `http` with the other node clients; segment streams
+    /// go through `streams` (by default `http`), whose connection pool should be large enough for them.
+    public init(node: NodeID, jurisdiction: Jurisdiction, address: String, http: HTTPClient, streams: HTTPClient? = nil,
+                token: String?, timeout: TimeAmount = .seconds(30)) {
         self.nodeID = node
         self.jurisdiction = jurisdiction
         self.baseURL = "http://\(address)\(NodeWire.prefix)"
         self.http = http
+        self.streams = streams ?? http
         self.token = token
         self.timeout = timeout
     }
@@ -64,7 +68,9 @@ public final class HTTPNodeClient: StorageNodeClient {
     /// Sends one request and returns its answer with the body still to read, or throws the node's error.
     private func open(_ method: HTTPMethod, _ endpoint: String, _ query: [(String, String)],
                       body: HTTPClientRequest.Body?, accept404: Bool = false, deadline: NIODeadline,
-                      probe: Bool = false) async throws -> (status: Int, response: HTTPClientResponse) {
+                      probe: Bool = false, via client: HTTPClient? = nil) async throws
+        -> (status: Int, response: HTTPClientResponse)
+    {
         // Circuit breaker: while the node is believed down, calls fail at once instead of each waiting for a
         // connect timeout; the health monitor's ping (a probe) closes the circuit when the node answers again.
         guard probe || up.load(ordering: .relaxed) else { throw NodeError.unavailable(nodeID) }
@@ -79,9 +85,10 @@ public final class HTTPNodeClient: StorageNodeClient {
         }
         let response: HTTPClientResponse
         do {
-            response = try await http.execute(request, deadline: deadline)
+            response = try await (client ?? http).execute(request, deadline: deadline)
         } catch {
-            up.store(false, ordering: .relaxed)
+            // A call its caller gave up on says nothing about the node.
+            if !Task.isCancelled { up.store(false, ordering: .relaxed) }
             throw NodeError.unavailable(nodeID)
         }
         up.store(true, ordering: .relaxed)
@@ -182,7 +189,7 @@ public final class HTTPNodeClient: StorageNodeClient {
     /// two ends check progress instead (a segment handed over, or received, within the node timeout).
     fileprivate func stream(_ method: HTTPMethod, _ endpoint: String, _ query: [(String, String)],
                             body: HTTPClientRequest.Body?) async throws -> HTTPClientResponse {
-        try await open(method, endpoint, query, body: body, deadline: .distantFuture).response
+        try await open(method, endpoint, query, body: body, deadline: .distantFuture, via: streams).response
     }
 
     fileprivate var progressTimeout: TimeAmount { timeout }

@@ -73,6 +73,11 @@ struct GatewayRuntime {
         let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(
             timeout: .init(connect: .seconds(1)), connectionPool: .init(idleTimeout: .seconds(60),
                                                                         concurrentHTTP1ConnectionsPerHostSoftLimit: 32)))
+        // A segment stream holds its connection for as long as its object takes: streams get their own pool, so
+        // commits, manifests, pings and key-store calls never queue behind them.
+        let streams = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(
+            timeout: .init(connect: .seconds(1)), connectionPool: .init(idleTimeout: .seconds(60),
+                                                                        concurrentHTTP1ConnectionsPerHostSoftLimit: 256)))
         let token = ProcessInfo.processInfo.environment["QANTARA_NODE_TOKEN"]
 
         var local = [LocalStorageNode]()
@@ -81,6 +86,7 @@ struct GatewayRuntime {
             for node in entry.nodes {
                 if let remote = node.address {
                     clients.append(HTTPNodeClient(node: node.id, jurisdiction: entry.code, address: remote, http: http,
+                                                  streams: streams,
                                                   token: token))
                 } else {
                     let path = data + "/nodes/" + node.id.rawValue
@@ -158,6 +164,7 @@ struct GatewayRuntime {
         for node in local { node.close() }
         controlEngine.close()
         try await http.shutdown()
+        try await streams.shutdown()
         try await threadPool.shutdownGracefully()
         logger.info("qantara stopped")
     }
