@@ -25,7 +25,7 @@ let package = Package(
         .systemLibrary(name: "CSodium", pkgConfig: "libsodium", providers: [.apt(["libsodium-dev"])]),
         .systemLibrary(name: "CPKCS11", pkgConfig: "p11-kit-1", providers: [.apt(["libp11-kit-dev"])]),
         .systemLibrary(name: "COpenSSL", pkgConfig: "libcrypto", providers: [.apt(["libssl-dev"])]),
-        .systemLibrary(name: "CMalloc"),
+        .systemLibrary(name: "CGlibc"),
 
         .target(name: "ObjectModel"),
         .target(name: "Hashing", dependencies: ["COpenSSL", "CSodium", "CBoringShim"]),
@@ -44,7 +44,7 @@ let package = Package(
         .target(name: "Sovereignty", dependencies: ["Envelope", "ObjectModel", "Hashing", "CSodium"]),
         .target(name: "StorageEngine", dependencies: ["ObjectModel", "CRocksDB"]),
         .target(name: "StorageNode", dependencies: [
-            "ObjectModel", "StorageEngine",
+            "CGlibc", "ObjectModel", "StorageEngine",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
@@ -81,7 +81,7 @@ let package = Package(
             "KeyStoreHTTP",
             "Envelope", "KeyStore",
             "ObjectModel", "StorageEngine", "StorageNode", "Placement", "ObjectService", "S3API", "Admin", "SigV4",
-            "NodeHTTP", "Hashing", "CMalloc",
+            "NodeHTTP", "Hashing", "CGlibc",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),

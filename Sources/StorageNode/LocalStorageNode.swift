@@ -17,20 +17,23 @@ public final class LocalStorageNode: StorageNodeClient {
     private let threadPool: NIOThreadPool
     private let online: Mutex<Online?>
     private let clock: @Sendable () -> Int64
+    private let segmentDirectory: String?
 
-    /// Opens the node, creating or checking its database through `openEngine`.
+    /// Opens the node, creating or checking its database through `openEngine`; with `segmentDirectory`, large
+    /// segments are files there (``NodeStore/init(node:jurisdiction:engine:nowMillis:segmentDirectory:)``).
     public init(node: NodeID, jurisdiction: Jurisdiction, threadPool: NIOThreadPool,
-                clock: @escaping @Sendable () -> Int64,
+                clock: @escaping @Sendable () -> Int64, segmentDirectory: String? = nil,
                 openEngine: @escaping @Sendable () throws -> any KeyValueEngine) throws {
         self.nodeID = node
         self.jurisdiction = jurisdiction
         self.threadPool = threadPool
         self.openEngine = openEngine
         self.clock = clock
+        self.segmentDirectory = segmentDirectory
         let engine = try openEngine()
         do {
             online = Mutex(Online(try NodeStore(node: node, jurisdiction: jurisdiction, engine: engine,
-                                                nowMillis: clock())))
+                                                nowMillis: clock(), segmentDirectory: segmentDirectory)))
         } catch {
             engine.close()
             throw error
@@ -71,7 +74,10 @@ public final class LocalStorageNode: StorageNodeClient {
         guard !isOnline else { return }
         let engine = try openEngine()
         let opened: NodeStore
-        do { opened = try NodeStore(node: nodeID, jurisdiction: jurisdiction, engine: engine, nowMillis: clock()) } catch {
+        do {
+            opened = try NodeStore(node: nodeID, jurisdiction: jurisdiction, engine: engine, nowMillis: clock(),
+                                   segmentDirectory: segmentDirectory)
+        } catch {
             engine.close()
             throw error
         }
@@ -98,8 +104,13 @@ public final class LocalStorageNode: StorageNodeClient {
     }
 
     private func commit(_ change: NodeChange) async throws -> CommitOutcome {
-        guard let committer = online.withLock({ $0?.committer }) else { throw NodeError.unavailable(nodeID) }
-        return try await committer.commit(change)
+        guard let current = online.withLock({ $0 }) else { throw NodeError.unavailable(nodeID) }
+        // Segment files are synced here, on the pool and in parallel, rather than one after the other on the commit
+        // thread (which checks again, cheaply, before writing the records).
+        if current.store.needsSegmentSync(change) {
+            try await run { try $0.syncSegmentFiles(for: [change]) }
+        }
+        return try await current.committer.commit(change)
     }
 
     public func putSegment(_ jurisdiction: Jurisdiction, bucket: String, key: String, version: VersionID,
@@ -140,8 +151,8 @@ public final class LocalStorageNode: StorageNodeClient {
                                          _ body: @escaping @Sendable (UnsafeRawBufferPointer) throws -> R) async throws
         -> R
     {
-        // A segment in a blob file (64 KiB and more) answers `.needsIO` after an index lookup the pool then repeats:
-        // a few microseconds against a MiB's read, and recently written segments still in the memtable skip the pool.
+        // A segment in a file is read here when the page cache holds it (`RWF_NOWAIT`); one in a RocksDB blob file
+        // (an inline segment of 64 KiB and more) answers `.needsIO` after an index lookup the pool then repeats.
         if case .done(let result?) = try inMemory({
             try $0.withSegmentInMemory(jurisdiction, version: version, index: index, body)
         }) {

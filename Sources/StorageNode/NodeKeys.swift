@@ -6,6 +6,7 @@ import ObjectModel
 /// - `m` bucket `\0` key               → ``ObjectManifest`` (bucket names never contain `\0`, so keys sort per bucket)
 /// - `s` version(16) index(u32 BE)     → segment bytes
 /// - `u` version(16)                   → segments being written: bucket, key (swept if never committed)
+/// - `f` version(16)                   → empty: the version has a segment file (``SegmentFiles``)
 /// - `p` bucket `\0` key `\0` upload(16) → a multipart upload: its template manifest (metadata, upload id)
 /// - `q` upload(16) part(u32 BE)       → ``PartRecord`` of an uploaded part
 enum NodeKeys {
@@ -15,6 +16,9 @@ enum NodeKeys {
     static let uploadTag: UInt8 = 0x75    // "u"
     static let multipartTag: UInt8 = 0x70 // "p"
     static let partTag: UInt8 = 0x71      // "q"
+    static let segmentFileTag: UInt8 = 0x66 // "f"
+
+    static func segmentFile(version: VersionID) -> [UInt8] { [segmentFileTag] + version.bytes }
 
     static func multipart(bucket: String, key: String, upload: VersionID) -> [UInt8] {
         var out = [multipartTag]

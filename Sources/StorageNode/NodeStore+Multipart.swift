@@ -67,6 +67,6 @@ extension NodeStore {
         try check(requested)
         var batch = WriteBatch()
         try dropUpload(upload, bucket: bucket, key: key, keeping: [], into: &batch)
-        try engine.write(batch, sync: true)
+        try writeSynced(batch)
     }
 }

@@ -10,16 +10,27 @@ public final class NodeStore: Sendable {
     public let node: NodeID
     public let jurisdiction: Jurisdiction
     let engine: any KeyValueEngine
+    /// Where segments of at least ``fileThresholdBytes`` go; nil keeps every segment in the engine.
+    let files: SegmentFiles?
+    /// Versions whose file-key deletion was staged: their files go once that deletion is durable (``reapFiles()``).
+    private let condemned = Mutex<[VersionID]>([])
+    /// Segments this large go to files (with `files`): full segments, and the last ones of large objects.
+    public static let fileThresholdBytes = 64 * 1024
     /// Serialises the read-compare-writes of records (manifests, part records): a group of changes reads and
     /// writes under it. In a running node one thread applies every group (``GroupCommitter``), so it is uncontended.
     private let changeLock = Mutex(())
 
     /// Opens a node over `engine`: stamps a new database, or checks the stamp of an existing one and
     /// refuses a database of another jurisdiction or node. Sweeps uploads left by a crash.
-    public init(node: NodeID, jurisdiction: Jurisdiction, engine: any KeyValueEngine, nowMillis: Int64) throws {
+    ///
+    /// With `segmentDirectory`, segments of ``fileThresholdBytes`` and more are kept there as files
+    /// (``SegmentFiles``) rather than in the engine; files left without their key by a crash are removed.
+    public init(node: NodeID, jurisdiction: Jurisdiction, engine: any KeyValueEngine, nowMillis: Int64,
+                segmentDirectory: String? = nil) throws {
         self.node = node
         self.jurisdiction = jurisdiction
         self.engine = engine
+        files = try segmentDirectory.map(SegmentFiles.init)
         if let raw = try engine.get(NodeKeys.stamp) {
             let stamp: NodeStamp
             do { stamp = try NodeStamp(decoding: raw) } catch { throw NodeError.corrupt("node stamp: \(error)") }
@@ -35,6 +46,55 @@ public final class NodeStore: Sendable {
             try engine.put(NodeKeys.stamp, stamp.encoded(), sync: true)
         }
         try sweepUploads()
+        try sweepFiles()
+    }
+
+    /// Removes segment files whose version's key is gone: a crash came between the key's deletion and the file's.
+    private func sweepFiles() throws {
+        guard let files else { return }
+        for version in try files.versions() where try engine.get(NodeKeys.segmentFile(version: version)) == nil {
+            try files.remove(version)
+        }
+    }
+
+    /// Removes the files of condemned versions whose key deletion is durable: called after each synced write, which
+    /// also makes every earlier write durable. A version whose key is still there (its deleting batch is not written
+    /// yet, or failed) stays condemned and keeps its file.
+    private func reapFiles() {
+        guard let files else { return }
+        let versions = condemned.withLock { list -> [VersionID] in
+            defer { list.removeAll() }
+            return list
+        }
+        guard !versions.isEmpty else { return }
+        var kept = [VersionID]()
+        for version in versions {
+            guard (try? engine.get(NodeKeys.segmentFile(version: version))) == .some(nil) else {
+                kept.append(version)
+                continue
+            }
+            try? files.remove(version)
+        }
+        if !kept.isEmpty { condemned.withLock { $0 += kept } }
+    }
+
+    /// Writes `batch` synced, then removes the files its deletions freed.
+    func writeSynced(_ batch: WriteBatch) throws {
+        try engine.write(batch, sync: true)
+        reapFiles()
+    }
+
+    /// Makes the segment files of the versions `changes` commit durable (before their records are written).
+    /// Cheap when they are already synced (``LocalStorageNode`` syncs them on its pool before queueing a commit).
+    public func syncSegmentFiles(for changes: [NodeChange]) throws {
+        guard let files else { return }
+        let versions = changes.flatMap(\.segmentVersions)
+        if files.hasUnsynced(versions) { try files.sync(versions) }
+    }
+
+    /// Whether committing `change` would first have to sync segment files (no I/O).
+    public func needsSegmentSync(_ change: NodeChange) -> Bool {
+        files?.hasUnsynced(change.segmentVersions) ?? false
     }
 
     func check(_ requested: Jurisdiction) throws {
@@ -52,7 +112,7 @@ public final class NodeStore: Sendable {
             guard let version = VersionID(bytes: Array(marker.key.dropFirst())) else { continue }
             try deleteSegments(of: version, into: &batch)
         }
-        try engine.write(batch, sync: true)
+        try writeSynced(batch)
     }
 
     public func putSegment(_ requested: Jurisdiction, bucket: String, key: String, version: VersionID, index: UInt32,
@@ -65,7 +125,12 @@ public final class NodeStore: Sendable {
             writer.writeString(key)
             batch.put(NodeKeys.upload(version: version), writer.bytes)
         }
-        batch.put(NodeKeys.segment(version: version, index: index), bytes)
+        if let files, bytes.count >= Self.fileThresholdBytes {
+            try files.write(version, index: index, bytes: bytes)
+            batch.put(NodeKeys.segmentFile(version: version), [])
+        } else {
+            batch.put(NodeKeys.segment(version: version, index: index), bytes)
+        }
         try engine.write(batch, sync: false)
     }
 
@@ -86,7 +151,10 @@ public final class NodeStore: Sendable {
             var group = GroupWrite(engine: engine)
             var outcomes = changes.map { change in Result { try stage(change, into: &group) } }
             if !group.batch.isEmpty {
-                do { try engine.write(group.batch, sync: true) } catch {
+                do {
+                    try syncSegmentFiles(for: changes)
+                    try writeSynced(group.batch)
+                } catch {
                     outcomes = outcomes.map { $0.flatMap { _ in .failure(error) } }
                 }
             }
@@ -147,9 +215,19 @@ public final class NodeStore: Sendable {
     /// segments each of its runs has (the writer stores exactly those) and its commit removed the upload marker, so
     /// no scan is needed: an iterator seek per overwritten object cost a small PUT a tenth of its CPU.
     func deleteSegments(of extent: Extent, into batch: inout WriteBatch) {
+        // Every key, file or not: an inline segment stays in the engine whatever its size, and so do the segments of
+        // a database written before segment files.
         for index in 0..<extent.segmentCount {
             batch.delete(NodeKeys.segment(version: extent.versionID, index: UInt32(index)))
         }
+        deleteFile(of: extent.versionID, into: &batch)
+    }
+
+    /// Adds to `batch` the deletion of a version's file key, and condemns the file (removed once that is durable).
+    private func deleteFile(of version: VersionID, into batch: inout WriteBatch) {
+        guard files != nil else { return }
+        batch.delete(NodeKeys.segmentFile(version: version))
+        condemned.withLock { $0.append(version) }
     }
 
     /// Adds to `batch` the removal of a version's segments and upload marker. The segments are deleted one key at a
@@ -159,6 +237,7 @@ public final class NodeStore: Sendable {
         let (start, end) = NodeKeys.segmentRange(version: version)
         for key in try engine.keys(from: start, to: end, limit: .max) { batch.delete(key) }
         batch.delete(NodeKeys.upload(version: version))
+        deleteFile(of: version, into: &batch)
     }
 
     /// Adds to `batch` the removal of an upload's records and of its parts' segments not in `keeping`.
@@ -177,7 +256,8 @@ public final class NodeStore: Sendable {
         try check(requested)
         var batch = WriteBatch()
         try deleteSegments(of: version, into: &batch)
-        try engine.write(batch, sync: false)
+        // Synced, so the version's file goes at once.
+        try writeSynced(batch)
     }
 
     public func manifest(_ requested: Jurisdiction, bucket: String, key: String) throws -> ObjectManifest? {
@@ -211,10 +291,15 @@ public final class NodeStore: Sendable {
         try check(requested)
         let read = try engine.withValueInMemory(NodeKeys.segment(version: version, index: index),
                                                 verifyChecksums: false, body)
-        if case .done(nil) = read {
-            throw NodeError.missingSegment(node: node, version: version.description, index: index)
+        guard case .done(nil) = read else { return read }
+        if let files {
+            switch try files.read(version, index: index, cachedOnly: true, body) {
+            case .found(let result): return .done(result)
+            case .needsIO: return .needsIO
+            case .absent: break
+            }
         }
-        return read
+        throw NodeError.missingSegment(node: node, version: version.description, index: index)
     }
 
     /// One segment, copied once from the engine into a NIO buffer that goes to the socket as it is.
@@ -232,11 +317,14 @@ public final class NodeStore: Sendable {
         try check(requested)
         // Segments are ciphertext that the gateway authenticates (AEAD tag per segment), which also catches what
         // RocksDB's checksum would; skipping that check saves the hottest loop of a large GET.
-        guard let result = try engine.withValue(NodeKeys.segment(version: version, index: index), verifyChecksums: false,
-                                                body) else {
-            throw NodeError.missingSegment(node: node, version: version.description, index: index)
+        if let result = try engine.withValue(NodeKeys.segment(version: version, index: index), verifyChecksums: false,
+                                             body) {
+            return result
         }
-        return result
+        if let files, case .found(let result) = try files.read(version, index: index, cachedOnly: false, body) {
+            return result
+        }
+        throw NodeError.missingSegment(node: node, version: version.description, index: index)
     }
 
     public func list(_ requested: Jurisdiction, bucket: String, prefix: [UInt8], from: [UInt8], limit: Int)
@@ -278,7 +366,7 @@ public final class NodeStore: Sendable {
                 try dropUpload(template.versionID, bucket: bucket, key: template.key, keeping: [], into: &batch)
             }
         }
-        try engine.write(batch, sync: true)
+        try writeSynced(batch)
     }
 
     /// Live objects, uploads in progress and stored segments.
@@ -294,7 +382,12 @@ public final class NodeStore: Sendable {
             from = last.key + [0]
         }
         let uploads = try engine.count(from: [NodeKeys.uploadTag], to: [NodeKeys.uploadTag + 1])
-        let segments = try engine.count(from: [NodeKeys.segmentTag], to: [NodeKeys.segmentTag + 1])
+        var segments = try engine.count(from: [NodeKeys.segmentTag], to: [NodeKeys.segmentTag + 1])
+        if let files {
+            for key in try engine.keys(from: [NodeKeys.segmentFileTag], to: [NodeKeys.segmentFileTag + 1], limit: .max) {
+                if let version = VersionID(bytes: Array(key.dropFirst())) { segments += files.slotCount(version) }
+            }
+        }
         return (objects, uploads, segments)
     }
 
@@ -331,6 +424,16 @@ public enum NodeChange: Sendable {
     case commit(Jurisdiction, manifest: ObjectManifest, completing: VersionID?, inlineSegment: [UInt8]?)
     /// See ``NodeStore/commitPart(_:upload:record:)``.
     case commitPart(Jurisdiction, upload: VersionID, record: PartRecord)
+}
+
+extension NodeChange {
+    /// The versions whose segments the change commits.
+    var segmentVersions: [VersionID] {
+        switch self {
+        case .commit(_, let manifest, _, _): manifest.segmentVersions
+        case .commitPart(_, _, let record): [record.part.versionID]
+        }
+    }
 }
 
 /// The writes of a group of changes so far, and what they make each key hold for the changes after them.

@@ -9,12 +9,13 @@ import NIOPosix
 import ObjectModel
 import SigV4
 import StorageEngine
+import StorageNode
 import Synchronization
 
 /// `qantara bench`: a load generator in the manner of MinIO's warp. It signs its own requests (SigV4,
 /// `UNSIGNED-PAYLOAD`), keeps N requests in flight for a duration, and prints ops/s, MiB/s and latency percentiles.
-/// With `--storage DIR` it measures the storage ceiling instead: the node's RocksDB settings writing the same bytes
-/// R times (segments, then a synced manifest), without HTTP. With `--cipher NAME` it measures the object format's
+/// With `--storage DIR` it measures the storage ceiling instead: the node's storage layout writing the same bytes
+/// R times (segments, large ones in files, then the files synced and a synced manifest), without HTTP. With `--cipher NAME` it measures the object format's
 /// raw sealing and opening speed on one core (segments of `--size`), the ceiling being `openssl speed`.
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Measure PUT/GET throughput and latency.")
@@ -32,6 +33,9 @@ struct Bench: AsyncParsableCommand {
     @Option(help: "Distinct objects GETs cycle over.") var objects: Int = 64
     @Option(help: "Storage run: BlobDB value threshold in bytes (0 = BlobDB off); default: the node's setting.")
     var blobThreshold: Int?
+    @Flag(inversion: .prefixedNo,
+          help: "Storage run: segments of 64 KiB and more as files, as nodes keep them (--no-segment-files: in RocksDB).")
+    var segmentFiles = true
     @Option(help: "Measure the object format's cipher (aes-256-gcm or xchacha20-poly1305) on one core instead.")
     var cipher: String?
 
@@ -191,6 +195,8 @@ struct Bench: AsyncParsableCommand {
         if let blobThreshold { options.blobThresholdBytes = blobThreshold == 0 ? nil : blobThreshold }
         let engines = try (0..<replicas).map { try RocksDBEngine(path: "\(directory)/replica-\($0)", options: options) }
         defer { for engine in engines { engine.close() } }
+        let files = segmentFiles ? try (0..<replicas).map { try SegmentFiles(root: "\(directory)/replica-\($0)/segments") }
+                                 : nil
         let payload = SecureRandom.bytes(min(sizeBytes, Limits.segmentSizeBytes))
         let segments = (sizeBytes + Limits.segmentSizeBytes - 1) / Limits.segmentSizeBytes
         let deadline = Date().addingTimeInterval(duration)
@@ -207,13 +213,22 @@ struct Bench: AsyncParsableCommand {
                             while Date() < deadline {
                                 let index = counter.next()
                                 let began = DispatchTime.now().uptimeNanoseconds
-                                let version = VersionID.random().bytes
-                                for engine in engines {
+                                let id = VersionID.random()
+                                let version = id.bytes
+                                for (replica, engine) in engines.enumerated() {
                                     for segment in 0..<segments {
                                         let length = min(payload.count, sizeBytes - segment * Limits.segmentSizeBytes)
-                                        try! engine.put([0x73] + version + [UInt8(segment & 0xFF)],
-                                                        Array(payload[0..<length]), sync: false)
+                                        let bytes = Array(payload[0..<length])
+                                        if let files, length >= NodeStore.fileThresholdBytes {
+                                            // As a node does: the segment in its version's file, a key naming the file.
+                                            try! files[replica].write(id, index: UInt32(segment), bytes: bytes)
+                                            try! engine.put([0x66] + version, [], sync: false)
+                                        } else {
+                                            try! engine.put([0x73] + version + [UInt8(segment & 0xFF)], bytes, sync: false)
+                                        }
                                     }
+                                    // The commit: segment files synced, then the manifest with the WAL.
+                                    try! files?[replica].sync([id])
                                     try! engine.put([0x6D] + Array("bench\0obj-\(index)".utf8), version + [UInt8](repeating: 0, count: 64),
                                                     sync: true)
                                 }

@@ -91,7 +91,7 @@ struct GatewayRuntime {
                 } else {
                     let path = data + "/nodes/" + node.id.rawValue
                     let opened = try LocalStorageNode(node: node.id, jurisdiction: entry.code, threadPool: threadPool,
-                                                      clock: { clock.nowMillis() },
+                                                      clock: { clock.nowMillis() }, segmentDirectory: path + "/segments",
                                                       openEngine: { try RocksDBEngine(path: path) })
                     local.append(opened)
                     clients.append(opened)

@@ -1,4 +1,4 @@
-import CMalloc
+import CGlibc
 
 /// glibc allocator settings for the long-running server processes (`serve`, `gateway`, `node`).
 ///

@@ -26,6 +26,7 @@ struct NodeProcess {
         let path = data
         let node = try LocalStorageNode(node: id, jurisdiction: jurisdiction, threadPool: threadPool,
                                         clock: { Int64(Date().timeIntervalSince1970 * 1000) },
+                                        segmentDirectory: path + "/segments",
                                         openEngine: { try RocksDBEngine(path: path) })
         let server = NodeServer(node: node, token: ProcessInfo.processInfo.environment["QANTARA_NODE_TOKEN"],
                                 logger: logger)

@@ -23,7 +23,9 @@ class NodeClientConformanceTests: XCTestCase {
         pool = NIOThreadPool(numberOfThreads: 4)
         pool.start()
         let path = directory.path
+        // Large segments as files, as `qantara serve` and `qantara node` keep them.
         local = try LocalStorageNode(node: NodeID("ma-1")!, jurisdiction: ma, threadPool: pool, clock: { 0 },
+                                     segmentDirectory: path + "/segments",
                                      openEngine: { try RocksDBEngine(path: path) })
     }
 

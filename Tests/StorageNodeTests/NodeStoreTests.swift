@@ -120,6 +120,71 @@ final class NodeStoreTests: XCTestCase {
         XCTAssertThrowsError(try reopened.segment(ma, version: version, index: 1))
     }
 
+    /// Segments of 64 KiB and more are files; smaller ones (and inline ones) stay in the engine. An overwrite frees
+    /// the old version's file once its commit is durable; a file whose key is gone (a crash between the two) and the
+    /// file of an upload that never committed are removed when the node opens.
+    func testLargeSegmentsAreFilesFreedWithTheirVersion() throws {
+        let engine = MemoryEngine()
+        let segments = directory.appendingPathComponent("segments").path
+        let node = try NodeStore(node: NodeID("ma-1")!, jurisdiction: ma, engine: engine, nowMillis: 0,
+                                 segmentDirectory: segments)
+        let big = Array(repeating: UInt8(7), count: Limits.segmentSizeBytes + 16)
+        var first = manifest("k", sequence: 1, size: Int64(2 * Limits.segmentSizeBytes + 10))
+        first.segmentSizeBytes = UInt32(Limits.segmentSizeBytes)
+        let version = first.versionID
+        try node.putSegment(ma, bucket: "b", key: "k", version: version, index: 0, bytes: big)
+        try node.putSegment(ma, bucket: "b", key: "k", version: version, index: 1, bytes: Array(big.reversed()))
+        try node.putSegment(ma, bucket: "b", key: "k", version: version, index: 2, bytes: [1, 2, 3])
+        let file = "\(segments)/\(Hex.encode([version.bytes[0]]))/\(version)"
+        XCTAssertTrue(FileManager.default.fileExists(atPath: file))
+        XCTAssertNil(try engine.get([0x73] + version.bytes + [0, 0, 0, 0]), "a large segment went to the engine")
+        XCTAssertTrue(node.needsSegmentSync(.commit(ma, manifest: first, completing: nil, inlineSegment: nil)))
+        XCTAssertEqual(try node.commit(ma, manifest: first), .committed)
+        XCTAssertFalse(node.needsSegmentSync(.commit(ma, manifest: first, completing: nil, inlineSegment: nil)))
+        XCTAssertEqual(try node.withSegment(ma, version: version, index: 0) { Array($0) }, big)
+        XCTAssertEqual(try node.withSegment(ma, version: version, index: 1) { Array($0) }, Array(big.reversed()))
+        XCTAssertEqual(try node.withSegment(ma, version: version, index: 2) { Array($0) }, [1, 2, 3])
+        // From the page cache on the caller's thread, where the file system allows it.
+        if case .done(let cached) = try node.withSegmentInMemory(ma, version: version, index: 1, { Array($0) }) {
+            XCTAssertEqual(cached, Array(big.reversed()))
+        }
+        XCTAssertThrowsError(try node.withSegment(ma, version: version, index: 3) { $0.count }) {
+            guard case NodeError.missingSegment = $0 else { return XCTFail("\($0)") }
+        }
+        XCTAssertEqual(try node.counts().segments, 3)
+        // A slot whose header does not check reads as absent, never as bytes.
+        let handle = try XCTUnwrap(FileHandle(forWritingAtPath: file))
+        try handle.seek(toOffset: UInt64(3 * (Limits.segmentSizeBytes + Limits.segmentOverheadBytesMax + 8)))
+        handle.write(Data([0, 0, 0, 9, 1, 2, 3, 4, 5, 6, 7, 8, 9]))
+        try handle.close()
+        XCTAssertThrowsError(try node.withSegment(ma, version: version, index: 3) { $0.count })
+
+        XCTAssertEqual(try node.commit(ma, manifest: manifest("k", sequence: 2, size: 0)), .committed)
+        XCTAssertFalse(FileManager.default.fileExists(atPath: file), "an overwritten version kept its file")
+        XCTAssertEqual(try node.counts().segments, 0)
+
+        // A crash after a version's key was deleted, before its file was: the file goes at the next open.
+        let orphan = VersionID.random()
+        var lost = manifest("orphan", sequence: 3, size: Int64(big.count - 16))
+        lost.versionID = orphan
+        lost.segmentSizeBytes = UInt32(Limits.segmentSizeBytes)
+        try node.putSegment(ma, bucket: "b", key: "orphan", version: orphan, index: 0, bytes: big)
+        XCTAssertEqual(try node.commit(ma, manifest: lost), .committed)
+        var forget = WriteBatch()
+        forget.delete([0x66] + orphan.bytes)
+        try engine.write(forget, sync: true)
+        // An upload that never committed: swept with its file.
+        let abandoned = VersionID.random()
+        try node.putSegment(ma, bucket: "b", key: "gone", version: abandoned, index: 0, bytes: big)
+        let reopened = try NodeStore(node: NodeID("ma-1")!, jurisdiction: ma, engine: engine, nowMillis: 0,
+                                     segmentDirectory: segments)
+        for version in [orphan, abandoned] {
+            XCTAssertFalse(FileManager.default.fileExists(
+                atPath: "\(segments)/\(Hex.encode([version.bytes[0]]))/\(version)"))
+            XCTAssertThrowsError(try reopened.withSegment(ma, version: version, index: 0) { $0.count })
+        }
+    }
+
     func testListIsOrderedPrefixedAndBucketScoped() throws {
         let node = try NodeStore(node: NodeID("ma-1")!, jurisdiction: ma, engine: MemoryEngine(), nowMillis: 0)
         for key in ["b/2", "a/1", "b/1", "c", "b/10"] { _ = try node.commit(ma, manifest: manifest(key, sequence: 1, size: 0)) }

@@ -2,7 +2,7 @@
 # `make bench`: release build, then Qantara against its two ceilings on this machine, in one run:
 #   - HTTP ceiling: nginx on loopback serving (GET) and accepting (PUT, WebDAV) the same sizes, driven by the same
 #     load generator (`qantara bench`);
-#   - storage ceiling: the node's RocksDB settings writing the same bytes R times, without HTTP
+#   - storage ceiling: the node's storage layout writing the same bytes R times, without HTTP
 #     (`qantara bench --storage`).
 # Then a 2 GiB upload and download through `qantara serve`, recording the server's peak RSS.
 # Results: a Markdown table on stdout and in $OUT/results.md. Every process started here is stopped by PID.
@@ -73,7 +73,8 @@ for size in 4KiB 1MiB; do
   R[qantara-get-$size]=$(run --endpoint "http://127.0.0.1:$QANTARA_PORT" --bucket "bench-$(tr 'A-Z' 'a-z' <<< "$size")" --op get --size "$size")
   R[qantara-put-$size]=$(run --endpoint "http://127.0.0.1:$QANTARA_PORT" --bucket "bench-$(tr 'A-Z' 'a-z' <<< "$size")" --op put --size "$size")
   R[storage-$size]=$(run --storage "$OUT/storage-$size" --size "$size")
-  R[storage-noblob-$size]=$(run --storage "$OUT/storage-noblob-$size" --size "$size" --blob-threshold 0)
+  R[storage-blobdb-$size]=$(run --storage "$OUT/storage-blobdb-$size" --size "$size" --no-segment-files)
+  R[storage-noblob-$size]=$(run --storage "$OUT/storage-noblob-$size" --size "$size" --no-segment-files --blob-threshold 0)
 done
 R[qantara-put-64MiB]=$("$BIN" bench --endpoint "http://127.0.0.1:$QANTARA_PORT" --bucket bench-64m --op put --size 64MiB --concurrency 4 --duration "$DURATION" | tee -a "$OUT/raw.txt")
 R[qantara-get-64MiB]=$("$BIN" bench --endpoint "http://127.0.0.1:$QANTARA_PORT" --bucket bench-64m --op get --size 64MiB --concurrency 4 --duration "$DURATION" --objects 4 | tee -a "$OUT/raw.txt")
@@ -162,7 +163,8 @@ row() { # name, result, ceiling name, ceiling result, target
   row "PUT 4 KiB" "${R[qantara-put-4KiB]}" "storage (R=2, synced)" "${R[storage-4KiB]}" "≥ 50%"
   row "PUT 1 MiB" "${R[qantara-put-1MiB]}" "nginx PUT (WebDAV, not synced)" "${R[nginx-put-1MiB]}" "(context)"
   row "PUT 4 KiB" "${R[qantara-put-4KiB]}" "nginx PUT (WebDAV, not synced)" "${R[nginx-put-4KiB]}" "(context)"
-  row "storage 1 MiB, BlobDB" "${R[storage-1MiB]}" "storage 1 MiB, no BlobDB" "${R[storage-noblob-1MiB]}" "(layout)"
+  row "storage 1 MiB, segment files" "${R[storage-1MiB]}" "storage 1 MiB in RocksDB, BlobDB" "${R[storage-blobdb-1MiB]}" "(layout)"
+  row "storage 1 MiB in RocksDB, BlobDB" "${R[storage-blobdb-1MiB]}" "storage 1 MiB, no BlobDB" "${R[storage-noblob-1MiB]}" "(layout)"
   row "storage 4 KiB, BlobDB" "${R[storage-4KiB]}" "storage 4 KiB, no BlobDB" "${R[storage-noblob-4KiB]}" "(layout)"
   row "PUT 64 MiB (c=4)" "${R[qantara-put-64MiB]}" "storage 1 MiB" "${R[storage-1MiB]}" "(context)"
   row "GET 64 MiB (c=4)" "${R[qantara-get-64MiB]}" "nginx GET 1 MiB" "${R[nginx-get-1MiB]}" "(context)"

@@ -1,2 +1,0 @@
-/* glibc's allocator controls (mallopt), which Swift's Glibc module does not show. */
-#include <malloc.h>
