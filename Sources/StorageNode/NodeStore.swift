@@ -220,7 +220,12 @@ public final class NodeStore: Sendable {
         for index in 0..<extent.segmentCount {
             batch.delete(NodeKeys.segment(version: extent.versionID, index: UInt32(index)))
         }
-        deleteFile(of: extent.versionID, into: &batch)
+        // Only a run whose first (largest) segment reaches the threshold, once stored, can have a file: a small
+        // object's overwrite stays one key deletion.
+        if extent.segmentCount > 0,
+           extent.segmentLength(0) + Limits.segmentOverheadBytesMax >= Self.fileThresholdBytes {
+            deleteFile(of: extent.versionID, into: &batch)
+        }
     }
 
     /// Adds to `batch` the deletion of a version's file key, and condemns the file (removed once that is durable).
