@@ -185,6 +185,25 @@ final class NodeStoreTests: XCTestCase {
         }
     }
 
+    /// A database written before segment files (every segment in the engine) is still served once the node keeps
+    /// files, and an overwrite still frees its segments.
+    func testSegmentsWrittenBeforeSegmentFilesAreStillServed() throws {
+        let engine = MemoryEngine()
+        let old = try NodeStore(node: NodeID("ma-1")!, jurisdiction: ma, engine: engine, nowMillis: 0)
+        let big = Array(repeating: UInt8(3), count: Limits.segmentSizeBytes + 16)
+        var stored = manifest("k", sequence: 1, size: Int64(Limits.segmentSizeBytes))
+        stored.segmentSizeBytes = UInt32(Limits.segmentSizeBytes)
+        try old.putSegment(ma, bucket: "b", key: "k", version: stored.versionID, index: 0, bytes: big)
+        XCTAssertEqual(try old.commit(ma, manifest: stored), .committed)
+        let segments = directory.appendingPathComponent("segments").path
+        let node = try NodeStore(node: NodeID("ma-1")!, jurisdiction: ma, engine: engine, nowMillis: 0,
+                                 segmentDirectory: segments)
+        XCTAssertEqual(try node.withSegment(ma, version: stored.versionID, index: 0) { Array($0) }, big)
+        XCTAssertEqual(try node.counts().segments, 1)
+        XCTAssertEqual(try node.commit(ma, manifest: manifest("k", sequence: 2, size: 0)), .committed)
+        XCTAssertEqual(try node.counts().segments, 0)
+    }
+
     func testListIsOrderedPrefixedAndBucketScoped() throws {
         let node = try NodeStore(node: NodeID("ma-1")!, jurisdiction: ma, engine: MemoryEngine(), nowMillis: 0)
         for key in ["b/2", "a/1", "b/1", "c", "b/10"] { _ = try node.commit(ma, manifest: manifest(key, sequence: 1, size: 0)) }
