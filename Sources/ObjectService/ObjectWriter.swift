@@ -178,6 +178,7 @@ public final class ObjectWriter {
 
     /// Ends the segment streams; every segment sent is then stored on every target.
     private func finishUploads() async throws {
+        guard !uploads.isEmpty else { return }
         let open = uploads
         uploads = [:]
         let failed = await failures(of: open) { try await $0.finish() }
@@ -302,7 +303,7 @@ public final class ObjectWriter {
         // Streams end first, so no segment still on its way lands after its version was dropped.
         let open = uploads
         uploads = [:]
-        _ = await failures(of: open) { try await $0.finish() }
+        if !open.isEmpty { _ = await failures(of: open) { try await $0.finish() } }
         let (jurisdiction, version) = (self.jurisdiction, self.version)
         await withTaskGroup(of: Void.self) { group in
             for target in targets + spares + abandoned {

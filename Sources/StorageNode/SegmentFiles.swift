@@ -23,10 +23,22 @@ public final class SegmentFiles: Sendable {
     static let slotBytes = headerBytes + Limits.segmentSizeBytes + Limits.segmentOverheadBytesMax
     private static let check: UInt32 = 0x5153_4547  // "QSEG"
 
-    /// Versions written since they were last synced, and directories whose entries changed since then.
+    /// Versions written since they were last synced, and directories whose entries changed since then, each with
+    /// the generation of its last change: a sync clears only what did not change again while it ran.
     private struct Unsynced {
-        var versions = Set<VersionID>()
-        var directories = Set<String>()
+        var versions = [VersionID: UInt64]()
+        var directories = [String: UInt64]()
+        var generation: UInt64 = 0
+
+        mutating func mark(version: VersionID) {
+            generation += 1
+            versions[version] = generation
+        }
+
+        mutating func mark(directory: String) {
+            generation += 1
+            directories[directory] = generation
+        }
     }
 
     private let unsynced = Mutex(Unsynced())
@@ -58,7 +70,7 @@ public final class SegmentFiles: Sendable {
             // The version's directory does not exist yet.
             let directory = self.directory(version)
             if mkdir(directory, 0o700) == 0 {
-                unsynced.withLock { _ = $0.directories.insert(root) }
+                unsynced.withLock { $0.mark(directory: root) }
             } else if errno != EEXIST {
                 throw Self.failure("create \(directory)")
             }
@@ -84,8 +96,8 @@ public final class SegmentFiles: Sendable {
         }
         guard written == Self.headerBytes + bytes.count else { throw Self.failure("write \(path)") }
         unsynced.withLock { state in
-            state.versions.insert(version)
-            if created { state.directories.insert(directory(version)) }
+            state.mark(version: version)
+            if created { state.mark(directory: directory(version)) }
         }
     }
 
@@ -135,16 +147,16 @@ public final class SegmentFiles: Sendable {
 
     /// Whether any of `versions` has writes not yet synced (cheap: no I/O).
     func hasUnsynced(_ versions: some Sequence<VersionID>) -> Bool {
-        unsynced.withLock { state in versions.contains { state.versions.contains($0) } }
+        unsynced.withLock { state in versions.contains { state.versions[$0] != nil } }
     }
 
     /// Makes the written segments of `versions`, and every new file's directory entry, durable.
     public func sync(_ versions: some Sequence<VersionID>) throws {
-        let (pending, directories) = unsynced.withLock { state -> ([VersionID], Set<String>) in
-            let pending = versions.filter { state.versions.contains($0) }
-            return (pending, state.directories)
+        let (pending, directories) = unsynced.withLock { state -> ([(VersionID, UInt64)], [(String, UInt64)]) in
+            let pending = versions.compactMap { version in state.versions[version].map { (version, $0) } }
+            return (pending, state.directories.map { ($0.key, $0.value) })
         }
-        for version in pending {
+        for (version, _) in pending {
             let path = self.path(version)
             let fd = open(path, O_RDONLY | O_CLOEXEC)
             guard fd >= 0 else {
@@ -155,15 +167,19 @@ public final class SegmentFiles: Sendable {
             guard fdatasync(fd) == 0 else { throw Self.failure("sync \(path)") }
         }
         // Subdirectories before the root, whose entries name them.
-        for directory in directories.sorted(by: { $0.count > $1.count }) {
+        for (directory, _) in directories.sorted(by: { $0.0.count > $1.0.count }) {
             let fd = open(directory, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
             guard fd >= 0 else { throw Self.failure("open \(directory)") }
             defer { close(fd) }
             guard fsync(fd) == 0 else { throw Self.failure("sync \(directory)") }
         }
         unsynced.withLock { state in
-            for version in pending { state.versions.remove(version) }
-            state.directories.subtract(directories)
+            for (version, generation) in pending where state.versions[version] == generation {
+                state.versions[version] = nil
+            }
+            for (directory, generation) in directories where state.directories[directory] == generation {
+                state.directories[directory] = nil
+            }
         }
     }
 
@@ -171,7 +187,7 @@ public final class SegmentFiles: Sendable {
     func remove(_ version: VersionID) throws {
         let path = self.path(version)
         guard unlink(path) == 0 || errno == ENOENT else { throw Self.failure("remove \(path)") }
-        unsynced.withLock { _ = $0.versions.remove(version) }
+        unsynced.withLock { $0.versions[version] = nil }
     }
 
     /// Slots a version's file spans (its segments, when written in order, as writers do); 0 without a file.
