@@ -17,10 +17,10 @@ public final class HTTPNodeClient: StorageNodeClient {
     private let baseURL: String
     private let http: HTTPClient
     /// The client of segment streams, each of which holds a connection while its object passes.
-    private let streams: HTTPClient
+    let streams: HTTPClient
     private let token: String?
     private let up = Atomic<Bool>(true)
-    private let timeout: TimeAmount
+    let timeout: TimeAmount
 
     /// A client of the node at `address` (`host:port`), sharing `http` with the other node clients; segment streams
     /// go through `streams` (by default `http`), whose connection pool should be large enough for them.
@@ -66,7 +66,7 @@ public final class HTTPNodeClient: StorageNodeClient {
     }
 
     /// Sends one request and returns its answer with the body still to read, or throws the node's error.
-    private func open(_ method: HTTPMethod, _ endpoint: String, _ query: [(String, String)],
+    func open(_ method: HTTPMethod, _ endpoint: String, _ query: [(String, String)],
                       body: HTTPClientRequest.Body?, accept404: Bool = false, deadline: NIODeadline,
                       probe: Bool = false, via client: HTTPClient? = nil) async throws
         -> (status: Int, response: HTTPClientResponse)
@@ -109,7 +109,7 @@ public final class HTTPNodeClient: StorageNodeClient {
     }
 
     /// The typed error a node reported by its kind (an error header or an error frame).
-    fileprivate func nodeError(kind: String, message: String, version: String?, index: UInt32) -> NodeError {
+    func nodeError(kind: String, message: String, version: String?, index: UInt32) -> NodeError {
         switch kind {
         case "unavailable": return .unavailable(nodeID)
         case "missing-segment": return .missingSegment(node: nodeID, version: version ?? "", index: index)
@@ -119,7 +119,7 @@ public final class HTTPNodeClient: StorageNodeClient {
         }
     }
 
-    private func hex(_ text: String) -> String { Hex.encode(Array(text.utf8)) }
+    func hex(_ text: String) -> String { Hex.encode(Array(text.utf8)) }
 
     public func putSegment(_ jurisdiction: Jurisdiction, bucket: String, key: String, version: VersionID, index: UInt32,
                            bytes: [UInt8]) async throws {
@@ -165,34 +165,6 @@ public final class HTTPNodeClient: StorageNodeClient {
     {
         try await segment(jurisdiction, version: version, index: index).withUnsafeReadableBytes(body)
     }
-
-    public func openSegmentUpload(_ jurisdiction: Jurisdiction, bucket: String, key: String, version: VersionID)
-        -> any SegmentUpload
-    {
-        HTTPSegmentUpload(client: self, query: [("j", jurisdiction.code), ("bucket", hex(bucket)), ("key", hex(key)),
-                                                ("version", version.description)])
-    }
-
-    public func segmentReader(_ jurisdiction: Jurisdiction, version: VersionID, indices: ClosedRange<UInt32>)
-        -> any SegmentReader
-    {
-        // One segment (objects up to a segment's size) goes in a plain request, without a stream's task.
-        guard indices.count > 1 else {
-            return PerSegmentReader(node: self, jurisdiction: jurisdiction, version: version, indices: indices)
-        }
-        return HTTPSegmentReader(client: self, version: version, indices: indices,
-                          query: [("j", jurisdiction.code), ("version", version.description),
-                                  ("from", String(indices.lowerBound)), ("count", String(indices.count))])
-    }
-
-    /// A segment stream's request: no deadline, since a stream lasts as long as the object takes to pass; its
-    /// two ends check progress instead (a segment handed over, or received, within the node timeout).
-    fileprivate func stream(_ method: HTTPMethod, _ endpoint: String, _ query: [(String, String)],
-                            body: HTTPClientRequest.Body?) async throws -> HTTPClientResponse {
-        try await open(method, endpoint, query, body: body, deadline: .distantFuture, via: streams).response
-    }
-
-    fileprivate var progressTimeout: TimeAmount { timeout }
 
     public func list(_ jurisdiction: Jurisdiction, bucket: String, prefix: [UInt8], from: [UInt8], limit: Int)
         async throws -> [ObjectManifest]
@@ -272,132 +244,5 @@ public final class HTTPNodeClient: StorageNodeClient {
 
     private func decode<T>(_ body: () throws -> T) throws -> T {
         do { return try body() } catch { throw NodeError.corrupt("answer of storage node \(nodeID): \(error)") }
-    }
-}
-
-/// A segment upload over one streamed `PUT /v1/segments`. Each `write` hands one frame to the request body through a
-/// ``Handoff``, so a segment waits while the previous one is being sent (about two segments in flight, whatever
-/// the object's size); a node that takes no segment within the node timeout fails the upload.
-private final class HTTPSegmentUpload: SegmentUpload {
-    private let client: HTTPNodeClient
-    private let body = Handoff<ByteBuffer>()
-    private let request: Task<Void, Error>
-
-    init(client: HTTPNodeClient, query: [(String, String)]) {
-        self.client = client
-        let body = self.body
-        request = Task {
-            // However the request ends, a waiting `write` must not wait for a reader that has gone.
-            defer { body.close(NodeError.unavailable(client.nodeID)) }
-            let response = try await client.stream(.PUT, "segments", query, body: .stream(body, length: .unknown))
-            _ = try await response.body.collect(upTo: 1024)
-        }
-    }
-
-    func write(index: UInt32, bytes: [UInt8]) async throws {
-        do {
-            try await body.send(NodeWire.frame(.segment, index: index, payload: bytes), timeout: client.progressTimeout)
-        } catch is Handoff<ByteBuffer>.TimedOut {
-            request.cancel()
-            throw NodeError.unavailable(client.nodeID)
-        } catch {
-            // The request ended before taking every segment: its outcome says why.
-            try await outcome()
-            throw NodeError.io("storage node \(client.nodeID) ended a segment upload early")
-        }
-    }
-
-    func finish() async throws {
-        body.close()
-        try await outcome()
-    }
-
-    /// Waits for the node's answer (it comes once the last segment is stored), for at most the node timeout.
-    private func outcome() async throws {
-        let request = self.request
-        let watchdog = MultiThreadedEventLoopGroup.singleton.any().scheduleTask(in: client.progressTimeout) {
-            request.cancel()
-        }
-        defer { watchdog.cancel() }
-        do {
-            try await request.value
-        } catch let error as NodeError {
-            throw error
-        } catch {
-            throw NodeError.unavailable(client.nodeID)
-        }
-    }
-
-    deinit {
-        // Dropped without `finish`: cancelled, so the node stops storing.
-        request.cancel()
-        body.close(CancellationError())
-    }
-}
-
-/// A segment reader over one streamed `GET /v1/segments`. A task cuts the response into segments and hands each over
-/// through a ``Handoff``: the node reads the next segment while the previous one travels, and at most one segment
-/// waits in the gateway. No segment within the node timeout fails the reader.
-private final class HTTPSegmentReader: SegmentReader {
-    private let client: HTTPNodeClient
-    private let segments = Handoff<ByteBuffer>()
-    private let task: Task<Void, Never>
-
-    init(client: HTTPNodeClient, version: VersionID, indices: ClosedRange<UInt32>, query: [(String, String)]) {
-        self.client = client
-        let segments = self.segments
-        task = Task {
-            do {
-                let response = try await client.stream(.GET, "segments", query, body: nil)
-                var decoder = SegmentFrameDecoder()
-                var received = 0
-                for try await var chunk in response.body {
-                    while let frame = try decoder.next(&chunk) {
-                        let expected = UInt32(UInt64(indices.lowerBound) + UInt64(min(received, indices.count - 1)))
-                        switch frame {
-                        case .segment(let index, let bytes):
-                            guard received < indices.count, index == expected else {
-                                throw NodeError.corrupt("storage node \(client.nodeID) sent segment \(index) out of order")
-                            }
-                            received += 1
-                            try await segments.send(bytes)
-                        case .error(let kind, let message):
-                            throw client.nodeError(kind: kind, message: message, version: version.description,
-                                                   index: expected)
-                        }
-                    }
-                }
-                // A response cut inside a frame is a lost connection; one that ends early but cleanly is not the
-                // protocol.
-                guard decoder.isAtFrameBoundary else { throw NodeError.unavailable(client.nodeID) }
-                guard received == indices.count else {
-                    throw NodeError.corrupt("storage node \(client.nodeID) sent \(received) of \(indices.count) segments")
-                }
-                segments.close()
-            } catch let error as NodeError {
-                segments.close(error)
-            } catch is FormatError {
-                segments.close(NodeError.corrupt("malformed segment stream from storage node \(client.nodeID)"))
-            } catch {
-                segments.close(NodeError.unavailable(client.nodeID))
-            }
-        }
-    }
-
-    func next<R: Sendable>(_ body: @escaping @Sendable (UnsafeRawBufferPointer) throws -> R) async throws -> R {
-        let segment: ByteBuffer?
-        do {
-            segment = try await segments.receive(timeout: client.progressTimeout)
-        } catch is Handoff<ByteBuffer>.TimedOut {
-            task.cancel()
-            throw NodeError.unavailable(client.nodeID)
-        }
-        guard let segment else { throw NodeError.io("read past the last segment of a segment reader") }
-        return try segment.withUnsafeReadableBytes(body)
-    }
-
-    deinit {
-        task.cancel()
-        segments.close(CancellationError())
     }
 }

@@ -77,20 +77,26 @@ extension ObjectStore {
     /// Runs `body` on every target in parallel; returns the targets on which it threw.
     func failures(on targets: [any StorageNodeClient],
                   _ body: @escaping @Sendable (any StorageNodeClient) async throws -> Void) async -> [any StorageNodeClient] {
-        await withTaskGroup(of: (any StorageNodeClient)?.self) { group in
-            for target in targets {
+        await Self.failedPositions(targets, body).map { targets[$0] }
+    }
+
+    /// Runs `body` on every item in parallel; returns the positions of the items on which it threw, in order.
+    static func failedPositions<Item: Sendable>(_ items: [Item],
+                                                _ body: @escaping @Sendable (Item) async throws -> Void) async -> [Int] {
+        await withTaskGroup(of: Int?.self) { group in
+            for (position, item) in items.enumerated() {
                 group.addTask {
                     do {
-                        try await body(target)
+                        try await body(item)
                         return nil
                     } catch {
-                        return target
+                        return position
                     }
                 }
             }
-            var failed = [any StorageNodeClient]()
-            for await result in group { if let result { failed.append(result) } }
-            return failed
+            var failed = [Int]()
+            for await position in group { if let position { failed.append(position) } }
+            return failed.sorted()
         }
     }
 

@@ -188,24 +188,11 @@ public final class ObjectWriter {
         }
     }
 
-    /// Runs `body` on every stream at once; returns the positions whose call failed.
+    /// Runs `body` on every open stream at once; returns the positions in `targets` whose call failed.
     private func failures(of uploads: [Int: any SegmentUpload],
                           _ body: @escaping @Sendable (any SegmentUpload) async throws -> Void) async -> [Int] {
-        await withTaskGroup(of: Int?.self) { group in
-            for (position, upload) in uploads {
-                group.addTask {
-                    do {
-                        try await body(upload)
-                        return nil
-                    } catch {
-                        return position
-                    }
-                }
-            }
-            var failed = [Int]()
-            for await position in group { if let position { failed.append(position) } }
-            return failed.sorted()
-        }
+        let entries = uploads.sorted { $0.key < $1.key }
+        return await ObjectStore.failedPositions(entries.map(\.value), body).map { entries[$0].key }
     }
 
     /// Checks the body against the expectations and commits the manifest on every replica, durably.

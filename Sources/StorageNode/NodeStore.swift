@@ -1,4 +1,3 @@
-import NIOCore
 import ObjectModel
 import StorageEngine
 import Synchronization
@@ -13,7 +12,7 @@ public final class NodeStore: Sendable {
     /// Where segments of at least ``fileThresholdBytes`` go; nil keeps every segment in the engine.
     let files: SegmentFiles?
     /// Versions whose file-key deletion was staged: their files go once that deletion is durable (``reapFiles()``).
-    private let condemned = Mutex<[VersionID]>([])
+    let condemned = Mutex<[VersionID]>([])
     /// Segments this large go to files (with `files`): full segments, and the last ones of large objects.
     public static let fileThresholdBytes = 64 * 1024
     /// Serialises the read-compare-writes of records (manifests, part records): a group of changes reads and
@@ -49,54 +48,6 @@ public final class NodeStore: Sendable {
         try sweepFiles()
     }
 
-    /// Removes segment files whose version's key is gone: a crash came between the key's deletion and the file's.
-    private func sweepFiles() throws {
-        guard let files else { return }
-        for version in try files.versions() where try engine.get(NodeKeys.segmentFile(version: version)) == nil {
-            try files.remove(version)
-        }
-    }
-
-    /// Removes the files of condemned versions whose key deletion is durable: called after each synced write, which
-    /// also makes every earlier write durable. A version whose key is still there (its deleting batch is not written
-    /// yet, or failed) stays condemned and keeps its file.
-    private func reapFiles() {
-        guard let files else { return }
-        let versions = condemned.withLock { list -> [VersionID] in
-            defer { list.removeAll() }
-            return list
-        }
-        guard !versions.isEmpty else { return }
-        var kept = [VersionID]()
-        for version in versions {
-            guard (try? engine.get(NodeKeys.segmentFile(version: version))) == .some(nil) else {
-                kept.append(version)
-                continue
-            }
-            try? files.remove(version)
-        }
-        if !kept.isEmpty { condemned.withLock { $0 += kept } }
-    }
-
-    /// Writes `batch` synced, then removes the files its deletions freed.
-    func writeSynced(_ batch: WriteBatch) throws {
-        try engine.write(batch, sync: true)
-        reapFiles()
-    }
-
-    /// Makes the segment files of the versions `changes` commit durable (before their records are written).
-    /// Cheap when they are already synced (``LocalStorageNode`` syncs them on its pool before queueing a commit).
-    public func syncSegmentFiles(for changes: [NodeChange]) throws {
-        guard let files else { return }
-        let versions = changes.flatMap(\.segmentVersions)
-        if files.hasUnsynced(versions) { try files.sync(versions) }
-    }
-
-    /// Whether committing `change` would first have to sync segment files (no I/O).
-    public func needsSegmentSync(_ change: NodeChange) -> Bool {
-        files?.hasUnsynced(change.segmentVersions) ?? false
-    }
-
     func check(_ requested: Jurisdiction) throws {
         guard requested == jurisdiction else {
             throw NodeError.wrongJurisdiction(node: node, nodeJurisdiction: jurisdiction, requested: requested)
@@ -113,25 +64,6 @@ public final class NodeStore: Sendable {
             try deleteSegments(of: version, into: &batch)
         }
         try writeSynced(batch)
-    }
-
-    public func putSegment(_ requested: Jurisdiction, bucket: String, key: String, version: VersionID, index: UInt32,
-                           bytes: [UInt8]) throws {
-        try check(requested)
-        var batch = WriteBatch()
-        if index == 0 {
-            var writer = BinaryWriter()
-            writer.writeString(bucket)
-            writer.writeString(key)
-            batch.put(NodeKeys.upload(version: version), writer.bytes)
-        }
-        if let files, bytes.count >= Self.fileThresholdBytes {
-            try files.write(version, index: index, bytes: bytes)
-            batch.put(NodeKeys.segmentFile(version: version), [])
-        } else {
-            batch.put(NodeKeys.segment(version: version, index: index), bytes)
-        }
-        try engine.write(batch, sync: false)
     }
 
     /// Makes `manifest` current for its key unless the node holds a newer one, durably. When `completing` names a
@@ -211,40 +143,6 @@ public final class NodeStore: Sendable {
         return .committed
     }
 
-    /// Adds to `batch` the removal of a committed run's segments. A committed manifest or part record knows how many
-    /// segments each of its runs has (the writer stores exactly those) and its commit removed the upload marker, so
-    /// no scan is needed: an iterator seek per overwritten object cost a small PUT a tenth of its CPU.
-    func deleteSegments(of extent: Extent, into batch: inout WriteBatch) {
-        // Every key, file or not: an inline segment stays in the engine whatever its size, and so do the segments of
-        // a database written before segment files.
-        for index in 0..<extent.segmentCount {
-            batch.delete(NodeKeys.segment(version: extent.versionID, index: UInt32(index)))
-        }
-        // Only a run whose first (largest) segment reaches the threshold, once stored, can have a file: a small
-        // object's overwrite stays one key deletion.
-        if extent.segmentCount > 0,
-           extent.segmentLength(0) + Limits.segmentOverheadBytesMax >= Self.fileThresholdBytes {
-            deleteFile(of: extent.versionID, into: &batch)
-        }
-    }
-
-    /// Adds to `batch` the deletion of a version's file key, and condemns the file (removed once that is durable).
-    private func deleteFile(of version: VersionID, into batch: inout WriteBatch) {
-        guard files != nil else { return }
-        batch.delete(NodeKeys.segmentFile(version: version))
-        condemned.withLock { $0.append(version) }
-    }
-
-    /// Adds to `batch` the removal of a version's segments and upload marker. The segments are deleted one key at a
-    /// time: a range tombstone per overwritten object would pile up in the memtable, and RocksDB re-fragments every
-    /// memtable range tombstone on each read.
-    func deleteSegments(of version: VersionID, into batch: inout WriteBatch) throws {
-        let (start, end) = NodeKeys.segmentRange(version: version)
-        for key in try engine.keys(from: start, to: end, limit: .max) { batch.delete(key) }
-        batch.delete(NodeKeys.upload(version: version))
-        deleteFile(of: version, into: &batch)
-    }
-
     /// Adds to `batch` the removal of an upload's records and of its parts' segments not in `keeping`.
     func dropUpload(_ upload: VersionID, bucket: String, key: String, keeping: Set<VersionID>,
                             into batch: inout WriteBatch) throws {
@@ -255,14 +153,6 @@ public final class NodeStore: Sendable {
             batch.delete(pair.key)
         }
         batch.delete(NodeKeys.multipart(bucket: bucket, key: key, upload: upload))
-    }
-
-    public func abort(_ requested: Jurisdiction, version: VersionID) throws {
-        try check(requested)
-        var batch = WriteBatch()
-        try deleteSegments(of: version, into: &batch)
-        // Synced, so the version's file goes at once.
-        try writeSynced(batch)
     }
 
     public func manifest(_ requested: Jurisdiction, bucket: String, key: String) throws -> ObjectManifest? {
@@ -287,49 +177,6 @@ public final class NodeStore: Sendable {
         do { return .done(try ObjectManifest(decoding: raw)) } catch {
             throw NodeError.corrupt("manifest of \(bucket)/\(key) on \(node): \(error)")
         }
-    }
-
-    /// ``withSegment(_:version:index:_:)`` when the segment is in memory (small segments live in the memtable or
-    /// block cache; large ones in blob files); `.needsIO` otherwise.
-    public func withSegmentInMemory<R>(_ requested: Jurisdiction, version: VersionID, index: UInt32,
-                                       _ body: (UnsafeRawBufferPointer) throws -> R) throws -> InMemoryRead<R> {
-        try check(requested)
-        let read = try engine.withValueInMemory(NodeKeys.segment(version: version, index: index),
-                                                verifyChecksums: false, body)
-        guard case .done(nil) = read else { return read }
-        if let files {
-            switch try files.read(version, index: index, cachedOnly: true, body) {
-            case .found(let result): return .done(result)
-            case .needsIO: return .needsIO
-            case .absent: break
-            }
-        }
-        throw NodeError.missingSegment(node: node, version: version.description, index: index)
-    }
-
-    /// One segment, copied once from the engine into a NIO buffer that goes to the socket as it is.
-    public func segment(_ requested: Jurisdiction, version: VersionID, index: UInt32) throws -> ByteBuffer {
-        try withSegment(requested, version: version, index: index) { raw in
-            var buffer = ByteBufferAllocator().buffer(capacity: raw.count)
-            buffer.writeBytes(raw)
-            return buffer
-        }
-    }
-
-    /// Runs `body` over a segment's bytes inside the engine's buffer.
-    public func withSegment<R>(_ requested: Jurisdiction, version: VersionID, index: UInt32,
-                               _ body: (UnsafeRawBufferPointer) throws -> R) throws -> R {
-        try check(requested)
-        // Segments are ciphertext that the gateway authenticates (AEAD tag per segment), which also catches what
-        // RocksDB's checksum would; skipping that check saves the hottest loop of a large GET.
-        if let result = try engine.withValue(NodeKeys.segment(version: version, index: index), verifyChecksums: false,
-                                             body) {
-            return result
-        }
-        if let files, case .found(let result) = try files.read(version, index: index, cachedOnly: false, body) {
-            return result
-        }
-        throw NodeError.missingSegment(node: node, version: version.description, index: index)
     }
 
     public func list(_ requested: Jurisdiction, bucket: String, prefix: [UInt8], from: [UInt8], limit: Int)
@@ -421,55 +268,4 @@ public final class NodeStore: Sendable {
         try engine.compact()
     }
 
-}
-
-/// A change to a node's records that depends on what they hold: applied in groups (``NodeStore/apply(_:)``).
-public enum NodeChange: Sendable {
-    /// See ``NodeStore/commit(_:manifest:completing:inlineSegment:)``.
-    case commit(Jurisdiction, manifest: ObjectManifest, completing: VersionID?, inlineSegment: [UInt8]?)
-    /// See ``NodeStore/commitPart(_:upload:record:)``.
-    case commitPart(Jurisdiction, upload: VersionID, record: PartRecord)
-}
-
-extension NodeChange {
-    /// The versions whose segments the change commits.
-    var segmentVersions: [VersionID] {
-        switch self {
-        case .commit(_, let manifest, _, _): manifest.segmentVersions
-        case .commitPart(_, _, let record): [record.part.versionID]
-        }
-    }
-}
-
-/// The writes of a group of changes so far, and what they make each key hold for the changes after them.
-struct GroupWrite {
-    let engine: any KeyValueEngine
-    private(set) var batch = WriteBatch()
-    /// The value each written record key will hold (nil: deleted). Changes read only manifests and part records
-    /// back, so segment keys and upload markers are not tracked.
-    private var written: [[UInt8]: [UInt8]?] = [:]
-
-    init(engine: any KeyValueEngine) { self.engine = engine }
-
-    private static func isRecord(_ key: [UInt8]) -> Bool {
-        key.first == NodeKeys.manifestTag || key.first == NodeKeys.partTag
-    }
-
-    /// The value `key` (a manifest or part record key) holds once the group's writes so far are applied.
-    func value(_ key: [UInt8]) throws -> [UInt8]? {
-        precondition(Self.isRecord(key), "only record keys are read back within a group")
-        if let pending = written[key] { return pending }
-        return try engine.get(key)
-    }
-
-    mutating func add(_ changes: WriteBatch) {
-        for operation in changes.operations {
-            switch operation {
-            case .put(let key, let value): if Self.isRecord(key) { written[key] = .some(value) }
-            case .delete(let key): if Self.isRecord(key) { written[key] = .some(nil) }
-            case .deleteRange: preconditionFailure("a grouped change deletes keys one by one")
-            }
-        }
-        batch.append(changes)
-    }
 }
