@@ -28,7 +28,8 @@ let package = Package(
         .systemLibrary(name: "CGlibc"),
 
         .target(name: "ObjectModel"),
-        .target(name: "Hashing", dependencies: ["COpenSSL", "CSodium", "CBoringShim"]),
+        .target(name: "Hashing", dependencies: ["COpenSSL", "CSodium", "CBoringShim", "CMD5"]),
+        .target(name: "CMD5"),
         // AES-256-GCM through BoringSSL, behind two C functions: BoringSSL's headers clash with OpenSSL's in any
         // module that would see both, so no Swift module sees them.
         .target(name: "CBoringShim", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),

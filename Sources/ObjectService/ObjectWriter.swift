@@ -3,8 +3,9 @@ import Hashing
 import ObjectModel
 import StorageNode
 
-/// One PUT in progress: hashes every byte once as it streams by (MD5 for the ETag, the signed SHA-256, the
-/// additional checksum), cuts the stream into segments and sends each to the R replicas. Nothing is visible until
+/// One PUT in progress: hashes every byte once (the signed SHA-256 and the additional checksum as the bytes stream
+/// by, MD5 for the ETag a segment at a time, in the process's ``MD5Lanes`` beside other uploads' segments), cuts the
+/// stream into segments and sends each to the R replicas. Nothing is visible until
 /// ``finish(trailerChecksum:)`` has checked the body and committed the manifest on every replica.
 ///
 /// Use from one task: `append` synchronously, `flush` after each network buffer, then `finish` or `abort`.
@@ -25,7 +26,9 @@ public final class ObjectWriter {
     private var abandoned: [any StorageNodeClient] = []
     /// The segment stream to each target, by position in `targets`, opened with its first segment.
     private var uploads: [Int: any SegmentUpload] = [:]
-    private let md5 = StreamingDigest(.md5)
+    private let md5 = MD5Hasher()
+    /// Segments at the front of `full` that MD5 has taken in (segments are hashed in order as they fill).
+    private var hashedSegments = 0
     private let sha256: StreamingDigest?
     private var checksum: StreamingChecksum?
     private var segment: [UInt8]
@@ -76,10 +79,9 @@ public final class ObjectWriter {
         }
     }
 
-    /// Hashes and buffers payload bytes.
+    /// Hashes (but for MD5) and buffers payload bytes.
     public func append(_ bytes: UnsafeRawBufferPointer) throws {
         precondition(!ended, "append after finish or abort")
-        md5.update(bytes)
         sha256?.update(bytes)
         checksum?.update(bytes)
         sizeBytes += Int64(bytes.count)
@@ -115,6 +117,7 @@ public final class ObjectWriter {
     }
 
     private func flush(final: Bool) async throws {
+        await hashFull()
         while !full.isEmpty {
             let last: Bool
             if full.count > 1 || !segment.isEmpty {
@@ -126,9 +129,19 @@ public final class ObjectWriter {
             } else {
                 return
             }
+            hashedSegments -= 1
             let sealed = seal(full.removeFirst(), index: nextIndex, last: last)
             try await send(sealed)
             store.segmentBuffers.give(consume sealed)
+        }
+    }
+
+    /// Feeds MD5 the full segments it has not seen, in order. A full segment's blocks go to the process's MD5
+    /// lanes, where they are hashed together with other uploads' (MD5 is the slowest hash on the PUT path).
+    private func hashFull() async {
+        while hashedSegments < full.count {
+            await md5.update(full[hashedSegments], lanes: .shared)
+            hashedSegments += 1
         }
     }
 
@@ -213,6 +226,8 @@ public final class ObjectWriter {
         if let declared = expectations.sizeBytes, declared != sizeBytes {
             throw ObjectServiceError.incompleteBody(expected: declared, received: sizeBytes)
         }
+        await hashFull()
+        await md5.update(segment, lanes: .shared)
         let digest = md5.finalize()
         if let expected = expectations.contentMD5, !ConstantTime.equals(expected, digest) {
             throw ObjectServiceError.badDigest
@@ -233,7 +248,10 @@ public final class ObjectWriter {
         if case .object = target, nextIndex == 0, full.isEmpty, !segment.isEmpty {
             inline = seal(segment, index: 0, last: true)
         }
-        if inline == nil, !segment.isEmpty { full.append(segment) }
+        if inline == nil, !segment.isEmpty {
+            full.append(segment)
+            hashedSegments += 1
+        }
         segment = []
         try await flush(final: true)
         try await finishUploads()

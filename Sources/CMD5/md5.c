@@ -1,0 +1,135 @@
+#include "qantara_md5.h"
+#include "md5_steps.h"
+
+static inline uint32_t load_le32(const uint8_t *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+#define ROTL(x, s) (((x) << (s)) | ((x) >> (32 - (s))))
+// Each step adds the message word and constant first, and folds b, the word computed last, in as late as it can,
+// so the chain from one step to the next stays short. Round 2's (b & d) | (c & ~d) is a sum of disjoint bits.
+#define F1(a, b, c, d) a += (d) ^ ((b) & ((c) ^ (d)));
+#define F2(a, b, c, d) a += (c) & ~(d); a += (b) & (d);
+#define F3(a, b, c, d) a += (b) ^ ((c) ^ (d));
+#define F4(a, b, c, d) a += (c) ^ ((b) | ~(d));
+#define STEP(round, a, b, c, d, g, t, s) \
+    a += m[g] + (uint32_t)(t); \
+    F##round(a, b, c, d) \
+    a = ROTL(a, s) + b;
+
+void qantara_md5_blocks(uint32_t state[4], const uint8_t *data, size_t blocks) {
+    uint32_t a = state[0], b = state[1], c = state[2], d = state[3];
+    for (size_t block = 0; block < blocks; block++, data += 64) {
+        uint32_t m[16];
+        for (int i = 0; i < 16; i++) m[i] = load_le32(data + 4 * i);
+        const uint32_t a0 = a, b0 = b, c0 = c, d0 = d;
+        QANTARA_MD5_STEPS(STEP)
+        a += a0; b += b0; c += c0; d += d0;
+    }
+    state[0] = a; state[1] = b; state[2] = c; state[3] = d;
+}
+
+#if defined(__x86_64__)
+#include <immintrin.h>
+
+int qantara_md5_x16_available(void) {
+    __builtin_cpu_init();
+    return __builtin_cpu_supports("avx512f") ? 1 : 0;
+}
+
+// The round functions as three-input truth tables over (b, c, d): bit (b<<2 | c<<1 | d) of the immediate.
+#define V1(b, c, d) _mm512_ternarylogic_epi32(b, c, d, 0xCA) /* b ? c : d */
+#define V2(b, c, d) _mm512_ternarylogic_epi32(b, c, d, 0xE4) /* d ? b : c */
+#define V3(b, c, d) _mm512_ternarylogic_epi32(b, c, d, 0x96) /* b ^ c ^ d */
+#define V4(b, c, d) _mm512_ternarylogic_epi32(b, c, d, 0x39) /* c ^ (b | ~d) */
+#define VSTEP(round, a, b, c, d, g, t, s) \
+    a = _mm512_add_epi32(a, _mm512_add_epi32(w[g], _mm512_set1_epi32((int)(t)))); \
+    a = _mm512_add_epi32(a, V##round(b, c, d)); \
+    a = _mm512_add_epi32(_mm512_rol_epi32(a, s), b);
+
+/// Turns 16 rows (one 64-byte block per lane) into 16 columns (word j of every lane): 32-bit and 64-bit
+/// interleaves inside each 128-bit quarter, then two passes over the quarters.
+__attribute__((target("avx512f")))
+static inline void transpose16(__m512i r[16], __m512i w[16]) {
+    __m512i t[16], u[16];
+    for (int i = 0; i < 16; i += 2) {
+        t[i] = _mm512_unpacklo_epi32(r[i], r[i + 1]);
+        t[i + 1] = _mm512_unpackhi_epi32(r[i], r[i + 1]);
+    }
+    // u[4g + m] holds, in quarter k, word 4k + m of rows 4g .. 4g + 3.
+    for (int g = 0; g < 4; g++) {
+        __m512i *tg = t + 4 * g;
+        u[4 * g + 0] = _mm512_unpacklo_epi64(tg[0], tg[2]);
+        u[4 * g + 1] = _mm512_unpackhi_epi64(tg[0], tg[2]);
+        u[4 * g + 2] = _mm512_unpacklo_epi64(tg[1], tg[3]);
+        u[4 * g + 3] = _mm512_unpackhi_epi64(tg[1], tg[3]);
+    }
+    for (int m = 0; m < 4; m++) {
+        const __m512i x0 = _mm512_shuffle_i32x4(u[m], u[4 + m], 0x44);
+        const __m512i x1 = _mm512_shuffle_i32x4(u[m], u[4 + m], 0xEE);
+        const __m512i x2 = _mm512_shuffle_i32x4(u[8 + m], u[12 + m], 0x44);
+        const __m512i x3 = _mm512_shuffle_i32x4(u[8 + m], u[12 + m], 0xEE);
+        w[m] = _mm512_shuffle_i32x4(x0, x2, 0x88);
+        w[4 + m] = _mm512_shuffle_i32x4(x0, x2, 0xDD);
+        w[8 + m] = _mm512_shuffle_i32x4(x1, x3, 0x88);
+        w[12 + m] = _mm512_shuffle_i32x4(x1, x3, 0xDD);
+    }
+}
+
+static const uint8_t idle_block[64];
+
+__attribute__((target("avx512f")))
+void qantara_md5_blocks_x16(uint32_t *const states[16], const uint8_t *const data[16], size_t blocks) {
+    const uint8_t *p[16];
+    size_t stride[16];
+    uint32_t sa[16], sb[16], sc[16], sd[16];
+    for (int i = 0; i < 16; i++) {
+        const int active = data[i] != NULL;
+        p[i] = active ? data[i] : idle_block;
+        stride[i] = active ? 64 : 0;
+        sa[i] = active ? states[i][0] : 0;
+        sb[i] = active ? states[i][1] : 0;
+        sc[i] = active ? states[i][2] : 0;
+        sd[i] = active ? states[i][3] : 0;
+    }
+    __m512i a = _mm512_loadu_si512(sa), b = _mm512_loadu_si512(sb);
+    __m512i c = _mm512_loadu_si512(sc), d = _mm512_loadu_si512(sd);
+    for (size_t block = 0; block < blocks; block++) {
+        __m512i r[16], w[16];
+        for (int i = 0; i < 16; i++) {
+            r[i] = _mm512_loadu_si512(p[i]);
+            p[i] += stride[i];
+        }
+        transpose16(r, w);
+        const __m512i a0 = a, b0 = b, c0 = c, d0 = d;
+        QANTARA_MD5_STEPS(VSTEP)
+        a = _mm512_add_epi32(a, a0);
+        b = _mm512_add_epi32(b, b0);
+        c = _mm512_add_epi32(c, c0);
+        d = _mm512_add_epi32(d, d0);
+    }
+    _mm512_storeu_si512(sa, a);
+    _mm512_storeu_si512(sb, b);
+    _mm512_storeu_si512(sc, c);
+    _mm512_storeu_si512(sd, d);
+    for (int i = 0; i < 16; i++) {
+        if (data[i] == NULL) continue;
+        states[i][0] = sa[i];
+        states[i][1] = sb[i];
+        states[i][2] = sc[i];
+        states[i][3] = sd[i];
+    }
+}
+
+#else
+
+int qantara_md5_x16_available(void) { return 0; }
+
+void qantara_md5_blocks_x16(uint32_t *const states[16], const uint8_t *const data[16], size_t blocks) {
+    // Never called where qantara_md5_x16_available() is 0; one lane at a time keeps it correct anyway.
+    for (int i = 0; i < 16; i++) {
+        if (data[i] != NULL) qantara_md5_blocks(states[i], data[i], blocks);
+    }
+}
+
+#endif
