@@ -29,7 +29,7 @@ let package = Package(
 
         .target(name: "ObjectModel"),
         .target(name: "Hashing", dependencies: ["COpenSSL", "CSodium", "CBoringShim", "CMD5"]),
-        .target(name: "CMD5"),
+        .target(name: "CMD5", linkerSettings: [.linkedLibrary("crypto")]),
         // AES-256-GCM through BoringSSL, behind two C functions: BoringSSL's headers clash with OpenSSL's in any
         // module that would see both, so no Swift module sees them.
         .target(name: "CBoringShim", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),

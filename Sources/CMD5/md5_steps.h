@@ -1,6 +1,5 @@
 // The 64 steps of an MD5 block (RFC 1321, 3.4), in order: round (1-4), the four state words as the step names
-// them, the message word, the sine constant T[i] and the left rotation. Both block functions expand this table,
-// so the single-lane and the 16-lane forms cannot disagree on a constant.
+// them, the message word, the sine constant T[i] and the left rotation.
 #define QANTARA_MD5_STEPS(X) \
     X(1, a, b, c, d,  0, 0xd76aa478,  7) \
     X(1, d, a, b, c,  1, 0xe8c7b756, 12) \

@@ -117,7 +117,6 @@ public final class ObjectWriter {
     }
 
     private func flush(final: Bool) async throws {
-        await hashFull()
         while !full.isEmpty {
             let last: Bool
             if full.count > 1 || !segment.isEmpty {
@@ -129,15 +128,29 @@ public final class ObjectWriter {
             } else {
                 return
             }
-            hashedSegments -= 1
-            let sealed = seal(full.removeFirst(), index: nextIndex, last: last)
+            let segment = full.removeFirst()
+            if hashedSegments > 0 {
+                hashedSegments -= 1
+            } else if segmentCipher == nil {
+                // The replicas take the bytes while MD5 reads them.
+                let md5 = self.md5
+                async let hashed: Void = md5.update(segment, lanes: .shared)
+                try await send(segment)
+                await hashed
+                store.segmentBuffers.give(consume segment)
+                continue
+            } else {
+                await md5.update(segment, lanes: .shared)
+            }
+            let sealed = seal(consume segment, index: nextIndex, last: last)
             try await send(sealed)
             store.segmentBuffers.give(consume sealed)
         }
     }
 
-    /// Feeds MD5 the full segments it has not seen, in order. A full segment's blocks go to the process's MD5
-    /// lanes, where they are hashed together with other uploads' (MD5 is the slowest hash on the PUT path).
+    /// Feeds MD5 the full segments it has not seen, in order (a segment sent by `flush` is hashed there, beside
+    /// its sending when it is not sealed). A full segment's blocks go to the process's MD5 lanes, where they are
+    /// hashed together with other uploads' (MD5 is the slowest hash on the PUT path).
     private func hashFull() async {
         while hashedSegments < full.count {
             await md5.update(full[hashedSegments], lanes: .shared)

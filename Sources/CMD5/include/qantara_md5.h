@@ -9,7 +9,7 @@
 /// 32-bit lanes of AVX-512 registers (MD5 has no parallelism inside one message; across messages it has 16).
 /// Padding and the length block are the caller's.
 
-/// Hashes `blocks` 64-byte blocks at `data` into `state`.
+/// Hashes `blocks` 64-byte blocks at `data` into `state` (OpenSSL's MD5 underneath).
 void qantara_md5_blocks(uint32_t state[4], const uint8_t *data, size_t blocks);
 
 /// 1 when this CPU (and the kernel) run AVX-512F, so `qantara_md5_blocks_x16` may be called.
