@@ -81,8 +81,11 @@ for size in 4KiB 1MiB; do
   for _ in $(seq 1 "$TARGET_ROUNDS"); do
     LINES[nginx-get-$size]+=$(round --endpoint "http://127.0.0.1:$NGINX_PORT" --bucket "bench-$size" --op get --size "$size")$'\n'
     LINES[qantara-get-$size]+=$(round --endpoint "http://127.0.0.1:$QANTARA_PORT" --bucket "$bucket" --op get --size "$size")$'\n'
+    # Writes start with no other run's dirty pages still going to the disk.
+    sync
     LINES[qantara-put-$size]+=$(round --endpoint "http://127.0.0.1:$QANTARA_PORT" --bucket "$bucket" --op put --size "$size")$'\n'
     rm -rf "$OUT/storage-$size"  # each round on a fresh database, as the ceiling always ran (and bounded on disk)
+    sync
     LINES[storage-$size]+=$(round --storage "$OUT/storage-$size" --size "$size")$'\n'
   done
   for key in "nginx-get-$size" "qantara-get-$size" "qantara-put-$size" "storage-$size"; do
