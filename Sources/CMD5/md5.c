@@ -5,23 +5,31 @@
 #define OPENSSL_SUPPRESS_DEPRECATED
 #include <openssl/md5.h>
 
-// One lane: OpenSSL's MD5 (assembly, about 15% faster here than portable C), on a context that holds the caller's
-// state and no partial block, so the state can move between this and the 16 lanes.
-void qantara_md5_blocks(uint32_t state[4], const uint8_t *data, size_t blocks) {
-    MD5_CTX context = {0};
-    context.A = state[0];
-    context.B = state[1];
-    context.C = state[2];
-    context.D = state[3];
-    MD5_Update(&context, data, blocks * 64);
-    state[0] = context.A;
-    state[1] = context.B;
-    state[2] = context.C;
-    state[3] = context.D;
+#include <stdlib.h>
+
+qantara_md5 *qantara_md5_new(void) {
+    MD5_CTX *context = malloc(sizeof(MD5_CTX));
+    if (context != NULL) MD5_Init(context);
+    return context;
 }
+
+void qantara_md5_free(qantara_md5 *context) { free(context); }
+
+void qantara_md5_update(qantara_md5 *context, const void *data, size_t length) { MD5_Update(context, data, length); }
+
+size_t qantara_md5_pending(const qantara_md5 *context) { return context->num; }
+
+void qantara_md5_final(qantara_md5 *context, uint8_t digest[16]) { MD5_Final(digest, context); }
 
 #if defined(__x86_64__)
 #include <immintrin.h>
+
+/// Counts `bytes` hashed outside OpenSSL into the context's message length, as `MD5_Update` does.
+static void absorbed(MD5_CTX *context, uint64_t bytes) {
+    const uint64_t bits = (((uint64_t)context->Nh << 32) | context->Nl) + (bytes << 3);
+    context->Nl = (MD5_LONG)bits;
+    context->Nh = (MD5_LONG)(bits >> 32);
+}
 
 int qantara_md5_x16_available(void) {
     __builtin_cpu_init();
@@ -70,7 +78,7 @@ static inline void transpose16(__m512i r[16], __m512i w[16]) {
 static const uint8_t idle_block[64];
 
 __attribute__((target("avx512f")))
-void qantara_md5_blocks_x16(uint32_t *const states[16], const uint8_t *const data[16], size_t blocks) {
+void qantara_md5_blocks_x16(qantara_md5 *const contexts[16], const uint8_t *const data[16], size_t blocks) {
     const uint8_t *p[16];
     size_t stride[16];
     uint32_t sa[16], sb[16], sc[16], sd[16];
@@ -78,10 +86,10 @@ void qantara_md5_blocks_x16(uint32_t *const states[16], const uint8_t *const dat
         const int active = data[i] != NULL;
         p[i] = active ? data[i] : idle_block;
         stride[i] = active ? 64 : 0;
-        sa[i] = active ? states[i][0] : 0;
-        sb[i] = active ? states[i][1] : 0;
-        sc[i] = active ? states[i][2] : 0;
-        sd[i] = active ? states[i][3] : 0;
+        sa[i] = active ? contexts[i]->A : 0;
+        sb[i] = active ? contexts[i]->B : 0;
+        sc[i] = active ? contexts[i]->C : 0;
+        sd[i] = active ? contexts[i]->D : 0;
     }
     __m512i a = _mm512_loadu_si512(sa), b = _mm512_loadu_si512(sb);
     __m512i c = _mm512_loadu_si512(sc), d = _mm512_loadu_si512(sd);
@@ -105,10 +113,11 @@ void qantara_md5_blocks_x16(uint32_t *const states[16], const uint8_t *const dat
     _mm512_storeu_si512(sd, d);
     for (int i = 0; i < 16; i++) {
         if (data[i] == NULL) continue;
-        states[i][0] = sa[i];
-        states[i][1] = sb[i];
-        states[i][2] = sc[i];
-        states[i][3] = sd[i];
+        contexts[i]->A = sa[i];
+        contexts[i]->B = sb[i];
+        contexts[i]->C = sc[i];
+        contexts[i]->D = sd[i];
+        absorbed(contexts[i], (uint64_t)blocks * 64);
     }
 }
 
@@ -116,10 +125,10 @@ void qantara_md5_blocks_x16(uint32_t *const states[16], const uint8_t *const dat
 
 int qantara_md5_x16_available(void) { return 0; }
 
-void qantara_md5_blocks_x16(uint32_t *const states[16], const uint8_t *const data[16], size_t blocks) {
+void qantara_md5_blocks_x16(qantara_md5 *const contexts[16], const uint8_t *const data[16], size_t blocks) {
     // Never called where qantara_md5_x16_available() is 0; one lane at a time keeps it correct anyway.
     for (int i = 0; i < 16; i++) {
-        if (data[i] != NULL) qantara_md5_blocks(states[i], data[i], blocks);
+        if (data[i] != NULL) MD5_Update(contexts[i], data[i], blocks * 64);
     }
 }
 

@@ -94,20 +94,19 @@ public final class MD5Lanes: Sendable {
             if jobs.count == 1 {
                 let job = jobs[0]
                 job.bytes.withUnsafeBytes { raw in
-                    qantara_md5_blocks(job.hasher.state, (raw.baseAddress! + job.offset).assumingMemoryBound(to: UInt8.self),
-                                       blocks)
+                    qantara_md5_update(job.hasher.context, raw.baseAddress! + job.offset, blocks * MD5Hasher.blockBytes)
                 }
             } else {
                 var bases: [UnsafePointer<UInt8>] = []
                 bases.reserveCapacity(jobs.count)
                 Self.withBases(jobs[...], into: &bases) { bases in
-                    var states = [UnsafeMutablePointer<UInt32>?](repeating: nil, count: Self.laneCount)
+                    var contexts = [OpaquePointer?](repeating: nil, count: Self.laneCount)
                     var data = [UnsafePointer<UInt8>?](repeating: nil, count: Self.laneCount)
                     for (index, job) in jobs.enumerated() {
-                        states[index] = job.hasher.state
+                        contexts[index] = job.hasher.context
                         data[index] = bases[index]
                     }
-                    qantara_md5_blocks_x16(states, data, blocks)
+                    qantara_md5_blocks_x16(contexts, data, blocks)
                 }
             }
             for index in lanes.indices {

@@ -167,7 +167,7 @@ extension ObjectStore {
         var manifest = template
         manifest.versionID = .random()
         manifest.sizeBytes = size
-        manifest.etag = Hex.encode(StreamingDigest.hash(.md5, md5s)) + "-\(chosen.count)"
+        manifest.etag = Hex.encode(MD5Hasher.hash(md5s)) + "-\(chosen.count)"
         manifest.lastModifiedMillis = clock.nowMillis()
         manifest.parts = chosen.map(\.record.part)
         if let name = template.checksumAlgorithm, let algorithm = ChecksumAlgorithm(name: name) {

@@ -41,7 +41,7 @@ enum BodyCollector {
         if let size = expectations.sizeBytes, size != Int64(bytes.count) {
             throw ObjectServiceError.incompleteBody(expected: size, received: Int64(bytes.count))
         }
-        if let md5 = expectations.contentMD5, !ConstantTime.equals(md5, StreamingDigest.hash(.md5, bytes)) {
+        if let md5 = expectations.contentMD5, !ConstantTime.equals(md5, MD5Hasher.hash(bytes)) {
             throw ObjectServiceError.badDigest
         }
         if let sha256 = expectations.sha256, !ConstantTime.equals(sha256, StreamingDigest.hash(.sha256, bytes)) {

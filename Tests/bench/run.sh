@@ -63,7 +63,11 @@ export AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
 AWS_ACCESS_KEY_ID=$("$PYTHON" -c "import json;print(json.load(open('$OUT/data/root-credentials'))['accessKeyId'])")
 AWS_SECRET_ACCESS_KEY=$("$PYTHON" -c "import json;print(json.load(open('$OUT/data/root-credentials'))['secretAccessKey'])")
 
-run() { "$BIN" bench --duration "$DURATION" --concurrency "$CONCURRENCY" "$@" | tee -a "$OUT/raw.txt"; }
+timed() { # seconds, then bench arguments
+  local seconds=$1; shift
+  "$BIN" bench --duration "$seconds" --concurrency "$CONCURRENCY" "$@" | tee -a "$OUT/raw.txt"
+}
+run() { timed "$DURATION" "$@"; }
 field() { sed -E "s|.* $1=([0-9.]+).*|\1|" <<< "$2"; }
 
 median_line() { # round count, then result lines on stdin: the one with the median MiB/s
@@ -74,7 +78,7 @@ median_line() { # round count, then result lines on stdin: the one with the medi
 # encryption rows below do), so the host's drift (single runs move by ±15% here) falls on both sides alike.
 TARGET_ROUNDS="${BENCH_TARGET_ROUNDS:-5}"
 TARGET_SECONDS="${BENCH_TARGET_SECONDS:-8}"
-round() { "$BIN" bench --duration "$TARGET_SECONDS" --concurrency "$CONCURRENCY" "$@" | tee -a "$OUT/raw.txt"; }
+round() { timed "$TARGET_SECONDS" "$@"; }
 declare -A R LINES
 for size in 4KiB 1MiB; do
   bucket="bench-$(tr 'A-Z' 'a-z' <<< "$size")"
@@ -118,10 +122,8 @@ for measure in "put 4KiB bench-4kib" "put 1MiB bench-1mib" "get 1MiB bench-1mib"
   read -r op size bucket <<< "$measure"
   enc_lines=""; plain_lines=""
   for _ in $(seq 1 "$ROUNDS"); do
-    enc_lines+=$("$BIN" bench --duration "$ROUND_SECONDS" --concurrency "$CONCURRENCY" --endpoint http://127.0.0.1:19100 \
-                 --bucket "$bucket" --op "$op" --size "$size" | tee -a "$OUT/raw.txt")$'\n'
-    plain_lines+=$("$BIN" bench --duration "$ROUND_SECONDS" --concurrency "$CONCURRENCY" --endpoint http://127.0.0.1:19200 \
-                   --bucket "$bucket" --op "$op" --size "$size" | tee -a "$OUT/raw.txt")$'\n'
+    enc_lines+=$(timed "$ROUND_SECONDS" --endpoint http://127.0.0.1:19100 --bucket "$bucket" --op "$op" --size "$size")$'\n'
+    plain_lines+=$(timed "$ROUND_SECONDS" --endpoint http://127.0.0.1:19200 --bucket "$bucket" --op "$op" --size "$size")$'\n'
   done
   R[encrypted-$op-$size]=$(grep op= <<< "$enc_lines" | median_line "$ROUNDS")
   R[plaintext-$op-$size]=$(grep op= <<< "$plain_lines" | median_line "$ROUNDS")
