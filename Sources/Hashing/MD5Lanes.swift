@@ -24,7 +24,7 @@ public final class MD5Lanes: Sendable {
 
     /// Whether the 16-lane form runs here.
     public let isVector: Bool
-    private let queue = DispatchQueue(label: "qantara.md5-lanes")
+    private let queue: DispatchQueue
     private let state = Mutex(State())
 
     private struct State {
@@ -37,6 +37,9 @@ public final class MD5Lanes: Sendable {
 
     /// Rounds run, and the lanes they filled in all (their ratio is how well lanes fill).
     var statistics: (rounds: Int, laneRounds: Int) { state.withLock { ($0.rounds, $0.laneRounds) } }
+
+    /// Buffers waiting for a lane.
+    var pendingCount: Int { state.withLock { $0.pending.count } }
 
     /// One buffer's whole blocks, from `offset`, into `hasher`'s state.
     private final class Job: @unchecked Sendable {
@@ -56,8 +59,14 @@ public final class MD5Lanes: Sendable {
         }
     }
 
-    public init(vector: Bool = qantara_md5_x16_available() == 1) {
+    public convenience init(vector: Bool = qantara_md5_x16_available() == 1) {
+        self.init(vector: vector, queue: DispatchQueue(label: "qantara.md5-lanes"))
+    }
+
+    /// Lanes whose rounds run on `queue` (a serial queue).
+    init(vector: Bool, queue: DispatchQueue) {
         isVector = vector
+        self.queue = queue
     }
 
     /// Hashes `blocks` whole blocks of `bytes` from `offset` into `hasher`; returns when they are in its state.

@@ -40,29 +40,39 @@ final class MD5Tests: XCTestCase {
     /// Uploads hashing at once share rounds; each digest equals OpenSSL's over the same bytes, whatever the
     /// buffers' sizes (not all whole blocks), the part hashed in place before and after, and the lanes each
     /// buffer found free.
-    func testConcurrentUploadsThroughLanes() async {
-        let lanes = MD5Lanes()
+    func testConcurrentUploadsThroughLanes() async throws {
+        // The rounds wait until every upload's first buffer is queued, so the first round is full whatever the
+        // scheduling; later buffers find lanes as they come.
+        let queue = DispatchQueue(label: "test.md5-lanes")
+        let lanes = MD5Lanes(vector: MD5Lanes.shared.isVector, queue: queue)
+        queue.suspend()
         let uploads = 40
-        let results = await withTaskGroup(of: (Int, [UInt8], [UInt8]).self) { group in
-            for upload in 0..<uploads {
+        // The bytes are made first: making them inside the tasks spread the uploads out in time.
+        let inputs = (0..<uploads).map(uploadInput)
+        let results = try await withThrowingTaskGroup(of: (Int, [UInt8], [UInt8]).self) { group in
+            for (upload, input) in inputs.enumerated() {
                 group.addTask {
                     let hasher = MD5Hasher()
                     let reference = StreamingDigest(.md5)
-                    // A few bytes in place first, so buffers start mid-block for some uploads.
-                    let head = pseudoRandom(count: upload % 3 == 0 ? 0 : 17 * upload, seed: UInt64(upload))
-                    head.withUnsafeBytes { hasher.update($0) }
-                    reference.update(head)
-                    for buffer in 0..<(1 + upload % 4) {
-                        let size = MD5Lanes.minimumBytes + 64 * 1024 * ((upload + buffer) % 5) + (upload * 131) % 200
-                        let bytes = pseudoRandom(count: size, seed: UInt64(upload * 10 + buffer))
+                    input.head.withUnsafeBytes { hasher.update($0) }
+                    reference.update(input.head)
+                    for bytes in input.buffers {
                         await hasher.update(bytes, lanes: lanes)
                         reference.update(bytes)
                     }
                     return (upload, hasher.finalize(), reference.finalize())
                 }
             }
+            if lanes.isVector {
+                let deadline = ContinuousClock.now + .seconds(30)
+                while lanes.pendingCount < uploads, ContinuousClock.now < deadline {
+                    try await Task.sleep(for: .milliseconds(5))
+                }
+                XCTAssertEqual(lanes.pendingCount, uploads)
+            }
+            queue.resume()
             var all: [(Int, [UInt8], [UInt8])] = []
-            for await result in group { all.append(result) }
+            for try await result in group { all.append(result) }
             return all
         }
         XCTAssertEqual(results.count, uploads)
@@ -98,6 +108,18 @@ final class MD5Tests: XCTestCase {
         XCTAssertEqual(bytes.withUnsafeBytes { UInt(bitPattern: $0.baseAddress) }, before)
     }
 
+}
+
+/// Upload `upload`'s bytes: a few hashed in place first (so buffers start mid-block for some uploads), then one to
+/// four buffers not all of whole blocks, each large enough to go to the lanes even after completing a partial block.
+private func uploadInput(_ upload: Int) -> (head: [UInt8], buffers: [[UInt8]]) {
+    let head = pseudoRandom(count: upload % 3 == 0 ? 0 : 17 * upload, seed: UInt64(upload))
+    var buffers: [[UInt8]] = []
+    for buffer in 0..<(1 + upload % 4) {
+        let size = MD5Lanes.minimumBytes + 64 + 64 * 1024 * ((upload + buffer) % 5) + (upload * 131) % 200
+        buffers.append(pseudoRandom(count: size, seed: UInt64(upload * 10 + buffer)))
+    }
+    return (head, buffers)
 }
 
 private func pseudoRandom(count: Int, seed: UInt64) -> [UInt8] {
