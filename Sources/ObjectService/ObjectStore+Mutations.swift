@@ -1,6 +1,7 @@
 import Envelope
 import ObjectModel
 import StorageNode
+import Synchronization
 
 extension ObjectStore {
     /// Starts a PUT of `key` into `bucket`, pinned to `jurisdiction`, served by a gateway in `gateway` (the
@@ -65,13 +66,16 @@ extension ObjectStore {
     func commit(_ manifest: ObjectManifest, on targets: [any StorageNodeClient], jurisdiction: Jurisdiction,
                 completing upload: VersionID? = nil, inline: [UInt8]? = nil) async -> [any StorageNodeClient]
     {
-        await failures(on: targets) { target in
-            if let inline {
-                _ = try await target.commitSmall(jurisdiction, manifest: manifest, segment: inline)
-            } else {
-                _ = try await target.commit(jurisdiction, manifest: manifest, completing: upload)
+        // One suspension for all the replicas, resumed by the last to answer: no task per replica.
+        let failed = await withUnsafeContinuation { (continuation: UnsafeContinuation<[Bool], Never>) in
+            let answers = FanIn(count: targets.count, continuation)
+            for (position, target) in targets.enumerated() {
+                target.startCommit(jurisdiction, manifest: manifest, completing: upload, inlineSegment: inline) {
+                    answers.record(position, failed: (try? $0.get()) == nil)
+                }
             }
         }
+        return zip(targets, failed).filter(\.1).map(\.0)
     }
 
     /// Runs `body` on every target in parallel; returns the targets on which it threw.
@@ -148,5 +152,26 @@ extension ObjectStore {
             }
             try await group.waitForAll()
         }
+    }
+}
+
+/// Gathers whether each of `count` concurrent calls failed, and resumes a continuation once all have answered.
+private final class FanIn: Sendable {
+    private let state: Mutex<(failed: [Bool], left: Int)>
+    private let continuation: UnsafeContinuation<[Bool], Never>
+
+    init(count: Int, _ continuation: UnsafeContinuation<[Bool], Never>) {
+        state = Mutex((failed: [Bool](repeating: false, count: count), left: count))
+        self.continuation = continuation
+        if count == 0 { continuation.resume(returning: []) }
+    }
+
+    func record(_ position: Int, failed: Bool) {
+        let done = state.withLock { state -> [Bool]? in
+            state.failed[position] = failed
+            state.left -= 1
+            return state.left == 0 ? state.failed : nil
+        }
+        if let done { continuation.resume(returning: done) }
     }
 }

@@ -3,6 +3,7 @@ import Logging
 import NIOCore
 import ObjectModel
 import Placement
+import StorageEngine
 import StorageNode
 
 /// The object paths over the storage nodes: placement inside the bucket's jurisdiction, replicated writes,
@@ -150,11 +151,25 @@ public final class ObjectStore: Sendable {
         }
     }
 
-    /// The manifest of a key on each client, in the clients' order, asked in parallel.
+    /// The manifest of a key on each client, in the clients' order: first from the clients that answer at once
+    /// (an in-process node with the key in memory, on this thread), then from the others in parallel.
     func fetchManifests(_ clients: [any StorageNodeClient], _ jurisdiction: Jurisdiction, bucket: String,
                         key: String) async -> [(client: any StorageNodeClient, answer: ManifestAnswer)] {
-        let answers = await withTaskGroup(of: (Int, ManifestAnswer).self) { group in
-            for (index, client) in clients.enumerated() {
+        var answers = [ManifestAnswer?](repeating: nil, count: clients.count)
+        for (index, client) in clients.enumerated() {
+            do {
+                if case .done(let manifest) = try client.manifestWithoutWaiting(jurisdiction, bucket: bucket, key: key) {
+                    answers[index] = manifest.map(ManifestAnswer.found) ?? .absent
+                }
+            } catch {
+                answers[index] = .failed
+            }
+        }
+        let waiting = answers.indices.filter { answers[$0] == nil }
+        guard !waiting.isEmpty else { return zip(clients, answers).map { (client: $0, answer: $1!) } }
+        let fetched = await withTaskGroup(of: (Int, ManifestAnswer).self) { group in
+            for index in waiting {
+                let client = clients[index]
                 group.addTask {
                     do {
                         let manifest = try await client.manifest(jurisdiction, bucket: bucket, key: key)
@@ -166,10 +181,10 @@ public final class ObjectStore: Sendable {
             }
             var collected = [(Int, ManifestAnswer)]()
             for await answer in group { collected.append(answer) }
-            return collected.sorted { $0.0 < $1.0 }.map(\.1)
+            return collected
         }
-        precondition(answers.count == clients.count)
-        return zip(clients, answers).map { (client: $0, answer: $1) }
+        for (index, answer) in fetched { answers[index] = answer }
+        return zip(clients, answers).map { (client: $0, answer: $1!) }
     }
 
     /// Streams `range` of an opened version to `body`, one segment at a time, each from the first replica whose copy

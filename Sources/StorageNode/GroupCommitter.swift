@@ -11,7 +11,8 @@ import StorageEngine
 /// thread hop and the wake-ups of RocksDB's group leader and followers per replica, and the memtable takes each
 /// group's keys from one thread.
 final class GroupCommitter: @unchecked Sendable {
-    typealias Waiter = UnsafeContinuation<CommitOutcome, any Error>
+    /// Called once with a change's outcome, on the commit thread.
+    typealias Waiter = @Sendable (Result<CommitOutcome, any Error>) -> Void
 
     private let store: NodeStore
     /// Guards `queue` and `stopping`; its value is true while there is something for the thread to do.
@@ -30,16 +31,22 @@ final class GroupCommitter: @unchecked Sendable {
 
     /// Applies `change` with the next group; fails with ``NodeError/unavailable(_:)`` once the committer stopped.
     func commit(_ change: NodeChange) async throws -> CommitOutcome {
-        try await withUnsafeThrowingContinuation { (waiter: Waiter) in
-            signal.lock()
-            guard !stopping else {
-                signal.unlock()
-                waiter.resume(throwing: NodeError.unavailable(store.node))
-                return
-            }
-            queue.append((change, waiter))
-            signal.unlock(withValue: true)
+        try await withUnsafeThrowingContinuation { continuation in
+            enqueue(change) { continuation.resume(with: $0) }
         }
+    }
+
+    /// Queues `change` for the next group; `waiter` gets its outcome (``NodeError/unavailable(_:)`` once the
+    /// committer stopped).
+    func enqueue(_ change: NodeChange, _ waiter: @escaping Waiter) {
+        signal.lock()
+        guard !stopping else {
+            signal.unlock()
+            waiter(.failure(NodeError.unavailable(store.node)))
+            return
+        }
+        queue.append((change, waiter))
+        signal.unlock(withValue: true)
     }
 
     /// Applies what is queued, then stops the thread and waits for it. Later commits fail.
@@ -61,7 +68,7 @@ final class GroupCommitter: @unchecked Sendable {
             if !group.isEmpty {
                 let outcomes = store.apply(group.map(\.change))
                 for (entry, outcome) in zip(group, outcomes) {
-                    entry.waiter.resume(with: outcome.mapError { NodeError.mapping($0, node: store.node) })
+                    entry.waiter(outcome.mapError { NodeError.mapping($0, node: store.node) })
                 }
                 group.removeAll(keepingCapacity: true)
             }

@@ -113,6 +113,23 @@ public final class LocalStorageNode: StorageNodeClient {
         return try await current.committer.commit(change)
     }
 
+    public func startCommit(_ jurisdiction: Jurisdiction, manifest: ObjectManifest, completing upload: VersionID?,
+                            inlineSegment: [UInt8]?,
+                            done: @escaping @Sendable (Result<CommitOutcome, any Error>) -> Void) {
+        let change = NodeChange.commit(jurisdiction, manifest: manifest, completing: upload, inlineSegment: inlineSegment)
+        guard let current = online.withLock({ $0 }) else {
+            done(.failure(NodeError.unavailable(nodeID)))
+            return
+        }
+        guard !current.store.needsSegmentSync(change) else {
+            Task {
+                do { done(.success(try await commit(change))) } catch { done(.failure(error)) }
+            }
+            return
+        }
+        current.committer.enqueue(change, done)
+    }
+
     public func putSegment(_ jurisdiction: Jurisdiction, bucket: String, key: String, version: VersionID,
                            index: UInt32, bytes: [UInt8]) async throws {
         try await run {
@@ -134,6 +151,12 @@ public final class LocalStorageNode: StorageNodeClient {
 
     public func abort(_ jurisdiction: Jurisdiction, version: VersionID) async throws {
         try await run { try $0.abort(jurisdiction, version: version) }
+    }
+
+    public func manifestWithoutWaiting(_ jurisdiction: Jurisdiction, bucket: String, key: String) throws
+        -> InMemoryRead<ObjectManifest>
+    {
+        try inMemory { try $0.manifestInMemory(jurisdiction, bucket: bucket, key: key) }
     }
 
     public func manifest(_ jurisdiction: Jurisdiction, bucket: String, key: String) async throws -> ObjectManifest? {

@@ -1,5 +1,6 @@
 import NIOCore
 import ObjectModel
+import StorageEngine
 
 /// Errors a storage node reports to its callers.
 public enum NodeError: Error, CustomStringConvertible, Sendable, Equatable {
@@ -124,11 +125,47 @@ public protocol StorageNodeClient: Sendable {
     func parts(_ jurisdiction: Jurisdiction, upload: VersionID, from: UInt32, limit: Int) async throws -> [PartRecord]
     /// Drops an upload's records and its parts' segments.
     func abortUpload(_ jurisdiction: Jurisdiction, bucket: String, key: String, upload: VersionID) async throws
+
+    /// ``manifest(_:bucket:key:)`` if it can answer at once, without I/O (default: `.needsIO`, see below).
+    func manifestWithoutWaiting(_ jurisdiction: Jurisdiction, bucket: String, key: String) throws
+        -> InMemoryRead<ObjectManifest>
+    /// Starts a commit and reports its outcome to `done` (default: the async call in a task, see below).
+    func startCommit(_ jurisdiction: Jurisdiction, manifest: ObjectManifest, completing upload: VersionID?,
+                     inlineSegment: [UInt8]?, done: @escaping @Sendable (Result<CommitOutcome, any Error>) -> Void)
 }
 
 extension StorageNodeClient {
     /// Commits a manifest that completes no upload.
     public func commit(_ jurisdiction: Jurisdiction, manifest: ObjectManifest) async throws -> CommitOutcome {
         try await commit(jurisdiction, manifest: manifest, completing: nil)
+    }
+
+    /// ``manifest(_:bucket:key:)`` when the node can answer at once, on the caller's thread, without I/O (an
+    /// in-process node holding the key in memory); `.needsIO` otherwise, and always from a network node. A read
+    /// asks every replica this way first, and starts a task only for the replicas that could not answer.
+    public func manifestWithoutWaiting(_ jurisdiction: Jurisdiction, bucket: String, key: String) throws
+        -> InMemoryRead<ObjectManifest>
+    {
+        .needsIO
+    }
+
+    /// Starts ``commit(_:manifest:completing:)`` (or ``commitSmall(_:manifest:segment:)`` with `inlineSegment`)
+    /// and calls `done` once with its outcome, from any thread: a write waits for all its replicas with one
+    /// suspension instead of a task per replica. An in-process node queues the change for its committer at once;
+    /// here, the call runs in a task.
+    public func startCommit(_ jurisdiction: Jurisdiction, manifest: ObjectManifest, completing upload: VersionID?,
+                            inlineSegment: [UInt8]?,
+                            done: @escaping @Sendable (Result<CommitOutcome, any Error>) -> Void) {
+        Task {
+            do {
+                if let inlineSegment {
+                    done(.success(try await commitSmall(jurisdiction, manifest: manifest, segment: inlineSegment)))
+                } else {
+                    done(.success(try await commit(jurisdiction, manifest: manifest, completing: upload)))
+                }
+            } catch {
+                done(.failure(error))
+            }
+        }
     }
 }

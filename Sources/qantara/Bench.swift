@@ -36,6 +36,8 @@ struct Bench: AsyncParsableCommand {
     @Flag(inversion: .prefixedNo,
           help: "Storage run: segments of 64 KiB and more as files, as nodes keep them (--no-segment-files: in RocksDB).")
     var segmentFiles = true
+    @Option(help: "HTTP client: ahc (AsyncHTTPClient on NIO) or socket (a blocking keep-alive socket per request in flight, leaner).")
+    var client: String = "ahc"
     @Option(help: "Measure the object format's cipher (aes-256-gcm or xchacha20-poly1305) on one core instead.")
     var cipher: String?
 
@@ -53,6 +55,7 @@ struct Bench: AsyncParsableCommand {
         if let cipher, AEADAlgorithm(name: cipher) == nil {
             throw ValidationError("--cipher must be aes-256-gcm or xchacha20-poly1305")
         }
+        guard ["ahc", "socket"].contains(client) else { throw ValidationError("--client must be ahc or socket") }
         guard ["put", "get", "mixed"].contains(op) else { throw ValidationError("--op must be put, get or mixed") }
         guard sizeBytes > 0 else { throw ValidationError("--size must be like 4KiB, 1MiB, 64MiB or a byte count") }
         guard concurrency >= 1, duration > 0, replicas >= 1, objects >= 1 else {
@@ -69,7 +72,7 @@ struct Bench: AsyncParsableCommand {
             }
             return
         }
-        let result = storage == nil ? try await runHTTP() : try await runStorage()
+        let result = storage != nil ? try await runStorage() : client == "socket" ? try await runSocket() : try await runHTTP()
         print(result.report(op: storage == nil ? op : "storage-put", size: size, concurrency: concurrency))
     }
 
@@ -156,6 +159,82 @@ struct Bench: AsyncParsableCommand {
         return BenchResult(latenciesMillis: latencies, seconds: Date().timeIntervalSince(start), bytesPerOp: sizeBytes)
     }
 
+    /// `runHTTP` with ``BenchConnection``s: one thread and one connection per request in flight.
+    private func runSocket() async throws -> BenchResult {
+        guard let url = URL(string: endpoint), url.scheme == "http", let host = url.host else {
+            throw ValidationError("--client socket needs an http:// endpoint")
+        }
+        let port = url.port ?? 80
+        let hostHeader = url.port.map { "\(host):\($0)" } ?? host
+        let signer = SigV4Signer(accessKeyID: accessKey, secret: secretKey)
+        let body = SecureRandom.bytes(sizeBytes)
+        let head: @Sendable (String, String, Bool) -> [UInt8] = { method, path, withBody in
+            var headers: [(name: String, value: String)] = [(name: "host", value: hostHeader)]
+            if withBody { headers.append((name: "content-length", value: String(body.count))) }
+            let signable = SignableRequest(method: method, rawPath: path, rawQuery: "", headers: headers)
+            var text = "\(method) \(path) HTTP/1.1\r\n"
+            for (name, value) in headers { text += "\(name): \(value)\r\n" }
+            for (name, value) in signer.sign(signable, payloadHash: "UNSIGNED-PAYLOAD",
+                                             nowSeconds: Int64(Date().timeIntervalSince1970)) {
+                text += "\(name): \(value)\r\n"
+            }
+            return Array((text + "\r\n").utf8)
+        }
+        let perform: @Sendable (BenchConnection, String, String, Bool) throws -> Int = { connection, method, path, withBody in
+            let answer = try body.withUnsafeBytes { bytes in
+                try connection.roundTrip(head: head(method, path, withBody), body: withBody ? bytes : nil)
+            }
+            guard (200..<300).contains(answer.status) else {
+                throw ValidationError("\(method) \(endpoint)\(path) answered \(answer.status)")
+            }
+            return answer.bodyBytes
+        }
+        let setup = try BenchConnection(host: host, port: port)
+        _ = try? perform(setup, "PUT", "/\(bucket)", false)
+        if op != "put" {
+            for index in 0..<objects { _ = try perform(setup, "PUT", "/\(bucket)/obj-\(index)", true) }
+        }
+        let deadline = Date().addingTimeInterval(duration)
+        let counter = Counter()
+        let failure = FirstFailure()
+        let (op, bucket, objects) = (self.op, self.bucket, self.objects)
+        let start = Date()
+        let latencies: [Double] = await withTaskGroup(of: [Double].self) { group in
+            for _ in 0..<concurrency {
+                group.addTask {
+                    // Blocking sockets, so a thread of its own per connection.
+                    await withCheckedContinuation { continuation in
+                        Thread.detachNewThread {
+                            var local = [Double]()
+                            do {
+                                let connection = try BenchConnection(host: host, port: port)
+                                while Date() < deadline, failure.error == nil {
+                                    let index = counter.next()
+                                    let isPut = op == "put" || (op == "mixed" && index % 2 == 0)
+                                    let began = DispatchTime.now().uptimeNanoseconds
+                                    if isPut {
+                                        _ = try perform(connection, "PUT", "/\(bucket)/put-\(index % 1024)", true)
+                                    } else {
+                                        _ = try perform(connection, "GET", "/\(bucket)/obj-\(index % objects)", false)
+                                    }
+                                    local.append(Double(DispatchTime.now().uptimeNanoseconds - began) / 1e6)
+                                }
+                            } catch {
+                                failure.record(error)
+                            }
+                            continuation.resume(returning: local)
+                        }
+                    }
+                }
+            }
+            var all = [Double]()
+            for await part in group { all += part }
+            return all
+        }
+        if let error = failure.error { throw error }
+        return BenchResult(latenciesMillis: latencies, seconds: Date().timeIntervalSince(start), bytesPerOp: sizeBytes)
+    }
+
     // MARK: Storage ceiling
 
     /// Seals (or opens) segments of `sizeBytes` in place, one after another on this thread, for `seconds`.
@@ -216,21 +295,26 @@ struct Bench: AsyncParsableCommand {
                                 let id = VersionID.random()
                                 let version = id.bytes
                                 for (replica, engine) in engines.enumerated() {
+                                    // As a node does: a large segment goes to its version's file (and a key naming
+                                    // the file) as it arrives; a one-segment object below the file threshold goes
+                                    // into its commit's batch.
+                                    var commit = WriteBatch()
                                     for segment in 0..<segments {
                                         let length = min(payload.count, sizeBytes - segment * Limits.segmentSizeBytes)
                                         let bytes = Array(payload[0..<length])
                                         if let files, length >= NodeStore.fileThresholdBytes {
-                                            // As a node does: the segment in its version's file, a key naming the file.
                                             try! files[replica].write(id, index: UInt32(segment), bytes: bytes)
                                             try! engine.put([0x66] + version, [], sync: false)
+                                        } else if segments == 1 {
+                                            commit.put([0x73] + version + [0], bytes)
                                         } else {
                                             try! engine.put([0x73] + version + [UInt8(segment & 0xFF)], bytes, sync: false)
                                         }
                                     }
                                     // The commit: segment files synced, then the manifest with the WAL.
                                     try! files?[replica].sync([id])
-                                    try! engine.put([0x6D] + Array("bench\0obj-\(index)".utf8), version + [UInt8](repeating: 0, count: 64),
-                                                    sync: true)
+                                    commit.put([0x6D] + Array("bench\0obj-\(index)".utf8), version + [UInt8](repeating: 0, count: 64))
+                                    try! engine.write(commit, sync: true)
                                 }
                                 local.append(Double(DispatchTime.now().uptimeNanoseconds - began) / 1e6)
                             }
@@ -266,6 +350,13 @@ struct BenchResult {
         String(format: "op=%@ size=%@ concurrency=%d ops=%d ops/s=%.1f MiB/s=%.1f p50_ms=%.2f p99_ms=%.2f",
                op, size, concurrency, latenciesMillis.count, opsPerSecond, mibPerSecond, percentile(0.5), percentile(0.99))
     }
+}
+
+/// The first error of concurrent workers.
+final class FirstFailure: Sendable {
+    private let first = Mutex<(any Error)?>(nil)
+    var error: (any Error)? { first.withLock { $0 } }
+    func record(_ error: any Error) { first.withLock { $0 = $0 ?? error } }
 }
 
 /// A shared operation counter.

@@ -8,6 +8,7 @@ import NIOPosix
 import ObjectModel
 import StorageEngine
 import StorageNode
+import Synchronization
 import XCTest
 
 /// One suite for every implementation of the node protocol: the in-process node, and the same node served over
@@ -159,6 +160,72 @@ class NodeClientConformanceTests: XCTestCase {
         } catch {}
         let status = await node.status()
         XCTAssertEqual(status.segmentCount, 1)
+    }
+
+    /// The callback commit and the answer-at-once manifest read: the same outcomes as their async forms, `done`
+    /// called exactly once; the in-process node answers at once, the network client never does.
+    func testStartedCommitsAndImmediateManifestReads() async throws {
+        let node = try await client()
+        let ma = self.ma
+        func started(_ manifest: ObjectManifest, inline: [UInt8]?, completing upload: VersionID? = nil) async
+            -> Result<CommitOutcome, any Error>
+        {
+            let calls = Mutex(0)
+            let result = await withCheckedContinuation { continuation in
+                node.startCommit(ma, manifest: manifest, completing: upload, inlineSegment: inline) { outcome in
+                    calls.withLock { $0 += 1 }
+                    continuation.resume(returning: outcome)
+                }
+            }
+            try? await Task.sleep(for: .milliseconds(20))
+            XCTAssertEqual(calls.withLock { $0 }, 1)
+            return result
+        }
+        let small = manifest("started", sequence: 9, size: 2)
+        let committed = await started(small, inline: [4, 2])
+        XCTAssertEqual(try committed.get(), .committed)
+        let superseded = await started(manifest("started", sequence: 2, size: 1), inline: [1])
+        XCTAssertEqual(try superseded.get(), .superseded)
+        let segment = try await node.segment(ma, version: small.versionID, index: 0)
+        XCTAssertEqual(Array(segment.readableBytesView), [4, 2])
+        // A larger object: its segment first, then the commit of the manifest alone.
+        let large = manifest("started-large", sequence: 1, size: 3)
+        try await node.putSegment(ma, bucket: "bkt", key: "started-large", version: large.versionID, index: 0,
+                                  bytes: [7, 7, 7])
+        let committedLarge = await started(large, inline: nil)
+        XCTAssertEqual(try committedLarge.get(), .committed)
+        // A commit in a jurisdiction the node does not serve fails, through `done`.
+        let wrong = await withCheckedContinuation { continuation in
+            node.startCommit(Jurisdiction("FR")!, manifest: manifest("x", sequence: 1, size: 1), completing: nil,
+                             inlineSegment: [1]) { continuation.resume(returning: $0) }
+        }
+        XCTAssertThrowsError(try wrong.get())
+
+        for (key, expected) in [("started", small), ("started-large", large)] {
+            switch try node.manifestWithoutWaiting(ma, bucket: "bkt", key: key) {
+            case .done(let found):
+                XCTAssertTrue(node is LocalStorageNode)
+                XCTAssertEqual(found, expected)
+            case .needsIO:
+                XCTAssertFalse(node is LocalStorageNode, "a node in this process holds a fresh key in memory")
+            }
+            let fetched = try await node.manifest(ma, bucket: "bkt", key: key)
+            XCTAssertEqual(fetched, expected)
+        }
+        if case .done(let found) = try node.manifestWithoutWaiting(ma, bucket: "bkt", key: "absent") {
+            XCTAssertNil(found)
+        }
+        // An offline node answers neither at once nor through `done` with anything but unavailable.
+        local.goOffline()
+        if case .done = try node.manifestWithoutWaiting(ma, bucket: "bkt", key: "started") {
+            XCTFail("an offline node answered")
+        }
+        let offline = await started(manifest("late", sequence: 1, size: 1), inline: [1])
+        XCTAssertThrowsError(try offline.get())
+        if node is LocalStorageNode {
+            XCTAssertThrowsError(try offline.get()) { XCTAssertEqual($0 as? NodeError, .unavailable(NodeID("ma-1")!)) }
+        }
+        try local.goOnline()
     }
 
     /// Segments of various sizes (a full segment with its tag, a blob-sized one, a few bytes) go up in one stream

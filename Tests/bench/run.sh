@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `make bench`: release build, then Qantara against its two ceilings on this machine, in one run:
 #   - HTTP ceiling: nginx on loopback serving (GET) and accepting (PUT, WebDAV) the same sizes, driven by the same
-#     load generator (`qantara bench`);
+#     load generator (`qantara bench`, with its lean blocking-socket client; the four targets are measured with its
+#     AsyncHTTPClient client too, which takes about twice the CPU per request from the machine the server runs on);
 #   - storage ceiling: the node's storage layout writing the same bytes R times, without HTTP
 #     (`qantara bench --storage`).
 # Then a 2 GiB upload and download through `qantara serve`, recording the server's peak RSS.
@@ -63,9 +64,9 @@ export AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
 AWS_ACCESS_KEY_ID=$("$PYTHON" -c "import json;print(json.load(open('$OUT/data/root-credentials'))['accessKeyId'])")
 AWS_SECRET_ACCESS_KEY=$("$PYTHON" -c "import json;print(json.load(open('$OUT/data/root-credentials'))['secretAccessKey'])")
 
-timed() { # seconds, then bench arguments
+timed() { # seconds, then bench arguments; HTTP runs use the client $CLIENT (default: socket)
   local seconds=$1; shift
-  "$BIN" bench --duration "$seconds" --concurrency "$CONCURRENCY" "$@" | tee -a "$OUT/raw.txt"
+  "$BIN" bench --client "${CLIENT:-socket}" --duration "$seconds" --concurrency "$CONCURRENCY" "$@" | tee -a "$OUT/raw.txt"
 }
 run() { timed "$DURATION" "$@"; }
 field() { sed -E "s|.* $1=([0-9.]+).*|\1|" <<< "$2"; }
@@ -83,16 +84,20 @@ declare -A R LINES
 for size in 4KiB 1MiB; do
   bucket="bench-$(tr 'A-Z' 'a-z' <<< "$size")"
   for _ in $(seq 1 "$TARGET_ROUNDS"); do
-    LINES[nginx-get-$size]+=$(round --endpoint "http://127.0.0.1:$NGINX_PORT" --bucket "bench-$size" --op get --size "$size")$'\n'
-    LINES[qantara-get-$size]+=$(round --endpoint "http://127.0.0.1:$QANTARA_PORT" --bucket "$bucket" --op get --size "$size")$'\n'
-    # Writes start with no other run's dirty pages still going to the disk.
-    sync
-    LINES[qantara-put-$size]+=$(round --endpoint "http://127.0.0.1:$QANTARA_PORT" --bucket "$bucket" --op put --size "$size")$'\n'
+    for client in socket ahc; do
+      suffix=$([ "$client" = socket ] || echo "-$client")
+      LINES[nginx-get$suffix-$size]+=$(CLIENT=$client round --endpoint "http://127.0.0.1:$NGINX_PORT" --bucket "bench-$size" --op get --size "$size")$'\n'
+      LINES[qantara-get$suffix-$size]+=$(CLIENT=$client round --endpoint "http://127.0.0.1:$QANTARA_PORT" --bucket "$bucket" --op get --size "$size")$'\n'
+      # Writes start with no other run's dirty pages still going to the disk.
+      sync
+      LINES[qantara-put$suffix-$size]+=$(CLIENT=$client round --endpoint "http://127.0.0.1:$QANTARA_PORT" --bucket "$bucket" --op put --size "$size")$'\n'
+    done
     rm -rf "$OUT/storage-$size"  # each round on a fresh database, as the ceiling always ran (and bounded on disk)
     sync
     LINES[storage-$size]+=$(round --storage "$OUT/storage-$size" --size "$size")$'\n'
   done
-  for key in "nginx-get-$size" "qantara-get-$size" "qantara-put-$size" "storage-$size"; do
+  for key in "nginx-get-$size" "qantara-get-$size" "qantara-put-$size" "storage-$size" \
+             "nginx-get-ahc-$size" "qantara-get-ahc-$size" "qantara-put-ahc-$size"; do
     R[$key]=$(grep op= <<< "${LINES[$key]}" | median_line "$TARGET_ROUNDS")
   done
   rm -rf "$OUT/storage-$size"
@@ -101,8 +106,8 @@ for size in 4KiB 1MiB; do
   R[storage-blobdb-$size]=$(run --storage "$OUT/storage-blobdb-$size" --size "$size" --no-segment-files)
   R[storage-noblob-$size]=$(run --storage "$OUT/storage-noblob-$size" --size "$size" --no-segment-files --blob-threshold 0)
 done
-R[qantara-put-64MiB]=$("$BIN" bench --endpoint "http://127.0.0.1:$QANTARA_PORT" --bucket bench-64m --op put --size 64MiB --concurrency 4 --duration "$DURATION" | tee -a "$OUT/raw.txt")
-R[qantara-get-64MiB]=$("$BIN" bench --endpoint "http://127.0.0.1:$QANTARA_PORT" --bucket bench-64m --op get --size 64MiB --concurrency 4 --duration "$DURATION" --objects 4 | tee -a "$OUT/raw.txt")
+R[qantara-put-64MiB]=$("$BIN" bench --client socket --endpoint "http://127.0.0.1:$QANTARA_PORT" --bucket bench-64m --op put --size 64MiB --concurrency 4 --duration "$DURATION" | tee -a "$OUT/raw.txt")
+R[qantara-get-64MiB]=$("$BIN" bench --client socket --endpoint "http://127.0.0.1:$QANTARA_PORT" --bucket bench-64m --op get --size 64MiB --concurrency 4 --duration "$DURATION" --objects 4 | tee -a "$OUT/raw.txt")
 
 # Encryption cost: an encrypted server and a server of the same build with the bench-only plaintext setting, both
 # fresh and running side by side (each idle while the other is measured). Each measurement alternates between them
@@ -173,8 +178,9 @@ row() { # name, result, ceiling name, ceiling result, target
   echo "| $1 | $ops | $mib | $(field p50_ms "$2") | $(field p99_ms "$2") | $3: $cops ops/s, $cmib MiB/s | $(ratio "$mib" "$cmib") | $5 |"
 }
 {
-  echo "Run: \`make bench\` ($(date -u +%Y-%m-%d), $(nproc) cores, release build, concurrency $CONCURRENCY; the four targets: median of"
-  echo "$TARGET_ROUNDS alternated ${TARGET_SECONDS}s rounds on each side; other rows: one ${DURATION}s run, encryption rows: median of $ROUNDS)"
+  echo "Run: \`make bench\` ($(date -u +%Y-%m-%d), $(nproc) cores, release build, concurrency $CONCURRENCY, load from \`qantara bench"
+  echo "--client socket\` unless marked AsyncHTTPClient; the four targets: median of $TARGET_ROUNDS alternated ${TARGET_SECONDS}s rounds on"
+  echo "each side; other rows: one ${DURATION}s run, encryption rows: median of $ROUNDS)"
   echo
   echo "| measurement | ops/s | MiB/s | p50 ms | p99 ms | ceiling | ratio | target |"
   echo "|---|---|---|---|---|---|---|---|"
@@ -182,6 +188,10 @@ row() { # name, result, ceiling name, ceiling result, target
   row "PUT 1 MiB (median of $TARGET_ROUNDS)" "${R[qantara-put-1MiB]}" "storage (R=2, synced)" "${R[storage-1MiB]}" "≥ 70%"
   row "GET 4 KiB (median of $TARGET_ROUNDS)" "${R[qantara-get-4KiB]}" "nginx GET" "${R[nginx-get-4KiB]}" "≥ 15%"
   row "PUT 4 KiB (median of $TARGET_ROUNDS)" "${R[qantara-put-4KiB]}" "storage (R=2, synced)" "${R[storage-4KiB]}" "≥ 50%"
+  row "GET 1 MiB, AsyncHTTPClient load" "${R[qantara-get-ahc-1MiB]}" "nginx GET, same load" "${R[nginx-get-ahc-1MiB]}" "(context)"
+  row "PUT 1 MiB, AsyncHTTPClient load" "${R[qantara-put-ahc-1MiB]}" "storage (R=2, synced)" "${R[storage-1MiB]}" "(context)"
+  row "GET 4 KiB, AsyncHTTPClient load" "${R[qantara-get-ahc-4KiB]}" "nginx GET, same load" "${R[nginx-get-ahc-4KiB]}" "(context)"
+  row "PUT 4 KiB, AsyncHTTPClient load" "${R[qantara-put-ahc-4KiB]}" "storage (R=2, synced)" "${R[storage-4KiB]}" "(context)"
   row "PUT 1 MiB" "${R[qantara-put-1MiB]}" "nginx PUT (WebDAV, not synced)" "${R[nginx-put-1MiB]}" "(context)"
   row "PUT 4 KiB" "${R[qantara-put-4KiB]}" "nginx PUT (WebDAV, not synced)" "${R[nginx-put-4KiB]}" "(context)"
   row "storage 1 MiB, segment files" "${R[storage-1MiB]}" "storage 1 MiB in RocksDB, BlobDB" "${R[storage-blobdb-1MiB]}" "(layout)"
