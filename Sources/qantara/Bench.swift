@@ -199,37 +199,26 @@ struct Bench: AsyncParsableCommand {
         let failure = FirstFailure()
         let (op, bucket, objects) = (self.op, self.bucket, self.objects)
         let start = Date()
-        let latencies: [Double] = await withTaskGroup(of: [Double].self) { group in
-            for _ in 0..<concurrency {
-                group.addTask {
-                    // Blocking sockets, so a thread of its own per connection.
-                    await withCheckedContinuation { continuation in
-                        Thread.detachNewThread {
-                            var local = [Double]()
-                            do {
-                                let connection = try BenchConnection(host: host, port: port)
-                                while Date() < deadline, failure.error == nil {
-                                    let index = counter.next()
-                                    let isPut = op == "put" || (op == "mixed" && index % 2 == 0)
-                                    let began = DispatchTime.now().uptimeNanoseconds
-                                    if isPut {
-                                        _ = try perform(connection, "PUT", "/\(bucket)/put-\(index % 1024)", true)
-                                    } else {
-                                        _ = try perform(connection, "GET", "/\(bucket)/obj-\(index % objects)", false)
-                                    }
-                                    local.append(Double(DispatchTime.now().uptimeNanoseconds - began) / 1e6)
-                                }
-                            } catch {
-                                failure.record(error)
-                            }
-                            continuation.resume(returning: local)
-                        }
+        // Blocking sockets, so a thread of its own per connection.
+        let latencies = await Self.onThreads(concurrency) {
+            var local = [Double]()
+            do {
+                let connection = try BenchConnection(host: host, port: port)
+                while Date() < deadline, failure.error == nil {
+                    let index = counter.next()
+                    let isPut = op == "put" || (op == "mixed" && index % 2 == 0)
+                    let began = DispatchTime.now().uptimeNanoseconds
+                    if isPut {
+                        _ = try perform(connection, "PUT", "/\(bucket)/put-\(index % 1024)", true)
+                    } else {
+                        _ = try perform(connection, "GET", "/\(bucket)/obj-\(index % objects)", false)
                     }
+                    local.append(Double(DispatchTime.now().uptimeNanoseconds - began) / 1e6)
                 }
+            } catch {
+                failure.record(error)
             }
-            var all = [Double]()
-            for await part in group { all += part }
-            return all
+            return local
         }
         if let error = failure.error { throw error }
         return BenchResult(latenciesMillis: latencies, seconds: Date().timeIntervalSince(start), bytesPerOp: sizeBytes)
@@ -282,50 +271,38 @@ struct Bench: AsyncParsableCommand {
         let start = Date()
         let counter = Counter()
         let (sizeBytes, concurrency) = (self.sizeBytes, self.concurrency)
-        let latencies: [Double] = await withTaskGroup(of: [Double].self) { group in
-            for _ in 0..<concurrency {
-                group.addTask {
-                    // A dedicated thread per writer, as the node's thread pool does: synced writes block.
-                    await withCheckedContinuation { continuation in
-                        Thread.detachNewThread {
-                            var local = [Double]()
-                            while Date() < deadline {
-                                let index = counter.next()
-                                let began = DispatchTime.now().uptimeNanoseconds
-                                let id = VersionID.random()
-                                let version = id.bytes
-                                for (replica, engine) in engines.enumerated() {
-                                    // As a node does: a large segment goes to its version's file (and a key naming
-                                    // the file) as it arrives; a one-segment object below the file threshold goes
-                                    // into its commit's batch.
-                                    var commit = WriteBatch()
-                                    for segment in 0..<segments {
-                                        let length = min(payload.count, sizeBytes - segment * Limits.segmentSizeBytes)
-                                        let bytes = Array(payload[0..<length])
-                                        if let files, length >= NodeStore.fileThresholdBytes {
-                                            try! files[replica].write(id, index: UInt32(segment), bytes: bytes)
-                                            try! engine.put([0x66] + version, [], sync: false)
-                                        } else if segments == 1 {
-                                            commit.put([0x73] + version + [0], bytes)
-                                        } else {
-                                            try! engine.put([0x73] + version + [UInt8(segment & 0xFF)], bytes, sync: false)
-                                        }
-                                    }
-                                    // The commit: segment files synced, then the manifest with the WAL.
-                                    try! files?[replica].sync([id])
-                                    commit.put([0x6D] + Array("bench\0obj-\(index)".utf8), version + [UInt8](repeating: 0, count: 64))
-                                    try! engine.write(commit, sync: true)
-                                }
-                                local.append(Double(DispatchTime.now().uptimeNanoseconds - began) / 1e6)
-                            }
-                            continuation.resume(returning: local)
+        // A dedicated thread per writer, as the node's thread pool does: synced writes block.
+        let latencies = await Self.onThreads(concurrency) {
+            var local = [Double]()
+            while Date() < deadline {
+                let index = counter.next()
+                let began = DispatchTime.now().uptimeNanoseconds
+                let id = VersionID.random()
+                let version = id.bytes
+                for (replica, engine) in engines.enumerated() {
+                    // As a node does: a large segment goes to its version's file (and a key naming the file) as
+                    // it arrives; a one-segment object below the file threshold goes into its commit's batch.
+                    var commit = WriteBatch()
+                    for segment in 0..<segments {
+                        let length = min(payload.count, sizeBytes - segment * Limits.segmentSizeBytes)
+                        let bytes = Array(payload[0..<length])
+                        if let files, length >= NodeStore.fileThresholdBytes {
+                            try! files[replica].write(id, index: UInt32(segment), bytes: bytes)
+                            try! engine.put([0x66] + version, [], sync: false)
+                        } else if segments == 1 {
+                            commit.put([0x73] + version + [0], bytes)
+                        } else {
+                            try! engine.put([0x73] + version + [UInt8(segment & 0xFF)], bytes, sync: false)
                         }
                     }
+                    // The commit: segment files synced, then the manifest with the WAL.
+                    try! files?[replica].sync([id])
+                    commit.put([0x6D] + Array("bench\0obj-\(index)".utf8), version + [UInt8](repeating: 0, count: 64))
+                    try! engine.write(commit, sync: true)
                 }
+                local.append(Double(DispatchTime.now().uptimeNanoseconds - began) / 1e6)
             }
-            var all = [Double]()
-            for await part in group { all += part }
-            return all
+            return local
         }
         return BenchResult(latenciesMillis: latencies, seconds: Date().timeIntervalSince(start), bytesPerOp: sizeBytes)
     }
@@ -349,6 +326,24 @@ struct BenchResult {
     func report(op: String, size: String, concurrency: Int) -> String {
         String(format: "op=%@ size=%@ concurrency=%d ops=%d ops/s=%.1f MiB/s=%.1f p50_ms=%.2f p99_ms=%.2f",
                op, size, concurrency, latenciesMillis.count, opsPerSecond, mibPerSecond, percentile(0.5), percentile(0.99))
+    }
+}
+
+extension Bench {
+    /// Runs `body` on `count` threads of its own (for blocking work) and returns their results, concatenated.
+    static func onThreads(_ count: Int, _ body: @escaping @Sendable () -> [Double]) async -> [Double] {
+        await withTaskGroup(of: [Double].self) { group in
+            for _ in 0..<count {
+                group.addTask {
+                    await withCheckedContinuation { continuation in
+                        Thread.detachNewThread { continuation.resume(returning: body()) }
+                    }
+                }
+            }
+            var all = [Double]()
+            for await part in group { all += part }
+            return all
+        }
     }
 }
 
