@@ -17,6 +17,7 @@ struct Gateway: AsyncParsableCommand {
 
     func run() async throws {
         MemoryTuning.apply()
+        ServerLogHandler.install()
         try await server.runtime(data: data, topologyPath: config, remoteOnly: true).run()
     }
 }

@@ -56,6 +56,7 @@ struct KeystoreCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        ServerLogHandler.install()
         var logger = Logger(label: "qantara.keystore")
         logger.logLevel = Logger.Level(rawValue: logLevel)!
         let code = Jurisdiction(jurisdiction)!

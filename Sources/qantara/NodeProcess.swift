@@ -18,6 +18,7 @@ struct NodeProcess {
 
     func run() async throws {
         MemoryTuning.apply()
+        ServerLogHandler.install()
         var logger = Logger(label: "qantara.node")
         logger.logLevel = logLevel
         logger[metadataKey: "node"] = "\(id)"

@@ -18,6 +18,7 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         MemoryTuning.apply()
+        ServerLogHandler.install()
         try await server.runtime(data: data, topologyPath: topology, remoteOnly: false).run()
     }
 }

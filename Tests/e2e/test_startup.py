@@ -1,5 +1,7 @@
-"""Start-up: a bad topology is refused with a message naming the field; Expect: 100-continue is answered at once."""
+"""Start-up: a bad topology is refused with a message naming the field; Expect: 100-continue is answered at once;
+the server's log lines carry their timestamp, level, label and metadata."""
 import json
+import re
 import socket
 import subprocess
 
@@ -35,6 +37,15 @@ def test_unreadable_topology_and_bad_listen(tmp_path):
     assert result.returncode != 0 and "cannot read topology file" in result.stderr
     result = subprocess.run([str(BIN), "serve", "--listen", "nowhere"], capture_output=True, text=True, timeout=60)
     assert result.returncode != 0 and "--listen" in result.stderr
+
+
+def test_log_lines_carry_timestamp_level_label_and_metadata(server, s3, bucket):
+    # Requests set per-request metadata on the server's logger (formatted only when a line is written).
+    for _ in range(3):
+        s3.put_object(Bucket=bucket, Key="k", Body=b"x")
+    line = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d[+-]\d{4} info qantara: gateway=MA \[HummingbirdCore\] "
+                      r"Server started and listening on 127\.0\.0\.1:%d$" % server.port, re.MULTILINE)
+    assert line.search(server.log_text()), server.log_text()[-2000:]
 
 
 def test_expect_100_continue_is_answered_before_the_body(server, bucket):
