@@ -13,10 +13,14 @@ import StorageNode
 import Synchronization
 
 /// `qantara bench`: a load generator in the manner of MinIO's warp. It signs its own requests (SigV4,
-/// `UNSIGNED-PAYLOAD`), keeps N requests in flight for a duration, and prints ops/s, MiB/s and latency percentiles.
+/// `UNSIGNED-PAYLOAD`), keeps N requests in flight for a duration, and prints ops/s, MiB/s and latency percentiles,
+/// through AsyncHTTPClient or (`--client socket`) a blocking keep-alive socket per request in flight, which takes
+/// about half the CPU per request from the machine under test.
 /// With `--storage DIR` it measures the storage ceiling instead: the node's storage layout writing the same bytes
-/// R times (segments, large ones in files, then the files synced and a synced manifest), without HTTP. With `--cipher NAME` it measures the object format's
-/// raw sealing and opening speed on one core (segments of `--size`), the ceiling being `openssl speed`.
+/// R times (large segments into their version's file, then the file synced and the manifest written synced; a small
+/// one-segment object and its manifest in one synced batch, as a node commits it), without HTTP. With `--cipher NAME`
+/// it measures the object format's raw sealing and opening speed on one core (segments of `--size`), the ceiling
+/// being `openssl speed`.
 struct Bench: AsyncParsableCommand {
     static let configuration = CommandConfiguration(abstract: "Measure PUT/GET throughput and latency.")
 
