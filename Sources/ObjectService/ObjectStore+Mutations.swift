@@ -59,29 +59,26 @@ extension ObjectStore {
     /// Commits a part record on every target; returns the targets that failed.
     func commitPart(_ record: PartRecord, upload: VersionID, on targets: [any StorageNodeClient],
                     jurisdiction: Jurisdiction) async -> [any StorageNodeClient] {
-        await failures(on: targets) { _ = try await $0.commitPart(jurisdiction, upload: upload, record: record) }
+        await commit(.commitPart(jurisdiction, upload: upload, record: record), on: targets)
     }
 
     /// Commits `manifest` on every target in parallel; returns the targets that failed.
     func commit(_ manifest: ObjectManifest, on targets: [any StorageNodeClient], jurisdiction: Jurisdiction,
                 completing upload: VersionID? = nil, inline: [UInt8]? = nil) async -> [any StorageNodeClient]
     {
-        // One suspension for all the replicas, resumed by the last to answer: no task per replica.
+        await commit(.commit(jurisdiction, manifest: manifest, completing: upload, inlineSegment: inline), on: targets)
+    }
+
+    /// Commits `change` on every target; returns the targets that failed. One suspension for all the replicas,
+    /// resumed by the last to answer: no task per replica.
+    private func commit(_ change: NodeChange, on targets: [any StorageNodeClient]) async -> [any StorageNodeClient] {
         let failed = await withUnsafeContinuation { (continuation: UnsafeContinuation<[Bool], Never>) in
             let answers = FanIn(count: targets.count, continuation)
             for (position, target) in targets.enumerated() {
-                target.startCommit(jurisdiction, manifest: manifest, completing: upload, inlineSegment: inline) {
-                    answers.record(position, failed: (try? $0.get()) == nil)
-                }
+                target.startCommit(change) { answers.record(position, failed: (try? $0.get()) == nil) }
             }
         }
         return zip(targets, failed).filter(\.1).map(\.0)
-    }
-
-    /// Runs `body` on every target in parallel; returns the targets on which it threw.
-    func failures(on targets: [any StorageNodeClient],
-                  _ body: @escaping @Sendable (any StorageNodeClient) async throws -> Void) async -> [any StorageNodeClient] {
-        await Self.failedPositions(targets, body).map { targets[$0] }
     }
 
     /// Runs `body` on every item in parallel; returns the positions of the items on which it threw, in order.

@@ -5,8 +5,8 @@ import StorageEngine
 
 /// Applies a node's commits in groups, on a thread of its own.
 ///
-/// A caller queues its change and suspends; the thread takes everything queued, applies it with one synced write
-/// (``NodeStore/apply(_:)``) and resumes the callers. While the thread waits for the disk, the next group gathers.
+/// A caller queues its change with a callback; the thread takes everything queued, applies it with one synced write
+/// (``NodeStore/apply(_:)``) and calls each change's callback. While the thread waits for the disk, the next group gathers.
 /// Against a thread-pool job per commit, each left to RocksDB's own write groups, this saves each small PUT a
 /// thread hop and the wake-ups of RocksDB's group leader and followers per replica, and the memtable takes each
 /// group's keys from one thread.
@@ -29,15 +29,8 @@ final class GroupCommitter: @unchecked Sendable {
         thread.start()
     }
 
-    /// Applies `change` with the next group; fails with ``NodeError/unavailable(_:)`` once the committer stopped.
-    func commit(_ change: NodeChange) async throws -> CommitOutcome {
-        try await withUnsafeThrowingContinuation { continuation in
-            enqueue(change) { continuation.resume(with: $0) }
-        }
-    }
-
-    /// Queues `change` for the next group; `waiter` gets its outcome (``NodeError/unavailable(_:)`` once the
-    /// committer stopped).
+    /// Queues `change` for the next group; `waiter` gets its outcome once the group is durable
+    /// (``NodeError/unavailable(_:)`` once the committer stopped).
     func enqueue(_ change: NodeChange, _ waiter: @escaping Waiter) {
         signal.lock()
         guard !stopping else {

@@ -104,30 +104,31 @@ public final class LocalStorageNode: StorageNodeClient {
     }
 
     private func commit(_ change: NodeChange) async throws -> CommitOutcome {
-        guard let current = online.withLock({ $0 }) else { throw NodeError.unavailable(nodeID) }
-        // Segment files are synced here, on the pool and in parallel, rather than one after the other on the commit
-        // thread (which checks again, cheaply, before writing the records).
-        if current.store.needsSegmentSync(change) {
-            try await run { try $0.syncSegmentFiles(for: [change]) }
+        try await withUnsafeThrowingContinuation { continuation in
+            startCommit(change) { continuation.resume(with: $0) }
         }
-        return try await current.committer.commit(change)
     }
 
-    public func startCommit(_ jurisdiction: Jurisdiction, manifest: ObjectManifest, completing upload: VersionID?,
-                            inlineSegment: [UInt8]?,
+    public func startCommit(_ change: NodeChange,
                             done: @escaping @Sendable (Result<CommitOutcome, any Error>) -> Void) {
-        let change = NodeChange.commit(jurisdiction, manifest: manifest, completing: upload, inlineSegment: inlineSegment)
         guard let current = online.withLock({ $0 }) else {
             done(.failure(NodeError.unavailable(nodeID)))
             return
         }
-        guard !current.store.needsSegmentSync(change) else {
-            Task {
-                do { done(.success(try await commit(change))) } catch { done(.failure(error)) }
-            }
+        guard current.store.needsSegmentSync(change) else {
+            current.committer.enqueue(change, done)
             return
         }
-        current.committer.enqueue(change, done)
+        // Segment files are synced here, on the pool and in parallel, rather than one after the other on the commit
+        // thread (which checks again, cheaply, before writing the records).
+        Task {
+            do {
+                try await run { try $0.syncSegmentFiles(for: [change]) }
+                current.committer.enqueue(change, done)
+            } catch {
+                done(.failure(error))
+            }
+        }
     }
 
     public func putSegment(_ jurisdiction: Jurisdiction, bucket: String, key: String, version: VersionID,
@@ -160,7 +161,7 @@ public final class LocalStorageNode: StorageNodeClient {
     }
 
     public func manifest(_ jurisdiction: Jurisdiction, bucket: String, key: String) async throws -> ObjectManifest? {
-        if case .done(let manifest) = try inMemory({ try $0.manifestInMemory(jurisdiction, bucket: bucket, key: key) }) {
+        if case .done(let manifest) = try manifestWithoutWaiting(jurisdiction, bucket: bucket, key: key) {
             return manifest
         }
         return try await run { try $0.manifest(jurisdiction, bucket: bucket, key: key) }

@@ -129,9 +129,9 @@ public protocol StorageNodeClient: Sendable {
     /// ``manifest(_:bucket:key:)`` if it can answer at once, without I/O (default: `.needsIO`, see below).
     func manifestWithoutWaiting(_ jurisdiction: Jurisdiction, bucket: String, key: String) throws
         -> InMemoryRead<ObjectManifest>
-    /// Starts a commit and reports its outcome to `done` (default: the async call in a task, see below).
-    func startCommit(_ jurisdiction: Jurisdiction, manifest: ObjectManifest, completing upload: VersionID?,
-                     inlineSegment: [UInt8]?, done: @escaping @Sendable (Result<CommitOutcome, any Error>) -> Void)
+    /// Starts a commit (of a manifest or a part record) and reports its outcome to `done` (default: the async call
+    /// in a task, see below).
+    func startCommit(_ change: NodeChange, done: @escaping @Sendable (Result<CommitOutcome, any Error>) -> Void)
 }
 
 extension StorageNodeClient {
@@ -149,19 +149,21 @@ extension StorageNodeClient {
         .needsIO
     }
 
-    /// Starts ``commit(_:manifest:completing:)`` (or ``commitSmall(_:manifest:segment:)`` with `inlineSegment`)
-    /// and calls `done` once with its outcome, from any thread: a write waits for all its replicas with one
-    /// suspension instead of a task per replica. An in-process node queues the change for its committer at once;
-    /// here, the call runs in a task.
-    public func startCommit(_ jurisdiction: Jurisdiction, manifest: ObjectManifest, completing upload: VersionID?,
-                            inlineSegment: [UInt8]?,
+    /// Starts the commit `change` names (``commit(_:manifest:completing:)``, ``commitSmall(_:manifest:segment:)``
+    /// or ``commitPart(_:upload:record:)``) and calls `done` once with its outcome, from any thread: a write waits
+    /// for all its replicas with one suspension instead of a task per replica. An in-process node queues the change
+    /// for its committer at once; here, the call runs in a task.
+    public func startCommit(_ change: NodeChange,
                             done: @escaping @Sendable (Result<CommitOutcome, any Error>) -> Void) {
         Task {
             do {
-                if let inlineSegment {
-                    done(.success(try await commitSmall(jurisdiction, manifest: manifest, segment: inlineSegment)))
-                } else {
+                switch change {
+                case .commit(let jurisdiction, let manifest, _, let segment?):
+                    done(.success(try await commitSmall(jurisdiction, manifest: manifest, segment: segment)))
+                case .commit(let jurisdiction, let manifest, let upload, nil):
                     done(.success(try await commit(jurisdiction, manifest: manifest, completing: upload)))
+                case .commitPart(let jurisdiction, let upload, let record):
+                    done(.success(try await commitPart(jurisdiction, upload: upload, record: record)))
                 }
             } catch {
                 done(.failure(error))

@@ -100,27 +100,15 @@ struct Bench: AsyncParsableCommand {
     }
 
     private func runHTTP(_ http: HTTPClient) async throws -> BenchResult {
-        guard let url = URL(string: endpoint), let host = url.host else { throw ValidationError("invalid --endpoint") }
-        let hostHeader = url.port.map { "\(host):\($0)" } ?? host
-        let signer = SigV4Signer(accessKeyID: accessKey, secret: secretKey)
+        let requests = try BenchRequests(self)
         let body = ByteBuffer(bytes: SecureRandom.bytes(sizeBytes))
         let base = endpoint.hasSuffix("/") ? String(endpoint.dropLast()) : endpoint
-
-        let request: @Sendable (HTTPMethod, String, Bool) -> HTTPClientRequest = { method, path, withBody in
-            var request = HTTPClientRequest(url: base + path)
-            request.method = method
-            var headers: [(name: String, value: String)] = [(name: "host", value: hostHeader)]
-            if withBody { headers.append((name: "content-length", value: String(body.readableBytes))) }
-            let signable = SignableRequest(method: method.rawValue, rawPath: path, rawQuery: "", headers: headers)
-            for (name, value) in signer.sign(signable, payloadHash: "UNSIGNED-PAYLOAD",
-                                             nowSeconds: Int64(Date().timeIntervalSince1970)) {
-                request.headers.add(name: name, value: value)
-            }
-            if withBody { request.body = .bytes(body) }
-            return request
-        }
-
-        let perform: @Sendable (HTTPClientRequest) async throws -> Int = { request in
+        let perform: @Sendable (BenchRequests.Operation) async throws -> Int = { operation in
+            var request = HTTPClientRequest(url: base + operation.path)
+            request.method = HTTPMethod(rawValue: operation.method)
+            // AsyncHTTPClient writes the framing headers itself.
+            for (name, value) in requests.signature(operation) { request.headers.add(name: name, value: value) }
+            if operation.withBody { request.body = .bytes(body) }
             let response = try await http.execute(request, timeout: .seconds(120))
             var received = 0
             for try await chunk in response.body { received += chunk.readableBytes }
@@ -129,28 +117,19 @@ struct Bench: AsyncParsableCommand {
             }
             return received
         }
-
-        _ = try? await perform(request(.PUT, "/\(bucket)", false))
-        if op != "put" {
-            for index in 0..<objects { _ = try await perform(request(.PUT, "/\(bucket)/obj-\(index)", true)) }
-        }
+        _ = try? await perform(requests.createBucket)
+        for operation in requests.objectPuts { _ = try await perform(operation) }
         let deadline = Date().addingTimeInterval(duration)
         let counter = Counter()
-        let (op, bucket, objects) = (self.op, self.bucket, self.objects)
         let start = Date()
         let latencies = try await withThrowingTaskGroup(of: [Double].self) { group in
             for _ in 0..<concurrency {
                 group.addTask {
                     var local = [Double]()
                     while Date() < deadline {
-                        let index = counter.next()
-                        let isPut = op == "put" || (op == "mixed" && index % 2 == 0)
+                        let operation = requests.operation(counter.next())
                         let began = DispatchTime.now().uptimeNanoseconds
-                        if isPut {
-                            _ = try await perform(request(.PUT, "/\(bucket)/put-\(index % 1024)", true))
-                        } else {
-                            _ = try await perform(request(.GET, "/\(bucket)/obj-\(index % objects)", false))
-                        }
+                        _ = try await perform(operation)
                         local.append(Double(DispatchTime.now().uptimeNanoseconds - began) / 1e6)
                     }
                     return local
@@ -169,39 +148,25 @@ struct Bench: AsyncParsableCommand {
             throw ValidationError("--client socket needs an http:// endpoint")
         }
         let port = url.port ?? 80
-        let hostHeader = url.port.map { "\(host):\($0)" } ?? host
-        let signer = SigV4Signer(accessKeyID: accessKey, secret: secretKey)
+        let requests = try BenchRequests(self)
         let body = SecureRandom.bytes(sizeBytes)
-        let head: @Sendable (String, String, Bool) -> [UInt8] = { method, path, withBody in
-            var headers: [(name: String, value: String)] = [(name: "host", value: hostHeader)]
-            if withBody { headers.append((name: "content-length", value: String(body.count))) }
-            let signable = SignableRequest(method: method, rawPath: path, rawQuery: "", headers: headers)
-            var text = "\(method) \(path) HTTP/1.1\r\n"
-            for (name, value) in headers { text += "\(name): \(value)\r\n" }
-            for (name, value) in signer.sign(signable, payloadHash: "UNSIGNED-PAYLOAD",
-                                             nowSeconds: Int64(Date().timeIntervalSince1970)) {
-                text += "\(name): \(value)\r\n"
-            }
-            return Array((text + "\r\n").utf8)
-        }
-        let perform: @Sendable (BenchConnection, String, String, Bool) throws -> Int = { connection, method, path, withBody in
+        let perform: @Sendable (BenchConnection, BenchRequests.Operation) throws -> Int = { connection, operation in
+            var text = "\(operation.method) \(operation.path) HTTP/1.1\r\n"
+            for (name, value) in requests.headers(operation) { text += "\(name): \(value)\r\n" }
             let answer = try body.withUnsafeBytes { bytes in
-                try connection.roundTrip(head: head(method, path, withBody), body: withBody ? bytes : nil)
+                try connection.roundTrip(head: Array((text + "\r\n").utf8), body: operation.withBody ? bytes : nil)
             }
             guard (200..<300).contains(answer.status) else {
-                throw ValidationError("\(method) \(endpoint)\(path) answered \(answer.status)")
+                throw ValidationError("\(operation.method) \(endpoint)\(operation.path) answered \(answer.status)")
             }
             return answer.bodyBytes
         }
         let setup = try BenchConnection(host: host, port: port)
-        _ = try? perform(setup, "PUT", "/\(bucket)", false)
-        if op != "put" {
-            for index in 0..<objects { _ = try perform(setup, "PUT", "/\(bucket)/obj-\(index)", true) }
-        }
+        _ = try? perform(setup, requests.createBucket)
+        for operation in requests.objectPuts { _ = try perform(setup, operation) }
         let deadline = Date().addingTimeInterval(duration)
         let counter = Counter()
         let failure = FirstFailure()
-        let (op, bucket, objects) = (self.op, self.bucket, self.objects)
         let start = Date()
         // Blocking sockets, so a thread of its own per connection.
         let latencies = await Self.onThreads(concurrency) {
@@ -209,14 +174,9 @@ struct Bench: AsyncParsableCommand {
             do {
                 let connection = try BenchConnection(host: host, port: port)
                 while Date() < deadline, failure.error == nil {
-                    let index = counter.next()
-                    let isPut = op == "put" || (op == "mixed" && index % 2 == 0)
+                    let operation = requests.operation(counter.next())
                     let began = DispatchTime.now().uptimeNanoseconds
-                    if isPut {
-                        _ = try perform(connection, "PUT", "/\(bucket)/put-\(index % 1024)", true)
-                    } else {
-                        _ = try perform(connection, "GET", "/\(bucket)/obj-\(index % objects)", false)
-                    }
+                    _ = try perform(connection, operation)
                     local.append(Double(DispatchTime.now().uptimeNanoseconds - began) / 1e6)
                 }
             } catch {
@@ -348,6 +308,67 @@ extension Bench {
             for await part in group { all += part }
             return all
         }
+    }
+}
+
+/// The requests of an HTTP run, whatever the client sends them with: which operation comes next, and its signed
+/// headers (SigV4 with `UNSIGNED-PAYLOAD`).
+struct BenchRequests: Sendable {
+    struct Operation: Sendable {
+        let method: String
+        let path: String
+        let withBody: Bool
+    }
+
+    private let hostHeader: String
+    private let signer: SigV4Signer
+    private let bodyBytes: Int
+    private let op: String
+    private let bucket: String
+    private let objects: Int
+
+    init(_ bench: Bench) throws {
+        guard let url = URL(string: bench.endpoint), let host = url.host else {
+            throw ValidationError("invalid --endpoint")
+        }
+        hostHeader = url.port.map { "\(host):\($0)" } ?? host
+        signer = SigV4Signer(accessKeyID: bench.accessKey, secret: bench.secretKey)
+        (bodyBytes, op, bucket, objects) = (bench.sizeBytes, bench.op, bench.bucket, bench.objects)
+    }
+
+    /// Creates the bucket (it may exist already).
+    var createBucket: Operation { Operation(method: "PUT", path: "/\(bucket)", withBody: false) }
+
+    /// The objects GETs read, written before the run (none for a PUT run).
+    var objectPuts: [Operation] {
+        op == "put" ? [] : (0..<objects).map { Operation(method: "PUT", path: "/\(bucket)/obj-\($0)", withBody: true) }
+    }
+
+    /// Operation number `index` of the run: a PUT of one of 1024 keys or a GET of one of the `objects` (alternately
+    /// for a mixed run).
+    func operation(_ index: Int) -> Operation {
+        if op == "put" || (op == "mixed" && index % 2 == 0) {
+            return Operation(method: "PUT", path: "/\(bucket)/put-\(index % 1024)", withBody: true)
+        }
+        return Operation(method: "GET", path: "/\(bucket)/obj-\(index % objects)", withBody: false)
+    }
+
+    /// Every header of `operation`: host, content-length for a body, then the signature's.
+    func headers(_ operation: Operation) -> [(name: String, value: String)] {
+        framingHeaders(operation) + signature(operation).map { (name: $0.0, value: $0.1) }
+    }
+
+    /// The signature's headers (`x-amz-date`, `x-amz-content-sha256`, `authorization`), over the framing headers.
+    func signature(_ operation: Operation) -> [(String, String)] {
+        signer.sign(SignableRequest(method: operation.method, rawPath: operation.path, rawQuery: "",
+                                    headers: framingHeaders(operation)),
+                    payloadHash: "UNSIGNED-PAYLOAD", nowSeconds: Int64(Date().timeIntervalSince1970))
+    }
+
+    /// The headers HTTP clients set themselves (host, content-length), which the signature covers.
+    func framingHeaders(_ operation: Operation) -> [(name: String, value: String)] {
+        [(name: "host", value: hostHeader)]
+            + (operation.withBody ? [(name: "content-length", value: String(bodyBytes))] : [])
     }
 }
 

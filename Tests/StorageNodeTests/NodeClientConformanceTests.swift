@@ -170,9 +170,12 @@ class NodeClientConformanceTests: XCTestCase {
         func started(_ manifest: ObjectManifest, inline: [UInt8]?, completing upload: VersionID? = nil) async
             -> Result<CommitOutcome, any Error>
         {
+            await started(.commit(ma, manifest: manifest, completing: upload, inlineSegment: inline))
+        }
+        func started(_ change: NodeChange) async -> Result<CommitOutcome, any Error> {
             let calls = Mutex(0)
             let result = await withCheckedContinuation { continuation in
-                node.startCommit(ma, manifest: manifest, completing: upload, inlineSegment: inline) { outcome in
+                node.startCommit(change) { outcome in
                     calls.withLock { $0 += 1 }
                     continuation.resume(returning: outcome)
                 }
@@ -194,10 +197,21 @@ class NodeClientConformanceTests: XCTestCase {
                                   bytes: [7, 7, 7])
         let committedLarge = await started(large, inline: nil)
         XCTAssertEqual(try committedLarge.get(), .committed)
+        // A part record of a multipart upload.
+        let upload = VersionID.random()
+        try await node.createUpload(ma, template: manifest("started-parts", sequence: 1, size: 0, version: upload))
+        let part = PartRef(number: 1, versionID: .random(), sizeBytes: 2, etag: "p1", checksumValue: nil)
+        try await node.putSegment(ma, bucket: "bkt", key: "started-parts", version: part.versionID, index: 0,
+                                  bytes: [5, 6])
+        let partCommitted = await started(.commitPart(ma, upload: upload,
+                                                      record: PartRecord(part: part, sequence: 1, lastModifiedMillis: 1)))
+        XCTAssertEqual(try partCommitted.get(), .committed)
+        let parts = try await node.parts(ma, upload: upload, from: 0, limit: 10)
+        XCTAssertEqual(parts.map(\.part), [part])
         // A commit in a jurisdiction the node does not serve fails, through `done`.
         let wrong = await withCheckedContinuation { continuation in
-            node.startCommit(Jurisdiction("FR")!, manifest: manifest("x", sequence: 1, size: 1), completing: nil,
-                             inlineSegment: [1]) { continuation.resume(returning: $0) }
+            node.startCommit(.commit(Jurisdiction("FR")!, manifest: manifest("x", sequence: 1, size: 1), completing: nil,
+                                     inlineSegment: [1])) { continuation.resume(returning: $0) }
         }
         XCTAssertThrowsError(try wrong.get())
 
