@@ -1,14 +1,14 @@
-import COpenSSL
+import CBoringShim
 
-/// A message digest algorithm offered by OpenSSL's libcrypto.
+/// A message digest algorithm, computed by BoringSSL (see `boringshim.h`).
 public enum DigestAlgorithm: Sendable {
     case md5, sha1, sha256
 
-    fileprivate var evp: OpaquePointer {
+    fileprivate var shim: Int32 {
         switch self {
-        case .md5: return EVP_md5()
-        case .sha1: return EVP_sha1()
-        case .sha256: return EVP_sha256()
+        case .md5: return Int32(QANTARA_DIGEST_MD5)
+        case .sha1: return Int32(QANTARA_DIGEST_SHA1)
+        case .sha256: return Int32(QANTARA_DIGEST_SHA256)
         }
     }
 
@@ -24,28 +24,25 @@ public enum DigestAlgorithm: Sendable {
 
 /// An incremental hash: feed buffers with `update`, read the digest once with `finalize`.
 ///
-/// Not thread-safe: one hasher belongs to one task, as the EVP context it owns.
+/// Not thread-safe: one hasher belongs to one task, as the context it owns.
 public final class StreamingDigest {
-    private let context: OpaquePointer
+    private let context: UnsafeMutableRawPointer
     public let algorithm: DigestAlgorithm
     private var finished = false
 
     public init(_ algorithm: DigestAlgorithm) {
         self.algorithm = algorithm
-        guard let context = EVP_MD_CTX_new() else { fatalError("EVP_MD_CTX_new failed: out of memory") }
+        guard let context = qantara_digest_new(algorithm.shim) else { fatalError("digest context: out of memory") }
         self.context = context
-        let ok = EVP_DigestInit_ex(context, algorithm.evp, nil)
-        precondition(ok == 1, "EVP_DigestInit_ex failed")
     }
 
-    deinit { EVP_MD_CTX_free(context) }
+    deinit { qantara_digest_free(context) }
 
     /// Adds bytes to the hash.
     public func update(_ buffer: UnsafeRawBufferPointer) {
         precondition(!finished, "update after finalize")
         guard buffer.count > 0 else { return }
-        let ok = EVP_DigestUpdate(context, buffer.baseAddress, buffer.count)
-        precondition(ok == 1, "EVP_DigestUpdate failed")
+        qantara_digest_update(context, buffer.baseAddress, buffer.count)
     }
 
     /// Adds bytes to the hash.
@@ -58,9 +55,8 @@ public final class StreamingDigest {
         precondition(!finished, "finalize called twice")
         finished = true
         var out = [UInt8](repeating: 0, count: algorithm.lengthBytes)
-        var length: UInt32 = 0
-        let ok = out.withUnsafeMutableBufferPointer { EVP_DigestFinal_ex(context, $0.baseAddress, &length) }
-        precondition(ok == 1 && Int(length) == algorithm.lengthBytes, "EVP_DigestFinal_ex failed")
+        let length = out.withUnsafeMutableBufferPointer { qantara_digest_final(context, $0.baseAddress) }
+        precondition(length == algorithm.lengthBytes, "digest finalisation failed")
         return out
     }
 

@@ -43,14 +43,15 @@ public enum ConstantTime {
     }
 }
 
-/// Cryptographically secure random bytes from OpenSSL's DRBG.
+/// Cryptographically secure random bytes from BoringSSL's per-thread DRBG (one VersionID, data key, salt and nonce
+/// or two per PUT: OpenSSL 3.0's `RAND_bytes` cost each a provider lookup and a fresh AES-CTR context).
 public enum SecureRandom {
     /// Returns `count` random bytes.
     public static func bytes(_ count: Int) -> [UInt8] {
-        var out = [UInt8](repeating: 0, count: count)
-        let ok = out.withUnsafeMutableBufferPointer { RAND_bytes($0.baseAddress, Int32(count)) }
-        precondition(ok == 1, "RAND_bytes failed")
-        return out
+        [UInt8](unsafeUninitializedCapacity: count) { buffer, initialized in
+            if count > 0 { qantara_random_bytes(buffer.baseAddress, count) }
+            initialized = count
+        }
     }
 }
 

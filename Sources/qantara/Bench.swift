@@ -151,10 +151,8 @@ struct Bench: AsyncParsableCommand {
         let requests = try BenchRequests(self)
         let body = SecureRandom.bytes(sizeBytes)
         let perform: @Sendable (BenchConnection, BenchRequests.Operation) throws -> Int = { connection, operation in
-            var text = "\(operation.method) \(operation.path) HTTP/1.1\r\n"
-            for (name, value) in requests.headers(operation) { text += "\(name): \(value)\r\n" }
             let answer = try body.withUnsafeBytes { bytes in
-                try connection.roundTrip(head: Array((text + "\r\n").utf8), body: operation.withBody ? bytes : nil)
+                try connection.roundTrip(head: requests.head(operation), body: operation.withBody ? bytes : nil)
             }
             guard (200..<300).contains(answer.status) else {
                 throw ValidationError("\(operation.method) \(endpoint)\(operation.path) answered \(answer.status)")
@@ -353,9 +351,22 @@ struct BenchRequests: Sendable {
         return Operation(method: "GET", path: "/\(bucket)/obj-\(index % objects)", withBody: false)
     }
 
-    /// Every header of `operation`: host, content-length for a body, then the signature's.
-    func headers(_ operation: Operation) -> [(name: String, value: String)] {
-        framingHeaders(operation) + signature(operation).map { (name: $0.0, value: $0.1) }
+    /// The head of `operation` as sent: request line; host, content-length for a body, then the signature's headers.
+    func head(_ operation: Operation) -> [UInt8] {
+        var out = [UInt8]()
+        out.reserveCapacity(512)
+        out += operation.method.utf8
+        out.append(0x20)
+        out += operation.path.utf8
+        out += " HTTP/1.1\r\n".utf8
+        for (name, value) in framingHeaders(operation) + signature(operation).map({ (name: $0.0, value: $0.1) }) {
+            out += name.utf8
+            out += ": ".utf8
+            out += value.utf8
+            out += "\r\n".utf8
+        }
+        out += "\r\n".utf8
+        return out
     }
 
     /// The signature's headers (`x-amz-date`, `x-amz-content-sha256`, `authorization`), over the framing headers.

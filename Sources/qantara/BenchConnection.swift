@@ -112,23 +112,32 @@ final class BenchConnection {
             }
             scanned = bytes.count
         }
-        let head = String(decoding: UnsafeRawBufferPointer(rebasing: buffer[..<headEnd]), as: UTF8.self)
-        let lines = head.split(separator: "\r\n")
-        guard let statusLine = lines.first, statusLine.hasPrefix("HTTP/1.1 "),
-              let status = Int(statusLine.dropFirst(9).prefix(3)) else {
-            throw Failure(description: "not an HTTP/1.1 response: \(lines.first ?? "")")
+        // Parsed as bytes: Strings here cost the load generator a fifth of its CPU.
+        let head = UnsafeRawBufferPointer(rebasing: buffer[..<headEnd])
+        let statusLine = Self.line(head, from: 0)
+        guard statusLine.count >= 12, head.starts(with: "HTTP/1.1 ".utf8),
+              let status = Self.decimal(head[9..<12]) else {
+            throw Failure(description: "not an HTTP/1.1 response: "
+                + String(decoding: head[statusLine], as: UTF8.self))
         }
         var length: Int?
         var closing = false
-        for line in lines.dropFirst() {
-            guard let colon = line.firstIndex(of: ":") else { continue }
-            let name = line[..<colon].lowercased()
-            let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
-            switch name {
-            case "content-length": length = Int(value)
-            case "transfer-encoding": throw Failure(description: "unsupported response framing: \(value)")
-            case "connection": closing = value.lowercased() == "close"
-            default: break
+        var start = statusLine.upperBound + 2
+        while start < headEnd - 2 {
+            let line = Self.line(head, from: start)
+            start = line.upperBound + 2
+            guard let colon = head[line].firstIndex(of: UInt8(ascii: ":")) else { continue }
+            let name = head[line.lowerBound..<colon]
+            let value = Self.trimmed(head[(colon + 1)..<line.upperBound])
+            if Self.equalsIgnoringCase(name, "content-length") {
+                guard let parsed = Self.decimal(value) else {
+                    throw Failure(description: "invalid Content-Length: \(String(decoding: value, as: UTF8.self))")
+                }
+                length = parsed
+            } else if Self.equalsIgnoringCase(name, "transfer-encoding") {
+                throw Failure(description: "unsupported response framing: \(String(decoding: value, as: UTF8.self))")
+            } else if Self.equalsIgnoringCase(name, "connection") {
+                closing = Self.equalsIgnoringCase(value, "close")
             }
         }
         let bodyless = status == 204 || status == 304 || (100..<200).contains(status)
@@ -152,6 +161,38 @@ final class BenchConnection {
             socket = -1
         }
         return (status, length)
+    }
+
+    /// The line of `bytes` starting at `start`, without its CRLF (a head always ends with one).
+    private static func line(_ bytes: UnsafeRawBufferPointer, from start: Int) -> Range<Int> {
+        var end = start
+        while end + 1 < bytes.count, !(bytes[end] == 13 && bytes[end + 1] == 10) { end += 1 }
+        return start..<end
+    }
+
+    private static func trimmed(_ bytes: Slice<UnsafeRawBufferPointer>) -> Slice<UnsafeRawBufferPointer> {
+        var bytes = bytes
+        while let first = bytes.first, first == 0x20 || first == 0x09 { bytes = bytes.dropFirst() }
+        while let last = bytes.last, last == 0x20 || last == 0x09 { bytes = bytes.dropLast() }
+        return bytes
+    }
+
+    /// A non-negative decimal of at most 18 digits, or nil.
+    private static func decimal(_ bytes: Slice<UnsafeRawBufferPointer>) -> Int? {
+        guard !bytes.isEmpty, bytes.count <= 18 else { return nil }
+        var value = 0
+        for byte in bytes {
+            guard (0x30...0x39).contains(byte) else { return nil }
+            value = value * 10 + Int(byte - 0x30)
+        }
+        return value
+    }
+
+    /// ASCII case-insensitive equality with a lower-case `text`.
+    private static func equalsIgnoringCase(_ bytes: Slice<UnsafeRawBufferPointer>, _ text: StaticString) -> Bool {
+        guard bytes.count == text.utf8CodeUnitCount else { return false }
+        let expected = UnsafeBufferPointer(start: text.utf8Start, count: text.utf8CodeUnitCount)
+        return zip(bytes, expected).allSatisfy { (0x41...0x5A).contains($0) ? $0 | 0x20 == $1 : $0 == $1 }
     }
 
     private static func failure(_ what: String) -> Failure {

@@ -27,4 +27,19 @@ int qantara_aes256gcm_open(const uint8_t key[32], const uint8_t nonce[12], const
 int qantara_hmac_sha256(const uint8_t *key, size_t key_length, const uint8_t *message, size_t length,
                         uint8_t out[32]);
 
+/* Message digests (one context per hash in progress, on the heap; nothing BoringSSL-typed crosses into Swift).
+   BoringSSL has no per-call algorithm lookup, which Debian's OpenSSL 3.0 does on every digest initialisation. */
+enum { QANTARA_DIGEST_MD5 = 1, QANTARA_DIGEST_SHA1 = 2, QANTARA_DIGEST_SHA256 = 3 };
+
+/* A context for `which` (a QANTARA_DIGEST_ value), or NULL when out of memory or `which` is unknown. */
+void *qantara_digest_new(int which);
+void qantara_digest_update(void *ctx, const void *data, size_t length);
+/* Writes the digest to `out` (16, 20 or 32 bytes) and returns its length; 0 on failure. Call once. */
+size_t qantara_digest_final(void *ctx, uint8_t *out);
+void qantara_digest_free(void *ctx);
+
+/* `length` bytes from BoringSSL's per-thread CSPRNG (seeded and reseeded from the kernel; fork-safe). OpenSSL 3.0's
+   RAND_bytes costs a provider lookup and an AES-CTR context per call. */
+void qantara_random_bytes(uint8_t *out, size_t length);
+
 #endif
