@@ -3,6 +3,7 @@ import Admin
 import Envelope
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import Logging
 import NIOCore
 import NIOPosix
@@ -138,7 +139,7 @@ struct GatewayRuntime {
                                         jurisdiction: jurisdiction, logger: gatewayLogger)
             apps.append(Application(
                 responder: responder,
-                server: .http1(configuration: .init(
+                server: .http1OnEventLoops(configuration: .init(
                     additionalChannelHandlers: [ContinueHandler()], idleTimeout: .seconds(120),
                     // Generous decoder limits, so oversized heads reach the gateway and get S3's error document.
                     httpDecoderConfiguration: .init(maxHeaderFieldSize: Limits.requestHeaderBytesDecoderMax,

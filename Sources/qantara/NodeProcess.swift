@@ -1,5 +1,6 @@
 import Foundation
 import Hummingbird
+import HummingbirdCore
 import Logging
 import NIOPosix
 import NodeHTTP
@@ -34,7 +35,7 @@ struct NodeProcess {
         let (id, jurisdiction, data) = (self.id, self.jurisdiction, self.data)
         let app = Application(
             responder: server,
-            server: .http1(configuration: .init(idleTimeout: .seconds(300))),
+            server: .http1OnEventLoops(configuration: .init(idleTimeout: .seconds(300))),
             configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: nil),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? 0
