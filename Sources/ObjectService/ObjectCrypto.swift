@@ -50,16 +50,17 @@ public final class ObjectCrypto: Sendable {
     let now: @Sendable () -> Int64
     let writing = Mutex<[Slot: CachedKey]>([:])
     /// Where key events (a tenant key created, a key released across a border) are recorded; failing to record
-    /// fails the operation.
-    public typealias EventSink = @Sendable (Jurisdiction, [String: String]) throws -> Void
+    /// fails the operation. Called from request handlers, so a sink that writes to disk does it off the caller's
+    /// thread (``SovereigntyGate/recordOffLoop(_:kind:fields:)``).
+    public typealias EventSink = @Sendable (Jurisdiction, [String: String]) async throws -> Void
     let sink = Mutex<EventSink?>(nil)
 
     /// Sets the recorder of key events (the gateway's audit logs).
     public func recordKeyEvents(with sink: @escaping EventSink) { self.sink.withLock { $0 = sink } }
 
-    func record(_ jurisdiction: Jurisdiction, _ fields: [String: String]) throws {
+    func record(_ jurisdiction: Jurisdiction, _ fields: [String: String]) async throws {
         guard let sink = sink.withLock({ $0 }) else { return }
-        try sink(jurisdiction, fields)
+        try await sink(jurisdiction, fields)
     }
     let reading = Mutex<[[UInt8]: (slot: Slot, cached: CachedKey)]>([:])
 
@@ -121,12 +122,13 @@ public final class ObjectCrypto: Sendable {
                     tenant: binding.tenant, aad: context.encoded(), metadata: metadata(writer, operation))
             }
             if generated.createdTenantKey {
-                try record(binding.jurisdiction, ["event": "create", "tenant": binding.tenant,
-                                                  "version": String(generated.wrapped.tenantKeyVersion)])
+                try await record(binding.jurisdiction, ["event": "create", "tenant": binding.tenant,
+                                                        "version": String(generated.wrapped.tenantKeyVersion)])
             }
             if crossBorder {
-                try record(binding.jurisdiction, ["event": "release", "tenant": binding.tenant, "bucket": binding.bucket,
-                                                  "gateway": writer.code, "grant": "", "operation": operation])
+                try await record(binding.jurisdiction, ["event": "release", "tenant": binding.tenant,
+                                                        "bucket": binding.bucket, "gateway": writer.code, "grant": "",
+                                                        "operation": operation])
             }
             let entry = CachedKey(key: generated.plaintext,
                                   reference: BucketKeyReference(tenantKeyVersion: generated.wrapped.tenantKeyVersion,
@@ -205,9 +207,9 @@ public final class ObjectCrypto: Sendable {
                 metadata: metadata(gateway, operation, grantID: grantID))
         }
         if crossBorder {
-            try record(header.binding.jurisdiction, ["event": "release", "tenant": header.binding.tenant,
-                                                     "bucket": header.binding.bucket, "gateway": gateway.code,
-                                                     "grant": grantID ?? "", "operation": operation])
+            try await record(header.binding.jurisdiction, ["event": "release", "tenant": header.binding.tenant,
+                                                           "bucket": header.binding.bucket, "gateway": gateway.code,
+                                                           "grant": grantID ?? "", "operation": operation])
             return key
         }
         reading.withLock {

@@ -102,6 +102,16 @@ public final class SovereigntyGate: Sendable {
         let requester: String
     }
 
+    /// ``record(_:kind:fields:)`` on a thread of its own: the append syncs the log to disk, and request handlers run
+    /// on their connection's event loop, which must not wait for a disk.
+    public func recordOffLoop(_ jurisdiction: Jurisdiction, kind: String, fields: [String: String]) async throws {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            DispatchQueue.global().async {
+                continuation.resume(with: Result { try self.record(jurisdiction, kind: kind, fields: fields) })
+            }
+        }
+    }
+
     /// Decides a read; a cross-border decision is audited in the bucket's jurisdiction before it takes effect.
     /// Returns the crossing when a grant lets the read through, nil when it does not cross a border (or writes).
     /// A grant with limits is charged one request at J's key store, which counts for every gateway.
@@ -131,7 +141,8 @@ public final class SovereigntyGate: Sendable {
             decision = try await use(grantID, requests: 1, bytes: 0, bucketJurisdiction: bucketJurisdiction,
                                  gateway: request.gateway)
         }
-        try audit(decision, request, bucketJurisdiction: bucketJurisdiction, requestID: requestID, requester: requester)
+        try await audit(decision, request, bucketJurisdiction: bucketJurisdiction, requestID: requestID,
+                        requester: requester)
         guard case .granted(let grantID) = decision else { return nil }
         return Crossing(request: request, bucketJurisdiction: bucketJurisdiction, grantID: grantID, limits: limits,
                         requestID: requestID, requester: requester)
@@ -144,7 +155,7 @@ public final class SovereigntyGate: Sendable {
         let decision = try await use(crossing.grantID, requests: 0, bytes: bytes,
                                  bucketJurisdiction: crossing.bucketJurisdiction, gateway: crossing.request.gateway)
         guard case .refused = decision else { return }
-        try audit(decision, crossing.request, bucketJurisdiction: crossing.bucketJurisdiction,
+        try await audit(decision, crossing.request, bucketJurisdiction: crossing.bucketJurisdiction,
                   requestID: crossing.requestID, requester: crossing.requester)
     }
 
@@ -169,7 +180,7 @@ public final class SovereigntyGate: Sendable {
 
     /// Records a cross-border decision in J's audit log (durably) and throws if it is a refusal.
     func audit(_ decision: SovereigntyDecision, _ request: SovereigntyRequest, bucketJurisdiction: Jurisdiction,
-               requestID: String, requester: String) throws {
+               requestID: String, requester: String) async throws {
         guard case .read(let operation) = request.kind else { return }
         var fields = ["gateway": request.gateway.code, "jurisdiction": bucketJurisdiction.code,
                       "operation": operation.rawValue, "tenant": request.tenant, "bucket": request.bucket,
@@ -187,7 +198,7 @@ public final class SovereigntyGate: Sendable {
         case .sameJurisdiction, .writeInto:
             break
         }
-        try record(bucketJurisdiction, kind: "decision", fields: fields)
+        try await recordOffLoop(bucketJurisdiction, kind: "decision", fields: fields)
         if case .refused(let reason, _) = decision {
             throw ObjectServiceError.sovereigntyRefused(bucket: request.bucket, jurisdiction: bucketJurisdiction,
                                                         gateway: request.gateway, reason: reason.rawValue)
