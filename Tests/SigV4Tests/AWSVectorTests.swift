@@ -154,6 +154,28 @@ final class AWSVectorTests: XCTestCase {
                                                   secret: "secret", nowSeconds: may24 + 30))
     }
 
+    func testRepeatedHeadersAreSignedOnceAndJoinedInOrder() throws {
+        let signer = SigV4Signer(accessKeyID: "AKID", secret: "secret")
+        let base = SignableRequest(method: "PUT", rawPath: "/bucket/key", rawQuery: "", headers: [
+            (name: "x-amz-meta-b", value: "2"), (name: "Host", value: "h"), (name: "x-amz-meta-a", value: "first"),
+            (name: "X-Amz-Meta-A", value: "second"),
+        ])
+        XCTAssertEqual(base.header("x-amz-meta-a"), "first,second")
+        XCTAssertEqual(base.header("host"), "h")
+        XCTAssertNil(base.header("x-amz-meta-c"))
+        var request = base
+        let added = signer.sign(base, payloadHash: "UNSIGNED-PAYLOAD", nowSeconds: may24)
+        for (name, value) in added { request.headers.append((name: name, value: value)) }
+        let authorization = try XCTUnwrap(added.first { $0.0 == "authorization" }?.1)
+        XCTAssertTrue(authorization.contains(
+            "SignedHeaders=host;x-amz-content-sha256;x-amz-date;x-amz-meta-a;x-amz-meta-b,"), authorization)
+        let parsed = try SigV4Verifier.parse(request)
+        XCTAssertNoThrow(try SigV4Verifier.verify(parsed, request: request, secret: "secret", nowSeconds: may24))
+        var reordered = request
+        reordered.headers.swapAt(2, 3)  // the two x-amz-meta-a values: their order is signed
+        XCTAssertThrowsError(try SigV4Verifier.verify(parsed, request: reordered, secret: "secret", nowSeconds: may24))
+    }
+
     func testMalformedAuthorizationIsReported() {
         let request = SignableRequest(method: "GET", rawPath: "/", rawQuery: "", headers: [
             (name: "host", value: "h"), (name: "authorization", value: "AWS4-HMAC-SHA256 Credential=x"),
