@@ -161,15 +161,15 @@ public struct AdminAPI: Sendable {
     /// so an operation whose record cannot be written is not performed; its outcome follows.
     func audited<T>(_ jurisdiction: Jurisdiction, _ kind: String, _ fields: [String: String],
                     outcome: (T) -> [String: String] = { _ in [:] }, _ body: () async throws -> T) async throws -> T {
-        try await gate.recordOffLoop(jurisdiction, kind: kind, fields: fields.merging(["phase": "requested"]) { $1 })
+        try await gate.record(jurisdiction, kind: kind, fields: fields.merging(["phase": "requested"]) { $1 })
         do {
             let result = try await body()
-            try? await gate.recordOffLoop(jurisdiction, kind: kind,
-                                          fields: fields.merging(["phase": "done"]) { $1 }.merging(outcome(result)) { $1 })
+            try? await gate.record(jurisdiction, kind: kind,
+                                   fields: fields.merging(["phase": "done"]) { $1 }.merging(outcome(result)) { $1 })
             return result
         } catch {
-            try? await gate.recordOffLoop(jurisdiction, kind: kind,
-                                          fields: fields.merging(["phase": "failed", "error": "\(error)"]) { $1 })
+            try? await gate.record(jurisdiction, kind: kind,
+                                   fields: fields.merging(["phase": "failed", "error": "\(error)"]) { $1 })
             throw error
         }
     }

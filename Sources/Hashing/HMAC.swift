@@ -43,8 +43,8 @@ public enum ConstantTime {
     }
 }
 
-/// Cryptographically secure random bytes from BoringSSL's per-thread DRBG (one VersionID, data key, salt and nonce
-/// or two per PUT: OpenSSL 3.0's `RAND_bytes` cost each a provider lookup and a fresh AES-CTR context).
+/// Cryptographically secure random bytes from BoringSSL's per-thread DRBG (a data key, salt, nonces and a request
+/// id per PUT: OpenSSL 3.0's `RAND_bytes` cost each a provider lookup and a fresh AES-CTR context).
 public enum SecureRandom {
     /// Returns `count` random bytes.
     public static func bytes(_ count: Int) -> [UInt8] {

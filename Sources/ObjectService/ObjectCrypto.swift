@@ -51,7 +51,7 @@ public final class ObjectCrypto: Sendable {
     let writing = Mutex<[Slot: CachedKey]>([:])
     /// Where key events (a tenant key created, a key released across a border) are recorded; failing to record
     /// fails the operation. Called from request handlers, so a sink that writes to disk does it off the caller's
-    /// thread (``SovereigntyGate/recordOffLoop(_:kind:fields:)``).
+    /// thread (``SovereigntyGate/record(_:kind:fields:)``).
     public typealias EventSink = @Sendable (Jurisdiction, [String: String]) async throws -> Void
     let sink = Mutex<EventSink?>(nil)
 

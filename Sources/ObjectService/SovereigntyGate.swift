@@ -51,14 +51,23 @@ public final class SovereigntyGate: Sendable {
         }
     }
 
-    /// Appends an audit entry to J's log; failing to write it fails the operation it records.
-    public func record(_ jurisdiction: Jurisdiction, kind: String, fields: [String: String]) throws {
-        do {
-            try auditLog(jurisdiction).append(kind: kind, fields: fields)
-        } catch {
-            logger.error("audit log not writable", metadata: ["jurisdiction": "\(jurisdiction)", "error": "\(error)"])
-            throw ObjectServiceError.serviceUnavailable("the audit log of \(jurisdiction) cannot be written; "
-                + "the operation is refused until it can")
+    /// Appends an audit entry to J's log; failing to write it fails the operation it records. The append syncs the
+    /// log to disk, so it runs on a thread of its own: request handlers run on their connection's event loop, which
+    /// must not wait for a disk.
+    public func record(_ jurisdiction: Jurisdiction, kind: String, fields: [String: String]) async throws {
+        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
+            DispatchQueue.global().async {
+                continuation.resume(with: Result {
+                    do {
+                        try self.auditLog(jurisdiction).append(kind: kind, fields: fields)
+                    } catch {
+                        self.logger.error("audit log not writable",
+                                          metadata: ["jurisdiction": "\(jurisdiction)", "error": "\(error)"])
+                        throw ObjectServiceError.serviceUnavailable("the audit log of \(jurisdiction) cannot be "
+                            + "written; the operation is refused until it can")
+                    }
+                })
+            }
         }
     }
 
@@ -100,16 +109,6 @@ public final class SovereigntyGate: Sendable {
         let limits: (requests: Int64?, bytes: Int64?)
         let requestID: String
         let requester: String
-    }
-
-    /// ``record(_:kind:fields:)`` on a thread of its own: the append syncs the log to disk, and request handlers run
-    /// on their connection's event loop, which must not wait for a disk.
-    public func recordOffLoop(_ jurisdiction: Jurisdiction, kind: String, fields: [String: String]) async throws {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            DispatchQueue.global().async {
-                continuation.resume(with: Result { try self.record(jurisdiction, kind: kind, fields: fields) })
-            }
-        }
     }
 
     /// Decides a read; a cross-border decision is audited in the bucket's jurisdiction before it takes effect.
@@ -198,7 +197,7 @@ public final class SovereigntyGate: Sendable {
         case .sameJurisdiction, .writeInto:
             break
         }
-        try await recordOffLoop(bucketJurisdiction, kind: "decision", fields: fields)
+        try await record(bucketJurisdiction, kind: "decision", fields: fields)
         if case .refused(let reason, _) = decision {
             throw ObjectServiceError.sovereigntyRefused(bucket: request.bucket, jurisdiction: bucketJurisdiction,
                                                         gateway: request.gateway, reason: reason.rawValue)

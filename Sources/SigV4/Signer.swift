@@ -24,9 +24,9 @@ public struct SigV4Signer: Sendable {
         signed.headers.append((name: "x-amz-date", value: amzDate))
         signed.headers.append((name: "x-amz-content-sha256", value: payloadHash))
         // Sorted by bytes, duplicates once: the load generator signs every request, so no Set and no Unicode order.
-        var names = signed.headers.map(\.name)
-        names.sort { $0.utf8.lexicographicallyPrecedes($1.utf8) }
-        names = names.enumerated().filter { $0.offset == 0 || names[$0.offset - 1] != $0.element }.map(\.element)
+        var names = [String]()
+        for name in signed.headers.map(\.name).sorted(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) })
+            where names.last != name { names.append(name) }
         let scope = date + "/" + region + "/" + service + "/aws4_request"
         let canonical = Canonical.requestBytes(signed, signedHeaders: names, payloadHash: payloadHash)
         let key = SigningKeyCache.shared.key(secret: secret, date: date, region: region, service: service)

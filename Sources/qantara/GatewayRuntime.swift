@@ -128,9 +128,7 @@ struct GatewayRuntime {
         let service = ObjectService(control: control, store: store, clock: clock, logger: logger)
         let gate = SovereigntyGate(store: store, directory: data + "/audit", clock: clock, logger: logger)
         let admin = AdminAPI(service: service, gate: gate)
-        crypto.recordKeyEvents { jurisdiction, fields in
-            try await gate.recordOffLoop(jurisdiction, kind: "key", fields: fields)
-        }
+        crypto.recordKeyEvents { jurisdiction, fields in try await gate.record(jurisdiction, kind: "key", fields: fields) }
         let gateways = try resolveGateways(topology)
         let running = Atomic<Int>(0)
         var apps = [any Service]()
