@@ -233,6 +233,29 @@ public final class ObjectStore: Sendable {
         }
     }
 
+    /// The bytes of `range` from its first byte to the end of the segment holding it (or of the range), read whole.
+    /// A GET reads them before it answers: a segment no replica can serve is then an error status rather than a cut
+    /// body, and an object of one segment (or a range inside one) leaves with its head in a single write.
+    public func readFirstSegment(_ located: Located, jurisdiction: Jurisdiction, of range: ClosedRange<Int64>)
+        async throws -> ByteBuffer
+    {
+        let end = min(range.upperBound, Self.segmentEnd(containing: range.lowerBound, in: located.manifest))
+        var bytes = ByteBuffer()
+        try await read(located, jurisdiction: jurisdiction, range: range.lowerBound...end) { bytes = $0 }
+        return bytes
+    }
+
+    /// Offset of the last byte of the segment that holds byte `offset` of an object.
+    static func segmentEnd(containing offset: Int64, in manifest: ObjectManifest) -> Int64 {
+        precondition(offset >= 0 && offset < manifest.sizeBytes, "offset outside the object")
+        for extent in manifest.extents where offset < extent.offset + extent.sizeBytes {
+            let segmentSize = Int64(extent.segmentSizeBytes)
+            let segmentStart = extent.offset + (offset - extent.offset) / segmentSize * segmentSize
+            return min(segmentStart + segmentSize, extent.offset + extent.sizeBytes) - 1
+        }
+        preconditionFailure("the extents do not cover the object")
+    }
+
     private func segment(_ located: Located, extent: Extent, index: Int, cipher: SegmentCipher?,
                          jurisdiction: Jurisdiction) async throws -> ByteBuffer
     {

@@ -82,8 +82,15 @@ enum GetHandler {
         guard includeBody, let bytes else { return Response(status: status, headers: headers) }
         let store = call.service.store
         let jurisdiction = record.jurisdiction
+        // The first segment is read before the head is sent (see ObjectStore.readFirstSegment); the rest streams.
+        let first = try await store.readFirstSegment(located, jurisdiction: jurisdiction, of: bytes)
+        let next = bytes.lowerBound + Int64(first.readableBytes)
+        guard next <= bytes.upperBound else {
+            return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: first))
+        }
         let body = ResponseBody(contentLength: Int(length)) { writer in
-            try await store.read(located, jurisdiction: jurisdiction, range: bytes) { slice in
+            try await writer.write(first)
+            try await store.read(located, jurisdiction: jurisdiction, range: next...bytes.upperBound) { slice in
                 try await writer.write(slice)
             }
             try await writer.finish(nil)

@@ -162,6 +162,17 @@ final class EncryptionTests: XCTestCase {
         var out = [UInt8]()
         try await harness.store.read(located, jurisdiction: ma, range: start...end) { out += $0.readableBytesView }
         XCTAssertEqual(out, Array(plaintext[Int(start)...Int(end)]))
+        // What a GET reads before it answers: up to the end of the first byte's segment, which must authenticate.
+        let first = try await harness.store.readFirstSegment(located, jurisdiction: ma, of: start...end)
+        XCTAssertEqual(Array(first.readableBytesView), Array(plaintext[Int(start)..<(2 * Limits.segmentSizeBytes)]))
+        let inside = try await harness.store.readFirstSegment(located, jurisdiction: ma, of: (start + 1)...(start + 9))
+        XCTAssertEqual(Array(inside.readableBytesView), Array(plaintext[Int(start + 1)...Int(start + 9)]))
+        do {
+            let bytes = try await harness.store.readFirstSegment(located, jurisdiction: ma, of: 5...end)
+            XCTFail("a destroyed first segment returned \(bytes.readableBytes) bytes")
+        } catch let error as ObjectServiceError {
+            guard case .integrity = error else { return XCTFail("\(error)") }
+        }
         await assertIntegrityError("k")
     }
 

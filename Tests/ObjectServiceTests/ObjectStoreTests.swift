@@ -32,6 +32,23 @@ final class ObjectStoreTests: XCTestCase {
         XCTAssertTrue(nodes.allSatisfy { $0.hasPrefix("fr-") }, "\(nodes)")
     }
 
+    func testSegmentEndFollowsSegmentsAndParts() {
+        let segment = Int64(Limits.segmentSizeBytes)
+        let single = ObjectManifest(bucket: "b", key: "k", versionID: .random(), sequence: 1, sizeBytes: 2 * segment + 10)
+        XCTAssertEqual(ObjectStore.segmentEnd(containing: 0, in: single), segment - 1)
+        XCTAssertEqual(ObjectStore.segmentEnd(containing: segment - 1, in: single), segment - 1)
+        XCTAssertEqual(ObjectStore.segmentEnd(containing: segment, in: single), 2 * segment - 1)
+        XCTAssertEqual(ObjectStore.segmentEnd(containing: 2 * segment + 9, in: single), 2 * segment + 9)
+        // Parts of segment + 5, 0 and 7 bytes: a part's last segment ends with the part, and an empty part holds none.
+        var multipart = ObjectManifest(bucket: "b", key: "k", versionID: .random(), sequence: 1, sizeBytes: segment + 12)
+        multipart.parts = [(1, segment + 5), (2, 0), (3, 7)].map {
+            PartRef(number: $0.0, versionID: .random(), sizeBytes: $0.1, etag: "", checksumValue: nil)
+        }
+        XCTAssertEqual(ObjectStore.segmentEnd(containing: 10, in: multipart), segment - 1)
+        XCTAssertEqual(ObjectStore.segmentEnd(containing: segment, in: multipart), segment + 4)
+        XCTAssertEqual(ObjectStore.segmentEnd(containing: segment + 5, in: multipart), segment + 11)
+    }
+
     func testOverwriteServesNewestVersion() async throws {
         try await harness.put("MA", "b", "k", Array("one".utf8))
         try await harness.put("MA", "b", "k", Array("two!".utf8))

@@ -7,7 +7,7 @@ import zlib
 import pytest
 from botocore.exceptions import ClientError
 
-from qantara import raw_request, error_code
+from qantara import Server, raw_request, error_code
 
 
 def code_of(excinfo):
@@ -167,3 +167,38 @@ def test_virtual_hosted_style(server, bucket):
     assert status == 200
     assert server.client().get_object(Bucket=bucket, Key="vkey")["Body"].read() == b"virtual"
     assert client is not None
+
+
+def test_a_first_segment_no_replica_can_serve_is_an_error_status_not_a_cut_body(tmp_path):
+    """A GET reads the first segment it serves before it answers: when no replica's copy authenticates, the client
+    gets 500 InternalError, not a 200 whose body stops short; ranges that start past it still read."""
+    server = Server(tmp_path / "data").start()
+    try:
+        s3 = server.client()
+        s3.create_bucket(Bucket="tampered")
+        one, three = os.urandom(1024 * 1024), os.urandom(3 * 1024 * 1024 - 5)
+        s3.put_object(Bucket="tampered", Key="one", Body=one)
+        s3.put_object(Bucket="tampered", Key="three", Body=three)
+        server.stop()
+        # Only these two objects have segment files: flip a byte inside slot 0 (segment 0) of each, on every replica.
+        files = [path for node in server.node_dirs().values() for path in (node / "segments").rglob("*")
+                 if path.is_file()]
+        assert len(files) == 4, files
+        for path in files:
+            with open(path, "r+b") as handle:
+                handle.seek(4096)
+                byte = handle.read(1)
+                handle.seek(4096)
+                handle.write(bytes([byte[0] ^ 1]))
+        server.start()
+        for key, ranges in (("one", [None, "bytes=10-20"]), ("three", [None, "bytes=0-1048576"])):
+            for byte_range in ranges:
+                with pytest.raises(ClientError) as excinfo:
+                    s3.get_object(Bucket="tampered", Key=key, **({"Range": byte_range} if byte_range else {}))
+                assert excinfo.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500
+                assert code_of(excinfo) == "InternalError"
+        got = s3.get_object(Bucket="tampered", Key="three", Range="bytes=1048576-")
+        assert got["Body"].read() == three[1048576:]
+        assert s3.head_object(Bucket="tampered", Key="three")["ContentLength"] == len(three)
+    finally:
+        server.stop()
