@@ -64,6 +64,7 @@ let package = Package(
             "Envelope", "KeyStore", "Sovereignty",
             "ObjectModel", "Hashing", "StorageEngine", "StorageNode", "Placement",
             .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),

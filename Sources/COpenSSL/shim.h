@@ -1,5 +1,3 @@
 #include <openssl/evp.h>
-#include <openssl/hmac.h>
 #include <openssl/crypto.h>
-#include <openssl/rand.h>
 #include <zlib.h>

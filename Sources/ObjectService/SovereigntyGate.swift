@@ -2,6 +2,7 @@ import Foundation
 import Hashing
 import KeyStore
 import Logging
+import NIOPosix
 import ObjectModel
 import ServiceLifecycle
 import Sovereignty
@@ -16,6 +17,8 @@ public final class SovereigntyGate: Sendable {
     let directory: String
     let clock: SequenceClock
     let logger: Logger
+    /// Where audit appends (which sync to disk) run, off the request handlers' event loops.
+    let threadPool: NIOThreadPool
     /// How long grants and revocations read from a key store are used.
     let grantsLifetimeMillis: Int64 = 1000
 
@@ -31,11 +34,14 @@ public final class SovereigntyGate: Sendable {
     let known = Mutex<[Jurisdiction: Known]>([:])
     let logs = Mutex<[Jurisdiction: AuditLog]>([:])
 
-    /// A gate keeping each jurisdiction's audit log under `directory/<J>`.
-    public init(store: ObjectStore, directory: String, clock: SequenceClock, logger: Logger) {
+    /// A gate keeping each jurisdiction's audit log under `directory/<J>`, appending on `threadPool` (the one the
+    /// gateway's storage nodes read and write their disks on).
+    public init(store: ObjectStore, directory: String, clock: SequenceClock, threadPool: NIOThreadPool,
+                logger: Logger) {
         self.store = store
         self.directory = directory
         self.clock = clock
+        self.threadPool = threadPool
         self.logger = logger
     }
 
@@ -52,22 +58,15 @@ public final class SovereigntyGate: Sendable {
     }
 
     /// Appends an audit entry to J's log; failing to write it fails the operation it records. The append syncs the
-    /// log to disk, so it runs on a thread of its own: request handlers run on their connection's event loop, which
+    /// log to disk, so it runs on the thread pool: request handlers run on their connection's event loop, which
     /// must not wait for a disk.
     public func record(_ jurisdiction: Jurisdiction, kind: String, fields: [String: String]) async throws {
-        try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<Void, any Error>) in
-            DispatchQueue.global().async {
-                continuation.resume(with: Result {
-                    do {
-                        try self.auditLog(jurisdiction).append(kind: kind, fields: fields)
-                    } catch {
-                        self.logger.error("audit log not writable",
-                                          metadata: ["jurisdiction": "\(jurisdiction)", "error": "\(error)"])
-                        throw ObjectServiceError.serviceUnavailable("the audit log of \(jurisdiction) cannot be "
-                            + "written; the operation is refused until it can")
-                    }
-                })
-            }
+        do {
+            _ = try await threadPool.runIfActive { try self.auditLog(jurisdiction).append(kind: kind, fields: fields) }
+        } catch {
+            logger.error("audit log not writable", metadata: ["jurisdiction": "\(jurisdiction)", "error": "\(error)"])
+            throw ObjectServiceError.serviceUnavailable("the audit log of \(jurisdiction) cannot be written; "
+                + "the operation is refused until it can")
         }
     }
 

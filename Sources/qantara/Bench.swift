@@ -107,7 +107,9 @@ struct Bench: AsyncParsableCommand {
             var request = HTTPClientRequest(url: base + operation.path)
             request.method = HTTPMethod(rawValue: operation.method)
             // AsyncHTTPClient writes the framing headers itself.
-            for (name, value) in requests.signature(operation) { request.headers.add(name: name, value: value) }
+            for (name, value) in requests.signature(operation, over: requests.framingHeaders(operation)) {
+                request.headers.add(name: name, value: value)
+            }
             if operation.withBody { request.body = .bytes(body) }
             let response = try await http.execute(request, timeout: .seconds(120))
             var received = 0
@@ -371,9 +373,9 @@ struct BenchRequests: Sendable {
     }
 
     /// The signature's headers (`x-amz-date`, `x-amz-content-sha256`, `authorization`), over the framing headers.
-    func signature(_ operation: Operation, over framing: [(name: String, value: String)]? = nil) -> [(String, String)] {
+    func signature(_ operation: Operation, over framing: [(name: String, value: String)]) -> [(String, String)] {
         signer.sign(SignableRequest(method: operation.method, rawPath: operation.path, rawQuery: "",
-                                    headers: framing ?? framingHeaders(operation)),
+                                    headers: framing),
                     payloadHash: "UNSIGNED-PAYLOAD", nowSeconds: Int64(Date().timeIntervalSince1970))
     }
 

@@ -126,7 +126,8 @@ struct GatewayRuntime {
         let control = try ControlPlane(engine: controlEngine, root: (root.accessKeyId, root.secretAccessKey), clock: clock)
         let store = ObjectStore(topology: topology, nodes: clients, clock: clock, crypto: crypto, logger: logger)
         let service = ObjectService(control: control, store: store, clock: clock, logger: logger)
-        let gate = SovereigntyGate(store: store, directory: data + "/audit", clock: clock, logger: logger)
+        let gate = SovereigntyGate(store: store, directory: data + "/audit", clock: clock, threadPool: threadPool,
+                                   logger: logger)
         let admin = AdminAPI(service: service, gate: gate)
         crypto.recordKeyEvents { jurisdiction, fields in try await gate.record(jurisdiction, kind: "key", fields: fields) }
         let gateways = try resolveGateways(topology)
