@@ -7,22 +7,24 @@ DATA ?= ./data
 DEB_PACKAGES := librocksdb-dev libsodium-dev libssl-dev zlib1g-dev libp11-kit-dev softhsm2 pkg-config curl python3 \
 	python3-venv
 PY_PACKAGES := boto3==1.43.11 awscli==1.45.11 awscrt==0.38.1 pytest==9.0.3
-BIN := .build/debug/qantara
+# Users and operators run the release build, so `make run` starts it and the end-to-end tests run against it; unit
+# tests run in a debug build (with assertions and testability).
+BIN := .build/release/qantara
 
 .PHONY: run test deps venv build build-tests unit e2e clean bench
 
 run: deps build
 	$(BIN) serve --data $(DATA)
 
-test: deps venv build-tests
+test: deps venv build-tests build
 	$(SWIFT) test --skip-build
-	$(VENV)/bin/python -m pytest -q Tests/e2e
+	QANTARA_BIN=$(BIN) $(VENV)/bin/python -m pytest -q Tests/e2e
 
 unit: build-tests
 	$(SWIFT) test --skip-build
 
 e2e: deps venv build
-	$(VENV)/bin/python -m pytest -q Tests/e2e
+	QANTARA_BIN=$(BIN) $(VENV)/bin/python -m pytest -q Tests/e2e
 
 # Debian packages: installed only when missing (apt-get needs root; sudo is used when available).
 deps:
@@ -40,7 +42,7 @@ $(VENV)/.installed:
 	touch $@
 
 build: deps
-	$(SWIFT) build --product qantara
+	$(SWIFT) build -c release --product qantara
 
 build-tests: deps
 	$(SWIFT) build --build-tests

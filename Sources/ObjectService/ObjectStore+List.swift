@@ -100,26 +100,30 @@ extension ObjectStore {
         let needing = cursors.indices.filter { cursors[$0].needsFetch }
         guard !needing.isEmpty else { return }
         let requests = needing.map { (index: $0, client: cursors[$0].client, from: cursors[$0].from) }
-        let results = await withTaskGroup(of: (Int, [ObjectManifest]?).self) { group in
+        // Child tasks return a named struct, never a tuple: Swift 6.3.1's optimiser miscompiles tuple results of
+        // task groups holding an array of structs (`(Int, [ObjectManifest]?)` came back with a garbage index in
+        // release builds and trapped here; see Docs/architecture.md, "Compiler pitfalls").
+        let results = await withTaskGroup(of: CursorBatch.self) { group in
             for request in requests {
                 group.addTask {
                     do {
-                        return (request.index, try await request.client.list(
+                        return CursorBatch(index: request.index, manifests: try await request.client.list(
                             jurisdiction, bucket: bucket, prefix: prefix, from: request.from, limit: Limits.listBatchPerNode))
                     } catch {
-                        return (request.index, nil)
+                        return CursorBatch(index: request.index, manifests: nil)
                     }
                 }
             }
-            var results = [(Int, [ObjectManifest]?)]()
+            var results = [CursorBatch]()
             for await result in group { results.append(result) }
             return results
         }
-        for (index, batch) in results {
-            if let batch {
-                cursors[index].fill(batch, complete: batch.count < Limits.listBatchPerNode)
+        for result in results {
+            precondition(cursors.indices.contains(result.index), "listing batch for an unknown cursor")
+            if let batch = result.manifests {
+                cursors[result.index].fill(batch, complete: batch.count < Limits.listBatchPerNode)
             } else {
-                cursors[index].failed = true
+                cursors[result.index].failed = true
             }
         }
         let alive = cursors.filter { !$0.failed }.count
@@ -128,6 +132,12 @@ extension ObjectStore {
         }
         cursors.removeAll { $0.failed }
     }
+}
+
+/// One node's answer to a listing batch: the cursor it refills, and its manifests (nil when the node failed).
+struct CursorBatch: Sendable {
+    let index: Int
+    let manifests: [ObjectManifest]?
 }
 
 /// A position in one node's key-ordered manifests.

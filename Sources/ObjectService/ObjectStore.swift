@@ -151,6 +151,12 @@ public final class ObjectStore: Sendable {
         }
     }
 
+    /// One client's answer, with its position among the clients asked.
+    struct IndexedAnswer: Sendable {
+        let index: Int
+        let answer: ManifestAnswer
+    }
+
     /// The manifest of a key on each client, in the clients' order: first from the clients that answer at once
     /// (an in-process node with the key in memory, on this thread), then from the others in parallel.
     func fetchManifests(_ clients: [any StorageNodeClient], _ jurisdiction: Jurisdiction, bucket: String,
@@ -167,23 +173,27 @@ public final class ObjectStore: Sendable {
         }
         let waiting = answers.indices.filter { answers[$0] == nil }
         guard !waiting.isEmpty else { return zip(clients, answers).map { (client: $0, answer: $1!) } }
-        let fetched = await withTaskGroup(of: (Int, ManifestAnswer).self) { group in
+        // A named struct, not a tuple: see ``CursorBatch`` for the optimiser bug tuple results of task groups hit.
+        let fetched = await withTaskGroup(of: IndexedAnswer.self) { group in
             for index in waiting {
                 let client = clients[index]
                 group.addTask {
                     do {
                         let manifest = try await client.manifest(jurisdiction, bucket: bucket, key: key)
-                        return (index, manifest.map(ManifestAnswer.found) ?? .absent)
+                        return IndexedAnswer(index: index, answer: manifest.map(ManifestAnswer.found) ?? .absent)
                     } catch {
-                        return (index, .failed)
+                        return IndexedAnswer(index: index, answer: .failed)
                     }
                 }
             }
-            var collected = [(Int, ManifestAnswer)]()
+            var collected = [IndexedAnswer]()
             for await answer in group { collected.append(answer) }
             return collected
         }
-        for (index, answer) in fetched { answers[index] = answer }
+        for fetched in fetched {
+            precondition(answers.indices.contains(fetched.index), "manifest answer for an unknown client")
+            answers[fetched.index] = fetched.answer
+        }
         return zip(clients, answers).map { (client: $0, answer: $1!) }
     }
 

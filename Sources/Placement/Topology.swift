@@ -88,3 +88,18 @@ public struct Topology: Sendable, Codable, Equatable {
         return problems
     }
 }
+
+extension Topology {
+    /// The development topology `qantara serve` runs without `--topology`: three jurisdictions (MA, the default; FR;
+    /// US) of three in-process nodes each, two replicas per object. `Deploy/topology.dev.json` holds the same topology
+    /// as an editable example (a test keeps the two equal).
+    public static let development = Topology(
+        jurisdictions: [
+            .init(code: Jurisdiction("MA")!, regions: ["ma-central-1"], nodes: ["ma-1", "ma-2", "ma-3"].map(Self.node)),
+            .init(code: Jurisdiction("FR")!, regions: ["eu-west-3"], nodes: ["fr-1", "fr-2", "fr-3"].map(Self.node)),
+            .init(code: Jurisdiction("US")!, regions: ["us-east-1"], nodes: ["us-1", "us-2", "us-3"].map(Self.node)),
+        ],
+        replicationFactor: 2, defaultJurisdiction: Jurisdiction("MA")!)
+
+    private static func node(_ id: String) -> NodeEntry { NodeEntry(id: NodeID(id)!) }
+}

@@ -25,7 +25,8 @@ import Sovereignty
 struct GatewayRuntime {
     let listen: ListenAddress
     let data: String
-    let topologyPath: String
+    /// The topology file; nil: the built-in development topology.
+    let topologyPath: String?
     let domains: [String]
     let logLevel: Logger.Level
     /// True for `qantara gateway`: every node must run in its own process.
@@ -36,9 +37,9 @@ struct GatewayRuntime {
     func run() async throws {
         var logger = Logger(label: "qantara")
         logger.logLevel = logLevel
-        let topology = try TopologyLoader.load(path: topologyPath)
+        let topology = try topologyPath.map(TopologyLoader.load(path:)) ?? .development
         if remoteOnly, let local = topology.jurisdictions.flatMap(\.nodes).first(where: { $0.address == nil }) {
-            throw TopologyLoader.Invalid(description: "\(topologyPath): node \(local.id) has no address; "
+            throw TopologyLoader.Invalid(description: "\(topologyPath ?? "built-in topology"): node \(local.id) has no address; "
                 + "qantara gateway needs every node's address (use qantara serve for in-process nodes)")
         }
         try FileManager.default.createDirectory(atPath: data + "/nodes", withIntermediateDirectories: true)

@@ -11,8 +11,8 @@ struct Serve: AsyncParsableCommand {
     @Option(help: "Directory for all data (env QANTARA_DATA).")
     var data: String = ProcessInfo.processInfo.environment["QANTARA_DATA"] ?? "./data"
 
-    @Option(help: "Topology file (env QANTARA_TOPOLOGY).")
-    var topology: String = ProcessInfo.processInfo.environment["QANTARA_TOPOLOGY"] ?? "Deploy/topology.dev.json"
+    @Option(help: "Topology file (env QANTARA_TOPOLOGY); without one, the built-in development topology (MA, FR, US of three nodes each, as in Deploy/topology.dev.json).")
+    var topology: String? = ProcessInfo.processInfo.environment["QANTARA_TOPOLOGY"]
 
     @OptionGroup var server: ServerOptions
 
@@ -53,7 +53,7 @@ struct ServerOptions: ParsableArguments {
         }
     }
 
-    func runtime(data: String, topologyPath: String, remoteOnly: Bool) -> GatewayRuntime {
+    func runtime(data: String, topologyPath: String?, remoteOnly: Bool) -> GatewayRuntime {
         var runtime = GatewayRuntime(listen: ListenAddress(listen)!, data: data, topologyPath: topologyPath,
                                      domains: domain, logLevel: Logger.Level(rawValue: logLevel)!, remoteOnly: remoteOnly)
         runtime.extraGateways = (try? parsedGateways()) ?? []

@@ -1,5 +1,6 @@
 import ObjectModel
 import Placement
+import Foundation
 import XCTest
 
 final class RendezvousTests: XCTestCase {
@@ -51,5 +52,15 @@ final class TopologyTests: XCTestCase {
         XCTAssertTrue(problems.contains("jurisdictions[1].code: duplicate jurisdiction MA"), problems)
         XCTAssertTrue(problems.contains("jurisdictions[1].nodes[0].id: duplicate node id \"ma-1\""), problems)
         XCTAssertTrue(problems.contains("defaultJurisdiction: US"), problems)
+    }
+
+    /// `qantara serve` without `--topology` runs the built-in development topology; the file in `Deploy/` is its
+    /// editable copy and must say the same.
+    func testBuiltInDevelopmentTopologyMatchesTheDeployExample() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent()
+        let data = try Data(contentsOf: root.appendingPathComponent("Deploy/topology.dev.json"))
+        XCTAssertEqual(try JSONDecoder().decode(Topology.self, from: data), Topology.development)
+        XCTAssertEqual(Topology.development.problems(), [])
     }
 }

@@ -18,7 +18,8 @@ import boto3
 from botocore.config import Config
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-BIN = ROOT / ".build" / "debug" / "qantara"
+# The binary under test: the release build users run (`make test` passes it as QANTARA_BIN).
+BIN = pathlib.Path(os.environ.get("QANTARA_BIN") or ROOT / ".build" / "release" / "qantara").resolve()
 TOPOLOGY = ROOT / "Deploy" / "topology.dev.json"
 
 

@@ -106,3 +106,28 @@ def test_aws_cli_ls(server, tree):
     assert "PRE folder0/" in out and "a-top" in out
     out = server.aws("s3", "ls", f"s3://{bucket}/", "--recursive").stdout
     assert len(out.strip().splitlines()) == len(keys)
+
+
+def test_release_build_lists_deletes_buckets_and_stays_up(server, tmp_path):
+    """Regression: the release build trapped (`Illegal instruction`) on every listing, in ObjectStore.refill, where
+    Swift 6.3.1's optimiser miscompiled a task group's tuple results; the debug build listed fine. The suite runs the
+    release binary, and this lists through boto3, the aws CLI and DeleteBucket (which lists), then checks the
+    process is still the one that started."""
+    from qantara import BIN
+    assert BIN.parent.name == "release", f"the end-to-end suite must run the release build, not {BIN}"
+    s3 = server.client()
+    pid = server.process.pid
+    for jurisdiction in ("MA", "FR", "US"):
+        name = f"release-list-{jurisdiction.lower()}"
+        s3.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": jurisdiction})
+        home = server.client(gateway=jurisdiction)
+        for index in range(5):
+            home.put_object(Bucket=name, Key=f"k{index}", Body=b"x")
+        assert [o["Key"] for o in home.list_objects_v2(Bucket=name)["Contents"]] == [f"k{i}" for i in range(5)]
+        assert len(home.list_objects(Bucket=name, Delimiter="/")["Contents"]) == 5
+        listed = server.aws("s3", "ls", f"s3://{name}/", gateway=jurisdiction).stdout
+        assert listed.count(" k") == 5
+        for index in range(5):
+            home.delete_object(Bucket=name, Key=f"k{index}")
+        home.delete_bucket(Bucket=name)
+    assert server.process.poll() is None and server.process.pid == pid

@@ -65,3 +65,38 @@ def test_expect_100_continue_is_answered_before_the_body(server, bucket):
         final += sock.recv(4096)
     sock.close()
     assert final.startswith(b"HTTP/1.1 200")
+
+
+def test_serve_starts_from_any_directory_with_the_built_in_topology(tmp_path):
+    """Without --topology, `qantara serve` runs the development topology built into the binary, whatever the
+    working directory (no Deploy/ there)."""
+    import json
+    import os
+    import signal
+    import time
+    from qantara import free_port
+    import boto3
+    port = free_port()
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    log = open(tmp_path / "serve.log", "wb")
+    env = {k: v for k, v in os.environ.items() if k != "QANTARA_TOPOLOGY"}
+    process = subprocess.Popen([str(BIN), "serve", "--data", "data", "--listen", f"127.0.0.1:{port}",
+                                "--gateway", f"FR=127.0.0.1:{free_port()}", "--gateway", f"US=127.0.0.1:{free_port()}"],
+                               cwd=elsewhere, stdout=log, stderr=subprocess.STDOUT, env=env)
+    try:
+        deadline = time.time() + 60
+        while "Qantara is serving" not in (tmp_path / "serve.log").read_text(errors="replace"):
+            assert process.poll() is None and time.time() < deadline, (tmp_path / "serve.log").read_text()
+            time.sleep(0.1)
+        text = (tmp_path / "serve.log").read_text()
+        assert "jurisdiction MA: nodes ma-1, ma-2, ma-3" in text and "jurisdiction US: nodes us-1" in text
+        creds = json.loads((elsewhere / "data" / "root-credentials").read_text())
+        s3 = boto3.client("s3", endpoint_url=f"http://127.0.0.1:{port}", aws_access_key_id=creds["accessKeyId"],
+                          aws_secret_access_key=creds["secretAccessKey"], region_name="us-east-1")
+        s3.create_bucket(Bucket="anywhere", CreateBucketConfiguration={"LocationConstraint": "FR"})
+        assert s3.head_bucket(Bucket="anywhere")["ResponseMetadata"]["HTTPHeaders"]["x-amz-bucket-region"] == "FR"
+    finally:
+        os.kill(process.pid, signal.SIGTERM)
+        process.wait(timeout=30)
+        log.close()
