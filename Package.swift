@@ -34,7 +34,8 @@ let package = Package(
         // module that would see both, so no Swift module sees them.
         .target(name: "CBoringShim", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "Envelope", dependencies: ["ObjectModel", "Hashing", "CSodium", "CBoringShim"]),
-        .target(name: "KeyStore", dependencies: ["Envelope", "Sovereignty", "ObjectModel", "Hashing", "CSodium", "CPKCS11"]),
+        .target(name: "KeyStore", dependencies: ["Envelope", "Sovereignty", "ObjectModel", "Hashing", "SigV4", "CSodium",
+                                                 "CPKCS11"]),
         .target(name: "KeyStoreHTTP", dependencies: [
             "KeyStore", "Envelope", "ObjectModel", "Hashing", "Sovereignty",
             .product(name: "Hummingbird", package: "hummingbird"),
@@ -61,13 +62,14 @@ let package = Package(
         .target(name: "Placement", dependencies: ["ObjectModel", "Hashing"]),
         .target(name: "SigV4", dependencies: ["ObjectModel", "Hashing"]),
         .target(name: "ObjectService", dependencies: [
-            "Envelope", "KeyStore", "Sovereignty",
+            "Envelope", "KeyStore", "Sovereignty", "SigV4",
             "ObjectModel", "Hashing", "StorageEngine", "StorageNode", "Placement",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
+        // The S3 front: imports neither the storage nodes nor the admin API (the executable mounts that beside it).
         .target(name: "S3API", dependencies: [
             "Sovereignty",
             "ObjectModel", "Hashing", "SigV4", "ObjectService",
@@ -75,9 +77,9 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
-            "Admin",
         ]),
-        .target(name: "Admin", dependencies: ["KeyStore", "Sovereignty", "ObjectModel", "SigV4", "ObjectService", "StorageNode", "Hashing"]),
+        .target(name: "Admin", dependencies: ["KeyStore", "Sovereignty", "ObjectModel", "SigV4", "ObjectService", "StorageNode",
+                                              "Hashing"]),
         .executableTarget(name: "qantara", dependencies: [
             "Sovereignty",
             "KeyStoreHTTP",

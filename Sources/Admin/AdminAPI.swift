@@ -6,8 +6,11 @@ import Sovereignty
 import ObjectService
 import StorageNode
 
-/// The admin API, served by the gateway under `/_qantara/admin/v1/` to the root credentials only.
-/// JSON in and out; transport-free, so it is tested without a socket.
+/// The admin API, served beside the S3 API under `/_qantara/admin/v1/` (the executable mounts it), for the root
+/// credentials: every call carries the authenticated ``Principal`` and the service checks it. JSON in and out;
+/// transport-free, so it is tested without a socket.
+///
+/// Global administration, for the deployment's root credentials:
 ///
 /// | method | path | what |
 /// |---|---|---|
@@ -19,13 +22,10 @@ import StorageNode
 /// | GET | nodes | nodes, jurisdiction, health, object counts |
 /// | POST | nodes/ID/offline, nodes/ID/online | take an in-process node out of service and back |
 /// | POST | nodes/ID/compact | flush and compact a node's database |
-/// | GET | keys?jurisdiction=J&tenant=T | key versions and states |
-/// | POST | keys/rotate, keys/retire, keys/destroy `{"jurisdiction","tenant","confirm"}` | key administration |
-/// | POST | keys/rewrap `{"jurisdiction","tenant"}` | start a rewrap job; GET keys/rewrap/ID for its progress |
-/// | POST | grants (issue) | sign a sovereignty grant with the jurisdiction's authority key |
-/// | GET | grants?jurisdiction=J, grants/ID?jurisdiction=J | list or show grants |
-/// | POST | grants/ID/revoke `{"jurisdiction"}` | revoke a grant |
-/// | GET | audit?jurisdiction=J&since=MS | the audit log's lines, signed heads and authority keys |
+///
+/// A jurisdiction's authority (grants, keys, its audit log, its administrators and approvals) is not here: its
+/// administrators sign ``AuthorityRequest``s, `POST authority`, which the jurisdiction's key store checks
+/// (``authority(_:body:gateway:requestID:)``).
 public struct AdminAPI: Sendable {
     /// The first path component that routes to the admin API (not a valid bucket name, so never a bucket).
     public static let pathComponent = "_qantara"
@@ -38,20 +38,19 @@ public struct AdminAPI: Sendable {
     }
 
     let service: ObjectService
-    let gate: SovereigntyGate
 
-    public init(service: ObjectService, gate: SovereigntyGate) {
+    public init(service: ObjectService) {
         self.service = service
-        self.gate = gate
     }
 
-    /// Handles one call; `path` is the URL path after `/_qantara/`.
-    public func handle(method: String, path: [String], query: [String: String], body: [UInt8]) async -> Result {
+    /// Handles one call of `principal`; `path` is the URL path after `/_qantara/`.
+    public func handle(_ principal: Principal, method: String, path: [String], query: [String: String],
+                       body: [UInt8]) async -> Result {
         do {
             guard path.count >= 3, Array(path.prefix(2)) == Self.prefix else {
                 throw AdminError(status: 404, code: "NoSuchEndpoint", message: "unknown admin endpoint")
             }
-            return try await route(method: method, path: Array(path.dropFirst(2)), query: query, body: body)
+            return try await route(principal, method: method, path: Array(path.dropFirst(2)), query: query, body: body)
         } catch let error as AdminError {
             return Self.json(error.status, AdminErrorView(code: error.code, message: error.message))
         } catch let error as ObjectServiceError {
@@ -62,116 +61,57 @@ public struct AdminAPI: Sendable {
         }
     }
 
-    private func route(method: String, path: [String], query: [String: String], body: [UInt8]) async throws -> Result {
-        let control = service.control
+    private func route(_ principal: Principal, method: String, path: [String], query: [String: String],
+                       body: [UInt8]) async throws -> Result {
         switch (method, path.first, path.count) {
         case ("GET", "tenants", 1):
-            return Self.json(200, control.tenants().map(Self.view))
+            return Self.json(200, try service.tenants(principal).map(Self.view))
         case ("POST", "tenants", 1):
             let request = try decode(CreateTenantBody.self, body)
-            return Self.json(201, Self.view(try control.createTenant(request.name)))
+            return Self.json(201, Self.view(try service.createTenant(principal, request.name)))
         case ("GET", "access-keys", 1):
-            return Self.json(200, try control.accessKeys(tenant: query["tenant"]).map { Self.view($0, secret: false) })
+            return Self.json(200, try service.accessKeys(principal, tenant: query["tenant"]).map { Self.view($0, secret: false) })
         case ("POST", "access-keys", 1):
             let request = try decode(CreateAccessKeyBody.self, body)
-            return Self.json(201, Self.view(try control.createAccessKey(tenant: request.tenant), secret: true))
+            return Self.json(201, Self.view(try service.createAccessKey(principal, tenant: request.tenant), secret: true))
         case ("DELETE", "access-keys", 2):
             guard let tenant = query["tenant"] else {
                 throw AdminError(status: 400, code: "InvalidArgument", message: "the tenant query parameter is required")
             }
-            return Self.json(200, Self.view(try control.revokeAccessKey(path[1], tenant: tenant), secret: false))
+            return Self.json(200, Self.view(try service.revokeAccessKey(principal, path[1], tenant: tenant), secret: false))
         case ("GET", "nodes", 1):
-            return Self.json(200, await service.store.nodeStatuses().map(Self.view))
-        case ("POST", "nodes", 3) where path[2] == "compact":
-            guard let id = NodeID(path[1]), let node = service.store.node(id) else {
-                throw AdminError(status: 404, code: "NoSuchNode", message: "no node \(path[1]) in the topology")
-            }
-            do { try await node.compact(node.jurisdiction) } catch {
-                throw AdminError(status: 503, code: "NodeUnavailable", message: "\(error)")
-            }
-            return Self.json(200, Self.view(await node.status()))
-        case (_, "grants", _), (_, "audit", _):
-            return try await sovereignty(method: method, path: path, query: query, body: body)
-        case ("GET", "keys", 1):
-            let jurisdiction = try query["jurisdiction"].map(Self.jurisdiction)
-            return Self.json(200, try await service.keys(jurisdiction: jurisdiction, tenant: query["tenant"]).map(Self.view))
-        case ("POST", "keys", 2):
-            let request = try decode(KeyActionBody.self, body)
-            let jurisdiction = try Self.jurisdiction(request.jurisdiction)
-            switch path[1] {
-            case "rotate":
-                let info = try await audited(jurisdiction, "key", ["event": "rotate", "tenant": request.tenant ?? "(root)"],
-                                             outcome: { ["version": String($0.version)] }) {
-                    try await service.rotateKey(jurisdiction: jurisdiction, tenant: request.tenant)
-                }
-                return Self.json(200, Self.view(info))
-            case "rewrap":
-                let job = try await audited(jurisdiction, "key", ["event": "rewrap", "tenant": request.tenant ?? "(all)"],
-                                            outcome: { ["job": $0.id] }) {
-                    try await service.startRewrap(jurisdiction: jurisdiction, tenant: request.tenant)
-                }
-                return Self.json(202, Self.view(job))
-            case "retire":
-                let tenant = try Self.required(request.tenant, "tenant")
-                let versions = try await audited(jurisdiction, "key", ["event": "retire", "tenant": tenant]) {
-                    try await service.retireKey(jurisdiction: jurisdiction, tenant: tenant)
-                }
-                return Self.json(200, versions.map(Self.view))
-            case "destroy":
-                let tenant = try Self.required(request.tenant, "tenant")
-                guard request.confirm == true else {
-                    throw AdminError(status: 400, code: "ConfirmationRequired",
-                                     message: "destroying a tenant's key is irreversible: confirm it")
-                }
-                try await audited(jurisdiction, "key", ["event": "destroy", "tenant": tenant]) {
-                    try await service.destroyKey(jurisdiction: jurisdiction, tenant: tenant)
-                }
-                return Self.json(200, try await service.keys(jurisdiction: jurisdiction, tenant: tenant).map(Self.view))
-            default:
-                throw AdminError(status: 404, code: "NoSuchEndpoint", message: "unknown key action \(path[1])")
-            }
-        case ("GET", "keys", 3) where path[1] == "rewrap":
-            guard let job = try service.control.job(path[2]) else {
-                throw AdminError(status: 404, code: "NoSuchJob", message: "no rewrap job \(path[2])")
-            }
-            return Self.json(200, Self.view(job))
+            return Self.json(200, try await service.nodeStatuses(principal).map(Self.view))
         case ("POST", "nodes", 3):
-            guard let id = NodeID(path[1]), let node = service.store.node(id) else {
-                throw AdminError(status: 404, code: "NoSuchNode", message: "no node \(path[1]) in the topology")
-            }
-            guard let local = node as? LocalStorageNode else {
-                throw AdminError(status: 400, code: "InvalidArgument",
-                                 message: "node \(id) runs in its own process: stop or start that process instead")
-            }
-            switch path[2] {
-            case "offline": local.goOffline()
-            case "online":
-                do { try local.goOnline() } catch {
-                    throw AdminError(status: 500, code: "NodeOpenFailed", message: "\(error)")
-                }
-            default: throw AdminError(status: 404, code: "NoSuchEndpoint", message: "unknown node action \(path[2])")
-            }
-            return Self.json(200, Self.view(await local.status()))
+            return try await nodeAction(principal, path[1], path[2])
         default:
             throw AdminError(status: 404, code: "NoSuchEndpoint", message: "unknown admin endpoint \(method) \(path.joined(separator: "/"))")
         }
     }
 
-    /// Runs an administrative operation recorded in the jurisdiction's audit log: the request is recorded first,
-    /// so an operation whose record cannot be written is not performed; its outcome follows.
-    func audited<T>(_ jurisdiction: Jurisdiction, _ kind: String, _ fields: [String: String],
-                    outcome: (T) -> [String: String] = { _ in [:] }, _ body: () async throws -> T) async throws -> T {
-        try await gate.record(jurisdiction, kind: kind, fields: fields.merging(["phase": "requested"]) { $1 })
-        do {
-            let result = try await body()
-            try? await gate.record(jurisdiction, kind: kind,
-                                   fields: fields.merging(["phase": "done"]) { $1 }.merging(outcome(result)) { $1 })
-            return result
-        } catch {
-            try? await gate.record(jurisdiction, kind: kind,
-                                   fields: fields.merging(["phase": "failed", "error": "\(error)"]) { $1 })
-            throw error
+    /// `nodes/ID/compact`, and `nodes/ID/offline|online` for a node in this process.
+    private func nodeAction(_ principal: Principal, _ name: String, _ action: String) async throws -> Result {
+        guard let id = NodeID(name), let node = try service.node(principal, id) else {
+            throw AdminError(status: 404, code: "NoSuchNode", message: "no node \(name) in the topology")
         }
+        if action == "compact" {
+            do { try await node.compact(node.jurisdiction) } catch {
+                throw AdminError(status: 503, code: "NodeUnavailable", message: "\(error)")
+            }
+            return Self.json(200, Self.view(await node.status()))
+        }
+        guard let local = node as? LocalStorageNode else {
+            throw AdminError(status: 400, code: "InvalidArgument",
+                             message: "node \(id) runs in its own process: stop or start that process instead")
+        }
+        switch action {
+        case "offline": local.goOffline()
+        case "online":
+            do { try local.goOnline() } catch {
+                throw AdminError(status: 500, code: "NodeOpenFailed", message: "\(error)")
+            }
+        default: throw AdminError(status: 404, code: "NoSuchEndpoint", message: "unknown node action \(action)")
+        }
+        return Self.json(200, Self.view(await local.status()))
     }
 
     func decode<T: Decodable>(_ type: T.Type, _ body: [UInt8]) throws -> T {

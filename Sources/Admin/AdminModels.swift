@@ -1,3 +1,4 @@
+import KeyStore
 import ObjectModel
 
 /// A tenant as the admin API shows it.
@@ -52,20 +53,6 @@ public struct KeyView: Codable, Sendable, Equatable {
     public var created: String
 }
 
-/// Body of `keys/rotate`, `keys/rewrap`, `keys/retire`, `keys/destroy`.
-public struct KeyActionBody: Codable, Sendable {
-    public var jurisdiction: String
-    public var tenant: String?
-    /// Required (true) by `keys/destroy`.
-    public var confirm: Bool?
-
-    public init(jurisdiction: String, tenant: String?, confirm: Bool? = nil) {
-        self.jurisdiction = jurisdiction
-        self.tenant = tenant
-        self.confirm = confirm
-    }
-}
-
 /// A rewrap job's progress.
 public struct RewrapJobView: Codable, Sendable, Equatable {
     public var id: String
@@ -76,41 +63,6 @@ public struct RewrapJobView: Codable, Sendable, Equatable {
     public var examined: Int
     public var rewrapped: Int
     public var error: String?
-}
-
-/// Body of `grants` (issue): the grant's scope; the id and issuer are set by the server.
-public struct IssueGrantBody: Codable, Sendable {
-    public var jurisdiction: String
-    public var recipients: [String]
-    public var tenant: String
-    public var bucket: String
-    public var key: String?
-    public var prefix: String?
-    public var operations: [String]
-    public var purpose: String
-    public var legalBasis: String
-    public var notBefore: Int64?
-    public var expiresInSeconds: Int64
-    public var maxBytes: Int64?
-    public var maxRequests: Int64?
-
-    public init(jurisdiction: String, recipients: [String], tenant: String, bucket: String, key: String?,
-                prefix: String?, operations: [String], purpose: String, legalBasis: String, notBefore: Int64?,
-                expiresInSeconds: Int64, maxBytes: Int64?, maxRequests: Int64?) {
-        self.jurisdiction = jurisdiction
-        self.recipients = recipients
-        self.tenant = tenant
-        self.bucket = bucket
-        self.key = key
-        self.prefix = prefix
-        self.operations = operations
-        self.purpose = purpose
-        self.legalBasis = legalBasis
-        self.notBefore = notBefore
-        self.expiresInSeconds = expiresInSeconds
-        self.maxBytes = maxBytes
-        self.maxRequests = maxRequests
-    }
 }
 
 /// A grant as `qantara grant list|show` prints it.
@@ -147,4 +99,51 @@ public struct AuditView: Codable, Sendable, Equatable {
 public struct AuthorityKeyView: Codable, Sendable, Equatable {
     public var kid: String
     public var publicKey: String
+}
+
+/// The answer to an authority call: who the key store verified, whether the act ran or awaits approvals, and what
+/// it produced (grants, key versions, an administrator's credentials, pending approvals, the audit log, a job).
+public struct AuthorityAnswerView: Codable, Sendable {
+    public var administrator: String
+    public var administratorId: String
+    /// `done` or `awaiting-approval`.
+    public var state: String
+    /// What ran (or waits), as `key destroy tenant=acme`.
+    public var action: String
+    public var pending: PendingApprovalView?
+    public var grants: [GrantView]?
+    public var keys: [KeyView]?
+    /// A new administrator's credentials (shown once).
+    public var credentials: AdministratorCredentials?
+    public var administrators: [AdministratorView]?
+    public var approvals: [PendingApprovalView]?
+    public var quorum: Int?
+    public var audit: AuditView?
+    public var job: RewrapJobView?
+
+    public init(administrator: String, administratorId: String, state: String, action: String,
+                pending: PendingApprovalView?) {
+        self.administrator = administrator
+        self.administratorId = administratorId
+        self.state = state
+        self.action = action
+        self.pending = pending
+    }
+}
+
+/// An irreversible act waiting for approvals.
+public struct PendingApprovalView: Codable, Sendable, Equatable {
+    public var id: String
+    public var action: String
+    public var requestedBy: String
+    public var approvals: [String]
+    public var required: Int
+    public var expires: String
+}
+
+/// An administrator of a jurisdiction.
+public struct AdministratorView: Codable, Sendable, Equatable {
+    public var id: String
+    public var name: String
+    public var created: String
 }

@@ -20,7 +20,9 @@ public final class ObjectCipher: Sendable {
         return commitKey.withBytes { HMACSHA256.authenticate(key: $0, message: header.committedBytes) }
     }
 
-    static func dataKeyAAD(_ binding: ObjectBinding) -> [UInt8] { binding.encoded(label: "qantara/v1/data-key") }
+    /// What a data key's wrapping binds it to: the object's jurisdiction, tenant, bucket, key and version. A key store
+    /// that unwraps a data key with it has thereby authenticated which object the key opens.
+    public static func dataKeyAAD(_ binding: ObjectBinding) -> [UInt8] { binding.encoded(label: "qantara/v1/data-key") }
 
     /// A fresh data key for a new object, wrapped by `bucketKey` (whose key-store reference is `reference`).
     public static func create(binding: ObjectBinding, algorithm: AEADAlgorithm, segmentSizeBytes: UInt32,
@@ -38,7 +40,13 @@ public final class ObjectCipher: Sendable {
     /// The cipher of a stored object: unwraps its data key with the (already unwrapped) bucket key and checks the
     /// key commitment.
     public static func open(_ header: EnvelopeHeader, bucketKey: SecretKey) throws -> ObjectCipher {
-        let dataKey = try KeyWrap.unwrap(header.wrappedDataKey, under: bucketKey, aad: dataKeyAAD(header.binding))
+        try open(header, dataKey: try KeyWrap.unwrap(header.wrappedDataKey, under: bucketKey,
+                                                    aad: dataKeyAAD(header.binding)))
+    }
+
+    /// The cipher of a stored object from its data key itself (as a key store releases it for one object across a
+    /// border), after checking the key commitment.
+    public static func open(_ header: EnvelopeHeader, dataKey: SecretKey) throws -> ObjectCipher {
         guard ConstantTime.equals(commitment(dataKey: dataKey, header: header), header.commitment) else {
             throw EnvelopeError.authenticationFailed("key commitment of \(header.binding.key) does not match its data key")
         }

@@ -1,10 +1,13 @@
 import Envelope
 import ObjectModel
 
-/// Everything a key store keeps, encoded inside its sealed file (format version 3, `Docs/formats.md`; version 2
-/// had no grant usage, version 1 no authority key, grants or revocations; both are still read).
+/// Everything a key store keeps, encoded inside its sealed file (format version 4, `Docs/formats.md`; version 3 had
+/// no administrators, quorum or pending approvals, version 2 no grant usage, version 1 no authority key, grants or
+/// revocations; all are still read).
 struct KeyState {
-    static let formatVersion: UInt8 = 3
+    static let formatVersion: UInt8 = 4
+    /// Approvals an irreversible act needs by default (dual control).
+    static let quorumDefault = 2
 
     /// The jurisdiction's authority key: signs sovereignty grants and audit-log heads.
     struct Authority {
@@ -44,12 +47,35 @@ struct KeyState {
         var current: TenantVersion? { versions.last }
     }
 
+    /// An administrator of the jurisdiction: an identity of its own, whose secret (SigV4) only this store keeps.
+    struct Administrator {
+        var id: String
+        var name: String
+        var secret: String
+        var createdMillis: Int64
+    }
+
+    /// An irreversible act that waits for approvals: the action as signed by its requester, and who agreed.
+    struct Pending {
+        var id: String
+        /// The action, JSON-encoded.
+        var action: [UInt8]
+        var requestedBy: String
+        var approvals: [String]
+        var createdMillis: Int64
+        var expiresMillis: Int64
+    }
+
     var jurisdiction: Jurisdiction
     var roots: [RootVersion] = []
     var tenants: [String: Tenant] = [:]
     var authorities: [Authority] = []
     /// Grants by id, in issue order.
     var grants: [(id: String, record: GrantRecord)] = []
+    var administrators: [Administrator] = []
+    /// Distinct administrators who must agree to an irreversible act.
+    var quorum = KeyState.quorumDefault
+    var pending: [Pending] = []
 
     var currentRoot: RootVersion { roots.last! }
 
@@ -89,6 +115,24 @@ struct KeyState {
             writer.write(record.revokedMillis ?? -1)
             writer.write(record.usedRequests)
             writer.write(record.usedBytes)
+        }
+        writer.write(UInt32(administrators.count))
+        for administrator in administrators {
+            writer.writeString(administrator.id)
+            writer.writeString(administrator.name)
+            writer.writeString(administrator.secret)
+            writer.write(administrator.createdMillis)
+        }
+        writer.write(UInt32(quorum))
+        writer.write(UInt32(pending.count))
+        for request in pending {
+            writer.writeString(request.id)
+            writer.writeField(request.action)
+            writer.writeString(request.requestedBy)
+            writer.write(UInt32(request.approvals.count))
+            for approval in request.approvals { writer.writeString(approval) }
+            writer.write(request.createdMillis)
+            writer.write(request.expiresMillis)
         }
         return writer.bytes
     }
@@ -140,6 +184,22 @@ struct KeyState {
                         record.usedBytes = try reader.readInt64()
                     }
                     grants.append((id, record))
+                }
+            }
+            if version >= 4 {
+                for _ in 0..<(try reader.readUInt32()) {
+                    administrators.append(Administrator(id: try reader.readString(), name: try reader.readString(),
+                                                        secret: try reader.readString(),
+                                                        createdMillis: try reader.readInt64()))
+                }
+                quorum = Int(try reader.readUInt32())
+                for _ in 0..<(try reader.readUInt32()) {
+                    let id = try reader.readString(), action = try reader.readField()
+                    let requestedBy = try reader.readString()
+                    var approvals = [String]()
+                    for _ in 0..<(try reader.readUInt32()) { approvals.append(try reader.readString()) }
+                    pending.append(Pending(id: id, action: action, requestedBy: requestedBy, approvals: approvals,
+                                           createdMillis: try reader.readInt64(), expiresMillis: try reader.readInt64()))
                 }
             }
             guard reader.isAtEnd, !roots.isEmpty else { throw KeyStoreError.corrupt("key state is incomplete") }

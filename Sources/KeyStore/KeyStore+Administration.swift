@@ -1,11 +1,14 @@
 import Envelope
 import ObjectModel
 
-/// Key administration: listing versions, rotating the root or a tenant key, retiring old versions, destroying a
-/// tenant's keys.
+/// Key administration, done by ``administer(_:body:metadata:)`` for the jurisdiction's administrators: listing
+/// versions, rotating the root or a tenant key, retiring old versions, destroying a tenant's keys.
 extension KeyStore {
     public func keys(tenant: String?, metadata: RequestMetadata) async throws -> [KeyVersionInfo] {
-        try withState(metadata) { state in
+        try withState(metadata) { state in describeKeys(state, tenant: tenant) }
+    }
+
+    func describeKeys(_ state: KeyState, tenant: String?) -> [KeyVersionInfo] {
             var result = [KeyVersionInfo]()
             if tenant == nil {
                 for root in state.roots {
@@ -18,7 +21,6 @@ extension KeyStore {
                 result += Self.describe(entry, name: name, jurisdiction: jurisdiction)
             }
             return result
-        }
     }
 
     static func describe(_ entry: KeyState.Tenant, name: String, jurisdiction: Jurisdiction) -> [KeyVersionInfo] {
@@ -38,8 +40,7 @@ extension KeyStore {
         }
     }
 
-    public func rotate(tenant: String?, metadata: RequestMetadata) async throws -> KeyVersionInfo {
-        try withState(metadata, mutating: true) { state in
+    func rotate(_ state: inout KeyState, tenant: String?) throws -> KeyVersionInfo {
             let created = now()
             guard let tenant else {
                 // A new root version: every tenant key version is re-wrapped under it, so older roots go.
@@ -72,11 +73,9 @@ extension KeyStore {
             state.tenants[tenant] = entry
             return KeyVersionInfo(jurisdiction: jurisdiction, tenant: tenant, version: version, state: .current,
                                   createdMillis: created)
-        }
     }
 
-    public func retire(tenant: String, metadata: RequestMetadata) async throws -> [KeyVersionInfo] {
-        try withState(metadata, mutating: true) { state in
+    func retire(_ state: inout KeyState, tenant: String) throws -> [KeyVersionInfo] {
             guard var entry = state.tenants[tenant], let current = entry.current else {
                 throw KeyStoreError.noTenantKey(jurisdiction, tenant: tenant)
             }
@@ -84,17 +83,14 @@ extension KeyStore {
             entry.minimumDecryptionVersion = current.version
             state.tenants[tenant] = entry
             return Self.describe(entry, name: tenant, jurisdiction: jurisdiction)
-        }
     }
 
-    public func destroy(tenant: String, metadata: RequestMetadata) async throws {
-        try withState(metadata, mutating: true) { state in
+    func destroy(_ state: inout KeyState, tenant: String) {
             var entry = state.tenants[tenant] ?? KeyState.Tenant()
             guard entry.destroyedMillis == nil else { return }
             // The wrapped material goes; the version numbers stay so `key list` shows what was destroyed.
             for index in entry.versions.indices { entry.versions[index].wrapped = [] }
             entry.destroyedMillis = now()
             state.tenants[tenant] = entry
-        }
     }
 }

@@ -4,31 +4,8 @@ import ObjectModel
 import Sovereignty
 
 /// The jurisdiction's authority: its signing key, the sovereignty grants it issues and revokes, its signatures of
-/// audit heads, and the check of a grant before a key is released across a border.
+/// audit heads.
 extension KeyStore {
-    /// The key store's own sovereignty check before releasing a key to a requester of another jurisdiction: the
-    /// grant it names must be this authority's, valid, unrevoked, and cover the tenant, the bucket (read from the
-    /// authenticated associated data), the requester's jurisdiction and the operation. A key made for a multipart
-    /// upload that the requester's jurisdiction started goes back to it for that upload's operations without a
-    /// grant (see ``Sovereignty/decideKeyRelease``).
-    func checkRelease(_ state: KeyState, tenant: String, aad: [UInt8], metadata: RequestMetadata) throws {
-        let context = BucketKeyContext(decoding: aad)
-        guard metadata.grantID != nil || (context?.issuedTo != nil && context?.issuedTo == metadata.jurisdiction) else {
-            throw KeyStoreError.wrongJurisdiction(store: jurisdiction, requester: metadata.requester,
-                                                  requesterJurisdiction: metadata.jurisdiction)
-        }
-        guard let context else { throw KeyStoreError.grantRefused(jurisdiction, metadata, "not a bucket key") }
-        let decision = Sovereignty.decideKeyRelease(
-            grantID: metadata.grantID, tenant: tenant, bucket: context.bucket, operation: metadata.operation,
-            requester: metadata.jurisdiction, issuer: jurisdiction, issuedTo: context.issuedTo,
-            grants: state.grants.map { SignedGrant(compact: $0.record.compact) },
-            authorities: authorityMap(state), revoked: Set(state.grants.filter { $0.record.revokedMillis != nil }.map(\.id)),
-            nowSeconds: now() / 1000)
-        if case .refused(let reason, let grantID) = decision {
-            throw KeyStoreError.grantRefused(jurisdiction, metadata, reason, grantID: grantID)
-        }
-    }
-
     // MARK: Authority and grants
 
     /// Creates the authority key of a state that has none (a new store, or one written before grants existed).
@@ -67,24 +44,23 @@ extension KeyStore {
         }
     }
 
-    public func issueGrant(_ grant: Grant, metadata: RequestMetadata) async throws -> GrantStatus {
-        try withState(metadata, mutating: true) { state in
-            var grant = grant
-            grant.issuer = jurisdiction
-            let problems = grant.problems(maximumLifetimeSeconds: maximumGrantLifetimeSeconds)
-            guard problems.isEmpty else { throw KeyStoreError.invalidRequest(problems.joined(separator: "; ")) }
-            guard !state.grants.contains(where: { $0.id == grant.id }) else {
-                throw KeyStoreError.invalidRequest("grant \(grant.id) exists")
-            }
-            _ = ensureAuthority(&state)
-            let authority = state.authorities.last!
-            let signed: SignedGrant
-            do { signed = try SignedGrant.sign(grant, kid: kid(authority.version), with: keyPair(authority)) } catch {
-                throw KeyStoreError.invalidRequest("cannot encode the grant: \(error)")
-            }
-            state.grants.append((grant.id, .init(compact: signed.compact, revokedMillis: nil)))
-            return GrantStatus(id: grant.id, jws: signed.compact, revokedMillis: nil)
+    /// Checks, signs with the authority key and keeps a grant of this jurisdiction.
+    func sign(_ grant: Grant, state: inout KeyState) throws -> GrantStatus {
+        var grant = grant
+        grant.issuer = jurisdiction
+        let problems = grant.problems(maximumLifetimeSeconds: maximumGrantLifetimeSeconds)
+        guard problems.isEmpty else { throw KeyStoreError.invalidRequest(problems.joined(separator: "; ")) }
+        guard !state.grants.contains(where: { $0.id == grant.id }) else {
+            throw KeyStoreError.invalidRequest("grant \(grant.id) exists")
         }
+        _ = ensureAuthority(&state)
+        let authority = state.authorities.last!
+        let signed: SignedGrant
+        do { signed = try SignedGrant.sign(grant, kid: kid(authority.version), with: keyPair(authority)) } catch {
+            throw KeyStoreError.invalidRequest("cannot encode the grant: \(error)")
+        }
+        state.grants.append((grant.id, .init(compact: signed.compact, revokedMillis: nil)))
+        return GrantStatus(id: grant.id, jws: signed.compact, revokedMillis: nil)
     }
 
     public func signAuditHead(_ message: [UInt8], metadata: RequestMetadata) async throws -> AuditSignature {
@@ -101,9 +77,14 @@ extension KeyStore {
         }
     }
 
+    /// Every grant for a requester of this jurisdiction; for one of another jurisdiction, only the grants naming it
+    /// as a recipient: what other jurisdictions were granted is none of its business.
     public func grants(metadata: RequestMetadata) async throws -> [GrantStatus] {
         try withState(metadata, anyJurisdiction: true) { state in
-            state.grants.map { Self.status($0.id, $0.record) }
+            state.grants.filter { entry in
+                metadata.jurisdiction == jurisdiction
+                    || SignedGrant(compact: entry.record.compact).payload()?.recipients.contains(metadata.jurisdiction) == true
+            }.map { Self.status($0.id, $0.record) }
         }
     }
 
@@ -115,40 +96,50 @@ extension KeyStore {
     public func useGrant(id: String, requests: Int64, bytes: Int64, metadata: RequestMetadata) async throws
         -> GrantStatus
     {
-        guard requests >= 0, bytes >= 0 else { throw KeyStoreError.invalidRequest("negative grant use") }
+        guard requests >= 0, bytes >= 0, requests <= Self.grantUseMax, bytes <= Self.grantUseMax else {
+            throw KeyStoreError.invalidRequest("a grant use counts 0 to \(Self.grantUseMax) requests and bytes")
+        }
         return try withState(metadata, mutating: true, anyJurisdiction: true) { state in
             guard let index = state.grants.firstIndex(where: { $0.id == id }) else {
                 throw KeyStoreError.invalidRequest("no grant \(id)")
             }
-            var record = state.grants[index].record
-            let grant: Grant
-            do { grant = try SignedGrant(compact: record.compact).verify(authorities: authorityMap(state)) } catch {
-                throw KeyStoreError.corrupt("grant \(id) does not verify: \(error)")
-            }
+            let grant = try verifiedGrant(state, index)
             guard metadata.jurisdiction == jurisdiction || grant.recipients.contains(metadata.jurisdiction) else {
                 throw KeyStoreError.wrongJurisdiction(store: jurisdiction, requester: metadata.requester,
                                                       requesterJurisdiction: metadata.jurisdiction)
             }
-            func refuse(_ reason: RefusalReason) -> KeyStoreError {
-                .grantRefused(jurisdiction, metadata, reason, grantID: id)
+            if state.grants[index].record.revokedMillis != nil {
+                throw KeyStoreError.grantRefused(jurisdiction, metadata, .revoked, grantID: id)
             }
-            if record.revokedMillis != nil { throw refuse(.revoked) }
-            if let maximum = grant.maxRequests, record.usedRequests + requests > maximum { throw refuse(.limitExceeded) }
-            if let maximum = grant.maxBytes, record.usedBytes + bytes > maximum { throw refuse(.limitExceeded) }
-            record.usedRequests += requests
-            record.usedBytes += bytes
-            state.grants[index].record = record
-            return Self.status(id, record)
+            try charge(&state.grants[index].record, grant, requests: requests, bytes: bytes, metadata: metadata)
+            return Self.status(id, state.grants[index].record)
         }
     }
 
-    public func revokeGrant(id: String, metadata: RequestMetadata) async throws -> GrantStatus {
-        try withState(metadata, mutating: true) { state in
-            guard let index = state.grants.firstIndex(where: { $0.id == id }) else {
-                throw KeyStoreError.invalidRequest("no grant \(id)")
-            }
-            if state.grants[index].record.revokedMillis == nil { state.grants[index].record.revokedMillis = now() }
-            return Self.status(id, state.grants[index].record)
+    /// The most requests or bytes one use may count: far below what would overflow a counter.
+    static let grantUseMax: Int64 = 1 << 50
+
+    /// The grant at `index`, its signature checked with this authority's keys.
+    func verifiedGrant(_ state: KeyState, _ index: Int) throws -> Grant {
+        let id = state.grants[index].id
+        do { return try SignedGrant(compact: state.grants[index].record.compact).verify(authorities: authorityMap(state)) } catch {
+            throw KeyStoreError.corrupt("grant \(id) does not verify: \(error)")
         }
+    }
+
+    /// Counts a use against the grant's limits, or refuses it (`limit-exceeded`) when it would pass one. Counters
+    /// saturate instead of overflowing: a grant used without limits for ever cannot trap the key store.
+    func charge(_ record: inout KeyState.GrantRecord, _ grant: Grant, requests: Int64, bytes: Int64,
+                metadata: RequestMetadata) throws {
+        let (usedRequests, requestsOverflow) = record.usedRequests.addingReportingOverflow(requests)
+        let (usedBytes, bytesOverflow) = record.usedBytes.addingReportingOverflow(bytes)
+        if let maximum = grant.maxRequests, requestsOverflow || usedRequests > maximum {
+            throw KeyStoreError.grantRefused(jurisdiction, metadata, .limitExceeded, grantID: grant.id)
+        }
+        if let maximum = grant.maxBytes, bytesOverflow || usedBytes > maximum {
+            throw KeyStoreError.grantRefused(jurisdiction, metadata, .limitExceeded, grantID: grant.id)
+        }
+        record.usedRequests = requestsOverflow ? .max : usedRequests
+        record.usedBytes = bytesOverflow ? .max : usedBytes
     }
 }

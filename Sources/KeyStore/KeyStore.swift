@@ -20,6 +20,8 @@ public final class KeyStore: KeyStoreClient {
     }
 
     let phase = Mutex<Phase>(.sealed)
+    /// Authority calls seen recently: a signed call is accepted once.
+    let recentCalls = Mutex(RecentCalls())
     /// Root versions replaced by a rotation, destroyed in the token once the state naming the new root is durable.
     let pendingDiscard = Mutex<[KeyState.RootVersion]>([])
 
@@ -110,13 +112,24 @@ public final class KeyStore: KeyStoreClient {
     /// Runs `body` on the unsealed state after checking the requester; a mutation is persisted before it is kept.
     func withState<R>(_ metadata: RequestMetadata, mutating: Bool = false, anyJurisdiction: Bool = false,
                               _ body: (inout KeyState) throws -> R) throws -> R {
+        try withState(metadata, anyJurisdiction: anyJurisdiction) { state, changed in
+            changed = mutating
+            return try body(&state)
+        }
+    }
+
+    /// Runs `body` on the unsealed state after checking the requester; when `body` sets its flag, the changed state is
+    /// persisted before it is kept (a body that throws changes nothing).
+    func withState<R>(_ metadata: RequestMetadata, anyJurisdiction: Bool = false,
+                      _ body: (inout KeyState, inout Bool) throws -> R) throws -> R {
         guard anyJurisdiction || metadata.jurisdiction == jurisdiction else {
             throw KeyStoreError.wrongJurisdiction(store: jurisdiction, requester: metadata.requester,
                                                   requesterJurisdiction: metadata.jurisdiction)
         }
         return try phase.withLock { phase in
             guard case .unsealed(var state, let sealing) = phase else { throw KeyStoreError.sealed(jurisdiction) }
-            let result = try body(&state)
+            var mutating = false
+            let result = try body(&state, &mutating)
             if mutating {
                 try persist(state, sealing)
                 phase = .unsealed(state, sealing)
@@ -250,14 +263,12 @@ public final class KeyStore: KeyStoreClient {
         }
     }
 
+    /// Only for requesters of this jurisdiction: what it opens (a bucket key) opens every object written under it. A
+    /// requester of another jurisdiction gets one object's data key at most (``releaseDataKey(_:metadata:)``).
     public func decrypt(tenant: String, wrapped: WrappedKey, aad: [UInt8], metadata: RequestMetadata) async throws
         -> SecretKey
     {
-        let crossBorder = metadata.jurisdiction != jurisdiction
-        return try withState(metadata, anyJurisdiction: crossBorder) { state in
-            if crossBorder { try checkRelease(state, tenant: tenant, aad: aad, metadata: metadata) }
-            return try open(state, tenant: tenant, wrapped: wrapped, aad: aad)
-        }
+        try withState(metadata) { state in try open(state, tenant: tenant, wrapped: wrapped, aad: aad) }
     }
 
     public func rewrap(tenant: String, wrapped: WrappedKey, aad: [UInt8], metadata: RequestMetadata) async throws

@@ -11,33 +11,37 @@ public protocol KeyStoreClient: Sendable {
     /// A fresh 256-bit key wrapped by the tenant's current key version, bound to `aad`. Creates the tenant's key
     /// on first use.
     func generateDataKey(tenant: String, aad: [UInt8], metadata: RequestMetadata) async throws -> GeneratedKey
-    /// Opens a key wrapped by ``generateDataKey(tenant:aad:metadata:)`` (or re-wrapped since) with the same `aad`.
+    /// Opens a key wrapped by ``generateDataKey(tenant:aad:metadata:)`` (or re-wrapped since) with the same `aad`;
+    /// for requesters of the store's own jurisdiction only.
     func decrypt(tenant: String, wrapped: WrappedKey, aad: [UInt8], metadata: RequestMetadata) async throws -> SecretKey
     /// Wraps a key the caller made (XKS `encrypt`) under the tenant's current version, bound to `aad`.
     func encrypt(tenant: String, plaintext: SecretKey, aad: [UInt8], metadata: RequestMetadata) async throws -> WrappedKey
     /// Re-wraps a wrapped key under the tenant's current version without it leaving the store.
     func rewrap(tenant: String, wrapped: WrappedKey, aad: [UInt8], metadata: RequestMetadata) async throws -> WrappedKey
-    /// Every key version (the root key's, then each tenant's), or only `tenant`'s.
+    /// Every key version (the root key's, then each tenant's), or only `tenant`'s: their numbers and states, no
+    /// key material; for requesters of this jurisdiction (its gateways check, say, that no stored key still needs a
+    /// version about to be retired).
     func keys(tenant: String?, metadata: RequestMetadata) async throws -> [KeyVersionInfo]
-    /// Adds a version to the root key (all tenant keys are re-wrapped under it) or to `tenant`'s key.
-    func rotate(tenant: String?, metadata: RequestMetadata) async throws -> KeyVersionInfo
-    /// Refuses decryption with versions of `tenant`'s key older than its current one.
-    func retire(tenant: String, metadata: RequestMetadata) async throws -> [KeyVersionInfo]
-    /// Destroys every version of `tenant`'s key: irreversible.
-    func destroy(tenant: String, metadata: RequestMetadata) async throws
     /// The public halves of the jurisdiction's authority keys (which live in the sealed state).
     func authorities() async throws -> [AuthorityKey]
-    /// Checks, signs with the authority key and records a sovereignty grant issued by this jurisdiction; returns
-    /// its JWS. Only requesters of this jurisdiction may issue.
-    func issueGrant(_ grant: Grant, metadata: RequestMetadata) async throws -> GrantStatus
-    /// Every grant issued here, revoked ones included (any authenticated requester may read them).
+    /// Decides a read of one of this jurisdiction's buckets by a requester of another jurisdiction, under the grants
+    /// kept here; counts it against a request limit when `countsRequest`.
+    func decideRead(_ read: CrossBorderRead, metadata: RequestMetadata) async throws -> CrossBorderVerdict
+    /// Unwraps one object's data key and releases it: to a requester of this jurisdiction, or of another one when the
+    /// grant named in `metadata` covers that object for `metadata.operation` (counted as one request).
+    func releaseDataKey(_ release: DataKeyRelease, metadata: RequestMetadata) async throws -> SecretKey
+    /// The grants issued here that concern the requester: all of them for this jurisdiction, those naming it as a
+    /// recipient for another one.
     func grants(metadata: RequestMetadata) async throws -> [GrantStatus]
     /// Counts `requests` and `bytes` served under a grant with limits against them, atomically for every gateway and
     /// durably; refused (`limit-exceeded`, `revoked`) when that would exceed a limit. Requesters of this
     /// jurisdiction and of the grant's recipients may ask.
     func useGrant(id: String, requests: Int64, bytes: Int64, metadata: RequestMetadata) async throws -> GrantStatus
-    /// Revokes a grant: the key store refuses releases under it at once.
-    func revokeGrant(id: String, metadata: RequestMetadata) async throws -> GrantStatus
+    /// Runs an authority call of one of this jurisdiction's administrators (grants, key rotation, retirement and
+    /// destruction, administrators, approvals), checking the administrator's signature over `body` itself; the
+    /// irreversible acts wait for a quorum of approvals. `metadata` names the gateway it came through.
+    func administer(_ proof: AdministratorProof, body: [UInt8], metadata: RequestMetadata) async throws
+        -> AuthorityOutcome
     /// Signs an audit-log head of this jurisdiction with the authority key (nothing else: the message must be a head
     /// of this jurisdiction's log). Returns the key id and the base64url signature.
     func signAuditHead(_ message: [UInt8], metadata: RequestMetadata) async throws -> AuditSignature

@@ -111,6 +111,9 @@ public enum KeyStoreError: Error, Equatable, CustomStringConvertible, Sendable, 
     case corrupt(String)
     case invalidRequest(String)
     case unavailable(String)
+    /// An authority call that this jurisdiction's authority does not accept (not its administrator, not through its
+    /// gateway, a bad or replayed signature, an approval by the requester itself).
+    case notAuthority(store: Jurisdiction, reason: String)
 
     public var description: String {
         switch self {
@@ -140,6 +143,8 @@ public enum KeyStoreError: Error, Equatable, CustomStringConvertible, Sendable, 
             return "invalid key-store request: \(what)"
         case .unavailable(let what):
             return "key store unavailable: \(what)"
+        case .notAuthority(let store, let reason):
+            return "not accepted as the authority of \(store): \(reason)"
         }
     }
 
@@ -204,5 +209,72 @@ public struct AuditSignature: Codable, Sendable, Equatable {
     public init(kid: String, signature: String) {
         self.kid = kid
         self.signature = signature
+    }
+}
+
+/// A read of a bucket's data or metadata through a gateway of another jurisdiction, as the bucket's key store is
+/// asked to decide it (the requester's jurisdiction comes from its authenticated identity).
+public struct CrossBorderRead: Codable, Sendable, Equatable {
+    public var operation: ReadOperation
+    public var tenant: String
+    public var bucket: String
+    /// The object's key, for an object read.
+    public var key: String?
+    /// The listed prefix, for a listing.
+    public var prefix: String?
+    /// Whether a grant's request limit counts this read at the decision (a read that releases no key).
+    public var countsRequest: Bool
+
+    public init(operation: ReadOperation, tenant: String, bucket: String, key: String? = nil, prefix: String? = nil,
+                countsRequest: Bool) {
+        self.operation = operation
+        self.tenant = tenant
+        self.bucket = bucket
+        self.key = key
+        self.prefix = prefix
+        self.countsRequest = countsRequest
+    }
+}
+
+/// The key store's decision of a ``CrossBorderRead``.
+public struct CrossBorderVerdict: Codable, Sendable, Equatable {
+    /// The grant that covers the read, or the one that came closest to it.
+    public var grantID: String?
+    /// Why the read is refused; nil when it is granted.
+    public var refusal: RefusalReason?
+    /// The grant limits the bytes served under it: the gateway counts them (``KeyStoreClient/useGrant(id:requests:bytes:metadata:)``)
+    /// before sending any.
+    public var limitsBytes: Bool
+
+    public init(grantID: String?, refusal: RefusalReason?, limitsBytes: Bool) {
+        self.grantID = grantID
+        self.refusal = refusal
+        self.limitsBytes = limitsBytes
+    }
+}
+
+/// What a key store needs to release the data key of one object: the object's identity and its wrapped keys, as its
+/// envelope header holds them. The key store authenticates the identity by unwrapping.
+public struct DataKeyRelease: Codable, Sendable, Equatable {
+    public var tenant: String
+    /// The bucket key, wrapped by the tenant key, and the context it was wrapped with.
+    public var bucketKey: WrappedKey
+    public var bucketKeyContext: [UInt8]
+    /// The data key, wrapped by the bucket key and bound to (jurisdiction, tenant, bucket, key, version).
+    public var wrappedDataKey: [UInt8]
+    public var bucket: String
+    public var key: String
+    /// The version the data key was made for (the upload id of a multipart object).
+    public var version: [UInt8]
+
+    public init(tenant: String, bucketKey: WrappedKey, bucketKeyContext: [UInt8], wrappedDataKey: [UInt8],
+                bucket: String, key: String, version: [UInt8]) {
+        self.tenant = tenant
+        self.bucketKey = bucketKey
+        self.bucketKeyContext = bucketKeyContext
+        self.wrappedDataKey = wrappedDataKey
+        self.bucket = bucket
+        self.key = key
+        self.version = version
     }
 }

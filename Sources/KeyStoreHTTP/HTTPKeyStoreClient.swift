@@ -98,6 +98,18 @@ public final class HTTPKeyStoreClient: KeyStoreClient {
                                   as: KeyStoreWire.KeyResponse.self))
     }
 
+    public func decideRead(_ read: CrossBorderRead, metadata: RequestMetadata) async throws -> CrossBorderVerdict {
+        var body = request(metadata, tenant: read.tenant)
+        body.read = read
+        return try await call("decide-read", body, as: CrossBorderVerdict.self)
+    }
+
+    public func releaseDataKey(_ release: DataKeyRelease, metadata: RequestMetadata) async throws -> SecretKey {
+        var body = request(metadata, tenant: release.tenant)
+        body.release = release
+        return try secret(try await call("release-data-key", body, as: KeyStoreWire.KeyResponse.self))
+    }
+
     public func rewrap(tenant: String, wrapped: WrappedKey, aad: [UInt8], metadata: RequestMetadata) async throws
         -> WrappedKey
     {
@@ -109,26 +121,16 @@ public final class HTTPKeyStoreClient: KeyStoreClient {
         try await call("metadata", request(metadata, tenant: tenant), as: [KeyVersionInfo].self)
     }
 
-    public func rotate(tenant: String?, metadata: RequestMetadata) async throws -> KeyVersionInfo {
-        try await call("rotate", request(metadata, tenant: tenant), as: KeyVersionInfo.self)
-    }
-
-    public func retire(tenant: String, metadata: RequestMetadata) async throws -> [KeyVersionInfo] {
-        try await call("retire", request(metadata, tenant: tenant), as: [KeyVersionInfo].self)
-    }
-
-    public func destroy(tenant: String, metadata: RequestMetadata) async throws {
-        _ = try await call("destroy", request(metadata, tenant: tenant), as: [String: String].self)
-    }
-
     public func authorities() async throws -> [AuthorityKey] {
         try await call("authorities", nil, method: .GET, as: [AuthorityKey].self)
     }
 
-    public func issueGrant(_ grant: Grant, metadata: RequestMetadata) async throws -> GrantStatus {
-        var body = request(metadata, tenant: grant.tenant)
-        body.grant = grant
-        return try await call("issue-grant", body, as: GrantStatus.self)
+    public func administer(_ proof: AdministratorProof, body: [UInt8], metadata: RequestMetadata) async throws
+        -> AuthorityOutcome
+    {
+        var request = request(metadata, tenant: nil, plaintext: body)
+        request.proof = proof
+        return try await call("administer", request, as: AuthorityOutcome.self)
     }
 
     public func signAuditHead(_ message: [UInt8], metadata: RequestMetadata) async throws -> AuditSignature {
@@ -137,12 +139,6 @@ public final class HTTPKeyStoreClient: KeyStoreClient {
 
     public func grants(metadata: RequestMetadata) async throws -> [GrantStatus] {
         try await call("grants", request(metadata, tenant: nil), as: [GrantStatus].self)
-    }
-
-    public func revokeGrant(id: String, metadata: RequestMetadata) async throws -> GrantStatus {
-        var body = request(metadata, tenant: nil)
-        body.grantID = id
-        return try await call("revoke-grant", body, as: GrantStatus.self)
     }
 
     public func useGrant(id: String, requests: Int64, bytes: Int64, metadata: RequestMetadata) async throws

@@ -101,33 +101,32 @@ public struct KeyStoreServer: HTTPResponder {
         case "decrypt":
             let key = try await store.decrypt(tenant: try tenant(), wrapped: try wrapped(), aad: aad, metadata: metadata)
             return try Self.json(.ok, KeyStoreWire.KeyResponse(plaintext: .init(key.exportBytes())))
+        case "decide-read":
+            guard let read = call.read else { throw KeyStoreError.invalidRequest("read is required") }
+            return try Self.json(.ok, try await store.decideRead(read, metadata: metadata))
+        case "release-data-key":
+            guard let release = call.release else { throw KeyStoreError.invalidRequest("release is required") }
+            let key = try await store.releaseDataKey(release, metadata: metadata)
+            return try Self.json(.ok, KeyStoreWire.KeyResponse(plaintext: .init(key.exportBytes())))
         case "rewrap":
             let key = try await store.rewrap(tenant: try tenant(), wrapped: try wrapped(), aad: aad, metadata: metadata)
             return try Self.json(.ok, KeyStoreWire.KeyResponse(keyVersion: key.tenantKeyVersion, ciphertext: .init(key.bytes)))
         case "metadata":
             return try Self.json(.ok, try await store.keys(tenant: call.tenant, metadata: metadata))
-        case "rotate":
-            return try Self.json(.ok, try await store.rotate(tenant: call.tenant, metadata: metadata))
-        case "retire":
-            return try Self.json(.ok, try await store.retire(tenant: try tenant(), metadata: metadata))
-        case "issue-grant":
-            guard let grant = call.grant else { throw KeyStoreError.invalidRequest("grant is required") }
-            return try Self.json(.ok, try await store.issueGrant(grant, metadata: metadata))
+        case "administer":
+            guard let proof = call.proof, let body = call.plaintext else {
+                throw KeyStoreError.invalidRequest("proof and body are required")
+            }
+            return try Self.json(.ok, try await store.administer(proof, body: body.value, metadata: metadata))
         case "sign-audit-head":
             guard let message = call.plaintext else { throw KeyStoreError.invalidRequest("the head is required") }
             return try Self.json(.ok, try await store.signAuditHead(message.value, metadata: metadata))
         case "grants":
             return try Self.json(.ok, try await store.grants(metadata: metadata))
-        case "revoke-grant":
-            guard let id = call.grantID else { throw KeyStoreError.invalidRequest("grantID is required") }
-            return try Self.json(.ok, try await store.revokeGrant(id: id, metadata: metadata))
         case "use-grant":
             guard let id = call.grantID else { throw KeyStoreError.invalidRequest("grantID is required") }
             return try Self.json(.ok, try await store.useGrant(id: id, requests: call.requests ?? 0,
                                                                 bytes: call.bytes ?? 0, metadata: metadata))
-        case "destroy":
-            try await store.destroy(tenant: try tenant(), metadata: metadata)
-            return try Self.json(.ok, [String: String]())
         default:
             return Self.plain(.notFound, "unknown endpoint \(endpoint)")
         }
@@ -136,7 +135,7 @@ public struct KeyStoreServer: HTTPResponder {
     static func status(_ error: KeyStoreError) -> HTTPResponse.Status {
         switch error {
         case .sealed, .unavailable: return .serviceUnavailable
-        case .wrongJurisdiction, .grantRefused: return .forbidden
+        case .wrongJurisdiction, .grantRefused, .notAuthority: return .forbidden
         case .tenantKeyDestroyed, .versionRetired: return .gone
         case .noTenantKey, .unknownVersion: return .notFound
         case .wrappedKeyRejected, .invalidRequest: return .badRequest

@@ -36,12 +36,17 @@ public enum KeyStoreWire {
         var keyVersion: UInt32?
         var ciphertext: Bytes?
         var plaintext: Bytes?
-        /// `issue-grant`: the grant to sign; `revoke-grant` and `use-grant`: the id.
-        var grant: Grant?
+        /// `use-grant`: the grant's id.
         var grantID: String?
         /// `use-grant`: what is counted against the grant's limits.
         var requests: Int64?
         var bytes: Int64?
+        /// `decide-read`: the cross-border read to decide.
+        var read: CrossBorderRead?
+        /// `release-data-key`: the object whose data key is asked for.
+        var release: DataKeyRelease?
+        /// `administer`: the administrator's signature over the call (whose body travels as `plaintext`).
+        var proof: AdministratorProof?
     }
 
     /// Answer of generate-data-key, encrypt, decrypt and rewrap.

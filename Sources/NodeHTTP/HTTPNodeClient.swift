@@ -212,11 +212,11 @@ public final class HTTPNodeClient: StorageNodeClient {
         return reply.status == 404 ? nil : try decode { try ObjectManifest(decoding: reply.body) }
     }
 
-    public func listUploads(_ jurisdiction: Jurisdiction, bucket: String, prefix: [UInt8], limit: Int) async throws
-        -> [ObjectManifest]
+    public func listUploads(_ jurisdiction: Jurisdiction, bucket: String, prefix: [UInt8], from: [UInt8], limit: Int)
+        async throws -> [ObjectManifest]
     {
         let reply = try await call(.GET, "uploads", [("j", jurisdiction.code), ("bucket", hex(bucket)),
-                                                     ("prefix", Hex.encode(prefix)),
+                                                     ("prefix", Hex.encode(prefix)), ("from", Hex.encode(from)),
                                                      ("limit", String(min(limit, Int(UInt32.max))))])
         return try decode { try NodeWire.unframe(reply.body).map { try ObjectManifest(decoding: $0) } }
     }

@@ -128,6 +128,7 @@ public struct NodeServer: HTTPResponder {
         case (.get, "uploads"):
             let uploads = try await node.listUploads(jurisdiction, bucket: try Self.text(query, "bucket"),
                                                      prefix: try Self.hex(query, "prefix"),
+                                                     from: try Self.hex(query, "from"),
                                                      limit: Int(try Self.number(query, "limit")))
             return Self.bytes(NodeWire.frame(uploads.map { $0.encoded() }))
         case (.post, "part"):

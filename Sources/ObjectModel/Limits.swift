@@ -14,6 +14,8 @@ public enum Limits {
     public static let objectSizeBytesMax: Int64 = 5 * 1024 * 1024 * 1024 * 1024
     /// Most keys in one DeleteObjects request.
     public static let deleteObjectsKeysMax = 1000
+    /// Largest DeleteObjects request body (1,000 keys of up to 1 KiB, with their XML).
+    public static let deleteObjectsBodyBytesMax = 2 * 1024 * 1024
     /// Size of a stored segment: objects are cut into values of this size so no RocksDB value is huge.
     public static let segmentSizeBytes = 1024 * 1024
     /// Most bytes a stored segment may carry beyond its plaintext (the 16-byte authentication tag today).
@@ -37,7 +39,7 @@ public enum Limits {
     public static let chunkHeaderBytesMax = 4096
     /// Largest trailer section of an aws-chunked body.
     public static let chunkTrailerBytesMax = 4096
-    /// Largest XML request body (CreateBucketConfiguration and similar).
+    /// Largest XML request body (CreateBucketConfiguration, CompleteMultipartUpload: 10,000 parts fit).
     public static let xmlBodyBytesMax = 1024 * 1024
     /// Largest admin API request body.
     public static let adminBodyBytesMax = 64 * 1024
@@ -49,4 +51,11 @@ public enum Limits {
     public static let storageThreadCount = 16
     /// Longest tenant name.
     public static let tenantNameBytesMax = 64
+}
+
+/// An error a lower layer raises that callers above may not know by type: transient ones (a node or store that could
+/// not be reached) are answered `503 ServiceUnavailable` (retry later), the others as internal errors.
+public protocol LayerError: Error, CustomStringConvertible {
+    /// True when retrying later may succeed.
+    var isTransient: Bool { get }
 }

@@ -35,7 +35,7 @@ public struct KeyRewrapJobs: Service {
 extension ObjectService {
     /// Creates a rewrap job over a jurisdiction's stored data keys (one tenant's, or every tenant's); the
     /// ``KeyRewrapJobs`` service runs it.
-    public func startRewrap(jurisdiction: Jurisdiction, tenant: String?) async throws -> RewrapJob {
+    func startRewrap(jurisdiction: Jurisdiction, tenant: String?) async throws -> RewrapJob {
         _ = try keyStore(jurisdiction)
         let buckets = bucketNames(jurisdiction, tenant: tenant)
         var total = 0

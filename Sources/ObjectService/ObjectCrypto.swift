@@ -42,42 +42,33 @@ public final class ObjectCrypto: Sendable {
     }
 
     public let settings: Settings
-    let keyStores: [Jurisdiction: any KeyStoreClient]
-    /// Clients of remote key stores authenticated as the gateway of another jurisdiction (gateway → store → client),
-    /// for cross-border reads: the key store must see who really asks. In-process stores trust the metadata.
-    let foreignStores: [Jurisdiction: [Jurisdiction: any KeyStoreClient]]
+    /// The key-store clients of each gateway jurisdiction G this process runs, by the key store's jurisdiction J:
+    /// each speaks to J's store as G's gateway (a remote store knows G by G's own token; an in-process store takes
+    /// the jurisdiction from the request's metadata, which only this process fills in).
+    let clients: [Jurisdiction: [Jurisdiction: any KeyStoreClient]]
     let requester: String
     let now: @Sendable () -> Int64
     let writing = Mutex<[Slot: CachedKey]>([:])
     /// Where key events (a tenant key created, a key released across a border) are recorded; failing to record
-    /// fails the operation. Called from request handlers, so a sink that writes to disk does it off the caller's
-    /// thread (``SovereigntyGate/record(_:kind:fields:)``).
-    public typealias EventSink = @Sendable (Jurisdiction, [String: String]) async throws -> Void
-    let sink = Mutex<EventSink?>(nil)
-
-    /// Sets the recorder of key events (the gateway's audit logs).
-    public func recordKeyEvents(with sink: @escaping EventSink) { self.sink.withLock { $0 = sink } }
-
-    func record(_ jurisdiction: Jurisdiction, _ fields: [String: String]) async throws {
-        guard let sink = sink.withLock({ $0 }) else { return }
-        try await sink(jurisdiction, fields)
-    }
+    /// fails the operation.
+    let audit: AuditTrail
     let reading = Mutex<[[UInt8]: (slot: Slot, cached: CachedKey)]>([:])
 
-    /// `requester` names this gateway in key-store requests; the jurisdiction it presents is the key store's own
-    /// (the embedded default runs the gateway inside every jurisdiction).
-    public init(settings: Settings, keyStores: [any KeyStoreClient], requester: String,
-                foreignClients: [(gateway: Jurisdiction, client: any KeyStoreClient)] = [],
-                now: @escaping @Sendable () -> Int64) {
+    /// `clients` holds, for each gateway jurisdiction this process runs, its client of every key store it uses;
+    /// `requester` names this gateway process in key-store requests; key events go to `audit`.
+    public init(settings: Settings, clients: [(gateway: Jurisdiction, client: any KeyStoreClient)], audit: AuditTrail,
+                requester: String, now: @escaping @Sendable () -> Int64) {
         self.settings = settings
-        var byJurisdiction = [Jurisdiction: any KeyStoreClient]()
-        for store in keyStores { byJurisdiction[store.jurisdiction] = store }
-        self.keyStores = byJurisdiction
-        var foreign = [Jurisdiction: [Jurisdiction: any KeyStoreClient]]()
-        for (gateway, client) in foreignClients { foreign[gateway, default: [:]][client.jurisdiction] = client }
-        self.foreignStores = foreign
+        var byGateway = [Jurisdiction: [Jurisdiction: any KeyStoreClient]]()
+        for (gateway, client) in clients { byGateway[gateway, default: [:]][client.jurisdiction] = client }
+        self.clients = byGateway
+        self.audit = audit
         self.requester = requester
         self.now = now
+    }
+
+    func record(_ jurisdiction: Jurisdiction, _ fields: [String: String]) async throws {
+        try await audit.record(jurisdiction, kind: "key", fields: fields)
     }
 
     func metadata(_ jurisdiction: Jurisdiction, _ operation: String, grantID: String? = nil) -> RequestMetadata {
@@ -85,14 +76,15 @@ public final class ObjectCrypto: Sendable {
                         requestID: Hex.encode(SecureRandom.bytes(8)), grantID: grantID)
     }
 
-    /// The key store of `jurisdiction`, reached as the gateway of `gateway` when that is another jurisdiction and
-    /// a client with that identity is configured.
-    public func keyStore(_ jurisdiction: Jurisdiction, as gateway: Jurisdiction? = nil) throws -> any KeyStoreClient {
-        if let gateway, gateway != jurisdiction, let foreign = foreignStores[gateway]?[jurisdiction] { return foreign }
-        guard let store = keyStores[jurisdiction] else {
-            throw ObjectServiceError.keyStoreUnavailable("no key store is configured for \(jurisdiction)")
+    /// The key store of `jurisdiction` as the gateway of `gateway` (its own jurisdiction's gateway when nil) sees it,
+    /// under that gateway's identity and no other: without a client for that pair, the call fails.
+    func keyStore(_ jurisdiction: Jurisdiction, as gateway: Jurisdiction? = nil) throws -> any KeyStoreClient {
+        let gateway = gateway ?? jurisdiction
+        guard let client = clients[gateway]?[jurisdiction] else {
+            throw ObjectServiceError.keyStoreUnavailable("no key store of \(jurisdiction) is configured for the "
+                + "gateway of \(gateway)")
         }
-        return store
+        return client
     }
 
     /// A cipher with a fresh data key for a new object version, or nil in the plaintext setting.
@@ -167,32 +159,28 @@ public final class ObjectCrypto: Sendable {
             throw ObjectServiceError.integrity("\(manifest.key) carries the key of \(header.binding.tenant) in "
                 + "\(header.binding.jurisdiction)")
         }
-        let bucketKey = try await unwrapBucketKey(header, operation: operation, gateway: gateway ?? jurisdiction,
-                                                  grantID: grantID)
+        let gateway = gateway ?? jurisdiction
         do {
-            return try ObjectCipher.open(header, bucketKey: bucketKey)
-        } catch {
+            guard gateway == jurisdiction else {
+                return try ObjectCipher.open(header, dataKey: try await releaseDataKey(header, operation: operation,
+                                                                                       gateway: gateway,
+                                                                                       grantID: grantID))
+            }
+            return try ObjectCipher.open(header, bucketKey: try await unwrapBucketKey(header, operation: operation))
+        } catch let error as EnvelopeError {
             throw ObjectServiceError.integrity("\(manifest.key): \(error)")
         }
     }
 
-    func unwrapBucketKey(_ header: EnvelopeHeader, operation: String, gateway: Jurisdiction, grantID: String?)
-        async throws -> SecretKey
-    {
+    /// The bucket key of a stored object, for a gateway of the object's own jurisdiction: from the cache, or unwrapped
+    /// by the key store (and cached).
+    func unwrapBucketKey(_ header: EnvelopeHeader, operation: String) async throws -> SecretKey {
         let time = now()
-        // A cross-border read never uses or fills the cache: the key store checks its grant every time, so a
-        // revocation takes effect at once.
-        let crossBorder = gateway != header.binding.jurisdiction
         let reference = header.bucketKey
-        if crossBorder, Sovereignty.uploadOperations.contains(operation), reference.issuedTo != gateway {
-            throw ObjectServiceError.uploadStartedElsewhere(bucket: header.binding.bucket,
-                                                            jurisdiction: header.binding.jurisdiction,
-                                                            startedIn: reference.issuedTo ?? header.binding.jurisdiction,
-                                                            gateway: gateway)
-        }
-        let slot = Slot(jurisdiction: header.binding.jurisdiction, tenant: header.binding.tenant,
-                        bucket: header.binding.bucket, writer: header.binding.jurisdiction)
-        if !crossBorder, let hit = reading.withLock({ cache -> SecretKey? in
+        let jurisdiction = header.binding.jurisdiction
+        let slot = Slot(jurisdiction: jurisdiction, tenant: header.binding.tenant, bucket: header.binding.bucket,
+                        writer: jurisdiction)
+        if let hit = reading.withLock({ cache -> SecretKey? in
             // Keyed by the bucket key's id, which its wrapping binds; the data key's own wrap still authenticates.
             guard let entry = cache[reference.id], entry.slot == slot, entry.cached.expiresMillis > time else { return nil }
             return entry.cached.key
@@ -200,22 +188,43 @@ public final class ObjectCrypto: Sendable {
             return hit
         }
         let key = try await translate {
-            try await keyStore(header.binding.jurisdiction, as: gateway).decrypt(
+            try await keyStore(jurisdiction).decrypt(
                 tenant: header.binding.tenant,
                 wrapped: WrappedKey(tenantKeyVersion: reference.tenantKeyVersion, bytes: reference.wrappedKey),
                 aad: reference.context(bucket: header.binding.bucket).encoded(),
-                metadata: metadata(gateway, operation, grantID: grantID))
-        }
-        if crossBorder {
-            try await record(header.binding.jurisdiction, ["event": "release", "tenant": header.binding.tenant,
-                                                           "bucket": header.binding.bucket, "gateway": gateway.code,
-                                                           "grant": grantID ?? "", "operation": operation])
-            return key
+                metadata: metadata(jurisdiction, operation))
         }
         reading.withLock {
             $0[reference.id] = (slot, CachedKey(key: key, reference: reference,
                                                 expiresMillis: time + settings.bucketKeyLifetimeMillis))
         }
+        return key
+    }
+
+    /// The data key of one stored object, for a gateway of another jurisdiction: the object's key store unwraps it
+    /// and releases that key alone, after checking the grant (or, for an upload this gateway's jurisdiction started,
+    /// that the key was issued to it). Never cached: a revocation takes effect at once. Recorded as a release.
+    func releaseDataKey(_ header: EnvelopeHeader, operation: String, gateway: Jurisdiction, grantID: String?)
+        async throws -> SecretKey
+    {
+        let reference = header.bucketKey
+        let binding = header.binding
+        if Sovereignty.uploadOperations.contains(operation), reference.issuedTo != gateway {
+            throw ObjectServiceError.noSuchUpload(binding.version.description)
+        }
+        let release = DataKeyRelease(
+            tenant: binding.tenant,
+            bucketKey: WrappedKey(tenantKeyVersion: reference.tenantKeyVersion, bytes: reference.wrappedKey),
+            bucketKeyContext: reference.context(bucket: binding.bucket).encoded(),
+            wrappedDataKey: header.wrappedDataKey, bucket: binding.bucket, key: binding.key,
+            version: binding.version.bytes)
+        let key = try await translate {
+            try await keyStore(binding.jurisdiction, as: gateway).releaseDataKey(
+                release, metadata: metadata(gateway, operation, grantID: grantID))
+        }
+        try await record(binding.jurisdiction, ["event": "release", "tenant": binding.tenant, "bucket": binding.bucket,
+                                                "key": binding.key, "gateway": gateway.code, "grant": grantID ?? "",
+                                                "operation": operation])
         return key
     }
 
@@ -269,14 +278,17 @@ public final class ObjectCrypto: Sendable {
     }
 
     /// Runs a key-store call, turning its errors into the object service's.
-    public func translate<R>(_ body: () async throws -> R) async throws -> R {
+    func translate<R>(_ body: () async throws -> R) async throws -> R {
         do {
             return try await body()
         } catch let error as KeyStoreError {
             switch error {
             case .tenantKeyDestroyed, .versionRetired, .noTenantKey, .unknownVersion:
                 throw ObjectServiceError.keyUnavailable(error.description)
-            case .wrongJurisdiction, .grantRefused:
+            case .grantRefused:
+                if let reason = error.refusalReason { throw ObjectServiceError.keyReleaseRefused(reason: reason.rawValue) }
+                throw ObjectServiceError.accessDenied(error.description)
+            case .wrongJurisdiction, .notAuthority:
                 throw ObjectServiceError.accessDenied(error.description)
             case .sealed, .unavailable, .wrongUnsealSecret:
                 throw ObjectServiceError.keyStoreUnavailable(error.description)

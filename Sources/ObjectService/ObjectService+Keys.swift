@@ -4,14 +4,9 @@ import KeyStore
 import ObjectModel
 import StorageNode
 
-/// Key administration behind the admin API: list, rotate, retire and destroy through each jurisdiction's key store,
-/// and the rewrap jobs that move stored data keys to the current tenant key version without touching object bytes.
+/// What key administration needs of the stored objects: their envelopes, visited page by page (to count the data
+/// keys that still depend on a key version, and for rewrap jobs).
 extension ObjectService {
-    /// Metadata of an administrator's request to `jurisdiction`'s key store.
-    public func adminRequest(_ jurisdiction: Jurisdiction, _ operation: String) -> RequestMetadata {
-        adminMetadata(jurisdiction, operation)
-    }
-
     func adminMetadata(_ jurisdiction: Jurisdiction, _ operation: String) -> RequestMetadata {
         RequestMetadata(requester: "admin", jurisdiction: jurisdiction, operation: operation,
                         requestID: Hex.encode(SecureRandom.bytes(8)))
@@ -24,8 +19,8 @@ extension ObjectService {
         return try store.crypto.keyStore(jurisdiction)
     }
 
-    /// Key versions of every jurisdiction (or one), of every tenant (or one).
-    public func keys(jurisdiction: Jurisdiction?, tenant: String?) async throws -> [KeyVersionInfo] {
+    /// Key versions of every jurisdiction (or one), of every tenant (or one), as the gateways of each see them.
+    func keys(jurisdiction: Jurisdiction?, tenant: String?) async throws -> [KeyVersionInfo] {
         var result = [KeyVersionInfo]()
         for code in jurisdiction.map({ [$0] }) ?? store.topology.jurisdictions.map(\.code) {
             result += try await store.crypto.translate {
@@ -33,47 +28,6 @@ extension ObjectService {
             }
         }
         return result
-    }
-
-    /// A new version of the root key (tenant nil) or of a tenant's key; new writes use it at once.
-    public func rotateKey(jurisdiction: Jurisdiction, tenant: String?) async throws -> KeyVersionInfo {
-        let info = try await store.crypto.translate {
-            try await keyStore(jurisdiction).rotate(tenant: tenant, metadata: adminMetadata(jurisdiction, "key rotate"))
-        }
-        store.crypto.flush(jurisdiction, tenant: tenant)
-        logger.notice("key rotated", metadata: ["jurisdiction": "\(jurisdiction)", "tenant": "\(tenant ?? "(root)")",
-                                                "version": "\(info.version)"])
-        return info
-    }
-
-    /// Refuses decryption with older versions of the tenant's key, once no stored data key depends on them.
-    public func retireKey(jurisdiction: Jurisdiction, tenant: String) async throws -> [KeyVersionInfo] {
-        let versions = try await keys(jurisdiction: jurisdiction, tenant: tenant)
-        guard let current = versions.first(where: { $0.state == .current }) else {
-            throw ObjectServiceError.keyUnavailable("tenant \(tenant) has no usable key in \(jurisdiction)")
-        }
-        let dependent = try await countEnvelopes(jurisdiction, tenant: tenant) { $0.tenantKeyVersion < current.version }
-        guard dependent == 0 else {
-            throw ObjectServiceError.preconditionFailed("\(dependent) stored data key(s) of tenant \(tenant) in "
-                + "\(jurisdiction) still depend on versions older than \(current.version): run `qantara key rewrap` first")
-        }
-        let result = try await store.crypto.translate {
-            try await keyStore(jurisdiction).retire(tenant: tenant, metadata: adminMetadata(jurisdiction, "key retire"))
-        }
-        store.crypto.flush(jurisdiction, tenant: tenant)
-        logger.notice("key versions retired", metadata: ["jurisdiction": "\(jurisdiction)", "tenant": "\(tenant)",
-                                                         "minimum": "\(current.version)"])
-        return result
-    }
-
-    /// Destroys every version of the tenant's key in the jurisdiction: its objects there can never be read again.
-    public func destroyKey(jurisdiction: Jurisdiction, tenant: String) async throws {
-        try await store.crypto.translate {
-            try await keyStore(jurisdiction).destroy(tenant: tenant, metadata: adminMetadata(jurisdiction, "key destroy"))
-        }
-        store.crypto.flush(jurisdiction, tenant: tenant)
-        logger.notice("tenant key destroyed (crypto-shred)", metadata: ["jurisdiction": "\(jurisdiction)",
-                                                                        "tenant": "\(tenant)"])
     }
 
     /// Buckets whose data keys a job over (jurisdiction, tenant) visits, in name order.
@@ -98,9 +52,15 @@ extension ObjectService {
                 startAfter = last
             }
             startAfter = nil
-            let uploads = try await store.listUploads(jurisdiction, bucket: bucket, prefix: "", delimiter: nil,
-                                                      keyMarker: nil, uploadMarker: nil, limit: 100_000)
-            try await page(bucket, uploads.uploads, true)
+            var marker: (key: String, upload: String)?
+            while true {
+                let uploads = try await store.listUploads(jurisdiction, bucket: bucket, prefix: "", delimiter: nil,
+                                                          keyMarker: marker?.key, uploadMarker: marker?.upload,
+                                                          limit: pageSize)
+                try await page(bucket, uploads.uploads, true)
+                guard uploads.isTruncated, let last = uploads.uploads.last else { break }
+                marker = (last.key, last.versionID.description)
+            }
         }
     }
 

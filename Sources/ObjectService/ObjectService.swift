@@ -1,37 +1,78 @@
 import Logging
 import ObjectModel
 import Placement
+import SigV4
 import StorageNode
 
-/// The core of the gateway: who may touch which bucket, where buckets live, and the object paths.
-///
-/// Every method takes the authenticated tenant; isolation between tenants is enforced here, once.
+/// The core of the gateway and its one door: every operation on buckets and objects goes through a method here that
+/// takes the authenticated ``Principal``, and each such method, before it touches storage, checks that the
+/// principal's tenant owns the bucket and asks the sovereignty rule about the principal's gateway. The storage itself
+/// (``ObjectStore``), the key stores and the control plane are internal: a caller cannot reach them another way.
 public final class ObjectService: Sendable {
-    public let control: ControlPlane
-    public let store: ObjectStore
+    let control: ControlPlane
+    let store: ObjectStore
+    let gate: SovereigntyGate
+    let audit: AuditTrail
     public let clock: SequenceClock
-    public let logger: Logger
+    let logger: Logger
 
-    public init(control: ControlPlane, store: ObjectStore, clock: SequenceClock, logger: Logger) {
+    /// The service over `nodes` (a client for every node of `topology`), with the key stores `crypto` reaches and the
+    /// audit trail every decision and key event is written to.
+    public init(control: ControlPlane, topology: Topology, nodes: [any StorageNodeClient], crypto: ObjectCrypto,
+                audit: AuditTrail, clock: SequenceClock, logger: Logger) {
         self.control = control
-        self.store = store
+        self.store = ObjectStore(topology: topology, nodes: nodes, clock: clock, crypto: crypto, logger: logger)
+        self.gate = SovereigntyGate(crypto: crypto, audit: audit, logger: logger)
+        self.audit = audit
         self.clock = clock
         self.logger = logger
     }
 
-    /// The bucket, if `tenant` owns it: `NoSuchBucket` when it does not exist, `AccessDenied` when another
-    /// tenant owns it.
-    public func bucket(_ name: String, tenant: String) throws -> BucketRecord {
+    public var topology: Topology { store.topology }
+
+    /// Checks a request's SigV4 signature with the secret of its access key, which must be active; returns who is
+    /// calling through the gateway of `gateway`, and how the body is signed.
+    public func authenticate(_ request: SignableRequest, gateway: Jurisdiction, requestID: String) throws
+        -> (Principal, VerifiedRequest)
+    {
+        let parsed = try SigV4Verifier.parse(request)
+        guard let key = control.accessKey(parsed.accessKeyID) else {
+            throw ObjectServiceError.invalidAccessKey(parsed.accessKeyID, revoked: false)
+        }
+        guard key.status == .active else { throw ObjectServiceError.invalidAccessKey(parsed.accessKeyID, revoked: true) }
+        let verified = try SigV4Verifier.verify(parsed, request: request, secret: key.secretAccessKey,
+                                                nowSeconds: clock.nowSeconds())
+        return (Principal(tenant: key.tenant, accessKeyID: key.accessKeyID, isRoot: key.isRoot, gateway: gateway,
+                          requestID: requestID), verified)
+    }
+
+    /// The bucket, if the principal's tenant owns it: `NoSuchBucket` when it does not exist, `AccessDenied` when
+    /// another tenant owns it. Every bucket and object operation starts here.
+    func resolve(_ principal: Principal, _ name: String) throws -> BucketRecord {
         guard let record = control.bucket(name) else { throw ObjectServiceError.noSuchBucket(name) }
-        guard record.tenant == tenant else {
+        guard record.tenant.utf8.elementsEqual(principal.tenant.utf8) else {
             throw ObjectServiceError.accessDenied("bucket \(name) belongs to another tenant")
         }
         return record
     }
 
-    /// Creates a bucket pinned to the jurisdiction named by `location` (a code or a region the topology maps),
-    /// or to the default jurisdiction without one.
-    public func createBucket(_ name: String, tenant: String, location: String?) throws -> BucketRecord {
+    func info(_ record: BucketRecord, for principal: Principal) -> BucketInfo {
+        // A bucket of another jurisdiction shows only its name and jurisdiction: even its creation date is its
+        // jurisdiction's metadata.
+        BucketInfo(name: record.name, jurisdiction: record.jurisdiction,
+                   createdMillis: record.jurisdiction == principal.gateway ? record.createdMillis : nil)
+    }
+
+    // MARK: Buckets
+
+    /// The buckets the principal's tenant owns, by name.
+    public func listBuckets(_ principal: Principal) -> [BucketInfo] {
+        control.buckets(tenant: principal.tenant).map { info($0, for: principal) }
+    }
+
+    /// Creates a bucket pinned to the jurisdiction `location` names (a code or a region the topology maps), or to
+    /// the default jurisdiction. Creating a bucket in J writes into J: allowed through any gateway.
+    public func createBucket(_ principal: Principal, _ name: String, location: String?) throws -> BucketInfo {
         if let reason = BucketName.problem(name) { throw ObjectServiceError.invalidBucketName(name, reason: reason) }
         let jurisdiction: Jurisdiction
         if let location, !location.isEmpty {
@@ -42,22 +83,25 @@ public final class ObjectService: Sendable {
         } else {
             jurisdiction = store.topology.defaultJurisdiction
         }
-        let record = try control.createBucket(name, tenant: tenant, jurisdiction: jurisdiction)
-        logger.info("bucket created", metadata: ["bucket": "\(name)", "tenant": "\(tenant)",
+        let record = try control.createBucket(name, tenant: principal.tenant, jurisdiction: jurisdiction)
+        logger.info("bucket created", metadata: ["bucket": "\(name)", "tenant": "\(principal.tenant)",
                                                  "jurisdiction": "\(jurisdiction)"])
-        return record
+        return info(record, for: principal)
     }
 
-    /// Deletes an empty bucket and every stored trace of it (tombstones included).
-    public func deleteBucket(_ name: String, tenant: String) async throws {
-        let record = try bucket(name, tenant: tenant)
+    /// The bucket's name and jurisdiction (HeadBucket, GetBucketLocation).
+    public func headBucket(_ principal: Principal, _ name: String) throws -> BucketInfo {
+        info(try resolve(principal, name), for: principal)
+    }
+
+    /// Deletes an empty bucket and every stored trace of it; only through a gateway of the bucket's jurisdiction.
+    public func deleteBucket(_ principal: Principal, _ name: String) async throws {
+        let record = try resolve(principal, name)
+        try await gate.checkManagement(principal, record, "DeleteBucket")
         let page = try await store.list(record.jurisdiction, bucket: name, ListRequest(maxKeys: 1))
         guard page.objects.isEmpty else { throw ObjectServiceError.bucketNotEmpty(name) }
         try await store.purgeBucket(record.jurisdiction, bucket: name)
         try control.deleteBucketRecord(name)
-        logger.info("bucket deleted", metadata: ["bucket": "\(name)", "tenant": "\(tenant)"])
+        logger.info("bucket deleted", metadata: ["bucket": "\(name)", "tenant": "\(principal.tenant)"])
     }
-
-    /// The buckets `tenant` owns.
-    public func buckets(tenant: String) -> [BucketRecord] { control.buckets(tenant: tenant) }
 }

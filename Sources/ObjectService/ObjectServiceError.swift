@@ -13,24 +13,20 @@ public enum ObjectServiceError: Error, Sendable, Equatable {
     case accessDenied(String)
     /// Too few storage nodes of the jurisdiction answered.
     case serviceUnavailable(String)
-    /// Content-MD5 did not match the body.
-    case badDigest
-    /// `x-amz-content-sha256` did not match the body.
-    case contentSHA256Mismatch
-    /// An `x-amz-checksum-*` value did not match the body.
-    case checksumMismatch(algorithm: String)
-    /// The body was shorter or longer than declared.
-    case incompleteBody(expected: Int64, received: Int64)
     case entityTooLarge(Int64)
     case metadataTooLarge(Int)
     case invalidArgument(String)
+    /// A request S3 calls invalid (`InvalidRequest`).
+    case invalidRequest(String)
     case tenantAlreadyExists(String)
     case noSuchTenant(String)
     case noSuchAccessKey(String)
     /// A condition (`If-Match`, `If-None-Match`, …) did not hold.
     case preconditionFailed(String)
-    /// GET/HEAD condition says the client's copy is current.
-    case notModified
+    /// GET/HEAD condition says the client's copy (this ETag, this modification time) is current.
+    case notModified(etag: String, lastModifiedMillis: Int64)
+    /// No active access key has this id (or it was revoked).
+    case invalidAccessKey(String, revoked: Bool)
     case noSuchUpload(String)
     case invalidPart(String)
     case invalidPartOrder
@@ -48,7 +44,9 @@ public enum ObjectServiceError: Error, Sendable, Equatable {
     case integrity(String)
     /// A read that would carry a bucket's data out of its jurisdiction, without a grant covering it.
     case sovereigntyRefused(bucket: String, jurisdiction: Jurisdiction, gateway: Jurisdiction, reason: String)
-    /// A part (or the completion) of a multipart upload sent through a gateway of another jurisdiction than the
-    /// one it was started from: its key is handed only to gateways of that jurisdiction.
-    case uploadStartedElsewhere(bucket: String, jurisdiction: Jurisdiction, startedIn: Jurisdiction, gateway: Jurisdiction)
+    /// Managing a bucket (deleting, configuring) through a gateway of another jurisdiction than the bucket's.
+    case managedElsewhere(bucket: String, jurisdiction: Jurisdiction, gateway: Jurisdiction)
+    /// The key store refused to release a key across a border (its reason code): a grant revoked, expired or used
+    /// up since the read was decided.
+    case keyReleaseRefused(reason: String)
 }

@@ -2,38 +2,22 @@ import ObjectModel
 import StorageEngine
 import StorageNode
 
-/// One page of a listing.
-public struct ListPage: Sendable {
-    /// Objects, in key order.
-    public var objects: [ObjectManifest] = []
+/// One page of a listing, as the nodes store it: the newest manifest of each key.
+struct ManifestPage: Sendable {
+    /// Objects, in key order (by bytes).
+    var objects: [ObjectManifest] = []
     /// Common prefixes (with a delimiter), in order.
-    public var commonPrefixes: [String] = []
+    var commonPrefixes: [String] = []
     /// True when more entries follow.
-    public var isTruncated = false
+    var isTruncated = false
     /// The last key or common prefix returned: where the next page starts after.
-    public var last: String?
-}
-
-/// What to list.
-public struct ListRequest: Sendable {
-    public var prefix: String
-    public var delimiter: String?
-    /// List only entries after this key (exclusive): S3's marker, start-after, or continuation token.
-    public var startAfter: String?
-    public var maxKeys: Int
-
-    public init(prefix: String = "", delimiter: String? = nil, startAfter: String? = nil, maxKeys: Int = Limits.listKeysMax) {
-        self.prefix = prefix
-        self.delimiter = delimiter
-        self.startAfter = startAfter
-        self.maxKeys = maxKeys
-    }
+    var last: String?
 }
 
 extension ObjectStore {
     /// Lists a bucket by merging every node's manifests of `jurisdiction` in key order; the newest manifest of each
     /// key wins and tombstones are skipped, so the result is the same whichever replicas hold the keys.
-    public func list(_ jurisdiction: Jurisdiction, bucket: String, _ request: ListRequest) async throws -> ListPage {
+    func list(_ jurisdiction: Jurisdiction, bucket: String, _ request: ListRequest) async throws -> ManifestPage {
         precondition(request.maxKeys >= 0)
         let clients = try all(jurisdiction)
         let prefix = Array(request.prefix.utf8)
@@ -42,15 +26,16 @@ extension ObjectStore {
         if let after, !after.lexicographicallyPrecedes(prefix) { start = after + [0] }
         var cursors = clients.map { NodeCursor(client: $0, from: start) }
         let delimiter = request.delimiter.flatMap { $0.isEmpty ? nil : Array($0.utf8) }
-        var page = ListPage()
+        var page = ManifestPage()
 
         while true {
             try await refill(&cursors, jurisdiction: jurisdiction, bucket: bucket, prefix: prefix)
             guard let key = cursors.compactMap(\.head?.key).min(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }) else {
                 return page
             }
+            // Keys are bytes: `String ==` would merge canonically equivalent keys (`K` and the Kelvin sign) into one.
             var newest: ObjectManifest?
-            for index in cursors.indices where cursors[index].head?.key == key {
+            for index in cursors.indices where cursors[index].head.map({ $0.key.utf8.elementsEqual(key.utf8) }) == true {
                 let manifest = cursors[index].head!
                 if newest == nil || manifest.isNewer(than: newest!) { newest = manifest }
                 cursors[index].advance()
@@ -81,7 +66,7 @@ extension ObjectStore {
     }
 
     /// The common prefix of `key` (prefix + up to and including the first delimiter after it), or nil.
-    private func commonPrefix(_ key: [UInt8], prefix: [UInt8], delimiter: [UInt8]) -> [UInt8]? {
+    func commonPrefix(_ key: [UInt8], prefix: [UInt8], delimiter: [UInt8]) -> [UInt8]? {
         guard key.count >= prefix.count + delimiter.count else { return nil }
         var index = prefix.count
         while index + delimiter.count <= key.count {
@@ -127,7 +112,7 @@ extension ObjectStore {
             }
         }
         let alive = cursors.filter { !$0.failed }.count
-        guard alive >= cursors.count - topology.replicationFactor + 1 else {
+        guard alive >= readQuorum(cursors.count) else {
             throw ObjectServiceError.serviceUnavailable("too few storage nodes of \(jurisdiction) answered the listing")
         }
         cursors.removeAll { $0.failed }

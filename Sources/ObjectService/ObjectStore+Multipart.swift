@@ -2,28 +2,15 @@ import Envelope
 import Foundation
 import Hashing
 import ObjectModel
+import SigV4
+import StorageEngine
 import StorageNode
 
-/// A part the client names in CompleteMultipartUpload.
-public struct CompletedPart: Sendable, Equatable {
-    public var number: Int
-    /// ETag as sent (quotes allowed).
-    public var etag: String
-    /// Checksum of the part as sent, if any.
-    public var checksumValue: String?
-
-    public init(number: Int, etag: String, checksumValue: String? = nil) {
-        self.number = number
-        self.etag = etag
-        self.checksumValue = checksumValue
-    }
-}
-
-/// One page of uploads in progress.
-public struct UploadsPage: Sendable {
-    public var uploads: [ObjectManifest] = []
-    public var commonPrefixes: [String] = []
-    public var isTruncated = false
+/// One page of uploads in progress, as the nodes store them: their templates.
+struct TemplatePage: Sendable {
+    var uploads: [ObjectManifest] = []
+    var commonPrefixes: [String] = []
+    var isTruncated = false
 }
 
 extension ObjectStore {
@@ -31,7 +18,7 @@ extension ObjectStore {
     /// preferred available nodes. Returns the upload id. Started through a gateway of another jurisdiction
     /// (`gateway`), the upload has a key of its own, which only gateways of that jurisdiction (and the bucket's
     /// own) can use for its parts.
-    public func createUpload(_ jurisdiction: Jurisdiction, tenant: String, bucket: String, key: String,
+    func createUpload(_ jurisdiction: Jurisdiction, tenant: String, bucket: String, key: String,
                              metadata: ObjectMetadata, checksumAlgorithm: ChecksumAlgorithm?,
                              gateway: Jurisdiction? = nil) async throws -> VersionID {
         var template = ObjectManifest(bucket: bucket, key: key, versionID: .random(), sequence: clock.nextSequence(),
@@ -65,7 +52,7 @@ extension ObjectStore {
     }
 
     /// The upload's template, from any node that has it; `NoSuchUpload` otherwise.
-    public func upload(_ jurisdiction: Jurisdiction, bucket: String, key: String, upload: VersionID) async throws
+    func upload(_ jurisdiction: Jurisdiction, bucket: String, key: String, upload: VersionID) async throws
         -> ObjectManifest
     {
         for node in try ranked(jurisdiction, bucket: bucket, key: key) {
@@ -78,7 +65,7 @@ extension ObjectStore {
 
     /// A writer for part `number` of an upload, whose checksum algorithm it inherits, served by a gateway in
     /// `gateway` (the bucket's jurisdiction when nil).
-    public func partWriter(_ jurisdiction: Jurisdiction, tenant: String, template: ObjectManifest, number: Int,
+    func partWriter(_ jurisdiction: Jurisdiction, tenant: String, template: ObjectManifest, number: Int,
                            expectations: PayloadExpectations, gateway: Jurisdiction? = nil) async throws -> ObjectWriter {
         guard (1...Limits.partNumberMax).contains(number) else { throw ObjectServiceError.invalidPartNumber(number) }
         let cipher = try await crypto.open(template, jurisdiction: jurisdiction, tenant: tenant, operation: "UploadPart",
@@ -92,17 +79,19 @@ extension ObjectStore {
                                 expectations: expectations, version: .random(), cipher: cipher)
     }
 
-    /// The newest record of every part of an upload, merged over every reachable node, with the nodes holding
-    /// exactly that record.
-    func collectParts(_ jurisdiction: Jurisdiction, upload: VersionID) async throws
+    /// The newest record of each part of an upload numbered `from` or more (the first `limit` numbers of each node),
+    /// merged over every reachable node, with the nodes holding exactly that record.
+    func collectParts(_ jurisdiction: Jurisdiction, upload: VersionID, from: UInt32 = 1,
+                      limit: Int = Limits.partNumberMax) async throws
         -> [UInt32: (record: PartRecord, holders: [any StorageNodeClient])]
     {
         var merged = [UInt32: (record: PartRecord, holders: [any StorageNodeClient])]()
         var reachable = 0
         let clients = try all(jurisdiction)
         for node in clients {
-            guard let records = try? await node.parts(jurisdiction, upload: upload, from: 0,
-                                                      limit: Limits.partNumberMax) else { continue }
+            guard let records = try? await node.parts(jurisdiction, upload: upload, from: from, limit: limit) else {
+                continue
+            }
             reachable += 1
             for record in records {
                 if let existing = merged[record.part.number] {
@@ -116,25 +105,28 @@ extension ObjectStore {
                 }
             }
         }
-        guard reachable >= clients.count - topology.replicationFactor + 1 else {
+        guard reachable >= readQuorum(clients.count) else {
             throw ObjectServiceError.serviceUnavailable("too few storage nodes of \(jurisdiction) answered")
         }
         return merged
     }
 
-    /// Parts of an upload numbered above `marker`, at most `limit`.
-    public func listParts(_ jurisdiction: Jurisdiction, upload: VersionID, after marker: Int, limit: Int) async throws
+    /// Parts of an upload numbered above `marker`, at most `limit`: each node is asked for its first `limit + 1`
+    /// parts after the marker only, so a page costs O(limit) reads per node whatever the upload's size.
+    func listParts(_ jurisdiction: Jurisdiction, upload: VersionID, after marker: Int, limit: Int) async throws
         -> (parts: [PartRecord], isTruncated: Bool)
     {
-        let all = try await collectParts(jurisdiction, upload: upload).values.map(\.record)
-            .filter { Int($0.part.number) > marker }.sorted { $0.part.number < $1.part.number }
-        return (Array(all.prefix(limit)), all.count > limit)
+        guard marker < Limits.partNumberMax else { return ([], false) }
+        let window = try await collectParts(jurisdiction, upload: upload, from: UInt32(max(0, marker) + 1),
+                                            limit: limit + 1)
+        let sorted = window.values.map(\.record).sorted { $0.part.number < $1.part.number }
+        return (Array(sorted.prefix(limit)), sorted.count > limit)
     }
 
     /// Completes an upload: checks the client's part list, assembles the manifest (ETag `md5-of-md5s-N`), copies
     /// any part a target replica lacks from a replica that has it, and commits the object on R replicas together
     /// with the removal of the upload's records and unused parts.
-    public func completeUpload(_ jurisdiction: Jurisdiction, tenant: String, template: ObjectManifest,
+    func completeUpload(_ jurisdiction: Jurisdiction, tenant: String, template: ObjectManifest,
                                parts requested: [CompletedPart], condition: WriteCondition? = nil,
                                gateway: Jurisdiction? = nil) async throws -> ObjectManifest
     {
@@ -149,10 +141,11 @@ extension ObjectStore {
         var chosen = [(record: PartRecord, holders: [any StorageNodeClient])]()
         for (index, part) in requested.enumerated() {
             guard (1...Limits.partNumberMax).contains(part.number), let found = stored[UInt32(part.number)],
-                  found.record.part.etag == part.etag.trimmingQuotes else {
+                  found.record.part.etag.utf8.elementsEqual(part.etag.trimmingQuotes.utf8) else {
                 throw ObjectServiceError.invalidPart("part \(part.number) was not uploaded or its ETag does not match")
             }
-            if let sent = part.checksumValue, sent != found.record.part.checksumValue {
+            if let name = template.checksumAlgorithm, let sent = part.checksums[name],
+               sent != found.record.part.checksumValue {
                 throw ObjectServiceError.invalidPart("the checksum of part \(part.number) does not match")
             }
             if index < requested.count - 1, found.record.part.sizeBytes < Limits.partSizeBytesMin {
@@ -226,7 +219,7 @@ extension ObjectStore {
     }
 
     /// Aborts an upload on every reachable node: its records and parts are dropped.
-    public func abortUpload(_ jurisdiction: Jurisdiction, bucket: String, key: String, upload: VersionID) async throws {
+    func abortUpload(_ jurisdiction: Jurisdiction, bucket: String, key: String, upload: VersionID) async throws {
         var reached = 0
         let clients = try all(jurisdiction)
         for node in clients {
@@ -238,40 +231,85 @@ extension ObjectStore {
         }
     }
 
-    /// Uploads in progress, merged over the jurisdiction's nodes, ordered by key then initiation.
-    public func listUploads(_ jurisdiction: Jurisdiction, bucket: String, prefix: String, delimiter: String?,
-                            keyMarker: String?, uploadMarker: String?, limit: Int) async throws -> UploadsPage {
-        var byID = [VersionID: ObjectManifest]()
-        for node in try all(jurisdiction) {
-            guard let uploads = try? await node.listUploads(jurisdiction, bucket: bucket, prefix: Array(prefix.utf8),
-                                                            limit: 100_000) else { continue }
-            for upload in uploads { byID[upload.versionID] = upload }
-        }
-        var sorted = byID.values.sorted {
-            $0.key != $1.key ? $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) : $0.sequence < $1.sequence
-        }
+    /// Uploads in progress whose keys start with `prefix`, after (`keyMarker`, `uploadMarker`), merged over the
+    /// jurisdiction's nodes in (key bytes, upload id) order, uploads under a common prefix rolled up. Each node is
+    /// asked for batches of `limit + 1` templates from a position on, so a page costs O(limit) reads per node
+    /// (plus one batch per common prefix skipped), never a scan of every upload.
+    func listUploads(_ jurisdiction: Jurisdiction, bucket: String, prefix: String, delimiter: String?,
+                     keyMarker: String?, uploadMarker: String?, limit: Int) async throws -> TemplatePage {
+        let clients = try all(jurisdiction)
+        let prefixBytes = Array(prefix.utf8)
+        let delimiterBytes = delimiter.flatMap { $0.isEmpty ? nil : Array($0.utf8) }
+        var from = prefixBytes
         if let keyMarker {
-            if let uploadMarker, let markerIndex = sorted.firstIndex(where: { $0.key == keyMarker && $0.versionID.description == uploadMarker }) {
-                sorted = Array(sorted[(markerIndex + 1)...])
+            // Positions are key, NUL, upload id: after the marker's upload, or after every upload of the marker key.
+            var marker = Array(keyMarker.utf8) + [0]
+            if let uploadMarker, let id = Hex.decode(uploadMarker), id.count == 16 {
+                marker += id + [0]
             } else {
-                sorted = sorted.filter { keyMarker.utf8.lexicographicallyPrecedes($0.key.utf8) }
+                marker += [UInt8](repeating: 0xFF, count: 17)
+            }
+            if !marker.lexicographicallyPrecedes(from) { from = marker }
+        }
+        var page = TemplatePage()
+        var lastCommon: [UInt8]?
+        let batchSize = limit + 1
+        while true {
+            var batches = [[ObjectManifest]]()
+            for node in clients {
+                if let batch = try? await node.listUploads(jurisdiction, bucket: bucket, prefix: prefixBytes,
+                                                           from: from, limit: batchSize) {
+                    batches.append(batch)
+                }
+            }
+            guard batches.count >= readQuorum(clients.count) else {
+                throw ObjectServiceError.serviceUnavailable("too few storage nodes of \(jurisdiction) answered")
+            }
+            // Past the end of a node's full batch it may hold uploads not fetched yet: only what sorts before the
+            // smallest such end is complete.
+            let bound = batches.filter { $0.count == batchSize }.compactMap { $0.last.map(Self.uploadPosition) }
+                .min { $0.lexicographicallyPrecedes($1) }
+            var merged = [[UInt8]: ObjectManifest]()
+            for batch in batches {
+                for upload in batch { merged[Self.uploadPosition(upload)] = upload }
+            }
+            let ordered = merged.sorted { $0.key.lexicographicallyPrecedes($1.key) }
+                .filter { bound == nil || !bound!.lexicographicallyPrecedes($0.key) }
+            var skipTo: [UInt8]?
+            for (position, upload) in ordered {
+                let key = Array(upload.key.utf8)
+                if let delimiterBytes, let common = commonPrefix(key, prefix: prefixBytes, delimiter: delimiterBytes) {
+                    if let lastCommon, lastCommon == common { continue }
+                    guard page.uploads.count + page.commonPrefixes.count < limit else {
+                        page.isTruncated = true
+                        return page
+                    }
+                    page.commonPrefixes.append(String(decoding: common, as: UTF8.self))
+                    lastCommon = common
+                    // Every upload under the prefix rolls up into it: continue past them all.
+                    skipTo = prefixSuccessor(common) ?? common + [0xFF]
+                    break
+                }
+                guard page.uploads.count + page.commonPrefixes.count < limit else {
+                    page.isTruncated = true
+                    return page
+                }
+                page.uploads.append(upload)
+                from = position + [0]
+            }
+            if let skipTo {
+                from = skipTo
+            } else if let bound {
+                from = bound + [0]
+            } else {
+                return page
             }
         }
-        var page = UploadsPage()
-        var seenPrefixes = Set<String>()
-        for upload in sorted {
-            if let delimiter, !delimiter.isEmpty, let range = upload.key.dropFirst(prefix.count).range(of: delimiter) {
-                let common = String(upload.key[..<range.upperBound])
-                if seenPrefixes.contains(common) { continue }
-                if page.uploads.count + page.commonPrefixes.count >= limit { page.isTruncated = true; break }
-                seenPrefixes.insert(common)
-                page.commonPrefixes.append(common)
-                continue
-            }
-            if page.uploads.count + page.commonPrefixes.count >= limit { page.isTruncated = true; break }
-            page.uploads.append(upload)
-        }
-        return page
+    }
+
+    /// Where an upload's template sorts on a node: its key, NUL, its upload id.
+    static func uploadPosition(_ template: ObjectManifest) -> [UInt8] {
+        Array(template.key.utf8) + [0] + template.versionID.bytes
     }
 }
 

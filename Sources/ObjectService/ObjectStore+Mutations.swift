@@ -1,12 +1,13 @@
 import Envelope
 import ObjectModel
+import SigV4
 import StorageNode
 import Synchronization
 
 extension ObjectStore {
     /// Starts a PUT of `key` into `bucket`, pinned to `jurisdiction`, served by a gateway in `gateway` (the
     /// bucket's jurisdiction when nil; a write from elsewhere gets its own bucket key, see ``ObjectCrypto``).
-    public func writer(_ jurisdiction: Jurisdiction, tenant: String, bucket: String, key: String,
+    func writer(_ jurisdiction: Jurisdiction, tenant: String, bucket: String, key: String,
                        metadata: ObjectMetadata, condition: WriteCondition? = nil,
                        expectations: PayloadExpectations, gateway: Jurisdiction? = nil,
                        operation: String = "PutObject") async throws -> ObjectWriter {
@@ -104,7 +105,7 @@ extension ObjectStore {
     /// Deletes a key: writes a tombstone, newer than any copy, to every node holding the key and to the R preferred
     /// available nodes, so a replica that missed the delete cannot bring the object back. Deleting a missing key
     /// succeeds, as in S3.
-    public func delete(_ jurisdiction: Jurisdiction, bucket: String, key: String) async throws {
+    func delete(_ jurisdiction: Jurisdiction, bucket: String, key: String) async throws {
         let ranking = try ranked(jurisdiction, bucket: bucket, key: key)
         var holders = [any StorageNodeClient]()
         var reachable = [any StorageNodeClient]()
@@ -117,7 +118,7 @@ extension ObjectStore {
                 if !manifest.isTombstone { live = true }
             }
         }
-        guard reachable.count >= ranking.count - topology.replicationFactor + 1 else {
+        guard reachable.count >= readQuorum(ranking.count) else {
             throw ObjectServiceError.serviceUnavailable("too few storage nodes of \(jurisdiction) answered")
         }
         guard live else { return }
@@ -137,7 +138,7 @@ extension ObjectStore {
 
     /// Removes every stored byte of a bucket from its jurisdiction's nodes. All of them must be online, so no
     /// node keeps data of a bucket that no longer exists.
-    public func purgeBucket(_ jurisdiction: Jurisdiction, bucket: String) async throws {
+    func purgeBucket(_ jurisdiction: Jurisdiction, bucket: String) async throws {
         let clients = try all(jurisdiction)
         if let down = clients.first(where: { !$0.isLikelyAvailable }) {
             throw ObjectServiceError.serviceUnavailable("storage node \(down.nodeID) is unavailable; "

@@ -3,16 +3,16 @@ import StorageNode
 
 extension ObjectStore {
     /// What a repair pass did.
-    public struct RepairReport: Sendable, Equatable {
-        public var copied = 0
-        public var failed = 0
+    struct RepairReport: Sendable, Equatable {
+        var copied = 0
+        var failed = 0
     }
 
     /// Brings a node that was unavailable up to date (anti-entropy by scan): every object of `buckets` for which
     /// the node is one of the R preferred replicas gets the newest version (segments, then manifest) from a replica
     /// that has it, and every live object the node holds that was since overwritten or deleted gets the newest
     /// manifest or tombstone. Cost: one merged listing of the jurisdiction's buckets.
-    public func repair(_ target: any StorageNodeClient, buckets: [String]) async -> RepairReport {
+    func repair(_ target: any StorageNodeClient, buckets: [String]) async -> RepairReport {
         let jurisdiction = target.jurisdiction
         var report = RepairReport()
         for bucket in buckets {

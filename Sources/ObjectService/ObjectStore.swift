@@ -8,18 +8,18 @@ import StorageNode
 
 /// The object paths over the storage nodes: placement inside the bucket's jurisdiction, replicated writes,
 /// newest-wins reads, merged listings. Knows nothing of HTTP.
-public final class ObjectStore: Sendable {
-    public let topology: Topology
+final class ObjectStore: Sendable {
+    let topology: Topology
     let nodes: [NodeID: any StorageNodeClient]
     let clock: SequenceClock
     let logger: Logger
     let keyLocks = KeyLocks()
-    public let crypto: ObjectCrypto
+    let crypto: ObjectCrypto
     /// Warm buffers for uploads' full segments.
     let segmentBuffers = SegmentBufferPool()
 
     /// A store over `nodes`, which must hold a client for every node of `topology`.
-    public init(topology: Topology, nodes: [any StorageNodeClient], clock: SequenceClock, crypto: ObjectCrypto,
+    init(topology: Topology, nodes: [any StorageNodeClient], clock: SequenceClock, crypto: ObjectCrypto,
                 logger: Logger) {
         var byID = [NodeID: any StorageNodeClient]()
         for node in nodes { byID[node.nodeID] = node }
@@ -43,6 +43,10 @@ public final class ObjectStore: Sendable {
         return Rendezvous.rank(ids, bucket: bucket, key: key).map { nodes[$0]! }
     }
 
+    /// The number of nodes of `count` that must answer for a missing record to mean absent: with fewer, all R
+    /// replicas of something may be among the silent ones.
+    func readQuorum(_ count: Int) -> Int { count - topology.replicationFactor + 1 }
+
     /// Clients of every node of `jurisdiction`.
     func all(_ jurisdiction: Jurisdiction) throws -> [any StorageNodeClient] {
         guard let ids = topology.nodes(of: jurisdiction) else {
@@ -52,7 +56,7 @@ public final class ObjectStore: Sendable {
     }
 
     /// Status of every node, in topology order.
-    public func nodeStatuses() async -> [NodeStatus] {
+    func nodeStatuses() async -> [NodeStatus] {
         var result = [NodeStatus]()
         for entry in topology.jurisdictions {
             for node in entry.nodes { result.append(await nodes[node.id]!.status()) }
@@ -61,19 +65,19 @@ public final class ObjectStore: Sendable {
     }
 
     /// Every node client, in topology order.
-    public var allNodes: [any StorageNodeClient] {
+    var allNodes: [any StorageNodeClient] {
         topology.jurisdictions.flatMap { $0.nodes.map { nodes[$0.id]! } }
     }
 
     /// The client of one node.
-    public func node(_ id: NodeID) -> (any StorageNodeClient)? { nodes[id] }
+    func node(_ id: NodeID) -> (any StorageNodeClient)? { nodes[id] }
 
     // MARK: Reading
 
     /// A located object version and the replicas that hold exactly it. Its metadata and bytes can be read once
     /// ``ObjectStore/opened(_:jurisdiction:tenant:operation:)`` has unwrapped its key.
-    public struct Located: Sendable {
-        public internal(set) var manifest: ObjectManifest
+    struct Located: Sendable {
+        internal(set) var manifest: ObjectManifest
         let replicas: [any StorageNodeClient]
         /// The object's keys: set by `opened` (stays nil for a plaintext object in the plaintext setting).
         var cipher: ObjectCipher?
@@ -87,7 +91,7 @@ public final class ObjectStore: Sendable {
 
     /// `located` with its data key unwrapped (through the bucket-key cache) and its metadata decrypted and checked.
     /// Fails with a clear error when the tenant's key was destroyed or retired, or the manifest was altered.
-    public func opened(_ located: Located, jurisdiction: Jurisdiction, tenant: String, operation: String,
+    func opened(_ located: Located, jurisdiction: Jurisdiction, tenant: String, operation: String,
                        gateway: Jurisdiction? = nil, grantID: String? = nil) async throws -> Located
     {
         var result = located
@@ -102,7 +106,7 @@ public final class ObjectStore: Sendable {
 
     /// Finds the newest manifest of a key: asks the R preferred nodes, and every node when one of them fails or
     /// lacks the key. Returns nil when the key does not exist (or its newest manifest is a tombstone).
-    public func locate(_ jurisdiction: Jurisdiction, bucket: String, key: String) async throws -> Located? {
+    func locate(_ jurisdiction: Jurisdiction, bucket: String, key: String) async throws -> Located? {
         guard let located = try await newest(jurisdiction, bucket: bucket, key: key),
               !located.manifest.isTombstone else { return nil }
         return located
@@ -125,7 +129,7 @@ public final class ObjectStore: Sendable {
         }
         guard let newest else {
             // Only a missing key on enough nodes proves absence: with R or more nodes down a replica may be hidden.
-            guard reachable >= ranking.count - topology.replicationFactor + 1 else {
+            guard reachable >= readQuorum(ranking.count) else {
                 throw ObjectServiceError.serviceUnavailable("too few storage nodes of \(jurisdiction) answered")
             }
             return nil
@@ -199,7 +203,7 @@ public final class ObjectStore: Sendable {
 
     /// Streams `range` of an opened version to `body`, one segment at a time, each from the first replica whose copy
     /// authenticates. Segments outside the range are never read (nor decrypted).
-    public func read(_ located: Located, jurisdiction: Jurisdiction, range: ClosedRange<Int64>,
+    func read(_ located: Located, jurisdiction: Jurisdiction, range: ClosedRange<Int64>,
                      into body: (ByteBuffer) async throws -> Void) async throws {
         precondition(located.isOpened, "read of an object whose key was not opened")
         precondition(range.lowerBound >= 0 && range.upperBound < located.manifest.sizeBytes, "range outside the object")
@@ -246,7 +250,7 @@ public final class ObjectStore: Sendable {
     /// The bytes of `range` from its first byte to the end of the segment holding it (or of the range), read whole.
     /// A GET reads them before it answers: a segment no replica can serve is then an error status rather than a cut
     /// body, and an object of one segment (or a range inside one) leaves with its head in a single write.
-    public func readFirstSegment(_ located: Located, jurisdiction: Jurisdiction, of range: ClosedRange<Int64>)
+    func readFirstSegment(_ located: Located, jurisdiction: Jurisdiction, of range: ClosedRange<Int64>)
         async throws -> ByteBuffer
     {
         let end = min(range.upperBound, Self.segmentEnd(containing: range.lowerBound, in: located.manifest))

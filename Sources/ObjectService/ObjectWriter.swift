@@ -1,12 +1,13 @@
 import Envelope
 import Hashing
 import ObjectModel
+import SigV4
 import StorageNode
 
 /// One PUT in progress: hashes every byte once (the signed SHA-256 and the additional checksum as the bytes stream
-/// by, MD5 for the ETag a segment at a time, in the process's ``MD5Lanes`` beside other uploads' segments), cuts the
-/// stream into segments and sends each to the R replicas. Nothing is visible until
-/// ``finish(trailerChecksum:)`` has checked the body and committed the manifest on every replica.
+/// by, in its ``PayloadVerifier``; MD5 for the ETag a segment at a time, in the process's ``MD5Lanes`` beside other
+/// uploads' segments), cuts the stream into segments and sends each to the R replicas. Nothing is visible until
+/// ``finish(trailers:)`` has verified the body and committed the manifest on every replica.
 ///
 /// Use from one task: `append` synchronously, `flush` after each network buffer, then `finish` or `abort`.
 public final class ObjectWriter {
@@ -15,7 +16,10 @@ public final class ObjectWriter {
     private let bucket: String
     private let key: String
     private let target: WriteTarget
-    private let expectations: PayloadExpectations
+    /// Declared length, when there is one.
+    private let declaredSizeBytes: Int64?
+    /// The one check of the body against what its signature and headers promise.
+    private var verifier: PayloadVerifier
     private let version: VersionID
     /// The object's keys (nil in the plaintext setting); for a part, the upload's.
     private let cipher: ObjectCipher?
@@ -29,15 +33,11 @@ public final class ObjectWriter {
     private let md5 = MD5Hasher()
     /// Segments at the front of `full` that MD5 has taken in (segments are hashed in order as they fill).
     private var hashedSegments = 0
-    private let sha256: StreamingDigest?
-    private var checksum: StreamingChecksum?
     private var segment: [UInt8]
     private var full: [[UInt8]] = []
     private var nextIndex: UInt32 = 0
-    private var sizeBytes: Int64 = 0
+    private var sizeBytes: Int64 { verifier.sizeBytes }
     private var ended = false
-
-    private let sizeBytesMax: Int64
 
     init(store: ObjectStore, jurisdiction: Jurisdiction, bucket: String, key: String, target: WriteTarget,
          expectations: PayloadExpectations, version: VersionID, cipher: ObjectCipher?) throws {
@@ -52,12 +52,14 @@ public final class ObjectWriter {
         self.bucket = bucket
         self.key = key
         self.target = target
-        self.expectations = expectations
+        declaredSizeBytes = expectations.sizeBytes
+        let sizeBytesMax: Int64
         if case .part = target {
             sizeBytesMax = Limits.partSizeBytesMax
         } else {
             sizeBytesMax = Limits.objectSizeBytesMaxSinglePut
         }
+        verifier = PayloadVerifier(expectations, sizeBytesMax: sizeBytesMax, hashesMD5: false)
         let ranking = try store.ranked(jurisdiction, bucket: bucket, key: key)
         let factor = store.topology.replicationFactor
         // Prefer nodes believed up; skipped ones stay as spares, in ranking order.
@@ -65,8 +67,6 @@ public final class ObjectWriter {
         let ordered = up + down
         targets = Array(ordered.prefix(factor))
         spares = Array(ordered.dropFirst(factor))
-        sha256 = expectations.sha256 == nil ? nil : StreamingDigest(.sha256)
-        checksum = expectations.checksumAlgorithm.map(StreamingChecksum.init)
         // Small objects reserve only their size: a 4 KiB PUT must not map and unmap a 1 MiB buffer.
         if (expectations.sizeBytes ?? Int64.max) >= Int64(Limits.segmentSizeBytes) {
             segment = store.segmentBuffers.take()
@@ -79,16 +79,10 @@ public final class ObjectWriter {
         }
     }
 
-    /// Hashes (but for MD5) and buffers payload bytes.
+    /// Verifies (but for MD5) and buffers payload bytes.
     public func append(_ bytes: UnsafeRawBufferPointer) throws {
         precondition(!ended, "append after finish or abort")
-        sha256?.update(bytes)
-        checksum?.update(bytes)
-        sizeBytes += Int64(bytes.count)
-        if let declared = expectations.sizeBytes, sizeBytes > declared {
-            throw ObjectServiceError.incompleteBody(expected: declared, received: sizeBytes)
-        }
-        guard sizeBytes <= sizeBytesMax else { throw ObjectServiceError.entityTooLarge(sizeBytes) }
+        try verifier.update(bytes)
         var offset = 0
         while offset < bytes.count {
             let take = min(Limits.segmentSizeBytes - segment.count, bytes.count - offset)
@@ -96,7 +90,7 @@ public final class ObjectWriter {
             offset += take
             if segment.count == Limits.segmentSizeBytes {
                 full.append(segment)
-                let remaining = (expectations.sizeBytes ?? Int64.max) - sizeBytes
+                let remaining = (declaredSizeBytes ?? Int64.max) - sizeBytes
                 if remaining >= Int64(Limits.segmentSizeBytes) {
                     segment = store.segmentBuffers.take()
                 } else {
@@ -123,7 +117,7 @@ public final class ObjectWriter {
                 last = false
             } else if final {
                 last = true
-            } else if let declared = expectations.sizeBytes {
+            } else if let declared = declaredSizeBytes {
                 last = sizeBytes == declared
             } else {
                 return
@@ -221,12 +215,26 @@ public final class ObjectWriter {
         return await ObjectStore.failedPositions(entries.map(\.value), body).map { entries[$0].key }
     }
 
-    /// Checks the body against the expectations and commits the manifest on every replica, durably.
-    /// Returns the committed manifest. On any failure the upload is aborted and nothing becomes visible.
-    public func finish(trailerChecksum: String? = nil) async throws -> WriteResult {
+    /// Verifies the body (length, signed SHA-256, Content-MD5, the additional checksum from its header or from
+    /// `trailers`) and commits the manifest (or part record) on every replica, durably. On any failure the upload is
+    /// aborted and nothing becomes visible.
+    public func finish(trailers: [(name: String, value: String)] = []) async throws -> WrittenObject {
+        switch try await commit(trailers: trailers) {
+        case .object(let manifest):
+            return WrittenObject(etag: manifest.etag, lastModifiedMillis: manifest.lastModifiedMillis,
+                                 checksumAlgorithm: manifest.checksumAlgorithm, checksumValue: manifest.checksumValue)
+        case .part(let record):
+            return WrittenObject(etag: record.part.etag, lastModifiedMillis: record.lastModifiedMillis,
+                                 checksumAlgorithm: verifier.expectations.checksumAlgorithm?.rawValue,
+                                 checksumValue: record.part.checksumValue)
+        }
+    }
+
+    /// ``finish(trailers:)``, answering the committed record itself.
+    func commit(trailers: [(name: String, value: String)] = []) async throws -> WriteResult {
         precondition(!ended, "finish called twice")
         do {
-            let result = try await finishUnchecked(trailerChecksum: trailerChecksum)
+            let result = try await finishUnchecked(trailers: trailers)
             ended = true
             return result
         } catch {
@@ -235,27 +243,12 @@ public final class ObjectWriter {
         }
     }
 
-    private func finishUnchecked(trailerChecksum: String?) async throws -> WriteResult {
-        if let declared = expectations.sizeBytes, declared != sizeBytes {
-            throw ObjectServiceError.incompleteBody(expected: declared, received: sizeBytes)
-        }
+    private func finishUnchecked(trailers: [(name: String, value: String)]) async throws -> WriteResult {
         await hashFull()
         await md5.update(segment, lanes: .shared)
         let digest = md5.finalize()
-        if let expected = expectations.contentMD5, !ConstantTime.equals(expected, digest) {
-            throw ObjectServiceError.badDigest
-        }
-        if let expected = expectations.sha256, let sha256, !ConstantTime.equals(expected, sha256.finalize()) {
-            throw ObjectServiceError.contentSHA256Mismatch
-        }
-        var checksumValue: String?
-        if let checksum {
-            let computed = checksum.finalizeBase64()
-            if let expected = trailerChecksum ?? expectations.checksumValue, expected != computed {
-                throw ObjectServiceError.checksumMismatch(algorithm: checksum.algorithm.rawValue)
-            }
-            checksumValue = computed
-        }
+        let checksumValue = try verifier.finish(md5: digest, trailers: trailers)
+        let checksumAlgorithm = verifier.expectations.checksumAlgorithm
         // A one-segment object goes with its manifest in one synced batch per replica.
         var inline: [UInt8]?
         if case .object = target, nextIndex == 0, full.isEmpty, !segment.isEmpty {
@@ -277,7 +270,7 @@ public final class ObjectWriter {
                                           sizeBytes: sizeBytes, etag: Hex.encode(digest),
                                           lastModifiedMillis: store.clock.nowMillis())
             manifest.metadata = metadata
-            manifest.checksumAlgorithm = checksum?.algorithm.rawValue
+            manifest.checksumAlgorithm = checksumAlgorithm?.rawValue
             manifest.checksumValue = checksumValue
             if let cipher { ObjectCrypto.sealMetadata(metadata, into: &manifest, cipher: cipher) }
             (failed, manifest) = try await store.commitObject(manifest, on: targets, jurisdiction: jurisdiction,

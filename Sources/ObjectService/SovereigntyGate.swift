@@ -1,238 +1,125 @@
-import Foundation
 import Hashing
 import KeyStore
 import Logging
-import NIOPosix
 import ObjectModel
-import ServiceLifecycle
 import Sovereignty
-import Synchronization
 
-/// Applies the sovereignty rule at a gateway: for a read of a bucket of jurisdiction J served in G ≠ J, it asks
-/// the pure ``Sovereignty/decide(_:bucketJurisdiction:grants:authorities:revoked:usage:nowSeconds:)`` with the grants
-/// and authority keys of J's key store (re-read at most every second, so a revocation takes effect within a second),
-/// records the decision in J's audit log (durably, before the request goes on), and refuses or lets it through.
-public final class SovereigntyGate: Sendable {
-    let store: ObjectStore
-    let directory: String
-    let clock: SequenceClock
+/// Applies the sovereignty rule inside the object service, for every request that reaches a bucket of jurisdiction J
+/// through a gateway of G ≠ J: it asks J's key store to decide (the grants and revocations J keeps, not a copy),
+/// records the decision in J's audit log before anything is served, and refuses or lets the request through.
+///
+/// Reads (GET, HEAD, listings, copy sources) need a grant; a conditional write is decided as the HeadObject it
+/// amounts to (its 412 or 200 would tell whether the key exists and what it holds); managing the bucket is J's alone.
+/// Unconditional writes into J are allowed and not decided here.
+final class SovereigntyGate: Sendable {
+    let crypto: ObjectCrypto
+    let audit: AuditTrail
     let logger: Logger
-    /// Where audit appends (which sync to disk) run, off the request handlers' event loops.
-    let threadPool: NIOThreadPool
-    /// How long grants and revocations read from a key store are used.
-    let grantsLifetimeMillis: Int64 = 1000
 
-    struct Known {
-        var grants: [SignedGrant]
-        var revoked: Set<String>
-        /// What every gateway has used of each grant, as J's key store counts it.
-        var usage: [String: GrantUsage]
-        var authorities: Sovereignty.Authorities
-        var fetchedMillis: Int64
-    }
-
-    let known = Mutex<[Jurisdiction: Known]>([:])
-    let logs = Mutex<[Jurisdiction: AuditLog]>([:])
-
-    /// A gate keeping each jurisdiction's audit log under `directory/<J>`, appending on `threadPool` (the one the
-    /// gateway's storage nodes read and write their disks on).
-    public init(store: ObjectStore, directory: String, clock: SequenceClock, threadPool: NIOThreadPool,
-                logger: Logger) {
-        self.store = store
-        self.directory = directory
-        self.clock = clock
-        self.threadPool = threadPool
+    init(crypto: ObjectCrypto, audit: AuditTrail, logger: Logger) {
+        self.crypto = crypto
+        self.audit = audit
         self.logger = logger
     }
 
-    /// J's audit log, opened on first use.
-    public func auditLog(_ jurisdiction: Jurisdiction) throws -> AuditLog {
-        try logs.withLock { logs in
-            if let log = logs[jurisdiction] { return log }
-            let clock = self.clock
-            let log = try AuditLog(jurisdiction: jurisdiction, directory: directory + "/\(jurisdiction.code)",
-                                   now: { clock.nowMillis() })
-            logs[jurisdiction] = log
-            return log
-        }
+    /// A cross-border read a grant let through: what opening the object and counting its bytes need.
+    struct Crossing: Sendable {
+        let principal: Principal
+        let bucket: BucketRecord
+        let operation: ReadOperation
+        let key: String?
+        let grantID: String
+        /// The grant limits bytes: each read's bytes are counted at J's key store before they are sent.
+        let limitsBytes: Bool
     }
 
-    /// Appends an audit entry to J's log; failing to write it fails the operation it records. The append syncs the
-    /// log to disk, so it runs on the thread pool: request handlers run on their connection's event loop, which
-    /// must not wait for a disk.
-    public func record(_ jurisdiction: Jurisdiction, kind: String, fields: [String: String]) async throws {
-        do {
-            _ = try await threadPool.runIfActive { try self.auditLog(jurisdiction).append(kind: kind, fields: fields) }
-        } catch {
-            logger.error("audit log not writable", metadata: ["jurisdiction": "\(jurisdiction)", "error": "\(error)"])
-            throw ObjectServiceError.serviceUnavailable("the audit log of \(jurisdiction) cannot be written; "
-                + "the operation is refused until it can")
-        }
-    }
-
-    func knowledge(_ jurisdiction: Jurisdiction, from gateway: Jurisdiction) async throws -> Known {
-        let now = clock.nowMillis()
-        if let cached = known.withLock({ $0[jurisdiction] }), now - cached.fetchedMillis < grantsLifetimeMillis {
-            return cached
-        }
-        let keyStore = try store.crypto.keyStore(jurisdiction, as: gateway)
-        let metadata = RequestMetadata(requester: store.crypto.requester, jurisdiction: gateway,
-                                       operation: "sovereignty check", requestID: Hex.encode(SecureRandom.bytes(8)))
-        let statuses = try await store.crypto.translate { try await keyStore.grants(metadata: metadata) }
-        let published = try await store.crypto.translate { try await keyStore.authorities() }
-        var authorities = Sovereignty.Authorities()
-        for key in published where key.jurisdiction == jurisdiction {
-            if let bytes = Base64.decode(key.publicKey) { authorities[key.kid] = (key.jurisdiction, bytes) }
-        }
-        var usage = [String: GrantUsage]()
-        for status in statuses where status.usedRequests > 0 || status.usedBytes > 0 {
-            usage[status.id] = GrantUsage(bytes: status.usedBytes, requests: status.usedRequests)
-        }
-        let fresh = Known(grants: statuses.map { SignedGrant(compact: $0.jws) },
-                          revoked: Set(statuses.filter { $0.revokedMillis != nil }.map(\.id)), usage: usage,
-                          authorities: authorities, fetchedMillis: now)
-        known.withLock { $0[jurisdiction] = fresh }
-        return fresh
-    }
-
-    /// Drops what is cached of `jurisdiction`'s grants (after an issue or a revocation through this gateway).
-    public func forgetGrants(_ jurisdiction: Jurisdiction) {
-        _ = known.withLock { $0.removeValue(forKey: jurisdiction) }
-    }
-
-    /// A cross-border read let through by a grant: what ``charge(bytes:to:)`` needs to count its bytes.
-    public struct Crossing: Sendable {
-        public let request: SovereigntyRequest
-        public let bucketJurisdiction: Jurisdiction
-        public let grantID: String
-        let limits: (requests: Int64?, bytes: Int64?)
-        let requestID: String
-        let requester: String
-    }
-
-    /// Decides a read; a cross-border decision is audited in the bucket's jurisdiction before it takes effect.
-    /// Returns the crossing when a grant lets the read through, nil when it does not cross a border (or writes).
-    /// A grant with limits is charged one request at J's key store, which counts for every gateway.
-    /// Throws ``ObjectServiceError/sovereigntyRefused(bucket:jurisdiction:gateway:reason:)`` on refusal.
+    /// Decides a read of `bucket` (of `key`, or of the listing of `prefix`) by `principal`: nil when it does not cross
+    /// a border, the crossing when a grant covers it. A refusal is audited and thrown as
+    /// ``ObjectServiceError/sovereigntyRefused(bucket:jurisdiction:gateway:reason:)``. A read that releases no key
+    /// counts against a request limit here; an object read counts when its key is released.
     @discardableResult
-    public func check(_ request: SovereigntyRequest, bucketJurisdiction: Jurisdiction, requestID: String,
-                      requester: String) async throws -> Crossing? {
-        guard request.gateway != bucketJurisdiction else { return nil }
-        guard case .read = request.kind else { return nil }
-        var decision: SovereigntyDecision
-        var limits: (requests: Int64?, bytes: Int64?) = (nil, nil)
+    func checkRead(_ principal: Principal, _ bucket: BucketRecord, _ operation: ReadOperation, key: String? = nil,
+                   prefix: String? = nil) async throws -> Crossing? {
+        guard principal.gateway != bucket.jurisdiction else { return nil }
+        let read = CrossBorderRead(operation: operation, tenant: bucket.tenant, bucket: bucket.name, key: key,
+                                   prefix: prefix, countsRequest: !operation.releasesKey)
+        let verdict: CrossBorderVerdict
         do {
-            let knowledge = try await knowledge(bucketJurisdiction, from: request.gateway)
-            decision = Sovereignty.decide(request, bucketJurisdiction: bucketJurisdiction, grants: knowledge.grants,
-                                          authorities: knowledge.authorities, revoked: knowledge.revoked,
-                                          usage: knowledge.usage, nowSeconds: clock.nowMillis() / 1000)
-            if case .granted(let grantID) = decision,
-               let grant = knowledge.grants.lazy.compactMap({ $0.payload() }).first(where: { $0.id == grantID }) {
-                limits = (grant.maxRequests, grant.maxBytes)
+            let keyStore = try crypto.keyStore(bucket.jurisdiction, as: principal.gateway)
+            verdict = try await crypto.translate {
+                try await keyStore.decideRead(read, metadata: crypto.metadata(principal.gateway, operation.rawValue))
             }
         } catch {
-            // Without J's grants nothing crosses the border (fail closed), and the refusal is still recorded.
-            decision = .refused(.noGrant, grantID: nil)
-            logger.warning("grants unavailable", metadata: ["jurisdiction": "\(bucketJurisdiction)", "error": "\(error)"])
+            // Without J's word nothing crosses the border (fail closed), and the refusal is still recorded.
+            logger.warning("cross-border read not decided", metadata: ["jurisdiction": "\(bucket.jurisdiction)",
+                                                                       "error": "\(error)"])
+            verdict = CrossBorderVerdict(grantID: nil, refusal: .noGrant, limitsBytes: false)
         }
-        if case .granted(let grantID) = decision, limits.requests != nil || limits.bytes != nil {
-            decision = try await use(grantID, requests: 1, bytes: 0, bucketJurisdiction: bucketJurisdiction,
-                                 gateway: request.gateway)
+        try await record(principal, bucket, operation.rawValue, key: key, prefix: prefix, verdict: verdict)
+        guard let grantID = verdict.grantID, verdict.refusal == nil else {
+            throw refusal(principal, bucket, verdict.refusal ?? .noGrant)
         }
-        try await audit(decision, request, bucketJurisdiction: bucketJurisdiction, requestID: requestID,
-                        requester: requester)
-        guard case .granted(let grantID) = decision else { return nil }
-        return Crossing(request: request, bucketJurisdiction: bucketJurisdiction, grantID: grantID, limits: limits,
-                        requestID: requestID, requester: requester)
+        return Crossing(principal: principal, bucket: bucket, operation: operation, key: key, grantID: grantID,
+                        limitsBytes: verdict.limitsBytes)
+    }
+
+    /// Refuses managing `bucket` (deleting it, configuring it) through a gateway of another jurisdiction: J's gateways
+    /// alone manage J's buckets (a DeleteBucket's 409 or 204 would also tell whether it holds anything). Audited.
+    func checkManagement(_ principal: Principal, _ bucket: BucketRecord, _ operation: String) async throws {
+        guard principal.gateway != bucket.jurisdiction else { return }
+        try await record(principal, bucket, operation, verdict: CrossBorderVerdict(
+            grantID: nil, refusal: .homeOnly, limitsBytes: false))
+        throw ObjectServiceError.managedElsewhere(bucket: bucket.name, jurisdiction: bucket.jurisdiction,
+                                                  gateway: principal.gateway)
+    }
+
+    /// Records that J's key store refused to release the key of an object a decision had let through (a grant
+    /// revoked or used up in between), and returns the refusal to throw.
+    func refusedRelease(_ crossing: Crossing, reason: RefusalReason) async throws -> ObjectServiceError {
+        try await record(crossing.principal, crossing.bucket, crossing.operation.rawValue, key: crossing.key,
+                         verdict: CrossBorderVerdict(grantID: crossing.grantID, refusal: reason, limitsBytes: false))
+        return refusal(crossing.principal, crossing.bucket, reason)
     }
 
     /// Counts `bytes` about to be served under a crossing against its grant's byte limit, at J's key store, before
     /// they are sent; a read that would exceed it is refused and audited.
-    public func charge(bytes: Int64, to crossing: Crossing) async throws {
-        guard crossing.limits.bytes != nil, bytes > 0 else { return }
-        let decision = try await use(crossing.grantID, requests: 0, bytes: bytes,
-                                 bucketJurisdiction: crossing.bucketJurisdiction, gateway: crossing.request.gateway)
-        guard case .refused = decision else { return }
-        try await audit(decision, crossing.request, bucketJurisdiction: crossing.bucketJurisdiction,
-                  requestID: crossing.requestID, requester: crossing.requester)
-    }
-
-    /// Charges a use of a grant at J's key store: granted, or refused with the key store's reason. An unreachable
-    /// key store throws (the read fails, closed, with 503: nothing was decided or served).
-    func use(_ grantID: String, requests: Int64, bytes: Int64, bucketJurisdiction: Jurisdiction,
-             gateway: Jurisdiction) async throws -> SovereigntyDecision {
+    func charge(bytes: Int64, to crossing: Crossing) async throws {
+        guard crossing.limitsBytes, bytes > 0 else { return }
+        let gateway = crossing.principal.gateway
         do {
-            let keyStore = try store.crypto.keyStore(bucketJurisdiction, as: gateway)
-            let metadata = RequestMetadata(requester: store.crypto.requester, jurisdiction: gateway,
-                                           operation: "grant use", requestID: Hex.encode(SecureRandom.bytes(8)),
-                                           grantID: grantID)
-            _ = try await keyStore.useGrant(id: grantID, requests: requests, bytes: bytes, metadata: metadata)
-            return .granted(grantID: grantID)
+            let keyStore = try crypto.keyStore(crossing.bucket.jurisdiction, as: gateway)
+            let metadata = crypto.metadata(gateway, "grant use", grantID: crossing.grantID)
+            _ = try await keyStore.useGrant(id: crossing.grantID, requests: 0, bytes: bytes, metadata: metadata)
         } catch let error as KeyStoreError where error.refusalReason != nil {
-            return .refused(error.refusalReason!, grantID: grantID)
-        } catch {
-            logger.warning("grant use not counted", metadata: ["grant": "\(grantID)", "error": "\(error)"])
-            return try await store.crypto.translate { throw error }
+            throw try await refusedRelease(crossing, reason: error.refusalReason!)
+        } catch let error as KeyStoreError {
+            logger.warning("grant use not counted", metadata: ["grant": "\(crossing.grantID)", "error": "\(error)"])
+            try await crypto.translate { throw error }
         }
     }
 
-    /// Records a cross-border decision in J's audit log (durably) and throws if it is a refusal.
-    func audit(_ decision: SovereigntyDecision, _ request: SovereigntyRequest, bucketJurisdiction: Jurisdiction,
-               requestID: String, requester: String) async throws {
-        guard case .read(let operation) = request.kind else { return }
-        var fields = ["gateway": request.gateway.code, "jurisdiction": bucketJurisdiction.code,
-                      "operation": operation.rawValue, "tenant": request.tenant, "bucket": request.bucket,
-                      "requestID": requestID, "requester": requester]
-        if let key = request.key { fields["key"] = key }
-        if let prefix = request.prefix { fields["prefix"] = prefix }
-        switch decision {
-        case .granted(let grantID):
-            fields["outcome"] = "allowed"
-            fields["grant"] = grantID
-        case .refused(let reason, let grantID):
+    /// Records a cross-border decision in J's audit log (durably, before it takes effect).
+    private func record(_ principal: Principal, _ bucket: BucketRecord, _ operation: String, key: String? = nil,
+                        prefix: String? = nil, verdict: CrossBorderVerdict) async throws {
+        var fields = principal.auditFields
+        fields["jurisdiction"] = bucket.jurisdiction.code
+        fields["operation"] = operation
+        fields["bucket"] = bucket.name
+        fields["owner"] = bucket.tenant
+        if let key { fields["key"] = key }
+        if let prefix { fields["prefix"] = prefix }
+        if let reason = verdict.refusal {
             fields["outcome"] = "refused"
             fields["reason"] = reason.rawValue
-            if let grantID { fields["grant"] = grantID }
-        case .sameJurisdiction, .writeInto:
-            break
+        } else {
+            fields["outcome"] = "allowed"
         }
-        try await record(bucketJurisdiction, kind: "decision", fields: fields)
-        if case .refused(let reason, _) = decision {
-            throw ObjectServiceError.sovereigntyRefused(bucket: request.bucket, jurisdiction: bucketJurisdiction,
-                                                        gateway: request.gateway, reason: reason.rawValue)
-        }
+        if let grantID = verdict.grantID { fields["grant"] = grantID }
+        try await audit.record(bucket.jurisdiction, kind: "decision", fields: fields)
     }
 
-    /// Signs the new end of every audit log with its jurisdiction's authority key, through its key store.
-    public func signHeads() async {
-        for (jurisdiction, log) in logs.withLock({ $0 }) {
-            guard var head = log.unsignedHead(kid: "") else { continue }
-            do {
-                let keyStore = try store.crypto.keyStore(jurisdiction)
-                let metadata = RequestMetadata(requester: store.crypto.requester, jurisdiction: jurisdiction,
-                                               operation: "audit head", requestID: Hex.encode(SecureRandom.bytes(8)))
-                let signature = try await keyStore.signAuditHead(AuditLog.signingInput(head), metadata: metadata)
-                head.kid = signature.kid
-                head.signature = signature.signature
-                try log.appendHead(head)
-            } catch {
-                logger.warning("audit head not signed", metadata: ["jurisdiction": "\(jurisdiction)", "error": "\(error)"])
-            }
-        }
-    }
-}
-
-/// Signs audit-log heads every second (and once more at shutdown).
-public struct AuditHeadSigner: Service {
-    let gate: SovereigntyGate
-
-    public init(gate: SovereigntyGate) { self.gate = gate }
-
-    public func run() async throws {
-        while !Task.isCancelled && !Task.isShuttingDownGracefully {
-            await gate.signHeads()
-            try? await Task.sleep(for: .seconds(1))
-        }
-        await gate.signHeads()
+    private func refusal(_ principal: Principal, _ bucket: BucketRecord, _ reason: RefusalReason) -> ObjectServiceError {
+        .sovereigntyRefused(bucket: bucket.name, jurisdiction: bucket.jurisdiction, gateway: principal.gateway,
+                            reason: reason.rawValue)
     }
 }

@@ -6,7 +6,7 @@ import ObjectService
 
 /// CreateBucket, HeadBucket, DeleteBucket, ListBuckets, GetBucketLocation.
 enum BucketHandlers {
-    static func listBuckets(_ call: S3Call) throws -> Response {
+    static func listBuckets(_ call: S3Call) -> Response {
         var xml = XMLWriter()
         xml.element("ListAllMyBucketsResult") { xml in
             xml.element("Owner") { xml in
@@ -14,13 +14,11 @@ enum BucketHandlers {
                 xml.element("DisplayName", call.tenant)
             }
             xml.element("Buckets") { xml in
-                for bucket in call.service.buckets(tenant: call.tenant) {
-                    // A bucket of another jurisdiction shows only its name and jurisdiction: even its creation
-                    // date is its jurisdiction's metadata.
+                for bucket in call.service.listBuckets(call.principal) {
                     xml.element("Bucket") { xml in
                         xml.element("Name", bucket.name)
-                        if bucket.jurisdiction == call.gateway {
-                            xml.element("CreationDate", Timestamps.iso8601(millis: bucket.createdMillis))
+                        if let created = bucket.createdMillis {
+                            xml.element("CreationDate", Timestamps.iso8601(millis: created))
                         }
                         xml.element("BucketRegion", bucket.jurisdiction.code)
                     }
@@ -31,36 +29,38 @@ enum BucketHandlers {
     }
 
     static func createBucket(_ call: S3Call) async throws -> Response {
-        let body = try await call.body.collect(upTo: Limits.xmlBodyBytesMax)
+        // The body is verified against the signature before its location is believed: a LocationConstraint
+        // rewritten on the way would otherwise pin the bucket to another country.
+        let body = try await call.body.collect(limit: Limits.xmlBodyBytesMax)
         var location: String?
-        if body.readableBytes > 0 {
+        if !body.isEmpty {
             let root: XMLElement
-            do { root = try XMLDocumentParser.parse(Array(body.readableBytesView)) } catch { throw S3Error.malformedXML() }
+            do { root = try XMLDocumentParser.parse(body) } catch { throw S3Error.malformedXML() }
             guard root.name == "CreateBucketConfiguration" else { throw S3Error.malformedXML() }
             location = root.child("LocationConstraint")?.text
         }
-        let record = try call.service.createBucket(call.bucketName, tenant: call.tenant, location: location)
+        let bucket = try call.service.createBucket(call.principal, call.bucketName, location: location)
         var headers = call.headers()
-        headers[.location] = "/\(record.name)"
+        headers[.location] = "/\(bucket.name)"
         return Response(status: .ok, headers: headers)
     }
 
     static func headBucket(_ call: S3Call) throws -> Response {
-        let record = try call.service.bucket(call.bucketName, tenant: call.tenant)
+        let bucket = try call.service.headBucket(call.principal, call.bucketName)
         var headers = call.headers()
-        headers[.init("x-amz-bucket-region")!] = record.jurisdiction.code
+        headers[.init("x-amz-bucket-region")!] = bucket.jurisdiction.code
         return Response(status: .ok, headers: headers)
     }
 
     static func deleteBucket(_ call: S3Call) async throws -> Response {
-        try await call.service.deleteBucket(call.bucketName, tenant: call.tenant)
+        try await call.service.deleteBucket(call.principal, call.bucketName)
         return Response(status: .noContent, headers: call.headers())
     }
 
     static func location(_ call: S3Call) throws -> Response {
-        let record = try call.service.bucket(call.bucketName, tenant: call.tenant)
+        let bucket = try call.service.headBucket(call.principal, call.bucketName)
         var xml = XMLWriter()
-        xml.element("LocationConstraint", record.jurisdiction.code)
+        xml.element("LocationConstraint", bucket.jurisdiction.code)
         return call.xml(xml.document.replacingFirst("<LocationConstraint>",
                                                     with: "<LocationConstraint xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"))
     }

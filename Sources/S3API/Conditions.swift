@@ -1,12 +1,11 @@
 import ObjectModel
 import ObjectService
 import SigV4
-import StorageNode
 
-/// Conditional requests: `If-Match` & co. on GET/HEAD, `If-None-Match: *` and `If-Match` on PUT, and the
-/// `x-amz-copy-source-if-*` family on copies. Pure functions of the headers and the current object.
+/// Conditional requests, as headers: `If-Match` & co. on GET/HEAD, `If-None-Match: *` and `If-Match` on writes, and
+/// the `x-amz-copy-source-if-*` family on copies. The service checks them (``ReadConditions``, ``WriteCondition``).
 enum Conditions {
-    /// The PUT condition the headers ask for.
+    /// The write condition the headers ask for.
     static func write(_ request: S3Request) throws -> WriteCondition? {
         if let value = request.header("if-none-match") {
             guard value.trimmingSpaces == "*" else {
@@ -18,43 +17,21 @@ enum Conditions {
         return nil
     }
 
-    /// Throws `PreconditionFailed` (412) or `NotModified` (304) when a GET/HEAD condition says so (RFC 9110
-    /// precedence: If-Match before If-Unmodified-Since, If-None-Match before If-Modified-Since).
-    static func read(_ request: S3Request, _ manifest: ObjectManifest) throws {
-        let lastModified = manifest.lastModifiedMillis / 1000
-        if let value = request.header("if-match") {
-            guard matches(value, manifest.etag) else { throw ObjectServiceError.preconditionFailed("If-Match") }
-        } else if let value = request.header("if-unmodified-since"), let date = Timestamps.parseHTTPDate(value),
-                  lastModified > date {
-            throw ObjectServiceError.preconditionFailed("If-Unmodified-Since")
-        }
-        if let value = request.header("if-none-match") {
-            if matches(value, manifest.etag) { throw ObjectServiceError.notModified }
-        } else if let value = request.header("if-modified-since"), let date = Timestamps.parseHTTPDate(value),
-                  lastModified <= date {
-            throw ObjectServiceError.notModified
-        }
+    /// A GET's or HEAD's conditions.
+    static func read(_ request: S3Request) -> ReadConditions {
+        conditions(request, prefix: "")
     }
 
-    /// The copy-source conditions; every failure is `PreconditionFailed`, as S3 answers for copies.
-    static func copySource(_ request: S3Request, _ manifest: ObjectManifest) throws {
-        let lastModified = manifest.lastModifiedMillis / 1000
-        let ifMatch = request.header("x-amz-copy-source-if-match")
-        let ifNoneMatch = request.header("x-amz-copy-source-if-none-match")
-        if let ifMatch, !matches(ifMatch, manifest.etag) {
-            throw ObjectServiceError.preconditionFailed("x-amz-copy-source-If-Match")
-        }
-        if ifMatch == nil, let value = request.header("x-amz-copy-source-if-unmodified-since"),
-           let date = Timestamps.parseHTTPDate(value), lastModified > date {
-            throw ObjectServiceError.preconditionFailed("x-amz-copy-source-If-Unmodified-Since")
-        }
-        if let ifNoneMatch, matches(ifNoneMatch, manifest.etag) {
-            throw ObjectServiceError.preconditionFailed("x-amz-copy-source-If-None-Match")
-        }
-        if ifNoneMatch == nil, let value = request.header("x-amz-copy-source-if-modified-since"),
-           let date = Timestamps.parseHTTPDate(value), lastModified <= date {
-            throw ObjectServiceError.preconditionFailed("x-amz-copy-source-If-Modified-Since")
-        }
+    /// A copy's source conditions.
+    static func copySource(_ request: S3Request) -> ReadConditions {
+        conditions(request, prefix: "x-amz-copy-source-")
+    }
+
+    private static func conditions(_ request: S3Request, prefix: String) -> ReadConditions {
+        ReadConditions(ifMatch: request.header(prefix + "if-match").map(etags),
+                       ifNoneMatch: request.header(prefix + "if-none-match").map(etags),
+                       ifModifiedSince: request.header(prefix + "if-modified-since").flatMap(Timestamps.parseHTTPDate),
+                       ifUnmodifiedSince: request.header(prefix + "if-unmodified-since").flatMap(Timestamps.parseHTTPDate))
     }
 
     /// The ETags of a header value, quotes and weak markers removed.
@@ -67,10 +44,4 @@ enum Conditions {
             return String(text)
         }
     }
-
-    static func matches(_ value: String, _ etag: String) -> Bool {
-        let candidates = etags(value)
-        return candidates.contains("*") || candidates.contains(etag)
-    }
 }
-

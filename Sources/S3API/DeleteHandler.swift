@@ -7,17 +7,16 @@ import SigV4
 enum DeleteHandler {
     static func deleteObject(_ call: S3Call) async throws -> Response {
         let key = try call.objectKey()
-        let record = try call.service.bucket(call.bucketName, tenant: call.tenant)
         if let version = call.request.query("versionId"), version != "null" {
             throw S3Error.invalidArgument("Invalid version id specified")
         }
-        try await call.service.store.delete(record.jurisdiction, bucket: record.name, key: key)
+        try await call.service.deleteObject(call.principal, call.bucketName, key)
         return Response(status: .noContent, headers: call.headers())
     }
 
     static func deleteObjects(_ call: S3Call) async throws -> Response {
-        let record = try call.service.bucket(call.bucketName, tenant: call.tenant)
-        let body = try await BodyCollector.collect(call, limit: 2 * 1024 * 1024)
+        _ = try call.service.headBucket(call.principal, call.bucketName)
+        let body = try await call.body.collect(limit: Limits.deleteObjectsBodyBytesMax)
         let root: XMLElement
         do { root = try XMLDocumentParser.parse(body) } catch { throw S3Error.malformedXML() }
         guard root.name == "Delete" else { throw S3Error.malformedXML() }
@@ -42,7 +41,7 @@ enum DeleteHandler {
                 if let version = entry.version, version != "null" {
                     throw S3Error("NoSuchVersion", "The specified version does not exist.", status: .notFound)
                 }
-                try await call.service.store.delete(record.jurisdiction, bucket: record.name, key: entry.key)
+                try await call.service.deleteObject(call.principal, call.bucketName, entry.key)
                 results.append((entry.key, entry.version, nil))
             } catch {
                 results.append((entry.key, entry.version, S3Error(error)))

@@ -1,7 +1,6 @@
 import ObjectModel
 import ObjectService
 import SigV4
-import StorageNode
 
 extension S3Error {
     /// Maps an error of any lower layer to its S3 error. The only translation table of the gateway.
@@ -10,11 +9,9 @@ extension S3Error {
         case let error as S3Error: self = error
         case let error as ObjectServiceError: self = Self.from(error)
         case let error as SigV4Error: self = Self.from(error)
-        case let error as NodeError:
-            switch error {
-            case .unavailable, .io: self = S3Error("ServiceUnavailable", "\(error)", status: .serviceUnavailable)
-            default: self = .internalError("\(error)")
-            }
+        case let error as any LayerError:
+            self = error.isTransient ? S3Error("ServiceUnavailable", error.description, status: .serviceUnavailable)
+                : .internalError(error.description)
         default: self = .internalError()
         }
     }
@@ -47,17 +44,6 @@ extension S3Error {
         case .accessDenied(let message): return .accessDenied(message)
         case .serviceUnavailable(let message):
             return S3Error("ServiceUnavailable", message, status: .serviceUnavailable)
-        case .badDigest:
-            return S3Error("BadDigest", "The Content-MD5 you specified did not match what we received.", status: .badRequest)
-        case .contentSHA256Mismatch:
-            return S3Error("XAmzContentSHA256Mismatch", "The provided 'x-amz-content-sha256' header does not match "
-                + "what was computed.", status: .badRequest)
-        case .checksumMismatch(let algorithm):
-            return S3Error("BadDigest", "The \(algorithm) you specified did not match the calculated checksum.",
-                           status: .badRequest)
-        case .incompleteBody(let expected, let received):
-            return S3Error("IncompleteBody", "You did not provide the number of bytes specified by the "
-                + "Content-Length HTTP header (expected \(expected), received \(received))", status: .badRequest)
         case .entityTooLarge(let size):
             return S3Error("EntityTooLarge", "Your proposed upload (\(size) bytes) exceeds the maximum allowed "
                 + "object size for a single PUT.", status: .badRequest)
@@ -65,6 +51,10 @@ extension S3Error {
             return S3Error("MetadataTooLarge", "Your metadata headers (\(size) bytes) exceed the maximum allowed "
                 + "metadata size of \(Limits.userMetadataBytesMax) bytes.", status: .badRequest)
         case .invalidArgument(let message): return .invalidArgument(message)
+        case .invalidRequest(let message): return .invalidRequest(message)
+        case .invalidAccessKey(_, let revoked):
+            return S3Error("InvalidAccessKeyId", revoked ? "The AWS Access Key Id you provided has been revoked."
+                               : "The AWS Access Key Id you provided does not exist in our records.", status: .forbidden)
         case .tenantAlreadyExists(let name): return S3Error("TenantAlreadyExists", "tenant \(name) exists", status: .conflict)
         case .noSuchTenant(let name): return S3Error("NoSuchTenant", "tenant \(name) does not exist", status: .notFound)
         case .noSuchAccessKey(let id):
@@ -74,7 +64,10 @@ extension S3Error {
                                 status: .preconditionFailed)
             error.details["Condition"] = condition
             return error
-        case .notModified: return S3Error("NotModified", "Not Modified", status: .notModified)
+        case .notModified(let etag, let lastModifiedMillis):
+            var error = S3Error("NotModified", "Not Modified", status: .notModified)
+            error.headers = ["ETag": "\"\(etag)\"", "Last-Modified": Timestamps.httpDate(lastModifiedMillis / 1000)]
+            return error
         case .noSuchUpload(let id):
             return S3Error("NoSuchUpload", "The specified multipart upload does not exist. The upload ID may be "
                 + "invalid, or the upload may have been aborted or completed.", status: .notFound, resource: id)
@@ -103,10 +96,12 @@ extension S3Error {
                            "Sovereignty rule: data of bucket \(bucket) stays in \(jurisdiction); reading it through a gateway "
                                + "in \(gateway) needs a sovereignty grant from \(jurisdiction) (\(reason))",
                            status: .forbidden)
-        case .uploadStartedElsewhere(let bucket, let jurisdiction, let startedIn, let gateway):
-            return .accessDenied("Sovereignty rule: this multipart upload into bucket \(bucket) (in \(jurisdiction)) was "
-                + "started through a gateway in \(startedIn); its parts and its completion are accepted only through "
-                + "a gateway in \(startedIn), not \(gateway)")
+        case .managedElsewhere(let bucket, let jurisdiction, let gateway):
+            return .accessDenied("Sovereignty rule: bucket \(bucket) is managed only through a gateway in its own "
+                + "jurisdiction \(jurisdiction), not \(gateway)")
+        case .keyReleaseRefused(let reason):
+            return S3Error("CrossBorderReadDenied", "Sovereignty rule: the key store refused to release the key "
+                + "(\(reason))", status: .forbidden)
         case .integrity(let message):
             return S3Error("InternalError", "stored data failed authentication: \(message)", status: .internalServerError)
         }
@@ -134,7 +129,9 @@ extension S3Error {
             return S3Error("SignatureDoesNotMatch", "The request signature we calculated does not match the "
                 + "signature you provided. Check your key and signing method.", status: .forbidden)
         case .headerNotSigned(let header):
-            return .accessDenied("There were headers present in the request which were not signed: \(header)")
+            var error = S3Error.accessDenied("There were headers present in the request which were not signed")
+            error.details["HeadersNotSigned"] = header
+            return error
         case .invalidContentSHA256:
             return .invalidArgument("x-amz-content-sha256 must be UNSIGNED-PAYLOAD, a STREAMING- mode or a SHA-256 hex digest")
         case .contentSHA256Mismatch:
@@ -147,6 +144,17 @@ extension S3Error {
                 + "signature you provided.", status: .forbidden)
         case .incompleteBody:
             return S3Error("IncompleteBody", "The request body ended before its final chunk", status: .badRequest)
+        case .payloadLength(let expected, let received):
+            return S3Error("IncompleteBody", "You did not provide the number of bytes specified by the "
+                + "Content-Length HTTP header (expected \(expected), received \(received))", status: .badRequest)
+        case .payloadTooLarge(let size):
+            return S3Error("MaxMessageLengthExceeded", "Your request was too big (\(size) bytes or more).",
+                           status: .badRequest)
+        case .badDigest:
+            return S3Error("BadDigest", "The Content-MD5 you specified did not match what we received.", status: .badRequest)
+        case .checksumMismatch(let algorithm):
+            return S3Error("BadDigest", "The \(algorithm) you specified did not match the calculated checksum.",
+                           status: .badRequest)
         }
     }
 }

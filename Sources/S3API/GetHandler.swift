@@ -4,7 +4,6 @@ import Hummingbird
 import NIOCore
 import ObjectModel
 import ObjectService
-import StorageNode
 
 /// GetObject and HeadObject: one located version, a single range at most, streamed segment by segment.
 enum GetHandler {
@@ -16,39 +15,34 @@ enum GetHandler {
 
     static func getObject(_ call: S3Call, includeBody: Bool) async throws -> Response {
         let key = try call.objectKey()
-        let record = try call.service.bucket(call.bucketName, tenant: call.tenant)
         if let version = call.request.query("versionId"), version != "null" {
             throw S3Error.invalidArgument("Invalid version id specified")
         }
-        guard let found = try await call.service.store.locate(record.jurisdiction, bucket: record.name, key: key) else {
-            throw ObjectServiceError.noSuchKey(bucket: record.name, key: key)
-        }
-        try Conditions.read(call.request, found.manifest)
-        let located = try await call.service.store.opened(found, jurisdiction: record.jurisdiction, tenant: record.tenant,
-                                                          operation: includeBody ? "GetObject" : "HeadObject",
-                                                          gateway: call.gateway, grantID: call.grantID)
-        let manifest = located.manifest
+        let object = try await call.service.object(call.principal, call.bucketName, key,
+                                                   operation: includeBody ? .getObject : .headObject,
+                                                   conditions: Conditions.read(call.request))
+        let info = object.info
         var headers = call.headers()
-        headers[.eTag] = "\"\(manifest.etag)\""
-        headers[.lastModified] = Timestamps.httpDate(manifest.lastModifiedMillis / 1000)
+        headers[.eTag] = "\"\(info.etag)\""
+        headers[.lastModified] = Timestamps.httpDate(info.lastModifiedMillis / 1000)
         headers[.acceptRanges] = "bytes"
-        headers[.contentType] = manifest.metadata.contentType ?? "binary/octet-stream"
-        if let value = manifest.metadata.cacheControl { headers[.cacheControl] = value }
-        if let value = manifest.metadata.contentDisposition { headers[.contentDisposition] = value }
-        if let value = manifest.metadata.contentEncoding { headers[.contentEncoding] = value }
-        if let value = manifest.metadata.contentLanguage { headers[.contentLanguage] = value }
-        if let value = manifest.metadata.expires { headers[.expires] = value }
-        for (name, value) in manifest.metadata.user {
+        headers[.contentType] = info.metadata.contentType ?? "binary/octet-stream"
+        if let value = info.metadata.cacheControl { headers[.cacheControl] = value }
+        if let value = info.metadata.contentDisposition { headers[.contentDisposition] = value }
+        if let value = info.metadata.contentEncoding { headers[.contentEncoding] = value }
+        if let value = info.metadata.contentLanguage { headers[.contentLanguage] = value }
+        if let value = info.metadata.expires { headers[.expires] = value }
+        for (name, value) in info.metadata.user {
             if let field = HTTPField.Name("x-amz-meta-" + name) { headers[field] = value }
         }
         for override in responseOverrides {
             if let value = call.request.query(override.query) { headers[override.header] = value }
         }
-        let size = manifest.sizeBytes
+        let size = info.sizeBytes
         var range: ClosedRange<Int64>?
         if let text = call.request.query("partNumber") {
-            range = try partRange(text, manifest)
-            if !manifest.parts.isEmpty { headers[.init("x-amz-mp-parts-count")!] = String(manifest.parts.count) }
+            range = try partRange(text, info)
+            if !info.parts.isEmpty { headers[.init("x-amz-mp-parts-count")!] = String(info.parts.count) }
         } else if let header = call.request.header("range") {
             switch ByteRange.parse(header, size: size) {
             case .whole: break
@@ -61,7 +55,7 @@ enum GetHandler {
             }
         }
         if range == nil, call.request.header("x-amz-checksum-mode")?.uppercased() == "ENABLED",
-           let algorithm = manifest.checksumAlgorithm, let value = manifest.checksumValue {
+           let algorithm = info.checksumAlgorithm, let value = info.checksumValue {
             headers[.init("x-amz-checksum-\(algorithm.lowercased())")!] = value
             headers[.init("x-amz-checksum-type")!] = "FULL_OBJECT"
         }
@@ -77,22 +71,15 @@ enum GetHandler {
         }
         let length = bytes.map { $0.upperBound - $0.lowerBound + 1 } ?? 0
         headers[.contentLength] = String(length)
-        // Bytes served under a grant count against its byte limit, before they are sent.
-        if includeBody, let crossing = call.crossing { try await call.gate.charge(bytes: length, to: crossing) }
         guard includeBody, let bytes else { return Response(status: status, headers: headers) }
-        let store = call.service.store
-        let jurisdiction = record.jurisdiction
-        // The first segment is read before the head is sent (see ObjectStore.readFirstSegment); the rest streams.
-        let first = try await store.readFirstSegment(located, jurisdiction: jurisdiction, of: bytes)
-        let next = bytes.lowerBound + Int64(first.readableBytes)
-        guard next <= bytes.upperBound else {
-            return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: first))
+        // The first segment is read before the head is sent (a cross-border read's bytes are counted under its
+        // grant first); the rest streams.
+        let read = try await object.read(bytes)
+        guard !read.isComplete else {
+            return Response(status: status, headers: headers, body: ResponseBody(byteBuffer: read.first))
         }
         let body = ResponseBody(contentLength: Int(length)) { writer in
-            try await writer.write(first)
-            try await store.read(located, jurisdiction: jurisdiction, range: next...bytes.upperBound) { slice in
-                try await writer.write(slice)
-            }
+            try await read.all { slice in try await writer.write(slice) }
             try await writer.finish(nil)
         }
         return Response(status: status, headers: headers, body: body)
@@ -102,18 +89,18 @@ enum GetHandler {
 extension GetHandler {
     /// The byte range of part `text` of a multipart object (served as 206). A single-PUT object has one part, the
     /// whole object: nil, served as a plain 200, as S3 does.
-    static func partRange(_ text: String, _ manifest: ObjectManifest) throws -> ClosedRange<Int64>? {
+    static func partRange(_ text: String, _ info: ObjectInfo) throws -> ClosedRange<Int64>? {
         guard let number = Int(text), (1...Limits.partNumberMax).contains(number) else {
             throw S3Error.invalidArgument("Part number must be an integer between 1 and \(Limits.partNumberMax), inclusive")
         }
-        if manifest.parts.isEmpty {
+        if info.parts.isEmpty {
             guard number == 1 else { throw ObjectServiceError.invalidPartNumber(number) }
             return nil
         }
-        guard number <= manifest.parts.count else { throw ObjectServiceError.invalidPartNumber(number) }
-        let extent = manifest.extents[number - 1]
-        guard extent.sizeBytes > 0 else { return nil }
-        return extent.offset...(extent.offset + extent.sizeBytes - 1)
+        guard number <= info.parts.count else { throw ObjectServiceError.invalidPartNumber(number) }
+        let part = info.parts[number - 1]
+        guard part.sizeBytes > 0 else { return nil }
+        return part.offset...(part.offset + part.sizeBytes - 1)
     }
 }
 

@@ -3,7 +3,6 @@ import Hummingbird
 import ObjectModel
 import ObjectService
 import SigV4
-import StorageNode
 
 /// ListObjects (V1) and ListObjectsV2.
 enum ListHandlers {
@@ -33,14 +32,13 @@ enum ListHandlers {
     }
 
     /// One page of the bucket's objects after `after`, with the request's prefix, delimiter and max-keys.
-    static func list(_ call: S3Call, _ record: BucketRecord, _ options: Common, after: String?) async throws -> ListPage {
-        try await call.service.store.list(record.jurisdiction, bucket: record.name, ListRequest(
+    static func list(_ call: S3Call, _ options: Common, after: String?) async throws -> ListPage {
+        try await call.service.listObjects(call.principal, call.bucketName, ListRequest(
             prefix: options.prefix, delimiter: options.delimiter, startAfter: after, maxKeys: options.maxKeys))
     }
 
     static func listV2(_ call: S3Call) async throws -> Response {
         let options = try common(call)
-        let record = try call.service.bucket(call.bucketName, tenant: call.tenant)
         var startAfter = call.request.query("start-after").flatMap { $0.isEmpty ? nil : $0 }
         let token = call.request.query("continuation-token")
         if let token {
@@ -51,10 +49,10 @@ enum ListHandlers {
             startAfter = decoded
         }
         let fetchOwner = call.request.query("fetch-owner") == "true"
-        let page = try await list(call, record, options, after: startAfter)
+        let page = try await list(call, options, after: startAfter)
         var xml = XMLWriter()
         xml.element("ListBucketResult") { xml in
-            xml.element("Name", record.name)
+            xml.element("Name", call.bucketName)
             xml.element("Prefix", encode(options.prefix, options.urlEncode))
             if let delimiter = options.delimiter { xml.element("Delimiter", encode(delimiter, options.urlEncode)) }
             xml.element("MaxKeys", String(options.maxKeys))
@@ -74,11 +72,10 @@ enum ListHandlers {
     static func listV1(_ call: S3Call) async throws -> Response {
         let options = try common(call)
         let marker = call.request.query("marker").flatMap { $0.isEmpty ? nil : $0 }
-        let record = try call.service.bucket(call.bucketName, tenant: call.tenant)
-        let page = try await list(call, record, options, after: marker)
+        let page = try await list(call, options, after: marker)
         var xml = XMLWriter()
         xml.element("ListBucketResult") { xml in
-            xml.element("Name", record.name)
+            xml.element("Name", call.bucketName)
             xml.element("Prefix", encode(options.prefix, options.urlEncode))
             xml.element("Marker", encode(marker ?? "", options.urlEncode))
             if page.isTruncated, options.delimiter != nil, let last = page.last {
@@ -97,11 +94,10 @@ enum ListHandlers {
     static func listVersions(_ call: S3Call) async throws -> Response {
         let options = try common(call)
         let keyMarker = call.request.query("key-marker").flatMap { $0.isEmpty ? nil : $0 }
-        let record = try call.service.bucket(call.bucketName, tenant: call.tenant)
-        let page = try await list(call, record, options, after: keyMarker)
+        let page = try await list(call, options, after: keyMarker)
         var xml = XMLWriter()
         xml.element("ListVersionsResult") { xml in
-            xml.element("Name", record.name)
+            xml.element("Name", call.bucketName)
             xml.element("Prefix", encode(options.prefix, options.urlEncode))
             xml.element("KeyMarker", encode(keyMarker ?? "", options.urlEncode))
             xml.element("VersionIdMarker", call.request.query("version-id-marker") ?? "")

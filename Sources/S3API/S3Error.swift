@@ -10,6 +10,8 @@ public struct S3Error: Error, Sendable, Equatable {
     public var resource: String?
     /// Extra elements of the error document (name, value), as AWS adds for some codes.
     public var details: [String: String] = [:]
+    /// Headers the error response carries (a 304's `ETag` and `Last-Modified`).
+    public var headers: [String: String] = [:]
 
     public init(_ code: String, _ message: String, status: HTTPResponse.Status, resource: String? = nil) {
         self.code = code

@@ -1,4 +1,3 @@
-import Sovereignty
 /// Every operation the S3 API knows, decided once from method, path and query. One dispatch `switch` in
 /// ``S3Responder`` handles them all.
 public enum S3Operation: Equatable, Sendable {
@@ -76,21 +75,6 @@ public enum S3Operation: Equatable, Sendable {
             if inUpload { return .completeMultipartUpload }
             return .notImplemented("POST on an object")
         default: return .methodNotAllowed
-        }
-    }
-}
-
-extension S3Operation {
-    /// The sovereignty rule's name for an operation that carries the addressed bucket's data or metadata to the
-    /// caller (copies are checked on their source, where it is resolved); nil for writes and bucket-level calls.
-    var sovereignRead: ReadOperation? {
-        switch self {
-        case .getObject: return .getObject
-        case .headObject: return .headObject
-        case .listObjectsV1, .listObjectsV2, .listObjectVersions: return .listObjects
-        case .listMultipartUploads: return .listMultipartUploads
-        case .listParts: return .listParts
-        default: return nil
         }
     }
 }

@@ -1,4 +1,3 @@
-import Admin
 import HTTPTypes
 import Hashing
 import Hummingbird
@@ -9,26 +8,21 @@ import ObjectService
 import SigV4
 import Sovereignty
 
-/// The gateway's HTTP front: every request goes through ``respond(to:context:)``, which reads top to bottom:
-/// parse → authenticate → resolve bucket → sovereignty decision (reads of a bucket of another jurisdiction) →
-/// dispatch → errors.
+/// The gateway's S3 front: every request goes through ``respond(to:context:)``, which reads top to bottom:
+/// parse → authenticate (the service makes the ``Principal``) → dispatch → errors. Ownership and the sovereignty rule
+/// are decided inside the service, on every call, not here.
 public struct S3Responder: HTTPResponder {
     public typealias Context = BasicRequestContext
 
     let service: ObjectService
-    let gate: SovereigntyGate
-    let admin: AdminAPI
     let domains: [String]
-    /// Where this gateway runs: reads of buckets of other jurisdictions cross a border.
+    /// Where this gateway runs: buckets of other jurisdictions are across a border.
     let jurisdiction: Jurisdiction
     let logger: Logger
 
     /// A responder over `service` for a gateway in `jurisdiction`; `domains` enable virtual-hosted-style addressing.
-    public init(service: ObjectService, gate: SovereigntyGate, admin: AdminAPI, domains: [String],
-                jurisdiction: Jurisdiction, logger: Logger) {
+    public init(service: ObjectService, domains: [String], jurisdiction: Jurisdiction, logger: Logger) {
         self.service = service
-        self.gate = gate
-        self.admin = admin
         self.domains = domains
         self.jurisdiction = jurisdiction
         self.logger = logger
@@ -55,33 +49,25 @@ public struct S3Responder: HTTPResponder {
         }
     }
 
-    private func handle(_ request: Request, requestID: String, resource: inout String) async throws -> Response {
-        try Self.checkHeaderSize(request)
+    /// The request as the S3 layer sees it (the one parse of path, host, query and headers).
+    public static func parse(_ request: Request, domains: [String]) throws -> S3Request {
+        try checkHeaderSize(request)
         let headers = request.headers.map { (name: $0.name.canonicalName, value: $0.value) }
-        let host = request.head.authority ?? ""
-        let s3 = try S3Request(method: request.method.rawValue, rawPath: request.uri.path,
-                               rawQuery: request.uri.query ?? "", host: host, headers: headers, domains: domains)
+        return try S3Request(method: request.method.rawValue, rawPath: request.uri.path,
+                             rawQuery: request.uri.query ?? "", host: request.head.authority ?? "", headers: headers,
+                             domains: domains)
+    }
+
+    private func handle(_ request: Request, requestID: String, resource: inout String) async throws -> Response {
+        let s3 = try Self.parse(request, domains: domains)
         resource = s3.resource
-        let identity = try authenticate(s3)
-        if s3.bucket == AdminAPI.pathComponent {
-            return try await handleAdmin(s3, identity: identity, body: request.body)
-        }
+        let (principal, verified) = try service.authenticate(s3.signable, gateway: jurisdiction, requestID: requestID)
         try Self.checkACLHeaders(s3)
-        var crossing: SovereigntyGate.Crossing?
-        if let read = s3.operation.sovereignRead, let name = s3.bucket {
-            let record = try service.bucket(name, tenant: identity.key.tenant)
-            let listing = read == .listObjects || read == .listMultipartUploads
-            crossing = try await gate.check(
-                SovereigntyRequest(kind: .read(read), tenant: record.tenant, bucket: name,
-                                   key: listing ? nil : s3.key, prefix: listing ? (s3.query("prefix") ?? "") : nil,
-                                   gateway: jurisdiction),
-                bucketJurisdiction: record.jurisdiction, requestID: requestID, requester: identity.key.accessKeyID)
-        }
-        let call = S3Call(request: s3, tenant: identity.key.tenant, verified: identity.verified, body: request.body,
-                          service: service, gate: gate, gateway: jurisdiction, crossing: crossing, requestID: requestID,
-                          logger: logger)
+        let call = S3Call(request: s3, principal: principal,
+                          body: PayloadReader(body: request.body, request: s3, verified: verified),
+                          service: service, requestID: requestID, logger: logger)
         switch s3.operation {
-        case .listBuckets: return try BucketHandlers.listBuckets(call)
+        case .listBuckets: return BucketHandlers.listBuckets(call)
         case .createBucket: return try await BucketHandlers.createBucket(call)
         case .headBucket: return try BucketHandlers.headBucket(call)
         case .deleteBucket: return try await BucketHandlers.deleteBucket(call)
@@ -107,41 +93,6 @@ public struct S3Responder: HTTPResponder {
         }
     }
 
-    /// Checks the signature and the access key; returns who is calling.
-    private func authenticate(_ s3: S3Request) throws -> (key: AccessKeyRecord, verified: VerifiedRequest) {
-        let parsed = try SigV4Verifier.parse(s3.signable)
-        guard let key = service.control.accessKey(parsed.accessKeyID) else {
-            throw S3Error("InvalidAccessKeyId", "The AWS Access Key Id you provided does not exist in our records.",
-                          status: .forbidden)
-        }
-        guard key.status == .active else {
-            throw S3Error("InvalidAccessKeyId", "The AWS Access Key Id you provided has been revoked.", status: .forbidden)
-        }
-        let verified = try SigV4Verifier.verify(parsed, request: s3.signable, secret: key.secretAccessKey,
-                                                nowSeconds: service.clock.nowSeconds())
-        return (key, verified)
-    }
-
-    private func handleAdmin(_ s3: S3Request, identity: (key: AccessKeyRecord, verified: VerifiedRequest),
-                             body: RequestBody) async throws -> Response {
-        guard identity.key.isRoot else { throw S3Error.accessDenied("the admin API needs the root credentials") }
-        let bytes = try await body.collect(upTo: Limits.adminBodyBytesMax)
-        let payload = Array(bytes.readableBytesView)
-        if case .sha256(let digest) = identity.verified.payload,
-           !ConstantTime.equals(digest, StreamingDigest.hash(.sha256, payload)) {
-            throw S3Error(ObjectServiceError.contentSHA256Mismatch)
-        }
-        let path = (s3.key ?? "").split(separator: "/").map(String.init)
-        let result = await admin.handle(method: s3.method, path: path,
-                                        query: Dictionary(s3.queryItems.map { ($0.name, $0.value) },
-                                                          uniquingKeysWith: { first, _ in first }),
-                                        body: payload)
-        var headers = HTTPFields()
-        headers[.contentType] = "application/json"
-        return Response(status: .init(code: result.status), headers: headers,
-                        body: ResponseBody(byteBuffer: ByteBuffer(bytes: result.body)))
-    }
-
     /// No ACLs: the canned ACLs clients send by default are accepted as no-ops, anything else is refused as AWS
     /// does under its default object ownership.
     private static func checkACLHeaders(_ s3: S3Request) throws {
@@ -153,7 +104,7 @@ public struct S3Responder: HTTPResponder {
         }
     }
 
-    private static func checkHeaderSize(_ request: Request) throws {
+    static func checkHeaderSize(_ request: Request) throws {
         var total = 0
         var count = 0
         for field in request.headers {
@@ -166,18 +117,18 @@ public struct S3Responder: HTTPResponder {
         }
     }
 
-    static func hasBody(_ request: Request) -> Bool {
+    public static func hasBody(_ request: Request) -> Bool {
         if let length = request.headers[.contentLength], length != "0" { return true }
         return request.headers[.transferEncoding] != nil
     }
 
-    static func newRequestID() -> String {
+    public static func newRequestID() -> String {
         Hex.encode(SecureRandom.bytes(8)).uppercased()
     }
 
     /// S3's XML error document. `Connection: close` when the request body was not read, so the next request on
     /// the connection cannot be mistaken for the rest of this body.
-    static func errorResponse(_ error: S3Error, resource: String, requestID: String, method: HTTPRequest.Method,
+    public static func errorResponse(_ error: S3Error, resource: String, requestID: String, method: HTTPRequest.Method,
                               closeConnection: Bool) -> Response {
         var xml = XMLWriter(namespace: false)
         xml.element("Error") { xml in
@@ -191,6 +142,7 @@ public struct S3Responder: HTTPResponder {
         headers[.contentType] = "application/xml"
         headers[.init("x-amz-request-id")!] = requestID
         if closeConnection { headers[.connection] = "close" }
+        for (name, value) in error.headers { if let field = HTTPField.Name(name) { headers[field] = value } }
         if error.status == .serviceUnavailable { headers[.retryAfter] = "1" }
         if method == .head || error.status == .notModified {
             // HEAD responses carry no body; clients read the status alone.
@@ -201,24 +153,21 @@ public struct S3Responder: HTTPResponder {
     }
 }
 
-/// Everything a handler needs about one authenticated request.
+/// Everything a handler needs about one authenticated request: who calls, the request, its body (through the one
+/// payload reader), and the service, whose every operation takes the principal.
 struct S3Call {
     let request: S3Request
-    let tenant: String
-    let verified: VerifiedRequest
-    let body: RequestBody
+    let principal: Principal
+    let body: PayloadReader
     let service: ObjectService
-    let gate: SovereigntyGate
-    /// Where the serving gateway runs.
-    let gateway: Jurisdiction
-    /// The cross-border read a grant let through, if this is one (the key store checks the grant again).
-    let crossing: SovereigntyGate.Crossing?
-    var grantID: String? { crossing?.grantID }
     let requestID: String
     let logger: Logger
 
     /// The addressed bucket; precondition: the operation names one.
     var bucketName: String { request.bucket! }
+
+    /// The caller's tenant (the owner shown in listings).
+    var tenant: String { principal.tenant }
 
     /// The addressed key, checked against S3's limits.
     func objectKey() throws -> String {

@@ -28,4 +28,12 @@ public enum SigV4Error: Error, Sendable, Equatable {
     case chunkSignatureMismatch
     /// The body ended before its last chunk.
     case incompleteBody
+    /// The body is shorter or longer than its declared length.
+    case payloadLength(expected: Int64, received: Int64)
+    /// The body is longer than the operation accepts.
+    case payloadTooLarge(Int64)
+    /// The body does not match its Content-MD5.
+    case badDigest
+    /// The body does not match its `x-amz-checksum-*` value (header or trailer).
+    case checksumMismatch(algorithm: String)
 }

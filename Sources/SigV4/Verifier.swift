@@ -103,6 +103,12 @@ public enum SigV4Verifier {
         } else if abs(nowSeconds - auth.timeSeconds) > Int64(Limits.clockSkewSecondsMax) {
             throw .requestTimeTooSkewed
         }
+        // Every x-amz-* header present is bound to the signature, as AWS requires: an unsigned one (say an
+        // x-amz-copy-source added to a presigned PUT) would change what the request does under a valid signature.
+        for header in request.headers where header.name.utf8.starts(with: "x-amz-".utf8)
+            && !auth.signedHeaders.contains(header.name) {
+            throw .headerNotSigned(header.name)
+        }
         let key = SigningKeyCache.shared.key(secret: secret, date: auth.date, region: auth.region,
                                              service: auth.service)
         let canonical = Canonical.requestBytes(request, signedHeaders: auth.signedHeaders,

@@ -100,16 +100,32 @@ public final class AuditLog: @unchecked Sendable {
     /// Appends an entry durably and returns it.
     @discardableResult
     public func append(kind: String, fields: [String: String]) throws -> AuditEntry {
+        try append([(kind, fields)])[0]
+    }
+
+    /// Appends entries in order, durably, with one write and one sync for all of them (group commit); returns them.
+    /// If the write or the sync fails, none is part of the log: the chain continues from the last durable entry.
+    @discardableResult
+    public func append(_ records: [(kind: String, fields: [String: String])]) throws -> [AuditEntry] {
         try state.withLock { tail in
-            var entry = AuditEntry(seq: tail.seq + 1, timeMillis: now(), kind: kind, fields: fields,
-                                   previous: tail.hash, hash: "")
-            entry.hash = entry.computedHash()
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
-            try Self.appendLine(String(decoding: try encoder.encode(entry), as: UTF8.self), to: entriesPath)
-            tail.seq = entry.seq
-            tail.hash = entry.hash
-            return entry
+            var entries = [AuditEntry]()
+            entries.reserveCapacity(records.count)
+            var text = ""
+            var (seq, hash) = (tail.seq, tail.hash)
+            for record in records {
+                var entry = AuditEntry(seq: seq + 1, timeMillis: now(), kind: record.kind, fields: record.fields,
+                                       previous: hash, hash: "")
+                entry.hash = entry.computedHash()
+                text += String(decoding: try encoder.encode(entry), as: UTF8.self) + "\n"
+                (seq, hash) = (entry.seq, entry.hash)
+                entries.append(entry)
+            }
+            try Self.appendText(text, to: entriesPath)
+            tail.seq = seq
+            tail.hash = hash
+            return entries
         }
     }
 
@@ -159,13 +175,22 @@ public final class AuditLog: @unchecked Sendable {
     // MARK: Files
 
     static func appendLine(_ line: String, to path: String) throws {
+        try appendText(line + "\n", to: path)
+    }
+
+    /// Appends `text` and syncs the file; a partial write is cut off again, so the file ends at a whole line.
+    static func appendText(_ text: String, to path: String) throws {
         let fd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0o600)
         guard fd >= 0 else { throw AuditError.unwritable("cannot open \(path): errno \(errno)") }
         defer { close(fd) }
-        let bytes = Array((line + "\n").utf8)
+        let start = lseek(fd, 0, SEEK_END)
+        let bytes = Array(text.utf8)
         let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        guard written == bytes.count else { throw AuditError.unwritable("cannot append to \(path): errno \(errno)") }
-        guard fsync(fd) == 0 else { throw AuditError.unwritable("cannot sync \(path): errno \(errno)") }
+        guard written == bytes.count, fsync(fd) == 0 else {
+            let failure = errno
+            if start >= 0 { _ = ftruncate(fd, start) }
+            throw AuditError.unwritable("cannot append to \(path): errno \(failure)")
+        }
     }
 
     static func readLines(_ path: String) throws -> [String] {

@@ -44,6 +44,8 @@ public enum RefusalReason: String, Sendable, Codable, CaseIterable {
     case notYetValid = "not-yet-valid"
     case expired
     case limitExceeded = "limit-exceeded"
+    /// Managing a bucket (deleting it, configuring it) is for its own jurisdiction's gateways; no grant changes that.
+    case homeOnly = "home-jurisdiction-only"
 }
 
 /// The outcome of the rule.
@@ -113,9 +115,9 @@ public enum Sovereignty {
         // The payload is read before its signature is checked only to tell apart grants about other buckets.
         guard let claimed = signed.unverifiedGrant(), claimed.issuer == bucketJurisdiction else { return .irrelevant }
         let id = claimed.id
-        guard claimed.tenant == request.tenant else { return .misses(.wrongTenant, id) }
-        guard claimed.bucket == request.bucket else { return .misses(.wrongBucket, id) }
-        guard let grant = try? signed.verify(authorities: authorities), grant == claimed else {
+        guard claimed.tenant.utf8.elementsEqual(request.tenant.utf8) else { return .misses(.wrongTenant, id) }
+        guard claimed.bucket.utf8.elementsEqual(request.bucket.utf8) else { return .misses(.wrongBucket, id) }
+        guard let grant = try? signed.verify(authorities: authorities), grant.id.utf8.elementsEqual(id.utf8) else {
             return .misses(.badSignature, id)
         }
         guard !revoked.contains(grant.id) else { return .misses(.revoked, id) }
@@ -134,41 +136,44 @@ public enum Sovereignty {
     /// and completing the upload.
     public static let uploadOperations: Set<String> = ["UploadPart", "CompleteMultipartUpload"]
 
-    /// The key store's own check before releasing a bucket key to a requester of another jurisdiction: the same
-    /// rule, for the grant the requester names, over what the key store knows (tenant, bucket, operation, time);
-    /// which keys inside the bucket are read is the gateway's part of the check.
+    /// The key store's own check before releasing one object's data key to a requester of another jurisdiction: the
+    /// same rule, for the grant the requester names, over what the key store has authenticated itself (the tenant,
+    /// bucket and key bound into the data key's wrapping, the operation, the time, and the uses counted so far).
     ///
     /// One exception needs no grant: a key the key store made for a multipart upload that a gateway of the
     /// requester's jurisdiction started (`issuedTo`, authenticated by the key's wrapping) goes back to that
     /// jurisdiction for the upload's own operations. Such a key serves that upload only, so it opens nothing but
     /// the bytes the requester's jurisdiction sent itself.
-    public static func decideKeyRelease(grantID: String?, tenant: String, bucket: String, operation: String,
-                                        requester: Jurisdiction, issuer: Jurisdiction, issuedTo: Jurisdiction? = nil,
-                                        grants: [SignedGrant], authorities: Authorities, revoked: Set<String>,
-                                        nowSeconds: Int64)
-        -> SovereigntyDecision
+    public static func decideKeyRelease(grantID: String?, tenant: String, bucket: String, key: String,
+                                        operation: String, requester: Jurisdiction, issuer: Jurisdiction,
+                                        issuedTo: Jurisdiction? = nil, grants: [SignedGrant],
+                                        authorities: Authorities, revoked: Set<String>,
+                                        usage: [String: GrantUsage], nowSeconds: Int64) -> SovereigntyDecision
     {
         if requester == issuer { return .sameJurisdiction }
         if issuedTo == requester, uploadOperations.contains(operation) { return .writeInto }
         guard let grantID else { return .refused(.noGrant, grantID: nil) }
-        guard let read = ReadOperation(rawValue: operation) else { return .refused(.wrongOperation, grantID: grantID) }
+        guard let read = ReadOperation(rawValue: operation), read.releasesKey else {
+            return .refused(.wrongOperation, grantID: grantID)
+        }
         let named = grants.filter { $0.unverifiedGrant()?.id == grantID }
-        guard let claimed = named.first?.unverifiedGrant() else { return .refused(.noGrant, grantID: grantID) }
-        let request = SovereigntyRequest(kind: .read(read), tenant: tenant, bucket: bucket, key: claimed.key,
-                                         prefix: claimed.key == nil ? claimed.prefix : nil, gateway: requester)
+        guard !named.isEmpty else { return .refused(.noGrant, grantID: grantID) }
+        let request = SovereigntyRequest(kind: .read(read), tenant: tenant, bucket: bucket, key: key,
+                                         gateway: requester)
         return decide(request, bucketJurisdiction: issuer, grants: named, authorities: authorities, revoked: revoked,
-                      usage: [:], nowSeconds: nowSeconds)
+                      usage: usage, nowSeconds: nowSeconds)
     }
 
     /// Whether the grant's key or prefix covers the request: an object operation's key, or a listing's whole prefix
-    /// (a listing may not reveal keys outside the grant).
+    /// (a listing may not reveal keys outside the grant). Keys are bytes: compared as bytes, never as Unicode
+    /// strings, under which canonically equivalent keys (`K` and the Kelvin sign) would be equal.
     static func covers(_ grant: Grant, _ request: SovereigntyRequest) -> Bool {
         if let key = request.key {
-            if let granted = grant.key { return key == granted }
-            return key.hasPrefix(grant.prefix)
+            if let granted = grant.key { return key.utf8.elementsEqual(granted.utf8) }
+            return key.utf8.starts(with: grant.prefix.utf8)
         }
         guard grant.key == nil else { return false }
-        return (request.prefix ?? "").hasPrefix(grant.prefix)
+        return (request.prefix ?? "").utf8.starts(with: grant.prefix.utf8)
     }
 }
 

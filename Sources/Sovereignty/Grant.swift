@@ -11,6 +11,15 @@ public enum ReadOperation: String, Codable, Sendable, CaseIterable {
     case listParts = "ListParts"
     case copySource = "CopySource"
     case uploadPartCopySource = "UploadPartCopySource"
+
+    /// Whether the read opens an object (its data or its sealed metadata), so its data key is released for it; a
+    /// listing reads only what manifests say in clear and releases no key.
+    public var releasesKey: Bool {
+        switch self {
+        case .getObject, .headObject, .copySource, .uploadPartCopySource: return true
+        case .listObjects, .listMultipartUploads, .listParts: return false
+        }
+    }
 }
 
 /// Why a cross-border request was granted or what a grant was issued for (modelled on Key Access Justifications).

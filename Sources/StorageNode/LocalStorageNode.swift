@@ -215,10 +215,10 @@ public final class LocalStorageNode: StorageNodeClient {
         try await run { try $0.upload(jurisdiction, bucket: bucket, key: key, upload: upload) }
     }
 
-    public func listUploads(_ jurisdiction: Jurisdiction, bucket: String, prefix: [UInt8], limit: Int) async throws
-        -> [ObjectManifest]
+    public func listUploads(_ jurisdiction: Jurisdiction, bucket: String, prefix: [UInt8], from: [UInt8], limit: Int)
+        async throws -> [ObjectManifest]
     {
-        try await run { try $0.listUploads(jurisdiction, bucket: bucket, prefix: prefix, limit: limit) }
+        try await run { try $0.listUploads(jurisdiction, bucket: bucket, prefix: prefix, from: from, limit: limit) }
     }
 
     public func commitPart(_ jurisdiction: Jurisdiction, upload: VersionID, record: PartRecord) async throws

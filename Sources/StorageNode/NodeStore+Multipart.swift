@@ -18,11 +18,18 @@ extension NodeStore {
         }
     }
 
-    /// Uploads in progress in `bucket` whose keys start with `prefix`, from (key, upload id) `from` on, in order.
-    public func listUploads(_ requested: Jurisdiction, bucket: String, prefix: [UInt8], limit: Int) throws -> [ObjectManifest] {
+    /// Uploads in progress in `bucket` whose keys start with `prefix`, from position `from` (key, NUL, upload id) on,
+    /// in order; at most `limit` (and never more than a listing page and one), so a caller cannot make a node read
+    /// every upload at once.
+    public func listUploads(_ requested: Jurisdiction, bucket: String, prefix: [UInt8], from: [UInt8], limit: Int)
+        throws -> [ObjectManifest]
+    {
         try check(requested)
-        let start = NodeKeys.multipartPrefix(bucket: bucket, keyPrefix: prefix)
-        return try engine.scan(from: start, to: prefixSuccessor(start), limit: limit).map {
+        let base = NodeKeys.multipartPrefix(bucket: bucket, keyPrefix: prefix)
+        let position = NodeKeys.multipartPrefix(bucket: bucket, keyPrefix: from)
+        let start = base.lexicographicallyPrecedes(position) ? position : base
+        guard let end = prefixSuccessor(base), start.lexicographicallyPrecedes(end) else { return [] }
+        return try engine.scan(from: start, to: end, limit: min(limit, Limits.listKeysMax + 1)).map {
             try ObjectManifest(decoding: $0.value)
         }
     }
@@ -57,7 +64,8 @@ extension NodeStore {
     public func parts(_ requested: Jurisdiction, upload: VersionID, from: UInt32, limit: Int) throws -> [PartRecord] {
         try check(requested)
         let (_, end) = NodeKeys.partRange(upload: upload)
-        return try engine.scan(from: NodeKeys.part(upload: upload, number: from), to: end, limit: limit).map {
+        return try engine.scan(from: NodeKeys.part(upload: upload, number: from), to: end,
+                               limit: min(limit, Limits.partNumberMax)).map {
             try PartRecord(decoding: $0.value)
         }
     }

@@ -3,7 +3,7 @@ import ObjectModel
 import StorageEngine
 
 /// Errors a storage node reports to its callers.
-public enum NodeError: Error, CustomStringConvertible, Sendable, Equatable {
+public enum NodeError: LayerError, Sendable, Equatable {
     /// The node cannot be reached or is offline.
     case unavailable(NodeID)
     /// A request addressed data of one jurisdiction to a node pinned to another.
@@ -16,6 +16,13 @@ public enum NodeError: Error, CustomStringConvertible, Sendable, Equatable {
     case corrupt(String)
     /// The engine failed.
     case io(String)
+
+    public var isTransient: Bool {
+        switch self {
+        case .unavailable, .io: return true
+        default: return false
+        }
+    }
 
     public var description: String {
         switch self {
@@ -116,9 +123,10 @@ public protocol StorageNodeClient: Sendable {
     func createUpload(_ jurisdiction: Jurisdiction, template: ObjectManifest) async throws
     /// An upload's template, or nil.
     func upload(_ jurisdiction: Jurisdiction, bucket: String, key: String, upload: VersionID) async throws -> ObjectManifest?
-    /// Upload templates of a bucket whose keys start with `prefix`, in (key, upload id) order.
-    func listUploads(_ jurisdiction: Jurisdiction, bucket: String, prefix: [UInt8], limit: Int) async throws
-        -> [ObjectManifest]
+    /// Up to `limit` upload templates of a bucket whose keys start with `prefix`, in (key, upload id) order, from
+    /// position `from` on (key bytes, NUL, upload id: inclusive).
+    func listUploads(_ jurisdiction: Jurisdiction, bucket: String, prefix: [UInt8], from: [UInt8], limit: Int)
+        async throws -> [ObjectManifest]
     /// Records an uploaded part, durably, unless a later upload of its number is there.
     func commitPart(_ jurisdiction: Jurisdiction, upload: VersionID, record: PartRecord) async throws -> CommitOutcome
     /// Part records numbered `>= from`.

@@ -42,34 +42,43 @@ struct GatewayRuntime {
             throw TopologyLoader.Invalid(description: "\(topologyPath ?? "built-in topology"): node \(local.id) has no address; "
                 + "qantara gateway needs every node's address (use qantara serve for in-process nodes)")
         }
+        let gateways = try resolveGateways(topology)
+        let environment = ProcessInfo.processInfo.environment
+        // Every gateway reaches each remote key store under its own identity, never another's (a missing token is a
+        // start-up error, not a silent fallback), so J's key store always knows which jurisdiction asks.
+        var tokens = [Jurisdiction: String]()
+        if topology.jurisdictions.contains(where: { $0.keyStore != nil }) {
+            for (gateway, _) in gateways {
+                guard let token = environment["QANTARA_KEYSTORE_TOKEN_\(gateway.code)"], !token.isEmpty else {
+                    throw TopologyLoader.Invalid(description: "QANTARA_KEYSTORE_TOKEN_\(gateway.code) is required: the "
+                        + "gateway of \(gateway) reaches key stores in their own processes with its own identity")
+                }
+                tokens[gateway] = token
+            }
+        }
         try FileManager.default.createDirectory(atPath: data + "/nodes", withIntermediateDirectories: true)
-        let (root, generated) = try RootCredentials.resolve(dataDirectory: data,
-                                                            environment: ProcessInfo.processInfo.environment)
+        let (root, generated) = try RootCredentials.resolve(dataDirectory: data, environment: environment)
         let clock = SequenceClock.system()
         // One key store per jurisdiction, embedded (its own process comes with `qantara keystore`).
-        let environment = ProcessInfo.processInfo.environment
-        var keyStores = [any KeyStoreClient]()
-        var algorithms = [Jurisdiction: AEADAlgorithm]()
-        let keyStoreToken = environment["QANTARA_KEYSTORE_TOKEN"]
-        if topology.jurisdictions.contains(where: { $0.keyStore != nil }), keyStoreToken?.isEmpty ?? true {
-            throw TopologyLoader.Invalid(description: "QANTARA_KEYSTORE_TOKEN is required to reach key stores in "
-                + "their own processes")
-        }
-        var embedded = [KeyStore]()
+        var embedded = [Jurisdiction: KeyStore]()
         for entry in topology.jurisdictions where entry.keyStore == nil {
-            embedded.append(KeyStore(jurisdiction: entry.code, path: data + "/keystores/\(entry.code).sealed",
-                                     maximumGrantLifetimeSeconds: try Self.grantLifetimeMax(environment),
-                                     now: { clock.nowMillis() }))
+            embedded[entry.code] = KeyStore(jurisdiction: entry.code, path: data + "/keystores/\(entry.code).sealed",
+                                            maximumGrantLifetimeSeconds: try Self.grantLifetimeMax(environment),
+                                            now: { clock.nowMillis() })
         }
         if !embedded.isEmpty {
             try FileManager.default.createDirectory(atPath: data + "/keystores", withIntermediateDirectories: true)
             let unseal = try UnsealSecret.resolve(dataDirectory: data, environment: environment, allowGenerated: true)
-            for store in embedded { try store.unseal(secret: unseal.secret) }
+            for store in embedded.values { try store.unseal(secret: unseal.secret) }
         }
+        // The embedded key stores' first administrators (the dev default's key ceremony): their credentials files.
+        let administrators = try topology.jurisdictions.compactMap { embedded[$0.code] }.flatMap {
+            try BootstrapAdministrators.ensure($0, directory: data + "/admins")
+        }
+        var algorithms = [Jurisdiction: AEADAlgorithm]()
         for entry in topology.jurisdictions {
             algorithms[entry.code] = entry.cipher.flatMap(AEADAlgorithm.init(name:)) ?? .aes256gcm
         }
-        keyStores += embedded as [any KeyStoreClient]
         let threadPool = NIOThreadPool(numberOfThreads: Limits.storageThreadCount)
         threadPool.start()
         let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(
@@ -80,7 +89,7 @@ struct GatewayRuntime {
         let streams = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(
             timeout: .init(connect: .seconds(1)), connectionPool: .init(idleTimeout: .seconds(60),
                                                                         concurrentHTTP1ConnectionsPerHostSoftLimit: 256)))
-        let token = ProcessInfo.processInfo.environment["QANTARA_NODE_TOKEN"]
+        let token = environment["QANTARA_NODE_TOKEN"]
 
         var local = [LocalStorageNode]()
         var clients = [any StorageNodeClient]()
@@ -100,45 +109,39 @@ struct GatewayRuntime {
                 }
             }
         }
-        for entry in topology.jurisdictions {
-            if let address = entry.keyStore {
-                keyStores.append(HTTPKeyStoreClient(jurisdiction: entry.code, address: address, http: http,
-                                                    token: keyStoreToken!))
+        // Each gateway's key-store clients: the embedded stores (which take the requester's jurisdiction from this
+        // process's own metadata), and the remote ones under that gateway's token.
+        var keyStoreClients = [(gateway: Jurisdiction, client: any KeyStoreClient)]()
+        for (gateway, _) in gateways {
+            for entry in topology.jurisdictions {
+                if let store = embedded[entry.code] {
+                    keyStoreClients.append((gateway, store))
+                } else if let address = entry.keyStore, let token = tokens[gateway] {
+                    keyStoreClients.append((gateway, HTTPKeyStoreClient(jurisdiction: entry.code, address: address,
+                                                                        http: http, token: token)))
+                }
             }
         }
-        let plaintext = environment["QANTARA_BENCH_PLAINTEXT"] == "1"
-        if plaintext {
-            logger.warning("QANTARA_BENCH_PLAINTEXT=1: objects are stored UNENCRYPTED (benchmark setting only)")
-        }
-        // A process hosting gateways of several jurisdictions reaches a remote key store with each gateway's own
-        // identity for cross-border reads (`QANTARA_KEYSTORE_TOKEN_<J>`).
-        var foreignClients = [(gateway: Jurisdiction, client: any KeyStoreClient)]()
-        for entry in topology.jurisdictions {
-            guard let address = entry.keyStore else { continue }
-            for gateway in topology.jurisdictions.map(\.code) where gateway != entry.code {
-                guard let token = environment["QANTARA_KEYSTORE_TOKEN_\(gateway.code)"], !token.isEmpty else { continue }
-                foreignClients.append((gateway, HTTPKeyStoreClient(jurisdiction: entry.code, address: address, http: http,
-                                                                   token: token)))
-            }
-        }
-        let crypto = ObjectCrypto(settings: .init(enabled: !plaintext, algorithms: algorithms), keyStores: keyStores,
-                                  requester: "gateway", foreignClients: foreignClients, now: { clock.nowMillis() })
+        let audit = AuditTrail(directory: data + "/audit", clock: clock, threadPool: threadPool, logger: logger)
+        let crypto = ObjectCrypto(settings: .init(enabled: !Self.plaintextBenchSetting(environment, logger: logger),
+                                                  algorithms: algorithms),
+                                  clients: keyStoreClients, audit: audit, requester: "gateway",
+                                  now: { clock.nowMillis() })
         let controlEngine = try RocksDBEngine(path: data + "/control", options: RocksDBOptions(blobThresholdBytes: nil))
         let control = try ControlPlane(engine: controlEngine, root: (root.accessKeyId, root.secretAccessKey), clock: clock)
-        let store = ObjectStore(topology: topology, nodes: clients, clock: clock, crypto: crypto, logger: logger)
-        let service = ObjectService(control: control, store: store, clock: clock, logger: logger)
-        let gate = SovereigntyGate(store: store, directory: data + "/audit", clock: clock, threadPool: threadPool,
-                                   logger: logger)
-        let admin = AdminAPI(service: service, gate: gate)
-        crypto.recordKeyEvents { jurisdiction, fields in try await gate.record(jurisdiction, kind: "key", fields: fields) }
-        let gateways = try resolveGateways(topology)
+        let service = ObjectService(control: control, topology: topology, nodes: clients, crypto: crypto, audit: audit,
+                                    clock: clock, logger: logger)
+        let admin = AdminAPI(service: service)
         let running = Atomic<Int>(0)
         var apps = [any Service]()
         for (jurisdiction, gatewayAddress) in gateways {
             var gatewayLogger = logger
             gatewayLogger[metadataKey: "gateway"] = "\(jurisdiction)"
-            let responder = S3Responder(service: service, gate: gate, admin: admin, domains: domains,
-                                        jurisdiction: jurisdiction, logger: gatewayLogger)
+            // The S3 API and, beside it under /_qantara/, the admin API: two responders, one port.
+            let responder = GatewayResponder(
+                s3: S3Responder(service: service, domains: domains, jurisdiction: jurisdiction, logger: gatewayLogger),
+                admin: AdminHTTP(api: admin, service: service, domains: domains, jurisdiction: jurisdiction,
+                                 logger: gatewayLogger))
             apps.append(Application(
                 responder: responder,
                 server: .http1OnEventLoops(configuration: .init(
@@ -150,14 +153,16 @@ struct GatewayRuntime {
                 onServerRunning: { _ in
                     // The banner comes once every gateway listens.
                     guard running.add(1, ordering: .relaxed).newValue == gateways.count else { return }
-                    Serve.printBanner(gateways: gateways, topology: topology, root: root, generated: generated, data: data)
+                    Serve.printBanner(gateways: gateways, topology: topology, root: root, generated: generated, data: data,
+                                      administrators: administrators)
                 },
                 logger: gatewayLogger
             ))
         }
         let monitor = NodeHealthMonitor(service: service, logger: logger)
         let rewrapJobs = KeyRewrapJobs(service: service, logger: logger)
-        let group = ServiceGroup(configuration: .init(services: apps + [monitor, rewrapJobs, AuditHeadSigner(gate: gate)],
+        let signer = AuditHeadSigner(audit: audit, crypto: crypto, logger: logger)
+        let group = ServiceGroup(configuration: .init(services: apps + [monitor, rewrapJobs, signer],
                                                       gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
             try await group.run()
@@ -174,6 +179,19 @@ struct GatewayRuntime {
 }
 
 extension GatewayRuntime {
+    /// Whether objects are stored unencrypted: the benchmark-only plaintext setting, compiled only into a benchmark
+    /// build (`-D QANTARA_BENCH_PLAINTEXT`, see `Tests/bench/run.sh`). The production binary never reads the
+    /// variable: every object it stores is encrypted.
+    static func plaintextBenchSetting(_ environment: [String: String], logger: Logger) -> Bool {
+        #if QANTARA_BENCH_PLAINTEXT
+        if environment["QANTARA_BENCH_PLAINTEXT"] == "1" {
+            logger.warning("QANTARA_BENCH_PLAINTEXT=1: objects are stored UNENCRYPTED (benchmark build only)")
+            return true
+        }
+        #endif
+        return false
+    }
+
     /// `QANTARA_GRANT_LIFETIME_MAX` (seconds): the longest validity the key stores accept for a grant.
     static func grantLifetimeMax(_ environment: [String: String]) throws -> Int64 {
         guard let text = environment["QANTARA_GRANT_LIFETIME_MAX"] else { return KeyStore.defaultMaximumGrantLifetimeSeconds }
@@ -205,7 +223,7 @@ extension GatewayRuntime {
 
 extension Serve {
     static func printBanner(gateways: [(Jurisdiction, ListenAddress)], topology: Topology, root: RootCredentials,
-                            generated: Bool, data: String) {
+                            generated: Bool, data: String, administrators: [String]) {
         let (host, port) = (gateways[0].1.host, gateways[0].1.port)
         var lines = ["Qantara is serving S3 on http://\(host):\(port)"]
         for (jurisdiction, address) in gateways {
@@ -218,7 +236,13 @@ extension Serve {
         lines.append("  default jurisdiction: \(topology.defaultJurisdiction), replicas per object: \(topology.replicationFactor)")
         lines.append("  data: \(data)")
         lines.append("  root access key: \(root.accessKeyId)")
-        lines.append("  root secret key: \(root.secretAccessKey)" + (generated ? "  (generated, saved in \(data)/root-credentials)" : ""))
+        // The secret is shown once, when it was just made; afterwards it stays where it is kept.
+        lines.append("  root secret key: " + (generated ? "\(root.secretAccessKey)  (generated, saved in \(data)/root-credentials)"
+                                                        : "(not shown: in \(data)/root-credentials or QANTARA_ROOT_SECRET_KEY)"))
+        if !administrators.isEmpty {
+            lines.append("  administrators created (each jurisdiction's authority: grants, keys, audit; two must approve "
+                + "irreversible acts): " + administrators.joined(separator: ", "))
+        }
         lines.append("  try: AWS_ACCESS_KEY_ID=\(root.accessKeyId) AWS_SECRET_ACCESS_KEY=… aws --endpoint-url http://\(host):\(port) s3 ls")
         FileHandle.standardOutput.write(Data((lines.joined(separator: "\n") + "\n").utf8))
     }

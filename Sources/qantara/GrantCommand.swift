@@ -1,5 +1,6 @@
 import Hashing
 import Admin
+import KeyStore
 import ArgumentParser
 import Foundation
 import ObjectModel
@@ -22,7 +23,7 @@ struct GrantCommand: AsyncParsableCommand {
 
     struct Issue: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Issue a grant letting gateways of other jurisdictions read part of a bucket.")
-        @OptionGroup var options: AdminOptions
+        @OptionGroup var options: AuthorityOptions
         @Option(help: "The issuing jurisdiction (where the bucket lives).") var jurisdiction: String
         @Option(name: .customLong("to"), help: "A recipient jurisdiction (repeatable).") var recipients: [String] = []
         @Option(help: "Tenant owning the bucket.") var tenant: String
@@ -47,13 +48,27 @@ struct GrantCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
-            let body = IssueGrantBody(jurisdiction: jurisdiction.uppercased(), recipients: recipients, tenant: tenant,
-                                      bucket: bucket, key: key, prefix: prefix,
-                                      operations: operations.split(separator: ",").map { String($0) },
-                                      purpose: purpose, legalBasis: legalBasis, notBefore: notBefore,
-                                      expiresInSeconds: GrantCommand.seconds(expiresIn)!, maxBytes: maxBytes,
-                                      maxRequests: maxRequests)
-            let grant = try await runAdmin { try await options.client().call("POST", "grants", body: body, as: GrantView.self) }
+            let code = try jurisdictionArgument(jurisdiction)
+            var parsed = [ReadOperation]()
+            for name in operations.split(separator: ",") {
+                guard let operation = ReadOperation(rawValue: String(name)) else {
+                    throw ValidationError("unknown operation \(name); one of "
+                        + ReadOperation.allCases.map(\.rawValue).joined(separator: ", "))
+                }
+                parsed.append(operation)
+            }
+            guard let purpose = GrantPurpose(rawValue: purpose) else {
+                throw ValidationError("unknown purpose \(purpose); one of "
+                    + GrantPurpose.allCases.map(\.rawValue).joined(separator: ", "))
+            }
+            let request = GrantRequest(recipients: try recipients.map(jurisdictionArgument), tenant: tenant,
+                                       bucket: bucket, key: key, prefix: prefix, operations: parsed, purpose: purpose,
+                                       legalBasis: legalBasis, notBefore: notBefore,
+                                       expiresInSeconds: GrantCommand.seconds(expiresIn)!, maxBytes: maxBytes,
+                                       maxRequests: maxRequests)
+            let answer = try await options.run(code, .issueGrant(request))
+            if reportPending(answer, jurisdiction: code) { return }
+            guard let grant = answer.grants?.first else { return }
             print("issued grant \(grant.id): \(grant.recipients.joined(separator: ",")) may \(grant.operations.joined(separator: ",")) "
                 + "\(grant.tenant)/\(grant.bucket) \(grant.scope) until \(grant.expires)")
         }
@@ -61,16 +76,13 @@ struct GrantCommand: AsyncParsableCommand {
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List the grants a jurisdiction issued.")
-        @OptionGroup var options: AdminOptions
+        @OptionGroup var options: AuthorityOptions
         @Option(help: "Issuing jurisdiction.") var jurisdiction: String
 
         func validate() throws { try KeyCommand.check(jurisdiction) }
 
         func run() async throws {
-            let grants = try await runAdmin {
-                try await options.client().call("GET", "grants", query: [("jurisdiction", jurisdiction.uppercased())],
-                                                body: Optional<String>.none, as: [GrantView].self)
-            }
+            let grants = try await options.run(try jurisdictionArgument(jurisdiction), .listGrants).grants ?? []
             printTable(["GRANT", "STATE", "TO", "TENANT", "BUCKET", "SCOPE", "OPERATIONS", "EXPIRES", "USED"],
                        grants.map { [$0.id, $0.state, $0.recipients.joined(separator: ","), $0.tenant, $0.bucket, $0.scope,
                                      $0.operations.joined(separator: ","), $0.expires, Self.used($0)] })
@@ -86,7 +98,7 @@ struct GrantCommand: AsyncParsableCommand {
 
     /// One grant of an issuing jurisdiction, as `show` and `revoke` name it.
     struct GrantTarget: ParsableArguments {
-        @OptionGroup var options: AdminOptions
+        @OptionGroup var options: AuthorityOptions
         @Option(help: "Issuing jurisdiction.") var jurisdiction: String
         @Argument(help: "Grant id.") var id: String
 
@@ -98,10 +110,11 @@ struct GrantCommand: AsyncParsableCommand {
         @OptionGroup var target: GrantTarget
 
         func run() async throws {
-            let grant = try await runAdmin {
-                try await target.options.client().call("GET", "grants/\(target.id)",
-                                                       query: [("jurisdiction", target.jurisdiction.uppercased())],
-                                                       body: Optional<String>.none, as: GrantView.self)
+            let code = try jurisdictionArgument(target.jurisdiction)
+            let grants = try await target.options.run(code, .listGrants).grants ?? []
+            guard let grant = grants.first(where: { $0.id == target.id }) else {
+                FileHandle.standardError.write(Data("error: NoSuchGrant: no grant \(target.id) in \(code)\n".utf8))
+                throw ExitCode(1)
             }
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -114,11 +127,9 @@ struct GrantCommand: AsyncParsableCommand {
         @OptionGroup var target: GrantTarget
 
         func run() async throws {
-            let grant = try await runAdmin {
-                try await target.options.client().call(
-                    "POST", "grants/\(target.id)/revoke",
-                    body: KeyActionBody(jurisdiction: target.jurisdiction.uppercased(), tenant: nil), as: GrantView.self)
-            }
+            let answer = try await target.options.run(try jurisdictionArgument(target.jurisdiction),
+                                                      .revokeGrant(id: target.id))
+            guard let grant = answer.grants?.first else { return }
             print("grant \(grant.id) is \(grant.state)")
         }
     }
@@ -130,16 +141,16 @@ struct AuditCommand: AsyncParsableCommand {
         commandName: "audit", abstract: "Read, export and verify a jurisdiction's audit log.",
         subcommands: [Tail.self, Export.self, Verify.self])
 
-    static func fetch(_ options: AdminOptions, _ jurisdiction: String) async throws -> AuditView {
-        try await runAdmin {
-            try await options.client().call("GET", "audit", query: [("jurisdiction", jurisdiction.uppercased())],
-                                            body: Optional<String>.none, as: AuditView.self)
+    static func fetch(_ options: AuthorityOptions, _ jurisdiction: String) async throws -> AuditView {
+        guard let audit = try await options.run(try jurisdictionArgument(jurisdiction), .readAudit).audit else {
+            throw AdminClient.Failure(description: "the gateway sent no audit log")
         }
+        return audit
     }
 
     struct Tail: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "The newest entries, one line each.")
-        @OptionGroup var options: AdminOptions
+        @OptionGroup var options: AuthorityOptions
         @Option(help: "Jurisdiction.") var jurisdiction: String = "MA"
         @Option(name: .short, help: "Number of entries.") var n: Int = 20
         @Option(help: "Only entries at or after this time (ms since 1970).") var since: Int64 = 0
@@ -158,7 +169,7 @@ struct AuditCommand: AsyncParsableCommand {
 
     struct Export: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Every entry since a time, as JSON lines.")
-        @OptionGroup var options: AdminOptions
+        @OptionGroup var options: AuthorityOptions
         @Option(help: "Jurisdiction.") var jurisdiction: String = "MA"
         @Option(help: "Only entries at or after this time (ms since 1970).") var since: Int64 = 0
 
@@ -177,7 +188,7 @@ struct AuditCommand: AsyncParsableCommand {
     struct Verify: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Check the hash chain and the signed heads with the jurisdiction's authority keys.")
-        @OptionGroup var options: AdminOptions
+        @OptionGroup var options: AuthorityOptions
         @Option(help: "Jurisdiction.") var jurisdiction: String = "MA"
 
         func validate() throws { try KeyCommand.check(jurisdiction) }

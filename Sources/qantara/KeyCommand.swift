@@ -1,20 +1,17 @@
 import Admin
 import ArgumentParser
 import Foundation
+import KeyStore
 import ObjectModel
 
-/// `qantara key`: the key hierarchy of each jurisdiction, administered through the gateway's admin API.
+/// `qantara key`: a jurisdiction's key hierarchy, administered by its administrators through its gateways.
 struct KeyCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "key", abstract: "Administer the per-jurisdiction key hierarchies (root and tenant keys).",
+        commandName: "key", abstract: "Administer a jurisdiction's key hierarchy (root and tenant keys) as one of its administrators.",
         subcommands: [List.self, Rotate.self, Rewrap.self, Retire.self, Destroy.self])
 
     /// `--jurisdiction` checked as an ISO 3166-1 alpha-2 code.
-    static func check(_ jurisdiction: String) throws {
-        guard Jurisdiction(jurisdiction) != nil else {
-            throw ValidationError("--jurisdiction must be an ISO 3166-1 alpha-2 code, got \(jurisdiction)")
-        }
-    }
+    static func check(_ jurisdiction: String) throws { _ = try jurisdictionArgument(jurisdiction) }
 
     static func printKeys(_ keys: [KeyView]) {
         printTable(["JURISDICTION", "TENANT", "VERSION", "STATE", "CREATED"],
@@ -23,38 +20,32 @@ struct KeyCommand: AsyncParsableCommand {
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List key versions, their states and creation times.")
-        @OptionGroup var options: AdminOptions
-        @Option(help: "Only this jurisdiction.") var jurisdiction: String?
+        @OptionGroup var options: AuthorityOptions
+        @Option(help: "Jurisdiction (ISO code).") var jurisdiction: String
         @Option(help: "Only this tenant's keys.") var tenant: String?
 
-        func validate() throws { if let jurisdiction { try KeyCommand.check(jurisdiction) } }
+        func validate() throws { try KeyCommand.check(jurisdiction) }
 
         func run() async throws {
-            var query = [(String, String)]()
-            if let jurisdiction { query.append(("jurisdiction", jurisdiction.uppercased())) }
-            if let tenant { query.append(("tenant", tenant)) }
-            let keys = try await runAdmin {
-                try await options.client().call("GET", "keys", query: query, body: Optional<String>.none, as: [KeyView].self)
-            }
-            KeyCommand.printKeys(keys)
+            let answer = try await options.run(try jurisdictionArgument(jurisdiction), .listKeys(tenant: tenant))
+            KeyCommand.printKeys(answer.keys ?? [])
         }
     }
 
     struct Rotate: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Add a key version (the root key's, or a tenant's with --tenant); new writes use it at once.")
-        @OptionGroup var options: AdminOptions
+            abstract: "Add a key version (a tenant's with --tenant; the root key's without, which needs approvals); new writes use it at once.")
+        @OptionGroup var options: AuthorityOptions
         @Option(help: "Jurisdiction (ISO code).") var jurisdiction: String
         @Option(help: "Tenant; without it the jurisdiction's root key rotates.") var tenant: String?
 
         func validate() throws { try KeyCommand.check(jurisdiction) }
 
         func run() async throws {
-            let key = try await runAdmin {
-                try await options.client().call("POST", "keys/rotate",
-                                                body: KeyActionBody(jurisdiction: jurisdiction.uppercased(), tenant: tenant),
-                                                as: KeyView.self)
-            }
+            let code = try jurisdictionArgument(jurisdiction)
+            let answer = try await options.run(code, .rotateKey(tenant: tenant))
+            if reportPending(answer, jurisdiction: code) { return }
+            guard let key = answer.keys?.first else { return }
             print("\(key.jurisdiction) \(key.tenant) key is now at version \(key.version)")
         }
     }
@@ -62,7 +53,7 @@ struct KeyCommand: AsyncParsableCommand {
     struct Rewrap: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Re-wrap every stored data key to the current key version (object data untouched), with progress.")
-        @OptionGroup var options: AdminOptions
+        @OptionGroup var options: AuthorityOptions
         @Option(help: "Jurisdiction (ISO code).") var jurisdiction: String
         @Option(help: "Only this tenant's data keys.") var tenant: String?
         @Flag(help: "Start the job and return without waiting.") var detach = false
@@ -70,20 +61,15 @@ struct KeyCommand: AsyncParsableCommand {
         func validate() throws { try KeyCommand.check(jurisdiction) }
 
         func run() async throws {
-            let client = try await runAdmin { try options.client() }
-            var job = try await runAdmin {
-                try await client.call("POST", "keys/rewrap",
-                                      body: KeyActionBody(jurisdiction: jurisdiction.uppercased(), tenant: tenant),
-                                      as: RewrapJobView.self)
-            }
+            let code = try jurisdictionArgument(jurisdiction)
+            guard var job = try await options.run(code, .rewrapKeys(tenant: tenant)).job else { return }
             print("rewrap job \(job.id): \(job.total) object(s) to examine")
             if detach { return }
             let interactive = isatty(STDOUT_FILENO) == 1
             while job.state == "running" {
                 try await Task.sleep(for: .milliseconds(300))
-                job = try await runAdmin {
-                    try await client.call("GET", "keys/rewrap/\(job.id)", body: Optional<String>.none, as: RewrapJobView.self)
-                }
+                guard let next = try await options.run(code, .rewrapStatus(job: job.id)).job else { break }
+                job = next
                 Self.progress(job, interactive: interactive)
             }
             if interactive { print("") }
@@ -111,26 +97,22 @@ struct KeyCommand: AsyncParsableCommand {
     struct Retire: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Disable decryption with a tenant's older key versions; refused while data keys depend on them.")
-        @OptionGroup var options: AdminOptions
+        @OptionGroup var options: AuthorityOptions
         @Option(help: "Jurisdiction (ISO code).") var jurisdiction: String
         @Option(help: "Tenant.") var tenant: String
 
         func validate() throws { try KeyCommand.check(jurisdiction) }
 
         func run() async throws {
-            let keys = try await runAdmin {
-                try await options.client().call("POST", "keys/retire",
-                                                body: KeyActionBody(jurisdiction: jurisdiction.uppercased(), tenant: tenant),
-                                                as: [KeyView].self)
-            }
-            KeyCommand.printKeys(keys)
+            let answer = try await options.run(try jurisdictionArgument(jurisdiction), .retireKey(tenant: tenant))
+            KeyCommand.printKeys(answer.keys ?? [])
         }
     }
 
     struct Destroy: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Destroy every version of a tenant's key in a jurisdiction: crypto-shreds its data there, irreversibly.")
-        @OptionGroup var options: AdminOptions
+            abstract: "Destroy every version of a tenant's key in a jurisdiction (crypto-shreds its data there, irreversibly); runs once a quorum of administrators approved it.")
+        @OptionGroup var options: AuthorityOptions
         @Option(help: "Jurisdiction (ISO code).") var jurisdiction: String
         @Option(help: "Tenant.") var tenant: String
         @Flag(help: "Required: confirms the destruction, which cannot be undone.") var confirm = false
@@ -144,14 +126,10 @@ struct KeyCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
-            _ = try await runAdmin {
-                try await options.client().call("POST", "keys/destroy",
-                                                body: KeyActionBody(jurisdiction: jurisdiction.uppercased(), tenant: tenant,
-                                                                    confirm: true),
-                                                as: [KeyView].self)
-            }
-            print("destroyed every key version of tenant \(tenant) in \(jurisdiction.uppercased()): its data there is "
-                + "crypto-shredded")
+            let code = try jurisdictionArgument(jurisdiction)
+            let answer = try await options.run(code, .destroyKey(tenant: tenant))
+            if reportPending(answer, jurisdiction: code) { return }
+            print("destroyed every key version of tenant \(tenant) in \(code): its data there is crypto-shredded")
         }
     }
 }

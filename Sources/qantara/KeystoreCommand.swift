@@ -32,6 +32,8 @@ struct KeystoreCommand: AsyncParsableCommand {
     @Option(help: "Label of the PKCS#11 token (with --backend pkcs11).") var pkcs11Token: String?
     @Option(help: "Longest validity of a grant this authority issues, in seconds.")
     var maxGrantLifetime: Int64 = KeyStore.defaultMaximumGrantLifetimeSeconds
+    @Option(help: "At the key store's first unsealed start (its key ceremony), create its first administrators and write their credentials files here (mode 0600).")
+    var bootstrapAdmins: String?
 
     func validate() throws {
         guard Jurisdiction(jurisdiction) != nil else {
@@ -96,6 +98,11 @@ struct KeystoreCommand: AsyncParsableCommand {
             try store.unseal(secret: unseal.secret)
         } else {
             logger.warning("no unseal secret: the key store is sealed until POST /kms/v1/unseal")
+        }
+        if let directory = bootstrapAdmins, !store.isSealed {
+            for path in try BootstrapAdministrators.ensure(store, directory: directory) {
+                logger.notice("administrator created", metadata: ["credentials": "\(path)"])
+            }
         }
         let address = ListenAddress(listen)!
         let sealed = store.isSealed

@@ -8,6 +8,7 @@ struct Qantara: AsyncParsableCommand {
         abstract: "Qantara: a sovereign S3-compatible object storage gateway.",
         subcommands: [Serve.self, Gateway.self, Bench.self, TenantCommand.self, AccessKeyCommand.self, NodeCommand.self,
                       KeyCommand.self, KeystoreCommand.self,
-                      GrantCommand.self, AuditCommand.self]
+                      GrantCommand.self, AuditCommand.self, AdministratorCommand.self, ApproveCommand.self,
+                      ApprovalsCommand.self]
     )
 }

@@ -1,4 +1,5 @@
 import Foundation
+import KeyStore
 import ObjectModel
 import ObjectService
 import Placement
@@ -104,5 +105,30 @@ enum UnsealSecret {
             throw TopologyLoader.Invalid(description: "cannot write \(path)")
         }
         return (Array(fresh), path + " (generated)")
+    }
+}
+
+/// The first administrators of a key store, made at its first start (the key ceremony) and written one file each
+/// (mode 0600, directory 0700) for the people who will hold them: `<directory>/<J>-admin-<n>.json`.
+enum BootstrapAdministrators {
+    /// How many a new key store gets: two, so that the default quorum of two can be met.
+    static let count = 2
+
+    /// Creates `store`'s first administrators if it has none; returns the files written.
+    static func ensure(_ store: KeyStore, directory: String) throws -> [String] {
+        let created = try store.bootstrapAdministrators(count: count)
+        guard !created.isEmpty else { return [] }
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o700])
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return try created.map { credentials in
+            let path = directory + "/\(credentials.name).json"
+            guard FileManager.default.createFile(atPath: path, contents: try encoder.encode(credentials),
+                                                 attributes: [.posixPermissions: 0o600]) else {
+                throw TopologyLoader.Invalid(description: "cannot write \(path)")
+            }
+            return path
+        }
     }
 }

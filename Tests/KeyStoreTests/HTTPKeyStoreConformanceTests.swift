@@ -22,6 +22,7 @@ final class HTTPKeyStoreConformanceTests: KeyStoreConformanceTests {
         store = KeyStore(jurisdiction: ma, path: temporaryDirectory() + "/keystore.sealed", cost: .minimum,
                          now: { 1_700_000_000_000 })
         try store.unseal(secret: Array("correct horse".utf8))
+        administrators = try store.bootstrapAdministrators(count: 3)
         let server = KeyStoreServer(store: store, identities: identities, logger: Logger(label: "test"))
         let (stream, continuation) = AsyncStream<Int>.makeStream()
         let app = Application(responder: server, configuration: .init(address: .hostname("127.0.0.1", port: 0)),

@@ -1,9 +1,9 @@
 import XCTest
-import Envelope
 import Hashing
 import ObjectModel
 import Sovereignty
 @testable import KeyStore
+@testable import Envelope
 
 let ma = Jurisdiction("MA")!
 let fr = Jurisdiction("FR")!
@@ -11,6 +11,15 @@ let fr = Jurisdiction("FR")!
 func request(_ jurisdiction: Jurisdiction = ma, _ operation: String = "test") -> RequestMetadata {
     RequestMetadata(requester: "gateway-\(jurisdiction)", jurisdiction: jurisdiction, operation: operation,
                     requestID: "r1")
+}
+
+/// Runs `action` on `store` as MA's authority, signed by `credentials`, through a gateway of MA.
+func act(_ store: KeyStore, _ action: AuthorityAction, by credentials: AdministratorCredentials) async throws
+    -> AuthorityOutcome
+{
+    let (proof, body) = try AuthorityRequest(jurisdiction: store.jurisdiction, action: action)
+        .signed(by: credentials, nowSeconds: store.now() / 1000)
+    return try await store.administer(proof, body: body, metadata: request(store.jurisdiction))
 }
 
 func temporaryDirectory() -> String {
@@ -22,12 +31,43 @@ func temporaryDirectory() -> String {
 /// The behaviour every ``KeyStoreClient`` shares, whatever carries the calls: run here on the in-process store,
 /// and by subclasses over the network.
 class KeyStoreConformanceTests: XCTestCase {
+    /// The administrators of the store `makeClient` made (its key ceremony's).
+    var administrators: [AdministratorCredentials] = []
+
     /// A client of a fresh, unsealed key store of MA.
     func makeClient() async throws -> any KeyStoreClient {
         let store = KeyStore(jurisdiction: ma, path: temporaryDirectory() + "/keystore.sealed", cost: .minimum,
                              now: { 1_700_000_000_000 })
         try store.unseal(secret: Array("correct horse".utf8))
+        administrators = try store.bootstrapAdministrators(count: 3)
         return store
+    }
+
+    /// Sends `action` to `client` as MA's authority, signed by administrator `admin`, through a gateway of
+    /// `metadata`'s jurisdiction (MA's by default).
+    func administer(_ client: any KeyStoreClient, _ action: AuthorityAction, admin: Int = 0,
+                    jurisdiction: Jurisdiction = ma, metadata: RequestMetadata = request(),
+                    signedAt: Int64 = 1_700_000_000) async throws -> AuthorityOutcome {
+        let (proof, body) = try AuthorityRequest(jurisdiction: jurisdiction, action: action)
+            .signed(by: administrators[admin], nowSeconds: signedAt)
+        return try await client.administer(proof, body: body, metadata: metadata)
+    }
+
+    /// Runs an irreversible act: requested by administrator 0, approved by administrator 1.
+    func approved(_ client: any KeyStoreClient, _ action: AuthorityAction) async throws -> AuthorityResult? {
+        let requested = try await administer(client, action)
+        let pending = try XCTUnwrap(requested.pending, "\(action) ran without approval")
+        XCTAssertNil(requested.executed)
+        let approval = try await administer(client, .approve(request: pending.id), admin: 1)
+        XCTAssertEqual(approval.executed, action)
+        return approval.result
+    }
+
+    /// Issues a grant as MA's administrator; returns its id.
+    func issue(_ client: any KeyStoreClient, _ grant: GrantRequest) async throws -> String {
+        let outcome = try await administer(client, .issueGrant(grant))
+        guard case .grant(let status)? = outcome.result else { throw XCTSkip("no grant issued: \(outcome)") }
+        return status.id
     }
 
     func testGeneratedKeyDecryptsOnlyWithItsBinding() async throws {
@@ -66,7 +106,9 @@ class KeyStoreConformanceTests: XCTestCase {
     func testRotateRewrapRetire() async throws {
         let client = try await makeClient()
         let old = try await client.generateDataKey(tenant: "acme", aad: [7], metadata: request())
-        let rotated = try await client.rotate(tenant: "acme", metadata: request())
+        guard case .key(let rotated)? = try await administer(client, .rotateKey(tenant: "acme")).result else {
+            return XCTFail("no key version")
+        }
         XCTAssertEqual(rotated.version, 2)
         let fresh = try await client.generateDataKey(tenant: "acme", aad: [7], metadata: request())
         XCTAssertEqual(fresh.wrapped.tenantKeyVersion, 2, "new keys use the new version at once")
@@ -74,12 +116,16 @@ class KeyStoreConformanceTests: XCTestCase {
         XCTAssertEqual(rewrapped.tenantKeyVersion, 2)
         let rewrappedKey = try await client.decrypt(tenant: "acme", wrapped: rewrapped, aad: [7], metadata: request()).exportBytes()
         XCTAssertEqual(rewrappedKey, old.plaintext.exportBytes())
-        let states = try await client.retire(tenant: "acme", metadata: request()).map(\.state)
-        XCTAssertEqual(states, [.retired, .current])
+        guard case .keys(let retired)? = try await administer(client, .retireKey(tenant: "acme")).result else {
+            return XCTFail("no key versions")
+        }
+        XCTAssertEqual(retired.map(\.state), [.retired, .current])
         await assertKeyStoreError(try await client.decrypt(tenant: "acme", wrapped: old.wrapped, aad: [7], metadata: request()),
                                   .versionRetired(ma, tenant: "acme", version: 1, minimum: 2))
-        // Root rotation re-wraps tenant keys: everything still opens.
-        let root = try await client.rotate(tenant: nil, metadata: request())
+        // Root rotation re-wraps tenant keys: everything still opens. It needs a second administrator's approval.
+        guard case .key(let root)? = try await approved(client, .rotateKey(tenant: nil)) else {
+            return XCTFail("no root version")
+        }
         XCTAssertEqual(root.version, 2)
         let freshKey = try await client.decrypt(tenant: "acme", wrapped: fresh.wrapped, aad: [7], metadata: request()).exportBytes()
         XCTAssertEqual(freshKey, fresh.plaintext.exportBytes())
@@ -92,85 +138,148 @@ class KeyStoreConformanceTests: XCTestCase {
         let client = try await makeClient()
         let acme = try await client.generateDataKey(tenant: "acme", aad: [], metadata: request())
         let other = try await client.generateDataKey(tenant: "other", aad: [], metadata: request())
-        try await client.destroy(tenant: "acme", metadata: request())
+        _ = try await approved(client, .destroyKey(tenant: "acme"))
         await assertKeyStoreError(try await client.decrypt(tenant: "acme", wrapped: acme.wrapped, aad: [], metadata: request()),
                                   .tenantKeyDestroyed(ma, tenant: "acme"))
         await assertKeyStoreError(try await client.generateDataKey(tenant: "acme", aad: [], metadata: request()),
                                   .tenantKeyDestroyed(ma, tenant: "acme"))
-        await assertKeyStoreError(try await client.rotate(tenant: "acme", metadata: request()),
-                                  .tenantKeyDestroyed(ma, tenant: "acme"))
+        do {
+            _ = try await administer(client, .rotateKey(tenant: "acme"))
+            XCTFail("a destroyed key rotated")
+        } catch let error as KeyStoreError {
+            XCTAssertEqual(error, .tenantKeyDestroyed(ma, tenant: "acme"))
+        }
         let otherKey = try await client.decrypt(tenant: "other", wrapped: other.wrapped, aad: [], metadata: request()).exportBytes()
         XCTAssertEqual(otherKey, other.plaintext.exportBytes())
         let states = try await client.keys(tenant: "acme", metadata: request()).map(\.state)
         XCTAssertEqual(states, [.destroyed])
     }
 
-    func testGrantsGateCrossBorderReleases() async throws {
+    /// An object of tenant acme in `bucket` of MA, written under a bucket key made with `context`: what a key store
+    /// is handed to release its data key (as its envelope header holds it), and that data key.
+    func storedObject(_ client: any KeyStoreClient, bucket: String, key: String, context: BucketKeyContext? = nil,
+                      requester: RequestMetadata = request()) async throws -> (DataKeyRelease, SecretKey) {
+        let context = context ?? BucketKeyContext(bucket: bucket, id: Array(repeating: 7, count: 16))
+        let bucketKey = try await client.generateDataKey(tenant: "acme", aad: context.encoded(), metadata: requester)
+        let version = VersionID.random()
+        let binding = ObjectBinding(jurisdiction: ma, tenant: "acme", bucket: bucket, key: key, version: version)
+        let cipher = ObjectCipher.create(binding: binding, algorithm: .aes256gcm, segmentSizeBytes: 1024,
+                                         bucketKey: bucketKey.plaintext,
+                                         reference: BucketKeyReference(tenantKeyVersion: bucketKey.wrapped.tenantKeyVersion,
+                                                                       id: context.id, wrappedKey: bucketKey.wrapped.bytes,
+                                                                       issuedTo: context.issuedTo))
+        let opened = try ObjectCipher.open(cipher.header, bucketKey: bucketKey.plaintext)
+        return (DataKeyRelease(tenant: "acme", bucketKey: bucketKey.wrapped, bucketKeyContext: context.encoded(),
+                               wrappedDataKey: cipher.header.wrappedDataKey, bucket: bucket, key: key,
+                               version: version.bytes), opened.dataKey)
+    }
+
+    /// Across a border the key store decides reads itself and releases one object's data key at most: under a grant
+    /// naming the requester, for an operation that opens the object, a key (authenticated by the data key's own
+    /// wrapping, never taken from the caller) inside the grant's scope; a bucket key never leaves for another
+    /// jurisdiction, and a listing grant releases nothing.
+    func testCrossBorderReadsAreDecidedHereAndReleaseOneObjectsKey() async throws {
         let client = try await makeClient()
-        let aad = BucketKeyContext(bucket: "data", id: Array(repeating: 7, count: 16)).encoded()
-        let bucketKey = try await client.generateDataKey(tenant: "acme", aad: aad, metadata: request())
         let (foreign, claimed) = foreignRequester(client)
-        @Sendable func release(grant: String?, operation: String = "GetObject") async throws -> SecretKey {
+        let (inside, insideKey) = try await storedObject(client, bucket: "data", key: "public/a.csv")
+        let (outside, _) = try await storedObject(client, bucket: "data", key: "private/b.csv")
+        let (otherBucket, _) = try await storedObject(client, bucket: "other", key: "public/a.csv")
+        @Sendable func release(_ object: DataKeyRelease, grant: String?, operation: String = "GetObject") async throws
+            -> SecretKey
+        {
             var metadata = claimed
             metadata.grantID = grant
             metadata.operation = operation
-            return try await foreign.decrypt(tenant: "acme", wrapped: bucketKey.wrapped, aad: aad, metadata: metadata)
+            return try await foreign.releaseDataKey(object, metadata: metadata)
         }
         func refusal(_ reason: String) -> KeyStoreError {
             .grantRefused(store: ma, requester: "gateway-FR", requesterJurisdiction: fr, reason: reason)
         }
-        await assertKeyStoreError(try await release(grant: nil),
-                                  .wrongJurisdiction(store: ma, requester: "gateway-FR", requesterJurisdiction: fr))
+        @Sendable func decide(_ operation: ReadOperation, key: String? = nil, prefix: String? = nil,
+                              counts: Bool = false) async throws -> CrossBorderVerdict {
+            try await foreign.decideRead(CrossBorderRead(operation: operation, tenant: "acme", bucket: "data", key: key,
+                                                         prefix: prefix, countsRequest: counts), metadata: claimed)
+        }
+        await assertKeyStoreError(try await release(inside, grant: nil), refusal("no-grant"))
+        var refused = try await decide(.getObject, key: "public/a.csv")
+        XCTAssertEqual(refused, CrossBorderVerdict(grantID: nil, refusal: .noGrant, limitsBytes: false))
         let now: Int64 = 1_700_000_000
-        let grant = Grant(id: "g-1", issuer: fr, recipients: [fr], tenant: "acme", bucket: "data", prefix: "public/",
-                          operations: [.getObject, .headObject], purpose: .supportCase, legalBasis: "ticket 7",
-                          notBefore: now - 10, expires: now + 3600, issuedAt: now)
-        // Only MA's own requesters may issue MA's grants.
-        await assertKeyStoreError(try await foreign.issueGrant(grant, metadata: claimed),
-                                  .wrongJurisdiction(store: ma, requester: "gateway-FR", requesterJurisdiction: fr))
+        let grant = GrantRequest(recipients: [fr], tenant: "acme", bucket: "data", prefix: "public/",
+                                 operations: [.getObject, .headObject, .listObjects], purpose: .supportCase,
+                                 legalBasis: "ticket 7", notBefore: now - 10, expiresInSeconds: 3610)
         var tooLong = grant
-        tooLong.expires = now + 365 * 86_400
+        tooLong.expiresInSeconds = 365 * 86_400
         do {
-            _ = try await client.issueGrant(tooLong, metadata: request())
+            _ = try await administer(client, .issueGrant(tooLong))
             XCTFail("a grant beyond the maximum lifetime was issued")
         } catch let error as KeyStoreError {
             guard case .invalidRequest(let message) = error else { return XCTFail("\(error)") }
             XCTAssertTrue(message.contains("maximum"), message)
         }
-        let issued = try await client.issueGrant(grant, metadata: request())
+        guard case .grant(let issued)? = try await administer(client, .issueGrant(grant)).result else {
+            return XCTFail("no grant")
+        }
+        let id = issued.id
         // The JWS verifies with the published authority key and names MA as issuer whatever the request said.
         let published = try await client.authorities()
         let authorities: Sovereignty.Authorities = Dictionary(uniqueKeysWithValues: published.map {
             ($0.kid, (jurisdiction: $0.jurisdiction, publicKey: Base64.decode($0.publicKey)!))
         })
         XCTAssertEqual(try SignedGrant(compact: issued.jws).verify(authorities: authorities).issuer, ma)
-        let released = try await release(grant: "g-1")
-        XCTAssertEqual(released.exportBytes(), bucketKey.plaintext.exportBytes())
-        await assertKeyStoreError(try await release(grant: "g-1", operation: "ListObjects"),
-                                  refusal("wrong-operation, grant g-1"))
-        await assertKeyStoreError(try await release(grant: "g-2"), refusal("no-grant, grant g-2"))
-        let otherBucket = BucketKeyContext(bucket: "other", id: Array(repeating: 7, count: 16)).encoded()
-        let otherKey = try await client.generateDataKey(tenant: "acme", aad: otherBucket, metadata: request())
-        var granted = claimed
-        granted.grantID = "g-1"
-        granted.operation = "GetObject"
-        let metadata = granted
-        await assertKeyStoreError(try await foreign.decrypt(tenant: "acme", wrapped: otherKey.wrapped, aad: otherBucket,
-                                                           metadata: metadata), refusal("wrong-bucket, grant g-1"))
-        let revoked = try await client.revokeGrant(id: "g-1", metadata: request())
+        let granted = try await decide(.getObject, key: "public/a.csv")
+        XCTAssertEqual(granted, CrossBorderVerdict(grantID: id, refusal: nil, limitsBytes: false))
+        let listing = try await decide(.listObjects, prefix: "public/2026/")
+        XCTAssertNil(listing.refusal)
+        let wholeBucket = try await decide(.listObjects, prefix: "")
+        XCTAssertEqual(wholeBucket.refusal, .outsideKeyOrPrefix)
+        let private_ = try await decide(.getObject, key: "private/b.csv")
+        XCTAssertEqual(private_.refusal, .outsideKeyOrPrefix)
+        let released = try await release(inside, grant: id)
+        XCTAssertEqual(released.exportBytes(), insideKey.exportBytes(), "the object's data key, not its bucket key")
+        await assertKeyStoreError(try await release(inside, grant: id, operation: "ListObjects"),
+                                  refusal("wrong-operation, grant \(id)"))
+        await assertKeyStoreError(try await release(outside, grant: id), refusal("outside-key-or-prefix, grant \(id)"))
+        await assertKeyStoreError(try await release(otherBucket, grant: id), refusal("wrong-bucket, grant \(id)"))
+        await assertKeyStoreError(try await release(inside, grant: "g-2"), refusal("no-grant, grant g-2"))
+        // The key named in the request is bound by the data key's wrapping: renaming the object to fit the grant
+        // does not open it.
+        var renaming = outside
+        renaming.key = "public/b.csv"
+        let renamed = renaming
+        await assertKeyStoreError(try await release(renamed, grant: id), .wrappedKeyRejected(ma, tenant: "acme"))
+        // The bucket key itself never leaves for FR, grant or not.
+        var metadata = claimed
+        metadata.grantID = id
+        metadata.operation = "GetObject"
+        let asked = metadata
+        await assertKeyStoreError(try await foreign.decrypt(tenant: "acme", wrapped: inside.bucketKey,
+                                                           aad: inside.bucketKeyContext, metadata: asked),
+                                  .wrongJurisdiction(store: ma, requester: "gateway-FR", requesterJurisdiction: fr))
+        guard case .grant(let revoked)? = try await administer(client, .revokeGrant(id: id)).result else {
+            return XCTFail("no grant")
+        }
         XCTAssertNotNil(revoked.revokedMillis)
-        await assertKeyStoreError(try await release(grant: "g-1"), refusal("revoked, grant g-1"))
-        let listed = try await foreign.grants(metadata: claimed)
-        XCTAssertEqual(listed.map(\.id), ["g-1"])
+        await assertKeyStoreError(try await release(inside, grant: id), refusal("revoked, grant \(id)"))
+        refused = try await decide(.getObject, key: "public/a.csv")
+        XCTAssertEqual(refused.refusal, .revoked)
+        // FR sees the grants naming it, and no other.
+        var forUS = grant
+        forUS.recipients = [Jurisdiction("US")!]
+        let usID = try await issue(client, forUS)
+        let seenByFR = try await foreign.grants(metadata: claimed)
+        XCTAssertEqual(seenByFR.map(\.id), [id])
+        let seenByMA = try await client.grants(metadata: request())
+        XCTAssertEqual(seenByMA.map(\.id), [id, usID])
     }
 
     /// A key made for a multipart upload that a gateway of FR starts in MA is marked as issued to FR (in the
-    /// authenticated context): only FR may have it made, and it goes back to FR for the upload's operations only.
+    /// authenticated context): only FR may have it made, and its data key goes back to FR for the upload's operations
+    /// only.
     func testUploadKeyIssuedToARequesterGoesBackToItForItsUploadOnly() async throws {
         let client = try await makeClient()
         let (foreign, claimed) = foreignRequester(client)
         let id = Array(repeating: UInt8(5), count: 16)
-        let issued = BucketKeyContext(bucket: "data", id: id, issuedTo: fr).encoded()
+        let issued = BucketKeyContext(bucket: "data", id: id, issuedTo: fr)
         func assertInvalid(_ body: @Sendable () async throws -> GeneratedKey, line: UInt = #line) async {
             do {
                 _ = try await body()
@@ -183,29 +292,32 @@ class KeyStoreConformanceTests: XCTestCase {
             }
         }
         // MA's own gateways cannot have a key made "for FR", nor FR one for the US.
-        await assertInvalid { try await client.generateDataKey(tenant: "acme", aad: issued, metadata: request()) }
+        await assertInvalid { try await client.generateDataKey(tenant: "acme", aad: issued.encoded(), metadata: request()) }
         let forUS = BucketKeyContext(bucket: "data", id: id, issuedTo: Jurisdiction("US")!).encoded()
         await assertInvalid { try await foreign.generateDataKey(tenant: "acme", aad: forUS, metadata: claimed) }
-        let key = try await foreign.generateDataKey(tenant: "acme", aad: issued, metadata: claimed)
-        @Sendable func open(_ operation: String, aad: [UInt8] = issued) async throws -> SecretKey {
+        let (upload, dataKey) = try await storedObject(foreign, bucket: "data", key: "big", context: issued,
+                                                       requester: claimed)
+        @Sendable func open(_ operation: String, _ object: DataKeyRelease = upload) async throws -> SecretKey {
             var metadata = claimed
             metadata.operation = operation
-            return try await foreign.decrypt(tenant: "acme", wrapped: key.wrapped, aad: aad, metadata: metadata)
+            return try await foreign.releaseDataKey(object, metadata: metadata)
         }
         for operation in ["UploadPart", "CompleteMultipartUpload"] {
             let opened = try await open(operation)
-            XCTAssertEqual(opened.exportBytes(), key.plaintext.exportBytes(), operation)
+            XCTAssertEqual(opened.exportBytes(), dataKey.exportBytes(), operation)
         }
         // Reading back what it wrote needs a grant like any other read.
         await assertKeyStoreError(try await open("GetObject"),
                                   .grantRefused(store: ma, requester: "gateway-FR", requesterJurisdiction: fr,
                                                 reason: "no-grant"))
-        // The same wrapped key presented under a context that does not name FR is refused before it is opened.
-        await assertKeyStoreError(try await open("UploadPart", aad: BucketKeyContext(bucket: "data", id: id).encoded()),
-                                  .wrongJurisdiction(store: ma, requester: "gateway-FR", requesterJurisdiction: fr))
+        // The same wrapped key presented under a context that does not name FR does not open.
+        var unmarking = upload
+        unmarking.bucketKeyContext = BucketKeyContext(bucket: "data", id: id).encoded()
+        let unmarked = unmarking
+        await assertKeyStoreError(try await open("UploadPart", unmarked), .wrappedKeyRejected(ma, tenant: "acme"))
         // MA itself opens it (the bucket's own gateways read what FR wrote).
-        let home = try await client.decrypt(tenant: "acme", wrapped: key.wrapped, aad: issued, metadata: request())
-        XCTAssertEqual(home.exportBytes(), key.plaintext.exportBytes())
+        let home = try await client.releaseDataKey(upload, metadata: request())
+        XCTAssertEqual(home.exportBytes(), dataKey.exportBytes())
     }
 
     /// A grant's request and byte limits are counted by the key store for every gateway: a use that would exceed
@@ -214,20 +326,20 @@ class KeyStoreConformanceTests: XCTestCase {
         let client = try await makeClient()
         let (foreign, claimed) = foreignRequester(client)
         let now: Int64 = 1_700_000_000
-        let grant = Grant(id: "g-9", issuer: ma, recipients: [fr], tenant: "acme", bucket: "data", prefix: "",
-                          operations: [.getObject], purpose: .customerInitiated, legalBasis: "contract 9",
-                          notBefore: now - 10, expires: now + 3600, issuedAt: now, maxBytes: 100, maxRequests: 2)
-        _ = try await client.issueGrant(grant, metadata: request())
+        let grant = GrantRequest(recipients: [fr], tenant: "acme", bucket: "data", operations: [.getObject],
+                                 purpose: .customerInitiated, legalBasis: "contract 9", notBefore: now - 10,
+                                 expiresInSeconds: 3610, maxBytes: 100, maxRequests: 2)
+        let g9 = try await issue(client, grant)
         func refusal(_ reason: String) -> KeyStoreError {
             .grantRefused(store: ma, requester: "gateway-FR", requesterJurisdiction: fr, reason: reason)
         }
-        _ = try await foreign.useGrant(id: "g-9", requests: 1, bytes: 0, metadata: claimed)
-        _ = try await foreign.useGrant(id: "g-9", requests: 1, bytes: 60, metadata: claimed)
-        await assertKeyStoreError(try await foreign.useGrant(id: "g-9", requests: 1, bytes: 0, metadata: claimed),
-                                  refusal("limit-exceeded, grant g-9"))
-        await assertKeyStoreError(try await foreign.useGrant(id: "g-9", requests: 0, bytes: 41, metadata: claimed),
-                                  refusal("limit-exceeded, grant g-9"))
-        let status = try await foreign.useGrant(id: "g-9", requests: 0, bytes: 40, metadata: claimed)
+        _ = try await foreign.useGrant(id: g9, requests: 1, bytes: 0, metadata: claimed)
+        _ = try await foreign.useGrant(id: g9, requests: 1, bytes: 60, metadata: claimed)
+        await assertKeyStoreError(try await foreign.useGrant(id: g9, requests: 1, bytes: 0, metadata: claimed),
+                                  refusal("limit-exceeded, grant \(g9)"))
+        await assertKeyStoreError(try await foreign.useGrant(id: g9, requests: 0, bytes: 41, metadata: claimed),
+                                  refusal("limit-exceeded, grant \(g9)"))
+        let status = try await foreign.useGrant(id: g9, requests: 0, bytes: 40, metadata: claimed)
         XCTAssertEqual([status.usedRequests, status.usedBytes], [2, 100])
         let listed = try await client.grants(metadata: request())
         XCTAssertEqual(listed.map { [$0.usedRequests, $0.usedBytes] }, [[2, 100]])
@@ -238,17 +350,170 @@ class KeyStoreConformanceTests: XCTestCase {
             guard case .invalidRequest = error else { return XCTFail("\(error)") }
         }
         var unlimited = grant
-        unlimited.id = "g-10"
         unlimited.maxBytes = nil
         unlimited.maxRequests = nil
         unlimited.recipients = [Jurisdiction("US")!]
-        _ = try await client.issueGrant(unlimited, metadata: request())
-        await assertKeyStoreError(try await foreign.useGrant(id: "g-10", requests: 1, bytes: 0, metadata: claimed),
+        let g10 = try await issue(client, unlimited)
+        await assertKeyStoreError(try await foreign.useGrant(id: g10, requests: 1, bytes: 0, metadata: claimed),
                                   .wrongJurisdiction(store: ma, requester: "gateway-FR", requesterJurisdiction: fr))
-        _ = try await client.revokeGrant(id: "g-10", metadata: request())
-        await assertKeyStoreError(try await client.useGrant(id: "g-10", requests: 1, bytes: 0, metadata: request()),
+        _ = try await administer(client, .revokeGrant(id: g10))
+        await assertKeyStoreError(try await client.useGrant(id: g10, requests: 1, bytes: 0, metadata: request()),
                                   .grantRefused(store: ma, requester: "gateway-MA", requesterJurisdiction: ma,
-                                                reason: "revoked, grant g-10"))
+                                                reason: "revoked, grant \(g10)"))
+        // Counting cannot overflow: an absurd use is refused, not a trap.
+        for (requests, bytes) in [(Int64.max, Int64(0)), (0, .max), (-1, 0)] {
+            do {
+                _ = try await foreign.useGrant(id: g9, requests: requests, bytes: bytes, metadata: claimed)
+                XCTFail("use of \(requests) requests, \(bytes) bytes accepted")
+            } catch let error as KeyStoreError {
+                guard case .invalidRequest = error else { return XCTFail("\(error)") }
+            }
+        }
+    }
+
+    /// A request limit counts at the key store for reads that release no key (listings), when asked to, and for every
+    /// released key; the count survives the store being reopened.
+    func testRequestLimitsCountAtDecisionAndAtRelease() async throws {
+        let client = try await makeClient()
+        let (foreign, claimed) = foreignRequester(client)
+        let now: Int64 = 1_700_000_000
+        let grant = GrantRequest(recipients: [fr], tenant: "acme", bucket: "data", operations: [.getObject, .listObjects],
+                                 purpose: .customerInitiated, legalBasis: "contract 3", notBefore: now - 10,
+                                 expiresInSeconds: 3610, maxBytes: 10, maxRequests: 3)
+        let g3 = try await issue(client, grant)
+        let list = CrossBorderRead(operation: .listObjects, tenant: "acme", bucket: "data", prefix: "", countsRequest: true)
+        let first = try await foreign.decideRead(list, metadata: claimed)
+        XCTAssertEqual(first, CrossBorderVerdict(grantID: g3, refusal: nil, limitsBytes: true))
+        let get = CrossBorderRead(operation: .getObject, tenant: "acme", bucket: "data", key: "k", countsRequest: false)
+        _ = try await foreign.decideRead(get, metadata: claimed)  // not counted: the release will be
+        let (object, _) = try await storedObject(client, bucket: "data", key: "k")
+        var metadata = claimed
+        metadata.grantID = g3
+        metadata.operation = "GetObject"
+        let asked = metadata
+        _ = try await foreign.releaseDataKey(object, metadata: asked)
+        _ = try await foreign.releaseDataKey(object, metadata: asked)
+        let used = try await client.grants(metadata: request())
+        XCTAssertEqual(used.first?.usedRequests, 3)
+        await assertKeyStoreError(try await foreign.releaseDataKey(object, metadata: asked),
+                                  .grantRefused(store: ma, requester: "gateway-FR", requesterJurisdiction: fr,
+                                                reason: "limit-exceeded, grant \(g3)"))
+        let exhausted = try await foreign.decideRead(list, metadata: claimed)
+        XCTAssertEqual(exhausted.refusal, .limitExceeded)
+    }
+
+    /// The jurisdiction's authority is its administrators', checked here: a call must carry a valid signature of
+    /// one of them over exactly its body, be fresh and new, name this jurisdiction, and come through its gateway.
+    func testAuthorityCallsAreCheckedByTheKeyStoreItself() async throws {
+        let client = try await makeClient()
+        let (foreign, claimed) = foreignRequester(client)
+        func refused(_ body: @Sendable () async throws -> AuthorityOutcome, _ expected: String,
+                     line: UInt = #line) async {
+            do {
+                _ = try await body()
+                XCTFail("accepted; expected a refusal mentioning \(expected)", line: line)
+            } catch let error as KeyStoreError {
+                guard case .notAuthority(_, let reason) = error else { return XCTFail("\(error)", line: line) }
+                XCTAssertTrue(reason.contains(expected), reason, line: line)
+            } catch {
+                XCTFail("\(error)", line: line)
+            }
+        }
+        let signedAt: Int64 = 1_700_000_000
+        let listing = AuthorityRequest(jurisdiction: ma, action: .listKeys(tenant: nil))
+        let (proof, body) = try listing.signed(by: administrators[0], nowSeconds: signedAt)
+        // Through a gateway of FR: refused, whatever the signature.
+        await refused({ try await foreign.administer(proof, body: body, metadata: claimed) }, "only through gateways of MA")
+        // A body changed after signing (here: destroy instead of list) is not what was signed.
+        let altered = Array(try JSONEncoder().encode(AuthorityRequest(jurisdiction: ma, action: .destroyKey(tenant: "acme"),
+                                                                      nonce: listing.nonce)))
+        await refused({ try await client.administer(proof, body: altered, metadata: request()) }, "does not cover")
+        // A signature by a credential that is no administrator of MA (say, the deployment's root key).
+        let stranger = AdministratorCredentials(jurisdiction: ma, name: "root", accessKeyId: "QKROOTROOTROOTROOTRO",
+                                                secretAccessKey: "not-an-administrator-secret")
+        let forged = try listing.signed(by: stranger, nowSeconds: signedAt)
+        await refused({ try await client.administer(forged.proof, body: forged.body, metadata: request()) },
+                      "not an administrator of MA")
+        // An administrator's id with the wrong secret.
+        var impostor = administrators[0]
+        impostor.secretAccessKey = "guessed-secret-guessed-secret-guessed-se"
+        let guessed = try listing.signed(by: impostor, nowSeconds: signedAt)
+        await refused({ try await client.administer(guessed.proof, body: guessed.body, metadata: request()) },
+                      "does not verify")
+        // Stale: signed an hour before the store's clock.
+        let stale = try listing.signed(by: administrators[0], nowSeconds: signedAt - 3600)
+        await refused({ try await client.administer(stale.proof, body: stale.body, metadata: request()) }, "stale")
+        // Addressed to FR's authority.
+        let elsewhere = try AuthorityRequest(jurisdiction: fr, action: .listKeys(tenant: nil))
+            .signed(by: administrators[0], nowSeconds: signedAt)
+        await refused({ try await client.administer(elsewhere.proof, body: elsewhere.body, metadata: request()) },
+                      "addressed to the authority of FR")
+        // The genuine call runs once; presented again, it is a replay.
+        let outcome = try await client.administer(proof, body: body, metadata: request())
+        XCTAssertEqual(outcome.administrator.id, administrators[0].accessKeyId)
+        XCTAssertEqual(outcome.executed, .listKeys(tenant: nil))
+        await refused({ try await client.administer(proof, body: body, metadata: request()) }, "already presented")
+    }
+
+    /// Irreversible acts (destroying a key, rotating the root key, legal-process grants, adding administrators,
+    /// changing the quorum) wait for a quorum of distinct administrators; nothing happens before it is reached, and
+    /// an administrator cannot approve its own request.
+    func testIrreversibleActsWaitForAQuorumOfDistinctAdministrators() async throws {
+        let client = try await makeClient()
+        let key = try await client.generateDataKey(tenant: "acme", aad: [1], metadata: request())
+        let requested = try await administer(client, .destroyKey(tenant: "acme"))
+        let pending = try XCTUnwrap(requested.pending)
+        XCTAssertNil(requested.executed)
+        XCTAssertEqual(pending.required, 2)
+        XCTAssertEqual(pending.approvals, [administrators[0].accessKeyId])
+        // Nothing destroyed yet.
+        let stillThere = try await client.decrypt(tenant: "acme", wrapped: key.wrapped, aad: [1], metadata: request())
+        XCTAssertEqual(stillThere.exportBytes(), key.plaintext.exportBytes())
+        do {
+            _ = try await administer(client, .approve(request: pending.id), admin: 0)
+            XCTFail("an administrator approved its own request")
+        } catch let error as KeyStoreError {
+            guard case .notAuthority(_, let reason) = error else { return XCTFail("\(error)") }
+            XCTAssertTrue(reason.contains("already approved"), reason)
+        }
+        let listed = try await administer(client, .listPending, admin: 2)
+        XCTAssertEqual(listed.result, .pending([pending]))
+        let approval = try await administer(client, .approve(request: pending.id), admin: 1)
+        XCTAssertEqual(approval.executed, .destroyKey(tenant: "acme"))
+        await assertKeyStoreError(try await client.decrypt(tenant: "acme", wrapped: key.wrapped, aad: [1],
+                                                          metadata: request()), .tenantKeyDestroyed(ma, tenant: "acme"))
+        // A legal-process grant waits; a support-case grant does not.
+        let legal = GrantRequest(recipients: [fr], tenant: "acme", bucket: "data", operations: [.getObject],
+                                 purpose: .legalProcess, legalBasis: "court order 12", expiresInSeconds: 3600)
+        let legalOutcome = try await administer(client, .issueGrant(legal))
+        XCTAssertNotNil(legalOutcome.pending)
+        XCTAssertNil(legalOutcome.executed)
+        var support = legal
+        support.purpose = .supportCase
+        let supportOutcome = try await administer(client, .issueGrant(support))
+        XCTAssertNotNil(supportOutcome.executed)
+        // A new administrator comes with the quorum's consent; its credentials go to the approver, once.
+        guard case .administrator(let created)? = try await approved(client, .createAdministrator(name: "auditor")) else {
+            return XCTFail("no credentials")
+        }
+        XCTAssertEqual(created.jurisdiction, ma)
+        XCTAssertTrue(created.accessKeyId.hasPrefix("QA"))
+        // The quorum cannot exceed the administrators, and changing it needs the current quorum.
+        do {
+            _ = try await administer(client, .setQuorum(9))
+            XCTFail("a quorum above the administrators' number was requested")
+        } catch let error as KeyStoreError {
+            guard case .invalidRequest = error else { return XCTFail("\(error)") }
+        }
+        let quorum = try await approved(client, .setQuorum(3))
+        XCTAssertEqual(quorum, .quorum(3))
+        let three = try await administer(client, .rotateKey(tenant: nil))
+        let waiting = try XCTUnwrap(three.pending)
+        XCTAssertEqual(waiting.required, 3)
+        let second = try await administer(client, .approve(request: waiting.id), admin: 1)
+        XCTAssertNil(second.executed, "two of three is not a quorum of three")
+        let third = try await administer(client, .approve(request: waiting.id), admin: 2)
+        XCTAssertEqual(third.executed, .rotateKey(tenant: nil))
     }
 
     func testHealth() async throws {

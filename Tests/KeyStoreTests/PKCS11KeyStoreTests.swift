@@ -46,14 +46,16 @@ final class PKCS11KeyStoreConformanceTests: KeyStoreConformanceTests {
         let store = KeyStore(jurisdiction: ma, path: temporaryDirectory() + "/keystore.sealed", backend: .pkcs11(token),
                              now: { 1_700_000_000_000 })
         try store.open()
+        administrators = try store.bootstrapAdministrators(count: 3)
         return store
     }
 
     func testRootKeyStaysInTheTokenAndStateSurvivesReopening() async throws {
         guard let token = try SoftHSM.makeToken(label: "reopen") else { throw XCTSkip("SoftHSM2 is not installed") }
         let path = temporaryDirectory() + "/keystore.sealed"
-        let store = KeyStore(jurisdiction: ma, path: path, backend: .pkcs11(token), now: { 0 })
+        let store = KeyStore(jurisdiction: ma, path: path, backend: .pkcs11(token), now: { 1_700_000_000_000 })
         try store.open()
+        let administrator = try store.bootstrapAdministrators(count: 1)[0]
         let generated = try await store.generateDataKey(tenant: "acme", aad: [5], metadata: request())
         // The root key is a token object that refuses to reveal its value.
         let root = try XCTUnwrap(try token.findKey("qantara-MA-root-v1"))
@@ -63,12 +65,12 @@ final class PKCS11KeyStoreConformanceTests: KeyStoreConformanceTests {
         let file = try XCTUnwrap(SealedFile.readFile(path))
         XCTAssertEqual(Array(file.prefix(4)), Array("QKP1".utf8))
         // Reopened through the token (as after a restart), everything still opens.
-        let again = KeyStore(jurisdiction: ma, path: path, backend: .pkcs11(token), now: { 0 })
+        let again = KeyStore(jurisdiction: ma, path: path, backend: .pkcs11(token), now: { 1_700_000_000_000 })
         try again.open()
         let opened = try await again.decrypt(tenant: "acme", wrapped: generated.wrapped, aad: [5], metadata: request())
         XCTAssertEqual(opened.exportBytes(), generated.plaintext.exportBytes())
         // A root rotation moves the tenant keys to a new token key and removes the old one.
-        _ = try await again.rotate(tenant: nil, metadata: request())
+        _ = try await act(again, .rotateKey(tenant: nil), by: administrator)
         XCTAssertNil(try token.findKey("qantara-MA-root-v1"))
         XCTAssertNotNil(try token.findKey("qantara-MA-root-v2"))
         let rotated = try await again.decrypt(tenant: "acme", wrapped: generated.wrapped, aad: [5], metadata: request())

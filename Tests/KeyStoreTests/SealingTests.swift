@@ -28,7 +28,8 @@ final class SealingTests: XCTestCase {
         try first.unseal(secret: secret)
         let kept = try await first.generateDataKey(tenant: "acme", aad: [1], metadata: request())
         let shredded = try await first.generateDataKey(tenant: "gone", aad: [1], metadata: request())
-        try await first.destroy(tenant: "gone", metadata: request())
+        let administrator = try first.bootstrapAdministrators(count: 1)[0]  // a quorum of one: it runs at once
+        _ = try await act(first, .destroyKey(tenant: "gone"), by: administrator)
         let second = makeStore(path)
         try second.unseal(secret: secret)
         let opened = try await second.decrypt(tenant: "acme", wrapped: kept.wrapped, aad: [1], metadata: request()).exportBytes()
@@ -44,18 +45,27 @@ final class SealingTests: XCTestCase {
         let path = temporaryDirectory() + "/ks"
         let first = makeStore(path)
         try first.unseal(secret: secret)
-        let grant = Grant(id: "g-1", issuer: ma, recipients: [fr], tenant: "acme", bucket: "data", prefix: "",
-                          operations: [.getObject], purpose: .customerInitiated, legalBasis: "contract",
-                          notBefore: 1_699_999_000, expires: 1_700_003_600, issuedAt: 1_699_999_000, maxRequests: 1)
-        _ = try await first.issueGrant(grant, metadata: request())
-        _ = try await first.useGrant(id: "g-1", requests: 1, bytes: 7, metadata: request(fr))
+        let grant = GrantRequest(recipients: [fr], tenant: "acme", bucket: "data", operations: [.getObject],
+                                 purpose: .customerInitiated, legalBasis: "contract", notBefore: 1_699_999_000,
+                                 expiresInSeconds: 4600, maxRequests: 1)
+        let administrator = try first.bootstrapAdministrators(count: 2)[0]
+        guard case .grant(let issued)? = try await act(first, .issueGrant(grant), by: administrator).result else {
+            return XCTFail("no grant")
+        }
+        _ = try await first.useGrant(id: issued.id, requests: 1, bytes: 7, metadata: request(fr))
         let second = makeStore(path)
         try second.unseal(secret: secret)
         let listed = try await second.grants(metadata: request())
         XCTAssertEqual(listed.map { [$0.usedRequests, $0.usedBytes] }, [[1, 7]])
-        await assertKeyStoreError(try await second.useGrant(id: "g-1", requests: 1, bytes: 0, metadata: request(fr)),
+        await assertKeyStoreError(try await second.useGrant(id: issued.id, requests: 1, bytes: 0, metadata: request(fr)),
                                   .grantRefused(store: ma, requester: "gateway-FR", requesterJurisdiction: fr,
-                                                reason: "limit-exceeded, grant g-1"))
+                                                reason: "limit-exceeded, grant \(issued.id)"))
+        // The administrators, the quorum and pending approvals survive too.
+        let pending = try await act(second, .destroyKey(tenant: "acme"), by: administrator)
+        let third = makeStore(path)
+        try third.unseal(secret: secret)
+        let listed2 = try await act(third, .listPending, by: administrator)
+        XCTAssertEqual(listed2.result, .pending([try XCTUnwrap(pending.pending)]))
     }
 
     func testWrongSecretAndDamagedFileAreToldApart() throws {

@@ -2,46 +2,41 @@ import Envelope
 import Foundation
 import ObjectModel
 @testable import ObjectService
+import SigV4
 import StorageNode
-import Synchronization
 import XCTest
 
 /// Writes into MA through gateways of other jurisdictions: allowed, but each gets its bucket key from MA's key
 /// store under its own identity (recorded in MA's audit as a key released across the border), never the keys MA's
-/// gateways use; a multipart upload's key goes back only to the jurisdiction that started it.
+/// gateways use; a multipart upload is visible across the border only to the jurisdiction that started it.
 final class CrossBorderWriteTests: XCTestCase {
     var harness: Harness!
     let ma = Jurisdiction("MA")!, fr = Jurisdiction("FR")!, us = Jurisdiction("US")!
-    final class Events: Sendable { let list = Mutex<[[String: String]]>([]) }
-    let events = Events()
 
     override func setUp() async throws {
         harness = try Harness()
-        let events = self.events
-        harness.store.crypto.recordKeyEvents { jurisdiction, fields in
-            var fields = fields
-            fields["log"] = jurisdiction.code
-            events.list.withLock { $0.append(fields) }
-        }
+        _ = try harness.service.createBucket(harness.principal("MA"), "inbox", location: "MA")
     }
 
     override func tearDown() async throws { try await harness.close() }
 
     var releases: [String] {
-        events.list.withLock { $0 }.filter { $0["event"] == "release" }
-            .map { "\($0["log"]!) \($0["gateway"]!) \($0["operation"]!) grant=\($0["grant"]!)" }
+        get throws {
+            try harness.auditRecords("MA", kind: "key").filter { $0["event"] == "release" }
+                .map { "\($0["gateway"]!) \($0["operation"]!) grant=\($0["grant"]!)" }
+        }
     }
 
     func header(_ key: String) async throws -> EnvelopeHeader {
-        let located = try await harness.store.locate(ma, bucket: "b", key: key)
+        let located = try await harness.store.locate(ma, bucket: "inbox", key: key)
         let found = try XCTUnwrap(located)
-        return try EnvelopeHeader(decoding: try XCTUnwrap(found.manifest.envelope), bucket: "b", key: key)
+        return try EnvelopeHeader(decoding: try XCTUnwrap(found.manifest.envelope), bucket: "inbox", key: key)
     }
 
-    func put(_ key: String, _ bytes: [UInt8], from gateway: Jurisdiction) async throws {
-        let writer = try await harness.store.writer(ma, tenant: "acme", bucket: "b", key: key, metadata: ObjectMetadata(),
-                                                    expectations: PayloadExpectations(sizeBytes: Int64(bytes.count)),
-                                                    gateway: gateway)
+    func put(_ key: String, _ bytes: [UInt8], from gateway: String) async throws {
+        let writer = try await harness.service.putObject(harness.principal(gateway), "inbox", key, metadata: ObjectMetadata(),
+                                                         condition: nil,
+                                                         expectations: PayloadExpectations(sizeBytes: Int64(bytes.count)))
         _ = try await harness.write(writer: writer, bytes)
     }
 
@@ -58,65 +53,89 @@ final class CrossBorderWriteTests: XCTestCase {
 
     func testPutFromAnotherJurisdictionUsesItsOwnRecordedBucketKey() async throws {
         let bytes = randomBytes(70_000, seed: 3)
-        try await harness.put("MA", "b", "home", bytes)
-        try await put("from-fr-1", bytes, from: fr)
-        try await put("from-fr-2", bytes, from: fr)
+        try await put("home", bytes, from: "MA")
+        try await put("from-fr-1", bytes, from: "FR")
+        try await put("from-fr-2", bytes, from: "FR")
         let home = try await header("home"), first = try await header("from-fr-1"), second = try await header("from-fr-2")
         XCTAssertNotEqual(first.bucketKey.id, home.bucketKey.id, "FR's write did not get MA's gateways' bucket key")
         XCTAssertEqual(first.bucketKey.id, second.bucketKey.id, "FR's writes share FR's own bucket key")
         XCTAssertNil(first.bucketKey.issuedTo)
-        XCTAssertEqual(releases, ["MA FR PutObject grant="], "one release per bucket key, in MA's log")
-        // MA's gateways read what FR wrote; FR reading it back is a cross-border read like any other.
-        let read = try await harness.get("MA", "b", "from-fr-2")
+        XCTAssertEqual(try releases, ["FR PutObject grant="], "one release per bucket key, in MA's log")
+        // MA's gateways read what FR wrote; FR reading it back is a cross-border read like any other: refused
+        // without a grant, before the key store is asked for any key.
+        let read = try await harness.get("MA", "inbox", "from-fr-2")
         XCTAssertEqual(read, bytes)
-        let located = try await harness.store.locate(ma, bucket: "b", key: "from-fr-1")
+        await assertError(.sovereigntyRefused(bucket: "inbox", jurisdiction: ma, gateway: fr, reason: "no-grant")) {
+            _ = try await self.harness.service.object(self.harness.principal("FR"), "inbox", "from-fr-1",
+                                                      operation: .getObject)
+        }
+        // Even asked directly, MA's key store releases no key of an MA object to FR without a grant.
+        let located = try await harness.store.locate(ma, bucket: "inbox", key: "from-fr-1")
         let found = try XCTUnwrap(located)
         do {
             _ = try await harness.store.opened(found, jurisdiction: ma, tenant: "acme", operation: "GetObject",
                                                gateway: fr)
             XCTFail("FR opened an MA object without a grant")
-        } catch let error as ObjectServiceError {
-            guard case .accessDenied(let message) = error else { return XCTFail("\(error)") }
-            XCTAssertTrue(message.contains("sovereignty grant"), message)
+        } catch ObjectServiceError.keyReleaseRefused(let reason) {
+            XCTAssertEqual(reason, "no-grant")
         }
+        let decisions = try harness.auditRecords("MA", kind: "decision")
+        XCTAssertEqual(decisions.map { [$0["gateway"], $0["operation"], $0["outcome"], $0["reason"], $0["accessKey"],
+                                        $0["tenant"]] },
+                       [["FR", "GetObject", "refused", "no-grant", "QKTEST", "acme"]])
     }
 
-    func testMultipartUploadKeyGoesBackOnlyToTheJurisdictionThatStartedIt() async throws {
-        let store = harness.store
-        let upload = try await store.createUpload(ma, tenant: "acme", bucket: "b", key: "mp", metadata: ObjectMetadata(),
-                                                  checksumAlgorithm: nil, gateway: fr)
-        let template = try await store.upload(ma, bucket: "b", key: "mp", upload: upload)
-        let header = try EnvelopeHeader(decoding: try XCTUnwrap(template.envelope), bucket: "b", key: "mp")
+    func testMultipartUploadIsVisibleAcrossTheBorderOnlyToTheJurisdictionThatStartedIt() async throws {
+        let service = harness.service
+        let upload = try await service.createUpload(harness.principal("FR"), "inbox", "mp", metadata: ObjectMetadata(),
+                                                    checksumAlgorithm: nil)
+        let template = try await harness.store.upload(ma, bucket: "inbox", key: "mp",
+                                                      upload: VersionID(bytes: Hex.decode(upload)!)!)
+        let header = try EnvelopeHeader(decoding: try XCTUnwrap(template.envelope), bucket: "inbox", key: "mp")
         XCTAssertEqual(header.bucketKey.issuedTo, fr)
         XCTAssertEqual(template.envelope?.first, EnvelopeHeader.issuedKeyFormatVersion)
         let first = randomBytes(5 << 20, seed: 1), second = randomBytes(1000, seed: 2)
         var completed = [CompletedPart]()
         for (number, bytes) in [(1, first), (2, second)] {
-            let writer = try await store.partWriter(ma, tenant: "acme", template: template, number: number,
-                                                    expectations: PayloadExpectations(sizeBytes: Int64(bytes.count)),
-                                                    gateway: fr)
-            completed.append(CompletedPart(number: number, etag: try await harness.write(writer: writer, bytes).etag))
+            let writer = try await service.partWriter(harness.principal("FR"), "inbox", "mp", uploadID: upload,
+                                                      partNumber: number,
+                                                      expectations: PayloadExpectations(sizeBytes: Int64(bytes.count)))
+            guard case .part(let record) = try await harness.write(writer: writer, bytes) else { return XCTFail() }
+            completed.append(CompletedPart(number: number, etag: record.part.etag))
         }
-        // Neither a gateway of the US nor one of MA-only keys can send parts of FR's upload through the US.
-        await assertError(.uploadStartedElsewhere(bucket: "b", jurisdiction: ma, startedIn: fr, gateway: us)) {
-            _ = try await store.partWriter(ma, tenant: "acme", template: template, number: 3,
-                                           expectations: PayloadExpectations(sizeBytes: 1), gateway: us)
+        // Through the US the upload FR started answers exactly as a missing one: no part, no completion, no abort.
+        let missing = VersionID.random().description
+        for id in [upload, missing] {
+            await assertError(.noSuchUpload(id)) {
+                _ = try await service.partWriter(self.harness.principal("US"), "inbox", "mp", uploadID: id, partNumber: 3,
+                                                 expectations: PayloadExpectations(sizeBytes: 1))
+            }
+            await assertError(.noSuchUpload(id)) {
+                _ = try await service.completeUpload(self.harness.principal("US"), "inbox", "mp", uploadID: id,
+                                                     parts: completed, condition: nil)
+            }
+            await assertError(.noSuchUpload(id)) {
+                try await service.abortUpload(self.harness.principal("US"), "inbox", "mp", uploadID: id)
+            }
         }
-        await assertError(.uploadStartedElsewhere(bucket: "b", jurisdiction: ma, startedIn: fr, gateway: us)) {
-            _ = try await store.completeUpload(ma, tenant: "acme", template: template, parts: completed, gateway: us)
-        }
-        _ = try await store.completeUpload(ma, tenant: "acme", template: template, parts: completed, gateway: fr)
-        let read = try await harness.get("MA", "b", "mp")
+        // Even handed the template, MA's key store gives the US nothing of FR's upload.
+        do {
+            _ = try await harness.store.partWriter(ma, tenant: "acme", template: template, number: 3,
+                                                   expectations: PayloadExpectations(sizeBytes: 1), gateway: us)
+            XCTFail("the US got the key of FR's upload")
+        } catch ObjectServiceError.noSuchUpload {}
+        _ = try await service.completeUpload(harness.principal("FR"), "inbox", "mp", uploadID: upload, parts: completed,
+                                             condition: nil)
+        let read = try await harness.get("MA", "inbox", "mp")
         XCTAssertEqual(read, first + second)
-        XCTAssertEqual(releases, ["MA FR CreateMultipartUpload grant=", "MA FR UploadPart grant=",
-                                  "MA FR UploadPart grant=", "MA FR CompleteMultipartUpload grant="])
-        // An upload started in MA takes no part from FR: its key is MA's gateways' own.
-        let homeUpload = try await store.createUpload(ma, tenant: "acme", bucket: "b", key: "mp2",
-                                                      metadata: ObjectMetadata(), checksumAlgorithm: nil)
-        let homeTemplate = try await store.upload(ma, bucket: "b", key: "mp2", upload: homeUpload)
-        await assertError(.uploadStartedElsewhere(bucket: "b", jurisdiction: ma, startedIn: ma, gateway: fr)) {
-            _ = try await store.partWriter(ma, tenant: "acme", template: homeTemplate, number: 1,
-                                           expectations: PayloadExpectations(sizeBytes: 1), gateway: fr)
+        XCTAssertEqual(try releases, ["FR CreateMultipartUpload grant=", "FR UploadPart grant=",
+                                      "FR UploadPart grant=", "FR CompleteMultipartUpload grant="])
+        // An upload started in MA takes no part from FR: it answers as missing there too.
+        let homeUpload = try await service.createUpload(harness.principal("MA"), "inbox", "mp2", metadata: ObjectMetadata(),
+                                                        checksumAlgorithm: nil)
+        await assertError(.noSuchUpload(homeUpload)) {
+            _ = try await service.partWriter(self.harness.principal("FR"), "inbox", "mp2", uploadID: homeUpload,
+                                             partNumber: 1, expectations: PayloadExpectations(sizeBytes: 1))
         }
     }
 }

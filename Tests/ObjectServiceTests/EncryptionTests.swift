@@ -4,6 +4,7 @@ import KeyStore
 import ObjectModel
 @testable import ObjectService
 @testable import StorageNode
+import SigV4
 import StorageEngine
 import XCTest
 
@@ -191,9 +192,12 @@ final class EncryptionTests: XCTestCase {
         harness.tenant = "other"
         try await harness.put("MA", "c", "k", data(100, seed: 9))
         harness.tenant = "acme"
-        let admin = RequestMetadata(requester: "admin", jurisdiction: ma, operation: "key destroy", requestID: "t")
-        try await harness.keyStores[ma]!.destroy(tenant: "acme", metadata: admin)
-        harness.store.crypto.flush(ma, tenant: "acme")
+        // Requested by one administrator of MA, approved by another: then it runs, and the gateway's cache forgets.
+        let requested = try await harness.administer(.destroyKey(tenant: "acme"))
+        let pending = try XCTUnwrap(requested.outcome.pending)
+        let readBefore = try await harness.get("MA", "b", "k")
+        XCTAssertEqual(readBefore, data(100, seed: 8), "nothing is destroyed before the approval")
+        _ = try await harness.administer(.approve(request: pending.id), admin: 1)
         do {
             _ = try await harness.get("MA", "b", "k")
             XCTFail("a crypto-shredded object was returned")

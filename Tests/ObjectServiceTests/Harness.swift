@@ -5,8 +5,9 @@ import KeyStore
 import Logging
 import NIOPosix
 import ObjectModel
-import ObjectService
+@testable import ObjectService
 import Placement
+import SigV4
 import StorageEngine
 import StorageNode
 
@@ -16,10 +17,13 @@ final class Harness {
     let pool: NIOThreadPool
     let nodes: [LocalStorageNode]
     let topology: Topology
-    let store: ObjectStore
     let service: ObjectService
+    let audit: AuditTrail
+    var store: ObjectStore { service.store }
     let clock = SequenceClock.system()
     let keyStores: [Jurisdiction: KeyStore]
+    /// Each jurisdiction's first two administrators (their key ceremony).
+    let administrators: [Jurisdiction: [AdministratorCredentials]]
     /// The tenant owning the harness's buckets.
     var tenant = "acme"
 
@@ -55,11 +59,48 @@ final class Harness {
             keyStores[entry.code] = keyStore
         }
         self.keyStores = keyStores
+        administrators = try keyStores.mapValues { try $0.bootstrapAdministrators(count: 2) }
+        audit = AuditTrail(directory: directory.path + "/audit", clock: clock, threadPool: pool, logger: logger)
+        // Every gateway jurisdiction reaches every (in-process) key store.
+        let clients = keyStores.keys.flatMap { gateway in
+            keyStores.values.map { (gateway: gateway, client: $0 as any KeyStoreClient) }
+        }
         let crypto = ObjectCrypto(settings: .init(algorithms: [Jurisdiction("FR")!: .xchacha20poly1305]),
-                                  keyStores: Array(keyStores.values), requester: "gateway-test", now: { 0 })
-        store = ObjectStore(topology: topology, nodes: nodes, clock: clock, crypto: crypto, logger: logger)
+                                  clients: clients, audit: audit, requester: "gateway-test", now: { 0 })
         let control = try ControlPlane(engine: MemoryEngine(), root: ("ROOT", "secret"), clock: clock)
-        service = ObjectService(control: control, store: store, clock: clock, logger: logger)
+        service = ObjectService(control: control, topology: topology, nodes: nodes, crypto: crypto, audit: audit,
+                                clock: clock, logger: logger)
+    }
+
+    /// A caller of `tenant` (the harness's by default) through the gateway of `gateway`.
+    func principal(_ gateway: String = "MA", tenant: String? = nil, root: Bool = false) -> Principal {
+        Principal(tenant: tenant ?? self.tenant, accessKeyID: "QKTEST", isRoot: root, gateway: Jurisdiction(gateway)!,
+                  requestID: "test")
+    }
+
+    /// Runs `action` as J's authority: signed by J's administrator `admin` as the CLI signs it, received by the
+    /// gateway of `gateway` (J's by default).
+    func administer(_ action: AuthorityAction, _ jurisdiction: String = "MA", admin: Int = 0, gateway: String? = nil)
+        async throws -> ObjectService.AuthorityAnswer
+    {
+        let code = Jurisdiction(jurisdiction)!
+        let body = Array(try JSONEncoder().encode(AuthorityRequest(jurisdiction: code, action: action)))
+        let credentials = administrators[code]![admin]
+        var request = SignableRequest(method: "POST", rawPath: AdministratorProof.path, rawQuery: "",
+                                      headers: [(name: "host", value: "gateway")])
+        let signer = SigV4Signer(accessKeyID: credentials.accessKeyId, secret: credentials.secretAccessKey)
+        // The harness's key stores keep a clock standing at 0: calls are signed at that time.
+        for (name, value) in signer.sign(request, payloadHash: Hex.encode(StreamingDigest.hash(.sha256, body)),
+                                         nowSeconds: 0) {
+            request.headers.append((name: name, value: value))
+        }
+        return try await service.administer(request, body: body, gateway: Jurisdiction(gateway ?? jurisdiction)!,
+                                            requestID: "test")
+    }
+
+    /// The records of `kind` in J's audit log, as name-value pairs.
+    func auditRecords(_ jurisdiction: String, kind: String) throws -> [[String: String]] {
+        try audit.log(Jurisdiction(jurisdiction)!).entries().filter { $0.kind == kind }.map(\.fields)
     }
 
     func node(_ id: String) -> LocalStorageNode { nodes.first { $0.nodeID.rawValue == id }! }
@@ -86,7 +127,7 @@ final class Harness {
                 try await writer.flush()
                 offset = end
             }
-            return try await writer.finish()
+            return try await writer.commit()
         } catch {
             await writer.abort()
             throw error

@@ -5,6 +5,7 @@ import Logging
 import ObjectModel
 @testable import ObjectService
 @testable import Envelope
+import SigV4
 import StorageNode
 import XCTest
 
@@ -15,7 +16,7 @@ final class KeyAdministrationTests: XCTestCase {
 
     override func setUp() async throws {
         harness = try Harness()
-        _ = try harness.service.createBucket("bkt", tenant: "acme", location: "MA")
+        _ = try harness.service.createBucket(harness.principal(), "bkt", location: "MA")
     }
 
     override func tearDown() async throws {
@@ -31,13 +32,14 @@ final class KeyAdministrationTests: XCTestCase {
 
     func testRewrapResumesAfterACrashAndLeavesConcurrentWritesAlone() async throws {
         for index in 0..<20 { try await harness.put("MA", "bkt", "k\(index)", Array("v1-\(index)".utf8)) }
-        _ = try await harness.service.rotateKey(jurisdiction: ma, tenant: "acme")
+        _ = try await harness.administer(.rotateKey(tenant: "acme"))
         var refused = false
-        do { _ = try await harness.service.retireKey(jurisdiction: ma, tenant: "acme") } catch ObjectServiceError.preconditionFailed(let message) {
+        do { _ = try await harness.administer(.retireKey(tenant: "acme")) } catch ObjectServiceError.preconditionFailed(let message) {
             refused = message.contains("20 stored data key")
         }
         XCTAssertTrue(refused, "retire must wait for the rewrap")
-        let job = try await harness.service.startRewrap(jurisdiction: ma, tenant: "acme")
+        let started = try await harness.administer(.rewrapKeys(tenant: "acme"))
+        let job = try XCTUnwrap(started.job)
         XCTAssertEqual(job.total, 20)
         // Two pages of 5, then a "crash": progress is saved, the job is still running.
         await harness.service.runRewrap(job, logger: Logger(label: "test"), pageSize: 5, pageLimit: 2)
@@ -60,10 +62,26 @@ final class KeyAdministrationTests: XCTestCase {
             let bytes = try await harness.get("MA", "bkt", "k\(index)")
             XCTAssertEqual(bytes, Array(expected.utf8))
         }
-        let states = try await harness.service.retireKey(jurisdiction: ma, tenant: "acme").map(\.state)
-        XCTAssertEqual(states, [.retired, .current])
+        let retired = try await harness.administer(.retireKey(tenant: "acme"))
+        guard case .keys(let states)? = retired.outcome.result else { return XCTFail("no key versions") }
+        XCTAssertEqual(states.map(\.state), [.retired, .current])
         let afterRetire = try await harness.get("MA", "bkt", "k3")
         XCTAssertEqual(afterRetire, Array("v1-3".utf8))
+        // Every step is in MA's log: who asked, and what was done.
+        let events = try harness.auditRecords("MA", kind: "key").filter { $0["phase"] == "done" }.map { $0["event"] }
+        XCTAssertEqual(events, ["rotate", "rewrap", "retire"])
+    }
+
+    /// A jurisdiction's authority acts only through its own gateways: its administrators' calls through a gateway
+    /// of FR are refused before any key store is asked (and FR's key store would not know them either).
+    func testAuthorityActsOnlyThroughItsOwnJurisdiction() async throws {
+        do {
+            _ = try await harness.administer(.rotateKey(tenant: "acme"), "MA", gateway: "FR")
+            XCTFail("MA's authority acted through FR")
+        } catch ObjectServiceError.accessDenied(let message) {
+            XCTAssertTrue(message.contains("only through a gateway in MA"), message)
+        }
+        XCTAssertEqual(try harness.auditRecords("MA", kind: "key").count, 0)
     }
 
     func testNoDataKeyBucketKeyOrCanaryReachesDisk() async throws {

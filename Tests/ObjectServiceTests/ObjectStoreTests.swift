@@ -1,6 +1,7 @@
 import Hashing
 import ObjectModel
 @testable import ObjectService
+import SigV4
 import StorageNode
 import XCTest
 
@@ -63,7 +64,7 @@ final class ObjectStoreTests: XCTestCase {
             try await harness.put("MA", "b", "k", Array("hello".utf8), expectations: expectations)
             XCTFail("bad digest accepted")
         } catch {
-            XCTAssertEqual(error as? ObjectServiceError, .badDigest)
+            XCTAssertEqual(error as? SigV4Error, .badDigest)
         }
         let fetched = try await harness.get("MA", "b", "k")
         XCTAssertNil(fetched)
@@ -75,7 +76,7 @@ final class ObjectStoreTests: XCTestCase {
             try await harness.put("MA", "b", "k", Array("hel".utf8), expectations: PayloadExpectations(sizeBytes: 5))
             XCTFail("short body accepted")
         } catch {
-            XCTAssertEqual(error as? ObjectServiceError, .incompleteBody(expected: 5, received: 3))
+            XCTAssertEqual(error as? SigV4Error, .payloadLength(expected: 5, received: 3))
         }
         let fetched = try await harness.get("MA", "b", "k")
         XCTAssertNil(fetched)
@@ -159,38 +160,51 @@ final class ObjectStoreTests: XCTestCase {
 
     func testTenantIsolationAndBucketNames() throws {
         let service = harness.service
+        let acme = harness.principal(tenant: "acme"), root = harness.principal(tenant: "root")
         _ = try service.control.createTenant("acme")
-        _ = try service.createBucket("shared-name", tenant: "acme", location: "FR")
-        XCTAssertThrowsError(try service.createBucket("shared-name", tenant: "root", location: nil)) {
+        _ = try service.createBucket(acme, "shared-name", location: "FR")
+        XCTAssertThrowsError(try service.createBucket(root, "shared-name", location: nil)) {
             XCTAssertEqual($0 as? ObjectServiceError, .bucketAlreadyExists("shared-name"))
         }
-        XCTAssertThrowsError(try service.createBucket("shared-name", tenant: "acme", location: nil)) {
+        XCTAssertThrowsError(try service.createBucket(acme, "shared-name", location: nil)) {
             XCTAssertEqual($0 as? ObjectServiceError, .bucketAlreadyOwnedByYou("shared-name"))
         }
-        XCTAssertThrowsError(try service.bucket("shared-name", tenant: "root")) {
+        XCTAssertThrowsError(try service.headBucket(root, "shared-name")) {
             guard case ObjectServiceError.accessDenied = $0 else { return XCTFail("\($0)") }
         }
-        XCTAssertEqual(try service.bucket("shared-name", tenant: "acme").jurisdiction, Jurisdiction("FR"))
-        XCTAssertThrowsError(try service.createBucket("other", tenant: "acme", location: "ZZ")) {
+        XCTAssertEqual(try service.headBucket(acme, "shared-name").jurisdiction, Jurisdiction("FR"))
+        XCTAssertThrowsError(try service.createBucket(acme, "other", location: "ZZ")) {
             XCTAssertEqual($0 as? ObjectServiceError, .invalidLocationConstraint("ZZ"))
         }
-        XCTAssertEqual(try service.createBucket("default-one", tenant: "acme", location: nil).jurisdiction,
-                       Jurisdiction("MA"))
-        XCTAssertEqual(service.buckets(tenant: "root").count, 0)
+        XCTAssertEqual(try service.createBucket(acme, "default-one", location: nil).jurisdiction, Jurisdiction("MA"))
+        XCTAssertEqual(service.listBuckets(root).count, 0)
+        // Through MA's gateway a bucket of FR shows its name and jurisdiction, not its creation date.
+        XCTAssertNil(service.listBuckets(acme).first { $0.name == "shared-name" }?.createdMillis)
+        XCTAssertNotNil(service.listBuckets(harness.principal("FR")).first { $0.name == "shared-name" }?.createdMillis)
     }
 
-    func testDeleteBucketRefusesNonEmptyThenPurges() async throws {
+    func testDeleteBucketRefusesNonEmptyThenPurgesOnlyThroughItsOwnJurisdiction() async throws {
         let service = harness.service
-        _ = try service.createBucket("bkt", tenant: "root", location: "US")
+        let us = harness.principal("US", tenant: "root")
+        _ = try service.createBucket(us, "bkt", location: "US")
         try await harness.put("US", "bkt", "k", [1, 2, 3])
         do {
-            try await service.deleteBucket("bkt", tenant: "root")
+            try await service.deleteBucket(us, "bkt")
             XCTFail("non-empty bucket deleted")
         } catch {
             XCTAssertEqual(error as? ObjectServiceError, .bucketNotEmpty("bkt"))
         }
         try await harness.store.delete(Jurisdiction("US")!, bucket: "bkt", key: "k")
-        try await service.deleteBucket("bkt", tenant: "root")
+        // Another jurisdiction's gateway manages nothing of it, empty or not (the answer would tell which).
+        do {
+            try await service.deleteBucket(harness.principal("MA", tenant: "root"), "bkt")
+            XCTFail("bucket deleted through another jurisdiction")
+        } catch {
+            XCTAssertEqual(error as? ObjectServiceError,
+                           .managedElsewhere(bucket: "bkt", jurisdiction: Jurisdiction("US")!, gateway: Jurisdiction("MA")!))
+        }
+        XCTAssertEqual(try harness.auditRecords("US", kind: "decision").map { $0["reason"] }, ["home-jurisdiction-only"])
+        try await service.deleteBucket(us, "bkt")
         XCTAssertNil(service.control.bucket("bkt"))
         for node in harness.nodes where node.jurisdiction.code == "US" {
             let left = try await node.list(node.jurisdiction, bucket: "bkt", prefix: [], from: [], limit: 10)

@@ -132,35 +132,81 @@ final class DecisionMatrixTests: XCTestCase {
     }
 
     /// The key store's release rule: a key issued to a jurisdiction goes back to it for its upload's operations
-    /// only; everything else across a border needs a grant, over every requester × issued-to × operation.
-    func testKeyReleaseOfUploadKeysIssuedToAJurisdiction() throws {
+    /// only; everything else across a border needs a grant covering that object's key for an operation that opens
+    /// it, over every requester × issued-to × operation × key.
+    func testKeyReleaseOfOneObjectsKey() throws {
         let signed = try SignedGrant.sign(baseGrant(), kid: "MA-authority-v1", with: authority)
         let authorities: Sovereignty.Authorities = ["MA-authority-v1": (ma, authority.publicKey)]
-        let operations = ["UploadPart", "CompleteMultipartUpload", "GetObject", "HeadObject", "PutObject", "ListParts"]
+        let operations = ["UploadPart", "CompleteMultipartUpload", "GetObject", "HeadObject", "PutObject", "ListParts",
+                          "ListObjects", "CopySource"]
         for requester in [ma, fr, us] {
             for issuedTo in [nil, fr, us] as [Jurisdiction?] {
                 for operation in operations {
                     for grantID in [nil, "g-1"] as [String?] {
-                        let decision = Sovereignty.decideKeyRelease(
-                            grantID: grantID, tenant: "acme", bucket: "data", operation: operation, requester: requester,
-                            issuer: ma, issuedTo: issuedTo, grants: [signed], authorities: authorities, revoked: [],
-                            nowSeconds: now)
-                        let context = "\(requester) issuedTo \(issuedTo?.code ?? "-") \(operation) \(grantID ?? "-")"
-                        if requester == ma {
-                            XCTAssertEqual(decision, .sameJurisdiction, context)
-                        } else if issuedTo == requester, ["UploadPart", "CompleteMultipartUpload"].contains(operation) {
-                            XCTAssertEqual(decision, .writeInto, context)
-                        } else if grantID == nil {
-                            XCTAssertEqual(decision, .refused(.noGrant, grantID: nil), context)
-                        } else if requester == fr, ReadOperation(rawValue: operation) != nil {
-                            XCTAssertEqual(decision, .granted(grantID: "g-1"), context)
-                        } else {
-                            XCTAssertFalse(decision.isAllowed, context)
+                        for key in ["public/report.csv", "private/report.csv"] {
+                            let decision = Sovereignty.decideKeyRelease(
+                                grantID: grantID, tenant: "acme", bucket: "data", key: key, operation: operation,
+                                requester: requester, issuer: ma, issuedTo: issuedTo, grants: [signed],
+                                authorities: authorities, revoked: [], usage: [:], nowSeconds: now)
+                            let context = "\(requester) issuedTo \(issuedTo?.code ?? "-") \(operation) \(grantID ?? "-") \(key)"
+                            let opens = ReadOperation(rawValue: operation)?.releasesKey == true
+                            if requester == ma {
+                                XCTAssertEqual(decision, .sameJurisdiction, context)
+                            } else if issuedTo == requester, ["UploadPart", "CompleteMultipartUpload"].contains(operation) {
+                                XCTAssertEqual(decision, .writeInto, context)
+                            } else if grantID == nil {
+                                XCTAssertEqual(decision, .refused(.noGrant, grantID: nil), context)
+                            } else if requester == fr, opens, key.hasPrefix("public/") {
+                                XCTAssertEqual(decision, .granted(grantID: "g-1"), context)
+                            } else if requester == fr, opens {
+                                XCTAssertEqual(decision, .refused(.outsideKeyOrPrefix, grantID: "g-1"), context)
+                            } else {
+                                XCTAssertFalse(decision.isAllowed, context)
+                            }
                         }
                     }
                 }
             }
         }
+        // A grant's request limit holds at release too.
+        var limited = baseGrant()
+        limited.maxRequests = 2
+        let signedLimited = try SignedGrant.sign(limited, kid: "MA-authority-v1", with: authority)
+        let used = Sovereignty.decideKeyRelease(
+            grantID: "g-1", tenant: "acme", bucket: "data", key: "public/a", operation: "GetObject", requester: fr,
+            issuer: ma, grants: [signedLimited], authorities: authorities, revoked: [],
+            usage: ["g-1": GrantUsage(requests: 2)], nowSeconds: now)
+        XCTAssertEqual(used, .refused(.limitExceeded, grantID: "g-1"))
+    }
+
+    /// Keys, prefixes, tenants and buckets compare as bytes: canonically equivalent strings (`K`, U+004B, and the
+    /// Kelvin sign, U+212A, which Swift's `String ==` calls equal) are different keys, and a grant for one does not
+    /// cover the other.
+    func testGrantScopeComparesBytesNotUnicodeEquivalence() throws {
+        let kelvin = "\u{212A}.txt", latin = "K.txt"
+        XCTAssertEqual(kelvin, latin, "Swift's String == treats them as equal: the reason to compare bytes")
+        var single = baseGrant()
+        single.prefix = ""
+        single.key = latin
+        let authorities: Sovereignty.Authorities = ["MA-authority-v1": (ma, authority.publicKey)]
+        let signedSingle = try SignedGrant.sign(single, kid: "MA-authority-v1", with: authority)
+        func decide(_ key: String, _ grant: SignedGrant) -> SovereigntyDecision {
+            Sovereignty.decide(SovereigntyRequest(kind: .read(.getObject), tenant: "acme", bucket: "data", key: key,
+                                                  gateway: fr),
+                               bucketJurisdiction: ma, grants: [grant], authorities: authorities, revoked: [],
+                               usage: [:], nowSeconds: now)
+        }
+        XCTAssertEqual(decide(latin, signedSingle), .granted(grantID: "g-1"))
+        XCTAssertEqual(decide(kelvin, signedSingle), .refused(.outsideKeyOrPrefix, grantID: "g-1"))
+        var prefixed = baseGrant()
+        prefixed.prefix = "K"
+        let signedPrefix = try SignedGrant.sign(prefixed, kid: "MA-authority-v1", with: authority)
+        XCTAssertEqual(decide("Kdir/a", signedPrefix), .granted(grantID: "g-1"))
+        XCTAssertEqual(decide("\u{212A}dir/a", signedPrefix), .refused(.outsideKeyOrPrefix, grantID: "g-1"))
+        XCTAssertEqual(Sovereignty.decideKeyRelease(
+            grantID: "g-1", tenant: "acme", bucket: "data", key: kelvin, operation: "GetObject", requester: fr,
+            issuer: ma, grants: [signedSingle], authorities: authorities, revoked: [], usage: [:], nowSeconds: now),
+            .refused(.outsideKeyOrPrefix, grantID: "g-1"))
     }
 
     func testSignedGrantRoundTripsAndRejectsTampering() throws {

@@ -348,8 +348,16 @@ class NodeClientConformanceTests: XCTestCase {
         try await node.createUpload(ma, template: template)
         let fetched = try await node.upload(ma, bucket: "bkt", key: "big", upload: upload)
         XCTAssertEqual(fetched?.metadata.contentType, "video/mp4")
-        let uploads = try await node.listUploads(ma, bucket: "bkt", prefix: [], limit: 10)
+        let uploads = try await node.listUploads(ma, bucket: "bkt", prefix: [], from: [], limit: 10)
         XCTAssertEqual(uploads.map(\.versionID), [upload])
+        // A page starts at a position (key, NUL, upload id): at this upload, and just past it.
+        let position = Array("big".utf8) + [0] + upload.bytes
+        let atIt = try await node.listUploads(ma, bucket: "bkt", prefix: [], from: position, limit: 10)
+        XCTAssertEqual(atIt.map(\.versionID), [upload])
+        let past = try await node.listUploads(ma, bucket: "bkt", prefix: [], from: position + [0], limit: 10)
+        XCTAssertTrue(past.isEmpty)
+        let outsidePrefix = try await node.listUploads(ma, bucket: "bkt", prefix: Array("z".utf8), from: [], limit: 10)
+        XCTAssertTrue(outsidePrefix.isEmpty)
         let part = PartRef(number: 1, versionID: .random(), sizeBytes: 2, etag: "p1", checksumValue: nil)
         try await node.putSegment(ma, bucket: "bkt", key: "big", version: part.versionID, index: 0, bytes: [7, 8])
         let outcome = try await node.commitPart(ma, upload: upload, record: PartRecord(part: part, sequence: 1,

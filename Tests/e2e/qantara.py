@@ -117,12 +117,27 @@ class Server:
             self.log.close()
         return self.process.returncode if self.process else None
 
-    def cli(self, *args, check=True):
-        result = subprocess.run([str(BIN), *args, "--endpoint", self.endpoint, "--data", str(self.data_dir)],
-                                capture_output=True, text=True, timeout=60)
+    AUTHORITY_COMMANDS = {"grant", "key", "audit", "admin", "approve", "approvals"}
+
+    def cli(self, *args, check=True, gateway=None):
+        """Runs the CLI against a gateway: the one of `gateway`, else for a jurisdiction's authority commands the
+        gateway of their --jurisdiction (J's authority acts only through J's gateways), else MA's."""
+        if gateway is None and args and args[0] in self.AUTHORITY_COMMANDS and "--jurisdiction" in args:
+            gateway = args[args.index("--jurisdiction") + 1].upper()
+            gateway = gateway if gateway in self.gateway_ports else None
+        result = subprocess.run([str(BIN), *args, "--endpoint", self.endpoint_of(gateway), "--data",
+                                 str(self.credentials_dir)], capture_output=True, text=True, timeout=60)
         if check and result.returncode != 0:
             raise AssertionError(f"qantara {' '.join(args)} failed: {result.stderr}")
         return result
+
+    def approve(self, jurisdiction="MA", admin=2):
+        """Approves, as the jurisdiction's administrator `admin`, the newest act waiting for approvals."""
+        pending = self.cli("approvals", "--jurisdiction", jurisdiction).stdout.splitlines()[1:]
+        assert pending, "nothing awaits approval"
+        request = pending[-1].split()[0]
+        return self.cli("approve", request, "--jurisdiction", jurisdiction, "--admin",
+                        str(self.credentials_dir / "admins" / f"{jurisdiction}-admin-{admin}.json"))
 
     def new_tenant(self, name):
         """Creates a tenant and an access key; returns (key id, secret)."""
@@ -236,8 +251,10 @@ def error_code(body):
     return text[start + 6:end] if start >= 0 else None
 
 
-def start_keystore(jurisdiction, data_dir, clients, log_path, secret="cluster-unseal-secret", timeout=30):
-    """One `qantara keystore` process on a free port; returns (process, port). With secret None it starts sealed."""
+def start_keystore(jurisdiction, data_dir, clients, log_path, secret="cluster-unseal-secret", timeout=30, admins=None,
+                   extra=()):
+    """One `qantara keystore` process on a free port; returns (process, port). With secret None it starts sealed;
+    with `admins` its first administrators' credentials are written there (its key ceremony)."""
     port = free_port()
     env = dict(os.environ)
     env.pop("QANTARA_UNSEAL_SECRET", None)
@@ -248,7 +265,8 @@ def start_keystore(jurisdiction, data_dir, clients, log_path, secret="cluster-un
     clients_path.write_text(json.dumps(clients))
     log = open(log_path, "ab")
     process = subprocess.Popen([str(BIN), "keystore", "--jurisdiction", jurisdiction, "--data", str(data_dir),
-                                "--listen", f"127.0.0.1:{port}", "--clients", str(clients_path)],
+                                "--listen", f"127.0.0.1:{port}", "--clients", str(clients_path),
+                                *(["--bootstrap-admins", str(admins)] if admins else []), *extra],
                                stdout=log, stderr=subprocess.STDOUT, env=env)
     deadline = time.time() + timeout
     while time.time() < deadline:
@@ -267,12 +285,9 @@ class Cluster(Server):
     """A `qantara gateway` with every storage node of the dev topology as its own `qantara node` process, and each
     jurisdiction's key store as its own `qantara keystore` process."""
 
-    KEYSTORE_TOKEN = "cluster-gateway-token-0123456789"
-
     def __init__(self, data_dir, env=None):
-        super().__init__(data_dir, env=dict(env or {}, QANTARA_KEYSTORE_TOKEN=self.KEYSTORE_TOKEN,
-                                            **{f"QANTARA_KEYSTORE_TOKEN_{j}": self.gateway_token(j)
-                                               for j in ("MA", "FR", "US")}))
+        super().__init__(data_dir, env=dict(env or {}, **{f"QANTARA_KEYSTORE_TOKEN_{j}": self.gateway_token(j)
+                                                          for j in ("MA", "FR", "US")}))
         self.nodes = {}  # id -> dict(port, data, process, jurisdiction)
         self.keystores = {}  # jurisdiction -> process
         topology = json.loads(TOPOLOGY.read_text())
@@ -322,13 +337,12 @@ class Cluster(Server):
             self.start_node(node_id)
         for entry in self.topology_data["jurisdictions"]:
             code = entry["code"]
-            # The gateway process's own token acts in each store's jurisdiction; per-gateway tokens carry the
-            # identity of the gateway of each jurisdiction for cross-border reads.
-            clients = [{"token": self.KEYSTORE_TOKEN, "requester": "gateway", "jurisdiction": code}] + [
-                {"token": self.gateway_token(other), "requester": f"gateway-{other.lower()}", "jurisdiction": other}
-                for other in ("MA", "FR", "US")]
+            # Each gateway reaches every key store under its own jurisdiction's identity.
+            clients = [{"token": self.gateway_token(other), "requester": f"gateway-{other.lower()}", "jurisdiction": other}
+                       for other in ("MA", "FR", "US")]
             process, port = start_keystore(code, self.data_dir / "keystores" / code, clients,
-                                           self.data_dir.parent / f"{self.data_dir.name}-keystore-{code}.log")
+                                           self.data_dir.parent / f"{self.data_dir.name}-keystore-{code}.log",
+                                           admins=self.data_dir / "gateway" / "admins")
             self.keystores[code] = process
             entry["keyStore"] = f"127.0.0.1:{port}"
         self.topology.write_text(json.dumps(self.topology_data))
@@ -351,13 +365,6 @@ class Cluster(Server):
     @property
     def credentials_dir(self):
         return self.data_dir / "gateway"
-
-    def cli(self, *args, check=True):
-        result = subprocess.run([str(BIN), *args, "--endpoint", self.endpoint, "--data", str(self.data_dir / "gateway")],
-                                capture_output=True, text=True, timeout=60)
-        if check and result.returncode != 0:
-            raise AssertionError(f"qantara {' '.join(args)} failed: {result.stderr}")
-        return result
 
     def stop(self):
         code = super().stop()

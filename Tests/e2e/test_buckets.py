@@ -15,7 +15,7 @@ def code_of(excinfo):
 
 @pytest.mark.parametrize("location,jurisdiction", [("MA", "MA"), ("FR", "FR"), ("US", "US"), ("eu-west-3", "FR"),
                                                    ("ma-central-1", "MA"), (None, "MA")])
-def test_create_bucket_pins_jurisdiction(s3, location, jurisdiction):
+def test_create_bucket_pins_jurisdiction(server, s3, location, jurisdiction):
     bucket = name()
     if location:
         s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": location})
@@ -26,7 +26,13 @@ def test_create_bucket_pins_jurisdiction(s3, location, jurisdiction):
     assert head["ResponseMetadata"]["HTTPHeaders"]["x-amz-bucket-region"] == jurisdiction
     listed = {b["Name"] for b in s3.list_buckets()["Buckets"]}
     assert bucket in listed
-    s3.delete_bucket(Bucket=bucket)
+    # Only the bucket's own jurisdiction manages it: through MA's gateway a bucket of FR or the US is not deleted.
+    home = server.client(gateway=jurisdiction)
+    if jurisdiction != "MA":
+        with pytest.raises(ClientError) as excinfo:
+            s3.delete_bucket(Bucket=bucket)
+        assert code_of(excinfo) == "AccessDenied" and "managed only through a gateway" in str(excinfo.value)
+    home.delete_bucket(Bucket=bucket)
     with pytest.raises(ClientError) as excinfo:
         s3.head_bucket(Bucket=bucket)
     assert excinfo.value.response["Error"]["Code"] in ("404", "NoSuchBucket")

@@ -81,8 +81,13 @@ def test_rotate_rewrap_retire(server, s3):
     for index in range(30):
         assert tenant_s3.get_object(Bucket=bucket, Key=f"old-{index}")["Body"].read() == f"old {index}".encode()
     assert tenant_s3.get_object(Bucket=bucket, Key="new")["Body"].read() == b"new"
-    # Root rotation re-wraps tenant keys inside the key store; data stays readable.
-    assert "version 2" in server.cli("key", "rotate", "--jurisdiction", "MA").stdout
+    # Root rotation re-wraps tenant keys inside the key store; data stays readable. It is irreversible for the old
+    # root, so it runs once a second administrator of MA approved it.
+    assert "awaits approval: 1 of 2" in server.cli("key", "rotate", "--jurisdiction", "MA").stdout
+    assert "key rotate root done" in server.approve("MA").stdout
+    roots = [line.split() for line in server.cli("key", "list", "--jurisdiction", "MA").stdout.splitlines()
+             if line.split()[1:2] == ["(root)"]]
+    assert [root[2:4] for root in roots] == [["2", "current"]]
     assert tenant_s3.get_object(Bucket=bucket, Key="old-3")["Body"].read() == b"old 3"
     bad = server.cli("key", "rotate", "--jurisdiction", "ZZ", check=False)
     assert bad.returncode != 0 and "ZZ" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
@@ -104,7 +109,10 @@ def test_destroy_crypto_shreds_one_tenant_in_one_jurisdiction_for_good(tmp_path)
         assert unconfirmed.returncode != 0 and "--confirm" in unconfirmed.stderr
         assert doomed.get_object(Bucket="doomed-ma", Key="k")["Body"].read() == b"doomed in MA"
         out = server.cli("key", "destroy", "--jurisdiction", "MA", "--tenant", "doomed", "--confirm").stdout
-        assert "crypto-shredded" in out
+        assert "awaits approval: 1 of 2" in out
+        # One administrator alone destroys nothing: the data is still there until a second one approves.
+        assert doomed.get_object(Bucket="doomed-ma", Key="k")["Body"].read() == b"doomed in MA"
+        assert "key destroy tenant=doomed done" in server.approve("MA").stdout
 
         def assert_shredded():
             for call in (lambda: doomed.get_object(Bucket="doomed-ma", Key="k"),
@@ -215,14 +223,16 @@ def test_keystore_process_with_root_key_in_a_softhsm_token(tmp_path):
                     "--pin", "5678"], env=env, check=True, capture_output=True)
     token = "pkcs11-gateway-token-0123456789"
     clients = tmp_path / "clients.json"
-    clients.write_text(json.dumps([{"token": token, "requester": "gateway", "jurisdiction": "MA"}]))
+    clients.write_text(json.dumps([{"token": token, "requester": "gateway-ma", "jurisdiction": "MA"}]))
     port = free_port()
 
     def start_keystore():
         log = open(tmp_path / "keystore.log", "ab")
         process = subprocess.Popen([str(BIN), "keystore", "--jurisdiction", "MA", "--data", str(tmp_path / "ks"),
                                     "--listen", f"127.0.0.1:{port}", "--clients", str(clients), "--backend", "pkcs11",
-                                    "--pkcs11-token", "qantara-ma"], stdout=log, stderr=subprocess.STDOUT, env=env)
+                                    "--pkcs11-token", "qantara-ma", "--bootstrap-admins",
+                                    str(tmp_path / "data" / "admins")],
+                                   stdout=log, stderr=subprocess.STDOUT, env=env)
         import socket
         import time
         for _ in range(300):
@@ -245,7 +255,7 @@ def test_keystore_process_with_root_key_in_a_softhsm_token(tmp_path):
     topology["defaultJurisdiction"] = "MA"
     topology_path = tmp_path / "topology.json"
     topology_path.write_text(json.dumps(topology))
-    server = Server(tmp_path / "data", topology=topology_path, env={"QANTARA_KEYSTORE_TOKEN": token})
+    server = Server(tmp_path / "data", topology=topology_path, env={"QANTARA_KEYSTORE_TOKEN_MA": token})
     server.gateway_ports = {"MA": server.port}  # the topology has MA only
     try:
         server.start()

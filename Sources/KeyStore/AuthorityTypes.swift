@@ -1,0 +1,288 @@
+import Foundation
+import Hashing
+import ObjectModel
+import SigV4
+import Sovereignty
+
+/// What an administrator of a jurisdiction asks its key store to do: the body of an authority call, signed (with the
+/// rest of the HTTP request) by the administrator's own credentials. The key store reads the action from these bytes
+/// itself, after checking the signature over them: a gateway that forwards the call can neither forge nor alter it.
+public struct AuthorityRequest: Codable, Sendable, Equatable {
+    /// The jurisdiction whose authority acts: its key store's, and the gateway's the call goes through.
+    public var jurisdiction: Jurisdiction
+    public var action: AuthorityAction
+    /// Random per call: two calls of the same action in the same second are two calls (the key store accepts each
+    /// signed call once).
+    public var nonce: String
+
+    public init(jurisdiction: Jurisdiction, action: AuthorityAction, nonce: String = Hex.encode(SecureRandom.bytes(12))) {
+        self.jurisdiction = jurisdiction
+        self.action = action
+        self.nonce = nonce
+    }
+}
+
+/// A jurisdiction's authority operations. The irreversible ones (``needsQuorum``) wait for the approval of a quorum
+/// of distinct administrators before they run.
+public enum AuthorityAction: Codable, Sendable, Equatable {
+    case issueGrant(GrantRequest)
+    case revokeGrant(id: String)
+    case listGrants
+    case listKeys(tenant: String?)
+    /// A tenant key's new version, or the root key's (tenant nil).
+    case rotateKey(tenant: String?)
+    case retireKey(tenant: String)
+    case destroyKey(tenant: String)
+    /// Authorizes a rewrap job (the gateway runs it: it re-wraps bucket keys under the current version, here).
+    case rewrapKeys(tenant: String?)
+    /// Authorizes reading a rewrap job's progress.
+    case rewrapStatus(job: String)
+    /// Authorizes reading the jurisdiction's audit log.
+    case readAudit
+    case createAdministrator(name: String)
+    case listAdministrators
+    case setQuorum(Int)
+    case approve(request: String)
+    case listPending
+
+    /// Destroying keys, rotating the root key, legal-process grants, and changing who the administrators are or how
+    /// many must agree: acts that cannot be taken back, or that would let one administrator remove the check.
+    public var needsQuorum: Bool {
+        switch self {
+        case .destroyKey, .createAdministrator, .setQuorum: return true
+        case .rotateKey(let tenant): return tenant == nil
+        case .issueGrant(let grant): return grant.purpose == .legalProcess
+        default: return false
+        }
+    }
+
+    /// The family of audit records the action belongs to (`grant`, `key`, `audit`, `authority`), and its event there
+    /// (`issue`, `destroy`, ...).
+    public var audited: (kind: String, event: String) {
+        switch self {
+        case .issueGrant: return ("grant", "issue")
+        case .revokeGrant: return ("grant", "revoke")
+        case .listGrants: return ("grant", "list")
+        case .listKeys: return ("key", "list")
+        case .rotateKey: return ("key", "rotate")
+        case .retireKey: return ("key", "retire")
+        case .destroyKey: return ("key", "destroy")
+        case .rewrapKeys: return ("key", "rewrap")
+        case .rewrapStatus: return ("key", "rewrap-status")
+        case .readAudit: return ("audit", "read")
+        case .createAdministrator: return ("authority", "admin-create")
+        case .listAdministrators: return ("authority", "admin-list")
+        case .setQuorum: return ("authority", "quorum")
+        case .approve: return ("authority", "approve")
+        case .listPending: return ("authority", "approvals-list")
+        }
+    }
+
+    /// What the action names, as audit fields (the tenant, the grant's scope and legal basis, ...).
+    public var auditFields: [String: String] {
+        switch self {
+        case .issueGrant(let grant):
+            return ["recipients": grant.recipients.map(\.code).joined(separator: ","), "tenant": grant.tenant,
+                    "bucket": grant.bucket, "scope": grant.key.map { "key " + $0 } ?? "prefix " + (grant.prefix ?? ""),
+                    "operations": grant.operations.map(\.rawValue).joined(separator: ","),
+                    "purpose": grant.purpose.rawValue, "legalBasis": grant.legalBasis,
+                    "expiresIn": String(grant.expiresInSeconds)]
+        case .revokeGrant(let id): return ["grant": id]
+        case .listKeys(let tenant), .rotateKey(let tenant), .rewrapKeys(let tenant): return ["tenant": tenant ?? "(root)"]
+        case .retireKey(let tenant), .destroyKey(let tenant): return ["tenant": tenant]
+        case .rewrapStatus(let job): return ["job": job]
+        case .createAdministrator(let name): return ["name": name]
+        case .setQuorum(let quorum): return ["quorum": String(quorum)]
+        case .approve(let request): return ["request": request]
+        case .listGrants, .readAudit, .listAdministrators, .listPending: return [:]
+        }
+    }
+
+    /// A short description for audit records and answers (`key destroy tenant=acme`).
+    public var summary: String {
+        switch self {
+        case .issueGrant(let grant):
+            return "grant issue tenant=\(grant.tenant) bucket=\(grant.bucket) purpose=\(grant.purpose.rawValue)"
+        case .revokeGrant(let id): return "grant revoke \(id)"
+        case .listGrants: return "grant list"
+        case .listKeys(let tenant): return "key list" + (tenant.map { " tenant=\($0)" } ?? "")
+        case .rotateKey(let tenant): return "key rotate " + (tenant.map { "tenant=\($0)" } ?? "root")
+        case .retireKey(let tenant): return "key retire tenant=\(tenant)"
+        case .destroyKey(let tenant): return "key destroy tenant=\(tenant)"
+        case .rewrapKeys(let tenant): return "key rewrap " + (tenant.map { "tenant=\($0)" } ?? "all")
+        case .rewrapStatus(let job): return "key rewrap status \(job)"
+        case .readAudit: return "audit read"
+        case .createAdministrator(let name): return "admin create \(name)"
+        case .listAdministrators: return "admin list"
+        case .setQuorum(let quorum): return "admin quorum \(quorum)"
+        case .approve(let request): return "approve \(request)"
+        case .listPending: return "approvals list"
+        }
+    }
+}
+
+/// A grant as an administrator asks for it; the key store fills in its id, issuer and times.
+public struct GrantRequest: Codable, Sendable, Equatable {
+    public var recipients: [Jurisdiction]
+    public var tenant: String
+    public var bucket: String
+    public var key: String?
+    public var prefix: String?
+    public var operations: [ReadOperation]
+    public var purpose: GrantPurpose
+    public var legalBasis: String
+    /// Start of validity (seconds since 1970); now when nil.
+    public var notBefore: Int64?
+    public var expiresInSeconds: Int64
+    public var maxBytes: Int64?
+    public var maxRequests: Int64?
+
+    public init(recipients: [Jurisdiction], tenant: String, bucket: String, key: String? = nil, prefix: String? = nil,
+                operations: [ReadOperation], purpose: GrantPurpose, legalBasis: String, notBefore: Int64? = nil,
+                expiresInSeconds: Int64, maxBytes: Int64? = nil, maxRequests: Int64? = nil) {
+        self.recipients = recipients
+        self.tenant = tenant
+        self.bucket = bucket
+        self.key = key
+        self.prefix = prefix
+        self.operations = operations
+        self.purpose = purpose
+        self.legalBasis = legalBasis
+        self.notBefore = notBefore
+        self.expiresInSeconds = expiresInSeconds
+        self.maxBytes = maxBytes
+        self.maxRequests = maxRequests
+    }
+}
+
+/// The administrator's signature of an authority call, as the gateway received it: SigV4 over the HTTP request
+/// (`POST /_qantara/admin/v1/authority`), whose canonical form binds the body's SHA-256. The key store recomputes the
+/// signature with the administrator's secret, which it alone keeps.
+public struct AdministratorProof: Codable, Sendable, Equatable {
+    public var accessKeyID: String
+    public var amzDate: String
+    /// `date/region/service/aws4_request`.
+    public var scope: String
+    public var signature: String
+    /// The canonical request the signature covers (method, path, query, signed headers, payload hash).
+    public var canonicalRequest: String
+
+    public init(accessKeyID: String, amzDate: String, scope: String, signature: String, canonicalRequest: String) {
+        self.accessKeyID = accessKeyID
+        self.amzDate = amzDate
+        self.scope = scope
+        self.signature = signature
+        self.canonicalRequest = canonicalRequest
+    }
+
+    /// The HTTP path of authority calls.
+    public static let path = "/_qantara/admin/v1/authority"
+
+    /// Signs `body` as an administrator's client does (tests and tools): a POST to ``path`` on `host`.
+    public static func sign(_ body: [UInt8], accessKeyID: String, secret: String, host: String, nowSeconds: Int64)
+        -> AdministratorProof
+    {
+        let request = SignableRequest(method: "POST", rawPath: path, rawQuery: "",
+                                      headers: [(name: "host", value: host)])
+        let payloadHash = Hex.encode(StreamingDigest.hash(.sha256, body))
+        let signer = SigV4Signer(accessKeyID: accessKeyID, secret: secret)
+        let added = signer.sign(request, payloadHash: payloadHash, nowSeconds: nowSeconds)
+        var signed = request
+        for (name, value) in added where name != "authorization" { signed.headers.append((name: name, value: value)) }
+        let amzDate = added.first { $0.0 == "x-amz-date" }!.1
+        let scope = "\(amzDate.prefix(8))/us-east-1/s3/aws4_request"
+        let authorization = added.first { $0.0 == "authorization" }!.1
+        let signature = String(authorization.split(separator: "=").last!)
+        return AdministratorProof(accessKeyID: accessKeyID, amzDate: amzDate, scope: scope, signature: signature,
+                                  canonicalRequest: Canonical.request(signed, signedHeaders: ["host", "x-amz-content-sha256",
+                                                                                              "x-amz-date"],
+                                                                      payloadHash: payloadHash))
+    }
+}
+
+/// An administrator as the key store describes it (never its secret).
+public struct AdministratorInfo: Codable, Sendable, Equatable {
+    public var id: String
+    public var name: String
+    public var jurisdiction: Jurisdiction
+    public var createdMillis: Int64
+
+    public init(id: String, name: String, jurisdiction: Jurisdiction, createdMillis: Int64) {
+        self.id = id
+        self.name = name
+        self.jurisdiction = jurisdiction
+        self.createdMillis = createdMillis
+    }
+}
+
+/// A new administrator's credentials: given once, at creation, to that person alone.
+public struct AdministratorCredentials: Codable, Sendable, Equatable {
+    public var jurisdiction: Jurisdiction
+    public var name: String
+    public var accessKeyId: String
+    public var secretAccessKey: String
+
+    public init(jurisdiction: Jurisdiction, name: String, accessKeyId: String, secretAccessKey: String) {
+        self.jurisdiction = jurisdiction
+        self.name = name
+        self.accessKeyId = accessKeyId
+        self.secretAccessKey = secretAccessKey
+    }
+}
+
+/// An irreversible act waiting for approvals.
+public struct PendingApproval: Codable, Sendable, Equatable {
+    public var id: String
+    public var action: AuthorityAction
+    public var requestedBy: String
+    /// Administrators who agreed so far (the requester first).
+    public var approvals: [String]
+    public var required: Int
+    public var createdMillis: Int64
+    public var expiresMillis: Int64
+}
+
+/// What an authority call produced.
+public enum AuthorityResult: Codable, Sendable, Equatable {
+    case grant(GrantStatus)
+    case grants([GrantStatus])
+    case key(KeyVersionInfo)
+    case keys([KeyVersionInfo])
+    case administrator(AdministratorCredentials)
+    case administrators([AdministratorInfo])
+    case pending([PendingApproval])
+    case quorum(Int)
+    /// The act was allowed; the gateway does it (a rewrap job, reading the audit log).
+    case authorized
+    case done
+}
+
+/// The key store's answer to an authority call: who it verified, and either what was done (for an approval that
+/// completed a quorum, the approved action too) or the approval that now waits.
+public struct AuthorityOutcome: Codable, Sendable, Equatable {
+    public var administrator: AdministratorInfo
+    /// The action that ran: the one requested, or the one an approval completed.
+    public var executed: AuthorityAction?
+    public var result: AuthorityResult?
+    public var pending: PendingApproval?
+
+    public init(administrator: AdministratorInfo, executed: AuthorityAction?, result: AuthorityResult?,
+                pending: PendingApproval?) {
+        self.administrator = administrator
+        self.executed = executed
+        self.result = result
+        self.pending = pending
+    }
+}
+
+extension AuthorityRequest {
+    /// The call's body and an administrator's signature over it, as its client sends them (tools and tests; the CLI
+    /// signs the HTTP request itself, and the gateway rebuilds this proof from it).
+    public func signed(by credentials: AdministratorCredentials, host: String = "gateway", nowSeconds: Int64)
+        throws -> (proof: AdministratorProof, body: [UInt8])
+    {
+        let body = Array(try JSONEncoder().encode(self))
+        return (AdministratorProof.sign(body, accessKeyID: credentials.accessKeyId, secret: credentials.secretAccessKey,
+                                        host: host, nowSeconds: nowSeconds), body)
+    }
+}

@@ -1,0 +1,101 @@
+import Foundation
+import Logging
+import NIOPosix
+import ObjectModel
+import Sovereignty
+import Synchronization
+
+/// Every jurisdiction's audit log, as the gateway writes it (`directory/<J>/audit.log`): cross-border decisions, keys
+/// released across a border, authority operations. An operation whose record cannot be written fails: ``record(_:kind:fields:)``
+/// returns only once the record is on disk.
+///
+/// Records are group-committed: while one batch is written and synced, the records that arrive wait in a queue and
+/// go together in the next batch, with one write and one sync; so a flood of audited requests (refused reads from
+/// another jurisdiction, say) costs one sync per batch, not one per request. The writing runs on the storage thread
+/// pool, never on a request's event loop.
+public final class AuditTrail: Sendable {
+    let directory: String
+    let clock: SequenceClock
+    let threadPool: NIOThreadPool
+    let logger: Logger
+
+    struct Pending {
+        let kind: String
+        let fields: [String: String]
+        let done: CheckedContinuation<Void, any Error>
+    }
+
+    /// One jurisdiction's log and the records waiting for its next batch.
+    final class Journal: Sendable {
+        let log: AuditLog
+        let queue = Mutex<(pending: [Pending], writing: Bool)>(([], false))
+        init(log: AuditLog) { self.log = log }
+    }
+
+    let journals = Mutex<[Jurisdiction: Journal]>([:])
+
+    /// A trail keeping each jurisdiction's log under `directory/<J>`, writing on `threadPool`.
+    public init(directory: String, clock: SequenceClock, threadPool: NIOThreadPool, logger: Logger) {
+        self.directory = directory
+        self.clock = clock
+        self.threadPool = threadPool
+        self.logger = logger
+    }
+
+    /// J's audit log, opened on first use.
+    public func log(_ jurisdiction: Jurisdiction) throws -> AuditLog { try journal(jurisdiction).log }
+
+    /// The logs opened so far.
+    public var openLogs: [AuditLog] { journals.withLock { $0.values.map(\.log) } }
+
+    func journal(_ jurisdiction: Jurisdiction) throws -> Journal {
+        try journals.withLock { journals in
+            if let journal = journals[jurisdiction] { return journal }
+            let clock = self.clock
+            let journal = Journal(log: try AuditLog(jurisdiction: jurisdiction,
+                                                    directory: directory + "/\(jurisdiction.code)",
+                                                    now: { clock.nowMillis() }))
+            journals[jurisdiction] = journal
+            return journal
+        }
+    }
+
+    /// Appends a record to J's log and returns once it is durable; failing to write it fails the caller (`503`), so
+    /// nothing that must be recorded happens unrecorded.
+    public func record(_ jurisdiction: Jurisdiction, kind: String, fields: [String: String]) async throws {
+        do {
+            let journal = try journal(jurisdiction)
+            try await withCheckedThrowingContinuation { (done: CheckedContinuation<Void, any Error>) in
+                let leads = journal.queue.withLock { queue -> Bool in
+                    queue.pending.append(Pending(kind: kind, fields: fields, done: done))
+                    defer { queue.writing = true }
+                    return !queue.writing
+                }
+                if leads { threadPool.submit { state in self.drain(journal, active: state == .active) } }
+            }
+        } catch {
+            logger.error("audit log not writable", metadata: ["jurisdiction": "\(jurisdiction)", "error": "\(error)"])
+            throw ObjectServiceError.serviceUnavailable("the audit log of \(jurisdiction) cannot be written; "
+                + "the operation is refused until it can")
+        }
+    }
+
+    /// Writes batches until the queue is empty, on a pool thread: each batch is what arrived during the previous one.
+    private func drain(_ journal: Journal, active: Bool) {
+        while true {
+            let batch = journal.queue.withLock { queue -> [Pending] in
+                defer { queue.pending = [] }
+                if queue.pending.isEmpty { queue.writing = false }
+                return queue.pending
+            }
+            guard !batch.isEmpty else { return }
+            do {
+                guard active else { throw AuditError.unwritable("the gateway is shutting down") }
+                try journal.log.append(batch.map { (kind: $0.kind, fields: $0.fields) })
+                for pending in batch { pending.done.resume() }
+            } catch {
+                for pending in batch { pending.done.resume(throwing: error) }
+            }
+        }
+    }
+}

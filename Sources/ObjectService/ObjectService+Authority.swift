@@ -1,0 +1,161 @@
+import Foundation
+import Hashing
+import KeyStore
+import ObjectModel
+import SigV4
+import Sovereignty
+
+/// A jurisdiction's authority operations, done by its administrators through its own gateways: grants, key rotation,
+/// rewrap, retirement and destruction, its audit log, its administrators and their approvals. The gateway forwards
+/// the administrator's signed call to its jurisdiction's key store, which checks the signature itself (the gateway
+/// cannot forge one) and runs, or holds for approvals, what the call says; the gateway adds what only it can do (check
+/// a bucket, run a rewrap job, serve the audit log) and records every call and outcome in the jurisdiction's log.
+/// The global root credentials are no administrator of any jurisdiction.
+extension ObjectService {
+    /// What the gateway answers an authority call: the key store's outcome, and the audit log or rewrap job the call
+    /// was authorized to see or start.
+    public struct AuthorityAnswer: Sendable {
+        public var outcome: AuthorityOutcome
+        public var auditLog: (entries: [String], heads: [String], authorities: [AuthorityKey])?
+        public var job: RewrapJob?
+    }
+
+    /// Runs an authority call received by the gateway of `gateway`: `request` is the HTTP request as signed (by an
+    /// administrator's SigV4 credentials, in its headers), `body` its verified body.
+    public func administer(_ request: SignableRequest, body: [UInt8], gateway: Jurisdiction, requestID: String)
+        async throws -> AuthorityAnswer
+    {
+        let parsed = try SigV4Verifier.parse(request)
+        guard !parsed.isPresigned else {
+            throw ObjectServiceError.accessDenied("authority calls are signed in their headers, not presigned")
+        }
+        let call: AuthorityRequest
+        do { call = try JSONDecoder().decode(AuthorityRequest.self, from: Data(body)) } catch {
+            throw ObjectServiceError.invalidArgument("the body is not an authority request: \(error)")
+        }
+        let jurisdiction = call.jurisdiction
+        guard jurisdiction == gateway else {
+            throw ObjectServiceError.accessDenied("the authority of \(jurisdiction) acts only through a gateway in "
+                + "\(jurisdiction), not \(gateway)")
+        }
+        guard store.topology.nodes(of: jurisdiction) != nil else {
+            throw ObjectServiceError.invalidArgument("jurisdiction \(jurisdiction) is not in the topology")
+        }
+        let proof = AdministratorProof(
+            accessKeyID: parsed.accessKeyID, amzDate: parsed.amzDate, scope: parsed.scope, signature: parsed.signature,
+            canonicalRequest: Canonical.request(request, signedHeaders: parsed.signedHeaders,
+                                                payloadHash: parsed.payloadHash))
+        try await precheck(call.action, jurisdiction)
+        let (kind, event) = call.action.audited
+        var fields = call.action.auditFields.merging(["event": event, "administrator": parsed.accessKeyID,
+                                                      "requestID": requestID, "gateway": gateway.code]) { $1 }
+        try await audit.record(jurisdiction, kind: kind, fields: fields.merging(["phase": "requested"]) { $1 })
+        let outcome: AuthorityOutcome
+        do {
+            outcome = try await store.crypto.translate {
+                try await keyStore(jurisdiction).administer(proof, body: body,
+                                                            metadata: adminMetadata(jurisdiction, "authority"))
+            }
+        } catch {
+            try? await audit.record(jurisdiction, kind: kind, fields: fields.merging(
+                ["phase": "refused", "error": String(describing: error)]) { $1 })
+            throw error
+        }
+        fields["administrator"] = outcome.administrator.id
+        fields["name"] = outcome.administrator.name
+        var answer = AuthorityAnswer(outcome: outcome)
+        guard let executed = outcome.executed else {
+            // Recorded as waiting: an irreversible act requested, or approved by fewer than its quorum so far.
+            if let pending = outcome.pending {
+                fields["pendingRequest"] = pending.id
+                fields["approvals"] = "\(pending.approvals.count)/\(pending.required)"
+            }
+            try await audit.record(jurisdiction, kind: kind, fields: fields.merging(["phase": "awaiting-approval"]) { $1 })
+            return answer
+        }
+        let details = try await afterward(executed, outcome.result, jurisdiction, &answer)
+        if executed == call.action {
+            try await audit.record(jurisdiction, kind: kind, fields: fields.merging(details) { $1 }
+                .merging(["phase": "done"]) { $1 })
+        } else if let pending = outcome.pending {
+            // An approval completed a quorum: the approval, then the act it let run, with who agreed.
+            try await audit.record(jurisdiction, kind: kind, fields: fields.merging(["phase": "done"]) { $1 })
+            let (executedKind, executedEvent) = executed.audited
+            try await audit.record(jurisdiction, kind: executedKind, fields: executed.auditFields.merging(details) { $1 }
+                .merging(["event": executedEvent, "phase": "done", "approvedRequest": pending.id,
+                          "requestedBy": pending.requestedBy, "approvals": pending.approvals.joined(separator: ","),
+                          "requestID": requestID, "gateway": gateway.code]) { $1 })
+        }
+        return answer
+    }
+
+    /// What must hold before the key store is asked: the bucket a grant names belongs to its tenant in J; no stored
+    /// data key still needs the versions a retirement would refuse.
+    func precheck(_ action: AuthorityAction, _ jurisdiction: Jurisdiction) async throws {
+        switch action {
+        case .issueGrant(let grant):
+            guard let record = control.bucket(grant.bucket), record.tenant.utf8.elementsEqual(grant.tenant.utf8),
+                  record.jurisdiction == jurisdiction else {
+                throw ObjectServiceError.noSuchBucket("tenant \(grant.tenant) has no bucket \(grant.bucket) in "
+                    + "\(jurisdiction)")
+            }
+        case .retireKey(let tenant):
+            let versions = try await keys(jurisdiction: jurisdiction, tenant: tenant)
+            guard let current = versions.first(where: { $0.state == .current }) else {
+                throw ObjectServiceError.keyUnavailable("tenant \(tenant) has no usable key in \(jurisdiction)")
+            }
+            let dependent = try await countEnvelopes(jurisdiction, tenant: tenant) {
+                $0.tenantKeyVersion < current.version
+            }
+            guard dependent == 0 else {
+                throw ObjectServiceError.preconditionFailed("\(dependent) stored data key(s) of tenant \(tenant) in "
+                    + "\(jurisdiction) still depend on versions older than \(current.version): run `qantara key "
+                    + "rewrap` first")
+            }
+        default:
+            break
+        }
+    }
+
+    /// What the gateway does once an action ran: forget cached keys a rotation, retirement or destruction changed;
+    /// start a rewrap job; read the audit log. Returns the audit record's extra fields.
+    func afterward(_ action: AuthorityAction, _ result: AuthorityResult?, _ jurisdiction: Jurisdiction,
+                   _ answer: inout AuthorityAnswer) async throws -> [String: String] {
+        switch action {
+        case .rotateKey(let tenant):
+            store.crypto.flush(jurisdiction, tenant: tenant)
+            if case .key(let info) = result { return ["version": String(info.version)] }
+        case .retireKey(let tenant), .destroyKey(let tenant):
+            store.crypto.flush(jurisdiction, tenant: tenant)
+            logger.notice("tenant key \(action.summary)", metadata: ["jurisdiction": "\(jurisdiction)"])
+        case .rewrapKeys(let tenant):
+            let job = try await startRewrap(jurisdiction: jurisdiction, tenant: tenant)
+            answer.job = job
+            return ["job": job.id]
+        case .rewrapStatus(let id):
+            guard let job = try control.job(id), job.jurisdiction == jurisdiction else {
+                throw ObjectServiceError.invalidArgument("no rewrap job \(id) in \(jurisdiction)")
+            }
+            answer.job = job
+        case .readAudit:
+            let log = try audit.log(jurisdiction)
+            let published = try await store.crypto.translate { try await keyStore(jurisdiction).authorities() }
+            answer.auditLog = (try log.entryLines(), try log.headLines(), published)
+        case .issueGrant, .revokeGrant:
+            if case .grant(let status) = result, let grant = SignedGrant(compact: status.jws).payload() {
+                return ["grant": status.id, "notBefore": String(grant.notBefore), "expires": String(grant.expires)]
+            }
+        default:
+            break
+        }
+        return [:]
+    }
+}
+
+extension ObjectService.AuthorityAnswer {
+    init(outcome: AuthorityOutcome) {
+        self.outcome = outcome
+        auditLog = nil
+        job = nil
+    }
+}
