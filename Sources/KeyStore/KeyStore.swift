@@ -67,9 +67,10 @@ public final class KeyStore: KeyStoreClient {
         }
     }
 
-    /// Opens the sealed state with `secret`, or creates it (with a first root key version) when there is none.
-    /// Fails on a wrong secret or an altered file and stays sealed.
-    public func unseal(secret: [UInt8]) throws {
+    /// Opens the sealed state with `secret`, or, with `create`, makes it (with a first root key version) when there is
+    /// none. Fails on a wrong secret or an altered file and stays sealed. Without `create` a missing state is an
+    /// error: whoever unseals a running store never chooses the secret of a new one.
+    public func unseal(secret: [UInt8], create: Bool = true) throws {
         guard case .builtin(let cost) = backend else {
             throw KeyStoreError.invalidRequest("a PKCS#11 key store opens through its token")
         }
@@ -85,6 +86,10 @@ public final class KeyStore: KeyStoreClient {
             if ensureAuthority(&state) { try persist(state, .secret(sealing)) }
             phase.withLock { $0 = .unsealed(state, .secret(sealing)) }
         } else {
+            guard create else {
+                throw KeyStoreError.invalidRequest("no key store state at \(path): a new store is created only at its "
+                    + "start, with the unseal secret its operators chose (QANTARA_UNSEAL_SECRET)")
+            }
             let sealing = try SealedFile.SealingKey(secret: secret, salt: SecureRandom.bytes(SealedFile.saltSizeBytes),
                                                     cost: cost)
             var state = KeyState(jurisdiction: jurisdiction)

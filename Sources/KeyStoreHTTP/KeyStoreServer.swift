@@ -8,29 +8,40 @@ import Logging
 import NIOCore
 import ObjectModel
 import Sovereignty
+import Synchronization
 
 /// A requester the key store knows: its token and the identity it is granted. The identity (requester name and
 /// jurisdiction) comes from here, never from the request body.
 public struct KeyStoreIdentity: Codable, Sendable, Equatable {
+    /// What an identity may do: a gateway uses keys; an operator of the store's own jurisdiction unseals it.
+    public enum Role: String, Codable, Sendable { case gateway, `operator` }
+
     public var token: String
     public var requester: String
     public var jurisdiction: Jurisdiction
+    /// `gateway` when absent.
+    public var role: Role?
 
-    public init(token: String, requester: String, jurisdiction: Jurisdiction) {
+    public init(token: String, requester: String, jurisdiction: Jurisdiction, role: Role? = nil) {
         self.token = token
         self.requester = requester
         self.jurisdiction = jurisdiction
+        self.role = role
     }
 }
 
-/// Serves one jurisdiction's key store over HTTP (`qantara keystore`). Every call but `health` and `unseal` must
-/// carry `Authorization: Bearer <token>` of a known identity (until mutual TLS replaces tokens).
+/// Serves one jurisdiction's key store over HTTP (`qantara keystore`). Every call but `health` and `authorities`
+/// must carry `Authorization: Bearer <token>` of a known identity (until mutual TLS replaces tokens); `unseal` only
+/// that of an operator of the store's own jurisdiction, at most once a second (each try runs Argon2id).
 public struct KeyStoreServer: HTTPResponder {
     public typealias Context = BasicRequestContext
 
     let store: KeyStore
     let identities: [KeyStoreIdentity]
     let logger: Logger
+    /// When the last unseal attempt began (milliseconds), to refuse a guessing flood.
+    let lastUnsealMillis = UnsealThrottle()
+    static let unsealIntervalMillis: Int64 = 1000
 
     public init(store: KeyStore, identities: [KeyStoreIdentity], logger: Logger) {
         self.store = store
@@ -53,13 +64,27 @@ public struct KeyStoreServer: HTTPResponder {
             if endpoint == "authorities", request.method == .get { return try Self.json(.ok, try await store.authorities()) }
             let body = try await request.body.collect(upTo: KeyStoreWire.bodyBytesMax)
             if endpoint == "unseal", request.method == .post {
+                guard let operator_ = identity(request), operator_.role == .operator,
+                      operator_.jurisdiction == store.jurisdiction else {
+                    return Self.plain(.unauthorized, "unsealing needs the token of an operator of \(store.jurisdiction)")
+                }
+                let now = Int64(Date().timeIntervalSince1970 * 1000)
+                let allowed = lastUnsealMillis.last.withLock { last in
+                    guard now - last >= Self.unsealIntervalMillis else { return false }
+                    last = now
+                    return true
+                }
+                guard allowed else { return Self.plain(.tooManyRequests, "one unseal attempt per second") }
                 let unseal = try JSONDecoder().decode(KeyStoreWire.UnsealRequest.self, from: Data(body.readableBytesView))
-                try store.unseal(secret: Array(unseal.secret.utf8))
-                logger.notice("key store unsealed", metadata: ["jurisdiction": "\(store.jurisdiction)"])
+                try store.unseal(secret: Array(unseal.secret.utf8), create: false)
+                logger.notice("key store unsealed", metadata: ["jurisdiction": "\(store.jurisdiction)",
+                                                               "operator": "\(operator_.requester)"])
                 return try Self.json(.ok, try await store.health())
             }
             guard request.method == .post else { return Self.plain(.methodNotAllowed, "POST expected") }
-            guard let identity = identity(request) else { return Self.plain(.unauthorized, "missing or unknown key-store token") }
+            guard let identity = identity(request), identity.role != .operator else {
+                return Self.plain(.unauthorized, "missing or unknown key-store token")
+            }
             var call = try JSONDecoder().decode(KeyStoreWire.Request.self, from: Data(body.readableBytesView))
             call.requestMetadata.requester = identity.requester
             call.requestMetadata.jurisdiction = identity.jurisdiction
@@ -154,4 +179,9 @@ public struct KeyStoreServer: HTTPResponder {
     static func plain(_ status: HTTPResponse.Status, _ message: String) -> Response {
         Response(status: status, body: ResponseBody(byteBuffer: ByteBuffer(string: message)))
     }
+}
+
+/// The time of the last unseal attempt, shared by every request the server handles.
+final class UnsealThrottle: Sendable {
+    let last = Mutex<Int64>(0)
 }

@@ -11,10 +11,10 @@ public struct TenantRecord: Codable, Sendable, Equatable {
     public var createdMillis: Int64
 }
 
-/// An access key of a tenant. The secret is shown once, at creation.
-public struct AccessKeyRecord: Codable, Sendable, Equatable {
+/// An access key of a tenant. The secret is shown once, at creation; the control plane stores it sealed
+/// (``StoredAccessKey``) and holds it in the clear in memory only.
+public struct AccessKeyRecord: Sendable, Equatable {
     public enum Status: String, Codable, Sendable { case active, revoked }
-    public var formatVersion = 1
     public var accessKeyID: String
     public var secretAccessKey: String
     public var tenant: String
@@ -22,6 +22,19 @@ public struct AccessKeyRecord: Codable, Sendable, Equatable {
     public var createdMillis: Int64
     /// True for the root key, which may also call the admin API.
     public var isRoot: Bool
+}
+
+/// An access key as the control database stores it (format version 2): its secret sealed under the control key
+/// (``ControlSecrets``). Version 1 held the secret in the clear; it is read, and rewritten sealed, at start.
+struct StoredAccessKey: Codable {
+    var formatVersion = 2
+    var accessKeyID: String
+    var sealedSecret: String?
+    /// Version 1 only.
+    var secretAccessKey: String?
+    var tenant: String
+    var status: AccessKeyRecord.Status
+    var createdMillis: Int64
 }
 
 /// A bucket, owned by one tenant and pinned to one jurisdiction at creation.
@@ -35,8 +48,8 @@ public struct BucketRecord: Codable, Sendable, Equatable {
 
 /// The embedded control plane: tenants, access keys and buckets in an ordered key-value store, cached in memory.
 ///
-/// Layout (JSON values, each with `formatVersion`): `t/<tenant>`, `k/<access key id>`, `b/<bucket>`,
-/// `j/<job id>` (key rewrap jobs).
+/// Layout (JSON values, each with `formatVersion`): `t/<tenant>`, `k/<access key id>` (its secret sealed),
+/// `b/<bucket>`, `j/<job id>` (key rewrap jobs); `s/key`, the wrapped control key (``ControlSecrets``).
 public final class ControlPlane: Sendable {
     /// The tenant the root credentials act as on the S3 API.
     public static let rootTenant = "root"
@@ -49,23 +62,39 @@ public final class ControlPlane: Sendable {
 
     private let engine: any KeyValueEngine
     var engineForJobs: any KeyValueEngine { engine }
+    private let secrets: ControlSecrets
     private let cache = Mutex(Cache())
     /// Serialises writers, so check-then-write sequences (bucket creation) are atomic.
     private let writeLock = Mutex(())
     private let clock: SequenceClock
 
-    /// Loads the control plane from `engine` and installs the root key (kept in memory, not stored).
-    public init(engine: any KeyValueEngine, root: (accessKeyID: String, secret: String), clock: SequenceClock) throws {
+    /// Loads the control plane from `engine`, opening its sealed secrets with `secrets`, and installs the root key
+    /// (kept in memory, not stored).
+    public init(engine: any KeyValueEngine, root: (accessKeyID: String, secret: String), clock: SequenceClock,
+                secrets: ControlSecrets) throws {
         self.engine = engine
         self.clock = clock
+        self.secrets = secrets
         var loaded = Cache()
         let decoder = JSONDecoder()
         for pair in try engine.scan(from: Array("b/".utf8), to: Array("b0".utf8), limit: .max) {
             let record = try decoder.decode(BucketRecord.self, from: Data(pair.value))
             loaded.buckets[record.name] = record
         }
+        var unsealed = [AccessKeyRecord]()
         for pair in try engine.scan(from: Array("k/".utf8), to: Array("k0".utf8), limit: .max) {
-            let record = try decoder.decode(AccessKeyRecord.self, from: Data(pair.value))
+            let stored = try decoder.decode(StoredAccessKey.self, from: Data(pair.value))
+            let secret: String
+            if let sealed = stored.sealedSecret {
+                secret = try secrets.open(sealed, id: stored.accessKeyID)
+            } else if let clear = stored.secretAccessKey {
+                secret = clear
+            } else {
+                throw ObjectServiceError.internalError("access key \(stored.accessKeyID) has no secret")
+            }
+            let record = AccessKeyRecord(accessKeyID: stored.accessKeyID, secretAccessKey: secret, tenant: stored.tenant,
+                                         status: stored.status, createdMillis: stored.createdMillis, isRoot: false)
+            if stored.sealedSecret == nil { unsealed.append(record) }
             loaded.keys[record.accessKeyID] = record
         }
         for pair in try engine.scan(from: Array("t/".utf8), to: Array("t0".utf8), limit: .max) {
@@ -81,6 +110,16 @@ public final class ControlPlane: Sendable {
             accessKeyID: root.accessKeyID, secretAccessKey: root.secret, tenant: Self.rootTenant, status: .active,
             createdMillis: 0, isRoot: true)
         cache.withLock { $0 = loaded }
+        // Secrets stored in the clear by an earlier version are sealed now, and the old values compacted away.
+        for record in unsealed { try store(record) }
+        if !unsealed.isEmpty { try engine.compact() }
+    }
+
+    /// Stores an access key, its secret sealed.
+    private func store(_ record: AccessKeyRecord) throws {
+        try store("k/\(record.accessKeyID)", StoredAccessKey(
+            accessKeyID: record.accessKeyID, sealedSecret: secrets.seal(record.secretAccessKey, id: record.accessKeyID),
+            tenant: record.tenant, status: record.status, createdMillis: record.createdMillis))
     }
 
     // MARK: Access keys
@@ -94,7 +133,7 @@ public final class ControlPlane: Sendable {
             guard cache.withLock({ $0.tenants[tenant] }) != nil else { throw ObjectServiceError.noSuchTenant(tenant) }
             let record = AccessKeyRecord(accessKeyID: Credentials.newAccessKeyID(), secretAccessKey: Credentials.newSecret(),
                                          tenant: tenant, status: .active, createdMillis: clock.nowMillis(), isRoot: false)
-            try store("k/\(record.accessKeyID)", record)
+            try store(record)
             cache.withLock { $0.keys[record.accessKeyID] = record }
             return record
         }
@@ -116,7 +155,7 @@ public final class ControlPlane: Sendable {
                 throw ObjectServiceError.noSuchAccessKey(id)
             }
             record.status = .revoked
-            try store("k/\(id)", record)
+            try store(record)
             cache.withLock { $0.keys[id] = record }
             return record
         }

@@ -22,7 +22,7 @@ public final class ObjectService: Sendable {
                 audit: AuditTrail, clock: SequenceClock, logger: Logger) {
         self.control = control
         self.store = ObjectStore(topology: topology, nodes: nodes, clock: clock, crypto: crypto, logger: logger)
-        self.gate = SovereigntyGate(crypto: crypto, audit: audit, logger: logger)
+        self.gate = SovereigntyGate(crypto: crypto, audit: audit, clock: clock, logger: logger)
         self.audit = audit
         self.clock = clock
         self.logger = logger

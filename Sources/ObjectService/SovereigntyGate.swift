@@ -15,11 +15,14 @@ final class SovereigntyGate: Sendable {
     let crypto: ObjectCrypto
     let audit: AuditTrail
     let logger: Logger
+    /// Slows floods of refused requests (see ``RefusalPacer``).
+    let pacer: RefusalPacer
 
-    init(crypto: ObjectCrypto, audit: AuditTrail, logger: Logger) {
+    init(crypto: ObjectCrypto, audit: AuditTrail, clock: SequenceClock, logger: Logger) {
         self.crypto = crypto
         self.audit = audit
         self.logger = logger
+        pacer = RefusalPacer(now: { clock.nowMillis() })
     }
 
     /// A cross-border read a grant let through: what opening the object and counting its bytes need.
@@ -57,6 +60,7 @@ final class SovereigntyGate: Sendable {
         }
         try await record(principal, bucket, operation.rawValue, key: key, prefix: prefix, verdict: verdict)
         guard let grantID = verdict.grantID, verdict.refusal == nil else {
+            await pacer.pace(principal.accessKeyID)
             throw refusal(principal, bucket, verdict.refusal ?? .noGrant)
         }
         return Crossing(principal: principal, bucket: bucket, operation: operation, key: key, grantID: grantID,
@@ -69,6 +73,7 @@ final class SovereigntyGate: Sendable {
         guard principal.gateway != bucket.jurisdiction else { return }
         try await record(principal, bucket, operation, verdict: CrossBorderVerdict(
             grantID: nil, refusal: .homeOnly, limitsBytes: false))
+        await pacer.pace(principal.accessKeyID)
         throw ObjectServiceError.managedElsewhere(bucket: bucket.name, jurisdiction: bucket.jurisdiction,
                                                   gateway: principal.gateway)
     }
@@ -78,6 +83,7 @@ final class SovereigntyGate: Sendable {
     func refusedRelease(_ crossing: Crossing, reason: RefusalReason) async throws -> ObjectServiceError {
         try await record(crossing.principal, crossing.bucket, crossing.operation.rawValue, key: crossing.key,
                          verdict: CrossBorderVerdict(grantID: crossing.grantID, refusal: reason, limitsBytes: false))
+        await pacer.pace(crossing.principal.accessKeyID)
         return refusal(crossing.principal, crossing.bucket, reason)
     }
 

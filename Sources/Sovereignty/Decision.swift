@@ -34,7 +34,6 @@ public struct SovereigntyRequest: Sendable, Equatable {
 /// Why a cross-border read was refused. Each has its own code in the audit log.
 public enum RefusalReason: String, Sendable, Codable, CaseIterable {
     case noGrant = "no-grant"
-    case wrongTenant = "wrong-tenant"
     case wrongBucket = "wrong-bucket"
     case badSignature = "bad-signature"
     case revoked
@@ -113,9 +112,10 @@ public enum Sovereignty {
                          _ bucketJurisdiction: Jurisdiction, _ authorities: Authorities, _ revoked: Set<String>,
                          _ usage: [String: GrantUsage], _ now: Int64) -> Evaluation {
         // The payload is read before its signature is checked only to tell apart grants about other buckets.
-        guard let claimed = signed.unverifiedGrant(), claimed.issuer == bucketJurisdiction else { return .irrelevant }
+        // Grants of other tenants are none of this request's business: they do not even shape its refusal's reason.
+        guard let claimed = signed.unverifiedGrant(), claimed.issuer == bucketJurisdiction,
+              claimed.tenant.utf8.elementsEqual(request.tenant.utf8) else { return .irrelevant }
         let id = claimed.id
-        guard claimed.tenant.utf8.elementsEqual(request.tenant.utf8) else { return .misses(.wrongTenant, id) }
         guard claimed.bucket.utf8.elementsEqual(request.bucket.utf8) else { return .misses(.wrongBucket, id) }
         guard let grant = try? signed.verify(authorities: authorities), grant.id.utf8.elementsEqual(id.utf8) else {
             return .misses(.badSignature, id)

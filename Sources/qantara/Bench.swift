@@ -44,6 +44,13 @@ struct Bench: AsyncParsableCommand {
     var client: String = "ahc"
     @Option(help: "Measure the object format's cipher (aes-256-gcm or xchacha20-poly1305) on one core instead.")
     var cipher: String?
+    @Option(help: "The status every request must answer (default: any 2xx); 403 drives a flood of refused requests.")
+    var expectStatus: Int?
+    @Flag(help: "Skip creating the bucket and its objects (they exist; this run only reads, or is refused).")
+    var noSetup = false
+
+    /// Whether a response's status is the one this run expects.
+    func expected(_ status: Int) -> Bool { expectStatus.map { $0 == status } ?? (200..<300).contains(status) }
 
     var sizeBytes: Int { Self.parseSize(size) ?? 0 }
 
@@ -114,13 +121,15 @@ struct Bench: AsyncParsableCommand {
             let response = try await http.execute(request, timeout: .seconds(120))
             var received = 0
             for try await chunk in response.body { received += chunk.readableBytes }
-            guard (200..<300).contains(Int(response.status.code)) else {
+            guard expected(Int(response.status.code)) else {
                 throw ValidationError("\(request.method) \(request.url) answered \(response.status.code)")
             }
             return received
         }
-        _ = try? await perform(requests.createBucket)
-        for operation in requests.objectPuts { _ = try await perform(operation) }
+        if !noSetup {
+            _ = try? await perform(requests.createBucket)
+            for operation in requests.objectPuts { _ = try await perform(operation) }
+        }
         let deadline = Date().addingTimeInterval(duration)
         let counter = Counter()
         let start = Date()
@@ -156,14 +165,16 @@ struct Bench: AsyncParsableCommand {
             let answer = try body.withUnsafeBytes { bytes in
                 try connection.roundTrip(head: requests.head(operation), body: operation.withBody ? bytes : nil)
             }
-            guard (200..<300).contains(answer.status) else {
+            guard expected(answer.status) else {
                 throw ValidationError("\(operation.method) \(endpoint)\(operation.path) answered \(answer.status)")
             }
             return answer.bodyBytes
         }
-        let setup = try BenchConnection(host: host, port: port)
-        _ = try? perform(setup, requests.createBucket)
-        for operation in requests.objectPuts { _ = try perform(setup, operation) }
+        if !noSetup {
+            let setup = try BenchConnection(host: host, port: port)
+            _ = try? perform(setup, requests.createBucket)
+            for operation in requests.objectPuts { _ = try perform(setup, operation) }
+        }
         let deadline = Date().addingTimeInterval(duration)
         let counter = Counter()
         let failure = FirstFailure()

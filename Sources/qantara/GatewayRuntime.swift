@@ -56,6 +56,7 @@ struct GatewayRuntime {
                 tokens[gateway] = token
             }
         }
+        try DataDirectory.prepare(data)
         try FileManager.default.createDirectory(atPath: data + "/nodes", withIntermediateDirectories: true)
         let (root, generated) = try RootCredentials.resolve(dataDirectory: data, environment: environment)
         let clock = SequenceClock.system()
@@ -128,7 +129,18 @@ struct GatewayRuntime {
                                   clients: keyStoreClients, audit: audit, requester: "gateway",
                                   now: { clock.nowMillis() })
         let controlEngine = try RocksDBEngine(path: data + "/control", options: RocksDBOptions(blobThresholdBytes: nil))
-        let control = try ControlPlane(engine: controlEngine, root: (root.accessKeyId, root.secretAccessKey), clock: clock)
+        // Tenants' secrets are sealed in the control database under a key of the default jurisdiction's key store.
+        let home = topology.defaultJurisdiction
+        guard let controlKeyStore = keyStoreClients.first(where: { $0.gateway == home && $0.client.jurisdiction == home })?
+            .client else {
+            throw TopologyLoader.Invalid(description: "no key store of \(home) for the control plane's secrets")
+        }
+        let secrets = try await ControlSecrets.open(
+            engine: controlEngine, keyStore: controlKeyStore,
+            metadata: RequestMetadata(requester: "gateway", jurisdiction: home, operation: "control secrets",
+                                      requestID: "start"))
+        let control = try ControlPlane(engine: controlEngine, root: (root.accessKeyId, root.secretAccessKey), clock: clock,
+                                       secrets: secrets)
         let service = ObjectService(control: control, topology: topology, nodes: clients, crypto: crypto, audit: audit,
                                     clock: clock, logger: logger)
         let admin = AdminAPI(service: service)

@@ -13,10 +13,12 @@ struct KeystoreCommand: AsyncParsableCommand {
         commandName: "keystore",
         abstract: "Run one jurisdiction's key store (root and tenant keys, sealed at rest) as its own process.",
         discussion: """
-            The unseal secret comes from QANTARA_UNSEAL_SECRET or the file named by QANTARA_UNSEAL_SECRET_FILE; \
-            without one the store starts sealed and refuses every key operation until POST /kms/v1/unseal. \
-            --clients names a JSON file of the requesters it serves: \
-            [{"token": "...", "requester": "gateway-ma", "jurisdiction": "MA"}]. \
+            The unseal secret comes from QANTARA_UNSEAL_SECRET or the file named by QANTARA_UNSEAL_SECRET_FILE (a new \
+            store is created only this way); without one an existing store starts sealed and refuses every key \
+            operation until an operator of its jurisdiction unseals it (POST /kms/v1/unseal with an operator's token, \
+            one attempt a second). --clients names a JSON file of the requesters it serves: \
+            [{"token": "...", "requester": "gateway-ma", "jurisdiction": "MA"}, \
+            {"token": "...", "requester": "ops-1", "jurisdiction": "MA", "role": "operator"}]. \
             With --backend pkcs11 the root key lives in the token named by --pkcs11-token (PIN from \
             QANTARA_PKCS11_PIN or the file named by QANTARA_PKCS11_PIN_FILE).
             """)
@@ -73,7 +75,7 @@ struct KeystoreCommand: AsyncParsableCommand {
         guard !identities.isEmpty, identities.allSatisfy({ $0.token.utf8.count >= 16 }) else {
             throw ValidationError("--clients: every identity needs a token of at least 16 characters")
         }
-        try FileManager.default.createDirectory(atPath: data, withIntermediateDirectories: true)
+        try DataDirectory.prepare(data)
         let environment = ProcessInfo.processInfo.environment
         let now: @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }
         let store: KeyStore

@@ -20,6 +20,7 @@ struct NodeProcess {
     func run() async throws {
         MemoryTuning.apply()
         ServerLogHandler.install()
+        try DataDirectory.prepare(data)
         var logger = Logger(label: "qantara.node")
         logger.logLevel = logLevel
         logger[metadataKey: "node"] = "\(id)"

@@ -67,7 +67,8 @@ final class Harness {
         }
         let crypto = ObjectCrypto(settings: .init(algorithms: [Jurisdiction("FR")!: .xchacha20poly1305]),
                                   clients: clients, audit: audit, requester: "gateway-test", now: { 0 })
-        let control = try ControlPlane(engine: MemoryEngine(), root: ("ROOT", "secret"), clock: clock)
+        let control = try ControlPlane(engine: MemoryEngine(), root: ("ROOT", "secret"), clock: clock,
+                                       secrets: .ephemeral())
         service = ObjectService(control: control, topology: topology, nodes: nodes, crypto: crypto, audit: audit,
                                 clock: clock, logger: logger)
     }

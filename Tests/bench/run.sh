@@ -19,6 +19,10 @@ NGINX_PORT=18080
 QANTARA_PORT=19000
 
 swift build -c release --product qantara
+# The encryption-cost rows compare with a server storing plaintext: a setting compiled only into this separate
+# benchmark build (the production binary has none), in its own build directory.
+swift build -c release --product qantara --scratch-path "$ROOT/.build-bench" -Xswiftc -DQANTARA_BENCH_PLAINTEXT
+PLAIN_BIN="$ROOT/.build-bench/release/qantara"
 command -v nginx >/dev/null || { SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo; $SUDO apt-get update -qq;
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq nginx; }
 
@@ -114,15 +118,15 @@ R[qantara-get-64MiB]=$("$BIN" bench --client socket --endpoint "http://127.0.0.1
 # for ROUNDS rounds and keeps each side's median, so the disk's and the machine's drift fall on both sides alike.
 ROUNDS="${BENCH_CRYPTO_ROUNDS:-5}"
 ROUND_SECONDS="${BENCH_CRYPTO_SECONDS:-4}"
-start_crypto_server() { # label, port, extra environment
+start_crypto_server() { # label, port, extra environment, binary
   env QANTARA_ROOT_ACCESS_KEY="$AWS_ACCESS_KEY_ID" QANTARA_ROOT_SECRET_KEY="$AWS_SECRET_ACCESS_KEY" $3 \
-    "$BIN" serve --data "$OUT/data-$1" --listen "127.0.0.1:$2" --gateway "FR=127.0.0.1:$(( $2 + 10 ))" \
+    "$4" serve --data "$OUT/data-$1" --listen "127.0.0.1:$2" --gateway "FR=127.0.0.1:$(( $2 + 10 ))" \
     --gateway "US=127.0.0.1:$(( $2 + 20 ))" > "$OUT/serve-$1.log" 2>&1 &
   pids+=($!)
   for _ in $(seq 1 100); do grep -q "Qantara is serving" "$OUT/serve-$1.log" 2>/dev/null && break; sleep 0.1; done
 }
-start_crypto_server encrypted 19100 ""
-start_crypto_server plaintext 19200 "QANTARA_BENCH_PLAINTEXT=1"
+start_crypto_server encrypted 19100 "" "$PLAIN_BIN"
+start_crypto_server plaintext 19200 "QANTARA_BENCH_PLAINTEXT=1" "$PLAIN_BIN"
 for measure in "put 4KiB bench-4kib" "put 1MiB bench-1mib" "get 1MiB bench-1mib"; do
   read -r op size bucket <<< "$measure"
   enc_lines=""; plain_lines=""
@@ -133,6 +137,26 @@ for measure in "put 4KiB bench-4kib" "put 1MiB bench-1mib" "get 1MiB bench-1mib"
   R[encrypted-$op-$size]=$(grep op= <<< "$enc_lines" | median_line "$ROUNDS")
   R[plaintext-$op-$size]=$(grep op= <<< "$plain_lines" | median_line "$ROUNDS")
 done
+
+# A flood of refused cross-border reads: MA's own GET 4 KiB through MA's gateway alone, then beside 16 clients
+# hammering GETs of the same MA bucket through FR's gateway (each refused with 403 and audited in MA's log),
+# alternated for TARGET_ROUNDS rounds, each side's median kept.
+FLOOD_CONCURRENCY="${BENCH_FLOOD_CONCURRENCY:-16}"
+flood_base=""; flood_under=""; flood_rate=""
+for _ in $(seq 1 "$TARGET_ROUNDS"); do
+  flood_base+=$(round --endpoint "http://127.0.0.1:$QANTARA_PORT" --bucket bench-4kib --op get --size 4KiB --no-setup)$'\n'
+  "$BIN" bench --client socket --endpoint "http://127.0.0.1:$(( QANTARA_PORT + 1 ))" --bucket bench-4kib --op get \
+    --size 4KiB --concurrency "$FLOOD_CONCURRENCY" --duration "$(( TARGET_SECONDS + 2 ))" --expect-status 403 \
+    --no-setup > "$OUT/flood.txt" 2>&1 &
+  flooder=$!
+  sleep 1
+  flood_under+=$(round --endpoint "http://127.0.0.1:$QANTARA_PORT" --bucket bench-4kib --op get --size 4KiB --no-setup)$'\n'
+  wait "$flooder"
+  flood_rate+=$(tee -a "$OUT/raw.txt" < "$OUT/flood.txt")$'\n'
+done
+R[flood-base]=$(grep op= <<< "$flood_base" | median_line "$TARGET_ROUNDS")
+R[flood-under]=$(grep op= <<< "$flood_under" | median_line "$TARGET_ROUNDS")
+R[flood-refusals]=$(grep op= <<< "$flood_rate" | median_line "$TARGET_ROUNDS")
 
 # The object format's ciphers on one core (1 MiB segments), beside `openssl speed` for the same cipher. OpenSSL has
 # no XChaCha20-Poly1305: its ChaCha20-Poly1305 (the same cipher after one HChaCha20 per object) is the ceiling.
@@ -199,6 +223,8 @@ row() { # name, result, ceiling name, ceiling result, target
   row "storage 4 KiB, BlobDB" "${R[storage-4KiB]}" "storage 4 KiB, no BlobDB" "${R[storage-noblob-4KiB]}" "(layout)"
   row "PUT 64 MiB (c=4)" "${R[qantara-put-64MiB]}" "storage 1 MiB" "${R[storage-1MiB]}" "(context)"
   row "GET 64 MiB (c=4)" "${R[qantara-get-64MiB]}" "nginx GET 1 MiB" "${R[nginx-get-1MiB]}" "(context)"
+  row "GET 4 KiB beside a refusal flood (median of $TARGET_ROUNDS)" "${R[flood-under]}" "GET 4 KiB alone, alternated" "${R[flood-base]}" "≥ 80%"
+  row "refused GETs through FR ($FLOOD_CONCURRENCY clients)" "${R[flood-refusals]}" "GET 4 KiB alone" "${R[flood-base]}" "(context)"
   row "encrypted PUT 1 MiB (median of $ROUNDS)" "${R[encrypted-put-1MiB]}" "plaintext setting PUT 1 MiB" "${R[plaintext-put-1MiB]}" "≥ 85%"
   row "encrypted GET 1 MiB (median of $ROUNDS)" "${R[encrypted-get-1MiB]}" "plaintext setting GET 1 MiB" "${R[plaintext-get-1MiB]}" "≥ 85%"
   row "encrypted PUT 4 KiB (median of $ROUNDS)" "${R[encrypted-put-4KiB]}" "plaintext setting PUT 4 KiB" "${R[plaintext-put-4KiB]}" "≥ 80%"

@@ -220,15 +220,19 @@ def signed_chunked_body(data, ctx, chunk_size=65536, corrupt_chunk=None):
 
 
 def raw_request(server, method, path, body=b"", headers=None, key=None, secret=None, payload_hash=None,
-                query="", sign=True, now=None):
-    """Sends one signed request with http.client; returns (status, headers dict, body bytes)."""
+                query="", sign=True, now=None, gateway=None, unsigned_headers=None):
+    """Sends one signed request with http.client to the gateway of `gateway` (MA's by default); returns (status,
+    headers dict, body bytes). `payload_hash` is what the signature claims of the body (default: its real SHA-256);
+    `unsigned_headers` are added after signing."""
+    port = server.gateway_ports[gateway or "MA"]
     headers = dict(headers or {})
-    headers.setdefault("host", f"127.0.0.1:{server.port}")
+    headers.setdefault("host", f"127.0.0.1:{port}")
     if sign:
         payload_hash = payload_hash or hashlib.sha256(body).hexdigest()
         headers, _ = sign_headers(method, path, headers, secret or server.root_secret, key or server.root_key,
                                   payload_hash, query=query, now=now)
-    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=30)
+    headers.update(unsigned_headers or {})
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     url = path + ("?" + query if query else "")
     connection.putrequest(method, url, skip_host=True, skip_accept_encoding=True)
     for name, value in headers.items():
@@ -260,7 +264,8 @@ def start_keystore(jurisdiction, data_dir, clients, log_path, secret="cluster-un
     env.pop("QANTARA_UNSEAL_SECRET", None)
     if secret is not None:
         env["QANTARA_UNSEAL_SECRET"] = secret
-    clients_path = pathlib.Path(data_dir) / "clients.json"
+    # The operator's clients file lives beside the store's data directory, not in it (that one is the store's own).
+    clients_path = pathlib.Path(data_dir).parent / f"{pathlib.Path(data_dir).name}-clients.json"
     clients_path.parent.mkdir(parents=True, exist_ok=True)
     clients_path.write_text(json.dumps(clients))
     log = open(log_path, "ab")

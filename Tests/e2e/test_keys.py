@@ -165,7 +165,13 @@ def test_keystore_process_seals_and_checks_identity(tmp_path):
     import urllib.request
     from qantara import start_keystore
     clients = [{"token": "ma-gateway-token-0123456789", "requester": "gateway-ma", "jurisdiction": "MA"},
-               {"token": "fr-gateway-token-0123456789", "requester": "gateway-fr", "jurisdiction": "FR"}]
+               {"token": "fr-gateway-token-0123456789", "requester": "gateway-fr", "jurisdiction": "FR"},
+               {"token": "ma-operator-token-0123456789", "requester": "ops-ma", "jurisdiction": "MA",
+                "role": "operator"}]
+    # Created at its first start with its secret, then restarted without one: sealed.
+    process, _ = start_keystore("MA", tmp_path / "ks", clients, tmp_path / "ks.log", secret="the-unseal-secret")
+    process.terminate()
+    process.wait(timeout=20)
     process, port = start_keystore("MA", tmp_path / "ks", clients, tmp_path / "ks.log", secret=None)
     base = f"http://127.0.0.1:{port}/kms/v1/"
 
@@ -186,7 +192,7 @@ def test_keystore_process_seals_and_checks_identity(tmp_path):
         status, body = call("generate-data-key", {"requestMetadata": metadata, "tenant": "acme"},
                             token=clients[0]["token"])
         assert status == 503 and "sealed" in body
-        assert call("unseal", {"secret": "the-unseal-secret"})[0] == 200
+        assert call("unseal", {"secret": "the-unseal-secret"}, token=clients[2]["token"])[0] == 200
         status, generated = call("generate-data-key", {"requestMetadata": metadata, "tenant": "acme"},
                                  token=clients[0]["token"])
         assert status == 200 and generated["keyVersion"] == 1 and len(generated["ciphertext"]) > 40
