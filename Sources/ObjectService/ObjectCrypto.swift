@@ -95,7 +95,7 @@ public final class ObjectCrypto: Sendable {
     /// With `upload`, that key is made for the one multipart upload and marked as issued to G, so that the key
     /// store hands it back to G for the upload's parts and nothing else (``Sovereignty/decideKeyRelease``).
     public func newObject(_ binding: ObjectBinding, operation: String, gateway: Jurisdiction? = nil,
-                          upload: Bool = false) async throws -> ObjectCipher? {
+                          upload: Bool = false, caller: [String: String] = [:]) async throws -> ObjectCipher? {
         guard settings.enabled else { return nil }
         let writer = gateway ?? binding.jurisdiction
         let crossBorder = writer != binding.jurisdiction
@@ -114,13 +114,15 @@ public final class ObjectCrypto: Sendable {
                     tenant: binding.tenant, aad: context.encoded(), metadata: metadata(writer, operation))
             }
             if generated.createdTenantKey {
-                try await record(binding.jurisdiction, ["event": "create", "tenant": binding.tenant,
-                                                        "version": String(generated.wrapped.tenantKeyVersion)])
+                try await record(binding.jurisdiction, caller.merging([
+                    "event": "create", "tenant": binding.tenant, "version": String(generated.wrapped.tenantKeyVersion),
+                ]) { $1 })
             }
             if crossBorder {
-                try await record(binding.jurisdiction, ["event": "release", "tenant": binding.tenant,
-                                                        "bucket": binding.bucket, "gateway": writer.code, "grant": "",
-                                                        "operation": operation])
+                try await record(binding.jurisdiction, caller.merging([
+                    "event": "release", "tenant": binding.tenant, "bucket": binding.bucket, "key": binding.key,
+                    "gateway": writer.code, "grant": "", "operation": operation,
+                ]) { $1 })
             }
             let entry = CachedKey(key: generated.plaintext,
                                   reference: BucketKeyReference(tenantKeyVersion: generated.wrapped.tenantKeyVersion,
@@ -141,7 +143,8 @@ public final class ObjectCrypto: Sendable {
     /// `gateway` is where the read is served (the bucket's own jurisdiction when nil); a cross-border read names
     /// the grant that allowed it, which the key store checks again.
     public func open(_ manifest: ObjectManifest, jurisdiction: Jurisdiction, tenant: String, operation: String,
-                     gateway: Jurisdiction? = nil, grantID: String? = nil) async throws -> ObjectCipher?
+                     gateway: Jurisdiction? = nil, grantID: String? = nil, caller: [String: String] = [:]) async throws
+        -> ObjectCipher?
     {
         guard let bytes = manifest.envelope else {
             if settings.enabled {
@@ -163,8 +166,8 @@ public final class ObjectCrypto: Sendable {
         do {
             guard gateway == jurisdiction else {
                 return try ObjectCipher.open(header, dataKey: try await releaseDataKey(header, operation: operation,
-                                                                                       gateway: gateway,
-                                                                                       grantID: grantID))
+                                                                                       gateway: gateway, grantID: grantID,
+                                                                                       caller: caller))
             }
             return try ObjectCipher.open(header, bucketKey: try await unwrapBucketKey(header, operation: operation))
         } catch let error as EnvelopeError {
@@ -204,8 +207,8 @@ public final class ObjectCrypto: Sendable {
     /// The data key of one stored object, for a gateway of another jurisdiction: the object's key store unwraps it
     /// and releases that key alone, after checking the grant (or, for an upload this gateway's jurisdiction started,
     /// that the key was issued to it). Never cached: a revocation takes effect at once. Recorded as a release.
-    func releaseDataKey(_ header: EnvelopeHeader, operation: String, gateway: Jurisdiction, grantID: String?)
-        async throws -> SecretKey
+    func releaseDataKey(_ header: EnvelopeHeader, operation: String, gateway: Jurisdiction, grantID: String?,
+                        caller: [String: String]) async throws -> SecretKey
     {
         let reference = header.bucketKey
         let binding = header.binding
@@ -222,9 +225,10 @@ public final class ObjectCrypto: Sendable {
             try await keyStore(binding.jurisdiction, as: gateway).releaseDataKey(
                 release, metadata: metadata(gateway, operation, grantID: grantID))
         }
-        try await record(binding.jurisdiction, ["event": "release", "tenant": binding.tenant, "bucket": binding.bucket,
-                                                "key": binding.key, "gateway": gateway.code, "grant": grantID ?? "",
-                                                "operation": operation])
+        try await record(binding.jurisdiction, caller.merging([
+            "event": "release", "tenant": binding.tenant, "bucket": binding.bucket, "key": binding.key,
+            "gateway": gateway.code, "grant": grantID ?? "", "operation": operation,
+        ]) { $1 })
         return key
     }
 

@@ -37,7 +37,8 @@ extension ObjectService {
         let writer = try await store.writer(destination.jurisdiction, tenant: destination.tenant,
                                             bucket: destination.name, key: key, metadata: metadata,
                                             condition: condition, expectations: expectations,
-                                            gateway: principal.gateway, operation: "CopyObject")
+                                            gateway: principal.gateway, operation: "CopyObject",
+                                            caller: principal.auditFields)
         return try await copy(stored, range: nil, into: writer)
     }
 
@@ -55,7 +56,7 @@ extension ObjectService {
         let writer = try await store.partWriter(destination.jurisdiction, tenant: destination.tenant,
                                                 template: template, number: partNumber,
                                                 expectations: PayloadExpectations(sizeBytes: size),
-                                                gateway: principal.gateway)
+                                                gateway: principal.gateway, caller: principal.auditFields)
         return try await copy(stored, range: bytes, into: writer)
     }
 

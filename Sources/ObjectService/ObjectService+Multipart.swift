@@ -15,7 +15,7 @@ extension ObjectService {
         let record = try resolve(principal, bucket)
         let upload = try await store.createUpload(record.jurisdiction, tenant: record.tenant, bucket: record.name,
                                                   key: key, metadata: metadata, checksumAlgorithm: checksumAlgorithm,
-                                                  gateway: principal.gateway)
+                                                  gateway: principal.gateway, caller: principal.auditFields)
         return upload.description
     }
 
@@ -25,7 +25,8 @@ extension ObjectService {
         let record = try resolve(principal, bucket)
         let template = try await visibleUpload(principal, record, key, uploadID)
         return try await store.partWriter(record.jurisdiction, tenant: record.tenant, template: template,
-                                          number: partNumber, expectations: expectations, gateway: principal.gateway)
+                                          number: partNumber, expectations: expectations, gateway: principal.gateway,
+                                          caller: principal.auditFields)
     }
 
     /// Completes an upload with the parts the client names; `condition` as a PUT's.
@@ -35,7 +36,8 @@ extension ObjectService {
         let template = try await visibleUpload(principal, record, key, uploadID)
         try await checkConditionalWrite(principal, record, key, condition: condition)
         let manifest = try await store.completeUpload(record.jurisdiction, tenant: record.tenant, template: template,
-                                                      parts: parts, condition: condition, gateway: principal.gateway)
+                                                      parts: parts, condition: condition, gateway: principal.gateway,
+                                                      caller: principal.auditFields)
         return WrittenObject(etag: manifest.etag, lastModifiedMillis: manifest.lastModifiedMillis,
                              checksumAlgorithm: manifest.checksumAlgorithm, checksumValue: manifest.checksumValue)
     }

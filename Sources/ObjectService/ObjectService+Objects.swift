@@ -42,7 +42,7 @@ extension ObjectService {
         do {
             located = try await store.opened(found, jurisdiction: record.jurisdiction, tenant: record.tenant,
                                              operation: operation.rawValue, gateway: principal.gateway,
-                                             grantID: crossing?.grantID)
+                                             grantID: crossing?.grantID, caller: principal.auditFields)
         } catch ObjectServiceError.keyReleaseRefused(let reason) {
             guard let crossing, let refusal = RefusalReason(rawValue: reason) else {
                 throw ObjectServiceError.accessDenied("the key store of \(record.jurisdiction) refused the key")
@@ -62,7 +62,7 @@ extension ObjectService {
         try await checkConditionalWrite(principal, record, key, condition: condition)
         return try await store.writer(record.jurisdiction, tenant: record.tenant, bucket: record.name, key: key,
                                       metadata: metadata, condition: condition, expectations: expectations,
-                                      gateway: principal.gateway)
+                                      gateway: principal.gateway, caller: principal.auditFields)
     }
 
     /// A conditional write across a border is decided as a HeadObject of its key: `If-Match` and `If-None-Match`

@@ -20,7 +20,7 @@ extension ObjectStore {
     /// own) can use for its parts.
     func createUpload(_ jurisdiction: Jurisdiction, tenant: String, bucket: String, key: String,
                              metadata: ObjectMetadata, checksumAlgorithm: ChecksumAlgorithm?,
-                             gateway: Jurisdiction? = nil) async throws -> VersionID {
+                             gateway: Jurisdiction? = nil, caller: [String: String] = [:]) async throws -> VersionID {
         var template = ObjectManifest(bucket: bucket, key: key, versionID: .random(), sequence: clock.nextSequence(),
                                       lastModifiedMillis: clock.nowMillis())
         template.metadata = metadata
@@ -29,7 +29,7 @@ extension ObjectStore {
         let binding = ObjectBinding(jurisdiction: jurisdiction, tenant: tenant, bucket: bucket, key: key,
                                     version: template.versionID)
         if let cipher = try await crypto.newObject(binding, operation: "CreateMultipartUpload", gateway: gateway,
-                                                    upload: true) {
+                                                    upload: true, caller: caller) {
             ObjectCrypto.sealMetadata(metadata, into: &template, cipher: cipher)
         }
         let ranking = try ranked(jurisdiction, bucket: bucket, key: key)
@@ -66,10 +66,11 @@ extension ObjectStore {
     /// A writer for part `number` of an upload, whose checksum algorithm it inherits, served by a gateway in
     /// `gateway` (the bucket's jurisdiction when nil).
     func partWriter(_ jurisdiction: Jurisdiction, tenant: String, template: ObjectManifest, number: Int,
-                           expectations: PayloadExpectations, gateway: Jurisdiction? = nil) async throws -> ObjectWriter {
+                           expectations: PayloadExpectations, gateway: Jurisdiction? = nil,
+                           caller: [String: String] = [:]) async throws -> ObjectWriter {
         guard (1...Limits.partNumberMax).contains(number) else { throw ObjectServiceError.invalidPartNumber(number) }
         let cipher = try await crypto.open(template, jurisdiction: jurisdiction, tenant: tenant, operation: "UploadPart",
-                                           gateway: gateway)
+                                           gateway: gateway, caller: caller)
         var expectations = expectations
         if expectations.checksumAlgorithm == nil, let name = template.checksumAlgorithm {
             expectations.checksumAlgorithm = ChecksumAlgorithm(name: name)
@@ -128,11 +129,11 @@ extension ObjectStore {
     /// with the removal of the upload's records and unused parts.
     func completeUpload(_ jurisdiction: Jurisdiction, tenant: String, template: ObjectManifest,
                                parts requested: [CompletedPart], condition: WriteCondition? = nil,
-                               gateway: Jurisdiction? = nil) async throws -> ObjectManifest
+                               gateway: Jurisdiction? = nil, caller: [String: String] = [:]) async throws -> ObjectManifest
     {
         guard !requested.isEmpty else { throw ObjectServiceError.invalidPart("You must specify at least one part") }
         let cipher = try await crypto.open(template, jurisdiction: jurisdiction, tenant: tenant,
-                                           operation: "CompleteMultipartUpload", gateway: gateway)
+                                           operation: "CompleteMultipartUpload", gateway: gateway, caller: caller)
         let metadata = try cipher.map { try ObjectCrypto.openMetadata(template, cipher: $0) } ?? template.metadata
         for (previous, next) in zip(requested, requested.dropFirst()) where next.number <= previous.number {
             throw ObjectServiceError.invalidPartOrder

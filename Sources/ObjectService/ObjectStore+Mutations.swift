@@ -10,13 +10,14 @@ extension ObjectStore {
     func writer(_ jurisdiction: Jurisdiction, tenant: String, bucket: String, key: String,
                        metadata: ObjectMetadata, condition: WriteCondition? = nil,
                        expectations: PayloadExpectations, gateway: Jurisdiction? = nil,
-                       operation: String = "PutObject") async throws -> ObjectWriter {
+                       operation: String = "PutObject", caller: [String: String] = [:]) async throws -> ObjectWriter {
         let version = VersionID.random()
         let binding = ObjectBinding(jurisdiction: jurisdiction, tenant: tenant, bucket: bucket, key: key, version: version)
         return try ObjectWriter(store: self, jurisdiction: jurisdiction, bucket: bucket, key: key,
                                 target: .object(metadata, condition: condition), expectations: expectations,
                                 version: version,
-                                cipher: try await crypto.newObject(binding, operation: operation, gateway: gateway))
+                                cipher: try await crypto.newObject(binding, operation: operation, gateway: gateway,
+                                                                   caller: caller))
     }
 
     /// Commits a new object version (sequence assigned here) on `targets`; with a condition, checks it against the

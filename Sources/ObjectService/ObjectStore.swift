@@ -92,11 +92,12 @@ final class ObjectStore: Sendable {
     /// `located` with its data key unwrapped (through the bucket-key cache) and its metadata decrypted and checked.
     /// Fails with a clear error when the tenant's key was destroyed or retired, or the manifest was altered.
     func opened(_ located: Located, jurisdiction: Jurisdiction, tenant: String, operation: String,
-                       gateway: Jurisdiction? = nil, grantID: String? = nil) async throws -> Located
+                       gateway: Jurisdiction? = nil, grantID: String? = nil, caller: [String: String] = [:])
+        async throws -> Located
     {
         var result = located
         result.cipher = try await crypto.open(located.manifest, jurisdiction: jurisdiction, tenant: tenant,
-                                              operation: operation, gateway: gateway, grantID: grantID)
+                                              operation: operation, gateway: gateway, grantID: grantID, caller: caller)
         if let cipher = result.cipher {
             result.manifest.metadata = try ObjectCrypto.openMetadata(located.manifest, cipher: cipher)
         }

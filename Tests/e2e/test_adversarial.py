@@ -286,8 +286,10 @@ def test_a_released_key_opens_one_object_and_is_recorded(server, adversary, ma_b
     assert refused(lambda: fr.get_object(Bucket=ma_bucket, Key="known"))[0] == 403
     releases = [e["fields"] for e in audit_entries(server, "MA")
                 if e["kind"] == "key" and e["fields"].get("event") == "release" and e["fields"].get("grant") == grant]
-    # One release per object read, each naming the object: never a key that would open its neighbours.
+    # One release per object read, each naming the object: never a key that would open its neighbours; and who
+    # asked, as every decision names it.
     assert [r["key"] for r in releases] == ["public/a", "public/b"]
+    assert all(r["accessKey"] == adversary[1] and r["tenant"] == adversary[0] for r in releases)
     server.cli("grant", "revoke", grant, "--jurisdiction", "MA")
 
 
