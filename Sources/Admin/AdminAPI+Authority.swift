@@ -42,7 +42,7 @@ extension AdminAPI {
         case .grants(let statuses)?: view.grants = statuses.map { Self.view($0, now: now) }
         case .key(let info)?: view.keys = [Self.view(info)]
         case .keys(let infos)?: view.keys = infos.map(Self.view)
-        case .administrator(let credentials)?: view.credentials = credentials
+        case .enrolment(let enrolment)?: view.enrolment = enrolment
         case .administrators(let administrators)?: view.administrators = administrators.map {
             AdministratorView(id: $0.id, name: $0.name, created: Timestamps.iso8601(millis: $0.createdMillis))
         }

@@ -102,7 +102,7 @@ public struct AuthorityKeyView: Codable, Sendable, Equatable {
 }
 
 /// The answer to an authority call: who the key store verified, whether the act ran or awaits approvals, and what
-/// it produced (grants, key versions, an administrator's credentials, pending approvals, the audit log, a job).
+/// it produced (grants, key versions, a new administrator's sealed credentials, pending approvals, the audit log, a job).
 public struct AuthorityAnswerView: Codable, Sendable {
     public var administrator: String
     public var administratorId: String
@@ -113,8 +113,8 @@ public struct AuthorityAnswerView: Codable, Sendable {
     public var pending: PendingApprovalView?
     public var grants: [GrantView]?
     public var keys: [KeyView]?
-    /// A new administrator's credentials (shown once).
-    public var credentials: AdministratorCredentials?
+    /// A new administrator's credentials, sealed to its enrolment key (only it can open them).
+    public var enrolment: AdministratorEnrolment?
     public var administrators: [AdministratorView]?
     public var approvals: [PendingApprovalView]?
     public var quorum: Int?

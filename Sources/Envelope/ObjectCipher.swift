@@ -6,13 +6,34 @@ import ObjectModel
 /// object or ``open(_:bucketKey:)`` for a stored one.
 public final class ObjectCipher: Sendable {
     public let header: EnvelopeHeader
-    let dataKey: SecretKey
+    /// nil for a cipher opened with the metadata key alone (``open(_:metadataKey:)``): it opens the metadata, and
+    /// its segment ciphers open nothing.
+    let dataKey: SecretKey?
     private let metadataKey: SecretKey
 
     init(header: EnvelopeHeader, dataKey: SecretKey) {
         self.header = header
         self.dataKey = dataKey
-        metadataKey = HKDF.derive(key: dataKey, salt: header.salt, info: Array("qantara/v1/metadata".utf8))
+        metadataKey = Self.metadataKey(dataKey: dataKey, salt: header.salt)
+    }
+
+    private init(header: EnvelopeHeader, metadataKey: SecretKey) {
+        self.header = header
+        dataKey = nil
+        self.metadataKey = metadataKey
+    }
+
+    /// The key of an object's sealed metadata, derived from its data key and its envelope's salt: what a key store
+    /// releases for a HeadObject across a border (it opens the metadata, not a byte of the content). Derived with
+    /// another salt it opens nothing.
+    public static func metadataKey(dataKey: SecretKey, salt: [UInt8]) -> SecretKey {
+        HKDF.derive(key: dataKey, salt: salt, info: Array("qantara/v1/metadata".utf8))
+    }
+
+    /// The cipher of a stored object's metadata alone, from its metadata key (a HeadObject across a border). It
+    /// cannot check the key commitment: the metadata's own authentication tells a wrong key.
+    public static func open(_ header: EnvelopeHeader, metadataKey: SecretKey) -> ObjectCipher {
+        ObjectCipher(header: header, metadataKey: metadataKey)
     }
 
     static func commitment(dataKey: SecretKey, header: EnvelopeHeader) -> [UInt8] {
@@ -57,7 +78,11 @@ public final class ObjectCipher: Sendable {
     /// part of a multipart object (`part` = its number, `extent` = the part's version). Each extent has its own
     /// key, so a re-uploaded part never reuses a nonce.
     public func segments(extent: VersionID, part: UInt32) -> SegmentCipher {
-        let key = HKDF.derive(key: dataKey, salt: header.salt, info: Array("qantara/v1/segments".utf8) + extent.bytes)
+        // Without the data key (a metadata-only cipher) the segments get a key no one has: they fail to
+        // authenticate, as damaged data would, rather than open.
+        let key = dataKey.map {
+            HKDF.derive(key: $0, salt: header.salt, info: Array("qantara/v1/segments".utf8) + extent.bytes)
+        } ?? SecretKey.random()
         return SegmentCipher(algorithm: header.algorithm, key: key, part: part)
     }
 

@@ -1,3 +1,4 @@
+import Envelope
 import Foundation
 import Hashing
 import ObjectModel
@@ -39,7 +40,9 @@ public enum AuthorityAction: Codable, Sendable, Equatable {
     case rewrapStatus(job: String)
     /// Authorizes reading the jurisdiction's audit log.
     case readAudit
-    case createAdministrator(name: String)
+    /// A new administrator, whose credentials are sealed to `enrolmentKey` (base64 X25519 public key, made by the
+    /// administrator with `qantara admin keygen`): neither the requester nor the approvers can read them.
+    case createAdministrator(name: String, enrolmentKey: String)
     case listAdministrators
     case setQuorum(Int)
     case approve(request: String)
@@ -91,18 +94,32 @@ public enum AuthorityAction: Codable, Sendable, Equatable {
         case .listKeys(let tenant), .rotateKey(let tenant), .rewrapKeys(let tenant): return ["tenant": tenant ?? "(root)"]
         case .retireKey(let tenant), .destroyKey(let tenant): return ["tenant": tenant]
         case .rewrapStatus(let job): return ["job": job]
-        case .createAdministrator(let name): return ["name": name]
+        case .createAdministrator(let name, let key):
+            return ["name": name, "enrolmentKey": Self.fingerprint(key)]
         case .setQuorum(let quorum): return ["quorum": String(quorum)]
         case .approve(let request): return ["request": request]
         case .listGrants, .readAudit, .listAdministrators, .listPending: return [:]
         }
     }
 
+    /// The fingerprint of a base64 enrolment key, as `qantara admin keygen` shows it to its owner.
+    static func fingerprint(_ key: String) -> String {
+        Base64.decode(key).map(SealedBox.fingerprint) ?? "invalid"
+    }
+
     /// A short description for audit records and answers (`key destroy tenant=acme`).
     public var summary: String {
         switch self {
         case .issueGrant(let grant):
-            return "grant issue tenant=\(grant.tenant) bucket=\(grant.bucket) purpose=\(grant.purpose.rawValue)"
+            // All of what the grant allows: an approver sees exactly what it approves.
+            var text = "grant issue to=\(grant.recipients.map(\.code).joined(separator: ",")) tenant=\(grant.tenant) "
+                + "bucket=\(grant.bucket) " + (grant.key.map { "key=\($0)" } ?? "prefix=\(grant.prefix ?? "")")
+                + " operations=\(grant.operations.map(\.rawValue).joined(separator: ","))"
+                + " purpose=\(grant.purpose.rawValue) basis=\"\(grant.legalBasis)\" expires-in=\(grant.expiresInSeconds)s"
+            if let notBefore = grant.notBefore { text += " not-before=\(notBefore)" }
+            if let maxBytes = grant.maxBytes { text += " max-bytes=\(maxBytes)" }
+            if let maxRequests = grant.maxRequests { text += " max-requests=\(maxRequests)" }
+            return text
         case .revokeGrant(let id): return "grant revoke \(id)"
         case .listGrants: return "grant list"
         case .listKeys(let tenant): return "key list" + (tenant.map { " tenant=\($0)" } ?? "")
@@ -112,7 +129,7 @@ public enum AuthorityAction: Codable, Sendable, Equatable {
         case .rewrapKeys(let tenant): return "key rewrap " + (tenant.map { "tenant=\($0)" } ?? "all")
         case .rewrapStatus(let job): return "key rewrap status \(job)"
         case .readAudit: return "audit read"
-        case .createAdministrator(let name): return "admin create \(name)"
+        case .createAdministrator(let name, let key): return "admin create \(name) key=\(Self.fingerprint(key))"
         case .listAdministrators: return "admin list"
         case .setQuorum(let quorum): return "admin quorum \(quorum)"
         case .approve(let request): return "approve \(request)"
@@ -230,6 +247,40 @@ public struct AdministratorCredentials: Codable, Sendable, Equatable {
     }
 }
 
+/// A new administrator's credentials as the key store hands them out: sealed to the enrolment key the administrator
+/// made (`qantara admin keygen`), so only that administrator opens them (`qantara admin enrol`), not the requester,
+/// the approvers or the gateways that relayed them.
+public struct AdministratorEnrolment: Codable, Sendable, Equatable {
+    public var jurisdiction: Jurisdiction
+    public var name: String
+    public var accessKeyId: String
+    /// The enrolment key's fingerprint.
+    public var fingerprint: String
+    /// The ``AdministratorCredentials`` (JSON), sealed to the enrolment key, base64.
+    public var sealedCredentials: String
+
+    /// Seals `credentials` to `enrolmentKey` (base64); nil when that is not a public key.
+    public init?(_ credentials: AdministratorCredentials, enrolmentKey: String) {
+        guard let key = Base64.decode(enrolmentKey), let json = try? JSONEncoder().encode(credentials),
+              let sealed = SealedBox.seal(Array(json), to: key) else { return nil }
+        jurisdiction = credentials.jurisdiction
+        name = credentials.name
+        accessKeyId = credentials.accessKeyId
+        fingerprint = SealedBox.fingerprint(key)
+        sealedCredentials = Base64.encode(sealed)
+    }
+
+    /// The credentials, opened with the enrolment key pair they were sealed to.
+    public func open(with keyPair: SealedBox.KeyPair) throws -> AdministratorCredentials {
+        guard let sealed = Base64.decode(sealedCredentials), let json = SealedBox.open(sealed, with: keyPair),
+              let credentials = try? JSONDecoder().decode(AdministratorCredentials.self, from: Data(json)),
+              credentials.accessKeyId == accessKeyId, credentials.jurisdiction == jurisdiction else {
+            throw KeyStoreError.invalidRequest("this enrolment was not sealed to this enrolment key")
+        }
+        return credentials
+    }
+}
+
 /// An irreversible act waiting for approvals.
 public struct PendingApproval: Codable, Sendable, Equatable {
     public var id: String
@@ -248,7 +299,7 @@ public enum AuthorityResult: Codable, Sendable, Equatable {
     case grants([GrantStatus])
     case key(KeyVersionInfo)
     case keys([KeyVersionInfo])
-    case administrator(AdministratorCredentials)
+    case enrolment(AdministratorEnrolment)
     case administrators([AdministratorInfo])
     case pending([PendingApproval])
     case quorum(Int)

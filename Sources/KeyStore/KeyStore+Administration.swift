@@ -75,11 +75,19 @@ extension KeyStore {
                                   createdMillis: created)
     }
 
-    func retire(_ state: inout KeyState, tenant: String) throws -> [KeyVersionInfo] {
+    func retire(_ state: inout KeyState, tenant: String, checkedVersion: UInt32?) throws -> [KeyVersionInfo] {
             guard var entry = state.tenants[tenant], let current = entry.current else {
                 throw KeyStoreError.noTenantKey(jurisdiction, tenant: tenant)
             }
             if entry.destroyedMillis != nil { throw KeyStoreError.tenantKeyDestroyed(jurisdiction, tenant: tenant) }
+            guard let checkedVersion else {
+                throw KeyStoreError.invalidRequest("a retirement needs the gateway's check that no stored data key "
+                    + "still depends on an older version")
+            }
+            guard checkedVersion == current.version else {
+                throw KeyStoreError.invalidRequest("tenant \(tenant)'s key was rotated (v\(current.version)) since the "
+                    + "gateway checked v\(checkedVersion): rewrap, then retire again")
+            }
             entry.minimumDecryptionVersion = current.version
             state.tenants[tenant] = entry
             return Self.describe(entry, name: tenant, jurisdiction: jurisdiction)

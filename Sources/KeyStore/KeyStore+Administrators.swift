@@ -74,7 +74,8 @@ extension KeyStore {
                 return AuthorityOutcome(administrator: info, executed: nil, result: nil,
                                         pending: try view(pending, quorum: state.quorum))
             }
-            let result = try execute(request.action, state: &state, changed: &changed, signature: proof.signature)
+            let result = try execute(request.action, state: &state, changed: &changed, signature: proof.signature,
+                                     checkedKeyVersion: metadata.checkedKeyVersion)
             return AuthorityOutcome(administrator: info, executed: request.action, result: result, pending: nil)
         }
     }
@@ -93,6 +94,11 @@ extension KeyStore {
               let signedAt = Timestamps.parseAmzDate(proof.amzDate),
               abs(now() / 1000 - signedAt) <= Self.callFreshnessSeconds else {
             throw KeyStoreError.notAuthority(store: jurisdiction, reason: "the call's signature is malformed or stale")
+        }
+        // Calls seen before a restart are not remembered: one signed before it could be a replay.
+        guard signedAt >= startedSeconds else {
+            throw KeyStoreError.notAuthority(store: jurisdiction, reason: "the call was signed before this key store "
+                + "started: sign it again")
         }
         let lines = proof.canonicalRequest.split(separator: "\n", omittingEmptySubsequences: false)
         guard lines.count >= 6, lines[0] == "POST", lines[1] == AdministratorProof.path,
@@ -130,7 +136,8 @@ extension KeyStore {
         }
         state.pending.remove(at: index)
         let action = try JSONDecoder().decode(AuthorityRequest.self, from: Data(pending.action)).action
-        let result = try execute(action, state: &state, changed: &changed, signature: pending.id)
+        let result = try execute(action, state: &state, changed: &changed, signature: pending.id,
+                                 checkedKeyVersion: nil)
         return AuthorityOutcome(administrator: info, executed: action, result: result,
                                 pending: try view(pending, quorum: state.quorum))
     }
@@ -149,18 +156,26 @@ extension KeyStore {
             guard quorum >= 1, quorum <= state.administrators.count else {
                 throw KeyStoreError.invalidRequest("a quorum is 1 to \(state.administrators.count) (the administrators)")
             }
-        case .createAdministrator(let name):
+        case .createAdministrator(let name, let enrolmentKey):
             guard !name.isEmpty, name.utf8.count <= 64 else { throw KeyStoreError.invalidRequest("administrator name") }
+            guard let key = Base64.decode(enrolmentKey), key.count == SealedBox.publicKeySizeBytes else {
+                throw KeyStoreError.invalidRequest("an enrolment key is a base64 X25519 public key (qantara admin "
+                    + "keygen makes one)")
+            }
         case .destroyKey(let tenant), .retireKey(let tenant):
-            try checkTenant(tenant)
+            // Only tenants' own keys: the reserved ones (the control plane's `.control`, which seals every access
+            // key's secret) are never retired or destroyed by an authority call.
+            if let problem = TenantName.problem(tenant) {
+                throw KeyStoreError.invalidRequest("\(problem): reserved keys are neither retired nor destroyed")
+            }
         default:
             break
         }
     }
 
     /// Does an authority action on the state (the caller persists it when `changed`).
-    func execute(_ action: AuthorityAction, state: inout KeyState, changed: inout Bool, signature: String) throws
-        -> AuthorityResult
+    func execute(_ action: AuthorityAction, state: inout KeyState, changed: inout Bool, signature: String,
+                 checkedKeyVersion: UInt32?) throws -> AuthorityResult
     {
         try check(action, state)
         switch action {
@@ -185,16 +200,22 @@ extension KeyStore {
             return .key(try rotate(&state, tenant: tenant))
         case .retireKey(let tenant):
             changed = true
-            return .keys(try retire(&state, tenant: tenant))
+            return .keys(try retire(&state, tenant: tenant, checkedVersion: checkedKeyVersion))
         case .destroyKey(let tenant):
             changed = true
             destroy(&state, tenant: tenant)
             return .keys(describeKeys(state, tenant: tenant))
         case .rewrapKeys, .rewrapStatus, .readAudit:
             return .authorized
-        case .createAdministrator(let name):
+        case .createAdministrator(let name, let enrolmentKey):
+            // Sealed to the new administrator's own key: whoever completes the quorum (or relays the answer) gets
+            // nothing to sign with, so one person cannot mint a second vote.
+            guard let enrolment = AdministratorEnrolment(newAdministrator(&state, name: name),
+                                                         enrolmentKey: enrolmentKey) else {
+                throw KeyStoreError.invalidRequest("the enrolment key is not a public key")
+            }
             changed = true
-            return .administrator(newAdministrator(&state, name: name))
+            return .enrolment(enrolment)
         case .listAdministrators:
             return .administrators(state.administrators.map {
                 AdministratorInfo(id: $0.id, name: $0.name, jurisdiction: jurisdiction, createdMillis: $0.createdMillis)

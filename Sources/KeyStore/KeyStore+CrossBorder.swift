@@ -8,8 +8,9 @@ import Sovereignty
 extension KeyStore {
     /// A read of one of this jurisdiction's buckets through a gateway of the requester's jurisdiction: granted (with
     /// the grant's id) or refused (with the reason), by ``Sovereignty/decide(_:bucketJurisdiction:grants:authorities:revoked:usage:nowSeconds:)``
-    /// over this store's grants. With `countsRequest`, a grant with a request limit counts the read now (a read that
-    /// releases no key: a listing, a conditional write); an object read is counted when its key is released.
+    /// over this store's grants. A grant with a request limit counts now a read that releases no key (a listing,
+    /// decided by the operation here, not by the caller's word; a conditional write, `countsRequest`); an object
+    /// read is counted when its key is released.
     public func decideRead(_ read: CrossBorderRead, metadata: RequestMetadata) async throws -> CrossBorderVerdict {
         try checkTenant(read.tenant)
         let request = SovereigntyRequest(kind: .read(read.operation), tenant: read.tenant, bucket: read.bucket,
@@ -28,7 +29,7 @@ extension KeyStore {
                     throw KeyStoreError.corrupt("grant \(grantID) decided but not kept")
                 }
                 let grant = try verifiedGrant(state, index)
-                if read.countsRequest, grant.maxRequests != nil {
+                if read.countsRequest || !read.operation.releasesKey, grant.maxRequests != nil {
                     do {
                         try charge(&state.grants[index].record, grant, requests: 1, bytes: 0, metadata: metadata)
                     } catch let error as KeyStoreError where error.refusalReason != nil {
@@ -36,7 +37,8 @@ extension KeyStore {
                     }
                     changed = true
                 }
-                return CrossBorderVerdict(grantID: grantID, refusal: nil, limitsBytes: grant.maxBytes != nil)
+                return CrossBorderVerdict(grantID: grantID, refusal: nil, limitsBytes: grant.maxBytes != nil,
+                                          limitsRequests: grant.maxRequests != nil)
             }
         }
     }
@@ -45,7 +47,9 @@ extension KeyStore {
     /// the grant its request names, which must cover the operation, the tenant, the bucket and the object's key (all
     /// three authenticated here by the keys' wrappings, not taken from the caller), be valid now, not revoked, and
     /// within its limits (the release counts one request). A key made for a multipart upload started from the
-    /// requester's jurisdiction goes back to it for the upload's parts and completion without a grant.
+    /// requester's jurisdiction goes back to it for the upload's parts and completion without a grant. For a
+    /// HeadObject only the metadata key (derived from the data key and the envelope's `salt`) is released: it opens
+    /// the object's metadata, not its content.
     public func releaseDataKey(_ release: DataKeyRelease, metadata: RequestMetadata) async throws -> SecretKey {
         try checkTenant(release.tenant)
         guard let context = BucketKeyContext(decoding: release.bucketKeyContext),
@@ -87,6 +91,12 @@ extension KeyStore {
                     try charge(&state.grants[index].record, grant, requests: 1, bytes: 0, metadata: metadata)
                     changed = true
                 }
+            }
+            guard metadata.operation != ReadOperation.headObject.rawValue else {
+                guard let salt = release.salt, !salt.isEmpty else {
+                    throw KeyStoreError.invalidRequest("a HeadObject's release names the envelope's salt")
+                }
+                return ObjectCipher.metadataKey(dataKey: dataKey, salt: salt)
             }
             return dataKey
         }

@@ -22,6 +22,9 @@ public final class KeyStore: KeyStoreClient {
     let phase = Mutex<Phase>(.sealed)
     /// Authority calls seen recently: a signed call is accepted once.
     let recentCalls = Mutex(RecentCalls())
+    /// When this store started (seconds): the calls it saw before are forgotten, so a call signed earlier is
+    /// refused rather than replayable after a restart.
+    let startedSeconds: Int64
     /// Root versions replaced by a rotation, destroyed in the token once the state naming the new root is durable.
     let pendingDiscard = Mutex<[KeyState.RootVersion]>([])
 
@@ -37,6 +40,7 @@ public final class KeyStore: KeyStoreClient {
         self.backend = backend
         self.maximumGrantLifetimeSeconds = maximumGrantLifetimeSeconds
         self.now = now
+        startedSeconds = now() / 1000
     }
 
     /// A built-in store whose unseal secret is stretched with `cost`.

@@ -14,6 +14,10 @@ public struct RequestMetadata: Sendable, Equatable, Codable {
     public var requestID: String
     /// The sovereignty grant presented for a cross-border release (checked once grants exist).
     public var grantID: String?
+    /// For a key retirement: the tenant key version the gateway found current when it checked that no stored data
+    /// key still needs an older one. The key store retires below it only while it is still the current version (a
+    /// rotation in between would otherwise retire the version the check saw in use).
+    public var checkedKeyVersion: UInt32?
 
     public init(requester: String, jurisdiction: Jurisdiction, operation: String, requestID: String,
                 grantID: String? = nil) {
@@ -222,7 +226,9 @@ public struct CrossBorderRead: Codable, Sendable, Equatable {
     public var key: String?
     /// The listed prefix, for a listing.
     public var prefix: String?
-    /// Whether a grant's request limit counts this read at the decision (a read that releases no key).
+    /// Whether a grant's request limit counts this read at the decision: a conditional write (it releases no key,
+    /// yet reads the key's state). A read that releases no key (a listing) is counted whatever this says; an object
+    /// read is counted when its key is released.
     public var countsRequest: Bool
 
     public init(operation: ReadOperation, tenant: String, bucket: String, key: String? = nil, prefix: String? = nil,
@@ -245,11 +251,15 @@ public struct CrossBorderVerdict: Codable, Sendable, Equatable {
     /// The grant limits the bytes served under it: the gateway counts them (``KeyStoreClient/useGrant(id:requests:bytes:metadata:)``)
     /// before sending any.
     public var limitsBytes: Bool
+    /// The grant limits requests: an object read that releases no key (the key is missing) is counted by the
+    /// gateway through ``KeyStoreClient/useGrant(id:requests:bytes:metadata:)``.
+    public var limitsRequests: Bool
 
-    public init(grantID: String?, refusal: RefusalReason?, limitsBytes: Bool) {
+    public init(grantID: String?, refusal: RefusalReason?, limitsBytes: Bool, limitsRequests: Bool = false) {
         self.grantID = grantID
         self.refusal = refusal
         self.limitsBytes = limitsBytes
+        self.limitsRequests = limitsRequests
     }
 }
 
@@ -266,9 +276,13 @@ public struct DataKeyRelease: Codable, Sendable, Equatable {
     public var key: String
     /// The version the data key was made for (the upload id of a multipart object).
     public var version: [UInt8]
+    /// The envelope's salt: for a HeadObject the key store releases the metadata key derived with it, not the data
+    /// key.
+    public var salt: [UInt8]?
 
     public init(tenant: String, bucketKey: WrappedKey, bucketKeyContext: [UInt8], wrappedDataKey: [UInt8],
-                bucket: String, key: String, version: [UInt8]) {
+                bucket: String, key: String, version: [UInt8], salt: [UInt8]? = nil) {
+        self.salt = salt
         self.tenant = tenant
         self.bucketKey = bucketKey
         self.bucketKeyContext = bucketKeyContext

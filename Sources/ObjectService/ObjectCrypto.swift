@@ -159,15 +159,19 @@ public final class ObjectCrypto: Sendable {
             throw ObjectServiceError.integrity("\(manifest.key): \(error)")
         }
         guard header.binding.jurisdiction == jurisdiction, header.binding.tenant == tenant else {
-            throw ObjectServiceError.integrity("\(manifest.key) carries the key of \(header.binding.tenant) in "
-                + "\(header.binding.jurisdiction)")
+            // Not named: the other tenant is none of this caller's business.
+            throw ObjectServiceError.integrity("\(manifest.key) is bound to another tenant's key")
         }
         let gateway = gateway ?? jurisdiction
         do {
             guard gateway == jurisdiction else {
-                return try ObjectCipher.open(header, dataKey: try await releaseDataKey(header, operation: operation,
-                                                                                       gateway: gateway, grantID: grantID,
-                                                                                       caller: caller))
+                let released = try await releaseDataKey(header, operation: operation, gateway: gateway,
+                                                        grantID: grantID, caller: caller)
+                // A HeadObject across a border gets the metadata key alone.
+                guard operation != ReadOperation.headObject.rawValue else {
+                    return ObjectCipher.open(header, metadataKey: released)
+                }
+                return try ObjectCipher.open(header, dataKey: released)
             }
             return try ObjectCipher.open(header, bucketKey: try await unwrapBucketKey(header, operation: operation))
         } catch let error as EnvelopeError {
@@ -220,7 +224,7 @@ public final class ObjectCrypto: Sendable {
             bucketKey: WrappedKey(tenantKeyVersion: reference.tenantKeyVersion, bytes: reference.wrappedKey),
             bucketKeyContext: reference.context(bucket: binding.bucket).encoded(),
             wrappedDataKey: header.wrappedDataKey, bucket: binding.bucket, key: binding.key,
-            version: binding.version.bytes)
+            version: binding.version.bytes, salt: header.salt)
         let key = try await translate {
             try await keyStore(binding.jurisdiction, as: gateway).releaseDataKey(
                 release, metadata: metadata(gateway, operation, grantID: grantID))

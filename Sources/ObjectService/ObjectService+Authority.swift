@@ -29,6 +29,7 @@ extension ObjectService {
         guard !parsed.isPresigned else {
             throw ObjectServiceError.accessDenied("authority calls are signed in their headers, not presigned")
         }
+        try SigV4Verifier.requireSignedAmzHeaders(parsed, request: request)
         let call: AuthorityRequest
         do { call = try JSONDecoder().decode(AuthorityRequest.self, from: Data(body)) } catch {
             throw ObjectServiceError.invalidArgument("the body is not an authority request: \(error)")
@@ -45,7 +46,8 @@ extension ObjectService {
             accessKeyID: parsed.accessKeyID, amzDate: parsed.amzDate, scope: parsed.scope, signature: parsed.signature,
             canonicalRequest: Canonical.request(request, signedHeaders: parsed.signedHeaders,
                                                 payloadHash: parsed.payloadHash))
-        try await precheck(call.action, jurisdiction)
+        var metadata = adminMetadata(jurisdiction, "authority")
+        metadata.checkedKeyVersion = try await precheck(call.action, jurisdiction)
         let (kind, event) = call.action.audited
         var fields = call.action.auditFields.merging(["event": event, "administrator": parsed.accessKeyID,
                                                       "requestID": requestID, "gateway": gateway.code]) { $1 }
@@ -53,8 +55,7 @@ extension ObjectService {
         let outcome: AuthorityOutcome
         do {
             outcome = try await store.crypto.translate {
-                try await keyStore(jurisdiction).administer(proof, body: body,
-                                                            metadata: adminMetadata(jurisdiction, "authority"))
+                try await keyStore(jurisdiction).administer(proof, body: body, metadata: metadata)
             }
         } catch {
             try? await audit.record(jurisdiction, kind: kind, fields: fields.merging(
@@ -90,8 +91,9 @@ extension ObjectService {
     }
 
     /// What must hold before the key store is asked: the bucket a grant names belongs to its tenant in J; no stored
-    /// data key still needs the versions a retirement would refuse.
-    func precheck(_ action: AuthorityAction, _ jurisdiction: Jurisdiction) async throws {
+    /// data key still needs the versions a retirement would refuse. Returns, for a retirement, the version checked
+    /// (the key store retires below it only if no rotation came in between).
+    func precheck(_ action: AuthorityAction, _ jurisdiction: Jurisdiction) async throws -> UInt32? {
         switch action {
         case .issueGrant(let grant):
             guard let record = control.bucket(grant.bucket), record.tenant.utf8.elementsEqual(grant.tenant.utf8),
@@ -112,9 +114,11 @@ extension ObjectService {
                     + "\(jurisdiction) still depend on versions older than \(current.version): run `qantara key "
                     + "rewrap` first")
             }
+            return current.version
         default:
             break
         }
+        return nil
     }
 
     /// What the gateway does once an action ran: forget cached keys a rotation, retirement or destruction changed;

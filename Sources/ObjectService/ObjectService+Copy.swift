@@ -13,7 +13,7 @@ extension ObjectService {
     public func copyObject(_ principal: Principal, from source: CopySource, to bucket: String, _ key: String,
                            metadata directive: MetadataDirective, condition: WriteCondition?,
                            checksumAlgorithm: ChecksumAlgorithm?) async throws -> WrittenObject {
-        let destination = try resolve(principal, bucket)
+        let (destination, lease) = try admitWrite(principal, bucket)
         let stored = try await openSource(principal, source, destination: destination, operation: .copySource)
         if source.bucket.utf8.elementsEqual(bucket.utf8), source.key.utf8.elementsEqual(key.utf8),
            case .copy = directive {
@@ -39,6 +39,7 @@ extension ObjectService {
                                             condition: condition, expectations: expectations,
                                             gateway: principal.gateway, operation: "CopyObject",
                                             caller: principal.auditFields)
+        writer.lease = lease
         return try await copy(stored, range: nil, into: writer)
     }
 
@@ -47,8 +48,8 @@ extension ObjectService {
     public func copyPart(_ principal: Principal, from source: CopySource, to bucket: String, _ key: String,
                          uploadID: String, partNumber: Int,
                          range: (Int64) throws -> ClosedRange<Int64>?) async throws -> WrittenObject {
-        let destination = try resolve(principal, bucket)
-        let template = try await visibleUpload(principal, destination, key, uploadID)
+        let (destination, lease) = try admitWrite(principal, bucket)
+        let template = try await visibleUpload(principal, destination, key, uploadID, use: .addPart)
         let stored = try await openSource(principal, source, destination: destination,
                                           operation: .uploadPartCopySource)
         let bytes = try range(stored.info.sizeBytes)
@@ -57,6 +58,7 @@ extension ObjectService {
                                                 template: template, number: partNumber,
                                                 expectations: PayloadExpectations(sizeBytes: size),
                                                 gateway: principal.gateway, caller: principal.auditFields)
+        writer.lease = lease
         return try await copy(stored, range: bytes, into: writer)
     }
 
@@ -67,7 +69,9 @@ extension ObjectService {
         if let problem = ObjectKey.problem(source.key) { throw ObjectServiceError.invalidArgument(problem) }
         let record = try resolve(principal, source.bucket)
         guard record.jurisdiction == destination.jurisdiction else {
-            throw ObjectServiceError.crossJurisdiction(from: record.jurisdiction, to: destination.jurisdiction)
+            throw try await gate.refuse(principal, record, operation.rawValue, key: source.key,
+                                        reason: .copyAcrossJurisdictions, error: .crossJurisdiction(
+                                            from: record.jurisdiction, to: destination.jurisdiction))
         }
         let crossing = try await gate.checkRead(principal, record, operation, key: source.key)
         let stored = try await open(record, source.key, operation: operation, crossing: crossing, principal: principal)

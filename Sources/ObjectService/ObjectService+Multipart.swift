@@ -12,7 +12,8 @@ extension ObjectService {
     /// Starts an upload of `key`; returns its id.
     public func createUpload(_ principal: Principal, _ bucket: String, _ key: String, metadata: ObjectMetadata,
                              checksumAlgorithm: ChecksumAlgorithm?) async throws -> String {
-        let record = try resolve(principal, bucket)
+        let (record, lease) = try admitWrite(principal, bucket)
+        defer { lease.release() }
         let upload = try await store.createUpload(record.jurisdiction, tenant: record.tenant, bucket: record.name,
                                                   key: key, metadata: metadata, checksumAlgorithm: checksumAlgorithm,
                                                   gateway: principal.gateway, caller: principal.auditFields)
@@ -22,18 +23,21 @@ extension ObjectService {
     /// A writer for part `partNumber` of an upload; it inherits the upload's checksum algorithm.
     public func partWriter(_ principal: Principal, _ bucket: String, _ key: String, uploadID: String, partNumber: Int,
                            expectations: PayloadExpectations) async throws -> ObjectWriter {
-        let record = try resolve(principal, bucket)
-        let template = try await visibleUpload(principal, record, key, uploadID)
-        return try await store.partWriter(record.jurisdiction, tenant: record.tenant, template: template,
-                                          number: partNumber, expectations: expectations, gateway: principal.gateway,
-                                          caller: principal.auditFields)
+        let (record, lease) = try admitWrite(principal, bucket)
+        let template = try await visibleUpload(principal, record, key, uploadID, use: .addPart)
+        let writer = try await store.partWriter(record.jurisdiction, tenant: record.tenant, template: template,
+                                                number: partNumber, expectations: expectations,
+                                                gateway: principal.gateway, caller: principal.auditFields)
+        writer.lease = lease
+        return writer
     }
 
     /// Completes an upload with the parts the client names; `condition` as a PUT's.
     public func completeUpload(_ principal: Principal, _ bucket: String, _ key: String, uploadID: String,
                                parts: [CompletedPart], condition: WriteCondition?) async throws -> WrittenObject {
-        let record = try resolve(principal, bucket)
-        let template = try await visibleUpload(principal, record, key, uploadID)
+        let (record, lease) = try admitWrite(principal, bucket)
+        defer { lease.release() }
+        let template = try await visibleUpload(principal, record, key, uploadID, use: .complete)
         try await checkConditionalWrite(principal, record, key, condition: condition)
         let manifest = try await store.completeUpload(record.jurisdiction, tenant: record.tenant, template: template,
                                                       parts: parts, condition: condition, gateway: principal.gateway,
@@ -45,7 +49,7 @@ extension ObjectService {
     /// Aborts an upload: its records and parts are dropped.
     public func abortUpload(_ principal: Principal, _ bucket: String, _ key: String, uploadID: String) async throws {
         let record = try resolve(principal, bucket)
-        let template = try await visibleUpload(principal, record, key, uploadID)
+        let template = try await visibleUpload(principal, record, key, uploadID, use: .abort)
         try await store.abortUpload(record.jurisdiction, bucket: record.name, key: key, upload: template.versionID)
     }
 
@@ -75,7 +79,8 @@ extension ObjectService {
         return UploadsPage(uploads: page.uploads.map {
             UploadInfo(key: $0.key, uploadID: $0.versionID.description, initiatedMillis: $0.lastModifiedMillis,
                        checksumAlgorithm: $0.checksumAlgorithm)
-        }, commonPrefixes: page.commonPrefixes, isTruncated: page.isTruncated)
+        }, commonPrefixes: page.commonPrefixes, isTruncated: page.isTruncated, nextKeyMarker: page.nextKeyMarker,
+           nextUploadMarker: page.nextUploadMarker)
     }
 
     /// The upload's template; `NoSuchUpload` for a malformed or unknown id.
@@ -86,19 +91,37 @@ extension ObjectService {
         return try await store.upload(record.jurisdiction, bucket: record.name, key: key, upload: id)
     }
 
-    /// The upload, if the principal's gateway may write to it: through the bucket's own jurisdiction any upload,
-    /// through another only one that jurisdiction started (its key was issued to it); every other upload answers
-    /// `NoSuchUpload`, exactly as a missing one does.
-    func visibleUpload(_ principal: Principal, _ record: BucketRecord, _ key: String, _ uploadID: String) async throws
-        -> ObjectManifest
+    /// The upload, if the principal's gateway may `use` it. Through another jurisdiction's gateway only an upload
+    /// that jurisdiction started (its key was issued to it): every other upload answers `NoSuchUpload`, exactly as a
+    /// missing one does (audited and paced as a refusal). Through the bucket's own jurisdiction any upload may be
+    /// completed or aborted, but parts go into an upload started elsewhere only through the gateway that started it:
+    /// its key is released to that jurisdiction without a grant, so it must cover nothing but the bytes sent from
+    /// there (not a part copied from an object the other jurisdiction may not read).
+    func visibleUpload(_ principal: Principal, _ record: BucketRecord, _ key: String, _ uploadID: String,
+                       use: UploadUse) async throws -> ObjectManifest
     {
         let template = try await upload(record, key, uploadID)
-        guard principal.gateway != record.jurisdiction else { return template }
-        guard let envelope = template.envelope,
-              let header = try? EnvelopeHeader(decoding: envelope, bucket: template.bucket, key: template.key),
-              header.bucketKey.issuedTo == principal.gateway else {
-            throw ObjectServiceError.noSuchUpload(uploadID)
+        let issuedTo = template.envelope.flatMap {
+            try? EnvelopeHeader(decoding: $0, bucket: template.bucket, key: template.key)
+        }?.bucketKey.issuedTo
+        guard principal.gateway != record.jurisdiction else {
+            if use == .addPart, let issuedTo {
+                throw ObjectServiceError.accessDenied("upload \(uploadID) was started through a gateway of "
+                    + "\(issuedTo): its parts are sent through one")
+            }
+            return template
+        }
+        guard issuedTo == principal.gateway else {
+            throw try await gate.refuse(principal, record, use.rawValue, key: key, reason: .uploadStartedElsewhere,
+                                        error: .noSuchUpload(uploadID))
         }
         return template
+    }
+
+    /// What is done with an upload found by ``visibleUpload(_:_:_:_:use:)`` (named as the S3 operation).
+    enum UploadUse: String {
+        case addPart = "UploadPart"
+        case complete = "CompleteMultipartUpload"
+        case abort = "AbortMultipartUpload"
     }
 }

@@ -36,6 +36,7 @@ extension ObjectService {
     func open(_ record: BucketRecord, _ key: String, operation: ReadOperation, crossing: SovereigntyGate.Crossing?,
               principal: Principal) async throws -> StoredObject {
         guard let found = try await store.locate(record.jurisdiction, bucket: record.name, key: key) else {
+            if let crossing { try await gate.chargeMiss(crossing) }
             throw ObjectServiceError.noSuchKey(bucket: record.name, key: key)
         }
         let located: ObjectStore.Located
@@ -58,11 +59,13 @@ extension ObjectService {
     /// read the key (``checkConditionalWrite(_:_:_:condition:)``).
     public func putObject(_ principal: Principal, _ bucket: String, _ key: String, metadata: ObjectMetadata,
                           condition: WriteCondition?, expectations: PayloadExpectations) async throws -> ObjectWriter {
-        let record = try resolve(principal, bucket)
+        let (record, lease) = try admitWrite(principal, bucket)
         try await checkConditionalWrite(principal, record, key, condition: condition)
-        return try await store.writer(record.jurisdiction, tenant: record.tenant, bucket: record.name, key: key,
-                                      metadata: metadata, condition: condition, expectations: expectations,
-                                      gateway: principal.gateway, caller: principal.auditFields)
+        let writer = try await store.writer(record.jurisdiction, tenant: record.tenant, bucket: record.name, key: key,
+                                            metadata: metadata, condition: condition, expectations: expectations,
+                                            gateway: principal.gateway, caller: principal.auditFields)
+        writer.lease = lease
+        return writer
     }
 
     /// A conditional write across a border is decided as a HeadObject of its key: `If-Match` and `If-None-Match`
@@ -70,13 +73,14 @@ extension ObjectService {
     func checkConditionalWrite(_ principal: Principal, _ record: BucketRecord, _ key: String,
                                condition: WriteCondition?) async throws {
         guard condition != nil else { return }
-        try await gate.checkRead(principal, record, .headObject, key: key)
+        try await gate.checkRead(principal, record, .headObject, key: key, conditionalWrite: true)
     }
 
     /// Deletes `key` (a write: allowed through any gateway; deleting a missing key succeeds, as in S3, so an
     /// existing and a missing key answer alike).
     public func deleteObject(_ principal: Principal, _ bucket: String, _ key: String) async throws {
-        let record = try resolve(principal, bucket)
+        let (record, lease) = try admitWrite(principal, bucket)
+        defer { lease.release() }
         try await store.delete(record.jurisdiction, bucket: record.name, key: key)
     }
 }

@@ -15,6 +15,8 @@ public final class ObjectService: Sendable {
     let audit: AuditTrail
     public let clock: SequenceClock
     let logger: Logger
+    /// Writes in flight per bucket, which a deletion waits for.
+    let writes = BucketWrites()
 
     /// The service over `nodes` (a client for every node of `topology`), with the key stores `crypto` reaches and the
     /// audit trail every decision and key event is written to.
@@ -56,6 +58,20 @@ public final class ObjectService: Sendable {
         return record
     }
 
+    /// ``resolve(_:_:)`` for a write, admitted into the bucket (see ``BucketWrites``) until the returned lease is
+    /// released or dropped: `OperationAborted` while the bucket is being deleted, `NoSuchBucket` once it is gone.
+    func admitWrite(_ principal: Principal, _ name: String) throws -> (BucketRecord, WriteLease) {
+        let record = try resolve(principal, name)
+        guard let lease = writes.admit(name) else { throw ObjectServiceError.operationAborted(name) }
+        // A deletion may have ended between the lookup and the admission: the bucket must still be this one.
+        guard let current = control.bucket(name), current.createdMillis == record.createdMillis,
+              current.tenant.utf8.elementsEqual(record.tenant.utf8) else {
+            lease.release()
+            throw ObjectServiceError.noSuchBucket(name)
+        }
+        return (record, lease)
+    }
+
     func info(_ record: BucketRecord, for principal: Principal) -> BucketInfo {
         // A bucket of another jurisdiction shows only its name and jurisdiction: even its creation date is its
         // jurisdiction's metadata.
@@ -95,9 +111,12 @@ public final class ObjectService: Sendable {
     }
 
     /// Deletes an empty bucket and every stored trace of it; only through a gateway of the bucket's jurisdiction.
+    /// New writes are held off and those in flight finish first, so nothing lands after the bucket was found empty.
     public func deleteBucket(_ principal: Principal, _ name: String) async throws {
         let record = try resolve(principal, name)
         try await gate.checkManagement(principal, record, "DeleteBucket")
+        guard await writes.close(name) else { throw ObjectServiceError.operationAborted(name) }
+        defer { writes.reopen(name) }
         let page = try await store.list(record.jurisdiction, bucket: name, ListRequest(maxKeys: 1))
         guard page.objects.isEmpty else { throw ObjectServiceError.bucketNotEmpty(name) }
         try await store.purgeBucket(record.jurisdiction, bucket: name)

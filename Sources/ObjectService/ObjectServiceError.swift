@@ -7,6 +7,8 @@ public enum ObjectServiceError: Error, Sendable, Equatable {
     case bucketAlreadyExists(String)
     case bucketAlreadyOwnedByYou(String)
     case bucketNotEmpty(String)
+    /// A write into a bucket while it is being deleted (or a second deletion of it at once).
+    case operationAborted(String)
     case invalidBucketName(String, reason: String)
     case invalidLocationConstraint(String)
     case keyTooLong(Int)

@@ -11,6 +11,10 @@ struct TemplatePage: Sendable {
     var uploads: [ObjectManifest] = []
     var commonPrefixes: [String] = []
     var isTruncated = false
+    /// Where the next page starts after when truncated: the last upload's key and id, or the last common
+    /// prefix (with no upload id).
+    var nextKeyMarker: String?
+    var nextUploadMarker: String?
 }
 
 extension ObjectStore {
@@ -242,6 +246,7 @@ extension ObjectStore {
         let prefixBytes = Array(prefix.utf8)
         let delimiterBytes = delimiter.flatMap { $0.isEmpty ? nil : Array($0.utf8) }
         var from = prefixBytes
+        let markerKey = keyMarker.map { Array($0.utf8) }
         if let keyMarker {
             // Positions are key, NUL, upload id: after the marker's upload, or after every upload of the marker key.
             var marker = Array(keyMarker.utf8) + [0]
@@ -280,15 +285,19 @@ extension ObjectStore {
             for (position, upload) in ordered {
                 let key = Array(upload.key.utf8)
                 if let delimiterBytes, let common = commonPrefix(key, prefix: prefixBytes, delimiter: delimiterBytes) {
-                    if let lastCommon, lastCommon == common { continue }
+                    // Every upload under the prefix rolls up into it: continue past them all. A prefix at or
+                    // before the key marker was the previous page's last entry (or before it): not again.
+                    skipTo = prefixSuccessor(common) ?? common + [0xFF]
+                    if let lastCommon, lastCommon == common { break }
+                    if let markerKey, !markerKey.lexicographicallyPrecedes(common) { break }
                     guard page.uploads.count + page.commonPrefixes.count < limit else {
                         page.isTruncated = true
                         return page
                     }
-                    page.commonPrefixes.append(String(decoding: common, as: UTF8.self))
+                    let text = String(decoding: common, as: UTF8.self)
+                    page.commonPrefixes.append(text)
+                    (page.nextKeyMarker, page.nextUploadMarker) = (text, nil)
                     lastCommon = common
-                    // Every upload under the prefix rolls up into it: continue past them all.
-                    skipTo = prefixSuccessor(common) ?? common + [0xFF]
                     break
                 }
                 guard page.uploads.count + page.commonPrefixes.count < limit else {
@@ -296,6 +305,7 @@ extension ObjectStore {
                     return page
                 }
                 page.uploads.append(upload)
+                (page.nextKeyMarker, page.nextUploadMarker) = (upload.key, upload.versionID.description)
                 from = position + [0]
             }
             if let skipTo {

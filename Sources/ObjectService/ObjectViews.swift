@@ -133,6 +133,9 @@ public struct UploadsPage: Sendable {
     public var uploads: [UploadInfo] = []
     public var commonPrefixes: [String] = []
     public var isTruncated = false
+    /// When truncated, where the next page starts after: the last upload, or the last common prefix (no id).
+    public var nextKeyMarker: String?
+    public var nextUploadMarker: String?
 }
 
 /// A part the client names in CompleteMultipartUpload.

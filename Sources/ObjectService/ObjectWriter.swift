@@ -38,6 +38,8 @@ public final class ObjectWriter {
     private var nextIndex: UInt32 = 0
     private var sizeBytes: Int64 { verifier.sizeBytes }
     private var ended = false
+    /// The write's admission into its bucket (held until it ends, so a deletion of the bucket waits for it).
+    var lease: WriteLease?
 
     init(store: ObjectStore, jurisdiction: Jurisdiction, bucket: String, key: String, target: WriteTarget,
          expectations: PayloadExpectations, version: VersionID, cipher: ObjectCipher?) throws {
@@ -233,6 +235,7 @@ public final class ObjectWriter {
     /// ``finish(trailers:)``, answering the committed record itself.
     func commit(trailers: [(name: String, value: String)] = []) async throws -> WriteResult {
         precondition(!ended, "finish called twice")
+        defer { lease?.release() }
         do {
             let result = try await finishUnchecked(trailers: trailers)
             ended = true
@@ -321,5 +324,6 @@ public final class ObjectWriter {
                 group.addTask { try? await target.abort(jurisdiction, version: version) }
             }
         }
+        lease?.release()
     }
 }

@@ -34,18 +34,21 @@ final class SovereigntyGate: Sendable {
         let grantID: String
         /// The grant limits bytes: each read's bytes are counted at J's key store before they are sent.
         let limitsBytes: Bool
+        /// The grant limits requests: an object read that finds no object (so releases no key) is counted.
+        let limitsRequests: Bool
     }
 
     /// Decides a read of `bucket` (of `key`, or of the listing of `prefix`) by `principal`: nil when it does not cross
     /// a border, the crossing when a grant covers it. A refusal is audited and thrown as
     /// ``ObjectServiceError/sovereigntyRefused(bucket:jurisdiction:gateway:reason:)``. A read that releases no key
-    /// counts against a request limit here; an object read counts when its key is released.
+    /// (a listing, a `conditionalWrite` decided as the HeadObject it amounts to) counts against a request limit
+    /// here; an object read counts when its key is released, or when it finds no object (``chargeMiss(_:)``).
     @discardableResult
     func checkRead(_ principal: Principal, _ bucket: BucketRecord, _ operation: ReadOperation, key: String? = nil,
-                   prefix: String? = nil) async throws -> Crossing? {
+                   prefix: String? = nil, conditionalWrite: Bool = false) async throws -> Crossing? {
         guard principal.gateway != bucket.jurisdiction else { return nil }
         let read = CrossBorderRead(operation: operation, tenant: bucket.tenant, bucket: bucket.name, key: key,
-                                   prefix: prefix, countsRequest: !operation.releasesKey)
+                                   prefix: prefix, countsRequest: !operation.releasesKey || conditionalWrite)
         let verdict: CrossBorderVerdict
         do {
             let keyStore = try crypto.keyStore(bucket.jurisdiction, as: principal.gateway)
@@ -58,13 +61,24 @@ final class SovereigntyGate: Sendable {
                                                                        "error": "\(error)"])
             verdict = CrossBorderVerdict(grantID: nil, refusal: .noGrant, limitsBytes: false)
         }
-        try await record(principal, bucket, operation.rawValue, key: key, prefix: prefix, verdict: verdict)
+        try await record(principal, bucket, operation.rawValue, key: key, prefix: prefix, verdict: verdict,
+                         extra: conditionalWrite ? ["write": "conditional"] : [:])
         guard let grantID = verdict.grantID, verdict.refusal == nil else {
             await pacer.pace(principal.accessKeyID)
             throw refusal(principal, bucket, verdict.refusal ?? .noGrant)
         }
         return Crossing(principal: principal, bucket: bucket, operation: operation, key: key, grantID: grantID,
-                        limitsBytes: verdict.limitsBytes)
+                        limitsBytes: verdict.limitsBytes, limitsRequests: verdict.limitsRequests)
+    }
+
+    /// Refuses, audited and paced like a refused read, a cross-border request refused before it reached a decision
+    /// (a copy whose source lies in a third jurisdiction, an upload this gateway did not start).
+    func refuse(_ principal: Principal, _ bucket: BucketRecord, _ operation: String, key: String?,
+                reason: RefusalReason, error: ObjectServiceError) async throws -> ObjectServiceError {
+        try await record(principal, bucket, operation, key: key, verdict: CrossBorderVerdict(
+            grantID: nil, refusal: reason, limitsBytes: false))
+        await pacer.pace(principal.accessKeyID)
+        return error
     }
 
     /// Refuses managing `bucket` (deleting it, configuring it) through a gateway of another jurisdiction: J's gateways
@@ -87,15 +101,26 @@ final class SovereigntyGate: Sendable {
         return refusal(crossing.principal, crossing.bucket, reason)
     }
 
+    /// Counts an object read that found no object (and so released no key) against its grant's request limit: a
+    /// missing key costs a request like an existing one.
+    func chargeMiss(_ crossing: Crossing) async throws {
+        guard crossing.limitsRequests else { return }
+        try await charge(requests: 1, bytes: 0, to: crossing)
+    }
+
     /// Counts `bytes` about to be served under a crossing against its grant's byte limit, at J's key store, before
     /// they are sent; a read that would exceed it is refused and audited.
     func charge(bytes: Int64, to crossing: Crossing) async throws {
         guard crossing.limitsBytes, bytes > 0 else { return }
+        try await charge(requests: 0, bytes: bytes, to: crossing)
+    }
+
+    private func charge(requests: Int64, bytes: Int64, to crossing: Crossing) async throws {
         let gateway = crossing.principal.gateway
         do {
             let keyStore = try crypto.keyStore(crossing.bucket.jurisdiction, as: gateway)
             let metadata = crypto.metadata(gateway, "grant use", grantID: crossing.grantID)
-            _ = try await keyStore.useGrant(id: crossing.grantID, requests: 0, bytes: bytes, metadata: metadata)
+            _ = try await keyStore.useGrant(id: crossing.grantID, requests: requests, bytes: bytes, metadata: metadata)
         } catch let error as KeyStoreError where error.refusalReason != nil {
             throw try await refusedRelease(crossing, reason: error.refusalReason!)
         } catch let error as KeyStoreError {
@@ -106,8 +131,8 @@ final class SovereigntyGate: Sendable {
 
     /// Records a cross-border decision in J's audit log (durably, before it takes effect).
     private func record(_ principal: Principal, _ bucket: BucketRecord, _ operation: String, key: String? = nil,
-                        prefix: String? = nil, verdict: CrossBorderVerdict) async throws {
-        var fields = principal.auditFields
+                        prefix: String? = nil, verdict: CrossBorderVerdict, extra: [String: String] = [:]) async throws {
+        var fields = principal.auditFields.merging(extra) { $1 }
         fields["jurisdiction"] = bucket.jurisdiction.code
         fields["operation"] = operation
         fields["bucket"] = bucket.name

@@ -32,6 +32,9 @@ extension S3Error {
         case .bucketNotEmpty(let bucket):
             return S3Error("BucketNotEmpty", "The bucket you tried to delete is not empty", status: .conflict,
                            resource: bucket)
+        case .operationAborted(let bucket):
+            return S3Error("OperationAborted", "A conflicting conditional operation is currently in progress against "
+                + "this resource. Please try again.", status: .conflict, resource: bucket)
         case .invalidBucketName(let bucket, let reason):
             return S3Error("InvalidBucketName", "The specified bucket is not valid: \(reason)", status: .badRequest,
                            resource: bucket)

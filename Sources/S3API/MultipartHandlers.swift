@@ -160,9 +160,9 @@ enum MultipartHandlers {
             xml.element("Bucket", call.bucketName)
             xml.element("KeyMarker", ListHandlers.encode(keyMarker ?? "", options.urlEncode))
             xml.element("UploadIdMarker", uploadMarker ?? "")
-            if page.isTruncated, let last = page.uploads.last {
-                xml.element("NextKeyMarker", ListHandlers.encode(last.key, options.urlEncode))
-                xml.element("NextUploadIdMarker", last.uploadID)
+            if page.isTruncated, let next = page.nextKeyMarker {
+                xml.element("NextKeyMarker", ListHandlers.encode(next, options.urlEncode))
+                xml.element("NextUploadIdMarker", page.nextUploadMarker ?? "")
             }
             xml.element("Prefix", ListHandlers.encode(options.prefix, options.urlEncode))
             if let delimiter = options.delimiter { xml.element("Delimiter", delimiter) }

@@ -14,19 +14,34 @@ public struct PayloadReader: Sendable {
     /// How the signature covers the body, and what checking signed chunks needs.
     let payload: PayloadMode
     let chunkContext: ChunkSigningContext?
+    /// The signature covers a Content-MD5 header.
+    let signsContentMD5: Bool
 
     /// The body of a request whose signature checked out.
     public init(body: RequestBody, request: S3Request, verified: VerifiedRequest) {
-        self.init(body: body, request: request, payload: verified.payload, chunkContext: verified.chunkContext)
+        self.init(body: body, request: request, payload: verified.payload, chunkContext: verified.chunkContext,
+                  signsContentMD5: verified.signedHeaders.contains("content-md5"))
     }
 
     /// The body of a request whose signature is checked elsewhere (an authority call, whose administrator only its
     /// jurisdiction's key store can authenticate), read against `payload` as the request states it.
-    public init(body: RequestBody, request: S3Request, payload: PayloadMode, chunkContext: ChunkSigningContext? = nil) {
+    public init(body: RequestBody, request: S3Request, payload: PayloadMode, chunkContext: ChunkSigningContext? = nil,
+                signsContentMD5: Bool = false) {
         self.body = body
         self.request = request
         self.payload = payload
         self.chunkContext = chunkContext
+        self.signsContentMD5 = signsContentMD5
+    }
+
+    /// Whether the signature binds the body's bytes: a signed SHA-256, signed chunks, or a signed digest header
+    /// (Content-MD5, or an x-amz-checksum-* header, which is signed like every x-amz-* header).
+    var bindsBody: Bool {
+        switch payload {
+        case .sha256, .streamingSigned: return true
+        case .unsigned, .streamingUnsignedTrailer:
+            return signsContentMD5 || ChecksumAlgorithm.allCases.contains { request.header($0.headerName) != nil }
+        }
     }
 
     /// Streams the payload into an object writer, which verifies it (its own ``PayloadVerifier``, built from
@@ -41,8 +56,11 @@ public struct PayloadReader: Sendable {
         }
     }
 
-    /// Reads a small body whole (an XML document, an admin call's JSON), verified, up to `limit` bytes.
+    /// Reads a small body whole (an XML document, an admin call's JSON), verified, up to `limit` bytes. Such a body
+    /// says what the request does (where a bucket lives, which parts make an object, which keys go), so unless it is
+    /// empty the signature must bind it (``bindsBody``): an `UNSIGNED-PAYLOAD` body could be rewritten on the way.
     public func collect(limit: Int) async throws -> [UInt8] {
+        let bound = bindsBody
         var verifier = PayloadVerifier(try expectations(lengthRequired: false), sizeBytesMax: Int64(limit),
                                        hashesMD5: true)
         var bytes = [UInt8]()
@@ -51,6 +69,10 @@ public struct PayloadReader: Sendable {
             bytes += chunk
         }, afterBuffer: {})
         _ = try verifier.finish(trailers: trailers)
+        guard bound || bytes.isEmpty else {
+            throw S3Error.accessDenied("This request's body says what it does, so the signature must cover it: sign "
+                + "its SHA-256 (x-amz-content-sha256), or a Content-MD5 or x-amz-checksum-* header")
+        }
         return bytes
     }
 

@@ -152,6 +152,9 @@ public struct AwsChunkedDecoder {
             try completeTrailer()
             return
         }
+        // Signed chunks without a declared trailer end at the final chunk: a trailer line there would be an
+        // unsigned checksum.
+        guard expectsTrailer else { throw SigV4Error.malformedChunk("a trailer where the request declared none") }
         trailerBytes += trailerLine.count
         guard trailerBytes <= Limits.chunkTrailerBytesMax else { throw SigV4Error.malformedChunk("trailer too long") }
         let text = String(decoding: trailerLine, as: UTF8.self)

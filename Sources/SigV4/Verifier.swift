@@ -72,6 +72,8 @@ public struct VerifiedRequest: Sendable {
     public let payload: PayloadMode
     /// Present for signed aws-chunked bodies.
     public let chunkContext: ChunkSigningContext?
+    /// The headers the signature covers (lower-case names).
+    public let signedHeaders: [String]
 }
 
 /// Verifies SigV4 signatures: pure functions of the request, the secret and the clock.
@@ -91,6 +93,16 @@ public enum SigV4Verifier {
         throw .missingAuthentication
     }
 
+    /// Every x-amz-* header present must be bound to the signature, as AWS requires: an unsigned one (say an
+    /// x-amz-copy-source added to a presigned PUT) would change what the request does under a valid signature.
+    public static func requireSignedAmzHeaders(_ auth: ParsedAuthorization, request: SignableRequest)
+        throws(SigV4Error) {
+        for header in request.headers where header.name.utf8.starts(with: "x-amz-".utf8)
+            && !auth.signedHeaders.contains(header.name) {
+            throw .headerNotSigned(header.name)
+        }
+    }
+
     /// Checks the signature with `secret` and the time against `nowSeconds`.
     public static func verify(_ auth: ParsedAuthorization, request: SignableRequest, secret: String,
                               service: String = "s3", nowSeconds: Int64) throws(SigV4Error) -> VerifiedRequest {
@@ -103,12 +115,7 @@ public enum SigV4Verifier {
         } else if abs(nowSeconds - auth.timeSeconds) > Int64(Limits.clockSkewSecondsMax) {
             throw .requestTimeTooSkewed
         }
-        // Every x-amz-* header present is bound to the signature, as AWS requires: an unsigned one (say an
-        // x-amz-copy-source added to a presigned PUT) would change what the request does under a valid signature.
-        for header in request.headers where header.name.utf8.starts(with: "x-amz-".utf8)
-            && !auth.signedHeaders.contains(header.name) {
-            throw .headerNotSigned(header.name)
-        }
+        try requireSignedAmzHeaders(auth, request: request)
         let key = SigningKeyCache.shared.key(secret: secret, date: auth.date, region: auth.region,
                                              service: auth.service)
         let canonical = Canonical.requestBytes(request, signedHeaders: auth.signedHeaders,
@@ -126,7 +133,8 @@ public enum SigV4Verifier {
             context = ChunkSigningContext(signingKey: key, amzDate: auth.amzDate, scope: auth.scope,
                                           seedSignature: auth.signature.lowercased())
         }
-        return VerifiedRequest(accessKeyID: auth.accessKeyID, payload: mode, chunkContext: context)
+        return VerifiedRequest(accessKeyID: auth.accessKeyID, payload: mode, chunkContext: context,
+                               signedHeaders: auth.signedHeaders)
     }
 
     private static func parseHeader(_ header: String, _ request: SignableRequest) throws(SigV4Error)

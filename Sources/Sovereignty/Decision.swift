@@ -45,6 +45,11 @@ public enum RefusalReason: String, Sendable, Codable, CaseIterable {
     case limitExceeded = "limit-exceeded"
     /// Managing a bucket (deleting it, configuring it) is for its own jurisdiction's gateways; no grant changes that.
     case homeOnly = "home-jurisdiction-only"
+    /// The parts of a multipart upload started through another jurisdiction's gateway go through that gateway only
+    /// (its data key was issued to it); elsewhere the upload does not exist.
+    case uploadStartedElsewhere = "upload-started-elsewhere"
+    /// A copy whose source and destination lie in different jurisdictions: it would carry the source's bytes out.
+    case copyAcrossJurisdictions = "copy-across-jurisdictions"
 }
 
 /// The outcome of the rule.

@@ -1,6 +1,8 @@
 import Admin
 import ArgumentParser
+import Envelope
 import Foundation
+import Hashing
 import KeyStore
 import ObjectModel
 
@@ -8,23 +10,66 @@ import ObjectModel
 struct AdministratorCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "admin", abstract: "A jurisdiction's administrators and how many must approve its irreversible acts.",
-        subcommands: [Create.self, List.self, Quorum.self])
+        subcommands: [Keygen.self, Create.self, Enrol.self, List.self, Quorum.self])
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Add an administrator of a jurisdiction (needs a quorum of approvals); its credentials go to the administrator whose approval completes it, once.")
+            abstract: "Add an administrator of a jurisdiction (needs a quorum of approvals); its credentials are sealed to the enrolment key it made with `qantara admin keygen`, so only it can open them.")
         @OptionGroup var options: AuthorityOptions
         @Option(help: "Jurisdiction (ISO code).") var jurisdiction: String
         @Option(help: "A name for the new administrator (a person or a role).") var name: String
-        @Option(help: "Where to write the new credentials (mode 0600) if they are issued now.") var out: String?
+        @Option(help: "The new administrator's enrolment key: its public key (base64), or the file `admin keygen` wrote.")
+        var enrolmentKey: String
+        @Option(help: "Where to write the sealed enrolment if it is issued now (else it is printed).") var out: String?
 
         func validate() throws { try KeyCommand.check(jurisdiction) }
 
         func run() async throws {
             let code = try jurisdictionArgument(jurisdiction)
-            let answer = try await options.run(code, .createAdministrator(name: name))
+            let key = try await runAdmin { try EnrolmentKeyFile.publicKey(enrolmentKey) }
+            let answer = try await options.run(code, .createAdministrator(name: name, enrolmentKey: key))
             if reportPending(answer, jurisdiction: code) { return }
-            try saveCredentials(answer, to: out)
+            try await runAdmin { try saveEnrolment(answer, to: out) }
+        }
+    }
+
+    struct Keygen: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Make an enrolment key pair for a future administrator (run by that person): the secret half stays in the file, the public half is given to `admin create`.")
+        @Option(help: "Where to write the key pair (mode 0600).") var out: String
+
+        func run() async throws {
+            let pair = SealedBox.KeyPair.generate()
+            try await runAdmin { try EnrolmentKeyFile.write(pair, to: out) }
+            print("enrolment key \(Base64.encode(pair.publicKey))")
+            print("fingerprint \(SealedBox.fingerprint(pair.publicKey)) (the approvers compare it with what "
+                + "`qantara approvals` shows)")
+        }
+    }
+
+    struct Enrol: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Open the credentials an approved `admin create` sealed to your enrolment key, and write them as an administrator credentials file.")
+        @Option(help: "The sealed enrolment (the file `admin create --out` or `approve --out` wrote).") var enrolment: String
+        @Option(help: "Your enrolment key pair (the file `admin keygen` wrote).") var key: String
+        @Option(help: "Where to write the administrator credentials (mode 0600).") var out: String
+
+        func run() async throws {
+            try await runAdmin {
+                guard let data = FileManager.default.contents(atPath: enrolment),
+                      let sealed = try? JSONDecoder().decode(AdministratorEnrolment.self, from: data) else {
+                    throw AdminClient.Failure(description: "\(enrolment) is not a sealed enrolment")
+                }
+                let pair = try EnrolmentKeyFile.read(key)
+                guard let credentials = try? sealed.open(with: pair) else {
+                    throw AdminClient.Failure(description: "\(enrolment) was not sealed to the key in \(key)")
+                }
+                let encoder = JSONEncoder()
+                encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+                try writePrivate(try encoder.encode(credentials), to: out)
+                print("administrator \(credentials.name) of \(credentials.jurisdiction): \(credentials.accessKeyId), "
+                    + "credentials in \(out)")
+            }
         }
     }
 
@@ -60,21 +105,67 @@ struct AdministratorCommand: AsyncParsableCommand {
     }
 }
 
-/// Writes a new administrator's credentials (mode 0600) to `path`, or prints them when there is none.
-func saveCredentials(_ answer: AuthorityAnswerView, to path: String?) throws {
-    guard let credentials = answer.credentials else { return }
+/// Writes a new administrator's sealed enrolment to `path`, or prints it: only the holder of its enrolment key opens
+/// it (`qantara admin enrol`).
+func saveEnrolment(_ answer: AuthorityAnswerView, to path: String?) throws {
+    guard let enrolment = answer.enrolment else { return }
     let encoder = JSONEncoder()
     encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-    let data = try encoder.encode(credentials)
+    let data = try encoder.encode(enrolment)
     if let path {
-        guard FileManager.default.createFile(atPath: path, contents: data, attributes: [.posixPermissions: 0o600]) else {
-            throw AdminClient.Failure(description: "cannot write \(path)")
-        }
-        print("administrator \(credentials.name) of \(credentials.jurisdiction): \(credentials.accessKeyId), "
-            + "credentials in \(path) (give them to that administrator alone)")
+        try writePrivate(data, to: path)
+        print("administrator \(enrolment.name) of \(enrolment.jurisdiction): \(enrolment.accessKeyId), sealed to key "
+            + "\(enrolment.fingerprint), in \(path): give it to that administrator (`qantara admin enrol`)")
     } else {
-        print("administrator \(credentials.name) of \(credentials.jurisdiction) (credentials shown only now):")
+        print("administrator \(enrolment.name) of \(enrolment.jurisdiction), sealed to key \(enrolment.fingerprint) "
+            + "(`qantara admin enrol` opens it):")
         print(String(decoding: data, as: UTF8.self))
+    }
+}
+
+/// Writes `data` to a new file readable by its owner alone.
+func writePrivate(_ data: Data, to path: String) throws {
+    guard FileManager.default.createFile(atPath: path, contents: data, attributes: [.posixPermissions: 0o600]) else {
+        throw AdminClient.Failure(description: "cannot write \(path)")
+    }
+}
+
+/// An enrolment key pair on disk: JSON with the base64 public and secret keys, mode 0600.
+enum EnrolmentKeyFile {
+    struct Contents: Codable {
+        var publicKey: String
+        var secretKey: String
+    }
+
+    static func write(_ pair: SealedBox.KeyPair, to path: String) throws {
+        guard !FileManager.default.fileExists(atPath: path) else {
+            throw AdminClient.Failure(description: "\(path) exists: an enrolment key is never overwritten")
+        }
+        var secret = pair.secretKey.exportBytes()
+        defer { wipe(&secret) }
+        try writePrivate(try JSONEncoder().encode(Contents(publicKey: Base64.encode(pair.publicKey),
+                                                           secretKey: Base64.encode(secret))), to: path)
+    }
+
+    static func read(_ path: String) throws -> SealedBox.KeyPair {
+        guard let data = FileManager.default.contents(atPath: path),
+              let contents = try? JSONDecoder().decode(Contents.self, from: data),
+              let publicKey = Base64.decode(contents.publicKey), var secret = Base64.decode(contents.secretKey) else {
+            throw AdminClient.Failure(description: "\(path) is not an enrolment key file (`qantara admin keygen`)")
+        }
+        defer { wipe(&secret) }
+        return SealedBox.KeyPair(publicKey: publicKey, secretKey: SecretKey(copying: secret))
+    }
+
+    /// The public key (base64) an argument names: itself, or the key pair file holding it.
+    static func publicKey(_ argument: String) throws -> String {
+        if FileManager.default.fileExists(atPath: argument) {
+            return Base64.encode(try read(argument).publicKey)
+        }
+        guard let key = Base64.decode(argument), key.count == SealedBox.publicKeySizeBytes else {
+            throw AdminClient.Failure(description: "--enrolment-key is neither a key file nor a base64 public key")
+        }
+        return argument
     }
 }
 
@@ -86,7 +177,7 @@ struct ApproveCommand: AsyncParsableCommand {
     @OptionGroup var options: AuthorityOptions
     @Option(help: "Jurisdiction (ISO code).") var jurisdiction: String
     @Argument(help: "The pending request's id (r-…).") var request: String
-    @Option(help: "Where to write an approved new administrator's credentials (mode 0600).") var out: String?
+    @Option(help: "Where to write an approved new administrator's sealed enrolment.") var out: String?
 
     func validate() throws { try KeyCommand.check(jurisdiction) }
 
@@ -98,7 +189,7 @@ struct ApproveCommand: AsyncParsableCommand {
         print("approved \(request): \(answer.action) done")
         for grant in answer.grants ?? [] { print("grant \(grant.id) is \(grant.state)") }
         for key in answer.keys ?? [] { print("\(key.jurisdiction) \(key.tenant) v\(key.version) \(key.state)") }
-        try saveCredentials(answer, to: out)
+        try await runAdmin { try saveEnrolment(answer, to: out) }
     }
 }
 

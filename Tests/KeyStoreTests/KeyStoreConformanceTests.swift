@@ -22,6 +22,13 @@ func act(_ store: KeyStore, _ action: AuthorityAction, by credentials: Administr
     return try await store.administer(proof, body: body, metadata: request(store.jurisdiction))
 }
 
+/// Metadata of a gateway of MA that checked no stored data key needs a version below `version`.
+func checked(_ version: UInt32) -> RequestMetadata {
+    var metadata = request()
+    metadata.checkedKeyVersion = version
+    return metadata
+}
+
 func temporaryDirectory() -> String {
     let path = "/tmp/qantara-ks-\(UInt64.random(in: 0...UInt64.max))"
     mkdir(path, 0o700)
@@ -116,7 +123,29 @@ class KeyStoreConformanceTests: XCTestCase {
         XCTAssertEqual(rewrapped.tenantKeyVersion, 2)
         let rewrappedKey = try await client.decrypt(tenant: "acme", wrapped: rewrapped, aad: [7], metadata: request()).exportBytes()
         XCTAssertEqual(rewrappedKey, old.plaintext.exportBytes())
-        guard case .keys(let retired)? = try await administer(client, .retireKey(tenant: "acme")).result else {
+        // A retirement runs only below the version the gateway checked, and only while it is still current: a
+        // rotation in between (or no check at all) refuses it, rather than retiring what the check saw in use.
+        for checked in [nil, UInt32(1)] {
+            var metadata = request()
+            metadata.checkedKeyVersion = checked
+            do {
+                _ = try await administer(client, .retireKey(tenant: "acme"), metadata: metadata)
+                XCTFail("retired below v2 with a check of \(String(describing: checked))")
+            } catch let error as KeyStoreError {
+                guard case .invalidRequest = error else { return XCTFail("\(error)") }
+            }
+        }
+        // Reserved keys (the control plane's, which seals every access key's secret) are never retired or destroyed.
+        for action in [AuthorityAction.retireKey(tenant: ".control"), .destroyKey(tenant: ".control")] {
+            do {
+                _ = try await administer(client, action, metadata: checked(2))
+                XCTFail("\(action) was accepted")
+            } catch let error as KeyStoreError {
+                guard case .invalidRequest = error else { return XCTFail("\(error)") }
+            }
+        }
+        guard case .keys(let retired)? = try await administer(client, .retireKey(tenant: "acme"),
+                                                              metadata: checked(2)).result else {
             return XCTFail("no key versions")
         }
         XCTAssertEqual(retired.map(\.state), [.retired, .current])
@@ -171,7 +200,7 @@ class KeyStoreConformanceTests: XCTestCase {
         let opened = try ObjectCipher.open(cipher.header, bucketKey: bucketKey.plaintext)
         return (DataKeyRelease(tenant: "acme", bucketKey: bucketKey.wrapped, bucketKeyContext: context.encoded(),
                                wrappedDataKey: cipher.header.wrappedDataKey, bucket: bucket, key: key,
-                               version: version.bytes), opened.dataKey)
+                               version: version.bytes, salt: cipher.header.salt), opened.dataKey!)
     }
 
     /// Across a border the key store decides reads itself and releases one object's data key at most: under a grant
@@ -236,6 +265,20 @@ class KeyStoreConformanceTests: XCTestCase {
         XCTAssertEqual(private_.refusal, .outsideKeyOrPrefix)
         let released = try await release(inside, grant: id)
         XCTAssertEqual(released.exportBytes(), insideKey.exportBytes(), "the object's data key, not its bucket key")
+        // A HeadObject gets the metadata key alone: it opens the metadata, not a byte of the content.
+        let headKey = try await release(inside, grant: id, operation: "HeadObject")
+        XCTAssertNotEqual(headKey.exportBytes(), insideKey.exportBytes())
+        XCTAssertEqual(headKey.exportBytes(),
+                       ObjectCipher.metadataKey(dataKey: insideKey, salt: inside.salt!).exportBytes())
+        var saltless = inside
+        saltless.salt = nil
+        let withoutSalt = saltless
+        do {
+            _ = try await release(withoutSalt, grant: id, operation: "HeadObject")
+            XCTFail("a HeadObject release without the envelope's salt")
+        } catch let error as KeyStoreError {
+            guard case .invalidRequest = error else { return XCTFail("\(error)") }
+        }
         await assertKeyStoreError(try await release(inside, grant: id, operation: "ListObjects"),
                                   refusal("wrong-operation, grant \(id)"))
         await assertKeyStoreError(try await release(outside, grant: id), refusal("outside-key-or-prefix, grant \(id)"))
@@ -371,21 +414,26 @@ class KeyStoreConformanceTests: XCTestCase {
         }
     }
 
-    /// A request limit counts at the key store for reads that release no key (listings), when asked to, and for every
-    /// released key; the count survives the store being reopened.
+    /// A request limit counts at the key store for reads that release no key (listings, whatever the caller says;
+    /// conditional writes, which the caller names), and for every released key.
     func testRequestLimitsCountAtDecisionAndAtRelease() async throws {
         let client = try await makeClient()
         let (foreign, claimed) = foreignRequester(client)
         let now: Int64 = 1_700_000_000
-        let grant = GrantRequest(recipients: [fr], tenant: "acme", bucket: "data", operations: [.getObject, .listObjects],
+        let grant = GrantRequest(recipients: [fr], tenant: "acme", bucket: "data",
+                                 operations: [.getObject, .headObject, .listObjects],
                                  purpose: .customerInitiated, legalBasis: "contract 3", notBefore: now - 10,
-                                 expiresInSeconds: 3610, maxBytes: 10, maxRequests: 3)
+                                 expiresInSeconds: 3610, maxBytes: 10, maxRequests: 4)
         let g3 = try await issue(client, grant)
-        let list = CrossBorderRead(operation: .listObjects, tenant: "acme", bucket: "data", prefix: "", countsRequest: true)
+        let list = CrossBorderRead(operation: .listObjects, tenant: "acme", bucket: "data", prefix: "",
+                                   countsRequest: false)
         let first = try await foreign.decideRead(list, metadata: claimed)
-        XCTAssertEqual(first, CrossBorderVerdict(grantID: g3, refusal: nil, limitsBytes: true))
+        XCTAssertEqual(first, CrossBorderVerdict(grantID: g3, refusal: nil, limitsBytes: true, limitsRequests: true))
         let get = CrossBorderRead(operation: .getObject, tenant: "acme", bucket: "data", key: "k", countsRequest: false)
         _ = try await foreign.decideRead(get, metadata: claimed)  // not counted: the release will be
+        let conditionalWrite = CrossBorderRead(operation: .headObject, tenant: "acme", bucket: "data", key: "k",
+                                               countsRequest: true)
+        _ = try await foreign.decideRead(conditionalWrite, metadata: claimed)
         let (object, _) = try await storedObject(client, bucket: "data", key: "k")
         var metadata = claimed
         metadata.grantID = g3
@@ -394,7 +442,7 @@ class KeyStoreConformanceTests: XCTestCase {
         _ = try await foreign.releaseDataKey(object, metadata: asked)
         _ = try await foreign.releaseDataKey(object, metadata: asked)
         let used = try await client.grants(metadata: request())
-        XCTAssertEqual(used.first?.usedRequests, 3)
+        XCTAssertEqual(used.first?.usedRequests, 4)
         await assertKeyStoreError(try await foreign.releaseDataKey(object, metadata: asked),
                                   .grantRefused(store: ma, requester: "gateway-FR", requesterJurisdiction: fr,
                                                 reason: "limit-exceeded, grant \(g3)"))
@@ -492,12 +540,30 @@ class KeyStoreConformanceTests: XCTestCase {
         support.purpose = .supportCase
         let supportOutcome = try await administer(client, .issueGrant(support))
         XCTAssertNotNil(supportOutcome.executed)
-        // A new administrator comes with the quorum's consent; its credentials go to the approver, once.
-        guard case .administrator(let created)? = try await approved(client, .createAdministrator(name: "auditor")) else {
-            return XCTFail("no credentials")
+        // A new administrator comes with the quorum's consent; its credentials are sealed to the enrolment key it
+        // made itself: the approver who completes the quorum holds nothing it can sign with.
+        let enrolmentKey = SealedBox.KeyPair.generate()
+        let publicKey = Base64.encode(enrolmentKey.publicKey)
+        do {
+            _ = try await administer(client, .createAdministrator(name: "auditor", enrolmentKey: "bm90IGEga2V5"))
+            XCTFail("an administrator was requested without a public enrolment key")
+        } catch let error as KeyStoreError {
+            guard case .invalidRequest = error else { return XCTFail("\(error)") }
         }
+        guard case .enrolment(let sealed)? = try await approved(
+            client, .createAdministrator(name: "auditor", enrolmentKey: publicKey)) else {
+            return XCTFail("no enrolment")
+        }
+        XCTAssertEqual(sealed.fingerprint, SealedBox.fingerprint(enrolmentKey.publicKey))
+        XCTAssertFalse(try JSONEncoder().encode(sealed).isEmpty)
+        XCTAssertThrowsError(try sealed.open(with: SealedBox.KeyPair.generate()), "opened with another key")
+        let created = try sealed.open(with: enrolmentKey)
         XCTAssertEqual(created.jurisdiction, ma)
         XCTAssertTrue(created.accessKeyId.hasPrefix("QA"))
+        XCTAssertEqual(created.accessKeyId, sealed.accessKeyId)
+        let listedAdministrators = try await administer(client, .listAdministrators)
+        guard case .administrators(let all)? = listedAdministrators.result else { return XCTFail("no administrators") }
+        XCTAssertTrue(all.contains { $0.id == created.accessKeyId && $0.name == "auditor" })
         // The quorum cannot exceed the administrators, and changing it needs the current quorum.
         do {
             _ = try await administer(client, .setQuorum(9))

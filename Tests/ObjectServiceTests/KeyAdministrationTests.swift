@@ -96,7 +96,7 @@ final class KeyAdministrationTests: XCTestCase {
             let found = try await harness.store.locate(ma, bucket: "bkt", key: "k\(index)")!
             let opened = try await harness.store.opened(found, jurisdiction: ma, tenant: "acme", operation: "test")
             let cipher = try XCTUnwrap(opened.cipher)
-            keys.append(cipher.dataKey.exportBytes())
+            keys.append(cipher.dataKey!.exportBytes())
             XCTAssertEqual(opened.manifest.metadata, metadata)
         }
         for entry in harness.store.crypto.writing.withLock({ Array($0.values) }) { keys.append(entry.key.exportBytes()) }

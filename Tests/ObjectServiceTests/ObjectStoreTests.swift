@@ -211,6 +211,39 @@ final class ObjectStoreTests: XCTestCase {
             XCTAssertEqual(left.count, 0, "tombstones left on \(node.nodeID)")
         }
     }
+
+    /// A deletion holds off new writes and waits for those in flight before it checks the bucket is empty: a PUT
+    /// that had resolved the bucket cannot land after the purge (an object outliving its bucket, seen by the next
+    /// owner of the name).
+    func testDeleteBucketWaitsForWritesInFlight() async throws {
+        let service = harness.service
+        let us = harness.principal("US", tenant: "root")
+        _ = try service.createBucket(us, "race", location: "US")
+        let writer = try await service.putObject(us, "race", "late", metadata: ObjectMetadata(), condition: nil,
+                                                 expectations: PayloadExpectations(sizeBytes: 3))
+        let deletion = Task { try await service.deleteBucket(us, "race") }
+        try await Task.sleep(for: .milliseconds(100))
+        do {
+            _ = try await service.putObject(us, "race", "other", metadata: ObjectMetadata(), condition: nil,
+                                            expectations: PayloadExpectations(sizeBytes: 1))
+            XCTFail("a write was admitted while the bucket was being deleted")
+        } catch {
+            XCTAssertEqual(error as? ObjectServiceError, .operationAborted("race"))
+        }
+        _ = try await harness.write(writer: writer, [1, 2, 3])
+        do {
+            try await deletion.value
+            XCTFail("deleted with a write in flight")
+        } catch {
+            XCTAssertEqual(error as? ObjectServiceError, .bucketNotEmpty("race"))
+        }
+        let stored = try await service.object(us, "race", "late", operation: .headObject)
+        XCTAssertEqual(stored.info.sizeBytes, 3)
+        // The refused deletion reopened the bucket to writes.
+        try await service.deleteObject(us, "race", "late")
+        try await service.deleteBucket(us, "race")
+        XCTAssertNil(service.control.bucket("race"))
+    }
 }
 
 final class SegmentBufferPoolTests: XCTestCase {

@@ -118,15 +118,18 @@ class Server:
         return self.process.returncode if self.process else None
 
     AUTHORITY_COMMANDS = {"grant", "key", "audit", "admin", "approve", "approvals"}
+    LOCAL_COMMANDS = {("admin", "keygen"), ("admin", "enrol")}
 
     def cli(self, *args, check=True, gateway=None):
         """Runs the CLI against a gateway: the one of `gateway`, else for a jurisdiction's authority commands the
-        gateway of their --jurisdiction (J's authority acts only through J's gateways), else MA's."""
+        gateway of their --jurisdiction (J's authority acts only through J's gateways), else MA's. Commands that
+        reach no gateway (an administrator's own key files) run as given."""
         if gateway is None and args and args[0] in self.AUTHORITY_COMMANDS and "--jurisdiction" in args:
             gateway = args[args.index("--jurisdiction") + 1].upper()
             gateway = gateway if gateway in self.gateway_ports else None
-        result = subprocess.run([str(BIN), *args, "--endpoint", self.endpoint_of(gateway), "--data",
-                                 str(self.credentials_dir)], capture_output=True, text=True, timeout=60)
+        local = tuple(args[:2]) in self.LOCAL_COMMANDS
+        extra = [] if local else ["--endpoint", self.endpoint_of(gateway), "--data", str(self.credentials_dir)]
+        result = subprocess.run([str(BIN), *args, *extra], capture_output=True, text=True, timeout=60)
         if check and result.returncode != 0:
             raise AssertionError(f"qantara {' '.join(args)} failed: {result.stderr}")
         return result

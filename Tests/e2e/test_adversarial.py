@@ -1,34 +1,17 @@
 """Attacks on the promises: that a signature covers everything that changes a request's meaning, that crossing a
-border reveals nothing without a grant, that keys are bytes, that a jurisdiction's authority is its own and its
-irreversible acts need two administrators. Each test is an attempt to break one, with boto3 or the aws CLI where a
-client can express it and raw HTTP with our own SigV4 signing where it cannot; each fails against a gateway that
-does not hold the promise."""
+border reveals nothing without a grant, that keys are bytes, that a released key opens only what its grant covers
+(the authority's own promises are attacked in test_authority.py). Each test is an attempt to break one, with boto3
+or the aws CLI where a client can express it and raw HTTP with our own SigV4 signing where it cannot; each fails
+against a gateway that does not hold the promise."""
 import hashlib
 import json
 import urllib.error
 import urllib.request
-import uuid
 
 import pytest
-from botocore.exceptions import ClientError
 
+from adversary import audit_entries, name, refused
 from qantara import error_code, raw_request
-
-
-def name(prefix="adv"):
-    return f"{prefix}-{uuid.uuid4().hex[:10]}"
-
-
-def refused(call):
-    with pytest.raises(ClientError) as caught:
-        call()
-    error = caught.value.response
-    return error["ResponseMetadata"]["HTTPStatusCode"], error["Error"].get("Code"), error["Error"].get("Message", "")
-
-
-def audit_entries(server, jurisdiction):
-    log = server.credentials_dir / "audit" / jurisdiction / "audit.log"
-    return [json.loads(line) for line in log.read_text().splitlines()]
 
 
 # --- 2. A signature covers everything that changes the request's meaning ---
@@ -74,6 +57,33 @@ def test_complete_and_delete_objects_bodies_are_bound_to_the_signature(server, s
     status, _, body = raw_request(server, "POST", f"/{bucket}", body=sent, query="delete",
                                   payload_hash=hashlib.sha256(signed).hexdigest())
     assert status == 400 and error_code(body) == "XAmzContentSHA256Mismatch", body
+    assert s3.get_object(Bucket=bucket, Key="keep")["Body"].read() == b"keep me"
+
+
+def test_control_bodies_must_be_bound_to_the_signature(server, s3, bucket):
+    """UNSIGNED-PAYLOAD leaves a body free to be rewritten on the way: a body that says what the request does (where a
+    bucket lives, which keys go) is refused unless a signed SHA-256, signed chunks or a signed digest header binds it."""
+    import base64
+    document = b"<CreateBucketConfiguration><LocationConstraint>US</LocationConstraint></CreateBucketConfiguration>"
+    unbound = name()
+    status, _, body = raw_request(server, "PUT", f"/{unbound}", body=document, payload_hash="UNSIGNED-PAYLOAD")
+    assert status == 403 and error_code(body) == "AccessDenied" and b"signature must cover" in body, body
+    assert refused(lambda: server.client().head_bucket(Bucket=unbound))[0] == 404
+    # A signed Content-MD5 binds it; an empty body has nothing to bind.
+    md5 = base64.b64encode(hashlib.md5(document).digest()).decode()
+    status, _, body = raw_request(server, "PUT", f"/{unbound}", body=document, payload_hash="UNSIGNED-PAYLOAD",
+                                  headers={"content-md5": md5})
+    assert status == 200, body
+    assert server.client().get_bucket_location(Bucket=unbound)["LocationConstraint"] == "US"
+    server.client(gateway="US").delete_bucket(Bucket=unbound)
+    empty = name()
+    status, _, body = raw_request(server, "PUT", f"/{empty}", payload_hash="UNSIGNED-PAYLOAD")
+    assert status == 200, body
+    server.client().delete_bucket(Bucket=empty)
+    s3.put_object(Bucket=bucket, Key="keep", Body=b"keep me")
+    status, _, body = raw_request(server, "POST", f"/{bucket}", query="delete", payload_hash="UNSIGNED-PAYLOAD",
+                                  body=b"<Delete><Object><Key>keep</Key></Object></Delete>")
+    assert status == 403 and error_code(body) == "AccessDenied", body
     assert s3.get_object(Bucket=bucket, Key="keep")["Body"].read() == b"keep me"
 
 
@@ -293,91 +303,79 @@ def test_a_released_key_opens_one_object_and_is_recorded(server, adversary, ma_b
     server.cli("grant", "revoke", grant, "--jurisdiction", "MA")
 
 
-# --- 6. Each jurisdiction's authority is its own ---
-
-def test_the_global_root_is_no_jurisdictions_authority(server, tmp_path):
-    """The deployment's root credentials manage tenants, not MA's grants or keys: signed by them, an authority call
-    is refused by MA's key store, through any gateway; and MA's own administrator acts only through MA."""
-    root = {"jurisdiction": "MA", "name": "root", "accessKeyId": server.root_key,
-            "secretAccessKey": server.root_secret}
-    (tmp_path / "root.json").write_text(json.dumps(root))
-    for gateway in ("MA", "FR"):
-        result = server.cli("grant", "issue", "--jurisdiction", "MA", "--to", "FR", "--tenant", "root", "--bucket",
-                            "anything", "--purpose", "support-case", "--legal-basis", "x", "--expires-in", "1h",
-                            "--admin", str(tmp_path / "root.json"), gateway=gateway, check=False)
-        assert result.returncode != 0 and len(result.stderr.strip().splitlines()) == 1, result.stderr
-    result = server.cli("key", "destroy", "--jurisdiction", "MA", "--tenant", "root", "--confirm", "--admin",
-                        str(tmp_path / "root.json"), check=False)
-    assert result.returncode != 0 and "not an administrator of MA" in result.stderr
-    # MA's genuine administrator, through FR's gateway: refused there.
-    result = server.cli("key", "list", "--jurisdiction", "MA", gateway="FR", check=False)
-    assert result.returncode != 0 and "only through a gateway in MA" in result.stderr
-    # FR's administrator cannot act for MA, even through MA's gateway.
-    result = server.cli("key", "list", "--jurisdiction", "MA", "--admin",
-                        str(server.credentials_dir / "admins" / "FR-admin-1.json"), check=False)
-    assert result.returncode != 0 and "not of MA" in result.stderr
-    # The old global endpoints are gone.
-    status, _, _ = raw_request(server, "GET", "/_qantara/admin/v1/grants", query="jurisdiction=MA")
-    assert status == 404
+def test_conditional_writes_and_missing_keys_count_against_a_grant(server, adversary, ma_bucket):
+    """A grant's request limit bounds every probe its recipient makes: a conditional write (which releases no key)
+    and a read of a missing key (which has none to release) are counted like the reads they amount to."""
+    _, fr = clients(server, adversary)
+    issued = server.cli("grant", "issue", "--jurisdiction", "MA", "--to", "FR", "--tenant", adversary[0], "--bucket",
+                        ma_bucket, "--operations", "HeadObject", "--max-requests", "3", "--purpose",
+                        "customer-initiated", "--legal-basis", "contract 8", "--expires-in", "1h").stdout
+    grant = issued.split()[2].rstrip(":")
+    assert refused(lambda: fr.put_object(Bucket=ma_bucket, Key="known", Body=b"x", IfNoneMatch="*"))[0] == 412
+    assert refused(lambda: fr.head_object(Bucket=ma_bucket, Key="missing"))[0] == 404
+    assert fr.head_object(Bucket=ma_bucket, Key="known")["ContentLength"] == len(b"stored in MA")
+    for probe in (lambda: fr.put_object(Bucket=ma_bucket, Key="other", Body=b"x", IfNoneMatch="*"),
+                  lambda: fr.head_object(Bucket=ma_bucket, Key="known")):
+        assert refused(probe)[0] == 403
+    row = [line for line in server.cli("grant", "list", "--jurisdiction", "MA").stdout.splitlines()
+           if line.startswith(grant)]
+    assert len(row) == 1 and "3/3 req" in row[0], row
+    decisions = [e["fields"] for e in audit_entries(server, "MA")
+                 if e["kind"] == "decision" and e["fields"].get("bucket") == ma_bucket]
+    assert [d.get("write") for d in decisions if d["outcome"] == "allowed"] == ["conditional", None, None]
+    server.cli("grant", "revoke", grant, "--jurisdiction", "MA")
 
 
-def test_an_authority_call_altered_or_replayed_is_refused(server):
-    """Raw authority calls signed by MA's administrator: a body changed after signing, and a genuine call sent twice,
-    are both refused by MA's key store, which alone holds the administrator's secret."""
-    credentials = json.loads((server.credentials_dir / "admins" / "MA-admin-1.json").read_text())
-    path = "/_qantara/admin/v1/authority"
-
-    def send(signed, sent):
-        return raw_request(server, "POST", path, body=sent, payload_hash=hashlib.sha256(signed).hexdigest(),
-                           key=credentials["accessKeyId"], secret=credentials["secretAccessKey"],
-                           headers={"content-type": "application/json"})
-
-    listing = json.dumps({"jurisdiction": "MA", "action": {"listKeys": {}}, "nonce": uuid.uuid4().hex},
-                         separators=(",", ":")).encode()
-    destroy = listing.replace(b'{"listKeys":{}}', b'{"destroyKey":{"tenant":"root"}}')
-    assert destroy != listing
-    status, _, body = send(listing, destroy)
-    assert status == 400 and error_code(body) == "XAmzContentSHA256Mismatch"
-    status, _, body = send(listing, listing)
-    assert status == 200 and json.loads(body)["state"] == "done", body
-    status, _, body = send(listing, listing)
-    assert status == 403 and b"already presented" in body
+def test_a_head_grant_opens_the_metadata_not_the_content(server, adversary, ma_bucket):
+    """For HeadObject MA's key store releases the metadata key alone (derived from the data key): FR sees the
+    object's size and metadata, and can open no byte of its content."""
+    ma, fr = clients(server, adversary)
+    ma.put_object(Bucket=ma_bucket, Key="described", Body=b"content stays", Metadata={"case": "42"})
+    issued = server.cli("grant", "issue", "--jurisdiction", "MA", "--to", "FR", "--tenant", adversary[0], "--bucket",
+                        ma_bucket, "--key", "described", "--operations", "HeadObject", "--purpose", "support-case",
+                        "--legal-basis", "case 11", "--expires-in", "1h").stdout
+    grant = issued.split()[2].rstrip(":")
+    head = fr.head_object(Bucket=ma_bucket, Key="described")
+    assert head["ContentLength"] == len(b"content stays") and head["Metadata"] == {"case": "42"}
+    assert refused(lambda: fr.get_object(Bucket=ma_bucket, Key="described"))[:2] == (403, "CrossBorderReadDenied")
+    releases = [e["fields"] for e in audit_entries(server, "MA")
+                if e["kind"] == "key" and e["fields"].get("event") == "release" and e["fields"].get("grant") == grant]
+    assert [(r["key"], r["operation"]) for r in releases] == [("described", "HeadObject")]
+    server.cli("grant", "revoke", grant, "--jurisdiction", "MA")
 
 
-def test_irreversible_acts_need_two_administrators(tmp_path):
-    from qantara import Server
-    server = Server(tmp_path / "data").start()
+def test_parts_of_an_upload_go_only_through_the_gateway_that_started_it(server, adversary, ma_bucket):
+    """The key of an upload FR started is released to FR without a grant, for its parts: MA's own gateway may not
+    put into it a part, least of all one copied from an object FR may not read."""
+    ma, fr = clients(server, adversary)
+    upload = fr.create_multipart_upload(Bucket=ma_bucket, Key="from-fr")["UploadId"]
+    assert refused(lambda: ma.upload_part(Bucket=ma_bucket, Key="from-fr", UploadId=upload, PartNumber=1,
+                                          Body=b"MA's bytes"))[:2] == (403, "AccessDenied")
+    assert refused(lambda: ma.upload_part_copy(Bucket=ma_bucket, Key="from-fr", UploadId=upload, PartNumber=1,
+                                               CopySource={"Bucket": ma_bucket, "Key": "known"}))[0] == 403
+    etag = fr.upload_part(Bucket=ma_bucket, Key="from-fr", UploadId=upload, PartNumber=1, Body=b"FR's bytes")["ETag"]
+    assert [p["ETag"] for p in ma.list_parts(Bucket=ma_bucket, Key="from-fr", UploadId=upload)["Parts"]] == [etag]
+    ma.abort_multipart_upload(Bucket=ma_bucket, Key="from-fr", UploadId=upload)
+    # FR reaching an upload MA started is refused as a missing one, and recorded as the refusal it is.
+    started = ma.create_multipart_upload(Bucket=ma_bucket, Key="from-ma")["UploadId"]
+    assert refused(lambda: fr.upload_part(Bucket=ma_bucket, Key="from-ma", UploadId=started, PartNumber=1,
+                                          Body=b"x"))[:2] == (404, "NoSuchUpload")
+    ma.abort_multipart_upload(Bucket=ma_bucket, Key="from-ma", UploadId=started)
+    reasons = [(e["fields"]["operation"], e["fields"]["reason"]) for e in audit_entries(server, "MA")
+               if e["kind"] == "decision" and e["fields"].get("bucket") == ma_bucket and e["fields"].get("reason")]
+    assert ("UploadPart", "upload-started-elsewhere") in reasons
+
+
+def test_a_copy_out_of_its_jurisdiction_is_refused_and_recorded(server, adversary, ma_bucket):
+    ma, fr = clients(server, adversary)
+    fr_bucket = name("fr")
+    ma.create_bucket(Bucket=fr_bucket, CreateBucketConfiguration={"LocationConstraint": "FR"})
     try:
-        tenant = server.client(*server.new_tenant("shredded"))
-        tenant.create_bucket(Bucket="shredded-ma")
-        tenant.put_object(Bucket="shredded-ma", Key="k", Body=b"still readable")
-        requested = server.cli("key", "destroy", "--jurisdiction", "MA", "--tenant", "shredded", "--confirm").stdout
-        request = requested.split()[1]
-        assert request.startswith("r-") and "awaits approval: 1 of 2" in requested
-        assert tenant.get_object(Bucket="shredded-ma", Key="k")["Body"].read() == b"still readable"
-        # The requester cannot approve its own request.
-        again = server.cli("approve", request, "--jurisdiction", "MA", "--admin",
-                           str(server.credentials_dir / "admins" / "MA-admin-1.json"), check=False)
-        assert again.returncode != 0 and "already approved" in again.stderr
-        assert tenant.get_object(Bucket="shredded-ma", Key="k")["Body"].read() == b"still readable"
-        # Legal-process grants wait as well; support-case grants do not.
-        legal = server.cli("grant", "issue", "--jurisdiction", "MA", "--to", "FR", "--tenant", "shredded", "--bucket",
-                           "shredded-ma", "--purpose", "legal-process", "--legal-basis", "court order 7",
-                           "--expires-in", "1h").stdout
-        assert "awaits approval" in legal
-        assert server.cli("grant", "list", "--jurisdiction", "MA").stdout.splitlines()[1:] == [], "issued unapproved"
-        pending = server.cli("approvals", "--jurisdiction", "MA").stdout
-        assert request in pending and "key destroy tenant=shredded" in pending and "grant issue" in pending
-        approved = server.cli("approve", request, "--jurisdiction", "MA").stdout
-        assert "key destroy tenant=shredded done" in approved
-        assert refused(lambda: tenant.get_object(Bucket="shredded-ma", Key="k"))[1] == "KMS.KMSInvalidStateException"
-        # Every request and approval is in MA's log, with who did what.
-        entries = [e["fields"] for e in audit_entries(server, "MA") if e["kind"] in ("key", "authority")]
-        waiting = [e for e in entries if e.get("event") == "destroy" and e.get("phase") == "awaiting-approval"]
-        done = [e for e in entries if e.get("event") == "destroy" and e.get("phase") == "done"]
-        assert len(waiting) == 1 and waiting[0]["pendingRequest"] == request and waiting[0]["name"] == "MA-admin-1"
-        assert len(done) == 1 and done[0]["approvedRequest"] == request and len(done[0]["approvals"].split(",")) == 2
-        refused_approval = [e for e in entries if e.get("event") == "approve" and e.get("phase") == "refused"]
-        assert refused_approval and "already approved" in refused_approval[0]["error"]
+        assert refused(lambda: ma.copy_object(Bucket=fr_bucket, Key="copy",
+                                              CopySource={"Bucket": ma_bucket, "Key": "known"}))[0] == 403
+        assert fr.list_objects_v2(Bucket=fr_bucket).get("KeyCount") == 0
     finally:
-        server.stop()
+        fr.delete_bucket(Bucket=fr_bucket)
+    refusals = [e["fields"] for e in audit_entries(server, "MA")
+                if e["kind"] == "decision" and e["fields"].get("reason") == "copy-across-jurisdictions"]
+    assert [(r["bucket"], r["key"], r["accessKey"]) for r in refusals][-1:] == [(ma_bucket, "known", adversary[1])]

@@ -7,7 +7,6 @@ import os
 import socket
 import subprocess
 import time
-import urllib.parse
 import zlib
 
 import botocore.httpchecksum
@@ -119,6 +118,25 @@ def test_bad_chunk_signature_stores_nothing(server, s3, bucket):
         assert status == 403 and error_code(body) == "SignatureDoesNotMatch", (corrupt, body)
     with pytest.raises(ClientError):
         s3.head_object(Bucket=bucket, Key="bad-chunk")
+
+
+def test_signed_chunks_without_a_declared_trailer_take_no_trailer(server, s3, bucket):
+    """STREAMING-AWS4-HMAC-SHA256-PAYLOAD ends at its signed final chunk: a trailer line after it would be an
+    unsigned checksum, and is refused."""
+    data = os.urandom(1000)
+    path = f"/{bucket}/trailed"
+    headers = {"host": f"127.0.0.1:{server.port}", "content-encoding": "aws-chunked",
+               "x-amz-decoded-content-length": str(len(data))}
+    headers, ctx = sign_headers("PUT", path, headers, server.root_secret, server.root_key,
+                                "STREAMING-AWS4-HMAC-SHA256-PAYLOAD")
+    body = signed_chunked_body(data, ctx)
+    assert body.endswith(b"\r\n\r\n")
+    body = body[:-2] + b"x-amz-checksum-crc32:AAAAAA==\r\n\r\n"
+    status, _, answer = raw_request(server, "PUT", path, body=body,
+                                    headers=dict(headers, **{"Content-Length": str(len(body))}), sign=False)
+    assert status == 400, answer
+    with pytest.raises(ClientError):
+        s3.head_object(Bucket=bucket, Key="trailed")
 
 
 def test_chunked_decoded_length_mismatch(server, s3, bucket):

@@ -163,3 +163,42 @@ def test_aws_cli_200_mib_multipart_up_and_down(server, bucket, tmp_path):
     back = tmp_path / "big.back"
     server.aws("s3", "cp", f"s3://{bucket}/big.bin", str(back))
     assert filecmp.cmp(source, back, shallow=False)
+
+
+def test_parts_and_uploads_paginate_in_order(s3, bucket):
+    """ListParts and ListMultipartUploads read one page per node from a marker on: boto3's paginators, with small
+    pages, see every part and every upload exactly once, in order, rolled up under a delimiter."""
+    import concurrent.futures
+    uid = s3.create_multipart_upload(Bucket=bucket, Key="many-parts")["UploadId"]
+    for number in range(1, 26):
+        s3.upload_part(Bucket=bucket, Key="many-parts", UploadId=uid, PartNumber=number, Body=f"p{number}".encode())
+    numbers, pages = [], 0
+    for page in s3.get_paginator("list_parts").paginate(Bucket=bucket, Key="many-parts", UploadId=uid,
+                                                        PaginationConfig={"PageSize": 7}):
+        pages += 1
+        numbers += [part["PartNumber"] for part in page.get("Parts", [])]
+    assert numbers == list(range(1, 26)) and pages == 4
+    keys = [f"dir{index % 3}/k{index:02d}" for index in range(12)] + ["top-a", "top-b", "top-a"]
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        created = list(pool.map(lambda key: (key, s3.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]),
+                                keys))
+    expected = sorted(created + [("many-parts", uid)], key=lambda pair: (pair[0].encode(), pair[1]))
+    seen = []
+    for page in s3.get_paginator("list_multipart_uploads").paginate(Bucket=bucket, PaginationConfig={"PageSize": 4}):
+        seen += [(upload["Key"], upload["UploadId"]) for upload in page.get("Uploads", [])]
+    assert seen == expected
+    rolled = s3.list_multipart_uploads(Bucket=bucket, Delimiter="/")
+    assert [p["Prefix"] for p in rolled["CommonPrefixes"]] == ["dir0/", "dir1/", "dir2/"]
+    assert [u["Key"] for u in rolled["Uploads"]] == ["many-parts", "top-a", "top-a", "top-b"]
+    small = s3.list_multipart_uploads(Bucket=bucket, Delimiter="/", MaxUploads=2)
+    assert small["IsTruncated"] and [p["Prefix"] for p in small["CommonPrefixes"]] == ["dir0/", "dir1/"]
+    assert small["NextKeyMarker"] == "dir1/"
+    prefixes, rolled_keys = [], []
+    for page in s3.get_paginator("list_multipart_uploads").paginate(Bucket=bucket, Delimiter="/",
+                                                                    PaginationConfig={"PageSize": 2}):
+        prefixes += [p["Prefix"] for p in page.get("CommonPrefixes", [])]
+        rolled_keys += [u["Key"] for u in page.get("Uploads", [])]
+    assert prefixes == ["dir0/", "dir1/", "dir2/"] and rolled_keys == ["many-parts", "top-a", "top-a", "top-b"]
+    for key, upload in created + [("many-parts", uid)]:
+        s3.abort_multipart_upload(Bucket=bucket, Key=key, UploadId=upload)
+    assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []

@@ -4,7 +4,6 @@ private, no secret reaches a log line, and the production binary has no plaintex
 import json
 import os
 import stat
-import subprocess
 import time
 import urllib.error
 import urllib.request
@@ -12,7 +11,7 @@ import uuid
 
 import pytest
 
-from qantara import BIN, Server, start_keystore
+from qantara import Server, start_keystore
 
 
 def call(port, endpoint, body=None, token=None):

@@ -5,14 +5,8 @@ import time
 import uuid
 
 import pytest
-from botocore.exceptions import ClientError
 
-
-def refused(call):
-    with pytest.raises(ClientError) as caught:
-        call()
-    error = caught.value.response
-    return error["ResponseMetadata"]["HTTPStatusCode"], error["Error"].get("Code"), error["Error"].get("Message", "")
+from adversary import refused
 
 
 def test_reads_of_another_jurisdictions_bucket_are_refused_and_audited(server, tmp_path):

@@ -38,7 +38,7 @@ def test_cli_without_credentials_or_server_fails_in_one_line(server, tmp_path):
 
 
 def test_non_root_key_cannot_use_admin_api(server):
-    from qantara import raw_request, error_code
+    from qantara import raw_request
     key, secret = server.new_tenant("not-admin")
     status, _, body = raw_request(server, "GET", "/_qantara/admin/v1/tenants", key=key, secret=secret)
     assert status == 403 and json.loads(body)["code"] == "AccessDenied"

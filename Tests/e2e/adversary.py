@@ -1,0 +1,22 @@
+"""What the attack tests share: fresh names, the error a refused boto3 call got, a jurisdiction's audit records."""
+import json
+import uuid
+
+import pytest
+from botocore.exceptions import ClientError
+
+
+def name(prefix="adv"):
+    return f"{prefix}-{uuid.uuid4().hex[:10]}"
+
+
+def refused(call):
+    with pytest.raises(ClientError) as caught:
+        call()
+    error = caught.value.response
+    return error["ResponseMetadata"]["HTTPStatusCode"], error["Error"].get("Code"), error["Error"].get("Message", "")
+
+
+def audit_entries(server, jurisdiction):
+    log = server.credentials_dir / "audit" / jurisdiction / "audit.log"
+    return [json.loads(line) for line in log.read_text().splitlines()]
