@@ -225,7 +225,8 @@ extension KeyStore {
             state.quorum = quorum
             return .quorum(quorum)
         case .listPending:
-            return .pending(try state.pending.map { try view($0, quorum: state.quorum) })
+            // A pending act this version cannot read (written by an older one) is left out, not fatal to the list.
+            return .pending(state.pending.compactMap { try? view($0, quorum: state.quorum) })
         case .approve:
             throw KeyStoreError.invalidRequest("an approval approves a pending request")
         }

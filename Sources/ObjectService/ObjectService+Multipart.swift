@@ -100,7 +100,13 @@ extension ObjectService {
     func visibleUpload(_ principal: Principal, _ record: BucketRecord, _ key: String, _ uploadID: String,
                        use: UploadUse) async throws -> ObjectManifest
     {
-        let template = try await upload(record, key, uploadID)
+        let template: ObjectManifest
+        do {
+            template = try await upload(record, key, uploadID)
+        } catch ObjectServiceError.noSuchUpload where principal.gateway != record.jurisdiction {
+            throw try await gate.refuse(principal, record, use.rawValue, key: key, reason: .unknownUpload,
+                                        error: .noSuchUpload(uploadID))
+        }
         let issuedTo = template.envelope.flatMap {
             try? EnvelopeHeader(decoding: $0, bucket: template.bucket, key: template.key)
         }?.bucketKey.issuedTo

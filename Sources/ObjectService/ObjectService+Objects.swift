@@ -77,11 +77,13 @@ extension ObjectService {
     }
 
     /// Deletes `key` (a write: allowed through any gateway; deleting a missing key succeeds, as in S3, so an
-    /// existing and a missing key answer alike).
+    /// existing and a missing key answer alike). Across a border a tombstone is written either way, so the time the
+    /// answer takes does not tell whether the key existed.
     public func deleteObject(_ principal: Principal, _ bucket: String, _ key: String) async throws {
         let (record, lease) = try admitWrite(principal, bucket)
         defer { lease.release() }
-        try await store.delete(record.jurisdiction, bucket: record.name, key: key)
+        try await store.delete(record.jurisdiction, bucket: record.name, key: key,
+                               evenIfMissing: principal.gateway != record.jurisdiction)
     }
 }
 

@@ -106,7 +106,7 @@ extension ObjectStore {
     /// Deletes a key: writes a tombstone, newer than any copy, to every node holding the key and to the R preferred
     /// available nodes, so a replica that missed the delete cannot bring the object back. Deleting a missing key
     /// succeeds, as in S3.
-    func delete(_ jurisdiction: Jurisdiction, bucket: String, key: String) async throws {
+    func delete(_ jurisdiction: Jurisdiction, bucket: String, key: String, evenIfMissing: Bool = false) async throws {
         let ranking = try ranked(jurisdiction, bucket: bucket, key: key)
         var holders = [any StorageNodeClient]()
         var reachable = [any StorageNodeClient]()
@@ -122,7 +122,7 @@ extension ObjectStore {
         guard reachable.count >= readQuorum(ranking.count) else {
             throw ObjectServiceError.serviceUnavailable("too few storage nodes of \(jurisdiction) answered")
         }
-        guard live else { return }
+        guard live || evenIfMissing else { return }
         var targets = holders
         for client in reachable.prefix(topology.replicationFactor)
         where !targets.contains(where: { $0.nodeID == client.nodeID }) {

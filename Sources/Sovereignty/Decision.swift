@@ -48,6 +48,9 @@ public enum RefusalReason: String, Sendable, Codable, CaseIterable {
     /// The parts of a multipart upload started through another jurisdiction's gateway go through that gateway only
     /// (its data key was issued to it); elsewhere the upload does not exist.
     case uploadStartedElsewhere = "upload-started-elsewhere"
+    /// An upload id that names no upload, asked for across a border: refused (and recorded, and paced) exactly as
+    /// an upload started elsewhere, so the two cannot be told apart.
+    case unknownUpload = "unknown-upload"
     /// A copy whose source and destination lie in different jurisdictions: it would carry the source's bytes out.
     case copyAcrossJurisdictions = "copy-across-jurisdictions"
 }

@@ -85,6 +85,20 @@ final class CrossBorderWriteTests: XCTestCase {
                        [["FR", "GetObject", "refused", "no-grant", "QKTEST", "acme"]])
     }
 
+    /// A delete across the border writes a tombstone whether or not the key existed: the same work either way, so
+    /// its timing does not tell FR what MA holds. At home a missing key costs no write.
+    func testDeleteAcrossTheBorderDoesTheSameWorkForMissingKeys() async throws {
+        try await harness.service.deleteObject(harness.principal("MA"), "inbox", "never-was-home")
+        let home = try await harness.store.newest(ma, bucket: "inbox", key: "never-was-home")
+        XCTAssertNil(home)
+        try await harness.service.deleteObject(harness.principal("FR"), "inbox", "never-was")
+        let newest = try await harness.store.newest(ma, bucket: "inbox", key: "never-was")
+        let tombstone = try XCTUnwrap(newest, "no tombstone for a cross-border delete of a missing key")
+        XCTAssertTrue(tombstone.manifest.isTombstone)
+        let listed = try await harness.service.listObjects(harness.principal("MA"), "inbox", ListRequest(maxKeys: 10))
+        XCTAssertTrue(listed.objects.isEmpty)
+    }
+
     func testMultipartUploadIsVisibleAcrossTheBorderOnlyToTheJurisdictionThatStartedIt() async throws {
         let service = harness.service
         let upload = try await service.createUpload(harness.principal("FR"), "inbox", "mp", metadata: ObjectMetadata(),

@@ -361,9 +361,11 @@ def test_parts_of_an_upload_go_only_through_the_gateway_that_started_it(server, 
     assert refused(lambda: fr.upload_part(Bucket=ma_bucket, Key="from-ma", UploadId=started, PartNumber=1,
                                           Body=b"x"))[:2] == (404, "NoSuchUpload")
     ma.abort_multipart_upload(Bucket=ma_bucket, Key="from-ma", UploadId=started)
+    assert refused(lambda: fr.upload_part(Bucket=ma_bucket, Key="from-ma", UploadId="e" * 32, PartNumber=1,
+                                          Body=b"x"))[:2] == (404, "NoSuchUpload")
     reasons = [(e["fields"]["operation"], e["fields"]["reason"]) for e in audit_entries(server, "MA")
                if e["kind"] == "decision" and e["fields"].get("bucket") == ma_bucket and e["fields"].get("reason")]
-    assert ("UploadPart", "upload-started-elsewhere") in reasons
+    assert reasons[-2:] == [("UploadPart", "upload-started-elsewhere"), ("UploadPart", "unknown-upload")]
 
 
 def test_a_copy_out_of_its_jurisdiction_is_refused_and_recorded(server, adversary, ma_bucket):
