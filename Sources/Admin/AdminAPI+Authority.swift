@@ -60,7 +60,8 @@ extension AdminAPI {
     }
 
     static func view(_ pending: PendingApproval) -> PendingApprovalView {
-        PendingApprovalView(id: pending.id, action: pending.action.summary, requestedBy: pending.requestedBy,
+        PendingApprovalView(id: pending.id, action: pending.action.summary, request: Base64.encode(pending.request),
+                            requestedBy: pending.requestedBy,
                             approvals: pending.approvals, required: pending.required,
                             expires: Timestamps.iso8601(millis: pending.expiresMillis))
     }

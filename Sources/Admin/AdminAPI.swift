@@ -190,6 +190,8 @@ struct AdminError: Error {
         case .preconditionFailed(let message): self.init(status: 409, code: "KeyInUse", message: message)
         case .accessDenied(let message): self.init(status: 403, code: "AccessDenied", message: message)
         case .serviceUnavailable(let message): self.init(status: 503, code: "ServiceUnavailable", message: message)
+        case .noSuchBucket(let message): self.init(status: 404, code: "NoSuchBucket", message: message)
+        case .invalidRequest(let message): self.init(status: 400, code: "InvalidRequest", message: message)
         default: self.init(status: 500, code: "InternalError", message: "\(error)")
         }
     }

@@ -134,7 +134,10 @@ public struct AuthorityAnswerView: Codable, Sendable {
 /// An irreversible act waiting for approvals.
 public struct PendingApprovalView: Codable, Sendable, Equatable {
     public var id: String
+    /// The act as the gateway describes it (for reading; the CLI shows its own reading of `request`).
     public var action: String
+    /// The authority request as its requester signed it (base64): an approval names it by its digest.
+    public var request: String?
     public var requestedBy: String
     public var approvals: [String]
     public var required: Int

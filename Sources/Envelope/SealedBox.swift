@@ -8,6 +8,7 @@ import ObjectModel
 /// them can read them.
 public enum SealedBox {
     public static let publicKeySizeBytes = Int(crypto_box_publickeybytes())
+    public static let secretKeySizeBytes = Int(crypto_box_secretkeybytes())
     static let overheadBytes = Int(crypto_box_sealbytes())
 
     /// A key pair: the public key to publish, the secret key kept by its owner alone.
@@ -23,7 +24,7 @@ public enum SealedBox {
         public static func generate() -> KeyPair {
             precondition(Sodium.ready)
             var publicKey = [UInt8](repeating: 0, count: publicKeySizeBytes)
-            var secret = [UInt8](repeating: 0, count: Int(crypto_box_secretkeybytes()))
+            var secret = [UInt8](repeating: 0, count: secretKeySizeBytes)
             crypto_box_keypair(&publicKey, &secret)
             defer { wipe(&secret) }
             return KeyPair(publicKey: publicKey, secretKey: SecretKey(copying: secret))
@@ -42,7 +43,8 @@ public enum SealedBox {
     /// The message sealed to `keyPair`'s public key; nil when the box was not sealed to it or was altered.
     public static func open(_ sealed: [UInt8], with keyPair: KeyPair) -> [UInt8]? {
         precondition(Sodium.ready)
-        guard sealed.count >= overheadBytes, keyPair.publicKey.count == publicKeySizeBytes else { return nil }
+        guard sealed.count >= overheadBytes, keyPair.publicKey.count == publicKeySizeBytes,
+              keyPair.secretKey.count == secretKeySizeBytes else { return nil }
         var message = [UInt8](repeating: 0, count: sealed.count - overheadBytes)
         let opened = keyPair.secretKey.withBytes { secret in
             crypto_box_seal_open(&message, sealed, UInt64(sealed.count), keyPair.publicKey,

@@ -21,6 +21,9 @@ public struct AuthorityRequest: Codable, Sendable, Equatable {
         self.action = action
         self.nonce = nonce
     }
+
+    /// The digest an approval names a pending request by: hex SHA-256 of its signed bytes.
+    public static func digest(_ signed: [UInt8]) -> String { Hex.encode(StreamingDigest.hash(.sha256, signed)) }
 }
 
 /// A jurisdiction's authority operations. The irreversible ones (``needsQuorum``) wait for the approval of a quorum
@@ -45,7 +48,9 @@ public enum AuthorityAction: Codable, Sendable, Equatable {
     case createAdministrator(name: String, enrolmentKey: String)
     case listAdministrators
     case setQuorum(Int)
-    case approve(request: String)
+    /// Agrees to pending request `request`, whose signed bytes have SHA-256 `digest` (hex): the approver approves
+    /// exactly the act it read, whatever a gateway relaying the list of pending acts showed it.
+    case approve(request: String, digest: String)
     case listPending
 
     /// Destroying keys, rotating the root key, legal-process grants, and changing who the administrators are or how
@@ -97,13 +102,13 @@ public enum AuthorityAction: Codable, Sendable, Equatable {
         case .createAdministrator(let name, let key):
             return ["name": name, "enrolmentKey": Self.fingerprint(key)]
         case .setQuorum(let quorum): return ["quorum": String(quorum)]
-        case .approve(let request): return ["request": request]
+        case .approve(let request, let digest): return ["request": request, "digest": digest]
         case .listGrants, .readAudit, .listAdministrators, .listPending: return [:]
         }
     }
 
     /// The fingerprint of a base64 enrolment key, as `qantara admin keygen` shows it to its owner.
-    static func fingerprint(_ key: String) -> String {
+    public static func fingerprint(_ key: String) -> String {
         Base64.decode(key).map(SealedBox.fingerprint) ?? "invalid"
     }
 
@@ -132,7 +137,7 @@ public enum AuthorityAction: Codable, Sendable, Equatable {
         case .createAdministrator(let name, let key): return "admin create \(name) key=\(Self.fingerprint(key))"
         case .listAdministrators: return "admin list"
         case .setQuorum(let quorum): return "admin quorum \(quorum)"
-        case .approve(let request): return "approve \(request)"
+        case .approve(let request, _): return "approve \(request)"
         case .listPending: return "approvals list"
         }
     }
@@ -285,6 +290,9 @@ public struct AdministratorEnrolment: Codable, Sendable, Equatable {
 public struct PendingApproval: Codable, Sendable, Equatable {
     public var id: String
     public var action: AuthorityAction
+    /// The authority request as its requester signed it: what an approver reads and names by its
+    /// ``AuthorityRequest/digest(_:)``.
+    public var request: [UInt8]
     public var requestedBy: String
     /// Administrators who agreed so far (the requester first).
     public var approvals: [String]

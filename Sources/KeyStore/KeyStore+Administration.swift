@@ -75,15 +75,16 @@ extension KeyStore {
                                   createdMillis: created)
     }
 
-    func retire(_ state: inout KeyState, tenant: String, checkedVersion: UInt32?) throws -> [KeyVersionInfo] {
+    func retire(_ state: inout KeyState, tenant: String, checked: CheckedKeyVersion?) throws -> [KeyVersionInfo] {
             guard var entry = state.tenants[tenant], let current = entry.current else {
                 throw KeyStoreError.noTenantKey(jurisdiction, tenant: tenant)
             }
             if entry.destroyedMillis != nil { throw KeyStoreError.tenantKeyDestroyed(jurisdiction, tenant: tenant) }
-            guard let checkedVersion else {
+            guard let checked, checked.tenant.utf8.elementsEqual(tenant.utf8) else {
                 throw KeyStoreError.invalidRequest("a retirement needs the gateway's check that no stored data key "
-                    + "still depends on an older version")
+                    + "of \(tenant) still depends on an older version")
             }
+            let checkedVersion = checked.version
             guard checkedVersion == current.version else {
                 throw KeyStoreError.invalidRequest("tenant \(tenant)'s key was rotated (v\(current.version)) since the "
                     + "gateway checked v\(checkedVersion): rewrap, then retire again")

@@ -13,6 +13,8 @@ extension KeyStore {
     /// How long a signed call stays usable, and a pending act open.
     static let callFreshnessSeconds = Int64(Limits.clockSkewSecondsMax)
     static let pendingLifetimeMillis: Int64 = 24 * 3600 * 1000
+    /// How far ahead of this store's clock a call may be dated.
+    static let callFutureSkewSeconds: Int64 = 60
 
     /// Creates the first administrators of a store that has none (at its key ceremony: the unseal secret or the HSM
     /// token's PIN holder runs it); returns their credentials, shown this once. Nothing when administrators exist.
@@ -44,25 +46,14 @@ extension KeyStore {
     public func administer(_ proof: AdministratorProof, body: [UInt8], metadata: RequestMetadata) async throws
         -> AuthorityOutcome
     {
-        guard metadata.jurisdiction == jurisdiction else {
-            throw KeyStoreError.notAuthority(store: jurisdiction, reason: "the authority of \(jurisdiction) acts only "
-                + "through gateways of \(jurisdiction), not \(metadata.jurisdiction)")
-        }
-        let request: AuthorityRequest
-        do { request = try JSONDecoder().decode(AuthorityRequest.self, from: Data(body)) } catch {
-            throw KeyStoreError.invalidRequest("the authority call's body is not an authority request")
-        }
-        guard request.jurisdiction == jurisdiction else {
-            throw KeyStoreError.notAuthority(store: jurisdiction, reason: "the call is addressed to the authority of "
-                + "\(request.jurisdiction), not \(jurisdiction)")
-        }
+        let request = try authorityRequest(body, metadata: metadata)
         return try withState(metadata) { state, changed in
-            let administrator = try verify(proof, body: body, state: state)
+            let administrator = try verify(proof, body: body, state: state, remember: true)
             let info = AdministratorInfo(id: administrator.id, name: administrator.name, jurisdiction: jurisdiction,
                                          createdMillis: administrator.createdMillis)
             state.pending.removeAll { $0.expiresMillis <= now() }
-            if case .approve(let id) = request.action {
-                return try approve(id, by: administrator, info: info, state: &state, changed: &changed)
+            if case .approve(let id, let digest) = request.action {
+                return try approve(id, digest: digest, by: administrator, info: info, state: &state, changed: &changed)
             }
             if request.action.needsQuorum, state.quorum > 1 {
                 let pending = KeyState.Pending(id: "r-" + Hex.encode(SecureRandom.bytes(6)), action: body,
@@ -75,14 +66,49 @@ extension KeyStore {
                                         pending: try view(pending, quorum: state.quorum))
             }
             let result = try execute(request.action, state: &state, changed: &changed, signature: proof.signature,
-                                     checkedKeyVersion: metadata.checkedKeyVersion)
+                                     checkedKey: metadata.checkedKey)
             return AuthorityOutcome(administrator: info, executed: request.action, result: result, pending: nil)
         }
     }
 
-    /// The administrator whose signature the proof carries, for exactly these body bytes, signed recently and not
-    /// presented before.
-    func verify(_ proof: AdministratorProof, body: [UInt8], state: KeyState) throws -> KeyState.Administrator {
+    /// Checks an authority call as ``administer(_:body:metadata:)`` does (the administrator's signature over exactly
+    /// these bytes, fresh, not presented before, addressed to this jurisdiction through one of its gateways) without
+    /// running or remembering it. A gateway asks this first, so that nothing is looked up, scanned or recorded for a
+    /// call no administrator of this jurisdiction signed.
+    public func authenticateAdministrator(_ proof: AdministratorProof, body: [UInt8], metadata: RequestMetadata)
+        async throws -> AdministratorInfo
+    {
+        _ = try authorityRequest(body, metadata: metadata)
+        return try withState(metadata) { state, _ in
+            let administrator = try verify(proof, body: body, state: state, remember: false)
+            return AdministratorInfo(id: administrator.id, name: administrator.name, jurisdiction: jurisdiction,
+                                     createdMillis: administrator.createdMillis)
+        }
+    }
+
+    /// The authority request in `body`, which must name this jurisdiction and come through one of its gateways.
+    func authorityRequest(_ body: [UInt8], metadata: RequestMetadata) throws -> AuthorityRequest {
+        guard metadata.jurisdiction == jurisdiction else {
+            throw KeyStoreError.notAuthority(store: jurisdiction, reason: "the authority of \(jurisdiction) acts only "
+                + "through gateways of \(jurisdiction), not \(metadata.jurisdiction)")
+        }
+        let request: AuthorityRequest
+        do { request = try JSONDecoder().decode(AuthorityRequest.self, from: Data(body)) } catch {
+            throw KeyStoreError.invalidRequest("the authority call's body is not an authority request")
+        }
+        guard request.jurisdiction == jurisdiction else {
+            throw KeyStoreError.notAuthority(store: jurisdiction, reason: "the call is addressed to the authority of "
+                + "\(request.jurisdiction), not \(jurisdiction)")
+        }
+        return request
+    }
+
+    /// The administrator whose signature the proof carries, for exactly these body bytes, signed recently (not
+    /// before this store started, nor more than a minute ahead of its clock) and not presented before; `remember`
+    /// records the call as presented.
+    func verify(_ proof: AdministratorProof, body: [UInt8], state: KeyState, remember: Bool) throws
+        -> KeyState.Administrator
+    {
         guard let administrator = state.administrators.first(where: {
             ConstantTime.equals(Array($0.id.utf8), Array(proof.accessKeyID.utf8))
         }) else {
@@ -95,10 +121,15 @@ extension KeyStore {
               abs(now() / 1000 - signedAt) <= Self.callFreshnessSeconds else {
             throw KeyStoreError.notAuthority(store: jurisdiction, reason: "the call's signature is malformed or stale")
         }
-        // Calls seen before a restart are not remembered: one signed before it could be a replay.
+        // Calls seen before a restart are not remembered: one signed before it could be a replay. A call dated
+        // ahead of this clock could be one too, once the store restarts before its date: little future is allowed.
         guard signedAt >= startedSeconds else {
             throw KeyStoreError.notAuthority(store: jurisdiction, reason: "the call was signed before this key store "
                 + "started: sign it again")
+        }
+        guard signedAt <= now() / 1000 + Self.callFutureSkewSeconds else {
+            throw KeyStoreError.notAuthority(store: jurisdiction, reason: "the call is dated more than "
+                + "\(Self.callFutureSkewSeconds) s ahead of this key store's clock: check the clocks")
         }
         let lines = proof.canonicalRequest.split(separator: "\n", omittingEmptySubsequences: false)
         guard lines.count >= 6, lines[0] == "POST", lines[1] == AdministratorProof.path,
@@ -111,17 +142,23 @@ extension KeyStore {
         guard ConstantTime.equals(Array(expected.utf8), Array(proof.signature.lowercased().utf8)) else {
             throw KeyStoreError.notAuthority(store: jurisdiction, reason: "the administrator's signature does not verify")
         }
-        guard recentCalls.withLock({ $0.insert(proof.signature.lowercased(), at: now()) }) else {
+        let signature = proof.signature.lowercased()
+        guard recentCalls.withLock({ remember ? $0.insert(signature, at: now()) : !$0.contains(signature, at: now()) })
+        else {
             throw KeyStoreError.notAuthority(store: jurisdiction, reason: "this signed call was already presented")
         }
         return administrator
     }
 
     /// Counts an approval of a pending act by a distinct administrator; runs the act once a quorum agreed.
-    func approve(_ id: String, by administrator: KeyState.Administrator, info: AdministratorInfo,
+    func approve(_ id: String, digest: String, by administrator: KeyState.Administrator, info: AdministratorInfo,
                  state: inout KeyState, changed: inout Bool) throws -> AuthorityOutcome {
         guard let index = state.pending.firstIndex(where: { $0.id == id }) else {
             throw KeyStoreError.invalidRequest("no pending request \(id) (it may have expired or run)")
+        }
+        guard AuthorityRequest.digest(state.pending[index].action) == digest.lowercased() else {
+            throw KeyStoreError.notAuthority(store: jurisdiction, reason: "request \(id) is not the act this approval "
+                + "names (digest differs): read it again with `qantara approvals`")
         }
         guard !state.pending[index].approvals.contains(administrator.id) else {
             throw KeyStoreError.notAuthority(store: jurisdiction, reason: "\(administrator.name) already approved \(id): "
@@ -137,7 +174,7 @@ extension KeyStore {
         state.pending.remove(at: index)
         let action = try JSONDecoder().decode(AuthorityRequest.self, from: Data(pending.action)).action
         let result = try execute(action, state: &state, changed: &changed, signature: pending.id,
-                                 checkedKeyVersion: nil)
+                                 checkedKey: nil)
         return AuthorityOutcome(administrator: info, executed: action, result: result,
                                 pending: try view(pending, quorum: state.quorum))
     }
@@ -145,7 +182,7 @@ extension KeyStore {
     func view(_ pending: KeyState.Pending, quorum: Int) throws -> PendingApproval {
         PendingApproval(id: pending.id,
                         action: try JSONDecoder().decode(AuthorityRequest.self, from: Data(pending.action)).action,
-                        requestedBy: pending.requestedBy, approvals: pending.approvals, required: quorum,
+                        request: pending.action, requestedBy: pending.requestedBy, approvals: pending.approvals, required: quorum,
                         createdMillis: pending.createdMillis, expiresMillis: pending.expiresMillis)
     }
 
@@ -158,7 +195,9 @@ extension KeyStore {
             }
         case .createAdministrator(let name, let enrolmentKey):
             guard !name.isEmpty, name.utf8.count <= 64 else { throw KeyStoreError.invalidRequest("administrator name") }
-            guard let key = Base64.decode(enrolmentKey), key.count == SealedBox.publicKeySizeBytes else {
+            // A key nothing can be sealed to (a low-order point) is refused now, not after the approvals.
+            guard let key = Base64.decode(enrolmentKey), key.count == SealedBox.publicKeySizeBytes,
+                  SealedBox.seal([0], to: key) != nil else {
                 throw KeyStoreError.invalidRequest("an enrolment key is a base64 X25519 public key (qantara admin "
                     + "keygen makes one)")
             }
@@ -175,7 +214,7 @@ extension KeyStore {
 
     /// Does an authority action on the state (the caller persists it when `changed`).
     func execute(_ action: AuthorityAction, state: inout KeyState, changed: inout Bool, signature: String,
-                 checkedKeyVersion: UInt32?) throws -> AuthorityResult
+                 checkedKey: CheckedKeyVersion?) throws -> AuthorityResult
     {
         try check(action, state)
         switch action {
@@ -200,7 +239,7 @@ extension KeyStore {
             return .key(try rotate(&state, tenant: tenant))
         case .retireKey(let tenant):
             changed = true
-            return .keys(try retire(&state, tenant: tenant, checkedVersion: checkedKeyVersion))
+            return .keys(try retire(&state, tenant: tenant, checked: checkedKey))
         case .destroyKey(let tenant):
             changed = true
             destroy(&state, tenant: tenant)
@@ -266,6 +305,12 @@ enum AdministratorID {
 /// Signatures of authority calls seen within their freshness window: a call presented twice is refused.
 struct RecentCalls {
     private var seen: [String: Int64] = [:]
+
+    /// Whether `signature` was seen within the window.
+    func contains(_ signature: String, at nowMillis: Int64) -> Bool {
+        guard let previous = seen[signature] else { return false }
+        return nowMillis - previous < 2 * KeyStore.callFreshnessSeconds * 1000
+    }
 
     /// Records `signature` at `nowMillis`; false when it was seen within the window.
     mutating func insert(_ signature: String, at nowMillis: Int64) -> Bool {

@@ -42,6 +42,10 @@ public protocol KeyStoreClient: Sendable {
     /// irreversible acts wait for a quorum of approvals. `metadata` names the gateway it came through.
     func administer(_ proof: AdministratorProof, body: [UInt8], metadata: RequestMetadata) async throws
         -> AuthorityOutcome
+    /// Checks an authority call's administrator as ``administer(_:body:metadata:)`` would, without running or
+    /// remembering the call: who signed it.
+    func authenticateAdministrator(_ proof: AdministratorProof, body: [UInt8], metadata: RequestMetadata) async throws
+        -> AdministratorInfo
     /// Signs an audit-log head of this jurisdiction with the authority key (nothing else: the message must be a head
     /// of this jurisdiction's log). Returns the key id and the base64url signature.
     func signAuditHead(_ message: [UInt8], metadata: RequestMetadata) async throws -> AuditSignature

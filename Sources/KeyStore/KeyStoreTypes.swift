@@ -14,10 +14,10 @@ public struct RequestMetadata: Sendable, Equatable, Codable {
     public var requestID: String
     /// The sovereignty grant presented for a cross-border release (checked once grants exist).
     public var grantID: String?
-    /// For a key retirement: the tenant key version the gateway found current when it checked that no stored data
-    /// key still needs an older one. The key store retires below it only while it is still the current version (a
-    /// rotation in between would otherwise retire the version the check saw in use).
-    public var checkedKeyVersion: UInt32?
+    /// For a key retirement: the tenant and the key version the gateway found current when it checked that no stored
+    /// data key still needs an older one. The key store retires below it only for that tenant and only while it is
+    /// still the current version (a rotation in between would otherwise retire the version the check saw in use).
+    public var checkedKey: CheckedKeyVersion?
 
     public init(requester: String, jurisdiction: Jurisdiction, operation: String, requestID: String,
                 grantID: String? = nil) {
@@ -26,6 +26,17 @@ public struct RequestMetadata: Sendable, Equatable, Codable {
         self.operation = operation
         self.requestID = requestID
         self.grantID = grantID
+    }
+}
+
+/// A tenant key version a gateway checked (see ``RequestMetadata/checkedKey``).
+public struct CheckedKeyVersion: Sendable, Equatable, Codable {
+    public var tenant: String
+    public var version: UInt32
+
+    public init(tenant: String, version: UInt32) {
+        self.tenant = tenant
+        self.version = version
     }
 }
 
@@ -260,6 +271,15 @@ public struct CrossBorderVerdict: Codable, Sendable, Equatable {
         self.refusal = refusal
         self.limitsBytes = limitsBytes
         self.limitsRequests = limitsRequests
+    }
+
+    /// Decodes a verdict; one from a key store that predates `limitsRequests` reads as not limiting requests.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        grantID = try container.decodeIfPresent(String.self, forKey: .grantID)
+        refusal = try container.decodeIfPresent(RefusalReason.self, forKey: .refusal)
+        limitsBytes = try container.decode(Bool.self, forKey: .limitsBytes)
+        limitsRequests = try container.decodeIfPresent(Bool.self, forKey: .limitsRequests) ?? false
     }
 }
 

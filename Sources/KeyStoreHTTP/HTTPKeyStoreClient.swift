@@ -133,6 +133,14 @@ public final class HTTPKeyStoreClient: KeyStoreClient {
         return try await call("administer", request, as: AuthorityOutcome.self)
     }
 
+    public func authenticateAdministrator(_ proof: AdministratorProof, body: [UInt8], metadata: RequestMetadata)
+        async throws -> AdministratorInfo
+    {
+        var request = request(metadata, tenant: nil, plaintext: body)
+        request.proof = proof
+        return try await call("authenticate-administrator", request, as: AdministratorInfo.self)
+    }
+
     public func signAuditHead(_ message: [UInt8], metadata: RequestMetadata) async throws -> AuditSignature {
         try await call("sign-audit-head", request(metadata, tenant: nil, plaintext: message), as: AuditSignature.self)
     }

@@ -143,6 +143,12 @@ public struct KeyStoreServer: HTTPResponder {
                 throw KeyStoreError.invalidRequest("proof and body are required")
             }
             return try Self.json(.ok, try await store.administer(proof, body: body.value, metadata: metadata))
+        case "authenticate-administrator":
+            guard let proof = call.proof, let body = call.plaintext else {
+                throw KeyStoreError.invalidRequest("proof and body are required")
+            }
+            return try Self.json(.ok, try await store.authenticateAdministrator(proof, body: body.value,
+                                                                                metadata: metadata))
         case "sign-audit-head":
             guard let message = call.plaintext else { throw KeyStoreError.invalidRequest("the head is required") }
             return try Self.json(.ok, try await store.signAuditHead(message.value, metadata: metadata))

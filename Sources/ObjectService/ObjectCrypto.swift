@@ -53,6 +53,9 @@ public final class ObjectCrypto: Sendable {
     /// fails the operation.
     let audit: AuditTrail
     let reading = Mutex<[[UInt8]: (slot: Slot, cached: CachedKey)]>([:])
+    /// Counts flushes: a bucket key generated while one happened is used for its write but not cached, so no key
+    /// under a version a rotation or retirement left behind outlives the flush.
+    let flushes = Atomic<UInt64>(0)
 
     /// `clients` holds, for each gateway jurisdiction this process runs, its client of every key store it uses;
     /// `requester` names this gateway process in key-store requests; key events go to `audit`.
@@ -107,6 +110,7 @@ public final class ObjectCrypto: Sendable {
             return entry
         }
         if bucketKey == nil {
+            let flushesBefore = flushes.load(ordering: .acquiring)
             let context = BucketKeyContext(bucket: binding.bucket, id: SecureRandom.bytes(BucketKeyReference.idSizeBytes),
                                            issuedTo: dedicated ? writer : nil)
             let generated = try await translate {
@@ -129,8 +133,10 @@ public final class ObjectCrypto: Sendable {
                                                                 id: context.id, wrappedKey: generated.wrapped.bytes,
                                                                 issuedTo: context.issuedTo),
                                   expiresMillis: time + settings.bucketKeyLifetimeMillis)
-            if !dedicated { writing.withLock { $0[slot] = entry } }
-            if !crossBorder { reading.withLock { $0[context.id] = (slot, entry) } }
+            if flushes.load(ordering: .acquiring) == flushesBefore {
+                if !dedicated { writing.withLock { $0[slot] = entry } }
+                if !crossBorder { reading.withLock { $0[context.id] = (slot, entry) } }
+            }
             bucketKey = entry
         }
         return ObjectCipher.create(binding: binding, algorithm: settings.algorithms[binding.jurisdiction] ?? .aes256gcm,
@@ -239,6 +245,7 @@ public final class ObjectCrypto: Sendable {
     /// Drops cached bucket keys of `tenant` (every tenant when nil) in `jurisdiction`: after a rotation new writes
     /// take a bucket key under the new version at once; after a destroy or retire nothing cached outlives it.
     public func flush(_ jurisdiction: Jurisdiction, tenant: String?) {
+        flushes.add(1, ordering: .releasing)
         let matches = { (slot: Slot) in slot.jurisdiction == jurisdiction && (tenant == nil || slot.tenant == tenant) }
         writing.withLock { cache in cache = cache.filter { !matches($0.key) } }
         reading.withLock { cache in cache = cache.filter { !matches($0.value.slot) } }

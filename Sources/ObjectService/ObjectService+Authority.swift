@@ -47,10 +47,24 @@ extension ObjectService {
             canonicalRequest: Canonical.request(request, signedHeaders: parsed.signedHeaders,
                                                 payloadHash: parsed.payloadHash))
         var metadata = adminMetadata(jurisdiction, "authority")
-        metadata.checkedKeyVersion = try await precheck(call.action, jurisdiction)
+        // Who signed it, first: a call no administrator of J signed reaches no check of J's data and no record in
+        // its log (it is logged here, and paced like other refusals).
+        let administrator: AdministratorInfo
+        do {
+            administrator = try await store.crypto.translate {
+                try await keyStore(jurisdiction).authenticateAdministrator(proof, body: body, metadata: metadata)
+            }
+        } catch {
+            logger.warning("authority call refused", metadata: ["jurisdiction": "\(jurisdiction)",
+                                                                "requestID": "\(requestID)", "error": "\(error)"])
+            await gate.pacer.pace("authority:" + parsed.accessKeyID)
+            throw error
+        }
+        metadata.checkedKey = try await precheck(call.action, jurisdiction)
         let (kind, event) = call.action.audited
-        var fields = call.action.auditFields.merging(["event": event, "administrator": parsed.accessKeyID,
-                                                      "requestID": requestID, "gateway": gateway.code]) { $1 }
+        var fields = call.action.auditFields.merging(["event": event, "administrator": administrator.id,
+                                                      "name": administrator.name, "requestID": requestID,
+                                                      "gateway": gateway.code]) { $1 }
         try await audit.record(jurisdiction, kind: kind, fields: fields.merging(["phase": "requested"]) { $1 })
         let outcome: AuthorityOutcome
         do {
@@ -93,7 +107,7 @@ extension ObjectService {
     /// What must hold before the key store is asked: the bucket a grant names belongs to its tenant in J; no stored
     /// data key still needs the versions a retirement would refuse. Returns, for a retirement, the version checked
     /// (the key store retires below it only if no rotation came in between).
-    func precheck(_ action: AuthorityAction, _ jurisdiction: Jurisdiction) async throws -> UInt32? {
+    func precheck(_ action: AuthorityAction, _ jurisdiction: Jurisdiction) async throws -> CheckedKeyVersion? {
         switch action {
         case .issueGrant(let grant):
             guard let record = control.bucket(grant.bucket), record.tenant.utf8.elementsEqual(grant.tenant.utf8),
@@ -102,6 +116,15 @@ extension ObjectService {
                     + "\(jurisdiction)")
             }
         case .retireKey(let tenant):
+            // Writes that started earlier may hold a key under an older version (taken before a rotation, or cached
+            // since): new writes take keys at the current version, and the check waits for the earlier ones to commit
+            // (or fail) before it counts what the stored data keys depend on.
+            store.crypto.flush(jurisdiction, tenant: tenant)
+            let buckets = control.buckets(tenant: tenant).filter { $0.jurisdiction == jurisdiction }.map(\.name)
+            guard await writes.drain(buckets) else {
+                throw ObjectServiceError.preconditionFailed("writes of tenant \(tenant) in \(jurisdiction) that started "
+                    + "before the check are still running: retry when they are done")
+            }
             let versions = try await keys(jurisdiction: jurisdiction, tenant: tenant)
             guard let current = versions.first(where: { $0.state == .current }) else {
                 throw ObjectServiceError.keyUnavailable("tenant \(tenant) has no usable key in \(jurisdiction)")
@@ -114,7 +137,7 @@ extension ObjectService {
                     + "\(jurisdiction) still depend on versions older than \(current.version): run `qantara key "
                     + "rewrap` first")
             }
-            return current.version
+            return CheckedKeyVersion(tenant: tenant, version: current.version)
         default:
             break
         }

@@ -71,13 +71,14 @@ final class SovereigntyGate: Sendable {
                         limitsBytes: verdict.limitsBytes, limitsRequests: verdict.limitsRequests)
     }
 
-    /// Refuses, audited and paced like a refused read, a cross-border request refused before it reached a decision
-    /// (a copy whose source lies in a third jurisdiction, an upload this gateway did not start).
+    /// Refuses, audited (and paced like a refused read when it comes through another jurisdiction's gateway), a
+    /// request refused before it reached a decision: a copy between jurisdictions, an upload this gateway did not
+    /// start.
     func refuse(_ principal: Principal, _ bucket: BucketRecord, _ operation: String, key: String?,
                 reason: RefusalReason, error: ObjectServiceError) async throws -> ObjectServiceError {
         try await record(principal, bucket, operation, key: key, verdict: CrossBorderVerdict(
             grantID: nil, refusal: reason, limitsBytes: false))
-        await pacer.pace(principal.accessKeyID)
+        if principal.gateway != bucket.jurisdiction { await pacer.pace(principal.accessKeyID) }
         return error
     }
 

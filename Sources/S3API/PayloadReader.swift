@@ -16,31 +16,36 @@ public struct PayloadReader: Sendable {
     let chunkContext: ChunkSigningContext?
     /// The signature covers a Content-MD5 header.
     let signsContentMD5: Bool
+    /// The signature covers the Content-Length header.
+    let signsContentLength: Bool
 
     /// The body of a request whose signature checked out.
     public init(body: RequestBody, request: S3Request, verified: VerifiedRequest) {
         self.init(body: body, request: request, payload: verified.payload, chunkContext: verified.chunkContext,
-                  signsContentMD5: verified.signedHeaders.contains("content-md5"))
+                  signsContentMD5: verified.signedHeaders.contains("content-md5"),
+                  signsContentLength: verified.signedHeaders.contains("content-length"))
     }
 
     /// The body of a request whose signature is checked elsewhere (an authority call, whose administrator only its
     /// jurisdiction's key store can authenticate), read against `payload` as the request states it.
     public init(body: RequestBody, request: S3Request, payload: PayloadMode, chunkContext: ChunkSigningContext? = nil,
-                signsContentMD5: Bool = false) {
+                signsContentMD5: Bool = false, signsContentLength: Bool = false) {
         self.body = body
         self.request = request
         self.payload = payload
         self.chunkContext = chunkContext
         self.signsContentMD5 = signsContentMD5
+        self.signsContentLength = signsContentLength
     }
 
-    /// Whether the signature binds the body's bytes: a signed SHA-256, signed chunks, or a signed digest header
-    /// (Content-MD5, or an x-amz-checksum-* header, which is signed like every x-amz-* header).
+    /// Whether the signature binds the body's bytes: a signed SHA-256, signed chunks, or a signed header with a
+    /// cryptographic digest of them (Content-MD5, `x-amz-checksum-sha256` or `-sha1`, signed like every x-amz-*
+    /// header; not a CRC, which an attacker can match by rewriting whitespace).
     var bindsBody: Bool {
         switch payload {
         case .sha256, .streamingSigned: return true
         case .unsigned, .streamingUnsignedTrailer:
-            return signsContentMD5 || ChecksumAlgorithm.allCases.contains { request.header($0.headerName) != nil }
+            return signsContentMD5 || [ChecksumAlgorithm.sha256, .sha1].contains { request.header($0.headerName) != nil }
         }
     }
 
@@ -57,8 +62,10 @@ public struct PayloadReader: Sendable {
     }
 
     /// Reads a small body whole (an XML document, an admin call's JSON), verified, up to `limit` bytes. Such a body
-    /// says what the request does (where a bucket lives, which parts make an object, which keys go), so unless it is
-    /// empty the signature must bind it (``bindsBody``): an `UNSIGNED-PAYLOAD` body could be rewritten on the way.
+    /// says what the request does (where a bucket lives, which parts make an object, which keys go), so the signature
+    /// must bind it (``bindsBody``): an `UNSIGNED-PAYLOAD` body could be rewritten on the way. Even an empty one says
+    /// something (a CreateBucket without a body means the default jurisdiction): unbound, it needs a signed
+    /// Content-Length, or a body could be dropped on the way.
     public func collect(limit: Int) async throws -> [UInt8] {
         let bound = bindsBody
         var verifier = PayloadVerifier(try expectations(lengthRequired: false), sizeBytesMax: Int64(limit),
@@ -69,7 +76,7 @@ public struct PayloadReader: Sendable {
             bytes += chunk
         }, afterBuffer: {})
         _ = try verifier.finish(trailers: trailers)
-        guard bound || bytes.isEmpty else {
+        guard bound || (bytes.isEmpty && signsContentLength) else {
             throw S3Error.accessDenied("This request's body says what it does, so the signature must cover it: sign "
                 + "its SHA-256 (x-amz-content-sha256), or a Content-MD5 or x-amz-checksum-* header")
         }

@@ -14,10 +14,6 @@ public enum ReadOperation: String, Codable, Sendable, CaseIterable {
 
     /// Whether the read opens an object (its data or its sealed metadata), so its data key is released for it; a
     /// listing reads only what manifests say in clear and releases no key.
-    /// Whether the key a read releases opens the object's content, or only its metadata (HeadObject: the key store
-    /// releases the metadata key alone).
-    public var opensContent: Bool { releasesKey && self != .headObject }
-
     public var releasesKey: Bool {
         switch self {
         case .getObject, .headObject, .copySource, .uploadPartCopySource: return true

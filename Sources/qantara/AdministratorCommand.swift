@@ -18,7 +18,7 @@ struct AdministratorCommand: AsyncParsableCommand {
         @OptionGroup var options: AuthorityOptions
         @Option(help: "Jurisdiction (ISO code).") var jurisdiction: String
         @Option(help: "A name for the new administrator (a person or a role).") var name: String
-        @Option(help: "The new administrator's enrolment key: its public key (base64), or the file `admin keygen` wrote.")
+        @Option(help: "The new administrator's enrolment key: its public key (base64), or the .pub file `admin keygen` wrote.")
         var enrolmentKey: String
         @Option(help: "Where to write the sealed enrolment if it is issued now (else it is printed).") var out: String?
 
@@ -35,12 +35,13 @@ struct AdministratorCommand: AsyncParsableCommand {
 
     struct Keygen: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Make an enrolment key pair for a future administrator (run by that person): the secret half stays in the file, the public half is given to `admin create`.")
-        @Option(help: "Where to write the key pair (mode 0600).") var out: String
+            abstract: "Make an enrolment key pair for a future administrator (run by that person): the key pair stays in the file, its public half (also in FILE.pub) is given to `admin create`.")
+        @Option(help: "Where to write the key pair (mode 0600); the public key goes to the same name plus .pub.") var out: String
 
         func run() async throws {
             let pair = SealedBox.KeyPair.generate()
             try await runAdmin { try EnrolmentKeyFile.write(pair, to: out) }
+            print("public key in \(out).pub (give it, or the key below, to an administrator; \(out) stays with you)")
             print("enrolment key \(Base64.encode(pair.publicKey))")
             print("fingerprint \(SealedBox.fingerprint(pair.publicKey)) (the approvers compare it with what "
                 + "`qantara approvals` shows)")
@@ -138,34 +139,45 @@ enum EnrolmentKeyFile {
     }
 
     static func write(_ pair: SealedBox.KeyPair, to path: String) throws {
-        guard !FileManager.default.fileExists(atPath: path) else {
-            throw AdminClient.Failure(description: "\(path) exists: an enrolment key is never overwritten")
+        for file in [path, path + ".pub"] where FileManager.default.fileExists(atPath: file) {
+            throw AdminClient.Failure(description: "\(file) exists: an enrolment key is never overwritten")
         }
         var secret = pair.secretKey.exportBytes()
         defer { wipe(&secret) }
         try writePrivate(try JSONEncoder().encode(Contents(publicKey: Base64.encode(pair.publicKey),
                                                            secretKey: Base64.encode(secret))), to: path)
+        guard FileManager.default.createFile(atPath: path + ".pub", contents: Data((Base64.encode(pair.publicKey)
+                                                                                   + "\n").utf8)) else {
+            throw AdminClient.Failure(description: "cannot write \(path).pub")
+        }
     }
 
     static func read(_ path: String) throws -> SealedBox.KeyPair {
         guard let data = FileManager.default.contents(atPath: path),
               let contents = try? JSONDecoder().decode(Contents.self, from: data),
-              let publicKey = Base64.decode(contents.publicKey), var secret = Base64.decode(contents.secretKey) else {
+              let publicKey = Base64.decode(contents.publicKey), var secret = Base64.decode(contents.secretKey),
+              publicKey.count == SealedBox.publicKeySizeBytes, secret.count == SealedBox.secretKeySizeBytes else {
             throw AdminClient.Failure(description: "\(path) is not an enrolment key file (`qantara admin keygen`)")
         }
         defer { wipe(&secret) }
         return SealedBox.KeyPair(publicKey: publicKey, secretKey: SecretKey(copying: secret))
     }
 
-    /// The public key (base64) an argument names: itself, or the key pair file holding it.
+    /// The public key (base64) an argument names: itself, or a file holding only it (`.pub`). A key pair file is
+    /// refused: its secret half must never leave the newcomer.
     static func publicKey(_ argument: String) throws -> String {
-        if FileManager.default.fileExists(atPath: argument) {
-            return Base64.encode(try read(argument).publicKey)
+        var text = argument
+        if let data = FileManager.default.contents(atPath: argument) {
+            guard (try? JSONDecoder().decode(Contents.self, from: data)) == nil else {
+                throw AdminClient.Failure(description: "\(argument) holds the secret half of an enrolment key, which "
+                    + "stays with its owner: give its .pub file or the public key it printed")
+            }
+            text = String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         }
-        guard let key = Base64.decode(argument), key.count == SealedBox.publicKeySizeBytes else {
-            throw AdminClient.Failure(description: "--enrolment-key is neither a key file nor a base64 public key")
+        guard let key = Base64.decode(text), key.count == SealedBox.publicKeySizeBytes else {
+            throw AdminClient.Failure(description: "--enrolment-key is neither a .pub file nor a base64 public key")
         }
-        return argument
+        return text
     }
 }
 
@@ -178,13 +190,35 @@ struct ApproveCommand: AsyncParsableCommand {
     @Option(help: "Jurisdiction (ISO code).") var jurisdiction: String
     @Argument(help: "The pending request's id (r-…).") var request: String
     @Option(help: "Where to write an approved new administrator's sealed enrolment.") var out: String?
+    @Option(help: "To approve a new administrator: its enrolment key's fingerprint, as the newcomer read it out to you.")
+    var fingerprint: String?
 
     func validate() throws { try KeyCommand.check(jurisdiction) }
 
     func run() async throws {
         let code = try jurisdictionArgument(jurisdiction)
         // Without --admin, the jurisdiction's second default administrator approves (the first usually requested).
-        let answer = try await options.run(code, .approve(request: request), adminIndex: 2)
+        // The act is read here from the bytes its requester signed and approved by their digest: a gateway relaying
+        // the list cannot make this approve another act than the one shown.
+        let pending = try await options.run(code, .listPending, adminIndex: 2).approvals ?? []
+        let (signed, call) = try await runAdmin { () throws -> ([UInt8], AuthorityRequest) in
+            guard let entry = pending.first(where: { $0.id == request }), let signed = entry.request.flatMap(Base64.decode),
+                  let call = try? JSONDecoder().decode(AuthorityRequest.self, from: Data(signed)),
+                  call.jurisdiction == code else {
+                throw AdminClient.Failure(description: "no pending request \(request) in \(code)")
+            }
+            if case .createAdministrator(_, let key) = call.action {
+                let actual = AuthorityAction.fingerprint(key)
+                guard fingerprint?.lowercased() == actual else {
+                    throw AdminClient.Failure(description: "\(request) seals the new administrator's credentials to key "
+                        + "\(actual): compare it with the fingerprint the newcomer reads out, and pass it as --fingerprint")
+                }
+            }
+            return (signed, call)
+        }
+        print("approving \(request): \(call.action.summary)")
+        let answer = try await options.run(code, .approve(request: request, digest: AuthorityRequest.digest(signed)),
+                                           adminIndex: 2)
         if reportPending(answer, jurisdiction: code) { return }
         print("approved \(request): \(answer.action) done")
         for grant in answer.grants ?? [] { print("grant \(grant.id) is \(grant.state)") }
@@ -204,7 +238,13 @@ struct ApprovalsCommand: AsyncParsableCommand {
 
     func run() async throws {
         let answer = try await options.run(try jurisdictionArgument(jurisdiction), .listPending)
-        printTable(["REQUEST", "ACTION", "APPROVALS", "EXPIRES"],
-                   (answer.approvals ?? []).map { [$0.id, $0.action, "\($0.approvals.count)/\($0.required)", $0.expires] })
+        // Each act as read here from the bytes its requester signed (what `approve` will name by their digest).
+        printTable(["REQUEST", "ACTION", "DIGEST", "APPROVALS", "EXPIRES"], (answer.approvals ?? []).map { pending in
+            let signed = pending.request.flatMap(Base64.decode)
+            let call = signed.flatMap { try? JSONDecoder().decode(AuthorityRequest.self, from: Data($0)) }
+            return [pending.id, call?.action.summary ?? "(unreadable)",
+                    signed.map { String(AuthorityRequest.digest($0).prefix(16)) } ?? "-",
+                    "\(pending.approvals.count)/\(pending.required)", pending.expires]
+        })
     }
 }

@@ -323,7 +323,7 @@ extension Bench {
 }
 
 /// The requests of an HTTP run, whatever the client sends them with: which operation comes next, and its signed
-/// headers (SigV4 with `UNSIGNED-PAYLOAD`).
+/// headers (SigV4 with `UNSIGNED-PAYLOAD` for bodies).
 struct BenchRequests: Sendable {
     struct Operation: Sendable {
         let method: String
@@ -384,10 +384,13 @@ struct BenchRequests: Sendable {
     }
 
     /// The signature's headers (`x-amz-date`, `x-amz-content-sha256`, `authorization`), over the framing headers.
+    /// A body is sent `UNSIGNED-PAYLOAD`; a request without one signs the empty payload's digest (a CreateBucket's
+    /// empty body says something too: the default jurisdiction).
     func signature(_ operation: Operation, over framing: [(name: String, value: String)]) -> [(String, String)] {
         signer.sign(SignableRequest(method: operation.method, rawPath: operation.path, rawQuery: "",
                                     headers: framing),
-                    payloadHash: "UNSIGNED-PAYLOAD", nowSeconds: Int64(Date().timeIntervalSince1970))
+                    payloadHash: operation.withBody ? "UNSIGNED-PAYLOAD" : Canonical.emptySHA256,
+                    nowSeconds: Int64(Date().timeIntervalSince1970))
     }
 
     /// The headers HTTP clients set themselves (host, content-length), which the signature covers.

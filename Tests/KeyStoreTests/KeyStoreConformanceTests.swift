@@ -25,7 +25,7 @@ func act(_ store: KeyStore, _ action: AuthorityAction, by credentials: Administr
 /// Metadata of a gateway of MA that checked no stored data key needs a version below `version`.
 func checked(_ version: UInt32) -> RequestMetadata {
     var metadata = request()
-    metadata.checkedKeyVersion = version
+    metadata.checkedKey = CheckedKeyVersion(tenant: "acme", version: version)
     return metadata
 }
 
@@ -65,7 +65,8 @@ class KeyStoreConformanceTests: XCTestCase {
         let requested = try await administer(client, action)
         let pending = try XCTUnwrap(requested.pending, "\(action) ran without approval")
         XCTAssertNil(requested.executed)
-        let approval = try await administer(client, .approve(request: pending.id), admin: 1)
+        let approval = try await administer(client, .approve(request: pending.id,
+                                                             digest: AuthorityRequest.digest(pending.request)), admin: 1)
         XCTAssertEqual(approval.executed, action)
         return approval.result
     }
@@ -125,9 +126,9 @@ class KeyStoreConformanceTests: XCTestCase {
         XCTAssertEqual(rewrappedKey, old.plaintext.exportBytes())
         // A retirement runs only below the version the gateway checked, and only while it is still current: a
         // rotation in between (or no check at all) refuses it, rather than retiring what the check saw in use.
-        for checked in [nil, UInt32(1)] {
+        for checked in [nil, CheckedKeyVersion(tenant: "acme", version: 1), CheckedKeyVersion(tenant: "other", version: 2)] {
             var metadata = request()
-            metadata.checkedKeyVersion = checked
+            metadata.checkedKey = checked
             do {
                 _ = try await administer(client, .retireKey(tenant: "acme"), metadata: metadata)
                 XCTFail("retired below v2 with a check of \(String(describing: checked))")
@@ -488,9 +489,24 @@ class KeyStoreConformanceTests: XCTestCase {
         let guessed = try listing.signed(by: impostor, nowSeconds: signedAt)
         await refused({ try await client.administer(guessed.proof, body: guessed.body, metadata: request()) },
                       "does not verify")
-        // Stale: signed an hour before the store's clock.
+        // Stale: signed an hour before the store's clock; or before it started; or more than a minute ahead of it
+        // (a call dated ahead could be replayed once the store restarts before its date).
         let stale = try listing.signed(by: administrators[0], nowSeconds: signedAt - 3600)
         await refused({ try await client.administer(stale.proof, body: stale.body, metadata: request()) }, "stale")
+        let early = try listing.signed(by: administrators[0], nowSeconds: signedAt - 5)
+        await refused({ try await client.administer(early.proof, body: early.body, metadata: request()) },
+                      "signed before this key store started")
+        let ahead = try listing.signed(by: administrators[0], nowSeconds: signedAt + 120)
+        await refused({ try await client.administer(ahead.proof, body: ahead.body, metadata: request()) },
+                      "ahead of this key store's clock")
+        // Authentication alone (what a gateway asks before it checks or records anything) runs and remembers
+        // nothing, and refuses what administer refuses.
+        await refused({ _ = try await client.authenticateAdministrator(forged.proof, body: forged.body,
+                                                                        metadata: request())
+                        return try await client.administer(forged.proof, body: forged.body, metadata: request()) },
+                      "not an administrator of MA")
+        let who = try await client.authenticateAdministrator(proof, body: body, metadata: request())
+        XCTAssertEqual(who.id, administrators[0].accessKeyId)
         // Addressed to FR's authority.
         let elsewhere = try AuthorityRequest(jurisdiction: fr, action: .listKeys(tenant: nil))
             .signed(by: administrators[0], nowSeconds: signedAt)
@@ -517,8 +533,20 @@ class KeyStoreConformanceTests: XCTestCase {
         // Nothing destroyed yet.
         let stillThere = try await client.decrypt(tenant: "acme", wrapped: key.wrapped, aad: [1], metadata: request())
         XCTAssertEqual(stillThere.exportBytes(), key.plaintext.exportBytes())
+        // An approval names the act it read by its digest: shown another act (say by a gateway relaying the list),
+        // the approver's approval does not count for this one.
+        let other = Array(try JSONEncoder().encode(AuthorityRequest(jurisdiction: ma, action: .destroyKey(tenant: "test"))))
         do {
-            _ = try await administer(client, .approve(request: pending.id), admin: 0)
+            _ = try await administer(client, .approve(request: pending.id, digest: AuthorityRequest.digest(other)),
+                                     admin: 1)
+            XCTFail("an approval of another act counted")
+        } catch let error as KeyStoreError {
+            guard case .notAuthority(_, let reason) = error else { return XCTFail("\(error)") }
+            XCTAssertTrue(reason.contains("digest differs"), reason)
+        }
+        do {
+            _ = try await administer(client, .approve(request: pending.id,
+                                                      digest: AuthorityRequest.digest(pending.request)), admin: 0)
             XCTFail("an administrator approved its own request")
         } catch let error as KeyStoreError {
             guard case .notAuthority(_, let reason) = error else { return XCTFail("\(error)") }
@@ -526,7 +554,7 @@ class KeyStoreConformanceTests: XCTestCase {
         }
         let listed = try await administer(client, .listPending, admin: 2)
         XCTAssertEqual(listed.result, .pending([pending]))
-        let approval = try await administer(client, .approve(request: pending.id), admin: 1)
+        let approval = try await administer(client, .approve(request: pending.id, digest: AuthorityRequest.digest(pending.request)), admin: 1)
         XCTAssertEqual(approval.executed, .destroyKey(tenant: "acme"))
         await assertKeyStoreError(try await client.decrypt(tenant: "acme", wrapped: key.wrapped, aad: [1],
                                                           metadata: request()), .tenantKeyDestroyed(ma, tenant: "acme"))
@@ -544,11 +572,13 @@ class KeyStoreConformanceTests: XCTestCase {
         // made itself: the approver who completes the quorum holds nothing it can sign with.
         let enrolmentKey = SealedBox.KeyPair.generate()
         let publicKey = Base64.encode(enrolmentKey.publicKey)
-        do {
-            _ = try await administer(client, .createAdministrator(name: "auditor", enrolmentKey: "bm90IGEga2V5"))
-            XCTFail("an administrator was requested without a public enrolment key")
-        } catch let error as KeyStoreError {
-            guard case .invalidRequest = error else { return XCTFail("\(error)") }
+        for invalid in ["bm90IGEga2V5", Base64.encode([UInt8](repeating: 0, count: 32))] {
+            do {
+                _ = try await administer(client, .createAdministrator(name: "auditor", enrolmentKey: invalid))
+                XCTFail("an administrator was requested without a usable enrolment key")
+            } catch let error as KeyStoreError {
+                guard case .invalidRequest = error else { return XCTFail("\(error)") }
+            }
         }
         guard case .enrolment(let sealed)? = try await approved(
             client, .createAdministrator(name: "auditor", enrolmentKey: publicKey)) else {
@@ -576,9 +606,9 @@ class KeyStoreConformanceTests: XCTestCase {
         let three = try await administer(client, .rotateKey(tenant: nil))
         let waiting = try XCTUnwrap(three.pending)
         XCTAssertEqual(waiting.required, 3)
-        let second = try await administer(client, .approve(request: waiting.id), admin: 1)
+        let second = try await administer(client, .approve(request: waiting.id, digest: AuthorityRequest.digest(waiting.request)), admin: 1)
         XCTAssertNil(second.executed, "two of three is not a quorum of three")
-        let third = try await administer(client, .approve(request: waiting.id), admin: 2)
+        let third = try await administer(client, .approve(request: waiting.id, digest: AuthorityRequest.digest(waiting.request)), admin: 2)
         XCTAssertEqual(third.executed, .rotateKey(tenant: nil))
     }
 

@@ -197,7 +197,7 @@ final class EncryptionTests: XCTestCase {
         let pending = try XCTUnwrap(requested.outcome.pending)
         let readBefore = try await harness.get("MA", "b", "k")
         XCTAssertEqual(readBefore, data(100, seed: 8), "nothing is destroyed before the approval")
-        _ = try await harness.administer(.approve(request: pending.id), admin: 1)
+        _ = try await harness.administer(.approve(request: pending.id, digest: AuthorityRequest.digest(pending.request)), admin: 1)
         do {
             _ = try await harness.get("MA", "b", "k")
             XCTFail("a crypto-shredded object was returned")

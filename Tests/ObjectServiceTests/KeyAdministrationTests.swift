@@ -72,6 +72,29 @@ final class KeyAdministrationTests: XCTestCase {
         XCTAssertEqual(events, ["rotate", "rewrap", "retire"])
     }
 
+    /// A write that took its key before a rotation and commits after the rewrap is still in flight when a retirement
+    /// checks: the check waits for it, counts it, and refuses (rather than retiring the version it was written with).
+    func testRetirementWaitsForWritesThatStartedBeforeIt() async throws {
+        let principal = harness.principal()
+        let early = try await harness.service.putObject(principal, "bkt", "late", metadata: ObjectMetadata(),
+                                                        condition: nil, expectations: PayloadExpectations(sizeBytes: 4))
+        _ = try await harness.administer(.rotateKey(tenant: "acme"))
+        nonisolated(unsafe) let harness = harness!
+        let retirement = Task { try await harness.administer(.retireKey(tenant: "acme")) }
+        try await Task.sleep(for: .milliseconds(200))
+        _ = try await harness.write(writer: early, Array("late".utf8))
+        do {
+            _ = try await retirement.value
+            XCTFail("retired with a write under the old version in flight")
+        } catch ObjectServiceError.preconditionFailed(let message) {
+            XCTAssertTrue(message.contains("1 stored data key"), message)
+        }
+        let version = try await versions("late")
+        XCTAssertEqual(version, 1)
+        let bytes = try await harness.get("MA", "bkt", "late")
+        XCTAssertEqual(bytes, Array("late".utf8))
+    }
+
     /// A jurisdiction's authority acts only through its own gateways: its administrators' calls through a gateway
     /// of FR are refused before any key store is asked (and FR's key store would not know them either).
     func testAuthorityActsOnlyThroughItsOwnJurisdiction() async throws {

@@ -69,7 +69,7 @@ def test_control_bodies_must_be_bound_to_the_signature(server, s3, bucket):
     status, _, body = raw_request(server, "PUT", f"/{unbound}", body=document, payload_hash="UNSIGNED-PAYLOAD")
     assert status == 403 and error_code(body) == "AccessDenied" and b"signature must cover" in body, body
     assert refused(lambda: server.client().head_bucket(Bucket=unbound))[0] == 404
-    # A signed Content-MD5 binds it; an empty body has nothing to bind.
+    # A signed Content-MD5 binds it; an empty body (the default jurisdiction) needs its length signed.
     md5 = base64.b64encode(hashlib.md5(document).digest()).decode()
     status, _, body = raw_request(server, "PUT", f"/{unbound}", body=document, payload_hash="UNSIGNED-PAYLOAD",
                                   headers={"content-md5": md5})
@@ -78,6 +78,9 @@ def test_control_bodies_must_be_bound_to_the_signature(server, s3, bucket):
     server.client(gateway="US").delete_bucket(Bucket=unbound)
     empty = name()
     status, _, body = raw_request(server, "PUT", f"/{empty}", payload_hash="UNSIGNED-PAYLOAD")
+    assert status == 403 and error_code(body) == "AccessDenied", body
+    status, _, body = raw_request(server, "PUT", f"/{empty}", payload_hash="UNSIGNED-PAYLOAD",
+                                  headers={"content-length": "0"})
     assert status == 200, body
     server.client().delete_bucket(Bucket=empty)
     s3.put_object(Bucket=bucket, Key="keep", Body=b"keep me")

@@ -106,17 +106,27 @@ def test_an_approver_gets_no_credentials_it_could_vote_with(server, tmp_path):
     fingerprint = made.split("fingerprint ")[1].split()[0]
     assert f"enrolment key {public_key}" in made
     assert oct(key_file.stat().st_mode & 0o777) == "0o600"
+    assert (tmp_path / "auditor.key.pub").read_text().strip() == public_key
+    # The key pair file holds the newcomer's secret half: it is not what an administrator is given.
+    handed = server.cli("admin", "create", "--jurisdiction", "MA", "--name", "auditor", "--enrolment-key",
+                        str(key_file), check=False)
+    assert handed.returncode != 0 and "secret half" in handed.stderr
     refusal = server.cli("admin", "create", "--jurisdiction", "MA", "--name", "auditor", "--enrolment-key", "bm9wZQ==",
                          check=False)
     assert refusal.returncode != 0 and len(refusal.stderr.strip().splitlines()) == 1
     requested = server.cli("admin", "create", "--jurisdiction", "MA", "--name", "auditor", "--enrolment-key",
-                           str(key_file)).stdout
+                           str(key_file) + ".pub").stdout
     request = requested.split()[1]
     assert "awaits approval" in requested
     # Approvers see whose key the credentials will be sealed to, to compare with what the new administrator says.
     assert f"admin create auditor key={fingerprint}" in server.cli("approvals", "--jurisdiction", "MA").stdout
     sealed_file = tmp_path / "auditor.enrolment"
-    approved = server.cli("approve", request, "--jurisdiction", "MA", "--out", str(sealed_file)).stdout
+    # The approver must say which key it compared; another fingerprint approves nothing.
+    for given in ([], ["--fingerprint", "0000-0000-0000-0000-0000-0000-0000-0000"]):
+        blind = server.cli("approve", request, "--jurisdiction", "MA", *given, check=False)
+        assert blind.returncode != 0 and fingerprint in blind.stderr, blind.stderr
+    approved = server.cli("approve", request, "--jurisdiction", "MA", "--fingerprint", fingerprint, "--out",
+                          str(sealed_file)).stdout
     sealed = json.loads(sealed_file.read_text())
     assert "secretAccessKey" not in approved and "secretAccessKey" not in sealed_file.read_text()
     assert sealed["fingerprint"] == fingerprint and sealed["accessKeyId"].startswith("QA")
@@ -182,3 +192,36 @@ def test_a_call_signed_before_a_restart_is_not_replayable(tmp_path):
         assert server.cli("key", "list", "--jurisdiction", "MA", "--tenant", "root").stdout == before
     finally:
         server.stop()
+
+
+def test_an_approval_names_the_act_it_approves(server):
+    """An approval carries the digest of the request its approver read: one naming other bytes (what a gateway
+    relaying the list of pending acts could have shown instead) approves nothing."""
+    requested = server.cli("admin", "quorum", "--jurisdiction", "MA", "2").stdout
+    request = requested.split()[1]
+    credentials = json.loads((server.credentials_dir / "admins" / "MA-admin-2.json").read_text())
+    body = json.dumps({"jurisdiction": "MA", "action": {"approve": {"request": request, "digest": "00" * 32}},
+                       "nonce": uuid.uuid4().hex}).encode()
+    status, _, answer = raw_request(server, "POST", "/_qantara/admin/v1/authority", body=body,
+                                    key=credentials["accessKeyId"], secret=credentials["secretAccessKey"],
+                                    headers={"content-type": "application/json"})
+    assert status == 403 and b"digest differs" in answer, answer
+    listed = server.cli("approvals", "--jurisdiction", "MA").stdout
+    assert request in listed and "1/2" in listed
+    assert "admin quorum 2 done" in server.approve("MA").stdout
+
+
+def test_unauthenticated_authority_calls_reach_nothing(server):
+    """A call no administrator of MA signed is refused before the gateway checks anything of MA's data (a
+    retirement's scan, a grant's bucket) or writes to MA's log: it learns nothing and leaves no record."""
+    before = len(audit_entries(server, "MA"))
+    for action in ({"retireKey": {"tenant": "root"}},
+                   {"issueGrant": {"_0": {"recipients": ["FR"], "tenant": "root", "bucket": "whose-is-this",
+                                          "operations": ["GetObject"], "purpose": "support-case", "legalBasis": "x",
+                                          "expiresInSeconds": 60}}}):
+        body = json.dumps({"jurisdiction": "MA", "action": action, "nonce": uuid.uuid4().hex}).encode()
+        status, _, answer = raw_request(server, "POST", "/_qantara/admin/v1/authority", body=body,
+                                        key="QAXXXXXXXXXXXXXXXXXX", secret="guessed",
+                                        headers={"content-type": "application/json"})
+        assert status == 403 and b"not an administrator of MA" in answer, answer
+    assert len(audit_entries(server, "MA")) == before
