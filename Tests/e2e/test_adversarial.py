@@ -69,7 +69,13 @@ def test_control_bodies_must_be_bound_to_the_signature(server, s3, bucket):
     status, _, body = raw_request(server, "PUT", f"/{unbound}", body=document, payload_hash="UNSIGNED-PAYLOAD")
     assert status == 403 and error_code(body) == "AccessDenied" and b"signature must cover" in body, body
     assert refused(lambda: server.client().head_bucket(Bucket=unbound))[0] == 404
-    # A signed Content-MD5 binds it; an empty body (the default jurisdiction) needs its length signed.
+    # A CRC does not bind it (whitespace can be rewritten to match one); a signed Content-MD5 does; an empty body
+    # (the default jurisdiction) needs its length signed.
+    import zlib
+    crc = base64.b64encode(zlib.crc32(document).to_bytes(4, "big")).decode()
+    status, _, body = raw_request(server, "PUT", f"/{unbound}", body=document, payload_hash="UNSIGNED-PAYLOAD",
+                                  headers={"x-amz-checksum-crc32": crc})
+    assert status == 403 and error_code(body) == "AccessDenied", body
     md5 = base64.b64encode(hashlib.md5(document).digest()).decode()
     status, _, body = raw_request(server, "PUT", f"/{unbound}", body=document, payload_hash="UNSIGNED-PAYLOAD",
                                   headers={"content-md5": md5})
