@@ -18,6 +18,9 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client.git", exact: "1.37.0"),
         // For its BoringSSL only: AES-256-GCM with VAES/AVX-512 (2.2x Debian 12's OpenSSL 3.0 here).
         .package(url: "https://github.com/apple/swift-crypto.git", exact: "4.5.2"),
+        // X.509 for the jurisdictions' certificate authorities (already built for swift-nio-ssl: no extra cost).
+        .package(url: "https://github.com/apple/swift-certificates.git", exact: "1.21.1"),
+        .package(url: "https://github.com/apple/swift-asn1.git", exact: "1.7.4"),
     ],
     targets: [
         // System-library shims: internal, small, wrapped by Swift types.
@@ -35,7 +38,10 @@ let package = Package(
         .target(name: "CBoringShim", dependencies: [.product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "Envelope", dependencies: ["ObjectModel", "Hashing", "CSodium", "CBoringShim"]),
         .target(name: "KeyStore", dependencies: ["Envelope", "Sovereignty", "ObjectModel", "Hashing", "SigV4", "CSodium",
-                                                 "CPKCS11"]),
+                                                 "CPKCS11",
+                                                 .product(name: "X509", package: "swift-certificates"),
+                                                 .product(name: "SwiftASN1", package: "swift-asn1"),
+                                                 .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "KeyStoreHTTP", dependencies: [
             "KeyStore", "Envelope", "ObjectModel", "Hashing", "Sovereignty",
             .product(name: "Hummingbird", package: "hummingbird"),
@@ -92,12 +98,17 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "X509", package: "swift-certificates"),
+            .product(name: "SwiftASN1", package: "swift-asn1"),
+            .product(name: "Crypto", package: "swift-crypto"),
         ]),
 
         .testTarget(name: "ObjectModelTests", dependencies: ["ObjectModel"]),
         .testTarget(name: "HashingTests", dependencies: ["Hashing"]),
         .testTarget(name: "KeyStoreTests", dependencies: [
             "KeyStore", "KeyStoreHTTP", "Envelope", "ObjectModel", "Sovereignty", "Hashing",
+            .product(name: "X509", package: "swift-certificates"),
+            .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "Logging", package: "swift-log"),

@@ -52,8 +52,11 @@ extension AdminAPI {
         }
         if let log = answer.auditLog {
             view.audit = AuditView(jurisdiction: outcome.administrator.jurisdiction.code, entries: log.entries,
-                                   heads: log.heads,
-                                   authorities: log.authorities.map { AuthorityKeyView(kid: $0.kid, publicKey: $0.publicKey) })
+                                   checkpoints: log.checkpoints, latest: log.latest,
+                                   checkpointError: log.checkpointError,
+                                   authorities: log.authorities.map {
+                                       AuthorityKeyView(kid: $0.kid, publicKey: $0.publicKey, certificate: $0.certificate)
+                                   })
         }
         view.job = answer.job.map(Self.view)
         return view

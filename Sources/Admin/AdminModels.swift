@@ -92,13 +92,20 @@ public struct GrantView: Codable, Sendable, Equatable {
 public struct AuditView: Codable, Sendable, Equatable {
     public var jurisdiction: String
     public var entries: [String]
-    public var heads: [String]
+    /// The log's checkpoints as stored (JSON strings of signed notes, one per line of `audit.checkpoints`).
+    public var checkpoints: [String]
+    /// The last checkpoint the jurisdiction's key store signed of this log (a signed note).
+    public var latest: String?
+    /// Why no fresh checkpoint was signed for this read.
+    public var checkpointError: String?
     public var authorities: [AuthorityKeyView]
 }
 
 public struct AuthorityKeyView: Codable, Sendable, Equatable {
     public var kid: String
     public var publicKey: String
+    /// The key's self-signed X.509 CA certificate (PEM).
+    public var certificate: String?
 }
 
 /// The answer to an authority call: who the key store verified, whether the act ran or awaits approvals, and what

@@ -1,11 +1,11 @@
 import Envelope
 import ObjectModel
 
-/// Everything a key store keeps, encoded inside its sealed file (format version 4, `Docs/formats.md`; version 3 had
-/// no administrators, quorum or pending approvals, version 2 no grant usage, version 1 no authority key, grants or
+/// Everything a key store keeps, encoded inside its sealed file (format version 5, `Docs/formats.md`; version 4 had
+/// no audit-log checkpoints, version 3 no administrators, quorum or pending approvals, version 2 no grant usage, version 1 no authority key, grants or
 /// revocations; all are still read).
 struct KeyState {
-    static let formatVersion: UInt8 = 4
+    static let formatVersion: UInt8 = 5
     /// Approvals an irreversible act needs by default (dual control).
     static let quorumDefault = 2
 
@@ -76,6 +76,9 @@ struct KeyState {
     /// Distinct administrators who must agree to an irreversible act.
     var quorum = KeyState.quorumDefault
     var pending: [Pending] = []
+    /// The newest checkpoint the authority signed of each audit log (origin → serialized signed note): the next one
+    /// is signed only as a proven consistent extension of it.
+    var checkpoints: [String: String] = [:]
 
     var currentRoot: RootVersion { roots.last! }
 
@@ -133,6 +136,11 @@ struct KeyState {
             for approval in request.approvals { writer.writeString(approval) }
             writer.write(request.createdMillis)
             writer.write(request.expiresMillis)
+        }
+        writer.write(UInt32(checkpoints.count))
+        for (origin, note) in checkpoints.sorted(by: { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }) {
+            writer.writeString(origin)
+            writer.writeString(note)
         }
         return writer.bytes
     }
@@ -200,6 +208,12 @@ struct KeyState {
                     for _ in 0..<(try reader.readUInt32()) { approvals.append(try reader.readString()) }
                     pending.append(Pending(id: id, action: action, requestedBy: requestedBy, approvals: approvals,
                                            createdMillis: try reader.readInt64(), expiresMillis: try reader.readInt64()))
+                }
+            }
+            if version >= 5 {
+                for _ in 0..<(try reader.readUInt32()) {
+                    let origin = try reader.readString()
+                    checkpoints[origin] = try reader.readString()
                 }
             }
             guard reader.isAtEnd, !roots.isEmpty else { throw KeyStoreError.corrupt("key state is incomplete") }

@@ -4,7 +4,7 @@ import ObjectModel
 import Sovereignty
 
 /// The jurisdiction's authority: its signing key, the sovereignty grants it issues and revokes, its signatures of
-/// audit heads.
+/// audit-log checkpoints.
 extension KeyStore {
     // MARK: Authority and grants
 
@@ -38,8 +38,9 @@ extension KeyStore {
     public func authorities() async throws -> [AuthorityKey] {
         try phase.withLock { phase in
             guard case .unsealed(let state, _) = phase else { throw KeyStoreError.sealed(jurisdiction) }
-            return state.authorities.map {
-                AuthorityKey(jurisdiction: jurisdiction, kid: kid($0.version), publicKey: Base64.encode(keyPair($0).publicKey))
+            return try state.authorities.map {
+                AuthorityKey(jurisdiction: jurisdiction, kid: kid($0.version), publicKey: Base64.encode(keyPair($0).publicKey),
+                             certificate: try certificatePEM($0))
             }
         }
     }
@@ -63,18 +64,63 @@ extension KeyStore {
         return GrantStatus(id: grant.id, jws: signed.compact, revokedMillis: nil)
     }
 
-    public func signAuditHead(_ message: [UInt8], metadata: RequestMetadata) async throws -> AuditSignature {
-        var prefix = BinaryWriter()
-        prefix.writeString("qantara-audit-head/v1")
-        prefix.writeString(jurisdiction.code)
-        guard message.starts(with: prefix.bytes), message.count <= 256 else {
-            throw KeyStoreError.invalidRequest("only audit heads of \(jurisdiction) are signed")
+    // MARK: Audit-log checkpoints
+
+    /// The origin of the audit log `requester` writes of this jurisdiction's events.
+    func auditOrigin(_ metadata: RequestMetadata) throws -> String {
+        let origin = AuditVerifier.originPrefix(jurisdiction) + metadata.requester
+        guard Checkpoint.isValidName(origin) else {
+            throw KeyStoreError.invalidRequest("requester \(metadata.requester) cannot name an audit log")
         }
-        return try withState(metadata) { state in
-            guard let authority = state.authorities.last else { throw KeyStoreError.corrupt("no authority key") }
-            return AuditSignature(kid: kid(authority.version),
-                                  signature: Base64URL.encode(keyPair(authority).sign(message)))
+        return origin
+    }
+
+    /// Signs a checkpoint of the requester's audit log of this jurisdiction, only if `request` proves it a consistent
+    /// extension of the last checkpoint signed for that log: a log that was cut, rewritten or forked never gets a
+    /// new signature. Any gateway may keep a log of this jurisdiction's events (a foreign gateway records the
+    /// cross-border decisions it asks here); each log has its own origin, `qantara/<J>/audit/<requester>`.
+    public func signCheckpoint(_ request: CheckpointRequest, metadata: RequestMetadata) async throws -> String {
+        let origin = try auditOrigin(metadata)
+        guard let root = Base64.decode(request.root), root.count == MerkleTree.hashSize,
+              request.proof.count <= 128 else {
+            throw KeyStoreError.invalidRequest("a checkpoint request names a 32-byte root and at most 128 proof hashes")
         }
+        let proof = try request.proof.map { hash -> [UInt8] in
+            guard let bytes = Base64.decode(hash), bytes.count == MerkleTree.hashSize else {
+                throw KeyStoreError.invalidRequest("a consistency proof is a list of 32-byte hashes")
+            }
+            return bytes
+        }
+        return try withState(metadata, anyJurisdiction: true) { state, changed in
+            let last = state.checkpoints[origin].flatMap(SignedNote.init).flatMap { Checkpoint(body: $0.text) }
+            let lastSize = last?.size ?? 0
+            guard request.oldSize == lastSize else {
+                throw KeyStoreError.invalidRequest("the last checkpoint signed of \(origin) has \(lastSize) entries, "
+                    + "not \(request.oldSize): prove consistency from it")
+            }
+            guard MerkleTree.verifyConsistency(oldSize: lastSize, oldRoot: last?.root ?? MerkleTree.emptyRoot,
+                                               newSize: request.size, newRoot: root, proof: proof) else {
+                throw KeyStoreError.invalidRequest("refused: a log of \(request.size) entries with this root is not a "
+                    + "consistent extension of the \(lastSize) entries signed before (the log of \(origin) was cut, "
+                    + "rewritten or forked)")
+            }
+            _ = ensureAuthority(&state)
+            let authority = state.authorities.last!
+            let checkpoint = Checkpoint(origin: origin, size: request.size, root: root,
+                                        extensions: ["time \(now())"])
+            let pair = keyPair(authority)
+            let key = NoteKey(name: kid(authority.version), publicKey: pair.publicKey)
+            let note = SignedNote(text: checkpoint.body, signatures: [key.sign(checkpoint.body, with: pair)])
+            state.checkpoints[origin] = note.serialized
+            changed = true
+            return note.serialized
+        }
+    }
+
+    /// The last checkpoint signed of the requester's audit log of this jurisdiction (nil: none yet).
+    public func latestCheckpoint(metadata: RequestMetadata) async throws -> String? {
+        let origin = try auditOrigin(metadata)
+        return try withState(metadata, anyJurisdiction: true) { state in state.checkpoints[origin] }
     }
 
     /// Every grant for a requester of this jurisdiction; for one of another jurisdiction, only the grants naming it

@@ -46,9 +46,11 @@ public protocol KeyStoreClient: Sendable {
     /// remembering the call: who signed it.
     func authenticateAdministrator(_ proof: AdministratorProof, body: [UInt8], metadata: RequestMetadata) async throws
         -> AdministratorInfo
-    /// Signs an audit-log head of this jurisdiction with the authority key (nothing else: the message must be a head
-    /// of this jurisdiction's log). Returns the key id and the base64url signature.
-    func signAuditHead(_ message: [UInt8], metadata: RequestMetadata) async throws -> AuditSignature
+    /// Signs, with the authority key, a checkpoint (C2SP signed note) of the requester's audit log of this
+    /// jurisdiction, only as a proven consistent extension of the last one signed of that log.
+    func signCheckpoint(_ request: CheckpointRequest, metadata: RequestMetadata) async throws -> String
+    /// The last checkpoint signed of the requester's audit log (nil: none yet).
+    func latestCheckpoint(metadata: RequestMetadata) async throws -> String?
     /// Liveness and seal state (answers even while sealed).
     func health() async throws -> KeyStoreHealth
 }

@@ -183,18 +183,21 @@ public enum KeyStoreError: Error, Equatable, CustomStringConvertible, Sendable, 
     }
 }
 
-/// A jurisdiction's authority key as published: what verifies its grants and audit heads.
+/// A jurisdiction's authority key as published: what verifies its grants and audit-log checkpoints.
 public struct AuthorityKey: Codable, Sendable, Equatable {
     public var jurisdiction: Jurisdiction
     /// `<J>-authority-v<N>`.
     public var kid: String
     /// Ed25519 public key, base64.
     public var publicKey: String
+    /// The key's self-signed X.509 CA certificate, PEM: the jurisdiction's trust anchor.
+    public var certificate: String?
 
-    public init(jurisdiction: Jurisdiction, kid: String, publicKey: String) {
+    public init(jurisdiction: Jurisdiction, kid: String, publicKey: String, certificate: String? = nil) {
         self.jurisdiction = jurisdiction
         self.kid = kid
         self.publicKey = publicKey
+        self.certificate = certificate
     }
 }
 
@@ -216,15 +219,27 @@ public struct GrantStatus: Codable, Sendable, Equatable {
     }
 }
 
-/// An authority signature of an audit head.
-public struct AuditSignature: Codable, Sendable, Equatable {
-    public var kid: String
-    public var signature: String
+/// What a gateway presents for a new checkpoint of its audit log: the tree's size and root (base64), and the
+/// consistency proof (base64 hashes) from the size of the last checkpoint signed of that log.
+public struct CheckpointRequest: Codable, Sendable, Equatable {
+    public var oldSize: UInt64
+    public var size: UInt64
+    public var root: String
+    public var proof: [String]
 
-    public init(kid: String, signature: String) {
-        self.kid = kid
-        self.signature = signature
+    public init(oldSize: UInt64, size: UInt64, root: String, proof: [String]) {
+        self.oldSize = oldSize
+        self.size = size
+        self.root = root
+        self.proof = proof
     }
+}
+
+/// A key store's answer naming a checkpoint, or none.
+public struct CheckpointAnswer: Codable, Sendable, Equatable {
+    public var note: String?
+
+    public init(note: String?) { self.note = note }
 }
 
 /// A read of a bucket's data or metadata through a gateway of another jurisdiction, as the bucket's key store is

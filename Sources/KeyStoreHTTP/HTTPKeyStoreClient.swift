@@ -141,8 +141,17 @@ public final class HTTPKeyStoreClient: KeyStoreClient {
         return try await call("authenticate-administrator", request, as: AdministratorInfo.self)
     }
 
-    public func signAuditHead(_ message: [UInt8], metadata: RequestMetadata) async throws -> AuditSignature {
-        try await call("sign-audit-head", request(metadata, tenant: nil, plaintext: message), as: AuditSignature.self)
+    public func signCheckpoint(_ checkpoint: CheckpointRequest, metadata: RequestMetadata) async throws -> String {
+        var body = request(metadata, tenant: nil)
+        body.checkpoint = checkpoint
+        guard let note = try await call("sign-checkpoint", body, as: CheckpointAnswer.self).note else {
+            throw KeyStoreError.unavailable("the key store signed no checkpoint")
+        }
+        return note
+    }
+
+    public func latestCheckpoint(metadata: RequestMetadata) async throws -> String? {
+        try await call("latest-checkpoint", request(metadata, tenant: nil), as: CheckpointAnswer.self).note
     }
 
     public func grants(metadata: RequestMetadata) async throws -> [GrantStatus] {

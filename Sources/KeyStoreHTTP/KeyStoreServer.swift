@@ -149,9 +149,11 @@ public struct KeyStoreServer: HTTPResponder {
             }
             return try Self.json(.ok, try await store.authenticateAdministrator(proof, body: body.value,
                                                                                 metadata: metadata))
-        case "sign-audit-head":
-            guard let message = call.plaintext else { throw KeyStoreError.invalidRequest("the head is required") }
-            return try Self.json(.ok, try await store.signAuditHead(message.value, metadata: metadata))
+        case "sign-checkpoint":
+            guard let request = call.checkpoint else { throw KeyStoreError.invalidRequest("the checkpoint is required") }
+            return try Self.json(.ok, CheckpointAnswer(note: try await store.signCheckpoint(request, metadata: metadata)))
+        case "latest-checkpoint":
+            return try Self.json(.ok, CheckpointAnswer(note: try await store.latestCheckpoint(metadata: metadata)))
         case "grants":
             return try Self.json(.ok, try await store.grants(metadata: metadata))
         case "use-grant":

@@ -47,6 +47,8 @@ public enum KeyStoreWire {
         var release: DataKeyRelease?
         /// `administer`: the administrator's signature over the call (whose body travels as `plaintext`).
         var proof: AdministratorProof?
+        /// `sign-checkpoint`: the audit log's new tree and its consistency proof.
+        var checkpoint: CheckpointRequest?
     }
 
     /// Answer of generate-data-key, encrypt, decrypt and rewrap.

@@ -79,6 +79,18 @@ public final class ObjectCrypto: Sendable {
                         requestID: Hex.encode(SecureRandom.bytes(8)), grantID: grantID)
     }
 
+    /// J's key store and the metadata to ask it for checkpoints of the audit log of J this process keeps: as J's
+    /// gateway when this process runs it, else as the first gateway of this process that has a client of J's store.
+    func checkpointSigner(_ jurisdiction: Jurisdiction) throws -> (any KeyStoreClient, RequestMetadata) {
+        let gateways = [jurisdiction] + clients.keys.filter { $0 != jurisdiction }.sorted { $0.code < $1.code }
+        for gateway in gateways {
+            if let client = clients[gateway]?[jurisdiction] {
+                return (client, metadata(gateway, "audit checkpoint"))
+            }
+        }
+        throw ObjectServiceError.keyStoreUnavailable("no key store of \(jurisdiction) is configured for this process")
+    }
+
     /// The key store of `jurisdiction` as the gateway of `gateway` (its own jurisdiction's gateway when nil) sees it,
     /// under that gateway's identity and no other: without a client for that pair, the call fails.
     func keyStore(_ jurisdiction: Jurisdiction, as gateway: Jurisdiction? = nil) throws -> any KeyStoreClient {

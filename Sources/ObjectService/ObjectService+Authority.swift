@@ -16,7 +16,7 @@ extension ObjectService {
     /// was authorized to see or start.
     public struct AuthorityAnswer: Sendable {
         public var outcome: AuthorityOutcome
-        public var auditLog: (entries: [String], heads: [String], authorities: [AuthorityKey])?
+        public var auditLog: AuditLogExport?
         public var job: RewrapJob?
     }
 
@@ -165,9 +165,7 @@ extension ObjectService {
             }
             answer.job = job
         case .readAudit:
-            let log = try audit.log(jurisdiction)
-            let published = try await store.crypto.translate { try await keyStore(jurisdiction).authorities() }
-            answer.auditLog = (try log.entryLines(), try log.headLines(), published)
+            answer.auditLog = try await exportAudit(jurisdiction)
         case .issueGrant, .revokeGrant:
             if case .grant(let status) = result, let grant = SignedGrant(compact: status.jws).payload() {
                 return ["grant": status.id, "notBefore": String(grant.notBefore), "expires": String(grant.expires)]
@@ -176,6 +174,34 @@ extension ObjectService {
             break
         }
         return [:]
+    }
+}
+
+/// A jurisdiction's audit log as an administrator reads it: its entries and checkpoints as stored, the last
+/// checkpoint J's key store signed of it (what a cut or rewritten log no longer matches), and J's authority keys.
+public struct AuditLogExport: Sendable {
+    public var entries: [String]
+    public var checkpoints: [String]
+    public var latest: String?
+    /// Why no fresh checkpoint could be signed for this read (the key store refused or was unreachable).
+    public var checkpointError: String?
+    public var authorities: [AuthorityKey]
+}
+
+extension ObjectService {
+    /// J's audit log, checkpointed first so the export is signed through its newest entry when the key store agrees.
+    func exportAudit(_ jurisdiction: Jurisdiction) async throws -> AuditLogExport {
+        let log = try audit.log(jurisdiction)
+        var checkpointError: String?
+        do { _ = try await AuditCheckpointSigner.checkpoint(log, crypto: store.crypto) } catch {
+            checkpointError = "\(error)"
+        }
+        let (client, metadata) = try store.crypto.checkpointSigner(jurisdiction)
+        let (published, latest) = try await store.crypto.translate {
+            (try await client.authorities(), try await client.latestCheckpoint(metadata: metadata))
+        }
+        return AuditLogExport(entries: try log.entryLines(), checkpoints: try log.checkpointLines(), latest: latest,
+                              checkpointError: checkpointError, authorities: published)
     }
 }
 

@@ -39,31 +39,13 @@ public struct AuditEntry: Codable, Sendable, Equatable {
     func computedHash() -> String { Hex.encode(StreamingDigest.hash(.sha256, canonicalBytes())) }
 }
 
-/// A signed checkpoint of the log: the jurisdiction's authority key signs (seq, hash, time) of the newest entry.
-public struct AuditHead: Codable, Sendable, Equatable {
-    public var jurisdiction: Jurisdiction
-    public var seq: UInt64
-    public var hash: String
-    public var timeMillis: Int64
-    public var kid: String
-    /// Base64url Ed25519 signature of ``signedBytes``.
-    public var signature: String
-
-    var signedBytes: [UInt8] {
-        var writer = BinaryWriter()
-        writer.writeString("qantara-audit-head/v1")
-        writer.writeString(jurisdiction.code)
-        writer.write(seq)
-        writer.writeString(hash)
-        writer.write(timeMillis)
-        return writer.bytes
-    }
-}
-
-/// A jurisdiction's append-only audit log: `audit.log` (one JSON entry per line) and `audit.heads` (one signed head
-/// per line), each append written and synced before it returns, so an operation whose record cannot be written
-/// fails (the caller fails closed). Heads are signed by the jurisdiction's authority key, which lives in its key
-/// store: ``unsignedHead()`` gives what to sign, ``appendHead(_:)`` records the signed head.
+/// A jurisdiction's append-only audit log: `audit.log`, one JSON entry per line, and `audit.checkpoints`, the signed
+/// checkpoints of the log, one per line (a JSON string holding the C2SP signed note). Entries are hash-chained and
+/// are also the leaves of an RFC 6962 Merkle tree (the leaf is the line's bytes, without its newline), whose
+/// checkpoints the jurisdiction's authority signs in its key store, only as consistent extensions of the last one it
+/// signed: ``treeHead()`` and ``consistencyProof(from:to:)`` give what to present, ``appendCheckpoint(_:)`` records
+/// the signed note. Each append is written and synced before it returns, so an operation whose record cannot be
+/// written fails (the caller fails closed).
 public final class AuditLog: @unchecked Sendable {
     public let jurisdiction: Jurisdiction
     let directory: String
@@ -72,14 +54,15 @@ public final class AuditLog: @unchecked Sendable {
     struct Tail {
         var seq: UInt64
         var hash: String
-        /// Sequence number of the newest signed head.
-        var signedSeq: UInt64
+        var tree: MerkleLevels
+        /// Tree size of the newest signed checkpoint.
+        var checkpointSize: UInt64
     }
 
     private let state: Mutex<Tail>
 
     public var entriesPath: String { directory + "/audit.log" }
-    public var headsPath: String { directory + "/audit.heads" }
+    public var checkpointsPath: String { directory + "/audit.checkpoints" }
 
     /// Opens (or creates) the log in `directory`, checking the chain it holds so appends continue it.
     public init(jurisdiction: Jurisdiction, directory: String, now: @escaping @Sendable () -> Int64) throws {
@@ -87,14 +70,13 @@ public final class AuditLog: @unchecked Sendable {
         self.directory = directory
         self.now = now
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let entries = try Self.readLines(directory + "/audit.log").map {
-            try JSONDecoder().decode(AuditEntry.self, from: Data($0.utf8))
-        }
-        let heads = try Self.readLines(directory + "/audit.heads").compactMap {
-            try? JSONDecoder().decode(AuditHead.self, from: Data($0.utf8))
-        }
-        state = Mutex(Tail(seq: entries.last?.seq ?? 0, hash: entries.last?.hash ?? AuditEntry.genesis,
-                           signedSeq: heads.map(\.seq).max() ?? 0))
+        let lines = try Self.readLines(directory + "/audit.log")
+        var tree = MerkleLevels()
+        for line in lines { tree.append(leaf: Array(line.utf8)) }
+        let last = try lines.last.map { try JSONDecoder().decode(AuditEntry.self, from: Data($0.utf8)) }
+        let checkpoints = try Self.readLines(directory + "/audit.checkpoints").compactMap(Self.checkpoint(line:))
+        state = Mutex(Tail(seq: last?.seq ?? 0, hash: last?.hash ?? AuditEntry.genesis, tree: tree,
+                           checkpointSize: checkpoints.map(\.size).max() ?? 0))
     }
 
     /// Appends an entry durably and returns it.
@@ -112,59 +94,101 @@ public final class AuditLog: @unchecked Sendable {
             encoder.outputFormatting = [.sortedKeys]
             var entries = [AuditEntry]()
             entries.reserveCapacity(records.count)
-            var text = ""
+            var text = [UInt8]()
+            var leaves = [[UInt8]]()
             var (seq, hash) = (tail.seq, tail.hash)
             for record in records {
                 var entry = AuditEntry(seq: seq + 1, timeMillis: now(), kind: record.kind, fields: record.fields,
                                        previous: hash, hash: "")
                 entry.hash = entry.computedHash()
-                text += String(decoding: try encoder.encode(entry), as: UTF8.self) + "\n"
+                let line = [UInt8](try encoder.encode(entry))
+                leaves.append(MerkleTree.leafHash(line))
+                text += line
+                text.append(0x0A)
                 (seq, hash) = (entry.seq, entry.hash)
                 entries.append(entry)
             }
-            try Self.appendText(text, to: entriesPath)
+            try Self.appendBytes(text, to: entriesPath)
             tail.seq = seq
             tail.hash = hash
+            for leaf in leaves { tail.tree.append(leafHash: leaf) }
             return entries
         }
     }
 
-    /// The head to sign (kid and signature empty) when entries were appended since the last signed head.
-    public func unsignedHead(kid: String) -> AuditHead? {
-        state.withLock { tail in
-            guard tail.seq > tail.signedSeq else { return nil }
-            return AuditHead(jurisdiction: jurisdiction, seq: tail.seq, hash: tail.hash, timeMillis: now(), kid: kid,
-                             signature: "")
-        }
+    /// The tree's size and root, and the size of the newest signed checkpoint.
+    public func treeHead() -> (size: UInt64, root: [UInt8], checkpointSize: UInt64) {
+        state.withLock { ($0.tree.size, $0.tree.root(size: $0.tree.size), $0.checkpointSize) }
     }
 
-    /// The bytes an authority signs for `head`.
-    public static func signingInput(_ head: AuditHead) -> [UInt8] { head.signedBytes }
-
-    /// Records a signed head durably.
-    public func appendHead(_ head: AuditHead) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
+    /// The consistency proof from the tree of `oldSize` entries to the tree of `newSize` (both at most the log's size).
+    public func consistencyProof(from oldSize: UInt64, to newSize: UInt64) throws -> [[UInt8]] {
         try state.withLock { tail in
-            try Self.appendLine(String(decoding: try encoder.encode(head), as: UTF8.self), to: headsPath)
-            tail.signedSeq = max(tail.signedSeq, head.seq)
+            guard oldSize <= newSize, newSize <= tail.tree.size else {
+                throw AuditError.unreadable("no tree of \(newSize) entries extends one of \(oldSize) (the log has \(tail.tree.size))")
+            }
+            return tail.tree.consistencyProof(oldSize: oldSize, newSize: newSize)
         }
     }
 
-    /// Signs the current end of the log with a key held here (tests and tools; gateways sign through the key store).
-    @discardableResult
-    public func signHead(kid: String, with key: Ed25519.KeyPair) throws -> AuditHead? {
-        guard var head = unsignedHead(kid: kid) else { return nil }
-        head.signature = Base64URL.encode(key.sign(head.signedBytes))
-        try appendHead(head)
-        return head
+    /// The inclusion proof of entry `seq` (leaf `seq - 1`) in the tree of `size` entries, with the entry's line.
+    public func inclusionProof(seq: UInt64, size: UInt64) throws -> (line: String, proof: [[UInt8]]) {
+        let proof = try state.withLock { tail in
+            guard seq >= 1, seq <= size, size <= tail.tree.size else {
+                throw AuditError.unreadable("entry \(seq) is not in a tree of \(size) entries (the log has \(tail.tree.size))")
+            }
+            return tail.tree.inclusionProof(index: seq - 1, size: size)
+        }
+        let lines = try entryLines()
+        guard lines.count >= Int(seq) else { throw AuditError.unreadable("entry \(seq) is missing") }
+        return (lines[Int(seq) - 1], proof)
     }
+
+    /// The root of the tree of the first `size` entries.
+    public func root(size: UInt64) throws -> [UInt8] {
+        try state.withLock { tail in
+            guard size <= tail.tree.size else { throw AuditError.unreadable("the log has \(tail.tree.size) entries") }
+            return tail.tree.root(size: size)
+        }
+    }
+
+    /// Records a signed checkpoint of this log durably. It must name a tree this log holds.
+    public func appendCheckpoint(_ note: SignedNote) throws {
+        guard let checkpoint = Checkpoint(body: note.text) else { throw AuditError.unwritable("not a checkpoint") }
+        let line = String(decoding: try JSONEncoder().encode(note.serialized), as: UTF8.self)
+        try state.withLock { tail in
+            guard checkpoint.size <= tail.tree.size, tail.tree.root(size: checkpoint.size) == checkpoint.root else {
+                throw AuditError.unwritable("checkpoint of \(checkpoint.size) entries is not of this log")
+            }
+            try Self.appendLine(line, to: checkpointsPath)
+            tail.checkpointSize = max(tail.checkpointSize, checkpoint.size)
+        }
+    }
+
+    /// Signs a checkpoint of the whole log with a key held here and records it (tests and tools; gateways have their
+    /// checkpoints signed by the key store, which checks consistency first).
+    @discardableResult
+    public func signCheckpoint(origin: String, kid: String, with key: Ed25519.KeyPair) throws -> SignedNote {
+        let head = treeHead()
+        let checkpoint = Checkpoint(origin: origin, size: head.size, root: head.root, extensions: ["time \(now())"])
+        let note = SignedNote(text: checkpoint.body,
+                              signatures: [NoteKey(name: kid, publicKey: key.publicKey).sign(checkpoint.body, with: key)])
+        try appendCheckpoint(note)
+        return note
+    }
+
+    /// The signed note of a line of `audit.checkpoints`.
+    public static func note(line: String) -> SignedNote? {
+        (try? JSONDecoder().decode(String.self, from: Data(line.utf8))).flatMap(SignedNote.init)
+    }
+
+    static func checkpoint(line: String) -> Checkpoint? { note(line: line).flatMap { Checkpoint(body: $0.text) } }
 
     /// The log's lines as stored (for export and offline verification).
     public func entryLines() throws -> [String] { try Self.readLines(entriesPath) }
 
-    /// The signed heads' lines as stored.
-    public func headLines() throws -> [String] { try Self.readLines(headsPath) }
+    /// The signed checkpoints' lines as stored.
+    public func checkpointLines() throws -> [String] { try Self.readLines(checkpointsPath) }
 
     /// Entries with `timeMillis >= since`, oldest first.
     public func entries(sinceMillis: Int64 = 0) throws -> [AuditEntry] {
@@ -175,16 +199,15 @@ public final class AuditLog: @unchecked Sendable {
     // MARK: Files
 
     static func appendLine(_ line: String, to path: String) throws {
-        try appendText(line + "\n", to: path)
+        try appendBytes(Array((line + "\n").utf8), to: path)
     }
 
-    /// Appends `text` and syncs the file; a partial write is cut off again, so the file ends at a whole line.
-    static func appendText(_ text: String, to path: String) throws {
+    /// Appends `bytes` and syncs the file; a partial write is cut off again, so the file ends at a whole line.
+    static func appendBytes(_ bytes: [UInt8], to path: String) throws {
         let fd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0o600)
         guard fd >= 0 else { throw AuditError.unwritable("cannot open \(path): errno \(errno)") }
         defer { close(fd) }
         let start = lseek(fd, 0, SEEK_END)
-        let bytes = Array(text.utf8)
         let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
         guard written == bytes.count, fsync(fd) == 0 else {
             let failure = errno
@@ -193,7 +216,7 @@ public final class AuditLog: @unchecked Sendable {
         }
     }
 
-    static func readLines(_ path: String) throws -> [String] {
+    public static func readLines(_ path: String) throws -> [String] {
         guard FileManager.default.fileExists(atPath: path) else { return [] }
         guard let data = FileManager.default.contents(atPath: path) else {
             throw AuditError.unreadable("cannot read \(path)")

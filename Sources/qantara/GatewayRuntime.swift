@@ -173,7 +173,7 @@ struct GatewayRuntime {
         }
         let monitor = NodeHealthMonitor(service: service, logger: logger)
         let rewrapJobs = KeyRewrapJobs(service: service, logger: logger)
-        let signer = AuditHeadSigner(audit: audit, crypto: crypto, logger: logger)
+        let signer = AuditCheckpointSigner(audit: audit, crypto: crypto, logger: logger)
         let group = ServiceGroup(configuration: .init(services: apps + [monitor, rewrapJobs, signer],
                                                       gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {

@@ -187,26 +187,67 @@ struct AuditCommand: AsyncParsableCommand {
 
     struct Verify: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Check the hash chain and the signed heads with the jurisdiction's authority keys.")
+            abstract: "Check the log by its hash chain and Merkle tree against every checkpoint its authority signed, "
+                + "including the last one its key store holds (a cut or rewritten log fails).")
         @OptionGroup var options: AuthorityOptions
         @Option(help: "Jurisdiction.") var jurisdiction: String = "MA"
+        @Option(help: "Trust anchor (`qantara trust export`); without one, the authority keys the gateway reports.")
+        var trust: String?
+        @Flag(help: "Print the report as JSON.") var json = false
 
         func validate() throws { try KeyCommand.check(jurisdiction) }
 
         func run() async throws {
             let view = try await AuditCommand.fetch(options, jurisdiction)
-            let code = Jurisdiction(jurisdiction.uppercased())!
+            let code = try jurisdictionArgument(jurisdiction)
             var authorities = Sovereignty.Authorities()
-            for key in view.authorities { if let bytes = Base64.decode(key.publicKey) { authorities[key.kid] = (code, bytes) } }
-            let report = AuditVerifier.verify(entryLines: view.entries, headLines: view.heads, jurisdiction: code,
-                                              authorities: authorities)
-            guard report.isValid else {
-                FileHandle.standardError.write(Data(("error: audit log of \(code) fails verification: "
-                    + report.problems.joined(separator: "; ") + "\n").utf8))
-                throw ExitCode(1)
+            if let trust {
+                let anchor = try await runAdmin { try TrustAnchor.load(trust) }
+                guard anchor.jurisdiction == code else { throw fail("\(trust) is the anchor of \(anchor.jurisdiction)") }
+                authorities = anchor.authorities
+            } else {
+                for key in view.authorities {
+                    if let bytes = Base64.decode(key.publicKey) { authorities[key.kid] = (code, bytes) }
+                }
             }
-            print("audit log of \(code): \(report.entries) entries, hash chain intact, \(report.heads) signed head(s), "
-                + "signed through entry \(report.signedThrough)")
+            var held = [SignedNote]()
+            if let latest = view.latest {
+                guard let note = SignedNote(latest) else { throw fail("the key store's checkpoint is not a signed note") }
+                held.append(note)
+            }
+            let report = AuditVerifier.verify(entryLines: view.entries, checkpointLines: view.checkpoints, held: held,
+                                              jurisdiction: code, authorities: authorities)
+            if let error = view.checkpointError, !json {
+                FileHandle.standardError.write(Data("warning: no fresh checkpoint: \(error)\n".utf8))
+            }
+            try AuditCommand.report(report, jurisdiction: code, json: json)
         }
+    }
+
+    /// Prints a verification report; exits 1 when the log fails it.
+    static func report(_ report: AuditVerifier.Report, jurisdiction: Jurisdiction, json: Bool) throws {
+        if json {
+            struct Output: Encodable {
+                var jurisdiction: String, valid: Bool, entries: Int, checkpoints: Int, signedThrough: UInt64
+                var root: String, problems: [String]
+            }
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.sortedKeys]
+            let output = Output(jurisdiction: jurisdiction.code, valid: report.isValid, entries: report.entries,
+                                checkpoints: report.checkpoints, signedThrough: report.signedThrough, root: report.root,
+                                problems: report.problems)
+            Swift.print(String(decoding: try encoder.encode(output), as: UTF8.self))
+            if !report.isValid { throw ExitCode(1) }
+            return
+        }
+        guard report.isValid else {
+            throw fail("audit log of \(jurisdiction) fails verification: " + report.problems.joined(separator: "; "))
+        }
+        guard report.checkpoints > 0 else {
+            throw fail("audit log of \(jurisdiction): \(report.entries) entries, hash chain intact, but no checkpoint "
+                + "signed by its authority")
+        }
+        Swift.print("audit log of \(jurisdiction): \(report.entries) entries, hash chain and Merkle tree intact, "
+            + "\(report.checkpoints) checkpoint(s) signed by its authority, signed through entry \(report.signedThrough)")
     }
 }

@@ -612,6 +612,82 @@ class KeyStoreConformanceTests: XCTestCase {
         XCTAssertEqual(third.executed, .rotateKey(tenant: nil))
     }
 
+    /// The authority signs a checkpoint of a gateway's audit log only as a proven consistent extension of the last
+    /// one it signed of that log: a log cut short, rewritten or forked never gets a new signature.
+    func testCheckpointsAreSignedOnlyAsConsistentExtensionsOfTheLastOne() async throws {
+        let client = try await makeClient()
+        var tree = MerkleLevels()
+        func grow(_ count: Int, _ label: String = "entry", into tree: inout MerkleLevels) {
+            for _ in 0..<count { tree.append(leaf: Array("\(label) \(tree.size)".utf8)) }
+        }
+        func ask(_ oldSize: UInt64, _ tree: MerkleLevels, size: UInt64? = nil, proof: [[UInt8]]? = nil,
+                 as requester: (any KeyStoreClient, RequestMetadata)? = nil) async throws -> String {
+            let size = size ?? tree.size
+            let (signer, metadata) = requester ?? (client, request())
+            let path = proof ?? (oldSize <= size ? tree.consistencyProof(oldSize: oldSize, newSize: size) : [])
+            return try await signer.signCheckpoint(
+                CheckpointRequest(oldSize: oldSize, size: size, root: Base64.encode(tree.root(size: size)),
+                                  proof: path.map { Base64.encode($0) }), metadata: metadata)
+        }
+        func assertRefused(_ call: @autoclosure () async throws -> String, _ reason: String,
+                           line: UInt = #line) async {
+            do {
+                _ = try await call()
+                XCTFail("signed", line: line)
+            } catch let KeyStoreError.invalidRequest(message) {
+                XCTAssertTrue(message.contains(reason), message, line: line)
+            } catch { XCTFail("\(error)", line: line) }
+        }
+
+        let none = try await client.latestCheckpoint(metadata: request())
+        XCTAssertNil(none)
+        grow(5, into: &tree)
+        let firstText = try await ask(0, tree)
+        let first = try XCTUnwrap(SignedNote(firstText))
+        let head = try XCTUnwrap(Checkpoint(body: first.text))
+        XCTAssertEqual(head.origin, "qantara/MA/audit/gateway-MA")
+        XCTAssertEqual(head.size, 5)
+        XCTAssertEqual(head.root, tree.root(size: 5))
+        let keys = try await client.authorities().map { NoteKey(name: $0.kid, publicKey: Base64.decode($0.publicKey)!) }
+        XCTAssertTrue(keys.contains { $0.verifies(first.signatures[0], of: first.text).valid })
+        let latest = try await client.latestCheckpoint(metadata: request())
+        XCTAssertEqual(latest, first.serialized)
+
+        grow(4, into: &tree)
+        let secondText = try await ask(5, tree)
+        let second = try XCTUnwrap(Checkpoint(body: try XCTUnwrap(SignedNote(secondText)).text))
+        XCTAssertEqual(second.size, 9)
+
+        // Cut: a shorter log than the one signed.
+        await assertRefused(try await ask(9, tree, size: 7), "cut, rewritten or forked")
+        // Rewritten: another history of 12 entries, with a proof valid for that history.
+        var rewritten = MerkleLevels()
+        grow(12, "forged", into: &rewritten)
+        await assertRefused(try await ask(9, rewritten), "cut, rewritten or forked")
+        // Forked: the same size, another root.
+        await assertRefused(try await ask(9, rewritten, size: 9, proof: []), "cut, rewritten or forked")
+        // A proof from a stale checkpoint, or a tampered proof, is refused.
+        grow(3, into: &tree)
+        await assertRefused(try await ask(5, tree), "prove consistency from it")
+        var tampered = tree.consistencyProof(oldSize: 9, newSize: 12)
+        tampered[0][0] ^= 1
+        await assertRefused(try await ask(9, tree, proof: tampered), "cut, rewritten or forked")
+        let afterRefusals = try await client.latestCheckpoint(metadata: request())
+        XCTAssertEqual(afterRefusals.flatMap(SignedNote.init).flatMap { Checkpoint(body: $0.text) }?.size, 9)
+        // The honest extension is still signed.
+        let honest = try await ask(9, tree)
+        XCTAssertEqual(SignedNote(honest).flatMap { Checkpoint(body: $0.text) }?.size, 12)
+
+        // A gateway of FR keeps its own log of MA's events (the decisions it asked here): another origin, its own
+        // history, which MA's log's does not constrain.
+        let foreign = foreignRequester(client)
+        var foreignTree = MerkleLevels()
+        grow(2, "fr", into: &foreignTree)
+        let foreignText = try await ask(0, foreignTree, as: foreign)
+        let foreignNote = try XCTUnwrap(SignedNote(foreignText))
+        XCTAssertEqual(Checkpoint(body: foreignNote.text)?.origin, "qantara/MA/audit/gateway-FR")
+    }
+
     func testHealth() async throws {
         let health = try await makeClient().health()
         XCTAssertEqual(health.jurisdiction, ma)

@@ -1,4 +1,5 @@
 import Foundation
+import Hashing
 import ObjectModel
 @testable import Sovereignty
 import XCTest
@@ -20,31 +21,37 @@ final class AuditLogTests: XCTestCase {
         try AuditLog(jurisdiction: ma, directory: directory, now: { 1_800_000_000_000 })
     }
 
-    /// Appends `count` entries, signing a head after every fourth.
+    let origin = "qantara/MA/audit/gateway"
+
+    /// Appends `count` entries, signing a checkpoint after every fourth.
     func fill(_ log: AuditLog, count: Int) throws {
         for index in 0..<count {
             try log.append(kind: "decision", fields: ["operation": "GetObject", "key": "k\(index)",
                                                       "outcome": index % 2 == 0 ? "refused" : "allowed"])
-            if (index + 1) % 4 == 0 { try log.signHead(kid: "MA-authority-v1", with: authority) }
+            if (index + 1) % 4 == 0 { try log.signCheckpoint(origin: origin, kid: "MA-authority-v1", with: authority) }
         }
     }
 
     func lines(_ name: String) throws -> [String] { try AuditLog.readLines(directory + "/" + name) }
 
-    func verify(_ entries: [String], _ heads: [String]? = nil) throws -> AuditVerifier.Report {
-        AuditVerifier.verify(entryLines: entries, headLines: try heads ?? lines("audit.heads"), jurisdiction: ma,
-                             authorities: authorities)
+    func verify(_ entries: [String], _ checkpoints: [String]? = nil, held: [SignedNote] = []) throws
+        -> AuditVerifier.Report
+    {
+        AuditVerifier.verify(entryLines: entries, checkpointLines: try checkpoints ?? lines("audit.checkpoints"),
+                             held: held, jurisdiction: ma, authorities: authorities)
     }
 
     func testIntactLogVerifiesAndContinuesAfterReopening() throws {
         try fill(try makeLog(), count: 10)
         let reopened = try makeLog()
         try fill(reopened, count: 3)
-        try reopened.signHead(kid: "MA-authority-v1", with: authority)
+        try reopened.signCheckpoint(origin: origin, kid: "MA-authority-v1", with: authority)
         let report = try AuditVerifier.verify(directory: directory, jurisdiction: ma, authorities: authorities)
         XCTAssertTrue(report.isValid, "\(report.problems)")
         XCTAssertEqual(report.entries, 13)
         XCTAssertEqual(report.signedThrough, 13)
+        XCTAssertEqual(report.checkpoints, 3)
+        XCTAssertEqual(try reopened.root(size: 13), Base64.decode(report.root))
         XCTAssertEqual(try reopened.entries().map(\.seq), Array(1...13))
     }
 
@@ -69,29 +76,101 @@ final class AuditLogTests: XCTestCase {
         reordered.swapAt(3, 4)
         XCTAssertFalse(try verify(reordered).isValid)
 
-        // Entries 1-12 with heads at 4, 8 and 12: dropping the tail after a signed head is seen.
+        // Entries 1-12 with checkpoints at 4, 8 and 12: dropping the tail after a checkpoint is seen.
         let truncated = Array(entries.prefix(10))
         XCTAssertTrue(try verify(truncated).problems.contains { $0.contains("truncated") })
 
-        // A rewritten history with recomputed hashes still fails against the signed heads.
+        // A rewritten history with recomputed hashes still fails against the checkpoints.
+        let rewritten = try rechained(entries) { $0.fields["outcome"] = "allowed" }
+        XCTAssertTrue(try verify(rewritten).problems.contains { $0.contains("rewritten") })
+
+        // A checkpoint signed by another key does not verify.
+        var checkpoints = try lines("audit.checkpoints")
+        let forged = try forge(AuditLog.note(line: checkpoints[0])!.text, with: Ed25519.KeyPair.generate())
+        checkpoints[0] = String(decoding: try JSONEncoder().encode(forged.serialized), as: UTF8.self)
+        XCTAssertTrue(try verify(entries, checkpoints).problems.contains { $0.contains("did not sign it") })
+    }
+
+    /// `entries` edited by `edit`, with every hash and link recomputed: a history that passes the chain check.
+    func rechained(_ entries: [String], _ edit: (inout AuditEntry) -> Void) throws -> [String] {
         var rewritten = [String]()
         var previous = AuditEntry.genesis
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
         for line in entries {
             var entry = try JSONDecoder().decode(AuditEntry.self, from: Data(line.utf8))
-            entry.fields["outcome"] = "allowed"
+            edit(&entry)
             entry.previous = previous
             entry.hash = entry.computedHash()
             previous = entry.hash
-            rewritten.append(String(decoding: try JSONEncoder().encode(entry), as: UTF8.self))
+            rewritten.append(String(decoding: try encoder.encode(entry), as: UTF8.self))
         }
-        XCTAssertTrue(try verify(rewritten).problems.contains { $0.contains("differs from what was signed") })
+        return rewritten
+    }
 
-        // A head signed by another key does not verify.
-        var heads = try lines("audit.heads")
-        var head = try JSONDecoder().decode(AuditHead.self, from: Data(heads[0].utf8))
-        head.signature = Base64URL.encode(Ed25519.KeyPair.generate().sign(head.signedBytes))
-        heads[0] = String(decoding: try JSONEncoder().encode(head), as: UTF8.self)
-        XCTAssertTrue(try verify(entries, heads).problems.contains { $0.contains("signature does not verify") })
+    func forge(_ text: String, with pair: Ed25519.KeyPair) throws -> SignedNote {
+        SignedNote(text: text, signatures: [NoteKey(name: "MA-authority-v1", publicKey: pair.publicKey).sign(text, with: pair)])
+    }
+
+    /// The attacks the hash chain alone missed: the tail cut together with the checkpoints after it, and a history
+    /// recomputed without its checkpoints. Both fail against the checkpoint the authority last signed (the key store
+    /// keeps it), and a log forked at the same size is named as such.
+    func testCutsAndRewritesWithoutTheirCheckpointsFailAgainstTheLastSignedCheckpoint() throws {
+        let log = try makeLog()
+        try fill(log, count: 12)
+        let latest = try log.signCheckpoint(origin: origin, kid: "MA-authority-v1", with: authority)
+        let entries = try lines("audit.log")
+        let checkpoints = try lines("audit.checkpoints")
+
+        // The tail (entries 9-12) cut, with the checkpoints that covered it: the chain and the log's own
+        // checkpoints agree, only the authority's last checkpoint shows the cut.
+        XCTAssertTrue(try verify(Array(entries.prefix(8)), Array(checkpoints.prefix(2))).isValid)
+        let cut = try verify(Array(entries.prefix(8)), Array(checkpoints.prefix(2)), held: [latest])
+        XCTAssertTrue(cut.problems.contains { $0.contains("held checkpoint 1") && $0.contains("truncated") }, "\(cut.problems)")
+
+        // A history recomputed from the start, without any checkpoint.
+        let rewritten = try rechained(entries) { if $0.seq == 3 { $0.fields["outcome"] = "allowed" } }
+        XCTAssertTrue(try verify(rewritten, []).isValid)
+        XCTAssertTrue(try verify(rewritten, [], held: [latest]).problems.contains { $0.contains("rewritten") })
+
+        // A second checkpoint of the same size with another root: a fork.
+        let rewrittenTree = rewritten.reduce(into: MerkleLevels()) { $0.append(leaf: Array($1.utf8)) }
+        let fork = try forge(Checkpoint(origin: origin, size: 12, root: rewrittenTree.root(size: 12)).body, with: authority)
+        XCTAssertTrue(try verify(entries, held: [latest, fork]).problems.contains { $0.contains("forked") })
+
+        // A checkpoint of another jurisdiction's log, even validly signed, is not evidence for this one.
+        let foreign = try forge(Checkpoint(origin: "qantara/FR/audit/gateway", size: 12, root: rewrittenTree.root(size: 12)).body,
+                                with: authority)
+        XCTAssertTrue(try verify(entries, held: [foreign]).problems.contains { $0.contains("not of an audit log of MA") })
+    }
+
+    func testProofFilesVerifyOfflineAndRefuseForgeries() throws {
+        let log = try makeLog()
+        try fill(log, count: 6)
+        let old = try log.signCheckpoint(origin: origin, kid: "MA-authority-v1", with: authority)
+        try fill(log, count: 5)
+        let new = try log.signCheckpoint(origin: origin, kid: "MA-authority-v1", with: authority)
+        let keys = AuditVerifier.noteKeys(ma, authorities)
+        let entries = try lines("audit.log")
+        let (line, path) = try log.inclusionProof(seq: 3, size: 11)
+        XCTAssertEqual(line, entries[2])
+        var inclusion = LogProof(kind: .inclusion, entry: line, index: 2, checkpoint: new.serialized,
+                                 proof: path.map { Base64.encode($0) })
+        guard case .success = inclusion.verify(keys: keys) else { return XCTFail("\(inclusion.verify(keys: keys))") }
+        inclusion.entry = entries[3]
+        guard case .failure = inclusion.verify(keys: keys) else { return XCTFail("another entry verified") }
+
+        var consistency = LogProof(kind: .consistency, oldCheckpoint: old.serialized, checkpoint: new.serialized,
+                                   proof: try log.consistencyProof(from: 6, to: 11).map { Base64.encode($0) })
+        guard case .success = consistency.verify(keys: keys) else { return XCTFail("\(consistency.verify(keys: keys))") }
+        guard case .failure = consistency.verify(keys: [NoteKey(name: "MA-authority-v1",
+                                                               publicKey: Ed25519.KeyPair.generate().publicKey)]) else {
+            return XCTFail("verified without the authority's key")
+        }
+        consistency.oldCheckpoint = try forge(Checkpoint(origin: origin, size: 6, root: MerkleTree.leafHash([1])).body,
+                                              with: authority).serialized
+        guard case .failure(let failure) = consistency.verify(keys: keys) else { return XCTFail("a fork verified") }
+        XCTAssertTrue(failure.reason.contains("not a consistent extension"))
     }
 
     func testAppendFailsClosedWhenTheLogCannotBeWritten() throws {

@@ -117,8 +117,9 @@ class Server:
             self.log.close()
         return self.process.returncode if self.process else None
 
-    AUTHORITY_COMMANDS = {"grant", "key", "audit", "admin", "approve", "approvals"}
-    LOCAL_COMMANDS = {("admin", "keygen"), ("admin", "enrol")}
+    AUTHORITY_COMMANDS = {"grant", "key", "audit", "admin", "approve", "approvals", "log", "trust"}
+    LOCAL_COMMANDS = {("admin", "keygen"), ("admin", "enrol"), ("log", "verify"), ("log", "prove"),
+                      ("log", "verify-proof"), ("log", "witness-key"), ("log", "witness")}
 
     def cli(self, *args, check=True, gateway=None):
         """Runs the CLI against a gateway: the one of `gateway`, else for a jurisdiction's authority commands the
