@@ -108,6 +108,7 @@ let package = Package(
         .testTarget(name: "KeyStoreTests", dependencies: [
             "KeyStore", "KeyStoreHTTP", "Envelope", "ObjectModel", "Sovereignty", "Hashing",
             .product(name: "X509", package: "swift-certificates"),
+            .product(name: "SwiftASN1", package: "swift-asn1"),
             .product(name: "Crypto", package: "swift-crypto"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),

@@ -48,6 +48,7 @@ extension AdminAPI {
         }
         case .pending(let pending)?: view.approvals = pending.map(Self.view)
         case .quorum(let quorum)?: view.quorum = quorum
+        case .certificate(let pem)?: view.certificate = pem
         case .authorized?, .done?, nil: break
         }
         if let log = answer.auditLog {

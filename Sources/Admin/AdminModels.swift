@@ -127,6 +127,8 @@ public struct AuthorityAnswerView: Codable, Sendable {
     public var quorum: Int?
     public var audit: AuditView?
     public var job: RewrapJobView?
+    /// A certificate the authority issued (a node's), PEM.
+    public var certificate: String?
 
     public init(administrator: String, administratorId: String, state: String, action: String,
                 pending: PendingApprovalView?) {

@@ -52,6 +52,9 @@ public enum AuthorityAction: Codable, Sendable, Equatable {
     /// exactly the act it read, whatever a gateway relaying the list of pending acts showed it.
     case approve(request: String, digest: String)
     case listPending
+    /// Certify a storage node of this jurisdiction: its PKCS#10 request (PEM), made on the node with the identity
+    /// key that never leaves it.
+    case certifyNode(csr: String)
 
     /// Destroying keys, rotating the root key, legal-process grants, and changing who the administrators are or how
     /// many must agree: acts that cannot be taken back, or that would let one administrator remove the check.
@@ -83,6 +86,7 @@ public enum AuthorityAction: Codable, Sendable, Equatable {
         case .setQuorum: return ("authority", "quorum")
         case .approve: return ("authority", "approve")
         case .listPending: return ("authority", "approvals-list")
+        case .certifyNode: return ("node", "certify")
         }
     }
 
@@ -104,7 +108,13 @@ public enum AuthorityAction: Codable, Sendable, Equatable {
         case .setQuorum(let quorum): return ["quorum": String(quorum)]
         case .approve(let request, let digest): return ["request": request, "digest": digest]
         case .listGrants, .readAudit, .listAdministrators, .listPending: return [:]
+        case .certifyNode(let csr): return ["request": Self.csrDigest(csr)]
         }
+    }
+
+    /// A short digest of a certificate request, as audit records and approvers see it.
+    public static func csrDigest(_ csr: String) -> String {
+        Hex.encode(Array(StreamingDigest.hash(.sha256, Array(csr.utf8)).prefix(8)))
     }
 
     /// The fingerprint of a base64 enrolment key, as `qantara admin keygen` shows it to its owner.
@@ -138,6 +148,7 @@ public enum AuthorityAction: Codable, Sendable, Equatable {
         case .listAdministrators: return "admin list"
         case .setQuorum(let quorum): return "admin quorum \(quorum)"
         case .approve(let request, _): return "approve \(request)"
+        case .certifyNode(let csr): return "node certify request=\(Self.csrDigest(csr))"
         case .listPending: return "approvals list"
         }
     }
@@ -311,6 +322,8 @@ public enum AuthorityResult: Codable, Sendable, Equatable {
     case administrators([AdministratorInfo])
     case pending([PendingApproval])
     case quorum(Int)
+    /// A certificate the authority issued (PEM).
+    case certificate(String)
     /// The act was allowed; the gateway does it (a rewrap job, reading the audit log).
     case authorized
     case done

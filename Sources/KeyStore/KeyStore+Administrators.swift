@@ -268,6 +268,8 @@ extension KeyStore {
             return .pending(state.pending.compactMap { try? view($0, quorum: state.quorum) })
         case .approve:
             throw KeyStoreError.invalidRequest("an approval approves a pending request")
+        case .certifyNode(let csr):
+            return .certificate(try certifyNode(csr, state: state))
         }
     }
 

@@ -2,6 +2,7 @@ import Crypto
 import Envelope
 import Foundation
 import Hashing
+import ObjectModel
 import SwiftASN1
 import X509
 
@@ -39,6 +40,85 @@ extension KeyStore {
                 SubjectKeyIdentifier(hash: key.publicKey)
             },
             issuerPrivateKey: key)
+        return try certificate.serializeAsPEM().pemString
+    }
+
+    /// How long a node certificate is valid: renewal is a new request, certified again, before it ends.
+    static let nodeCertificateDays = 365
+
+    /// The subject a storage node's certificate carries: `C=<J>, O=Qantara, OU=<site>, CN=<node id>`.
+    public static func nodeSubject(jurisdiction: String, site: String, node: String) throws -> DistinguishedName {
+        try DistinguishedName {
+            CountryName(jurisdiction)
+            OrganizationName("Qantara")
+            OrganizationalUnitName(site)
+            CommonName(node)
+        }
+    }
+
+    /// Certifies a node of this process's own (an embedded node enrolling itself at its first start: the process
+    /// that holds the key store holds the node's key too, so no administrator is asked).
+    public func certifyLocalNode(_ pem: String) throws -> String {
+        try phase.withLock { phase in
+            guard case .unsealed(let state, _) = phase else { throw KeyStoreError.sealed(jurisdiction) }
+            return try certifyNode(pem, state: state)
+        }
+    }
+
+    /// Certifies a storage node of this jurisdiction from its PKCS#10 request (PEM): the request must be signed by
+    /// the key it carries (the node holds it), name this jurisdiction as its country, a node id as its common name
+    /// and a site as its organisational unit. The certificate is signed by the current authority key, valid a year,
+    /// for digital signatures only (a node's statements), not a CA.
+    func certifyNode(_ pem: String, state: KeyState) throws -> String {
+        guard pem.utf8.count <= 16 * 1024, let request = try? CertificateSigningRequest(pemEncoded: pem) else {
+            throw KeyStoreError.invalidRequest("not a PEM certificate request (qantara node enrol makes one)")
+        }
+        guard request.publicKey.isValidSignature(request.signature, for: request) else {
+            throw KeyStoreError.invalidRequest("the certificate request is not signed by the key it carries")
+        }
+        var country: String?, node: String?, site: String?
+        for rdn in request.subject {
+            for attribute in rdn {
+                switch attribute.type {
+                case .RDNAttributeType.countryName: country = attribute.value.description
+                case .RDNAttributeType.commonName: node = attribute.value.description
+                case .RDNAttributeType.organizationalUnitName: site = attribute.value.description
+                default: break
+                }
+            }
+        }
+        guard country == jurisdiction.code else {
+            throw KeyStoreError.invalidRequest("the request names C=\(country ?? "none"): \(jurisdiction)'s authority "
+                + "certifies only nodes of \(jurisdiction)")
+        }
+        guard let node, NodeID(node) != nil, let site, !site.isEmpty, site.utf8.count <= 64 else {
+            throw KeyStoreError.invalidRequest("the request must name a node id (CN) and a site (OU)")
+        }
+        guard let authority = state.authorities.last else { throw KeyStoreError.corrupt("no authority key") }
+        var secret = authority.secret.exportBytes()
+        defer { wipe(&secret) }
+        let signing = try Curve25519.Signing.PrivateKey(rawRepresentation: secret.prefix(32))
+        let issuerKey = Certificate.PrivateKey(signing)
+        let issuer = try DistinguishedName {
+            CountryName(jurisdiction.code)
+            OrganizationName("Qantara")
+            CommonName(kid(authority.version))
+        }
+        var serial = SecureRandom.bytes(16)
+        serial[0] = (serial[0] & 0x7f) | 0x01
+        let start = Date(timeIntervalSince1970: TimeInterval(now() / 1000 - 60))
+        let certificate = try Certificate(
+            version: .v3, serialNumber: Certificate.SerialNumber(bytes: serial), publicKey: request.publicKey,
+            notValidBefore: start, notValidAfter: start.addingTimeInterval(TimeInterval(Self.nodeCertificateDays) * 86400),
+            issuer: issuer, subject: try Self.nodeSubject(jurisdiction: jurisdiction.code, site: site, node: node),
+            signatureAlgorithm: .ed25519,
+            extensions: try Certificate.Extensions {
+                Critical(BasicConstraints.notCertificateAuthority)
+                Critical(KeyUsage(digitalSignature: true))
+                SubjectKeyIdentifier(hash: request.publicKey)
+                AuthorityKeyIdentifier(keyIdentifier: SubjectKeyIdentifier(hash: issuerKey.publicKey).keyIdentifier)
+            },
+            issuerPrivateKey: issuerKey)
         return try certificate.serializeAsPEM().pemString
     }
 }

@@ -29,10 +29,13 @@ public struct Topology: Sendable, Codable, Equatable {
     public struct NodeEntry: Sendable, Codable, Equatable {
         public var id: NodeID
         public var address: String?
+        /// Where the node is (a data centre), as its certificate names it; the jurisdiction's first region when absent.
+        public var site: String?
 
-        public init(id: NodeID, address: String? = nil) {
+        public init(id: NodeID, address: String? = nil, site: String? = nil) {
             self.id = id
             self.address = address
+            self.site = site
         }
     }
 

@@ -140,7 +140,7 @@ struct NodeCommand: AsyncParsableCommand {
         commandName: "node",
         abstract: "Run one storage node (qantara node --id ID --jurisdiction J --data DIR --listen HOST:PORT), "
             + "or inspect and service nodes through the gateway.",
-        subcommands: [List.self, Offline.self, Online.self, Compact.self])
+        subcommands: [List.self, Offline.self, Online.self, Compact.self, Enrol.self])
 
     @Option(help: "Node id, such as ma-1.") var id: String?
     @Option(help: "The node's jurisdiction (ISO 3166-1 alpha-2).") var jurisdiction: String?
@@ -168,6 +168,40 @@ struct NodeCommand: AsyncParsableCommand {
         guard id != nil else { throw ValidationError("--id, --jurisdiction and --data are required to run a node") }
         try await NodeProcess(id: NodeID(id!)!, jurisdiction: Jurisdiction(jurisdiction!)!, data: data!,
                               listen: ListenAddress(listen)!, logLevel: Logger.Level(rawValue: logLevel)!).run()
+    }
+
+    struct Enrol: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "On the node's host (node --id ID --jurisdiction J --data DIR enrol): make the node's identity key "
+                + "and certificate request, or with --certificate install what its authority issued.")
+        @ParentCommand var parent: NodeCommand
+        @Option(help: "The node's site (data centre), named in its certificate.") var site: String?
+        @Option(help: "Install this certificate (from `qantara trust certify`).") var certificate: String?
+
+        func run() async throws {
+            guard let id = parent.id.flatMap(NodeID.init), let jurisdiction = parent.jurisdiction.flatMap(Jurisdiction.init),
+                  let data = parent.data else {
+                throw ValidationError("--id, --jurisdiction and --data (the node's directory) are required")
+            }
+            let identity = NodeIdentity(directory: data)
+            do {
+                if let certificate {
+                    guard let pem = FileManager.default.contents(atPath: certificate) else {
+                        throw NodeIdentity.Failure(description: "cannot read \(certificate)")
+                    }
+                    try identity.install(String(decoding: pem, as: UTF8.self), node: id, jurisdiction: jurisdiction)
+                    print("node \(id) certified for \(jurisdiction): \(identity.certificatePath)")
+                    return
+                }
+                guard let site, !site.isEmpty else { throw ValidationError("--site is required for a new request") }
+                _ = try identity.request(node: id, jurisdiction: jurisdiction, site: site)
+                print("certificate request of node \(id): \(identity.requestPath) (its key stays in \(identity.keyPath)); "
+                    + "an administrator of \(jurisdiction) runs: qantara trust certify --jurisdiction \(jurisdiction) "
+                    + "--csr identity.csr -o \(id).pem")
+            } catch let failure as NodeIdentity.Failure {
+                throw fail(failure.description)
+            }
+        }
     }
 
     struct List: AsyncParsableCommand {

@@ -124,6 +124,7 @@ struct GatewayRuntime {
             }
         }
         let audit = AuditTrail(directory: data + "/audit", clock: clock, threadPool: threadPool, logger: logger)
+        try await Self.enrolLocalNodes(topology, data: data, embedded: embedded, audit: audit, logger: logger)
         let crypto = ObjectCrypto(settings: .init(enabled: !Self.plaintextBenchSetting(environment, logger: logger),
                                                   algorithms: algorithms),
                                   clients: keyStoreClients, audit: audit, requester: "gateway",
@@ -205,6 +206,31 @@ extension GatewayRuntime {
     }
 
     /// `QANTARA_GRANT_LIFETIME_MAX` (seconds): the longest validity the key stores accept for a grant.
+    /// Gives every in-process node an identity at its first start: a key made in its directory and a certificate from
+    /// its jurisdiction's embedded authority (recorded in that jurisdiction's audit log), and checks the certificate
+    /// of every start: a node certified for another jurisdiction refuses to serve this one's data.
+    static func enrolLocalNodes(_ topology: Topology, data: String, embedded: [Jurisdiction: KeyStore],
+                                audit: AuditTrail, logger: Logger) async throws {
+        for entry in topology.jurisdictions {
+            for node in entry.nodes where node.address == nil {
+                let identity = NodeIdentity(directory: data + "/nodes/" + node.id.rawValue)
+                if try identity.certificate(node: node.id, jurisdiction: entry.code) != nil { continue }
+                guard let store = embedded[entry.code] else {
+                    logger.warning("node has no certificate", metadata: ["node": "\(node.id)",
+                        "hint": "qantara node enrol, then qantara node certify by an administrator of \(entry.code)"])
+                    continue
+                }
+                let site = node.site ?? entry.regions.first ?? entry.code.code.lowercased()
+                let request = try identity.request(node: node.id, jurisdiction: entry.code, site: site)
+                let certificate = try store.certifyLocalNode(request)
+                try identity.install(certificate, node: node.id, jurisdiction: entry.code)
+                try await audit.record(entry.code, kind: "node", fields: [
+                    "event": "enrol", "node": node.id.rawValue, "site": site,
+                    "certificate": AuthorityAction.csrDigest(certificate)])
+            }
+        }
+    }
+
     static func grantLifetimeMax(_ environment: [String: String]) throws -> Int64 {
         guard let text = environment["QANTARA_GRANT_LIFETIME_MAX"] else { return KeyStore.defaultMaximumGrantLifetimeSeconds }
         guard let seconds = Int64(text), seconds > 0 else {

@@ -112,7 +112,27 @@ struct TrustAnchor {
 /// `qantara trust`: what a regulator holds to verify a jurisdiction's signatures.
 struct TrustCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "trust", abstract: "Export a jurisdiction's trust anchor.", subcommands: [Export.self])
+        commandName: "trust", abstract: "A jurisdiction's certificate authority: export its anchor, certify its nodes.",
+        subcommands: [Export.self, Certify.self])
+
+    struct Certify: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Certify a storage node of the jurisdiction from its request (`qantara node enrol`).")
+        @OptionGroup var options: AuthorityOptions
+        @Option(help: "Jurisdiction.") var jurisdiction: String = "MA"
+        @Option(help: "The node's certificate request (PEM).") var csr: String
+        @Option(name: .shortAndLong, help: "Output file (default: standard output).") var output: String?
+
+        func validate() throws { try KeyCommand.check(jurisdiction) }
+
+        func run() async throws {
+            guard let data = FileManager.default.contents(atPath: csr) else { throw fail("cannot read \(csr)") }
+            let answer = try await options.run(try jurisdictionArgument(jurisdiction),
+                                               .certifyNode(csr: String(decoding: data, as: UTF8.self)))
+            guard let certificate = answer.certificate else { throw fail("the gateway sent no certificate") }
+            try writeOutput(certificate, to: output)
+        }
+    }
 
     struct Export: AsyncParsableCommand {
         static let configuration = CommandConfiguration(

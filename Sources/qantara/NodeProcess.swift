@@ -24,6 +24,17 @@ struct NodeProcess {
         var logger = Logger(label: "qantara.node")
         logger.logLevel = logLevel
         logger[metadataKey: "node"] = "\(id)"
+        // A node certified for another jurisdiction refuses to serve this one's data; one without a certificate
+        // serves, with a warning, until it is enrolled.
+        do {
+            if try NodeIdentity(directory: data).certificate(node: id, jurisdiction: jurisdiction) == nil {
+                logger.warning("node has no certificate", metadata: [
+                    "hint": "qantara node enrol, then qantara trust certify by an administrator of \(jurisdiction)"])
+            }
+        } catch let failure as NodeIdentity.Failure {
+            logger.critical("node refuses to start", metadata: ["error": "\(failure.description)"])
+            throw failure
+        }
         let threadPool = NIOThreadPool(numberOfThreads: Limits.storageThreadCount)
         threadPool.start()
         let path = data

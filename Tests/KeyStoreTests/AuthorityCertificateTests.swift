@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import Hashing
+import SwiftASN1
 @testable import KeyStore
 import X509
 import XCTest
@@ -25,5 +26,45 @@ final class AuthorityCertificateTests: XCTestCase {
         XCTAssertGreaterThan(certificate.notValidAfter, Date(timeIntervalSince1970: 1_700_000_000 + 19 * 365 * 86400))
         let again = try await store.authorities()
         XCTAssertEqual(again.first?.certificate, published.certificate, "the anchor must be the same bytes each time")
+    }
+
+    func request(country: String, node: String = "ma-4", key: Curve25519.Signing.PrivateKey) throws -> String {
+        try CertificateSigningRequest(
+            version: .v1, subject: try KeyStore.nodeSubject(jurisdiction: country, site: "rabat-2", node: node),
+            privateKey: Certificate.PrivateKey(key), attributes: CertificateSigningRequest.Attributes())
+            .serializeAsPEM().pemString
+    }
+
+    /// Nodes are certified by their own jurisdiction's authority only, from a request signed by the key it carries.
+    func testNodeCertificatesChainToTheAuthorityAndNameTheNodesJurisdiction() async throws {
+        let store = KeyStore(jurisdiction: ma, path: temporaryDirectory() + "/keystore.sealed", cost: .minimum,
+                             now: { 1_700_000_000_000 })
+        try store.unseal(secret: Array("correct horse".utf8))
+        let published = try await store.authorities()
+        let anchor = try Certificate(pemEncoded: try XCTUnwrap(published.first?.certificate))
+        let nodeKey = Curve25519.Signing.PrivateKey()
+        let issued = try Certificate(pemEncoded: try store.certifyLocalNode(try request(country: "MA", key: nodeKey)))
+        XCTAssertEqual(issued.issuer, anchor.subject)
+        XCTAssertTrue(anchor.publicKey.isValidSignature(issued.signature, for: issued))
+        XCTAssertEqual(issued.publicKey, Certificate.PrivateKey(nodeKey).publicKey)
+        XCTAssertEqual(issued.subject.description, "CN=ma-4,OU=rabat-2,O=Qantara,C=MA")
+        XCTAssertEqual(try issued.extensions.basicConstraints, .notCertificateAuthority)
+        XCTAssertEqual(issued.notValidAfter.timeIntervalSince(issued.notValidBefore), 365 * 86400)
+
+        XCTAssertThrowsError(try store.certifyLocalNode(try request(country: "FR", key: nodeKey))) { error in
+            XCTAssertTrue("\(error)".contains("certifies only nodes of MA"), "\(error)")
+        }
+        XCTAssertThrowsError(try store.certifyLocalNode(try request(country: "MA", node: "Not A Node", key: nodeKey)))
+        XCTAssertThrowsError(try store.certifyLocalNode("-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n"))
+        // A request whose subject was changed after signing: its signature no longer holds.
+        let signed = try CertificateSigningRequest(pemEncoded: try request(country: "MA", key: nodeKey))
+        var serializer = DER.Serializer()
+        try serializer.serialize(signed)
+        var der = serializer.serializedBytes
+        der[der.count - 1] ^= 1
+        let tampered = try CertificateSigningRequest(derEncoded: der).serializeAsPEM().pemString
+        XCTAssertThrowsError(try store.certifyLocalNode(tampered)) { error in
+            XCTAssertTrue("\(error)".contains("not signed by the key"), "\(error)")
+        }
     }
 }

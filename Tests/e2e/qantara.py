@@ -128,7 +128,7 @@ class Server:
         if gateway is None and args and args[0] in self.AUTHORITY_COMMANDS and "--jurisdiction" in args:
             gateway = args[args.index("--jurisdiction") + 1].upper()
             gateway = gateway if gateway in self.gateway_ports else None
-        local = tuple(args[:2]) in self.LOCAL_COMMANDS
+        local = tuple(args[:2]) in self.LOCAL_COMMANDS or (args[:1] == ("node",) and "enrol" in args)
         extra = [] if local else ["--endpoint", self.endpoint_of(gateway), "--data", str(self.credentials_dir)]
         result = subprocess.run([str(BIN), *args, *extra], capture_output=True, text=True, timeout=60)
         if check and result.returncode != 0:

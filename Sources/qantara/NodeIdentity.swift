@@ -1,0 +1,101 @@
+import Crypto
+import Foundation
+import KeyStore
+import ObjectModel
+import SwiftASN1
+import X509
+
+/// A storage node's identity, in its data directory: `identity.key` (its Ed25519 key, made on the node, never sent
+/// anywhere, 0600), `identity.csr` (the PKCS#10 request its jurisdiction's authority certifies) and `identity.pem`
+/// (the certificate, `C=<J>, O=Qantara, OU=<site>, CN=<node id>`, signed by J's authority).
+struct NodeIdentity {
+    let directory: String
+
+    var keyPath: String { directory + "/identity.key" }
+    var requestPath: String { directory + "/identity.csr" }
+    var certificatePath: String { directory + "/identity.pem" }
+
+    struct Failure: Error, CustomStringConvertible {
+        var description: String
+    }
+
+    /// The node's key, made now if it has none.
+    func key() throws -> Curve25519.Signing.PrivateKey {
+        if let data = FileManager.default.contents(atPath: keyPath) {
+            guard let key = try? Curve25519.Signing.PrivateKey(rawRepresentation: data) else {
+                throw Failure(description: "\(keyPath) is not a node identity key")
+            }
+            return key
+        }
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        let key = Curve25519.Signing.PrivateKey()
+        guard FileManager.default.createFile(atPath: keyPath, contents: key.rawRepresentation,
+                                             attributes: [.posixPermissions: 0o600]) else {
+            throw Failure(description: "cannot write \(keyPath)")
+        }
+        return key
+    }
+
+    /// The node's certificate request for `node` of `jurisdiction` at `site` (written to `identity.csr` too).
+    func request(node: NodeID, jurisdiction: Jurisdiction, site: String) throws -> String {
+        let key = Certificate.PrivateKey(try key())
+        let request = try CertificateSigningRequest(
+            version: .v1, subject: try KeyStore.nodeSubject(jurisdiction: jurisdiction.code, site: site,
+                                                            node: node.rawValue),
+            privateKey: key, attributes: CertificateSigningRequest.Attributes())
+        let pem = try request.serializeAsPEM().pemString + "\n"
+        guard FileManager.default.createFile(atPath: requestPath, contents: Data(pem.utf8),
+                                             attributes: [.posixPermissions: 0o600]) else {
+            throw Failure(description: "cannot write \(requestPath)")
+        }
+        return pem
+    }
+
+    /// The node's certificate, checked to be of this node's key, id and jurisdiction; nil when it has none yet.
+    func certificate(node: NodeID, jurisdiction: Jurisdiction) throws -> Certificate? {
+        try certificate(at: certificatePath, node: node, jurisdiction: jurisdiction)
+    }
+
+    func certificate(at path: String, node: NodeID, jurisdiction: Jurisdiction) throws -> Certificate? {
+        guard let data = FileManager.default.contents(atPath: path) else { return nil }
+        guard let certificate = try? Certificate(pemEncoded: String(decoding: data, as: UTF8.self)) else {
+            throw Failure(description: "\(path) is not a PEM certificate")
+        }
+        var country: String?, name: String?
+        for rdn in certificate.subject {
+            for attribute in rdn {
+                if attribute.type == .RDNAttributeType.countryName { country = attribute.value.description }
+                if attribute.type == .RDNAttributeType.commonName { name = attribute.value.description }
+            }
+        }
+        guard country == jurisdiction.code else {
+            throw Failure(description: "node \(node)'s certificate is of C=\(country ?? "none"), not \(jurisdiction): "
+                + "it refuses to serve \(jurisdiction)'s data")
+        }
+        guard name == node.rawValue else {
+            throw Failure(description: "\(path) certifies node \(name ?? "none"), not \(node)")
+        }
+        guard certificate.publicKey == Certificate.PrivateKey(try key()).publicKey else {
+            throw Failure(description: "\(path) certifies another key than \(keyPath)")
+        }
+        return certificate
+    }
+
+    /// Installs a certificate issued for this node after checking it (replacing the previous one: renewal).
+    func install(_ pem: String, node: NodeID, jurisdiction: Jurisdiction) throws {
+        let staged = certificatePath + ".new"
+        guard FileManager.default.createFile(atPath: staged, contents: Data(pem.utf8),
+                                             attributes: [.posixPermissions: 0o600]) else {
+            throw Failure(description: "cannot write \(staged)")
+        }
+        do {
+            guard try certificate(at: staged, node: node, jurisdiction: jurisdiction) != nil else {
+                throw Failure(description: "cannot read \(staged)")
+            }
+        } catch {
+            try? FileManager.default.removeItem(atPath: staged)
+            throw error
+        }
+        guard rename(staged, certificatePath) == 0 else { throw Failure(description: "cannot install \(certificatePath)") }
+    }
+}
