@@ -66,9 +66,10 @@ extension KeyStore {
 
     // MARK: Audit-log checkpoints
 
-    /// The origin of the audit log `requester` writes of this jurisdiction's events.
+    /// The origin of the audit log `requester` (of its jurisdiction G) writes of this jurisdiction's events:
+    /// `qantara/<J>/audit/<G>/<requester>`, so identities of two jurisdictions never share a log.
     func auditOrigin(_ metadata: RequestMetadata) throws -> String {
-        let origin = AuditVerifier.originPrefix(jurisdiction) + metadata.requester
+        let origin = AuditVerifier.originPrefix(jurisdiction) + metadata.jurisdiction.code + "/" + metadata.requester
         guard Checkpoint.isValidName(origin) else {
             throw KeyStoreError.invalidRequest("requester \(metadata.requester) cannot name an audit log")
         }
@@ -78,9 +79,11 @@ extension KeyStore {
     /// Signs a checkpoint of the requester's audit log of this jurisdiction, only if `request` proves it a consistent
     /// extension of the last checkpoint signed for that log: a log that was cut, rewritten or forked never gets a
     /// new signature. Any gateway may keep a log of this jurisdiction's events (a foreign gateway records the
-    /// cross-border decisions it asks here); each log has its own origin, `qantara/<J>/audit/<requester>`.
+    /// cross-border decisions it asks here); each log has its own origin, `qantara/<J>/audit/<G>/<requester>`.
+    /// Asking again for the size last signed, with its root, returns the checkpoint kept without writing anything.
     public func signCheckpoint(_ request: CheckpointRequest, metadata: RequestMetadata) async throws -> String {
         let origin = try auditOrigin(metadata)
+        guard request.size > 0 else { throw KeyStoreError.invalidRequest("an empty log has no checkpoint") }
         guard let root = Base64.decode(request.root), root.count == MerkleTree.hashSize,
               request.proof.count <= 128 else {
             throw KeyStoreError.invalidRequest("a checkpoint request names a 32-byte root and at most 128 proof hashes")
@@ -92,7 +95,13 @@ extension KeyStore {
             return bytes
         }
         return try withState(metadata, anyJurisdiction: true) { state, changed in
-            let last = state.checkpoints[origin].flatMap(SignedNote.init).flatMap { Checkpoint(body: $0.text) }
+            var last: Checkpoint?
+            if let kept = state.checkpoints[origin] {
+                guard let checkpoint = SignedNote(kept).flatMap({ Checkpoint(body: $0.text) }) else {
+                    throw KeyStoreError.corrupt("the last checkpoint of \(origin) does not parse")
+                }
+                last = checkpoint
+            }
             let lastSize = last?.size ?? 0
             guard request.oldSize == lastSize else {
                 throw KeyStoreError.invalidRequest("the last checkpoint signed of \(origin) has \(lastSize) entries, "
@@ -104,6 +113,7 @@ extension KeyStore {
                     + "consistent extension of the \(lastSize) entries signed before (the log of \(origin) was cut, "
                     + "rewritten or forked)")
             }
+            if let kept = state.checkpoints[origin], request.size == lastSize { return kept }
             _ = ensureAuthority(&state)
             let authority = state.authorities.last!
             let checkpoint = Checkpoint(origin: origin, size: request.size, root: root,

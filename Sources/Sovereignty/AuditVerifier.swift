@@ -9,10 +9,14 @@ import ObjectModel
 public enum AuditVerifier {
     public struct Report: Sendable, Equatable {
         public var entries: Int
-        /// Checkpoints whose signature verified (the log's own and those held).
+        /// Checkpoints whose signature verified (the log's own and those held), empty trees not counted.
         public var checkpoints: Int
         /// Size of the largest verified checkpoint (0: none).
         public var signedThrough: UInt64
+        /// The log's origin, as its checkpoints name it.
+        public var origin: String?
+        /// When the newest verified checkpoint was signed (ms since 1970).
+        public var newestCheckpointMillis: Int64?
         /// The tree's root over every entry (base64).
         public var root: String
         public var problems: [String]
@@ -20,7 +24,30 @@ public enum AuditVerifier {
         public var isValid: Bool { problems.isEmpty }
     }
 
-    /// The origin prefix of J's audit logs: `qantara/<J>/audit/` then the writing gateway's identity.
+    /// What a verification requires beyond the log agreeing with every checkpoint.
+    public struct Policy: Sendable {
+        /// The one log accepted (`qantara/<J>/audit/<G>/<identity>`); any audit log of J when nil.
+        public var origin: String?
+        /// Every entry must be under a verified checkpoint (an exported log is cut at its last checkpoint); when false,
+        /// entries after it are reported in ``Report/signedThrough`` but are not a problem (a live log grows).
+        public var requireFullCoverage: Bool
+        /// The newest verified checkpoint must be at most this old at `nowMillis`.
+        public var maximumAgeMillis: Int64?
+        public var nowMillis: Int64
+        /// Each must have cosigned the checkpoint that covers the most entries.
+        public var witnesses: [NoteKey]
+
+        public init(origin: String? = nil, requireFullCoverage: Bool = true, maximumAgeMillis: Int64? = nil,
+                    nowMillis: Int64 = 0, witnesses: [NoteKey] = []) {
+            self.origin = origin
+            self.requireFullCoverage = requireFullCoverage
+            self.maximumAgeMillis = maximumAgeMillis
+            self.nowMillis = nowMillis
+            self.witnesses = witnesses
+        }
+    }
+
+    /// The origin prefix of J's audit logs: `qantara/<J>/audit/`, then the writing gateway's jurisdiction and identity.
     public static func originPrefix(_ jurisdiction: Jurisdiction) -> String { "qantara/\(jurisdiction.code)/audit/" }
 
     /// The note keys of J's authority keys (key name: the authority's kid).
@@ -38,10 +65,9 @@ public enum AuditVerifier {
     }
 
     /// Verifies the lines of `audit.log` and `audit.checkpoints` against J's authority keys, and the log against
-    /// every checkpoint of `held` too.
-    /// With `witnesses`, each must have cosigned one of the checkpoints that verified against the log.
+    /// every checkpoint of `held` too (the key store's last, a regulator's, a witness's), under `policy`.
     public static func verify(entryLines: [String], checkpointLines: [String], held: [SignedNote] = [],
-                              witnesses: [NoteKey] = [], jurisdiction: Jurisdiction,
+                              policy: Policy = Policy(), jurisdiction: Jurisdiction,
                               authorities: Sovereignty.Authorities) -> Report {
         var problems = [String]()
         var tree = MerkleLevels()
@@ -64,7 +90,12 @@ public enum AuditVerifier {
                 problems.append("entry \(entry.seq): content does not match its hash (edited)")
             }
             previous = entry.hash
-            expectedSeq = entry.seq + 1
+            let (next, overflow) = entry.seq.addingReportingOverflow(1)
+            guard !overflow else {
+                problems.append("entry \(entry.seq) at line \(index + 1): no entry can follow it")
+                break
+            }
+            expectedSeq = next
         }
         let keys = noteKeys(jurisdiction, authorities)
         var notes = [(String, SignedNote?)]()
@@ -74,9 +105,10 @@ public enum AuditVerifier {
         for (index, note) in held.enumerated() { notes.append(("held checkpoint \(index + 1)", note)) }
         var signedThrough: UInt64 = 0
         var verified = 0
-        var origin: String?
+        var origin = policy.origin
         var roots = [UInt64: [UInt8]]()
-        var cosigned = Set<String>()
+        var times = [(size: UInt64, millis: Int64)]()
+        var covering = [SignedNote]()
         for (place, note) in notes {
             guard let note else {
                 problems.append("\(place): not a signed checkpoint")
@@ -87,7 +119,6 @@ public enum AuditVerifier {
                 problems.append("\(place): \(reason ?? "invalid") (\(jurisdiction)'s authority did not sign it)")
                 continue
             }
-            verified += 1
             guard checkpoint.origin.hasPrefix(originPrefix(jurisdiction)) else {
                 problems.append("\(place): a checkpoint of \(checkpoint.origin), not of an audit log of \(jurisdiction)")
                 continue
@@ -97,6 +128,9 @@ public enum AuditVerifier {
                 continue
             }
             origin = checkpoint.origin
+            // An empty tree matches every log: it proves nothing.
+            guard checkpoint.size > 0 else { continue }
+            verified += 1
             if let root = roots[checkpoint.size], root != checkpoint.root {
                 problems.append("\(place): two checkpoints of \(checkpoint.size) entries with different roots (forked log)")
             }
@@ -111,23 +145,50 @@ public enum AuditVerifier {
                     + "authority signed (rewritten)")
                 continue
             }
+            if let millis = checkpoint.timeMillis { times.append((checkpoint.size, millis)) }
+            if checkpoint.size > signedThrough { covering = [] }
+            if checkpoint.size >= signedThrough { covering.append(note) }
             signedThrough = max(signedThrough, checkpoint.size)
-            for witness in witnesses where note.signatures.contains(where: { witness.verifies($0, of: note.text).valid }) {
-                cosigned.insert(witness.verifierKey)
+        }
+        if verified == 0 {
+            problems.append("no checkpoint signed by \(jurisdiction)'s authority covers this log")
+        } else if policy.requireFullCoverage && signedThrough < tree.size {
+            problems.append("entries \(signedThrough + 1) to \(tree.size) are under no checkpoint signed by "
+                + "\(jurisdiction)'s authority (added after it, or forged)")
+        }
+        let ordered = times.sorted { $0.size < $1.size }
+        if zip(ordered, ordered.dropFirst()).contains(where: { $0.millis > $1.millis }) {
+            problems.append("a larger checkpoint was signed before a smaller one (the key store's state was rolled back)")
+        }
+        let newest = times.map(\.millis).max()
+        if let maximum = policy.maximumAgeMillis {
+            if let newest {
+                if policy.nowMillis - newest > maximum {
+                    problems.append("the newest checkpoint was signed at \(Timestamps.iso8601(millis: newest)), more than "
+                        + "\(maximum / 1000) s before now")
+                }
+            } else {
+                problems.append("no checkpoint tells when it was signed")
             }
         }
-        for witness in witnesses where !cosigned.contains(witness.verifierKey) {
-            problems.append("no checkpoint of this log is cosigned by the witness \(witness.name)")
+        for witness in policy.witnesses {
+            let cosigned = covering.contains { note in
+                note.signatures.contains { witness.verifies($0, of: note.text).valid }
+            }
+            if !cosigned {
+                problems.append("the checkpoint of \(signedThrough) entries is not cosigned by the witness \(witness.name)")
+            }
         }
-        return Report(entries: entryLines.count, checkpoints: verified, signedThrough: signedThrough,
-                      root: Base64.encode(tree.root(size: tree.size)), problems: problems)
+        return Report(entries: entryLines.count, checkpoints: verified, signedThrough: signedThrough, origin: origin,
+                      newestCheckpointMillis: newest, root: Base64.encode(tree.root(size: tree.size)),
+                      problems: problems)
     }
 
     /// Verifies the log files in `directory`.
-    public static func verify(directory: String, held: [SignedNote] = [], witnesses: [NoteKey] = [],
+    public static func verify(directory: String, held: [SignedNote] = [], policy: Policy = Policy(),
                               jurisdiction: Jurisdiction, authorities: Sovereignty.Authorities) throws -> Report {
         verify(entryLines: try AuditLog.readLines(directory + "/audit.log"),
                checkpointLines: try AuditLog.readLines(directory + "/audit.checkpoints"), held: held,
-               witnesses: witnesses, jurisdiction: jurisdiction, authorities: authorities)
+               policy: policy, jurisdiction: jurisdiction, authorities: authorities)
     }
 }

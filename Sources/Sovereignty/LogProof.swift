@@ -48,10 +48,10 @@ public struct LogProof: Codable, Sendable, Equatable {
             guard let entry, let index else { return .failure(.init("an inclusion proof names an entry and its index")) }
             guard MerkleTree.verifyInclusion(index: index, size: head.size, leaf: MerkleTree.leafHash(Array(entry.utf8)),
                                              proof: hashes, root: head.root) else {
-                return .failure(.init("entry \(index + 1) is not in the tree of \(head.size) entries of \(head.origin) "
+                return .failure(.init("entry \(index &+ 1) is not in the tree of \(head.size) entries of \(head.origin) "
                     + "(the inclusion proof fails)"))
             }
-            return .success("entry \(index + 1) is in the log \(head.origin) of \(head.size) entries, as its authority signed")
+            return .success("entry \(index &+ 1) is in the log \(head.origin) of \(head.size) entries, as its authority signed")
         case .consistency:
             guard let oldCheckpoint, let oldNote = SignedNote(oldCheckpoint) else {
                 return .failure(.init("a consistency proof names the older checkpoint"))

@@ -75,6 +75,11 @@ struct KeystoreCommand: AsyncParsableCommand {
         guard !identities.isEmpty, identities.allSatisfy({ $0.token.utf8.count >= 16 }) else {
             throw ValidationError("--clients: every identity needs a token of at least 16 characters")
         }
+        // A requester's name names its audit log (qantara/<J>/audit/<G>/<name>) and its records: one identity each.
+        guard Set(identities.map(\.requester)).count == identities.count,
+              Set(identities.map(\.token)).count == identities.count else {
+            throw ValidationError("--clients: two identities share a requester name or a token")
+        }
         try DataDirectory.prepare(data)
         let environment = ProcessInfo.processInfo.environment
         let now: @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }

@@ -219,11 +219,19 @@ struct LogCommand: AsyncParsableCommand {
 
         func run() async throws {
             let view = try await AuditCommand.fetch(options, jurisdiction)
+            guard let latest = view.latest, let head = SignedNote(latest).flatMap({ Checkpoint(body: $0.text) }) else {
+                throw fail("the key store of \(view.jurisdiction) holds no checkpoint of this log"
+                    + (view.checkpointError.map { ": \($0)" } ?? ""))
+            }
+            // The export ends at the latest checkpoint: every entry in it is under a signature (later ones go in the
+            // next export).
+            let entries = view.entries.prefix(Int(min(head.size, UInt64(view.entries.count))))
             try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true)
-            try writeOutput(view.entries.map { $0 + "\n" }.joined(), to: output + "/audit.log")
+            try writeOutput(entries.map { $0 + "\n" }.joined(), to: output + "/audit.log")
             try writeOutput(view.checkpoints.map { $0 + "\n" }.joined(), to: output + "/audit.checkpoints")
-            if let latest = view.latest { try writeOutput(latest, to: output + "/latest.checkpoint") }
-            print("exported \(view.entries.count) entries and \(view.checkpoints.count) checkpoints of \(view.jurisdiction) to \(output)")
+            try writeOutput(latest, to: output + "/latest.checkpoint")
+            print("exported \(entries.count) entries of \(head.origin) (through its checkpoint of \(head.size)) and "
+                + "\(view.checkpoints.count) checkpoints to \(output)")
             if let error = view.checkpointError {
                 FileHandle.standardError.write(Data("warning: no fresh checkpoint: \(error)\n".utf8))
             }
@@ -236,9 +244,16 @@ struct LogCommand: AsyncParsableCommand {
         @Argument(help: "Directory written by `qantara log export`.") var directory: String
         @Option(help: "Trust anchor of the jurisdiction (`qantara trust export`).") var trust: String
         @Option(help: "A checkpoint held from before (repeatable): the log must extend it.") var checkpoint: [String] = []
-        @Option(help: "A witness's verifier key file (repeatable): one checkpoint must carry its cosignature.")
+        @Option(help: "The log's origin, as published with the anchor (qantara/<J>/audit/<G>/<identity>).")
+        var origin: String?
+        @Option(help: "Fail if the newest checkpoint is older than this (like 1h, 7d).") var maxAge: String?
+        @Option(help: "A witness's verifier key file (repeatable): the newest checkpoint must carry its cosignature.")
         var witness: [String] = []
         @Flag(help: "Print the report as JSON.") var json = false
+
+        func validate() throws {
+            if let maxAge, GrantCommand.seconds(maxAge) == nil { throw ValidationError("--max-age is like 1h or 7d") }
+        }
 
         func run() async throws {
             let anchor = try await runAdmin { try TrustAnchor.load(trust) }
@@ -250,20 +265,22 @@ struct LogCommand: AsyncParsableCommand {
                 }
                 return key
             }
+            // The export's latest checkpoint is required: without it, a log cut after an older checkpoint would pass.
             var held = [SignedNote]()
-            for path in checkpoint + [directory + "/latest.checkpoint"] {
-                guard let data = FileManager.default.contents(atPath: path) else {
-                    if path == directory + "/latest.checkpoint" { continue }
-                    throw fail("cannot read \(path)")
-                }
+            for path in [directory + "/latest.checkpoint"] + checkpoint {
+                guard let data = FileManager.default.contents(atPath: path) else { throw fail("cannot read \(path)") }
                 guard let note = SignedNote(String(decoding: data, as: UTF8.self)) else {
                     throw fail("\(path) is not a signed checkpoint")
                 }
                 held.append(note)
             }
+            let policy = AuditVerifier.Policy(
+                origin: origin, requireFullCoverage: true,
+                maximumAgeMillis: maxAge.flatMap(GrantCommand.seconds).map { $0 * 1000 },
+                nowMillis: Int64(Date().timeIntervalSince1970 * 1000), witnesses: witnesses)
             let report: AuditVerifier.Report
             do {
-                report = try AuditVerifier.verify(directory: directory, held: held, witnesses: witnesses,
+                report = try AuditVerifier.verify(directory: directory, held: held, policy: policy,
                                                   jurisdiction: anchor.jurisdiction, authorities: anchor.authorities)
             } catch { throw fail("\(error)") }
             try AuditCommand.report(report, jurisdiction: anchor.jurisdiction, json: json)
@@ -406,9 +423,16 @@ struct LogCommand: AsyncParsableCommand {
                 throw fail("\(checkpointFile) is not a signed checkpoint")
             }
             try FileManager.default.createDirectory(atPath: state, withIntermediateDirectories: true)
-            let heldPath = state + "/" + claimed.origin.replacingOccurrences(of: "/", with: "_") + ".checkpoint"
-            let held = FileManager.default.contents(atPath: heldPath)
-                .flatMap { SignedNote(String(decoding: $0, as: UTF8.self)) }.flatMap { Checkpoint(body: $0.text) }
+            let heldPath = state + "/" + Base64URL.encode(Array(claimed.origin.utf8)) + ".checkpoint"
+            var held: Checkpoint?
+            if let data = FileManager.default.contents(atPath: heldPath) {
+                // A held checkpoint that does not read is a failure, never a fresh start without proof.
+                guard let checkpoint = SignedNote(String(decoding: data, as: UTF8.self))
+                    .flatMap({ Checkpoint(body: $0.text) }) else {
+                    throw fail("\(heldPath) is not a checkpoint: the witness's state is damaged")
+                }
+                held = checkpoint
+            }
             var hashes = [[UInt8]]()
             if let proof {
                 guard let data = FileManager.default.contents(atPath: proof),

@@ -645,13 +645,18 @@ class KeyStoreConformanceTests: XCTestCase {
         let firstText = try await ask(0, tree)
         let first = try XCTUnwrap(SignedNote(firstText))
         let head = try XCTUnwrap(Checkpoint(body: first.text))
-        XCTAssertEqual(head.origin, "qantara/MA/audit/gateway-MA")
+        XCTAssertEqual(head.origin, "qantara/MA/audit/MA/gateway-MA")
         XCTAssertEqual(head.size, 5)
         XCTAssertEqual(head.root, tree.root(size: 5))
         let keys = try await client.authorities().map { NoteKey(name: $0.kid, publicKey: Base64.decode($0.publicKey)!) }
         XCTAssertTrue(keys.contains { $0.verifies(first.signatures[0], of: first.text).valid })
         let latest = try await client.latestCheckpoint(metadata: request())
         XCTAssertEqual(latest, first.serialized)
+
+        // Asking again for the same tree returns the checkpoint kept (nothing is written); an empty tree is refused.
+        let again = try await ask(5, tree)
+        XCTAssertEqual(again, first.serialized)
+        await assertRefused(try await ask(0, MerkleLevels()), "an empty log has no checkpoint")
 
         grow(4, into: &tree)
         let secondText = try await ask(5, tree)
@@ -685,7 +690,7 @@ class KeyStoreConformanceTests: XCTestCase {
         grow(2, "fr", into: &foreignTree)
         let foreignText = try await ask(0, foreignTree, as: foreign)
         let foreignNote = try XCTUnwrap(SignedNote(foreignText))
-        XCTAssertEqual(Checkpoint(body: foreignNote.text)?.origin, "qantara/MA/audit/gateway-FR")
+        XCTAssertEqual(Checkpoint(body: foreignNote.text)?.origin, "qantara/MA/audit/FR/gateway-FR")
     }
 
     func testHealth() async throws {

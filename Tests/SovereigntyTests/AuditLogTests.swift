@@ -130,7 +130,7 @@ final class AuditLogTests: XCTestCase {
 
         // A history recomputed from the start, without any checkpoint.
         let rewritten = try rechained(entries) { if $0.seq == 3 { $0.fields["outcome"] = "allowed" } }
-        XCTAssertTrue(try verify(rewritten, []).isValid)
+        XCTAssertEqual(try verify(rewritten, []).problems, ["no checkpoint signed by MA's authority covers this log"])
         XCTAssertTrue(try verify(rewritten, [], held: [latest]).problems.contains { $0.contains("rewritten") })
 
         // A second checkpoint of the same size with another root: a fork.
@@ -142,6 +142,73 @@ final class AuditLogTests: XCTestCase {
         let foreign = try forge(Checkpoint(origin: "qantara/FR/audit/gateway", size: 12, root: rewrittenTree.root(size: 12)).body,
                                 with: authority)
         XCTAssertTrue(try verify(entries, held: [foreign]).problems.contains { $0.contains("not of an audit log of MA") })
+    }
+
+    /// What else a verifier holding the anchor requires: every entry under a checkpoint, no empty-tree checkpoint
+    /// counted, times that grow with the tree, a fresh enough checkpoint, the pinned origin, the witness's
+    /// cosignature on the covering checkpoint.
+    func testVerificationPolicy() throws {
+        let log = try makeLog()
+        try fill(log, count: 8)
+        let entries = try lines("audit.log")
+        let checkpoints = try lines("audit.checkpoints")
+        XCTAssertTrue(try verify(entries, checkpoints).isValid)
+        // A forged entry after the last checkpoint, with a valid chain: entries 1-8 keep their bytes.
+        var seq: UInt64 = 0
+        let extended = try rechained(entries + [entries[7]]) { entry in
+            seq += 1
+            entry.seq = seq
+        }
+        XCTAssertEqual(Array(extended.prefix(8)), entries)
+        let tail = AuditVerifier.verify(entryLines: extended, checkpointLines: checkpoints,
+                                        policy: AuditVerifier.Policy(), jurisdiction: ma, authorities: authorities)
+        XCTAssertTrue(tail.problems.contains { $0.contains("entries 9 to 9 are under no checkpoint") }, "\(tail.problems)")
+        let live = AuditVerifier.verify(entryLines: extended, checkpointLines: checkpoints,
+                                        policy: .init(requireFullCoverage: false), jurisdiction: ma,
+                                        authorities: authorities)
+        XCTAssertTrue(live.isValid, "\(live.problems)")
+        XCTAssertEqual(live.signedThrough, 8)
+
+        // An empty-tree checkpoint matches any log and counts for nothing.
+        let empty = try forge(Checkpoint(origin: origin, size: 0, root: MerkleTree.emptyRoot).body, with: authority)
+        XCTAssertEqual(try verify(entries, [], held: [empty]).problems, ["no checkpoint signed by MA's authority covers this log"])
+
+        // Times going backwards as the tree grows: a rolled-back key store.
+        let early = try forge(Checkpoint(origin: origin, size: 8, root: try log.root(size: 8),
+                                         extensions: ["time 1000"]).body, with: authority)
+        let late = try forge(Checkpoint(origin: origin, size: 4, root: try log.root(size: 4),
+                                        extensions: ["time 2000"]).body, with: authority)
+        XCTAssertTrue(try verify(entries, [], held: [early, late]).problems.contains { $0.contains("rolled back") })
+
+        // Freshness.
+        let stale = AuditVerifier.verify(entryLines: entries, checkpointLines: checkpoints,
+                                         policy: .init(maximumAgeMillis: 60_000, nowMillis: 1_800_000_120_000),
+                                         jurisdiction: ma, authorities: authorities)
+        XCTAssertTrue(stale.problems.contains { $0.contains("more than 60 s before now") })
+        XCTAssertTrue(AuditVerifier.verify(entryLines: entries, checkpointLines: checkpoints,
+                                           policy: .init(maximumAgeMillis: 60_000, nowMillis: 1_800_000_030_000),
+                                           jurisdiction: ma, authorities: authorities).isValid)
+
+        // The pinned origin.
+        let pinned = AuditVerifier.verify(entryLines: entries, checkpointLines: checkpoints,
+                                          policy: .init(origin: "qantara/MA/audit/MA/other"), jurisdiction: ma,
+                                          authorities: authorities)
+        XCTAssertTrue(pinned.problems.contains { $0.contains("another log") })
+
+        // A witness's cosignature counts only on the checkpoint that covers the log.
+        let witnessPair = Ed25519.KeyPair.generate()
+        let witness = NoteKey(name: "dpa.example/witness", publicKey: witnessPair.publicKey, kind: .cosignature)
+        var older = try XCTUnwrap(AuditLog.note(line: checkpoints[0]))
+        older.signatures.append(witness.sign(older.text, with: witnessPair, time: 1))
+        let notCovering = AuditVerifier.verify(entryLines: entries, checkpointLines: checkpoints, held: [older],
+                                               policy: .init(witnesses: [witness]), jurisdiction: ma,
+                                               authorities: authorities)
+        XCTAssertTrue(notCovering.problems.contains { $0.contains("not cosigned by the witness") })
+        var newest = try XCTUnwrap(AuditLog.note(line: checkpoints[1]))
+        newest.signatures.append(witness.sign(newest.text, with: witnessPair, time: 1))
+        XCTAssertTrue(AuditVerifier.verify(entryLines: entries, checkpointLines: checkpoints, held: [newest],
+                                           policy: .init(witnesses: [witness]), jurisdiction: ma,
+                                           authorities: authorities).isValid)
     }
 
     func testProofFilesVerifyOfflineAndRefuseForgeries() throws {

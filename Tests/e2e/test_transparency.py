@@ -5,6 +5,7 @@ Ed25519 note signatures with the `openssl` command), and the attacks the hash ch
 import base64
 import hashlib
 import json
+import shutil
 import subprocess
 import time
 
@@ -196,10 +197,13 @@ def test_checkpoints_proofs_and_anchor_verify_with_independent_tools(server, tmp
         "log", "witness", "--checkpoint-file", str(checkpoint), "--trust", str(anchor_path), "--key", str(witness_key),
         "--state", str(tmp_path / "witness-state"), *extra, check=check)
     witness(first, "-o", str(tmp_path / "first.cosigned"))
-    unproven = witness(second, check=False)
+    latest = exported / "latest.checkpoint"
+    unproven = witness(latest, check=False)
     assert unproven.returncode == 1 and "not cosigned" in unproven.stderr
-    cosigned = tmp_path / "second.cosigned"
-    witness(second, "--proof", str(consistency), "-o", str(cosigned))
+    extends = tmp_path / "extends.json"
+    server.cli("log", "prove", "--log", str(exported), "--consistency", str(first), str(latest), "-o", str(extends))
+    cosigned = tmp_path / "latest.cosigned"
+    witness(latest, "--proof", str(extends), "-o", str(cosigned))
     body, signatures = parse_note(cosigned.read_text())
     assert [key_name for key_name, _ in signatures] == ["MA-authority-v1", "dpa.example/witness"]
     witness_name, witness_id, witness_vkey = (tmp_path / "dpa.key.vkey").read_text().strip().split("+", 2)
@@ -217,7 +221,29 @@ def test_checkpoints_proofs_and_anchor_verify_with_independent_tools(server, tmp
     assert "intact" in server.cli("log", "verify", str(exported), "--trust", str(anchor_path), "--checkpoint",
                                   str(cosigned), *required).stdout
     missing = server.cli("log", "verify", str(exported), "--trust", str(anchor_path), *required, check=False)
-    assert missing.returncode == 1 and "cosigned by the witness dpa.example/witness" in missing.stderr
+    assert missing.returncode == 1 and "not cosigned by the witness dpa.example/witness" in missing.stderr
+
+    # The export is exactly what its latest checkpoint covers; entries added to it, even with a valid chain, or an
+    # older checkpoint offered as the latest, or an origin other than the one pinned, fail.
+    forged = tmp_path / "forged-tail"
+    shutil.copytree(exported, forged)
+    entries = (forged / "audit.log").read_text().splitlines()
+    entries.append(entries[-1])
+    (forged / "audit.log").write_text("\n".join(entries) + "\n")
+    bad = server.cli("log", "verify", str(forged), "--trust", str(anchor_path), check=False)
+    assert bad.returncode == 1 and "under no checkpoint" in bad.stderr
+    shutil.copy(first, forged / "latest.checkpoint")
+    (forged / "audit.checkpoints").write_text("")
+    bad = server.cli("log", "verify", str(forged), "--trust", str(anchor_path), check=False)
+    assert bad.returncode == 1 and "under no checkpoint" in bad.stderr
+    (forged / "latest.checkpoint").unlink()
+    bad = server.cli("log", "verify", str(forged), "--trust", str(anchor_path), check=False)
+    assert bad.returncode == 1 and "latest.checkpoint" in bad.stderr
+    bad = server.cli("log", "verify", str(exported), "--trust", str(anchor_path), "--origin", "qantara/MA/audit/FR/x",
+                     check=False)
+    assert bad.returncode == 1 and "another log" in bad.stderr
+    assert "intact" in server.cli("log", "verify", str(exported), "--trust", str(anchor_path), "--origin", origin,
+                                  "--max-age", "1h").stdout
 
     # Forged proofs and anchors are refused, each with its reason.
     proof["entry"] = lines[2]
