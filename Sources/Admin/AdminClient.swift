@@ -25,7 +25,13 @@ public struct AdminClient: Sendable {
     /// Performs a call and decodes the JSON answer.
     public func call<T: Decodable>(_ method: String, _ path: String, query: [(String, String)] = [],
                                    body: (some Encodable)? = Optional<String>.none, as type: T.Type) async throws -> T {
-        let rawPath = "/\(AdminAPI.pathComponent)/\(AdminAPI.prefix.joined(separator: "/"))/" + path
+        try await request(method, rawPath: "/\(AdminAPI.pathComponent)/\(AdminAPI.prefix.joined(separator: "/"))/" + path,
+                          query: query, body: body, as: type)
+    }
+
+    /// Performs a SigV4-signed request of any path (`rawPath` already URI-encoded) and decodes its JSON answer.
+    public func request<T: Decodable>(_ method: String, rawPath: String, query: [(String, String)] = [],
+                                      body: (some Encodable)? = Optional<String>.none, as type: T.Type) async throws -> T {
         let rawQuery = query.map { "\(URIEncoding.encode($0.0, keepSlash: false))=\(URIEncoding.encode($0.1, keepSlash: false))" }
             .joined(separator: "&")
         let payload: [UInt8] = try body.map { [UInt8](try JSONEncoder().encode($0)) } ?? []

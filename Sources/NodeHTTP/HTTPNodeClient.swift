@@ -1,4 +1,5 @@
 import AsyncHTTPClient
+import Foundation
 import Hashing
 import Logging
 import NIOCore
@@ -152,6 +153,15 @@ public final class HTTPNodeClient: StorageNodeClient {
         let reply = try await call(.GET, "manifest", [("j", jurisdiction.code), ("bucket", hex(bucket)), ("key", hex(key))],
                                    accept404: true)
         return reply.status == 404 ? nil : try decode { try ObjectManifest(decoding: reply.body) }
+    }
+
+    public func attest(_ jurisdiction: Jurisdiction, bucket: String, key: String, nonce: String, replicas: [NodeID])
+        async throws -> ReplicaStatement
+    {
+        let reply = try await call(.POST, "attest", [("j", jurisdiction.code), ("bucket", hex(bucket)), ("key", hex(key)),
+                                                     ("nonce", hex(nonce)),
+                                                     ("replicas", hex(replicas.map(\.rawValue).joined(separator: ",")))])
+        return try decode { try JSONDecoder().decode(ReplicaStatement.self, from: Data(reply.body)) }
     }
 
     public func segment(_ jurisdiction: Jurisdiction, version: VersionID, index: UInt32) async throws -> ByteBuffer {

@@ -1,3 +1,4 @@
+import Foundation
 import Hashing
 import HTTPTypes
 import Hummingbird
@@ -88,6 +89,15 @@ public struct NodeServer: HTTPResponder {
             let upload = try query["upload"].map { _ in try Self.version(query, "upload") }
             let outcome = try await node.commit(jurisdiction, manifest: manifest, completing: upload)
             return Self.plain(.ok, outcome == .committed ? "committed" : "superseded")
+        case (.post, "attest"):
+            let replicas = try Self.text(query, "replicas").split(separator: ",").map { name in
+                guard let id = NodeID(String(name)) else { throw ParameterError(message: "replicas: \(name) is no node id") }
+                return id
+            }
+            let statement = try await node.attest(jurisdiction, bucket: try Self.text(query, "bucket"),
+                                                  key: try Self.text(query, "key"), nonce: try Self.text(query, "nonce"),
+                                                  replicas: replicas)
+            return Self.bytes(Array(try JSONEncoder().encode(statement)))
         case (.get, "manifest"):
             guard let manifest = try await node.manifest(jurisdiction, bucket: try Self.text(query, "bucket"),
                                                          key: try Self.text(query, "key")) else {

@@ -7,6 +7,19 @@ import ObjectService
 
 /// GetObject and HeadObject: one located version, a single range at most, streamed segment by segment.
 enum GetHandler {
+    /// A location attestation of the object's newest version, for the nonce given (1 to 128 characters): a read of
+    /// the object's metadata, decided and audited as one.
+    static func attestation(_ call: S3Call) async throws -> Response {
+        let key = try call.objectKey()
+        guard let nonce = call.request.query("nonce"), !nonce.isEmpty, nonce.utf8.count <= 128,
+              !nonce.contains(where: { $0.isNewline }) else {
+            throw S3Error.invalidArgument("an attestation needs a nonce of 1 to 128 characters")
+        }
+        let attestation = try await call.service.attest(call.principal, call.bucketName, key, nonce: nonce)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return call.json(Array(try encoder.encode(attestation)))
+    }
     static let responseOverrides: [(query: String, header: HTTPField.Name)] = [
         ("response-content-type", .contentType), ("response-content-language", .contentLanguage),
         ("response-expires", .expires), ("response-cache-control", .cacheControl),

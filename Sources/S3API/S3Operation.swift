@@ -22,6 +22,8 @@ public enum S3Operation: Equatable, Sendable {
     case abortMultipartUpload
     case listParts
     case listMultipartUploads
+    /// Qantara's own: a signed location attestation of an object (`GET /bucket/key?x-qantara-attestation&nonce=N`).
+    case getObjectAttestation
     /// A request S3 defines but Qantara does not implement: answered `NotImplemented`.
     case notImplemented(String)
     /// A method that no S3 operation uses on this resource.
@@ -67,7 +69,9 @@ public enum S3Operation: Equatable, Sendable {
                 return hasCopySource ? .uploadPartCopy : .uploadPart
             }
             return hasCopySource ? .copyObject : .putObject
-        case "GET": return inUpload ? .listParts : .getObject
+        case "GET":
+            if queryNames.contains("x-qantara-attestation") { return .getObjectAttestation }
+            return inUpload ? .listParts : .getObject
         case "HEAD": return .headObject
         case "DELETE": return inUpload ? .abortMultipartUpload : .deleteObject
         case "POST":

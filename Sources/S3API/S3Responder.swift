@@ -87,6 +87,7 @@ public struct S3Responder: HTTPResponder {
         case .completeMultipartUpload: return try await MultipartHandlers.complete(call)
         case .abortMultipartUpload: return try await MultipartHandlers.abort(call)
         case .listParts: return try await MultipartHandlers.listParts(call)
+        case .getObjectAttestation: return try await GetHandler.attestation(call)
         case .listMultipartUploads: return try await MultipartHandlers.listUploads(call)
         case .notImplemented(let what): throw S3Error.notImplemented(what)
         case .methodNotAllowed: throw S3Error.methodNotAllowed(s3.method)
@@ -186,6 +187,13 @@ struct S3Call {
         var fields = HTTPFields()
         fields[.init("x-amz-request-id")!] = requestID
         return fields
+    }
+
+    /// A JSON success response.
+    func json(_ bytes: [UInt8]) -> Response {
+        var fields = headers()
+        fields[.contentType] = "application/json"
+        return Response(status: .ok, headers: fields, body: ResponseBody(byteBuffer: ByteBuffer(bytes: bytes)))
     }
 
     /// An XML success response.

@@ -1,6 +1,7 @@
 import Logging
 import NIOCore
 import NIOPosix
+import Hashing
 import ObjectModel
 import StorageEngine
 import Synchronization
@@ -18,13 +19,16 @@ public final class LocalStorageNode: StorageNodeClient {
     private let online: Mutex<Online?>
     private let clock: @Sendable () -> Int64
     private let segmentDirectory: String?
+    private let attester: ReplicaAttester?
 
     /// Opens the node, creating or checking its database through `openEngine`; with `segmentDirectory`, large
     /// segments are files there (``NodeStore/init(node:jurisdiction:engine:nowMillis:segmentDirectory:)``).
     public init(node: NodeID, jurisdiction: Jurisdiction, threadPool: NIOThreadPool,
                 clock: @escaping @Sendable () -> Int64, segmentDirectory: String? = nil,
+                attester: ReplicaAttester? = nil,
                 openEngine: @escaping @Sendable () throws -> any KeyValueEngine) throws {
         self.nodeID = node
+        self.attester = attester
         self.jurisdiction = jurisdiction
         self.threadPool = threadPool
         self.openEngine = openEngine
@@ -183,6 +187,31 @@ public final class LocalStorageNode: StorageNodeClient {
             return result
         }
         return try await run { try $0.withSegment(jurisdiction, version: version, index: index, body) }
+    }
+
+    public func attest(_ jurisdiction: Jurisdiction, bucket: String, key: String, nonce: String, replicas: [NodeID])
+        async throws -> ReplicaStatement
+    {
+        guard let attester else { throw NodeError.io("storage node \(nodeID) has no identity to sign with") }
+        guard let manifest = try await manifest(jurisdiction, bucket: bucket, key: key), !manifest.isTombstone else {
+            throw NodeError.corrupt("no object \(key) in \(bucket) on \(nodeID)")
+        }
+        // Every segment, read from this node's storage now (a missing or unreadable one fails the statement).
+        let digest = StreamingDigest(.sha256)
+        var bytes: Int64 = 0
+        var segments = 0
+        for extent in manifest.extents {
+            for index in 0..<extent.segmentCount {
+                let stored = try await readSegment(jurisdiction, version: extent.versionID, index: UInt32(index)) {
+                    Array($0)
+                }
+                digest.update(stored)
+                bytes += Int64(stored.count)
+                segments += 1
+            }
+        }
+        return try attester(ReplicaCopy(manifest: manifest, sha256: digest.finalize(), storedBytes: bytes,
+                                        segments: segments), nonce, replicas)
     }
 
     public func list(_ jurisdiction: Jurisdiction, bucket: String, prefix: [UInt8], from: [UInt8], limit: Int)

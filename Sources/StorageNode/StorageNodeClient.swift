@@ -2,6 +2,36 @@ import NIOCore
 import ObjectModel
 import StorageEngine
 
+/// A node's statement about its copy of an object version, signed with its identity key (``ReplicaAttester``).
+public struct ReplicaStatement: Codable, Sendable, Equatable {
+    /// The statement's text (`Docs/formats.md`, "Location attestations").
+    public var statement: String
+    /// Base64 Ed25519 signature of the text's bytes.
+    public var signature: String
+    /// The node's certificate (PEM), issued by its jurisdiction's authority.
+    public var certificate: String
+
+    public init(statement: String, signature: String, certificate: String) {
+        self.statement = statement
+        self.signature = signature
+        self.certificate = certificate
+    }
+}
+
+/// What a node read of its copy of an object version, for its statement.
+public struct ReplicaCopy: Sendable {
+    public var manifest: ObjectManifest
+    /// SHA-256 over every stored segment (ciphertext and tags), in the object's order.
+    public var sha256: [UInt8]
+    public var storedBytes: Int64
+    public var segments: Int
+}
+
+/// Writes and signs a node's statement about a copy: the node's identity (its key and certificate) belongs to the
+/// process that runs it, which hands the node this function.
+public typealias ReplicaAttester = @Sendable (_ copy: ReplicaCopy, _ nonce: String, _ replicas: [NodeID]) throws
+    -> ReplicaStatement
+
 /// Errors a storage node reports to its callers.
 public enum NodeError: LayerError, Sendable, Equatable {
     /// The node cannot be reached or is offline.
@@ -77,6 +107,11 @@ public protocol StorageNodeClient: Sendable {
     var isLikelyAvailable: Bool { get }
     /// Checks whether the node answers now, updating ``isLikelyAvailable``.
     func ping() async -> Bool
+    /// The node's signed statement about the copy of `key`'s current version it holds: the SHA-256 of every stored
+    /// segment, read now, with its certificate (a regulator's location attestation is made of these).
+    /// `replicas` are the nodes the gateway names as holding the object (this one among them), stated as given.
+    func attest(_ jurisdiction: Jurisdiction, bucket: String, key: String, nonce: String, replicas: [NodeID])
+        async throws -> ReplicaStatement
 
     /// Stores one segment of an uncommitted version (not synced: the commit syncs the log).
     func putSegment(_ jurisdiction: Jurisdiction, bucket: String, key: String, version: VersionID, index: UInt32,

@@ -102,9 +102,12 @@ struct GatewayRuntime {
                                                   token: token))
                 } else {
                     let path = data + "/nodes/" + node.id.rawValue
-                    let opened = try LocalStorageNode(node: node.id, jurisdiction: entry.code, threadPool: threadPool,
-                                                      clock: { clock.nowMillis() }, segmentDirectory: path + "/segments",
-                                                      openEngine: { try RocksDBEngine(path: path) })
+                    let opened = try LocalStorageNode(
+                        node: node.id, jurisdiction: entry.code, threadPool: threadPool, clock: { clock.nowMillis() },
+                        segmentDirectory: path + "/segments",
+                        attester: NodeIdentity(directory: path).attester(node: node.id, jurisdiction: entry.code,
+                                                                         clock: { clock.nowMillis() }),
+                        openEngine: { try RocksDBEngine(path: path) })
                     local.append(opened)
                     clients.append(opened)
                 }

@@ -38,9 +38,12 @@ struct NodeProcess {
         let threadPool = NIOThreadPool(numberOfThreads: Limits.storageThreadCount)
         threadPool.start()
         let path = data
-        let node = try LocalStorageNode(node: id, jurisdiction: jurisdiction, threadPool: threadPool,
-                                        clock: { Int64(Date().timeIntervalSince1970 * 1000) },
+        let now: @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }
+        let node = try LocalStorageNode(node: id, jurisdiction: jurisdiction, threadPool: threadPool, clock: now,
                                         segmentDirectory: path + "/segments",
+                                        attester: NodeIdentity(directory: path).attester(node: id,
+                                                                                         jurisdiction: jurisdiction,
+                                                                                         clock: now),
                                         openEngine: { try RocksDBEngine(path: path) })
         let server = NodeServer(node: node, token: ProcessInfo.processInfo.environment["QANTARA_NODE_TOKEN"],
                                 logger: logger)

@@ -140,3 +140,49 @@ final class MerkleTreeTests: XCTestCase {
         XCTAssertNotEqual(witness.keyID, NoteKey(name: witness.name, publicKey: witnessPair.publicKey).keyID)
     }
 }
+
+final class ReplicaClaimTests: XCTestCase {
+    static let vector = ReplicaClaim(
+        node: "ma-1", jurisdiction: "MA", replicas: ["ma-1", "ma-3"], bucket: "records", key: Array("2026/a b.bin".utf8),
+        version: "0123456789abcdef0123456789abcdef", sequence: 7, size: 3_145_745, storedBytes: 3_145_873, segments: 4,
+        sha256: String(repeating: "ab", count: 32),
+        custody: .init(jurisdiction: "MA", tenant: "hospital", keyVersion: 2, bucketKey: "00112233", cipher: "aes-256-gcm"),
+        nonce: Array("dpa-2026-001".utf8), timeMillis: 1_800_000_000_000)
+
+    /// The statement text byte by byte (Docs/formats.md's test vector), and a parser that takes only exactly that.
+    func testStatementTextIsExactAndParsesBackOnlyExactly() throws {
+        let text = Self.vector.text
+        XCTAssertEqual(text, """
+            qantara-replica/v1
+            node ma-1
+            jurisdiction MA
+            replicas ma-1,ma-3
+            bucket records
+            key MjAyNi9hIGIuYmlu
+            version 0123456789abcdef0123456789abcdef
+            sequence 7
+            size 3145745
+            stored-bytes 3145873
+            segments 4
+            sha256 \(String(repeating: "ab", count: 32))
+            custody MA tenant=aG9zcGl0YWw key-version=2 bucket-key=00112233 cipher=aes-256-gcm
+            nonce ZHBhLTIwMjYtMDAx
+            time 1800000000000
+
+            """)
+        XCTAssertEqual(ReplicaClaim(text: text), Self.vector)
+        var plain = Self.vector
+        plain.custody = nil
+        XCTAssertEqual(ReplicaClaim(text: plain.text), plain)
+        XCTAssertTrue(plain.text.contains("\ncustody none\n"))
+        // Anything else is not a statement: a reordered, missing, extra or padded line.
+        let lines = text.split(separator: "\n").map(String.init)
+        var swapped = lines
+        swapped.swapAt(1, 2)
+        for bad in [swapped.joined(separator: "\n") + "\n", lines.dropLast().joined(separator: "\n") + "\n",
+                    text + "extra 1\n", text.replacingOccurrences(of: "segments 4", with: "segments  4"),
+                    text.replacingOccurrences(of: "sha256 ab", with: "sha256 zz"), String(text.dropLast())] {
+            XCTAssertNil(ReplicaClaim(text: bad), bad)
+        }
+    }
+}

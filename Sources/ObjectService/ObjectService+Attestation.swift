@@ -1,0 +1,75 @@
+import Foundation
+import Hashing
+import KeyStore
+import Logging
+import ObjectModel
+import Sovereignty
+import StorageNode
+
+/// Location attestations through the one door: a read of the object's metadata (across a border, only under a grant
+/// covering HeadObject on the key), audited, answered with each replica's own statement signed by its node.
+extension ObjectService {
+    /// A location attestation of `key`'s newest version: every node holding it reads its copy now and signs what it
+    /// holds (SHA-256 of the stored ciphertext, custody of the key, the replica set, the nonce and the time) with its
+    /// certified key; the jurisdiction's latest audit-log checkpoint comes with them. A replica that cannot attest is
+    /// left out, which verification reports (every statement names the whole replica set).
+    public func attest(_ principal: Principal, _ bucket: String, _ key: String, nonce: String) async throws
+        -> LocationAttestation
+    {
+        let record = try resolve(principal, bucket)
+        let crossing = try await gate.checkRead(principal, record, .headObject, key: key)
+        // Across a border an attestation counts as one request of the grant, found or not (no key is released).
+        if let crossing { try await gate.chargeMiss(crossing) }
+        guard let located = try await store.locate(record.jurisdiction, bucket: record.name, key: key) else {
+            throw ObjectServiceError.noSuchKey(bucket: record.name, key: key)
+        }
+        let nodes = located.replicas.map(\.nodeID)
+        let jurisdiction = record.jurisdiction
+        let statements = await withTaskGroup(of: AttestedReplica.self) { group in
+            for replica in located.replicas {
+                group.addTask {
+                    do {
+                        let signed = try await replica.attest(jurisdiction, bucket: record.name, key: key, nonce: nonce,
+                                                              replicas: nodes)
+                        return AttestedReplica(node: replica.nodeID, statement: signed, failure: nil)
+                    } catch {
+                        return AttestedReplica(node: replica.nodeID, statement: nil, failure: "\(error)")
+                    }
+                }
+            }
+            var all = [AttestedReplica]()
+            for await answer in group { all.append(answer) }
+            return all.sorted { $0.node.rawValue < $1.node.rawValue }
+        }
+        for failed in statements where failed.statement == nil {
+            logger.warning("replica did not attest", metadata: ["node": "\(failed.node)", "error": "\(failed.failure ?? "")"])
+        }
+        let replicas = statements.compactMap { answer in
+            answer.statement.map { LocationAttestation.Replica(statement: $0.statement, signature: $0.signature,
+                                                              certificate: $0.certificate) }
+        }
+        guard !replicas.isEmpty else {
+            throw ObjectServiceError.serviceUnavailable("no replica of \(key) could attest its copy")
+        }
+        var checkpoint: String?
+        if let (client, metadata) = try? store.crypto.checkpointSigner(jurisdiction) {
+            checkpoint = try? await client.latestCheckpoint(metadata: metadata)
+        }
+        try await audit.record(jurisdiction, kind: "attestation", fields: principal.auditFields.merging([
+            "bucket": record.name, "key": key, "version": located.manifest.versionID.description,
+            "nonce": nonce, "replicas": nodes.map(\.rawValue).joined(separator: ","),
+            "attested": statements.filter { $0.statement != nil }.map(\.node.rawValue).joined(separator: ","),
+        ]) { $1 })
+        return LocationAttestation(
+            jurisdiction: jurisdiction.code, bucket: record.name, key: Base64URL.encode(Array(key.utf8)),
+            version: located.manifest.versionID.description, nonce: nonce, timeMillis: clock.nowMillis(),
+            replicas: replicas, checkpoint: checkpoint)
+    }
+}
+
+/// One replica's answer to an attestation request.
+struct AttestedReplica: Sendable {
+    let node: NodeID
+    let statement: ReplicaStatement?
+    let failure: String?
+}

@@ -1,0 +1,166 @@
+"""Location attestations: each replica's node reads its copy now and signs what it holds with its certified key; a
+regulator verifies the file offline with the jurisdiction's anchor (`qantara verify`), and so does this test with
+`openssl` alone. Every forgery is refused with its reason, and a damaged replica shows."""
+import base64
+import json
+import os
+import subprocess
+import time
+
+import pytest
+
+from adversary import audit_entries, name, refused
+from qantara import Cluster
+
+
+def openssl(*args, check=True, input=None):
+    result = subprocess.run(["openssl", *args], capture_output=True, input=input)
+    assert not check or result.returncode == 0, result.stderr
+    return result
+
+
+@pytest.fixture
+def attested(server, tmp_path):
+    if isinstance(server, Cluster):
+        pytest.skip("node processes sign once enrolled (qantara node enrol): covered with qantara serve here")
+    ma = server.client(gateway="MA")
+    bucket = name("attest")
+    ma.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "MA"})
+    body = os.urandom(3 * 1024 * 1024 + 17)
+    ma.put_object(Bucket=bucket, Key="records/2026.bin", Body=body)
+    anchor = tmp_path / "ma-anchor.pem"
+    server.cli("trust", "export", "--jurisdiction", "MA", "-o", str(anchor))
+    return server, bucket, anchor
+
+
+def attest(server, bucket, key, nonce, output, gateway=None, check=True):
+    return server.cli("attest", "object", f"s3://{bucket}/{key}", "--nonce", nonce, "-o", str(output),
+                      gateway=gateway, check=check)
+
+
+def verify(server, path, anchor, *extra):
+    return subprocess.run([str(server_binary()), "verify", str(path), "--trust", str(anchor), *extra],
+                          capture_output=True, text=True)
+
+
+def server_binary():
+    from qantara import BIN
+    return BIN
+
+
+def test_every_replica_signs_what_it_holds_and_openssl_agrees(attested, tmp_path):
+    server, bucket, anchor = attested
+    document = tmp_path / "attestation.json"
+    attest(server, bucket, "records/2026.bin", "dpa-2026-001", document)
+    result = verify(server, document, anchor, "--nonce", "dpa-2026-001", "--max-age", "1h")
+    assert result.returncode == 0, result.stderr
+    assert "verified: 2 replica(s) in MA" in result.stdout and "aes-256-gcm" in result.stdout
+    attestation = json.loads(document.read_text())
+    assert attestation["format"] == "qantara-attestation/v1" and attestation["jurisdiction"] == "MA"
+    assert base64.urlsafe_b64decode(attestation["key"] + "==") == b"records/2026.bin"
+    assert attestation["checkpoint"].startswith("qantara/MA/audit/")
+
+    # With nothing but openssl: each node certificate chains to MA's anchor, and each statement is signed by it.
+    digests = set()
+    for replica in attestation["replicas"]:
+        certificate = tmp_path / "node.pem"
+        certificate.write_text(replica["certificate"])
+        assert openssl("verify", "-CAfile", str(anchor), str(certificate)).stdout.strip().endswith(b"OK")
+        public = openssl("x509", "-in", str(certificate), "-noout", "-pubkey").stdout
+        (tmp_path / "node.pub").write_bytes(public)
+        (tmp_path / "statement").write_text(replica["statement"])
+        (tmp_path / "signature").write_bytes(base64.b64decode(replica["signature"]))
+        openssl("pkeyutl", "-verify", "-pubin", "-inkey", str(tmp_path / "node.pub"), "-rawin", "-in",
+                str(tmp_path / "statement"), "-sigfile", str(tmp_path / "signature"))
+        lines = dict(line.split(" ", 1) for line in replica["statement"].splitlines()[1:])
+        assert lines["jurisdiction"] == "MA" and lines["node"].startswith("ma-")
+        assert lines["nonce"] == base64.urlsafe_b64encode(b"dpa-2026-001").decode().rstrip("=")
+        assert lines["custody"].startswith("MA tenant=") and "cipher=aes-256-gcm" in lines["custody"]
+        assert int(lines["segments"]) >= 1 and int(lines["size"]) == 3 * 1024 * 1024 + 17
+        digests.add(lines["sha256"])
+    assert len(digests) == 1
+    records = [e["fields"] for e in audit_entries(server, "MA") if e["kind"] == "attestation"]
+    assert records and records[-1]["bucket"] == bucket and records[-1]["nonce"] == "dpa-2026-001"
+
+    # Through another jurisdiction's gateway, an attestation is a read: refused without a grant.
+    refusal = attest(server, bucket, "records/2026.bin", "x", tmp_path / "fr.json", gateway="FR", check=False)
+    assert refusal.returncode == 1 and "CrossBorderReadDenied" in refusal.stderr
+
+
+def forged(tmp_path, attestation, label, change):
+    copy = json.loads(json.dumps(attestation))
+    change(copy)
+    path = tmp_path / f"{label}.json"
+    path.write_text(json.dumps(copy))
+    return path
+
+
+def test_forged_attestations_are_refused_each_with_its_reason(attested, tmp_path):
+    server, bucket, anchor = attested
+    document = tmp_path / "attestation.json"
+    attest(server, bucket, "records/2026.bin", "n-1", document)
+    attestation = json.loads(document.read_text())
+    fr_anchor = tmp_path / "fr-anchor.pem"
+    server.cli("trust", "export", "--jurisdiction", "FR", "-o", str(fr_anchor))
+    fr_certificate = (server.data_dir / "nodes" / "fr-1" / "identity.pem").read_text()
+
+    def altered_digest(doc):
+        statement = doc["replicas"][0]["statement"]
+        digest = next(line for line in statement.splitlines() if line.startswith("sha256 "))
+        doc["replicas"][0]["statement"] = statement.replace(digest, "sha256 " + "0" * 64)
+
+    def other_bytes(doc):
+        doc["replicas"][0]["signature"] = doc["replicas"][1]["signature"]
+
+    def grown_checkpoint(doc):
+        lines = doc["checkpoint"].split("\n")
+        lines[1] = "999999"
+        doc["checkpoint"] = "\n".join(lines)
+
+    def fr_certified(doc):
+        doc["replicas"][0]["certificate"] = fr_certificate
+
+    cases = [
+        ("altered-digest", altered_digest, (), "the statement was altered"),
+        ("removed-replica", lambda doc: doc["replicas"].pop(), (), "gave no statement"),
+        ("fr-certified", fr_certified, (), "not issued by MA's authority"),
+        ("other-bytes", other_bytes, (), "signature does not verify"),
+        ("duplicated", lambda doc: doc["replicas"].__setitem__(1, doc["replicas"][0]), (), "appears twice"),
+        ("replayed-nonce", lambda doc: None, ("--nonce", "n-2"), "not yours"),
+        ("relabelled-nonce", lambda doc: doc.__setitem__("nonce", "n-2"), ("--nonce", "n-2"), "another nonce"),
+        ("other-object", lambda doc: doc.__setitem__("version", "0" * 32), (), "another object or version"),
+        ("forged-checkpoint", grown_checkpoint, (), "checkpoint is not signed"),
+    ]
+    for label, change, extra, reason in cases:
+        result = verify(server, forged(tmp_path, attestation, label, change), anchor, *extra)
+        assert result.returncode == 1, label
+        assert reason in result.stderr, f"{label}: {result.stderr}"
+    # Another authority's anchor verifies nothing of MA's.
+    result = verify(server, document, fr_anchor)
+    assert result.returncode == 1 and "the anchor is FR's" in result.stderr
+    # A statement too old for the verifier's freshness bound.
+    time.sleep(1.2)
+    result = verify(server, document, anchor, "--max-age", "1s")
+    assert result.returncode == 1 and "older than the maximum age" in result.stderr
+    assert verify(server, document, anchor, "--nonce", "n-1").returncode == 0
+
+
+def test_a_damaged_replica_shows_in_the_next_attestation(attested, tmp_path):
+    server, bucket, anchor = attested
+    document = tmp_path / "before.json"
+    attest(server, bucket, "records/2026.bin", "before", document)
+    attestation = json.loads(document.read_text())
+    victim = attestation["replicas"][0]["statement"].splitlines()[1].split(" ")[1]
+    version = attestation["version"]
+    files = [path for path in (server.data_dir / "nodes" / victim / "segments").rglob(version) if path.is_file()]
+    assert files, f"no segment file of {version} on {victim}"
+    with open(files[0], "r+b") as handle:
+        handle.seek(100)
+        byte = handle.read(1)
+        handle.seek(100)
+        handle.write(bytes([byte[0] ^ 0x40]))
+    after = tmp_path / "after.json"
+    attest(server, bucket, "records/2026.bin", "after", after)
+    result = verify(server, after, anchor, "--nonce", "after")
+    assert result.returncode == 1
+    assert "hold different bytes" in result.stderr and victim in result.stderr, result.stderr
