@@ -48,7 +48,8 @@ extension AdminAPI {
         }
         case .pending(let pending)?: view.approvals = pending.map(Self.view)
         case .quorum(let quorum)?: view.quorum = quorum
-        case .certificate(let pem)?: view.certificate = pem
+        case .certificate(let issued)?: view.certificate = issued.pem
+        case .revocations(let note)?: view.revocations = note
         case .authorized?, .done?, nil: break
         }
         if let log = answer.auditLog {

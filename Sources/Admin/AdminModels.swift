@@ -129,6 +129,8 @@ public struct AuthorityAnswerView: Codable, Sendable {
     public var job: RewrapJobView?
     /// A certificate the authority issued (a node's), PEM.
     public var certificate: String?
+    /// The authority's signed revocation list (a C2SP signed note).
+    public var revocations: String?
 
     public init(administrator: String, administratorId: String, state: String, action: String,
                 pending: PendingApprovalView?) {

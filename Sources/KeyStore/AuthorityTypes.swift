@@ -55,6 +55,10 @@ public enum AuthorityAction: Codable, Sendable, Equatable {
     /// Certify a storage node of this jurisdiction: its PKCS#10 request (PEM), made on the node with the identity
     /// key that never leaves it.
     case certifyNode(csr: String)
+    /// Revoke a certificate the authority issued (by its serial number, hex), with a reason.
+    case revokeCertificate(serial: String, reason: String)
+    /// The signed list of revoked certificates.
+    case listRevocations
 
     /// Destroying keys, rotating the root key, legal-process grants, and changing who the administrators are or how
     /// many must agree: acts that cannot be taken back, or that would let one administrator remove the check.
@@ -87,6 +91,8 @@ public enum AuthorityAction: Codable, Sendable, Equatable {
         case .approve: return ("authority", "approve")
         case .listPending: return ("authority", "approvals-list")
         case .certifyNode: return ("node", "certify")
+        case .revokeCertificate: return ("node", "revoke")
+        case .listRevocations: return ("node", "revocations")
         }
     }
 
@@ -109,6 +115,8 @@ public enum AuthorityAction: Codable, Sendable, Equatable {
         case .approve(let request, let digest): return ["request": request, "digest": digest]
         case .listGrants, .readAudit, .listAdministrators, .listPending: return [:]
         case .certifyNode(let csr): return ["request": Self.csrDigest(csr)]
+        case .revokeCertificate(let serial, let reason): return ["serial": serial, "reason": reason]
+        case .listRevocations: return [:]
         }
     }
 
@@ -149,6 +157,8 @@ public enum AuthorityAction: Codable, Sendable, Equatable {
         case .setQuorum(let quorum): return "admin quorum \(quorum)"
         case .approve(let request, _): return "approve \(request)"
         case .certifyNode(let csr): return "node certify request=\(Self.csrDigest(csr))"
+        case .revokeCertificate(let serial, let reason): return "certificate revoke serial=\(serial) reason=\"\(reason)\""
+        case .listRevocations: return "certificate revocations"
         case .listPending: return "approvals list"
         }
     }
@@ -322,8 +332,10 @@ public enum AuthorityResult: Codable, Sendable, Equatable {
     case administrators([AdministratorInfo])
     case pending([PendingApproval])
     case quorum(Int)
-    /// A certificate the authority issued (PEM).
-    case certificate(String)
+    /// A certificate the authority issued.
+    case certificate(IssuedCertificate)
+    /// The signed revocation list (a C2SP signed note, `Docs/formats.md`).
+    case revocations(String)
     /// The act was allowed; the gateway does it (a rewrap job, reading the audit log).
     case authorized
     case done
@@ -356,5 +368,28 @@ extension AuthorityRequest {
         let body = Array(try JSONEncoder().encode(self))
         return (AdministratorProof.sign(body, accessKeyID: credentials.accessKeyId, secret: credentials.secretAccessKey,
                                         host: host, nowSeconds: nowSeconds), body)
+    }
+}
+
+/// A node certificate the authority issued, and what its audit record names.
+public struct IssuedCertificate: Codable, Sendable, Equatable {
+    public var pem: String
+    /// Serial number, lowercase hex.
+    public var serial: String
+    public var node: String
+    public var site: String
+    /// SHA-256 of the certified public key, hex.
+    public var keyFingerprint: String
+
+    public init(pem: String, serial: String, node: String, site: String, keyFingerprint: String) {
+        self.pem = pem
+        self.serial = serial
+        self.node = node
+        self.site = site
+        self.keyFingerprint = keyFingerprint
+    }
+
+    public var auditFields: [String: String] {
+        ["serial": serial, "node": node, "site": site, "key": keyFingerprint]
     }
 }

@@ -1,11 +1,11 @@
 import Envelope
 import ObjectModel
 
-/// Everything a key store keeps, encoded inside its sealed file (format version 5, `Docs/formats.md`; version 4 had
-/// no audit-log checkpoints, version 3 no administrators, quorum or pending approvals, version 2 no grant usage, version 1 no authority key, grants or
+/// Everything a key store keeps, encoded inside its sealed file (format version 6, `Docs/formats.md`; version 5 had
+/// no certificate revocations, version 4 no audit-log checkpoints, version 3 no administrators, quorum or pending approvals, version 2 no grant usage, version 1 no authority key, grants or
 /// revocations; all are still read).
 struct KeyState {
-    static let formatVersion: UInt8 = 5
+    static let formatVersion: UInt8 = 6
     /// Approvals an irreversible act needs by default (dual control).
     static let quorumDefault = 2
 
@@ -79,6 +79,14 @@ struct KeyState {
     /// The newest checkpoint the authority signed of each audit log (origin → serialized signed note): the next one
     /// is signed only as a proven consistent extension of it.
     var checkpoints: [String: String] = [:]
+    /// Certificates the authority revoked.
+    var revocations: [Revocation] = []
+
+    struct Revocation {
+        var serial: String
+        var revokedMillis: Int64
+        var reason: String
+    }
 
     var currentRoot: RootVersion { roots.last! }
 
@@ -141,6 +149,12 @@ struct KeyState {
         for (origin, note) in checkpoints.sorted(by: { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }) {
             writer.writeString(origin)
             writer.writeString(note)
+        }
+        writer.write(UInt32(revocations.count))
+        for revocation in revocations {
+            writer.writeString(revocation.serial)
+            writer.write(revocation.revokedMillis)
+            writer.writeString(revocation.reason)
         }
         return writer.bytes
     }
@@ -214,6 +228,12 @@ struct KeyState {
                 for _ in 0..<(try reader.readUInt32()) {
                     let origin = try reader.readString()
                     checkpoints[origin] = try reader.readString()
+                }
+            }
+            if version >= 6 {
+                for _ in 0..<(try reader.readUInt32()) {
+                    revocations.append(Revocation(serial: try reader.readString(), revokedMillis: try reader.readInt64(),
+                                                  reason: try reader.readString()))
                 }
             }
             guard reader.isAtEnd, !roots.isEmpty else { throw KeyStoreError.corrupt("key state is incomplete") }

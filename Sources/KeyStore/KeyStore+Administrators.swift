@@ -270,6 +270,19 @@ extension KeyStore {
             throw KeyStoreError.invalidRequest("an approval approves a pending request")
         case .certifyNode(let csr):
             return .certificate(try certifyNode(csr, state: state))
+        case .revokeCertificate(let serial, let reason):
+            let serial = serial.lowercased()
+            guard !serial.isEmpty, serial.count <= 40, Hex.decode(serial) != nil, !reason.isEmpty,
+                  reason.utf8.count <= 200, !reason.contains(where: \.isNewline) else {
+                throw KeyStoreError.invalidRequest("a revocation names a certificate serial (hex) and a one-line reason")
+            }
+            if !state.revocations.contains(where: { $0.serial == serial }) {
+                state.revocations.append(.init(serial: serial, revokedMillis: now(), reason: reason))
+                changed = true
+            }
+            return .revocations(try revocationList(state))
+        case .listRevocations:
+            return .revocations(try revocationList(state))
         }
     }
 

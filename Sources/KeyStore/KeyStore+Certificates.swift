@@ -3,6 +3,7 @@ import Envelope
 import Foundation
 import Hashing
 import ObjectModel
+import Sovereignty
 import SwiftASN1
 import X509
 
@@ -58,7 +59,7 @@ extension KeyStore {
 
     /// Certifies a node of this process's own (an embedded node enrolling itself at its first start: the process
     /// that holds the key store holds the node's key too, so no administrator is asked).
-    public func certifyLocalNode(_ pem: String) throws -> String {
+    public func certifyLocalNode(_ pem: String) throws -> IssuedCertificate {
         try phase.withLock { phase in
             guard case .unsealed(let state, _) = phase else { throw KeyStoreError.sealed(jurisdiction) }
             return try certifyNode(pem, state: state)
@@ -69,7 +70,7 @@ extension KeyStore {
     /// the key it carries (the node holds it), name this jurisdiction as its country, a node id as its common name
     /// and a site as its organisational unit. The certificate is signed by the current authority key, valid a year,
     /// for digital signatures only (a node's statements), not a CA.
-    func certifyNode(_ pem: String, state: KeyState) throws -> String {
+    func certifyNode(_ pem: String, state: KeyState) throws -> IssuedCertificate {
         guard pem.utf8.count <= 16 * 1024, let request = try? CertificateSigningRequest(pemEncoded: pem) else {
             throw KeyStoreError.invalidRequest("not a PEM certificate request (qantara node enrol makes one)")
         }
@@ -119,6 +120,24 @@ extension KeyStore {
                 AuthorityKeyIdentifier(keyIdentifier: SubjectKeyIdentifier(hash: issuerKey.publicKey).keyIdentifier)
             },
             issuerPrivateKey: issuerKey)
-        return try certificate.serializeAsPEM().pemString
+        let publicKey = Curve25519.Signing.PublicKey(request.publicKey).map { Array($0.rawRepresentation) } ?? []
+        return IssuedCertificate(pem: try certificate.serializeAsPEM().pemString, serial: Hex.encode(serial),
+                                 node: node, site: site,
+                                 keyFingerprint: Hex.encode(StreamingDigest.hash(.sha256, publicKey)))
+    }
+
+    /// The authority's signed list of revoked certificates: a C2SP signed note whose text is
+    /// `qantara/<J>/revocations`, the count, `time <ms>`, then one line per certificate, `<serial hex> <revoked ms>
+    /// <reason, base64url>`, signed by the current authority key.
+    func revocationList(_ state: KeyState) throws -> String {
+        guard let authority = state.authorities.last else { throw KeyStoreError.corrupt("no authority key") }
+        var lines = ["qantara/\(jurisdiction.code)/revocations", String(state.revocations.count), "time \(now())"]
+        for revocation in state.revocations {
+            lines.append("\(revocation.serial) \(revocation.revokedMillis) \(Base64URL.encode(Array(revocation.reason.utf8)))")
+        }
+        let text = lines.map { $0 + "\n" }.joined()
+        let pair = keyPair(authority)
+        let key = NoteKey(name: kid(authority.version), publicKey: pair.publicKey)
+        return SignedNote(text: text, signatures: [key.sign(text, with: pair)]).serialized
     }
 }

@@ -160,7 +160,8 @@ public final class HTTPNodeClient: StorageNodeClient {
     {
         let reply = try await call(.POST, "attest", [("j", jurisdiction.code), ("bucket", hex(bucket)), ("key", hex(key)),
                                                      ("nonce", hex(nonce)),
-                                                     ("replicas", hex(replicas.map(\.rawValue).joined(separator: ",")))])
+                                                     ("replicas", hex(replicas.map(\.rawValue).joined(separator: ",")))],
+                                   timeout: .seconds(600))
         return try decode { try JSONDecoder().decode(ReplicaStatement.self, from: Data(reply.body)) }
     }
 

@@ -51,6 +51,9 @@ public enum Limits {
     public static let storageThreadCount = 16
     /// Longest tenant name.
     public static let tenantNameBytesMax = 64
+
+    /// Location attestations a gateway assembles at once (each reads and hashes every replica's whole copy).
+    public static let attestationsInFlightMax = 4
 }
 
 /// An error a lower layer raises that callers above may not know by type: transient ones (a node or store that could

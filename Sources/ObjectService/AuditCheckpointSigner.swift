@@ -39,8 +39,21 @@ public struct AuditCheckpointSigner: Service {
         }
     }
 
-    /// Has `log`'s current tree signed by its jurisdiction's authority and records the checkpoint; returns it.
+    /// Has `log`'s current tree signed by its jurisdiction's authority and records the checkpoint; returns it. Two
+    /// callers (the signer each second, an administrator's export) can race: the one that lost presents a proof from
+    /// a checkpoint no longer the last, is refused, and tries again from the new one.
     public static func checkpoint(_ log: AuditLog, crypto: ObjectCrypto) async throws -> SignedNote {
+        var attempt = 0
+        while true {
+            attempt += 1
+            do { return try await checkpointOnce(log, crypto: crypto) } catch KeyStoreError.invalidRequest(let message)
+                where attempt < 3 && message.contains("prove consistency from it") {
+                continue
+            }
+        }
+    }
+
+    static func checkpointOnce(_ log: AuditLog, crypto: ObjectCrypto) async throws -> SignedNote {
         let (keyStore, metadata) = try crypto.checkpointSigner(log.jurisdiction)
         let head = log.treeHead()
         let last = try await keyStore.latestCheckpoint(metadata: metadata).flatMap(SignedNote.init)

@@ -18,15 +18,28 @@ extension ObjectService {
     {
         let record = try resolve(principal, bucket)
         let crossing = try await gate.checkRead(principal, record, .headObject, key: key)
+        // Each attestation reads and hashes every replica's whole copy: a few at a time per gateway.
+        guard attestationsInFlight.add(1, ordering: .relaxed).newValue <= Limits.attestationsInFlightMax else {
+            attestationsInFlight.subtract(1, ordering: .relaxed)
+            throw ObjectServiceError.serviceUnavailable("too many attestations at once; retry shortly")
+        }
+        defer { attestationsInFlight.subtract(1, ordering: .relaxed) }
         // Across a border an attestation counts as one request of the grant, found or not (no key is released).
         if let crossing { try await gate.chargeMiss(crossing) }
         guard let located = try await store.locate(record.jurisdiction, bucket: record.name, key: key) else {
             throw ObjectServiceError.noSuchKey(bucket: record.name, key: key)
         }
-        let nodes = located.replicas.map(\.nodeID)
+        // The replica set: the nodes placement names for the key (its first R) and any other holding the version;
+        // a named node without the version cannot attest, which the document shows.
+        var asked = located.replicas
+        for node in try store.ranked(record.jurisdiction, bucket: record.name, key: key)
+            .prefix(store.topology.replicationFactor) where !asked.contains(where: { $0.nodeID == node.nodeID }) {
+            asked.append(node)
+        }
+        let nodes = asked.map(\.nodeID)
         let jurisdiction = record.jurisdiction
         let statements = await withTaskGroup(of: AttestedReplica.self) { group in
-            for replica in located.replicas {
+            for replica in asked {
                 group.addTask {
                     do {
                         let signed = try await replica.attest(jurisdiction, bucket: record.name, key: key, nonce: nonce,
@@ -51,18 +64,23 @@ extension ObjectService {
         guard !replicas.isEmpty else {
             throw ObjectServiceError.serviceUnavailable("no replica of \(key) could attest its copy")
         }
-        var checkpoint: String?
-        if let (client, metadata) = try? store.crypto.checkpointSigner(jurisdiction) {
-            checkpoint = try? await client.latestCheckpoint(metadata: metadata)
-        }
+        // Recorded first, so the checkpoint that comes with the attestation can cover its own record.
         try await audit.record(jurisdiction, kind: "attestation", fields: principal.auditFields.merging([
             "bucket": record.name, "key": key, "version": located.manifest.versionID.description,
             "nonce": nonce, "replicas": nodes.map(\.rawValue).joined(separator: ","),
             "attested": statements.filter { $0.statement != nil }.map(\.node.rawValue).joined(separator: ","),
         ]) { $1 })
+        var checkpoint: String?
+        if let log = try? audit.log(jurisdiction), let note = try? await AuditCheckpointSigner.checkpoint(log, crypto: store.crypto) {
+            checkpoint = note.serialized
+        } else if let (client, metadata) = try? store.crypto.checkpointSigner(jurisdiction) {
+            checkpoint = try? await client.latestCheckpoint(metadata: metadata)
+        }
         return LocationAttestation(
             jurisdiction: jurisdiction.code, bucket: record.name, key: Base64URL.encode(Array(key.utf8)),
             version: located.manifest.versionID.description, nonce: nonce, timeMillis: clock.nowMillis(),
+            replicationFactor: store.topology.replicationFactor,
+            unanswered: statements.filter { $0.statement == nil }.map { "\($0.node): \($0.failure ?? "no answer")" },
             replicas: replicas, checkpoint: checkpoint)
     }
 }

@@ -166,6 +166,8 @@ extension ObjectService {
             answer.job = job
         case .readAudit:
             answer.auditLog = try await exportAudit(jurisdiction)
+        case .certifyNode:
+            if case .certificate(let issued) = result { return issued.auditFields }
         case .issueGrant, .revokeGrant:
             if case .grant(let status) = result, let grant = SignedGrant(compact: status.jws).payload() {
                 return ["grant": status.id, "notBefore": String(grant.notBefore), "expires": String(grant.expires)]

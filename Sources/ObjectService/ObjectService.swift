@@ -1,4 +1,5 @@
 import Logging
+import Synchronization
 import ObjectModel
 import Placement
 import SigV4
@@ -12,6 +13,8 @@ public final class ObjectService: Sendable {
     let control: ControlPlane
     let store: ObjectStore
     let gate: SovereigntyGate
+    /// Attestations being assembled now (``Limits/attestationsInFlightMax`` at most).
+    let attestationsInFlight = Atomic<Int>(0)
     let audit: AuditTrail
     public let clock: SequenceClock
     let logger: Logger

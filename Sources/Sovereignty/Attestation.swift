@@ -151,12 +151,18 @@ public struct LocationAttestation: Codable, Sendable, Equatable {
     public var version: String
     public var nonce: String
     public var timeMillis: Int64
+    /// The deployment's replication factor, as the gateway reports it.
+    public var replicationFactor: Int
+    /// Nodes named in the replica set that gave no statement, with why (as the gateway saw it).
+    public var unanswered: [String]
     public var replicas: [Replica]
     /// The latest checkpoint of the jurisdiction's audit log as its key store signed it.
     public var checkpoint: String?
 
     public init(jurisdiction: String, bucket: String, key: String, version: String, nonce: String, timeMillis: Int64,
-                replicas: [Replica], checkpoint: String?) {
+                replicationFactor: Int, unanswered: [String], replicas: [Replica], checkpoint: String?) {
+        self.replicationFactor = replicationFactor
+        self.unanswered = unanswered
         self.format = Self.format
         self.jurisdiction = jurisdiction
         self.bucket = bucket

@@ -68,12 +68,29 @@ struct VerifyCommand: AsyncParsableCommand {
             + "signature, certificate chain, validity and country, the nonce, freshness, and that the replicas agree.")
     @Argument(help: "Attestation file (`qantara attest object`).") var file: String
     @Option(help: "Trust anchor of the jurisdiction (`qantara trust export`, PEM).") var trust: String
+    @Option(help: "The object you asked about, s3://bucket/key: the attestation must be of it.") var object: String
+    @Option(help: "The version you asked about, if one.") var version: String?
     @Option(help: "The nonce you asked with: the attestation must carry it.") var nonce: String?
     @Option(help: "Fail if a replica's statement is older than this (like 1h, 7d).") var maxAge: String?
+    @Option(help: "Distinct certified replicas required (the replication you expect).") var replicas: Int = 2
+    @Option(help: "The jurisdiction's signed revocation list (`qantara trust revocations`), newer than the statements.")
+    var revocations: String?
+    @Flag(help: "Accept an object stored without encryption (a benchmark setting).") var allowPlaintext = false
     @Flag(help: "Print the report as JSON.") var json = false
 
     func validate() throws {
-        if let maxAge, GrantCommand.seconds(maxAge) == nil { throw ValidationError("--max-age is like 1h or 7d") }
+        if let maxAge {
+            guard let seconds = GrantCommand.seconds(maxAge), seconds > 0, seconds < Int64.max / 1000 else {
+                throw ValidationError("--max-age is like 1h or 7d")
+            }
+        }
+        guard nonce != nil || maxAge != nil else {
+            throw ValidationError("give --nonce (the one you asked with) or --max-age: otherwise an old attestation passes")
+        }
+        guard replicas >= 1 else { throw ValidationError("--replicas is at least 1") }
+        guard object.hasPrefix("s3://"), object.dropFirst(5).contains("/") else {
+            throw ValidationError("--object is s3://bucket/key")
+        }
     }
 
     func run() async throws {
@@ -86,7 +103,22 @@ struct VerifyCommand: AsyncParsableCommand {
         guard String(decoding: text, as: UTF8.self).contains("-----BEGIN CERTIFICATE-----") else {
             throw fail("\(trust): an attestation is verified with the X.509 anchor (PEM), not verifier keys")
         }
-        let report = AttestationVerifier(anchor: anchor, nonce: nonce,
+        var revoked = [String: Int64]()
+        var revocationsMillis: Int64?
+        if let revocations {
+            guard let data = FileManager.default.contents(atPath: revocations),
+                  let list = RevocationList(String(decoding: data, as: UTF8.self), anchor: anchor) else {
+                throw fail("\(revocations) is not a revocation list signed by \(anchor.jurisdiction)'s authority")
+            }
+            revoked = list.revoked
+            revocationsMillis = list.timeMillis
+        }
+        let path = object.dropFirst(5)
+        let slash = path.firstIndex(of: "/")!
+        let report = AttestationVerifier(anchor: anchor, bucket: String(path[..<slash]),
+                                         key: String(path[path.index(after: slash)...]), version: version,
+                                         replicas: replicas, allowPlaintext: allowPlaintext,
+                                         revocationsMillis: revocationsMillis, nonce: nonce, revoked: revoked,
                                          maximumAgeMillis: maxAge.flatMap(GrantCommand.seconds).map { $0 * 1000 },
                                          nowMillis: Int64(Date().timeIntervalSince1970 * 1000)).verify(attestation)
         if json {
@@ -103,9 +135,44 @@ struct VerifyCommand: AsyncParsableCommand {
 }
 
 /// The offline checks of a location attestation.
+/// A jurisdiction's signed list of revoked certificates (`Docs/formats.md`), checked against its anchor.
+struct RevocationList {
+    /// Serial (hex) → when it was revoked (ms).
+    var revoked: [String: Int64]
+    /// When the authority signed the list.
+    var timeMillis: Int64
+
+    init?(_ text: String, anchor: TrustAnchor) {
+        guard let note = SignedNote(text),
+              note.signatures.contains(where: { signature in anchor.keys.contains { $0.verifies(signature, of: note.text).valid } })
+        else { return nil }
+        let lines = note.text.split(separator: "\n").map(String.init)
+        guard lines.count >= 3, lines[0] == "qantara/\(anchor.jurisdiction.code)/revocations",
+              let count = Int(lines[1]), count == lines.count - 3, lines[2].hasPrefix("time "),
+              let time = Int64(lines[2].dropFirst(5)) else { return nil }
+        timeMillis = time
+        revoked = [:]
+        for line in lines.dropFirst(3) {
+            let parts = line.split(separator: " ")
+            guard parts.count == 3, let millis = Int64(parts[1]) else { return nil }
+            revoked[String(parts[0])] = millis
+        }
+    }
+}
+
 struct AttestationVerifier {
     let anchor: TrustAnchor
+    /// The object the verifier asked about.
+    let bucket: String
+    let key: String
+    let version: String?
+    /// Distinct certified replicas required.
+    let replicas: Int
+    let allowPlaintext: Bool
+    /// When the revocation list was signed (nil: no list).
+    let revocationsMillis: Int64?
     let nonce: String?
+    let revoked: [String: Int64]
     let maximumAgeMillis: Int64?
     let nowMillis: Int64
 
@@ -116,6 +183,9 @@ struct AttestationVerifier {
         var problems: [String]
     }
 
+    /// How far ahead of the verifier's clock a node's may be.
+    static let clockSkewMillis: Int64 = 300_000
+
     func verify(_ attestation: LocationAttestation) -> Report {
         var problems = [String]()
         var lines = [String]()
@@ -123,6 +193,12 @@ struct AttestationVerifier {
         if attestation.format != LocationAttestation.format { problems.append("unknown format \(attestation.format)") }
         if jurisdiction != anchor.jurisdiction.code {
             problems.append("the object is in \(jurisdiction), the anchor is \(anchor.jurisdiction)'s")
+        }
+        if attestation.bucket != bucket || attestation.key != Base64URL.encode(Array(key.utf8)) {
+            problems.append("the attestation is of another object than s3://\(bucket)/\(key)")
+        }
+        if let version, version != attestation.version {
+            problems.append("the attestation is of version \(attestation.version), not \(version)")
         }
         if let nonce, nonce != attestation.nonce {
             problems.append("the attestation answers nonce \(attestation.nonce), not yours (replayed or for someone else)")
@@ -160,6 +236,10 @@ struct AttestationVerifier {
             }
         }
         if claims.isEmpty { problems.append("no replica's statement verifies") }
+        if Set(claims.map(\.node)).count < replicas {
+            problems.append("\(Set(claims.map(\.node)).count) certified replica(s) attest, \(replicas) required")
+        }
+        for unanswered in attestation.unanswered { problems.append("replica \(unanswered) (as the gateway reports)") }
         // The copies agree: same bytes, same keys.
         var digests = [String: [String]]()
         for (claim, node) in claims { digests[claim.sha256, default: []].append(node) }
@@ -177,8 +257,12 @@ struct AttestationVerifier {
                     + " (a copy is damaged or altered)")
             }
         }
-        let custodies = Set(claims.map { $0.claim.custody.map { "\($0.jurisdiction)/\($0.keyVersion)/\($0.bucketKey)/\($0.cipher)" } ?? "none" })
+        let custodies = Set(claims.map { $0.claim.custody.map {
+            "\($0.jurisdiction)/\($0.tenant)/\($0.keyVersion)/\($0.bucketKey)/\($0.cipher)" } ?? "none" })
         if custodies.count > 1 { problems.append("the replicas disagree on the keys that open the object") }
+        if custodies.contains("none") && !allowPlaintext {
+            problems.append("the object is stored without encryption (no key custody)")
+        }
         var summary = "attestation of \(attestation.bucket)/\(String(decoding: Base64URL.decode(attestation.key) ?? [], as: UTF8.self)) "
             + "version \(attestation.version) verified: \(claims.count) replica(s) in \(jurisdiction), all certified by "
             + "\(jurisdiction)'s authority, holding the same ciphertext"
@@ -234,6 +318,18 @@ struct AttestationVerifier {
             problems.append("its certificate is of C=\(country ?? "none"), the object is in \(attestation.jurisdiction)")
         }
         if node != claim.node { problems.append("its certificate names node \(node ?? "none"), the statement \(claim.node)") }
+        if let revokedAt = revoked[Hex.encode(Array(certificate.serialNumber.bytes))], revokedAt <= claim.timeMillis {
+            problems.append("its certificate was revoked at \(Timestamps.iso8601(millis: revokedAt)), before it signed")
+        }
+        if let revocationsMillis, revocationsMillis < claim.timeMillis {
+            problems.append("the revocation list is older than its statement: ask for a fresh one")
+        }
+        if claim.timeMillis < 0 || claim.timeMillis > Int64(1) << 50 {
+            return problems + ["it carries no plausible time"]
+        }
+        if claim.timeMillis > nowMillis + Self.clockSkewMillis {
+            problems.append("it is dated in the future (\(claim.timeMillis) ms)")
+        }
         let signedAt = Date(timeIntervalSince1970: TimeInterval(claim.timeMillis) / 1000)
         if signedAt < certificate.notValidBefore || signedAt > certificate.notValidAfter {
             problems.append("its certificate was not valid when it signed (\(certificate.notValidBefore) to "
@@ -254,8 +350,9 @@ struct AttestationVerifier {
         if let nonce, String(decoding: claim.nonce, as: UTF8.self) != nonce {
             problems.append("it does not carry your nonce")
         }
-        if let maximumAgeMillis, nowMillis - claim.timeMillis > maximumAgeMillis {
-            problems.append("it was signed at \(Timestamps.iso8601(millis: claim.timeMillis)), older than the maximum age")
+        let (age, overflow) = nowMillis.subtractingReportingOverflow(claim.timeMillis)
+        if let maximumAgeMillis, overflow || age > maximumAgeMillis {
+            problems.append("it was signed at \(claim.timeMillis) ms, older than the maximum age")
         }
         return problems
     }

@@ -225,11 +225,10 @@ extension GatewayRuntime {
                 }
                 let site = node.site ?? entry.regions.first ?? entry.code.code.lowercased()
                 let request = try identity.request(node: node.id, jurisdiction: entry.code, site: site)
-                let certificate = try store.certifyLocalNode(request)
-                try identity.install(certificate, node: node.id, jurisdiction: entry.code)
-                try await audit.record(entry.code, kind: "node", fields: [
-                    "event": "enrol", "node": node.id.rawValue, "site": site,
-                    "certificate": AuthorityAction.csrDigest(certificate)])
+                let issued = try store.certifyLocalNode(request)
+                try identity.install(issued.pem, node: node.id, jurisdiction: entry.code)
+                try await audit.record(entry.code, kind: "node",
+                                       fields: issued.auditFields.merging(["event": "enrol"]) { $1 })
             }
         }
     }

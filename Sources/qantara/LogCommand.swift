@@ -113,7 +113,48 @@ struct TrustAnchor {
 struct TrustCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "trust", abstract: "A jurisdiction's certificate authority: export its anchor, certify its nodes.",
-        subcommands: [Export.self, Certify.self])
+        subcommands: [Export.self, Certify.self, Revoke.self, Revocations.self])
+
+    struct Revoke: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Revoke a certificate the jurisdiction's authority issued (a node's), and print the signed list.")
+        @OptionGroup var options: AuthorityOptions
+        @Option(help: "Jurisdiction.") var jurisdiction: String = "MA"
+        @Option(help: "The certificate to revoke (PEM).") var certificate: String
+        @Option(help: "Why (one line).") var reason: String
+        @Option(name: .shortAndLong, help: "Output file for the revocation list (default: standard output).")
+        var output: String?
+
+        func validate() throws { try KeyCommand.check(jurisdiction) }
+
+        func run() async throws {
+            guard let data = FileManager.default.contents(atPath: certificate),
+                  let parsed = try? Certificate(pemEncoded: String(decoding: data, as: UTF8.self)) else {
+                throw fail("\(certificate) is not a PEM certificate")
+            }
+            let serial = Hex.encode(Array(parsed.serialNumber.bytes))
+            let answer = try await options.run(try jurisdictionArgument(jurisdiction),
+                                               .revokeCertificate(serial: serial, reason: reason))
+            guard let list = answer.revocations else { throw fail("the gateway sent no revocation list") }
+            try writeOutput(list, to: output)
+        }
+    }
+
+    struct Revocations: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "The jurisdiction's signed list of revoked certificates, for `qantara verify --revocations`.")
+        @OptionGroup var options: AuthorityOptions
+        @Option(help: "Jurisdiction.") var jurisdiction: String = "MA"
+        @Option(name: .shortAndLong, help: "Output file (default: standard output).") var output: String?
+
+        func validate() throws { try KeyCommand.check(jurisdiction) }
+
+        func run() async throws {
+            let answer = try await options.run(try jurisdictionArgument(jurisdiction), .listRevocations)
+            guard let list = answer.revocations else { throw fail("the gateway sent no revocation list") }
+            try writeOutput(list, to: output)
+        }
+    }
 
     struct Certify: AsyncParsableCommand {
         static let configuration = CommandConfiguration(

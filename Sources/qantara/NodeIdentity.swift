@@ -31,11 +31,16 @@ struct NodeIdentity {
             }
             return key
         }
-        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o700])
         let key = Curve25519.Signing.PrivateKey()
-        guard FileManager.default.createFile(atPath: keyPath, contents: key.rawRepresentation,
-                                             attributes: [.posixPermissions: 0o600]) else {
-            throw Failure(description: "cannot write \(keyPath)")
+        // Created 0600 from the start (never readable by others, whatever the umask), and never over another key.
+        let fd = open(keyPath, O_WRONLY | O_CREAT | O_EXCL, 0o600)
+        guard fd >= 0 else { throw Failure(description: "cannot create \(keyPath): errno \(errno)") }
+        defer { close(fd) }
+        let bytes = Array(key.rawRepresentation)
+        guard bytes.withUnsafeBytes({ write(fd, $0.baseAddress, $0.count) }) == bytes.count, fsync(fd) == 0 else {
+            throw Failure(description: "cannot write \(keyPath): errno \(errno)")
         }
         return key
     }

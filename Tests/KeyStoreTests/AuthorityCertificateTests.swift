@@ -1,6 +1,7 @@
 import Crypto
 import Foundation
 import Hashing
+import ObjectModel
 import SwiftASN1
 @testable import KeyStore
 import X509
@@ -43,7 +44,12 @@ final class AuthorityCertificateTests: XCTestCase {
         let published = try await store.authorities()
         let anchor = try Certificate(pemEncoded: try XCTUnwrap(published.first?.certificate))
         let nodeKey = Curve25519.Signing.PrivateKey()
-        let issued = try Certificate(pemEncoded: try store.certifyLocalNode(try request(country: "MA", key: nodeKey)))
+        let answer = try store.certifyLocalNode(try request(country: "MA", key: nodeKey))
+        XCTAssertEqual(answer.node, "ma-4")
+        XCTAssertEqual(answer.site, "rabat-2")
+        XCTAssertEqual(answer.keyFingerprint, Hex.encode(StreamingDigest.hash(.sha256, Array(nodeKey.publicKey.rawRepresentation))))
+        let issued = try Certificate(pemEncoded: answer.pem)
+        XCTAssertEqual(Hex.encode(Array(issued.serialNumber.bytes)), answer.serial)
         XCTAssertEqual(issued.issuer, anchor.subject)
         XCTAssertTrue(anchor.publicKey.isValidSignature(issued.signature, for: issued))
         XCTAssertEqual(issued.publicKey, Certificate.PrivateKey(nodeKey).publicKey)

@@ -4,6 +4,7 @@ regulator verifies the file offline with the jurisdiction's anchor (`qantara ver
 import base64
 import json
 import os
+import pathlib
 import subprocess
 import time
 
@@ -38,9 +39,14 @@ def attest(server, bucket, key, nonce, output, gateway=None, check=True):
                       gateway=gateway, check=check)
 
 
+OBJECT = "records/2026.bin"
+
+
 def verify(server, path, anchor, *extra):
-    return subprocess.run([str(server_binary()), "verify", str(path), "--trust", str(anchor), *extra],
-                          capture_output=True, text=True)
+    """`qantara verify` of an attestation of OBJECT in its bucket (read from the file's own bucket field)."""
+    bucket = json.loads(pathlib.Path(path).read_text()).get("bucket", "missing")
+    return subprocess.run([str(server_binary()), "verify", str(path), "--trust", str(anchor), "--object",
+                           f"s3://{bucket}/{OBJECT}", *extra], capture_output=True, text=True)
 
 
 def server_binary():
@@ -132,12 +138,20 @@ def test_forged_attestations_are_refused_each_with_its_reason(attested, tmp_path
         ("forged-checkpoint", grown_checkpoint, (), "checkpoint is not signed"),
     ]
     for label, change, extra, reason in cases:
-        result = verify(server, forged(tmp_path, attestation, label, change), anchor, *extra)
+        result = verify(server, forged(tmp_path, attestation, label, change), anchor, *(extra or ("--nonce", "n-1")))
         assert result.returncode == 1, label
         assert reason in result.stderr, f"{label}: {result.stderr}"
     # Another authority's anchor verifies nothing of MA's.
-    result = verify(server, document, fr_anchor)
+    result = verify(server, document, fr_anchor, "--nonce", "n-1")
     assert result.returncode == 1 and "the anchor is FR's" in result.stderr
+    # The regulator names what it asked about: an attestation of another object does not answer it.
+    other = subprocess.run([str(server_binary()), "verify", str(document), "--trust", str(anchor), "--object",
+                            f"s3://{bucket}/another.bin", "--nonce", "n-1"], capture_output=True, text=True)
+    assert other.returncode == 1 and "another object than" in other.stderr
+    # More replicas required than attest; no nonce and no age bound at all.
+    result = verify(server, document, anchor, "--nonce", "n-1", "--replicas", "3")
+    assert result.returncode == 1 and "2 certified replica(s) attest, 3 required" in result.stderr
+    assert verify(server, document, anchor).returncode != 0
     # A statement too old for the verifier's freshness bound.
     time.sleep(1.2)
     result = verify(server, document, anchor, "--max-age", "1s")
@@ -164,3 +178,40 @@ def test_a_damaged_replica_shows_in_the_next_attestation(attested, tmp_path):
     result = verify(server, after, anchor, "--nonce", "after")
     assert result.returncode == 1
     assert "hold different bytes" in result.stderr and victim in result.stderr, result.stderr
+
+
+def test_a_revoked_node_certificate_fails_statements_signed_after_its_revocation(attested, tmp_path):
+    server, bucket, anchor = attested
+    before = tmp_path / "before.json"
+    attest(server, bucket, "records/2026.bin", "before-revocation", before)
+    node = json.loads(before.read_text())["replicas"][0]["statement"].splitlines()[1].split(" ")[1]
+    certificate = server.data_dir / "nodes" / node / "identity.pem"
+    serial = openssl("x509", "-in", str(certificate), "-noout", "-serial").stdout.decode().strip().split("=")[1].lower()
+    time.sleep(0.01)
+    revocations = tmp_path / "ma.revocations"
+    server.cli("trust", "revoke", "--jurisdiction", "MA", "--certificate", str(certificate), "--reason",
+               "disk replaced", "-o", str(revocations))
+    listed = revocations.read_text()
+    assert listed.startswith("qantara/MA/revocations\n") and serial.lstrip("0") in listed
+    assert "\u2014 MA-authority-v1 " in listed
+    again = tmp_path / "again.revocations"
+    server.cli("trust", "revocations", "--jurisdiction", "MA", "-o", str(again))
+    assert serial.lstrip("0") in again.read_text()
+    revoked = [e["fields"] for e in audit_entries(server, "MA") if e["kind"] == "node"
+               and e["fields"].get("event") == "revoke" and e["fields"].get("serial") == serial]
+    assert revoked, "the revocation is not in MA's audit log"
+
+    after = tmp_path / "after.json"
+    attest(server, bucket, "records/2026.bin", "after-revocation", after)
+    result = verify(server, after, anchor, "--nonce", "after-revocation", "--revocations", str(revocations))
+    assert result.returncode == 1 and f"replica {node}: its certificate was revoked" in result.stderr, result.stderr
+    # What it signed before its revocation still holds (with a list newer than it); a list older than the
+    # statements, or one not signed by MA's authority, is refused.
+    assert verify(server, before, anchor, "--nonce", "before-revocation", "--revocations",
+                  str(revocations)).returncode == 0
+    stale = verify(server, after, anchor, "--nonce", "after-revocation", "--revocations", str(revocations))
+    assert "older than its statement" in stale.stderr
+    forged = tmp_path / "forged.revocations"
+    forged.write_text(listed.replace("\n1\n", "\n0\n", 1))
+    result = verify(server, after, anchor, "--nonce", "after-revocation", "--revocations", str(forged))
+    assert result.returncode == 1 and "not a revocation list signed by MA's authority" in result.stderr
