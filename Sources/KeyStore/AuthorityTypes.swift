@@ -60,11 +60,12 @@ public enum AuthorityAction: Codable, Sendable, Equatable {
     /// The signed list of revoked certificates.
     case listRevocations
 
-    /// Destroying keys, rotating the root key, legal-process grants, and changing who the administrators are or how
-    /// many must agree: acts that cannot be taken back, or that would let one administrator remove the check.
+    /// Destroying keys, rotating the root key, legal-process grants, changing who the administrators are or how
+    /// many must agree, and certifying a node (a key whose statements regulators trust as the jurisdiction's):
+    /// acts that cannot be taken back, or that would let one administrator remove the check.
     public var needsQuorum: Bool {
         switch self {
-        case .destroyKey, .createAdministrator, .setQuorum: return true
+        case .destroyKey, .createAdministrator, .setQuorum, .certifyNode: return true
         case .rotateKey(let tenant): return tenant == nil
         case .issueGrant(let grant): return grant.purpose == .legalProcess
         default: return false

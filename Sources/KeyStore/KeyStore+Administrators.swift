@@ -201,6 +201,9 @@ extension KeyStore {
                 throw KeyStoreError.invalidRequest("an enrolment key is a base64 X25519 public key (qantara admin "
                     + "keygen makes one)")
             }
+        case .certifyNode(let csr):
+            // A request that could not be certified is refused now, not after the approvals.
+            _ = try certifyNode(csr, state: state)
         case .destroyKey(let tenant), .retireKey(let tenant):
             // Only tenants' own keys: the reserved ones (the control plane's `.control`, which seals every access
             // key's secret) are never retired or destroyed by an authority call.

@@ -22,7 +22,7 @@ public final class AuditTrail: Sendable {
     struct Pending {
         let kind: String
         let fields: [String: String]
-        let done: CheckedContinuation<Void, any Error>
+        let done: CheckedContinuation<UInt64, any Error>
     }
 
     /// One jurisdiction's log and the records waiting for its next batch.
@@ -62,10 +62,12 @@ public final class AuditTrail: Sendable {
 
     /// Appends a record to J's log and returns once it is durable; failing to write it fails the caller (`503`), so
     /// nothing that must be recorded happens unrecorded.
-    public func record(_ jurisdiction: Jurisdiction, kind: String, fields: [String: String]) async throws {
+    /// Returns the record's sequence number in J's log.
+    @discardableResult
+    public func record(_ jurisdiction: Jurisdiction, kind: String, fields: [String: String]) async throws -> UInt64 {
         do {
             let journal = try journal(jurisdiction)
-            try await withCheckedThrowingContinuation { (done: CheckedContinuation<Void, any Error>) in
+            return try await withCheckedThrowingContinuation { (done: CheckedContinuation<UInt64, any Error>) in
                 let leads = journal.queue.withLock { queue -> Bool in
                     queue.pending.append(Pending(kind: kind, fields: fields, done: done))
                     defer { queue.writing = true }
@@ -91,8 +93,8 @@ public final class AuditTrail: Sendable {
             guard !batch.isEmpty else { return }
             do {
                 guard active else { throw AuditError.unwritable("the gateway is shutting down") }
-                try journal.log.append(batch.map { (kind: $0.kind, fields: $0.fields) })
-                for pending in batch { pending.done.resume() }
+                let entries = try journal.log.append(batch.map { (kind: $0.kind, fields: $0.fields) })
+                for (pending, entry) in zip(batch, entries) { pending.done.resume(returning: entry.seq) }
             } catch {
                 for pending in batch { pending.done.resume(throwing: error) }
             }

@@ -65,23 +65,26 @@ extension ObjectService {
             throw ObjectServiceError.serviceUnavailable("no replica of \(key) could attest its copy")
         }
         // Recorded first, so the checkpoint that comes with the attestation can cover its own record.
-        try await audit.record(jurisdiction, kind: "attestation", fields: principal.auditFields.merging([
+        let seq = try await audit.record(jurisdiction, kind: "attestation", fields: principal.auditFields.merging([
             "bucket": record.name, "key": key, "version": located.manifest.versionID.description,
             "nonce": nonce, "replicas": nodes.map(\.rawValue).joined(separator: ","),
             "attested": statements.filter { $0.statement != nil }.map(\.node.rawValue).joined(separator: ","),
         ]) { $1 })
         var checkpoint: String?
-        if let log = try? audit.log(jurisdiction), let note = try? await AuditCheckpointSigner.checkpoint(log, crypto: store.crypto) {
+        var inclusion: LocationAttestation.AuditInclusion?
+        if let log = try? audit.log(jurisdiction), let note = try? await AuditCheckpointSigner.checkpoint(log, crypto: store.crypto),
+           let head = Checkpoint(body: note.text) {
             checkpoint = note.serialized
-        } else if let (client, metadata) = try? store.crypto.checkpointSigner(jurisdiction) {
-            checkpoint = try? await client.latestCheckpoint(metadata: metadata)
+            if let (line, proof) = try? log.inclusionProof(seq: seq, size: head.size) {
+                inclusion = .init(entry: line, index: seq - 1, proof: proof.map { Base64.encode($0) })
+            }
         }
         return LocationAttestation(
             jurisdiction: jurisdiction.code, bucket: record.name, key: Base64URL.encode(Array(key.utf8)),
             version: located.manifest.versionID.description, nonce: nonce, timeMillis: clock.nowMillis(),
             replicationFactor: store.topology.replicationFactor,
             unanswered: statements.filter { $0.statement == nil }.map { "\($0.node): \($0.failure ?? "no answer")" },
-            replicas: replicas, checkpoint: checkpoint)
+            replicas: replicas, checkpoint: checkpoint, audit: inclusion)
     }
 }
 

@@ -72,7 +72,7 @@ extension ObjectService {
                 try await keyStore(jurisdiction).administer(proof, body: body, metadata: metadata)
             }
         } catch {
-            try? await audit.record(jurisdiction, kind: kind, fields: fields.merging(
+            _ = try? await audit.record(jurisdiction, kind: kind, fields: fields.merging(
                 ["phase": "refused", "error": String(describing: error)]) { $1 })
             throw error
         }

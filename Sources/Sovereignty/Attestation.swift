@@ -158,9 +158,28 @@ public struct LocationAttestation: Codable, Sendable, Equatable {
     public var replicas: [Replica]
     /// The latest checkpoint of the jurisdiction's audit log as its key store signed it.
     public var checkpoint: String?
+    /// The attestation's own record in that log, and its inclusion proof in the checkpoint's tree.
+    public var audit: AuditInclusion?
+
+    public struct AuditInclusion: Codable, Sendable, Equatable {
+        /// The record's line in `audit.log` (the leaf's data).
+        public var entry: String
+        /// Its leaf index (sequence number − 1).
+        public var index: UInt64
+        /// Base64 hashes, RFC 6962 order.
+        public var proof: [String]
+
+        public init(entry: String, index: UInt64, proof: [String]) {
+            self.entry = entry
+            self.index = index
+            self.proof = proof
+        }
+    }
 
     public init(jurisdiction: String, bucket: String, key: String, version: String, nonce: String, timeMillis: Int64,
-                replicationFactor: Int, unanswered: [String], replicas: [Replica], checkpoint: String?) {
+                replicationFactor: Int, unanswered: [String], replicas: [Replica], checkpoint: String?,
+                audit: AuditInclusion? = nil) {
+        self.audit = audit
         self.replicationFactor = replicationFactor
         self.unanswered = unanswered
         self.format = Self.format

@@ -189,7 +189,8 @@ struct ApproveCommand: AsyncParsableCommand {
     @OptionGroup var options: AuthorityOptions
     @Option(help: "Jurisdiction (ISO code).") var jurisdiction: String
     @Argument(help: "The pending request's id (r-…).") var request: String
-    @Option(help: "Where to write an approved new administrator's sealed enrolment.") var out: String?
+    @Option(help: "Where to write an approved new administrator's sealed enrolment, or an approved node certificate.")
+    var out: String?
     @Option(help: "To approve a new administrator: its enrolment key's fingerprint, as the newcomer read it out to you.")
     var fingerprint: String?
 
@@ -224,6 +225,14 @@ struct ApproveCommand: AsyncParsableCommand {
         for grant in answer.grants ?? [] { print("grant \(grant.id) is \(grant.state)") }
         for key in answer.keys ?? [] { print("\(key.jurisdiction) \(key.tenant) v\(key.version) \(key.state)") }
         try await runAdmin { try saveEnrolment(answer, to: out) }
+        if let certificate = answer.certificate {
+            if let out {
+                try writeOutput(certificate, to: out)
+                print("node certificate written to \(out): install it on the node (qantara node … enrol --certificate)")
+            } else {
+                print(certificate, terminator: "")
+            }
+        }
     }
 }
 

@@ -273,13 +273,24 @@ struct AttestationVerifier {
                 problems.append("the data key is wrapped in \(custody.jurisdiction)'s key store, not \(jurisdiction)'s")
             }
         }
-        if let checkpoint = attestation.checkpoint {
-            guard let note = SignedNote(checkpoint),
-                  let head = AuditVerifier.verifiedCheckpoint(note, keys: anchor.keys).0 else {
-                problems.append("the audit-log checkpoint is not signed by \(jurisdiction)'s authority")
-                return Report(valid: false, summary: summary, replicas: lines, problems: problems)
-            }
-            summary += "; \(jurisdiction)'s audit log \(head.origin) at \(head.size) entries"
+        // The attestation's own record in J's audit log, proven included in a checkpoint J's authority signed.
+        guard let checkpoint = attestation.checkpoint, let note = SignedNote(checkpoint),
+              let head = AuditVerifier.verifiedCheckpoint(note, keys: anchor.keys).0,
+              head.origin.hasPrefix(AuditVerifier.originPrefix(anchor.jurisdiction)) else {
+            problems.append("no audit-log checkpoint signed by \(jurisdiction)'s authority comes with it")
+            return Report(valid: false, summary: summary, replicas: lines, problems: problems)
+        }
+        if let record = attestation.audit, let entry = try? JSONDecoder().decode(AuditEntry.self, from: Data(record.entry.utf8)),
+           record.proof.count <= 64, let proof = Optional(record.proof.compactMap(Base64.decode)),
+           proof.count == record.proof.count,
+           MerkleTree.verifyInclusion(index: record.index, size: head.size, leaf: MerkleTree.leafHash(Array(record.entry.utf8)),
+                                      proof: proof, root: head.root),
+           entry.kind == "attestation", entry.seq == record.index &+ 1, entry.fields["nonce"] == attestation.nonce,
+           entry.fields["bucket"] == attestation.bucket, entry.fields["version"] == attestation.version,
+           entry.fields["key"].map({ Base64URL.encode(Array($0.utf8)) }) == attestation.key {
+            summary += "; recorded as entry \(entry.seq) of \(jurisdiction)'s audit log \(head.origin) (\(head.size) entries)"
+        } else {
+            problems.append("its own record in \(jurisdiction)'s audit log is missing or not proven in the checkpoint")
         }
         return Report(valid: problems.isEmpty, summary: summary, replicas: lines, problems: problems)
     }

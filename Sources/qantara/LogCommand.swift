@@ -168,8 +168,10 @@ struct TrustCommand: AsyncParsableCommand {
 
         func run() async throws {
             guard let data = FileManager.default.contents(atPath: csr) else { throw fail("cannot read \(csr)") }
-            let answer = try await options.run(try jurisdictionArgument(jurisdiction),
-                                               .certifyNode(csr: String(decoding: data, as: UTF8.self)))
+            let code = try jurisdictionArgument(jurisdiction)
+            let answer = try await options.run(code, .certifyNode(csr: String(decoding: data, as: UTF8.self)))
+            // Certifying a node needs a second administrator: the certificate comes with the approval.
+            if reportPending(answer, jurisdiction: code) { return }
             guard let certificate = answer.certificate else { throw fail("the gateway sent no certificate") }
             try writeOutput(certificate, to: output)
         }

@@ -135,13 +135,13 @@ class Server:
             raise AssertionError(f"qantara {' '.join(args)} failed: {result.stderr}")
         return result
 
-    def approve(self, jurisdiction="MA", admin=2):
+    def approve(self, jurisdiction="MA", admin=2, extra=()):
         """Approves, as the jurisdiction's administrator `admin`, the newest act waiting for approvals."""
         pending = self.cli("approvals", "--jurisdiction", jurisdiction).stdout.splitlines()[1:]
         assert pending, "nothing awaits approval"
         request = pending[-1].split()[0]
         return self.cli("approve", request, "--jurisdiction", jurisdiction, "--admin",
-                        str(self.credentials_dir / "admins" / f"{jurisdiction}-admin-{admin}.json"))
+                        str(self.credentials_dir / "admins" / f"{jurisdiction}-admin-{admin}.json"), *extra)
 
     def new_tenant(self, name):
         """Creates a tenant and an access key; returns (key id, secret)."""

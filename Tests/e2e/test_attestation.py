@@ -65,6 +65,14 @@ def test_every_replica_signs_what_it_holds_and_openssl_agrees(attested, tmp_path
     assert attestation["format"] == "qantara-attestation/v1" and attestation["jurisdiction"] == "MA"
     assert base64.urlsafe_b64decode(attestation["key"] + "==") == b"records/2026.bin"
     assert attestation["checkpoint"].startswith("qantara/MA/audit/")
+    assert "recorded as entry" in result.stdout
+    # The attestation's own audit record, proven in the checkpoint by the regulator's own RFC 6962 code.
+    from test_transparency import leaf_hash, parse_checkpoint, parse_note, verify_inclusion
+    _, size, root, _ = parse_checkpoint(parse_note(attestation["checkpoint"])[0])
+    record = attestation["audit"]
+    assert json.loads(record["entry"])["fields"]["nonce"] == "dpa-2026-001"
+    assert verify_inclusion(record["index"], size, leaf_hash(record["entry"].encode()),
+                            [base64.b64decode(h) for h in record["proof"]], root)
 
     # With nothing but openssl: each node certificate chains to MA's anchor, and each statement is signed by it.
     digests = set()
@@ -135,7 +143,10 @@ def test_forged_attestations_are_refused_each_with_its_reason(attested, tmp_path
         ("replayed-nonce", lambda doc: None, ("--nonce", "n-2"), "not yours"),
         ("relabelled-nonce", lambda doc: doc.__setitem__("nonce", "n-2"), ("--nonce", "n-2"), "another nonce"),
         ("other-object", lambda doc: doc.__setitem__("version", "0" * 32), (), "another object or version"),
-        ("forged-checkpoint", grown_checkpoint, (), "checkpoint is not signed"),
+        ("forged-checkpoint", grown_checkpoint, (), "no audit-log checkpoint signed"),
+        ("unaudited", lambda doc: doc.__setitem__("audit", None), (), "own record in MA's audit log is missing"),
+        ("other-record", lambda doc: doc["audit"].__setitem__("index", doc["audit"]["index"] - 1), (),
+         "own record in MA's audit log is missing"),
     ]
     for label, change, extra, reason in cases:
         result = verify(server, forged(tmp_path, attestation, label, change), anchor, *(extra or ("--nonce", "n-1")))

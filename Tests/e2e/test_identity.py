@@ -59,7 +59,11 @@ def test_a_node_process_enrols_through_its_jurisdictions_administrators(server, 
     assert "C = MA, O = Qantara, OU = rabat-2, CN = ma-9" in openssl(
         "req", "-in", str(node_dir / "identity.csr"), "-noout", "-subject", "-verify").stdout
     issued = tmp_path / "ma-9.pem"
-    server.cli("trust", "certify", "--jurisdiction", "MA", "--csr", str(node_dir / "identity.csr"), "-o", str(issued))
+    # Certifying a node takes two of MA's administrators: the second one's approval carries the certificate.
+    requested = server.cli("trust", "certify", "--jurisdiction", "MA", "--csr", str(node_dir / "identity.csr"),
+                           "-o", str(issued))
+    assert "awaits approval" in requested.stdout and not issued.exists()
+    server.approve("MA", extra=("--out", str(issued)))
     assert openssl("verify", "-CAfile", str(anchor["MA"]), str(issued)).stdout.strip().endswith("OK")
     assert "OU = rabat-2, CN = ma-9" in openssl("x509", "-in", str(issued), "-noout", "-subject").stdout
     server.cli(*node, "enrol", "--certificate", str(issued))
@@ -86,6 +90,7 @@ def test_a_node_process_enrols_through_its_jurisdictions_administrators(server, 
     assert refused.returncode == 1
     fr_issued = tmp_path / "fr-9.pem"
     server.cli("trust", "certify", "--jurisdiction", "FR", "--csr", str(fr_dir / "identity.csr"), "-o", str(fr_issued))
+    server.approve("FR", extra=("--out", str(fr_issued)))
     wrong = server.cli(*node, "enrol", "--certificate", str(fr_issued), check=False)
     assert wrong.returncode == 1 and "refuses to serve MA's data" in wrong.stderr
     assert (node_dir / "identity.pem").read_text() == issued.read_text()
