@@ -45,6 +45,15 @@ public final class AuditTrail: Sendable {
     /// J's audit log, opened on first use.
     public func log(_ jurisdiction: Jurisdiction) throws -> AuditLog { try journal(jurisdiction).log }
 
+    /// J's audit log if this gateway keeps one (open, or on disk from before), without creating it.
+    public func existingLog(_ jurisdiction: Jurisdiction) throws -> AuditLog? {
+        let known = journals.withLock { $0[jurisdiction] != nil }
+        guard known || FileManager.default.fileExists(atPath: directory + "/\(jurisdiction.code)/audit.log") else {
+            return nil
+        }
+        return try log(jurisdiction)
+    }
+
     /// The logs opened so far.
     public var openLogs: [AuditLog] { journals.withLock { $0.values.map(\.log) } }
 

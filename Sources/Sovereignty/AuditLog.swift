@@ -177,6 +177,16 @@ public final class AuditLog: @unchecked Sendable {
         return note
     }
 
+    /// A hash tile of the log's tree (``MerkleLevels/tile(level:index:width:)``).
+    public func tile(level: Int, index: UInt64, width: Int) -> [UInt8]? {
+        state.withLock { $0.tree.tile(level: level, index: index, width: width) }
+    }
+
+    /// The newest checkpoint this log recorded (a serialized signed note), if any.
+    public func latestCheckpoint() throws -> String? {
+        try checkpointLines().reversed().lazy.compactMap(Self.note(line:)).first?.serialized
+    }
+
     /// The signed note of a line of `audit.checkpoints`.
     public static func note(line: String) -> SignedNote? {
         (try? JSONDecoder().decode(String.self, from: Data(line.utf8))).flatMap(SignedNote.init)

@@ -120,6 +120,18 @@ public struct MerkleLevels: Sendable {
         return Array(levels[level][start..<start + MerkleTree.hashSize])
     }
 
+    /// A hash tile (C2SP `tlog-tiles`, tiles of height 8): the `width` hashes of tree level `8 × level` from position
+    /// `index × 256`, each the root of a complete subtree; nil unless the tree has all of them.
+    public func tile(level: Int, index: UInt64, width: Int) -> [UInt8]? {
+        let treeLevel = level * 8
+        guard level >= 0, level < 8, (1...256).contains(width), treeLevel < levels.count,
+              index < UInt64.max / 256 else { return nil }
+        let start = Int(index) * 256
+        let available = levels[treeLevel].count / MerkleTree.hashSize
+        guard start + width <= available else { return nil }
+        return Array(levels[treeLevel][start * MerkleTree.hashSize..<(start + width) * MerkleTree.hashSize])
+    }
+
     /// Hash of leaf `index`.
     public func leafHash(_ index: UInt64) -> [UInt8] { stored(0, Int(index)) }
 

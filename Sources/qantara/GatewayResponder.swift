@@ -18,10 +18,15 @@ struct GatewayResponder: HTTPResponder {
 
     let s3: S3Responder
     let admin: AdminHTTP
+    /// The audit logs' static view (`/.well-known/qantara/log/`, not a valid bucket name either).
+    let audit: AuditTrail
 
     func respond(to request: Request, context: Context) async throws -> Response {
         if request.uri.path.hasPrefix("/\(AdminAPI.pathComponent)/") {
             return await admin.respond(to: request)
+        }
+        if request.uri.path.hasPrefix(LogTiles.prefix) {
+            return LogTiles.respond(request, audit: audit)
         }
         return try await s3.respond(to: request, context: context)
     }

@@ -157,7 +157,8 @@ struct GatewayRuntime {
             let responder = GatewayResponder(
                 s3: S3Responder(service: service, domains: domains, jurisdiction: jurisdiction, logger: gatewayLogger),
                 admin: AdminHTTP(api: admin, service: service, domains: domains, jurisdiction: jurisdiction,
-                                 logger: gatewayLogger))
+                                 logger: gatewayLogger),
+                audit: audit)
             apps.append(Application(
                 responder: responder,
                 server: .http1OnEventLoops(configuration: .init(

@@ -41,6 +41,16 @@ final class MerkleTreeTests: XCTestCase {
             "bc1a0643b12e4d2d7c77918f44e0f4f79a838b6cf9ec5b5c283e1f4d88599e6b"])
     }
 
+    func testHashTilesAreTheStoredLevels() {
+        let tree = referenceTree()
+        XCTAssertEqual(tree.tile(level: 0, index: 0, width: 8), referenceLeaves.flatMap { MerkleTree.leafHash($0) })
+        XCTAssertEqual(tree.tile(level: 0, index: 0, width: 3), Array(referenceLeaves.prefix(3).flatMap { MerkleTree.leafHash($0) }))
+        XCTAssertNil(tree.tile(level: 0, index: 0, width: 9))
+        XCTAssertNil(tree.tile(level: 0, index: 1, width: 1))
+        XCTAssertNil(tree.tile(level: 1, index: 0, width: 1), "no complete subtree of 256 leaves yet")
+        XCTAssertNil(tree.tile(level: 0, index: UInt64.max, width: 1))
+    }
+
     /// The root of `leaves` by the RFC's recursive definition, without stored levels.
     func naiveRoot(_ leaves: ArraySlice<[UInt8]>) -> [UInt8] {
         if leaves.isEmpty { return MerkleTree.emptyRoot }

@@ -379,3 +379,53 @@ def test_a_cut_or_replaced_log_is_refused_a_checkpoint_and_fails_verification(tm
         assert refused(lambda: fr.get_object(Bucket=bucket, Key="secret-1"))[1] == "CrossBorderReadDenied"
     finally:
         server.stop()
+
+
+def test_the_log_is_mirrored_as_static_tiles_by_any_http_client(server, tmp_path):
+    """C2SP tlog-tiles under /.well-known/qantara/log/<J>/: the checkpoint and hash tiles, no credentials needed;
+    a mirror rebuilds the root the authority signed from the level-0 tiles (the leaf hashes) alone."""
+    import urllib.error
+    import urllib.request
+    ma, fr = server.client(gateway="MA"), server.client(gateway="FR")
+    bucket = name("tiles")
+    ma.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "MA"})
+    for index in range(3):
+        refused(lambda: fr.get_object(Bucket=bucket, Key=f"k{index}"))
+    server.cli("log", "checkpoint", "--jurisdiction", "MA")
+    base = f"{server.endpoint_of('MA')}/.well-known/qantara/log/MA"
+
+    def get(path):
+        with urllib.request.urlopen(base + path, timeout=10) as response:
+            return response.read()
+
+    anchor_path = tmp_path / "ma-anchor.vkey"
+    server.cli("trust", "export", "--jurisdiction", "MA", "--format", "vkey", "-o", str(anchor_path))
+    _, size, root, _ = check_note_signature(get("/checkpoint").decode(), parse_anchor(anchor_path), tmp_path)
+
+    def index_path(number):
+        digits = f"{number:03d}"
+        digits = "0" * (-len(digits) % 3) + digits
+        groups = [digits[i:i + 3] for i in range(0, len(digits), 3)]
+        return "/".join(["x" + group for group in groups[:-1]] + [groups[-1]])
+
+    leaves = []
+    for tile in range((size + 255) // 256):
+        width = min(256, size - tile * 256)
+        suffix = "" if width == 256 else f".p/{width}"
+        data = get(f"/tile/0/{index_path(tile)}{suffix}")
+        assert len(data) == 32 * width
+        leaves += [data[i:i + 32] for i in range(0, len(data), 32)]
+    assert merkle_root(leaves[:size]) == root
+    assert index_path(1234067) == "x001/x234/067"
+    for path, status in (("/tile/entries/000", 403), ("/tile/0/999.p/3", 404), ("/tile/0/x1/2", 404),
+                         ("/tile/9/000", 404), ("/nothing", 404)):
+        try:
+            get(path)
+            raise AssertionError(f"{path} answered")
+        except urllib.error.HTTPError as error:
+            assert error.code == status, (path, error.code)
+    try:
+        urllib.request.urlopen(f"{server.endpoint_of('MA')}/.well-known/qantara/log/ZZ/checkpoint", timeout=10)
+        raise AssertionError("an unknown jurisdiction answered")
+    except urllib.error.HTTPError as error:
+        assert error.code == 404
