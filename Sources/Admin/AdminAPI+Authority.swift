@@ -55,7 +55,7 @@ extension AdminAPI {
         if let log = answer.auditLog {
             view.audit = AuditView(jurisdiction: outcome.administrator.jurisdiction.code, entries: log.entries,
                                    checkpoints: log.checkpoints, latest: log.latest,
-                                   checkpointError: log.checkpointError,
+                                   checkpointError: log.checkpointError, origins: log.origins,
                                    authorities: log.authorities.map {
                                        AuthorityKeyView(kid: $0.kid, publicKey: $0.publicKey, certificate: $0.certificate)
                                    })

@@ -98,6 +98,8 @@ public struct AuditView: Codable, Sendable, Equatable {
     public var latest: String?
     /// Why no fresh checkpoint was signed for this read.
     public var checkpointError: String?
+    /// The last checkpoint the key store signed of every log of the jurisdiction's events.
+    public var origins: [String]?
     public var authorities: [AuthorityKeyView]
 }
 

@@ -127,6 +127,14 @@ extension KeyStore {
         }
     }
 
+    /// The last checkpoint signed of every audit log of this jurisdiction's events, whoever writes it, for this
+    /// jurisdiction's own gateways (what its administrators and regulators compare the logs they are given with).
+    public func checkpoints(metadata: RequestMetadata) async throws -> [String] {
+        try withState(metadata) { state in
+            state.checkpoints.sorted { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }.map(\.value)
+        }
+    }
+
     /// The last checkpoint signed of the requester's audit log of this jurisdiction (nil: none yet).
     public func latestCheckpoint(metadata: RequestMetadata) async throws -> String? {
         let origin = try auditOrigin(metadata)

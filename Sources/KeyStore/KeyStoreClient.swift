@@ -51,6 +51,8 @@ public protocol KeyStoreClient: Sendable {
     func signCheckpoint(_ request: CheckpointRequest, metadata: RequestMetadata) async throws -> String
     /// The last checkpoint signed of the requester's audit log (nil: none yet).
     func latestCheckpoint(metadata: RequestMetadata) async throws -> String?
+    /// The last checkpoint signed of every audit log of this jurisdiction (for its own gateways only).
+    func checkpoints(metadata: RequestMetadata) async throws -> [String]
     /// Liveness and seal state (answers even while sealed).
     func health() async throws -> KeyStoreHealth
 }

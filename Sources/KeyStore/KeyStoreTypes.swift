@@ -235,11 +235,15 @@ public struct CheckpointRequest: Codable, Sendable, Equatable {
     }
 }
 
-/// A key store's answer naming a checkpoint, or none.
+/// A key store's answer naming a checkpoint, or none; or, for `checkpoints`, several.
 public struct CheckpointAnswer: Codable, Sendable, Equatable {
     public var note: String?
+    public var notes: [String]?
 
-    public init(note: String?) { self.note = note }
+    public init(note: String?, notes: [String]? = nil) {
+        self.note = note
+        self.notes = notes
+    }
 }
 
 /// A read of a bucket's data or metadata through a gateway of another jurisdiction, as the bucket's key store is

@@ -150,6 +150,10 @@ public final class HTTPKeyStoreClient: KeyStoreClient {
         return note
     }
 
+    public func checkpoints(metadata: RequestMetadata) async throws -> [String] {
+        try await call("checkpoints", request(metadata, tenant: nil), as: CheckpointAnswer.self).notes ?? []
+    }
+
     public func latestCheckpoint(metadata: RequestMetadata) async throws -> String? {
         try await call("latest-checkpoint", request(metadata, tenant: nil), as: CheckpointAnswer.self).note
     }

@@ -152,6 +152,8 @@ public struct KeyStoreServer: HTTPResponder {
         case "sign-checkpoint":
             guard let request = call.checkpoint else { throw KeyStoreError.invalidRequest("the checkpoint is required") }
             return try Self.json(.ok, CheckpointAnswer(note: try await store.signCheckpoint(request, metadata: metadata)))
+        case "checkpoints":
+            return try Self.json(.ok, CheckpointAnswer(note: nil, notes: try await store.checkpoints(metadata: metadata)))
         case "latest-checkpoint":
             return try Self.json(.ok, CheckpointAnswer(note: try await store.latestCheckpoint(metadata: metadata)))
         case "grants":

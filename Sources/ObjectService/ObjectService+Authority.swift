@@ -188,6 +188,8 @@ public struct AuditLogExport: Sendable {
     /// Why no fresh checkpoint could be signed for this read (the key store refused or was unreachable).
     public var checkpointError: String?
     public var authorities: [AuthorityKey]
+    /// The last checkpoint J's key store signed of every log of J's events (this one and those other gateways write).
+    public var origins: [String]
 }
 
 extension ObjectService {
@@ -199,11 +201,11 @@ extension ObjectService {
             checkpointError = "\(error)"
         }
         let (client, metadata) = try store.crypto.checkpointSigner(jurisdiction)
-        let (published, latest) = try await store.crypto.translate {
-            (try await client.authorities(), try await client.latestCheckpoint(metadata: metadata))
-        }
+        let published = try await store.crypto.translate { try await client.authorities() }
+        let latest = try await store.crypto.translate { try await client.latestCheckpoint(metadata: metadata) }
+        let origins = try await store.crypto.translate { try await client.checkpoints(metadata: metadata) }
         return AuditLogExport(entries: try log.entryLines(), checkpoints: try log.checkpointLines(), latest: latest,
-                              checkpointError: checkpointError, authorities: published)
+                              checkpointError: checkpointError, authorities: published, origins: origins)
     }
 }
 

@@ -230,8 +230,34 @@ struct LogCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "log",
         abstract: "Checkpoint, export, prove and verify a jurisdiction's audit log (a Merkle-tree transparency log).",
-        subcommands: [Checkpoint_.self, Export.self, Verify.self, Prove.self, VerifyProof.self, WitnessKey.self,
-                      Witness_.self])
+        subcommands: [Checkpoint_.self, Origins.self, Export.self, Verify.self, Prove.self, VerifyProof.self,
+                      WitnessKey.self, Witness_.self])
+
+    struct Origins: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Every log of the jurisdiction's events its key store checkpoints: origin, size, signing time.")
+        @OptionGroup var options: AuthorityOptions
+        @Option(help: "Jurisdiction.") var jurisdiction: String = "MA"
+        @Option(name: .shortAndLong, help: "Also write the checkpoints (signed notes) into this directory.")
+        var output: String?
+
+        func validate() throws { try KeyCommand.check(jurisdiction) }
+
+        func run() async throws {
+            let view = try await AuditCommand.fetch(options, jurisdiction)
+            var rows = [[String]]()
+            if let output { try FileManager.default.createDirectory(atPath: output, withIntermediateDirectories: true) }
+            for text in view.origins ?? [] {
+                guard let note = SignedNote(text), let head = Checkpoint(body: note.text) else { continue }
+                rows.append([head.origin, String(head.size),
+                             head.timeMillis.map { Timestamps.iso8601(millis: $0) } ?? "-"])
+                if let output {
+                    try writeOutput(text, to: output + "/" + Base64URL.encode(Array(head.origin.utf8)) + ".checkpoint")
+                }
+            }
+            printTable(["ORIGIN", "SIZE", "SIGNED"], rows)
+        }
+    }
 
     struct Checkpoint_: AsyncParsableCommand {
         static let configuration = CommandConfiguration(

@@ -691,6 +691,16 @@ class KeyStoreConformanceTests: XCTestCase {
         let foreignText = try await ask(0, foreignTree, as: foreign)
         let foreignNote = try XCTUnwrap(SignedNote(foreignText))
         XCTAssertEqual(Checkpoint(body: foreignNote.text)?.origin, "qantara/MA/audit/FR/gateway-FR")
+        // MA's own gateways list every log of MA's events; a gateway of FR does not.
+        let origins = try await client.checkpoints(metadata: request()).compactMap(SignedNote.init)
+            .compactMap { Checkpoint(body: $0.text)?.origin }
+        XCTAssertEqual(origins, ["qantara/MA/audit/FR/gateway-FR", "qantara/MA/audit/MA/gateway-MA"])
+        do {
+            _ = try await foreign.0.checkpoints(metadata: foreign.1)
+            XCTFail("a gateway of FR listed MA's logs")
+        } catch let error as KeyStoreError {
+            guard case .wrongJurisdiction = error else { return XCTFail("\(error)") }
+        }
     }
 
     func testHealth() async throws {

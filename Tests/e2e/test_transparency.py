@@ -149,6 +149,9 @@ def test_checkpoints_proofs_and_anchor_verify_with_independent_tools(server, tmp
 
     first = tmp_path / "first.checkpoint"
     server.cli("log", "checkpoint", "--jurisdiction", "MA", "-o", str(first))
+    listed = server.cli("log", "origins", "--jurisdiction", "MA").stdout
+    assert listed.splitlines()[0].split() == ["ORIGIN", "SIZE", "SIGNED"]
+    assert any(line.startswith("qantara/MA/audit/MA/") for line in listed.splitlines()[1:]), listed
     origin, size, root, extensions = check_note_signature(first.read_text(), anchor, tmp_path)
     assert origin.startswith("qantara/MA/audit/") and size > 0 and extensions[0].startswith("time ")
 
