@@ -1,11 +1,11 @@
 import Envelope
 import ObjectModel
 
-/// Everything a key store keeps, encoded inside its sealed file (format version 6, `Docs/formats.md`; version 5 had
-/// no certificate revocations, version 4 no audit-log checkpoints, version 3 no administrators, quorum or pending approvals, version 2 no grant usage, version 1 no authority key, grants or
+/// Everything a key store keeps, encoded inside its sealed file (format version 7, `Docs/formats.md`; version 6 had
+/// no node key bindings, version 5 no certificate revocations, version 4 no audit-log checkpoints, version 3 no administrators, quorum or pending approvals, version 2 no grant usage, version 1 no authority key, grants or
 /// revocations; all are still read).
 struct KeyState {
-    static let formatVersion: UInt8 = 6
+    static let formatVersion: UInt8 = 7
     /// Approvals an irreversible act needs by default (dual control).
     static let quorumDefault = 2
 
@@ -88,6 +88,10 @@ struct KeyState {
         var reason: String
     }
 
+    /// The key each node id was certified with (node id → SHA-256 of the key, hex, and the newest certificate's
+    /// serial): a node id gets a certificate for another key only once that certificate is revoked.
+    var nodeKeys: [String: (fingerprint: String, serial: String)] = [:]
+
     var currentRoot: RootVersion { roots.last! }
 
     func encoded() -> [UInt8] {
@@ -155,6 +159,12 @@ struct KeyState {
             writer.writeString(revocation.serial)
             writer.write(revocation.revokedMillis)
             writer.writeString(revocation.reason)
+        }
+        writer.write(UInt32(nodeKeys.count))
+        for (node, binding) in nodeKeys.sorted(by: { $0.key < $1.key }) {
+            writer.writeString(node)
+            writer.writeString(binding.fingerprint)
+            writer.writeString(binding.serial)
         }
         return writer.bytes
     }
@@ -234,6 +244,12 @@ struct KeyState {
                 for _ in 0..<(try reader.readUInt32()) {
                     revocations.append(Revocation(serial: try reader.readString(), revokedMillis: try reader.readInt64(),
                                                   reason: try reader.readString()))
+                }
+            }
+            if version >= 7 {
+                for _ in 0..<(try reader.readUInt32()) {
+                    let node = try reader.readString()
+                    nodeKeys[node] = (try reader.readString(), try reader.readString())
                 }
             }
             guard reader.isAtEnd, !roots.isEmpty else { throw KeyStoreError.corrupt("key state is incomplete") }

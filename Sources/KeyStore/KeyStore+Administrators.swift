@@ -272,7 +272,10 @@ extension KeyStore {
         case .approve:
             throw KeyStoreError.invalidRequest("an approval approves a pending request")
         case .certifyNode(let csr):
-            return .certificate(try certifyNode(csr, state: state))
+            let issued = try certifyNode(csr, state: state)
+            bind(issued, in: &state)
+            changed = true
+            return .certificate(issued)
         case .revokeCertificate(let serial, let reason):
             let serial = serial.lowercased()
             guard !serial.isEmpty, serial.count <= 40, Hex.decode(serial) != nil, !reason.isEmpty,

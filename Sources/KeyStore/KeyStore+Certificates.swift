@@ -60,10 +60,18 @@ extension KeyStore {
     /// Certifies a node of this process's own (an embedded node enrolling itself at its first start: the process
     /// that holds the key store holds the node's key too, so no administrator is asked).
     public func certifyLocalNode(_ pem: String) throws -> IssuedCertificate {
-        try phase.withLock { phase in
-            guard case .unsealed(let state, _) = phase else { throw KeyStoreError.sealed(jurisdiction) }
-            return try certifyNode(pem, state: state)
+        let metadata = RequestMetadata(requester: "gateway", jurisdiction: jurisdiction, operation: "node enrol",
+                                       requestID: "local")
+        return try withState(metadata, mutating: true) { state in
+            let issued = try certifyNode(pem, state: state)
+            bind(issued, in: &state)
+            return issued
         }
+    }
+
+    /// Remembers the key a node id is now certified with.
+    func bind(_ issued: IssuedCertificate, in state: inout KeyState) {
+        state.nodeKeys[issued.node] = (issued.keyFingerprint, issued.serial)
     }
 
     /// Certifies a storage node of this jurisdiction from its PKCS#10 request (PEM): the request must be signed by
@@ -95,6 +103,14 @@ extension KeyStore {
         guard let node, NodeID(node) != nil, let site, !site.isEmpty, site.utf8.count <= 64 else {
             throw KeyStoreError.invalidRequest("the request must name a node id (CN) and a site (OU)")
         }
+        let publicKey = Curve25519.Signing.PublicKey(request.publicKey).map { Array($0.rawRepresentation) } ?? []
+        let fingerprint = Hex.encode(StreamingDigest.hash(.sha256, publicKey))
+        // One key per node id: another key for a certified node only once its certificate is revoked.
+        if let bound = state.nodeKeys[node], bound.fingerprint != fingerprint,
+           !state.revocations.contains(where: { $0.serial == bound.serial }) {
+            throw KeyStoreError.invalidRequest("node \(node) is certified with another key (certificate \(bound.serial)): "
+                + "revoke that certificate first (qantara trust revoke)")
+        }
         guard let authority = state.authorities.last else { throw KeyStoreError.corrupt("no authority key") }
         var secret = authority.secret.exportBytes()
         defer { wipe(&secret) }
@@ -120,10 +136,8 @@ extension KeyStore {
                 AuthorityKeyIdentifier(keyIdentifier: SubjectKeyIdentifier(hash: issuerKey.publicKey).keyIdentifier)
             },
             issuerPrivateKey: issuerKey)
-        let publicKey = Curve25519.Signing.PublicKey(request.publicKey).map { Array($0.rawRepresentation) } ?? []
         return IssuedCertificate(pem: try certificate.serializeAsPEM().pemString, serial: Hex.encode(serial),
-                                 node: node, site: site,
-                                 keyFingerprint: Hex.encode(StreamingDigest.hash(.sha256, publicKey)))
+                                 node: node, site: site, keyFingerprint: fingerprint)
     }
 
     /// The authority's signed list of revoked certificates: a C2SP signed note whose text is

@@ -73,4 +73,25 @@ final class AuthorityCertificateTests: XCTestCase {
             XCTAssertTrue("\(error)".contains("not signed by the key"), "\(error)")
         }
     }
+
+    /// A node id keeps its key: another key is certified for it only once the certificate of the first is revoked
+    /// (renewal with the same key is fine), and the binding survives a restart of the key store.
+    func testANodeIdIsCertifiedForOneKeyUntilItsCertificateIsRevoked() async throws {
+        let path = temporaryDirectory() + "/keystore.sealed"
+        let store = KeyStore(jurisdiction: ma, path: path, cost: .minimum, now: { 1_700_000_000_000 })
+        try store.unseal(secret: Array("correct horse".utf8))
+        let administrators = try store.bootstrapAdministrators(count: 3)
+        let first = Curve25519.Signing.PrivateKey(), second = Curve25519.Signing.PrivateKey()
+        _ = try store.certifyLocalNode(try request(country: "MA", key: first))
+        let renewed = try store.certifyLocalNode(try request(country: "MA", key: first))
+        XCTAssertThrowsError(try store.certifyLocalNode(try request(country: "MA", key: second))) { error in
+            XCTAssertTrue("\(error)".contains("certified with another key"), "\(error)")
+        }
+        let reopened = KeyStore(jurisdiction: ma, path: path, cost: .minimum, now: { 1_700_000_000_000 })
+        try reopened.unseal(secret: Array("correct horse".utf8))
+        XCTAssertThrowsError(try reopened.certifyLocalNode(try request(country: "MA", key: second)))
+        _ = try await act(reopened, .revokeCertificate(serial: renewed.serial, reason: "disk replaced"),
+                          by: administrators[0])
+        XCTAssertNoThrow(try reopened.certifyLocalNode(try request(country: "MA", key: second)))
+    }
 }
