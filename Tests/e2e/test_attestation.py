@@ -20,10 +20,31 @@ def openssl(*args, check=True, input=None):
     return result
 
 
+def node_dir(server, node):
+    return server.nodes[node]["data"] if isinstance(server, Cluster) else server.data_dir / "nodes" / node
+
+
+def enrol_node_processes(server, nodes):
+    """A cluster's node processes enrol the way an operator does it: a key and request on the node, certified by
+    two of the jurisdiction's administrators through its gateway, installed on the node (no restart: a node reads its
+    certificate when it signs)."""
+    for node in nodes:
+        directory = node_dir(server, node)
+        if (directory / "identity.pem").exists():
+            continue
+        code = node.split("-")[0].upper()
+        identity = ("node", "--id", node, "--jurisdiction", code, "--data", str(directory))
+        server.cli(*identity, "enrol", "--site", f"{code.lower()}-site-1")
+        server.cli("trust", "certify", "--jurisdiction", code, "--csr", str(directory / "identity.csr"))
+        issued = directory.parent / f"{node}-issued.pem"
+        server.approve(code, extra=("--out", str(issued)))
+        server.cli(*identity, "enrol", "--certificate", str(issued))
+
+
 @pytest.fixture
 def attested(server, tmp_path):
     if isinstance(server, Cluster):
-        pytest.skip("node processes sign once enrolled (qantara node enrol): covered with qantara serve here")
+        enrol_node_processes(server, ["ma-1", "ma-2", "ma-3", "fr-1"])
     ma = server.client(gateway="MA")
     bucket = name("attest")
     ma.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "MA"})
@@ -116,7 +137,7 @@ def test_forged_attestations_are_refused_each_with_its_reason(attested, tmp_path
     attestation = json.loads(document.read_text())
     fr_anchor = tmp_path / "fr-anchor.pem"
     server.cli("trust", "export", "--jurisdiction", "FR", "-o", str(fr_anchor))
-    fr_certificate = (server.data_dir / "nodes" / "fr-1" / "identity.pem").read_text()
+    fr_certificate = (node_dir(server, "fr-1") / "identity.pem").read_text()
 
     def altered_digest(doc):
         statement = doc["replicas"][0]["statement"]
@@ -177,7 +198,7 @@ def test_a_damaged_replica_shows_in_the_next_attestation(attested, tmp_path):
     attestation = json.loads(document.read_text())
     victim = attestation["replicas"][0]["statement"].splitlines()[1].split(" ")[1]
     version = attestation["version"]
-    files = [path for path in (server.data_dir / "nodes" / victim / "segments").rglob(version) if path.is_file()]
+    files = [path for path in (node_dir(server, victim) / "segments").rglob(version) if path.is_file()]
     assert files, f"no segment file of {version} on {victim}"
     with open(files[0], "r+b") as handle:
         handle.seek(100)
@@ -196,7 +217,7 @@ def test_a_revoked_node_certificate_fails_statements_signed_after_its_revocation
     before = tmp_path / "before.json"
     attest(server, bucket, "records/2026.bin", "before-revocation", before)
     node = json.loads(before.read_text())["replicas"][0]["statement"].splitlines()[1].split(" ")[1]
-    certificate = server.data_dir / "nodes" / node / "identity.pem"
+    certificate = node_dir(server, node) / "identity.pem"
     serial = openssl("x509", "-in", str(certificate), "-noout", "-serial").stdout.decode().strip().split("=")[1].lower()
     time.sleep(0.01)
     revocations = tmp_path / "ma.revocations"
