@@ -14,19 +14,25 @@ extension KeyStore {
     /// How long an authority certificate is valid from the key's creation.
     static let authorityCertificateYears = 20
 
-    /// The PEM certificate of an authority key. It is the same bytes on every call: the serial number comes from
-    /// the public key, the validity from the key's creation time, and Ed25519 signatures are deterministic.
-    func certificatePEM(_ authority: KeyState.Authority) throws -> String {
+    /// An authority key as a certificate issuer: its private key and its name, `C=<J>, O=Qantara, CN=<kid>`.
+    func issuer(_ authority: KeyState.Authority) throws -> (Certificate.PrivateKey, DistinguishedName) {
         var secret = authority.secret.exportBytes()
         defer { wipe(&secret) }
-        let signing = try Curve25519.Signing.PrivateKey(rawRepresentation: secret.prefix(32))
-        let key = Certificate.PrivateKey(signing)
+        let key = Certificate.PrivateKey(try Curve25519.Signing.PrivateKey(rawRepresentation: secret.prefix(32)))
         let name = try DistinguishedName {
             CountryName(jurisdiction.code)
             OrganizationName("Qantara")
             CommonName(kid(authority.version))
         }
-        var serial = Array(StreamingDigest.hash(.sha256, Array(signing.publicKey.rawRepresentation)).prefix(16))
+        return (key, name)
+    }
+
+    /// The PEM certificate of an authority key. It is the same bytes on every call: the serial number comes from
+    /// the public key, the validity from the key's creation time, and Ed25519 signatures are deterministic.
+    func certificatePEM(_ authority: KeyState.Authority) throws -> String {
+        let (key, name) = try issuer(authority)
+        let publicKey = Curve25519.Signing.PublicKey(key.publicKey).map { Array($0.rawRepresentation) } ?? []
+        var serial = Array(StreamingDigest.hash(.sha256, publicKey).prefix(16))
         serial[0] &= 0x7f
         serial[0] |= 0x01
         let created = Date(timeIntervalSince1970: TimeInterval(authority.createdMillis / 1000))
@@ -112,15 +118,7 @@ extension KeyStore {
                 + "revoke that certificate first (qantara trust revoke)")
         }
         guard let authority = state.authorities.last else { throw KeyStoreError.corrupt("no authority key") }
-        var secret = authority.secret.exportBytes()
-        defer { wipe(&secret) }
-        let signing = try Curve25519.Signing.PrivateKey(rawRepresentation: secret.prefix(32))
-        let issuerKey = Certificate.PrivateKey(signing)
-        let issuer = try DistinguishedName {
-            CountryName(jurisdiction.code)
-            OrganizationName("Qantara")
-            CommonName(kid(authority.version))
-        }
+        let (issuerKey, issuer) = try issuer(authority)
         var serial = SecureRandom.bytes(16)
         serial[0] = (serial[0] & 0x7f) | 0x01
         let start = Date(timeIntervalSince1970: TimeInterval(now() / 1000 - 60))
