@@ -126,6 +126,7 @@ let package = Package(
         .testTarget(name: "SigV4Tests", dependencies: ["SigV4", "ObjectModel"]),
         .testTarget(name: "ObjectServiceTests", dependencies: ["ObjectService", "StorageNode", "StorageEngine", "Placement", "ObjectModel", "Hashing"]),
         .testTarget(name: "S3APITests", dependencies: ["S3API", "ObjectService", "SigV4", "ObjectModel"]),
+        .testTarget(name: "QantaraTests", dependencies: ["qantara", "Sovereignty", "ObjectModel", "Hashing"]),
     ],
     swiftLanguageModes: [.v6]
 )

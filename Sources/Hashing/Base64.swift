@@ -51,3 +51,24 @@ public enum Base64 {
         return out
     }
 }
+
+/// Base64url without padding (RFC 7515's encoding of JWS parts).
+public enum Base64URL {
+    public static func encode(_ bytes: [UInt8]) -> String {
+        String(Base64.encode(bytes).compactMap { character -> Character? in
+            switch character {
+            case "+": return "-"
+            case "/": return "_"
+            case "=": return nil
+            default: return character
+            }
+        })
+    }
+
+    public static func decode(_ text: some StringProtocol) -> [UInt8]? {
+        guard text.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }) else { return nil }
+        var standard = String(text.map { $0 == "-" ? "+" : ($0 == "_" ? "/" : $0) })
+        while standard.count % 4 != 0 { standard += "=" }
+        return Base64.decode(standard)
+    }
+}

@@ -165,6 +165,15 @@ public final class HTTPNodeClient: StorageNodeClient {
         return try decode { try JSONDecoder().decode(ReplicaStatement.self, from: Data(reply.body)) }
     }
 
+    public func attestBucket(_ jurisdiction: Jurisdiction, bucket: String, nonce: String, sampled: [String])
+        async throws -> BucketStatement
+    {
+        let reply = try await call(.POST, "attest-bucket", [("j", jurisdiction.code), ("bucket", hex(bucket)),
+                                                            ("nonce", hex(nonce))],
+                                   body: Array(try JSONEncoder().encode(sampled)), timeout: .seconds(600))
+        return try decode { try JSONDecoder().decode(BucketStatement.self, from: Data(reply.body)) }
+    }
+
     public func segment(_ jurisdiction: Jurisdiction, version: VersionID, index: UInt32) async throws -> ByteBuffer {
         try await call(.GET, "segment", [("j", jurisdiction.code), ("version", version.description),
                                          ("index", String(index))]).buffer

@@ -98,6 +98,14 @@ public struct NodeServer: HTTPResponder {
                                                   key: try Self.text(query, "key"), nonce: try Self.text(query, "nonce"),
                                                   replicas: replicas)
             return Self.bytes(Array(try JSONEncoder().encode(statement)))
+        case (.post, "attest-bucket"):
+            guard let sampled = try? JSONDecoder().decode([String].self, from: Data(try await Self.body(request))),
+                  sampled.count <= Limits.bucketAttestationSamplesMax else {
+                throw ParameterError(message: "the body is a JSON list of at most \(Limits.bucketAttestationSamplesMax) keys")
+            }
+            let statement = try await node.attestBucket(jurisdiction, bucket: try Self.text(query, "bucket"),
+                                                        nonce: try Self.text(query, "nonce"), sampled: sampled)
+            return Self.bytes(Array(try JSONEncoder().encode(statement)))
         case (.get, "manifest"):
             guard let manifest = try await node.manifest(jurisdiction, bucket: try Self.text(query, "bucket"),
                                                          key: try Self.text(query, "key")) else {

@@ -54,6 +54,8 @@ public enum Limits {
 
     /// Location attestations a gateway assembles at once (each reads and hashes every replica's whole copy).
     public static let attestationsInFlightMax = 4
+    /// Keys a bucket attestation proves on request (`--key`), so a regulator samples without a document per key.
+    public static let bucketAttestationSamplesMax = 16
 }
 
 /// An error a lower layer raises that callers above may not know by type: transient ones (a node or store that could

@@ -3,6 +3,7 @@ import Logging
 import NIOPosix
 import ObjectModel
 import Sovereignty
+import StorageEngine
 import Synchronization
 
 /// Every jurisdiction's audit log, as the gateway writes it (`directory/<J>/audit.log`): cross-border decisions, keys
@@ -18,6 +19,8 @@ public final class AuditTrail: Sendable {
     let clock: SequenceClock
     let threadPool: NIOThreadPool
     let logger: Logger
+    /// Each version's latest placement event, for attestations.
+    let placements: PlacementIndex
 
     struct Pending {
         let kind: String
@@ -34,12 +37,23 @@ public final class AuditTrail: Sendable {
 
     let journals = Mutex<[Jurisdiction: Journal]>([:])
 
-    /// A trail keeping each jurisdiction's log under `directory/<J>`, writing on `threadPool`.
-    public init(directory: String, clock: SequenceClock, threadPool: NIOThreadPool, logger: Logger) {
+    /// A trail keeping each jurisdiction's log under `directory/<J>`, writing on `threadPool`, with the index of
+    /// placement events in `placements` (an in-memory one is rebuilt from the logs at each start).
+    public init(directory: String, clock: SequenceClock, threadPool: NIOThreadPool, logger: Logger,
+                placements: any KeyValueEngine = MemoryEngine()) {
         self.directory = directory
         self.clock = clock
         self.threadPool = threadPool
         self.logger = logger
+        self.placements = PlacementIndex(engine: placements)
+    }
+
+    /// The sequence number of the latest placement event of a version in J's log, if this gateway's log has one.
+    func latestPlacement(_ jurisdiction: Jurisdiction, bucket: String, key: String, version: VersionID) throws
+        -> UInt64?
+    {
+        _ = try journal(jurisdiction)
+        return try placements.latest(jurisdiction, bucket: bucket, key: key, version: version.description)
     }
 
     /// J's audit log, opened on first use.
@@ -64,6 +78,7 @@ public final class AuditTrail: Sendable {
             let journal = Journal(log: try AuditLog(jurisdiction: jurisdiction,
                                                     directory: directory + "/\(jurisdiction.code)",
                                                     now: { clock.nowMillis() }))
+            try placements.catchUp(journal.log)
             journals[jurisdiction] = journal
             return journal
         }
@@ -103,6 +118,12 @@ public final class AuditTrail: Sendable {
             do {
                 guard active else { throw AuditError.unwritable("the gateway is shutting down") }
                 let entries = try journal.log.append(batch.map { (kind: $0.kind, fields: $0.fields) })
+                do {
+                    try placements.record(journal.log.jurisdiction, entries)
+                } catch {
+                    // Derived data: attestations miss these events until the index catches up at the next start.
+                    logger.error("placement index not written", metadata: ["error": "\(error)"])
+                }
                 for (pending, entry) in zip(batch, entries) { pending.done.resume(returning: entry.seq) }
             } catch {
                 for pending in batch { pending.done.resume(throwing: error) }

@@ -13,8 +13,8 @@ extension ObjectService {
     /// holds (SHA-256 of the stored ciphertext, custody of the key, the replica set, the nonce and the time) with its
     /// certified key; the jurisdiction's latest audit-log checkpoint comes with them. A replica that cannot attest is
     /// left out, which verification reports (every statement names the whole replica set).
-    public func attest(_ principal: Principal, _ bucket: String, _ key: String, nonce: String) async throws
-        -> LocationAttestation
+    public func attest(_ principal: Principal, _ bucket: String, _ key: String, nonce: String, since: UInt64? = nil)
+        async throws -> LocationAttestation
     {
         let record = try resolve(principal, bucket)
         let crossing = try await gate.checkRead(principal, record, .headObject, key: key)
@@ -72,19 +72,33 @@ extension ObjectService {
         ]) { $1 })
         var checkpoint: String?
         var inclusion: LocationAttestation.AuditInclusion?
+        var placement: LocationAttestation.AuditInclusion?
+        var consistency: LocationAttestation.ConsistencyProof?
+        let version = located.manifest.versionID
         if let log = try? audit.log(jurisdiction), let note = try? await AuditCheckpointSigner.checkpoint(log, crypto: store.crypto),
            let head = Checkpoint(body: note.text) {
             checkpoint = note.serialized
-            if let (line, proof) = try? log.inclusionProof(seq: seq, size: head.size) {
-                inclusion = .init(entry: line, index: seq - 1, proof: proof.map { Base64.encode($0) })
+            inclusion = Self.inclusion(log, seq: seq, size: head.size)
+            if let event = try? audit.latestPlacement(jurisdiction, bucket: record.name, key: key, version: version) {
+                placement = Self.inclusion(log, seq: event, size: head.size)
+            }
+            if let since, since <= head.size, let proof = try? log.consistencyProof(from: since, to: head.size) {
+                consistency = .init(fromSize: since, proof: proof.map { Base64.encode($0) })
             }
         }
         return LocationAttestation(
             jurisdiction: jurisdiction.code, bucket: record.name, key: Base64URL.encode(Array(key.utf8)),
-            version: located.manifest.versionID.description, nonce: nonce, timeMillis: clock.nowMillis(),
+            version: version.description, nonce: nonce, timeMillis: clock.nowMillis(),
             replicationFactor: store.topology.replicationFactor,
             unanswered: statements.filter { $0.statement == nil }.map { "\($0.node): \($0.failure ?? "no answer")" },
-            replicas: replicas, checkpoint: checkpoint, audit: inclusion)
+            replicas: replicas, checkpoint: checkpoint, audit: inclusion, placement: placement,
+            consistency: consistency)
+    }
+
+    /// Entry `seq` of `log` with its inclusion proof in the tree of `size` entries.
+    static func inclusion(_ log: AuditLog, seq: UInt64, size: UInt64) -> LocationAttestation.AuditInclusion? {
+        guard let (line, proof) = try? log.inclusionProof(seq: seq, size: size) else { return nil }
+        return .init(entry: line, index: seq - 1, proof: proof.map { Base64.encode($0) })
     }
 }
 

@@ -40,6 +40,10 @@ extension ObjectService {
                                             gateway: principal.gateway, operation: "CopyObject",
                                             caller: principal.auditFields)
         writer.lease = lease
+        writer.placement = .copy
+        writer.placementDetails["source-bucket"] = source.bucket
+        writer.placementDetails["source-key"] = source.key
+        writer.placementDetails["source-version"] = stored.located.manifest.versionID.description
         return try await copy(stored, range: nil, into: writer)
     }
 

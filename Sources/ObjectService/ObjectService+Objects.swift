@@ -83,7 +83,7 @@ extension ObjectService {
         let (record, lease) = try admitWrite(principal, bucket)
         defer { lease.release() }
         try await store.delete(record.jurisdiction, bucket: record.name, key: key,
-                               evenIfMissing: principal.gateway != record.jurisdiction)
+                               evenIfMissing: principal.gateway != record.jurisdiction, caller: principal.auditFields)
     }
 }
 

@@ -168,6 +168,8 @@ extension ObjectStore {
         manifest.etag = Hex.encode(MD5Hasher.hash(md5s)) + "-\(chosen.count)"
         manifest.lastModifiedMillis = clock.nowMillis()
         manifest.parts = chosen.map(\.record.part)
+        let partDigests = chosen.map(\.record.part.storedDigest)
+        manifest.storedDigest = partDigests.contains(where: \.isEmpty) ? nil : StoredDigest.combine(partDigests)
         if let name = template.checksumAlgorithm, let algorithm = ChecksumAlgorithm(name: name) {
             var combined = StreamingChecksum(algorithm)
             for part in chosen {
@@ -190,6 +192,12 @@ extension ObjectStore {
         }
         let (failed, committed) = try await commitObject(manifest, on: targets, jurisdiction: jurisdiction,
                                                          condition: condition, completing: template.versionID)
+        if failed.count < targets.count {
+            try await recordPlacement(jurisdiction, PlacementEvent(
+                operation: .complete, bucket: template.bucket, key: template.key, version: committed.versionID,
+                nodes: targets.map(\.nodeID), storedDigest: committed.storedDigest, sizeBytes: size,
+                details: caller.merging(["parts": String(chosen.count)]) { $1 }).failing(on: failed))
+        }
         guard failed.isEmpty else {
             throw ObjectServiceError.serviceUnavailable("commit failed on storage node "
                 + failed.map(\.nodeID.rawValue).joined(separator: ", "))

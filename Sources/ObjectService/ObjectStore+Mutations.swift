@@ -13,11 +13,13 @@ extension ObjectStore {
                        operation: String = "PutObject", caller: [String: String] = [:]) async throws -> ObjectWriter {
         let version = VersionID.random()
         let binding = ObjectBinding(jurisdiction: jurisdiction, tenant: tenant, bucket: bucket, key: key, version: version)
-        return try ObjectWriter(store: self, jurisdiction: jurisdiction, bucket: bucket, key: key,
-                                target: .object(metadata, condition: condition), expectations: expectations,
-                                version: version,
-                                cipher: try await crypto.newObject(binding, operation: operation, gateway: gateway,
-                                                                   caller: caller))
+        let writer = try ObjectWriter(store: self, jurisdiction: jurisdiction, bucket: bucket, key: key,
+                                      target: .object(metadata, condition: condition), expectations: expectations,
+                                      version: version,
+                                      cipher: try await crypto.newObject(binding, operation: operation,
+                                                                         gateway: gateway, caller: caller))
+        writer.placementDetails = caller
+        return writer
     }
 
     /// Commits a new object version (sequence assigned here) on `targets`; with a condition, checks it against the
@@ -106,7 +108,8 @@ extension ObjectStore {
     /// Deletes a key: writes a tombstone, newer than any copy, to every node holding the key and to the R preferred
     /// available nodes, so a replica that missed the delete cannot bring the object back. Deleting a missing key
     /// succeeds, as in S3.
-    func delete(_ jurisdiction: Jurisdiction, bucket: String, key: String, evenIfMissing: Bool = false) async throws {
+    func delete(_ jurisdiction: Jurisdiction, bucket: String, key: String, evenIfMissing: Bool = false,
+                caller: [String: String] = [:]) async throws {
         let ranking = try ranked(jurisdiction, bucket: bucket, key: key)
         var holders = [any StorageNodeClient]()
         var reachable = [any StorageNodeClient]()
@@ -131,6 +134,11 @@ extension ObjectStore {
         let tombstone = ObjectManifest(bucket: bucket, key: key, versionID: .random(), sequence: clock.nextSequence(),
                                        isTombstone: true, lastModifiedMillis: clock.nowMillis())
         let failed = await commit(tombstone, on: targets, jurisdiction: jurisdiction)
+        if failed.count < targets.count {
+            try await recordPlacement(jurisdiction, PlacementEvent(
+                operation: .delete, bucket: bucket, key: key, version: tombstone.versionID,
+                nodes: targets.map(\.nodeID), storedDigest: nil, sizeBytes: 0, details: caller).failing(on: failed))
+        }
         guard failed.isEmpty else {
             throw ObjectServiceError.serviceUnavailable("delete failed on storage node "
                 + failed.map(\.nodeID.rawValue).joined(separator: ", "))

@@ -72,6 +72,11 @@ extension ObjectStore {
                 }
             }
             _ = try await target.commit(jurisdiction, manifest: newest.manifest)
+            try await recordPlacement(jurisdiction, PlacementEvent(
+                operation: newest.manifest.isTombstone ? .delete : .repair, bucket: bucket, key: key,
+                version: newest.manifest.versionID, nodes: sources.map(\.nodeID) + [target.nodeID],
+                storedDigest: newest.manifest.storedDigest, sizeBytes: newest.manifest.sizeBytes,
+                details: ["repaired": target.nodeID.rawValue, "requester": "repair"]))
             report.copied += 1
         } catch {
             report.failed += 1

@@ -31,6 +31,9 @@ public final class ObjectWriter {
     /// The segment stream to each target, by position in `targets`, opened with its first segment.
     private var uploads: [Int: any SegmentUpload] = [:]
     private let md5 = MD5Hasher()
+    /// SHA-256 of the stored segments (ciphertext and tags), in order, as they leave for the replicas: this extent's
+    /// part of the version's ``StoredDigest``.
+    private let storedDigest = StreamingDigest(.sha256)
     /// Segments at the front of `full` that MD5 has taken in (segments are hashed in order as they fill).
     private var hashedSegments = 0
     private var segment: [UInt8]
@@ -40,6 +43,9 @@ public final class ObjectWriter {
     private var ended = false
     /// The write's admission into its bucket (held until it ends, so a deletion of the bucket waits for it).
     var lease: WriteLease?
+    /// How the version's placement event names the write, and who asked (an object's, not a part's).
+    var placement = PlacementEvent.Operation.put
+    var placementDetails: [String: String] = [:]
 
     init(store: ObjectStore, jurisdiction: Jurisdiction, bucket: String, key: String, target: WriteTarget,
          expectations: PayloadExpectations, version: VersionID, cipher: ObjectCipher?) throws {
@@ -131,6 +137,7 @@ public final class ObjectWriter {
                 // The replicas take the bytes while MD5 reads them.
                 let md5 = self.md5
                 async let hashed: Void = md5.update(segment, lanes: .shared)
+                storedDigest.update(segment)
                 try await send(segment)
                 await hashed
                 store.segmentBuffers.give(consume segment)
@@ -139,6 +146,7 @@ public final class ObjectWriter {
                 await md5.update(segment, lanes: .shared)
             }
             let sealed = seal(consume segment, index: nextIndex, last: last)
+            storedDigest.update(sealed)
             try await send(sealed)
             store.segmentBuffers.give(consume sealed)
         }
@@ -256,6 +264,7 @@ public final class ObjectWriter {
         var inline: [UInt8]?
         if case .object = target, nextIndex == 0, full.isEmpty, !segment.isEmpty {
             inline = seal(segment, index: 0, last: true)
+            storedDigest.update(inline!)
         }
         if inline == nil, !segment.isEmpty {
             full.append(segment)
@@ -263,6 +272,7 @@ public final class ObjectWriter {
         }
         segment = []
         try await flush(final: true)
+        let extentDigest = storedDigest.finalize()
         try await finishUploads()
         if sizeBytes == 0 || inline != nil { try ensureTargetsReachable() }
         let failed: [any StorageNodeClient]
@@ -275,13 +285,31 @@ public final class ObjectWriter {
             manifest.metadata = metadata
             manifest.checksumAlgorithm = checksumAlgorithm?.rawValue
             manifest.checksumValue = checksumValue
+            manifest.storedDigest = StoredDigest.combine([extentDigest])
             if let cipher { ObjectCrypto.sealMetadata(metadata, into: &manifest, cipher: cipher) }
-            (failed, manifest) = try await store.commitObject(manifest, on: targets, jurisdiction: jurisdiction,
-                                                              condition: condition, inline: inline)
+            let event = PlacementEvent(operation: placement, bucket: bucket, key: key, version: version,
+                                       nodes: targets.map(\.nodeID), storedDigest: manifest.storedDigest,
+                                       sizeBytes: sizeBytes, details: placementDetails)
+            if condition == nil {
+                // The event is written while the replicas commit, and both are durable before the write is
+                // acknowledged; replicas that fail get a second event naming where the version really is.
+                let (store, jurisdiction) = (self.store, self.jurisdiction)
+                async let logged = store.recordPlacement(jurisdiction, event)
+                (failed, manifest) = try await store.commitObject(manifest, on: targets, jurisdiction: jurisdiction,
+                                                                  condition: nil, inline: inline)
+                _ = try await logged
+                if !failed.isEmpty { try await store.recordPlacement(jurisdiction, event.failing(on: failed)) }
+            } else {
+                // A conditional write may be refused: its event follows the commit, naming what was placed.
+                (failed, manifest) = try await store.commitObject(manifest, on: targets, jurisdiction: jurisdiction,
+                                                                  condition: condition, inline: inline)
+                if failed.count < targets.count { try await store.recordPlacement(jurisdiction, event.failing(on: failed)) }
+            }
             result = .object(manifest)
         case .part(let upload, let number):
             let record = PartRecord(part: PartRef(number: number, versionID: version, sizeBytes: sizeBytes,
-                                                  etag: Hex.encode(digest), checksumValue: checksumValue),
+                                                  etag: Hex.encode(digest), checksumValue: checksumValue,
+                                                  storedDigest: extentDigest),
                                     sequence: store.clock.nextSequence(), lastModifiedMillis: store.clock.nowMillis())
             failed = await store.commitPart(record, upload: upload, on: targets, jurisdiction: jurisdiction)
             result = .part(record)

@@ -1,4 +1,5 @@
 import Foundation
+import Hashing
 import HTTPTypes
 import Hummingbird
 import NIOCore
@@ -7,19 +8,49 @@ import ObjectService
 
 /// GetObject and HeadObject: one located version, a single range at most, streamed segment by segment.
 enum GetHandler {
-    /// A location attestation of the object's newest version, for the nonce given (1 to 128 characters): a read of
-    /// the object's metadata, decided and audited as one.
+    /// A location attestation of the object's newest version, for the nonce given (1 to 128 characters), with a
+    /// consistency proof from the checkpoint size `since` when given: a read of the object's metadata, decided and
+    /// audited as one.
     static func attestation(_ call: S3Call) async throws -> Response {
         let key = try call.objectKey()
         guard let nonce = call.request.query("nonce"), !nonce.isEmpty, nonce.utf8.count <= 128,
               !nonce.contains(where: { $0.isNewline }) else {
             throw S3Error.invalidArgument("an attestation needs a nonce of 1 to 128 characters")
         }
-        let attestation = try await call.service.attest(call.principal, call.bucketName, key, nonce: nonce)
+        var since: UInt64?
+        if let held = call.request.query("since") {
+            guard let size = UInt64(held), size > 0 else {
+                throw S3Error.invalidArgument("since is the size of a checkpoint you hold (a positive integer)")
+            }
+            since = size
+        }
+        let attestation = try await call.service.attest(call.principal, call.bucketName, key, nonce: nonce,
+                                                        since: since)
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         return call.json(Array(try encoder.encode(attestation)))
     }
+    /// A bucket attestation for the nonce given, proving the sampled keys (`keys`: base64url keys, comma-separated):
+    /// a listing of the whole bucket, decided and audited as one.
+    static func bucketAttestation(_ call: S3Call) async throws -> Response {
+        guard let nonce = call.request.query("nonce"), !nonce.isEmpty, nonce.utf8.count <= 128,
+              !nonce.contains(where: { $0.isNewline }) else {
+            throw S3Error.invalidArgument("an attestation needs a nonce of 1 to 128 characters")
+        }
+        var sampled = [String]()
+        for encoded in (call.request.query("keys") ?? "").split(separator: ",") {
+            guard let bytes = Base64URL.decode(encoded), let key = String(validating: bytes, as: UTF8.self) else {
+                throw S3Error.invalidArgument("keys are base64url UTF-8 object keys, comma-separated")
+            }
+            sampled.append(key)
+        }
+        let attestation = try await call.service.attestBucket(call.principal, call.bucketName, nonce: nonce,
+                                                              sampled: sampled)
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        return call.json(Array(try encoder.encode(attestation)))
+    }
+
     static let responseOverrides: [(query: String, header: HTTPField.Name)] = [
         ("response-content-type", .contentType), ("response-content-language", .contentLanguage),
         ("response-expires", .expires), ("response-cache-control", .cacheControl),

@@ -24,6 +24,9 @@ public enum S3Operation: Equatable, Sendable {
     case listMultipartUploads
     /// Qantara's own: a signed location attestation of an object (`GET /bucket/key?x-qantara-attestation&nonce=N`).
     case getObjectAttestation
+    /// Qantara's own: a signed bucket attestation (`GET /bucket?x-qantara-attestation&nonce=N[&keys=K1,K2]`, keys
+    /// base64url).
+    case getBucketAttestation
     /// A request S3 defines but Qantara does not implement: answered `NotImplemented`.
     case notImplemented(String)
     /// A method that no S3 operation uses on this resource.
@@ -54,6 +57,7 @@ public enum S3Operation: Equatable, Sendable {
             case "DELETE": return .deleteBucket
             case "GET":
                 if queryNames.contains("location") { return .getBucketLocation }
+                if queryNames.contains("x-qantara-attestation") { return .getBucketAttestation }
                 if queryNames.contains("versions") { return .listObjectVersions }
                 if queryNames.contains("uploads") { return .listMultipartUploads }
                 return queryNames.contains("list-type") ? .listObjectsV2 : .listObjectsV1

@@ -88,6 +88,7 @@ public struct S3Responder: HTTPResponder {
         case .abortMultipartUpload: return try await MultipartHandlers.abort(call)
         case .listParts: return try await MultipartHandlers.listParts(call)
         case .getObjectAttestation: return try await GetHandler.attestation(call)
+        case .getBucketAttestation: return try await GetHandler.bucketAttestation(call)
         case .listMultipartUploads: return try await MultipartHandlers.listUploads(call)
         case .notImplemented(let what): throw S3Error.notImplemented(what)
         case .methodNotAllowed: throw S3Error.methodNotAllowed(s3.method)

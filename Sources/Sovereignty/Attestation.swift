@@ -7,7 +7,7 @@ import ObjectModel
 /// with its identity key. Names and keys of objects, tenants and nonces are base64url, so no value holds a space or
 /// a newline.
 public struct ReplicaClaim: Sendable, Equatable {
-    public static let label = "qantara-replica/v1"
+    public static let label = "qantara-replica/v2"
 
     public var node: String
     public var jurisdiction: String
@@ -160,6 +160,23 @@ public struct LocationAttestation: Codable, Sendable, Equatable {
     public var checkpoint: String?
     /// The attestation's own record in that log, and its inclusion proof in the checkpoint's tree.
     public var audit: AuditInclusion?
+    /// The version's latest placement event in that log (where its bytes were placed, and their digest), and its
+    /// inclusion proof in the checkpoint's tree; nil when this gateway's log holds none.
+    public var placement: AuditInclusion?
+    /// The consistency proof from the checkpoint the asker holds (by its size) to ``checkpoint``, when asked for.
+    public var consistency: ConsistencyProof?
+
+    public struct ConsistencyProof: Codable, Sendable, Equatable {
+        /// Size of the tree the proof starts from (the checkpoint the asker holds).
+        public var fromSize: UInt64
+        /// Base64 hashes, RFC 6962 order.
+        public var proof: [String]
+
+        public init(fromSize: UInt64, proof: [String]) {
+            self.fromSize = fromSize
+            self.proof = proof
+        }
+    }
 
     public struct AuditInclusion: Codable, Sendable, Equatable {
         /// The record's line in `audit.log` (the leaf's data).
@@ -178,8 +195,10 @@ public struct LocationAttestation: Codable, Sendable, Equatable {
 
     public init(jurisdiction: String, bucket: String, key: String, version: String, nonce: String, timeMillis: Int64,
                 replicationFactor: Int, unanswered: [String], replicas: [Replica], checkpoint: String?,
-                audit: AuditInclusion? = nil) {
+                audit: AuditInclusion? = nil, placement: AuditInclusion? = nil, consistency: ConsistencyProof? = nil) {
         self.audit = audit
+        self.placement = placement
+        self.consistency = consistency
         self.replicationFactor = replicationFactor
         self.unanswered = unanswered
         self.format = Self.format

@@ -37,6 +37,52 @@ public struct AuditEntry: Codable, Sendable, Equatable {
     }
 
     func computedHash() -> String { Hex.encode(StreamingDigest.hash(.sha256, canonicalBytes())) }
+
+    /// The entry's line in `audit.log`: JSON with its keys (and the fields' names) in byte order, no spaces, strings
+    /// escaped as RFC 8259 requires (and no more). Written by hand: the log takes one entry per stored object version,
+    /// and Foundation's encoder cost a PUT more than the rest of its record.
+    func jsonLine() -> [UInt8] {
+        var out = [UInt8]()
+        out.reserveCapacity(256)
+        func string(_ value: String) {
+            out.append(0x22)
+            for byte in value.utf8 {
+                switch byte {
+                case 0x22: out += [0x5C, 0x22]
+                case 0x5C: out += [0x5C, 0x5C]
+                case 0x0A: out += [0x5C, 0x6E]
+                case 0x0D: out += [0x5C, 0x72]
+                case 0x09: out += [0x5C, 0x74]
+                case 0..<0x20:
+                    let hex = Array("0123456789abcdef".utf8)
+                    out += [0x5C, 0x75, 0x30, 0x30, hex[Int(byte >> 4)], hex[Int(byte & 0xF)]]
+                default: out.append(byte)
+                }
+            }
+            out.append(0x22)
+        }
+        func name(_ value: String) {
+            string(value)
+            out.append(0x3A)
+        }
+        out += Array("{\"fields\":{".utf8)
+        for (index, field) in fields.sorted(by: { $0.key.utf8.lexicographicallyPrecedes($1.key.utf8) }).enumerated() {
+            if index > 0 { out.append(0x2C) }
+            name(field.key)
+            string(field.value)
+        }
+        out += Array("},".utf8)
+        name("hash")
+        string(hash)
+        out.append(0x2C)
+        name("kind")
+        string(kind)
+        out.append(0x2C)
+        name("previous")
+        string(previous)
+        out += Array(",\"seq\":\(seq),\"timeMillis\":\(timeMillis)}".utf8)
+        return out
+    }
 }
 
 /// A jurisdiction's append-only audit log: `audit.log`, one JSON entry per line, and `audit.checkpoints`, the signed
@@ -55,6 +101,9 @@ public final class AuditLog: @unchecked Sendable {
         var seq: UInt64
         var hash: String
         var tree: MerkleLevels
+        /// Where each entry's line starts in `audit.log`, and where the file ends: entry `seq` is the bytes
+        /// `[offsets[seq - 1], offsets[seq] - 1)` (without its newline).
+        var offsets: [UInt64]
         /// Tree size of the newest signed checkpoint.
         var checkpointSize: UInt64
     }
@@ -72,10 +121,15 @@ public final class AuditLog: @unchecked Sendable {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         let lines = try Self.readLines(directory + "/audit.log")
         var tree = MerkleLevels()
-        for line in lines { tree.append(leaf: Array(line.utf8)) }
+        var offsets: [UInt64] = [0]
+        offsets.reserveCapacity(lines.count + 1)
+        for line in lines {
+            tree.append(leaf: Array(line.utf8))
+            offsets.append(offsets[offsets.count - 1] + UInt64(line.utf8.count) + 1)
+        }
         let last = try lines.last.map { try JSONDecoder().decode(AuditEntry.self, from: Data($0.utf8)) }
         let checkpoints = try Self.readLines(directory + "/audit.checkpoints").compactMap(Self.checkpoint(line:))
-        state = Mutex(Tail(seq: last?.seq ?? 0, hash: last?.hash ?? AuditEntry.genesis, tree: tree,
+        state = Mutex(Tail(seq: last?.seq ?? 0, hash: last?.hash ?? AuditEntry.genesis, tree: tree, offsets: offsets,
                            checkpointSize: checkpoints.map(\.size).max() ?? 0))
     }
 
@@ -90,21 +144,21 @@ public final class AuditLog: @unchecked Sendable {
     @discardableResult
     public func append(_ records: [(kind: String, fields: [String: String])]) throws -> [AuditEntry] {
         try state.withLock { tail in
-            let encoder = JSONEncoder()
-            encoder.outputFormatting = [.sortedKeys]
             var entries = [AuditEntry]()
             entries.reserveCapacity(records.count)
             var text = [UInt8]()
             var leaves = [[UInt8]]()
+            var lineLengths = [Int]()
             var (seq, hash) = (tail.seq, tail.hash)
             for record in records {
                 var entry = AuditEntry(seq: seq + 1, timeMillis: now(), kind: record.kind, fields: record.fields,
                                        previous: hash, hash: "")
                 entry.hash = entry.computedHash()
-                let line = [UInt8](try encoder.encode(entry))
+                let line = entry.jsonLine()
                 leaves.append(MerkleTree.leafHash(line))
                 text += line
                 text.append(0x0A)
+                lineLengths.append(line.count + 1)
                 (seq, hash) = (entry.seq, entry.hash)
                 entries.append(entry)
             }
@@ -112,6 +166,7 @@ public final class AuditLog: @unchecked Sendable {
             tail.seq = seq
             tail.hash = hash
             for leaf in leaves { tail.tree.append(leafHash: leaf) }
+            for entry in lineLengths { tail.offsets.append(tail.offsets[tail.offsets.count - 1] + UInt64(entry)) }
             return entries
         }
     }
@@ -139,9 +194,22 @@ public final class AuditLog: @unchecked Sendable {
             }
             return tail.tree.inclusionProof(index: seq - 1, size: size)
         }
-        let lines = try entryLines()
-        guard lines.count >= Int(seq) else { throw AuditError.unreadable("entry \(seq) is missing") }
-        return (lines[Int(seq) - 1], proof)
+        return (try line(seq: seq), proof)
+    }
+
+    /// Entry `seq`'s line as stored, read from its place in the file (not the whole log).
+    public func line(seq: UInt64) throws -> String {
+        let (start, end) = try state.withLock { tail -> (UInt64, UInt64) in
+            guard seq >= 1, seq < UInt64(tail.offsets.count) else { throw AuditError.unreadable("no entry \(seq)") }
+            return (tail.offsets[Int(seq) - 1], tail.offsets[Int(seq)] - 1)
+        }
+        let fd = open(entriesPath, O_RDONLY)
+        guard fd >= 0 else { throw AuditError.unreadable("cannot open \(entriesPath): errno \(errno)") }
+        defer { close(fd) }
+        var bytes = [UInt8](repeating: 0, count: Int(end - start))
+        let read = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, off_t(start)) }
+        guard read == bytes.count else { throw AuditError.unreadable("entry \(seq) is missing") }
+        return String(decoding: bytes, as: UTF8.self)
     }
 
     /// The root of the tree of the first `size` entries.

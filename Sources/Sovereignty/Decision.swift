@@ -1,4 +1,5 @@
 import Foundation
+import Hashing
 import ObjectModel
 
 /// One request, as the sovereignty rule sees it.

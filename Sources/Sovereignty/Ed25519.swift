@@ -55,24 +55,3 @@ public enum Ed25519 {
         return crypto_sign_verify_detached(signature, message, UInt64(message.count), publicKey) == 0
     }
 }
-
-/// Base64url without padding (RFC 7515's encoding of JWS parts).
-public enum Base64URL {
-    public static func encode(_ bytes: [UInt8]) -> String {
-        String(Base64.encode(bytes).compactMap { character -> Character? in
-            switch character {
-            case "+": return "-"
-            case "/": return "_"
-            case "=": return nil
-            default: return character
-            }
-        })
-    }
-
-    public static func decode(_ text: some StringProtocol) -> [UInt8]? {
-        guard text.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || $0 == "-" || $0 == "_") }) else { return nil }
-        var standard = String(text.map { $0 == "-" ? "+" : ($0 == "_" ? "/" : $0) })
-        while standard.count % 4 != 0 { standard += "=" }
-        return Base64.decode(standard)
-    }
-}

@@ -1,4 +1,5 @@
 import Foundation
+import Hashing
 import ObjectModel
 
 /// Operations that carry a bucket's data or metadata out of its jurisdiction when served by a gateway elsewhere.

@@ -19,13 +19,13 @@ public final class LocalStorageNode: StorageNodeClient {
     private let online: Mutex<Online?>
     private let clock: @Sendable () -> Int64
     private let segmentDirectory: String?
-    private let attester: ReplicaAttester?
+    private let attester: (any NodeAttester)?
 
     /// Opens the node, creating or checking its database through `openEngine`; with `segmentDirectory`, large
     /// segments are files there (``NodeStore/init(node:jurisdiction:engine:nowMillis:segmentDirectory:)``).
     public init(node: NodeID, jurisdiction: Jurisdiction, threadPool: NIOThreadPool,
                 clock: @escaping @Sendable () -> Int64, segmentDirectory: String? = nil,
-                attester: ReplicaAttester? = nil,
+                attester: (any NodeAttester)? = nil,
                 openEngine: @escaping @Sendable () throws -> any KeyValueEngine) throws {
         self.nodeID = node
         self.attester = attester
@@ -199,10 +199,11 @@ public final class LocalStorageNode: StorageNodeClient {
         // Every segment, read from this node's storage now and hashed on the storage pool, never on a request's
         // thread (a missing or unreadable segment fails the statement).
         let extents = manifest.extents
-        let stored = try await run { store -> StoredDigest in
-            let digest = StreamingDigest(.sha256)
-            var result = StoredDigest()
+        let stored = try await run { store -> StoredCopy in
+            var result = StoredCopy()
+            var extentDigests = [[UInt8]]()
             for extent in extents {
+                let digest = StreamingDigest(.sha256)
                 for index in 0..<extent.segmentCount {
                     try store.withSegment(jurisdiction, version: extent.versionID, index: UInt32(index)) { buffer in
                         digest.update(buffer)
@@ -210,12 +211,32 @@ public final class LocalStorageNode: StorageNodeClient {
                     }
                     result.segments += 1
                 }
+                extentDigests.append(digest.finalize())
             }
-            result.sha256 = digest.finalize()
+            result.sha256 = StoredDigest.combine(extentDigests)
             return result
         }
-        return try attester(ReplicaCopy(manifest: manifest, sha256: stored.sha256, storedBytes: stored.bytes,
-                                        segments: stored.segments), nonce, replicas)
+        return try attester.replica(ReplicaCopy(manifest: manifest, sha256: stored.sha256, storedBytes: stored.bytes,
+                                                segments: stored.segments), nonce: nonce, replicas: replicas)
+    }
+
+    public func attestBucket(_ jurisdiction: Jurisdiction, bucket: String, nonce: String, sampled: [String])
+        async throws -> BucketStatement
+    {
+        guard let attester else { throw NodeError.io("storage node \(nodeID) has no identity to sign with") }
+        let tally = try await run { store -> BucketTally in
+            var from = [UInt8]()
+            var done = false
+            return try BucketTally(bucket: bucket, sampled: Set(sampled)) {
+                guard !done else { return nil }
+                let page = try store.list(jurisdiction, bucket: bucket, prefix: [], from: from,
+                                          limit: Limits.listBatchPerNode)
+                if let last = page.last { from = Array(last.key.utf8) + [0] }
+                done = page.count < Limits.listBatchPerNode
+                return page
+            }
+        }
+        return try attester.bucket(tally, nonce: nonce)
     }
 
     public func list(_ jurisdiction: Jurisdiction, bucket: String, prefix: [UInt8], from: [UInt8], limit: Int)
@@ -279,7 +300,7 @@ public final class LocalStorageNode: StorageNodeClient {
 }
 
 /// What a node read of its copy for an attestation (a named struct, not a tuple: see SWIFT-NOTES on the optimiser).
-struct StoredDigest: Sendable {
+struct StoredCopy: Sendable {
     var sha256: [UInt8] = []
     var bytes: Int64 = 0
     var segments = 0

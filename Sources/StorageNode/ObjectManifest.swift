@@ -31,6 +31,9 @@ public struct ObjectManifest: Sendable, Equatable {
     public var envelope: [UInt8]?
     /// ``metadata`` sealed under the object's key; when set, ``metadata`` is stored empty.
     public var sealedMetadata: [UInt8]?
+    /// The digest of the stored ciphertext the writing gateway computed as it sent the segments
+    /// (``StoredDigest``); nil for tombstones and for versions written before format 4.
+    public var storedDigest: [UInt8]?
 
     public init(bucket: String, key: String, versionID: VersionID, sequence: UInt64, isTombstone: Bool = false,
                 sizeBytes: Int64 = 0, segmentSizeBytes: UInt32 = UInt32(Limits.segmentSizeBytes), etag: String = "",
@@ -78,8 +81,8 @@ public struct ObjectManifest: Sendable, Equatable {
 
 extension ObjectManifest {
     /// Format version of the encoding below (documented in `Docs/formats.md`). Version 1 had no parts list,
-    /// version 2 no envelope; both are still read.
-    static let formatVersion: UInt8 = 3
+    /// version 2 no envelope, version 3 no stored digests; all are still read.
+    static let formatVersion: UInt8 = 4
 
     /// Binary encoding: version byte, tombstone byte, then fields in a fixed order.
     public func encoded() -> [UInt8] {
@@ -99,7 +102,7 @@ extension ObjectManifest {
         writer.writeOptional(checksumValue)
         writer.write(UInt32(parts.count))
         for part in parts { part.encode(into: &writer) }
-        for field in [envelope, sealedMetadata] {
+        for field in [envelope, sealedMetadata, storedDigest] {
             writer.write(UInt8(field == nil ? 0 : 1))
             if let field { writer.writeField(field) }
         }
@@ -131,7 +134,7 @@ extension ObjectManifest {
         if version >= 2 {
             let partCount = try reader.readUInt32()
             guard partCount <= UInt32(Limits.partNumberMax) else { throw FormatError("too many parts: \(partCount)") }
-            for _ in 0..<partCount { parts.append(try PartRef(from: &reader)) }
+            for _ in 0..<partCount { parts.append(try PartRef(from: &reader, withDigest: version >= 4)) }
             guard parts.reduce(0, { $0 + $1.sizeBytes }) == sizeBytes || parts.isEmpty else {
                 throw FormatError("part sizes do not add up to the object size")
             }
@@ -139,6 +142,10 @@ extension ObjectManifest {
         if version >= 3 {
             if try reader.readUInt8() == 1 { envelope = try reader.readField() }
             if try reader.readUInt8() == 1 { sealedMetadata = try reader.readField() }
+        }
+        if version >= 4, try reader.readUInt8() == 1 {
+            storedDigest = try reader.readField()
+            guard storedDigest?.count == StoredDigest.sizeBytes else { throw FormatError("stored digest size") }
         }
         guard reader.isAtEnd else { throw FormatError("trailing bytes after manifest") }
     }
@@ -153,13 +160,18 @@ public struct PartRef: Sendable, Equatable {
     public var etag: String
     /// Base64 checksum of the part, when the upload has a checksum algorithm.
     public var checksumValue: String?
+    /// SHA-256 of the part's stored segments (``StoredDigest``), as its gateway sent them; empty when unknown
+    /// (parts stored before format 4).
+    public var storedDigest: [UInt8]
 
-    public init(number: UInt32, versionID: VersionID, sizeBytes: Int64, etag: String, checksumValue: String?) {
+    public init(number: UInt32, versionID: VersionID, sizeBytes: Int64, etag: String, checksumValue: String?,
+                storedDigest: [UInt8] = []) {
         self.number = number
         self.versionID = versionID
         self.sizeBytes = sizeBytes
         self.etag = etag
         self.checksumValue = checksumValue
+        self.storedDigest = storedDigest
     }
 
     func encode(into writer: inout BinaryWriter) {
@@ -168,9 +180,10 @@ public struct PartRef: Sendable, Equatable {
         writer.write(sizeBytes)
         writer.writeString(etag)
         writer.writeOptional(checksumValue)
+        writer.writeField(storedDigest)
     }
 
-    init(from reader: inout BinaryReader) throws {
+    init(from reader: inout BinaryReader, withDigest: Bool) throws {
         number = try reader.readUInt32()
         guard let version = VersionID(bytes: Array(try reader.readRaw(16))) else { throw FormatError("part version") }
         versionID = version
@@ -178,6 +191,10 @@ public struct PartRef: Sendable, Equatable {
         guard sizeBytes >= 0 else { throw FormatError("negative part size") }
         etag = try reader.readString()
         checksumValue = try reader.readOptional()
+        storedDigest = withDigest ? try reader.readField() : []
+        guard storedDigest.isEmpty || storedDigest.count == StoredDigest.sizeBytes else {
+            throw FormatError("part digest size")
+        }
     }
 }
 

@@ -2,7 +2,8 @@ import ObjectModel
 
 /// A part uploaded to a multipart upload, as a node stores it until the upload completes or is aborted.
 public struct PartRecord: Sendable, Equatable {
-    static let formatVersion: UInt8 = 1
+    /// Version 1 had no stored digest in its part; still read.
+    static let formatVersion: UInt8 = 2
 
     public var part: PartRef
     /// Orders uploads of the same part number: the later one replaces the earlier.
@@ -27,10 +28,12 @@ public struct PartRecord: Sendable, Equatable {
     public init(decoding bytes: [UInt8]) throws {
         var reader = BinaryReader(bytes)
         let version = try reader.readUInt8()
-        guard version == Self.formatVersion else { throw FormatError("unknown part record version \(version)") }
+        guard (1...Self.formatVersion).contains(version) else {
+            throw FormatError("unknown part record version \(version)")
+        }
         sequence = try reader.readUInt64()
         lastModifiedMillis = try reader.readInt64()
-        part = try PartRef(from: &reader)
+        part = try PartRef(from: &reader, withDigest: version >= 2)
         guard reader.isAtEnd else { throw FormatError("trailing bytes after part record") }
     }
 

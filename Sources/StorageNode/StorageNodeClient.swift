@@ -27,11 +27,6 @@ public struct ReplicaCopy: Sendable {
     public var segments: Int
 }
 
-/// Writes and signs a node's statement about a copy: the node's identity (its key and certificate) belongs to the
-/// process that runs it, which hands the node this function.
-public typealias ReplicaAttester = @Sendable (_ copy: ReplicaCopy, _ nonce: String, _ replicas: [NodeID]) throws
-    -> ReplicaStatement
-
 /// Errors a storage node reports to its callers.
 public enum NodeError: LayerError, Sendable, Equatable {
     /// The node cannot be reached or is offline.
@@ -112,6 +107,11 @@ public protocol StorageNodeClient: Sendable {
     /// `replicas` are the nodes the gateway names as holding the object (this one among them), stated as given.
     func attest(_ jurisdiction: Jurisdiction, bucket: String, key: String, nonce: String, replicas: [NodeID])
         async throws -> ReplicaStatement
+    /// The node's signed statement about the part of `bucket` it holds: the count and Merkle root of its current
+    /// object versions (key, version, stored digest, from its manifests), with inclusion proofs of the `sampled`
+    /// keys it holds.
+    func attestBucket(_ jurisdiction: Jurisdiction, bucket: String, nonce: String, sampled: [String]) async throws
+        -> BucketStatement
 
     /// Stores one segment of an uncommitted version (not synced: the commit syncs the log).
     func putSegment(_ jurisdiction: Jurisdiction, bucket: String, key: String, version: VersionID, index: UInt32,

@@ -126,7 +126,12 @@ struct GatewayRuntime {
                 }
             }
         }
-        let audit = AuditTrail(directory: data + "/audit", clock: clock, threadPool: threadPool, logger: logger)
+        try FileManager.default.createDirectory(atPath: data + "/audit", withIntermediateDirectories: true)
+        var indexOptions = RocksDBOptions(blobThresholdBytes: nil)
+        indexOptions.writeBufferBytes = 4 * 1024 * 1024
+        indexOptions.backgroundThreads = 1
+        let audit = AuditTrail(directory: data + "/audit", clock: clock, threadPool: threadPool, logger: logger,
+                               placements: try RocksDBEngine(path: data + "/audit/placements", options: indexOptions))
         try await Self.enrolLocalNodes(topology, data: data, embedded: embedded, audit: audit, logger: logger)
         let crypto = ObjectCrypto(settings: .init(enabled: !Self.plaintextBenchSetting(environment, logger: logger),
                                                   algorithms: algorithms),

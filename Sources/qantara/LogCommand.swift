@@ -109,14 +109,7 @@ struct LogCommand: AsyncParsableCommand {
 
         func run() async throws {
             let anchor = try await runAdmin { try TrustAnchor.load(trust) }
-            let witnesses = try witness.map { path in
-                guard let data = FileManager.default.contents(atPath: path),
-                      let key = NoteKey(verifierKey: String(decoding: data, as: UTF8.self)
-                        .trimmingCharacters(in: .whitespacesAndNewlines)), key.kind == .cosignature else {
-                    throw fail("\(path) is not a witness's verifier key")
-                }
-                return key
-            }
+            let witnesses = try LogCommand.witnessKeys(witness)
             // The export's latest checkpoint is required: without it, a log cut after an older checkpoint would pass.
             var held = [SignedNote]()
             for path in [directory + "/latest.checkpoint"] + checkpoint {

@@ -10,6 +10,18 @@ import X509
 
 /// `qantara log witness-key | witness`: a third party co-signing a jurisdiction's checkpoints.
 extension LogCommand {
+    /// Witnesses' verifier key files (`qantara log witness-key` writes them), read.
+    static func witnessKeys(_ paths: [String]) throws -> [NoteKey] {
+        try paths.map { path in
+            guard let data = FileManager.default.contents(atPath: path),
+                  let key = NoteKey(verifierKey: String(decoding: data, as: UTF8.self)
+                    .trimmingCharacters(in: .whitespacesAndNewlines)), key.kind == .cosignature else {
+                throw fail("\(path) is not a witness's verifier key")
+            }
+            return key
+        }
+    }
+
     struct WitnessKey: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "witness-key", abstract: "Make a witness's Ed25519 key: FILE (secret) and FILE.vkey (to publish).")

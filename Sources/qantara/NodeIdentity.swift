@@ -108,34 +108,60 @@ struct NodeIdentity {
         guard rename(staged, certificatePath) == 0 else { throw Failure(description: "cannot install \(certificatePath)") }
     }
 
-    /// How the node signs its statements about the copies it holds: with its key and certificate from this
-    /// directory, read at each statement (a renewed certificate is used from the next one on). A node without a
-    /// certificate cannot attest.
-    func attester(node: NodeID, jurisdiction: Jurisdiction, clock: @escaping @Sendable () -> Int64) -> ReplicaAttester {
-        let identity = self
-        return { copy, nonce, replicas in
-            guard let certificate = try identity.certificate(node: node, jurisdiction: jurisdiction),
-                  let pem = FileManager.default.contents(atPath: identity.certificatePath) else {
-                throw Failure(description: "node \(node) has no certificate to attest with")
-            }
-            _ = certificate
-            var custody: ReplicaClaim.Custody?
-            if let envelope = copy.manifest.envelope {
-                let header = try EnvelopeHeader(decoding: envelope, bucket: copy.manifest.bucket, key: copy.manifest.key)
-                custody = ReplicaClaim.Custody(jurisdiction: header.binding.jurisdiction.code, tenant: header.binding.tenant,
-                                               keyVersion: header.bucketKey.tenantKeyVersion,
-                                               bucketKey: Hex.encode(header.bucketKey.id),
-                                               cipher: header.algorithm.description)
-            }
-            let claim = ReplicaClaim(
-                node: node.rawValue, jurisdiction: jurisdiction.code, replicas: replicas.map(\.rawValue),
-                bucket: copy.manifest.bucket, key: Array(copy.manifest.key.utf8),
-                version: copy.manifest.versionID.description, sequence: copy.manifest.sequence,
-                size: copy.manifest.sizeBytes, storedBytes: copy.storedBytes, segments: copy.segments,
-                sha256: Hex.encode(copy.sha256), custody: custody, nonce: Array(nonce.utf8), timeMillis: clock())
-            let signature = try identity.key().signature(for: Array(claim.text.utf8))
-            return ReplicaStatement(statement: claim.text, signature: Base64.encode(Array(signature)),
-                                    certificate: String(decoding: pem, as: UTF8.self))
+    /// How the node signs its statements about what it holds: with its key and certificate from this directory,
+    /// read at each statement (a renewed certificate is used from the next one on). A node without a certificate
+    /// cannot attest.
+    func attester(node: NodeID, jurisdiction: Jurisdiction, clock: @escaping @Sendable () -> Int64) -> any NodeAttester {
+        IdentityAttester(identity: self, node: node, jurisdiction: jurisdiction, clock: clock)
+    }
+}
+
+/// A node's statements, signed with its identity (``NodeIdentity``).
+struct IdentityAttester: NodeAttester {
+    let identity: NodeIdentity
+    let node: NodeID
+    let jurisdiction: Jurisdiction
+    let clock: @Sendable () -> Int64
+
+    /// A text's signature by the node's key (base64), and the node's certificate (PEM).
+    private struct Signed {
+        let signature: String
+        let certificate: String
+    }
+
+    private func sign(_ text: String) throws -> Signed {
+        guard try identity.certificate(node: node, jurisdiction: jurisdiction) != nil,
+              let pem = FileManager.default.contents(atPath: identity.certificatePath) else {
+            throw NodeIdentity.Failure(description: "node \(node) has no certificate to attest with")
         }
+        let signature = try identity.key().signature(for: Array(text.utf8))
+        return Signed(signature: Base64.encode(Array(signature)), certificate: String(decoding: pem, as: UTF8.self))
+    }
+
+    func replica(_ copy: ReplicaCopy, nonce: String, replicas: [NodeID]) throws -> ReplicaStatement {
+        var custody: ReplicaClaim.Custody?
+        if let envelope = copy.manifest.envelope {
+            let header = try EnvelopeHeader(decoding: envelope, bucket: copy.manifest.bucket, key: copy.manifest.key)
+            custody = ReplicaClaim.Custody(jurisdiction: header.binding.jurisdiction.code, tenant: header.binding.tenant,
+                                           keyVersion: header.bucketKey.tenantKeyVersion,
+                                           bucketKey: Hex.encode(header.bucketKey.id),
+                                           cipher: header.algorithm.description)
+        }
+        let claim = ReplicaClaim(
+            node: node.rawValue, jurisdiction: jurisdiction.code, replicas: replicas.map(\.rawValue),
+            bucket: copy.manifest.bucket, key: Array(copy.manifest.key.utf8),
+            version: copy.manifest.versionID.description, sequence: copy.manifest.sequence,
+            size: copy.manifest.sizeBytes, storedBytes: copy.storedBytes, segments: copy.segments,
+            sha256: Hex.encode(copy.sha256), custody: custody, nonce: Array(nonce.utf8), timeMillis: clock())
+        let signed = try sign(claim.text)
+        return ReplicaStatement(statement: claim.text, signature: signed.signature, certificate: signed.certificate)
+    }
+
+    func bucket(_ tally: BucketTally, nonce: String) throws -> BucketStatement {
+        let claim = BucketClaim(node: node.rawValue, jurisdiction: jurisdiction.code, bucket: tally.bucket,
+                                objects: tally.objects, root: tally.root, nonce: Array(nonce.utf8), timeMillis: clock())
+        let signed = try sign(claim.text)
+        return BucketStatement(statement: claim.text, signature: signed.signature, certificate: signed.certificate,
+                               samples: tally.samples)
     }
 }

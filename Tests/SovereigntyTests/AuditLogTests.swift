@@ -41,6 +41,23 @@ final class AuditLogTests: XCTestCase {
                              held: held, jurisdiction: ma, authorities: authorities)
     }
 
+    /// The hand-written line is JSON any decoder reads back to the same entry, whatever the fields hold.
+    func testEntryLinesAreJSONThatDecodesToTheEntry() throws {
+        var entry = AuditEntry(seq: 42, timeMillis: -7, kind: "placement", fields: [
+            "key": "a/\"b\"\\c\n\r\t\u{1}\u{1f}\u{7f}é日本/😀", "z": "", "A": "upper", "é": "accent",
+        ], previous: AuditEntry.genesis, hash: "")
+        entry.hash = entry.computedHash()
+        let line = entry.jsonLine()
+        XCTAssertEqual(try JSONDecoder().decode(AuditEntry.self, from: Data(line)), entry)
+        XCTAssertFalse(line.contains(0x0A))
+        let text = String(decoding: line, as: UTF8.self)
+        XCTAssertTrue(text.hasPrefix("{\"fields\":{\"A\":\"upper\",\"key\":"), text)
+        XCTAssertTrue(text.contains("\"kind\":\"placement\""))
+        XCTAssertTrue(text.hasSuffix(",\"seq\":42,\"timeMillis\":-7}"), text)
+        let object = try JSONSerialization.jsonObject(with: Data(line)) as? [String: Any]
+        XCTAssertEqual(object?.keys.sorted(), ["fields", "hash", "kind", "previous", "seq", "timeMillis"])
+    }
+
     func testIntactLogVerifiesAndContinuesAfterReopening() throws {
         try fill(try makeLog(), count: 10)
         let reopened = try makeLog()

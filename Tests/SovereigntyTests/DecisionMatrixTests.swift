@@ -1,3 +1,4 @@
+import Hashing
 import ObjectModel
 @testable import Sovereignty
 import XCTest

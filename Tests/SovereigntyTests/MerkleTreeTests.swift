@@ -1,4 +1,4 @@
-import Hashing
+@testable import Hashing
 import ObjectModel
 @testable import Sovereignty
 import XCTest
@@ -163,7 +163,7 @@ final class ReplicaClaimTests: XCTestCase {
     func testStatementTextIsExactAndParsesBackOnlyExactly() throws {
         let text = Self.vector.text
         XCTAssertEqual(text, """
-            qantara-replica/v1
+            qantara-replica/v2
             node ma-1
             jurisdiction MA
             replicas ma-1,ma-3
@@ -193,6 +193,31 @@ final class ReplicaClaimTests: XCTestCase {
                     text + "extra 1\n", text.replacingOccurrences(of: "segments 4", with: "segments  4"),
                     text.replacingOccurrences(of: "sha256 ab", with: "sha256 zz"), String(text.dropLast())] {
             XCTAssertNil(ReplicaClaim(text: bad), bad)
+        }
+    }
+}
+
+final class BucketClaimTests: XCTestCase {
+    func testStatementTextIsExactAndParsesBackOnlyExactly() {
+        let claim = BucketClaim(node: "ma-1", jurisdiction: "MA", bucket: "records", objects: 1234,
+                                root: Array(repeating: 0xAB, count: 32), nonce: Array("dpa-2026-001".utf8),
+                                timeMillis: 1_800_000_000_000)
+        XCTAssertEqual(claim.text, """
+            qantara-bucket-replica/v1
+            node ma-1
+            jurisdiction MA
+            bucket records
+            objects 1234
+            root \(Base64.encode(Array(repeating: 0xAB, count: 32)))
+            nonce ZHBhLTIwMjYtMDAx
+            time 1800000000000
+
+            """)
+        XCTAssertEqual(BucketClaim(text: claim.text), claim)
+        for bad in [claim.text.replacingOccurrences(of: "objects 1234", with: "objects -1"),
+                    claim.text.replacingOccurrences(of: "root q", with: "root  q"), claim.text + "extra 1\n",
+                    String(claim.text.dropLast())] {
+            XCTAssertNil(BucketClaim(text: bad), bad)
         }
     }
 }

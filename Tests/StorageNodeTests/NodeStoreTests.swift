@@ -1,5 +1,6 @@
 import Foundation
 import NIOPosix
+import Hashing
 import ObjectModel
 import StorageEngine
 import StorageNode
@@ -232,6 +233,61 @@ final class NodeStoreTests: XCTestCase {
         var badVersion = encoded
         badVersion[0] = 99
         XCTAssertThrowsError(try ObjectManifest(decoding: badVersion))
+    }
+
+    /// Format 4 carries the stored digest of the version and of each part; formats 3 (manifests) and 1 (part
+    /// records), written before, still read, without digests.
+    func testStoredDigestsRoundTripAndOlderFormatsStillRead() throws {
+        var original = manifest("k", sequence: 7, size: 11)
+        original.storedDigest = Array(repeating: 0xAB, count: 32)
+        original.parts = [PartRef(number: 1, versionID: .random(), sizeBytes: 11, etag: "e", checksumValue: nil,
+                                  storedDigest: Array(repeating: 0xCD, count: 32))]
+        XCTAssertEqual(try ObjectManifest(decoding: original.encoded()), original)
+        var wrongSize = original
+        wrongSize.storedDigest = [1, 2, 3]
+        XCTAssertThrowsError(try ObjectManifest(decoding: wrongSize.encoded()))
+        // A format-3 manifest: no digest flag at the end.
+        var older = manifest("k", sequence: 7, size: 11)
+        var bytes = older.encoded()
+        bytes[0] = 3
+        bytes.removeLast()
+        XCTAssertEqual(try ObjectManifest(decoding: bytes), older)
+        older.storedDigest = nil
+        // A format-1 part record: no digest field in its part.
+        let record = PartRecord(part: PartRef(number: 2, versionID: .random(), sizeBytes: 5, etag: "e",
+                                              checksumValue: nil), sequence: 1, lastModifiedMillis: 2)
+        var recordBytes = record.encoded()
+        recordBytes[0] = 1
+        recordBytes.removeLast(4)
+        XCTAssertEqual(try PartRecord(decoding: recordBytes), record)
+        XCTAssertEqual(try PartRecord(decoding: record.encoded()), record)
+    }
+
+    /// A node's tally of a bucket: its current versions in key order (tombstones are not), the sampled ones proven.
+    func testBucketTallyCountsCurrentVersionsAndProvesSamples() throws {
+        var manifests = (0..<2500).map { manifest(String(format: "k-%05d", $0), sequence: 1, size: 10) }
+        for index in manifests.indices { manifests[index].storedDigest = Array(repeating: UInt8(index % 256), count: 32) }
+        manifests[3].isTombstone = true
+        manifests[3].storedDigest = nil
+        var pages = stride(from: 0, to: manifests.count, by: 1000).map { Array(manifests[$0..<min($0 + 1000, manifests.count)]) }
+        let tally = BucketTally(bucket: "b", sampled: ["k-00004", "k-02499", "k-00003", "absent"]) {
+            pages.isEmpty ? nil : pages.removeFirst()
+        }
+        let live = manifests.filter { !$0.isTombstone }
+        XCTAssertEqual(tally.objects, UInt64(live.count))
+        var tree = MerkleLevels()
+        for manifest in live {
+            tree.append(leaf: Array(BucketLeaf.text(key: manifest.key, version: manifest.versionID,
+                                                    storedDigest: manifest.storedDigest).utf8))
+        }
+        XCTAssertEqual(tally.root, tree.root(size: tree.size))
+        XCTAssertEqual(tally.samples.map(\.key), ["k-00004", "k-02499"].map { Base64URL.encode(Array($0.utf8)) })
+        for sample in tally.samples {
+            XCTAssertTrue(sample.leaf.hasPrefix("key \(sample.key) version "))
+            XCTAssertTrue(MerkleTree.verifyInclusion(index: sample.index, size: tally.objects,
+                                                     leaf: MerkleTree.leafHash(Array(sample.leaf.utf8)),
+                                                     proof: sample.proof.compactMap(Base64.decode), root: tally.root))
+        }
     }
 
     func testLocalNodeOfflineAndOnline() async throws {

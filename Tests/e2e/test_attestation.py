@@ -114,6 +114,19 @@ def test_every_replica_signs_what_it_holds_and_openssl_agrees(attested, tmp_path
         assert int(lines["segments"]) >= 1 and int(lines["size"]) == 3 * 1024 * 1024 + 17
         digests.add(lines["sha256"])
     assert len(digests) == 1
+    # The version's latest placement event: proven in the same checkpoint, naming the nodes that attest and the
+    # digest they hold (the log's account, made when the bytes were written, against what the nodes read now).
+    assert "placed on" in result.stdout and "by entry" in result.stdout
+    placement = attestation["placement"]
+    assert verify_inclusion(placement["index"], size, leaf_hash(placement["entry"].encode()),
+                            [base64.b64decode(h) for h in placement["proof"]], root)
+    event = json.loads(placement["entry"])
+    assert event["kind"] == "placement" and event["fields"]["op"] == "put"
+    assert event["fields"]["version"] == attestation["version"] and event["fields"]["key"] == OBJECT
+    assert {event["fields"]["sha256"]} == digests
+    attesting = {line.split(" ")[1] for r in attestation["replicas"] for line in r["statement"].splitlines()
+                 if line.startswith("node ")}
+    assert attesting == set(event["fields"]["nodes"].split(","))
     records = [e["fields"] for e in audit_entries(server, "MA") if e["kind"] == "attestation"]
     assert records and records[-1]["bucket"] == bucket and records[-1]["nonce"] == "dpa-2026-001"
 
@@ -168,6 +181,11 @@ def test_forged_attestations_are_refused_each_with_its_reason(attested, tmp_path
         ("unaudited", lambda doc: doc.__setitem__("audit", None), (), "own record in MA's audit log is missing"),
         ("other-record", lambda doc: doc["audit"].__setitem__("index", doc["audit"]["index"] - 1), (),
          "own record in MA's audit log is missing"),
+        ("unplaced", lambda doc: doc.__setitem__("placement", None), (), "no placement event of the version"),
+        ("other-placement", lambda doc: doc["placement"].__setitem__("index", doc["placement"]["index"] - 1), (),
+         "placement event is not proven"),
+        ("relogged-digest", lambda doc: doc["placement"].__setitem__(
+            "entry", doc["placement"]["entry"].replace('"sha256":"', '"sha256":"0')), (), "placement event is not proven"),
     ]
     for label, change, extra, reason in cases:
         result = verify(server, forged(tmp_path, attestation, label, change), anchor, *(extra or ("--nonce", "n-1")))
@@ -189,6 +207,9 @@ def test_forged_attestations_are_refused_each_with_its_reason(attested, tmp_path
     result = verify(server, document, anchor, "--max-age", "1s")
     assert result.returncode == 1 and "older than the maximum age" in result.stderr
     assert verify(server, document, anchor, "--nonce", "n-1").returncode == 0
+    # Written through another gateway's log, an attestation has no placement event: accepted only when asked to.
+    unplaced = forged(tmp_path, attestation, "unplaced-accepted", lambda doc: doc.__setitem__("placement", None))
+    assert verify(server, unplaced, anchor, "--nonce", "n-1", "--allow-missing-placement").returncode == 0
 
 
 def test_a_damaged_replica_shows_in_the_next_attestation(attested, tmp_path):
@@ -210,6 +231,75 @@ def test_a_damaged_replica_shows_in_the_next_attestation(attested, tmp_path):
     result = verify(server, after, anchor, "--nonce", "after")
     assert result.returncode == 1
     assert "hold different bytes" in result.stderr and victim in result.stderr, result.stderr
+    # With two replicas no majority names the damaged one; the log's digest, recorded when it was written, does.
+    named = [line for line in result.stderr.splitlines() if "other bytes than the log recorded" in line]
+    assert len(named) == 1 and f"replica {victim} " in named[0], result.stderr
+
+
+def test_a_regulator_checks_the_attestation_extends_the_history_it_holds(attested, tmp_path):
+    """The checkpoint a regulator kept (from an earlier attestation, cosigned by its witness): a later attestation
+    carries the consistency proof from it, and `qantara verify --checkpoint --witness` requires it."""
+    server, bucket, anchor = attested
+    first = tmp_path / "first.json"
+    attest(server, bucket, OBJECT, "first", first)
+    held = tmp_path / "held.checkpoint"
+    held.write_text(json.loads(first.read_text())["checkpoint"])
+    witness_key = tmp_path / "dpa.key"
+    server.cli("log", "witness-key", "--name", "dpa.example/witness", "-o", str(witness_key))
+    cosigned = tmp_path / "held.cosigned"
+    server.cli("log", "witness", "--checkpoint-file", str(held), "--trust", str(anchor), "--key", str(witness_key),
+               "--state", str(tmp_path / "witness-state"), "-o", str(cosigned))
+    server.client(gateway="MA").put_object(Bucket=bucket, Key="later.bin", Body=b"later")
+    second = tmp_path / "second.json"
+    server.cli("attest", "object", f"s3://{bucket}/{OBJECT}", "--nonce", "second", "--checkpoint", str(cosigned),
+               "-o", str(second))
+    document = json.loads(second.read_text())
+    assert document["consistency"]["fromSize"] == int(held.read_text().split("\n")[1])
+    vkey = str(tmp_path / "dpa.key.vkey")
+    result = verify(server, second, anchor, "--nonce", "second", "--checkpoint", str(cosigned), "--witness", vkey)
+    assert result.returncode == 0, result.stderr
+    assert "consistent with the checkpoint you hold" in result.stdout
+    # The same held checkpoint without the witness's cosignature; a witness without a held checkpoint.
+    result = verify(server, second, anchor, "--nonce", "second", "--checkpoint", str(held), "--witness", vkey)
+    assert result.returncode == 1 and "not cosigned by the witness dpa.example/witness" in result.stderr
+    result = verify(server, second, anchor, "--nonce", "second", "--witness", vkey)
+    assert result.returncode == 1 and "give --checkpoint" in result.stderr
+    # A proof that does not hold; an attestation older than the checkpoint held (a rolled-back log).
+    broken = forged(tmp_path, document, "broken-proof", lambda doc: doc["consistency"]["proof"].reverse()
+                    if len(doc["consistency"]["proof"]) > 1 else doc["consistency"].__setitem__("proof", []))
+    result = verify(server, broken, anchor, "--nonce", "second", "--checkpoint", str(held))
+    assert result.returncode == 1 and "not proven a consistent extension" in result.stderr
+    newer = tmp_path / "newer.checkpoint"
+    newer.write_text(document["checkpoint"])
+    result = verify(server, first, anchor, "--nonce", "first", "--checkpoint", str(newer))
+    assert result.returncode == 1 and "older than yours" in result.stderr
+
+
+def test_multipart_copied_and_deleted_objects_are_placement_events(attested, tmp_path):
+    """Every way bytes are placed, through boto3: a multipart object's digest (from its parts' digests) is the
+    one its replicas recompute; a copy names its source; a delete is a tombstone's event."""
+    server, bucket, anchor = attested
+    s3 = server.client(gateway="MA")
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="mp.bin")["UploadId"]
+    parts = []
+    for number, body in [(1, os.urandom(5 * 1024 * 1024)), (2, os.urandom(1024))]:
+        etag = s3.upload_part(Bucket=bucket, Key="mp.bin", UploadId=upload, PartNumber=number, Body=body)["ETag"]
+        parts.append({"PartNumber": number, "ETag": etag})
+    s3.complete_multipart_upload(Bucket=bucket, Key="mp.bin", UploadId=upload, MultipartUpload={"Parts": parts})
+    s3.copy_object(Bucket=bucket, Key="copy.bin", CopySource={"Bucket": bucket, "Key": "mp.bin"})
+    s3.delete_object(Bucket=bucket, Key="copy.bin")
+    events = [e["fields"] for e in audit_entries(server, "MA") if e["kind"] == "placement"
+              and e["fields"]["bucket"] == bucket]
+    assert [(e["op"], e["key"]) for e in events] == [
+        ("put", OBJECT), ("complete", "mp.bin"), ("copy", "copy.bin"), ("delete", "copy.bin")]
+    assert events[1]["parts"] == "2" and events[2]["source-key"] == "mp.bin"
+    assert "sha256" not in events[3] and all(len(e["nodes"].split(",")) == 2 for e in events)
+    document = tmp_path / "mp.json"
+    attest(server, bucket, "mp.bin", "mp", document)
+    result = subprocess.run([str(server_binary()), "verify", str(document), "--trust", str(anchor), "--object",
+                             f"s3://{bucket}/mp.bin", "--nonce", "mp"], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert "(complete)" in result.stdout
 
 
 def test_a_revoked_node_certificate_fails_statements_signed_after_its_revocation(attested, tmp_path):
@@ -247,3 +337,107 @@ def test_a_revoked_node_certificate_fails_statements_signed_after_its_revocation
     forged.write_text(listed.replace("\n1\n", "\n0\n", 1))
     result = verify(server, after, anchor, "--nonce", "after-revocation", "--revocations", str(forged))
     assert result.returncode == 1 and "not a revocation list signed by MA's authority" in result.stderr
+
+
+def test_a_bucket_attestation_proves_sampled_keys_in_the_bucket_and_on_each_node(attested, tmp_path):
+    """`qantara attest bucket`: the root over every current version (a deleted key is not one), each node's signed
+    root over what it holds, the sampled keys proven in both; verified offline, forgeries refused with their reason."""
+    server, bucket, anchor = attested
+    s3 = server.client(gateway="MA")
+    for index in range(20):
+        s3.put_object(Bucket=bucket, Key=f"k-{index:02d}", Body=os.urandom(100 + index))
+    s3.delete_object(Bucket=bucket, Key="k-07")
+    document = tmp_path / "bucket.json"
+    server.cli("attest", "bucket", bucket, "--nonce", "b-1", "--key", OBJECT, "--key", "k-03", "-o", str(document))
+    attestation = json.loads(document.read_text())
+    assert attestation["format"] == "qantara-bucket-attestation/v1" and attestation["objects"] == 20
+
+    def check(path, *extra):
+        return subprocess.run([str(server_binary()), "verify", str(path), "--trust", str(anchor), "--bucket", bucket,
+                               *extra], capture_output=True, text=True)
+    result = check(document, "--nonce", "b-1", "--key", OBJECT, "--key", "k-03")
+    assert result.returncode == 0, result.stderr
+    assert f"bucket attestation of {bucket} verified: 20 current object version(s)" in result.stdout
+    assert "key k-03: version" in result.stdout and "recorded with its root as entry" in result.stdout
+    # The regulator's own RFC 6962 code agrees with the proofs, and the leaves name what boto3 lists.
+    from test_transparency import leaf_hash, verify_inclusion
+    root = base64.b64decode(attestation["root"])
+    for sample in attestation["samples"]:
+        assert verify_inclusion(sample["index"], attestation["objects"], leaf_hash(sample["leaf"].encode()),
+                                [base64.b64decode(h) for h in sample["proof"]], root)
+    listed = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket)["Contents"]]
+    assert len(listed) == 20 and "k-07" not in listed
+    leaf = next(s["leaf"] for s in attestation["samples"] if s["key"] == base64.urlsafe_b64encode(b"k-03").decode().rstrip("="))
+    holders = leaf.split(" nodes ")[1].split(",")
+    assert len(holders) == 2 and all(h.startswith("ma-") for h in holders)
+    statements = {s["statement"].splitlines()[1].split(" ")[1]: s for s in attestation["nodes"]}
+    assert set(holders) <= set(statements) and sum(
+        int(s["statement"].splitlines()[4].split(" ")[1]) for s in statements.values()) == 2 * 20
+
+    def altered_leaf(doc):
+        sample = doc["samples"][0]
+        sample["leaf"] = sample["leaf"].replace("version ", "version 0")
+
+    def dropped_node_proof(doc):
+        for node in doc["nodes"]:
+            node["samples"] = []
+
+    def recounted(doc):
+        node = doc["nodes"][0]
+        lines = node["statement"].split("\n")
+        lines[4] = "objects 999"
+        node["statement"] = "\n".join(lines)
+
+    cases = [
+        ("altered-leaf", altered_leaf, "not proven in the bucket's tree"),
+        ("unproven-on-node", dropped_node_proof, "does not prove it in its tree"),
+        ("recounted", recounted, "the statement was altered"),
+        ("other-root", lambda doc: doc.__setitem__("root", base64.b64encode(b"\0" * 32).decode()), "(with the root)"),
+        ("other-nonce", lambda doc: doc.__setitem__("nonce", "b-2"), "not yours"),
+    ]
+    for label, change, reason in cases:
+        result = check(forged(tmp_path, attestation, label, change), "--nonce", "b-1")
+        assert result.returncode == 1, label
+        assert reason in result.stderr, f"{label}: {result.stderr}"
+    result = check(document, "--nonce", "b-1", "--key", "k-07")
+    assert result.returncode == 1 and "key k-07 is not among the attestation's proven samples" in result.stderr
+    # An object attestation is not a bucket's; through another jurisdiction, a bucket attestation is a listing.
+    single = tmp_path / "single.json"
+    attest(server, bucket, OBJECT, "one", single)
+    result = check(single, "--nonce", "one")
+    assert result.returncode != 0 and "qantara-attestation/v1 document" in result.stderr
+    refusal = server.cli("attest", "bucket", bucket, "--nonce", "x", gateway="FR", check=False)
+    assert refusal.returncode == 1 and "CrossBorderReadDenied" in refusal.stderr
+
+
+def test_a_node_certificate_is_renewed_without_a_restart(attested, tmp_path):
+    """Renewal: a new request from the same key, certified by two of J's administrators, installed while the node
+    serves; its next statement carries the new certificate, which verifies (the old one stays valid until it ends)."""
+    server, bucket, anchor = attested
+    before = tmp_path / "before.json"
+    attest(server, bucket, OBJECT, "renew-1", before)
+    statement = json.loads(before.read_text())["replicas"][0]
+    node = statement["statement"].splitlines()[1].split(" ")[1]
+    old_pem = tmp_path / "old.pem"
+    old_pem.write_text(statement["certificate"])
+    old_serial = openssl("x509", "-in", str(old_pem), "-noout", "-serial").stdout
+    directory = node_dir(server, node)
+    identity = ("node", "--id", node, "--jurisdiction", "MA", "--data", str(directory))
+    key_before = (directory / "identity.key").read_bytes()
+    server.cli(*identity, "enrol", "--site", "ma-site-renewed")
+    server.cli("trust", "certify", "--jurisdiction", "MA", "--csr", str(directory / "identity.csr"))
+    issued = tmp_path / f"{node}-renewed.pem"
+    server.approve("MA", extra=("--out", str(issued)))
+    server.cli(*identity, "enrol", "--certificate", str(issued))
+    assert (directory / "identity.key").read_bytes() == key_before
+    after = tmp_path / "after.json"
+    attest(server, bucket, OBJECT, "renew-2", after)
+    renewed = next(r for r in json.loads(after.read_text())["replicas"] if f"\nnode {node}\n" in r["statement"])
+    new_pem = tmp_path / "new.pem"
+    new_pem.write_text(renewed["certificate"])
+    assert openssl("x509", "-in", str(new_pem), "-noout", "-serial").stdout != old_serial
+    assert b"ma-site-renewed" in openssl("x509", "-in", str(new_pem), "-noout", "-subject").stdout
+    assert openssl("verify", "-CAfile", str(anchor), str(new_pem)).stdout.strip().endswith(b"OK")
+    result = verify(server, after, anchor, "--nonce", "renew-2")
+    assert result.returncode == 0, result.stderr
+    assert verify(server, before, anchor, "--nonce", "renew-1").returncode == 0

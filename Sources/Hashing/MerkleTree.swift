@@ -1,5 +1,3 @@
-import Hashing
-
 /// RFC 6962 (and RFC 9162 §2.1) Merkle tree hashing: a leaf is hashed as `SHA-256(0x00 || data)`, an inner node as
 /// `SHA-256(0x01 || left || right)`, the tree of `n` leaves splits at the largest power of two below `n`, and the
 /// empty tree's hash is `SHA-256("")`. Proofs are lists of 32-byte hashes, in the order the RFC gives them.
