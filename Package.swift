@@ -126,7 +126,11 @@ let package = Package(
         .testTarget(name: "SigV4Tests", dependencies: ["SigV4", "ObjectModel"]),
         .testTarget(name: "ObjectServiceTests", dependencies: ["ObjectService", "StorageNode", "StorageEngine", "Placement", "ObjectModel", "Hashing"]),
         .testTarget(name: "S3APITests", dependencies: ["S3API", "ObjectService", "SigV4", "ObjectModel"]),
-        .testTarget(name: "QantaraTests", dependencies: ["qantara", "Sovereignty", "ObjectModel", "Hashing"]),
+        .testTarget(name: "QantaraTests", dependencies: [
+            "qantara", "Sovereignty", "ObjectModel", "Hashing",
+            .product(name: "X509", package: "swift-certificates"),
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
     ],
     swiftLanguageModes: [.v6]
 )
