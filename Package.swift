@@ -118,7 +118,7 @@ let package = Package(
         .testTarget(name: "EnvelopeTests", dependencies: ["Envelope", "ObjectModel", "Hashing", "COpenSSL"]),
         .testTarget(name: "StorageEngineTests", dependencies: ["StorageEngine", "ObjectModel"]),
         .testTarget(name: "StorageNodeTests", dependencies: [
-            "StorageNode", "StorageEngine", "ObjectModel", "NodeHTTP",
+            "StorageNode", "StorageEngine", "ObjectModel", "NodeHTTP", "Hashing",
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
         ]),

@@ -30,8 +30,7 @@ public struct AuditCheckpointSigner: Service {
 
     func checkpointAll() async {
         for log in audit.openLogs {
-            let head = log.treeHead()
-            guard head.size > head.checkpointSize else { continue }
+            guard let head = try? log.treeHead(), head.size > head.checkpointSize else { continue }
             do { _ = try await Self.checkpoint(log, crypto: crypto) } catch {
                 logger.error("audit log not checkpointed", metadata: ["jurisdiction": "\(log.jurisdiction)",
                                                                       "error": "\(error)"])
@@ -55,7 +54,7 @@ public struct AuditCheckpointSigner: Service {
 
     static func checkpointOnce(_ log: AuditLog, crypto: ObjectCrypto) async throws -> SignedNote {
         let (keyStore, metadata) = try crypto.checkpointSigner(log.jurisdiction)
-        let head = log.treeHead()
+        let head = try log.treeHead()
         let last = try await keyStore.latestCheckpoint(metadata: metadata).flatMap(SignedNote.init)
             .flatMap { Checkpoint(body: $0.text) }
         let lastSize = last?.size ?? 0

@@ -114,22 +114,25 @@ final class PlacementIndex: Sendable {
         try engine.get(Self.entryKey(jurisdiction, bucket, key, version)).flatMap(Self.decode)
     }
 
-    /// Indexes what `log` holds past what this index has of it.
+    /// Indexes what `log` holds past what this index has of it, reading only those entries, a batch at a time.
     func catchUp(_ log: AuditLog) throws {
         let applied = try engine.get(Self.appliedKey(log.jurisdiction)).flatMap(Self.decode) ?? 0
-        guard applied < log.treeHead().size else { return }
+        let size = try log.treeHead().size
+        guard applied < size else { return }
         let decoder = JSONDecoder()
-        var entries = [AuditEntry]()
-        for line in try log.entryLines().dropFirst(Int(applied)) where line.contains("\"kind\":\"placement\"") {
-            entries.append(try decoder.decode(AuditEntry.self, from: Data(line.utf8)))
-        }
         var batch = WriteBatch()
-        for entry in entries {
-            guard let bucket = entry.fields["bucket"], let key = entry.fields["key"],
-                  let version = entry.fields["version"] else { continue }
-            batch.put(Self.entryKey(log.jurisdiction, bucket, key, version), Self.encode(entry.seq))
+        try log.forEachLine(from: applied + 1) { seq, line in
+            guard line.contains("\"kind\":\"placement\""),
+                  let entry = try? decoder.decode(AuditEntry.self, from: Data(line.utf8)),
+                  entry.kind == PlacementEvent.kind, let bucket = entry.fields["bucket"],
+                  let key = entry.fields["key"], let version = entry.fields["version"] else { return }
+            batch.put(Self.entryKey(log.jurisdiction, bucket, key, version), Self.encode(seq))
+            if batch.operations.count >= 10_000 {
+                try engine.write(batch, sync: false)
+                batch = WriteBatch()
+            }
         }
-        batch.put(Self.appliedKey(log.jurisdiction), Self.encode(log.treeHead().size))
+        batch.put(Self.appliedKey(log.jurisdiction), Self.encode(size))
         try engine.write(batch, sync: false)
     }
 

@@ -100,37 +100,76 @@ public final class AuditLog: @unchecked Sendable {
     struct Tail {
         var seq: UInt64
         var hash: String
-        var tree: MerkleLevels
-        /// Where each entry's line starts in `audit.log`, and where the file ends: entry `seq` is the bytes
-        /// `[offsets[seq - 1], offsets[seq] - 1)` (without its newline).
-        var offsets: [UInt64]
+        var tree: LogTree
         /// Tree size of the newest signed checkpoint.
         var checkpointSize: UInt64
+        /// Set when an entry was written but its leaf record was not: appends fail until the log is opened again
+        /// (which hashes the entry from the log).
+        var broken = false
     }
 
     private let state: Mutex<Tail>
+    private let leaves: LeafFile
 
     public var entriesPath: String { directory + "/audit.log" }
     public var checkpointsPath: String { directory + "/audit.checkpoints" }
+    var leavesPath: String { directory + "/audit.leaves" }
 
-    /// Opens (or creates) the log in `directory`, checking the chain it holds so appends continue it.
+    /// Opens (or creates) the log in `directory` so appends continue its chain. The tree is built from the leaf
+    /// file when it describes a prefix of the log (its last record's line ends within the log and hashes to its
+    /// leaf), else from the log itself; entries past the leaf file are hashed from the log. Memory: a 256th of the
+    /// tree's hashes; the log is read once, a MiB at a time, only where the leaf file falls short.
     public init(jurisdiction: Jurisdiction, directory: String, now: @escaping @Sendable () -> Int64) throws {
         self.jurisdiction = jurisdiction
         self.directory = directory
         self.now = now
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        let lines = try Self.readLines(directory + "/audit.log")
-        var tree = MerkleLevels()
-        var offsets: [UInt64] = [0]
-        offsets.reserveCapacity(lines.count + 1)
-        for line in lines {
-            tree.append(leaf: Array(line.utf8))
-            offsets.append(offsets[offsets.count - 1] + UInt64(line.utf8.count) + 1)
+        let entries = directory + "/audit.log"
+        let leaves = LeafFile(path: directory + "/audit.leaves")
+        try leaves.truncate(to: Self.describesPrefix(leaves, of: entries) ? leaves.count : 0)
+        var records = [UInt8]()
+        let complete = try LogFiles.forEachLine(entries, from: try leaves.end(leaves.count)) { line, end in
+            records += LeafFile.record(leafHash: MerkleTree.leafHash(Array(line)), end: end)
+            if records.count >= 1 << 20 {
+                try leaves.append(records)
+                records.removeAll(keepingCapacity: true)
+            }
         }
-        let last = try lines.last.map { try JSONDecoder().decode(AuditEntry.self, from: Data($0.utf8)) }
-        let checkpoints = try Self.readLines(directory + "/audit.checkpoints").compactMap(Self.checkpoint(line:))
-        state = Mutex(Tail(seq: last?.seq ?? 0, hash: last?.hash ?? AuditEntry.genesis, tree: tree, offsets: offsets,
-                           checkpointSize: checkpoints.map(\.size).max() ?? 0))
+        try leaves.append(records)
+        // A line without its newline was never acknowledged (the append syncs after writing it): it goes.
+        if LogFiles.size(entries) > complete {
+            let fd = open(entries, O_WRONLY)
+            if fd >= 0 { _ = ftruncate(fd, off_t(complete)); close(fd) }
+        }
+        var tree = LogTree(leaves: leaves)
+        var next: UInt64 = 0
+        while next < leaves.count {
+            let count = Int(min(leaves.count - next, 1 << 16))
+            let hashes = try leaves.hashes(from: next, count: count)
+            for offset in stride(from: 0, to: hashes.count, by: MerkleTree.hashSize) {
+                tree.append(leafHash: Array(hashes[offset..<offset + MerkleTree.hashSize]))
+            }
+            next += UInt64(count)
+        }
+        self.leaves = leaves
+        var last: AuditEntry?
+        if leaves.count > 0 {
+            let start = try leaves.end(leaves.count - 1), end = try leaves.end(leaves.count)
+            last = try JSONDecoder().decode(AuditEntry.self, from: Data(try LogFiles.read(entries, at: start,
+                                                                                        count: Int(end - start) - 1)))
+        }
+        let checkpoint = try LogFiles.lastLine(directory + "/audit.checkpoints").flatMap(Self.checkpoint(line:))
+        state = Mutex(Tail(seq: last?.seq ?? 0, hash: last?.hash ?? AuditEntry.genesis, tree: tree,
+                           checkpointSize: checkpoint?.size ?? 0))
+    }
+
+    /// Whether the leaf file's records end within the log and its last record's line hashes to its leaf.
+    static func describesPrefix(_ leaves: LeafFile, of entries: String) -> Bool {
+        guard leaves.count > 0 else { return true }
+        guard let start = try? leaves.end(leaves.count - 1), let end = try? leaves.end(leaves.count), end > start,
+              end <= LogFiles.size(entries), let line = try? LogFiles.read(entries, at: start, count: Int(end - start) - 1),
+              let leaf = try? leaves.hashes(from: leaves.count - 1, count: 1) else { return false }
+        return MerkleTree.leafHash(line) == leaf
     }
 
     /// Appends an entry durably and returns it.
@@ -162,18 +201,33 @@ public final class AuditLog: @unchecked Sendable {
                 (seq, hash) = (entry.seq, entry.hash)
                 entries.append(entry)
             }
-            try Self.appendBytes(text, to: entriesPath)
+            guard !tail.broken else {
+                throw AuditError.unwritable("\(leavesPath) fell behind the log; it is rebuilt when the log is opened again")
+            }
+            let start = LogFiles.size(entriesPath)
+            try LogFiles.append(text, to: entriesPath, sync: true)
             tail.seq = seq
             tail.hash = hash
+            var records = [UInt8]()
+            var end = start
+            for (leaf, length) in zip(leaves, lineLengths) {
+                end += UInt64(length)
+                records += LeafFile.record(leafHash: leaf, end: end)
+            }
+            do {
+                try self.leaves.append(records)
+            } catch {
+                tail.broken = true
+                throw error
+            }
             for leaf in leaves { tail.tree.append(leafHash: leaf) }
-            for entry in lineLengths { tail.offsets.append(tail.offsets[tail.offsets.count - 1] + UInt64(entry)) }
             return entries
         }
     }
 
     /// The tree's size and root, and the size of the newest signed checkpoint.
-    public func treeHead() -> (size: UInt64, root: [UInt8], checkpointSize: UInt64) {
-        state.withLock { ($0.tree.size, $0.tree.root(size: $0.tree.size), $0.checkpointSize) }
+    public func treeHead() throws -> (size: UInt64, root: [UInt8], checkpointSize: UInt64) {
+        try state.withLock { ($0.tree.size, try $0.tree.root(size: $0.tree.size), $0.checkpointSize) }
     }
 
     /// The consistency proof from the tree of `oldSize` entries to the tree of `newSize` (both at most the log's size).
@@ -182,7 +236,7 @@ public final class AuditLog: @unchecked Sendable {
             guard oldSize <= newSize, newSize <= tail.tree.size else {
                 throw AuditError.unreadable("no tree of \(newSize) entries extends one of \(oldSize) (the log has \(tail.tree.size))")
             }
-            return tail.tree.consistencyProof(oldSize: oldSize, newSize: newSize)
+            return try tail.tree.consistencyProof(oldSize: oldSize, newSize: newSize)
         }
     }
 
@@ -192,31 +246,41 @@ public final class AuditLog: @unchecked Sendable {
             guard seq >= 1, seq <= size, size <= tail.tree.size else {
                 throw AuditError.unreadable("entry \(seq) is not in a tree of \(size) entries (the log has \(tail.tree.size))")
             }
-            return tail.tree.inclusionProof(index: seq - 1, size: size)
+            return try tail.tree.inclusionProof(index: seq - 1, size: size)
         }
         return (try line(seq: seq), proof)
     }
 
-    /// Entry `seq`'s line as stored, read from its place in the file (not the whole log).
+    /// Entry `seq`'s line as stored, read from its place in the file (not the whole log); it must hash to its leaf
+    /// (an entry edited in the file since is refused, never served with a proof of another).
     public func line(seq: UInt64) throws -> String {
-        let (start, end) = try state.withLock { tail -> (UInt64, UInt64) in
-            guard seq >= 1, seq < UInt64(tail.offsets.count) else { throw AuditError.unreadable("no entry \(seq)") }
-            return (tail.offsets[Int(seq) - 1], tail.offsets[Int(seq)] - 1)
+        let (start, end, leaf) = try state.withLock { tail -> (UInt64, UInt64, [UInt8]) in
+            guard seq >= 1, seq <= tail.tree.size else { throw AuditError.unreadable("no entry \(seq)") }
+            return (try leaves.end(seq - 1), try leaves.end(seq), try leaves.hashes(from: seq - 1, count: 1))
         }
-        let fd = open(entriesPath, O_RDONLY)
-        guard fd >= 0 else { throw AuditError.unreadable("cannot open \(entriesPath): errno \(errno)") }
-        defer { close(fd) }
-        var bytes = [UInt8](repeating: 0, count: Int(end - start))
-        let read = bytes.withUnsafeMutableBytes { pread(fd, $0.baseAddress, $0.count, off_t(start)) }
-        guard read == bytes.count else { throw AuditError.unreadable("entry \(seq) is missing") }
+        let bytes = try LogFiles.read(entriesPath, at: start, count: Int(end - start) - 1)
+        guard MerkleTree.leafHash(bytes) == leaf else {
+            throw AuditError.unreadable("entry \(seq) of \(entriesPath) is not the one the log's tree holds: the file was altered")
+        }
         return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Calls `body` with each entry's sequence number and line from entry `seq` on, reading the log a MiB at a time.
+    public func forEachLine(from seq: UInt64, _ body: (UInt64, String) throws -> Void) throws {
+        let (start, size) = try state.withLock { tail in (try leaves.end(max(seq, 1) - 1), tail.tree.size) }
+        var next = max(seq, 1)
+        try LogFiles.forEachLine(entriesPath, from: start) { line, _ in
+            guard next <= size else { return }
+            try body(next, String(decoding: line, as: UTF8.self))
+            next += 1
+        }
     }
 
     /// The root of the tree of the first `size` entries.
     public func root(size: UInt64) throws -> [UInt8] {
         try state.withLock { tail in
             guard size <= tail.tree.size else { throw AuditError.unreadable("the log has \(tail.tree.size) entries") }
-            return tail.tree.root(size: size)
+            return try tail.tree.root(size: size)
         }
     }
 
@@ -225,7 +289,7 @@ public final class AuditLog: @unchecked Sendable {
         guard let checkpoint = Checkpoint(body: note.text) else { throw AuditError.unwritable("not a checkpoint") }
         let line = String(decoding: try JSONEncoder().encode(note.serialized), as: UTF8.self)
         try state.withLock { tail in
-            guard checkpoint.size <= tail.tree.size, tail.tree.root(size: checkpoint.size) == checkpoint.root else {
+            guard checkpoint.size <= tail.tree.size, try tail.tree.root(size: checkpoint.size) == checkpoint.root else {
                 throw AuditError.unwritable("checkpoint of \(checkpoint.size) entries is not of this log")
             }
             try Self.appendLine(line, to: checkpointsPath)
@@ -237,7 +301,7 @@ public final class AuditLog: @unchecked Sendable {
     /// checkpoints signed by the key store, which checks consistency first).
     @discardableResult
     public func signCheckpoint(origin: String, kid: String, with key: Ed25519.KeyPair) throws -> SignedNote {
-        let head = treeHead()
+        let head = try treeHead()
         let checkpoint = Checkpoint(origin: origin, size: head.size, root: head.root, extensions: ["time \(now())"])
         let note = SignedNote(text: checkpoint.body,
                               signatures: [NoteKey(name: kid, publicKey: key.publicKey).sign(checkpoint.body, with: key)])
@@ -245,14 +309,17 @@ public final class AuditLog: @unchecked Sendable {
         return note
     }
 
+    /// Hashes of the tree held in memory (tests: a 256th of the leaves and the newest block).
+    var keptHashes: Int { state.withLock { $0.tree.levels.keptHashes } }
+
     /// A hash tile of the log's tree (``MerkleLevels/tile(level:index:width:)``).
-    public func tile(level: Int, index: UInt64, width: Int) -> [UInt8]? {
-        state.withLock { $0.tree.tile(level: level, index: index, width: width) }
+    public func tile(level: Int, index: UInt64, width: Int) throws -> [UInt8]? {
+        try state.withLock { try $0.tree.tile(level: level, index: index, width: width) }
     }
 
     /// The newest checkpoint this log recorded (a serialized signed note), if any.
     public func latestCheckpoint() throws -> String? {
-        try checkpointLines().reversed().lazy.compactMap(Self.note(line:)).first?.serialized
+        try LogFiles.lastLine(checkpointsPath).flatMap(Self.note(line:))?.serialized
     }
 
     /// The signed note of a line of `audit.checkpoints`.
@@ -277,21 +344,7 @@ public final class AuditLog: @unchecked Sendable {
     // MARK: Files
 
     static func appendLine(_ line: String, to path: String) throws {
-        try appendBytes(Array((line + "\n").utf8), to: path)
-    }
-
-    /// Appends `bytes` and syncs the file; a partial write is cut off again, so the file ends at a whole line.
-    static func appendBytes(_ bytes: [UInt8], to path: String) throws {
-        let fd = open(path, O_WRONLY | O_CREAT | O_APPEND, 0o600)
-        guard fd >= 0 else { throw AuditError.unwritable("cannot open \(path): errno \(errno)") }
-        defer { close(fd) }
-        let start = lseek(fd, 0, SEEK_END)
-        let written = bytes.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-        guard written == bytes.count, fsync(fd) == 0 else {
-            let failure = errno
-            if start >= 0 { _ = ftruncate(fd, start) }
-            throw AuditError.unwritable("cannot append to \(path): errno \(failure)")
-        }
+        try LogFiles.append(Array((line + "\n").utf8), to: path, sync: true)
     }
 
     public static func readLines(_ path: String) throws -> [String] {

@@ -33,6 +33,8 @@ struct GatewayRuntime {
     let remoteOnly: Bool
     /// Gateways of other jurisdictions (`--gateway J=HOST:PORT`).
     var extraGateways: [(Jurisdiction, ListenAddress)] = []
+    /// Where the audit logs are served with their entries (regulators' network), if anywhere.
+    var logListen: ListenAddress?
 
     func run() async throws {
         var logger = Logger(label: "qantara")
@@ -180,6 +182,12 @@ struct GatewayRuntime {
                 },
                 logger: gatewayLogger
             ))
+        }
+        if let logListen {
+            apps.append(Application(
+                responder: LogResponder(audit: audit),
+                configuration: .init(address: .hostname(logListen.host, port: logListen.port), serverName: nil),
+                logger: logger))
         }
         let monitor = NodeHealthMonitor(service: service, logger: logger)
         let rewrapJobs = KeyRewrapJobs(service: service, logger: logger)

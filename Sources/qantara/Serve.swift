@@ -34,12 +34,18 @@ struct ServerOptions: ParsableArguments {
     @Option(help: "Base domain for virtual-hosted-style requests (bucket.DOMAIN); repeatable.")
     var domain: [String] = ["localhost"]
 
+    @Option(help: "Serve the audit logs, entry bundles included (C2SP tlog-tiles), on HOST:PORT: open it to regulators only (env QANTARA_LOG_LISTEN).")
+    var logListen: String? = ProcessInfo.processInfo.environment["QANTARA_LOG_LISTEN"]
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (env QANTARA_LOG_LEVEL).")
     var logLevel: String = ProcessInfo.processInfo.environment["QANTARA_LOG_LEVEL"] ?? "info"
 
     func validate() throws {
         guard ListenAddress(listen) != nil else { throw ValidationError("--listen must be HOST:PORT, got \(listen)") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown log level \(logLevel)") }
+        if let logListen, ListenAddress(logListen) == nil {
+            throw ValidationError("--log-listen must be HOST:PORT, got \(logListen)")
+        }
         _ = try parsedGateways()
     }
 
@@ -57,6 +63,7 @@ struct ServerOptions: ParsableArguments {
         var runtime = GatewayRuntime(listen: ListenAddress(listen)!, data: data, topologyPath: topologyPath,
                                      domains: domain, logLevel: Logger.Level(rawValue: logLevel)!, remoteOnly: remoteOnly)
         runtime.extraGateways = (try? parsedGateways()) ?? []
+        runtime.logListen = logListen.flatMap(ListenAddress.init)
         return runtime
     }
 }

@@ -432,3 +432,56 @@ def test_the_log_is_mirrored_as_static_tiles_by_any_http_client(server, tmp_path
         raise AssertionError("an unknown jurisdiction answered")
     except urllib.error.HTTPError as error:
         assert error.code == 404
+
+
+def test_the_log_listener_serves_entry_bundles_that_match_the_hash_tiles(tmp_path):
+    """`--log-listen` (the port an operator opens to regulators only): C2SP entry bundles, each entry a u16 length and
+    its line, whose leaf hashes are the level-0 tile; the S3 port still refuses them, and the log port serves nothing
+    else."""
+    import urllib.error
+    import urllib.request
+    from qantara import free_port
+    log_port = free_port()
+    server = Server(tmp_path / "data", env={"QANTARA_LOG_LISTEN": f"127.0.0.1:{log_port}"}).start()
+    try:
+        ma = server.client(gateway="MA")
+        bucket = name("bundles")
+        ma.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "MA"})
+        for index in range(300):
+            ma.put_object(Bucket=bucket, Key=f"k{index}", Body=b"x")
+        server.cli("log", "checkpoint", "--jurisdiction", "MA")
+        base = f"http://127.0.0.1:{log_port}/.well-known/qantara/log/MA"
+
+        def get(url):
+            with urllib.request.urlopen(url, timeout=10) as response:
+                return response.read()
+
+        size = int(get(base + "/checkpoint").decode().split("\n")[1])
+        assert size > 300
+        entries = []
+        for tile in range((size + 255) // 256):
+            width = min(256, size - tile * 256)
+            suffix = "" if width == 256 else f".p/{width}"
+            bundle = get(f"{base}/tile/entries/{tile:03d}{suffix}")
+            hashes = get(f"{base}/tile/0/{tile:03d}{suffix}")
+            offset, lines = 0, []
+            while offset < len(bundle):
+                length = int.from_bytes(bundle[offset:offset + 2], "big")
+                lines.append(bundle[offset + 2:offset + 2 + length])
+                offset += 2 + length
+            assert len(lines) == width
+            assert [leaf_hash(line) for line in lines] == [hashes[i:i + 32] for i in range(0, len(hashes), 32)]
+            entries += [json.loads(line) for line in lines]
+        placed = {e["fields"]["key"] for e in entries if e["kind"] == "placement" and e["fields"]["bucket"] == bucket}
+        assert placed == {f"k{index}" for index in range(300)}
+        assert [e["seq"] for e in entries] == list(range(1, size + 1))
+        for url, status in ((f"{server.endpoint_of('MA')}/.well-known/qantara/log/MA/tile/entries/000", 403),
+                            (f"http://127.0.0.1:{log_port}/{bucket}/k1", 404),
+                            (f"{base}/tile/entries/009", 404)):
+            try:
+                get(url)
+                raise AssertionError(f"{url} answered")
+            except urllib.error.HTTPError as error:
+                assert error.code == status, (url, error.code)
+    finally:
+        server.stop()
