@@ -64,6 +64,22 @@ extension ObjectService {
         guard !replicas.isEmpty else {
             throw ObjectServiceError.serviceUnavailable("no replica of \(key) could attest its copy")
         }
+        // A copy whose bytes differ from the digest recorded when it was written is damaged (or altered): said in the
+        // log and the gateway's log, where repair (issue "Storage that grows and heals") will pick it up.
+        if let recorded = located.manifest.storedDigest.map(Hex.encode) {
+            for answer in statements {
+                guard let text = answer.statement?.statement, let claim = ReplicaClaim(text: text),
+                      claim.sha256 != recorded else { continue }
+                logger.error("replica holds other bytes than were written", metadata: [
+                    "node": "\(answer.node)", "bucket": "\(record.name)", "key": "\(key)",
+                    "version": "\(located.manifest.versionID)"])
+                try await audit.record(jurisdiction, kind: "damage", fields: [
+                    "node": answer.node.rawValue, "bucket": record.name, "key": key,
+                    "version": located.manifest.versionID.description, "recorded": recorded, "found": claim.sha256,
+                    "detectedBy": "attestation",
+                ])
+            }
+        }
         // Recorded first, so the checkpoint that comes with the attestation can cover its own record.
         let seq = try await audit.record(jurisdiction, kind: "attestation", fields: principal.auditFields.merging([
             "bucket": record.name, "key": key, "version": located.manifest.versionID.description,

@@ -297,13 +297,16 @@ public final class ObjectWriter {
                 async let logged = store.recordPlacement(jurisdiction, event)
                 (failed, manifest) = try await store.commitObject(manifest, on: targets, jurisdiction: jurisdiction,
                                                                   condition: nil, inline: inline)
+                keepCommitted(failed: failed)
                 _ = try await logged
                 if !failed.isEmpty { try await store.recordPlacement(jurisdiction, event.failing(on: failed)) }
             } else {
                 // A conditional write may be refused: its event follows the commit, naming what was placed.
                 (failed, manifest) = try await store.commitObject(manifest, on: targets, jurisdiction: jurisdiction,
                                                                   condition: condition, inline: inline)
-                if failed.count < targets.count { try await store.recordPlacement(jurisdiction, event.failing(on: failed)) }
+                let placed = failed.count < targets.count
+                keepCommitted(failed: failed)
+                if placed { try await store.recordPlacement(jurisdiction, event.failing(on: failed)) }
             }
             result = .object(manifest)
         case .part(let upload, let number):
@@ -326,6 +329,13 @@ public final class ObjectWriter {
             try? await node.abort(jurisdiction, version: version)
         }
         return result
+    }
+
+    /// Once replicas committed the version they keep it, whatever fails after (an audit record, another replica):
+    /// only the ones that failed are left for ``abort()`` to clean.
+    private func keepCommitted(failed: [any StorageNodeClient]) {
+        targets = failed
+        spares = []
     }
 
     /// For an empty object no segment probed the targets: prefer ones believed up before committing.

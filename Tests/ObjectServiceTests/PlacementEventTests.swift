@@ -141,6 +141,24 @@ final class PlacementEventTests: XCTestCase {
         XCTAssertEqual(repair.fields["sha256"], Hex.encode(digest))
     }
 
+    /// A write whose replicas committed keeps its bytes when its record cannot be written: the client gets a 503,
+    /// and the version stays whole (its segments are not dropped as an aborted upload's are).
+    func testACommittedVersionStaysWholeWhenItsEventCannotBeRecorded() async throws {
+        try await put("k", Array("before".utf8))
+        let logPath = harness.directory.path + "/audit/MA/audit.log"
+        try FileManager.default.removeItem(atPath: logPath)
+        try FileManager.default.createDirectory(atPath: logPath, withIntermediateDirectories: false)
+        let data = randomBytes(3 * Limits.segmentSizeBytes / 2, seed: 5)
+        do {
+            try await put("k", data)
+            XCTFail("the write was acknowledged without its record")
+        } catch {
+            XCTAssertTrue("\(error)".contains("audit log"), "\(error)")
+        }
+        let read = try await harness.get("MA", "records", "k")
+        XCTAssertEqual(read, data)
+    }
+
     /// The index is derived from the log: an index that lost everything finds the same events once caught up.
     func testTheIndexIsRebuiltFromTheLog() async throws {
         try await put("a", Array("one".utf8))

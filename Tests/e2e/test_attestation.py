@@ -234,6 +234,10 @@ def test_a_damaged_replica_shows_in_the_next_attestation(attested, tmp_path):
     # With two replicas no majority names the damaged one; the log's digest, recorded when it was written, does.
     named = [line for line in result.stderr.splitlines() if "other bytes than the log recorded" in line]
     assert len(named) == 1 and f"replica {victim} " in named[0], result.stderr
+    # The gateway said so too, in the jurisdiction's log, for repair to pick up.
+    damage = [e["fields"] for e in audit_entries(server, "MA") if e["kind"] == "damage"
+              and e["fields"]["bucket"] == bucket]
+    assert [d["node"] for d in damage] == [victim] and damage[0]["version"] == version
 
 
 def test_a_regulator_checks_the_attestation_extends_the_history_it_holds(attested, tmp_path):
