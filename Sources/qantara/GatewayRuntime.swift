@@ -4,6 +4,8 @@ import Envelope
 import Foundation
 import Hummingbird
 import HummingbirdCore
+import HummingbirdTLS
+import NIOSSL
 import Logging
 import NIOCore
 import NIOPosix
@@ -35,6 +37,8 @@ struct GatewayRuntime {
     var extraGateways: [(Jurisdiction, ListenAddress)] = []
     /// Where the audit logs are served with their entries (regulators' network), if anywhere.
     var logListen: ListenAddress?
+    /// HTTPS on the gateway ports, if configured.
+    var tls: GatewayTLS?
 
     func run() async throws {
         var logger = Logger(label: "qantara")
@@ -157,6 +161,12 @@ struct GatewayRuntime {
         let admin = AdminAPI(service: service)
         let running = Atomic<Int>(0)
         var apps = [any Service]()
+        let http1 = HTTPServerBuilder.http1OnEventLoops(configuration: .init(
+            additionalChannelHandlers: [ContinueHandler()], idleTimeout: .seconds(120),
+            // Generous decoder limits, so oversized heads reach the gateway and get S3's error document.
+            httpDecoderConfiguration: .init(maxHeaderFieldSize: Limits.requestHeaderBytesDecoderMax,
+                                            maxHeaderListSize: Limits.requestHeaderBytesDecoderMax)))
+        let server = try tls.map { try HTTPServerBuilder.tls(http1, tlsConfiguration: try $0.configuration()) } ?? http1
         for (jurisdiction, gatewayAddress) in gateways {
             var gatewayLogger = logger
             gatewayLogger[metadataKey: "gateway"] = "\(jurisdiction)"
@@ -168,11 +178,7 @@ struct GatewayRuntime {
                 audit: audit)
             apps.append(Application(
                 responder: responder,
-                server: .http1OnEventLoops(configuration: .init(
-                    additionalChannelHandlers: [ContinueHandler()], idleTimeout: .seconds(120),
-                    // Generous decoder limits, so oversized heads reach the gateway and get S3's error document.
-                    httpDecoderConfiguration: .init(maxHeaderFieldSize: Limits.requestHeaderBytesDecoderMax,
-                                                    maxHeaderListSize: Limits.requestHeaderBytesDecoderMax))),
+                server: server,
                 configuration: .init(address: .hostname(gatewayAddress.host, port: gatewayAddress.port), serverName: nil),
                 onServerRunning: { _ in
                     // The banner comes once every gateway listens.
@@ -302,3 +308,22 @@ extension Serve {
     }
 }
 
+
+/// The gateway ports' TLS: a PEM certificate chain and its key, read at start (a bad file stops the start).
+struct GatewayTLS {
+    let certificate: String
+    let key: String
+
+    func configuration() throws -> TLSConfiguration {
+        let chain = try NIOSSLCertificate.fromPEMFile(certificate)
+        guard !chain.isEmpty else { throw GatewayTLSError(description: "\(certificate) holds no PEM certificate") }
+        var configuration = TLSConfiguration.makeServerConfiguration(
+            certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(try NIOSSLPrivateKey(file: key, format: .pem)))
+        configuration.minimumTLSVersion = .tlsv12
+        return configuration
+    }
+}
+
+struct GatewayTLSError: Error, CustomStringConvertible {
+    let description: String
+}

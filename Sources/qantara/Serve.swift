@@ -34,6 +34,12 @@ struct ServerOptions: ParsableArguments {
     @Option(help: "Base domain for virtual-hosted-style requests (bucket.DOMAIN); repeatable.")
     var domain: [String] = ["localhost"]
 
+    @Option(help: "Serve HTTPS on the gateway ports with this PEM certificate chain (env QANTARA_TLS_CERT; with --tls-key).")
+    var tlsCert: String? = ProcessInfo.processInfo.environment["QANTARA_TLS_CERT"]
+
+    @Option(help: "The PEM private key of --tls-cert (env QANTARA_TLS_KEY).")
+    var tlsKey: String? = ProcessInfo.processInfo.environment["QANTARA_TLS_KEY"]
+
     @Option(help: "Serve the audit logs, entry bundles included (C2SP tlog-tiles), on HOST:PORT: open it to regulators only (env QANTARA_LOG_LISTEN).")
     var logListen: String? = ProcessInfo.processInfo.environment["QANTARA_LOG_LISTEN"]
 
@@ -43,6 +49,7 @@ struct ServerOptions: ParsableArguments {
     func validate() throws {
         guard ListenAddress(listen) != nil else { throw ValidationError("--listen must be HOST:PORT, got \(listen)") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown log level \(logLevel)") }
+        guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("give --tls-cert and --tls-key together") }
         if let logListen, ListenAddress(logListen) == nil {
             throw ValidationError("--log-listen must be HOST:PORT, got \(logListen)")
         }
@@ -64,6 +71,7 @@ struct ServerOptions: ParsableArguments {
                                      domains: domain, logLevel: Logger.Level(rawValue: logLevel)!, remoteOnly: remoteOnly)
         runtime.extraGateways = (try? parsedGateways()) ?? []
         runtime.logListen = logListen.flatMap(ListenAddress.init)
+        if let tlsCert, let tlsKey { runtime.tls = .init(certificate: tlsCert, key: tlsKey) }
         return runtime
     }
 }
