@@ -80,24 +80,25 @@ extension ObjectService {
                 ])
             }
         }
-        // Recorded first, so the checkpoint that comes with the attestation can cover its own record.
+        // Recorded first, so the checkpoint that comes with the attestation can cover its own record; the record names
+        // the version's latest placement event, so a document cannot carry an older one or drop it unseen.
+        let version = located.manifest.versionID
+        let event = try? audit.latestPlacement(jurisdiction, bucket: record.name, key: key, version: version)
         let seq = try await audit.record(jurisdiction, kind: "attestation", fields: principal.auditFields.merging([
-            "bucket": record.name, "key": key, "version": located.manifest.versionID.description,
+            "bucket": record.name, "key": key, "version": version.description,
             "nonce": nonce, "replicas": nodes.map(\.rawValue).joined(separator: ","),
             "attested": statements.filter { $0.statement != nil }.map(\.node.rawValue).joined(separator: ","),
+            "placement": event.map(String.init) ?? "none",
         ]) { $1 })
         var checkpoint: String?
         var inclusion: LocationAttestation.AuditInclusion?
         var placement: LocationAttestation.AuditInclusion?
         var consistency: LocationAttestation.ConsistencyProof?
-        let version = located.manifest.versionID
         if let log = try? audit.log(jurisdiction), let note = try? await AuditCheckpointSigner.checkpoint(log, crypto: store.crypto),
            let head = Checkpoint(body: note.text) {
             checkpoint = note.serialized
             inclusion = Self.inclusion(log, seq: seq, size: head.size)
-            if let event = try? audit.latestPlacement(jurisdiction, bucket: record.name, key: key, version: version) {
-                placement = Self.inclusion(log, seq: event, size: head.size)
-            }
+            if let event { placement = Self.inclusion(log, seq: event, size: head.size) }
             if let since, since <= head.size, let proof = try? log.consistencyProof(from: since, to: head.size) {
                 consistency = .init(fromSize: since, proof: proof.map { Base64.encode($0) })
             }

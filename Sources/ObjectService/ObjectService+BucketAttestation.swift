@@ -11,8 +11,8 @@ extension ObjectService {
     /// and signs the root of their tree; the gateway merges the nodes' listings into the bucket's tree (each leaf
     /// naming the nodes holding the version), proves the `sampled` keys in it and in each holder's tree, and records
     /// the root in the jurisdiction's log before the checkpoint that comes with it is signed.
-    public func attestBucket(_ principal: Principal, _ bucket: String, nonce: String, sampled: [String]) async throws
-        -> BucketAttestation
+    public func attestBucket(_ principal: Principal, _ bucket: String, nonce: String, sampled: [String],
+                             since: UInt64? = nil) async throws -> BucketAttestation
     {
         let record = try resolve(principal, bucket)
         try await gate.checkRead(principal, record, .listObjects, prefix: "")
@@ -49,15 +49,19 @@ extension ObjectService {
         let attested = answers.filter { $0.statement != nil }.map(\.node.rawValue)
         let seq = try await audit.record(jurisdiction, kind: "attestation", fields: principal.auditFields.merging([
             "scope": "bucket", "bucket": record.name, "nonce": nonce, "objects": String(tree.objects), "root": root,
-            "attested": attested.joined(separator: ","),
+            "asked": nodes.map(\.nodeID.rawValue).joined(separator: ","), "attested": attested.joined(separator: ","),
         ]) { $1 })
         var checkpoint: String?
         var inclusion: LocationAttestation.AuditInclusion?
+        var consistency: LocationAttestation.ConsistencyProof?
         if let log = try? audit.log(jurisdiction),
            let note = try? await AuditCheckpointSigner.checkpoint(log, crypto: store.crypto),
            let head = Checkpoint(body: note.text) {
             checkpoint = note.serialized
             inclusion = Self.inclusion(log, seq: seq, size: head.size)
+            if let since, since <= head.size, let proof = try? log.consistencyProof(from: since, to: head.size) {
+                consistency = .init(fromSize: since, proof: proof.map { Base64.encode($0) })
+            }
         }
         return BucketAttestation(
             jurisdiction: jurisdiction.code, bucket: record.name, nonce: nonce, timeMillis: clock.nowMillis(),
@@ -68,7 +72,7 @@ extension ObjectService {
                                                               certificate: $0.certificate,
                                                               samples: $0.samples) }
             },
-            samples: tree.samples, checkpoint: checkpoint, audit: inclusion)
+            samples: tree.samples, checkpoint: checkpoint, audit: inclusion, consistency: consistency)
     }
 }
 

@@ -17,15 +17,8 @@ enum GetHandler {
               !nonce.contains(where: { $0.isNewline }) else {
             throw S3Error.invalidArgument("an attestation needs a nonce of 1 to 128 characters")
         }
-        var since: UInt64?
-        if let held = call.request.query("since") {
-            guard let size = UInt64(held), size > 0 else {
-                throw S3Error.invalidArgument("since is the size of a checkpoint you hold (a positive integer)")
-            }
-            since = size
-        }
         let attestation = try await call.service.attest(call.principal, call.bucketName, key, nonce: nonce,
-                                                        since: since)
+                                                        since: try since(call))
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         return call.json(Array(try encoder.encode(attestation)))
@@ -45,10 +38,19 @@ enum GetHandler {
             sampled.append(key)
         }
         let attestation = try await call.service.attestBucket(call.principal, call.bucketName, nonce: nonce,
-                                                              sampled: sampled)
+                                                              sampled: sampled, since: try since(call))
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         return call.json(Array(try encoder.encode(attestation)))
+    }
+
+    /// `since`: the size of a checkpoint the asker holds, for a consistency proof from it.
+    static func since(_ call: S3Call) throws -> UInt64? {
+        guard let held = call.request.query("since") else { return nil }
+        guard let size = UInt64(held), size > 0 else {
+            throw S3Error.invalidArgument("since is the size of a checkpoint you hold (a positive integer)")
+        }
+        return size
     }
 
     static let responseOverrides: [(query: String, header: HTTPField.Name)] = [

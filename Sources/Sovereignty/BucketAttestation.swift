@@ -96,10 +96,13 @@ public struct BucketAttestation: Codable, Sendable, Equatable {
     public var checkpoint: String?
     /// The attestation's own record in the log (its fields carry the root and the count), proven in the checkpoint.
     public var audit: LocationAttestation.AuditInclusion?
+    /// The consistency proof from the checkpoint the asker holds to ``checkpoint``, when asked for.
+    public var consistency: LocationAttestation.ConsistencyProof?
 
     public init(jurisdiction: String, bucket: String, nonce: String, timeMillis: Int64, objects: UInt64, root: String,
                 replicationFactor: Int, unanswered: [String], nodes: [Node], samples: [Sample], checkpoint: String?,
-                audit: LocationAttestation.AuditInclusion?) {
+                audit: LocationAttestation.AuditInclusion?, consistency: LocationAttestation.ConsistencyProof? = nil) {
+        self.consistency = consistency
         format = Self.format
         self.jurisdiction = jurisdiction
         self.bucket = bucket

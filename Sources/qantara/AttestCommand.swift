@@ -26,6 +26,14 @@ struct AttestCommand: AsyncParsableCommand {
         return try await runAdmin { try AdminOptions.client(endpoint: endpoint, data: data) }
     }
 
+    /// The size of the tree of a checkpoint the asker holds.
+    static func heldSize(_ path: String) throws -> UInt64 {
+        guard let data = FileManager.default.contents(atPath: path),
+              let held = SignedNote(String(decoding: data, as: UTF8.self)).flatMap({ Checkpoint(body: $0.text) })
+        else { throw fail("\(path) is not a signed checkpoint") }
+        return held.size
+    }
+
     static func write(_ document: some Encodable, to output: String?) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
@@ -45,6 +53,8 @@ struct AttestCommand: AsyncParsableCommand {
         @Option(help: "Data directory holding root-credentials.")
         var data: String = ProcessInfo.processInfo.environment["QANTARA_DATA"] ?? "./data"
         @Option(name: .shortAndLong, help: "Output file (default: standard output).") var output: String?
+        @Option(help: "A checkpoint of the log you hold: the attestation then carries the consistency proof from it.")
+        var checkpoint: String?
 
         func validate() throws {
             guard !bucket.isEmpty, !bucket.contains("/") else { throw ValidationError("the bucket is its name") }
@@ -57,6 +67,7 @@ struct AttestCommand: AsyncParsableCommand {
         func run() async throws {
             let client = try await AttestCommand.client(endpoint: endpoint, data: data)
             var query = [("nonce", nonce), ("x-qantara-attestation", "")]
+            if let checkpoint { query.append(("since", String(try AttestCommand.heldSize(checkpoint)))) }
             if !key.isEmpty { query.append(("keys", key.map { Base64URL.encode(Array($0.utf8)) }.joined(separator: ","))) }
             let attestation = try await runAdmin {
                 try await client.request("GET", rawPath: "/" + URIEncoding.encode(bucket, keepSlash: false),
@@ -95,12 +106,7 @@ struct AttestCommand: AsyncParsableCommand {
             let bucket = String(path[..<slash]), key = String(path[path.index(after: slash)...])
             let client = try await AttestCommand.client(endpoint: endpoint, data: data)
             var query = [("nonce", nonce), ("x-qantara-attestation", "")]
-            if let checkpoint {
-                guard let data = FileManager.default.contents(atPath: checkpoint),
-                      let held = SignedNote(String(decoding: data, as: UTF8.self)).flatMap({ Checkpoint(body: $0.text) })
-                else { throw fail("\(checkpoint) is not a signed checkpoint") }
-                query.append(("since", String(held.size)))
-            }
+            if let checkpoint { query.append(("since", String(try AttestCommand.heldSize(checkpoint)))) }
             let rawPath = "/" + URIEncoding.encode(bucket, keepSlash: false) + "/" + URIEncoding.encode(key, keepSlash: true)
             let attestation = try await runAdmin {
                 try await client.request("GET", rawPath: rawPath, query: query, as: LocationAttestation.self)
@@ -138,6 +144,8 @@ struct VerifyCommand: AsyncParsableCommand {
     var witness: [String] = []
     @Flag(help: "Accept an attestation without the version's placement event (written through another gateway).")
     var allowMissingPlacement = false
+    @Option(help: "The one log origin to accept (`qantara log origins`); by default any log of the jurisdiction's own gateways.")
+    var origin: String?
     @Flag(help: "Print the report as JSON.") var json = false
 
     func validate() throws {
@@ -203,6 +211,7 @@ struct VerifyCommand: AsyncParsableCommand {
         verifier.held = held
         verifier.witnesses = witnesses
         verifier.allowMissingPlacement = allowMissingPlacement
+        verifier.origin = origin
         let report: AttestationVerifier.Report
         if bucket != nil {
             guard let attestation = try? JSONDecoder().decode(BucketAttestation.self, from: data) else {

@@ -54,6 +54,8 @@ struct AttestationVerifier {
     var witnesses: [NoteKey] = []
     /// Accept an attestation without the version's placement event (written through another gateway's log).
     var allowMissingPlacement = false
+    /// The one log origin accepted (`qantara log origins` lists J's); by default, any of J's own gateways' logs.
+    var origin: String? = nil
 
     struct Report: Encodable {
         var valid: Bool
@@ -79,7 +81,7 @@ struct AttestationVerifier {
         if let version, version != attestation.version {
             problems.append("the attestation is of version \(attestation.version), not \(version)")
         }
-        if let nonce, nonce != attestation.nonce {
+        if let nonce, !Self.same(nonce, attestation.nonce) {
             problems.append("the attestation answers nonce \(attestation.nonce), not yours (replayed or for someone else)")
         }
         var claims = [(claim: ReplicaClaim, node: String)]()
@@ -157,15 +159,28 @@ struct AttestationVerifier {
             problems.append("no audit-log checkpoint signed by \(jurisdiction)'s authority comes with it")
             return Report(valid: false, summary: summary, replicas: lines, problems: problems)
         }
-        if let entry = Self.provenEntry(attestation.audit, in: head), entry.kind == "attestation",
-           entry.fields["nonce"] == attestation.nonce, Self.names(entry, attestation) {
+        let ownRecord = Self.provenEntry(attestation.audit, in: head)
+        if let entry = ownRecord, entry.kind == "attestation", Self.same(entry.fields["nonce"], attestation.nonce),
+           Self.names(entry, attestation) {
             summary += "; recorded as entry \(entry.seq) of \(jurisdiction)'s audit log \(head.origin) (\(head.size) entries)"
+            problems += checkRecord(entry)
+            // The replica set the gateway recorded is the one the statements name.
+            if let named = sets.first, let recorded = entry.fields["replicas"],
+               recorded.split(separator: ",").map(String.init).sorted() != named {
+                problems.append("the replica set the log recorded (\(recorded)) is not the one the statements name")
+            }
         } else {
             problems.append("its own record in \(jurisdiction)'s audit log is missing or not proven in the checkpoint")
         }
+        // The placement event the record names (the version's latest when the attestation was made), nothing older.
+        let recordedPlacement = ownRecord?.fields["placement"]
+        if let recordedPlacement, recordedPlacement != "none", attestation.placement == nil {
+            problems.append("the log's record names placement event \(recordedPlacement), which the document leaves out")
+        }
         // The log's account of where the version's bytes went, against what the nodes hold now.
         if let record = attestation.placement {
-            if let entry = Self.provenEntry(record, in: head), entry.kind == "placement", Self.names(entry, attestation) {
+            if let entry = Self.provenEntry(record, in: head), entry.kind == "placement", Self.names(entry, attestation),
+               recordedPlacement == nil || recordedPlacement == String(entry.seq) {
                 let placed = (entry.fields["nodes"] ?? "").split(separator: ",").map(String.init)
                 let operation = entry.fields["op"] ?? "?"
                 for node in claims.map(\.node) where !placed.contains(node) {
@@ -183,19 +198,34 @@ struct AttestationVerifier {
                 summary += "; placed on \(placed.joined(separator: ",")) by entry \(entry.seq) (\(operation)), whose digest "
                     + "the replicas match"
             } else {
-                problems.append("the version's placement event is not proven in the checkpoint, or is of another object")
+                problems.append("the version's placement event is not proven in the checkpoint, is of another object, "
+                    + "or is not the latest the log's record names")
             }
         } else if !allowMissingPlacement {
             problems.append("no placement event of the version comes with it (written through another gateway's log, "
                 + "or before placement events were logged)")
         }
-        problems += checkHistory(attestation, head: head, summary: &summary)
+        problems += checkHistory(attestation.consistency, head: head, summary: &summary)
         return Report(valid: problems.isEmpty, summary: summary, replicas: lines, problems: problems)
     }
 
+    /// The document's own record in the log: as fresh as its statements must be.
+    func checkRecord(_ entry: AuditEntry) -> [String] {
+        let (age, overflow) = nowMillis.subtractingReportingOverflow(entry.timeMillis)
+        if let maximumAgeMillis, overflow || age > maximumAgeMillis {
+            return ["its record in the log (entry \(entry.seq)) is older than the maximum age"]
+        }
+        if entry.timeMillis > nowMillis + Self.clockSkewMillis { return ["its record in the log is dated in the future"] }
+        return []
+    }
+
+    /// Texts compared as bytes (never as Unicode-equivalent strings).
+    static func same(_ a: String?, _ b: String) -> Bool { a.map { $0.utf8.elementsEqual(b.utf8) } ?? false }
+
     /// The attestation's checkpoint against the one the verifier holds: same log, not older, a consistent extension
     /// (a different root at the same size is a fork), and cosigned by the witnesses required.
-    func checkHistory(_ attestation: LocationAttestation, head: Checkpoint, summary: inout String) -> [String] {
+    func checkHistory(_ consistency: LocationAttestation.ConsistencyProof?, head: Checkpoint, summary: inout String)
+        -> [String] {
         guard let held else {
             return witnesses.isEmpty ? [] : ["a witness's cosignature is checked on the checkpoint you hold: give --checkpoint"]
         }
@@ -217,7 +247,7 @@ struct AttestationVerifier {
             if old.root != head.root {
                 problems.append("fork: the log has two checkpoints of \(old.size) entries with different roots")
             }
-        } else if let consistency = attestation.consistency, consistency.fromSize == old.size,
+        } else if let consistency, consistency.fromSize == old.size,
                   consistency.proof.count <= 128, let proof = Optional(consistency.proof.compactMap(Base64.decode)),
                   proof.count == consistency.proof.count,
                   MerkleTree.verifyConsistency(oldSize: old.size, oldRoot: old.root, newSize: head.size,
@@ -307,9 +337,12 @@ struct AttestationVerifier {
     /// The checkpoint a document carries, if J's authority (an anchor key) signed it for one of J's logs.
     func checkpoint(_ serialized: String?) -> Checkpoint? {
         guard let serialized, let note = SignedNote(serialized),
-              let head = AuditVerifier.verifiedCheckpoint(note, keys: anchor.keys).0,
-              head.origin.hasPrefix(AuditVerifier.originPrefix(anchor.jurisdiction)) else { return nil }
-        return head
+              let head = AuditVerifier.verifiedCheckpoint(note, keys: anchor.keys).0 else { return nil }
+        if let origin { return head.origin == origin ? head : nil }
+        // A log of J's own gateways: J's authority signs the first checkpoint of any new log, so a log kept by
+        // another jurisdiction's gateway (or an identity J never announced) is not taken as J's account.
+        let own = AuditVerifier.originPrefix(anchor.jurisdiction) + anchor.jurisdiction.code + "/"
+        return head.origin.hasPrefix(own) ? head : nil
     }
 
     /// The entry of `record` if its inclusion proof verifies in `head`'s tree.
@@ -343,10 +376,10 @@ struct AttestationVerifier {
             || claim.version != attestation.version {
             problems.append("it speaks of another object or version")
         }
-        if String(decoding: claim.nonce, as: UTF8.self) != attestation.nonce {
+        if claim.nonce != Array(attestation.nonce.utf8) {
             problems.append("it answers another nonce")
         }
-        if let nonce, String(decoding: claim.nonce, as: UTF8.self) != nonce {
+        if let nonce, claim.nonce != Array(nonce.utf8) {
             problems.append("it does not carry your nonce")
         }
         return problems

@@ -14,7 +14,7 @@ extension AttestationVerifier {
             problems.append("the bucket is in \(jurisdiction), the anchor is \(anchor.jurisdiction)'s")
         }
         if attestation.bucket != bucket { problems.append("the attestation is of bucket \(attestation.bucket), not \(bucket)") }
-        if let nonce, nonce != attestation.nonce {
+        if let nonce, !Self.same(nonce, attestation.nonce) {
             problems.append("the attestation answers nonce \(attestation.nonce), not yours (replayed or for someone else)")
         }
         // Each node's statement: certified by J's authority as a node of J, signed, about this bucket and nonce.
@@ -29,7 +29,7 @@ extension AttestationVerifier {
                                          documentJurisdiction: jurisdiction, timeMillis: claim.timeMillis)
             if checked.signed {
                 if claim.bucket != attestation.bucket { checked.problems.append("it speaks of another bucket") }
-                if String(decoding: claim.nonce, as: UTF8.self) != attestation.nonce {
+                if claim.nonce != Array(attestation.nonce.utf8) {
                     checked.problems.append("it answers another nonce")
                 }
                 if claims[claim.node] != nil { checked.problems.append("its statement appears twice") }
@@ -58,7 +58,7 @@ extension AttestationVerifier {
                 problems.append("key \(name): not proven in the bucket's tree")
                 continue
             }
-            sampled.insert(name)
+            sampled.insert(sample.key)
             var held = [String]()
             for node in leaf.nodes {
                 guard let (claim, statement) = claims[node] else {
@@ -79,7 +79,8 @@ extension AttestationVerifier {
             }
             lines.append("key \(name): version \(leaf.version), sha256 \(leaf.sha256), proven on " + held.joined(separator: ", "))
         }
-        for key in keys where !sampled.contains(key) {
+        // Keys compared as bytes: a Unicode-equivalent key is another object.
+        for key in keys where !sampled.contains(Base64URL.encode(Array(key.utf8))) {
             problems.append("key \(key) is not among the attestation's proven samples (ask with --key; a key not in "
                 + "the bucket cannot be proven)")
         }
@@ -90,14 +91,29 @@ extension AttestationVerifier {
         }
         if let entry = Self.provenEntry(attestation.audit, in: head), entry.kind == "attestation",
            entry.fields["scope"] == "bucket", entry.fields["bucket"] == attestation.bucket,
-           entry.fields["nonce"] == attestation.nonce, entry.fields["root"] == attestation.root,
+           Self.same(entry.fields["nonce"], attestation.nonce), entry.fields["root"] == attestation.root,
            entry.fields["objects"] == String(attestation.objects) {
             summary += "; recorded with its root as entry \(entry.seq) of \(jurisdiction)'s audit log \(head.origin)"
+            problems += checkRecord(entry)
+            // Every node the gateway asked gave a valid statement, and none is left out of the document.
+            let asked = Set((entry.fields["asked"] ?? "").split(separator: ",").map(String.init))
+            let attested = Set((entry.fields["attested"] ?? "").split(separator: ",").map(String.init))
+            for node in asked.subtracting(attested).sorted() {
+                problems.append("node \(node) of \(jurisdiction) was asked and gave no statement (the log says so)")
+            }
+            for node in attested.subtracting(claims.keys).sorted() {
+                problems.append("node \(node)'s statement, recorded in the log, is missing or does not verify")
+            }
+            for node in Set(claims.keys).subtracting(attested).sorted() {
+                problems.append("node \(node)'s statement is not among those the log recorded")
+            }
+            if asked.isEmpty { problems.append("the log's record names no node asked") }
         } else {
             problems.append("its own record in \(jurisdiction)'s audit log (with the root) is missing or not proven in "
                 + "the checkpoint")
         }
         if claims.isEmpty { problems.append("no node's statement verifies") }
+        problems += checkHistory(attestation.consistency, head: head, summary: &summary)
         return Report(valid: problems.isEmpty, summary: summary, replicas: lines, problems: problems)
     }
 

@@ -41,12 +41,9 @@ final class AttestationHistoryTests: XCTestCase {
 
     func problems(held: SignedNote?, head: SignedNote, consistency: LocationAttestation.ConsistencyProof? = nil,
                   witnesses: [NoteKey] = []) -> [String] {
-        let attestation = LocationAttestation(jurisdiction: "MA", bucket: "b", key: "aw", version: "v", nonce: "n",
-                                              timeMillis: 0, replicationFactor: 2, unanswered: [], replicas: [],
-                                              checkpoint: head.serialized, consistency: consistency)
         var summary = ""
         return verifier(held: held, witnesses: witnesses)
-            .checkHistory(attestation, head: Checkpoint(body: head.text)!, summary: &summary)
+            .checkHistory(consistency, head: Checkpoint(body: head.text)!, summary: &summary)
     }
 
     func proof(_ tree: MerkleLevels, from old: UInt64, to new: UInt64) -> LocationAttestation.ConsistencyProof {

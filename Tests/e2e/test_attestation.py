@@ -207,9 +207,15 @@ def test_forged_attestations_are_refused_each_with_its_reason(attested, tmp_path
     result = verify(server, document, anchor, "--max-age", "1s")
     assert result.returncode == 1 and "older than the maximum age" in result.stderr
     assert verify(server, document, anchor, "--nonce", "n-1").returncode == 0
-    # Written through another gateway's log, an attestation has no placement event: accepted only when asked to.
+    # A placement event the log's record names cannot be dropped, even where a missing one would be accepted.
     unplaced = forged(tmp_path, attestation, "unplaced-accepted", lambda doc: doc.__setitem__("placement", None))
-    assert verify(server, unplaced, anchor, "--nonce", "n-1", "--allow-missing-placement").returncode == 0
+    result = verify(server, unplaced, anchor, "--nonce", "n-1", "--allow-missing-placement")
+    assert result.returncode == 1 and "which the document leaves out" in result.stderr, result.stderr
+    # Only the jurisdiction's own gateways' logs, or the one origin pinned.
+    origin = attestation["checkpoint"].split("\n")[0]
+    assert verify(server, document, anchor, "--nonce", "n-1", "--origin", origin).returncode == 0
+    result = verify(server, document, anchor, "--nonce", "n-1", "--origin", "qantara/MA/audit/FR/elsewhere")
+    assert result.returncode == 1 and "no audit-log checkpoint signed" in result.stderr
 
 
 def test_a_damaged_replica_shows_in_the_next_attestation(attested, tmp_path):
@@ -398,6 +404,7 @@ def test_a_bucket_attestation_proves_sampled_keys_in_the_bucket_and_on_each_node
         ("recounted", recounted, "the statement was altered"),
         ("other-root", lambda doc: doc.__setitem__("root", base64.b64encode(b"\0" * 32).decode()), "(with the root)"),
         ("other-nonce", lambda doc: doc.__setitem__("nonce", "b-2"), "not yours"),
+        ("dropped-node", lambda doc: doc["nodes"].pop(), "is missing or does not verify"),
     ]
     for label, change, reason in cases:
         result = check(forged(tmp_path, attestation, label, change), "--nonce", "b-1")
@@ -405,6 +412,22 @@ def test_a_bucket_attestation_proves_sampled_keys_in_the_bucket_and_on_each_node
         assert reason in result.stderr, f"{label}: {result.stderr}"
     result = check(document, "--nonce", "b-1", "--key", "k-07")
     assert result.returncode == 1 and "key k-07 is not among the attestation's proven samples" in result.stderr
+    # Keys are bytes: a sample of the decomposed "café" does not answer for the composed one.
+    decomposed, composed = "cafe\u0301", "caf\u00e9"
+    s3.put_object(Bucket=bucket, Key=decomposed, Body=b"nfd")
+    unicode_doc = tmp_path / "unicode.json"
+    server.cli("attest", "bucket", bucket, "--nonce", "b-u", "--key", decomposed, "-o", str(unicode_doc))
+    assert check(unicode_doc, "--nonce", "b-u", "--key", decomposed).returncode == 0
+    result = check(unicode_doc, "--nonce", "b-u", "--key", composed)
+    assert result.returncode == 1 and "is not among the attestation's proven samples" in result.stderr
+    # Against the history the regulator holds: the consistency proof comes when asked for.
+    held = tmp_path / "bucket-held.checkpoint"
+    held.write_text(attestation["checkpoint"])
+    later = tmp_path / "bucket-later.json"
+    server.cli("attest", "bucket", bucket, "--nonce", "b-3", "--checkpoint", str(held), "-o", str(later))
+    assert check(later, "--nonce", "b-3", "--checkpoint", str(held)).returncode == 0
+    result = check(unicode_doc, "--nonce", "b-u", "--checkpoint", str(held))
+    assert result.returncode == 1 and "not proven a consistent extension" in result.stderr
     # An object attestation is not a bucket's; through another jurisdiction, a bucket attestation is a listing.
     single = tmp_path / "single.json"
     attest(server, bucket, OBJECT, "one", single)
