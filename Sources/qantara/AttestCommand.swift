@@ -16,38 +16,9 @@ struct AttestCommand: AsyncParsableCommand {
         commandName: "attest", abstract: "Ask for a signed location attestation of an object or a bucket.",
         subcommands: [Object.self, Bucket.self])
 
-    /// The gateway, as the caller's S3 credentials (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY) or the root's in `data`.
-    static func client(endpoint: String, data: String) async throws -> AdminClient {
-        let environment = ProcessInfo.processInfo.environment
-        if let id = environment["AWS_ACCESS_KEY_ID"], let secret = environment["AWS_SECRET_ACCESS_KEY"],
-           let url = URL(string: endpoint) {
-            return AdminClient(endpoint: url, accessKeyID: id, secret: secret)
-        }
-        return try await runAdmin { try AdminOptions.client(endpoint: endpoint, data: data) }
-    }
-
-    /// The size of the tree of a checkpoint the asker holds.
-    static func heldSize(_ path: String) throws -> UInt64 {
-        guard let data = FileManager.default.contents(atPath: path),
-              let held = SignedNote(String(decoding: data, as: UTF8.self)).flatMap({ Checkpoint(body: $0.text) })
-        else { throw fail("\(path) is not a signed checkpoint") }
-        return held.size
-    }
-
-    static func write(_ document: some Encodable, to output: String?) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try writeOutput(String(decoding: try encoder.encode(document), as: UTF8.self) + "\n", to: output)
-    }
-
-    struct Bucket: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(
-            abstract: "Every node of the bucket's jurisdiction signs the Merkle root of the current object versions it "
-                + "holds; the document carries the bucket's root over all of them (key, version, stored digest, nodes) "
-                + "and proofs of the keys you sample.")
-        @Argument(help: "The bucket.") var bucket: String
+    /// What both attestation requests take: the nonce, the gateway and credentials, the output, the held checkpoint.
+    struct Request: ParsableArguments {
         @Option(help: "A fresh value of yours (1 to 128 characters); the attestation must carry it.") var nonce: String
-        @Option(help: "A key to prove in the bucket's tree and its nodes' (repeatable, at most 16).") var key: [String] = []
         @Option(help: "The gateway to ask (env QANTARA_ENDPOINT).")
         var endpoint: String = ProcessInfo.processInfo.environment["QANTARA_ENDPOINT"] ?? "http://127.0.0.1:9000"
         @Option(help: "Data directory holding root-credentials.")
@@ -57,23 +28,64 @@ struct AttestCommand: AsyncParsableCommand {
         var checkpoint: String?
 
         func validate() throws {
-            guard !bucket.isEmpty, !bucket.contains("/") else { throw ValidationError("the bucket is its name") }
             guard !nonce.isEmpty, nonce.utf8.count <= 128 else { throw ValidationError("--nonce is 1 to 128 characters") }
+        }
+
+        /// The gateway, as the caller's S3 credentials (AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY) or the root's in
+        /// `data`.
+        func client() async throws -> AdminClient {
+            let environment = ProcessInfo.processInfo.environment
+            if let id = environment["AWS_ACCESS_KEY_ID"], let secret = environment["AWS_SECRET_ACCESS_KEY"],
+               let url = URL(string: endpoint) {
+                return AdminClient(endpoint: url, accessKeyID: id, secret: secret)
+            }
+            return try await runAdmin { try AdminOptions.client(endpoint: endpoint, data: data) }
+        }
+
+        /// The request's query: the nonce, and the size of the held checkpoint for a consistency proof from it.
+        func query() throws -> [(String, String)] {
+            var query = [("nonce", nonce), ("x-qantara-attestation", "")]
+            if let checkpoint {
+                guard let data = FileManager.default.contents(atPath: checkpoint),
+                      let held = SignedNote(String(decoding: data, as: UTF8.self)).flatMap({ Checkpoint(body: $0.text) })
+                else { throw fail("\(checkpoint) is not a signed checkpoint") }
+                query.append(("since", String(held.size)))
+            }
+            return query
+        }
+
+        func write(_ document: some Encodable) throws {
+            let encoder = JSONEncoder()
+            encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+            try writeOutput(String(decoding: try encoder.encode(document), as: UTF8.self) + "\n", to: output)
+        }
+    }
+
+    struct Bucket: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Every node of the bucket's jurisdiction signs the Merkle root of the current object versions it "
+                + "holds; the document carries the bucket's root over all of them (key, version, stored digest, nodes) "
+                + "and proofs of the keys you sample.")
+        @Argument(help: "The bucket.") var bucket: String
+        @Option(help: "A key to prove in the bucket's tree and its nodes' (repeatable, at most 16).") var key: [String] = []
+        @OptionGroup var request: Request
+
+        func validate() throws {
+            guard !bucket.isEmpty, !bucket.contains("/") else { throw ValidationError("the bucket is its name") }
             guard key.count <= Limits.bucketAttestationSamplesMax else {
                 throw ValidationError("--key at most \(Limits.bucketAttestationSamplesMax) times")
             }
         }
 
         func run() async throws {
-            let client = try await AttestCommand.client(endpoint: endpoint, data: data)
-            var query = [("nonce", nonce), ("x-qantara-attestation", "")]
-            if let checkpoint { query.append(("since", String(try AttestCommand.heldSize(checkpoint)))) }
+            let client = try await request.client()
+            var query = try request.query()
             if !key.isEmpty { query.append(("keys", key.map { Base64URL.encode(Array($0.utf8)) }.joined(separator: ","))) }
             let attestation = try await runAdmin {
                 try await client.request("GET", rawPath: "/" + URIEncoding.encode(bucket, keepSlash: false),
                                          query: query, as: BucketAttestation.self)
             }
-            try AttestCommand.write(attestation, to: output)
+            try request.write(attestation)
         }
     }
 
@@ -83,35 +95,26 @@ struct AttestCommand: AsyncParsableCommand {
                 + "of the ciphertext it holds, read now; uses AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, else the root "
                 + "credentials in --data.")
         @Argument(help: "s3://bucket/key") var object: String
-        @Option(help: "A fresh value of yours (1 to 128 characters); the attestation must carry it.") var nonce: String
-        @Option(help: "The gateway to ask (env QANTARA_ENDPOINT).")
-        var endpoint: String = ProcessInfo.processInfo.environment["QANTARA_ENDPOINT"] ?? "http://127.0.0.1:9000"
-        @Option(help: "Data directory holding root-credentials.")
-        var data: String = ProcessInfo.processInfo.environment["QANTARA_DATA"] ?? "./data"
-        @Option(name: .shortAndLong, help: "Output file (default: standard output).") var output: String?
-        @Option(help: "A checkpoint of the log you hold: the attestation then carries the consistency proof from it.")
-        var checkpoint: String?
+        @OptionGroup var request: Request
 
         func validate() throws {
             guard object.hasPrefix("s3://"), let slash = object.dropFirst(5).firstIndex(of: "/"),
                   slash > object.index(object.startIndex, offsetBy: 5), object[object.index(after: slash)...].count > 0 else {
                 throw ValidationError("the object is s3://bucket/key")
             }
-            guard !nonce.isEmpty, nonce.utf8.count <= 128 else { throw ValidationError("--nonce is 1 to 128 characters") }
         }
 
         func run() async throws {
             let path = object.dropFirst(5)
             let slash = path.firstIndex(of: "/")!
             let bucket = String(path[..<slash]), key = String(path[path.index(after: slash)...])
-            let client = try await AttestCommand.client(endpoint: endpoint, data: data)
-            var query = [("nonce", nonce), ("x-qantara-attestation", "")]
-            if let checkpoint { query.append(("since", String(try AttestCommand.heldSize(checkpoint)))) }
+            let client = try await request.client()
+            let query = try request.query()
             let rawPath = "/" + URIEncoding.encode(bucket, keepSlash: false) + "/" + URIEncoding.encode(key, keepSlash: true)
             let attestation = try await runAdmin {
                 try await client.request("GET", rawPath: rawPath, query: query, as: LocationAttestation.self)
             }
-            try AttestCommand.write(attestation, to: output)
+            try request.write(attestation)
         }
     }
 }
