@@ -77,6 +77,13 @@ let package = Package(
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
         ]),
+        // The control plane in etcd, through its v3 JSON gateway and the HTTP client already in the build.
+        .target(name: "EtcdControl", dependencies: [
+            "ObjectService", "StorageEngine", "Hashing",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "NIOHTTP1", package: "swift-nio"),
+        ]),
         // The S3 front: imports neither the storage nodes nor the admin API (the executable mounts that beside it).
         .target(name: "S3API", dependencies: [
             "Sovereignty",
@@ -93,7 +100,7 @@ let package = Package(
             "KeyStoreHTTP",
             "Envelope", "KeyStore",
             "ObjectModel", "StorageEngine", "StorageNode", "Placement", "ObjectService", "S3API", "Admin", "SigV4",
-            "NodeHTTP", "Hashing", "CGlibc",
+            "NodeHTTP", "Hashing", "CGlibc", "EtcdControl",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "Hummingbird", package: "hummingbird"),
             .product(name: "HummingbirdCore", package: "hummingbird"),
@@ -129,6 +136,12 @@ let package = Package(
         .testTarget(name: "PlacementTests", dependencies: ["Placement", "ObjectModel"]),
         .testTarget(name: "SigV4Tests", dependencies: ["SigV4", "ObjectModel"]),
         .testTarget(name: "ObjectServiceTests", dependencies: ["ObjectService", "StorageNode", "StorageEngine", "Placement", "ObjectModel", "Hashing"]),
+        .testTarget(name: "ControlStoreTests", dependencies: [
+            "ObjectService", "EtcdControl", "StorageEngine", "KeyStore", "Envelope", "ObjectModel",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            .product(name: "NIOCore", package: "swift-nio"),
+            .product(name: "Logging", package: "swift-log"),
+        ]),
         .testTarget(name: "S3APITests", dependencies: ["S3API", "ObjectService", "SigV4", "ObjectModel"]),
         .testTarget(name: "QantaraTests", dependencies: [
             "qantara", "Sovereignty", "ObjectModel", "Hashing",

@@ -68,17 +68,17 @@ public struct AdminAPI: Sendable {
             return Self.json(200, try service.tenants(principal).map(Self.view))
         case ("POST", "tenants", 1):
             let request = try decode(CreateTenantBody.self, body)
-            return Self.json(201, Self.view(try service.createTenant(principal, request.name)))
+            return Self.json(201, Self.view(try await service.createTenant(principal, request.name)))
         case ("GET", "access-keys", 1):
             return Self.json(200, try service.accessKeys(principal, tenant: query["tenant"]).map { Self.view($0, secret: false) })
         case ("POST", "access-keys", 1):
             let request = try decode(CreateAccessKeyBody.self, body)
-            return Self.json(201, Self.view(try service.createAccessKey(principal, tenant: request.tenant), secret: true))
+            return Self.json(201, Self.view(try await service.createAccessKey(principal, tenant: request.tenant), secret: true))
         case ("DELETE", "access-keys", 2):
             guard let tenant = query["tenant"] else {
                 throw AdminError(status: 400, code: "InvalidArgument", message: "the tenant query parameter is required")
             }
-            return Self.json(200, Self.view(try service.revokeAccessKey(principal, path[1], tenant: tenant), secret: false))
+            return Self.json(200, Self.view(try await service.revokeAccessKey(principal, path[1], tenant: tenant), secret: false))
         case ("GET", "nodes", 1):
             return Self.json(200, try await service.nodeStatuses(principal).map(Self.view))
         case ("POST", "nodes", 3):

@@ -4,174 +4,218 @@ import ObjectModel
 import StorageEngine
 import Synchronization
 
-/// A tenant: the unit of isolation. One tenant never sees another's buckets or objects.
-public struct TenantRecord: Codable, Sendable, Equatable {
-    public var formatVersion = 1
-    public var name: String
-    public var createdMillis: Int64
-}
-
-/// An access key of a tenant. The secret is shown once, at creation; the control plane stores it sealed
-/// (``StoredAccessKey``) and holds it in the clear in memory only.
-public struct AccessKeyRecord: Sendable, Equatable {
-    public enum Status: String, Codable, Sendable { case active, revoked }
-    public var accessKeyID: String
-    public var secretAccessKey: String
-    public var tenant: String
-    public var status: Status
-    public var createdMillis: Int64
-    /// True for the root key, which may also call the admin API.
-    public var isRoot: Bool
-}
-
-/// An access key as the control database stores it (format version 2): its secret sealed under the control key
-/// (``ControlSecrets``). Version 1 held the secret in the clear; it is read, and rewritten sealed, at start.
-struct StoredAccessKey: Codable {
-    var formatVersion = 2
-    var accessKeyID: String
-    var sealedSecret: String?
-    /// Version 1 only.
-    var secretAccessKey: String?
-    var tenant: String
-    var status: AccessKeyRecord.Status
-    var createdMillis: Int64
-}
-
-/// A bucket, owned by one tenant and pinned to one jurisdiction at creation.
-public struct BucketRecord: Codable, Sendable, Equatable {
-    public var formatVersion = 1
-    public var name: String
-    public var tenant: String
-    public var jurisdiction: Jurisdiction
-    public var createdMillis: Int64
-}
-
-/// The embedded control plane: tenants, access keys and buckets in an ordered key-value store, cached in memory.
+/// The control plane: tenants, access keys and buckets, kept in a ``ControlStore`` (the embedded RocksDB store, or
+/// etcd shared by every gateway) and cached in memory, so a request's authentication and bucket lookup never wait on
+/// the store, and object traffic continues while the store is unreachable (changes are then refused with 503).
+/// Other gateways' changes arrive through the store's watch (``ControlWatcher``) within a second.
 ///
 /// Layout (JSON values, each with `formatVersion`): `t/<tenant>`, `k/<access key id>` (its secret sealed),
-/// `b/<bucket>`, `j/<job id>` (key rewrap jobs); `s/key`, the wrapped control key (``ControlSecrets``).
+/// `b/<bucket>`; `s/keys`, the control key wrapped for each jurisdiction (``ControlSecrets``). Key rewrap jobs are
+/// this gateway's own work, kept in its local database (`j/<job id>`).
 public final class ControlPlane: Sendable {
     /// The tenant the root credentials act as on the S3 API.
     public static let rootTenant = "root"
 
-    private struct Cache {
+    struct Cache {
         var tenants: [String: TenantRecord] = [:]
         var keys: [String: AccessKeyRecord] = [:]
         var buckets: [String: BucketRecord] = [:]
+        /// The store's revision of each key the cache reflects (deleted keys too), so a late or replayed change
+        /// never undoes a newer one.
+        var revisions: [String: Int64] = [:]
+        /// Every change up to this revision is in the cache.
+        var revision: Int64 = 0
     }
 
-    private let engine: any KeyValueEngine
-    var engineForJobs: any KeyValueEngine { engine }
-    private let secrets: ControlSecrets
-    private let cache = Mutex(Cache())
-    /// Serialises writers, so check-then-write sequences (bucket creation) are atomic.
-    private let writeLock = Mutex(())
+    let store: any ControlStore
+    let jobEngine: any KeyValueEngine
+    let secrets: ControlSecrets
+    let cache = Mutex(Cache())
+    private let root: AccessKeyRecord
     private let clock: SequenceClock
 
-    /// Loads the control plane from `engine`, opening its sealed secrets with `secrets`, and installs the root key
-    /// (kept in memory, not stored).
-    public init(engine: any KeyValueEngine, root: (accessKeyID: String, secret: String), clock: SequenceClock,
-                secrets: ControlSecrets) throws {
-        self.engine = engine
-        self.clock = clock
-        self.secrets = secrets
-        var loaded = Cache()
-        let decoder = JSONDecoder()
-        for pair in try engine.scan(from: Array("b/".utf8), to: Array("b0".utf8), limit: .max) {
-            let record = try decoder.decode(BucketRecord.self, from: Data(pair.value))
-            loaded.buckets[record.name] = record
+    /// Loads the control plane from `store`, opening its sealed secrets with `secrets`, and installs the root key
+    /// (kept in memory, not stored). `jobs` keeps this gateway's key rewrap jobs.
+    public static func open(store: any ControlStore, jobs: any KeyValueEngine, root: (accessKeyID: String, secret: String),
+                            clock: SequenceClock, secrets: ControlSecrets) async throws -> ControlPlane {
+        let control = ControlPlane(store: store, jobs: jobs, root: root, clock: clock, secrets: secrets)
+        try await control.reload()
+        if control.cache.withLock({ $0.tenants[rootTenant] }) == nil {
+            _ = try? await control.createTenant(rootTenant)
         }
-        var unsealed = [AccessKeyRecord]()
-        for pair in try engine.scan(from: Array("k/".utf8), to: Array("k0".utf8), limit: .max) {
-            let stored = try decoder.decode(StoredAccessKey.self, from: Data(pair.value))
-            let secret: String
-            if let sealed = stored.sealedSecret {
-                secret = try secrets.open(sealed, id: stored.accessKeyID)
-            } else if let clear = stored.secretAccessKey {
-                secret = clear
-            } else {
-                throw ObjectServiceError.internalError("access key \(stored.accessKeyID) has no secret")
-            }
-            let record = AccessKeyRecord(accessKeyID: stored.accessKeyID, secretAccessKey: secret, tenant: stored.tenant,
-                                         status: stored.status, createdMillis: stored.createdMillis, isRoot: false)
-            if stored.sealedSecret == nil { unsealed.append(record) }
-            loaded.keys[record.accessKeyID] = record
-        }
-        for pair in try engine.scan(from: Array("t/".utf8), to: Array("t0".utf8), limit: .max) {
-            let record = try decoder.decode(TenantRecord.self, from: Data(pair.value))
-            loaded.tenants[record.name] = record
-        }
-        if loaded.tenants[Self.rootTenant] == nil {
-            let record = TenantRecord(name: Self.rootTenant, createdMillis: clock.nowMillis())
-            try engine.put(Array("t/\(record.name)".utf8), try JSONEncoder().encode(record).bytes, sync: true)
-            loaded.tenants[record.name] = record
-        }
-        loaded.keys[root.accessKeyID] = AccessKeyRecord(
-            accessKeyID: root.accessKeyID, secretAccessKey: root.secret, tenant: Self.rootTenant, status: .active,
-            createdMillis: 0, isRoot: true)
-        cache.withLock { $0 = loaded }
         // Secrets stored in the clear by an earlier version are sealed now, and the old values compacted away.
-        for record in unsealed { try store(record) }
-        if !unsealed.isEmpty { try engine.compact() }
+        let unsealed = try await store.snapshot(prefix: "k/").entries.filter {
+            (try? JSONDecoder().decode(StoredAccessKey.self, from: Data($0.value)))?.sealedSecret == nil
+        }
+        for entry in unsealed {
+            if let record = control.cache.withLock({ $0.keys[String(entry.key.dropFirst(2))] }) {
+                try await control.store(record)
+            }
+        }
+        if !unsealed.isEmpty { try await store.compact() }
+        return control
+    }
+
+    /// An embedded control plane over one local database (tests; `qantara serve` passes its own stores).
+    public static func open(engine: any KeyValueEngine, root: (accessKeyID: String, secret: String), clock: SequenceClock,
+                            secrets: ControlSecrets) async throws -> ControlPlane {
+        try await open(store: EmbeddedControlStore(engine: engine), jobs: engine, root: root, clock: clock, secrets: secrets)
+    }
+
+    private init(store: any ControlStore, jobs: any KeyValueEngine, root: (accessKeyID: String, secret: String),
+                 clock: SequenceClock, secrets: ControlSecrets) {
+        self.store = store
+        self.jobEngine = jobs
+        self.secrets = secrets
+        self.clock = clock
+        self.root = AccessKeyRecord(accessKeyID: root.accessKeyID, secretAccessKey: root.secret, tenant: Self.rootTenant,
+                                    status: .active, createdMillis: 0, isRoot: true)
+    }
+
+    /// Replaces the cache with the store's current records (at start, and when a watch fell too far behind).
+    func reload() async throws {
+        let snapshot = try await store.snapshot(prefix: "")
+        var loaded = Cache()
+        loaded.revision = snapshot.revision
+        for entry in snapshot.entries { try apply(.put(entry), to: &loaded) }
+        cache.withLock { $0 = loaded }
+    }
+
+    /// Applies a change the watch reported (or this gateway made), unless the cache already holds a newer one.
+    func apply(_ change: ControlChange) throws {
+        // Decoding and opening happen outside the lock; a record that does not decode is reported, not cached.
+        var staged = Cache()
+        try apply(change, to: &staged)
+        cache.withLock { cache in
+            let key: String
+            switch change {
+            case .put(let entry): key = entry.key
+            case .deleted(let deleted, _): key = deleted
+            }
+            guard change.revision > (cache.revisions[key] ?? 0) else { return }
+            cache.revisions[key] = change.revision
+            let name = String(key.dropFirst(2))
+            switch key.prefix(2) {
+            case "t/": cache.tenants[name] = staged.tenants[name]
+            case "k/": cache.keys[name] = staged.keys[name]
+            case "b/": cache.buckets[name] = staged.buckets[name]
+            default: break
+            }
+        }
+    }
+
+    /// Notes that every change up to `revision` was applied.
+    func advance(to revision: Int64) { cache.withLock { $0.revision = max($0.revision, revision) } }
+
+    var revision: Int64 { cache.withLock { $0.revision } }
+
+    private func apply(_ change: ControlChange, to cache: inout Cache) throws {
+        let decoder = JSONDecoder()
+        switch change {
+        case .deleted(let key, let revision):
+            cache.revisions[key] = revision
+        case .put(let entry):
+            cache.revisions[entry.key] = entry.revision
+            let name = String(entry.key.dropFirst(2)), value = Data(entry.value)
+            switch entry.key.prefix(2) {
+            case "t/": cache.tenants[name] = try decoder.decode(TenantRecord.self, from: value)
+            case "b/": cache.buckets[name] = try decoder.decode(BucketRecord.self, from: value)
+            case "k/": cache.keys[name] = try accessKey(try decoder.decode(StoredAccessKey.self, from: value))
+            default: break
+            }
+        }
+    }
+
+    private func accessKey(_ stored: StoredAccessKey) throws -> AccessKeyRecord {
+        let secret: String
+        if let sealed = stored.sealedSecret {
+            secret = try secrets.open(sealed, id: stored.accessKeyID)
+        } else if let clear = stored.secretAccessKey {
+            secret = clear
+        } else {
+            throw ObjectServiceError.internalError("access key \(stored.accessKeyID) has no secret")
+        }
+        return AccessKeyRecord(accessKeyID: stored.accessKeyID, secretAccessKey: secret, tenant: stored.tenant,
+                               status: stored.status, createdMillis: stored.createdMillis, isRoot: false)
     }
 
     /// Stores an access key, its secret sealed.
-    private func store(_ record: AccessKeyRecord) throws {
-        try store("k/\(record.accessKeyID)", StoredAccessKey(
+    private func store(_ record: AccessKeyRecord) async throws {
+        try await write("k/\(record.accessKeyID)", StoredAccessKey(
             accessKeyID: record.accessKeyID, sealedSecret: secrets.seal(record.secretAccessKey, id: record.accessKeyID),
             tenant: record.tenant, status: record.status, createdMillis: record.createdMillis))
+    }
+
+    /// Writes a record (unconditionally, or only where absent) and applies it to the cache; nil when `onlyIfAbsent`
+    /// and the key exists, with what it holds.
+    @discardableResult
+    private func write(_ key: String, _ value: some Encodable, onlyIfAbsent: Bool = false) async throws -> ControlEntry? {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys]
+        let bytes = Array(try encoder.encode(value))
+        switch try await reaching({ try await store.write(key, bytes, ifRevision: onlyIfAbsent ? 0 : nil) }) {
+        case .written(let revision):
+            try apply(.put(ControlEntry(key: key, value: bytes, revision: revision)))
+            return nil
+        case .conflict(let current):
+            guard let current else { throw ObjectServiceError.serviceUnavailable("\(key) changed while written; retry") }
+            try? apply(.put(current))
+            return current
+        }
+    }
+
+    /// Runs a store operation, answering 503 when the store cannot be reached.
+    func reaching<T>(_ body: () async throws -> T) async throws -> T {
+        do { return try await body() } catch let error as ControlStoreError {
+            throw ObjectServiceError.serviceUnavailable("control changes are refused while the control plane (\(store.name)) "
+                + "is unreachable; object reads and writes continue (\(error))")
+        }
     }
 
     // MARK: Access keys
 
     /// The key with this id, active or revoked.
-    public func accessKey(_ id: String) -> AccessKeyRecord? { cache.withLock { $0.keys[id] } }
+    public func accessKey(_ id: String) -> AccessKeyRecord? {
+        id == root.accessKeyID ? root : cache.withLock { $0.keys[id] }
+    }
 
     /// Creates an access key for `tenant`; the returned record holds the secret, shown once.
-    public func createAccessKey(tenant: String) throws -> AccessKeyRecord {
-        try writeLock.withLock { _ in
-            guard cache.withLock({ $0.tenants[tenant] }) != nil else { throw ObjectServiceError.noSuchTenant(tenant) }
-            let record = AccessKeyRecord(accessKeyID: Credentials.newAccessKeyID(), secretAccessKey: Credentials.newSecret(),
-                                         tenant: tenant, status: .active, createdMillis: clock.nowMillis(), isRoot: false)
-            try store(record)
-            cache.withLock { $0.keys[record.accessKeyID] = record }
-            return record
-        }
+    public func createAccessKey(tenant: String) async throws -> AccessKeyRecord {
+        guard cache.withLock({ $0.tenants[tenant] }) != nil else { throw ObjectServiceError.noSuchTenant(tenant) }
+        let record = AccessKeyRecord(accessKeyID: Credentials.newAccessKeyID(), secretAccessKey: Credentials.newSecret(),
+                                     tenant: tenant, status: .active, createdMillis: clock.nowMillis(), isRoot: false)
+        try await store(record)
+        return record
     }
 
     /// The stored (non-root) keys of `tenant`, or of every tenant.
     public func accessKeys(tenant: String?) throws -> [AccessKeyRecord] {
         if let tenant, cache.withLock({ $0.tenants[tenant] }) == nil { throw ObjectServiceError.noSuchTenant(tenant) }
         return cache.withLock { cache in
-            cache.keys.values.filter { !$0.isRoot && (tenant == nil || $0.tenant == tenant) }
+            cache.keys.values.filter { tenant == nil || $0.tenant == tenant }
                 .sorted { $0.createdMillis != $1.createdMillis ? $0.createdMillis < $1.createdMillis : $0.accessKeyID < $1.accessKeyID }
         }
     }
 
-    /// Revokes a key of `tenant`; later requests signed with it fail at once.
-    public func revokeAccessKey(_ id: String, tenant: String) throws -> AccessKeyRecord {
-        try writeLock.withLock { _ in
-            guard var record = cache.withLock({ $0.keys[id] }), !record.isRoot, record.tenant == tenant else {
-                throw ObjectServiceError.noSuchAccessKey(id)
-            }
-            record.status = .revoked
-            try store(record)
-            cache.withLock { $0.keys[id] = record }
-            return record
+    /// Revokes a key of `tenant`; later requests signed with it fail at once, on every gateway within a second.
+    public func revokeAccessKey(_ id: String, tenant: String) async throws -> AccessKeyRecord {
+        guard var record = cache.withLock({ $0.keys[id] }), record.tenant == tenant else {
+            throw ObjectServiceError.noSuchAccessKey(id)
         }
+        record.status = .revoked
+        try await store(record)
+        return record
     }
 
     // MARK: Tenants
 
-    public func createTenant(_ name: String) throws -> TenantRecord {
+    public func createTenant(_ name: String) async throws -> TenantRecord {
         if let problem = TenantName.problem(name) { throw ObjectServiceError.invalidArgument(problem) }
-        return try writeLock.withLock { _ in
-            guard cache.withLock({ $0.tenants[name] }) == nil else { throw ObjectServiceError.tenantAlreadyExists(name) }
-            let record = TenantRecord(name: name, createdMillis: clock.nowMillis())
-            try store("t/\(name)", record)
-            cache.withLock { $0.tenants[name] = record }
-            return record
+        let record = TenantRecord(name: name, createdMillis: clock.nowMillis())
+        if try await write("t/\(name)", record, onlyIfAbsent: true) != nil {
+            throw ObjectServiceError.tenantAlreadyExists(name)
         }
+        return record
     }
 
     public func tenants() -> [TenantRecord] { cache.withLock { $0.tenants.values.sorted { $0.name < $1.name } } }
@@ -187,75 +231,27 @@ public final class ControlPlane: Sendable {
         cache.withLock { $0.buckets.values.filter { $0.tenant == tenant }.sorted { $0.name < $1.name } }
     }
 
-    /// Records a new bucket; names are global across tenants, as in S3.
-    public func createBucket(_ name: String, tenant: String, jurisdiction: Jurisdiction) throws -> BucketRecord {
-        try writeLock.withLock { _ in
-            if let existing = cache.withLock({ $0.buckets[name] }) {
-                throw existing.tenant == tenant ? ObjectServiceError.bucketAlreadyOwnedByYou(name)
-                    : ObjectServiceError.bucketAlreadyExists(name)
-            }
-            let record = BucketRecord(name: name, tenant: tenant, jurisdiction: jurisdiction, createdMillis: clock.nowMillis())
-            try store("b/\(name)", record)
-            cache.withLock { $0.buckets[name] = record }
-            return record
+    /// Records a new bucket; names are global across tenants and gateways, as in S3: of two gateways creating the
+    /// same name at the same moment, the store's transaction lets one win.
+    public func createBucket(_ name: String, tenant: String, jurisdiction: Jurisdiction) async throws -> BucketRecord {
+        if let existing = bucket(name) {
+            throw existing.tenant == tenant ? ObjectServiceError.bucketAlreadyOwnedByYou(name)
+                : ObjectServiceError.bucketAlreadyExists(name)
         }
-    }
-
-    public func deleteBucketRecord(_ name: String) throws {
-        try writeLock.withLock { _ in
-            var batch = WriteBatch()
-            batch.delete(Array("b/\(name)".utf8))
-            try engine.write(batch, sync: true)
-            _ = cache.withLock { $0.buckets.removeValue(forKey: name) }
+        let record = BucketRecord(name: name, tenant: tenant, jurisdiction: jurisdiction, createdMillis: clock.nowMillis())
+        if let winner = try await write("b/\(name)", record, onlyIfAbsent: true) {
+            let owner = try? JSONDecoder().decode(BucketRecord.self, from: Data(winner.value))
+            throw owner?.tenant == tenant ? ObjectServiceError.bucketAlreadyOwnedByYou(name)
+                : ObjectServiceError.bucketAlreadyExists(name)
         }
+        return record
     }
 
-    private func store(_ key: String, _ value: some Encodable) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys]
-        try engine.put(Array(key.utf8), try encoder.encode(value).bytes, sync: true)
+    public func deleteBucketRecord(_ name: String) async throws {
+        let key = "b/\(name)"
+        let revision = try await reaching { try await store.delete(key) }
+        try apply(.deleted(key: key, revision: revision))
     }
-}
-
-extension Data {
-    var bytes: [UInt8] { [UInt8](self) }
-}
-
-/// Generation of access key ids and secrets.
-public enum Credentials {
-    private static let upperAlnum = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567".utf8)
-
-    /// A 20-character access key id starting with `QK`, like AWS's `AKIA…` ids.
-    public static func newAccessKeyID() -> String {
-        "QK" + String(decoding: SecureRandom.bytes(18).map { upperAlnum[Int($0 & 31)] }, as: UTF8.self)
-    }
-
-    /// A 40-character secret (240 random bits).
-    public static func newSecret() -> String {
-        String(Base64.encode(SecureRandom.bytes(30)).map { $0 == "+" ? "-" : ($0 == "/" ? "_" : $0) })
-    }
-}
-
-/// A key rewrap job, persisted under `j/<id>` so it resumes after a crash.
-public struct RewrapJob: Codable, Sendable, Equatable {
-    public enum State: String, Codable, Sendable { case running, done, failed }
-    public var formatVersion = 1
-    public var id: String
-    public var jurisdiction: Jurisdiction
-    /// Nil: every tenant of the jurisdiction.
-    public var tenant: String?
-    public var state: State
-    /// Buckets to visit (snapshot at start), the one being visited, and the last key done in it.
-    public var buckets: [String]
-    public var bucketIndex: Int
-    public var after: String?
-    /// Objects counted at start; objects examined and data keys re-wrapped so far.
-    public var total: Int
-    public var examined: Int
-    public var rewrapped: Int
-    public var error: String?
-    public var createdMillis: Int64
-    public var updatedMillis: Int64
 }
 
 extension ControlPlane {
@@ -263,12 +259,12 @@ extension ControlPlane {
     public func saveJob(_ job: RewrapJob) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
-        try engineForJobs.put(Array("j/\(job.id)".utf8), try encoder.encode(job).bytes, sync: true)
+        try jobEngine.put(Array("j/\(job.id)".utf8), Array(try encoder.encode(job)), sync: true)
     }
 
     /// Every stored job, oldest first.
     public func jobs() throws -> [RewrapJob] {
-        try engineForJobs.scan(from: Array("j/".utf8), to: Array("j0".utf8), limit: .max)
+        try jobEngine.scan(from: Array("j/".utf8), to: Array("j0".utf8), limit: .max)
             .map { try JSONDecoder().decode(RewrapJob.self, from: Data($0.value)) }
             .sorted { $0.createdMillis < $1.createdMillis }
     }

@@ -16,9 +16,9 @@ extension ObjectService {
         return control.tenants()
     }
 
-    public func createTenant(_ principal: Principal, _ name: String) throws -> TenantRecord {
+    public func createTenant(_ principal: Principal, _ name: String) async throws -> TenantRecord {
         try requireRoot(principal)
-        return try control.createTenant(name)
+        return try await control.createTenant(name)
     }
 
     public func accessKeys(_ principal: Principal, tenant: String?) throws -> [AccessKeyRecord] {
@@ -27,14 +27,14 @@ extension ObjectService {
     }
 
     /// A new access key of `tenant`; the answer holds its secret, shown this once.
-    public func createAccessKey(_ principal: Principal, tenant: String) throws -> AccessKeyRecord {
+    public func createAccessKey(_ principal: Principal, tenant: String) async throws -> AccessKeyRecord {
         try requireRoot(principal)
-        return try control.createAccessKey(tenant: tenant)
+        return try await control.createAccessKey(tenant: tenant)
     }
 
-    public func revokeAccessKey(_ principal: Principal, _ id: String, tenant: String) throws -> AccessKeyRecord {
+    public func revokeAccessKey(_ principal: Principal, _ id: String, tenant: String) async throws -> AccessKeyRecord {
         try requireRoot(principal)
-        return try control.revokeAccessKey(id, tenant: tenant)
+        return try await control.revokeAccessKey(id, tenant: tenant)
     }
 
     /// Status of every storage node, in topology order.

@@ -91,7 +91,7 @@ public final class ObjectService: Sendable {
 
     /// Creates a bucket pinned to the jurisdiction `location` names (a code or a region the topology maps), or to
     /// the default jurisdiction. Creating a bucket in J writes into J: allowed through any gateway.
-    public func createBucket(_ principal: Principal, _ name: String, location: String?) throws -> BucketInfo {
+    public func createBucket(_ principal: Principal, _ name: String, location: String?) async throws -> BucketInfo {
         if let reason = BucketName.problem(name) { throw ObjectServiceError.invalidBucketName(name, reason: reason) }
         let jurisdiction: Jurisdiction
         if let location, !location.isEmpty {
@@ -102,7 +102,7 @@ public final class ObjectService: Sendable {
         } else {
             jurisdiction = store.topology.defaultJurisdiction
         }
-        let record = try control.createBucket(name, tenant: principal.tenant, jurisdiction: jurisdiction)
+        let record = try await control.createBucket(name, tenant: principal.tenant, jurisdiction: jurisdiction)
         logger.info("bucket created", metadata: ["bucket": "\(name)", "tenant": "\(principal.tenant)",
                                                  "jurisdiction": "\(jurisdiction)"])
         return info(record, for: principal)
@@ -123,7 +123,7 @@ public final class ObjectService: Sendable {
         let page = try await store.list(record.jurisdiction, bucket: name, ListRequest(maxKeys: 1))
         guard page.objects.isEmpty else { throw ObjectServiceError.bucketNotEmpty(name) }
         try await store.purgeBucket(record.jurisdiction, bucket: name)
-        try control.deleteBucketRecord(name)
+        try await control.deleteBucketRecord(name)
         logger.info("bucket deleted", metadata: ["bucket": "\(name)", "tenant": "\(principal.tenant)"])
     }
 }

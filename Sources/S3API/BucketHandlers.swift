@@ -39,7 +39,7 @@ enum BucketHandlers {
             guard root.name == "CreateBucketConfiguration" else { throw S3Error.malformedXML() }
             location = root.child("LocationConstraint")?.text
         }
-        let bucket = try call.service.createBucket(call.principal, call.bucketName, location: location)
+        let bucket = try await call.service.createBucket(call.principal, call.bucketName, location: location)
         var headers = call.headers()
         headers[.location] = "/\(bucket.name)"
         return Response(status: .ok, headers: headers)

@@ -1,6 +1,7 @@
 import AsyncHTTPClient
 import Admin
 import Envelope
+import EtcdControl
 import Foundation
 import Hummingbird
 import HummingbirdCore
@@ -39,6 +40,10 @@ struct GatewayRuntime {
     var logListen: ListenAddress?
     /// HTTPS on the gateway ports, if configured.
     var tls: GatewayTLS?
+    /// The jurisdiction of the gateway on `listen`; nil: the topology's default.
+    var jurisdiction: Jurisdiction?
+    /// The shared control plane (`etcd://…`); nil: the embedded one in `data/control`.
+    var controlURL: String?
 
     func run() async throws {
         var logger = Logger(label: "qantara")
@@ -143,19 +148,22 @@ struct GatewayRuntime {
                                                   algorithms: algorithms),
                                   clients: keyStoreClients, audit: audit, requester: "gateway",
                                   now: { clock.nowMillis() })
+        // The local database keeps this gateway's key rewrap jobs, and the control plane itself when it is embedded.
         let controlEngine = try RocksDBEngine(path: data + "/control", options: RocksDBOptions(blobThresholdBytes: nil))
-        // Tenants' secrets are sealed in the control database under a key of the default jurisdiction's key store.
-        let home = topology.defaultJurisdiction
-        guard let controlKeyStore = keyStoreClients.first(where: { $0.gateway == home && $0.client.jurisdiction == home })?
-            .client else {
-            throw TopologyLoader.Invalid(description: "no key store of \(home) for the control plane's secrets")
-        }
+        let controlStore: any ControlStore = try controlURL.map { try EtcdControlStore(url: $0, http: http) }
+            ?? EmbeddedControlStore(engine: controlEngine, name: "embedded (\(data)/control)")
+        // Tenants' secrets are sealed in the control plane under the control key, which this gateway opens through
+        // its own jurisdiction's key store.
+        let home = gateways[0].0
         let secrets = try await ControlSecrets.open(
-            engine: controlEngine, keyStore: controlKeyStore,
+            store: controlStore, home: home, legacy: topology.defaultJurisdiction,
+            keyStores: keyStoreClients.filter { $0.gateway == home }.map(\.client),
             metadata: RequestMetadata(requester: "gateway", jurisdiction: home, operation: "control secrets",
-                                      requestID: "start"))
-        let control = try ControlPlane(engine: controlEngine, root: (root.accessKeyId, root.secretAccessKey), clock: clock,
-                                       secrets: secrets)
+                                      requestID: "start"),
+            logger: logger)
+        let control = try await ControlPlane.open(store: controlStore, jobs: controlEngine,
+                                                  root: (root.accessKeyId, root.secretAccessKey), clock: clock,
+                                                  secrets: secrets)
         let service = ObjectService(control: control, topology: topology, nodes: clients, crypto: crypto, audit: audit,
                                     clock: clock, logger: logger)
         let admin = AdminAPI(service: service)
@@ -198,7 +206,8 @@ struct GatewayRuntime {
         let monitor = NodeHealthMonitor(service: service, logger: logger)
         let rewrapJobs = KeyRewrapJobs(service: service, logger: logger)
         let signer = AuditCheckpointSigner(audit: audit, crypto: crypto, logger: logger)
-        let group = ServiceGroup(configuration: .init(services: apps + [monitor, rewrapJobs, signer],
+        let watcher = ControlWatcher(control: control, logger: logger)
+        let group = ServiceGroup(configuration: .init(services: apps + [monitor, rewrapJobs, signer, watcher],
                                                       gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         do {
             try await group.run()
@@ -264,9 +273,13 @@ extension GatewayRuntime {
     /// The gateways to run, one per jurisdiction: the default jurisdiction's on `--listen`, others as given by
     /// `--gateway J=HOST:PORT`; `qantara serve` runs one for every jurisdiction, on the following ports by default.
     func resolveGateways(_ topology: Topology) throws -> [(Jurisdiction, ListenAddress)] {
-        var result = [(topology.defaultJurisdiction, listen)]
+        let first = jurisdiction ?? topology.defaultJurisdiction
+        guard topology.nodes(of: first) != nil else {
+            throw TopologyLoader.Invalid(description: "--jurisdiction \(first): \(first) is not in the topology")
+        }
+        var result = [(first, listen)]
         var nextPort = listen.port
-        for entry in topology.jurisdictions where entry.code != topology.defaultJurisdiction {
+        for entry in topology.jurisdictions where entry.code != first {
             if let given = extraGateways.first(where: { $0.0 == entry.code }) {
                 result.append(given)
             } else if !remoteOnly {

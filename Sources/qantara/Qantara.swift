@@ -9,6 +9,7 @@ struct Qantara: AsyncParsableCommand {
         subcommands: [Serve.self, Gateway.self, Bench.self, TenantCommand.self, AccessKeyCommand.self, NodeCommand.self,
                       KeyCommand.self, KeystoreCommand.self,
                       GrantCommand.self, AuditCommand.self, AdministratorCommand.self, ApproveCommand.self,
-                      ApprovalsCommand.self, LogCommand.self, TrustCommand.self, AttestCommand.self, VerifyCommand.self]
+                      ApprovalsCommand.self, LogCommand.self, TrustCommand.self, AttestCommand.self, VerifyCommand.self,
+                      ControlCommand.self]
     )
 }

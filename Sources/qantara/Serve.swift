@@ -43,6 +43,12 @@ struct ServerOptions: ParsableArguments {
     @Option(help: "Serve the audit logs, entry bundles included (C2SP tlog-tiles), on HOST:PORT: open it to regulators only (env QANTARA_LOG_LISTEN).")
     var logListen: String? = ProcessInfo.processInfo.environment["QANTARA_LOG_LISTEN"]
 
+    @Option(help: "The jurisdiction of the gateway on --listen (env QANTARA_JURISDICTION); default: the topology's default jurisdiction.")
+    var jurisdiction: String? = ProcessInfo.processInfo.environment["QANTARA_JURISDICTION"]
+
+    @Option(help: "The control plane shared by every gateway: etcd://HOST:PORT[,HOST:PORT…][/NAMESPACE] (env QANTARA_CONTROL); default: embedded in --data.")
+    var control: String? = ProcessInfo.processInfo.environment["QANTARA_CONTROL"]
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (env QANTARA_LOG_LEVEL).")
     var logLevel: String = ProcessInfo.processInfo.environment["QANTARA_LOG_LEVEL"] ?? "info"
 
@@ -54,6 +60,12 @@ struct ServerOptions: ParsableArguments {
             throw ValidationError("--log-listen must be HOST:PORT, got \(logListen)")
         }
         _ = try parsedGateways()
+        if let jurisdiction, Jurisdiction(jurisdiction.uppercased()) == nil {
+            throw ValidationError("--jurisdiction must be a jurisdiction code, got \(jurisdiction)")
+        }
+        if let control, !control.hasPrefix("etcd://") {
+            throw ValidationError("--control must be etcd://HOST:PORT[,HOST:PORT…][/NAMESPACE], got \(control)")
+        }
     }
 
     func parsedGateways() throws -> [(Jurisdiction, ListenAddress)] {
@@ -72,6 +84,8 @@ struct ServerOptions: ParsableArguments {
         runtime.extraGateways = (try? parsedGateways()) ?? []
         runtime.logListen = logListen.flatMap(ListenAddress.init)
         if let tlsCert, let tlsKey { runtime.tls = .init(certificate: tlsCert, key: tlsKey) }
+        runtime.jurisdiction = jurisdiction.flatMap { Jurisdiction($0.uppercased()) }
+        runtime.controlURL = control
         return runtime
     }
 }

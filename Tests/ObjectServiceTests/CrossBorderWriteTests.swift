@@ -14,8 +14,8 @@ final class CrossBorderWriteTests: XCTestCase {
     let ma = Jurisdiction("MA")!, fr = Jurisdiction("FR")!, us = Jurisdiction("US")!
 
     override func setUp() async throws {
-        harness = try Harness()
-        _ = try harness.service.createBucket(harness.principal("MA"), "inbox", location: "MA")
+        harness = try await Harness()
+        _ = try await harness.service.createBucket(harness.principal("MA"), "inbox", location: "MA")
     }
 
     override func tearDown() async throws { try await harness.close() }

@@ -14,7 +14,7 @@ final class EncryptionTests: XCTestCase {
     var harness: Harness!
     let ma = Jurisdiction("MA")!
 
-    override func setUp() async throws { harness = try Harness() }
+    override func setUp() async throws { harness = try await Harness() }
 
     override func tearDown() async throws {
         for node in harness.nodes { node.close() }

@@ -27,7 +27,7 @@ final class Harness {
     /// The tenant owning the harness's buckets.
     var tenant = "acme"
 
-    init() throws {
+    init() async throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("qantara-service-\(UUID())")
         pool = NIOThreadPool(numberOfThreads: 4)
         pool.start()
@@ -67,7 +67,7 @@ final class Harness {
         }
         let crypto = ObjectCrypto(settings: .init(algorithms: [Jurisdiction("FR")!: .xchacha20poly1305]),
                                   clients: clients, audit: audit, requester: "gateway-test", now: { 0 })
-        let control = try ControlPlane(engine: MemoryEngine(), root: ("ROOT", "secret"), clock: clock,
+        let control = try await ControlPlane.open(engine: MemoryEngine(), root: ("ROOT", "secret"), clock: clock,
                                        secrets: .ephemeral())
         service = ObjectService(control: control, topology: topology, nodes: nodes, crypto: crypto, audit: audit,
                                 clock: clock, logger: logger)

@@ -15,8 +15,8 @@ final class KeyAdministrationTests: XCTestCase {
     let ma = Jurisdiction("MA")!
 
     override func setUp() async throws {
-        harness = try Harness()
-        _ = try harness.service.createBucket(harness.principal(), "bkt", location: "MA")
+        harness = try await Harness()
+        _ = try await harness.service.createBucket(harness.principal(), "bkt", location: "MA")
     }
 
     override func tearDown() async throws {

@@ -8,7 +8,7 @@ import XCTest
 final class ObjectStoreTests: XCTestCase {
     var harness: Harness!
 
-    override func setUp() async throws { harness = try Harness() }
+    override func setUp() async throws { harness = try await Harness() }
     override func tearDown() async throws { try await harness.close() }
 
     func holders(_ bucket: String, _ key: String) async throws -> [String] {
@@ -158,25 +158,30 @@ final class ObjectStoreTests: XCTestCase {
         XCTAssertEqual(prefixed.objects.map(\.key), ["dir1/file-001", "dir1/file-004", "dir1/file-007"])
     }
 
-    func testTenantIsolationAndBucketNames() throws {
+    func assertCreateBucketFails(_ principal: Principal, _ name: String, _ location: String?,
+                                 _ expected: ObjectServiceError, line: UInt = #line) async {
+        do {
+            _ = try await harness.service.createBucket(principal, name, location: location)
+            XCTFail("created", line: line)
+        } catch {
+            XCTAssertEqual(error as? ObjectServiceError, expected, line: line)
+        }
+    }
+
+    func testTenantIsolationAndBucketNames() async throws {
         let service = harness.service
         let acme = harness.principal(tenant: "acme"), root = harness.principal(tenant: "root")
-        _ = try service.control.createTenant("acme")
-        _ = try service.createBucket(acme, "shared-name", location: "FR")
-        XCTAssertThrowsError(try service.createBucket(root, "shared-name", location: nil)) {
-            XCTAssertEqual($0 as? ObjectServiceError, .bucketAlreadyExists("shared-name"))
-        }
-        XCTAssertThrowsError(try service.createBucket(acme, "shared-name", location: nil)) {
-            XCTAssertEqual($0 as? ObjectServiceError, .bucketAlreadyOwnedByYou("shared-name"))
-        }
+        _ = try await service.control.createTenant("acme")
+        _ = try await service.createBucket(acme, "shared-name", location: "FR")
+        await assertCreateBucketFails(root, "shared-name", nil, .bucketAlreadyExists("shared-name"))
+        await assertCreateBucketFails(acme, "shared-name", nil, .bucketAlreadyOwnedByYou("shared-name"))
         XCTAssertThrowsError(try service.headBucket(root, "shared-name")) {
             guard case ObjectServiceError.accessDenied = $0 else { return XCTFail("\($0)") }
         }
         XCTAssertEqual(try service.headBucket(acme, "shared-name").jurisdiction, Jurisdiction("FR"))
-        XCTAssertThrowsError(try service.createBucket(acme, "other", location: "ZZ")) {
-            XCTAssertEqual($0 as? ObjectServiceError, .invalidLocationConstraint("ZZ"))
-        }
-        XCTAssertEqual(try service.createBucket(acme, "default-one", location: nil).jurisdiction, Jurisdiction("MA"))
+        await assertCreateBucketFails(acme, "other", "ZZ", .invalidLocationConstraint("ZZ"))
+        let defaultOne = try await service.createBucket(acme, "default-one", location: nil)
+        XCTAssertEqual(defaultOne.jurisdiction, Jurisdiction("MA"))
         XCTAssertEqual(service.listBuckets(root).count, 0)
         // Through MA's gateway a bucket of FR shows its name and jurisdiction, not its creation date.
         XCTAssertNil(service.listBuckets(acme).first { $0.name == "shared-name" }?.createdMillis)
@@ -186,7 +191,7 @@ final class ObjectStoreTests: XCTestCase {
     func testDeleteBucketRefusesNonEmptyThenPurgesOnlyThroughItsOwnJurisdiction() async throws {
         let service = harness.service
         let us = harness.principal("US", tenant: "root")
-        _ = try service.createBucket(us, "bkt", location: "US")
+        _ = try await service.createBucket(us, "bkt", location: "US")
         try await harness.put("US", "bkt", "k", [1, 2, 3])
         do {
             try await service.deleteBucket(us, "bkt")
@@ -218,7 +223,7 @@ final class ObjectStoreTests: XCTestCase {
     func testDeleteBucketWaitsForWritesInFlight() async throws {
         let service = harness.service
         let us = harness.principal("US", tenant: "root")
-        _ = try service.createBucket(us, "race", location: "US")
+        _ = try await service.createBucket(us, "race", location: "US")
         let writer = try await service.putObject(us, "race", "late", metadata: ObjectMetadata(), condition: nil,
                                                  expectations: PayloadExpectations(sizeBytes: 3))
         let deletion = Task { try await service.deleteBucket(us, "race") }
@@ -263,7 +268,7 @@ final class SegmentBufferPoolTests: XCTestCase {
     }
 
     func testUploadsReturnTheirSegmentBuffers() async throws {
-        let harness = try Harness()
+        let harness = try await Harness()
         defer { for node in harness.nodes { node.close() } }
         let bytes = (0..<(5 * Limits.segmentSizeBytes + 7)).map { UInt8(truncatingIfNeeded: $0) }
         try await harness.put("MA", "bkt", "big", bytes)

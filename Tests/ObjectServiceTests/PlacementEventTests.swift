@@ -16,8 +16,8 @@ final class PlacementEventTests: XCTestCase {
     let ma = Jurisdiction("MA")!
 
     override func setUp() async throws {
-        harness = try Harness()
-        _ = try harness.service.createBucket(harness.principal("MA"), "records", location: "MA")
+        harness = try await Harness()
+        _ = try await harness.service.createBucket(harness.principal("MA"), "records", location: "MA")
     }
 
     override func tearDown() async throws { try await harness.close() }

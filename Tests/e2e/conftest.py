@@ -2,14 +2,28 @@ import uuid
 
 import pytest
 
+from federation import Federation
 from qantara import Cluster, Server
 
 
-@pytest.fixture(scope="session", params=["serve", "nodes"])
+# The S3 suites also run against three jurisdictions deployed apart; the others (audit files, attestations, the
+# authority's ceremonies, benchmarks, start-up) read one gateway's data directory, and run against the first two.
+S3_SUITES = {"test_objects", "test_buckets", "test_listing", "test_multipart", "test_tenants", "test_auth", "test_cli",
+             "test_batch_copy_conditions", "test_pinning"}
+
+
+def pytest_generate_tests(metafunc):
+    if "server" in metafunc.fixturenames:
+        kinds = ["serve", "nodes"] + (["federation"] if metafunc.module.__name__ in S3_SUITES else [])
+        metafunc.parametrize("server", kinds, indirect=True, scope="session")
+
+
+@pytest.fixture(scope="session")
 def server(request, tmp_path_factory):
     """The system under test, shared by the tests that do not stop or break it: `qantara serve` (everything in one
-    process), then a `qantara gateway` with every storage node in its own `qantara node` process."""
-    kind = Server if request.param == "serve" else Cluster
+    process), then a `qantara gateway` with every storage node in its own `qantara node` process, then three
+    jurisdictions deployed apart (a gateway, a key store and nodes each, in their own processes) sharing etcd."""
+    kind = {"serve": Server, "nodes": Cluster, "federation": Federation}[request.param]
     instance = kind(tmp_path_factory.mktemp(request.param) / "data").start()
     yield instance
     assert instance.stop() == 0, f"{request.param}: the gateway did not exit cleanly on SIGTERM"

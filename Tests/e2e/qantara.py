@@ -95,8 +95,11 @@ class Server:
         return [flag for code, port in self.gateway_ports.items() if code != "MA"
                 for flag in ("--gateway", f"{code}=127.0.0.1:{port}")]
 
+    def gateway_host(self, gateway):
+        return "127.0.0.1"
+
     def endpoint_of(self, gateway):
-        return f"http://127.0.0.1:{self.gateway_ports[gateway or 'MA']}"
+        return f"http://{self.gateway_host(gateway)}:{self.gateway_ports[gateway or 'MA']}"
 
     def log_text(self):
         if not self.log_path.exists():
@@ -229,14 +232,15 @@ def raw_request(server, method, path, body=b"", headers=None, key=None, secret=N
     headers dict, body bytes). `payload_hash` is what the signature claims of the body (default: its real SHA-256);
     `unsigned_headers` are added after signing."""
     port = server.gateway_ports[gateway or "MA"]
+    host = server.gateway_host(gateway)
     headers = dict(headers or {})
-    headers.setdefault("host", f"127.0.0.1:{port}")
+    headers.setdefault("host", f"{host}:{port}")
     if sign:
         payload_hash = payload_hash or hashlib.sha256(body).hexdigest()
         headers, _ = sign_headers(method, path, headers, secret or server.root_secret, key or server.root_key,
                                   payload_hash, query=query, now=now)
     headers.update(unsigned_headers or {})
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    connection = http.client.HTTPConnection(host, port, timeout=30)
     url = path + ("?" + query if query else "")
     connection.putrequest(method, url, skip_host=True, skip_accept_encoding=True)
     for name, value in headers.items():
@@ -260,7 +264,7 @@ def error_code(body):
 
 
 def start_keystore(jurisdiction, data_dir, clients, log_path, secret="cluster-unseal-secret", timeout=30, admins=None,
-                   extra=()):
+                   extra=(), host="127.0.0.1"):
     """One `qantara keystore` process on a free port; returns (process, port). With secret None it starts sealed;
     with `admins` its first administrators' credentials are written there (its key ceremony)."""
     port = free_port()
@@ -274,13 +278,13 @@ def start_keystore(jurisdiction, data_dir, clients, log_path, secret="cluster-un
     clients_path.write_text(json.dumps(clients))
     log = open(log_path, "ab")
     process = subprocess.Popen([str(BIN), "keystore", "--jurisdiction", jurisdiction, "--data", str(data_dir),
-                                "--listen", f"127.0.0.1:{port}", "--clients", str(clients_path),
+                                "--listen", f"{host}:{port}", "--clients", str(clients_path),
                                 *(["--bootstrap-admins", str(admins)] if admins else []), *extra],
                                stdout=log, stderr=subprocess.STDOUT, env=env)
     deadline = time.time() + timeout
     while time.time() < deadline:
         try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            socket.create_connection((host, port), timeout=0.2).close()
             return process, port
         except OSError:
             if process.poll() is not None:
@@ -320,12 +324,13 @@ class Cluster(Server):
         log = open(self.data_dir.parent / f"{self.data_dir.name}-{node_id}.log", "ab")
         node["process"] = subprocess.Popen(
             [str(BIN), "node", "--id", node_id, "--jurisdiction", node["jurisdiction"], "--data", str(node["data"]),
-             "--listen", f"127.0.0.1:{node['port']}"], stdout=log, stderr=subprocess.STDOUT, env=self.env)
+             "--listen", f"{node.get('host', '127.0.0.1')}:{node['port']}"], stdout=log, stderr=subprocess.STDOUT,
+            env=self.env)
         node["log"] = log
         deadline = time.time() + timeout
         while time.time() < deadline:
             try:
-                socket.create_connection(("127.0.0.1", node["port"]), timeout=0.2).close()
+                socket.create_connection((node.get("host", "127.0.0.1"), node["port"]), timeout=0.2).close()
                 return
             except OSError:
                 if node["process"].poll() is not None:

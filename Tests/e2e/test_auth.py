@@ -92,7 +92,7 @@ def test_revoked_key_stops_working_at_once(server):
 
 
 def chunked_put(server, path, data, chunk_size=65536, corrupt_chunk=None, decoded_length=None, truncate=None):
-    headers = {"host": f"127.0.0.1:{server.port}", "content-encoding": "aws-chunked",
+    headers = {"host": f"{server.gateway_host(None)}:{server.port}", "content-encoding": "aws-chunked",
                "x-amz-decoded-content-length": str(len(data) if decoded_length is None else decoded_length)}
     body_length_placeholder = None
     headers, ctx = sign_headers("PUT", path, headers, server.root_secret, server.root_key,
@@ -125,7 +125,7 @@ def test_signed_chunks_without_a_declared_trailer_take_no_trailer(server, s3, bu
     unsigned checksum, and is refused."""
     data = os.urandom(1000)
     path = f"/{bucket}/trailed"
-    headers = {"host": f"127.0.0.1:{server.port}", "content-encoding": "aws-chunked",
+    headers = {"host": f"{server.gateway_host(None)}:{server.port}", "content-encoding": "aws-chunked",
                "x-amz-decoded-content-length": str(len(data))}
     headers, ctx = sign_headers("PUT", path, headers, server.root_secret, server.root_key,
                                 "STREAMING-AWS4-HMAC-SHA256-PAYLOAD")
@@ -166,7 +166,7 @@ def test_unsigned_trailer_with_wrong_checksum(server, s3, bucket):
     data = b"trailer body" * 100
     wrong = base64.b64encode((zlib.crc32(data) ^ 0xFF).to_bytes(4, "big")).decode()
     body = f"{len(data):x}\r\n".encode() + data + b"\r\n0\r\n" + f"x-amz-checksum-crc32:{wrong}\r\n\r\n".encode()
-    headers = {"host": f"127.0.0.1:{server.port}", "content-encoding": "aws-chunked", "x-amz-trailer": "x-amz-checksum-crc32",
+    headers = {"host": f"{server.gateway_host(None)}:{server.port}", "content-encoding": "aws-chunked", "x-amz-trailer": "x-amz-checksum-crc32",
                "x-amz-decoded-content-length": str(len(data))}
     headers, _ = sign_headers("PUT", f"/{bucket}/bad-trailer", headers, server.root_secret, server.root_key,
                               "STREAMING-UNSIGNED-PAYLOAD-TRAILER")
@@ -178,9 +178,9 @@ def test_unsigned_trailer_with_wrong_checksum(server, s3, bucket):
 
 def send_partial(server, path, declared, sent, close=True):
     """Sends a signed PUT declaring `declared` bytes but writing only `sent`, then closes the connection."""
-    headers = {"host": f"127.0.0.1:{server.port}", "Content-Length": str(declared)}
+    headers = {"host": f"{server.gateway_host(None)}:{server.port}", "Content-Length": str(declared)}
     headers, _ = sign_headers("PUT", path, headers, server.root_secret, server.root_key, "UNSIGNED-PAYLOAD")
-    sock = socket.create_connection(("127.0.0.1", server.port))
+    sock = socket.create_connection((server.gateway_host(None), server.port))
     head = f"PUT {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
     sock.sendall(head.encode())
     sent_so_far = 0
@@ -217,10 +217,10 @@ def test_overwrite_interrupted_keeps_previous_version(server, s3, bucket):
 def test_body_longer_than_content_length_stores_declared_signed_bytes(server, s3, bucket):
     # The declared length frames the request: trailing bytes are a malformed next request, never object data.
     data = b"exactly-these-bytes"
-    headers = {"host": f"127.0.0.1:{server.port}", "Content-Length": str(len(data))}
+    headers = {"host": f"{server.gateway_host(None)}:{server.port}", "Content-Length": str(len(data))}
     headers, _ = sign_headers("PUT", f"/{bucket}/framed", headers, server.root_secret, server.root_key,
                               hashlib.sha256(data).hexdigest())
-    sock = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+    sock = socket.create_connection((server.gateway_host(None), server.port), timeout=10)
     head = f"PUT /{bucket}/framed HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in headers.items()) + "\r\n"
     sock.sendall(head.encode() + data + b"GARBAGE-AFTER-BODY\r\n\r\n")
     reply = sock.recv(65536)

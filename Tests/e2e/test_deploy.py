@@ -12,6 +12,8 @@ import sys
 import pytest
 import yaml
 
+from qantara import BIN
+
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 KUBERNETES = ROOT / "Deploy" / "kubernetes"
 REGIONS = {"ma": ("MA", "ma-central-1"), "fr": ("FR", "eu-west-3"), "us": ("US", "us-east-1")}
@@ -60,6 +62,11 @@ def test_each_overlay_renders_with_every_pod_pinned_to_its_region(overlay):
             for variable in container.get("env", []):
                 if variable["name"] == "QANTARA_JURISDICTION":
                     assert variable["value"] == code
+            # Every flag the manifest passes is one the binary's command takes.
+            command, flags = container["args"][0], [a for a in container["args"] if a.startswith("--")]
+            accepted = subprocess.run([str(BIN), command, "--help"], capture_output=True, text=True).stdout
+            for flag in flags:
+                assert re.search(rf"{re.escape(flag)}\b", accepted), (command, flag)
     nodes = next(o for o in workloads if o["metadata"]["name"] == prefix + "qantara-node")
     assert nodes["spec"]["volumeClaimTemplates"][0]["spec"]["accessModes"] == ["ReadWriteOnce"]
     assert nodes["spec"]["serviceName"] == prefix + "qantara-node"
@@ -76,6 +83,10 @@ def test_each_overlay_renders_with_every_pod_pinned_to_its_region(overlay):
     gateway = next(o for o in workloads if o["metadata"]["name"] == prefix + "qantara-gateway")
     mounted = {v["name"]: v for v in gateway["spec"]["template"]["spec"]["volumes"]}
     assert mounted["topology"]["configMap"]["name"] == topology_map["metadata"]["name"]
+    # Gateways share the control plane through etcd, so there can be several; each knows its jurisdiction.
+    gateway_env = {v["name"]: v.get("value") for v in gateway["spec"]["template"]["spec"]["containers"][0]["env"]}
+    assert gateway_env["QANTARA_JURISDICTION"] == code and gateway_env["QANTARA_CONTROL"].startswith("etcd://")
+    assert gateway["spec"]["replicas"] >= 2
     topology = json.loads(topology_map["data"]["topology.json"])
     entry = next(j for j in topology["jurisdictions"] if j["code"] == code)
     assert entry["regions"] == [region]

@@ -1,0 +1,86 @@
+import Foundation
+import Hashing
+import ObjectModel
+
+/// A tenant: the unit of isolation. One tenant never sees another's buckets or objects.
+public struct TenantRecord: Codable, Sendable, Equatable {
+    public var formatVersion = 1
+    public var name: String
+    public var createdMillis: Int64
+}
+
+/// An access key of a tenant. The secret is shown once, at creation; the control plane stores it sealed
+/// (``StoredAccessKey``) and holds it in the clear in memory only.
+public struct AccessKeyRecord: Sendable, Equatable {
+    public enum Status: String, Codable, Sendable { case active, revoked }
+    public var accessKeyID: String
+    public var secretAccessKey: String
+    public var tenant: String
+    public var status: Status
+    public var createdMillis: Int64
+    /// True for the root key, which may also call the admin API.
+    public var isRoot: Bool
+}
+
+/// An access key as the control database stores it (format version 2): its secret sealed under the control key
+/// (``ControlSecrets``). Version 1 held the secret in the clear; it is read, and rewritten sealed, at start.
+struct StoredAccessKey: Codable {
+    var formatVersion = 2
+    var accessKeyID: String
+    var sealedSecret: String?
+    /// Version 1 only.
+    var secretAccessKey: String?
+    var tenant: String
+    var status: AccessKeyRecord.Status
+    var createdMillis: Int64
+}
+
+/// A bucket, owned by one tenant and pinned to one jurisdiction at creation.
+public struct BucketRecord: Codable, Sendable, Equatable {
+    public var formatVersion = 1
+    public var name: String
+    public var tenant: String
+    public var jurisdiction: Jurisdiction
+    public var createdMillis: Int64
+}
+
+extension Data {
+    var bytes: [UInt8] { [UInt8](self) }
+}
+
+/// Generation of access key ids and secrets.
+public enum Credentials {
+    private static let upperAlnum = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZ234567".utf8)
+
+    /// A 20-character access key id starting with `QK`, like AWS's `AKIA…` ids.
+    public static func newAccessKeyID() -> String {
+        "QK" + String(decoding: SecureRandom.bytes(18).map { upperAlnum[Int($0 & 31)] }, as: UTF8.self)
+    }
+
+    /// A 40-character secret (240 random bits).
+    public static func newSecret() -> String {
+        String(Base64.encode(SecureRandom.bytes(30)).map { $0 == "+" ? "-" : ($0 == "/" ? "_" : $0) })
+    }
+}
+
+/// A key rewrap job, persisted under `j/<id>` so it resumes after a crash.
+public struct RewrapJob: Codable, Sendable, Equatable {
+    public enum State: String, Codable, Sendable { case running, done, failed }
+    public var formatVersion = 1
+    public var id: String
+    public var jurisdiction: Jurisdiction
+    /// Nil: every tenant of the jurisdiction.
+    public var tenant: String?
+    public var state: State
+    /// Buckets to visit (snapshot at start), the one being visited, and the last key done in it.
+    public var buckets: [String]
+    public var bucketIndex: Int
+    public var after: String?
+    /// Objects counted at start; objects examined and data keys re-wrapped so far.
+    public var total: Int
+    public var examined: Int
+    public var rewrapped: Int
+    public var error: String?
+    public var createdMillis: Int64
+    public var updatedMillis: Int64
+}

@@ -1,0 +1,77 @@
+import AsyncHTTPClient
+import Foundation
+import NIOCore
+import XCTest
+
+/// A real etcd (Debian's `etcd-server`) on loopback, in a temporary directory, for the etcd conformance runs: started
+/// by the test, stopped by it by PID. Stopping and starting again keeps its data (an outage, not a loss).
+final class EtcdProcess: @unchecked Sendable {
+    let directory: String
+    let clientPort: Int
+    let peerPort: Int
+    private var process: Process?
+
+    var endpoint: String { "127.0.0.1:\(clientPort)" }
+
+    init() throws {
+        directory = FileManager.default.temporaryDirectory.appendingPathComponent("qantara-etcd-\(UUID())").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        clientPort = Int.random(in: 20_000..<40_000)
+        peerPort = clientPort + 1
+    }
+
+    static var binary: String? {
+        ["/usr/bin/etcd", "/usr/local/bin/etcd"].first { FileManager.default.isExecutableFile(atPath: $0) }
+    }
+
+    func start() async throws {
+        guard let binary = Self.binary else {
+            XCTFail("etcd is not installed (make test installs Debian's etcd-server)")
+            throw CancellationError()
+        }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = [
+            "--name", "test", "--data-dir", directory + "/data",
+            "--listen-client-urls", "http://127.0.0.1:\(clientPort)",
+            "--advertise-client-urls", "http://127.0.0.1:\(clientPort)",
+            "--listen-peer-urls", "http://127.0.0.1:\(peerPort)",
+            "--initial-advertise-peer-urls", "http://127.0.0.1:\(peerPort)",
+            "--initial-cluster", "test=http://127.0.0.1:\(peerPort)",
+            "--logger", "zap", "--log-outputs", directory + "/etcd.log",
+        ]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        self.process = process
+        for _ in 0..<100 {
+            if try await healthy() { return }
+            guard process.isRunning else { break }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        stop()
+        let log = (try? String(contentsOfFile: directory + "/etcd.log", encoding: .utf8)) ?? ""
+        XCTFail("etcd did not start on \(endpoint): \(log.suffix(2000))")
+        throw CancellationError()
+    }
+
+    private func healthy() async throws -> Bool {
+        let request = HTTPClientRequest(url: "http://\(endpoint)/health")
+        guard let response = try? await HTTPClient.shared.execute(request, timeout: .seconds(1)),
+              let body = try? await response.body.collect(upTo: 4096) else { return false }
+        return String(buffer: body).contains("true")
+    }
+
+    /// Stops etcd (SIGKILL: an outage as abrupt as a machine's) and waits for it to exit.
+    func stop() {
+        guard let process, process.isRunning else { return }
+        kill(process.processIdentifier, SIGKILL)
+        process.waitUntilExit()
+        self.process = nil
+    }
+
+    func remove() {
+        stop()
+        try? FileManager.default.removeItem(atPath: directory)
+    }
+}

@@ -1,0 +1,148 @@
+"""A deployment of three jurisdictions as separate processes on their own loopback addresses, as on separate hosts:
+an etcd for the shared control plane, and per jurisdiction a key store, three storage nodes and a gateway."""
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+
+from qantara import BIN, Cluster, free_port, start_keystore
+
+HOSTS = {"MA": "127.0.0.2", "FR": "127.0.0.3", "US": "127.0.0.4"}
+ROOT_KEY, ROOT_SECRET = "QKFEDERATIONROOTKEY0", "federation-root-secret-0123456789abcdefgh"
+
+
+class Etcd:
+    """Debian's etcd on loopback, its data in a directory of the test; stopped by PID (SIGKILL: an outage)."""
+
+    def __init__(self, directory):
+        self.directory = directory
+        self.port, self.peer_port = free_port(), free_port()
+        self.process = None
+
+    @property
+    def url(self):
+        return f"etcd://127.0.0.1:{self.port}"
+
+    def start(self, timeout=30):
+        self.directory.mkdir(parents=True, exist_ok=True)
+        peer = f"http://127.0.0.1:{self.peer_port}"
+        self.log = open(self.directory / "etcd.log", "ab")
+        self.process = subprocess.Popen(
+            ["etcd", "--name", "e2e", "--data-dir", str(self.directory / "data"),
+             "--listen-client-urls", f"http://127.0.0.1:{self.port}",
+             "--advertise-client-urls", f"http://127.0.0.1:{self.port}",
+             "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer, "--initial-cluster", f"e2e={peer}"],
+            stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return self
+            except OSError:
+                if self.process.poll() is not None:
+                    raise RuntimeError(f"etcd exited with {self.process.returncode}")
+                time.sleep(0.05)
+        raise RuntimeError("etcd did not start")
+
+    def stop(self):
+        if self.process and self.process.poll() is None:
+            os.kill(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=20)
+            self.log.close()
+
+
+class Federation(Cluster):
+    """MA on 127.0.0.2, FR on 127.0.0.3, US on 127.0.0.4: each jurisdiction's key store, nodes and gateway in their
+    own processes; the gateways share tenants, access keys and buckets through etcd only."""
+
+    def __init__(self, data_dir):
+        super().__init__(data_dir, env={"QANTARA_ROOT_ACCESS_KEY": ROOT_KEY, "QANTARA_ROOT_SECRET_KEY": ROOT_SECRET})
+        for entry in self.topology_data["jurisdictions"]:
+            for node in entry["nodes"]:
+                record = self.nodes[node["id"]]
+                record["host"] = HOSTS[entry["code"]]
+                node["address"] = f"{record['host']}:{record['port']}"
+        self.topology.write_text(json.dumps(self.topology_data))
+        self.endpoint = f"http://{HOSTS['MA']}:{self.port}"
+        self.etcd = Etcd(self.data_dir / "etcd")
+        self.gateways = {}  # jurisdiction -> dict(process, log, log_path)
+        self.root_key, self.root_secret = ROOT_KEY, ROOT_SECRET
+        self.credentials_dir.mkdir(parents=True, exist_ok=True)
+        (self.credentials_dir / "root-credentials").write_text(
+            json.dumps({"accessKeyId": ROOT_KEY, "secretAccessKey": ROOT_SECRET}))
+
+    @property
+    def credentials_dir(self):
+        return self.data_dir / "operator"
+
+    def gateway_host(self, gateway):
+        return HOSTS[gateway or "MA"]
+
+    def start(self, timeout=60):
+        self.etcd.start()
+        for node_id in self.nodes:
+            self.start_node(node_id)
+        for entry in self.topology_data["jurisdictions"]:
+            code = entry["code"]
+            clients = [{"token": self.gateway_token(other), "requester": f"gateway-{other.lower()}", "jurisdiction": other}
+                       for other in HOSTS]
+            process, port = start_keystore(code, self.data_dir / "keystores" / code, clients,
+                                           self.data_dir.parent / f"{self.data_dir.name}-keystore-{code}.log",
+                                           admins=self.credentials_dir / "admins", host=HOSTS[code])
+            self.keystores[code] = process
+            entry["keyStore"] = f"{HOSTS[code]}:{port}"
+        self.topology.write_text(json.dumps(self.topology_data))
+        # MA's gateway first: it makes the control key and shares it with FR's and US's key stores.
+        for code in HOSTS:
+            self.start_gateway(code, timeout)
+        self.process = self.gateways["MA"]["process"]
+        return self
+
+    def start_gateway(self, code, timeout=60):
+        log_path = self.data_dir.parent / f"{self.data_dir.name}-gateway-{code}.log"
+        offset = log_path.stat().st_size if log_path.exists() else 0
+        log = open(log_path, "ab")
+        env = {k: v for k, v in self.env.items() if not k.startswith("QANTARA_KEYSTORE_TOKEN_")}
+        env[f"QANTARA_KEYSTORE_TOKEN_{code}"] = self.gateway_token(code)
+        process = subprocess.Popen(
+            [str(BIN), "gateway", "--config", str(self.topology), "--data", str(self.data_dir / f"gateway-{code}"),
+             "--listen", f"{HOSTS[code]}:{self.gateway_ports[code]}", "--jurisdiction", code,
+             "--control", self.etcd.url], stdout=log, stderr=subprocess.STDOUT, env=env)
+        self.gateways[code] = {"process": process, "log": log, "log_path": log_path, "offset": offset}
+        deadline = time.time() + timeout
+        while "Qantara is serving" not in self.gateway_log(code):
+            if process.poll() is not None or time.time() > deadline:
+                self.stop()
+                raise RuntimeError(f"the gateway of {code} did not start: " + self.gateway_log(code))
+            time.sleep(0.1)
+
+    def gateway_log(self, code):
+        gateway = self.gateways[code]
+        with open(gateway["log_path"], "rb") as handle:
+            handle.seek(gateway["offset"])
+            return handle.read().decode(errors="replace")
+
+    def log_text(self):
+        return "".join(self.gateway_log(code) for code in self.gateways)
+
+    def stop_gateway(self, code, sig=signal.SIGTERM):
+        gateway = self.gateways[code]
+        process = gateway["process"]
+        if process.poll() is None:
+            os.kill(process.pid, sig)
+            try:
+                process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.kill(process.pid, signal.SIGKILL)
+                process.wait()
+            gateway["log"].close()
+        return process.returncode
+
+    def stop(self):
+        codes = [self.stop_gateway(code) for code in list(self.gateways)]
+        self.process = None
+        super().stop()
+        self.etcd.stop()
+        return 0 if all(code == 0 for code in codes) else (codes or [None])[0]

@@ -1,0 +1,185 @@
+"""Three jurisdictions deployed apart (each its key store, nodes and gateway in their own processes, on their own
+loopback address), sharing one control plane in etcd: what one gateway changes every other sees within a second,
+object traffic survives etcd's outage, a gateway's death leaves the others untouched, and the borders hold across
+the processes."""
+import concurrent.futures
+import json
+import subprocess
+import time
+import uuid
+
+import pytest
+from botocore.exceptions import ClientError
+
+from federation import Federation
+from qantara import BIN
+
+
+@pytest.fixture(scope="module")
+def federation(tmp_path_factory):
+    instance = Federation(tmp_path_factory.mktemp("federation") / "data").start()
+    yield instance
+    assert instance.stop() == 0, "a gateway did not exit cleanly on SIGTERM"
+
+
+@pytest.fixture(scope="module")
+def tenant(federation):
+    """A tenant made through MA's gateway, its access key made through FR's."""
+    federation.cli("tenant", "create", "acme", gateway="MA")
+    out = federation.cli("access-key", "create", "--tenant", "acme", gateway="FR").stdout
+    fields = dict(line.split(":", 1) for line in out.splitlines() if ":" in line)
+    return fields["access key id"].strip(), fields["secret access key"].strip()
+
+
+def within(seconds, check):
+    """How long `check` took to hold, failing past `seconds`."""
+    start = time.monotonic()
+    while True:
+        try:
+            if check():
+                return time.monotonic() - start
+        except ClientError:
+            pass
+        if time.monotonic() - start > seconds:
+            raise AssertionError(f"not within {seconds} s")
+        time.sleep(0.02)
+
+
+def code_of(call):
+    try:
+        call()
+    except ClientError as error:
+        return error.response["Error"]["Code"]
+    return None
+
+
+def test_a_bucket_made_through_ma_is_seen_through_fr_within_a_second(federation, tenant):
+    ma, fr = federation.client(*tenant, gateway="MA"), federation.client(*tenant, gateway="FR")
+    name = "fed-" + uuid.uuid4().hex[:10]
+    ma.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": "FR"})
+    assert within(1.0, lambda: fr.head_bucket(Bucket=name)) < 1.0
+    # FR's gateway serves FR's bucket, its objects on FR's nodes; the aws CLI through FR reads what boto3 put via MA.
+    ma.put_object(Bucket=name, Key="report.txt", Body=b"written through MA")
+    assert fr.get_object(Bucket=name, Key="report.txt")["Body"].read() == b"written through MA"
+    listed = federation.aws("s3", "ls", f"s3://{name}/", key=tenant[0], secret=tenant[1], gateway="FR").stdout
+    assert "report.txt" in listed
+    assert name in [b["Name"] for b in federation.client(*tenant, gateway="US").list_buckets()["Buckets"]]
+
+
+def test_a_revoked_access_key_fails_on_every_gateway_within_a_second(federation, tenant):
+    out = federation.cli("access-key", "create", "--tenant", "acme", gateway="US").stdout
+    fields = dict(line.split(":", 1) for line in out.splitlines() if ":" in line)
+    key, secret = fields["access key id"].strip(), fields["secret access key"].strip()
+    clients = {code: federation.client(key, secret, gateway=code) for code in ("MA", "FR", "US")}
+    for client in clients.values():
+        within(1.0, lambda: client.list_buckets() is not None)
+    federation.cli("access-key", "revoke", key, "--tenant", "acme", gateway="US")
+    for code in ("MA", "FR"):
+        took = within(1.0, lambda: code_of(clients[code].list_buckets) == "InvalidAccessKeyId")
+        assert took < 1.0, code
+
+
+def test_one_name_made_at_once_through_two_gateways_one_wins(federation, tenant):
+    federation.cli("tenant", "create", "rival", gateway="US")
+    out = federation.cli("access-key", "create", "--tenant", "rival", gateway="US").stdout
+    fields = dict(line.split(":", 1) for line in out.splitlines() if ":" in line)
+    rival = federation.client(fields["access key id"].strip(), fields["secret access key"].strip(), gateway="FR")
+    acme = federation.client(*tenant, gateway="MA")
+    within(1.0, lambda: rival.list_buckets() is not None)
+    for attempt in range(5):
+        name = f"race-{attempt}-" + uuid.uuid4().hex[:8]
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            outcomes = list(pool.map(lambda client: code_of(lambda: client.create_bucket(Bucket=name)), [acme, rival]))
+        assert sorted(outcomes, key=str) == ["BucketAlreadyExists", None], outcomes
+
+
+def test_borders_hold_across_processes(federation, tenant):
+    ma, us = federation.client(*tenant, gateway="MA"), federation.client(*tenant, gateway="US")
+    name = "border-" + uuid.uuid4().hex[:8]
+    ma.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": "MA"})
+    ma.put_object(Bucket=name, Key="secret.txt", Body=b"stays in Morocco")
+    # Through US's gateway, MA's data and metadata are refused without a grant, in its own process as in one.
+    assert within(1.0, lambda: code_of(lambda: us.get_object(Bucket=name, Key="secret.txt")) == "CrossBorderReadDenied") < 1
+    assert code_of(lambda: us.head_object(Bucket=name, Key="secret.txt")) == "403"
+    assert code_of(lambda: us.list_objects_v2(Bucket=name)) == "CrossBorderReadDenied"
+    # Deleting MA's bucket is for MA's gateways alone.
+    assert code_of(lambda: us.delete_bucket(Bucket=name)) is not None
+    assert ma.get_object(Bucket=name, Key="secret.txt")["Body"].read() == b"stays in Morocco"
+
+
+def test_killing_a_gateway_leaves_the_others_untouched(federation, tenant):
+    fr, ma = federation.client(*tenant, gateway="FR"), federation.client(*tenant, gateway="MA")
+    name = "survivor-" + uuid.uuid4().hex[:8]
+    fr.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": "FR"})
+    federation.stop_gateway("US", sig=9)
+    try:
+        fr.put_object(Bucket=name, Key="k", Body=b"v" * 100_000)
+        assert fr.get_object(Bucket=name, Key="k")["Body"].read() == b"v" * 100_000
+        other = "after-us-" + uuid.uuid4().hex[:8]
+        ma.create_bucket(Bucket=other, CreateBucketConfiguration={"LocationConstraint": "MA"})
+        within(1.0, lambda: fr.head_bucket(Bucket=other))
+    finally:
+        federation.start_gateway("US")
+    # Back, it sees what happened while it was down.
+    within(2.0, lambda: federation.client(*tenant, gateway="US").head_bucket(Bucket=other))
+
+
+def test_killing_etcd_keeps_object_reads_and_writes_working(federation, tenant):
+    ma, fr = federation.client(*tenant, gateway="MA"), federation.client(*tenant, gateway="FR")
+    name = "outage-" + uuid.uuid4().hex[:8]
+    ma.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": "MA"})
+    ma.put_object(Bucket=name, Key="before", Body=b"before the outage")
+    federation.etcd.stop()
+    try:
+        for index in range(20):
+            ma.put_object(Bucket=name, Key=f"during-{index}", Body=b"x" * (index * 5000))
+            assert ma.get_object(Bucket=name, Key=f"during-{index}")["Body"].read() == b"x" * (index * 5000)
+        assert ma.get_object(Bucket=name, Key="before")["Body"].read() == b"before the outage"
+        assert len(ma.list_objects_v2(Bucket=name)["Contents"]) == 21
+        assert fr.head_bucket(Bucket=name) is not None
+        # Control changes are refused with 503, and say why.
+        try:
+            fr.create_bucket(Bucket="refused-" + uuid.uuid4().hex[:8])
+            raise AssertionError("a bucket was made with etcd down")
+        except ClientError as error:
+            assert error.response["ResponseMetadata"]["HTTPStatusCode"] == 503
+            assert error.response["Error"]["Code"] == "ServiceUnavailable"
+        refused = federation.cli("tenant", "create", "while-down", gateway="MA", check=False)
+        assert refused.returncode != 0 and "unreachable" in refused.stderr, refused.stderr
+    finally:
+        federation.etcd.start()
+    later = "after-outage-" + uuid.uuid4().hex[:8]
+    within(10.0, lambda: ma.create_bucket(Bucket=later) is not None)
+    within(2.0, lambda: fr.head_bucket(Bucket=later))
+
+
+def test_migrate_an_embedded_control_plane_into_etcd(federation, tmp_path):
+    from qantara import Server
+    server = Server(tmp_path / "embedded").start()
+    try:
+        key, secret = server.new_tenant("migrated")
+        server.client(key, secret).create_bucket(Bucket="migrated-bucket")
+        server.client(key, secret).put_object(Bucket="migrated-bucket", Key="k", Body=b"kept")
+    finally:
+        assert server.stop() == 0
+    target = federation.etcd.url + "/migrated"
+    run = lambda *args: subprocess.run([str(BIN), "control", "migrate", *args], capture_output=True, text=True)
+    first = run("--from", str(server.data_dir), "--to", target)
+    assert first.returncode == 0, first.stderr
+    assert "1 buckets" in first.stdout and "written" in first.stdout
+    again = run("--from", str(server.data_dir), "--to", target)
+    assert again.returncode == 0 and "0 written" in again.stdout, again.stdout
+    # Into a namespace holding another control key: refused, nothing written.
+    clash = run("--from", str(server.data_dir), "--to", federation.etcd.url)
+    assert clash.returncode != 0 and "nothing was copied" in clash.stderr, clash.stderr
+    assert "Error" not in clash.stderr and len(clash.stderr.strip().splitlines()) == 1
+    # The same data directory served with the control plane in etcd: the tenant, its key and its bucket are there.
+    migrated = Server(server.data_dir, env={"QANTARA_CONTROL": target})
+    migrated.port, migrated.gateway_ports = server.port, server.gateway_ports
+    migrated.start()
+    try:
+        assert migrated.client(key, secret).get_object(Bucket="migrated-bucket", Key="k")["Body"].read() == b"kept"
+    finally:
+        assert migrated.stop() == 0
+    missing = run("--from", str(tmp_path / "nowhere"), "--to", target)
+    assert missing.returncode != 0 and "no control database" in missing.stderr
