@@ -83,9 +83,10 @@ public final class ControlPlane: Sendable {
 
     /// Applies a change the watch reported (or this gateway made), unless the cache already holds a newer one.
     func apply(_ change: ControlChange) throws {
-        // Decoding and opening happen outside the lock; a record that does not decode is reported, not cached.
-        var staged = Cache()
-        try apply(change, to: &staged)
+        // Decoding and opening happen outside the lock. A record that does not decode or open is reported and fails
+        // closed: what the cache held under its name is dropped (a revoked key that cannot be read stays unusable).
+        var staged = Cache(), failure: (any Error)?
+        do { try apply(change, to: &staged) } catch { failure = error }
         cache.withLock { cache in
             let key: String
             switch change {
@@ -102,6 +103,7 @@ public final class ControlPlane: Sendable {
             default: break
             }
         }
+        if let failure { throw failure }
     }
 
     /// Notes that every change up to `revision` was applied.

@@ -132,6 +132,14 @@ final class EtcdControlStoreTests: XCTestCase {
         try await eventually("the revocation") { fr.accessKey(key.accessKeyID)?.status == .revoked }
         try await ma.deleteBucketRecord("shared")
         try await eventually("the deletion") { fr.bucket("shared") == nil }
+        // A record that does not open (here: a secret sealed under another control key) fails closed: the key it
+        // replaces is dropped from the cache, not kept as it was.
+        let other = try await ma.createAccessKey(tenant: "acme")
+        try await eventually("the second key") { fr.accessKey(other.accessKeyID) != nil }
+        let forged = #"{"accessKeyID":"\#(other.accessKeyID)","createdMillis":1,"formatVersion":2,"#
+            + #""sealedSecret":"AAAA","status":"active","tenant":"acme"}"#
+        _ = try await ma.store.write("k/\(other.accessKeyID)", Array(forged.utf8), ifRevision: nil)
+        try await eventually("the unreadable key dropped") { fr.accessKey(other.accessKeyID) == nil }
         // Two gateways creating one name at the same moment: one wins, the other is told it exists.
         _ = try await ma.createTenant("other")
         async let fromMA: BucketRecord? = try? ma.createBucket("race", tenant: "acme", jurisdiction: Jurisdiction("MA")!)
