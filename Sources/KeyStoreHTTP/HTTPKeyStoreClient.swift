@@ -7,19 +7,20 @@ import NIOHTTP1
 import ObjectModel
 import Sovereignty
 
-/// A key store in another process, reached over HTTP with a bearer token. Implements ``KeyStoreClient`` and passes
+/// A key store in another process, reached over HTTPS with this gateway's client certificate (mutual TLS: the
+/// certificate is its identity), or over HTTP with a bearer token. Implements ``KeyStoreClient`` and passes
 /// the same suite as the in-process store; key-store refusals come back as the same ``KeyStoreError``s.
 public final class HTTPKeyStoreClient: KeyStoreClient {
     public let jurisdiction: Jurisdiction
     let baseURL: String
     let http: HTTPClient
-    let token: String
+    let token: String?
     let timeout: TimeAmount
 
-    public init(jurisdiction: Jurisdiction, address: String, http: HTTPClient, token: String,
+    public init(jurisdiction: Jurisdiction, address: String, http: HTTPClient, token: String?, tls: Bool = false,
                 timeout: TimeAmount = .seconds(10)) {
         self.jurisdiction = jurisdiction
-        self.baseURL = "http://\(address)\(KeyStoreWire.prefix)"
+        self.baseURL = "\(tls ? "https" : "http")://\(address)\(KeyStoreWire.prefix)"
         self.http = http
         self.token = token
         self.timeout = timeout
@@ -29,7 +30,7 @@ public final class HTTPKeyStoreClient: KeyStoreClient {
                                     as type: T.Type) async throws -> T {
         var request = HTTPClientRequest(url: baseURL + endpoint)
         request.method = method
-        request.headers.add(name: "Authorization", value: "Bearer \(token)")
+        if let token { request.headers.add(name: "Authorization", value: "Bearer \(token)") }
         if let body {
             request.body = .bytes(ByteBuffer(bytes: try JSONEncoder().encode(body)))
             request.headers.add(name: "Content-Type", value: "application/json")

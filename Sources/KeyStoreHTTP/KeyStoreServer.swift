@@ -6,6 +6,7 @@ import Hummingbird
 import KeyStore
 import Logging
 import NIOCore
+import NIOSSL
 import ObjectModel
 import Sovereignty
 import Synchronization
@@ -30,26 +31,52 @@ public struct KeyStoreIdentity: Codable, Sendable, Equatable {
     }
 }
 
+/// A request's context with its connection, whose TLS peer certificate is the requester's identity.
+public struct KeyStoreRequestContext: RequestContext {
+    public var coreContext: CoreRequestContextStorage
+    public let channel: any Channel
+
+    public init(source: ApplicationRequestContextSource) {
+        coreContext = .init(source: source)
+        channel = source.channel
+    }
+}
+
 /// Serves one jurisdiction's key store over HTTP (`qantara keystore`). Every call but `health` and `authorities`
-/// must carry `Authorization: Bearer <token>` of a known identity (until mutual TLS replaces tokens); `unseal` only
-/// that of an operator of the store's own jurisdiction, at most once a second (each try runs Argon2id).
+/// must come from a known identity: under mutual TLS, the client certificate's (``CertificateIdentities``), else
+/// the bearer token's (`Authorization: Bearer <token>`, for deployments without TLS); `unseal` only from an operator
+/// of the store's own jurisdiction, at most once a second (each try runs Argon2id).
 public struct KeyStoreServer: HTTPResponder {
-    public typealias Context = BasicRequestContext
+    public typealias Context = KeyStoreRequestContext
 
     let store: KeyStore
     let identities: [KeyStoreIdentity]
+    /// Under mutual TLS: identities come from client certificates, and tokens are not accepted.
+    let certificates: CertificateIdentities?
     let logger: Logger
     /// When the last unseal attempt began (milliseconds), to refuse a guessing flood.
     let lastUnsealMillis = UnsealThrottle()
     static let unsealIntervalMillis: Int64 = 1000
 
-    public init(store: KeyStore, identities: [KeyStoreIdentity], logger: Logger) {
+    public init(store: KeyStore, identities: [KeyStoreIdentity], certificates: CertificateIdentities? = nil,
+                logger: Logger) {
         self.store = store
         self.identities = identities
+        self.certificates = certificates
         self.logger = logger
     }
 
-    func identity(_ request: Request) -> KeyStoreIdentity? {
+    func identity(_ request: Request, _ context: Context) async -> KeyStoreIdentity? {
+        if let certificates {
+            guard let peer = try? await context.channel.nioSSL_peerCertificate().get(),
+                  let der = try? peer.toDERBytes() else { return nil }
+            switch certificates.identity(der) {
+            case .success(let identity): return identity
+            case .failure(let refusal):
+                logger.warning("client certificate refused", metadata: ["reason": "\(refusal)"])
+                return nil
+            }
+        }
         guard let header = request.headers[.authorization], header.hasPrefix("Bearer ") else { return nil }
         let sent = Array(header.dropFirst(7).utf8)
         return identities.first { ConstantTime.equals(Array($0.token.utf8), sent) }
@@ -64,9 +91,10 @@ public struct KeyStoreServer: HTTPResponder {
             if endpoint == "authorities", request.method == .get { return try Self.json(.ok, try await store.authorities()) }
             let body = try await request.body.collect(upTo: KeyStoreWire.bodyBytesMax)
             if endpoint == "unseal", request.method == .post {
-                guard let operator_ = identity(request), operator_.role == .operator,
+                guard let operator_ = await identity(request, context), operator_.role == .operator,
                       operator_.jurisdiction == store.jurisdiction else {
-                    return Self.plain(.unauthorized, "unsealing needs the token of an operator of \(store.jurisdiction)")
+                    return Self.plain(.unauthorized, "unsealing needs an operator of \(store.jurisdiction) (its "
+                        + (certificates == nil ? "token)" : "certificate, OU=operator)"))
                 }
                 let now = Int64(Date().timeIntervalSince1970 * 1000)
                 let allowed = lastUnsealMillis.last.withLock { last in
@@ -82,8 +110,9 @@ public struct KeyStoreServer: HTTPResponder {
                 return try Self.json(.ok, try await store.health())
             }
             guard request.method == .post else { return Self.plain(.methodNotAllowed, "POST expected") }
-            guard let identity = identity(request), identity.role != .operator else {
-                return Self.plain(.unauthorized, "missing or unknown key-store token")
+            guard let identity = await identity(request, context), identity.role != .operator else {
+                return Self.plain(.unauthorized, certificates == nil ? "missing or unknown key-store token"
+                    : "the client certificate names no requester this key store serves")
             }
             var call = try JSONDecoder().decode(KeyStoreWire.Request.self, from: Data(body.readableBytesView))
             call.requestMetadata.requester = identity.requester

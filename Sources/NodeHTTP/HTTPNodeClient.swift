@@ -24,12 +24,13 @@ public final class HTTPNodeClient: StorageNodeClient {
     let timeout: TimeAmount
 
     /// A client of the node at `address` (`host:port`), sharing `http` with the other node clients; segment streams
-    /// go through `streams` (by default `http`), whose connection pool should be large enough for them.
+    /// go through `streams` (by default `http`), whose connection pool should be large enough for them. With
+    /// `tls` the node is reached over HTTPS (the clients' TLS configuration presents this gateway's certificate).
     public init(node: NodeID, jurisdiction: Jurisdiction, address: String, http: HTTPClient, streams: HTTPClient? = nil,
-                token: String?, timeout: TimeAmount = .seconds(30)) {
+                token: String?, tls: Bool = false, timeout: TimeAmount = .seconds(30)) {
         self.nodeID = node
         self.jurisdiction = jurisdiction
-        self.baseURL = "http://\(address)\(NodeWire.prefix)"
+        self.baseURL = "\(tls ? "https" : "http")://\(address)\(NodeWire.prefix)"
         self.http = http
         self.streams = streams ?? http
         self.token = token

@@ -151,6 +151,7 @@ struct NodeCommand: AsyncParsableCommand {
     var dataDirectory: String { data ?? ProcessInfo.processInfo.environment["QANTARA_DATA"] ?? "./data" }
     @Option(help: "Address to serve the node protocol on.") var listen: String = "127.0.0.1:7001"
     @Option(help: "Log level.") var logLevel: String = "info"
+    @OptionGroup var tls: ComponentTLSOptions
 
     func validate() throws {
         // Also called when a subcommand (list, offline, online) runs: only a node run needs these options.
@@ -167,7 +168,8 @@ struct NodeCommand: AsyncParsableCommand {
     func run() async throws {
         guard id != nil else { throw ValidationError("--id, --jurisdiction and --data are required to run a node") }
         try await NodeProcess(id: NodeID(id!)!, jurisdiction: Jurisdiction(jurisdiction!)!, data: data!,
-                              listen: ListenAddress(listen)!, logLevel: Logger.Level(rawValue: logLevel)!).run()
+                              listen: ListenAddress(listen)!, logLevel: Logger.Level(rawValue: logLevel)!,
+                              tls: try tls.configuration()).run()
     }
 
     struct Enrol: AsyncParsableCommand {

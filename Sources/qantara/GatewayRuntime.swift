@@ -44,6 +44,8 @@ struct GatewayRuntime {
     var jurisdiction: Jurisdiction?
     /// The shared control plane (`etcd://…`); nil: the embedded one in `data/control`.
     var controlURL: String?
+    /// Mutual TLS to nodes and key stores: the gateway's certificate is its identity there.
+    var peerTLS: MutualTLS?
 
     func run() async throws {
         var logger = Logger(label: "qantara")
@@ -57,8 +59,13 @@ struct GatewayRuntime {
         let environment = ProcessInfo.processInfo.environment
         // Every gateway reaches each remote key store under its own identity, never another's (a missing token is a
         // start-up error, not a silent fallback), so J's key store always knows which jurisdiction asks.
+        // Under mutual TLS the certificate is the identity: one jurisdiction's gateway per process.
+        if peerTLS != nil, gateways.count > 1 {
+            throw TopologyLoader.Invalid(description: "with mutual TLS (--peer-cert) a process runs the gateway of one "
+                + "jurisdiction, whose certificate it presents: drop --gateway, or run a process per jurisdiction")
+        }
         var tokens = [Jurisdiction: String]()
-        if topology.jurisdictions.contains(where: { $0.keyStore != nil }) {
+        if peerTLS == nil, topology.jurisdictions.contains(where: { $0.keyStore != nil }) {
             for (gateway, _) in gateways {
                 guard let token = environment["QANTARA_KEYSTORE_TOKEN_\(gateway.code)"], !token.isEmpty else {
                     throw TopologyLoader.Invalid(description: "QANTARA_KEYSTORE_TOKEN_\(gateway.code) is required: the "
@@ -93,12 +100,15 @@ struct GatewayRuntime {
         }
         let threadPool = NIOThreadPool(numberOfThreads: Limits.storageThreadCount)
         threadPool.start()
+        let clientTLS = try peerTLS?.clientConfiguration()
         let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(
+            tlsConfiguration: clientTLS,
             timeout: .init(connect: .seconds(1)), connectionPool: .init(idleTimeout: .seconds(60),
                                                                         concurrentHTTP1ConnectionsPerHostSoftLimit: 32)))
         // A segment stream holds its connection for as long as its object takes: streams get their own pool, so
         // commits, manifests, pings and key-store calls never queue behind them.
         let streams = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(
+            tlsConfiguration: clientTLS,
             timeout: .init(connect: .seconds(1)), connectionPool: .init(idleTimeout: .seconds(60),
                                                                         concurrentHTTP1ConnectionsPerHostSoftLimit: 256)))
         let token = environment["QANTARA_NODE_TOKEN"]
@@ -109,8 +119,7 @@ struct GatewayRuntime {
             for node in entry.nodes {
                 if let remote = node.address {
                     clients.append(HTTPNodeClient(node: node.id, jurisdiction: entry.code, address: remote, http: http,
-                                                  streams: streams,
-                                                  token: token))
+                                                  streams: streams, token: token, tls: peerTLS != nil))
                 } else {
                     let path = data + "/nodes/" + node.id.rawValue
                     let opened = try LocalStorageNode(
@@ -131,9 +140,10 @@ struct GatewayRuntime {
             for entry in topology.jurisdictions {
                 if let store = embedded[entry.code] {
                     keyStoreClients.append((gateway, store))
-                } else if let address = entry.keyStore, let token = tokens[gateway] {
+                } else if let address = entry.keyStore, peerTLS != nil || tokens[gateway] != nil {
                     keyStoreClients.append((gateway, HTTPKeyStoreClient(jurisdiction: entry.code, address: address,
-                                                                        http: http, token: token)))
+                                                                        http: http, token: tokens[gateway],
+                                                                        tls: peerTLS != nil)))
                 }
             }
         }

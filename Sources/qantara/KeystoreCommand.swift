@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
 import KeyStore
 import KeyStoreHTTP
 import Logging
@@ -26,7 +28,7 @@ struct KeystoreCommand: AsyncParsableCommand {
     @Option(help: "Jurisdiction (ISO 3166-1 alpha-2 code).") var jurisdiction: String
     @Option(help: "Directory of the sealed key state.") var data: String
     @Option(help: "Address to serve on.") var listen: String = "127.0.0.1:7400"
-    @Option(help: "JSON file of requester identities and their tokens.") var clients: String
+    @Option(help: "JSON file of requester identities and their tokens (without mutual TLS).") var clients: String?
     @Option(help: "Log level.") var logLevel: String = "info"
     @Option(help: "builtin (state sealed under an unseal secret) or pkcs11 (root key in an HSM token).")
     var backend: String = "builtin"
@@ -36,8 +38,16 @@ struct KeystoreCommand: AsyncParsableCommand {
     var maxGrantLifetime: Int64 = KeyStore.defaultMaximumGrantLifetimeSeconds
     @Option(help: "At the key store's first unsealed start (its key ceremony), create its first administrators and write their credentials files here (mode 0600).")
     var bootstrapAdmins: String?
+    @OptionGroup var tls: ComponentTLSOptions
 
     func validate() throws {
+        switch (try tls.configuration() != nil, clients != nil) {
+        case (true, true):
+            throw ValidationError("with mutual TLS, identities come from client certificates: drop --clients")
+        case (false, false):
+            throw ValidationError("--clients is required without mutual TLS (--tls-cert, --tls-key, --tls-ca)")
+        default: break
+        }
         guard Jurisdiction(jurisdiction) != nil else {
             throw ValidationError("--jurisdiction must be an ISO 3166-1 alpha-2 code, got \(jurisdiction)")
         }
@@ -47,6 +57,26 @@ struct KeystoreCommand: AsyncParsableCommand {
             throw ValidationError("--backend must be builtin or pkcs11, got \(backend)")
         }
         if backend == "pkcs11", pkcs11Token == nil { throw ValidationError("--pkcs11-token is required with --backend pkcs11") }
+    }
+
+    /// The requesters of a `--clients` file: each with its own token and name.
+    static func identities(_ clients: String) throws -> [KeyStoreIdentity] {
+        guard let raw = FileManager.default.contents(atPath: clients) else {
+            throw ValidationError("--clients: cannot read \(clients)")
+        }
+        let identities: [KeyStoreIdentity]
+        do { identities = try JSONDecoder().decode([KeyStoreIdentity].self, from: raw) } catch {
+            throw ValidationError("--clients: \(clients) is not a JSON list of {token, requester, jurisdiction}: \(error)")
+        }
+        guard !identities.isEmpty, identities.allSatisfy({ $0.token.utf8.count >= 16 }) else {
+            throw ValidationError("--clients: every identity needs a token of at least 16 characters")
+        }
+        // A requester's name names its audit log (qantara/<J>/audit/<G>/<name>) and its records: one identity each.
+        guard Set(identities.map(\.requester)).count == identities.count,
+              Set(identities.map(\.token)).count == identities.count else {
+            throw ValidationError("--clients: two identities share a requester name or a token")
+        }
+        return identities
     }
 
     /// The PKCS#11 PIN from the environment or its file.
@@ -65,20 +95,11 @@ struct KeystoreCommand: AsyncParsableCommand {
         logger.logLevel = Logger.Level(rawValue: logLevel)!
         let code = Jurisdiction(jurisdiction)!
         logger[metadataKey: "jurisdiction"] = "\(code)"
-        guard let raw = FileManager.default.contents(atPath: clients) else {
-            throw ValidationError("--clients: cannot read \(clients)")
-        }
-        let identities: [KeyStoreIdentity]
-        do { identities = try JSONDecoder().decode([KeyStoreIdentity].self, from: raw) } catch {
-            throw ValidationError("--clients: \(clients) is not a JSON list of {token, requester, jurisdiction}: \(error)")
-        }
-        guard !identities.isEmpty, identities.allSatisfy({ $0.token.utf8.count >= 16 }) else {
-            throw ValidationError("--clients: every identity needs a token of at least 16 characters")
-        }
-        // A requester's name names its audit log (qantara/<J>/audit/<G>/<name>) and its records: one identity each.
-        guard Set(identities.map(\.requester)).count == identities.count,
-              Set(identities.map(\.token)).count == identities.count else {
-            throw ValidationError("--clients: two identities share a requester name or a token")
+        let mutualTLS = try tls.configuration()
+        let identities = try mutualTLS == nil ? Self.identities(clients!) : []
+        if mutualTLS == nil {
+            logger.warning("key-store protocol over plain HTTP with tokens: run it over mutual TLS past one machine",
+                           metadata: ["hint": "--tls-cert, --tls-key, --tls-ca J=FILE (Docs/operators.md)"])
         }
         try DataDirectory.prepare(data)
         let environment = ProcessInfo.processInfo.environment
@@ -113,11 +134,16 @@ struct KeystoreCommand: AsyncParsableCommand {
         }
         let address = ListenAddress(listen)!
         let sealed = store.isSealed
+        let server = try mutualTLS.map { try HTTPServerBuilder.tls(.http1(), tlsConfiguration: try $0.serverConfiguration()) }
+            ?? .http1()
         let app = Application(
-            responder: KeyStoreServer(store: store, identities: identities, logger: logger),
+            responder: KeyStoreServer(store: store, identities: identities,
+                                      certificates: try mutualTLS?.certificateIdentities(), logger: logger),
+            server: server,
             configuration: .init(address: .hostname(address.host, port: address.port), serverName: nil),
             onServerRunning: { channel in
-                FileHandle.standardOutput.write(Data(("Qantara key store of \(code) serving on "
+                FileHandle.standardOutput.write(Data(("Qantara key store of \(code) serving "
+                    + (mutualTLS == nil ? "" : "mutual TLS ") + "on "
                     + "\(channel.localAddress?.ipAddress ?? ""):\(channel.localAddress?.port ?? 0)"
                     + (sealed ? " (sealed)" : "") + "\n").utf8))
             },

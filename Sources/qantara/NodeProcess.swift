@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import HummingbirdCore
+import HummingbirdTLS
 import Logging
 import NIOPosix
 import NodeHTTP
@@ -16,6 +17,8 @@ struct NodeProcess {
     let data: String
     let listen: ListenAddress
     let logLevel: Logger.Level
+    /// Mutual TLS on the node protocol: only gateways with a certificate of a trusted authority get through.
+    var tls: MutualTLS?
 
     func run() async throws {
         MemoryTuning.apply()
@@ -35,6 +38,10 @@ struct NodeProcess {
             logger.critical("node refuses to start", metadata: ["error": "\(failure.description)"])
             throw failure
         }
+        if tls == nil {
+            logger.warning("node protocol over plain HTTP: run it over mutual TLS past one machine",
+                           metadata: ["hint": "--tls-cert, --tls-key, --tls-ca J=FILE (Docs/operators.md)"])
+        }
         let threadPool = NIOThreadPool(numberOfThreads: Limits.storageThreadCount)
         threadPool.start()
         let path = data
@@ -48,14 +55,17 @@ struct NodeProcess {
         let server = NodeServer(node: node, token: ProcessInfo.processInfo.environment["QANTARA_NODE_TOKEN"],
                                 logger: logger)
         let (id, jurisdiction, data) = (self.id, self.jurisdiction, self.data)
+        let tlsNote = tls == nil ? "" : "mutual TLS "
         let app = Application(
             responder: server,
-            server: .http1OnEventLoops(configuration: .init(idleTimeout: .seconds(300))),
+            server: try tls.map { try HTTPServerBuilder.tls(.http1OnEventLoops(configuration: .init(idleTimeout: .seconds(300))),
+                                                            tlsConfiguration: try $0.serverConfiguration()) }
+                ?? .http1OnEventLoops(configuration: .init(idleTimeout: .seconds(300))),
             configuration: .init(address: .hostname(listen.host, port: listen.port), serverName: nil),
             onServerRunning: { channel in
                 let port = channel.localAddress?.port ?? 0
                 FileHandle.standardOutput.write(Data(
-                    "Qantara storage node \(id) (\(jurisdiction)) serving on \(channel.localAddress?.ipAddress ?? ""):\(port), data \(data)\n".utf8))
+                    "Qantara storage node \(id) (\(jurisdiction)) serving \(tlsNote)on \(channel.localAddress?.ipAddress ?? ""):\(port), data \(data)\n".utf8))
             },
             logger: logger)
         let group = ServiceGroup(configuration: .init(services: [app], gracefulShutdownSignals: [.sigterm, .sigint],

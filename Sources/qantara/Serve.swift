@@ -49,6 +49,15 @@ struct ServerOptions: ParsableArguments {
     @Option(help: "The control plane shared by every gateway: etcd://HOST:PORT[,HOST:PORT…][/NAMESPACE] (env QANTARA_CONTROL); default: embedded in --data.")
     var control: String? = ProcessInfo.processInfo.environment["QANTARA_CONTROL"]
 
+    @Option(help: "Reach nodes and key stores over mutual TLS with this PEM certificate chain, the gateway's identity (env QANTARA_PEER_CERT; with --peer-key and --peer-ca).")
+    var peerCert: String? = ProcessInfo.processInfo.environment["QANTARA_PEER_CERT"]
+
+    @Option(help: "The PEM private key of --peer-cert (env QANTARA_PEER_KEY).")
+    var peerKey: String? = ProcessInfo.processInfo.environment["QANTARA_PEER_KEY"]
+
+    @Option(help: "A jurisdiction's certificate authority trusted for its nodes and key store: J=FILE (repeatable; env QANTARA_PEER_CA, comma-separated).")
+    var peerCa: [String] = ProcessInfo.processInfo.environment["QANTARA_PEER_CA"].map { [$0] } ?? []
+
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (env QANTARA_LOG_LEVEL).")
     var logLevel: String = ProcessInfo.processInfo.environment["QANTARA_LOG_LEVEL"] ?? "info"
 
@@ -63,9 +72,15 @@ struct ServerOptions: ParsableArguments {
         if let jurisdiction, Jurisdiction(jurisdiction.uppercased()) == nil {
             throw ValidationError("--jurisdiction must be a jurisdiction code, got \(jurisdiction)")
         }
+        _ = try peerTLS()
         if let control, !control.hasPrefix("etcd://") {
             throw ValidationError("--control must be etcd://HOST:PORT[,HOST:PORT…][/NAMESPACE], got \(control)")
         }
+    }
+
+    func peerTLS() throws -> MutualTLS? {
+        try MutualTLS.from(certificate: peerCert, key: peerKey, authorities: peerCa,
+                           flags: "--peer-cert, --peer-key and --peer-ca")
     }
 
     func parsedGateways() throws -> [(Jurisdiction, ListenAddress)] {
@@ -86,6 +101,7 @@ struct ServerOptions: ParsableArguments {
         if let tlsCert, let tlsKey { runtime.tls = .init(certificate: tlsCert, key: tlsKey) }
         runtime.jurisdiction = jurisdiction.flatMap { Jurisdiction($0.uppercased()) }
         runtime.controlURL = control
+        runtime.peerTLS = try? peerTLS()
         return runtime
     }
 }

@@ -7,6 +7,7 @@ import socket
 import subprocess
 import time
 
+from pki import Authority
 from qantara import BIN, Cluster, free_port, start_keystore
 
 HOSTS = {"MA": "127.0.0.2", "FR": "127.0.0.3", "US": "127.0.0.4"}
@@ -55,7 +56,8 @@ class Etcd:
 
 class Federation(Cluster):
     """MA on 127.0.0.2, FR on 127.0.0.3, US on 127.0.0.4: each jurisdiction's key store, nodes and gateway in their
-    own processes; the gateways share tenants, access keys and buckets through etcd only."""
+    own processes; the gateways share tenants, access keys and buckets through etcd only, and reach nodes and key
+    stores over mutual TLS with certificates of their jurisdiction's authority (no token anywhere)."""
 
     def __init__(self, data_dir):
         super().__init__(data_dir, env={"QANTARA_ROOT_ACCESS_KEY": ROOT_KEY, "QANTARA_ROOT_SECRET_KEY": ROOT_SECRET})
@@ -66,6 +68,14 @@ class Federation(Cluster):
                 node["address"] = f"{record['host']}:{record['port']}"
         self.topology.write_text(json.dumps(self.topology_data))
         self.endpoint = f"http://{HOSTS['MA']}:{self.port}"
+        pki = self.data_dir.parent / f"{self.data_dir.name}-pki"
+        self.authorities = {code: Authority(pki, code) for code in HOSTS}
+        self.trusted = [f"{code}={authority.certificate}" for code, authority in self.authorities.items()]
+        for node_id, record in self.nodes.items():
+            cert, key = self.authorities[record["jurisdiction"]].issue(
+                node_id, f"/C={record['jurisdiction']}/O=Qantara/OU=node/CN={node_id}", ip=record["host"])
+            record["extra"] = ["--tls-cert", str(cert), "--tls-key", str(key),
+                               *[arg for ca in self.trusted for arg in ("--tls-ca", ca)]]
         self.etcd = Etcd(self.data_dir / "etcd")
         self.gateways = {}  # jurisdiction -> dict(process, log, log_path)
         self.root_key, self.root_secret = ROOT_KEY, ROOT_SECRET
@@ -86,11 +96,13 @@ class Federation(Cluster):
             self.start_node(node_id)
         for entry in self.topology_data["jurisdictions"]:
             code = entry["code"]
-            clients = [{"token": self.gateway_token(other), "requester": f"gateway-{other.lower()}", "jurisdiction": other}
-                       for other in HOSTS]
-            process, port = start_keystore(code, self.data_dir / "keystores" / code, clients,
+            cert, key = self.authorities[code].issue(f"keystore-{code.lower()}",
+                                                     f"/C={code}/O=Qantara/OU=keystore/CN=keystore-{code.lower()}",
+                                                     ip=HOSTS[code])
+            tls = ["--tls-cert", str(cert), "--tls-key", str(key), *[a for ca in self.trusted for a in ("--tls-ca", ca)]]
+            process, port = start_keystore(code, self.data_dir / "keystores" / code, None,
                                            self.data_dir.parent / f"{self.data_dir.name}-keystore-{code}.log",
-                                           admins=self.credentials_dir / "admins", host=HOSTS[code])
+                                           admins=self.credentials_dir / "admins", host=HOSTS[code], extra=tls)
             self.keystores[code] = process
             entry["keyStore"] = f"{HOSTS[code]}:{port}"
         self.topology.write_text(json.dumps(self.topology_data))
@@ -100,22 +112,26 @@ class Federation(Cluster):
         self.process = self.gateways["MA"]["process"]
         return self
 
-    def start_gateway(self, code, timeout=60):
-        log_path = self.data_dir.parent / f"{self.data_dir.name}-gateway-{code}.log"
+    def start_gateway(self, code, timeout=60, instance=None, port=None):
+        """Starts the gateway of `code` (or another one of it, named `instance`, on `port`)."""
+        instance, port = instance or code, port or self.gateway_ports[code]
+        log_path = self.data_dir.parent / f"{self.data_dir.name}-gateway-{instance}.log"
         offset = log_path.stat().st_size if log_path.exists() else 0
         log = open(log_path, "ab")
         env = {k: v for k, v in self.env.items() if not k.startswith("QANTARA_KEYSTORE_TOKEN_")}
-        env[f"QANTARA_KEYSTORE_TOKEN_{code}"] = self.gateway_token(code)
+        cert, key = self.authorities[code].issue(f"gateway-{instance.lower()}",
+                                                 f"/C={code}/O=Qantara/OU=gateway/CN=gateway-{instance.lower()}")
         process = subprocess.Popen(
-            [str(BIN), "gateway", "--config", str(self.topology), "--data", str(self.data_dir / f"gateway-{code}"),
-             "--listen", f"{HOSTS[code]}:{self.gateway_ports[code]}", "--jurisdiction", code,
-             "--control", self.etcd.url], stdout=log, stderr=subprocess.STDOUT, env=env)
-        self.gateways[code] = {"process": process, "log": log, "log_path": log_path, "offset": offset}
+            [str(BIN), "gateway", "--config", str(self.topology), "--data", str(self.data_dir / f"gateway-{instance}"),
+             "--listen", f"{HOSTS[code]}:{port}", "--jurisdiction", code,
+             "--control", self.etcd.url, "--peer-cert", str(cert), "--peer-key", str(key),
+             *[a for ca in self.trusted for a in ("--peer-ca", ca)]], stdout=log, stderr=subprocess.STDOUT, env=env)
+        self.gateways[instance] = {"process": process, "log": log, "log_path": log_path, "offset": offset}
         deadline = time.time() + timeout
-        while "Qantara is serving" not in self.gateway_log(code):
+        while "Qantara is serving" not in self.gateway_log(instance):
             if process.poll() is not None or time.time() > deadline:
                 self.stop()
-                raise RuntimeError(f"the gateway of {code} did not start: " + self.gateway_log(code))
+                raise RuntimeError(f"the gateway {instance} did not start: " + self.gateway_log(instance))
             time.sleep(0.1)
 
     def gateway_log(self, code):

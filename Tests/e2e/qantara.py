@@ -266,7 +266,8 @@ def error_code(body):
 def start_keystore(jurisdiction, data_dir, clients, log_path, secret="cluster-unseal-secret", timeout=30, admins=None,
                    extra=(), host="127.0.0.1"):
     """One `qantara keystore` process on a free port; returns (process, port). With secret None it starts sealed;
-    with `admins` its first administrators' credentials are written there (its key ceremony)."""
+    with `admins` its first administrators' credentials are written there (its key ceremony); with clients None it
+    has no tokens (its identities come from client certificates, with `extra` giving its TLS options)."""
     port = free_port()
     env = dict(os.environ)
     env.pop("QANTARA_UNSEAL_SECRET", None)
@@ -275,10 +276,12 @@ def start_keystore(jurisdiction, data_dir, clients, log_path, secret="cluster-un
     # The operator's clients file lives beside the store's data directory, not in it (that one is the store's own).
     clients_path = pathlib.Path(data_dir).parent / f"{pathlib.Path(data_dir).name}-clients.json"
     clients_path.parent.mkdir(parents=True, exist_ok=True)
-    clients_path.write_text(json.dumps(clients))
+    if clients is not None:
+        clients_path.write_text(json.dumps(clients))
     log = open(log_path, "ab")
     process = subprocess.Popen([str(BIN), "keystore", "--jurisdiction", jurisdiction, "--data", str(data_dir),
-                                "--listen", f"{host}:{port}", "--clients", str(clients_path),
+                                "--listen", f"{host}:{port}",
+                                *(["--clients", str(clients_path)] if clients is not None else []),
                                 *(["--bootstrap-admins", str(admins)] if admins else []), *extra],
                                stdout=log, stderr=subprocess.STDOUT, env=env)
     deadline = time.time() + timeout
@@ -324,7 +327,7 @@ class Cluster(Server):
         log = open(self.data_dir.parent / f"{self.data_dir.name}-{node_id}.log", "ab")
         node["process"] = subprocess.Popen(
             [str(BIN), "node", "--id", node_id, "--jurisdiction", node["jurisdiction"], "--data", str(node["data"]),
-             "--listen", f"{node.get('host', '127.0.0.1')}:{node['port']}"], stdout=log, stderr=subprocess.STDOUT,
+             "--listen", f"{node.get('host', '127.0.0.1')}:{node['port']}", *node.get("extra", [])], stdout=log, stderr=subprocess.STDOUT,
             env=self.env)
         node["log"] = log
         deadline = time.time() + timeout

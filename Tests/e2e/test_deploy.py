@@ -87,6 +87,18 @@ def test_each_overlay_renders_with_every_pod_pinned_to_its_region(overlay):
     gateway_env = {v["name"]: v.get("value") for v in gateway["spec"]["template"]["spec"]["containers"][0]["env"]}
     assert gateway_env["QANTARA_JURISDICTION"] == code and gateway_env["QANTARA_CONTROL"].startswith("etcd://")
     assert gateway["spec"]["replicas"] >= 2
+    # Every pod talks to the others over mutual TLS from the Secret qantara-tls, trusting each jurisdiction's
+    # authority for its own jurisdiction; no token is set anywhere.
+    for workload in workloads:
+        pod = workload["spec"]["template"]["spec"]
+        env = {v["name"]: v.get("value") for v in pod["containers"][0]["env"]}
+        side = "PEER" if workload is gateway else "TLS"
+        assert env[f"QANTARA_{side}_CERT"].startswith("/etc/qantara/tls/"), workload["metadata"]["name"]
+        assert env[f"QANTARA_{side}_KEY"].startswith("/etc/qantara/tls/")
+        assert sorted(item.split("=")[0] for item in env[f"QANTARA_{side}_CA"].split(",")) == ["FR", "MA", "US"]
+        assert not [name for name in env if "TOKEN" in name]
+        assert {v["name"]: v for v in pod["volumes"]}["tls"]["secret"]["secretName"] == "qantara-tls"
+        assert "--clients" not in pod["containers"][0]["args"]
     topology = json.loads(topology_map["data"]["topology.json"])
     entry = next(j for j in topology["jurisdictions"] if j["code"] == code)
     assert entry["regions"] == [region]

@@ -124,6 +124,28 @@ def test_killing_a_gateway_leaves_the_others_untouched(federation, tenant):
     within(2.0, lambda: federation.client(*tenant, gateway="US").head_bucket(Bucket=other))
 
 
+def test_two_gateways_of_one_jurisdiction_serve_the_same_tenants_and_buckets(federation, tenant):
+    """Replicas of a jurisdiction's gateway (each its own process, data and audit log) behind one address."""
+    import boto3
+    from botocore.config import Config
+    from qantara import free_port
+    port = free_port()
+    federation.start_gateway("MA", instance="MA-2", port=port)
+    try:
+        second = boto3.client("s3", endpoint_url=f"http://{federation.gateway_host('MA')}:{port}",
+                              aws_access_key_id=tenant[0], aws_secret_access_key=tenant[1], region_name="us-east-1",
+                              config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}))
+        first = federation.client(*tenant, gateway="MA")
+        name = "replicas-" + uuid.uuid4().hex[:8]
+        first.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": "MA"})
+        within(1.0, lambda: second.head_bucket(Bucket=name))
+        second.put_object(Bucket=name, Key="from-the-second", Body=b"either gateway")
+        assert first.get_object(Bucket=name, Key="from-the-second")["Body"].read() == b"either gateway"
+        assert code_of(lambda: second.create_bucket(Bucket=name)) == "BucketAlreadyOwnedByYou"
+    finally:
+        assert federation.stop_gateway("MA-2") == 0
+
+
 def test_killing_etcd_keeps_object_reads_and_writes_working(federation, tenant):
     ma, fr = federation.client(*tenant, gateway="MA"), federation.client(*tenant, gateway="FR")
     name = "outage-" + uuid.uuid4().hex[:8]
@@ -183,3 +205,98 @@ def test_migrate_an_embedded_control_plane_into_etcd(federation, tmp_path):
         assert migrated.stop() == 0
     missing = run("--from", str(tmp_path / "nowhere"), "--to", target)
     assert missing.returncode != 0 and "no control database" in missing.stderr
+
+
+# --- mutual TLS: nodes and key stores accept only certificates of the jurisdictions' authorities ---
+
+def tls_call(host, port, path, cert=None, ca=None, body=None):
+    """One HTTPS request (TLS 1.3) with an optional client certificate; returns (status, body) or raises."""
+    import http.client
+    import ssl
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.minimum_version = ssl.TLSVersion.TLSv1_3
+    context.load_verify_locations(str(ca))
+    if cert:
+        context.load_cert_chain(str(cert[0]), str(cert[1]))
+    connection = http.client.HTTPSConnection(host, port, context=context, timeout=10)
+    try:
+        connection.request("POST" if body is not None else "GET", path, body=body,
+                           headers={"Content-Type": "application/json"} if body is not None else {})
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+def refused(call):
+    """True when the call gets no HTTP answer at all (the TLS handshake or the connection fails)."""
+    import ssl
+    try:
+        call()
+    except (ssl.SSLError, ConnectionError, OSError, http_client_errors()):
+        return True
+    return False
+
+
+def http_client_errors():
+    import http.client
+    return http.client.HTTPException
+
+
+def components(federation, code):
+    """(host, port) of one node of `code` and of its key store."""
+    node = next(n for n in federation.nodes.values() if n["jurisdiction"] == code)
+    entry = next(j for j in federation.topology_data["jurisdictions"] if j["code"] == code)
+    host, port = entry["keyStore"].rsplit(":", 1)
+    return (node["host"], node["port"]), (host, int(port))
+
+
+def test_plain_http_and_certificateless_connections_to_nodes_and_key_stores_are_refused(federation):
+    import http.client
+    node, keystore = components(federation, "MA")
+    ca = federation.authorities["MA"].certificate
+    gateway = federation.authorities["MA"].issue("probe-ma", "/C=MA/O=Qantara/OU=gateway/CN=probe-ma")
+    # The positive control: a gateway certificate of MA's authority gets answers from both.
+    assert tls_call(*node, "/v1/health", cert=gateway, ca=ca)[0] in (200, 204)
+    assert tls_call(*keystore, "/kms/v1/health", cert=gateway, ca=ca)[0] == 200
+    for host, port, path in [(*node, "/v1/health"), (*keystore, "/kms/v1/health")]:
+        def plain():
+            connection = http.client.HTTPConnection(host, port, timeout=10)
+            connection.request("GET", path)
+            return connection.getresponse().status
+        assert refused(plain), (host, port)
+        assert refused(lambda: tls_call(host, port, path, ca=ca)), (host, port)
+
+
+def test_a_certificate_of_an_authority_nobody_trusts_is_refused(federation, tmp_path):
+    from pki import Authority
+    rogue = Authority(tmp_path / "rogue", "MA", name="rogue-ca")
+    forged = rogue.issue("rogue-gateway", "/C=MA/O=Qantara/OU=gateway/CN=gateway-ma")
+    node, keystore = components(federation, "MA")
+    ca = federation.authorities["MA"].certificate
+    assert refused(lambda: tls_call(*node, "/v1/health", cert=forged, ca=ca))
+    assert refused(lambda: tls_call(*keystore, "/kms/v1/health", cert=forged, ca=ca))
+
+
+def decrypt_request(jurisdiction):
+    return json.dumps({"requestMetadata": {"requester": "gateway-ma", "jurisdiction": jurisdiction,
+                                           "operation": "probe", "requestID": "probe"},
+                       "tenant": "acme", "keyVersion": 1, "ciphertext": "AAAA",
+                       "additionalAuthenticatedData": "AAAA"})
+
+
+def test_a_key_store_takes_the_identity_from_the_certificate_and_its_issuer(federation):
+    _, keystore = components(federation, "MA")
+    ca = federation.authorities["MA"].certificate
+    # FR's authority issuing a certificate that claims to be MA's gateway: nobody at MA's key store.
+    claimed = federation.authorities["FR"].issue("fr-claims-ma", "/C=MA/O=Qantara/OU=gateway/CN=gateway-ma")
+    status, body = tls_call(*keystore, "/kms/v1/decrypt", cert=claimed, ca=ca, body=decrypt_request("MA"))
+    assert status == 401 and b"certificate" in body, (status, body)
+    # FR's genuine gateway is FR, whatever its request body says: MA's keys are not released to it.
+    genuine = federation.authorities["FR"].issue("gateway-fr-probe", "/C=FR/O=Qantara/OU=gateway/CN=gateway-fr")
+    status, body = tls_call(*keystore, "/kms/v1/decrypt", cert=genuine, ca=ca, body=decrypt_request("MA"))
+    assert status == 403 and b"of FR" in body, (status, body)
+    # A certificate without a gateway or operator role is nobody either.
+    node_cert = federation.authorities["MA"].issue("ma-node-probe", "/C=MA/O=Qantara/OU=node/CN=ma-9")
+    status, _ = tls_call(*keystore, "/kms/v1/decrypt", cert=node_cert, ca=ca, body=decrypt_request("MA"))
+    assert status == 401

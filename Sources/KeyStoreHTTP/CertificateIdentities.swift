@@ -1,0 +1,58 @@
+import Foundation
+import ObjectModel
+import SwiftASN1
+import X509
+
+/// Who a client certificate says its holder is, as a key store reads it under mutual TLS: the certificate must be
+/// issued by the certificate authority of the jurisdiction it names (`C=<J>`): a certificate one jurisdiction's
+/// authority issued naming another jurisdiction is nobody. `CN` is the requester's name, `OU` its role (`gateway`
+/// or `operator`). The TLS handshake has already checked the chain, validity and possession of the key; this binds
+/// the name to the issuer.
+public struct CertificateIdentities: Sendable {
+    /// Each jurisdiction's certificate authority.
+    public let authorities: [Jurisdiction: Certificate]
+
+    public init(authorities: [Jurisdiction: Certificate]) {
+        self.authorities = authorities
+    }
+
+    /// The identity of a leaf certificate (DER), or nil with why not.
+    public func identity(_ der: [UInt8]) -> Result<KeyStoreIdentity, Refusal> {
+        guard let leaf = try? Certificate(derEncoded: der) else { return .failure(Refusal("an unreadable certificate")) }
+        var country: String?, unit: String?, name: String?
+        for rdn in leaf.subject {
+            for attribute in rdn {
+                switch attribute.type {
+                case .RDNAttributeType.countryName: country = attribute.value.description
+                case .RDNAttributeType.organizationalUnitName: unit = attribute.value.description
+                case .RDNAttributeType.commonName: name = attribute.value.description
+                default: break
+                }
+            }
+        }
+        guard let country, let jurisdiction = Jurisdiction(country) else {
+            return .failure(Refusal("the certificate names no jurisdiction (C=)"))
+        }
+        guard let authority = authorities[jurisdiction] else {
+            return .failure(Refusal("no certificate authority of \(jurisdiction) is trusted here"))
+        }
+        guard leaf.issuer == authority.subject, authority.publicKey.isValidSignature(leaf.signature, for: leaf) else {
+            return .failure(Refusal("a certificate naming \(jurisdiction) not issued by \(jurisdiction)'s authority"))
+        }
+        guard let name, !name.isEmpty, name.utf8.count <= 64 else {
+            return .failure(Refusal("the certificate names no requester (CN=)"))
+        }
+        let role: KeyStoreIdentity.Role
+        switch unit {
+        case "gateway": role = .gateway
+        case "operator": role = .operator
+        default: return .failure(Refusal("the certificate's role (OU=) is neither gateway nor operator"))
+        }
+        return .success(KeyStoreIdentity(token: "", requester: name, jurisdiction: jurisdiction, role: role))
+    }
+
+    public struct Refusal: Error, CustomStringConvertible {
+        public let description: String
+        init(_ description: String) { self.description = description }
+    }
+}

@@ -1,0 +1,108 @@
+import ArgumentParser
+import Foundation
+import KeyStoreHTTP
+import NIOSSL
+import ObjectModel
+import X509
+
+/// Mutual TLS between components (gateway → node, gateway → key store): TLS 1.3 only, both sides present a
+/// certificate issued by a jurisdiction's certificate authority, and each side trusts only the authorities it is
+/// given, each for its own jurisdiction (`J=FILE`). A server requires a client certificate (a plain-HTTP or
+/// certificate-less connection never gets past the handshake); a client checks the server's certificate against the
+/// address it dialled (its subject alternative names).
+struct MutualTLS {
+    let certificate: String
+    let key: String
+    let authorities: [(Jurisdiction, String)]
+
+    struct Invalid: Error, CustomStringConvertible {
+        let description: String
+    }
+
+    /// The configuration the options describe; nil when none is given.
+    static func from(certificate: String?, key: String?, authorities: [String], flags: String) throws -> MutualTLS? {
+        if certificate == nil, key == nil, authorities.isEmpty { return nil }
+        guard let certificate, let key, !authorities.isEmpty else {
+            throw ValidationError("mutual TLS needs \(flags) together")
+        }
+        let parsed = try authorities.flatMap { $0.split(separator: ",") }.map { item in
+            let parts = item.split(separator: "=", maxSplits: 1).map(String.init)
+            guard parts.count == 2, let code = Jurisdiction(parts[0].uppercased()), !parts[1].isEmpty else {
+                throw ValidationError("a certificate authority is J=FILE (J an ISO 3166-1 code), got \(item)")
+            }
+            return (code, parts[1])
+        }
+        return MutualTLS(certificate: certificate, key: key, authorities: parsed)
+    }
+
+    private func chain() throws -> [NIOSSLCertificateSource] {
+        let chain = try NIOSSLCertificate.fromPEMFile(certificate)
+        guard !chain.isEmpty else { throw Invalid(description: "\(certificate) holds no PEM certificate") }
+        return chain.map { .certificate($0) }
+    }
+
+    /// TLS 1.3's signature schemes, Ed25519 (the jurisdictions' authorities' algorithm) included: BoringSSL leaves it
+    /// out of what it verifies unless asked.
+    static let signatureAlgorithms: [SignatureAlgorithm] = [
+        .ed25519, .ecdsaSecp256R1Sha256, .ecdsaSecp384R1Sha384, .ecdsaSecp521R1Sha512,
+        .rsaPssRsaeSha256, .rsaPssRsaeSha384, .rsaPssRsaeSha512,
+    ]
+
+    private func trustRoots() throws -> NIOSSLTrustRoots {
+        .certificates(try authorities.flatMap { try NIOSSLCertificate.fromPEMFile($0.1) })
+    }
+
+    /// A server's: its certificate, and a client certificate required, chained to one of the authorities.
+    func serverConfiguration() throws -> TLSConfiguration {
+        var configuration = TLSConfiguration.makeServerConfiguration(
+            certificateChain: try chain(), privateKey: .privateKey(try NIOSSLPrivateKey(file: key, format: .pem)))
+        configuration.minimumTLSVersion = .tlsv13
+        configuration.verifySignatureAlgorithms = Self.signatureAlgorithms
+        configuration.certificateVerification = .noHostnameVerification
+        configuration.trustRoots = try trustRoots()
+        return configuration
+    }
+
+    /// A client's: its certificate presented, the server's verified against the authorities and the address.
+    func clientConfiguration() throws -> TLSConfiguration {
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        configuration.minimumTLSVersion = .tlsv13
+        configuration.verifySignatureAlgorithms = Self.signatureAlgorithms
+        configuration.certificateChain = try chain()
+        configuration.privateKey = .privateKey(try NIOSSLPrivateKey(file: key, format: .pem))
+        configuration.certificateVerification = .fullVerification
+        configuration.trustRoots = try trustRoots()
+        return configuration
+    }
+
+    /// How a key store reads its clients' identities from their certificates.
+    func certificateIdentities() throws -> CertificateIdentities {
+        var map = [Jurisdiction: Certificate]()
+        for (code, path) in authorities {
+            guard let text = try? String(contentsOfFile: path, encoding: .utf8),
+                  let authority = try? Certificate(pemEncoded: text) else {
+                throw Invalid(description: "\(path): not a PEM certificate (the authority of \(code))")
+            }
+            map[code] = authority
+        }
+        return CertificateIdentities(authorities: map)
+    }
+}
+
+/// `--tls-cert`, `--tls-key`, `--tls-ca J=FILE`: a node's or a key store's side of mutual TLS.
+struct ComponentTLSOptions: ParsableArguments {
+    @Option(help: "Serve the protocol over mutual TLS with this PEM certificate chain (env QANTARA_TLS_CERT).")
+    var tlsCert: String? = ProcessInfo.processInfo.environment["QANTARA_TLS_CERT"]
+
+    @Option(help: "The PEM private key of --tls-cert (env QANTARA_TLS_KEY).")
+    var tlsKey: String? = ProcessInfo.processInfo.environment["QANTARA_TLS_KEY"]
+
+    @Option(help: "A jurisdiction's certificate authority whose clients are accepted: J=FILE (repeatable; env QANTARA_TLS_CA, comma-separated).")
+    var tlsCa: [String] = ProcessInfo.processInfo.environment["QANTARA_TLS_CA"].map { [$0] } ?? []
+
+    func validate() throws { _ = try configuration() }
+
+    func configuration() throws -> MutualTLS? {
+        try MutualTLS.from(certificate: tlsCert, key: tlsKey, authorities: tlsCa, flags: "--tls-cert, --tls-key and --tls-ca")
+    }
+}
