@@ -107,6 +107,26 @@ def test_borders_hold_across_processes(federation, tenant):
     assert ma.get_object(Bucket=name, Key="secret.txt")["Body"].read() == b"stays in Morocco"
 
 
+def test_a_grant_of_ma_opens_its_prefix_to_fr_across_processes(federation, tenant):
+    """MA's authority grants FR a prefix: FR's gateway, in its own process, gets each object's key from MA's key store
+    over mutual TLS as FR (its certificate), the rest stays refused, US stays refused, revocation is immediate."""
+    ma, fr, us = (federation.client(*tenant, gateway=code) for code in ("MA", "FR", "US"))
+    name = "granted-" + uuid.uuid4().hex[:8]
+    ma.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": "MA"})
+    for key in ("public/a.csv", "private/b.csv"):
+        ma.put_object(Bucket=name, Key=key, Body=f"content of {key}".encode())
+    issued = federation.cli("grant", "issue", "--jurisdiction", "MA", "--to", "FR", "--tenant", "acme", "--bucket",
+                            name, "--prefix", "public/", "--purpose", "support-case", "--legal-basis", "ticket 42",
+                            "--expires-in", "1h").stdout
+    grant_id = issued.split()[2].rstrip(":")
+    assert fr.get_object(Bucket=name, Key="public/a.csv")["Body"].read() == b"content of public/a.csv"
+    assert code_of(lambda: fr.get_object(Bucket=name, Key="private/b.csv")) == "CrossBorderReadDenied"
+    assert code_of(lambda: us.get_object(Bucket=name, Key="public/a.csv")) == "CrossBorderReadDenied"
+    assert "revoked" in federation.cli("grant", "revoke", grant_id, "--jurisdiction", "MA").stdout
+    time.sleep(1.1)
+    assert code_of(lambda: fr.get_object(Bucket=name, Key="public/a.csv")) == "CrossBorderReadDenied"
+
+
 def test_killing_a_gateway_leaves_the_others_untouched(federation, tenant):
     fr, ma = federation.client(*tenant, gateway="FR"), federation.client(*tenant, gateway="MA")
     name = "survivor-" + uuid.uuid4().hex[:8]
