@@ -10,12 +10,16 @@ import Synchronization
 /// conditional writes are transactions comparing the key's `mod_revision` (absent: 0), so of two gateways creating
 /// one bucket name at once exactly one wins; changes reach every gateway through `/v3/watch`, streamed.
 ///
-/// Addressed as `etcd://HOST:PORT[,HOST:PORT…][/NAMESPACE]`: the members are tried in order (the one that answered
-/// last first); every key is kept under `NAMESPACE/` (default `qantara/`), so one etcd can serve other users.
+/// Addressed as `etcd://HOST:PORT[,HOST:PORT…][/NAMESPACE]` (`etcds://` for TLS, with the client's TLS configuration:
+/// etcd's certificate authority, and a client certificate when etcd requires one): the members are tried in order
+/// (the one that answered last first); every key is kept under `NAMESPACE/` (default `qantara/`), so one etcd can
+/// serve other users.
 public final class EtcdControlStore: ControlStore {
     public let name: String
     let endpoints: [String]
     let namespace: String
+    /// `http` or `https`.
+    let scheme: String
     let http: HTTPClient
     let timeout: TimeAmount
     private let preferred = Atomic<Int>(0)
@@ -25,8 +29,12 @@ public final class EtcdControlStore: ControlStore {
     }
 
     public init(url: String, http: HTTPClient, timeout: TimeAmount = .seconds(5)) throws {
-        guard url.hasPrefix("etcd://") else { throw InvalidAddress(description: "\(url): expected etcd://HOST:PORT[,…][/NAMESPACE]") }
-        let rest = url.dropFirst("etcd://".count)
+        let secure = url.hasPrefix("etcds://")
+        guard url.hasPrefix("etcd://") || secure else {
+            throw InvalidAddress(description: "\(url): expected etcd://HOST:PORT[,…][/NAMESPACE] (etcds:// for TLS)")
+        }
+        let rest = url.dropFirst(secure ? "etcds://".count : "etcd://".count)
+        scheme = secure ? "https" : "http"
         let hosts = rest.prefix { $0 != "/" }
         let path = rest.dropFirst(hosts.count).drop { $0 == "/" }
         let endpoints = hosts.split(separator: ",").map(String.init)
@@ -55,7 +63,7 @@ public final class EtcdControlStore: ControlStore {
         var failures = [String]()
         for offset in 0..<endpoints.count {
             let index = (first + offset) % endpoints.count
-            var request = HTTPClientRequest(url: "http://\(endpoints[index])\(path)")
+            var request = HTTPClientRequest(url: "\(scheme)://\(endpoints[index])\(path)")
             request.method = .POST
             request.headers.add(name: "Content-Type", value: "application/json")
             request.body = .bytes(ByteBuffer(bytes: payload))
@@ -170,7 +178,7 @@ public final class EtcdControlStore: ControlStore {
             key: EtcdWire.Bytes(start), range_end: EtcdWire.Bytes(prefixSuccessor(start) ?? []),
             start_revision: .init(revision + 1), progress_notify: true))
         let endpoint = endpoints[preferred.load(ordering: .relaxed) % endpoints.count]
-        var request = HTTPClientRequest(url: "http://\(endpoint)/v3/watch")
+        var request = HTTPClientRequest(url: "\(scheme)://\(endpoint)/v3/watch")
         request.method = .POST
         request.headers.add(name: "Content-Type", value: "application/json")
         request.body = .bytes(ByteBuffer(bytes: try JSONEncoder().encode(body)))

@@ -27,15 +27,17 @@ struct ControlCommand: AsyncParsableCommand {
         @Option(help: "The stopped gateway's data directory (or its control/ directory).")
         var from: String
 
-        @Option(help: "The etcd control plane: etcd://HOST:PORT[,HOST:PORT…][/NAMESPACE].")
+        @Option(help: "The etcd control plane: etcd[s]://HOST:PORT[,HOST:PORT…][/NAMESPACE].")
         var to: String
+
+        @OptionGroup var tls: ControlTLSOptions
 
         /// What a migration copies: everything but this gateway's own jobs.
         static let prefixes = ["t/", "k/", "b/", "s/"]
 
         func run() async throws {
-            let http = HTTPClient(eventLoopGroupProvider: .singleton,
-                                  configuration: .init(timeout: .init(connect: .seconds(2))))
+            let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(
+                tlsConfiguration: try tls.configuration(for: to), timeout: .init(connect: .seconds(2))))
             do {
                 try await runAdmin { try await migrate(http) }
                 try await http.shutdown()

@@ -44,6 +44,8 @@ struct GatewayRuntime {
     var jurisdiction: Jurisdiction?
     /// The shared control plane (`etcd://…`); nil: the embedded one in `data/control`.
     var controlURL: String?
+    /// TLS to etcd (`etcds://`).
+    var controlTLS: TLSConfiguration?
     /// Mutual TLS to nodes and key stores: the gateway's certificate is its identity there.
     var peerTLS: MutualTLS?
 
@@ -160,7 +162,10 @@ struct GatewayRuntime {
                                   now: { clock.nowMillis() })
         // The local database keeps this gateway's key rewrap jobs, and the control plane itself when it is embedded.
         let controlEngine = try RocksDBEngine(path: data + "/control", options: RocksDBOptions(blobThresholdBytes: nil))
-        let controlStore: any ControlStore = try controlURL.map { try EtcdControlStore(url: $0, http: http) }
+        // etcd over TLS gets its own client: its certificate authority is not the jurisdictions'.
+        let controlHTTP = controlTLS.map { HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(
+            tlsConfiguration: $0, timeout: .init(connect: .seconds(1)))) }
+        let controlStore: any ControlStore = try controlURL.map { try EtcdControlStore(url: $0, http: controlHTTP ?? http) }
             ?? EmbeddedControlStore(engine: controlEngine, name: "embedded (\(data)/control)")
         // Tenants' secrets are sealed in the control plane under the control key, which this gateway opens through
         // its own jurisdiction's key store.
@@ -228,6 +233,7 @@ struct GatewayRuntime {
         controlEngine.close()
         try await http.shutdown()
         try await streams.shutdown()
+        try await controlHTTP?.shutdown()
         try await threadPool.shutdownGracefully()
         logger.info("qantara stopped")
     }

@@ -89,6 +89,46 @@ struct MutualTLS {
     }
 }
 
+/// `--control-ca`, `--control-cert`, `--control-key`: TLS to etcd (`etcds://`), its certificate authority trusted
+/// and, when etcd authenticates its clients (`--client-cert-auth`), this gateway's client certificate.
+struct ControlTLSOptions: ParsableArguments {
+    @Option(help: "The certificate authority of etcd's server certificates, for etcds:// (env QANTARA_CONTROL_CA).")
+    var controlCa: String? = ProcessInfo.processInfo.environment["QANTARA_CONTROL_CA"]
+
+    @Option(help: "A client certificate for etcd's client authentication (env QANTARA_CONTROL_CERT; with --control-key).")
+    var controlCert: String? = ProcessInfo.processInfo.environment["QANTARA_CONTROL_CERT"]
+
+    @Option(help: "The PEM private key of --control-cert (env QANTARA_CONTROL_KEY).")
+    var controlKey: String? = ProcessInfo.processInfo.environment["QANTARA_CONTROL_KEY"]
+
+    func validate() throws {
+        guard (controlCert == nil) == (controlKey == nil) else {
+            throw ValidationError("give --control-cert and --control-key together")
+        }
+        if controlCert != nil, controlCa == nil { throw ValidationError("--control-cert needs --control-ca") }
+    }
+
+    /// The TLS configuration for `url` (nil for plain `etcd://`); `etcds://` needs `--control-ca`.
+    func configuration(for url: String) throws -> TLSConfiguration? {
+        guard url.hasPrefix("etcds://") else {
+            guard controlCa == nil, controlCert == nil else {
+                throw ValidationError("--control-ca and --control-cert are for etcds:// (TLS), not \(url)")
+            }
+            return nil
+        }
+        guard let controlCa else { throw ValidationError("etcds:// needs --control-ca (etcd's certificate authority)") }
+        var configuration = TLSConfiguration.makeClientConfiguration()
+        configuration.minimumTLSVersion = .tlsv12
+        configuration.verifySignatureAlgorithms = MutualTLS.signatureAlgorithms
+        configuration.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(controlCa))
+        if let controlCert, let controlKey {
+            configuration.certificateChain = try NIOSSLCertificate.fromPEMFile(controlCert).map { .certificate($0) }
+            configuration.privateKey = .privateKey(try NIOSSLPrivateKey(file: controlKey, format: .pem))
+        }
+        return configuration
+    }
+}
+
 /// `--tls-cert`, `--tls-key`, `--tls-ca J=FILE`: a node's or a key store's side of mutual TLS.
 struct ComponentTLSOptions: ParsableArguments {
     @Option(help: "Serve the protocol over mutual TLS with this PEM certificate chain (env QANTARA_TLS_CERT).")

@@ -49,6 +49,8 @@ struct ServerOptions: ParsableArguments {
     @Option(help: "The control plane shared by every gateway: etcd://HOST:PORT[,HOST:PORT…][/NAMESPACE] (env QANTARA_CONTROL); default: embedded in --data.")
     var control: String? = ProcessInfo.processInfo.environment["QANTARA_CONTROL"]
 
+    @OptionGroup var controlTLS: ControlTLSOptions
+
     @Option(help: "Reach nodes and key stores over mutual TLS with this PEM certificate chain, the gateway's identity (env QANTARA_PEER_CERT; with --peer-key and --peer-ca).")
     var peerCert: String? = ProcessInfo.processInfo.environment["QANTARA_PEER_CERT"]
 
@@ -73,9 +75,10 @@ struct ServerOptions: ParsableArguments {
             throw ValidationError("--jurisdiction must be a jurisdiction code, got \(jurisdiction)")
         }
         _ = try peerTLS()
-        if let control, !control.hasPrefix("etcd://") {
-            throw ValidationError("--control must be etcd://HOST:PORT[,HOST:PORT…][/NAMESPACE], got \(control)")
+        if let control, !control.hasPrefix("etcd://"), !control.hasPrefix("etcds://") {
+            throw ValidationError("--control must be etcd[s]://HOST:PORT[,HOST:PORT…][/NAMESPACE], got \(control)")
         }
+        _ = try controlTLS.configuration(for: control ?? "etcd://")
     }
 
     func peerTLS() throws -> MutualTLS? {
@@ -101,6 +104,7 @@ struct ServerOptions: ParsableArguments {
         if let tlsCert, let tlsKey { runtime.tls = .init(certificate: tlsCert, key: tlsKey) }
         runtime.jurisdiction = jurisdiction.flatMap { Jurisdiction($0.uppercased()) }
         runtime.controlURL = control
+        runtime.controlTLS = try? controlTLS.configuration(for: control ?? "etcd://")
         runtime.peerTLS = try? peerTLS()
         return runtime
     }

@@ -17,23 +17,27 @@ ROOT_KEY, ROOT_SECRET = "QKFEDERATIONROOTKEY0", "federation-root-secret-01234567
 class Etcd:
     """Debian's etcd on loopback, its data in a directory of the test; stopped by PID (SIGKILL: an outage)."""
 
-    def __init__(self, directory):
+    def __init__(self, directory, tls=None):
+        """With `tls` (certificate, key, client CA): clients over TLS only, each with a certificate of that CA."""
         self.directory = directory
         self.port, self.peer_port = free_port(), free_port()
+        self.tls = tls
         self.process = None
 
     @property
     def url(self):
-        return f"etcd://127.0.0.1:{self.port}"
+        return f"etcd{'s' if self.tls else ''}://127.0.0.1:{self.port}"
 
     def start(self, timeout=30):
         self.directory.mkdir(parents=True, exist_ok=True)
         peer = f"http://127.0.0.1:{self.peer_port}"
+        client = f"http{'s' if self.tls else ''}://127.0.0.1:{self.port}"
+        tls = [] if not self.tls else ["--cert-file", str(self.tls[0]), "--key-file", str(self.tls[1]),
+                                       "--client-cert-auth", "--trusted-ca-file", str(self.tls[2])]
         self.log = open(self.directory / "etcd.log", "ab")
         self.process = subprocess.Popen(
             ["etcd", "--name", "e2e", "--data-dir", str(self.directory / "data"),
-             "--listen-client-urls", f"http://127.0.0.1:{self.port}",
-             "--advertise-client-urls", f"http://127.0.0.1:{self.port}",
+             "--listen-client-urls", client, "--advertise-client-urls", client, *tls,
              "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer, "--initial-cluster", f"e2e={peer}"],
             stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.time() + timeout

@@ -227,6 +227,38 @@ def test_migrate_an_embedded_control_plane_into_etcd(federation, tmp_path):
     assert missing.returncode != 0 and "no control database" in missing.stderr
 
 
+def test_etcd_over_tls_with_client_certificates(tmp_path):
+    """etcd answering only TLS clients with a certificate of its CA: a gateway with one works, without one (or over
+    plain etcd://) it does not start."""
+    from federation import Etcd
+    from pki import Authority
+    from qantara import Server
+    authority = Authority(tmp_path / "etcd-pki", "MA", name="etcd-ca")
+    server_cert, server_key = authority.issue("etcd-server", "/C=MA/O=Qantara/CN=etcd", ip="127.0.0.1")
+    client_cert, client_key = authority.issue("etcd-client", "/C=MA/O=Qantara/CN=gateway")
+    etcd = Etcd(tmp_path / "etcd", tls=(server_cert, server_key, authority.certificate)).start()
+    try:
+        good = Server(tmp_path / "good", env={"QANTARA_CONTROL": etcd.url, "QANTARA_CONTROL_CA": str(authority.certificate),
+                                              "QANTARA_CONTROL_CERT": str(client_cert),
+                                              "QANTARA_CONTROL_KEY": str(client_key)}).start()
+        try:
+            s3 = good.client()
+            s3.create_bucket(Bucket="over-tls")
+            s3.put_object(Bucket="over-tls", Key="k", Body=b"v")
+            assert s3.get_object(Bucket="over-tls", Key="k")["Body"].read() == b"v"
+        finally:
+            assert good.stop() == 0
+        for name, env in [("no-client-cert", {"QANTARA_CONTROL": etcd.url,
+                                              "QANTARA_CONTROL_CA": str(authority.certificate)}),
+                          ("plain", {"QANTARA_CONTROL": etcd.url.replace("etcds://", "etcd://")})]:
+            refused = Server(tmp_path / name, env=env)
+            with pytest.raises(RuntimeError) as caught:
+                refused.start(timeout=30)
+            assert "unavailable" in str(caught.value) or "unreachable" in str(caught.value), str(caught.value)[-500:]
+    finally:
+        etcd.stop()
+
+
 # --- mutual TLS: nodes and key stores accept only certificates of the jurisdictions' authorities ---
 
 def tls_call(host, port, path, cert=None, ca=None, body=None):
