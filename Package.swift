@@ -147,7 +147,8 @@ let package = Package(
         ]),
         .testTarget(name: "S3APITests", dependencies: ["S3API", "ObjectService", "SigV4", "ObjectModel"]),
         .testTarget(name: "QantaraTests", dependencies: [
-            "qantara", "Sovereignty", "ObjectModel", "Hashing",
+            "qantara", "Sovereignty", "ObjectModel", "Hashing", "Admin", "StorageEngine",
+            .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "X509", package: "swift-certificates"),
             .product(name: "Crypto", package: "swift-crypto"),
         ]),

@@ -42,8 +42,9 @@ public final class EtcdControlStore: ControlStore {
             throw InvalidAddress(description: "\(url): expected etcd://HOST:PORT[,HOST:PORT…][/NAMESPACE]")
         }
         let trimmed = path.hasSuffix("/") ? String(path.dropLast()) : String(path)
-        guard trimmed.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F }) else {
-            throw InvalidAddress(description: "\(url): the namespace must be printable ASCII")
+        // No '/' inside: a namespace nested in another would show its records to the outer one.
+        guard trimmed.utf8.allSatisfy({ $0 > 0x20 && $0 < 0x7F && $0 != 0x2F }) else {
+            throw InvalidAddress(description: "\(url): the namespace must be printable ASCII without '/'")
         }
         self.endpoints = endpoints
         self.namespace = (trimmed.isEmpty ? "qantara" : trimmed) + "/"
@@ -75,14 +76,15 @@ public final class EtcdControlStore: ControlStore {
                 failures.append("\(endpoints[index]): \(error)")
                 continue
             }
-            preferred.store(index, ordering: .relaxed)
             let data = Data(bytes.readableBytesView)
             guard response.status == .ok else {
                 let message = (try? JSONDecoder().decode(EtcdWire.ErrorBody.self, from: data))?.message
                     ?? String(decoding: data.prefix(200), as: UTF8.self)
-                // A member that lost its quorum answers, but cannot commit: as good as unreachable.
-                throw ControlStoreError.unavailable("\(endpoints[index]) answered \(response.status.code): \(message)")
+                // A member that lost its quorum answers, but cannot commit: as good as unreachable; the next may.
+                failures.append("\(endpoints[index]) answered \(response.status.code): \(message)")
+                continue
             }
+            preferred.store(index, ordering: .relaxed)
             do { return try JSONDecoder().decode(type, from: data) } catch {
                 throw ControlStoreError.malformed("\(path): \(error)")
             }
@@ -143,16 +145,37 @@ public final class EtcdControlStore: ControlStore {
         return .conflict(answer.responses?.first?.response_range?.kvs?.first.flatMap(entry))
     }
 
-    public func delete(_ key: String) async throws -> Int64 {
-        let answer = try await call("/v3/kv/deleterange", EtcdWire.DeleteRangeRequest(key: storeKey(key)),
-                                    as: EtcdWire.RevisionResponse.self)
-        return try Self.revision(answer.header)
+    public func delete(_ key: String, ifRevision expected: Int64?) async throws -> ControlWrite {
+        guard let expected else {
+            let answer = try await call("/v3/kv/deleterange", EtcdWire.DeleteRangeRequest(key: storeKey(key)),
+                                        as: EtcdWire.RevisionResponse.self)
+            return .written(revision: try Self.revision(answer.header))
+        }
+        let answer = try await call("/v3/kv/txn", EtcdWire.TxnRequest(
+            compare: [.init(key: storeKey(key), target: "MOD", result: "EQUAL", mod_revision: .init(expected))],
+            success: [.init(request_delete_range: .init(key: storeKey(key)))],
+            failure: [.init(request_range: .init(key: storeKey(key)))]), as: EtcdWire.TxnResponse.self)
+        if answer.succeeded == true { return .written(revision: try Self.revision(answer.header)) }
+        return .conflict(answer.responses?.first?.response_range?.kvs?.first.flatMap(entry))
+    }
+
+    public func progress(after revision: Int64) async throws -> ControlProgress? {
+        let start = Array(namespace.utf8)
+        let answer = try await call("/v3/kv/range", EtcdWire.RangeRequest(
+            key: EtcdWire.Bytes(start), range_end: EtcdWire.Bytes(prefixSuccessor(start) ?? []), limit: .init(1),
+            sort_order: "ASCEND", sort_target: "MOD", keys_only: true, min_mod_revision: .init(revision + 1)),
+            as: EtcdWire.RangeResponse.self)
+        return ControlProgress(oldestChange: answer.kvs?.first?.mod_revision?.value, revision: try Self.revision(answer.header))
     }
 
     public func compact() async throws {
         let current = try await call("/v3/kv/range", EtcdWire.RangeRequest(key: storeKey("")), as: EtcdWire.RangeResponse.self)
-        _ = try await call("/v3/kv/compaction", EtcdWire.CompactionRequest(
-            revision: .init(try Self.revision(current.header)), physical: true), as: EtcdWire.RevisionResponse.self)
+        do {
+            _ = try await call("/v3/kv/compaction", EtcdWire.CompactionRequest(
+                revision: .init(try Self.revision(current.header)), physical: true), as: EtcdWire.RevisionResponse.self)
+        } catch ControlStoreError.unavailable(let message) where message.contains("has been compacted") {
+            // Nothing written since the last compaction: nothing left to drop.
+        }
     }
 
     public func changes(after revision: Int64) -> AsyncThrowingStream<ControlChange, any Error>? {
@@ -180,6 +203,8 @@ public final class EtcdControlStore: ControlStore {
         let endpoint = endpoints[preferred.load(ordering: .relaxed) % endpoints.count]
         var request = HTTPClientRequest(url: "\(scheme)://\(endpoint)/v3/watch")
         request.method = .POST
+        // A member cut off from its cluster's leader would serve a watch that never hears of new changes: refused.
+        request.headers.add(name: "Grpc-Metadata-hasleader", value: "true")
         request.headers.add(name: "Content-Type", value: "application/json")
         request.body = .bytes(ByteBuffer(bytes: try JSONEncoder().encode(body)))
         let response: HTTPClientResponse

@@ -54,6 +54,10 @@ enum EtcdWire {
         var range_end: Bytes?
         var limit: Int64Text?
         var revision: Int64Text?
+        var sort_order: String?
+        var sort_target: String?
+        var keys_only: Bool?
+        var min_mod_revision: Int64Text?
     }
 
     struct RangeResponse: Codable {
@@ -81,6 +85,7 @@ enum EtcdWire {
     struct RequestOp: Codable {
         var request_put: PutRequest?
         var request_range: RangeRequest?
+        var request_delete_range: DeleteRangeRequest?
     }
 
     struct TxnRequest: Codable {

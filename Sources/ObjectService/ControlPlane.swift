@@ -1,5 +1,6 @@
 import Foundation
 import Hashing
+import Logging
 import ObjectModel
 import StorageEngine
 import Synchronization
@@ -33,23 +34,34 @@ public final class ControlPlane: Sendable {
     let cache = Mutex(Cache())
     private let root: AccessKeyRecord
     private let clock: SequenceClock
+    private let logger: Logger
 
     /// Loads the control plane from `store`, opening its sealed secrets with `secrets`, and installs the root key
     /// (kept in memory, not stored). `jobs` keeps this gateway's key rewrap jobs.
+    /// A record that does not load is left out (and logged); when access keys are stored but none opens, the control
+    /// key is not theirs, and the start fails.
     public static func open(store: any ControlStore, jobs: any KeyValueEngine, root: (accessKeyID: String, secret: String),
-                            clock: SequenceClock, secrets: ControlSecrets) async throws -> ControlPlane {
-        let control = ControlPlane(store: store, jobs: jobs, root: root, clock: clock, secrets: secrets)
-        try await control.reload()
+                            clock: SequenceClock, secrets: ControlSecrets,
+                            logger: Logger = Logger(label: "qantara.control")) async throws -> ControlPlane {
+        let control = ControlPlane(store: store, jobs: jobs, root: root, clock: clock, secrets: secrets, logger: logger)
+        let snapshot = try await control.reload()
+        let stored = snapshot.entries.filter { $0.key.hasPrefix("k/") }
+        if !stored.isEmpty, control.cache.withLock({ $0.keys.isEmpty }) {
+            throw ObjectServiceError.internalError("none of the \(stored.count) stored access keys opens under this control "
+                + "key: the control plane (\(store.name)) belongs to another control key")
+        }
         if control.cache.withLock({ $0.tenants[rootTenant] }) == nil {
             _ = try? await control.createTenant(rootTenant)
         }
-        // Secrets stored in the clear by an earlier version are sealed now, and the old values compacted away.
-        let unsealed = try await store.snapshot(prefix: "k/").entries.filter {
-            (try? JSONDecoder().decode(StoredAccessKey.self, from: Data($0.value)))?.sealedSecret == nil
+        // Secrets stored in the clear by an earlier version are sealed now (unless changed meanwhile), and the old
+        // values compacted away.
+        let unsealed = stored.filter {
+            guard let record = try? JSONDecoder().decode(StoredAccessKey.self, from: Data($0.value)) else { return false }
+            return record.sealedSecret == nil
         }
         for entry in unsealed {
             if let record = control.cache.withLock({ $0.keys[String(entry.key.dropFirst(2))] }) {
-                try await control.store(record)
+                try await control.store(record, ifRevision: entry.revision)
             }
         }
         if !unsealed.isEmpty { try await store.compact() }
@@ -63,8 +75,9 @@ public final class ControlPlane: Sendable {
     }
 
     private init(store: any ControlStore, jobs: any KeyValueEngine, root: (accessKeyID: String, secret: String),
-                 clock: SequenceClock, secrets: ControlSecrets) {
+                 clock: SequenceClock, secrets: ControlSecrets, logger: Logger) {
         self.store = store
+        self.logger = logger
         self.jobEngine = jobs
         self.secrets = secrets
         self.clock = clock
@@ -72,13 +85,36 @@ public final class ControlPlane: Sendable {
                                     status: .active, createdMillis: 0, isRoot: true)
     }
 
-    /// Replaces the cache with the store's current records (at start, and when a watch fell too far behind).
-    func reload() async throws {
+    /// Replaces the cache with the store's current records (at start, and when a watch fell too far behind). A record
+    /// that does not load is logged and left out (fail closed), never a reason to keep an older cache; what this
+    /// gateway changed after the snapshot was read stays.
+    /// `discardingNewer`: the store's history restarted (a restore), so nothing this gateway knew counts.
+    @discardableResult
+    func reload(discardingNewer: Bool = false) async throws -> ControlSnapshot {
         let snapshot = try await store.snapshot(prefix: "")
         var loaded = Cache()
         loaded.revision = snapshot.revision
-        for entry in snapshot.entries { try apply(.put(entry), to: &loaded) }
-        cache.withLock { $0 = loaded }
+        for entry in snapshot.entries {
+            do { try apply(.put(entry), to: &loaded) } catch {
+                loaded.revisions[entry.key] = entry.revision
+                logger.error("a control-plane record does not load; kept out of the cache", metadata: [
+                    "key": "\(entry.key)", "revision": "\(entry.revision)", "error": "\(error)"])
+            }
+        }
+        cache.withLock { current in
+            for (key, revision) in current.revisions where revision > snapshot.revision && !discardingNewer {
+                loaded.revisions[key] = revision
+                let name = String(key.dropFirst(2))
+                switch key.prefix(2) {
+                case "t/": loaded.tenants[name] = current.tenants[name]
+                case "k/": loaded.keys[name] = current.keys[name]
+                case "b/": loaded.buckets[name] = current.buckets[name]
+                default: break
+                }
+            }
+            current = loaded
+        }
+        return snapshot
     }
 
     /// Applies a change the watch reported (or this gateway made), unless the cache already holds a newer one.
@@ -141,29 +177,28 @@ public final class ControlPlane: Sendable {
                                status: stored.status, createdMillis: stored.createdMillis, isRoot: false)
     }
 
-    /// Stores an access key, its secret sealed.
-    private func store(_ record: AccessKeyRecord) async throws {
+    /// Stores an access key, its secret sealed (only over the given revision, when one is).
+    private func store(_ record: AccessKeyRecord, ifRevision expected: Int64? = nil) async throws {
         try await write("k/\(record.accessKeyID)", StoredAccessKey(
             accessKeyID: record.accessKeyID, sealedSecret: secrets.seal(record.secretAccessKey, id: record.accessKeyID),
-            tenant: record.tenant, status: record.status, createdMillis: record.createdMillis))
+            tenant: record.tenant, status: record.status, createdMillis: record.createdMillis), ifRevision: expected)
     }
 
-    /// Writes a record (unconditionally, or only where absent) and applies it to the cache; nil when `onlyIfAbsent`
-    /// and the key exists, with what it holds.
+    /// Writes a record (unconditionally, or over the revision given: 0 only where absent) and applies it to the cache;
+    /// on a conflict, what the key holds (nil when it is absent).
     @discardableResult
-    private func write(_ key: String, _ value: some Encodable, onlyIfAbsent: Bool = false) async throws -> ControlEntry? {
+    private func write(_ key: String, _ value: some Encodable, ifRevision expected: Int64? = nil) async throws
+        -> ControlWrite
+    {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys]
         let bytes = Array(try encoder.encode(value))
-        switch try await reaching({ try await store.write(key, bytes, ifRevision: onlyIfAbsent ? 0 : nil) }) {
-        case .written(let revision):
-            try apply(.put(ControlEntry(key: key, value: bytes, revision: revision)))
-            return nil
-        case .conflict(let current):
-            guard let current else { throw ObjectServiceError.serviceUnavailable("\(key) changed while written; retry") }
-            try? apply(.put(current))
-            return current
+        let outcome = try await reaching { try await store.write(key, bytes, ifRevision: expected) }
+        switch outcome {
+        case .written(let revision): try apply(.put(ControlEntry(key: key, value: bytes, revision: revision)))
+        case .conflict(let current): if let current { try? apply(.put(current)) }
         }
+        return outcome
     }
 
     /// Runs a store operation, answering 503 when the store cannot be reached.
@@ -214,7 +249,7 @@ public final class ControlPlane: Sendable {
     public func createTenant(_ name: String) async throws -> TenantRecord {
         if let problem = TenantName.problem(name) { throw ObjectServiceError.invalidArgument(problem) }
         let record = TenantRecord(name: name, createdMillis: clock.nowMillis())
-        if try await write("t/\(name)", record, onlyIfAbsent: true) != nil {
+        guard case .written = try await write("t/\(name)", record, ifRevision: 0) else {
             throw ObjectServiceError.tenantAlreadyExists(name)
         }
         return record
@@ -241,18 +276,36 @@ public final class ControlPlane: Sendable {
                 : ObjectServiceError.bucketAlreadyExists(name)
         }
         let record = BucketRecord(name: name, tenant: tenant, jurisdiction: jurisdiction, createdMillis: clock.nowMillis())
-        if let winner = try await write("b/\(name)", record, onlyIfAbsent: true) {
-            let owner = try? JSONDecoder().decode(BucketRecord.self, from: Data(winner.value))
+        if case .conflict(let winner) = try await write("b/\(name)", record, ifRevision: 0) {
+            let owner = winner.flatMap { try? JSONDecoder().decode(BucketRecord.self, from: Data($0.value)) }
             throw owner?.tenant == tenant ? ObjectServiceError.bucketAlreadyOwnedByYou(name)
                 : ObjectServiceError.bucketAlreadyExists(name)
         }
         return record
     }
 
+    /// Checks that the bucket this gateway knows is the one the store holds (not deleted and made again by another
+    /// gateway meanwhile); a control change, so refused (503) while the store is unreachable.
+    public func confirmBucket(_ name: String) async throws {
+        let key = "b/\(name)"
+        let known = cache.withLock { $0.revisions[key] }
+        let current = try await reaching { try await store.get(key) }
+        guard let current, current.revision == known else {
+            if let current { try? apply(.put(current)) }
+            throw ObjectServiceError.operationAborted(name)
+        }
+    }
+
+    /// Removes the bucket's record, only if it is still the one this gateway knows.
     public func deleteBucketRecord(_ name: String) async throws {
         let key = "b/\(name)"
-        let revision = try await reaching { try await store.delete(key) }
-        try apply(.deleted(key: key, revision: revision))
+        let known = cache.withLock { $0.revisions[key] }
+        switch try await reaching({ try await store.delete(key, ifRevision: known) }) {
+        case .written(let revision): try apply(.deleted(key: key, revision: revision))
+        case .conflict(let current):
+            if let current { try? apply(.put(current)) }
+            throw ObjectServiceError.operationAborted(name)
+        }
     }
 }
 

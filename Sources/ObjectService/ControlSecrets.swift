@@ -124,7 +124,7 @@ public final class ControlSecrets: Sendable {
                 guard case .written = try await store.write(documentKey, try encode(document), ifRevision: current.revision)
                 else { continue }
             }
-            if try await store.get(legacyKey) != nil { try await store.delete(legacyKey) }
+            if try await store.get(legacyKey) != nil { try await store.delete(legacyKey, ifRevision: nil) }
             return secrets
         }
     }

@@ -39,6 +39,18 @@ public enum ControlChange: Sendable, Equatable {
     }
 }
 
+/// Where a store stands against what a gateway has seen of it.
+public struct ControlProgress: Sendable, Equatable {
+    /// The oldest revision after the one asked about at which a present record changed.
+    public var oldestChange: Int64?
+    public var revision: Int64
+
+    public init(oldestChange: Int64?, revision: Int64) {
+        self.oldestChange = oldestChange
+        self.revision = revision
+    }
+}
+
 /// The outcome of a conditional write.
 public enum ControlWrite: Sendable, Equatable {
     case written(revision: Int64)
@@ -78,12 +90,17 @@ public protocol ControlStore: Sendable {
     /// Writes `value` if the key is at revision `expected` (0: absent), or unconditionally when `expected` is nil;
     /// durable when it answers `.written`.
     func write(_ key: String, _ value: [UInt8], ifRevision expected: Int64?) async throws -> ControlWrite
-    /// Removes the key (absent already: no error); the revision of the change.
-    @discardableResult func delete(_ key: String) async throws -> Int64
+    /// Removes the key if it is at revision `expected` (nil: whatever it holds; absent already: written, no error).
+    @discardableResult func delete(_ key: String, ifRevision expected: Int64?) async throws -> ControlWrite
     /// Changes after `revision`, in revision order, within a second of their commit, with no polling; nil when this
     /// store has no other writer (the embedded store: this process makes every change itself). The sequence ends with
     /// an error when the store becomes unreachable (``ControlStoreError/compacted(_:)`` when `revision` is too old).
     func changes(after revision: Int64) -> AsyncThrowingStream<ControlChange, any Error>?
+    /// The oldest revision after `revision` at which a record still present changed (nil: none), and the store's
+    /// current revision: what a healthy watch delivers within a second, so a gateway can tell a watch that fell silent
+    /// (a half-open connection, a member cut off from its cluster) from a quiet store, and a store restored to an
+    /// earlier revision. Nil for a store with no other writer.
+    func progress(after revision: Int64) async throws -> ControlProgress?
     /// Drops superseded values from the store's history (an access key's secret rewritten sealed must not linger).
     func compact() async throws
 }
@@ -135,18 +152,25 @@ public final class EmbeddedControlStore: ControlStore {
         }
     }
 
-    public func delete(_ key: String) async throws -> Int64 {
+    public func delete(_ key: String, ifRevision expected: Int64?) async throws -> ControlWrite {
         try state.withLock { state in
+            if let expected {
+                let current = try engine.get(Array(key.utf8))
+                    .map { ControlEntry(key: key, value: $0, revision: state.revisions[key] ?? 1) }
+                guard (current?.revision ?? 0) == expected else { return .conflict(current) }
+            }
             var batch = WriteBatch()
             batch.delete(Array(key.utf8))
             try engine.write(batch, sync: true)
             state.revision += 1
             state.revisions[key] = nil
-            return state.revision
+            return .written(revision: state.revision)
         }
     }
 
     public func changes(after revision: Int64) -> AsyncThrowingStream<ControlChange, any Error>? { nil }
+
+    public func progress(after revision: Int64) async throws -> ControlProgress? { nil }
 
     public func compact() async throws { try engine.compact() }
 }

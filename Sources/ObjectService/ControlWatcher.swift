@@ -1,5 +1,6 @@
 import Logging
 import ServiceLifecycle
+import Synchronization
 
 /// Keeps a gateway's control-plane cache current with the changes other gateways make (a new bucket, a revoked
 /// access key), through the store's watch: no polling, a change is seen within a second of its commit. When the store
@@ -10,11 +11,16 @@ public final class ControlWatcher: Service, Sendable {
     private let control: ControlPlane
     private let logger: Logger
     private let retryMax: Duration
+    private let livenessInterval: Duration
+    /// Since when the store could not be reached (logged once per outage), if it cannot.
+    private let unreachableSince = Mutex<ContinuousClock.Instant?>(nil)
 
-    public init(control: ControlPlane, logger: Logger, retryMax: Duration = .milliseconds(500)) {
+    public init(control: ControlPlane, logger: Logger, retryMax: Duration = .milliseconds(500),
+                livenessInterval: Duration = .milliseconds(500)) {
         self.control = control
         self.logger = logger
         self.retryMax = retryMax
+        self.livenessInterval = livenessInterval
     }
 
     public func run() async throws {
@@ -25,22 +31,15 @@ public final class ControlWatcher: Service, Sendable {
 
     func follow() async {
         var retry = Duration.milliseconds(50)
-        var unreachableSince: ContinuousClock.Instant?
         while !Task.isCancelled {
             guard let changes = control.store.changes(after: control.revision) else { return }
             do {
-                for try await change in changes {
-                    if let since = unreachableSince {
-                        logger.info("control plane reachable again", metadata: [
-                            "store": "\(control.store.name)", "after": "\(ContinuousClock.now - since)"])
-                        unreachableSince = nil
-                    }
-                    do { try control.apply(change) } catch {
-                        logger.error("a control-plane record does not load; kept out of the cache", metadata: [
-                            "revision": "\(change.revision)", "error": "\(error)"])
-                    }
-                    control.advance(to: change.revision)
-                    retry = .milliseconds(50)
+                // The watch and its check run together; whichever ends first (an error, a silent watch) ends both.
+                try await withThrowingTaskGroup(of: Void.self) { group in
+                    group.addTask { try await self.consume(changes) }
+                    group.addTask { try await self.checkLiveness() }
+                    try await group.next()
+                    group.cancelAll()
                 }
             } catch ControlStoreError.compacted(let revision) {
                 logger.warning("control-plane watch fell behind a compaction; reloading", metadata: ["revision": "\(revision)"])
@@ -48,14 +47,62 @@ public final class ControlWatcher: Service, Sendable {
                     logger.warning("control-plane reload failed", metadata: ["error": "\(error)"])
                 }
             } catch {
-                if unreachableSince == nil {
-                    unreachableSince = .now
+                if Task.isCancelled { return }
+                let first = unreachableSince.withLock { since in
+                    defer { if since == nil { since = .now } }
+                    return since == nil
+                }
+                if first {
                     logger.warning("control plane unreachable: serving from the cache, control changes refused",
                                    metadata: ["store": "\(control.store.name)", "error": "\(error)"])
                 }
+                try? await Task.sleep(for: retry)
+                retry = min(retry * 2, retryMax)
+                continue
             }
-            try? await Task.sleep(for: retry)
-            retry = min(retry * 2, retryMax)
+            retry = .milliseconds(50)
+        }
+    }
+
+    /// Applies the watch's changes until it ends (always with an error: a watch does not end while the store is up).
+    private func consume(_ changes: AsyncThrowingStream<ControlChange, any Error>) async throws {
+        for try await change in changes {
+            if let since = unreachableSince.withLock({ since in defer { since = nil }; return since }) {
+                logger.info("control plane reachable again", metadata: [
+                    "store": "\(control.store.name)", "after": "\(ContinuousClock.now - since)"])
+            }
+            do { try control.apply(change) } catch {
+                logger.error("a control-plane record does not load; kept out of the cache", metadata: [
+                    "revision": "\(change.revision)", "error": "\(error)"])
+            }
+            control.advance(to: change.revision)
+        }
+        throw ControlStoreError.unavailable("the watch ended")
+    }
+
+    /// Ends the watch when it fell silent: a change the store committed a check ago that the watch has not delivered
+    /// since (a half-open connection to a member that died, a member cut off from its cluster). Without this a revoked
+    /// key would stay valid on this gateway for as long as the connection looks open.
+    private func checkLiveness() async throws {
+        var awaited: Int64?
+        while true {
+            try await Task.sleep(for: livenessInterval)
+            if let awaited, control.revision < awaited {
+                throw ControlStoreError.unavailable("the watch fell silent: revision \(awaited) not delivered in "
+                    + "\(livenessInterval)")
+            }
+            // A store unreachable for this check: the watch itself fails, or the next check tells.
+            let seen = control.revision
+            guard let progress = try? await control.store.progress(after: seen) else { awaited = nil; continue }
+            if progress.revision < seen {
+                // Restored from a backup to an earlier revision: every revision this gateway knows is from another
+                // history; start over from the store as it is.
+                logger.warning("the control plane went back to an earlier revision (restored?); reloading", metadata: [
+                    "revision": "\(progress.revision)", "seen": "\(seen)"])
+                try await control.reload(discardingNewer: true)
+                throw ControlStoreError.unavailable("the control plane's history restarted")
+            }
+            awaited = progress.oldestChange
         }
     }
 }

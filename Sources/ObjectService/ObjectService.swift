@@ -122,6 +122,8 @@ public final class ObjectService: Sendable {
         defer { writes.reopen(name) }
         let page = try await store.list(record.jurisdiction, bucket: name, ListRequest(maxKeys: 1))
         guard page.objects.isEmpty else { throw ObjectServiceError.bucketNotEmpty(name) }
+        // Another gateway may have deleted it and someone made it again: purge only the bucket this one knows.
+        try await control.confirmBucket(name)
         try await store.purgeBucket(record.jurisdiction, bucket: name)
         try await control.deleteBucketRecord(name)
         logger.info("bucket deleted", metadata: ["bucket": "\(name)", "tenant": "\(principal.tenant)"])

@@ -66,6 +66,16 @@ struct ControlCommand: AsyncParsableCommand {
             }
             var records = [ControlEntry]()
             for prefix in Self.prefixes { records += try await source.snapshot(prefix: prefix).entries }
+            // A secret an earlier version kept in the clear must not reach etcd (and its history) as such.
+            let clear = records.filter { record in
+                record.key.hasPrefix("k/") && (try? JSONDecoder().decode(ClearSecretProbe.self, from: Data(record.value)))?
+                    .secretAccessKey != nil
+            }
+            guard clear.isEmpty else {
+                throw AdminClient.Failure(description: "\(path) holds \(clear.count) access key secret(s) in the clear "
+                    + "(an earlier version's records): start its gateway once with this version, which seals them, "
+                    + "then migrate")
+            }
             do { try await copy(records, from: path, to: target) } catch let error as ControlStoreError {
                 throw AdminClient.Failure(description: "\(to): \(error)")
             }
@@ -97,4 +107,9 @@ struct ControlCommand: AsyncParsableCommand {
                 + "\(count("s/")) control key records (\(pending.count) written, \(present) already there)")
         }
     }
+}
+
+/// An access-key record as an earlier version stored it: its secret in the clear.
+private struct ClearSecretProbe: Decodable {
+    var secretAccessKey: String?
 }

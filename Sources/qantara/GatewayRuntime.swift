@@ -102,17 +102,8 @@ struct GatewayRuntime {
         }
         let threadPool = NIOThreadPool(numberOfThreads: Limits.storageThreadCount)
         threadPool.start()
-        let clientTLS = try peerTLS?.clientConfiguration()
-        let http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(
-            tlsConfiguration: clientTLS,
-            timeout: .init(connect: .seconds(1)), connectionPool: .init(idleTimeout: .seconds(60),
-                                                                        concurrentHTTP1ConnectionsPerHostSoftLimit: 32)))
-        // A segment stream holds its connection for as long as its object takes: streams get their own pool, so
-        // commits, manifests, pings and key-store calls never queue behind them.
-        let streams = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(
-            tlsConfiguration: clientTLS,
-            timeout: .init(connect: .seconds(1)), connectionPool: .init(idleTimeout: .seconds(60),
-                                                                        concurrentHTTP1ConnectionsPerHostSoftLimit: 256)))
+        let peers = try PeerClients(tls: peerTLS, jurisdictions: topology.jurisdictions.map(\.code))
+        let http = peers.plain.http
         let token = environment["QANTARA_NODE_TOKEN"]
 
         var local = [LocalStorageNode]()
@@ -120,8 +111,9 @@ struct GatewayRuntime {
         for entry in topology.jurisdictions {
             for node in entry.nodes {
                 if let remote = node.address {
-                    clients.append(HTTPNodeClient(node: node.id, jurisdiction: entry.code, address: remote, http: http,
-                                                  streams: streams, token: token, tls: peerTLS != nil))
+                    clients.append(HTTPNodeClient(node: node.id, jurisdiction: entry.code, address: remote,
+                                                  http: peers.http(entry.code), streams: peers.streams(entry.code),
+                                                  token: token, tls: peerTLS != nil))
                 } else {
                     let path = data + "/nodes/" + node.id.rawValue
                     let opened = try LocalStorageNode(
@@ -144,7 +136,8 @@ struct GatewayRuntime {
                     keyStoreClients.append((gateway, store))
                 } else if let address = entry.keyStore, peerTLS != nil || tokens[gateway] != nil {
                     keyStoreClients.append((gateway, HTTPKeyStoreClient(jurisdiction: entry.code, address: address,
-                                                                        http: http, token: tokens[gateway],
+                                                                        http: peers.http(entry.code),
+                                                                        token: tokens[gateway],
                                                                         tls: peerTLS != nil)))
                 }
             }
@@ -231,8 +224,7 @@ struct GatewayRuntime {
         }
         for node in local { node.close() }
         controlEngine.close()
-        try await http.shutdown()
-        try await streams.shutdown()
+        try await peers.shutdown()
         try await controlHTTP?.shutdown()
         try await threadPool.shutdownGracefully()
         logger.info("qantara stopped")

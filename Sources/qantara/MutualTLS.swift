@@ -1,4 +1,5 @@
 import ArgumentParser
+import AsyncHTTPClient
 import Foundation
 import KeyStoreHTTP
 import NIOSSL
@@ -63,8 +64,19 @@ struct MutualTLS {
         return configuration
     }
 
-    /// A client's: its certificate presented, the server's verified against the authorities and the address.
-    func clientConfiguration() throws -> TLSConfiguration {
+    /// A client's, to the components of `jurisdiction`: its certificate presented, the server's verified against
+    /// that jurisdiction's authority alone (another jurisdiction's authority cannot vouch for MA's key store) and
+    /// the address dialled.
+    func clientConfiguration(for jurisdiction: Jurisdiction) throws -> TLSConfiguration {
+        let own = authorities.filter { $0.0 == jurisdiction }
+        guard !own.isEmpty else {
+            throw Invalid(description: "no certificate authority of \(jurisdiction) given (--peer-ca \(jurisdiction)=FILE): "
+                + "its nodes and key store cannot be verified")
+        }
+        return try MutualTLS(certificate: certificate, key: key, authorities: own).clientConfiguration()
+    }
+
+    private func clientConfiguration() throws -> TLSConfiguration {
         var configuration = TLSConfiguration.makeClientConfiguration()
         configuration.minimumTLSVersion = .tlsv13
         configuration.verifySignatureAlgorithms = Self.signatureAlgorithms
@@ -86,6 +98,50 @@ struct MutualTLS {
             map[code] = authority
         }
         return CertificateIdentities(authorities: map)
+    }
+}
+
+/// The gateway's HTTP clients of nodes and key stores: under mutual TLS one pair per jurisdiction (each trusting
+/// that jurisdiction's authority alone), else one pair for all. Each pair: calls, and segment streams apart (a stream
+/// holds its connection while its object passes, so commits, manifests, pings and key-store calls never queue
+/// behind them).
+struct PeerClients {
+    struct Pair {
+        let http: HTTPClient
+        let streams: HTTPClient
+
+        init(_ tls: TLSConfiguration?) {
+            http = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(
+                tlsConfiguration: tls, timeout: .init(connect: .seconds(1)),
+                connectionPool: .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 32)))
+            streams = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(
+                tlsConfiguration: tls, timeout: .init(connect: .seconds(1)),
+                connectionPool: .init(idleTimeout: .seconds(60), concurrentHTTP1ConnectionsPerHostSoftLimit: 256)))
+        }
+    }
+
+    /// Without TLS (and for what is not a node or a key store: etcd over plain HTTP).
+    let plain: Pair
+    let perJurisdiction: [Jurisdiction: Pair]
+
+    init(tls: MutualTLS?, jurisdictions: [Jurisdiction]) throws {
+        // Every configuration first: a client made and not shut down would stop the process on a bad file.
+        var configurations = [Jurisdiction: TLSConfiguration]()
+        if let tls {
+            for code in jurisdictions { configurations[code] = try tls.clientConfiguration(for: code) }
+        }
+        plain = Pair(nil)
+        perJurisdiction = configurations.mapValues { Pair($0) }
+    }
+
+    func http(_ jurisdiction: Jurisdiction) -> HTTPClient { (perJurisdiction[jurisdiction] ?? plain).http }
+    func streams(_ jurisdiction: Jurisdiction) -> HTTPClient { (perJurisdiction[jurisdiction] ?? plain).streams }
+
+    func shutdown() async throws {
+        for pair in [plain] + Array(perJurisdiction.values) {
+            try await pair.http.shutdown()
+            try await pair.streams.shutdown()
+        }
     }
 }
 

@@ -56,8 +56,9 @@ struct NodeProcess {
                                 logger: logger)
         let (id, jurisdiction, data) = (self.id, self.jurisdiction, self.data)
         let tlsNote = tls == nil ? "" : "mutual TLS "
+        let certificates = try tls?.certificateIdentities()
         let app = Application(
-            responder: server,
+            responder: GatewaysOrAnyone(node: server, certificates: certificates, logger: logger),
             server: try tls.map { try HTTPServerBuilder.tls(.http1OnEventLoops(configuration: .init(idleTimeout: .seconds(300))),
                                                             tlsConfiguration: try $0.serverConfiguration()) }
                 ?? .http1OnEventLoops(configuration: .init(idleTimeout: .seconds(300))),

@@ -39,11 +39,20 @@ enum ControlStoreConformance {
             return XCTFail("an unconditional write failed")
         }
         XCTAssertGreaterThan(third, second)
-        let deleted = try await store.delete("t/acme")
+        // A conditional delete at a stale revision loses and leaves the record; at the current one it removes it.
+        let beforeDelete = try await store.get("t/acme")
+        let staleDelete = try await store.delete("t/acme", ifRevision: second)
+        XCTAssertEqual(staleDelete, .conflict(beforeDelete))
+        guard case .written(let deleted) = try await store.delete("t/acme", ifRevision: third) else {
+            return XCTFail("a delete at the current revision failed")
+        }
         XCTAssertGreaterThan(deleted, third)
         let afterDelete = try await store.get("t/acme")
         XCTAssertNil(afterDelete)
-        try await store.delete("t/acme")
+        let again = try await store.delete("t/acme", ifRevision: nil)
+        guard case .written = again else { return XCTFail("deleting an absent key failed") }
+        let absentDelete = try await store.delete("t/acme", ifRevision: third)
+        XCTAssertEqual(absentDelete, .conflict(nil))
         guard case .written = try await store.write("t/acme", Array("again".utf8), ifRevision: 0) else {
             return XCTFail("a deleted key could not be created again")
         }
@@ -122,8 +131,19 @@ enum ControlStoreConformance {
         await assertFails(.noSuchAccessKey(key.accessKeyID)) {
             _ = try await control.revokeAccessKey(key.accessKeyID, tenant: "root")
         }
-        try await control.deleteBucketRecord("records")
-        XCTAssertNil(control.bucket("records"))
+        // A gateway that knew an older incarnation of a bucket (deleted and made again elsewhere) deletes nothing.
+        let elsewhere = try await ControlPlane.open(store: store, jobs: MemoryEngine(), root: root, clock: clock,
+                                                    secrets: secrets)
+        try await elsewhere.deleteBucketRecord("records")
+        _ = try await elsewhere.createBucket("records", tenant: "root", jurisdiction: Jurisdiction("US")!)
+        await assertFails(.operationAborted("records")) { try await control.confirmBucket("records") }
+        XCTAssertEqual(control.bucket("records")?.tenant, "root", "the conflict taught it the current record")
+        try await elsewhere.deleteBucketRecord("records")
+        _ = try await elsewhere.createBucket("records", tenant: "acme", jurisdiction: Jurisdiction("MA")!)
+        await assertFails(.operationAborted("records")) { try await control.deleteBucketRecord("records") }
+        XCTAssertEqual(control.bucket("records")?.jurisdiction, Jurisdiction("MA"))
+        try await elsewhere.deleteBucketRecord("records")
+        XCTAssertNil(elsewhere.bucket("records"))
         control = try await ControlPlane.open(store: store, jobs: MemoryEngine(), root: root, clock: clock, secrets: secrets)
         XCTAssertEqual(control.accessKey(key.accessKeyID)?.status, .revoked)
         XCTAssertNil(control.bucket("records"))

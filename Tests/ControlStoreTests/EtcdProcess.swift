@@ -10,6 +10,8 @@ final class EtcdProcess: @unchecked Sendable {
     let clientPort: Int
     let peerPort: Int
     private var process: Process?
+    /// Where its data is: `data`, then each restore's own directory.
+    private var dataDirectory: String
 
     var endpoint: String { "127.0.0.1:\(clientPort)" }
 
@@ -18,6 +20,7 @@ final class EtcdProcess: @unchecked Sendable {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         clientPort = Int.random(in: 20_000..<40_000)
         peerPort = clientPort + 1
+        dataDirectory = directory + "/data"
     }
 
     static var binary: String? {
@@ -32,7 +35,7 @@ final class EtcdProcess: @unchecked Sendable {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: binary)
         process.arguments = [
-            "--name", "test", "--data-dir", directory + "/data",
+            "--name", "test", "--data-dir", dataDirectory,
             "--listen-client-urls", "http://127.0.0.1:\(clientPort)",
             "--advertise-client-urls", "http://127.0.0.1:\(clientPort)",
             "--listen-peer-urls", "http://127.0.0.1:\(peerPort)",
@@ -60,6 +63,35 @@ final class EtcdProcess: @unchecked Sendable {
         guard let response = try? await HTTPClient.shared.execute(request, timeout: .seconds(1)),
               let body = try? await response.body.collect(upTo: 4096) else { return false }
         return String(buffer: body).contains("true")
+    }
+
+    /// `etcdctl snapshot save`: a backup of the running etcd.
+    func saveSnapshot() throws {
+        try etcdctl(["--endpoints", endpoint, "snapshot", "save", directory + "/snapshot.db"])
+    }
+
+    /// Restores the last snapshot into a fresh data directory, used from the next start (etcd must be stopped):
+    /// what an operator's restore from backup does, revisions back where the snapshot left them.
+    func restoreSnapshot() throws {
+        dataDirectory = directory + "/restored-\(UUID())"
+        try etcdctl(["snapshot", "restore", directory + "/snapshot.db", "--data-dir", dataDirectory, "--name", "test",
+                     "--initial-cluster", "test=http://127.0.0.1:\(peerPort)",
+                     "--initial-advertise-peer-urls", "http://127.0.0.1:\(peerPort)"])
+    }
+
+    private func etcdctl(_ arguments: [String]) throws {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: "/usr/bin/etcdctl")
+        process.arguments = arguments
+        process.environment = ["ETCDCTL_API": "3"]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            XCTFail("etcdctl \(arguments.joined(separator: " ")) exited with \(process.terminationStatus)")
+            throw CancellationError()
+        }
     }
 
     /// Stops etcd (SIGKILL: an outage as abrupt as a machine's) and waits for it to exit.

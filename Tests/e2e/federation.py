@@ -116,8 +116,9 @@ class Federation(Cluster):
         self.process = self.gateways["MA"]["process"]
         return self
 
-    def start_gateway(self, code, timeout=60, instance=None, port=None):
-        """Starts the gateway of `code` (or another one of it, named `instance`, on `port`)."""
+    def start_gateway(self, code, timeout=60, instance=None, port=None, control=None):
+        """Starts the gateway of `code` (or another one of it, named `instance`, on `port`, reaching etcd through
+        `control` if given)."""
         instance, port = instance or code, port or self.gateway_ports[code]
         log_path = self.data_dir.parent / f"{self.data_dir.name}-gateway-{instance}.log"
         offset = log_path.stat().st_size if log_path.exists() else 0
@@ -128,7 +129,7 @@ class Federation(Cluster):
         process = subprocess.Popen(
             [str(BIN), "gateway", "--config", str(self.topology), "--data", str(self.data_dir / f"gateway-{instance}"),
              "--listen", f"{HOSTS[code]}:{port}", "--jurisdiction", code,
-             "--control", self.etcd.url, "--peer-cert", str(cert), "--peer-key", str(key),
+             "--control", control or self.etcd.url, "--peer-cert", str(cert), "--peer-key", str(key),
              *[a for ca in self.trusted for a in ("--peer-ca", ca)]], stdout=log, stderr=subprocess.STDOUT, env=env)
         self.gateways[instance] = {"process": process, "log": log, "log_path": log_path, "offset": offset}
         deadline = time.time() + timeout

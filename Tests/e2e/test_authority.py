@@ -1,6 +1,7 @@
 """Attacks on the authority of a jurisdiction: only its own administrators act for it, only through its gateways,
 each signed call once, the irreversible acts only with a quorum of distinct administrators, whose members no single
 administrator can mint. Raw authority calls are signed here with the administrators' own credentials."""
+import datetime
 import hashlib
 import json
 import uuid
@@ -40,10 +41,12 @@ def test_an_authority_call_altered_or_replayed_is_refused(server):
     are both refused by MA's key store, which alone holds the administrator's secret."""
     credentials = json.loads((server.credentials_dir / "admins" / "MA-admin-1.json").read_text())
     path = "/_qantara/admin/v1/authority"
+    # One signing time for every send: a replay is the very same signed call, not the body signed a second later.
+    signed_at = datetime.datetime.now(datetime.timezone.utc)
 
     def send(signed, sent):
         return raw_request(server, "POST", path, body=sent, payload_hash=hashlib.sha256(signed).hexdigest(),
-                           key=credentials["accessKeyId"], secret=credentials["secretAccessKey"],
+                           key=credentials["accessKeyId"], secret=credentials["secretAccessKey"], now=signed_at,
                            headers={"content-type": "application/json"})
 
     listing = json.dumps({"jurisdiction": "MA", "action": {"listKeys": {}}, "nonce": uuid.uuid4().hex},

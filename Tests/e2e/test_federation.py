@@ -166,6 +166,33 @@ def test_two_gateways_of_one_jurisdiction_serve_the_same_tenants_and_buckets(fed
         assert federation.stop_gateway("MA-2") == 0
 
 
+def test_a_watch_that_falls_silent_is_replaced_and_a_revocation_still_lands(federation, tenant):
+    """The connection carrying a gateway's watch stays open but goes silent (its etcd member died without closing
+    it): the gateway notices a change it was not told of, watches anew, and a revocation still lands in seconds."""
+    import boto3
+    from botocore.config import Config
+    from proxy import FreezableProxy
+    from qantara import free_port
+    proxy = FreezableProxy(("127.0.0.1", federation.etcd.port)).start()
+    port = free_port()
+    federation.start_gateway("MA", instance="MA-3", port=port, control=f"etcd://127.0.0.1:{proxy.port}")
+    try:
+        out = federation.cli("access-key", "create", "--tenant", "acme", gateway="FR").stdout
+        fields = dict(line.split(":", 1) for line in out.splitlines() if ":" in line)
+        key, secret = fields["access key id"].strip(), fields["secret access key"].strip()
+        client = boto3.client("s3", endpoint_url=f"http://{federation.gateway_host('MA')}:{port}",
+                              aws_access_key_id=key, aws_secret_access_key=secret, region_name="us-east-1",
+                              config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}))
+        within(1.0, lambda: client.list_buckets() is not None)
+        proxy.freeze()
+        federation.cli("access-key", "revoke", key, "--tenant", "acme", gateway="US")
+        took = within(5.0, lambda: code_of(client.list_buckets) == "InvalidAccessKeyId")
+        assert took < 3.0, took
+    finally:
+        assert federation.stop_gateway("MA-3") == 0
+        proxy.stop()
+
+
 def test_killing_etcd_keeps_object_reads_and_writes_working(federation, tenant):
     ma, fr = federation.client(*tenant, gateway="MA"), federation.client(*tenant, gateway="FR")
     name = "outage-" + uuid.uuid4().hex[:8]
@@ -352,3 +379,18 @@ def test_a_key_store_takes_the_identity_from_the_certificate_and_its_issuer(fede
     node_cert = federation.authorities["MA"].issue("ma-node-probe", "/C=MA/O=Qantara/OU=node/CN=ma-9")
     status, _ = tls_call(*keystore, "/kms/v1/decrypt", cert=node_cert, ca=ca, body=decrypt_request("MA"))
     assert status == 401
+
+
+def test_a_node_serves_gateways_only(federation):
+    """A certificate the handshake accepts (a node's of another jurisdiction, an operator's) moves no data: a node
+    answers only gateways, each certified by its own jurisdiction's authority."""
+    node, _ = components(federation, "MA")
+    ca = federation.authorities["MA"].certificate
+    us_node = federation.authorities["US"].issue("us-node-probe", "/C=US/O=Qantara/OU=node/CN=us-9")
+    operator = federation.authorities["MA"].issue("ma-operator-probe", "/C=MA/O=Qantara/OU=operator/CN=op")
+    forged = federation.authorities["FR"].issue("fr-as-ma-probe", "/C=MA/O=Qantara/OU=gateway/CN=gateway-ma")
+    for cert in (us_node, operator, forged):
+        assert tls_call(*node, "/v1/health", cert=cert, ca=ca)[0] == 403, cert
+    gateway = federation.authorities["US"].issue("us-gateway-probe", "/C=US/O=Qantara/OU=gateway/CN=gateway-us")
+    assert tls_call(*node, "/v1/health", cert=gateway, ca=ca)[0] in (200, 204)
+
