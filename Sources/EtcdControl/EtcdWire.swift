@@ -24,22 +24,7 @@ enum EtcdWire {
     }
 
     /// Bytes as base64.
-    struct Bytes: Codable, Equatable {
-        var value: [UInt8]
-        init(_ value: [UInt8]) { self.value = value }
-        init(_ text: String) { value = Array(text.utf8) }
-        init(from decoder: any Decoder) throws {
-            let text = try decoder.singleValueContainer().decode(String.self)
-            guard let value = Base64.decode(text) else {
-                throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "not base64"))
-            }
-            self.value = value
-        }
-        func encode(to encoder: any Encoder) throws {
-            var container = encoder.singleValueContainer()
-            try container.encode(Base64.encode(value))
-        }
-    }
+    typealias Bytes = Base64Bytes
 
     struct Header: Codable { var revision: Int64Text? }
 
@@ -139,4 +124,9 @@ enum EtcdWire {
         var result: WatchResult?
         var error: ErrorBody?
     }
+}
+
+extension Base64Bytes {
+    /// A key's UTF-8.
+    init(_ text: String) { self.init(Array(text.utf8)) }
 }

@@ -72,3 +72,20 @@ public enum Base64URL {
         return Base64.decode(standard)
     }
 }
+
+/// Binary data as a base64 JSON string (the key-store protocol's and etcd's JSON gateway's binary fields).
+public struct Base64Bytes: Codable, Sendable, Equatable {
+    public var value: [UInt8]
+    public init(_ value: [UInt8]) { self.value = value }
+    public init(from decoder: any Decoder) throws {
+        let text = try decoder.singleValueContainer().decode(String.self)
+        guard let decoded = Base64.decode(text) else {
+            throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "invalid base64"))
+        }
+        value = decoded
+    }
+    public func encode(to encoder: any Encoder) throws {
+        var container = encoder.singleValueContainer()
+        try container.encode(Base64.encode(value))
+    }
+}

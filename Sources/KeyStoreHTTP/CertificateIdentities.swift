@@ -1,6 +1,7 @@
 import Foundation
 import ObjectModel
 import SwiftASN1
+import Synchronization
 import X509
 
 /// Who a client certificate says its holder is, as a key store reads it under mutual TLS: the certificate must be
@@ -11,13 +12,31 @@ import X509
 public struct CertificateIdentities: Sendable {
     /// Each jurisdiction's certificate authority.
     public let authorities: [Jurisdiction: Certificate]
+    /// Answers by certificate: a connection's every request presents the same one, so it is parsed and its
+    /// signature checked once, not on every request of a node's or key store's hot path. Bounded.
+    private let known = Memo()
+
+    private final class Memo: Sendable {
+        let answers = Mutex<[[UInt8]: Result<KeyStoreIdentity, Refusal>]>([:])
+    }
+    static let memoEntriesMax = 256
 
     public init(authorities: [Jurisdiction: Certificate]) {
         self.authorities = authorities
     }
 
-    /// The identity of a leaf certificate (DER), or nil with why not.
+    /// The identity of a leaf certificate (DER), or why it is nobody.
     public func identity(_ der: [UInt8]) -> Result<KeyStoreIdentity, Refusal> {
+        if let answer = known.answers.withLock({ $0[der] }) { return answer }
+        let answer = decide(der)
+        known.answers.withLock { answers in
+            if answers.count >= Self.memoEntriesMax { answers.removeAll(keepingCapacity: true) }
+            answers[der] = answer
+        }
+        return answer
+    }
+
+    private func decide(_ der: [UInt8]) -> Result<KeyStoreIdentity, Refusal> {
         guard let leaf = try? Certificate(derEncoded: der) else { return .failure(Refusal("an unreadable certificate")) }
         var country: String?, unit: String?, name: String?
         for rdn in leaf.subject {
@@ -51,7 +70,7 @@ public struct CertificateIdentities: Sendable {
         return .success(KeyStoreIdentity(token: "", requester: name, jurisdiction: jurisdiction, role: role))
     }
 
-    public struct Refusal: Error, CustomStringConvertible {
+    public struct Refusal: Error, CustomStringConvertible, Sendable {
         public let description: String
         init(_ description: String) { self.description = description }
     }

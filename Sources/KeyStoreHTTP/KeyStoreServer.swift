@@ -31,8 +31,9 @@ public struct KeyStoreIdentity: Codable, Sendable, Equatable {
     }
 }
 
-/// A request's context with its connection, whose TLS peer certificate is the requester's identity.
-public struct KeyStoreRequestContext: RequestContext {
+/// A request's context with its connection, whose TLS peer certificate is the requester's identity (key stores and,
+/// under mutual TLS, storage nodes).
+public struct PeerRequestContext: RequestContext {
     public var coreContext: CoreRequestContextStorage
     public let channel: any Channel
 
@@ -47,7 +48,7 @@ public struct KeyStoreRequestContext: RequestContext {
 /// the bearer token's (`Authorization: Bearer <token>`, for deployments without TLS); `unseal` only from an operator
 /// of the store's own jurisdiction, at most once a second (each try runs Argon2id).
 public struct KeyStoreServer: HTTPResponder {
-    public typealias Context = KeyStoreRequestContext
+    public typealias Context = PeerRequestContext
 
     let store: KeyStore
     let identities: [KeyStoreIdentity]

@@ -12,21 +12,7 @@ public enum KeyStoreWire {
     static let bodyBytesMax = 1 << 20
 
     /// Binary data as a base64 JSON string.
-    public struct Bytes: Codable, Sendable, Equatable {
-        public var value: [UInt8]
-        public init(_ value: [UInt8]) { self.value = value }
-        public init(from decoder: Decoder) throws {
-            let text = try decoder.singleValueContainer().decode(String.self)
-            guard let decoded = Base64.decode(text) else {
-                throw DecodingError.dataCorrupted(.init(codingPath: decoder.codingPath, debugDescription: "invalid base64"))
-            }
-            value = decoded
-        }
-        public func encode(to encoder: Encoder) throws {
-            var container = encoder.singleValueContainer()
-            try container.encode(Base64.encode(value))
-        }
-    }
+    public typealias Bytes = Base64Bytes
 
     /// Every request body: the metadata, the tenant, and the operation's inputs.
     struct Request: Codable {

@@ -26,6 +26,17 @@ public final class ControlPlane: Sendable {
         var revisions: [String: Int64] = [:]
         /// Every change up to this revision is in the cache.
         var revision: Int64 = 0
+
+        /// Takes what `other` holds under the record `key` (a tenant, an access key or a bucket; nothing: absent).
+        mutating func take(_ key: String, from other: Cache) {
+            let name = String(key.dropFirst(2))
+            switch key.prefix(2) {
+            case "t/": tenants[name] = other.tenants[name]
+            case "k/": keys[name] = other.keys[name]
+            case "b/": buckets[name] = other.buckets[name]
+            default: break
+            }
+        }
     }
 
     let store: any ControlStore
@@ -104,13 +115,7 @@ public final class ControlPlane: Sendable {
         cache.withLock { current in
             for (key, revision) in current.revisions where revision > snapshot.revision && !discardingNewer {
                 loaded.revisions[key] = revision
-                let name = String(key.dropFirst(2))
-                switch key.prefix(2) {
-                case "t/": loaded.tenants[name] = current.tenants[name]
-                case "k/": loaded.keys[name] = current.keys[name]
-                case "b/": loaded.buckets[name] = current.buckets[name]
-                default: break
-                }
+                loaded.take(key, from: current)
             }
             current = loaded
         }
@@ -131,13 +136,7 @@ public final class ControlPlane: Sendable {
             }
             guard change.revision > (cache.revisions[key] ?? 0) else { return }
             cache.revisions[key] = change.revision
-            let name = String(key.dropFirst(2))
-            switch key.prefix(2) {
-            case "t/": cache.tenants[name] = staged.tenants[name]
-            case "k/": cache.keys[name] = staged.keys[name]
-            case "b/": cache.buckets[name] = staged.buckets[name]
-            default: break
-            }
+            cache.take(key, from: staged)
         }
         if let failure { throw failure }
     }

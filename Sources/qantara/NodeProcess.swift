@@ -58,7 +58,7 @@ struct NodeProcess {
         let tlsNote = tls == nil ? "" : "mutual TLS "
         let certificates = try tls?.certificateIdentities()
         let app = Application(
-            responder: GatewaysOrAnyone(node: server, certificates: certificates, logger: logger),
+            responder: NodeDoor(node: server, certificates: certificates, logger: logger),
             server: try tls.map { try HTTPServerBuilder.tls(.http1OnEventLoops(configuration: .init(idleTimeout: .seconds(300))),
                                                             tlsConfiguration: try $0.serverConfiguration()) }
                 ?? .http1OnEventLoops(configuration: .init(idleTimeout: .seconds(300))),

@@ -148,17 +148,38 @@ final class EtcdControlStoreTests: XCTestCase {
         XCTAssertEqual(outcomes.compactMap { $0 }.count, 1, "\(outcomes)")
     }
 
+    /// An etcd of the test's own (to stop, restart or restore), two gateways' control planes on it (FR's watching),
+    /// and a tenant's access key FR has seen.
+    struct OwnEtcd {
+        let etcd: EtcdProcess
+        let ma: ControlPlane
+        let fr: ControlPlane
+        let watch: Task<Void, Never>
+        let key: AccessKeyRecord
+
+        func remove() {
+            watch.cancel()
+            etcd.remove()
+        }
+    }
+
+    func ownEtcd() async throws -> OwnEtcd {
+        let etcd = try EtcdProcess()
+        try await etcd.start()
+        let (ma, fr) = try await openPair(try makeStore(etcd))
+        let watch = watching(fr)
+        _ = try await ma.createTenant("acme")
+        let key = try await ma.createAccessKey(tenant: "acme")
+        try await eventually("the key") { fr.accessKey(key.accessKeyID) != nil }
+        return OwnEtcd(etcd: etcd, ma: ma, fr: fr, watch: watch, key: key)
+    }
+
     /// With etcd down, the cache keeps serving (keys, buckets) and changes answer 503; once it is back the watch
     /// resumes and changes flow again.
     func testOutage() async throws {
-        let etcd = try EtcdProcess()
-        try await etcd.start()
-        defer { etcd.remove() }
-        let (ma, fr) = try await openPair(try makeStore(etcd))
-        let watch = watching(fr)
-        defer { watch.cancel() }
-        _ = try await ma.createTenant("acme")
-        let key = try await ma.createAccessKey(tenant: "acme")
+        let own = try await ownEtcd()
+        defer { own.remove() }
+        let (etcd, ma, fr, key) = (own.etcd, own.ma, own.fr, own.key)
         _ = try await ma.createBucket("kept", tenant: "acme", jurisdiction: Jurisdiction("FR")!)
         try await eventually("the bucket") { fr.bucket("kept") != nil }
         etcd.stop()
@@ -179,15 +200,9 @@ final class EtcdControlStoreTests: XCTestCase {
     /// etcd restored from a backup goes back to an earlier revision: a gateway notices, reloads the store as it is
     /// (forgetting revisions of the history that was lost), and the changes made after the restore reach it.
     func testARestoredStoreIsReloaded() async throws {
-        let etcd = try EtcdProcess()
-        try await etcd.start()
-        defer { etcd.remove() }
-        let (ma, fr) = try await openPair(try makeStore(etcd))
-        let watch = watching(fr)
-        defer { watch.cancel() }
-        _ = try await ma.createTenant("acme")
-        let key = try await ma.createAccessKey(tenant: "acme")
-        try await eventually("the key") { fr.accessKey(key.accessKeyID) != nil }
+        let own = try await ownEtcd()
+        defer { own.remove() }
+        let (etcd, ma, fr, key) = (own.etcd, own.ma, own.fr, own.key)
         try etcd.saveSnapshot()
         for index in 0..<5 {
             _ = try await ma.createBucket("after-backup-\(index)", tenant: "acme", jurisdiction: Jurisdiction("MA")!)

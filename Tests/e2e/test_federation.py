@@ -5,6 +5,7 @@ the processes."""
 import concurrent.futures
 import json
 import subprocess
+import threading
 import time
 import uuid
 
@@ -198,13 +199,43 @@ def test_killing_etcd_keeps_object_reads_and_writes_working(federation, tenant):
     name = "outage-" + uuid.uuid4().hex[:8]
     ma.create_bucket(Bucket=name, CreateBucketConfiguration={"LocationConstraint": "MA"})
     ma.put_object(Bucket=name, Key="before", Body=b"before the outage")
+    # Under load: writers and readers through two gateways keep going while etcd is killed under them.
+    stop, failures, written = threading.Event(), [], []
+    french = "outage-fr-" + uuid.uuid4().hex[:8]
+    fr.create_bucket(Bucket=french, CreateBucketConfiguration={"LocationConstraint": "FR"})
+
+    def load(worker, client, bucket):
+        index = 0
+        while not stop.is_set():
+            key, body = f"load-{worker}-{index}", bytes([worker]) * (1000 + index * 700)
+            try:
+                client.put_object(Bucket=bucket, Key=key, Body=body)
+                assert client.get_object(Bucket=bucket, Key=key)["Body"].read() == body
+                written.append((bucket, key))
+            except Exception as error:  # noqa: BLE001 - every failure is the finding
+                failures.append((key, error))
+            index += 1
+
+    workers = [threading.Thread(target=load, args=(worker, client, bucket))
+               for worker, (client, bucket) in enumerate([(ma, name), (ma, name), (fr, french)])]
+    for worker in workers:
+        worker.start()
+    time.sleep(0.5)
     federation.etcd.stop()
     try:
+        time.sleep(1.5)
+        stop.set()
+        for worker in workers:
+            worker.join()
+        assert not failures, failures[:3]
+        assert len(written) > 20, written
         for index in range(20):
             ma.put_object(Bucket=name, Key=f"during-{index}", Body=b"x" * (index * 5000))
             assert ma.get_object(Bucket=name, Key=f"during-{index}")["Body"].read() == b"x" * (index * 5000)
         assert ma.get_object(Bucket=name, Key="before")["Body"].read() == b"before the outage"
-        assert len(ma.list_objects_v2(Bucket=name)["Contents"]) == 21
+        in_ma = [key for bucket, key in written if bucket == name]
+        assert len(ma.list_objects_v2(Bucket=name)["Contents"]) == 21 + len(in_ma)
+        assert len(fr.list_objects_v2(Bucket=french)["Contents"]) == len(written) - len(in_ma)
         assert fr.head_bucket(Bucket=name) is not None
         # Control changes are refused with 503, and say why.
         try:
