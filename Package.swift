@@ -97,7 +97,9 @@ let package = Package(
             .product(name: "HTTPTypes", package: "swift-http-types"),
         ]),
         .target(name: "Admin", dependencies: ["KeyStore", "Sovereignty", "ObjectModel", "SigV4", "ObjectService", "StorageNode",
-                                              "Hashing"]),
+                                              "Hashing",
+                                              .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                                              .product(name: "NIOSSL", package: "swift-nio-ssl")]),
         .executableTarget(name: "qantara", dependencies: [
             "Sovereignty",
             "KeyStoreHTTP",

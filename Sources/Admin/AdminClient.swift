@@ -1,19 +1,25 @@
+import AsyncHTTPClient
 import Foundation
-#if canImport(FoundationNetworking)
-import FoundationNetworking
-#endif
 import Hashing
+import NIOCore
+import NIOSSL
 import ObjectModel
 import SigV4
 
-/// A client of the admin API, signing each call with the root credentials (SigV4).
+/// A client of the admin API, signing each call with the root credentials (SigV4), over HTTP or HTTPS (the
+/// gateway's certificate verified against the system's authorities and, when given, the deployment's own).
 public struct AdminClient: Sendable {
     public let endpoint: URL
     let signer: SigV4Signer
+    /// A PEM file of certificate authorities trusted for an `https` endpoint besides the system's (`--ca`).
+    let certificateAuthorities: String?
+    /// The largest answer read (an audit log export is the largest).
+    static let answerBytesMax = 1 << 30
 
-    public init(endpoint: URL, accessKeyID: String, secret: String) {
+    public init(endpoint: URL, accessKeyID: String, secret: String, certificateAuthorities: String? = nil) {
         self.endpoint = endpoint
         self.signer = SigV4Signer(accessKeyID: accessKeyID, secret: secret)
+        self.certificateAuthorities = certificateAuthorities
     }
 
     /// Failure of an admin call: the server's error code and message, or a transport problem.
@@ -44,24 +50,21 @@ public struct AdminClient: Sendable {
             throw Failure(description: "invalid endpoint \(endpoint)")
         }
         let hostHeader = components.port.map { "\(host):\($0)" } ?? host
-        var request = URLRequest(url: url)
-        request.httpMethod = method
+        var request = HTTPClientRequest(url: url.absoluteString)
+        request.method = .RAW(value: method)
+        request.headers.add(name: "Host", value: hostHeader)
         var headers: [(name: String, value: String)] = [(name: "host", value: hostHeader)]
         if !payload.isEmpty {
-            request.httpBody = Data(payload)
-            request.setValue("application/json", forHTTPHeaderField: "Content-Type")
+            request.body = .bytes(payload)
+            request.headers.add(name: "Content-Type", value: "application/json")
             headers.append((name: "content-type", value: "application/json"))
         }
         let signable = SignableRequest(method: method, rawPath: rawPath, rawQuery: rawQuery, headers: headers)
         let payloadHash = Hex.encode(StreamingDigest.hash(.sha256, payload))
         for (name, value) in signer.sign(signable, payloadHash: payloadHash, nowSeconds: Int64(Date().timeIntervalSince1970)) {
-            request.setValue(value, forHTTPHeaderField: name)
+            request.headers.replaceOrAdd(name: name, value: value)
         }
-        let data: Data, response: URLResponse
-        do { (data, response) = try await URLSession.shared.data(for: request) } catch {
-            throw Failure(description: "cannot reach \(endpoint): \(error.localizedDescription)")
-        }
-        let status = (response as? HTTPURLResponse)?.statusCode ?? 0
+        let (status, data) = try await send(request)
         guard (200..<300).contains(status) else {
             if let error = try? JSONDecoder().decode(AdminErrorView.self, from: data) {
                 throw Failure(description: "\(error.code): \(error.message)")
@@ -78,5 +81,35 @@ public struct AdminClient: Sendable {
         do { return try JSONDecoder().decode(type, from: data) } catch {
             throw Failure(description: "unexpected answer from \(endpoint): \(error)")
         }
+    }
+
+    /// Sends one request on a client of its own (a CLI makes a few calls), shut down before returning.
+    private func send(_ request: HTTPClientRequest) async throws -> (Int, Data) {
+        var tls = TLSConfiguration.makeClientConfiguration()
+        if let certificateAuthorities {
+            guard FileManager.default.isReadableFile(atPath: certificateAuthorities) else {
+                throw Failure(description: "cannot read the certificate authorities \(certificateAuthorities)")
+            }
+            tls.additionalTrustRoots = [.file(certificateAuthorities)]
+        }
+        let client = HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(
+            tlsConfiguration: tls, timeout: .init(connect: .seconds(10))))
+        let answer: Result<(Int, Data), Failure>
+        do {
+            let response = try await client.execute(request, timeout: .seconds(600))
+            let body = try await response.body.collect(upTo: Self.answerBytesMax)
+            answer = .success((Int(response.status.code), Data(body.readableBytesView)))
+        } catch {
+            answer = .failure(Failure(description: "cannot reach \(endpoint): \(Self.reason(error))"))
+        }
+        try? await client.shutdown()
+        return try answer.get()
+    }
+
+    /// A transport error in one line: a TLS refusal says so.
+    static func reason(_ error: any Error) -> String {
+        if let ssl = error as? NIOSSLError { return "TLS: \(ssl)" }
+        if let ssl = error as? BoringSSLError { return "TLS: \(ssl)" }
+        return "\(error)".split(separator: "\n").first.map(String.init) ?? "\(error)"
     }
 }

@@ -52,8 +52,9 @@ public enum AuthorityAction: Codable, Sendable, Equatable {
     /// exactly the act it read, whatever a gateway relaying the list of pending acts showed it.
     case approve(request: String, digest: String)
     case listPending
-    /// Certify a storage node of this jurisdiction: its PKCS#10 request (PEM), made on the node with the identity
-    /// key that never leaves it.
+    /// Certify a storage node, a gateway or an operator of this jurisdiction (the request's `OU` says which): its
+    /// PKCS#10 request (PEM), made where the key lives (`qantara node enrol`, `qantara gateway enrol`), which it
+    /// never leaves. The wire name stays `certifyNode`: pending approvals already stored carry it.
     case certifyNode(csr: String)
     /// Revoke a certificate the authority issued (by its serial number, hex), with a reason.
     case revokeCertificate(serial: String, reason: String)
@@ -115,7 +116,7 @@ public enum AuthorityAction: Codable, Sendable, Equatable {
         case .setQuorum(let quorum): return ["quorum": String(quorum)]
         case .approve(let request, let digest): return ["request": request, "digest": digest]
         case .listGrants, .readAudit, .listAdministrators, .listPending: return [:]
-        case .certifyNode(let csr): return ["request": Self.csrDigest(csr)]
+        case .certifyNode(let csr): return ["request": Self.csrDigest(csr), "subject": RequestedCertificate.summary(csr)]
         case .revokeCertificate(let serial, let reason): return ["serial": serial, "reason": reason]
         case .listRevocations: return [:]
         }
@@ -157,7 +158,8 @@ public enum AuthorityAction: Codable, Sendable, Equatable {
         case .listAdministrators: return "admin list"
         case .setQuorum(let quorum): return "admin quorum \(quorum)"
         case .approve(let request, _): return "approve \(request)"
-        case .certifyNode(let csr): return "node certify request=\(Self.csrDigest(csr))"
+        case .certifyNode(let csr):
+            return "certify \(RequestedCertificate.summary(csr)) request=\(Self.csrDigest(csr))"
         case .revokeCertificate(let serial, let reason): return "certificate revoke serial=\(serial) reason=\"\(reason)\""
         case .listRevocations: return "certificate revocations"
         case .listPending: return "approvals list"
@@ -377,20 +379,29 @@ public struct IssuedCertificate: Codable, Sendable, Equatable {
     public var pem: String
     /// Serial number, lowercase hex.
     public var serial: String
+    /// The node id, or the gateway's or operator's name (the certificate's `CN`).
     public var node: String
+    /// The node's site, or the role (the certificate's `OU`).
     public var site: String
     /// SHA-256 of the certified public key, hex.
     public var keyFingerprint: String
+    /// What the certificate is for; a node's when absent.
+    public var role: CertifiedRole?
 
-    public init(pem: String, serial: String, node: String, site: String, keyFingerprint: String) {
+    public init(pem: String, serial: String, node: String, site: String, keyFingerprint: String,
+                role: CertifiedRole? = nil) {
         self.pem = pem
         self.serial = serial
         self.node = node
         self.site = site
         self.keyFingerprint = keyFingerprint
+        self.role = role
     }
 
     public var auditFields: [String: String] {
-        ["serial": serial, "node": node, "site": site, "key": keyFingerprint]
+        switch role ?? .node {
+        case .node: return ["serial": serial, "node": node, "site": site, "key": keyFingerprint]
+        case let role: return ["serial": serial, role.rawValue: node, "key": keyFingerprint]
+        }
     }
 }

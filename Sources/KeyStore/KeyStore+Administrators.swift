@@ -203,7 +203,7 @@ extension KeyStore {
             }
         case .certifyNode(let csr):
             // A request that could not be certified is refused now, not after the approvals.
-            _ = try certifyNode(csr, state: state)
+            _ = try certify(csr, state: state, roles: [.node, .gateway, .operator])
         case .destroyKey(let tenant), .retireKey(let tenant):
             // Only tenants' own keys: the reserved ones (the control plane's `.control`, which seals every access
             // key's secret) are never retired or destroyed by an authority call.
@@ -272,7 +272,7 @@ extension KeyStore {
         case .approve:
             throw KeyStoreError.invalidRequest("an approval approves a pending request")
         case .certifyNode(let csr):
-            let issued = try certifyNode(csr, state: state)
+            let issued = try certify(csr, state: state, roles: [.node, .gateway, .operator])
             bind(issued, in: &state)
             changed = true
             return .certificate(issued)

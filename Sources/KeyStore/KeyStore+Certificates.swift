@@ -64,78 +64,20 @@ extension KeyStore {
     }
 
     /// Certifies a node of this process's own (an embedded node enrolling itself at its first start: the process
-    /// that holds the key store holds the node's key too, so no administrator is asked).
+    /// that holds the key store holds the node's key too, so no administrator is asked). Nodes only.
     public func certifyLocalNode(_ pem: String) throws -> IssuedCertificate {
         let metadata = RequestMetadata(requester: "gateway", jurisdiction: jurisdiction, operation: "node enrol",
                                        requestID: "local")
         return try withState(metadata, mutating: true) { state in
-            let issued = try certifyNode(pem, state: state)
+            let issued = try certify(pem, state: state, roles: [.node])
             bind(issued, in: &state)
             return issued
         }
     }
 
-    /// Remembers the key a node id is now certified with.
+    /// Remembers the key a node id (or a gateway's, an operator's name) is now certified with.
     func bind(_ issued: IssuedCertificate, in state: inout KeyState) {
-        state.nodeKeys[issued.node] = (issued.keyFingerprint, issued.serial)
-    }
-
-    /// Certifies a storage node of this jurisdiction from its PKCS#10 request (PEM): the request must be signed by
-    /// the key it carries (the node holds it), name this jurisdiction as its country, a node id as its common name
-    /// and a site as its organisational unit. The certificate is signed by the current authority key, valid a year,
-    /// for digital signatures only (a node's statements), not a CA.
-    func certifyNode(_ pem: String, state: KeyState) throws -> IssuedCertificate {
-        guard pem.utf8.count <= 16 * 1024, let request = try? CertificateSigningRequest(pemEncoded: pem) else {
-            throw KeyStoreError.invalidRequest("not a PEM certificate request (qantara node enrol makes one)")
-        }
-        guard request.publicKey.isValidSignature(request.signature, for: request) else {
-            throw KeyStoreError.invalidRequest("the certificate request is not signed by the key it carries")
-        }
-        var country: String?, node: String?, site: String?
-        for rdn in request.subject {
-            for attribute in rdn {
-                switch attribute.type {
-                case .RDNAttributeType.countryName: country = attribute.value.description
-                case .RDNAttributeType.commonName: node = attribute.value.description
-                case .RDNAttributeType.organizationalUnitName: site = attribute.value.description
-                default: break
-                }
-            }
-        }
-        guard country == jurisdiction.code else {
-            throw KeyStoreError.invalidRequest("the request names C=\(country ?? "none"): \(jurisdiction)'s authority "
-                + "certifies only nodes of \(jurisdiction)")
-        }
-        guard let node, NodeID(node) != nil, let site, !site.isEmpty, site.utf8.count <= 64 else {
-            throw KeyStoreError.invalidRequest("the request must name a node id (CN) and a site (OU)")
-        }
-        let publicKey = Curve25519.Signing.PublicKey(request.publicKey).map { Array($0.rawRepresentation) } ?? []
-        let fingerprint = Hex.encode(StreamingDigest.hash(.sha256, publicKey))
-        // One key per node id: another key for a certified node only once its certificate is revoked.
-        if let bound = state.nodeKeys[node], bound.fingerprint != fingerprint,
-           !state.revocations.contains(where: { $0.serial == bound.serial }) {
-            throw KeyStoreError.invalidRequest("node \(node) is certified with another key (certificate \(bound.serial)): "
-                + "revoke that certificate first (qantara trust revoke)")
-        }
-        guard let authority = state.authorities.last else { throw KeyStoreError.corrupt("no authority key") }
-        let (issuerKey, issuer) = try issuer(authority)
-        var serial = SecureRandom.bytes(16)
-        serial[0] = (serial[0] & 0x7f) | 0x01
-        let start = Date(timeIntervalSince1970: TimeInterval(now() / 1000 - 60))
-        let certificate = try Certificate(
-            version: .v3, serialNumber: Certificate.SerialNumber(bytes: serial), publicKey: request.publicKey,
-            notValidBefore: start, notValidAfter: start.addingTimeInterval(TimeInterval(Self.nodeCertificateDays) * 86400),
-            issuer: issuer, subject: try Self.nodeSubject(jurisdiction: jurisdiction.code, site: site, node: node),
-            signatureAlgorithm: .ed25519,
-            extensions: try Certificate.Extensions {
-                Critical(BasicConstraints.notCertificateAuthority)
-                Critical(KeyUsage(digitalSignature: true))
-                SubjectKeyIdentifier(hash: request.publicKey)
-                AuthorityKeyIdentifier(keyIdentifier: SubjectKeyIdentifier(hash: issuerKey.publicKey).keyIdentifier)
-            },
-            issuerPrivateKey: issuerKey)
-        return IssuedCertificate(pem: try certificate.serializeAsPEM().pemString, serial: Hex.encode(serial),
-                                 node: node, site: site, keyFingerprint: fingerprint)
+        state.nodeKeys[CertifiedRole.bindingName(issued)] = (issued.keyFingerprint, issued.serial)
     }
 
     /// The authority's signed list of revoked certificates: a C2SP signed note whose text is

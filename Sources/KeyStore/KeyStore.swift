@@ -10,7 +10,8 @@ import Synchronization
 /// It is also the in-process ``KeyStoreClient``. Every call is checked against the requester's jurisdiction.
 public final class KeyStore: KeyStoreClient {
     public let jurisdiction: Jurisdiction
-    let path: String
+    /// The sealed state file.
+    public let path: String
     let backend: KeyStoreBackend
     let now: @Sendable () -> Int64
 

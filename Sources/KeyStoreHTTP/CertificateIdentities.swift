@@ -8,10 +8,11 @@ import X509
 /// issued by the certificate authority of the jurisdiction it names (`C=<J>`): a certificate one jurisdiction's
 /// authority issued naming another jurisdiction is nobody. `CN` is the requester's name, `OU` its role (`gateway`
 /// or `operator`). The TLS handshake has already checked the chain, validity and possession of the key; this binds
-/// the name to the issuer.
+/// the name to the issuer. A jurisdiction has several authority certificates once its authority key is rotated (its
+/// trust anchor lists them all).
 public struct CertificateIdentities: Sendable {
-    /// Each jurisdiction's certificate authority.
-    public let authorities: [Jurisdiction: Certificate]
+    /// Each jurisdiction's certificate authorities.
+    public let authorities: [Jurisdiction: [Certificate]]
     /// Answers by certificate: a connection's every request presents the same one, so it is parsed and its
     /// signature checked once, not on every request of a node's or key store's hot path. Bounded.
     private let known = Memo()
@@ -21,7 +22,7 @@ public struct CertificateIdentities: Sendable {
     }
     static let memoEntriesMax = 256
 
-    public init(authorities: [Jurisdiction: Certificate]) {
+    public init(authorities: [Jurisdiction: [Certificate]]) {
         self.authorities = authorities
     }
 
@@ -52,14 +53,19 @@ public struct CertificateIdentities: Sendable {
         guard let country, let jurisdiction = Jurisdiction(country) else {
             return .failure(Refusal("the certificate names no jurisdiction (C=)"))
         }
-        guard let authority = authorities[jurisdiction] else {
+        guard let own = authorities[jurisdiction], !own.isEmpty else {
             return .failure(Refusal("no certificate authority of \(jurisdiction) is trusted here"))
         }
-        guard leaf.issuer == authority.subject, authority.publicKey.isValidSignature(leaf.signature, for: leaf) else {
+        guard own.contains(where: { leaf.issuer == $0.subject && $0.publicKey.isValidSignature(leaf.signature, for: leaf) })
+        else {
             return .failure(Refusal("a certificate naming \(jurisdiction) not issued by \(jurisdiction)'s authority"))
         }
         guard let name, !name.isEmpty, name.utf8.count <= 64 else {
             return .failure(Refusal("the certificate names no requester (CN=)"))
+        }
+        // A role is a client's: a certificate for servers only (a node's) is nobody, whatever its OU says.
+        guard let usage = try? leaf.extensions.extendedKeyUsage, usage.contains(.clientAuth) else {
+            return .failure(Refusal("the certificate is not for TLS clients (extended key usage clientAuth)"))
         }
         let role: KeyStoreIdentity.Role
         switch unit {
@@ -67,7 +73,9 @@ public struct CertificateIdentities: Sendable {
         case "operator": role = .operator
         default: return .failure(Refusal("the certificate's role (OU=) is neither gateway nor operator"))
         }
-        return .success(KeyStoreIdentity(token: "", requester: name, jurisdiction: jurisdiction, role: role))
+        var identity = KeyStoreIdentity(token: "", requester: name, jurisdiction: jurisdiction, role: role)
+        identity.certificateSerial = Hex.encode(Array(leaf.serialNumber.bytes))
+        return .success(identity)
     }
 
     public struct Refusal: Error, CustomStringConvertible, Sendable {

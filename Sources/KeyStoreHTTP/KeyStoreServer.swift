@@ -22,6 +22,8 @@ public struct KeyStoreIdentity: Codable, Sendable, Equatable {
     public var jurisdiction: Jurisdiction
     /// `gateway` when absent.
     public var role: Role?
+    /// Under mutual TLS, the serial number (lowercase hex) of the certificate the identity comes from.
+    public var certificateSerial: String?
 
     public init(token: String, requester: String, jurisdiction: Jurisdiction, role: Role? = nil) {
         self.token = token
@@ -54,16 +56,20 @@ public struct KeyStoreServer: HTTPResponder {
     let identities: [KeyStoreIdentity]
     /// Under mutual TLS: identities come from client certificates, and tokens are not accepted.
     let certificates: CertificateIdentities?
+    /// When the store's own authority issues its jurisdiction's certificates: of J's gateways and operators only the
+    /// certificate last issued for each name counts (else: any certificate not revoked).
+    let boundIdentities: Bool
     let logger: Logger
     /// When the last unseal attempt began (milliseconds), to refuse a guessing flood.
     let lastUnsealMillis = UnsealThrottle()
     static let unsealIntervalMillis: Int64 = 1000
 
     public init(store: KeyStore, identities: [KeyStoreIdentity], certificates: CertificateIdentities? = nil,
-                logger: Logger) {
+                boundIdentities: Bool = false, logger: Logger) {
         self.store = store
         self.identities = identities
         self.certificates = certificates
+        self.boundIdentities = boundIdentities
         self.logger = logger
     }
 
@@ -72,7 +78,20 @@ public struct KeyStoreServer: HTTPResponder {
             guard let peer = try? await context.channel.nioSSL_peerCertificate().get(),
                   let der = try? peer.toDERBytes() else { return nil }
             switch certificates.identity(der) {
-            case .success(let identity): return identity
+            case .success(let identity):
+                // Revocation by this jurisdiction's authority takes effect at once: the next request is nobody's.
+                if identity.jurisdiction == store.jurisdiction, let serial = identity.certificateSerial {
+                    let valid = boundIdentities
+                        ? store.isCurrent(role: (identity.role ?? .gateway).rawValue, name: identity.requester,
+                                          serial: serial)
+                        : !store.isRevoked(serial: serial)
+                    guard valid else {
+                        logger.warning("client certificate refused", metadata: [
+                            "reason": "revoked or superseded", "serial": "\(serial)"])
+                        return nil
+                    }
+                }
+                return identity
             case .failure(let refusal):
                 logger.warning("client certificate refused", metadata: ["reason": "\(refusal)"])
                 return nil

@@ -12,21 +12,26 @@ struct AdminOptions: ParsableArguments {
     @Option(help: "Data directory holding root-credentials, used when QANTARA_ROOT_ACCESS_KEY is not set.")
     var data: String = ProcessInfo.processInfo.environment["QANTARA_DATA"] ?? "./data"
 
-    func client() throws -> AdminClient { try Self.client(endpoint: endpoint, data: data) }
+    @Option(help: "PEM certificate authorities trusted for an https endpoint besides the system's (env QANTARA_CA).")
+    var ca: String? = ProcessInfo.processInfo.environment["QANTARA_CA"]
 
-    static func client(endpoint: String, data: String) throws -> AdminClient {
+    func client() throws -> AdminClient { try Self.client(endpoint: endpoint, data: data, ca: ca) }
+
+    static func client(endpoint: String, data: String,
+                       ca: String? = ProcessInfo.processInfo.environment["QANTARA_CA"]) throws -> AdminClient {
         guard let url = URL(string: endpoint), url.scheme == "http" || url.scheme == "https", url.host != nil else {
             throw AdminClient.Failure(description: "--endpoint must be an http(s) URL, got \(endpoint)")
         }
         let environment = ProcessInfo.processInfo.environment
         if let key = environment["QANTARA_ROOT_ACCESS_KEY"], let secret = environment["QANTARA_ROOT_SECRET_KEY"] {
-            return AdminClient(endpoint: url, accessKeyID: key, secret: secret)
+            return AdminClient(endpoint: url, accessKeyID: key, secret: secret, certificateAuthorities: ca)
         }
         guard let stored = RootCredentials.load(dataDirectory: data) else {
             throw AdminClient.Failure(description: "no root credentials: set QANTARA_ROOT_ACCESS_KEY and "
                 + "QANTARA_ROOT_SECRET_KEY, or point --data at the directory holding root-credentials (\(data))")
         }
-        return AdminClient(endpoint: url, accessKeyID: stored.accessKeyId, secret: stored.secretAccessKey)
+        return AdminClient(endpoint: url, accessKeyID: stored.accessKeyId, secret: stored.secretAccessKey,
+                           certificateAuthorities: ca)
     }
 }
 
@@ -34,6 +39,9 @@ struct AdminOptions: ParsableArguments {
 struct EndpointOption: ParsableArguments {
     @Option(help: "Gateway endpoint (env QANTARA_ENDPOINT).")
     var endpoint: String = ProcessInfo.processInfo.environment["QANTARA_ENDPOINT"] ?? "http://127.0.0.1:9000"
+
+    @Option(help: "PEM certificate authorities trusted for an https endpoint besides the system's (env QANTARA_CA).")
+    var ca: String? = ProcessInfo.processInfo.environment["QANTARA_CA"]
 }
 
 /// Runs an admin call, turning its failure into a one-line message and exit code 1.
@@ -152,8 +160,14 @@ struct NodeCommand: AsyncParsableCommand {
     @Option(help: "Address to serve the node protocol on.") var listen: String = "127.0.0.1:7001"
     @Option(help: "Log level.") var logLevel: String = "info"
     @OptionGroup var tls: ComponentTLSOptions
+    @Flag(help: "Serve mutual TLS with the node's own identity: its key and the certificate its jurisdiction's authority issued (qantara node enrol --tls-name); --tls-ca names the trust anchors of the jurisdictions whose gateways it serves.")
+    var tlsIdentity = false
 
     func validate() throws {
+        if tlsIdentity, tls.tlsCert != nil {
+            throw ValidationError("--tls-identity serves the node's own certificate: drop --tls-cert and --tls-key")
+        }
+        if tlsIdentity, tls.tlsCa.isEmpty { throw ValidationError("--tls-identity needs --tls-ca J=FILE") }
         // Also called when a subcommand (list, offline, online) runs: only a node run needs these options.
         guard id != nil || jurisdiction != nil else { return }
         guard let id, NodeID(id) != nil else { throw ValidationError("--id must be 1-63 of a-z, 0-9, '-'") }
@@ -167,9 +181,17 @@ struct NodeCommand: AsyncParsableCommand {
 
     func run() async throws {
         guard id != nil else { throw ValidationError("--id, --jurisdiction and --data are required to run a node") }
-        try await NodeProcess(id: NodeID(id!)!, jurisdiction: Jurisdiction(jurisdiction!)!, data: data!,
-                              listen: ListenAddress(listen)!, logLevel: Logger.Level(rawValue: logLevel)!,
-                              tls: try tls.configuration()).run()
+        let (node, code) = (NodeID(id!)!, Jurisdiction(jurisdiction!)!)
+        let mutualTLS: MutualTLS?
+        do {
+            mutualTLS = try tlsIdentity ? NodeIdentity(directory: data!).mutualTLS(node: node, jurisdiction: code,
+                                                                                  authorities: MutualTLS.anchors(tls.tlsCa))
+                : tls.configuration()
+        } catch let failure as NodeIdentity.Failure {
+            throw fail(failure.description)
+        }
+        try await NodeProcess(id: node, jurisdiction: code, data: data!, listen: ListenAddress(listen)!,
+                              logLevel: Logger.Level(rawValue: logLevel)!, tls: mutualTLS).run()
     }
 
     struct Enrol: AsyncParsableCommand {
@@ -179,6 +201,8 @@ struct NodeCommand: AsyncParsableCommand {
         @ParentCommand var parent: NodeCommand
         @Option(help: "The node's site (data centre), named in its certificate.") var site: String?
         @Option(help: "Install this certificate (from `qantara trust certify`).") var certificate: String?
+        @Option(help: "An address (IP or DNS name) gateways reach the node at, named in its certificate for mutual TLS (repeatable).")
+        var tlsName: [String] = []
 
         func run() async throws {
             guard let id = parent.id.flatMap(NodeID.init), let jurisdiction = parent.jurisdiction.flatMap(Jurisdiction.init),
@@ -196,7 +220,7 @@ struct NodeCommand: AsyncParsableCommand {
                     return
                 }
                 guard let site, !site.isEmpty else { throw ValidationError("--site is required for a new request") }
-                _ = try identity.request(node: id, jurisdiction: jurisdiction, site: site)
+                _ = try identity.request(node: id, jurisdiction: jurisdiction, site: site, names: tlsName)
                 print("certificate request of node \(id): \(identity.requestPath) (its key stays in \(identity.keyPath)); "
                     + "an administrator of \(jurisdiction) runs: qantara trust certify --jurisdiction \(jurisdiction) "
                     + "--csr identity.csr -o \(id).pem")
@@ -210,7 +234,7 @@ struct NodeCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "List nodes: jurisdiction, health, object counts.")
         @OptionGroup var endpoint: EndpointOption
         @ParentCommand var parent: NodeCommand
-        var options: AdminOptionsProxy { AdminOptionsProxy(endpoint: endpoint.endpoint, data: parent.dataDirectory) }
+        var options: AdminOptionsProxy { AdminOptionsProxy(endpoint: endpoint.endpoint, data: parent.dataDirectory, ca: endpoint.ca) }
 
         func run() async throws {
             let nodes = try await runAdmin {
@@ -226,7 +250,7 @@ struct NodeCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Take an in-process node out of service (closes its database).")
         @OptionGroup var endpoint: EndpointOption
         @ParentCommand var parent: NodeCommand
-        var options: AdminOptionsProxy { AdminOptionsProxy(endpoint: endpoint.endpoint, data: parent.dataDirectory) }
+        var options: AdminOptionsProxy { AdminOptionsProxy(endpoint: endpoint.endpoint, data: parent.dataDirectory, ca: endpoint.ca) }
         @Argument(help: "Node id.") var id: String
 
         func run() async throws {
@@ -242,7 +266,7 @@ struct NodeCommand: AsyncParsableCommand {
             abstract: "Flush and compact a node's database, so deleted or crypto-shredded bytes leave its files.")
         @OptionGroup var endpoint: EndpointOption
         @ParentCommand var parent: NodeCommand
-        var options: AdminOptionsProxy { AdminOptionsProxy(endpoint: endpoint.endpoint, data: parent.dataDirectory) }
+        var options: AdminOptionsProxy { AdminOptionsProxy(endpoint: endpoint.endpoint, data: parent.dataDirectory, ca: endpoint.ca) }
         @Argument(help: "Node id.") var id: String
 
         func run() async throws {
@@ -257,7 +281,7 @@ struct NodeCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Bring an in-process node back (reopens and checks its database).")
         @OptionGroup var endpoint: EndpointOption
         @ParentCommand var parent: NodeCommand
-        var options: AdminOptionsProxy { AdminOptionsProxy(endpoint: endpoint.endpoint, data: parent.dataDirectory) }
+        var options: AdminOptionsProxy { AdminOptionsProxy(endpoint: endpoint.endpoint, data: parent.dataDirectory, ca: endpoint.ca) }
         @Argument(help: "Node id.") var id: String
 
         func run() async throws {
@@ -273,5 +297,6 @@ struct NodeCommand: AsyncParsableCommand {
 struct AdminOptionsProxy {
     let endpoint: String
     let data: String
-    func client() throws -> AdminClient { try AdminOptions.client(endpoint: endpoint, data: data) }
+    let ca: String?
+    func client() throws -> AdminClient { try AdminOptions.client(endpoint: endpoint, data: data, ca: ca) }
 }

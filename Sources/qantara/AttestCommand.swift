@@ -37,7 +37,8 @@ struct AttestCommand: AsyncParsableCommand {
             let environment = ProcessInfo.processInfo.environment
             if let id = environment["AWS_ACCESS_KEY_ID"], let secret = environment["AWS_SECRET_ACCESS_KEY"],
                let url = URL(string: endpoint) {
-                return AdminClient(endpoint: url, accessKeyID: id, secret: secret)
+                return AdminClient(endpoint: url, accessKeyID: id, secret: secret,
+                                   certificateAuthorities: environment["QANTARA_CA"])
             }
             return try await runAdmin { try AdminOptions.client(endpoint: endpoint, data: data) }
         }

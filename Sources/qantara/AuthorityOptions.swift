@@ -16,6 +16,9 @@ struct AuthorityOptions: ParsableArguments {
     @Option(help: "Administrator credentials file (env QANTARA_ADMIN_CREDENTIALS); default: DATA/admins/<J>-admin-1.json.")
     var admin: String? = ProcessInfo.processInfo.environment["QANTARA_ADMIN_CREDENTIALS"]
 
+    @Option(help: "PEM certificate authorities trusted for an https endpoint besides the system's (env QANTARA_CA).")
+    var ca: String? = ProcessInfo.processInfo.environment["QANTARA_CA"]
+
     /// The credentials file to sign with: `--admin`, else the `index`-th default administrator of `jurisdiction`.
     func credentialsPath(_ jurisdiction: Jurisdiction, index: Int) -> String {
         admin ?? data + "/admins/\(jurisdiction.code)-admin-\(index).json"
@@ -39,7 +42,7 @@ struct AuthorityOptions: ParsableArguments {
             throw AdminClient.Failure(description: "--endpoint must be an http(s) URL, got \(endpoint)")
         }
         let client = AdminClient(endpoint: url, accessKeyID: credentials.accessKeyId,
-                                 secret: credentials.secretAccessKey)
+                                 secret: credentials.secretAccessKey, certificateAuthorities: ca)
         return try await client.call("POST", "authority", body: AuthorityRequest(jurisdiction: jurisdiction,
                                                                                   action: action),
                                      as: AuthorityAnswerView.self)

@@ -5,7 +5,8 @@ import Logging
 /// `qantara gateway`: the S3 gateway alone, its storage nodes running as `qantara node` processes.
 struct Gateway: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run the S3 gateway against storage nodes in their own processes (every node needs an address).")
+        abstract: "Run the S3 gateway against storage nodes in their own processes (every node needs an address).",
+        subcommands: [Enrol.self])
 
     @Option(help: "Topology file whose nodes carry \"address\": \"host:port\" (env QANTARA_TOPOLOGY).")
     var config: String = ProcessInfo.processInfo.environment["QANTARA_TOPOLOGY"] ?? "Deploy/topology.nodes.json"

@@ -39,13 +39,34 @@ struct KeystoreCommand: AsyncParsableCommand {
     @Option(help: "At the key store's first unsealed start (its key ceremony), create its first administrators and write their credentials files here (mode 0600).")
     var bootstrapAdmins: String?
     @OptionGroup var tls: ComponentTLSOptions
+    @Flag(help: "Serve mutual TLS with a certificate this key store's authority issues itself at each start (a new key each time, for --tls-name), and accept the clients its authority certified; --tls-ca names the other jurisdictions' anchors.")
+    var tlsAuthority = false
+    @Option(help: "An address (IP or DNS name) of this key store, named in its own certificate (repeatable; default: the --listen host).")
+    var tlsName: [String] = []
+    @Flag(name: .customLong("init"), help: "Do the key ceremony and exit: create the sealed store (it must not exist), its first administrators (--bootstrap-admins), its trust anchor (--anchor) and the certificates of the requests given with --certify.")
+    var ceremonyOnly = false
+    @Option(help: "With --init: a certificate request (qantara gateway enrol, qantara node enrol) certified at the ceremony; the certificate is written beside it (.csr → .pem). Repeatable.")
+    var certify: [String] = []
+    @Option(help: "Write the jurisdiction's trust anchor (its authority certificates, PEM: what gateways, nodes and regulators trust) to this file.")
+    var anchor: String?
 
     func validate() throws {
-        switch (try tls.configuration() != nil, clients != nil) {
+        if !certify.isEmpty, !ceremonyOnly { throw ValidationError("--certify is for the key ceremony: with --init") }
+        if tlsAuthority, tls.tlsCert != nil || tls.tlsKey != nil {
+            throw ValidationError("--tls-authority issues the key store's own certificate: drop --tls-cert and --tls-key")
+        }
+        if tlsAuthority, tls.tlsCa.flatMap({ $0.split(separator: ",") })
+            .contains(where: { $0.uppercased().hasPrefix(jurisdiction.uppercased() + "=") }) {
+            throw ValidationError("with --tls-authority, \(jurisdiction)'s clients are those its own authority certified: "
+                + "--tls-ca names other jurisdictions' anchors")
+        }
+        let mutual = try tlsAuthority || tls.configuration() != nil
+        switch (mutual, clients != nil) {
         case (true, true):
             throw ValidationError("with mutual TLS, identities come from client certificates: drop --clients")
-        case (false, false):
-            throw ValidationError("--clients is required without mutual TLS (--tls-cert, --tls-key, --tls-ca)")
+        case (false, false) where !ceremonyOnly:
+            throw ValidationError("--clients is required without mutual TLS (--tls-authority, or --tls-cert, --tls-key, "
+                + "--tls-ca)")
         default: break
         }
         guard Jurisdiction(jurisdiction) != nil else {
@@ -95,13 +116,17 @@ struct KeystoreCommand: AsyncParsableCommand {
         logger.logLevel = Logger.Level(rawValue: logLevel)!
         let code = Jurisdiction(jurisdiction)!
         logger[metadataKey: "jurisdiction"] = "\(code)"
-        let mutualTLS = try tls.configuration()
-        let identities = try mutualTLS == nil ? Self.identities(clients!) : []
-        if mutualTLS == nil {
+        let identities = try tlsAuthority || tls.tlsCert != nil || ceremonyOnly ? [] : Self.identities(clients!)
+        if !tlsAuthority, tls.tlsCert == nil, !ceremonyOnly {
             logger.warning("key-store protocol over plain HTTP with tokens: run it over mutual TLS past one machine",
                            metadata: ["hint": "--tls-cert, --tls-key, --tls-ca J=FILE (Docs/operators.md)"])
         }
         try DataDirectory.prepare(data)
+        let existed = FileManager.default.fileExists(atPath: data + "/\(code).sealed")
+        if ceremonyOnly, existed {
+            throw fail("the key store of \(code) in \(data) exists: its ceremony is done (certify through qantara trust "
+                + "certify, with the administrators' quorum)")
+        }
         let environment = ProcessInfo.processInfo.environment
         let now: @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }
         let store: KeyStore
@@ -124,21 +149,28 @@ struct KeystoreCommand: AsyncParsableCommand {
         } else if environment["QANTARA_UNSEAL_SECRET"] != nil || environment["QANTARA_UNSEAL_SECRET_FILE"] != nil {
             let unseal = try UnsealSecret.resolve(dataDirectory: data, environment: environment, allowGenerated: false)
             try store.unseal(secret: unseal.secret)
-        } else {
+        } else if !ceremonyOnly {
             logger.warning("no unseal secret: the key store is sealed until POST /kms/v1/unseal")
+        }
+        if ceremonyOnly {
+            try await ceremony(store, logger: logger)
+            return
         }
         if let directory = bootstrapAdmins, !store.isSealed {
             for path in try BootstrapAdministrators.ensure(store, directory: directory) {
                 logger.notice("administrator created", metadata: ["credentials": "\(path)"])
             }
         }
+        if let anchor { try await Self.writeAnchor(store, to: anchor) }
         let address = ListenAddress(listen)!
+        let mutualTLS = try await tlsAuthority ? selfIssued(store, address: address) : tls.configuration()
         let sealed = store.isSealed
         let server = try mutualTLS.map { try HTTPServerBuilder.tls(.http1(), tlsConfiguration: try $0.serverConfiguration()) }
             ?? .http1()
         let app = Application(
             responder: KeyStoreServer(store: store, identities: identities,
-                                      certificates: try mutualTLS?.certificateIdentities(), logger: logger),
+                                      certificates: try mutualTLS?.certificateIdentities(),
+                                      boundIdentities: tlsAuthority, logger: logger),
             server: server,
             configuration: .init(address: .hostname(address.host, port: address.port), serverName: nil),
             onServerRunning: { channel in

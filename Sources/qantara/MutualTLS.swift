@@ -4,17 +4,21 @@ import Foundation
 import KeyStoreHTTP
 import NIOSSL
 import ObjectModel
+import SwiftASN1
 import X509
 
 /// Mutual TLS between components (gateway → node, gateway → key store): TLS 1.3 only, both sides present a
 /// certificate issued by a jurisdiction's certificate authority, and each side trusts only the authorities it is
-/// given, each for its own jurisdiction (`J=FILE`). A server requires a client certificate (a plain-HTTP or
-/// certificate-less connection never gets past the handshake); a client checks the server's certificate against the
-/// address it dialled (its subject alternative names).
+/// given, each for its own jurisdiction (`J=FILE`, the file a jurisdiction's trust anchor: one certificate per
+/// authority key). A server requires a client certificate (a plain-HTTP or certificate-less connection never gets
+/// past the handshake); a client checks the server's certificate against the address it dialled (its subject
+/// alternative names).
 struct MutualTLS {
-    let certificate: String
-    let key: String
-    let authorities: [(Jurisdiction, String)]
+    /// This side's certificate chain, leaf first.
+    let chain: [NIOSSLCertificate]
+    let key: NIOSSLPrivateKey
+    /// The trusted authorities' certificates (DER), by jurisdiction.
+    let authorities: [Jurisdiction: [[UInt8]]]
 
     struct Invalid: Error, CustomStringConvertible {
         let description: String
@@ -26,20 +30,43 @@ struct MutualTLS {
         guard let certificate, let key, !authorities.isEmpty else {
             throw ValidationError("mutual TLS needs \(flags) together")
         }
-        let parsed = try authorities.flatMap { $0.split(separator: ",") }.map { item in
+        return try MutualTLS(chainPEM: try read(certificate), keyPEM: try read(key),
+                             authorities: try anchors(authorities), origin: certificate)
+    }
+
+    /// From PEM texts: a certificate chain, its key, and the trusted authorities.
+    init(chainPEM: String, keyPEM: String, authorities: [Jurisdiction: [[UInt8]]], origin: String) throws {
+        chain = try NIOSSLCertificate.fromPEMBytes(Array(chainPEM.utf8))
+        guard !chain.isEmpty else { throw Invalid(description: "\(origin) holds no PEM certificate") }
+        do { key = try NIOSSLPrivateKey(bytes: Array(keyPEM.utf8), format: .pem) } catch {
+            throw Invalid(description: "the private key of \(origin) is not a PEM private key")
+        }
+        self.authorities = authorities
+    }
+
+    static func read(_ path: String) throws -> String {
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw ValidationError("cannot read \(path)")
+        }
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    /// `J=FILE` items (also comma-separated): each file one or more PEM certificates of J's authority.
+    static func anchors(_ items: [String]) throws -> [Jurisdiction: [[UInt8]]] {
+        var anchors = [Jurisdiction: [[UInt8]]]()
+        for item in items.flatMap({ $0.split(separator: ",") }) {
             let parts = item.split(separator: "=", maxSplits: 1).map(String.init)
             guard parts.count == 2, let code = Jurisdiction(parts[0].uppercased()), !parts[1].isEmpty else {
                 throw ValidationError("a certificate authority is J=FILE (J an ISO 3166-1 code), got \(item)")
             }
-            return (code, parts[1])
+            let documents = (try? PEMDocument.parseMultiple(pemString: try read(parts[1]))) ?? []
+            let certificates = documents.filter { $0.discriminator == "CERTIFICATE" }.map(\.derBytes)
+            guard !certificates.isEmpty, certificates.allSatisfy({ (try? Certificate(derEncoded: $0)) != nil }) else {
+                throw ValidationError("\(parts[1]): not PEM certificates (the authority of \(code))")
+            }
+            anchors[code, default: []] += certificates
         }
-        return MutualTLS(certificate: certificate, key: key, authorities: parsed)
-    }
-
-    private func chain() throws -> [NIOSSLCertificateSource] {
-        let chain = try NIOSSLCertificate.fromPEMFile(certificate)
-        guard !chain.isEmpty else { throw Invalid(description: "\(certificate) holds no PEM certificate") }
-        return chain.map { .certificate($0) }
+        return anchors
     }
 
     /// TLS 1.3's signature schemes, Ed25519 (the jurisdictions' authorities' algorithm) included: BoringSSL leaves it
@@ -49,14 +76,15 @@ struct MutualTLS {
         .rsaPssRsaeSha256, .rsaPssRsaeSha384, .rsaPssRsaeSha512,
     ]
 
-    private func trustRoots() throws -> NIOSSLTrustRoots {
-        .certificates(try authorities.flatMap { try NIOSSLCertificate.fromPEMFile($0.1) })
+    private func trustRoots(_ jurisdictions: [Jurisdiction]? = nil) throws -> NIOSSLTrustRoots {
+        let chosen = authorities.filter { jurisdictions?.contains($0.key) ?? true }
+        return .certificates(try chosen.values.flatMap { try $0.map { try NIOSSLCertificate(bytes: $0, format: .der) } })
     }
 
     /// A server's: its certificate, and a client certificate required, chained to one of the authorities.
     func serverConfiguration() throws -> TLSConfiguration {
         var configuration = TLSConfiguration.makeServerConfiguration(
-            certificateChain: try chain(), privateKey: .privateKey(try NIOSSLPrivateKey(file: key, format: .pem)))
+            certificateChain: chain.map { .certificate($0) }, privateKey: .privateKey(key))
         configuration.minimumTLSVersion = .tlsv13
         configuration.verifySignatureAlgorithms = Self.signatureAlgorithms
         configuration.certificateVerification = .noHostnameVerification
@@ -68,36 +96,23 @@ struct MutualTLS {
     /// that jurisdiction's authority alone (another jurisdiction's authority cannot vouch for MA's key store) and
     /// the address dialled.
     func clientConfiguration(for jurisdiction: Jurisdiction) throws -> TLSConfiguration {
-        let own = authorities.filter { $0.0 == jurisdiction }
-        guard !own.isEmpty else {
+        guard authorities[jurisdiction]?.isEmpty == false else {
             throw Invalid(description: "no certificate authority of \(jurisdiction) given (--peer-ca \(jurisdiction)=FILE): "
                 + "its nodes and key store cannot be verified")
         }
-        return try MutualTLS(certificate: certificate, key: key, authorities: own).clientConfiguration()
-    }
-
-    private func clientConfiguration() throws -> TLSConfiguration {
         var configuration = TLSConfiguration.makeClientConfiguration()
         configuration.minimumTLSVersion = .tlsv13
         configuration.verifySignatureAlgorithms = Self.signatureAlgorithms
-        configuration.certificateChain = try chain()
-        configuration.privateKey = .privateKey(try NIOSSLPrivateKey(file: key, format: .pem))
+        configuration.certificateChain = chain.map { .certificate($0) }
+        configuration.privateKey = .privateKey(key)
         configuration.certificateVerification = .fullVerification
-        configuration.trustRoots = try trustRoots()
+        configuration.trustRoots = try trustRoots([jurisdiction])
         return configuration
     }
 
-    /// How a key store reads its clients' identities from their certificates.
+    /// How a key store or a node reads its clients' identities from their certificates.
     func certificateIdentities() throws -> CertificateIdentities {
-        var map = [Jurisdiction: Certificate]()
-        for (code, path) in authorities {
-            guard let text = try? String(contentsOfFile: path, encoding: .utf8),
-                  let authority = try? Certificate(pemEncoded: text) else {
-                throw Invalid(description: "\(path): not a PEM certificate (the authority of \(code))")
-            }
-            map[code] = authority
-        }
-        return CertificateIdentities(authorities: map)
+        CertificateIdentities(authorities: try authorities.mapValues { try $0.map { try Certificate(derEncoded: $0) } })
     }
 }
 
@@ -196,8 +211,11 @@ struct ComponentTLSOptions: ParsableArguments {
     @Option(help: "A jurisdiction's certificate authority whose clients are accepted: J=FILE (repeatable; env QANTARA_TLS_CA, comma-separated).")
     var tlsCa: [String] = ProcessInfo.processInfo.environment["QANTARA_TLS_CA"].map { [$0] } ?? []
 
-    func validate() throws { _ = try configuration() }
+    func validate() throws {
+        guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("give --tls-cert and --tls-key together") }
+    }
 
+    /// From `--tls-cert`, `--tls-key` and `--tls-ca`; nil when none is given.
     func configuration() throws -> MutualTLS? {
         try MutualTLS.from(certificate: tlsCert, key: tlsKey, authorities: tlsCa, flags: "--tls-cert, --tls-key and --tls-ca")
     }

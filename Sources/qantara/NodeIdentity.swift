@@ -45,13 +45,23 @@ struct NodeIdentity {
         return key
     }
 
-    /// The node's certificate request for `node` of `jurisdiction` at `site` (written to `identity.csr` too).
-    func request(node: NodeID, jurisdiction: Jurisdiction, site: String) throws -> String {
+    /// The node's certificate request for `node` of `jurisdiction` at `site`, asking to be named at `names` (its
+    /// addresses, for TLS) (written to `identity.csr` too).
+    func request(node: NodeID, jurisdiction: Jurisdiction, site: String, names: [String] = []) throws -> String {
         let key = Certificate.PrivateKey(try key())
+        var attributes = CertificateSigningRequest.Attributes()
+        if !names.isEmpty {
+            let general: [GeneralName]
+            do { general = try names.map(KeyStore.generalName) } catch {
+                throw Failure(description: "\(error)")
+            }
+            attributes.insert(try CertificateSigningRequest.Attribute(ExtensionRequest(
+                extensions: try Certificate.Extensions { SubjectAlternativeNames(general) })))
+        }
         let request = try CertificateSigningRequest(
             version: .v1, subject: try KeyStore.nodeSubject(jurisdiction: jurisdiction.code, site: site,
                                                             node: node.rawValue),
-            privateKey: key, attributes: CertificateSigningRequest.Attributes())
+            privateKey: key, attributes: attributes)
         let pem = try request.serializeAsPEM().pemString + "\n"
         guard FileManager.default.createFile(atPath: requestPath, contents: Data(pem.utf8),
                                              attributes: [.posixPermissions: 0o600]) else {
@@ -88,6 +98,18 @@ struct NodeIdentity {
             throw Failure(description: "\(path) certifies another key than \(keyPath)")
         }
         return certificate
+    }
+
+    /// Mutual TLS with the node's own identity: its certificate (which must name its addresses) and key.
+    func mutualTLS(node: NodeID, jurisdiction: Jurisdiction, authorities: [Jurisdiction: [[UInt8]]]) throws -> MutualTLS {
+        guard try certificate(node: node, jurisdiction: jurisdiction) != nil,
+              let pem = FileManager.default.contents(atPath: certificatePath) else {
+            throw Failure(description: "node \(node) has no certificate (\(certificatePath)) to serve TLS with: qantara "
+                + "node enrol --tls-name ADDRESS, then its authority certifies it")
+        }
+        return try MutualTLS(chainPEM: String(decoding: pem, as: UTF8.self),
+                             keyPEM: try Certificate.PrivateKey(try key()).serializeAsPEM().pemString,
+                             authorities: authorities, origin: certificatePath)
     }
 
     /// Installs a certificate issued for this node after checking it (replacing the previous one: renewal).

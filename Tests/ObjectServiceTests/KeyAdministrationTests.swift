@@ -63,7 +63,7 @@ final class KeyAdministrationTests: XCTestCase {
             XCTAssertEqual(bytes, Array(expected.utf8))
         }
         let retired = try await harness.administer(.retireKey(tenant: "acme"))
-        guard case .keys(let states)? = retired.outcome.result else { return XCTFail("no key versions") }
+        guard case .keys(let states)? = retired.outcome.result else { return XCTFail("no key versions: \(retired)") }
         XCTAssertEqual(states.map(\.state), [.retired, .current])
         let afterRetire = try await harness.get("MA", "bkt", "k3")
         XCTAssertEqual(afterRetire, Array("v1-3".utf8))

@@ -18,5 +18,7 @@ def refused(call):
 
 
 def audit_entries(server, jurisdiction):
-    log = server.credentials_dir / "audit" / jurisdiction / "audit.log"
-    return [json.loads(line) for line in log.read_text().splitlines()]
+    """J's audit records, from the log of every gateway that decided about J's data (one for `qantara serve`, one per
+    gateway process in a federation), each log's in order."""
+    return [json.loads(line) for directory in server.audit_dirs(jurisdiction) if (directory / "audit.log").exists()
+            for line in (directory / "audit.log").read_text().splitlines()]

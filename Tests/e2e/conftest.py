@@ -6,15 +6,16 @@ from federation import Federation
 from qantara import Cluster, Server
 
 
-# The S3 suites also run against three jurisdictions deployed apart; the others (audit files, attestations, the
-# authority's ceremonies, benchmarks, start-up) read one gateway's data directory, and run against the first two.
-S3_SUITES = {"test_objects", "test_buckets", "test_listing", "test_multipart", "test_tenants", "test_auth", "test_cli",
-             "test_batch_copy_conditions", "test_pinning"}
+# The S3, sovereignty and attack suites also run against three jurisdictions deployed apart (their audit checks read
+# the log of every gateway that decided); the others (attestations, the authority's ceremonies, benchmarks, start-up)
+# read one gateway's data directory, and run against the first two.
+FEDERATED_SUITES = {"test_objects", "test_buckets", "test_listing", "test_multipart", "test_tenants", "test_auth",
+                    "test_cli", "test_batch_copy_conditions", "test_pinning", "test_sovereignty", "test_adversarial"}
 
 
 def pytest_generate_tests(metafunc):
     if "server" in metafunc.fixturenames:
-        kinds = ["serve", "nodes"] + (["federation"] if metafunc.module.__name__ in S3_SUITES else [])
+        kinds = ["serve", "nodes"] + (["federation"] if metafunc.module.__name__ in FEDERATED_SUITES else [])
         metafunc.parametrize("server", kinds, indirect=True, scope="session")
 
 

@@ -7,7 +7,6 @@ import socket
 import subprocess
 import time
 
-from pki import Authority
 from qantara import BIN, Cluster, free_port, start_keystore
 
 HOSTS = {"MA": "127.0.0.2", "FR": "127.0.0.3", "US": "127.0.0.4"}
@@ -61,7 +60,9 @@ class Etcd:
 class Federation(Cluster):
     """MA on 127.0.0.2, FR on 127.0.0.3, US on 127.0.0.4: each jurisdiction's key store, nodes and gateway in their
     own processes; the gateways share tenants, access keys and buckets through etcd only, and reach nodes and key
-    stores over mutual TLS with certificates of their jurisdiction's authority (no token anywhere)."""
+    stores over mutual TLS (no token anywhere) with certificates of their jurisdiction's own authority: each node and
+    gateway makes its key and request on its host, each key store's key ceremony certifies its jurisdiction's
+    requests and writes its trust anchor, and a key store serves a certificate its authority issues itself."""
 
     def __init__(self, data_dir):
         super().__init__(data_dir, env={"QANTARA_ROOT_ACCESS_KEY": ROOT_KEY, "QANTARA_ROOT_SECRET_KEY": ROOT_SECRET})
@@ -72,14 +73,13 @@ class Federation(Cluster):
                 node["address"] = f"{record['host']}:{record['port']}"
         self.topology.write_text(json.dumps(self.topology_data))
         self.endpoint = f"http://{HOSTS['MA']}:{self.port}"
-        pki = self.data_dir.parent / f"{self.data_dir.name}-pki"
-        self.authorities = {code: Authority(pki, code) for code in HOSTS}
-        self.trusted = [f"{code}={authority.certificate}" for code, authority in self.authorities.items()]
+        pki = self.data_dir.parent / f"{self.data_dir.name}-anchors"
+        pki.mkdir(parents=True, exist_ok=True)
+        # Each jurisdiction's published trust anchor, written by its key store's ceremony.
+        self.anchors = {code: pki / f"{code}.pem" for code in HOSTS}
+        self.trusted = [f"{code}={anchor}" for code, anchor in self.anchors.items()]
         for node_id, record in self.nodes.items():
-            cert, key = self.authorities[record["jurisdiction"]].issue(
-                node_id, f"/C={record['jurisdiction']}/O=Qantara/OU=node/CN={node_id}", ip=record["host"])
-            record["extra"] = ["--tls-cert", str(cert), "--tls-key", str(key),
-                               *[arg for ca in self.trusted for arg in ("--tls-ca", ca)]]
+            record["extra"] = ["--tls-identity", *[arg for ca in self.trusted for arg in ("--tls-ca", ca)]]
         self.etcd = Etcd(self.data_dir / "etcd")
         self.gateways = {}  # jurisdiction -> dict(process, log, log_path)
         self.root_key, self.root_secret = ROOT_KEY, ROOT_SECRET
@@ -91,22 +91,57 @@ class Federation(Cluster):
     def credentials_dir(self):
         return self.data_dir / "operator"
 
+    def audit_dirs(self, jurisdiction):
+        """Each gateway keeps the log of what it decided about J's data (FR's gateway refusing a read of MA's bucket
+        writes into its own `audit/MA`, checkpointed by MA's key store)."""
+        return sorted(path for path in self.data_dir.glob(f"gateway-*/audit/{jurisdiction}") if path.is_dir())
+
     def gateway_host(self, gateway):
         return HOSTS[gateway or "MA"]
 
+    def gateway_identity(self, instance):
+        """(certificate, key) of a gateway's TLS identity, made on its host by `qantara gateway enrol`."""
+        directory = self.data_dir / f"gateway-{instance}" / "identity"
+        return directory / "gateway.pem", directory / "gateway.key"
+
+    def enrol_gateway(self, code, instance):
+        """The gateway's key and certificate request (`qantara gateway enrol`); returns the request's path."""
+        subprocess.run([str(BIN), "gateway", "--jurisdiction", code, "--data", str(self.data_dir / f"gateway-{instance}"),
+                        "enrol", "--name", f"gateway-{instance.lower()}"], check=True, capture_output=True)
+        return self.gateway_identity(instance)[0].with_suffix(".csr")
+
+    def ceremony(self):
+        """Every node and gateway enrols on its host; each jurisdiction's key ceremony certifies its own requests,
+        creates its administrators and writes its trust anchor."""
+        requests = {code: [self.enrol_gateway(code, code)] for code in HOSTS}
+        for node_id, record in self.nodes.items():
+            subprocess.run([str(BIN), "node", "--id", node_id, "--jurisdiction", record["jurisdiction"], "--data",
+                            str(record["data"]), "enrol", "--site", f"{record['jurisdiction'].lower()}-site-1",
+                            "--tls-name", record["host"]], check=True, capture_output=True)
+            requests[record["jurisdiction"]].append(record["data"] / "identity.csr")
+        for code, paths in requests.items():
+            self.keystore_ceremony(code, paths)
+
+    def keystore_ceremony(self, code, requests, check=True):
+        env = dict(os.environ, QANTARA_UNSEAL_SECRET="cluster-unseal-secret")
+        return subprocess.run(
+            [str(BIN), "keystore", "--jurisdiction", code, "--data", str(self.data_dir / "keystores" / code), "--init",
+             "--bootstrap-admins", str(self.credentials_dir / "admins"), "--anchor", str(self.anchors[code]),
+             *[arg for path in requests for arg in ("--certify", str(path))]],
+            check=check, capture_output=True, text=True, env=env)
+
     def start(self, timeout=60):
         self.etcd.start()
+        if not self.anchors["MA"].exists():
+            self.ceremony()
         for node_id in self.nodes:
             self.start_node(node_id)
         for entry in self.topology_data["jurisdictions"]:
             code = entry["code"]
-            cert, key = self.authorities[code].issue(f"keystore-{code.lower()}",
-                                                     f"/C={code}/O=Qantara/OU=keystore/CN=keystore-{code.lower()}",
-                                                     ip=HOSTS[code])
-            tls = ["--tls-cert", str(cert), "--tls-key", str(key), *[a for ca in self.trusted for a in ("--tls-ca", ca)]]
+            tls = ["--tls-authority", *[a for ca in self.trusted if not ca.startswith(code) for a in ("--tls-ca", ca)]]
             process, port = start_keystore(code, self.data_dir / "keystores" / code, None,
                                            self.data_dir.parent / f"{self.data_dir.name}-keystore-{code}.log",
-                                           admins=self.credentials_dir / "admins", host=HOSTS[code], extra=tls)
+                                           host=HOSTS[code], extra=tls)
             self.keystores[code] = process
             entry["keyStore"] = f"{HOSTS[code]}:{port}"
         self.topology.write_text(json.dumps(self.topology_data))
@@ -124,8 +159,12 @@ class Federation(Cluster):
         offset = log_path.stat().st_size if log_path.exists() else 0
         log = open(log_path, "ab")
         env = {k: v for k, v in self.env.items() if not k.startswith("QANTARA_KEYSTORE_TOKEN_")}
-        cert, key = self.authorities[code].issue(f"gateway-{instance.lower()}",
-                                                 f"/C={code}/O=Qantara/OU=gateway/CN=gateway-{instance.lower()}")
+        cert, key = self.gateway_identity(instance)
+        if not cert.exists():
+            # A gateway added later: its request certified by two of its jurisdiction's administrators.
+            request = self.enrol_gateway(code, instance)
+            self.cli("trust", "certify", "--jurisdiction", code, "--csr", str(request), "-o", str(cert))
+            self.approve(code, extra=("--out", str(cert)))
         process = subprocess.Popen(
             [str(BIN), "gateway", "--config", str(self.topology), "--data", str(self.data_dir / f"gateway-{instance}"),
              "--listen", f"{HOSTS[code]}:{port}", "--jurisdiction", code,

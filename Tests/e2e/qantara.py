@@ -91,6 +91,10 @@ class Server:
     def credentials_dir(self):
         return self.data_dir
 
+    def audit_dirs(self, jurisdiction):
+        """The directories of J's audit logs: one per gateway process that decides about J's data (here one)."""
+        return [self.credentials_dir / "audit" / jurisdiction]
+
     def gateway_flags(self):
         return [flag for code, port in self.gateway_ports.items() if code != "MA"
                 for flag in ("--gateway", f"{code}=127.0.0.1:{port}")]

@@ -4,6 +4,7 @@ object traffic survives etcd's outage, a gateway's death leaves the others untou
 the processes."""
 import concurrent.futures
 import json
+import os
 import subprocess
 import threading
 import time
@@ -361,12 +362,60 @@ def components(federation, code):
     return (node["host"], node["port"]), (host, int(port))
 
 
+def node_identity(federation, code):
+    """(certificate, key) of a node of `code`: its own identity, as its jurisdiction's authority certified it."""
+    node = next(n for n in federation.nodes.values() if n["jurisdiction"] == code)
+    return node["data"] / "identity.pem", node["data"] / "identity.key"
+
+
+def certified(federation, tmp_path, code, subject, name):
+    """A certificate of `code`'s authority for a request made here with openssl: through `qantara trust certify` and
+    two of the jurisdiction's administrators; returns (certificate, key)."""
+    key, request, certificate = tmp_path / f"{name}.key", tmp_path / f"{name}.csr", tmp_path / f"{name}.pem"
+    subprocess.run(["openssl", "req", "-new", "-newkey", "ed25519", "-nodes", "-keyout", str(key), "-subj", subject,
+                    "-out", str(request)], check=True, capture_output=True)
+    federation.cli("trust", "certify", "--jurisdiction", code, "--csr", str(request), "-o", str(certificate))
+    federation.approve(code, extra=("--out", str(certificate)))
+    return certificate, key
+
+
+def test_every_certificate_comes_from_the_jurisdictions_own_authority(federation):
+    """The anchors the ceremonies wrote are what `qantara trust export` publishes; each node, gateway and key store
+    certificate chains to its own jurisdiction's anchor and no other."""
+    for code in ("MA", "FR", "US"):
+        exported = federation.cli("trust", "export", "--jurisdiction", code).stdout
+        assert exported.strip() == federation.anchors[code].read_text().strip()
+    other = {"MA": "FR", "FR": "US", "US": "MA"}
+    for code in ("MA", "FR", "US"):
+        for certificate in (node_identity(federation, code)[0], federation.gateway_identity(code)[0]):
+            verify = ["openssl", "verify", "-CAfile"]
+            assert subprocess.run([*verify, str(federation.anchors[code]), str(certificate)],
+                                  capture_output=True).returncode == 0
+            assert subprocess.run([*verify, str(federation.anchors[other[code]]), str(certificate)],
+                                  capture_output=True).returncode != 0
+        text = subprocess.run(["openssl", "x509", "-noout", "-text", "-in", str(federation.gateway_identity(code)[0])],
+                              capture_output=True, text=True).stdout
+        assert "TLS Web Client Authentication" in text and "Server Authentication" not in text
+        _, keystore = components(federation, code)
+        served = subprocess.run(["openssl", "s_client", "-connect", f"{keystore[0]}:{keystore[1]}", "-CAfile",
+                                 str(federation.anchors[code]), "-verify_return_error", "-verify_ip", keystore[0],
+                                 "-cert", str(federation.gateway_identity(code)[0]), "-key",
+                                 str(federation.gateway_identity(code)[1])],
+                                input="", capture_output=True, text=True, timeout=20)
+        assert "Verify return code: 0 (ok)" in served.stdout, served.stdout + served.stderr
+        assert f"OU = keystore, CN = keystore-{code.lower()}" in served.stdout
+    # A key ceremony happens once: the store exists, so certificates now take the administrators' quorum.
+    again = federation.keystore_ceremony("MA", [], check=False)
+    assert again.returncode == 1 and "ceremony is done" in again.stderr
+    assert len(again.stderr.strip().splitlines()) == 1
+
+
 def test_plain_http_and_certificateless_connections_to_nodes_and_key_stores_are_refused(federation):
     import http.client
     node, keystore = components(federation, "MA")
-    ca = federation.authorities["MA"].certificate
-    gateway = federation.authorities["MA"].issue("probe-ma", "/C=MA/O=Qantara/OU=gateway/CN=probe-ma")
-    # The positive control: a gateway certificate of MA's authority gets answers from both.
+    ca = federation.anchors["MA"]
+    gateway = federation.gateway_identity("MA")
+    # The positive control: MA's gateway's certificate gets answers from both.
     assert tls_call(*node, "/v1/health", cert=gateway, ca=ca)[0] in (200, 204)
     assert tls_call(*keystore, "/kms/v1/health", cert=gateway, ca=ca)[0] == 200
     for host, port, path in [(*node, "/v1/health"), (*keystore, "/kms/v1/health")]:
@@ -380,10 +429,10 @@ def test_plain_http_and_certificateless_connections_to_nodes_and_key_stores_are_
 
 def test_a_certificate_of_an_authority_nobody_trusts_is_refused(federation, tmp_path):
     from pki import Authority
-    rogue = Authority(tmp_path / "rogue", "MA", name="rogue-ca")
+    rogue = Authority(tmp_path / "rogue", "MA", name="MA-authority-v1")
     forged = rogue.issue("rogue-gateway", "/C=MA/O=Qantara/OU=gateway/CN=gateway-ma")
     node, keystore = components(federation, "MA")
-    ca = federation.authorities["MA"].certificate
+    ca = federation.anchors["MA"]
     assert refused(lambda: tls_call(*node, "/v1/health", cert=forged, ca=ca))
     assert refused(lambda: tls_call(*keystore, "/kms/v1/health", cert=forged, ca=ca))
 
@@ -395,33 +444,82 @@ def decrypt_request(jurisdiction):
                        "additionalAuthenticatedData": "AAAA"})
 
 
-def test_a_key_store_takes_the_identity_from_the_certificate_and_its_issuer(federation):
+def test_a_key_store_takes_the_identity_from_the_certificate_and_its_issuer(federation, tmp_path):
     _, keystore = components(federation, "MA")
-    ca = federation.authorities["MA"].certificate
-    # FR's authority issuing a certificate that claims to be MA's gateway: nobody at MA's key store.
-    claimed = federation.authorities["FR"].issue("fr-claims-ma", "/C=MA/O=Qantara/OU=gateway/CN=gateway-ma")
-    status, body = tls_call(*keystore, "/kms/v1/decrypt", cert=claimed, ca=ca, body=decrypt_request("MA"))
-    assert status == 401 and b"certificate" in body, (status, body)
+    ca = federation.anchors["MA"]
+    # FR's authority does not certify a request that claims to be of MA.
+    subprocess.run(["openssl", "req", "-new", "-newkey", "ed25519", "-nodes", "-keyout", str(tmp_path / "claim.key"),
+                    "-subj", "/C=MA/O=Qantara/OU=gateway/CN=gateway-ma", "-out", str(tmp_path / "claim.csr")],
+                   check=True, capture_output=True)
+    claim = federation.cli("trust", "certify", "--jurisdiction", "FR", "--csr", str(tmp_path / "claim.csr"),
+                           check=False)
+    assert claim.returncode == 1 and "certifies only nodes of FR" in claim.stderr, claim.stderr
     # FR's genuine gateway is FR, whatever its request body says: MA's keys are not released to it.
-    genuine = federation.authorities["FR"].issue("gateway-fr-probe", "/C=FR/O=Qantara/OU=gateway/CN=gateway-fr")
-    status, body = tls_call(*keystore, "/kms/v1/decrypt", cert=genuine, ca=ca, body=decrypt_request("MA"))
+    status, body = tls_call(*keystore, "/kms/v1/decrypt", cert=federation.gateway_identity("FR"), ca=ca,
+                            body=decrypt_request("MA"))
     assert status == 403 and b"of FR" in body, (status, body)
-    # A certificate without a gateway or operator role is nobody either.
-    node_cert = federation.authorities["MA"].issue("ma-node-probe", "/C=MA/O=Qantara/OU=node/CN=ma-9")
-    status, _ = tls_call(*keystore, "/kms/v1/decrypt", cert=node_cert, ca=ca, body=decrypt_request("MA"))
-    assert status == 401
+    # A node's certificate (a server's, not a client's) is nobody to a key store.
+    assert refused(lambda: tls_call(*keystore, "/kms/v1/decrypt", cert=node_identity(federation, "MA"), ca=ca,
+                                    body=decrypt_request("MA"))) or tls_call(
+        *keystore, "/kms/v1/decrypt", cert=node_identity(federation, "MA"), ca=ca, body=decrypt_request("MA"))[0] == 401
 
 
-def test_a_node_serves_gateways_only(federation):
-    """A certificate the handshake accepts (a node's of another jurisdiction, an operator's) moves no data: a node
-    answers only gateways, each certified by its own jurisdiction's authority."""
+def test_a_node_serves_gateways_only(federation, tmp_path):
+    """A certificate the handshake accepts (an operator's of the node's own jurisdiction) moves no data, nor does a
+    node's: a node answers only gateways, each certified by its own jurisdiction's authority."""
     node, _ = components(federation, "MA")
-    ca = federation.authorities["MA"].certificate
-    us_node = federation.authorities["US"].issue("us-node-probe", "/C=US/O=Qantara/OU=node/CN=us-9")
-    operator = federation.authorities["MA"].issue("ma-operator-probe", "/C=MA/O=Qantara/OU=operator/CN=op")
-    forged = federation.authorities["FR"].issue("fr-as-ma-probe", "/C=MA/O=Qantara/OU=gateway/CN=gateway-ma")
-    for cert in (us_node, operator, forged):
-        assert tls_call(*node, "/v1/health", cert=cert, ca=ca)[0] == 403, cert
-    gateway = federation.authorities["US"].issue("us-gateway-probe", "/C=US/O=Qantara/OU=gateway/CN=gateway-us")
-    assert tls_call(*node, "/v1/health", cert=gateway, ca=ca)[0] in (200, 204)
+    ca = federation.anchors["MA"]
+    operator = certified(federation, tmp_path, "MA", "/C=MA/O=Qantara/OU=operator/CN=ops-1", "ma-operator")
+    assert tls_call(*node, "/v1/health", cert=operator, ca=ca)[0] == 403
+    us_node = node_identity(federation, "US")
+    assert refused(lambda: tls_call(*node, "/v1/health", cert=us_node, ca=ca)) or tls_call(
+        *node, "/v1/health", cert=us_node, ca=ca)[0] == 403
+    assert tls_call(*node, "/v1/health", cert=federation.gateway_identity("US"), ca=ca)[0] in (200, 204)
+
+
+def test_a_revoked_gateway_certificate_is_refused_at_once_by_its_key_store(federation, tmp_path):
+    _, keystore = components(federation, "MA")
+    ca = federation.anchors["MA"]
+    probe = certified(federation, tmp_path, "MA", "/C=MA/O=Qantara/OU=gateway/CN=gateway-probe", "probe")
+    status, body = tls_call(*keystore, "/kms/v1/decrypt", cert=probe, ca=ca, body=decrypt_request("MA"))
+    assert status != 401, (status, body)  # known: the bogus ciphertext is refused, not the requester
+    federation.cli("trust", "revoke", "--jurisdiction", "MA", "--certificate", str(probe[0]), "--reason",
+                   "gateway host decommissioned")
+    status, body = tls_call(*keystore, "/kms/v1/decrypt", cert=probe, ca=ca, body=decrypt_request("MA"))
+    assert status == 401, (status, body)
+    # The federation's own gateways are untouched.
+    status, _ = tls_call(*keystore, "/kms/v1/decrypt", cert=federation.gateway_identity("MA"), ca=ca,
+                         body=decrypt_request("MA"))
+    assert status != 401
+
+
+def test_a_key_ceremony_refused_leaves_nothing_behind_and_certifies_only_its_country(tmp_path):
+    env = dict(os.environ, QANTARA_UNSEAL_SECRET="ceremony-unseal-secret-0123")
+    gateway = tmp_path / "gateway"
+    subprocess.run([str(BIN), "gateway", "--jurisdiction", "FR", "--data", str(gateway), "enrol"], check=True,
+                   capture_output=True)
+    keystore = [str(BIN), "keystore", "--jurisdiction", "MA", "--data", str(tmp_path / "ks"), "--init",
+                "--anchor", str(tmp_path / "MA.pem")]
+    refused = subprocess.run([*keystore, "--certify", str(gateway / "identity" / "gateway.csr")], env=env,
+                             capture_output=True, text=True)
+    assert refused.returncode == 1 and "certifies only nodes of MA" in refused.stderr, refused.stderr
+    assert not (tmp_path / "ks" / "MA.sealed").exists() and not (gateway / "identity" / "gateway.pem").exists()
+    # A step that fails late (the anchor cannot be written) undoes the ceremony: no store, administrators or
+    # certificates are left.
+    ma_gateway = tmp_path / "ma-gateway"
+    subprocess.run([str(BIN), "gateway", "--jurisdiction", "MA", "--data", str(ma_gateway), "enrol"], check=True,
+                   capture_output=True)
+    late = subprocess.run([str(BIN), "keystore", "--jurisdiction", "MA", "--data", str(tmp_path / "ks"), "--init",
+                           "--bootstrap-admins", str(tmp_path / "admins"), "--anchor", str(tmp_path / "no" / "MA.pem"),
+                           "--certify", str(ma_gateway / "identity" / "gateway.csr")],
+                          env=env, capture_output=True, text=True)
+    assert late.returncode == 1 and "trust anchor" in late.stderr, late.stderr
+    assert not (tmp_path / "ks" / "MA.sealed").exists() and not (ma_gateway / "identity" / "gateway.pem").exists()
+    assert not list((tmp_path / "admins").glob("*.json")) if (tmp_path / "admins").exists() else True
+    # Without the unseal secret there is no ceremony; with it, once.
+    sealed = subprocess.run(keystore, capture_output=True, text=True,
+                            env={k: v for k, v in env.items() if k != "QANTARA_UNSEAL_SECRET"})
+    assert sealed.returncode == 1 and "unseal secret" in sealed.stderr
+    assert subprocess.run(keystore, env=env, capture_output=True).returncode == 0
+    assert "BEGIN CERTIFICATE" in (tmp_path / "MA.pem").read_text()
 

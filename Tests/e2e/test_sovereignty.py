@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 
-from adversary import refused
+from adversary import audit_entries, refused
 
 
 def test_reads_of_another_jurisdictions_bucket_are_refused_and_audited(server, tmp_path):
@@ -53,9 +53,9 @@ def test_reads_of_another_jurisdictions_bucket_are_refused_and_audited(server, t
     assert ma.get_object(Bucket=bucket, Key="private/patients.csv")["Body"].read() == b"health data"
     ma.abort_multipart_upload(Bucket=bucket, Key="private/big", UploadId=upload["UploadId"])
 
-    # Every cross-border decision is in MA's audit log, with its reason; MA's authority checkpoints it.
-    log_dir = server.credentials_dir / "audit" / "MA"
-    entries = [json.loads(line) for line in (log_dir / "audit.log").read_text().splitlines()]
+    # Every cross-border decision is in MA's audit log (kept by the gateway that decided: one log in one process, a
+    # log per gateway process in a federation), with its reason; MA's authority checkpoints each log.
+    entries = audit_entries(server, "MA")
     mine = [e for e in entries if e["fields"].get("bucket") == bucket and e["kind"] == "decision"]
     assert len(mine) >= 16
     assert all(e["fields"]["outcome"] == "refused" and e["fields"]["reason"] == "no-grant" for e in mine)
@@ -66,18 +66,23 @@ def test_reads_of_another_jurisdictions_bucket_are_refused_and_audited(server, t
     assert {e["fields"]["gateway"] for e in mine} == {"FR", "US"}
     assert {e["fields"]["operation"] for e in mine} >= {"GetObject", "HeadObject", "ListObjects",
                                                          "ListMultipartUploads", "ListParts", "CopySource"}
-    assert [e["seq"] for e in entries] == list(range(1, len(entries) + 1))
-    assert all(e["previous"] == p["hash"] for p, e in zip(entries, entries[1:]))
-    # MA's authority checkpoints the log (a C2SP signed note of the Merkle tree) within about a second.
-    deadline = time.time() + 5
-    while time.time() < deadline:
-        notes = [json.loads(line) for line in (log_dir / "audit.checkpoints").read_text().splitlines()] \
-            if (log_dir / "audit.checkpoints").exists() else []
-        if notes and int(notes[-1].split("\n")[1]) >= mine[-1]["seq"]:
-            break
-        time.sleep(0.2)
-    assert notes and int(notes[-1].split("\n")[1]) >= mine[-1]["seq"]
-    assert notes[-1].split("\n")[0].startswith("qantara/MA/audit/") and "\u2014 MA-authority-v1 " in notes[-1]
+    for log_dir in server.audit_dirs("MA"):
+        log = [json.loads(line) for line in (log_dir / "audit.log").read_text().splitlines()]
+        assert [e["seq"] for e in log] == list(range(1, len(log) + 1))
+        assert all(e["previous"] == p["hash"] for p, e in zip(log, log[1:]))
+        decided = [e for e in log if e["fields"].get("bucket") == bucket and e["kind"] == "decision"]
+        if not decided:
+            continue
+        # MA's authority checkpoints the log (a C2SP signed note of the Merkle tree) within about a second.
+        deadline = time.time() + 5
+        while time.time() < deadline:
+            notes = [json.loads(line) for line in (log_dir / "audit.checkpoints").read_text().splitlines()] \
+                if (log_dir / "audit.checkpoints").exists() else []
+            if notes and int(notes[-1].split("\n")[1]) >= decided[-1]["seq"]:
+                break
+            time.sleep(0.2)
+        assert notes and int(notes[-1].split("\n")[1]) >= decided[-1]["seq"], log_dir
+        assert notes[-1].split("\n")[0].startswith("qantara/MA/audit/") and "\u2014 MA-authority-v1 " in notes[-1]
     for key in ("public/report.csv", "private/patients.csv", "from-fr"):
         ma.delete_object(Bucket=bucket, Key=key)
     ma.delete_bucket(Bucket=bucket)

@@ -12,7 +12,7 @@ import pytest
 from botocore.config import Config
 
 from adversary import name
-from qantara import Server, aws_binary
+from qantara import BIN, Server, aws_binary
 
 
 def openssl(*args):
@@ -72,3 +72,24 @@ def test_boto3_and_the_aws_cli_use_their_default_trailing_checksums_over_https(t
     # Plain HTTP to the TLS port is not served.
     with pytest.raises((urllib.error.URLError, ConnectionError, OSError)):
         urllib.request.urlopen(f"http://127.0.0.1:{server.port}/{bucket}", timeout=5).read()
+
+
+def test_the_admin_cli_reaches_an_https_gateway_trusting_the_deployments_ca(tls_server):
+    """`--ca` (or QANTARA_CA): the CLI verifies the gateway against the deployment's own authority; without it, an
+    unknown authority is refused in one line, and nothing is done."""
+    server, ca = tls_server
+    endpoint = f"https://127.0.0.1:{server.port}"
+    tenant = name("https")
+    base = [str(BIN), "tenant", "create", tenant, "--endpoint", endpoint, "--data", str(server.credentials_dir)]
+    refused = subprocess.run(base, capture_output=True, text=True, timeout=60)
+    assert refused.returncode == 1 and "TLS" in refused.stderr, refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
+    created = subprocess.run([*base, "--ca", str(ca)], capture_output=True, text=True, timeout=60)
+    assert created.returncode == 0, created.stderr
+    listed = subprocess.run([str(BIN), "tenant", "list", "--endpoint", endpoint, "--data", str(server.credentials_dir)],
+                            capture_output=True, text=True, timeout=60, env=dict(os.environ, QANTARA_CA=str(ca)))
+    assert listed.returncode == 0 and tenant in listed.stdout, listed.stderr
+    # An authority command, signed by an administrator, over the same HTTPS.
+    keys = subprocess.run([str(BIN), "key", "list", "--jurisdiction", "MA", "--endpoint", endpoint, "--data",
+                           str(server.credentials_dir), "--ca", str(ca)], capture_output=True, text=True, timeout=60)
+    assert keys.returncode == 0, keys.stderr
