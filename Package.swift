@@ -142,7 +142,7 @@ let package = Package(
         .testTarget(name: "SigV4Tests", dependencies: ["SigV4", "ObjectModel"]),
         .testTarget(name: "ObjectServiceTests", dependencies: ["ObjectService", "StorageNode", "StorageEngine", "Placement", "ObjectModel", "Hashing"]),
         .testTarget(name: "ControlStoreTests", dependencies: [
-            "ObjectService", "EtcdControl", "StorageEngine", "KeyStore", "Envelope", "ObjectModel",
+            "ObjectService", "EtcdControl", "StorageEngine", "KeyStore", "Envelope", "ObjectModel", "Placement",
             .product(name: "AsyncHTTPClient", package: "async-http-client"),
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),

@@ -75,6 +75,12 @@ public final class ControlWatcher: Service, Sendable {
                 logger.error("a control-plane record does not load; kept out of the cache", metadata: [
                     "revision": "\(change.revision)", "error": "\(error)"])
             }
+            if case .put(let entry) = change, entry.key == ControlTopology.key {
+                // Seen within a second by every gateway; the process keeps the topology it started with (its node
+                // and key-store clients), and takes the new addresses at its next start.
+                logger.warning("the deployment's topology changed: restart this gateway to use it", metadata: [
+                    "revision": "\(entry.revision)"])
+            }
             control.advance(to: change.revision)
         }
         throw ControlStoreError.unavailable("the watch ended")

@@ -9,8 +9,8 @@ import StorageEngine
 /// `qantara control`: the control plane's own operations.
 struct ControlCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "control", abstract: "Operate the control plane (tenants, access keys, buckets).",
-        subcommands: [Migrate.self])
+        commandName: "control", abstract: "Operate the control plane (tenants, access keys, buckets, the topology).",
+        subcommands: [Migrate.self, TopologyCommand.self])
 
     /// Copies an embedded control plane into etcd, for a single-machine deployment that grows to several gateways.
     struct Migrate: AsyncParsableCommand {

@@ -50,9 +50,27 @@ struct GatewayRuntime {
     var peerTLS: MutualTLS?
 
     func run() async throws {
+        // etcd gets a client of its own (its certificate authority is not the jurisdictions'), made first: the
+        // deployment's topology lives there. Shut down however the gateway ends.
+        let controlHTTP = controlURL.map { _ in HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(
+            tlsConfiguration: controlTLS, timeout: .init(connect: .seconds(1)))) }
+        do { try await serve(controlHTTP: controlHTTP) } catch {
+            try? await controlHTTP?.shutdown()
+            throw error
+        }
+        try await controlHTTP?.shutdown()
+    }
+
+    private func serve(controlHTTP: HTTPClient?) async throws {
         var logger = Logger(label: "qantara")
         logger.logLevel = logLevel
-        let topology = try topologyPath.map(TopologyLoader.load(path:)) ?? .development
+        let file = try topologyPath.map(TopologyLoader.load(path:)) ?? .development
+        let etcd = try controlURL.map { try EtcdControlStore(url: $0, http: controlHTTP!) }
+        // Past one process, one topology for every gateway: the control plane's.
+        let topology = try await etcd.asyncMap {
+            try await ControlTopology.resolve(file: file, origin: topologyPath ?? "built-in topology", store: $0,
+                                              logger: logger).topology
+        } ?? file
         if remoteOnly, let local = topology.jurisdictions.flatMap(\.nodes).first(where: { $0.address == nil }) {
             throw TopologyLoader.Invalid(description: "\(topologyPath ?? "built-in topology"): node \(local.id) has no address; "
                 + "qantara gateway needs every node's address (use qantara serve for in-process nodes)")
@@ -155,10 +173,7 @@ struct GatewayRuntime {
                                   now: { clock.nowMillis() })
         // The local database keeps this gateway's key rewrap jobs, and the control plane itself when it is embedded.
         let controlEngine = try RocksDBEngine(path: data + "/control", options: RocksDBOptions(blobThresholdBytes: nil))
-        // etcd over TLS gets its own client: its certificate authority is not the jurisdictions'.
-        let controlHTTP = controlTLS.map { HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(
-            tlsConfiguration: $0, timeout: .init(connect: .seconds(1)))) }
-        let controlStore: any ControlStore = try controlURL.map { try EtcdControlStore(url: $0, http: controlHTTP ?? http) }
+        let controlStore: any ControlStore = etcd
             ?? EmbeddedControlStore(engine: controlEngine, name: "embedded (\(data)/control)")
         // Tenants' secrets are sealed in the control plane under the control key, which this gateway opens through
         // its own jurisdiction's key store.
@@ -225,7 +240,6 @@ struct GatewayRuntime {
         for node in local { node.close() }
         controlEngine.close()
         try await peers.shutdown()
-        try await controlHTTP?.shutdown()
         try await threadPool.shutdownGracefully()
         logger.info("qantara stopped")
     }
@@ -347,4 +361,12 @@ struct GatewayTLS {
 
 struct GatewayTLSError: Error, CustomStringConvertible {
     let description: String
+}
+
+extension Optional {
+    /// `map` with an asynchronous transform.
+    func asyncMap<T>(_ transform: (Wrapped) async throws -> T) async rethrows -> T? {
+        guard let value = self else { return nil }
+        return try await transform(value)
+    }
 }

@@ -31,6 +31,7 @@ final class EmbeddedControlStoreTests: XCTestCase {
     func testSnapshots() async throws { try await ControlStoreConformance.snapshots(try makeStore()) }
     func testOneCreatorWins() async throws { try await ControlStoreConformance.oneCreatorWins([try makeStore()]) }
     func testControlPlane() async throws { try await ControlStoreConformance.controlPlane(try makeStore()) }
+    func testTopology() async throws { try await ControlStoreConformance.topology(try makeStore()) }
 
     /// The embedded store has no other writer: nothing to watch.
     func testNoWatch() throws { XCTAssertNil(try makeStore().changes(after: 0)) }
@@ -71,6 +72,7 @@ final class EtcdControlStoreTests: XCTestCase {
         try await ControlStoreConformance.oneCreatorWins([try makeStore(), try makeStore(), try makeStore()])
     }
     func testControlPlane() async throws { try await ControlStoreConformance.controlPlane(try makeStore()) }
+    func testTopology() async throws { try await ControlStoreConformance.topology(try makeStore()) }
 
     func testAddresses() throws {
         let store = try EtcdControlStore(url: "etcd://10.0.0.1:2379,10.0.0.2:2379", http: http)

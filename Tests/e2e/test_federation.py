@@ -523,3 +523,50 @@ def test_a_key_ceremony_refused_leaves_nothing_behind_and_certifies_only_its_cou
     assert subprocess.run(keystore, env=env, capture_output=True).returncode == 0
     assert "BEGIN CERTIFICATE" in (tmp_path / "MA.pem").read_text()
 
+
+# --- one topology for every gateway, in etcd ---
+
+def control_topology(federation, *args):
+    return subprocess.run([str(BIN), "control", "topology", "--control", federation.etcd.url, *args],
+                          capture_output=True, text=True, timeout=60)
+
+
+def test_every_gateway_runs_the_deployments_topology_from_etcd(federation, tmp_path):
+    shown = control_topology(federation)
+    assert shown.returncode == 0, shown.stderr
+    stored = json.loads(shown.stdout.split("\n", 1)[1])
+    assert [entry["code"] for entry in stored["jurisdictions"]] == ["MA", "FR", "US"]
+    revision = int(shown.stdout.split()[2])
+    # A gateway whose file would place objects elsewhere (another replication factor) does not start.
+    other = json.loads(federation.topology.read_text())
+    other["replicationFactor"] = 3
+    other_path = tmp_path / "other-topology.json"
+    other_path.write_text(json.dumps(other))
+    cert, key = federation.gateway_identity("MA")
+    started = subprocess.run(
+        [str(BIN), "gateway", "--config", str(other_path), "--data", str(tmp_path / "gw"), "--listen",
+         "127.0.0.2:1", "--jurisdiction", "MA", "--control", federation.etcd.url, "--peer-cert", str(cert),
+         "--peer-key", str(key), *[a for ca in federation.trusted for a in ("--peer-ca", ca)]],
+        capture_output=True, text=True, timeout=60)
+    assert started.returncode != 0 and "replicationFactor 3" in started.stderr, started.stderr[-2000:]
+    # Replacing it with one that moves objects (a node fewer) is refused; a site renamed is accepted, and every
+    # running gateway sees the change within a second.
+    fewer = json.loads(federation.topology.read_text())
+    fewer["jurisdictions"][0]["nodes"].pop()
+    (tmp_path / "fewer.json").write_text(json.dumps(fewer))
+    refused_put = control_topology(federation, "--put", str(tmp_path / "fewer.json"))
+    assert refused_put.returncode == 1 and "strand" in refused_put.stderr, refused_put.stderr
+    assert len(refused_put.stderr.strip().splitlines()) == 1
+    renamed = json.loads(federation.topology.read_text())
+    renamed["jurisdictions"][0]["nodes"][0]["site"] = "casablanca-renamed"
+    (tmp_path / "renamed.json").write_text(json.dumps(renamed))
+    offsets = {code: len(federation.gateway_log(code)) for code in ("MA", "FR", "US")}
+    try:
+        put = control_topology(federation, "--put", str(tmp_path / "renamed.json"))
+        assert put.returncode == 0 and f"revision {revision}" not in put.stdout, put.stderr
+        for code in ("MA", "FR", "US"):
+            within(1.5, lambda code=code: "topology changed" in federation.gateway_log(code)[offsets[code]:] or None)
+        assert "casablanca-renamed" in control_topology(federation).stdout
+    finally:
+        # Back to the file every gateway of the tests starts with.
+        assert control_topology(federation, "--put", str(federation.topology)).returncode == 0
