@@ -565,7 +565,7 @@ def test_every_gateway_runs_the_deployments_topology_from_etcd(federation, tmp_p
         put = control_topology(federation, "--put", str(tmp_path / "renamed.json"))
         assert put.returncode == 0 and f"revision {revision}" not in put.stdout, put.stderr
         for code in ("MA", "FR", "US"):
-            within(1.5, lambda code=code: "topology changed" in federation.gateway_log(code)[offsets[code]:] or None)
+            within(1.0, lambda code=code: "topology changed" in federation.gateway_log(code)[offsets[code]:] or None)
         assert "casablanca-renamed" in control_topology(federation).stdout
     finally:
         # Back to the file every gateway of the tests starts with.
