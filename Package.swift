@@ -23,6 +23,9 @@ let package = Package(
         // X.509 for the jurisdictions' certificate authorities (already built for swift-nio-ssl: no extra cost).
         .package(url: "https://github.com/apple/swift-certificates.git", exact: "1.21.1"),
         .package(url: "https://github.com/apple/swift-asn1.git", exact: "1.7.4"),
+        // Metrics (already built for Hummingbird) and their Prometheus text exposition on /metrics.
+        .package(url: "https://github.com/apple/swift-metrics.git", exact: "2.13.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus.git", exact: "2.4.1"),
     ],
     targets: [
         // System-library shims: internal, small, wrapped by Swift types.
@@ -79,6 +82,7 @@ let package = Package(
             .product(name: "NIOPosix", package: "swift-nio"),
             .product(name: "Logging", package: "swift-log"),
             .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            .product(name: "Metrics", package: "swift-metrics"),
         ]),
         // The control plane in etcd, through its v3 JSON gateway and the HTTP client already in the build.
         .target(name: "EtcdControl", dependencies: [
@@ -95,6 +99,7 @@ let package = Package(
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOHTTPTypes", package: "swift-nio-extras"),
             .product(name: "HTTPTypes", package: "swift-http-types"),
+            .product(name: "Metrics", package: "swift-metrics"),
         ]),
         .target(name: "Admin", dependencies: ["KeyStore", "Sovereignty", "ObjectModel", "SigV4", "ObjectService", "StorageNode",
                                               "Hashing",
@@ -117,6 +122,8 @@ let package = Package(
             .product(name: "X509", package: "swift-certificates"),
             .product(name: "SwiftASN1", package: "swift-asn1"),
             .product(name: "Crypto", package: "swift-crypto"),
+            .product(name: "Metrics", package: "swift-metrics"),
+            .product(name: "Prometheus", package: "swift-prometheus"),
         ]),
 
         .testTarget(name: "ObjectModelTests", dependencies: ["ObjectModel"]),

@@ -163,7 +163,8 @@ public struct AdminAPI: Sendable {
     static func view(_ status: NodeStatus) -> NodeView {
         NodeView(id: status.node.rawValue, jurisdiction: status.jurisdiction.code,
                  state: status.online ? "online" : "offline", objects: status.objectCount,
-                 uploadsInProgress: status.uploadsInProgress, segments: status.segmentCount)
+                 uploadsInProgress: status.uploadsInProgress, segments: status.segmentCount,
+                 storedBytes: status.storedBytes, freeBytes: status.freeBytes)
     }
 }
 
@@ -185,6 +186,8 @@ struct AdminError: Error {
         case .noSuchTenant(let name): self.init(status: 404, code: "NoSuchTenant", message: "tenant \(name) does not exist")
         case .noSuchAccessKey(let id): self.init(status: 404, code: "NoSuchAccessKey", message: "access key \(id) does not exist for this tenant")
         case .invalidArgument(let message): self.init(status: 400, code: "InvalidArgument", message: message)
+        case .unknownJurisdiction:
+            self.init(status: 400, code: "UnknownJurisdiction", message: ObjectServiceError.describe(error))
         case .keyUnavailable(let message): self.init(status: 400, code: "KeyUnavailable", message: message)
         case .keyStoreUnavailable(let message): self.init(status: 503, code: "KeyStoreUnavailable", message: message)
         case .preconditionFailed(let message): self.init(status: 409, code: "KeyInUse", message: message)

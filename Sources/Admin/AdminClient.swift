@@ -83,6 +83,28 @@ public struct AdminClient: Sendable {
         }
     }
 
+    /// The deployment's jurisdiction codes, as the gateway's unauthenticated readiness endpoint (`/health/ready`)
+    /// lists them; nil when it cannot be asked (the caller then lets the gateway decide).
+    public func jurisdictions() async -> [String]? {
+        struct Ready: Decodable { struct State: Decodable { let code: String }; let jurisdictions: [State] }
+        guard let (_, data) = try? await unsigned("/health/ready"),
+              let ready = try? JSONDecoder().decode(Ready.self, from: data) else { return nil }
+        return ready.jurisdictions.map(\.code)
+    }
+
+    /// An unsigned GET of one of the gateway's operator endpoints (`/health/…`, `/metrics`): status and body.
+    public func unsigned(_ path: String) async throws -> (Int, Data) {
+        guard var components = URLComponents(url: endpoint, resolvingAgainstBaseURL: false) else {
+            throw Failure(description: "invalid endpoint \(endpoint)")
+        }
+        components.percentEncodedPath = path
+        components.percentEncodedQuery = nil
+        guard let url = components.url else { throw Failure(description: "invalid endpoint \(endpoint)") }
+        var request = HTTPClientRequest(url: url.absoluteString)
+        request.method = .GET
+        return try await send(request)
+    }
+
     /// Sends one request on a client of its own (a CLI makes a few calls), shut down before returning.
     private func send(_ request: HTTPClientRequest) async throws -> (Int, Data) {
         var tls = TLSConfiguration.makeClientConfiguration()

@@ -24,6 +24,9 @@ public struct NodeView: Codable, Sendable, Equatable {
     public var objects: Int
     public var uploadsInProgress: Int
     public var segments: Int
+    /// Sizes of the current versions the node holds, and free space where its segments are (nil: not reported).
+    public var storedBytes: Int64?
+    public var freeBytes: Int64?
 }
 
 /// The body of an admin API error.

@@ -56,6 +56,11 @@ enum NodeWire {
         writer.write(UInt64(status.objectCount))
         writer.write(UInt64(status.uploadsInProgress))
         writer.write(UInt64(status.segmentCount))
+        // Added later, after the fields above (older readers stop before them): each a presence byte and a value.
+        for value in [status.storedBytes, status.freeBytes] {
+            writer.write(UInt8(value == nil ? 0 : 1))
+            if let value { writer.write(value) }
+        }
         return writer.bytes
     }
 
@@ -65,9 +70,13 @@ enum NodeWire {
         guard let node = NodeID(try reader.readString()), let jurisdiction = Jurisdiction(try reader.readString()) else {
             throw FormatError("invalid node status")
         }
-        return NodeStatus(node: node, jurisdiction: jurisdiction, online: try reader.readUInt8() == 1,
-                          objectCount: Int(try reader.readUInt64()), uploadsInProgress: Int(try reader.readUInt64()),
-                          segmentCount: Int(try reader.readUInt64()))
+        var status = NodeStatus(node: node, jurisdiction: jurisdiction, online: try reader.readUInt8() == 1,
+                                objectCount: Int(try reader.readUInt64()),
+                                uploadsInProgress: Int(try reader.readUInt64()),
+                                segmentCount: Int(try reader.readUInt64()))
+        if !reader.isAtEnd, try reader.readUInt8() == 1 { status.storedBytes = try reader.readInt64() }
+        if !reader.isAtEnd, try reader.readUInt8() == 1 { status.freeBytes = try reader.readInt64() }
+        return status
     }
 }
 

@@ -31,6 +31,12 @@ public enum Limits {
     public static let requestHeaderCountMax = 200
     /// Most keys one list call returns.
     public static let listKeysMax = 1000
+    /// Most tags on one object, and the longest tag key and value in characters (S3's limits).
+    public static let objectTagsMax = 10
+    public static let tagKeyCharactersMax = 128
+    public static let tagValueCharactersMax = 256
+    /// Most buckets in one ListBuckets page (S3's `max-buckets` range is 1…10,000).
+    public static let listBucketsMax = 10_000
     /// Allowed distance between a request's signing time and the server clock.
     public static let clockSkewSecondsMax = 15 * 60
     /// Longest presigned URL lifetime (seven days, as AWS).

@@ -9,6 +9,9 @@ public struct ObjectMetadata: Sendable, Equatable {
     public var expires: String?
     /// `x-amz-meta-*` pairs, names lower-cased without the prefix, in the order received.
     public var user: [(String, String)] = []
+    /// The object's tags (S3 object tagging), in the order set; at most ``Limits/objectTagsMax``, keys unique.
+    /// Stored in the sealed encoding only (``encoded()``), after the fields above.
+    public var tags: [(String, String)] = []
 
     public init() {}
 
@@ -24,10 +27,19 @@ public struct ObjectMetadata: Sendable, Equatable {
         }
     }
 
-    /// The stored encoding on its own (what the gateway seals).
+    /// The stored encoding on its own (what the gateway seals): the fields, then, when there are tags, a tag section
+    /// (marker byte 1, count, key-value pairs). Encodings written before tags existed end after the fields.
     public func encoded() -> [UInt8] {
         var writer = BinaryWriter(capacity: 128)
         encode(into: &writer)
+        if !tags.isEmpty {
+            writer.write(UInt8(1))
+            writer.write(UInt32(tags.count))
+            for (key, value) in tags {
+                writer.writeString(key)
+                writer.writeString(value)
+            }
+        }
         return writer.bytes
     }
 
@@ -48,6 +60,12 @@ public struct ObjectMetadata: Sendable, Equatable {
     public init(decoding bytes: [UInt8]) throws {
         var reader = BinaryReader(bytes)
         try self.init(from: &reader)
+        if !reader.isAtEnd {
+            guard try reader.readUInt8() == 1 else { throw FormatError("unknown metadata section") }
+            let count = try reader.readUInt32()
+            guard count <= UInt32(Limits.objectTagsMax) else { throw FormatError("too many tags: \(count)") }
+            for _ in 0..<count { tags.append((try reader.readString(), try reader.readString())) }
+        }
         guard reader.isAtEnd else { throw FormatError("trailing bytes after metadata") }
     }
 

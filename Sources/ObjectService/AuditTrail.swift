@@ -1,4 +1,5 @@
 import Foundation
+import Metrics
 import Logging
 import NIOPosix
 import ObjectModel
@@ -39,9 +40,13 @@ public final class AuditTrail: Sendable {
 
     /// A trail keeping each jurisdiction's log under `directory/<J>`, writing on `threadPool`, with the index of
     /// placement events in `placements` (an in-memory one is rebuilt from the logs at each start).
+    /// The deployment's jurisdictions: no log is made for any other (nil: any).
+    let jurisdictions: Set<Jurisdiction>?
+
     public init(directory: String, clock: SequenceClock, threadPool: NIOThreadPool, logger: Logger,
-                placements: any KeyValueEngine = MemoryEngine()) {
+                placements: any KeyValueEngine = MemoryEngine(), jurisdictions: Set<Jurisdiction>? = nil) {
         self.directory = directory
+        self.jurisdictions = jurisdictions
         self.clock = clock
         self.threadPool = threadPool
         self.logger = logger
@@ -72,7 +77,10 @@ public final class AuditTrail: Sendable {
     public var openLogs: [AuditLog] { journals.withLock { $0.values.map(\.log) } }
 
     func journal(_ jurisdiction: Jurisdiction) throws -> Journal {
-        try journals.withLock { journals in
+        if let jurisdictions, !jurisdictions.contains(jurisdiction) {
+            throw ObjectServiceError.unknownJurisdiction(jurisdiction, known: Array(jurisdictions))
+        }
+        return try journals.withLock { journals in
             if let journal = journals[jurisdiction] { return journal }
             let clock = self.clock
             let journal = Journal(log: try AuditLog(jurisdiction: jurisdiction,
@@ -99,6 +107,8 @@ public final class AuditTrail: Sendable {
                 }
                 if leads { threadPool.submit { state in self.drain(journal, active: state == .active) } }
             }
+        } catch let error as ObjectServiceError {
+            throw error
         } catch {
             logger.error("audit log not writable", metadata: ["jurisdiction": "\(jurisdiction)", "error": "\(error)"])
             throw ObjectServiceError.serviceUnavailable("the audit log of \(jurisdiction) cannot be written; "
@@ -118,6 +128,10 @@ public final class AuditTrail: Sendable {
             do {
                 guard active else { throw AuditError.unwritable("the gateway is shutting down") }
                 let entries = try journal.log.append(batch.map { (kind: $0.kind, fields: $0.fields) })
+                Counter(label: "qantara_audit_appends_total", dimensions: [("jurisdiction", journal.log.jurisdiction.code)])
+                    .increment(by: batch.count)
+                Counter(label: "qantara_audit_batches_total", dimensions: [("jurisdiction", journal.log.jurisdiction.code)])
+                    .increment()
                 do {
                     try placements.record(journal.log.jurisdiction, entries)
                 } catch {

@@ -264,7 +264,7 @@ public final class ControlPlane: Sendable {
     public func allBuckets() -> [BucketRecord] { cache.withLock { Array($0.buckets.values) } }
 
     public func buckets(tenant: String) -> [BucketRecord] {
-        cache.withLock { $0.buckets.values.filter { $0.tenant == tenant }.sorted { $0.name < $1.name } }
+        cache.withLock { $0.buckets.values.filter { $0.tenant.utf8.elementsEqual(tenant.utf8) }.sorted { $0.name < $1.name } }
     }
 
     /// Records a new bucket; names are global across tenants and gateways, as in S3: of two gateways creating the

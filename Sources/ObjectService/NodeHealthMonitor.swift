@@ -1,4 +1,5 @@
 import Logging
+import Metrics
 import ObjectModel
 import ServiceLifecycle
 import StorageNode
@@ -19,7 +20,10 @@ public final class NodeHealthMonitor: Service, Sendable {
     public func run() async throws {
         try? await cancelWhenGracefulShutdown {
             var wasUp = [NodeID: Bool]()
-            for node in self.service.store.allNodes { wasUp[node.nodeID] = node.isLikelyAvailable }
+            for node in self.service.store.allNodes {
+                wasUp[node.nodeID] = node.isLikelyAvailable
+                Self.gauge(node).record(node.isLikelyAvailable ? 1 : 0)
+            }
             while !Task.isCancelled {
                 try await Task.sleep(for: self.interval)
                 await self.tick(&wasUp)
@@ -27,15 +31,30 @@ public final class NodeHealthMonitor: Service, Sendable {
         }
     }
 
+    /// `qantara_node_up`: 1 while the node answers its pings.
+    static func gauge(_ node: any StorageNodeClient) -> Gauge {
+        Gauge(label: "qantara_node_up", dimensions: [("node", node.nodeID.rawValue), ("jurisdiction", node.jurisdiction.code)])
+    }
+
     /// One round: ping every node, repair those that came back.
     func tick(_ wasUp: inout [NodeID: Bool]) async {
+        var pending = 0
         for node in service.store.allNodes {
             let up = await node.ping()
+            Self.gauge(node).record(up ? 1 : 0)
             defer { wasUp[node.nodeID] = up }
+            if !up { pending += 1 }
             guard up, wasUp[node.nodeID] == false else { continue }
             logger.info("storage node is back; repairing", metadata: ["node": "\(node.nodeID)"])
             let buckets = service.control.allBuckets().filter { $0.jurisdiction == node.jurisdiction }.map(\.name)
-            _ = await service.store.repair(node, buckets: buckets)
+            let repairing = Gauge(label: "qantara_repairs_running", dimensions: [])
+            repairing.record(1)
+            let report = await service.store.repair(node, buckets: buckets)
+            repairing.record(0)
+            Counter(label: "qantara_repair_copied_objects_total", dimensions: [("node", node.nodeID.rawValue)])
+                .increment(by: report.copied)
         }
+        // Nodes down now: each will be repaired with what it misses when it answers again.
+        Gauge(label: "qantara_repair_pending_nodes", dimensions: []).record(pending)
     }
 }

@@ -35,12 +35,10 @@ extension ObjectService {
             throw ObjectServiceError.invalidArgument("the body is not an authority request: \(error)")
         }
         let jurisdiction = call.jurisdiction
+        try requireJurisdiction(jurisdiction)
         guard jurisdiction == gateway else {
             throw ObjectServiceError.accessDenied("the authority of \(jurisdiction) acts only through a gateway in "
                 + "\(jurisdiction), not \(gateway)")
-        }
-        guard store.topology.nodes(of: jurisdiction) != nil else {
-            throw ObjectServiceError.invalidArgument("jurisdiction \(jurisdiction) is not in the topology")
         }
         let proof = AdministratorProof(
             accessKeyID: parsed.accessKeyID, amzDate: parsed.amzDate, scope: parsed.scope, signature: parsed.signature,
@@ -109,6 +107,12 @@ extension ObjectService {
     /// (the key store retires below it only if no rotation came in between).
     func precheck(_ action: AuthorityAction, _ jurisdiction: Jurisdiction) async throws -> CheckedKeyVersion? {
         switch action {
+        case .listKeys(let tenant?), .rotateKey(let tenant?), .rewrapKeys(let tenant?):
+            // A tenant the deployment does not know has no keys to list, and gets none made by a rotation. (A
+            // destruction stays possible after a tenant is gone: its keys may outlive it.)
+            guard control.tenants().contains(where: { $0.name.utf8.elementsEqual(tenant.utf8) }) else {
+                throw ObjectServiceError.noSuchTenant(tenant)
+            }
         case .issueGrant(let grant):
             guard let record = control.bucket(grant.bucket), record.tenant.utf8.elementsEqual(grant.tenant.utf8),
                   record.jurisdiction == jurisdiction else {

@@ -11,8 +11,10 @@ extension ObjectService {
     /// Copies `source` to `key` of `bucket` with the source's metadata or new metadata; `condition` is the
     /// destination's (decided as a read of it across a border, like a PUT's).
     public func copyObject(_ principal: Principal, from source: CopySource, to bucket: String, _ key: String,
-                           metadata directive: MetadataDirective, condition: WriteCondition?,
-                           checksumAlgorithm: ChecksumAlgorithm?) async throws -> WrittenObject {
+                           metadata directive: MetadataDirective, tags: [(String, String)]? = nil,
+                           condition: WriteCondition?, checksumAlgorithm: ChecksumAlgorithm?) async throws
+        -> WrittenObject
+    {
         let (destination, lease) = try admitWrite(principal, bucket)
         let stored = try await openSource(principal, source, destination: destination, operation: .copySource)
         if source.bucket.utf8.elementsEqual(bucket.utf8), source.key.utf8.elementsEqual(key.utf8),
@@ -22,11 +24,13 @@ extension ObjectService {
                 + "or encryption attributes.")
         }
         try await checkConditionalWrite(principal, destination, key, condition: condition)
-        let metadata: ObjectMetadata
+        var metadata: ObjectMetadata
         switch directive {
         case .copy: metadata = stored.info.metadata
         case .replace(let replaced): metadata = replaced
         }
+        // Tags: the source's unless the request replaces them (nil: copied).
+        metadata.tags = tags ?? stored.info.metadata.tags
         var expectations = PayloadExpectations(sizeBytes: stored.info.sizeBytes)
         if let name = checksumAlgorithm?.rawValue ?? stored.info.checksumAlgorithm {
             guard let algorithm = ChecksumAlgorithm(name: name) else {

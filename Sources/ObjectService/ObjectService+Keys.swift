@@ -12,10 +12,14 @@ extension ObjectService {
                         requestID: Hex.encode(SecureRandom.bytes(8)))
     }
 
+    /// Throws `UnknownJurisdiction` unless `jurisdiction` is one of the deployment's.
+    public func requireJurisdiction(_ jurisdiction: Jurisdiction) throws {
+        guard store.topology.nodes(of: jurisdiction) == nil else { return }
+        throw ObjectServiceError.unknownJurisdiction(jurisdiction, known: store.topology.jurisdictions.map(\.code))
+    }
+
     func keyStore(_ jurisdiction: Jurisdiction) throws -> any KeyStoreClient {
-        guard store.topology.nodes(of: jurisdiction) != nil else {
-            throw ObjectServiceError.invalidArgument("jurisdiction \(jurisdiction) is not in the topology")
-        }
+        try requireJurisdiction(jurisdiction)
         return try store.crypto.keyStore(jurisdiction)
     }
 

@@ -37,13 +37,44 @@ extension ObjectService {
                                parts: [CompletedPart], condition: WriteCondition?) async throws -> WrittenObject {
         let (record, lease) = try admitWrite(principal, bucket)
         defer { lease.release() }
-        let template = try await visibleUpload(principal, record, key, uploadID, use: .complete)
+        let template: ObjectManifest
+        do {
+            template = try await visibleUpload(principal, record, key, uploadID, use: .complete)
+        } catch ObjectServiceError.noSuchUpload(let id) {
+            // SDKs retry a completion whose answer was lost: the same parts of an upload that became the key's
+            // current version get the same answer, as in S3.
+            guard let done = try await completedEarlier(principal, record, key, uploadID, parts: parts) else {
+                throw ObjectServiceError.noSuchUpload(id)
+            }
+            return done
+        }
         try await checkConditionalWrite(principal, record, key, condition: condition)
         let manifest = try await store.completeUpload(record.jurisdiction, tenant: record.tenant, template: template,
                                                       parts: parts, condition: condition, gateway: principal.gateway,
                                                       caller: principal.auditFields)
         return WrittenObject(etag: manifest.etag, lastModifiedMillis: manifest.lastModifiedMillis,
                              checksumAlgorithm: manifest.checksumAlgorithm, checksumValue: manifest.checksumValue)
+    }
+
+    /// The result of an earlier completion of `uploadID` with these `parts`, if the key's current version is what it
+    /// made (a completed object keeps its upload's id as its version id). Across a border only for an upload the
+    /// principal's jurisdiction started, like the upload itself (``visibleUpload(_:_:_:_:use:)``).
+    func completedEarlier(_ principal: Principal, _ record: BucketRecord, _ key: String, _ uploadID: String,
+                          parts: [CompletedPart]) async throws -> WrittenObject? {
+        guard let bytes = Hex.decode(uploadID), let id = VersionID(bytes: bytes),
+              let current = try await store.locate(record.jurisdiction, bucket: record.name, key: key)?.manifest,
+              current.versionID == id, current.parts.count == parts.count,
+              zip(current.parts, parts).allSatisfy({ stored, sent in
+                  Int(stored.number) == sent.number && stored.etag.utf8.elementsEqual(sent.etag.trimmingQuotes.utf8)
+              }) else { return nil }
+        if principal.gateway != record.jurisdiction {
+            let issuedTo = current.envelope.flatMap {
+                try? EnvelopeHeader(decoding: $0, bucket: current.bucket, key: current.key)
+            }?.bucketKey.issuedTo
+            guard issuedTo == principal.gateway else { return nil }
+        }
+        return WrittenObject(etag: current.etag, lastModifiedMillis: current.lastModifiedMillis,
+                             checksumAlgorithm: current.checksumAlgorithm, checksumValue: current.checksumValue)
     }
 
     /// Aborts an upload: its records and parts are dropped.

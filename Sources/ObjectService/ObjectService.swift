@@ -75,22 +75,22 @@ public final class ObjectService: Sendable {
         return (record, lease)
     }
 
-    func info(_ record: BucketRecord, for principal: Principal) -> BucketInfo {
-        // A bucket of another jurisdiction shows only its name and jurisdiction: even its creation date is its
-        // jurisdiction's metadata.
-        BucketInfo(name: record.name, jurisdiction: record.jurisdiction,
-                   createdMillis: record.jurisdiction == principal.gateway ? record.createdMillis : nil)
+    func info(_ record: BucketRecord) -> BucketInfo {
+        // Name, jurisdiction and creation time are the bucket directory every gateway holds (the control plane), not
+        // data or metadata stored in the bucket's jurisdiction: they are shown through any gateway.
+        BucketInfo(name: record.name, jurisdiction: record.jurisdiction, createdMillis: record.createdMillis)
     }
 
     // MARK: Buckets
 
     /// The buckets the principal's tenant owns, by name.
     public func listBuckets(_ principal: Principal) -> [BucketInfo] {
-        control.buckets(tenant: principal.tenant).map { info($0, for: principal) }
+        control.buckets(tenant: principal.tenant).map(info)
     }
 
-    /// Creates a bucket pinned to the jurisdiction `location` names (a code or a region the topology maps), or to
-    /// the default jurisdiction. Creating a bucket in J writes into J: allowed through any gateway.
+    /// Creates a bucket pinned to the jurisdiction `location` names (a code or a region the topology maps), or,
+    /// without one, to the jurisdiction of the gateway that receives the request (as S3 creates a bucket in the
+    /// region of the endpoint). Creating a bucket in J writes into J: allowed through any gateway.
     public func createBucket(_ principal: Principal, _ name: String, location: String?) async throws -> BucketInfo {
         if let reason = BucketName.problem(name) { throw ObjectServiceError.invalidBucketName(name, reason: reason) }
         let jurisdiction: Jurisdiction
@@ -100,17 +100,17 @@ public final class ObjectService: Sendable {
             }
             jurisdiction = resolved
         } else {
-            jurisdiction = store.topology.defaultJurisdiction
+            jurisdiction = principal.gateway
         }
         let record = try await control.createBucket(name, tenant: principal.tenant, jurisdiction: jurisdiction)
         logger.info("bucket created", metadata: ["bucket": "\(name)", "tenant": "\(principal.tenant)",
                                                  "jurisdiction": "\(jurisdiction)"])
-        return info(record, for: principal)
+        return info(record)
     }
 
     /// The bucket's name and jurisdiction (HeadBucket, GetBucketLocation).
     public func headBucket(_ principal: Principal, _ name: String) throws -> BucketInfo {
-        info(try resolve(principal, name), for: principal)
+        info(try resolve(principal, name))
     }
 
     /// Deletes an empty bucket and every stored trace of it; only through a gateway of the bucket's jurisdiction.

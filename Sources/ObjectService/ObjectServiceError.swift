@@ -18,6 +18,8 @@ public enum ObjectServiceError: Error, Sendable, Equatable {
     case entityTooLarge(Int64)
     case metadataTooLarge(Int)
     case invalidArgument(String)
+    /// A jurisdiction code that is not one of the deployment's (the same answer from every command and API).
+    case unknownJurisdiction(Jurisdiction, known: [Jurisdiction])
     /// A request S3 calls invalid (`InvalidRequest`).
     case invalidRequest(String)
     case tenantAlreadyExists(String)
@@ -25,6 +27,10 @@ public enum ObjectServiceError: Error, Sendable, Equatable {
     case noSuchAccessKey(String)
     /// A condition (`If-Match`, `If-None-Match`, …) did not hold.
     case preconditionFailed(String)
+    /// A tag set S3 would not accept (`InvalidTag`).
+    case invalidTag(String)
+    /// A conditional write raced a write or delete of the same key it could not have seen: retry it.
+    case conditionalRequestConflict
     /// GET/HEAD condition says the client's copy (this ETag, this modification time) is current.
     case notModified(etag: String, lastModifiedMillis: Int64)
     /// No active access key has this id (or it was revoked).
@@ -51,4 +57,16 @@ public enum ObjectServiceError: Error, Sendable, Equatable {
     /// The key store refused to release a key across a border (its reason code): a grant revoked, expired or used
     /// up since the read was decided.
     case keyReleaseRefused(reason: String)
+}
+
+extension ObjectServiceError {
+    /// The one wording of errors that read the same through every API and command.
+    public static func describe(_ error: ObjectServiceError) -> String {
+        switch error {
+        case .unknownJurisdiction(let code, let known):
+            return "\(code) is not a jurisdiction of this deployment (its jurisdictions: "
+                + known.map(\.code).sorted().joined(separator: ", ") + ")"
+        default: return "\(error)"
+        }
+    }
 }

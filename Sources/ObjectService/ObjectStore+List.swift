@@ -19,6 +19,8 @@ extension ObjectStore {
     /// key wins and tombstones are skipped, so the result is the same whichever replicas hold the keys.
     func list(_ jurisdiction: Jurisdiction, bucket: String, _ request: ListRequest) async throws -> ManifestPage {
         precondition(request.maxKeys >= 0)
+        // A page of nothing is empty and complete (S3's answer to max-keys=0), whatever the bucket holds.
+        guard request.maxKeys > 0 else { return ManifestPage() }
         let clients = try all(jurisdiction)
         let prefix = Array(request.prefix.utf8)
         let after = request.startAfter.map { Array($0.utf8) }

@@ -162,8 +162,8 @@ extension ObjectStore {
         guard size <= Limits.objectSizeBytesMax else { throw ObjectServiceError.entityTooLarge(size) }
         var md5s = [UInt8]()
         for part in chosen { md5s += Hex.decode(part.record.part.etag) ?? [] }
+        // The object keeps its upload's id as its version id: a retried completion recognises what it made.
         var manifest = template
-        manifest.versionID = .random()
         manifest.sizeBytes = size
         manifest.etag = Hex.encode(MD5Hasher.hash(md5s)) + "-\(chosen.count)"
         manifest.lastModifiedMillis = clock.nowMillis()

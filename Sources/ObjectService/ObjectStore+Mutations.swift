@@ -30,13 +30,19 @@ extension ObjectStore {
         async throws -> ([any StorageNodeClient], ObjectManifest)
     {
         guard let condition else {
+            let windowKey = ConditionalWindows.key(manifest.bucket, manifest.key)
+            conditionalWindows.beginPlainWrite(windowKey)
+            defer { conditionalWindows.endPlainWrite(windowKey) }
             var manifest = manifest
             manifest.sequence = clock.nextSequence()
             return (await commit(manifest, on: targets, jurisdiction: jurisdiction, completing: upload, inline: inline),
                     manifest)
         }
         let lockKey = "\(manifest.bucket)\u{0}\(manifest.key)"
+        let windowKey = ConditionalWindows.key(manifest.bucket, manifest.key)
         await keyLocks.lock(lockKey)
+        conditionalWindows.openWindow(windowKey)
+        var windowOpen = true
         do {
             let current = try await locate(jurisdiction, bucket: manifest.bucket, key: manifest.key)
             switch condition {
@@ -44,17 +50,25 @@ extension ObjectStore {
                 if current != nil { throw ObjectServiceError.preconditionFailed("If-None-Match") }
             case .etagMatches(let etags):
                 guard let current else { throw ObjectServiceError.noSuchKey(bucket: manifest.bucket, key: manifest.key) }
-                guard etags.contains("*") || etags.contains(current.manifest.etag) else {
+                guard ReadConditions.matches(etags, current.manifest.etag) else {
                     throw ObjectServiceError.preconditionFailed("If-Match")
                 }
+            case .versionIs(let version):
+                guard let current else { throw ObjectServiceError.noSuchKey(bucket: manifest.bucket, key: manifest.key) }
+                guard current.manifest.versionID == version else { throw ObjectServiceError.conditionalRequestConflict }
             }
             var manifest = manifest
             manifest.sequence = clock.nextSequence()
+            windowOpen = false
+            guard !conditionalWindows.closeWindow(windowKey) else {
+                throw ObjectServiceError.conditionalRequestConflict
+            }
             let failed = await commit(manifest, on: targets, jurisdiction: jurisdiction, completing: upload,
                                       inline: inline)
             await keyLocks.unlock(lockKey)
             return (failed, manifest)
         } catch {
+            if windowOpen { _ = conditionalWindows.closeWindow(windowKey) }
             await keyLocks.unlock(lockKey)
             throw error
         }
@@ -131,6 +145,9 @@ extension ObjectStore {
         where !targets.contains(where: { $0.nodeID == client.nodeID }) {
             targets.append(client)
         }
+        let windowKey = ConditionalWindows.key(bucket, key)
+        conditionalWindows.beginPlainWrite(windowKey)
+        defer { conditionalWindows.endPlainWrite(windowKey) }
         let tombstone = ObjectManifest(bucket: bucket, key: key, versionID: .random(), sequence: clock.nextSequence(),
                                        isTombstone: true, lastModifiedMillis: clock.nowMillis())
         let failed = await commit(tombstone, on: targets, jurisdiction: jurisdiction)

@@ -14,6 +14,7 @@ final class ObjectStore: Sendable {
     let clock: SequenceClock
     let logger: Logger
     let keyLocks = KeyLocks()
+    let conditionalWindows = ConditionalWindows()
     let crypto: ObjectCrypto
     /// Warm buffers for uploads' full segments.
     let segmentBuffers = SegmentBufferPool()

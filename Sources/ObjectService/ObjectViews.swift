@@ -9,8 +9,9 @@ import StorageNode
 public struct BucketInfo: Sendable, Equatable {
     public var name: String
     public var jurisdiction: Jurisdiction
-    /// When it was created; nil through a gateway of another jurisdiction (its metadata stays home).
-    public var createdMillis: Int64?
+    /// When it was created: part of the global bucket directory every gateway holds, like the name and the
+    /// jurisdiction (clients require it in every ListBuckets entry).
+    public var createdMillis: Int64
 }
 
 /// One object of a listing.
@@ -159,6 +160,8 @@ public enum WriteCondition: Sendable, Equatable {
     case absent
     /// The current object's ETag must be one of these (`*` = any existing object).
     case etagMatches([String])
+    /// The key's current version is still this one (a change of an object's metadata in place, such as its tags).
+    case versionIs(VersionID)
 }
 
 /// The source of a copy: an object of a bucket the caller owns.

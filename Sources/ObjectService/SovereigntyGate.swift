@@ -1,3 +1,4 @@
+import Metrics
 import Hashing
 import KeyStore
 import Logging
@@ -148,6 +149,10 @@ final class SovereigntyGate: Sendable {
         }
         if let grantID = verdict.grantID { fields["grant"] = grantID }
         try await audit.record(bucket.jurisdiction, kind: "decision", fields: fields)
+        Counter(label: "qantara_cross_border_decisions_total", dimensions: [
+            ("jurisdiction", bucket.jurisdiction.code), ("gateway", principal.gateway.code),
+            ("outcome", fields["outcome"]!), ("reason", verdict.refusal?.rawValue ?? "grant"),
+        ]).increment()
     }
 
     private func refusal(_ principal: Principal, _ bucket: BucketRecord, _ reason: RefusalReason) -> ObjectServiceError {

@@ -1,4 +1,5 @@
 import Foundation
+import Hashing
 import HTTPTypes
 import Hummingbird
 import ObjectModel
@@ -6,7 +7,33 @@ import ObjectService
 
 /// CreateBucket, HeadBucket, DeleteBucket, ListBuckets, GetBucketLocation.
 enum BucketHandlers {
-    static func listBuckets(_ call: S3Call) -> Response {
+    /// ListBuckets, in name order, with S3's paging: `max-buckets` (1…10,000), `continuation-token` (opaque: the
+    /// last name of the previous page), `prefix` and `bucket-region`.
+    static func listBuckets(_ call: S3Call) throws -> Response {
+        let request = call.request
+        var maxBuckets = Limits.listBucketsMax
+        if let text = request.query("max-buckets") {
+            guard let value = Int(text), (1...Limits.listBucketsMax).contains(value) else {
+                throw S3Error.invalidArgument("max-buckets must be an integer from 1 to \(Limits.listBucketsMax)")
+            }
+            maxBuckets = value
+        }
+        var after: String?
+        if let token = request.query("continuation-token"), !token.isEmpty {
+            guard let bytes = Base64.decode(token), bytes.first == 1,
+                  let name = String(validating: bytes.dropFirst(), as: UTF8.self) else {
+                throw S3Error.invalidArgument("The continuation token provided is incorrect")
+            }
+            after = name
+        }
+        let prefix = request.query("prefix") ?? ""
+        let region = request.query("bucket-region").flatMap { $0.isEmpty ? nil : $0 }
+        let matching = call.service.listBuckets(call.principal).filter { bucket in
+            bucket.name.utf8.starts(with: prefix.utf8)
+                && after.map { $0.utf8.lexicographicallyPrecedes(bucket.name.utf8) } ?? true
+                && region.map { call.service.topology.jurisdiction(forLocation: $0) == bucket.jurisdiction } ?? true
+        }
+        let page = matching.prefix(maxBuckets)
         var xml = XMLWriter()
         xml.element("ListAllMyBucketsResult") { xml in
             xml.element("Owner") { xml in
@@ -14,16 +41,18 @@ enum BucketHandlers {
                 xml.element("DisplayName", call.tenant)
             }
             xml.element("Buckets") { xml in
-                for bucket in call.service.listBuckets(call.principal) {
+                for bucket in page {
                     xml.element("Bucket") { xml in
                         xml.element("Name", bucket.name)
-                        if let created = bucket.createdMillis {
-                            xml.element("CreationDate", Timestamps.iso8601(millis: created))
-                        }
+                        xml.element("CreationDate", Timestamps.iso8601(millis: bucket.createdMillis))
                         xml.element("BucketRegion", bucket.jurisdiction.code)
                     }
                 }
             }
+            if matching.count > page.count, let last = page.last {
+                xml.element("ContinuationToken", Base64.encode([1] + Array(last.name.utf8)))
+            }
+            if request.query("prefix") != nil { xml.element("Prefix", prefix) }
         }
         return call.xml(xml.document)
     }

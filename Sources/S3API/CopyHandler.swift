@@ -45,8 +45,18 @@ enum CopyHandler {
             }
             algorithm = parsed
         }
+        // Tags follow their own directive: the source's (COPY, the default) or the request's `x-amz-tagging`.
+        var tags: [(String, String)]?
+        switch call.request.header("x-amz-tagging-directive")?.uppercased() ?? "COPY" {
+        case "COPY": tags = nil
+        case "REPLACE":
+            tags = try TaggingHandlers.headerTags(call.request.header("x-amz-tagging") ?? "")
+            if let problem = ObjectTags.problem(tags!) { throw ObjectServiceError.invalidTag(problem) }
+        default: throw S3Error.invalidArgument("Unknown tagging directive.")
+        }
         let written = try await call.service.copyObject(call.principal, from: try source(call), to: call.bucketName, key,
-                                                        metadata: directive, condition: try Conditions.write(call.request),
+                                                        metadata: directive, tags: tags,
+                                                        condition: try Conditions.write(call.request),
                                                         checksumAlgorithm: algorithm)
         return copyResult(call, "CopyObjectResult", written)
     }
@@ -59,15 +69,25 @@ enum CopyHandler {
             call.principal, from: try source(call), to: call.bucketName, key,
             uploadID: call.request.query("uploadId") ?? "", partNumber: number) { size in
                 guard let header else { return nil }
-                guard case .range(let parsed) = ByteRange.parse(header, size: size), header.hasPrefix("bytes="),
-                      !header.dropFirst(6).hasPrefix("-"), !header.hasSuffix("-") else {
-                    throw S3Error.invalidArgument("The x-amz-copy-source-range value must be of the form "
-                        + "bytes=first-last where first and last are the zero-based offsets of the first and last "
-                        + "bytes to copy")
-                }
-                return parsed
+                return try copySourceRange(header, size: size)
             }
         return copyResult(call, "CopyPartResult", written)
+    }
+
+    /// `x-amz-copy-source-range`: `bytes=first-last`, both zero-based and inclusive; a range the source does not
+    /// hold is `InvalidRange` (400), as S3 answers.
+    static func copySourceRange(_ header: String, size: Int64) throws -> ClosedRange<Int64> {
+        let bounds = header.hasPrefix("bytes=") ? header.dropFirst(6).split(separator: "-", omittingEmptySubsequences: false)
+            : []
+        guard bounds.count == 2, let first = Int64(bounds[0]), let last = Int64(bounds[1]), first >= 0, first <= last
+        else {
+            throw S3Error.invalidArgument("The x-amz-copy-source-range value must be of the form bytes=first-last "
+                + "where first and last are the zero-based offsets of the first and last bytes to copy")
+        }
+        guard last < size else {
+            throw S3Error("InvalidRange", "The requested range is not satisfiable", status: .badRequest)
+        }
+        return first...last
     }
 
     /// The XML answer of a copy: `CopyObjectResult` or `CopyPartResult`.

@@ -54,6 +54,7 @@ extension S3Error {
             return S3Error("MetadataTooLarge", "Your metadata headers (\(size) bytes) exceed the maximum allowed "
                 + "metadata size of \(Limits.userMetadataBytesMax) bytes.", status: .badRequest)
         case .invalidArgument(let message): return .invalidArgument(message)
+        case .unknownJurisdiction: return .invalidArgument(ObjectServiceError.describe(error))
         case .invalidRequest(let message): return .invalidRequest(message)
         case .invalidAccessKey(_, let revoked):
             return S3Error("InvalidAccessKeyId", revoked ? "The AWS Access Key Id you provided has been revoked."
@@ -67,6 +68,11 @@ extension S3Error {
                                 status: .preconditionFailed)
             error.details["Condition"] = condition
             return error
+        case .invalidTag(let message): return S3Error("InvalidTag", message, status: .badRequest)
+        case .conditionalRequestConflict:
+            return S3Error("ConditionalRequestConflict", "A conflicting operation occurred. If using PutObject you can "
+                + "retry the request. If using multipart upload you should initiate another CreateMultipartUpload "
+                + "request and re-upload each part.", status: .conflict)
         case .notModified(let etag, let lastModifiedMillis):
             var error = S3Error("NotModified", "Not Modified", status: .notModified)
             error.headers = ["ETag": "\"\(etag)\"", "Last-Modified": Timestamps.httpDate(lastModifiedMillis / 1000)]
@@ -84,8 +90,9 @@ extension S3Error {
             return S3Error("EntityTooSmall", "Your proposed upload is smaller than the minimum allowed object size "
                 + "(part \(number) is under 5 MiB and is not the last part).", status: .badRequest)
         case .invalidPartNumber(let number):
+            // 400, as S3 answers a part number past the object's parts (the S3 conformance suites check it).
             return S3Error("InvalidPartNumber", "The requested partnumber \(number) is not satisfiable",
-                           status: .rangeNotSatisfiable)
+                           status: .badRequest)
         case .crossJurisdiction(let from, let to):
             return .accessDenied("Copying data of a bucket in jurisdiction \(from) into jurisdiction \(to) would "
                 + "carry it across a border; it is refused without a sovereignty grant")

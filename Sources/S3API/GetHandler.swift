@@ -81,6 +81,7 @@ enum GetHandler {
         for (name, value) in info.metadata.user {
             if let field = HTTPField.Name("x-amz-meta-" + name) { headers[field] = value }
         }
+        if !info.metadata.tags.isEmpty { headers[.init("x-amz-tagging-count")!] = String(info.metadata.tags.count) }
         for override in responseOverrides {
             if let value = call.request.query(override.query) { headers[override.header] = value }
         }

@@ -40,7 +40,8 @@ enum ListHandlers {
     static func listV2(_ call: S3Call) async throws -> Response {
         let options = try common(call)
         var startAfter = call.request.query("start-after").flatMap { $0.isEmpty ? nil : $0 }
-        let token = call.request.query("continuation-token")
+        // An empty token is no token (some clients send `continuation-token=` on the first page).
+        let token = call.request.query("continuation-token").flatMap { $0.isEmpty ? nil : $0 }
         if let token {
             guard let bytes = Base64.decode(token), bytes.first == 1,
                   let decoded = String(validating: bytes.dropFirst(), as: UTF8.self) else {

@@ -35,10 +35,7 @@ enum ObjectHeaders {
         metadata.contentLanguage = request.header("content-language")
         metadata.expires = request.header("expires")
         if let encoding = request.header("content-encoding") {
-            // aws-chunked describes the transfer, not the object: S3 drops it.
-            let kept = encoding.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }
-                .filter { !$0.isEmpty && $0 != "aws-chunked" }
-            metadata.contentEncoding = kept.isEmpty ? nil : kept.joined(separator: ",")
+            metadata.contentEncoding = storedContentEncoding(encoding)
         }
         var total = 0
         for (name, value) in request.signable.headers where name.hasPrefix("x-amz-meta-") {
@@ -47,6 +44,20 @@ enum ObjectHeaders {
             metadata.user.append((short, value))
         }
         guard total <= Limits.userMetadataBytesMax else { throw ObjectServiceError.metadataTooLarge(total) }
+        if let tagging = request.header("x-amz-tagging") {
+            metadata.tags = try TaggingHandlers.headerTags(tagging)
+            if let problem = ObjectTags.problem(metadata.tags) { throw ObjectServiceError.invalidTag(problem) }
+        }
         return metadata
+    }
+
+    /// The `Content-Encoding` an object keeps: `aws-chunked` describes the transfer, not the object, so S3 drops it;
+    /// the rest is kept as sent, byte for byte (nil when nothing is left).
+    static func storedContentEncoding(_ header: String) -> String? {
+        let segments = header.split(separator: ",", omittingEmptySubsequences: false)
+        let kept = segments.filter { $0.trimmingCharacters(in: .whitespaces).lowercased() != "aws-chunked" }
+        guard kept.count != segments.count else { return header.isEmpty ? nil : header }
+        let rest = kept.joined(separator: ",").trimmingCharacters(in: .whitespaces)
+        return rest.isEmpty ? nil : rest
     }
 }

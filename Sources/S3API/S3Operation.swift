@@ -22,6 +22,10 @@ public enum S3Operation: Equatable, Sendable {
     case abortMultipartUpload
     case listParts
     case listMultipartUploads
+    case putObjectTagging
+    case getObjectTagging
+    case deleteObjectTagging
+    case getObjectAttributes
     /// Qantara's own: a signed location attestation of an object (`GET /bucket/key?x-qantara-attestation&nonce=N`).
     case getObjectAttestation
     /// Qantara's own: a signed bucket attestation (`GET /bucket?x-qantara-attestation&nonce=N[&keys=K1,K2]`, keys
@@ -31,6 +35,41 @@ public enum S3Operation: Equatable, Sendable {
     case notImplemented(String)
     /// A method that no S3 operation uses on this resource.
     case methodNotAllowed
+
+    /// The operation's S3 name (the label of its metrics).
+    public var name: String {
+        switch self {
+        case .listBuckets: "ListBuckets"
+        case .createBucket: "CreateBucket"
+        case .headBucket: "HeadBucket"
+        case .deleteBucket: "DeleteBucket"
+        case .getBucketLocation: "GetBucketLocation"
+        case .listObjectsV1: "ListObjects"
+        case .listObjectsV2: "ListObjectsV2"
+        case .putObject: "PutObject"
+        case .getObject: "GetObject"
+        case .headObject: "HeadObject"
+        case .deleteObject: "DeleteObject"
+        case .deleteObjects: "DeleteObjects"
+        case .copyObject: "CopyObject"
+        case .listObjectVersions: "ListObjectVersions"
+        case .createMultipartUpload: "CreateMultipartUpload"
+        case .uploadPart: "UploadPart"
+        case .uploadPartCopy: "UploadPartCopy"
+        case .completeMultipartUpload: "CompleteMultipartUpload"
+        case .abortMultipartUpload: "AbortMultipartUpload"
+        case .listParts: "ListParts"
+        case .listMultipartUploads: "ListMultipartUploads"
+        case .putObjectTagging: "PutObjectTagging"
+        case .getObjectTagging: "GetObjectTagging"
+        case .deleteObjectTagging: "DeleteObjectTagging"
+        case .getObjectAttributes: "GetObjectAttributes"
+        case .getObjectAttestation: "GetObjectAttestation"
+        case .getBucketAttestation: "GetBucketAttestation"
+        case .notImplemented: "NotImplemented"
+        case .methodNotAllowed: "MethodNotAllowed"
+        }
+    }
 
     /// Sub-resources that select an operation Qantara does not implement.
     static let unsupportedSubresources: Set<String> = [
@@ -43,6 +82,18 @@ public enum S3Operation: Equatable, Sendable {
     /// Classifies a request.
     static func classify(method: String, bucket: String?, key: String?, queryNames: Set<String>,
                          hasCopySource: Bool) -> S3Operation {
+        // Object tagging and attributes are implemented; the same sub-resources on a bucket are not.
+        if let key, !key.isEmpty, bucket != nil {
+            if queryNames.contains("tagging") {
+                switch method {
+                case "PUT": return .putObjectTagging
+                case "GET": return .getObjectTagging
+                case "DELETE": return .deleteObjectTagging
+                default: return .methodNotAllowed
+                }
+            }
+            if queryNames.contains("attributes") { return method == "GET" ? .getObjectAttributes : .methodNotAllowed }
+        }
         if let unsupported = queryNames.first(where: unsupportedSubresources.contains) {
             return .notImplemented("The \(unsupported) sub-resource")
         }

@@ -19,23 +19,37 @@ public struct S3Responder: HTTPResponder {
     /// Where this gateway runs: buckets of other jurisdictions are across a border.
     let jurisdiction: Jurisdiction
     let logger: Logger
+    /// Whether each request's log line names its object key (off: keys can be personal data).
+    let logKeys: Bool
 
     /// A responder over `service` for a gateway in `jurisdiction`; `domains` enable virtual-hosted-style addressing.
-    public init(service: ObjectService, domains: [String], jurisdiction: Jurisdiction, logger: Logger) {
+    public init(service: ObjectService, domains: [String], jurisdiction: Jurisdiction, logger: Logger,
+                logKeys: Bool = false) {
         self.service = service
         self.domains = domains
         self.jurisdiction = jurisdiction
         self.logger = logger
+        self.logKeys = logKeys
+    }
+
+    /// What a request's log line and metrics say of it, learnt as it is parsed.
+    struct RequestFacts {
+        var resource: String
+        var operation = "Unknown"
+        var bucket: String?
+        var key: String?
     }
 
     public func respond(to request: Request, context: Context) async throws -> Response {
         let requestID = Self.newRequestID()
-        var resource = request.uri.path
+        let started = ContinuousClock.now
+        var facts = RequestFacts(resource: request.uri.path)
+        var response: Response
         do {
-            var response = try await handle(request, requestID: requestID, resource: &resource)
+            response = try await handle(request, requestID: requestID, facts: &facts)
             response.headers[.init("x-amz-request-id")!] = requestID
-            return response
         } catch {
+            let resource = facts.resource
             let s3Error = S3Error(error)
             if s3Error.status.code >= 500 {
                 logger.error("request failed", metadata: ["request.id": "\(requestID)", "error": "\(error)",
@@ -44,9 +58,27 @@ public struct S3Responder: HTTPResponder {
                 logger.debug("request refused", metadata: ["request.id": "\(requestID)", "code": "\(s3Error.code)",
                                                            "resource": "\(resource)"])
             }
-            return Self.errorResponse(s3Error, resource: s3Error.resource ?? resource, requestID: requestID,
-                                      method: request.method, closeConnection: Self.hasBody(request))
+            response = Self.errorResponse(s3Error, resource: s3Error.resource ?? resource, requestID: requestID,
+                                          method: request.method, closeConnection: Self.hasBody(request))
         }
+        let elapsed = ContinuousClock.now - started
+        let bytesIn = (request.headers[.init("x-amz-decoded-content-length")!] ?? request.headers[.contentLength])
+            .flatMap(Int64.init) ?? 0
+        let bytesOut = response.headers[.contentLength].flatMap(Int64.init) ?? 0
+        RequestMetrics.record(operation: facts.operation, status: Int(response.status.code), gateway: jurisdiction,
+                              duration: elapsed, bytesIn: bytesIn, bytesOut: bytesOut)
+        // One line per request; object keys only when the operator asked for them (`--log-keys`).
+        logger.info("request", metadata: {
+            var metadata: Logger.Metadata = [
+                "request.id": "\(requestID)", "operation": "\(facts.operation)",
+                "status": "\(response.status.code)", "bytes.in": "\(bytesIn)", "bytes.out": "\(bytesOut)",
+                "latency.ms": "\(Double(elapsed.nanoseconds) / 1e6)",
+            ]
+            if let bucket = facts.bucket { metadata["bucket"] = "\(bucket)" }
+            if logKeys, let key = facts.key { metadata["key"] = "\(key)" }
+            return metadata
+        }())
+        return response
     }
 
     /// The request as the S3 layer sees it (the one parse of path, host, query and headers).
@@ -58,16 +90,19 @@ public struct S3Responder: HTTPResponder {
                              domains: domains)
     }
 
-    private func handle(_ request: Request, requestID: String, resource: inout String) async throws -> Response {
+    private func handle(_ request: Request, requestID: String, facts: inout RequestFacts) async throws -> Response {
         let s3 = try Self.parse(request, domains: domains)
-        resource = s3.resource
+        facts.resource = s3.resource
+        facts.operation = s3.operation.name
+        facts.bucket = s3.bucket
+        facts.key = s3.key
         let (principal, verified) = try service.authenticate(s3.signable, gateway: jurisdiction, requestID: requestID)
         try Self.checkACLHeaders(s3)
         let call = S3Call(request: s3, principal: principal,
                           body: PayloadReader(body: request.body, request: s3, verified: verified),
                           service: service, requestID: requestID, logger: logger)
         switch s3.operation {
-        case .listBuckets: return BucketHandlers.listBuckets(call)
+        case .listBuckets: return try BucketHandlers.listBuckets(call)
         case .createBucket: return try await BucketHandlers.createBucket(call)
         case .headBucket: return try BucketHandlers.headBucket(call)
         case .deleteBucket: return try await BucketHandlers.deleteBucket(call)
@@ -90,6 +125,10 @@ public struct S3Responder: HTTPResponder {
         case .getObjectAttestation: return try await GetHandler.attestation(call)
         case .getBucketAttestation: return try await GetHandler.bucketAttestation(call)
         case .listMultipartUploads: return try await MultipartHandlers.listUploads(call)
+        case .putObjectTagging: return try await TaggingHandlers.put(call)
+        case .getObjectTagging: return try await TaggingHandlers.get(call)
+        case .deleteObjectTagging: return try await TaggingHandlers.delete(call)
+        case .getObjectAttributes: return try await TaggingHandlers.attributes(call)
         case .notImplemented(let what): throw S3Error.notImplemented(what)
         case .methodNotAllowed: throw S3Error.methodNotAllowed(s3.method)
         }
@@ -147,7 +186,14 @@ public struct S3Responder: HTTPResponder {
         for (name, value) in error.headers { if let field = HTTPField.Name(name) { headers[field] = value } }
         if error.status == .serviceUnavailable { headers[.retryAfter] = "1" }
         if method == .head || error.status == .notModified {
-            // HEAD responses carry no body; clients read the status alone.
+            // HEAD responses carry no body, so clients see the status alone (the aws CLI's `s3 cp` prints "(403)
+            // Forbidden"): the code and message go in headers, which `--debug` shows.
+            if error.status != .notModified {
+                headers[.init("x-qantara-error-code")!] = error.code
+                headers[.init("x-qantara-error-message")!] = String(error.message.unicodeScalars.map {
+                    $0.isASCII && $0.value >= 0x20 && $0.value != 0x7F ? Character($0) : "?"
+                })
+            }
             return Response(status: error.status, headers: headers)
         }
         let bytes = ByteBuffer(string: xml.document)

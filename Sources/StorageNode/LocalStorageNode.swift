@@ -295,7 +295,8 @@ public final class LocalStorageNode: StorageNodeClient {
         let counts = try? await run { try $0.counts() }
         return NodeStatus(node: nodeID, jurisdiction: jurisdiction, online: counts != nil,
                           objectCount: counts?.objects ?? 0, uploadsInProgress: counts?.uploads ?? 0,
-                          segmentCount: counts?.segments ?? 0)
+                          segmentCount: counts?.segments ?? 0, storedBytes: counts?.storedBytes,
+                          freeBytes: counts?.freeBytes)
     }
 }
 

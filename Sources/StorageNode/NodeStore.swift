@@ -1,3 +1,4 @@
+import Glibc
 import ObjectModel
 import StorageEngine
 import Synchronization
@@ -222,14 +223,19 @@ public final class NodeStore: Sendable {
     }
 
     /// Live objects, uploads in progress and stored segments.
-    public func counts() throws -> (objects: Int, uploads: Int, segments: Int) {
+    public func counts() throws -> NodeCounts {
         var objects = 0
+        var storedBytes: Int64 = 0
         var from: [UInt8] = [NodeKeys.manifestTag]
         let end: [UInt8] = [NodeKeys.manifestTag + 1]
         while true {
             let page = try engine.scan(from: from, to: end, limit: 1000)
-            // Byte 1 of an encoded manifest is its tombstone flag.
-            objects += page.reduce(0) { $0 + ($1.value.count > 1 && $1.value[1] == 0 ? 1 : 0) }
+            for pair in page {
+                // Byte 1 of an encoded manifest is its tombstone flag.
+                guard pair.value.count > 1, pair.value[1] == 0 else { continue }
+                objects += 1
+                storedBytes += (try? ObjectManifest(decoding: pair.value).sizeBytes) ?? 0
+            }
             guard let last = page.last, page.count == 1000 else { break }
             from = last.key + [0]
         }
@@ -240,7 +246,10 @@ public final class NodeStore: Sendable {
                 if let version = VersionID(bytes: Array(key.dropFirst())) { segments += files.slotCount(version) }
             }
         }
-        return (objects, uploads, segments)
+        var space = statvfs()
+        let free = files.flatMap { statvfs($0.root, &space) == 0 ? Int64(space.f_bavail) * Int64(space.f_frsize) : nil }
+        return NodeCounts(objects: objects, uploads: uploads, segments: segments, storedBytes: storedBytes,
+                          freeBytes: free)
     }
 
     /// Closes the engine.
@@ -268,4 +277,13 @@ public final class NodeStore: Sendable {
         try engine.compact()
     }
 
+}
+
+/// What a node holds, for its status (a named struct, not a tuple: see SWIFT-NOTES on the optimiser).
+public struct NodeCounts: Sendable {
+    public var objects = 0
+    public var uploads = 0
+    public var segments = 0
+    public var storedBytes: Int64 = 0
+    public var freeBytes: Int64?
 }

@@ -79,15 +79,21 @@ public struct NodeStatus: Sendable, Codable, Equatable {
     public var objectCount: Int
     public var uploadsInProgress: Int
     public var segmentCount: Int
+    /// The sizes of the objects whose current version this node holds (nil: not reported, an older node).
+    public var storedBytes: Int64?
+    /// Free space on the filesystem of the node's segment files (nil: unknown).
+    public var freeBytes: Int64?
 
     public init(node: NodeID, jurisdiction: Jurisdiction, online: Bool, objectCount: Int, uploadsInProgress: Int,
-                segmentCount: Int) {
+                segmentCount: Int, storedBytes: Int64? = nil, freeBytes: Int64? = nil) {
         self.node = node
         self.jurisdiction = jurisdiction
         self.online = online
         self.objectCount = objectCount
         self.uploadsInProgress = uploadsInProgress
         self.segmentCount = segmentCount
+        self.storedBytes = storedBytes
+        self.freeBytes = freeBytes
     }
 }
 

@@ -3,6 +3,7 @@ import ArgumentParser
 import Foundation
 import KeyStore
 import ObjectModel
+import ObjectService
 
 /// Where a jurisdiction's authority command goes and who signs it: the gateway of that jurisdiction (the authority
 /// of J acts only through J's gateways) and one of J's administrators, by its credentials file.
@@ -28,6 +29,15 @@ struct AuthorityOptions: ParsableArguments {
     func call(_ jurisdiction: Jurisdiction, _ action: AuthorityAction, adminIndex: Int = 1) async throws
         -> AuthorityAnswerView
     {
+        guard let url = URL(string: endpoint), url.scheme == "http" || url.scheme == "https", url.host != nil else {
+            throw AdminClient.Failure(description: "--endpoint must be an http(s) URL, got \(endpoint)")
+        }
+        // An unknown jurisdiction gets the gateway's own answer, before any credentials are looked for.
+        let probe = AdminClient(endpoint: url, accessKeyID: "", secret: "", certificateAuthorities: ca)
+        if let known = await probe.jurisdictions(), !known.contains(jurisdiction.code) {
+            throw AdminClient.Failure(description: "UnknownJurisdiction: " + ObjectServiceError.describe(
+                .unknownJurisdiction(jurisdiction, known: known.compactMap(Jurisdiction.init))))
+        }
         let path = credentialsPath(jurisdiction, index: adminIndex)
         guard let data = FileManager.default.contents(atPath: path),
               let credentials = try? JSONDecoder().decode(AdministratorCredentials.self, from: data) else {
@@ -37,9 +47,6 @@ struct AuthorityOptions: ParsableArguments {
         guard credentials.jurisdiction == jurisdiction else {
             throw AdminClient.Failure(description: "\(path) holds an administrator of \(credentials.jurisdiction), "
                 + "not of \(jurisdiction)")
-        }
-        guard let url = URL(string: endpoint), url.scheme == "http" || url.scheme == "https", url.host != nil else {
-            throw AdminClient.Failure(description: "--endpoint must be an http(s) URL, got \(endpoint)")
         }
         let client = AdminClient(endpoint: url, accessKeyID: credentials.accessKeyId,
                                  secret: credentials.secretAccessKey, certificateAuthorities: ca)

@@ -18,7 +18,7 @@ struct Gateway: AsyncParsableCommand {
 
     func run() async throws {
         MemoryTuning.apply()
-        ServerLogHandler.install()
+        ServerLogHandler.install(format: ServerLogHandler.Format(rawValue: server.logFormat))
         try await server.runtime(data: data, topologyPath: config, remoteOnly: true).run()
     }
 }

@@ -20,11 +20,14 @@ struct GatewayResponder: HTTPResponder {
     let admin: AdminHTTP
     /// The audit logs' static view (`/.well-known/qantara/log/`, not a valid bucket name either).
     let audit: AuditTrail
+    /// `/health/live`, `/health/ready` and `/metrics`.
+    let operations: OperationsEndpoints
 
     func respond(to request: Request, context: Context) async throws -> Response {
         if request.uri.path.hasPrefix("/\(AdminAPI.pathComponent)/") {
             return await admin.respond(to: request)
         }
+        if let response = await operations.respond(to: request) { return response }
         if request.uri.path.hasPrefix(LogTiles.prefix) {
             return LogTiles.respond(request, audit: audit)
         }

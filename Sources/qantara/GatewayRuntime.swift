@@ -48,8 +48,11 @@ struct GatewayRuntime {
     var controlTLS: TLSConfiguration?
     /// Mutual TLS to nodes and key stores: the gateway's certificate is its identity there.
     var peerTLS: MutualTLS?
+    /// Whether request log lines name object keys.
+    var logKeys = false
 
     func run() async throws {
+        _ = GatewayMetrics.shared()
         // etcd gets a client of its own (its certificate authority is not the jurisdictions'), made first: the
         // deployment's topology lives there. Shut down however the gateway ends.
         let controlHTTP = controlURL.map { _ in HTTPClient(eventLoopGroupProvider: .singleton, configuration: .init(
@@ -76,6 +79,8 @@ struct GatewayRuntime {
                 + "qantara gateway needs every node's address (use qantara serve for in-process nodes)")
         }
         let gateways = try resolveGateways(topology)
+        for (jurisdiction, address) in gateways { try address.checkBindable(for: "the S3 gateway of \(jurisdiction)") }
+        try logListen?.checkBindable(for: "the audit log server")
         let environment = ProcessInfo.processInfo.environment
         // Every gateway reaches each remote key store under its own identity, never another's (a missing token is a
         // start-up error, not a silent fallback), so J's key store always knows which jurisdiction asks.
@@ -94,6 +99,43 @@ struct GatewayRuntime {
                 tokens[gateway] = token
             }
         }
+        let threadPool = NIOThreadPool(numberOfThreads: Limits.storageThreadCount)
+        threadPool.start()
+        let peers: PeerClients
+        do { peers = try PeerClients(tls: peerTLS, jurisdictions: topology.jurisdictions.map(\.code)) } catch {
+            try? await threadPool.shutdownGracefully()
+            throw error
+        }
+        // Whatever stops the gateway, at start or later, these close: clients left open stop the process with a
+        // crash report instead of the one line that says why.
+        var local = [LocalStorageNode]()
+        var engines = [RocksDBEngine]()
+        do {
+            try await runGateways(topology: topology, gateways: gateways, tokens: tokens, etcd: etcd,
+                                  threadPool: threadPool, peers: peers, local: &local, engines: &engines,
+                                  logger: logger)
+        } catch {
+            await Self.close(local: local, engines: engines, peers: peers, threadPool: threadPool)
+            throw error
+        }
+        await Self.close(local: local, engines: engines, peers: peers, threadPool: threadPool)
+        logger.info("qantara stopped")
+    }
+
+    private static func close(local: [LocalStorageNode], engines: [RocksDBEngine], peers: PeerClients,
+                              threadPool: NIOThreadPool) async {
+        for node in local { node.close() }
+        for engine in engines { engine.close() }
+        try? await peers.shutdown()
+        try? await threadPool.shutdownGracefully()
+    }
+
+    private func runGateways(topology: Topology, gateways: [(Jurisdiction, ListenAddress)],
+                             tokens: [Jurisdiction: String], etcd: EtcdControlStore?, threadPool: NIOThreadPool,
+                             peers: PeerClients,
+                             local: inout [LocalStorageNode], engines: inout [RocksDBEngine],
+                             logger: Logger) async throws {
+        let environment = ProcessInfo.processInfo.environment
         try DataDirectory.prepare(data)
         try FileManager.default.createDirectory(atPath: data + "/nodes", withIntermediateDirectories: true)
         let (root, generated) = try RootCredentials.resolve(dataDirectory: data, environment: environment)
@@ -118,13 +160,8 @@ struct GatewayRuntime {
         for entry in topology.jurisdictions {
             algorithms[entry.code] = entry.cipher.flatMap(AEADAlgorithm.init(name:)) ?? .aes256gcm
         }
-        let threadPool = NIOThreadPool(numberOfThreads: Limits.storageThreadCount)
-        threadPool.start()
-        let peers = try PeerClients(tls: peerTLS, jurisdictions: topology.jurisdictions.map(\.code))
         let http = peers.plain.http
         let token = environment["QANTARA_NODE_TOKEN"]
-
-        var local = [LocalStorageNode]()
         var clients = [any StorageNodeClient]()
         for entry in topology.jurisdictions {
             for node in entry.nodes {
@@ -165,14 +202,17 @@ struct GatewayRuntime {
         indexOptions.writeBufferBytes = 4 * 1024 * 1024
         indexOptions.backgroundThreads = 1
         let audit = AuditTrail(directory: data + "/audit", clock: clock, threadPool: threadPool, logger: logger,
-                               placements: try RocksDBEngine(path: data + "/audit/placements", options: indexOptions))
+                               placements: try RocksDBEngine(path: data + "/audit/placements", options: indexOptions),
+                               jurisdictions: Set(topology.jurisdictions.map(\.code)))
         try await Self.enrolLocalNodes(topology, data: data, embedded: embedded, audit: audit, logger: logger)
         let crypto = ObjectCrypto(settings: .init(enabled: !Self.plaintextBenchSetting(environment, logger: logger),
                                                   algorithms: algorithms),
-                                  clients: keyStoreClients, audit: audit, requester: "gateway",
+                                  clients: keyStoreClients.map { ($0.gateway, MeasuredKeyStoreClient($0.client)) },
+                                  audit: audit, requester: "gateway",
                                   now: { clock.nowMillis() })
         // The local database keeps this gateway's key rewrap jobs, and the control plane itself when it is embedded.
         let controlEngine = try RocksDBEngine(path: data + "/control", options: RocksDBOptions(blobThresholdBytes: nil))
+        engines.append(controlEngine)
         let controlStore: any ControlStore = etcd
             ?? EmbeddedControlStore(engine: controlEngine, name: "embedded (\(data)/control)")
         // Tenants' secrets are sealed in the control plane under the control key, which this gateway opens through
@@ -203,11 +243,14 @@ struct GatewayRuntime {
             gatewayLogger[metadataKey: "gateway"] = "\(jurisdiction)"
             // The S3 API and, beside it under /_qantara/, the admin API: two responders, one port.
             let responder = GatewayResponder(
-                s3: S3Responder(service: service, domains: domains, jurisdiction: jurisdiction, logger: gatewayLogger),
+                s3: S3Responder(service: service, domains: domains, jurisdiction: jurisdiction, logger: gatewayLogger,
+                                logKeys: logKeys),
                 admin: AdminHTTP(api: admin, service: service, domains: domains, jurisdiction: jurisdiction,
                                  logger: gatewayLogger),
-                audit: audit)
-            apps.append(Application(
+                audit: audit,
+                operations: OperationsEndpoints(service: service, jurisdiction: jurisdiction,
+                                                metrics: GatewayMetrics.shared()))
+            apps.append(Listener(address: gatewayAddress, role: "the S3 gateway of \(jurisdiction)", app: Application(
                 responder: responder,
                 server: server,
                 configuration: .init(address: .hostname(gatewayAddress.host, port: gatewayAddress.port), serverName: nil),
@@ -218,13 +261,13 @@ struct GatewayRuntime {
                                       administrators: administrators)
                 },
                 logger: gatewayLogger
-            ))
+            )))
         }
         if let logListen {
-            apps.append(Application(
+            apps.append(Listener(address: logListen, role: "the audit log server", app: Application(
                 responder: LogResponder(audit: audit),
                 configuration: .init(address: .hostname(logListen.host, port: logListen.port), serverName: nil),
-                logger: logger))
+                logger: logger)))
         }
         let monitor = NodeHealthMonitor(service: service, logger: logger)
         let rewrapJobs = KeyRewrapJobs(service: service, logger: logger)
@@ -232,16 +275,7 @@ struct GatewayRuntime {
         let watcher = ControlWatcher(control: control, logger: logger)
         let group = ServiceGroup(configuration: .init(services: apps + [monitor, rewrapJobs, signer, watcher],
                                                       gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
-        do {
-            try await group.run()
-        } catch {
-            logger.error("server stopped", metadata: ["error": "\(error)"])
-        }
-        for node in local { node.close() }
-        controlEngine.close()
-        try await peers.shutdown()
-        try await threadPool.shutdownGracefully()
-        logger.info("qantara stopped")
+        try await group.run()
     }
 }
 
@@ -315,34 +349,6 @@ extension GatewayRuntime {
         return result
     }
 }
-
-extension Serve {
-    static func printBanner(gateways: [(Jurisdiction, ListenAddress)], topology: Topology, root: RootCredentials,
-                            generated: Bool, data: String, administrators: [String]) {
-        let (host, port) = (gateways[0].1.host, gateways[0].1.port)
-        var lines = ["Qantara is serving S3 on http://\(host):\(port)"]
-        for (jurisdiction, address) in gateways {
-            lines.append("  gateway in \(jurisdiction): http://\(address.host):\(address.port)")
-        }
-        for entry in topology.jurisdictions {
-            lines.append("  jurisdiction \(entry.code): nodes \(entry.nodes.map { $0.id.rawValue + ($0.address.map { "@" + $0 } ?? "") }.joined(separator: ", "))"
-                + (entry.regions.isEmpty ? "" : "; regions \(entry.regions.joined(separator: ", "))"))
-        }
-        lines.append("  default jurisdiction: \(topology.defaultJurisdiction), replicas per object: \(topology.replicationFactor)")
-        lines.append("  data: \(data)")
-        lines.append("  root access key: \(root.accessKeyId)")
-        // The secret is shown once, when it was just made; afterwards it stays where it is kept.
-        lines.append("  root secret key: " + (generated ? "\(root.secretAccessKey)  (generated, saved in \(data)/root-credentials)"
-                                                        : "(not shown: in \(data)/root-credentials or QANTARA_ROOT_SECRET_KEY)"))
-        if !administrators.isEmpty {
-            lines.append("  administrators created (each jurisdiction's authority: grants, keys, audit; two must approve "
-                + "irreversible acts): " + administrators.joined(separator: ", "))
-        }
-        lines.append("  try: AWS_ACCESS_KEY_ID=\(root.accessKeyId) AWS_SECRET_ACCESS_KEY=… aws --endpoint-url http://\(host):\(port) s3 ls")
-        FileHandle.standardOutput.write(Data((lines.joined(separator: "\n") + "\n").utf8))
-    }
-}
-
 
 /// The gateway ports' TLS: a PEM certificate chain and its key, read at start (a bad file stops the start).
 struct GatewayTLS {

@@ -56,15 +56,35 @@ struct KeyCommand: AsyncParsableCommand {
         @OptionGroup var options: AuthorityOptions
         @Option(help: "Jurisdiction (ISO code).") var jurisdiction: String
         @Option(help: "Only this tenant's data keys.") var tenant: String?
-        @Flag(help: "Start the job and return without waiting.") var detach = false
+        @Flag(help: "Start the job, print its id and return without waiting (follow it with --status ID).")
+        var detach = false
+        @Option(help: "Show (and follow, unless --detach) the rewrap job with this id instead of starting one.")
+        var status: String?
 
-        func validate() throws { try KeyCommand.check(jurisdiction) }
+        func validate() throws {
+            try KeyCommand.check(jurisdiction)
+            if status != nil, tenant != nil { throw ValidationError("--status takes a job id; drop --tenant") }
+        }
 
         func run() async throws {
             let code = try jurisdictionArgument(jurisdiction)
-            guard var job = try await options.run(code, .rewrapKeys(tenant: tenant)).job else { return }
-            print("rewrap job \(job.id): \(job.total) object(s) to examine")
-            if detach { return }
+            var job: RewrapJobView
+            if let status {
+                guard let found = try await options.run(code, .rewrapStatus(job: status)).job else { return }
+                job = found
+                Self.progress(job, interactive: false)
+            } else {
+                guard let started = try await options.run(code, .rewrapKeys(tenant: tenant)).job else { return }
+                job = started
+                print("rewrap job \(job.id): \(job.total) object(s) to examine")
+                if detach {
+                    print("follow it with: qantara key rewrap --jurisdiction \(code) --status \(job.id)")
+                }
+            }
+            if detach || job.state != "running" && status != nil {
+                if job.state == "failed" { throw ExitCode(1) }
+                return
+            }
             let interactive = isatty(STDOUT_FILENO) == 1
             while job.state == "running" {
                 try await Task.sleep(for: .milliseconds(300))

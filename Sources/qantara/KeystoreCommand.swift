@@ -121,12 +121,13 @@ struct KeystoreCommand: AsyncParsableCommand {
             logger.warning("key-store protocol over plain HTTP with tokens: run it over mutual TLS past one machine",
                            metadata: ["hint": "--tls-cert, --tls-key, --tls-ca J=FILE (Docs/operators.md)"])
         }
-        try DataDirectory.prepare(data)
+        // A second ceremony is refused as such, whether the store is running or not (checked before the lock).
         let existed = FileManager.default.fileExists(atPath: data + "/\(code).sealed")
         if ceremonyOnly, existed {
             throw fail("the key store of \(code) in \(data) exists: its ceremony is done (certify through qantara trust "
                 + "certify, with the administrators' quorum)")
         }
+        try DataDirectory.prepare(data)
         let environment = ProcessInfo.processInfo.environment
         let now: @Sendable () -> Int64 = { Int64(Date().timeIntervalSince1970 * 1000) }
         let store: KeyStore

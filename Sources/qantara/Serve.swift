@@ -18,17 +18,17 @@ struct Serve: AsyncParsableCommand {
 
     func run() async throws {
         MemoryTuning.apply()
-        ServerLogHandler.install()
+        ServerLogHandler.install(format: ServerLogHandler.Format(rawValue: server.logFormat))
         try await server.runtime(data: data, topologyPath: topology, remoteOnly: false).run()
     }
 }
 
 /// Options shared by the commands that run a gateway (`serve`, `gateway`).
 struct ServerOptions: ParsableArguments {
-    @Option(help: "Address to listen on (env QANTARA_LISTEN).")
+    @Option(help: "Where the S3 gateway of the default jurisdiction (or of --jurisdiction) listens (env QANTARA_LISTEN). `serve` runs a gateway for every other jurisdiction too, on the next ports (MA on 9000, FR on 9001, US on 9002 by default) unless --gateway places it.")
     var listen: String = ProcessInfo.processInfo.environment["QANTARA_LISTEN"] ?? "127.0.0.1:9000"
 
-    @Option(help: "A gateway of another jurisdiction: J=HOST:PORT (repeatable). `serve` runs one per jurisdiction, on the ports after --listen by default.")
+    @Option(help: "Where the gateway of another jurisdiction listens: J=HOST:PORT (repeatable; J must be in the topology). By default `serve` runs one per jurisdiction on the ports after --listen.")
     var gateway: [String] = []
 
     @Option(help: "Base domain for virtual-hosted-style requests (bucket.DOMAIN); repeatable.")
@@ -63,7 +63,16 @@ struct ServerOptions: ParsableArguments {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (env QANTARA_LOG_LEVEL).")
     var logLevel: String = ProcessInfo.processInfo.environment["QANTARA_LOG_LEVEL"] ?? "info"
 
+    @Option(help: "Log lines as text or json, one object per line for log shippers (env QANTARA_LOG_FORMAT).")
+    var logFormat: String = ProcessInfo.processInfo.environment["QANTARA_LOG_FORMAT"] ?? "text"
+
+    @Flag(help: "Name the object key in each request's log line (off by default: keys can be personal data; env QANTARA_LOG_KEYS=1).")
+    var logKeys = ProcessInfo.processInfo.environment["QANTARA_LOG_KEYS"] == "1"
+
     func validate() throws {
+        guard ServerLogHandler.Format(rawValue: logFormat) != nil else {
+            throw ValidationError("--log-format must be text or json, got \(logFormat)")
+        }
         guard ListenAddress(listen) != nil else { throw ValidationError("--listen must be HOST:PORT, got \(listen)") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown log level \(logLevel)") }
         guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("give --tls-cert and --tls-key together") }
@@ -106,6 +115,7 @@ struct ServerOptions: ParsableArguments {
         runtime.controlURL = control
         runtime.controlTLS = try? controlTLS.configuration(for: control ?? "etcd://")
         runtime.peerTLS = try? peerTLS()
+        runtime.logKeys = logKeys
         return runtime
     }
 }

@@ -62,6 +62,41 @@ final class ObjectModelTests: XCTestCase {
         XCTAssertThrowsError(try short.readInt64())
     }
 
+    func testObjectTagRules() {
+        XCTAssertNil(ObjectTags.problem([]))
+        XCTAssertNil(ObjectTags.problem([("project", "blue"), ("Ünïcode key", "v+-=._:/@ 1"), ("empty", "")]))
+        XCTAssertNil(ObjectTags.problem((1...10).map { ("k\($0)", "v") }))
+        XCTAssertNotNil(ObjectTags.problem((1...11).map { ("k\($0)", "v") }))
+        XCTAssertNotNil(ObjectTags.problem([("", "v")]))
+        XCTAssertNotNil(ObjectTags.problem([(String(repeating: "k", count: 129), "v")]))
+        XCTAssertNil(ObjectTags.problem([(String(repeating: "k", count: 128), String(repeating: "v", count: 256))]))
+        XCTAssertNotNil(ObjectTags.problem([("k", String(repeating: "v", count: 257))]))
+        XCTAssertNotNil(ObjectTags.problem([("aws:created", "v")]))
+        XCTAssertNotNil(ObjectTags.problem([("a", "1"), ("a", "2")]))
+        XCTAssertNotNil(ObjectTags.problem([("semi;colon", "v")]))
+        XCTAssertNotNil(ObjectTags.problem([("k", "new\nline")]))
+        // Keys are bytes: the Kelvin sign and K are two keys, not duplicates.
+        XCTAssertNil(ObjectTags.problem([("K", "1"), ("\u{212A}", "2")]))
+    }
+
+    func testMetadataTagsAreAnOptionalSectionOfTheSealedEncoding() throws {
+        var metadata = ObjectMetadata()
+        metadata.contentType = "text/plain"
+        metadata.user = [("a", "1")]
+        let untagged = metadata.encoded()
+        metadata.tags = [("project", "blue"), ("owner", "")]
+        let tagged = metadata.encoded()
+        // Without tags the bytes are those written before tags existed; with them, a section follows.
+        XCTAssertEqual(Array(tagged.prefix(untagged.count)), untagged)
+        XCTAssertEqual(tagged[untagged.count], 1)
+        let decoded = try ObjectMetadata(decoding: tagged)
+        XCTAssertEqual(decoded, metadata)
+        XCTAssertEqual(decoded.tags.map(\.0), ["project", "owner"])
+        XCTAssertTrue(try ObjectMetadata(decoding: untagged).tags.isEmpty)
+        XCTAssertThrowsError(try ObjectMetadata(decoding: untagged + [2, 0, 0, 0, 0]))
+        XCTAssertThrowsError(try ObjectMetadata(decoding: Array(tagged.dropLast())))
+    }
+
     func testHex() {
         XCTAssertEqual(Hex.encode([0x00, 0xAB, 0xFF]), "00abff")
         XCTAssertEqual(Hex.decode("00ABff"), [0x00, 0xAB, 0xFF])

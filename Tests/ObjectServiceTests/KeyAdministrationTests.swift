@@ -1,5 +1,6 @@
 import Envelope
 import Foundation
+import Hashing
 import KeyStore
 import Logging
 import ObjectModel
@@ -16,6 +17,7 @@ final class KeyAdministrationTests: XCTestCase {
 
     override func setUp() async throws {
         harness = try await Harness()
+        _ = try await harness.service.control.createTenant(harness.tenant)
         _ = try await harness.service.createBucket(harness.principal(), "bkt", location: "MA")
     }
 
@@ -74,6 +76,43 @@ final class KeyAdministrationTests: XCTestCase {
 
     /// A write that took its key before a rotation and commits after the rewrap is still in flight when a retirement
     /// checks: the check waits for it, counts it, and refuses (rather than retiring the version it was written with).
+    func testAnUnknownTenantHasNoKeysToListOrRotate() async throws {
+        for action in [AuthorityAction.listKeys(tenant: "nosuch"), .rotateKey(tenant: "nosuch"),
+                       .rewrapKeys(tenant: "nosuch")] {
+            do {
+                _ = try await harness.administer(action)
+                XCTFail("\(action) ran for an unknown tenant")
+            } catch ObjectServiceError.noSuchTenant(let name) {
+                XCTAssertEqual(name, "nosuch")
+            }
+        }
+        let keys = try await harness.keyStores[Jurisdiction("MA")!]!.keys(tenant: nil, metadata:
+            RequestMetadata(requester: "test", jurisdiction: Jurisdiction("MA")!, operation: "t", requestID: "t"))
+        XCTAssertFalse(keys.contains { $0.tenant == "nosuch" })
+    }
+
+    func testAnUnknownJurisdictionIsRefusedBeforeAnythingElse() async throws {
+        // XX signs nothing (it has no administrators): the refusal comes from the topology, through any gateway.
+        let body = Array(try JSONEncoder().encode(AuthorityRequest(jurisdiction: Jurisdiction("XX")!,
+                                                                   action: .listKeys(tenant: nil))))
+        var request = SignableRequest(method: "POST", rawPath: AdministratorProof.path, rawQuery: "",
+                                      headers: [(name: "host", value: "gateway")])
+        let signer = SigV4Signer(accessKeyID: "QAKEXAMPLE", secret: "secret")
+        for (name, value) in signer.sign(request, payloadHash: Hex.encode(StreamingDigest.hash(.sha256, body)),
+                                         nowSeconds: 0) {
+            request.headers.append((name: name, value: value))
+        }
+        do {
+            _ = try await harness.service.administer(request, body: body, gateway: Jurisdiction("MA")!,
+                                                     requestID: "test")
+            XCTFail("an unknown jurisdiction was administered")
+        } catch let error as ObjectServiceError {
+            XCTAssertEqual(ObjectServiceError.describe(error),
+                           "XX is not a jurisdiction of this deployment (its jurisdictions: FR, MA, US)")
+        }
+        XCTAssertFalse(FileManager.default.fileExists(atPath: harness.directory.path + "/audit/XX"))
+    }
+
     func testRetirementWaitsForWritesThatStartedBeforeIt() async throws {
         let principal = harness.principal()
         let early = try await harness.service.putObject(principal, "bkt", "late", metadata: ObjectMetadata(),

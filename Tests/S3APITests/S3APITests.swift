@@ -58,6 +58,28 @@ final class S3RequestTests: XCTestCase {
         XCTAssertEqual(ByteRange.parse("items=0-1", size: 100), .whole)
     }
 
+    func testStoredContentEncodingDropsOnlyAwsChunked() {
+        XCTAssertNil(ObjectHeaders.storedContentEncoding("aws-chunked"))
+        XCTAssertEqual(ObjectHeaders.storedContentEncoding("aws-chunked,gzip"), "gzip")
+        XCTAssertEqual(ObjectHeaders.storedContentEncoding("gzip, aws-chunked"), "gzip")
+        XCTAssertEqual(ObjectHeaders.storedContentEncoding("aws-chunked, gzip,  br"), "gzip,  br")
+        XCTAssertEqual(ObjectHeaders.storedContentEncoding("gzip,  br"), "gzip,  br")
+        XCTAssertEqual(ObjectHeaders.storedContentEncoding("x-custom;q=1"), "x-custom;q=1")
+    }
+
+    func testCopySourceRange() throws {
+        XCTAssertEqual(try CopyHandler.copySourceRange("bytes=0-9", size: 10), 0...9)
+        XCTAssertEqual(try CopyHandler.copySourceRange("bytes=3-3", size: 10), 3...3)
+        for (header, code) in [("bytes=0-10", "InvalidRange"), ("bytes=10-12", "InvalidRange"),
+                               ("bytes=-5", "InvalidArgument"), ("bytes=5-", "InvalidArgument"),
+                               ("bytes=5-4", "InvalidArgument"), ("0-4", "InvalidArgument")] {
+            XCTAssertThrowsError(try CopyHandler.copySourceRange(header, size: 10)) {
+                XCTAssertEqual(($0 as? S3Error)?.code, code, header)
+                XCTAssertEqual(($0 as? S3Error)?.status.code, 400, header)
+            }
+        }
+    }
+
     func testXMLParserAndWriter() throws {
         let document = """
         <?xml version="1.0" encoding="UTF-8"?>

@@ -17,6 +17,8 @@ PYTHON="${PYTHON:-$ROOT/.venv/bin/python}"
 BIN="$ROOT/.build/release/qantara"
 NGINX_PORT=18080
 QANTARA_PORT=19000
+# One log line per request is the default (info); the benchmark runs at notice, as nginx runs with access_log off.
+export QANTARA_LOG_LEVEL=notice
 
 swift build -c release --product qantara
 # The encryption-cost rows compare with a server storing plaintext: a setting compiled only into this separate

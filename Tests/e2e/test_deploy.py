@@ -3,6 +3,7 @@ needed), every pod of a jurisdiction is pinned to its region, the node ids the S
 and no secret value is committed; the systemd units are hardened, one per role."""
 import configparser
 import json
+import os
 import pathlib
 import re
 import shutil
@@ -150,3 +151,15 @@ def test_one_hardened_systemd_unit_per_role(role, tmp_path):
         result = subprocess.run([analyze, "verify", "--man=no", str(instance)], capture_output=True, text=True)
         problems = [line for line in result.stderr.splitlines() if "is not executable" not in line]
         assert not problems, result.stderr
+
+
+def test_the_gateway_units_wait_for_readiness(server):
+    """The units' ExecStartPost, as systemd runs it (`$$` is a literal `$`), returns once the gateway is ready."""
+    for name in ("qantara-gateway@.service", "qantara.service"):
+        text = (ROOT / "Deploy" / "systemd" / name).read_text()
+        line = next(line for line in text.splitlines() if line.startswith("ExecStartPost=/bin/sh -c '"))
+        script = line[len("ExecStartPost=/bin/sh -c '"):-1].replace("$$", "$")
+        env = dict(os.environ, QANTARA_LISTEN=f"127.0.0.1:{server.gateway_ports['MA']}")
+        env.pop("QANTARA_TLS_CERT", None)
+        result = subprocess.run(["sh", "-c", script], env=env, capture_output=True, text=True, timeout=30)
+        assert result.returncode == 0, result.stderr
