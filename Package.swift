@@ -1,4 +1,4 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.1
 import PackageDescription
 
 let package = Package(
@@ -8,7 +8,10 @@ let package = Package(
         .executable(name: "qantara", targets: ["qantara"]),
     ],
     dependencies: [
-        .package(url: "https://github.com/hummingbird-project/hummingbird.git", exact: "2.28.1"),
+        // No traits: the default ones (swift-configuration support, full Foundation) are unused here, and building one
+        // product of a package with default traits flip-flops them against a build of every target (SwiftPM 6.3):
+        // each `make run` after `make test` recompiled Hummingbird.
+        .package(url: "https://github.com/hummingbird-project/hummingbird.git", exact: "2.28.1", traits: []),
         .package(url: "https://github.com/apple/swift-argument-parser.git", exact: "1.8.2"),
         .package(url: "https://github.com/apple/swift-log.git", exact: "1.16.2"),
         .package(url: "https://github.com/apple/swift-nio.git", exact: "2.101.3"),

@@ -79,6 +79,8 @@ public struct AdminAPI: Sendable {
                 throw AdminError(status: 400, code: "InvalidArgument", message: "the tenant query parameter is required")
             }
             return Self.json(200, Self.view(try await service.revokeAccessKey(principal, path[1], tenant: tenant), secret: false))
+        case ("GET", "health", 1):
+            return Self.json(200, try await service.readiness(principal))
         case ("GET", "nodes", 1):
             return Self.json(200, try await service.nodeStatuses(principal).map(Self.view))
         case ("POST", "nodes", 3):

@@ -200,11 +200,13 @@ public final class HTTPNodeClient: StorageNodeClient {
         _ = try await call(.DELETE, "bucket", [("j", jurisdiction.code), ("bucket", hex(bucket))])
     }
 
-    public func replaceEnvelope(_ jurisdiction: Jurisdiction, bucket: String, key: String, version: VersionID,
-                                upload: Bool, envelope: [UInt8]) async throws -> Bool {
+    public func replaceSealed(_ jurisdiction: Jurisdiction, bucket: String, key: String, version: VersionID,
+                              upload: Bool, field: SealedField, bytes: [UInt8]) async throws -> Bool {
+        // `envelope` is the endpoint's name from when the header was the only sealed field it replaced.
         let reply = try await call(.POST, "envelope", [("j", jurisdiction.code), ("bucket", hex(bucket)), ("key", hex(key)),
-                                                       ("version", version.description), ("upload", upload ? "1" : "0")],
-                                   body: envelope)
+                                                       ("version", version.description), ("upload", upload ? "1" : "0"),
+                                                       ("field", field.rawValue)],
+                                   body: bytes)
         return reply.body == Array("replaced".utf8)
     }
 

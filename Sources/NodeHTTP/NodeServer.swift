@@ -118,10 +118,14 @@ public struct NodeServer: HTTPResponder {
                                                 limit: Int(try Self.number(query, "limit")))
             return Self.bytes(NodeWire.frame(manifests.map { $0.encoded() }))
         case (.post, "envelope"):
-            let replaced = try await node.replaceEnvelope(jurisdiction, bucket: try Self.text(query, "bucket"),
-                                                          key: try Self.text(query, "key"),
-                                                          version: try Self.version(query, "version"),
-                                                          upload: query["upload"] == "1", envelope: try await Self.body(request))
+            guard let field = SealedField(rawValue: query["field"] ?? SealedField.envelope.rawValue) else {
+                return Self.plain(.badRequest, "unknown sealed field")
+            }
+            let replaced = try await node.replaceSealed(jurisdiction, bucket: try Self.text(query, "bucket"),
+                                                        key: try Self.text(query, "key"),
+                                                        version: try Self.version(query, "version"),
+                                                        upload: query["upload"] == "1", field: field,
+                                                        bytes: try await Self.body(request))
             return Self.plain(.ok, replaced ? "replaced" : "unchanged")
         case (.post, "compact"):
             try await node.compact(jurisdiction)

@@ -95,9 +95,10 @@ extension ObjectService {
                         var replaced = 0
                         for node in nodes {
                             do {
-                                if try await node.replaceEnvelope(job.jurisdiction, bucket: manifest.bucket,
-                                                                  key: manifest.key, version: manifest.versionID,
-                                                                  upload: uploads, envelope: header.encoded()) {
+                                if try await node.replaceSealed(job.jurisdiction, bucket: manifest.bucket,
+                                                                key: manifest.key, version: manifest.versionID,
+                                                                upload: uploads, field: .envelope,
+                                                                bytes: header.encoded()) {
                                     replaced += 1
                                 }
                             } catch {

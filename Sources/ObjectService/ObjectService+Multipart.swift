@@ -42,8 +42,11 @@ extension ObjectService {
             template = try await visibleUpload(principal, record, key, uploadID, use: .complete)
         } catch ObjectServiceError.noSuchUpload(let id) {
             // SDKs retry a completion whose answer was lost: the same parts of an upload that became the key's
-            // current version get the same answer, as in S3.
-            guard let done = try await completedEarlier(principal, record, key, uploadID, parts: parts) else {
+            // current version get the same answer, as in S3. Only through the bucket's own jurisdiction: elsewhere the
+            // answer would tell whether J's key still holds that version (a read, which the refusal just recorded
+            // was not allowed).
+            guard principal.gateway == record.jurisdiction,
+                  let done = try await completedEarlier(record, key, uploadID, parts: parts) else {
                 throw ObjectServiceError.noSuchUpload(id)
             }
             return done
@@ -57,9 +60,8 @@ extension ObjectService {
     }
 
     /// The result of an earlier completion of `uploadID` with these `parts`, if the key's current version is what it
-    /// made (a completed object keeps its upload's id as its version id). Across a border only for an upload the
-    /// principal's jurisdiction started, like the upload itself (``visibleUpload(_:_:_:_:use:)``).
-    func completedEarlier(_ principal: Principal, _ record: BucketRecord, _ key: String, _ uploadID: String,
+    /// made (a completed object keeps its upload's id as its version id).
+    func completedEarlier(_ record: BucketRecord, _ key: String, _ uploadID: String,
                           parts: [CompletedPart]) async throws -> WrittenObject? {
         guard let bytes = Hex.decode(uploadID), let id = VersionID(bytes: bytes),
               let current = try await store.locate(record.jurisdiction, bucket: record.name, key: key)?.manifest,
@@ -67,12 +69,6 @@ extension ObjectService {
               zip(current.parts, parts).allSatisfy({ stored, sent in
                   Int(stored.number) == sent.number && stored.etag.utf8.elementsEqual(sent.etag.trimmingQuotes.utf8)
               }) else { return nil }
-        if principal.gateway != record.jurisdiction {
-            let issuedTo = current.envelope.flatMap {
-                try? EnvelopeHeader(decoding: $0, bucket: current.bucket, key: current.key)
-            }?.bucketKey.issuedTo
-            guard issuedTo == principal.gateway else { return nil }
-        }
         return WrittenObject(etag: current.etag, lastModifiedMillis: current.lastModifiedMillis,
                              checksumAlgorithm: current.checksumAlgorithm, checksumValue: current.checksumValue)
     }

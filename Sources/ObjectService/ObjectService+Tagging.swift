@@ -10,15 +10,30 @@ extension ObjectService {
         try await object(principal, bucket, key, operation: .headObject).info.metadata.tags
     }
 
-    /// Replaces the tags of `key`'s current version (empty: removes them); the object's data, ETag and modification
-    /// time stay as they are. A write of the key that lands meanwhile wins, and this call answers
-    /// `ConditionalRequestConflict` rather than putting the old version back.
+    /// Replaces the tags of `key`'s current version (empty: removes them); the object's data, ETag, modification
+    /// time and place in the order of writes stay as they are. Each replica swaps the sealed metadata only if it
+    /// still holds that version (its own compare, under its commit lock): a write of the key from any gateway that
+    /// lands meanwhile wins, and this call answers `ConditionalRequestConflict`, never bringing the old version back.
     public func setObjectTags(_ principal: Principal, _ bucket: String, _ key: String, _ tags: [(String, String)],
                               operation: String) async throws {
         if let problem = ObjectTags.problem(tags) { throw ObjectServiceError.invalidTag(problem) }
         let (record, lease) = try admitWrite(principal, bucket)
         defer { lease.release() }
         try await gate.checkManagement(principal, record, operation)
+        // Tag changes of one key through this gateway go one at a time, so replicas do not end up with two sets.
+        let lockKey = "\(record.name)\u{0}\(key)"
+        await store.keyLocks.lock(lockKey)
+        do {
+            try await replaceTags(principal, record, key, tags, operation: operation)
+            await store.keyLocks.unlock(lockKey)
+        } catch {
+            await store.keyLocks.unlock(lockKey)
+            throw error
+        }
+    }
+
+    private func replaceTags(_ principal: Principal, _ record: BucketRecord, _ key: String, _ tags: [(String, String)],
+                             operation: String) async throws {
         guard let found = try await store.locate(record.jurisdiction, bucket: record.name, key: key) else {
             throw ObjectServiceError.noSuchKey(bucket: record.name, key: key)
         }
@@ -33,11 +48,24 @@ extension ObjectService {
         metadata.tags = tags
         var manifest = found.manifest
         ObjectCrypto.sealMetadata(metadata, into: &manifest, cipher: cipher)
-        let (failed, _) = try await store.commitObject(manifest, on: found.replicas, jurisdiction: record.jurisdiction,
-                                                       condition: .versionIs(manifest.versionID))
+        guard let sealed = manifest.sealedMetadata else { throw ObjectServiceError.internalError("metadata not sealed") }
+        var replaced = 0
+        var failed = [String]()
+        for replica in found.replicas {
+            do {
+                if try await replica.replaceSealed(record.jurisdiction, bucket: record.name, key: key,
+                                                   version: manifest.versionID, upload: false, field: .metadata,
+                                                   bytes: sealed) {
+                    replaced += 1
+                }
+            } catch {
+                failed.append(replica.nodeID.rawValue)
+            }
+        }
         guard failed.isEmpty else {
             throw ObjectServiceError.serviceUnavailable("the tags were not stored on storage node "
-                + failed.map(\.nodeID.rawValue).joined(separator: ", "))
+                + failed.joined(separator: ", "))
         }
+        guard replaced == found.replicas.count else { throw ObjectServiceError.conditionalRequestConflict }
     }
 }

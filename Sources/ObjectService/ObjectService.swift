@@ -20,6 +20,8 @@ public final class ObjectService: Sendable {
     let logger: Logger
     /// Writes in flight per bucket, which a deletion waits for.
     let writes = BucketWrites()
+    /// The last public readiness answers (`/health/ready`).
+    let readinessCache = ReadinessCache()
 
     /// The service over `nodes` (a client for every node of `topology`), with the key stores `crypto` reaches and the
     /// audit trail every decision and key event is written to.

@@ -11,6 +11,11 @@ extension ObjectStore {
                        metadata: ObjectMetadata, condition: WriteCondition? = nil,
                        expectations: PayloadExpectations, gateway: Jurisdiction? = nil,
                        operation: String = "PutObject", caller: [String: String] = [:]) async throws -> ObjectWriter {
+        // Tags live only in sealed metadata: the benchmark build's plaintext setting has none to keep them in.
+        guard crypto.settings.enabled || metadata.tags.isEmpty else {
+            throw ObjectServiceError.invalidRequest("objects stored without encryption (a benchmark build's plaintext "
+                + "setting) cannot carry tags")
+        }
         let version = VersionID.random()
         let binding = ObjectBinding(jurisdiction: jurisdiction, tenant: tenant, bucket: bucket, key: key, version: version)
         let writer = try ObjectWriter(store: self, jurisdiction: jurisdiction, bucket: bucket, key: key,
@@ -53,9 +58,6 @@ extension ObjectStore {
                 guard ReadConditions.matches(etags, current.manifest.etag) else {
                     throw ObjectServiceError.preconditionFailed("If-Match")
                 }
-            case .versionIs(let version):
-                guard let current else { throw ObjectServiceError.noSuchKey(bucket: manifest.bucket, key: manifest.key) }
-                guard current.manifest.versionID == version else { throw ObjectServiceError.conditionalRequestConflict }
             }
             var manifest = manifest
             manifest.sequence = clock.nextSequence()

@@ -160,8 +160,6 @@ public enum WriteCondition: Sendable, Equatable {
     case absent
     /// The current object's ETag must be one of these (`*` = any existing object).
     case etagMatches([String])
-    /// The key's current version is still this one (a change of an object's metadata in place, such as its tags).
-    case versionIs(VersionID)
 }
 
 /// The source of a copy: an object of a bucket the caller owns.

@@ -62,9 +62,12 @@ public struct S3Responder: HTTPResponder {
                                           method: request.method, closeConnection: Self.hasBody(request))
         }
         let elapsed = ContinuousClock.now - started
-        let bytesIn = (request.headers[.init("x-amz-decoded-content-length")!] ?? request.headers[.contentLength])
-            .flatMap(Int64.init) ?? 0
-        let bytesOut = response.headers[.contentLength].flatMap(Int64.init) ?? 0
+        // Bytes as declared, counted only for what succeeded (a refused request's declared length is anyone's word;
+        // a successful upload's was checked), and none for a HEAD's body that is not sent.
+        let succeeded = response.status.code < 400
+        let bytesIn = succeeded ? max(0, (request.headers[.init("x-amz-decoded-content-length")!]
+            ?? request.headers[.contentLength]).flatMap(Int64.init) ?? 0) : 0
+        let bytesOut = request.method == .head ? 0 : max(0, response.headers[.contentLength].flatMap(Int64.init) ?? 0)
         RequestMetrics.record(operation: facts.operation, status: Int(response.status.code), gateway: jurisdiction,
                               duration: elapsed, bytesIn: bytesIn, bytesOut: bytesOut)
         // One line per request; object keys only when the operator asked for them (`--log-keys`).
@@ -74,8 +77,12 @@ public struct S3Responder: HTTPResponder {
                 "status": "\(response.status.code)", "bytes.in": "\(bytesIn)", "bytes.out": "\(bytesOut)",
                 "latency.ms": "\(Double(elapsed.nanoseconds) / 1e6)",
             ]
-            if let bucket = facts.bucket { metadata["bucket"] = "\(bucket)" }
-            if logKeys, let key = facts.key { metadata["key"] = "\(key)" }
+            // The bucket as parsed, before authentication: only a valid bucket name (no control characters that
+            // could forge log lines).
+            if let bucket = facts.bucket { metadata["bucket"] = "\(BucketName.problem(bucket) == nil ? bucket : "(invalid)")" }
+            if logKeys, let key = facts.key {
+                metadata["key"] = "\(String(key.unicodeScalars.map { $0.value < 0x20 || $0.value == 0x7F ? "?" : Character($0) }))"
+            }
             return metadata
         }())
         return response

@@ -249,10 +249,10 @@ public final class LocalStorageNode: StorageNodeClient {
         try await run { try $0.purge(jurisdiction, bucket: bucket) }
     }
 
-    public func replaceEnvelope(_ jurisdiction: Jurisdiction, bucket: String, key: String, version: VersionID,
-                                upload: Bool, envelope: [UInt8]) async throws -> Bool {
-        try await run { try $0.replaceEnvelope(jurisdiction, bucket: bucket, key: key, version: version, upload: upload,
-                                               envelope: envelope) }
+    public func replaceSealed(_ jurisdiction: Jurisdiction, bucket: String, key: String, version: VersionID,
+                              upload: Bool, field: SealedField, bytes: [UInt8]) async throws -> Bool {
+        try await run { try $0.replaceSealed(jurisdiction, bucket: bucket, key: key, version: version, upload: upload,
+                                             field: field, bytes: bytes) }
     }
 
     public func compact(_ jurisdiction: Jurisdiction) async throws {

@@ -255,9 +255,9 @@ public final class NodeStore: Sendable {
     /// Closes the engine.
     public func close() { engine.close() }
 
-    /// See ``StorageNodeClient/replaceEnvelope(_:bucket:key:version:upload:envelope:)``.
-    public func replaceEnvelope(_ requested: Jurisdiction, bucket: String, key: String, version: VersionID,
-                                upload: Bool, envelope: [UInt8]) throws -> Bool {
+    /// See ``StorageNodeClient/replaceSealed(_:bucket:key:version:upload:field:bytes:)``.
+    public func replaceSealed(_ requested: Jurisdiction, bucket: String, key: String, version: VersionID,
+                              upload: Bool, field: SealedField, bytes: [UInt8]) throws -> Bool {
         try check(requested)
         let recordKey = upload ? NodeKeys.multipart(bucket: bucket, key: key, upload: version)
                                : NodeKeys.manifest(bucket: bucket, key: key)
@@ -265,7 +265,12 @@ public final class NodeStore: Sendable {
             guard let raw = try engine.get(recordKey) else { return false }
             var manifest = try ObjectManifest(decoding: raw)
             guard manifest.versionID == version, !manifest.isTombstone, manifest.envelope != nil else { return false }
-            manifest.envelope = envelope
+            switch field {
+            case .envelope: manifest.envelope = bytes
+            case .metadata:
+                guard manifest.sealedMetadata != nil else { return false }
+                manifest.sealedMetadata = bytes
+            }
             try engine.put(recordKey, manifest.encoded(), sync: true)
             return true
         }

@@ -152,11 +152,13 @@ public protocol StorageNodeClient: Sendable {
     /// Flushes and compacts the node's database, so deleted and overwritten bytes leave its files (after a key
     /// destruction, for instance).
     func compact(_ jurisdiction: Jurisdiction) async throws
-    /// Replaces the encryption header of the object version `version` of `key` (or of the multipart upload
-    /// `version` when `upload`), durably, if that version is still the one stored; returns whether it did. Used by
-    /// key rewrap jobs: object bytes are untouched, and a newer write is never overwritten.
-    func replaceEnvelope(_ jurisdiction: Jurisdiction, bucket: String, key: String, version: VersionID, upload: Bool,
-                         envelope: [UInt8]) async throws -> Bool
+    /// Replaces one sealed field of the object version `version` of `key` (or of the multipart upload `version`
+    /// when `upload`): its encryption header (key rewrap jobs) or its sealed metadata (tag changes), durably, if that
+    /// version is still the one stored; returns whether it did. The compare is the node's, under its commit lock:
+    /// object bytes and the version's place in the order of writes are untouched, and a newer write (from any
+    /// gateway) is never overwritten or brought back.
+    func replaceSealed(_ jurisdiction: Jurisdiction, bucket: String, key: String, version: VersionID, upload: Bool,
+                       field: SealedField, bytes: [UInt8]) async throws -> Bool
     /// Health and counts.
     func status() async -> NodeStatus
 
@@ -219,4 +221,13 @@ extension StorageNodeClient {
             }
         }
     }
+}
+
+/// A sealed field of a stored manifest that ``StorageNodeClient/replaceSealed(_:bucket:key:version:upload:field:bytes:)``
+/// changes in place.
+public enum SealedField: String, Sendable {
+    /// The encryption header (the wrapped data key).
+    case envelope
+    /// The object's metadata sealed under its key.
+    case metadata
 }

@@ -50,6 +50,8 @@ struct GatewayRuntime {
     var peerTLS: MutualTLS?
     /// Whether request log lines name object keys.
     var logKeys = false
+    /// Where `/metrics` is served instead of the gateway ports, if anywhere.
+    var metricsListen: ListenAddress?
 
     func run() async throws {
         _ = GatewayMetrics.shared()
@@ -81,6 +83,7 @@ struct GatewayRuntime {
         let gateways = try resolveGateways(topology)
         for (jurisdiction, address) in gateways { try address.checkBindable(for: "the S3 gateway of \(jurisdiction)") }
         try logListen?.checkBindable(for: "the audit log server")
+        try metricsListen?.checkBindable(for: "the metrics endpoint")
         let environment = ProcessInfo.processInfo.environment
         // Every gateway reaches each remote key store under its own identity, never another's (a missing token is a
         // start-up error, not a silent fallback), so J's key store always knows which jurisdiction asks.
@@ -249,7 +252,7 @@ struct GatewayRuntime {
                                  logger: gatewayLogger),
                 audit: audit,
                 operations: OperationsEndpoints(service: service, jurisdiction: jurisdiction,
-                                                metrics: GatewayMetrics.shared()))
+                                                metrics: metricsListen == nil ? GatewayMetrics.shared() : nil))
             apps.append(Listener(address: gatewayAddress, role: "the S3 gateway of \(jurisdiction)", app: Application(
                 responder: responder,
                 server: server,
@@ -262,6 +265,12 @@ struct GatewayRuntime {
                 },
                 logger: gatewayLogger
             )))
+        }
+        if let metricsListen {
+            apps.append(Listener(address: metricsListen, role: "the metrics endpoint", app: Application(
+                responder: MetricsResponder(metrics: GatewayMetrics.shared()),
+                configuration: .init(address: .hostname(metricsListen.host, port: metricsListen.port), serverName: nil),
+                logger: logger)))
         }
         if let logListen {
             apps.append(Listener(address: logListen, role: "the audit log server", app: Application(

@@ -6,13 +6,14 @@ import ObjectModel
 import ObjectService
 
 /// The operator's endpoints on every gateway port: `GET /health/live`, `GET /health/ready` (JSON, 503 until the
-/// gateway's key store is unsealed and enough of its nodes answer) and `GET /metrics` (Prometheus text). They answer
-/// only unsigned GET and HEAD requests: Qantara has no anonymous S3 access, so a signed request to a bucket named
-/// `health` or `metrics` still reaches that bucket.
+/// gateway's key store is unsealed and enough of its nodes answer) and `GET /metrics` (Prometheus text; unless
+/// `--metrics-listen` puts it on an address of its own). They answer only unsigned GET and HEAD requests: Qantara has
+/// no anonymous S3 access, so a signed request to a bucket named `health` or `metrics` still reaches that bucket.
 struct OperationsEndpoints: Sendable {
     let service: ObjectService
     let jurisdiction: Jurisdiction
-    let metrics: GatewayMetrics
+    /// The registry to expose on `/metrics`, or nil when metrics are served elsewhere.
+    let metrics: GatewayMetrics?
 
     func respond(to request: Request) async -> Response? {
         guard request.method == .get || request.method == .head, Self.isUnsigned(request) else { return nil }
@@ -20,12 +21,13 @@ struct OperationsEndpoints: Sendable {
         case "/health/live":
             return json(.ok, Array(#"{"status":"live"}"#.utf8), head: request.method == .head)
         case "/health/ready":
-            let readiness = await service.readiness(gateway: jurisdiction)
+            let readiness = await service.publicReadiness(gateway: jurisdiction)
             let encoder = JSONEncoder()
             encoder.outputFormatting = [.sortedKeys]
             let body = (try? encoder.encode(readiness)).map(Array.init) ?? []
             return json(readiness.ready ? .ok : .serviceUnavailable, body, head: request.method == .head)
         case "/metrics":
+            guard let metrics else { return nil }
             var headers = HTTPFields()
             headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
             let text = metrics.exposition()
@@ -52,5 +54,23 @@ struct OperationsEndpoints: Sendable {
         let query = request.uri.query ?? ""
         return !query.contains("X-Amz-Signature") && !query.contains("X-Amz-Credential")
             && !query.contains("Signature=")
+    }
+}
+
+/// `--metrics-listen`: `/metrics` alone, on an address of its own (an operators' network), and nothing else.
+struct MetricsResponder: HTTPResponder {
+    typealias Context = BasicRequestContext
+    let metrics: GatewayMetrics
+
+    func respond(to request: Request, context: Context) async throws -> Response {
+        guard request.method == .get || request.method == .head, request.uri.path == "/metrics" else {
+            return Response(status: .notFound)
+        }
+        var headers = HTTPFields()
+        headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
+        let text = metrics.exposition()
+        headers[.contentLength] = String(text.utf8.count)
+        return Response(status: .ok, headers: headers,
+                        body: request.method == .head ? ResponseBody() : ResponseBody(byteBuffer: ByteBuffer(string: text)))
     }
 }

@@ -63,6 +63,9 @@ struct ServerOptions: ParsableArguments {
     @Option(help: "Log level: trace, debug, info, notice, warning, error, critical (env QANTARA_LOG_LEVEL).")
     var logLevel: String = ProcessInfo.processInfo.environment["QANTARA_LOG_LEVEL"] ?? "info"
 
+    @Option(help: "Serve Prometheus /metrics on HOST:PORT (an operators' network) instead of on the gateway ports (env QANTARA_METRICS_LISTEN).")
+    var metricsListen: String? = ProcessInfo.processInfo.environment["QANTARA_METRICS_LISTEN"]
+
     @Option(help: "Log lines as text or json, one object per line for log shippers (env QANTARA_LOG_FORMAT).")
     var logFormat: String = ProcessInfo.processInfo.environment["QANTARA_LOG_FORMAT"] ?? "text"
 
@@ -76,6 +79,9 @@ struct ServerOptions: ParsableArguments {
         guard ListenAddress(listen) != nil else { throw ValidationError("--listen must be HOST:PORT, got \(listen)") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown log level \(logLevel)") }
         guard (tlsCert == nil) == (tlsKey == nil) else { throw ValidationError("give --tls-cert and --tls-key together") }
+        if let metricsListen, ListenAddress(metricsListen) == nil {
+            throw ValidationError("--metrics-listen must be HOST:PORT, got \(metricsListen)")
+        }
         if let logListen, ListenAddress(logListen) == nil {
             throw ValidationError("--log-listen must be HOST:PORT, got \(logListen)")
         }
@@ -116,6 +122,7 @@ struct ServerOptions: ParsableArguments {
         runtime.controlTLS = try? controlTLS.configuration(for: control ?? "etcd://")
         runtime.peerTLS = try? peerTLS()
         runtime.logKeys = logKeys
+        runtime.metricsListen = metricsListen.flatMap(ListenAddress.init)
         return runtime
     }
 }

@@ -14,9 +14,8 @@ struct StatusCommand: AsyncParsableCommand {
 
     func run() async throws {
         let client = try await runAdmin { try options.client() }
-        let (readyStatus, readyBody) = try await runAdmin { try await client.unsigned("/health/ready") }
-        guard let ready = try? JSONDecoder().decode(Readiness.self, from: readyBody) else {
-            throw fail("\(options.endpoint) answered /health/ready with HTTP \(readyStatus), not a Qantara readiness")
+        let ready = try await runAdmin {
+            try await client.call("GET", "health", body: Optional<String>.none, as: Readiness.self)
         }
         let nodes = try await runAdmin {
             try await client.call("GET", "nodes", body: Optional<String>.none, as: [NodeView].self)
@@ -29,9 +28,10 @@ struct StatusCommand: AsyncParsableCommand {
         var rows = [[String]]()
         for state in ready.jurisdictions {
             let mine = nodes.filter { $0.jurisdiction == state.code }
-            rows.append([state.code, state.keyStore, "\(state.nodesUp)/\(state.nodes)",
+            rows.append([state.code, state.keyStore ?? "-", "\(state.nodesUp ?? 0)/\(state.nodes ?? 0)",
                          String(mine.reduce(0) { $0 + $1.objects }),
-                         Self.bytes(mine.compactMap(\.storedBytes).reduce(0, +)), state.ready ? "ready" : "NOT READY"])
+                         Self.bytes(mine.compactMap(\.storedBytes).reduce(0, +)),
+                         state.ready == true ? "ready" : "NOT READY"])
         }
         printTable(["JURISDICTION", "KEY STORE", "NODES UP", "OBJECTS", "STORED", "STATE"], rows)
         print("")

@@ -117,21 +117,45 @@ class NodeClientConformanceTests: XCTestCase {
         }
     }
 
-    func testEnvelopeIsReplacedOnlyOnTheSameVersionAndCompactKeepsData() async throws {
+    func testSealedFieldsAreReplacedOnlyOnTheSameVersionAndCompactKeepsData() async throws {
         let node = try await client()
         var first = manifest("k", sequence: 10, size: 3)
         first.envelope = [1, 1]
+        first.sealedMetadata = [7, 7]
         // An inline segment may carry an authentication tag beyond the object's size.
         _ = try await node.commitSmall(ma, manifest: first, segment: [1, 2, 3] + [UInt8](repeating: 0xEE, count: 16))
-        let replaced = try await node.replaceEnvelope(ma, bucket: "bkt", key: "k", version: first.versionID,
-                                                      upload: false, envelope: [2, 2])
+        let replaced = try await node.replaceSealed(ma, bucket: "bkt", key: "k", version: first.versionID,
+                                                    upload: false, field: .envelope, bytes: [2, 2])
         XCTAssertTrue(replaced)
-        let stale = try await node.replaceEnvelope(ma, bucket: "bkt", key: "k", version: .random(), upload: false,
-                                                   envelope: [3, 3])
+        let stale = try await node.replaceSealed(ma, bucket: "bkt", key: "k", version: .random(), upload: false,
+                                                 field: .envelope, bytes: [3, 3])
         XCTAssertFalse(stale)
+        let metadata = try await node.replaceSealed(ma, bucket: "bkt", key: "k", version: first.versionID,
+                                                    upload: false, field: .metadata, bytes: [8, 8])
+        XCTAssertTrue(metadata)
+        // A newer write wins: replacing a field of the version it superseded changes nothing, brings nothing back.
+        let newer = manifest("k", sequence: 20, size: 3)
+        _ = try await node.commitSmall(ma, manifest: newer, segment: [4, 5, 6])
+        let late = try await node.replaceSealed(ma, bucket: "bkt", key: "k", version: first.versionID, upload: false,
+                                                field: .metadata, bytes: [9, 9])
+        XCTAssertFalse(late)
+        let current = try await node.manifest(ma, bucket: "bkt", key: "k")
+        XCTAssertEqual(current?.versionID, newer.versionID)
+        XCTAssertEqual(current?.sequence, 20)
+        _ = try await node.commitSmall(ma, manifest: first, segment: [1, 2, 3] + [UInt8](repeating: 0xEE, count: 16))
         try await node.compact(ma)
-        let fetched = try await node.manifest(ma, bucket: "bkt", key: "k")
+        var fetched = try await node.manifest(ma, bucket: "bkt", key: "k")
+        XCTAssertEqual(fetched?.versionID, newer.versionID)
+        // Back to the first version, to check its fields and data survive compaction.
+        var again = first
+        again.sequence = 30
+        again.envelope = [2, 2]
+        again.sealedMetadata = [8, 8]
+        _ = try await node.commitSmall(ma, manifest: again, segment: [1, 2, 3] + [UInt8](repeating: 0xEE, count: 16))
+        try await node.compact(ma)
+        fetched = try await node.manifest(ma, bucket: "bkt", key: "k")
         XCTAssertEqual(fetched?.envelope, [2, 2])
+        XCTAssertEqual(fetched?.sealedMetadata, [8, 8])
         let segment = try await node.segment(ma, version: first.versionID, index: 0)
         XCTAssertEqual(segment.readableBytes, 19)
         let summed = try await node.readSegment(ma, version: first.versionID, index: 0) { raw in raw.reduce(0, { $0 + Int($1) }) }

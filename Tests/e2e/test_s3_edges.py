@@ -146,6 +146,8 @@ def test_health_and_metrics(server, s3, bucket):
         own = ready["jurisdictions"][0]
         assert own["code"] == gateway and own["keyStore"] == "unsealed" and own["nodesUp"] == own["nodes"] >= 2
         assert {j["code"] for j in ready["jurisdictions"]} == {"MA", "FR", "US"}
+        # Other countries' state is theirs to publish: their codes only.
+        assert all(set(j) == {"code"} for j in ready["jurisdictions"][1:]), ready
     s3.put_object(Bucket=bucket, Key="m", Body=b"12345")
     s3.get_object(Bucket=bucket, Key="m")["Body"].read()
     failure(lambda: s3.get_object(Bucket=bucket, Key="missing"))
@@ -284,3 +286,20 @@ def test_status_is_one_screen(server, s3, bucket):
     assert any(node[-1] != "-" and node[-1].endswith("B") for node in nodes), out  # free space, as nodes report it
     refused = re.search(r"cross-border refusals decided by this gateway since it started: (\d+) \(([^)]*)\)", out)
     assert refused and int(refused.group(1)) >= 1 and "no-grant" in refused.group(2), out
+
+
+def test_metrics_on_their_own_address(tmp_path):
+    """With --metrics-listen, /metrics is served there alone and the S3 port no longer answers it."""
+    from qantara import Server, free_port
+    port = free_port()
+    server = Server(tmp_path / "data", env={"QANTARA_METRICS_LISTEN": f"127.0.0.1:{port}"}).start()
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10) as answer:
+            assert b"qantara_node_up" in answer.read()
+        with pytest.raises(urllib.error.HTTPError) as caught:
+            urllib.request.urlopen(server.endpoint_of(None) + "/metrics", timeout=10)
+        assert caught.value.code == 403  # an unsigned request to a bucket named metrics: refused like any
+        with urllib.request.urlopen(server.endpoint_of(None) + "/health/live", timeout=10) as answer:
+            assert answer.status == 200
+    finally:
+        assert server.stop() == 0
