@@ -148,6 +148,11 @@ struct NodeCommand: AsyncParsableCommand {
         commandName: "node",
         abstract: "Run one storage node (qantara node --id ID --jurisdiction J --data DIR --listen HOST:PORT), "
             + "or inspect and service nodes through the gateway.",
+        // Running a node needs options its subcommands do not: the usage line names them as required.
+        usage: """
+            qantara node --id <id> --jurisdiction <jurisdiction> --data <data> [--listen <listen>] [<tls-options>]
+              qantara node <subcommand> [<options>]
+            """,
         subcommands: [List.self, Offline.self, Online.self, Compact.self, Enrol.self])
 
     @Option(help: "Node id, such as ma-1.") var id: String?
@@ -180,7 +185,10 @@ struct NodeCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
-        guard id != nil else { throw ValidationError("--id, --jurisdiction and --data are required to run a node") }
+        guard id != nil else {
+            throw UsageError(description: "--id, --jurisdiction and --data are required to run a node\nUsage: "
+                + Self.configuration.usage!.replacingOccurrences(of: "\n  ", with: "\n       "))
+        }
         let (node, code) = (NodeID(id!)!, Jurisdiction(jurisdiction!)!)
         let mutualTLS: MutualTLS?
         do {
@@ -299,4 +307,9 @@ struct AdminOptionsProxy {
     let data: String
     let ca: String?
     func client() throws -> AdminClient { try AdminOptions.client(endpoint: endpoint, data: data, ca: ca) }
+}
+
+/// A command run without what it needs, with its own usage (ArgumentParser would print the root's).
+struct UsageError: Error, CustomStringConvertible {
+    let description: String
 }

@@ -196,3 +196,15 @@ def test_make_run_does_not_rebuild_what_is_built():
     result = subprocess.run(["make", "-s", "build"], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert result.returncode == 0, result.stderr
     assert "Compiling" not in result.stdout and "Compiling" not in result.stderr, result.stdout[-2000:]
+
+
+def test_required_options_show_in_usage_lines():
+    result = run("node")
+    assert result.returncode != 0 and "Usage: qantara node --id <id> --jurisdiction <jurisdiction> --data <data>" \
+        in result.stderr, result.stderr
+    assert "Usage: qantara <subcommand>" not in result.stderr
+    for args, required in ((("keystore",), "--jurisdiction <jurisdiction> --data <data>"),
+                           (("key", "list"), "--jurisdiction <jurisdiction>"),
+                           (("access-key", "create"), "--tenant <tenant>")):
+        result = run(*args)
+        assert result.returncode != 0 and required in result.stderr, result.stderr
