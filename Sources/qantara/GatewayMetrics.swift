@@ -1,4 +1,7 @@
 import CoreMetrics
+import HTTPTypes
+import Hummingbird
+import NIOCore
 import Prometheus
 import Synchronization
 
@@ -30,4 +33,14 @@ struct GatewayMetrics: Sendable {
 
     /// The text exposition (format 0.0.4).
     func exposition() -> String { registry.emitToString() }
+
+    /// `/metrics`' answer: the exposition, or its head alone for a HEAD.
+    func response(head: Bool) -> Response {
+        var headers = HTTPFields()
+        headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
+        let text = exposition()
+        headers[.contentLength] = String(text.utf8.count)
+        return Response(status: .ok, headers: headers,
+                        body: head ? ResponseBody() : ResponseBody(byteBuffer: ByteBuffer(string: text)))
+    }
 }

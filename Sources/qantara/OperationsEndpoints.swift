@@ -27,13 +27,7 @@ struct OperationsEndpoints: Sendable {
             let body = (try? encoder.encode(readiness)).map(Array.init) ?? []
             return json(readiness.ready ? .ok : .serviceUnavailable, body, head: request.method == .head)
         case "/metrics":
-            guard let metrics else { return nil }
-            var headers = HTTPFields()
-            headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
-            let text = metrics.exposition()
-            headers[.contentLength] = String(text.utf8.count)
-            return Response(status: .ok, headers: headers,
-                            body: request.method == .head ? ResponseBody() : ResponseBody(byteBuffer: ByteBuffer(string: text)))
+            return metrics?.response(head: request.method == .head)
         default:
             return nil
         }
@@ -66,11 +60,6 @@ struct MetricsResponder: HTTPResponder {
         guard request.method == .get || request.method == .head, request.uri.path == "/metrics" else {
             return Response(status: .notFound)
         }
-        var headers = HTTPFields()
-        headers[.contentType] = "text/plain; version=0.0.4; charset=utf-8"
-        let text = metrics.exposition()
-        headers[.contentLength] = String(text.utf8.count)
-        return Response(status: .ok, headers: headers,
-                        body: request.method == .head ? ResponseBody() : ResponseBody(byteBuffer: ByteBuffer(string: text)))
+        return metrics.response(head: request.method == .head)
     }
 }

@@ -56,11 +56,6 @@ struct StatusCommand: AsyncParsableCommand {
         if !ready.ready { throw ExitCode(3) }
     }
 
-    private func fail(_ message: String) -> ExitCode {
-        FileHandle.standardError.write(Data("error: \(message)\n".utf8))
-        return ExitCode(1)
-    }
-
     /// Bytes in binary units, one decimal.
     static func bytes(_ count: Int64) -> String {
         let units = ["B", "KiB", "MiB", "GiB", "TiB", "PiB"]
