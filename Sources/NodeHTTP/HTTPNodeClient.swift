@@ -210,6 +210,43 @@ public final class HTTPNodeClient: StorageNodeClient {
         return reply.body == Array("replaced".utf8)
     }
 
+    public func version(_ jurisdiction: Jurisdiction, bucket: String, key: String, selector: VersionSelector)
+        async throws -> ObjectManifest?
+    {
+        var query = [("j", jurisdiction.code), ("bucket", hex(bucket)), ("key", hex(key))]
+        switch selector {
+        case .null: query.append(("null", "1"))
+        case .id(let version, let sequence): query += [("version", version.description), ("sequence", String(sequence))]
+        }
+        let reply = try await call(.GET, "version", query, accept404: true)
+        return reply.status == 404 ? nil : try decode { try ObjectManifest(decoding: reply.body) }
+    }
+
+    public func listVersions(_ jurisdiction: Jurisdiction, bucket: String, prefix: [UInt8],
+                             from position: VersionPosition, limit: Int) async throws -> VersionBatch {
+        let reply = try await call(.GET, "versions", [("j", jurisdiction.code), ("bucket", hex(bucket)),
+                                                      ("prefix", Hex.encode(prefix)),
+                                                      ("from", Hex.encode(position.encoded())),
+                                                      ("limit", String(min(limit, Int(UInt32.max))))])
+        return try decode { try NodeWire.decodeVersions(reply.body) }
+    }
+
+    public func deleteVersion(_ jurisdiction: Jurisdiction, bucket: String, key: String, version: VersionID,
+                              sequence: UInt64) async throws -> CommitOutcome {
+        let reply = try await call(.DELETE, "version", [("j", jurisdiction.code), ("bucket", hex(bucket)),
+                                                        ("key", hex(key)), ("version", version.description),
+                                                        ("sequence", String(sequence))])
+        return reply.body == Array("committed".utf8) ? .committed : .superseded
+    }
+
+    public func replaceLock(_ jurisdiction: Jurisdiction, bucket: String, key: String, version: VersionID,
+                            lock: ObjectLock) async throws -> Bool {
+        let reply = try await call(.POST, "lock", [("j", jurisdiction.code), ("bucket", hex(bucket)), ("key", hex(key)),
+                                                   ("version", version.description)],
+                                   body: lock.encoded())
+        return reply.body == Array("replaced".utf8)
+    }
+
     public func compact(_ jurisdiction: Jurisdiction) async throws {
         _ = try await call(.POST, "compact", [("j", jurisdiction.code)], timeout: .seconds(600))
     }

@@ -127,6 +127,39 @@ public struct NodeServer: HTTPResponder {
                                                         upload: query["upload"] == "1", field: field,
                                                         bytes: try await Self.body(request))
             return Self.plain(.ok, replaced ? "replaced" : "unchanged")
+        case (.get, "version"):
+            let selector: VersionSelector = query["null"] != nil ? .null
+                : .id(try Self.version(query, "version"), sequence: try Self.sequence(query))
+            guard let manifest = try await node.version(jurisdiction, bucket: try Self.text(query, "bucket"),
+                                                        key: try Self.text(query, "key"), selector: selector) else {
+                return Self.plain(.notFound, "no such version")
+            }
+            return Self.bytes(manifest.encoded())
+        case (.get, "versions"):
+            let position: VersionPosition
+            do { position = try VersionPosition(decoding: try Self.hex(query, "from")) } catch {
+                throw ParameterError(message: "from: \(error)")
+            }
+            let limit = Int(try Self.number(query, "limit"))
+            guard limit > 0 else { throw ParameterError(message: "limit must be positive") }
+            let batch = try await node.listVersions(jurisdiction, bucket: try Self.text(query, "bucket"),
+                                                    prefix: try Self.hex(query, "prefix"), from: position, limit: limit)
+            return Self.bytes(NodeWire.encodeVersions(batch))
+        case (.delete, "version"):
+            let outcome = try await node.deleteVersion(jurisdiction, bucket: try Self.text(query, "bucket"),
+                                                       key: try Self.text(query, "key"),
+                                                       version: try Self.version(query, "version"),
+                                                       sequence: try Self.sequence(query))
+            return Self.plain(.ok, outcome == .committed ? "committed" : "superseded")
+        case (.post, "lock"):
+            let lock: ObjectLock
+            do { lock = try ObjectLock(decoding: try await Self.body(request)) } catch {
+                throw ParameterError(message: "lock: \(error)")
+            }
+            let replaced = try await node.replaceLock(jurisdiction, bucket: try Self.text(query, "bucket"),
+                                                      key: try Self.text(query, "key"),
+                                                      version: try Self.version(query, "version"), lock: lock)
+            return Self.plain(.ok, replaced ? "replaced" : "unchanged")
         case (.post, "compact"):
             try await node.compact(jurisdiction)
             return Response(status: .noContent)
@@ -260,6 +293,13 @@ public struct NodeServer: HTTPResponder {
     static func version(_ query: [String: String], _ name: String) throws -> VersionID {
         guard let value = VersionID(bytes: try hex(query, name)) else {
             throw ParameterError(message: "parameter \(name) must be 16 bytes")
+        }
+        return value
+    }
+
+    static func sequence(_ query: [String: String]) throws -> UInt64 {
+        guard let text = query["sequence"], let value = UInt64(text) else {
+            throw ParameterError(message: "sequence: a decimal sequence number is required")
         }
         return value
     }

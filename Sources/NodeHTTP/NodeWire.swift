@@ -47,6 +47,18 @@ enum NodeWire {
         return records
     }
 
+    /// A page of versions: its next position (an empty record when complete), then its manifests.
+    static func encodeVersions(_ batch: VersionBatch) -> [UInt8] {
+        frame([batch.next?.encoded() ?? []] + batch.versions.map { $0.encoded() })
+    }
+
+    static func decodeVersions(_ bytes: [UInt8]) throws -> VersionBatch {
+        let records = try unframe(bytes)
+        guard let first = records.first else { throw FormatError("empty version page") }
+        return VersionBatch(versions: try records.dropFirst().map { try ObjectManifest(decoding: $0) },
+                            next: first.isEmpty ? nil : try VersionPosition(decoding: first))
+    }
+
     static func encodeStatus(_ status: NodeStatus) -> [UInt8] {
         var writer = BinaryWriter()
         writer.write(UInt8(1))

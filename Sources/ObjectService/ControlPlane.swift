@@ -269,16 +269,32 @@ public final class ControlPlane: Sendable {
 
     /// Records a new bucket; names are global across tenants and gateways, as in S3: of two gateways creating the
     /// same name at the same moment, the store's transaction lets one win.
-    public func createBucket(_ name: String, tenant: String, jurisdiction: Jurisdiction) async throws -> BucketRecord {
+    public func createBucket(_ name: String, tenant: String, jurisdiction: Jurisdiction,
+                             objectLock: BucketObjectLock? = nil) async throws -> BucketRecord {
         if let existing = bucket(name) {
             throw existing.tenant == tenant ? ObjectServiceError.bucketAlreadyOwnedByYou(name)
                 : ObjectServiceError.bucketAlreadyExists(name)
         }
-        let record = BucketRecord(name: name, tenant: tenant, jurisdiction: jurisdiction, createdMillis: clock.nowMillis())
+        // Object lock needs versions: a bucket created with it is versioned for good.
+        let record = BucketRecord(name: name, tenant: tenant, jurisdiction: jurisdiction, createdMillis: clock.nowMillis(),
+                                  versioning: objectLock == nil ? nil : .enabled, objectLock: objectLock)
         if case .conflict(let winner) = try await write("b/\(name)", record, ifRevision: 0) {
             let owner = winner.flatMap { try? JSONDecoder().decode(BucketRecord.self, from: Data($0.value)) }
             throw owner?.tenant == tenant ? ObjectServiceError.bucketAlreadyOwnedByYou(name)
                 : ObjectServiceError.bucketAlreadyExists(name)
+        }
+        return record
+    }
+
+    /// Changes a bucket's configuration, only over the record this gateway knows (another gateway's change meanwhile
+    /// answers `OperationAborted`, to be retried); returns the stored record.
+    public func updateBucket(_ name: String, _ change: (inout BucketRecord) throws -> Void) async throws -> BucketRecord {
+        let key = "b/\(name)"
+        guard var record = bucket(name) else { throw ObjectServiceError.noSuchBucket(name) }
+        let known = cache.withLock { $0.revisions[key] }
+        try change(&record)
+        guard case .written = try await write(key, record, ifRevision: known) else {
+            throw ObjectServiceError.operationAborted(name)
         }
         return record
     }

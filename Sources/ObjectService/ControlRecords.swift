@@ -42,6 +42,49 @@ public struct BucketRecord: Codable, Sendable, Equatable {
     public var tenant: String
     public var jurisdiction: Jurisdiction
     public var createdMillis: Int64
+    /// S3 versioning: nil until first configured (a bucket never returns to unversioned).
+    public var versioning: VersioningState?
+    /// S3 Object Lock: set only at creation (it enables versioning for good), with an optional default retention.
+    public var objectLock: BucketObjectLock?
+
+    public init(name: String, tenant: String, jurisdiction: Jurisdiction, createdMillis: Int64,
+                versioning: VersioningState? = nil, objectLock: BucketObjectLock? = nil) {
+        self.name = name
+        self.tenant = tenant
+        self.jurisdiction = jurisdiction
+        self.createdMillis = createdMillis
+        self.versioning = versioning
+        self.objectLock = objectLock
+    }
+}
+
+/// A bucket's versioning status, by S3's names.
+public enum VersioningState: String, Codable, Sendable {
+    case enabled = "Enabled"
+    case suspended = "Suspended"
+}
+
+/// A bucket's object lock configuration: enabled, and the retention new versions get when their PUT names none.
+public struct BucketObjectLock: Codable, Sendable, Equatable {
+    public var defaultRetention: DefaultRetention?
+
+    public init(defaultRetention: DefaultRetention? = nil) { self.defaultRetention = defaultRetention }
+}
+
+/// A bucket's default retention: a mode (`GOVERNANCE` or `COMPLIANCE`) and a period of days or years.
+public struct DefaultRetention: Codable, Sendable, Equatable {
+    public var mode: String
+    public var days: Int?
+    public var years: Int?
+
+    public init(mode: String, days: Int?, years: Int?) {
+        self.mode = mode
+        self.days = days
+        self.years = years
+    }
+
+    /// The period in milliseconds (a year counted as 365 days, as S3 does).
+    public var periodMillis: Int64 { Int64(days ?? 0) * 86_400_000 + Int64(years ?? 0) * 365 * 86_400_000 }
 }
 
 extension Data {
@@ -76,6 +119,8 @@ public struct RewrapJob: Codable, Sendable, Equatable {
     public var buckets: [String]
     public var bucketIndex: Int
     public var after: String?
+    /// The last version done of `after` (its versions are visited newest first); nil: every version of it.
+    public var afterVersion: String?
     /// Objects counted at start; objects examined and data keys re-wrapped so far.
     public var total: Int
     public var examined: Int

@@ -67,7 +67,7 @@ extension ObjectService {
             while job.bucketIndex < job.buckets.count {
                 let bucket = job.buckets[job.bucketIndex]
                 try await forEachEnvelope(job.jurisdiction, buckets: [bucket], after: job.after,
-                                          pageSize: pageSize) { _, manifests, uploads in
+                                          afterVersion: job.afterVersion, pageSize: pageSize) { _, manifests, uploads in
                     guard pages < pageLimit else { throw RewrapStopped() }
                     for manifest in manifests {
                         if !uploads { job.examined += 1 }
@@ -110,6 +110,7 @@ extension ObjectService {
                     }
                     if !uploads, let last = manifests.last {
                         job.after = last.key
+                        job.afterVersion = VersionName.name(last)
                         job.updatedMillis = clock.nowMillis()
                         try control.saveJob(job)
                         pages += 1
@@ -117,6 +118,7 @@ extension ObjectService {
                 }
                 job.bucketIndex += 1
                 job.after = nil
+                job.afterVersion = nil
                 try control.saveJob(job)
             }
             job.state = .done

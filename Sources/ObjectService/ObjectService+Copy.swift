@@ -17,8 +17,9 @@ extension ObjectService {
     {
         let (destination, lease) = try admitWrite(principal, bucket)
         let stored = try await openSource(principal, source, destination: destination, operation: .copySource)
+        // Copying a named version onto its key is how a previous version is restored; the latest onto itself is not.
         if source.bucket.utf8.elementsEqual(bucket.utf8), source.key.utf8.elementsEqual(key.utf8),
-           case .copy = directive {
+           source.versionID == nil, case .copy = directive {
             throw ObjectServiceError.invalidRequest("This copy request is illegal because it is trying to copy an "
                 + "object to itself without changing the object's metadata, storage class, website redirect location "
                 + "or encryption attributes.")
@@ -48,7 +49,9 @@ extension ObjectService {
         writer.placementDetails["source-bucket"] = source.bucket
         writer.placementDetails["source-key"] = source.key
         writer.placementDetails["source-version"] = stored.located.manifest.versionID.description
-        return try await copy(stored, range: nil, into: writer)
+        var written = try await copy(stored, range: nil, into: writer)
+        written.sourceVersionID = stored.info.versionID
+        return written
     }
 
     /// Copies `range` of `source` (all of it when nil; `range` gets the source's size and answers the range, or
@@ -82,7 +85,18 @@ extension ObjectService {
                                             from: record.jurisdiction, to: destination.jurisdiction))
         }
         let crossing = try await gate.checkRead(principal, record, operation, key: source.key)
-        let stored = try await open(record, source.key, operation: operation, crossing: crossing, principal: principal)
+        let stored: StoredObject
+        if let versionID = source.versionID {
+            let found = try await findVersion(record, source.key, versionID, crossing: crossing)
+            if found.manifest.isTombstone {
+                // S3 answers a copy from a delete marker as a bad request.
+                throw ObjectServiceError.invalidRequest("The source of a copy request may not specifically refer to "
+                    + "a delete marker by version id.")
+            }
+            stored = try await open(record, found, operation: operation, crossing: crossing, principal: principal)
+        } else {
+            stored = try await open(record, source.key, operation: operation, crossing: crossing, principal: principal)
+        }
         try source.conditions.check(etag: stored.info.etag, lastModifiedMillis: stored.info.lastModifiedMillis,
                                     copySource: true)
         return stored

@@ -40,22 +40,24 @@ extension ObjectService {
             .map(\.name).sorted()
     }
 
-    /// Visits every stored object and upload envelope of the buckets, page by page, from `after` in the first.
+    /// Visits every stored object version (current and noncurrent: an older version is as much data under the
+    /// tenant's key as the latest) and upload envelope of the buckets, page by page, from after version
+    /// `afterVersion` of key `after` in the first (after the whole key without a version).
     func forEachEnvelope(_ jurisdiction: Jurisdiction, buckets: ArraySlice<String>, after: String?,
-                         pageSize: Int = 1000,
+                         afterVersion: String? = nil, pageSize: Int = 1000,
                          page: (_ bucket: String, _ manifests: [ObjectManifest], _ uploads: Bool) async throws -> Void)
         async throws
     {
-        var startAfter = after
+        var marker = after.map { (key: $0, version: afterVersion) }
         for bucket in buckets {
             while true {
-                let listed = try await store.list(jurisdiction, bucket: bucket,
-                                                  ListRequest(startAfter: startAfter, maxKeys: pageSize))
-                try await page(bucket, listed.objects, false)
-                guard listed.isTruncated, let last = listed.last else { break }
-                startAfter = last
+                let listed = try await store.listVersions(jurisdiction, bucket: bucket, VersionListRequest(
+                    keyMarker: marker?.key, versionIDMarker: marker?.version, maxKeys: pageSize))
+                try await page(bucket, listed.versions.map(\.manifest), false)
+                guard listed.isTruncated, let key = listed.nextKeyMarker else { break }
+                marker = (key, listed.nextVersionIDMarker)
             }
-            startAfter = nil
+            marker = nil
             var marker: (key: String, upload: String)?
             while true {
                 let uploads = try await store.listUploads(jurisdiction, bucket: bucket, prefix: "", delimiter: nil,

@@ -55,8 +55,7 @@ extension ObjectService {
         let manifest = try await store.completeUpload(record.jurisdiction, tenant: record.tenant, template: template,
                                                       parts: parts, condition: condition, gateway: principal.gateway,
                                                       caller: principal.auditFields)
-        return WrittenObject(etag: manifest.etag, lastModifiedMillis: manifest.lastModifiedMillis,
-                             checksumAlgorithm: manifest.checksumAlgorithm, checksumValue: manifest.checksumValue)
+        return WrittenObject(manifest)
     }
 
     /// The result of an earlier completion of `uploadID` with these `parts`, if the key's current version is what it
@@ -69,8 +68,7 @@ extension ObjectService {
               zip(current.parts, parts).allSatisfy({ stored, sent in
                   Int(stored.number) == sent.number && stored.etag.utf8.elementsEqual(sent.etag.trimmingQuotes.utf8)
               }) else { return nil }
-        return WrittenObject(etag: current.etag, lastModifiedMillis: current.lastModifiedMillis,
-                             checksumAlgorithm: current.checksumAlgorithm, checksumValue: current.checksumValue)
+        return WrittenObject(current)
     }
 
     /// Aborts an upload: its records and parts are dropped.

@@ -32,13 +32,25 @@ extension ObjectService {
     }
 
     /// `key`'s newest version opened for `operation` (its data key unwrapped: through the bucket-key cache at home,
-    /// released by J's key store for this one object across a border).
+    /// released by J's key store for this one object across a border). A delete marker as the newest version
+    /// answers `NoSuchKey` with its version id at home, and a plain `NoSuchKey` across a border.
     func open(_ record: BucketRecord, _ key: String, operation: ReadOperation, crossing: SovereigntyGate.Crossing?,
               principal: Principal) async throws -> StoredObject {
-        guard let found = try await store.locate(record.jurisdiction, bucket: record.name, key: key) else {
+        let newest = try await store.newest(record.jurisdiction, bucket: record.name, key: key)
+        guard let found = newest, !found.manifest.isTombstone else {
             if let crossing { try await gate.chargeMiss(crossing) }
+            if crossing == nil, let marker = newest?.manifest, marker.isDeleteMarker {
+                throw ObjectServiceError.deleteMarker(bucket: record.name, key: key, version: VersionName.name(marker),
+                                                      byVersion: false)
+            }
             throw ObjectServiceError.noSuchKey(bucket: record.name, key: key)
         }
+        return try await open(record, found, operation: operation, crossing: crossing, principal: principal)
+    }
+
+    /// A located version opened for `operation`.
+    func open(_ record: BucketRecord, _ found: ObjectStore.Located, operation: ReadOperation,
+              crossing: SovereigntyGate.Crossing?, principal: Principal) async throws -> StoredObject {
         let located: ObjectStore.Located
         do {
             located = try await store.opened(found, jurisdiction: record.jurisdiction, tenant: record.tenant,
@@ -50,8 +62,11 @@ extension ObjectService {
             }
             throw try await gate.refusedRelease(crossing, reason: refusal)
         }
-        return StoredObject(located: located, jurisdiction: record.jurisdiction, store: store, gate: gate,
-                            crossing: crossing)
+        var stored = StoredObject(located: located, jurisdiction: record.jurisdiction, store: store, gate: gate,
+                                  crossing: crossing)
+        // In a versioned bucket, an object from before versioning is its `null` version, and says so.
+        if record.versioning != nil, stored.info.versionID == nil { stored.info.versionID = VersionName.null }
+        return stored
     }
 
     /// Starts a PUT of `key`; the returned writer verifies the body against `expectations` and commits on `finish`.
@@ -75,22 +90,12 @@ extension ObjectService {
         guard condition != nil else { return }
         try await gate.checkRead(principal, record, .headObject, key: key, conditionalWrite: true)
     }
-
-    /// Deletes `key` (a write: allowed through any gateway; deleting a missing key succeeds, as in S3, so an
-    /// existing and a missing key answer alike). Across a border a tombstone is written either way, so the time the
-    /// answer takes does not tell whether the key existed.
-    public func deleteObject(_ principal: Principal, _ bucket: String, _ key: String) async throws {
-        let (record, lease) = try admitWrite(principal, bucket)
-        defer { lease.release() }
-        try await store.delete(record.jurisdiction, bucket: record.name, key: key,
-                               evenIfMissing: principal.gateway != record.jurisdiction, caller: principal.auditFields)
-    }
 }
 
 /// An object version opened for reading: its view, and its bytes by range. Across a border every byte read is
 /// counted against the grant first (a grant with a byte limit refuses the read before anything is sent).
 public struct StoredObject: Sendable {
-    public let info: ObjectInfo
+    public internal(set) var info: ObjectInfo
     let located: ObjectStore.Located
     let jurisdiction: Jurisdiction
     let store: ObjectStore

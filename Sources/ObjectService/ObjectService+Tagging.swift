@@ -5,17 +5,22 @@ import StorageNode
 /// border: refused without a grant). Changing them rewrites the object's sealed metadata in place, which only the
 /// object's own jurisdiction does, like every other management of what is stored there.
 extension ObjectService {
-    /// The tags of `key`'s current version.
-    public func objectTags(_ principal: Principal, _ bucket: String, _ key: String) async throws -> [(String, String)] {
-        try await object(principal, bucket, key, operation: .headObject).info.metadata.tags
+    /// `key`'s current version (or version `versionID`) as HeadObject reads it: its tags are in its metadata.
+    public func objectTags(_ principal: Principal, _ bucket: String, _ key: String, versionID: String? = nil)
+        async throws -> ObjectInfo
+    {
+        guard let versionID else { return try await object(principal, bucket, key, operation: .headObject).info }
+        return try await objectVersion(principal, bucket, key, versionID: versionID, operation: .headObject).info
     }
 
     /// Replaces the tags of `key`'s current version (empty: removes them); the object's data, ETag, modification
     /// time and place in the order of writes stay as they are. Each replica swaps the sealed metadata only if it
     /// still holds that version (its own compare, under its commit lock): a write of the key from any gateway that
     /// lands meanwhile wins, and this call answers `ConditionalRequestConflict`, never bringing the old version back.
+    /// Returns the version id of the version changed (nil in an unversioned bucket).
+    @discardableResult
     public func setObjectTags(_ principal: Principal, _ bucket: String, _ key: String, _ tags: [(String, String)],
-                              operation: String) async throws {
+                              versionID: String? = nil, operation: String) async throws -> String? {
         if let problem = ObjectTags.problem(tags) { throw ObjectServiceError.invalidTag(problem) }
         let (record, lease) = try admitWrite(principal, bucket)
         defer { lease.release() }
@@ -24,8 +29,9 @@ extension ObjectService {
         let lockKey = "\(record.name)\u{0}\(key)"
         await store.keyLocks.lock(lockKey)
         do {
-            try await replaceTags(principal, record, key, tags, operation: operation)
+            let changed = try await replaceTags(principal, record, key, tags, versionID: versionID, operation: operation)
             await store.keyLocks.unlock(lockKey)
+            return changed
         } catch {
             await store.keyLocks.unlock(lockKey)
             throw error
@@ -33,9 +39,18 @@ extension ObjectService {
     }
 
     private func replaceTags(_ principal: Principal, _ record: BucketRecord, _ key: String, _ tags: [(String, String)],
-                             operation: String) async throws {
-        guard let found = try await store.locate(record.jurisdiction, bucket: record.name, key: key) else {
-            throw ObjectServiceError.noSuchKey(bucket: record.name, key: key)
+                             versionID: String?, operation: String) async throws -> String? {
+        let found: ObjectStore.Located
+        if let versionID {
+            found = try await findVersion(record, key, versionID, crossing: nil)
+            if found.manifest.isTombstone {
+                throw ObjectServiceError.deleteMarker(bucket: record.name, key: key, version: versionID, byVersion: true)
+            }
+        } else {
+            guard let latest = try await store.locate(record.jurisdiction, bucket: record.name, key: key) else {
+                throw ObjectServiceError.noSuchKey(bucket: record.name, key: key)
+            }
+            found = latest
         }
         let opened = try await store.opened(found, jurisdiction: record.jurisdiction, tenant: record.tenant,
                                             operation: operation, gateway: principal.gateway,
@@ -67,5 +82,6 @@ extension ObjectService {
                 + failed.joined(separator: ", "))
         }
         guard replaced == found.replicas.count else { throw ObjectServiceError.conditionalRequestConflict }
+        return VersionName.shown(found.manifest)
     }
 }

@@ -28,7 +28,8 @@ public final class ObjectService: Sendable {
     public init(control: ControlPlane, topology: Topology, nodes: [any StorageNodeClient], crypto: ObjectCrypto,
                 audit: AuditTrail, clock: SequenceClock, logger: Logger) {
         self.control = control
-        self.store = ObjectStore(topology: topology, nodes: nodes, clock: clock, crypto: crypto, logger: logger)
+        self.store = ObjectStore(topology: topology, nodes: nodes, clock: clock, crypto: crypto, logger: logger,
+                                 policy: { [control] name in BucketPolicy(control.bucket(name)) })
         self.gate = SovereigntyGate(crypto: crypto, audit: audit, clock: clock, logger: logger)
         self.audit = audit
         self.clock = clock
@@ -122,8 +123,9 @@ public final class ObjectService: Sendable {
         try await gate.checkManagement(principal, record, "DeleteBucket")
         guard await writes.close(name) else { throw ObjectServiceError.operationAborted(name) }
         defer { writes.reopen(name) }
-        let page = try await store.list(record.jurisdiction, bucket: name, ListRequest(maxKeys: 1))
-        guard page.objects.isEmpty else { throw ObjectServiceError.bucketNotEmpty(name) }
+        // Every version and delete marker counts, as in S3 (an unversioned bucket lists its objects as versions).
+        let page = try await store.listVersions(record.jurisdiction, bucket: name, VersionListRequest(maxKeys: 1))
+        guard page.versions.isEmpty else { throw ObjectServiceError.bucketNotEmpty(name) }
         // Another gateway may have deleted it and someone made it again: purge only the bucket this one knows.
         try await control.confirmBucket(name)
         try await store.purgeBucket(record.jurisdiction, bucket: name)

@@ -57,6 +57,16 @@ public enum ObjectServiceError: Error, Sendable, Equatable {
     /// The key store refused to release a key across a border (its reason code): a grant revoked, expired or used
     /// up since the read was decided.
     case keyReleaseRefused(reason: String)
+    /// A version id that names no version of the key.
+    case noSuchVersion(bucket: String, key: String, version: String)
+    /// The version a read reached is a delete marker: `NoSuchKey` for the latest, `MethodNotAllowed` by version id.
+    case deleteMarker(bucket: String, key: String, version: String, byVersion: Bool)
+    /// A bucket configuration change its state does not allow (suspending versioning under object lock).
+    case invalidBucketState(String)
+    /// A version that object lock protects (retention or legal hold).
+    case objectLocked(String)
+    /// The bucket has no object lock configuration, or the version no retention or legal hold.
+    case noObjectLockConfiguration(String)
 }
 
 extension ObjectServiceError {

@@ -40,6 +40,7 @@ extension ObjectStore {
             defer { conditionalWindows.endPlainWrite(windowKey) }
             var manifest = manifest
             manifest.sequence = clock.nextSequence()
+            policy(manifest.bucket).apply(to: &manifest, nowMillis: clock.nowMillis())
             return (await commit(manifest, on: targets, jurisdiction: jurisdiction, completing: upload, inline: inline),
                     manifest)
         }
@@ -61,6 +62,7 @@ extension ObjectStore {
             }
             var manifest = manifest
             manifest.sequence = clock.nextSequence()
+            policy(manifest.bucket).apply(to: &manifest, nowMillis: clock.nowMillis())
             windowOpen = false
             guard !conditionalWindows.closeWindow(windowKey) else {
                 throw ObjectServiceError.conditionalRequestConflict
@@ -123,9 +125,12 @@ extension ObjectStore {
 
     /// Deletes a key: writes a tombstone, newer than any copy, to every node holding the key and to the R preferred
     /// available nodes, so a replica that missed the delete cannot bring the object back. Deleting a missing key
-    /// succeeds, as in S3.
+    /// succeeds, as in S3. In a versioned bucket the tombstone is a delete marker, written whatever the key holds,
+    /// and returned.
+    @discardableResult
     func delete(_ jurisdiction: Jurisdiction, bucket: String, key: String, evenIfMissing: Bool = false,
-                caller: [String: String] = [:]) async throws {
+                caller: [String: String] = [:]) async throws -> ObjectManifest? {
+        let policy = policy(bucket)
         let ranking = try ranked(jurisdiction, bucket: bucket, key: key)
         var holders = [any StorageNodeClient]()
         var reachable = [any StorageNodeClient]()
@@ -141,7 +146,7 @@ extension ObjectStore {
         guard reachable.count >= readQuorum(ranking.count) else {
             throw ObjectServiceError.serviceUnavailable("too few storage nodes of \(jurisdiction) answered")
         }
-        guard live || evenIfMissing else { return }
+        guard live || evenIfMissing || policy.versioning != nil else { return nil }
         var targets = holders
         for client in reachable.prefix(topology.replicationFactor)
         where !targets.contains(where: { $0.nodeID == client.nodeID }) {
@@ -150,8 +155,9 @@ extension ObjectStore {
         let windowKey = ConditionalWindows.key(bucket, key)
         conditionalWindows.beginPlainWrite(windowKey)
         defer { conditionalWindows.endPlainWrite(windowKey) }
-        let tombstone = ObjectManifest(bucket: bucket, key: key, versionID: .random(), sequence: clock.nextSequence(),
+        var tombstone = ObjectManifest(bucket: bucket, key: key, versionID: .random(), sequence: clock.nextSequence(),
                                        isTombstone: true, lastModifiedMillis: clock.nowMillis())
+        policy.apply(to: &tombstone, nowMillis: clock.nowMillis())
         let failed = await commit(tombstone, on: targets, jurisdiction: jurisdiction)
         if failed.count < targets.count {
             try await recordPlacement(jurisdiction, PlacementEvent(
@@ -162,6 +168,7 @@ extension ObjectStore {
             throw ObjectServiceError.serviceUnavailable("delete failed on storage node "
                 + failed.map(\.nodeID.rawValue).joined(separator: ", "))
         }
+        return tombstone.isDeleteMarker ? tombstone : nil
     }
 
     /// Removes every stored byte of a bucket from its jurisdiction's nodes. All of them must be online, so no

@@ -18,10 +18,12 @@ final class ObjectStore: Sendable {
     let crypto: ObjectCrypto
     /// Warm buffers for uploads' full segments.
     let segmentBuffers = SegmentBufferPool()
+    /// The configuration of a bucket as the control plane holds it now (versioning, object lock).
+    let policy: @Sendable (String) -> BucketPolicy
 
     /// A store over `nodes`, which must hold a client for every node of `topology`.
     init(topology: Topology, nodes: [any StorageNodeClient], clock: SequenceClock, crypto: ObjectCrypto,
-                logger: Logger) {
+         logger: Logger, policy: @escaping @Sendable (String) -> BucketPolicy = { _ in BucketPolicy(nil) }) {
         var byID = [NodeID: any StorageNodeClient]()
         for node in nodes { byID[node.nodeID] = node }
         for entry in topology.jurisdictions {
@@ -34,6 +36,7 @@ final class ObjectStore: Sendable {
         self.clock = clock
         self.crypto = crypto
         self.logger = logger
+        self.policy = policy
     }
 
     /// Clients of `jurisdiction`'s nodes, most preferred first for `key` of `bucket`.

@@ -80,6 +80,12 @@ public struct ObjectInfo: Sendable, Equatable {
     public var checksumValue: String?
     /// The parts of a multipart object, in order; empty for an object stored by one PUT.
     public var parts: [PartExtent]
+    /// The version id (`x-amz-version-id`), in a bucket whose versioning was ever configured.
+    public var versionID: String?
+    /// Object lock: retention mode (`GOVERNANCE`, `COMPLIANCE`) and date, legal hold.
+    public var lockMode: String?
+    public var retainUntilMillis: Int64?
+    public var legalHold = false
 
     init(_ manifest: ObjectManifest) {
         key = manifest.key
@@ -92,6 +98,10 @@ public struct ObjectInfo: Sendable, Equatable {
         parts = zip(manifest.parts, manifest.extents).map {
             PartExtent(number: Int($0.number), offset: $1.offset, sizeBytes: $1.sizeBytes)
         }
+        versionID = VersionName.shown(manifest)
+        lockMode = manifest.lock.mode?.name
+        retainUntilMillis = manifest.lock.mode == nil ? nil : manifest.lock.retainUntilMillis
+        legalHold = manifest.lock.legalHold
     }
 }
 
@@ -102,6 +112,18 @@ public struct WrittenObject: Sendable, Equatable {
     /// Name and value of the stored additional checksum.
     public var checksumAlgorithm: String?
     public var checksumValue: String?
+    /// The version id (`x-amz-version-id`), in a bucket whose versioning was ever configured.
+    public var versionID: String? = nil
+    /// A copy's source version (`x-amz-copy-source-version-id`), when the source has version ids.
+    public var sourceVersionID: String? = nil
+}
+
+extension WrittenObject {
+    init(_ manifest: ObjectManifest) {
+        self.init(etag: manifest.etag, lastModifiedMillis: manifest.lastModifiedMillis,
+                  checksumAlgorithm: manifest.checksumAlgorithm, checksumValue: manifest.checksumValue,
+                  versionID: VersionName.shown(manifest))
+    }
 }
 
 /// A part of an upload in progress, as ListParts shows it.
@@ -168,11 +190,14 @@ public struct CopySource: Sendable {
     public var key: String
     /// `x-amz-copy-source-if-*`.
     public var conditions: ReadConditions
+    /// The version copied (`?versionId=` of the copy source); nil: the latest.
+    public var versionID: String?
 
-    public init(bucket: String, key: String, conditions: ReadConditions) {
+    public init(bucket: String, key: String, conditions: ReadConditions, versionID: String? = nil) {
         self.bucket = bucket
         self.key = key
         self.conditions = conditions
+        self.versionID = versionID
     }
 }
 

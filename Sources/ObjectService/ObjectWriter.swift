@@ -231,8 +231,7 @@ public final class ObjectWriter {
     public func finish(trailers: [(name: String, value: String)] = []) async throws -> WrittenObject {
         switch try await commit(trailers: trailers) {
         case .object(let manifest):
-            return WrittenObject(etag: manifest.etag, lastModifiedMillis: manifest.lastModifiedMillis,
-                                 checksumAlgorithm: manifest.checksumAlgorithm, checksumValue: manifest.checksumValue)
+            return WrittenObject(manifest)
         case .part(let record):
             return WrittenObject(etag: record.part.etag, lastModifiedMillis: record.lastModifiedMillis,
                                  checksumAlgorithm: verifier.expectations.checksumAlgorithm?.rawValue,

@@ -18,6 +18,8 @@ struct PlacementEvent: Sendable {
         case delete
         /// A copy made on a node that lacked the newest version (after it was down).
         case repair
+        /// One version deleted for good (by its version id); the nodes are those that held it.
+        case deleteVersion = "delete-version"
     }
 
     var operation: Operation

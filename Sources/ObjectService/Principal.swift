@@ -13,13 +13,18 @@ public struct Principal: Sendable {
     public let gateway: Jurisdiction
     /// The request's id, recorded with every decision about it.
     public let requestID: String
+    /// The access key may bypass GOVERNANCE retention (`x-amz-bypass-governance-retention`), as an IAM policy
+    /// granting `s3:BypassGovernanceRetention` would; only an administrator gives a key this right.
+    public let mayBypassGovernance: Bool
 
-    init(tenant: String, accessKeyID: String, isRoot: Bool, gateway: Jurisdiction, requestID: String) {
+    init(tenant: String, accessKeyID: String, isRoot: Bool, gateway: Jurisdiction, requestID: String,
+         mayBypassGovernance: Bool = false) {
         self.tenant = tenant
         self.accessKeyID = accessKeyID
         self.isRoot = isRoot
         self.gateway = gateway
         self.requestID = requestID
+        self.mayBypassGovernance = mayBypassGovernance
     }
 
     /// The fields every audit record about this caller's request carries, the same way on every path.

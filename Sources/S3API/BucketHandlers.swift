@@ -95,6 +95,34 @@ enum BucketHandlers {
     }
 }
 
+/// Bucket versioning: GetBucketVersioning and PutBucketVersioning.
+extension BucketHandlers {
+    static func getVersioning(_ call: S3Call) async throws -> Response {
+        let state = try await call.service.bucketVersioning(call.principal, call.bucketName)
+        var xml = XMLWriter()
+        xml.element("VersioningConfiguration") { xml in
+            if let state { xml.element("Status", state.rawValue) }
+        }
+        return call.xml(xml.document.replacingFirst("<VersioningConfiguration>",
+                                                    with: "<VersioningConfiguration xmlns=\"http://s3.amazonaws.com/doc/2006-03-01/\">"))
+    }
+
+    static func putVersioning(_ call: S3Call) async throws -> Response {
+        let body = try await call.body.collect(limit: Limits.xmlBodyBytesMax)
+        let root: XMLElement
+        do { root = try XMLDocumentParser.parse(body) } catch { throw S3Error.malformedXML() }
+        guard root.name == "VersioningConfiguration",
+              let state = VersioningState(rawValue: String(root.child("Status")?.text.trimmingSpaces ?? "")) else {
+            throw S3Error.malformedXML()
+        }
+        if root.child("MfaDelete")?.text.trimmingSpaces == "Enabled" {
+            throw S3Error.notImplemented("MFA delete")
+        }
+        try await call.service.setBucketVersioning(call.principal, call.bucketName, state)
+        return Response(status: .ok, headers: call.headers())
+    }
+}
+
 extension String {
     func replacingFirst(_ target: String, with replacement: String) -> String {
         guard let range = range(of: target) else { return self }

@@ -25,9 +25,8 @@ enum CopyHandler {
               let slash = decoded.firstIndex(of: "/") else {
             throw S3Error.invalidArgument("Copy Source must mention the source bucket and key: sourcebucket/sourcekey")
         }
-        if let versionID, versionID != "null" { throw S3Error.invalidArgument("Invalid version id specified") }
         return CopySource(bucket: String(decoded[..<slash]), key: String(decoded[decoded.index(after: slash)...]),
-                          conditions: Conditions.copySource(call.request))
+                          conditions: Conditions.copySource(call.request), versionID: versionID)
     }
 
     static func copyObject(_ call: S3Call) async throws -> Response {
@@ -100,6 +99,9 @@ enum CopyHandler {
                 xml.element("Checksum\(algorithm)", checksum)
             }
         }
-        return call.xml(xml.document)
+        var response = call.xml(xml.document)
+        if let version = written.versionID { response.headers[.init("x-amz-version-id")!] = version }
+        if let version = written.sourceVersionID { response.headers[.init("x-amz-copy-source-version-id")!] = version }
+        return response
     }
 }

@@ -3,15 +3,27 @@ import ObjectModel
 import ObjectService
 import SigV4
 
-/// DeleteObject and DeleteObjects. Objects are unversioned: the only version id is `null`.
+/// DeleteObject and DeleteObjects: without a version id a tombstone (a delete marker in a versioned bucket), with
+/// one the permanent deletion of that version.
 enum DeleteHandler {
     static func deleteObject(_ call: S3Call) async throws -> Response {
         let key = try call.objectKey()
-        if let version = call.request.query("versionId"), version != "null" {
-            throw S3Error.invalidArgument("Invalid version id specified")
-        }
-        try await call.service.deleteObject(call.principal, call.bucketName, key)
-        return Response(status: .noContent, headers: call.headers())
+        let outcome = try await delete(call, key, version: call.request.query("versionId"))
+        var headers = call.headers()
+        if let version = outcome.versionID { headers[.init("x-amz-version-id")!] = version }
+        if outcome.deleteMarker { headers[.init("x-amz-delete-marker")!] = "true" }
+        return Response(status: .noContent, headers: headers)
+    }
+
+    private static func delete(_ call: S3Call, _ key: String, version: String?) async throws -> DeleteOutcome {
+        guard let version else { return try await call.service.deleteObject(call.principal, call.bucketName, key) }
+        return try await call.service.deleteObjectVersion(call.principal, call.bucketName, key, versionID: version,
+                                                          bypassGovernance: bypassGovernance(call))
+    }
+
+    /// `x-amz-bypass-governance-retention: true`.
+    static func bypassGovernance(_ call: S3Call) -> Bool {
+        call.request.header("x-amz-bypass-governance-retention")?.trimmingSpaces.lowercased() == "true"
     }
 
     static func deleteObjects(_ call: S3Call) async throws -> Response {
@@ -31,20 +43,17 @@ enum DeleteHandler {
         }
         let quiet = root.child("Quiet")?.text.trimmingSpaces.lowercased() == "true"
         var xml = XMLWriter()
-        var results = [(key: String, version: String?, error: S3Error?)]()
+        var results = [(key: String, version: String?, outcome: DeleteOutcome?, error: S3Error?)]()
         for entry in entries {
             do {
                 if let problem = ObjectKey.problem(entry.key) {
                     throw entry.key.utf8.count > Limits.objectKeyBytesMax
                         ? S3Error(ObjectServiceError.keyTooLong(entry.key.utf8.count)) : S3Error.invalidArgument(problem)
                 }
-                if let version = entry.version, version != "null" {
-                    throw S3Error("NoSuchVersion", "The specified version does not exist.", status: .notFound)
-                }
-                try await call.service.deleteObject(call.principal, call.bucketName, entry.key)
-                results.append((entry.key, entry.version, nil))
+                let outcome = try await delete(call, entry.key, version: entry.version)
+                results.append((entry.key, entry.version, outcome, nil))
             } catch {
-                results.append((entry.key, entry.version, S3Error(error)))
+                results.append((entry.key, entry.version, nil, S3Error(error)))
             }
         }
         xml.element("DeleteResult") { xml in
@@ -60,6 +69,12 @@ enum DeleteHandler {
                     xml.element("Deleted") { xml in
                         xml.element("Key", result.key)
                         if let version = result.version { xml.element("VersionId", version) }
+                        if let outcome = result.outcome, outcome.deleteMarker {
+                            xml.element("DeleteMarker", "true")
+                            if result.version == nil, let marker = outcome.versionID {
+                                xml.element("DeleteMarkerVersionId", marker)
+                            }
+                        }
                     }
                 }
             }

@@ -114,6 +114,20 @@ extension S3Error {
                 + "(\(reason))", status: .forbidden)
         case .integrity(let message):
             return S3Error("InternalError", "stored data failed authentication: \(message)", status: .internalServerError)
+        case .noSuchVersion(let bucket, let key, _):
+            return S3Error("NoSuchVersion", "The specified version does not exist.", status: .notFound,
+                           resource: "\(bucket)/\(key)")
+        case .deleteMarker(let bucket, let key, let version, let byVersion):
+            var error = byVersion
+                ? S3Error("MethodNotAllowed", "The specified method is not allowed against this resource: the version "
+                    + "is a delete marker", status: .methodNotAllowed, resource: "\(bucket)/\(key)")
+                : S3Error("NoSuchKey", "The specified key does not exist.", status: .notFound, resource: "\(bucket)/\(key)")
+            error.headers = ["x-amz-delete-marker": "true", "x-amz-version-id": version]
+            return error
+        case .invalidBucketState(let message): return S3Error("InvalidBucketState", message, status: .conflict)
+        case .objectLocked(let message): return .accessDenied(message)
+        case .noObjectLockConfiguration(let message):
+            return S3Error("ObjectLockConfigurationNotFoundError", message, status: .notFound)
         }
     }
 

@@ -5,6 +5,7 @@ import Hummingbird
 import NIOCore
 import ObjectModel
 import ObjectService
+import Sovereignty
 
 /// GetObject and HeadObject: one located version, a single range at most, streamed segment by segment.
 enum GetHandler {
@@ -61,14 +62,18 @@ enum GetHandler {
 
     static func getObject(_ call: S3Call, includeBody: Bool) async throws -> Response {
         let key = try call.objectKey()
-        if let version = call.request.query("versionId"), version != "null" {
-            throw S3Error.invalidArgument("Invalid version id specified")
-        }
-        let object = try await call.service.object(call.principal, call.bucketName, key,
-                                                   operation: includeBody ? .getObject : .headObject,
+        let operation: ReadOperation = includeBody ? .getObject : .headObject
+        let object: StoredObject
+        if let version = call.request.query("versionId") {
+            object = try await call.service.objectVersion(call.principal, call.bucketName, key, versionID: version,
+                                                          operation: operation, conditions: Conditions.read(call.request))
+        } else {
+            object = try await call.service.object(call.principal, call.bucketName, key, operation: operation,
                                                    conditions: Conditions.read(call.request))
+        }
         let info = object.info
         var headers = call.headers()
+        ObjectHeaders.addVersion(info, to: &headers)
         headers[.eTag] = "\"\(info.etag)\""
         headers[.lastModified] = Timestamps.httpDate(info.lastModifiedMillis / 1000)
         headers[.acceptRanges] = "bytes"

@@ -91,35 +91,45 @@ enum ListHandlers {
         return call.xml(xml.document)
     }
 
-    /// ListObjectVersions of an unversioned bucket: every current object with version id `null`.
+    /// ListObjectVersions: every version and delete marker, keys in byte order and each key's versions newest first
+    /// (an unversioned bucket's objects are its `null` versions), paged by key-marker and version-id-marker.
     static func listVersions(_ call: S3Call) async throws -> Response {
         let options = try common(call)
         let keyMarker = call.request.query("key-marker").flatMap { $0.isEmpty ? nil : $0 }
-        let page = try await list(call, options, after: keyMarker)
+        let versionMarker = call.request.query("version-id-marker").flatMap { $0.isEmpty ? nil : $0 }
+        if versionMarker != nil, keyMarker == nil {
+            throw S3Error.invalidArgument("A version-id marker cannot be specified without a key marker.")
+        }
+        let page = try await call.service.listObjectVersions(call.principal, call.bucketName, VersionListRequest(
+            prefix: options.prefix, delimiter: options.delimiter, keyMarker: keyMarker, versionIDMarker: versionMarker,
+            maxKeys: options.maxKeys))
         var xml = XMLWriter()
         xml.element("ListVersionsResult") { xml in
             xml.element("Name", call.bucketName)
             xml.element("Prefix", encode(options.prefix, options.urlEncode))
             xml.element("KeyMarker", encode(keyMarker ?? "", options.urlEncode))
-            xml.element("VersionIdMarker", call.request.query("version-id-marker") ?? "")
-            if page.isTruncated, let last = page.last {
-                xml.element("NextKeyMarker", encode(last, options.urlEncode))
-                xml.element("NextVersionIdMarker", "null")
+            xml.element("VersionIdMarker", versionMarker ?? "")
+            if let next = page.nextKeyMarker {
+                xml.element("NextKeyMarker", encode(next, options.urlEncode))
+                if let version = page.nextVersionIDMarker { xml.element("NextVersionIdMarker", version) }
             }
             xml.element("MaxKeys", String(options.maxKeys))
             if let delimiter = options.delimiter { xml.element("Delimiter", encode(delimiter, options.urlEncode)) }
             if options.urlEncode { xml.element("EncodingType", "url") }
             xml.element("IsTruncated", page.isTruncated ? "true" : "false")
-            for object in page.objects {
-                xml.element("Version") { xml in
-                    xml.element("Key", encode(object.key, options.urlEncode))
-                    xml.element("VersionId", "null")
-                    xml.element("IsLatest", "true")
-                    xml.element("LastModified", Timestamps.iso8601(millis: object.lastModifiedMillis))
-                    xml.element("ETag", "\"\(object.etag)\"")
-                    xml.element("Size", String(object.sizeBytes))
+            for version in page.versions {
+                xml.element(version.isDeleteMarker ? "DeleteMarker" : "Version") { xml in
+                    xml.element("Key", encode(version.key, options.urlEncode))
+                    xml.element("VersionId", version.versionID)
+                    xml.element("IsLatest", version.isLatest ? "true" : "false")
+                    xml.element("LastModified", Timestamps.iso8601(millis: version.lastModifiedMillis))
+                    if !version.isDeleteMarker {
+                        xml.element("ETag", "\"\(version.etag)\"")
+                        if let algorithm = version.checksumAlgorithm { xml.element("ChecksumAlgorithm", algorithm) }
+                        xml.element("Size", String(version.sizeBytes))
+                        xml.element("StorageClass", "STANDARD")
+                    }
                     xml.element("Owner") { xml in xml.element("ID", call.tenant); xml.element("DisplayName", call.tenant) }
-                    xml.element("StorageClass", "STANDARD")
                 }
             }
             for prefix in page.commonPrefixes {

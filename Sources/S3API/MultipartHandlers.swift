@@ -76,7 +76,9 @@ enum MultipartHandlers {
                 xml.element("ChecksumType", "COMPOSITE")
             }
         }
-        return call.xml(xml.document)
+        var response = call.xml(xml.document)
+        if let version = written.versionID { response.headers[.init("x-amz-version-id")!] = version }
+        return response
     }
 
     /// The parts of a CompleteMultipartUpload body; malformed XML or an empty list is `MalformedXML`.

@@ -18,6 +18,7 @@ enum PutHandler {
         let written = try await call.body.upload(into: writer)
         var headers = call.headers()
         headers[.eTag] = "\"\(written.etag)\""
+        if let version = written.versionID { headers[.init("x-amz-version-id")!] = version }
         if let algorithm = expectations.checksumAlgorithm, let value = written.checksumValue {
             headers[.init(algorithm.headerName)!] = value
         }
@@ -27,6 +28,16 @@ enum PutHandler {
 
 /// Object metadata from request headers.
 enum ObjectHeaders {
+    /// `x-amz-version-id`, and object lock's headers, of a version read.
+    static func addVersion(_ info: ObjectInfo, to headers: inout HTTPFields) {
+        if let version = info.versionID { headers[.init("x-amz-version-id")!] = version }
+        if let mode = info.lockMode, let until = info.retainUntilMillis {
+            headers[.init("x-amz-object-lock-mode")!] = mode
+            headers[.init("x-amz-object-lock-retain-until-date")!] = Timestamps.iso8601(millis: until)
+        }
+        if info.legalHold { headers[.init("x-amz-object-lock-legal-hold")!] = "ON" }
+    }
+
     static func metadata(from request: S3Request) throws -> ObjectMetadata {
         var metadata = ObjectMetadata()
         metadata.contentType = request.header("content-type")

@@ -26,6 +26,8 @@ public enum S3Operation: Equatable, Sendable {
     case getObjectTagging
     case deleteObjectTagging
     case getObjectAttributes
+    case getBucketVersioning
+    case putBucketVersioning
     /// Qantara's own: a signed location attestation of an object (`GET /bucket/key?x-qantara-attestation&nonce=N`).
     case getObjectAttestation
     /// Qantara's own: a signed bucket attestation (`GET /bucket?x-qantara-attestation&nonce=N[&keys=K1,K2]`, keys
@@ -64,6 +66,8 @@ public enum S3Operation: Equatable, Sendable {
         case .getObjectTagging: "GetObjectTagging"
         case .deleteObjectTagging: "DeleteObjectTagging"
         case .getObjectAttributes: "GetObjectAttributes"
+        case .getBucketVersioning: "GetBucketVersioning"
+        case .putBucketVersioning: "PutBucketVersioning"
         case .getObjectAttestation: "GetObjectAttestation"
         case .getBucketAttestation: "GetBucketAttestation"
         case .notImplemented: "NotImplemented"
@@ -76,12 +80,19 @@ public enum S3Operation: Equatable, Sendable {
         "acl", "accelerate", "analytics", "cors", "encryption", "inventory", "intelligent-tiering",
         "legal-hold", "lifecycle", "logging", "metrics", "notification", "object-lock", "ownershipControls",
         "policy", "policyStatus", "publicAccessBlock", "replication", "requestPayment", "restore", "retention",
-        "select", "tagging", "torrent", "versioning", "website", "attributes", "session", "renameObject",
+        "select", "tagging", "torrent", "website", "attributes", "session", "renameObject",
     ]
 
     /// Classifies a request.
     static func classify(method: String, bucket: String?, key: String?, queryNames: Set<String>,
                          hasCopySource: Bool) -> S3Operation {
+        if bucket != nil, key?.isEmpty ?? true, queryNames.contains("versioning") {
+            switch method {
+            case "GET": return .getBucketVersioning
+            case "PUT": return .putBucketVersioning
+            default: return .methodNotAllowed
+            }
+        }
         // Object tagging and attributes are implemented; the same sub-resources on a bucket are not.
         if let key, !key.isEmpty, bucket != nil {
             if queryNames.contains("tagging") {

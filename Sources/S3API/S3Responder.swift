@@ -136,6 +136,8 @@ public struct S3Responder: HTTPResponder {
         case .getObjectTagging: return try await TaggingHandlers.get(call)
         case .deleteObjectTagging: return try await TaggingHandlers.delete(call)
         case .getObjectAttributes: return try await TaggingHandlers.attributes(call)
+        case .getBucketVersioning: return try await BucketHandlers.getVersioning(call)
+        case .putBucketVersioning: return try await BucketHandlers.putVersioning(call)
         case .notImplemented(let what): throw S3Error.notImplemented(what)
         case .methodNotAllowed: throw S3Error.methodNotAllowed(s3.method)
         }

@@ -18,13 +18,17 @@ enum TaggingHandlers {
             guard let name = tag.child("Key")?.text else { throw S3Error.malformedXML() }
             return (name, tag.child("Value")?.text ?? "")
         }
-        try await call.service.setObjectTags(call.principal, call.bucketName, key, tags, operation: "PutObjectTagging")
-        return Response(status: .ok, headers: call.headers())
+        let version = call.request.query("versionId")
+        let changed = try await call.service.setObjectTags(call.principal, call.bucketName, key, tags,
+                                                           versionID: version, operation: "PutObjectTagging")
+        return Response(status: .ok, headers: versionHeaders(call, changed))
     }
 
     static func get(_ call: S3Call) async throws -> Response {
         let key = try call.objectKey()
-        let tags = try await call.service.objectTags(call.principal, call.bucketName, key)
+        let object = try await call.service.objectTags(call.principal, call.bucketName, key,
+                                                       versionID: call.request.query("versionId"))
+        let tags = object.metadata.tags
         var xml = XMLWriter()
         xml.element("Tagging") { xml in
             xml.element("TagSet") { xml in
@@ -36,13 +40,23 @@ enum TaggingHandlers {
                 }
             }
         }
-        return call.xml(xml.document)
+        var response = call.xml(xml.document)
+        if let version = object.versionID { response.headers[.init("x-amz-version-id")!] = version }
+        return response
     }
 
     static func delete(_ call: S3Call) async throws -> Response {
         let key = try call.objectKey()
-        try await call.service.setObjectTags(call.principal, call.bucketName, key, [], operation: "DeleteObjectTagging")
-        return Response(status: .noContent, headers: call.headers())
+        let changed = try await call.service.setObjectTags(call.principal, call.bucketName, key, [],
+                                                           versionID: call.request.query("versionId"),
+                                                           operation: "DeleteObjectTagging")
+        return Response(status: .noContent, headers: versionHeaders(call, changed))
+    }
+
+    private static func versionHeaders(_ call: S3Call, _ version: String?) -> HTTPFields {
+        var headers = call.headers()
+        if let version { headers[.init("x-amz-version-id")!] = version }
+        return headers
     }
 
     /// The tag set of an `x-amz-tagging` header: URL query parameters (`k1=v1&k2=v2`, `+` a space).

@@ -259,6 +259,27 @@ public final class LocalStorageNode: StorageNodeClient {
         try await run { try $0.compact(jurisdiction) }
     }
 
+    public func version(_ jurisdiction: Jurisdiction, bucket: String, key: String, selector: VersionSelector)
+        async throws -> ObjectManifest?
+    {
+        try await run { try $0.version(jurisdiction, bucket: bucket, key: key, selector: selector) }
+    }
+
+    public func listVersions(_ jurisdiction: Jurisdiction, bucket: String, prefix: [UInt8],
+                             from position: VersionPosition, limit: Int) async throws -> VersionBatch {
+        try await run { try $0.listVersions(jurisdiction, bucket: bucket, prefix: prefix, from: position, limit: limit) }
+    }
+
+    public func deleteVersion(_ jurisdiction: Jurisdiction, bucket: String, key: String, version: VersionID,
+                              sequence: UInt64) async throws -> CommitOutcome {
+        try await commit(.deleteVersion(jurisdiction, bucket: bucket, key: key, version: version, sequence: sequence))
+    }
+
+    public func replaceLock(_ jurisdiction: Jurisdiction, bucket: String, key: String, version: VersionID,
+                            lock: ObjectLock) async throws -> Bool {
+        try await run { try $0.replaceLock(jurisdiction, bucket: bucket, key: key, version: version, lock: lock) }
+    }
+
     public func createUpload(_ jurisdiction: Jurisdiction, template: ObjectManifest) async throws {
         try await run { try $0.createUpload(jurisdiction, template: template) }
     }

@@ -7,6 +7,8 @@ public enum NodeChange: Sendable {
     case commit(Jurisdiction, manifest: ObjectManifest, completing: VersionID?, inlineSegment: [UInt8]?)
     /// See ``NodeStore/commitPart(_:upload:record:)``.
     case commitPart(Jurisdiction, upload: VersionID, record: PartRecord)
+    /// See ``NodeStore/deleteVersion(_:bucket:key:version:sequence:)``.
+    case deleteVersion(Jurisdiction, bucket: String, key: String, version: VersionID, sequence: UInt64)
 }
 
 extension NodeChange {
@@ -15,6 +17,7 @@ extension NodeChange {
         switch self {
         case .commit(_, let manifest, _, _): manifest.segmentVersions
         case .commitPart(_, _, let record): [record.part.versionID]
+        case .deleteVersion: []
         }
     }
 }
@@ -23,14 +26,25 @@ extension NodeChange {
 struct GroupWrite {
     let engine: any KeyValueEngine
     private(set) var batch = WriteBatch()
-    /// The value each written record key will hold (nil: deleted). Changes read only manifests and part records
-    /// back, so segment keys and upload markers are not tracked.
+    /// The value each written record key will hold (nil: deleted). Changes read only manifests (current and
+    /// noncurrent) and part records back, so segment keys and upload markers are not tracked.
     private var written: [[UInt8]: [UInt8]?] = [:]
 
     init(engine: any KeyValueEngine) { self.engine = engine }
 
     private static func isRecord(_ key: [UInt8]) -> Bool {
-        key.first == NodeKeys.manifestTag || key.first == NodeKeys.partTag
+        key.first == NodeKeys.manifestTag || key.first == NodeKeys.partTag || key.first == NodeKeys.noncurrentTag
+    }
+
+    /// Records of `[start, end)` as they are once the group's writes so far are applied, in key order.
+    func scan(from start: [UInt8], to end: [UInt8]) throws -> [KeyValue] {
+        var merged = [[UInt8]: [UInt8]]()
+        for pair in try engine.scan(from: start, to: end, limit: .max) { merged[pair.key] = pair.value }
+        for (key, value) in written
+        where !key.lexicographicallyPrecedes(start) && key.lexicographicallyPrecedes(end) {
+            merged[key] = value
+        }
+        return merged.map { KeyValue(key: $0.key, value: $0.value) }.sorted { $0.key.lexicographicallyPrecedes($1.key) }
     }
 
     /// The value `key` (a manifest or part record key) holds once the group's writes so far are applied.

@@ -9,6 +9,9 @@ import ObjectModel
 /// - `f` version(16)                   → empty: the version has a segment file (``SegmentFiles``)
 /// - `p` bucket `\0` key `\0` upload(16) → a multipart upload: its template manifest (metadata, upload id)
 /// - `q` upload(16) part(u32 BE)       → ``PartRecord`` of an uploaded part
+/// - `v` bucket `\0` key* `\0\1` ~sequence(u64 BE) version(16) → ``ObjectManifest`` of a noncurrent version (a
+///   versioned bucket's older versions and delete markers). key* is the key with each NUL byte written `\0\xFF`, so
+///   a key's versions are a contiguous run, keys sort in byte order, and each key's versions newest first.
 enum NodeKeys {
     static let stamp: [UInt8] = Array("\0stamp".utf8)
     static let manifestTag: UInt8 = 0x6D  // "m"
@@ -17,6 +20,7 @@ enum NodeKeys {
     static let multipartTag: UInt8 = 0x70 // "p"
     static let partTag: UInt8 = 0x71      // "q"
     static let segmentFileTag: UInt8 = 0x66 // "f"
+    static let noncurrentTag: UInt8 = 0x76 // "v"
 
     static func segmentFile(version: VersionID) -> [UInt8] { [segmentFileTag] + version.bytes }
 
@@ -77,4 +81,36 @@ enum NodeKeys {
     }
 
     static func upload(version: VersionID) -> [UInt8] { [uploadTag] + version.bytes }
+
+    /// First key of a bucket's noncurrent versions.
+    static func noncurrentBucket(_ bucket: String) -> [UInt8] { [noncurrentTag] + Array(bucket.utf8) + [0] }
+
+    /// `key` written for the noncurrent space: every NUL byte as `\0\xFF` (order-preserving, and no escaped key is a
+    /// prefix of another's run once the `\0\1` terminator follows).
+    static func escaped(_ key: some Collection<UInt8>) -> [UInt8] {
+        var out = [UInt8]()
+        out.reserveCapacity(key.count + 2)
+        for byte in key {
+            out.append(byte)
+            if byte == 0 { out.append(0xFF) }
+        }
+        return out
+    }
+
+    /// The run of `key`'s noncurrent versions: `[start, end)`.
+    static func noncurrentRange(bucket: String, key: String) -> ([UInt8], [UInt8]) {
+        let start = noncurrentBucket(bucket) + escaped(key.utf8) + [0, 1]
+        return (start, start + [UInt8](repeating: 0xFF, count: 25))
+    }
+
+    /// The record of one noncurrent version.
+    static func noncurrent(bucket: String, key: String, sequence: UInt64, version: VersionID) -> [UInt8] {
+        let inverted = ~sequence
+        return noncurrentRange(bucket: bucket, key: key).0 + (0..<8).map { UInt8(truncatingIfNeeded: inverted >> (56 - 8 * $0)) }
+            + version.bytes
+    }
+
+    static func noncurrent(_ manifest: ObjectManifest) -> [UInt8] {
+        noncurrent(bucket: manifest.bucket, key: manifest.key, sequence: manifest.sequence, version: manifest.versionID)
+    }
 }

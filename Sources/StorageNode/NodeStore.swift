@@ -107,6 +107,10 @@ public final class NodeStore: Sendable {
         case .commitPart(let requested, let upload, let record):
             try check(requested)
             outcome = try stagePart(record, upload: upload, group: group, into: &batch)
+        case .deleteVersion(let requested, let bucket, let key, let version, let sequence):
+            try check(requested)
+            outcome = try stageVersionDeletion(bucket: bucket, key: key, version: version, sequence: sequence,
+                                               group: group, into: &batch)
         }
         group.add(batch)
         return outcome
@@ -122,6 +126,11 @@ public final class NodeStore: Sendable {
         if inlineSegment == nil { for version in offered { batch.delete(NodeKeys.upload(version: version)) } }
         let current = try group.value(key).map { try ObjectManifest(decoding: $0) }
         let wins = current.map { manifest.isNewer(than: $0) } ?? true
+        // Once a key was written in a versioned bucket its versions are kept, whatever a stale writer says.
+        if manifest.keepsHistory || current?.keepsHistory == true {
+            return try stageVersionedCommit(manifest, current: current, wins: wins, completing: upload,
+                                            inlineSegment: inlineSegment, group: group, into: &batch)
+        }
         let kept: Set<VersionID> = wins ? offered : Set(current!.segmentVersions)
         if let upload {
             try dropUpload(upload, bucket: manifest.bucket, key: manifest.key, keeping: kept, into: &batch)
@@ -213,6 +222,7 @@ public final class NodeStore: Sendable {
             from = last.key + [0]
         }
         batch.deleteRange(from: base, to: end)
+        try purgeNoncurrent(bucket: bucket, into: &batch)
         let uploads = NodeKeys.multipartPrefix(bucket: bucket)
         for pair in try engine.scan(from: uploads, to: prefixSuccessor(uploads), limit: .max) {
             if let template = try? ObjectManifest(decoding: pair.value) {
@@ -231,7 +241,7 @@ public final class NodeStore: Sendable {
         while true {
             let page = try engine.scan(from: from, to: end, limit: 1000)
             for pair in page {
-                // Byte 1 of an encoded manifest is its tombstone flag.
+                // Byte 1 of an encoded manifest is its tombstone flag (delete markers are tombstones too).
                 guard pair.value.count > 1, pair.value[1] == 0 else { continue }
                 objects += 1
                 storedBytes += (try? ObjectManifest(decoding: pair.value).sizeBytes) ?? 0
@@ -239,6 +249,7 @@ public final class NodeStore: Sendable {
             guard let last = page.last, page.count == 1000 else { break }
             from = last.key + [0]
         }
+        storedBytes += try noncurrentCounts().bytes
         let uploads = try engine.count(from: [NodeKeys.uploadTag], to: [NodeKeys.uploadTag + 1])
         var segments = try engine.count(from: [NodeKeys.segmentTag], to: [NodeKeys.segmentTag + 1])
         if let files {
@@ -262,7 +273,12 @@ public final class NodeStore: Sendable {
         let recordKey = upload ? NodeKeys.multipart(bucket: bucket, key: key, upload: version)
                                : NodeKeys.manifest(bucket: bucket, key: key)
         return try changeLock.withLock { _ in
-            guard let raw = try engine.get(recordKey) else { return false }
+            guard var raw = try engine.get(recordKey) else { return false }
+            var recordKey = recordKey
+            if !upload, let noncurrent = try noncurrentRecord(bucket: bucket, key: key, version: version,
+                                                              unlessCurrent: raw) {
+                (recordKey, raw) = (noncurrent.key, noncurrent.value)
+            }
             var manifest = try ObjectManifest(decoding: raw)
             guard manifest.versionID == version, !manifest.isTombstone, manifest.envelope != nil else { return false }
             switch field {
@@ -271,6 +287,25 @@ public final class NodeStore: Sendable {
                 guard manifest.sealedMetadata != nil else { return false }
                 manifest.sealedMetadata = bytes
             }
+            try engine.put(recordKey, manifest.encoded(), sync: true)
+            return true
+        }
+    }
+
+    /// See ``StorageNodeClient/replaceLock(_:bucket:key:version:lock:)``.
+    public func replaceLock(_ requested: Jurisdiction, bucket: String, key: String, version: VersionID,
+                            lock: ObjectLock) throws -> Bool {
+        try check(requested)
+        let currentKey = NodeKeys.manifest(bucket: bucket, key: key)
+        return try changeLock.withLock { _ in
+            guard let current = try engine.get(currentKey) else { return false }
+            var (recordKey, raw) = (currentKey, current)
+            if let noncurrent = try noncurrentRecord(bucket: bucket, key: key, version: version, unlessCurrent: current) {
+                (recordKey, raw) = (noncurrent.key, noncurrent.value)
+            }
+            var manifest = try ObjectManifest(decoding: raw)
+            guard manifest.versionID == version, !manifest.isTombstone else { return false }
+            manifest.lock = lock
             try engine.put(recordKey, manifest.encoded(), sync: true)
             return true
         }

@@ -34,6 +34,17 @@ public struct ObjectManifest: Sendable, Equatable {
     /// The digest of the stored ciphertext the writing gateway computed as it sent the segments
     /// (``StoredDigest``); nil for tombstones and for versions written before format 4.
     public var storedDigest: [UInt8]?
+    /// Written while the bucket's versioning was configured (Enabled or Suspended): the node keeps the version it
+    /// replaces as a noncurrent version instead of dropping it (``NodeStore``'s version rules).
+    public var keepsHistory = false
+    /// Written while versioning was Enabled: the version has its own id. False: the `null` version of S3, which a
+    /// later null version replaces.
+    public var hasVersionID = false
+    /// A tombstone that is a delete marker of a versioned bucket (listed, and removable by its version id), not the
+    /// plain tombstone of an unversioned delete.
+    public var isDeleteMarker = false
+    /// The version's object lock (S3 Object Lock): retention and legal hold.
+    public var lock = ObjectLock()
 
     public init(bucket: String, key: String, versionID: VersionID, sequence: UInt64, isTombstone: Bool = false,
                 sizeBytes: Int64 = 0, segmentSizeBytes: UInt32 = UInt32(Limits.segmentSizeBytes), etag: String = "",
@@ -81,8 +92,9 @@ public struct ObjectManifest: Sendable, Equatable {
 
 extension ObjectManifest {
     /// Format version of the encoding below (documented in `Docs/formats.md`). Version 1 had no parts list,
-    /// version 2 no envelope, version 3 no stored digests; all are still read.
-    static let formatVersion: UInt8 = 4
+    /// version 2 no envelope, version 3 no stored digests, version 4 no versioning flags nor object lock; all are still
+    /// read.
+    static let formatVersion: UInt8 = 5
 
     /// Binary encoding: version byte, tombstone byte, then fields in a fixed order.
     public func encoded() -> [UInt8] {
@@ -106,6 +118,8 @@ extension ObjectManifest {
             writer.write(UInt8(field == nil ? 0 : 1))
             if let field { writer.writeField(field) }
         }
+        writer.write(versionFlags)
+        lock.encode(into: &writer)
         return writer.bytes
     }
 
@@ -147,7 +161,93 @@ extension ObjectManifest {
             storedDigest = try reader.readField()
             guard storedDigest?.count == StoredDigest.sizeBytes else { throw FormatError("stored digest size") }
         }
+        if version >= 5 {
+            let flags = try reader.readUInt8()
+            guard flags & ~0x07 == 0 else { throw FormatError("unknown version flags \(flags)") }
+            keepsHistory = flags & 0x01 != 0
+            hasVersionID = flags & 0x02 != 0
+            isDeleteMarker = flags & 0x04 != 0
+            guard !isDeleteMarker || isTombstone else { throw FormatError("a delete marker that is no tombstone") }
+            lock = try ObjectLock(from: &reader)
+        }
         guard reader.isAtEnd else { throw FormatError("trailing bytes after manifest") }
+    }
+}
+
+extension ObjectManifest {
+    var versionFlags: UInt8 {
+        (keepsHistory ? 0x01 : 0) | (hasVersionID ? 0x02 : 0) | (isDeleteMarker ? 0x04 : 0)
+    }
+
+    /// A version S3 lists: an object or a delete marker (not the plain tombstone of an unversioned delete).
+    public var isListedVersion: Bool { !isTombstone || isDeleteMarker }
+
+    /// True when `self` comes before `other` in a listing of versions: by key bytes, then newest first.
+    public func precedesInVersionOrder(_ other: ObjectManifest) -> Bool {
+        if !key.utf8.elementsEqual(other.key.utf8) { return key.utf8.lexicographicallyPrecedes(other.key.utf8) }
+        return isNewer(than: other)
+    }
+}
+
+/// The object lock of one version (S3 Object Lock): a retention mode with its date, and a legal hold.
+public struct ObjectLock: Sendable, Equatable {
+    public enum Mode: UInt8, Sendable {
+        case governance = 1
+        case compliance = 2
+
+        public init?(name: String) {
+            switch name {
+            case "GOVERNANCE": self = .governance
+            case "COMPLIANCE": self = .compliance
+            default: return nil
+            }
+        }
+
+        public var name: String { self == .governance ? "GOVERNANCE" : "COMPLIANCE" }
+    }
+
+    /// Retention mode, with ``retainUntilMillis``; nil: no retention.
+    public var mode: Mode?
+    /// Milliseconds since 1970 until which the version is retained.
+    public var retainUntilMillis: Int64 = 0
+    public var legalHold = false
+
+    public init(mode: Mode? = nil, retainUntilMillis: Int64 = 0, legalHold: Bool = false) {
+        self.mode = mode
+        self.retainUntilMillis = retainUntilMillis
+        self.legalHold = legalHold
+    }
+
+    /// Whether the retention still holds at `nowMillis`.
+    public func isRetained(at nowMillis: Int64) -> Bool { mode != nil && retainUntilMillis > nowMillis }
+
+    /// The lock alone, as the node protocol carries it.
+    public func encoded() -> [UInt8] {
+        var writer = BinaryWriter()
+        encode(into: &writer)
+        return writer.bytes
+    }
+
+    public init(decoding bytes: [UInt8]) throws {
+        var reader = BinaryReader(bytes)
+        try self.init(from: &reader)
+        guard reader.isAtEnd else { throw FormatError("trailing bytes after an object lock") }
+    }
+
+    func encode(into writer: inout BinaryWriter) {
+        writer.write(mode?.rawValue ?? 0)
+        writer.write(mode == nil ? 0 : retainUntilMillis)
+        writer.write(UInt8(legalHold ? 1 : 0))
+    }
+
+    init(from reader: inout BinaryReader) throws {
+        let raw = try reader.readUInt8()
+        guard raw == 0 || Mode(rawValue: raw) != nil else { throw FormatError("unknown retention mode \(raw)") }
+        mode = Mode(rawValue: raw)
+        retainUntilMillis = try reader.readInt64()
+        let hold = try reader.readUInt8()
+        guard hold <= 1 else { throw FormatError("invalid legal hold \(hold)") }
+        legalHold = hold == 1
     }
 }
 

@@ -79,7 +79,7 @@ public struct NodeStatus: Sendable, Codable, Equatable {
     public var objectCount: Int
     public var uploadsInProgress: Int
     public var segmentCount: Int
-    /// The sizes of the objects whose current version this node holds (nil: not reported, an older node).
+    /// The sizes of the object versions (current and noncurrent) this node holds (nil: not reported, an older node).
     public var storedBytes: Int64?
     /// Free space on the filesystem of the node's segment files (nil: unknown).
     public var freeBytes: Int64?
@@ -162,6 +162,21 @@ public protocol StorageNodeClient: Sendable {
     /// Health and counts.
     func status() async -> NodeStatus
 
+    /// One version of a key, current or noncurrent (an object or a delete marker), or nil.
+    func version(_ jurisdiction: Jurisdiction, bucket: String, key: String, selector: VersionSelector) async throws
+        -> ObjectManifest?
+    /// A page of the versions of `bucket` whose keys start with `prefix`, from `position` on (see
+    /// ``NodeStore/listVersions(_:bucket:prefix:from:limit:)``).
+    func listVersions(_ jurisdiction: Jurisdiction, bucket: String, prefix: [UInt8], from position: VersionPosition,
+                      limit: Int) async throws -> VersionBatch
+    /// Deletes one version of a key and its bytes for good, durably; the newest older version becomes current when it
+    /// was the current one. `.superseded` when the node does not hold it.
+    func deleteVersion(_ jurisdiction: Jurisdiction, bucket: String, key: String, version: VersionID, sequence: UInt64)
+        async throws -> CommitOutcome
+    /// Sets the object lock of one version of a key (current or noncurrent), durably; returns whether the node holds it.
+    func replaceLock(_ jurisdiction: Jurisdiction, bucket: String, key: String, version: VersionID, lock: ObjectLock)
+        async throws -> Bool
+
     /// Records a multipart upload (its template manifest; the version id is the upload id).
     func createUpload(_ jurisdiction: Jurisdiction, template: ObjectManifest) async throws
     /// An upload's template, or nil.
@@ -215,6 +230,9 @@ extension StorageNodeClient {
                     done(.success(try await commit(jurisdiction, manifest: manifest, completing: upload)))
                 case .commitPart(let jurisdiction, let upload, let record):
                     done(.success(try await commitPart(jurisdiction, upload: upload, record: record)))
+                case .deleteVersion(let jurisdiction, let bucket, let key, let version, let sequence):
+                    done(.success(try await deleteVersion(jurisdiction, bucket: bucket, key: key, version: version,
+                                                          sequence: sequence)))
                 }
             } catch {
                 done(.failure(error))

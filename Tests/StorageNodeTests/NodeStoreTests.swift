@@ -246,12 +246,24 @@ final class NodeStoreTests: XCTestCase {
         var wrongSize = original
         wrongSize.storedDigest = [1, 2, 3]
         XCTAssertThrowsError(try ObjectManifest(decoding: wrongSize.encoded()))
-        // A format-3 manifest: no digest flag at the end.
+        // A format-4 manifest: no versioning flags nor object lock (11 bytes) at the end; a format-3 one, no digest
+        // flag either.
         var older = manifest("k", sequence: 7, size: 11)
         var bytes = older.encoded()
+        bytes[0] = 4
+        bytes.removeLast(11)
+        XCTAssertEqual(try ObjectManifest(decoding: bytes), older)
         bytes[0] = 3
         bytes.removeLast()
         XCTAssertEqual(try ObjectManifest(decoding: bytes), older)
+        // Format 5 carries them.
+        var versioned = manifest("k", sequence: 8, tombstone: true)
+        (versioned.keepsHistory, versioned.hasVersionID, versioned.isDeleteMarker) = (true, true, true)
+        versioned.lock = ObjectLock(mode: .governance, retainUntilMillis: 99, legalHold: true)
+        XCTAssertEqual(try ObjectManifest(decoding: versioned.encoded()), versioned)
+        var notTombstone = versioned
+        notTombstone.isTombstone = false
+        XCTAssertThrowsError(try ObjectManifest(decoding: notTombstone.encoded()), "a delete marker must be a tombstone")
         older.storedDigest = nil
         // A format-1 part record: no digest field in its part.
         let record = PartRecord(part: PartRef(number: 2, versionID: .random(), sizeBytes: 5, etag: "e",

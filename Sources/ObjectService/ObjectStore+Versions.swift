@@ -1,0 +1,323 @@
+import ObjectModel
+import StorageEngine
+import StorageNode
+
+/// What a bucket's configuration makes of the versions written into it, read from the control plane at commit time
+/// (``ObjectStore/commitObject(_:on:jurisdiction:condition:completing:inline:)`` and deletions): versioning and the
+/// default retention of object lock, set in this one place for every kind of write.
+struct BucketPolicy: Sendable {
+    var versioning: VersioningState?
+    var objectLock: BucketObjectLock?
+
+    init(_ record: BucketRecord?) {
+        versioning = record?.versioning
+        objectLock = record?.objectLock
+    }
+
+    /// Marks `manifest` as its bucket's configuration says, and gives it the default retention when its write named
+    /// none.
+    func apply(to manifest: inout ObjectManifest, nowMillis: Int64) {
+        manifest.keepsHistory = versioning != nil
+        manifest.hasVersionID = versioning == .enabled
+        if manifest.isTombstone {
+            manifest.isDeleteMarker = versioning != nil
+            manifest.lock = ObjectLock()
+        } else if manifest.lock.mode == nil, let retention = objectLock?.defaultRetention,
+                  let mode = ObjectLock.Mode(name: retention.mode) {
+            manifest.lock.mode = mode
+            manifest.lock.retainUntilMillis = nowMillis + retention.periodMillis
+        }
+    }
+}
+
+/// The names clients see for versions: `null` for S3's null version, otherwise 48 hex digits (the version's
+/// sequence, then its id), so a read by version id is one lookup on each node.
+public enum VersionName {
+    public static let null = "null"
+
+    public static func name(_ manifest: ObjectManifest) -> String {
+        guard manifest.hasVersionID else { return null }
+        let sequence = (0..<8).map { UInt8(truncatingIfNeeded: manifest.sequence >> (56 - 8 * $0)) }
+        return Hex.encode(sequence + manifest.versionID.bytes)
+    }
+
+    /// The version id a response shows for `manifest`: its name once the key was written in a versioned bucket.
+    public static func shown(_ manifest: ObjectManifest) -> String? {
+        manifest.keepsHistory ? name(manifest) : nil
+    }
+
+    /// The version a name selects; nil for a name that is not one Qantara gives out.
+    public static func selector(_ name: String) -> VersionSelector? {
+        if name == null { return .null }
+        guard name.utf8.count == 48, let bytes = Hex.decode(name), bytes.count == 24,
+              let version = VersionID(bytes: Array(bytes[8...])) else { return nil }
+        let sequence = bytes[0..<8].reduce(UInt64(0)) { $0 << 8 | UInt64($1) }
+        return .id(version, sequence: sequence)
+    }
+}
+
+/// What ListObjectVersions asks for.
+public struct VersionListRequest: Sendable {
+    public var prefix: String
+    public var delimiter: String?
+    public var keyMarker: String?
+    /// With ``keyMarker``: start after this version of that key.
+    public var versionIDMarker: String?
+    public var maxKeys: Int
+
+    public init(prefix: String = "", delimiter: String? = nil, keyMarker: String? = nil, versionIDMarker: String? = nil,
+                maxKeys: Int = 1000) {
+        self.prefix = prefix
+        self.delimiter = delimiter
+        self.keyMarker = keyMarker
+        self.versionIDMarker = versionIDMarker
+        self.maxKeys = maxKeys
+    }
+}
+
+/// One page of versions: each with whether it is the key's latest, in listing order.
+struct VersionPage: Sendable {
+    var versions: [(manifest: ObjectManifest, isLatest: Bool)] = []
+    var commonPrefixes: [String] = []
+    var isTruncated = false
+    /// Where the next page starts: the last version or common prefix returned.
+    var nextKeyMarker: String?
+    var nextVersionIDMarker: String?
+}
+
+extension ObjectStore {
+    /// One version of a key, with the replicas that hold it: the R preferred nodes first, then every node. Nil when
+    /// enough nodes answered and none holds it.
+    func version(_ jurisdiction: Jurisdiction, bucket: String, key: String, selector: VersionSelector) async throws
+        -> Located?
+    {
+        let ranking = try ranked(jurisdiction, bucket: bucket, key: key)
+        var found = [(client: any StorageNodeClient, manifest: ObjectManifest)]()
+        var reachable = 0
+        for batch in [Array(ranking.prefix(topology.replicationFactor)), Array(ranking.dropFirst(topology.replicationFactor))] {
+            let answers = await Self.gather(batch) { client in
+                try await client.version(jurisdiction, bucket: bucket, key: key, selector: selector)
+            }
+            for (client, answer) in zip(batch, answers) {
+                guard case .success(let manifest) = answer else { continue }
+                reachable += 1
+                if let manifest { found.append((client, manifest)) }
+            }
+            if found.count >= topology.replicationFactor { break }
+        }
+        // Of two `null` versions on crossed replicas, the newer is the one S3 would hold.
+        guard let chosen = found.map(\.manifest).max(by: { $1.isNewer(than: $0) }) else {
+            guard reachable >= readQuorum(ranking.count) else {
+                throw ObjectServiceError.serviceUnavailable("too few storage nodes of \(jurisdiction) answered")
+            }
+            return nil
+        }
+        return Located(manifest: chosen, replicas: found.filter { $0.manifest.versionID == chosen.versionID }.map(\.client))
+    }
+
+    /// Runs `body` on every client in parallel; the results in the clients' order.
+    static func gather<T: Sendable>(_ clients: [any StorageNodeClient],
+                                    _ body: @escaping @Sendable (any StorageNodeClient) async throws -> T) async
+        -> [Result<T, any Error>]
+    {
+        // A named struct, not a tuple: see ``CursorBatch``.
+        let collected = await withTaskGroup(of: IndexedResult<T>.self) { group in
+            for (index, client) in clients.enumerated() {
+                group.addTask {
+                    do { return IndexedResult(index: index, result: .success(try await body(client))) } catch {
+                        return IndexedResult(index: index, result: .failure(error))
+                    }
+                }
+            }
+            var all = [IndexedResult<T>]()
+            for await item in group { all.append(item) }
+            return all
+        }
+        var results = [Result<T, any Error>?](repeating: nil, count: clients.count)
+        for item in collected {
+            precondition(results.indices.contains(item.index), "result for an unknown client")
+            results[item.index] = item.result
+        }
+        return results.map { $0! }
+    }
+
+    /// Deletes one version of a key for good on every node of the jurisdiction. Every node must answer: a node
+    /// that missed the deletion would bring the version back as its newest.
+    func deleteVersion(_ jurisdiction: Jurisdiction, _ manifest: ObjectManifest, caller: [String: String]) async throws {
+        let clients = try all(jurisdiction)
+        if let down = clients.first(where: { !$0.isLikelyAvailable }) {
+            throw ObjectServiceError.serviceUnavailable("storage node \(down.nodeID) is unavailable; a version is "
+                + "deleted for good only while every node of \(jurisdiction) is online")
+        }
+        let windowKey = ConditionalWindows.key(manifest.bucket, manifest.key)
+        conditionalWindows.beginPlainWrite(windowKey)
+        defer { conditionalWindows.endPlainWrite(windowKey) }
+        let (bucket, key, version, sequence) = (manifest.bucket, manifest.key, manifest.versionID, manifest.sequence)
+        let answers = await Self.gather(clients) { client in
+            try await client.deleteVersion(jurisdiction, bucket: bucket, key: key, version: version, sequence: sequence)
+        }
+        let holders = zip(clients, answers).filter { (try? $1.get()) == .committed }.map(\.0.nodeID)
+        let failed = zip(clients, answers).filter { (try? $1.get()) == nil }.map(\.0)
+        try await recordPlacement(jurisdiction, PlacementEvent(
+            operation: .deleteVersion, bucket: bucket, key: key, version: version, nodes: holders, storedDigest: nil,
+            sizeBytes: 0, details: caller).failing(on: failed))
+        guard failed.isEmpty else {
+            throw ObjectServiceError.serviceUnavailable("deleting the version failed on storage node "
+                + failed.map(\.nodeID.rawValue).joined(separator: ", "))
+        }
+    }
+
+    /// Sets the object lock of one version on every node that holds it (each checks it holds that version).
+    func replaceLock(_ jurisdiction: Jurisdiction, _ located: Located, lock: ObjectLock) async throws {
+        let manifest = located.manifest
+        let clients = try all(jurisdiction)
+        let answers = await Self.gather(clients) { client in
+            try await client.replaceLock(jurisdiction, bucket: manifest.bucket, key: manifest.key,
+                                         version: manifest.versionID, lock: lock)
+        }
+        let replaced = answers.filter { (try? $0.get()) == true }.count
+        let failed = answers.filter { (try? $0.get()) == nil }.count
+        // A holder that missed the change would keep the old lock: every replica that was found must take it.
+        guard failed == 0 || replaced >= located.replicas.count else {
+            throw ObjectServiceError.serviceUnavailable("the object lock could not be set on every replica")
+        }
+    }
+
+    /// One page of a bucket's versions, merged from every node of the jurisdiction in listing order (keys by bytes,
+    /// each key's versions newest first; a version on several replicas appears once).
+    func listVersions(_ jurisdiction: Jurisdiction, bucket: String, _ request: VersionListRequest) async throws
+        -> VersionPage
+    {
+        guard request.maxKeys > 0 else { return VersionPage() }
+        let prefix = Array(request.prefix.utf8)
+        var start = VersionPosition(key: prefix)
+        var continuing: [UInt8]?
+        if let marker = request.keyMarker, !marker.isEmpty {
+            let markerBytes = Array(marker.utf8)
+            if let versionMarker = request.versionIDMarker, !versionMarker.isEmpty {
+                guard let selector = VersionName.selector(versionMarker) else {
+                    throw ObjectServiceError.invalidArgument("Invalid version id specified")
+                }
+                start = try await position(jurisdiction, bucket: bucket, key: marker, after: selector)
+                continuing = markerBytes
+            } else {
+                start = VersionPosition(key: markerBytes + [0])
+            }
+            if start.key.lexicographicallyPrecedes(prefix) { start = VersionPosition(key: prefix) }
+        }
+        var cursors = try all(jurisdiction).map { VersionCursor(client: $0, next: start) }
+        let delimiter = request.delimiter.flatMap { $0.isEmpty ? nil : Array($0.utf8) }
+        var page = VersionPage()
+        var latestKey: [UInt8]? = continuing
+        while true {
+            try await refill(&cursors, jurisdiction: jurisdiction, bucket: bucket, prefix: prefix)
+            guard let head = cursors.compactMap(\.head).min(by: { $0.precedesInVersionOrder($1) }) else { return page }
+            for index in cursors.indices where cursors[index].head.map({
+                $0.key.utf8.elementsEqual(head.key.utf8) && $0.versionID == head.versionID }) == true {
+                cursors[index].advance()
+            }
+            let key = Array(head.key.utf8)
+            if let delimiter, let common = commonPrefix(key, prefix: prefix, delimiter: delimiter) {
+                let next = VersionPosition(key: prefixSuccessor(common) ?? common + [0])
+                for index in cursors.indices { cursors[index].seek(to: next) }
+                guard page.versions.count + page.commonPrefixes.count < request.maxKeys else {
+                    page.isTruncated = true
+                    return page
+                }
+                let text = String(decoding: common, as: UTF8.self)
+                page.commonPrefixes.append(text)
+                (page.nextKeyMarker, page.nextVersionIDMarker) = (text, nil)
+                continue
+            }
+            guard page.versions.count + page.commonPrefixes.count < request.maxKeys else {
+                page.isTruncated = true
+                return page
+            }
+            let isLatest = latestKey != key
+            latestKey = key
+            page.versions.append((head, isLatest))
+            (page.nextKeyMarker, page.nextVersionIDMarker) = (head.key, VersionName.name(head))
+        }
+    }
+
+    /// The place just after version `selector` of `key` in the listing.
+    private func position(_ jurisdiction: Jurisdiction, bucket: String, key: String, after selector: VersionSelector)
+        async throws -> VersionPosition
+    {
+        switch selector {
+        case .id(let version, let sequence):
+            return VersionPosition(key: Array(key.utf8), after: VersionMark(sequence: sequence, version: version))
+        case .null:
+            guard let found = try await self.version(jurisdiction, bucket: bucket, key: key, selector: .null) else {
+                // The null version is gone: continue after the key.
+                return VersionPosition(key: Array(key.utf8) + [0])
+            }
+            return VersionPosition(key: Array(key.utf8), after: VersionMark(found.manifest))
+        }
+    }
+
+    /// Fetches the next batch for every cursor whose buffer is used up; drops cursors of failed nodes, and fails
+    /// when so many are gone that a version's every replica may be missing.
+    private func refill(_ cursors: inout [VersionCursor], jurisdiction: Jurisdiction, bucket: String,
+                        prefix: [UInt8]) async throws {
+        while true {
+            let needing = cursors.indices.filter { cursors[$0].needsFetch }
+            guard !needing.isEmpty else { return }
+            let answers = await Self.gather(needing.map { cursors[$0].client }) { [cursors] client in
+                let position = cursors.first { $0.client.nodeID == client.nodeID }!.next!
+                return try await client.listVersions(jurisdiction, bucket: bucket, prefix: prefix, from: position,
+                                                     limit: Limits.listBatchPerNode)
+            }
+            for (index, answer) in zip(needing, answers) {
+                switch answer {
+                case .success(let batch): cursors[index].fill(batch)
+                case .failure: cursors[index].failed = true
+                }
+            }
+            guard cursors.filter({ !$0.failed }).count >= readQuorum(cursors.count) else {
+                throw ObjectServiceError.serviceUnavailable("too few storage nodes of \(jurisdiction) answered the listing")
+            }
+            cursors.removeAll { $0.failed }
+        }
+    }
+}
+
+/// One client's result, with its position among the clients asked.
+struct IndexedResult<T: Sendable>: Sendable {
+    let index: Int
+    let result: Result<T, any Error>
+}
+
+/// A position in one node's listing of versions.
+struct VersionCursor {
+    let client: any StorageNodeClient
+    /// Where the node's next batch starts; nil once the node's listing is complete.
+    var next: VersionPosition?
+    var buffer: [ObjectManifest] = []
+    var position = 0
+    var failed = false
+
+    init(client: any StorageNodeClient, next: VersionPosition) {
+        self.client = client
+        self.next = next
+    }
+
+    var head: ObjectManifest? { position < buffer.count ? buffer[position] : nil }
+    var needsFetch: Bool { next != nil && position >= buffer.count }
+
+    mutating func fill(_ batch: VersionBatch) {
+        buffer = batch.versions
+        position = 0
+        next = batch.next
+    }
+
+    mutating func advance() { position += 1 }
+
+    /// Skips to `place`.
+    mutating func seek(to place: VersionPosition) {
+        while let head, place.follows(head) { position += 1 }
+        if position >= buffer.count, let current = next, VersionPosition.min(current, place) == current {
+            next = place
+        }
+    }
+}
