@@ -73,7 +73,8 @@ public struct AdminAPI: Sendable {
             return Self.json(200, try service.accessKeys(principal, tenant: query["tenant"]).map { Self.view($0, secret: false) })
         case ("POST", "access-keys", 1):
             let request = try decode(CreateAccessKeyBody.self, body)
-            return Self.json(201, Self.view(try await service.createAccessKey(principal, tenant: request.tenant), secret: true))
+            return Self.json(201, Self.view(try await service.createAccessKey(
+                principal, tenant: request.tenant, mayBypassGovernance: request.bypassGovernance ?? false), secret: true))
         case ("DELETE", "access-keys", 2):
             guard let tenant = query["tenant"] else {
                 throw AdminError(status: 400, code: "InvalidArgument", message: "the tenant query parameter is required")
@@ -135,7 +136,8 @@ public struct AdminAPI: Sendable {
     static func view(_ record: AccessKeyRecord, secret: Bool) -> AccessKeyView {
         AccessKeyView(accessKeyId: record.accessKeyID, tenant: record.tenant, status: record.status.rawValue,
                       created: Timestamps.iso8601(millis: record.createdMillis),
-                      secretAccessKey: secret ? record.secretAccessKey : nil)
+                      secretAccessKey: secret ? record.secretAccessKey : nil,
+                      bypassGovernance: record.mayBypassGovernance ? true : nil)
     }
 
     static func jurisdiction(_ code: String) throws -> Jurisdiction {

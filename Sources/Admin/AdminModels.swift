@@ -14,6 +14,8 @@ public struct AccessKeyView: Codable, Sendable, Equatable {
     public var status: String
     public var created: String
     public var secretAccessKey: String?
+    /// True when the key may bypass GOVERNANCE retention (absent: no).
+    public var bypassGovernance: Bool?
 }
 
 /// A storage node as the admin API shows it.
@@ -43,7 +45,12 @@ public struct CreateTenantBody: Codable, Sendable {
 
 public struct CreateAccessKeyBody: Codable, Sendable {
     public var tenant: String
-    public init(tenant: String) { self.tenant = tenant }
+    /// Give the key the right to bypass GOVERNANCE retention (`x-amz-bypass-governance-retention`).
+    public var bypassGovernance: Bool?
+    public init(tenant: String, bypassGovernance: Bool? = nil) {
+        self.tenant = tenant
+        self.bypassGovernance = bypassGovernance
+    }
 }
 
 /// One key version as `qantara key list` shows it.

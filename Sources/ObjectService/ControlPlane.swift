@@ -173,14 +173,16 @@ public final class ControlPlane: Sendable {
             throw ObjectServiceError.internalError("access key \(stored.accessKeyID) has no secret")
         }
         return AccessKeyRecord(accessKeyID: stored.accessKeyID, secretAccessKey: secret, tenant: stored.tenant,
-                               status: stored.status, createdMillis: stored.createdMillis, isRoot: false)
+                               status: stored.status, createdMillis: stored.createdMillis, isRoot: false,
+                               mayBypassGovernance: stored.mayBypassGovernance ?? false)
     }
 
     /// Stores an access key, its secret sealed (only over the given revision, when one is).
     private func store(_ record: AccessKeyRecord, ifRevision expected: Int64? = nil) async throws {
         try await write("k/\(record.accessKeyID)", StoredAccessKey(
             accessKeyID: record.accessKeyID, sealedSecret: secrets.seal(record.secretAccessKey, id: record.accessKeyID),
-            tenant: record.tenant, status: record.status, createdMillis: record.createdMillis), ifRevision: expected)
+            tenant: record.tenant, status: record.status, createdMillis: record.createdMillis,
+            mayBypassGovernance: record.mayBypassGovernance ? true : nil), ifRevision: expected)
     }
 
     /// Writes a record (unconditionally, or over the revision given: 0 only where absent) and applies it to the cache;
@@ -216,10 +218,11 @@ public final class ControlPlane: Sendable {
     }
 
     /// Creates an access key for `tenant`; the returned record holds the secret, shown once.
-    public func createAccessKey(tenant: String) async throws -> AccessKeyRecord {
+    public func createAccessKey(tenant: String, mayBypassGovernance: Bool = false) async throws -> AccessKeyRecord {
         guard cache.withLock({ $0.tenants[tenant] }) != nil else { throw ObjectServiceError.noSuchTenant(tenant) }
         let record = AccessKeyRecord(accessKeyID: Credentials.newAccessKeyID(), secretAccessKey: Credentials.newSecret(),
-                                     tenant: tenant, status: .active, createdMillis: clock.nowMillis(), isRoot: false)
+                                     tenant: tenant, status: .active, createdMillis: clock.nowMillis(), isRoot: false,
+                                     mayBypassGovernance: mayBypassGovernance)
         try await store(record)
         return record
     }

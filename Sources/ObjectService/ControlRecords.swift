@@ -20,6 +20,8 @@ public struct AccessKeyRecord: Sendable, Equatable {
     public var createdMillis: Int64
     /// True for the root key, which may also call the admin API.
     public var isRoot: Bool
+    /// May bypass GOVERNANCE retention (`x-amz-bypass-governance-retention`): given by an administrator at creation.
+    public var mayBypassGovernance = false
 }
 
 /// An access key as the control database stores it (format version 2): its secret sealed under the control key
@@ -33,6 +35,8 @@ struct StoredAccessKey: Codable {
     var tenant: String
     var status: AccessKeyRecord.Status
     var createdMillis: Int64
+    /// Absent in keys stored before object lock: false.
+    var mayBypassGovernance: Bool?
 }
 
 /// A bucket, owned by one tenant and pinned to one jurisdiction at creation.

@@ -27,9 +27,11 @@ extension ObjectService {
     }
 
     /// A new access key of `tenant`; the answer holds its secret, shown this once.
-    public func createAccessKey(_ principal: Principal, tenant: String) async throws -> AccessKeyRecord {
+    public func createAccessKey(_ principal: Principal, tenant: String, mayBypassGovernance: Bool = false) async throws
+        -> AccessKeyRecord
+    {
         try requireRoot(principal)
-        return try await control.createAccessKey(tenant: tenant)
+        return try await control.createAccessKey(tenant: tenant, mayBypassGovernance: mayBypassGovernance)
     }
 
     public func revokeAccessKey(_ principal: Principal, _ id: String, tenant: String) async throws -> AccessKeyRecord {

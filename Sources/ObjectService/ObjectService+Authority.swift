@@ -103,7 +103,8 @@ extension ObjectService {
     }
 
     /// What must hold before the key store is asked: the bucket a grant names belongs to its tenant in J; no stored
-    /// data key still needs the versions a retirement would refuse. Returns, for a retirement, the version checked
+    /// data key still needs the versions a retirement would refuse; no data a destruction would erase is under
+    /// object lock (COMPLIANCE retention or legal hold). Returns, for a retirement, the version checked
     /// (the key store retires below it only if no rotation came in between).
     func precheck(_ action: AuthorityAction, _ jurisdiction: Jurisdiction) async throws -> CheckedKeyVersion? {
         switch action {
@@ -142,6 +143,14 @@ extension ObjectService {
                     + "rewrap` first")
             }
             return CheckedKeyVersion(tenant: tenant, version: current.version)
+        case .destroyKey(let tenant):
+            // Crypto-shredding erases every version under the key: object lock's promise to regulators (COMPLIANCE
+            // retention, legal hold) binds administrators too.
+            if let locked = try await lockedData(jurisdiction, tenant: tenant) {
+                throw ObjectServiceError.preconditionFailed("object lock protects data of tenant \(tenant) in "
+                    + "\(jurisdiction): \(locked); its key cannot be destroyed until the retention ends and holds are "
+                    + "lifted")
+            }
         default:
             break
         }

@@ -12,10 +12,11 @@ extension ObjectService {
     /// destination's (decided as a read of it across a border, like a PUT's).
     public func copyObject(_ principal: Principal, from source: CopySource, to bucket: String, _ key: String,
                            metadata directive: MetadataDirective, tags: [(String, String)]? = nil,
-                           condition: WriteCondition?, checksumAlgorithm: ChecksumAlgorithm?) async throws
-        -> WrittenObject
+                           condition: WriteCondition?, checksumAlgorithm: ChecksumAlgorithm?,
+                           lock request: ObjectLockRequest? = nil) async throws -> WrittenObject
     {
         let (destination, lease) = try admitWrite(principal, bucket)
+        let objectLock = try lock(destination, request)
         let stored = try await openSource(principal, source, destination: destination, operation: .copySource)
         // Copying a named version onto its key is how a previous version is restored; the latest onto itself is not.
         if source.bucket.utf8.elementsEqual(bucket.utf8), source.key.utf8.elementsEqual(key.utf8),
@@ -45,6 +46,7 @@ extension ObjectService {
                                             gateway: principal.gateway, operation: "CopyObject",
                                             caller: principal.auditFields)
         writer.lease = lease
+        writer.lock = objectLock
         writer.placement = .copy
         writer.placementDetails["source-bucket"] = source.bucket
         writer.placementDetails["source-key"] = source.key

@@ -11,11 +11,14 @@ import StorageNode
 extension ObjectService {
     /// Starts an upload of `key`; returns its id.
     public func createUpload(_ principal: Principal, _ bucket: String, _ key: String, metadata: ObjectMetadata,
-                             checksumAlgorithm: ChecksumAlgorithm?) async throws -> String {
+                             checksumAlgorithm: ChecksumAlgorithm?, lock request: ObjectLockRequest? = nil) async throws
+        -> String
+    {
         let (record, lease) = try admitWrite(principal, bucket)
         defer { lease.release() }
         let upload = try await store.createUpload(record.jurisdiction, tenant: record.tenant, bucket: record.name,
                                                   key: key, metadata: metadata, checksumAlgorithm: checksumAlgorithm,
+                                                  lock: try lock(record, request),
                                                   gateway: principal.gateway, caller: principal.auditFields)
         return upload.description
     }

@@ -73,13 +73,16 @@ extension ObjectService {
     /// A write into another jurisdiction is allowed, but not a conditional one without a grant: its outcome would
     /// read the key (``checkConditionalWrite(_:_:_:condition:)``).
     public func putObject(_ principal: Principal, _ bucket: String, _ key: String, metadata: ObjectMetadata,
-                          condition: WriteCondition?, expectations: PayloadExpectations) async throws -> ObjectWriter {
+                          condition: WriteCondition?, expectations: PayloadExpectations,
+                          lock request: ObjectLockRequest? = nil) async throws -> ObjectWriter {
         let (record, lease) = try admitWrite(principal, bucket)
+        let objectLock = try lock(record, request)
         try await checkConditionalWrite(principal, record, key, condition: condition)
         let writer = try await store.writer(record.jurisdiction, tenant: record.tenant, bucket: record.name, key: key,
                                             metadata: metadata, condition: condition, expectations: expectations,
                                             gateway: principal.gateway, caller: principal.auditFields)
         writer.lease = lease
+        writer.lock = objectLock
         return writer
     }
 

@@ -50,7 +50,9 @@ public final class ObjectService: Sendable {
         guard key.status == .active else { throw ObjectServiceError.invalidAccessKey(parsed.accessKeyID, revoked: true) }
         let verified = try SigV4Verifier.verify(parsed, request: request, secret: key.secretAccessKey,
                                                 nowSeconds: clock.nowSeconds())
-        return (Principal(tenant: key.tenant, accessKeyID: key.accessKeyID, isRoot: key.isRoot, gateway: gateway,
+        // The root credentials may bypass GOVERNANCE retention, as AWS's root user may; other keys only when given it.
+        return (Principal(tenant: key.tenant, accessKeyID: key.accessKeyID, isRoot: key.isRoot,
+                          mayBypassGovernance: key.isRoot || key.mayBypassGovernance, gateway: gateway,
                           requestID: requestID), verified)
     }
 
@@ -94,7 +96,9 @@ public final class ObjectService: Sendable {
     /// Creates a bucket pinned to the jurisdiction `location` names (a code or a region the topology maps), or,
     /// without one, to the jurisdiction of the gateway that receives the request (as S3 creates a bucket in the
     /// region of the endpoint). Creating a bucket in J writes into J: allowed through any gateway.
-    public func createBucket(_ principal: Principal, _ name: String, location: String?) async throws -> BucketInfo {
+    public func createBucket(_ principal: Principal, _ name: String, location: String?, objectLock: Bool = false)
+        async throws -> BucketInfo
+    {
         if let reason = BucketName.problem(name) { throw ObjectServiceError.invalidBucketName(name, reason: reason) }
         let jurisdiction: Jurisdiction
         if let location, !location.isEmpty {
@@ -105,7 +109,8 @@ public final class ObjectService: Sendable {
         } else {
             jurisdiction = principal.gateway
         }
-        let record = try await control.createBucket(name, tenant: principal.tenant, jurisdiction: jurisdiction)
+        let record = try await control.createBucket(name, tenant: principal.tenant, jurisdiction: jurisdiction,
+                                                    objectLock: objectLock ? BucketObjectLock() : nil)
         logger.info("bucket created", metadata: ["bucket": "\(name)", "tenant": "\(principal.tenant)",
                                                  "jurisdiction": "\(jurisdiction)"])
         return info(record)

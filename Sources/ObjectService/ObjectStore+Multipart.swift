@@ -23,12 +23,14 @@ extension ObjectStore {
     /// (`gateway`), the upload has a key of its own, which only gateways of that jurisdiction (and the bucket's
     /// own) can use for its parts.
     func createUpload(_ jurisdiction: Jurisdiction, tenant: String, bucket: String, key: String,
-                             metadata: ObjectMetadata, checksumAlgorithm: ChecksumAlgorithm?,
+                             metadata: ObjectMetadata, checksumAlgorithm: ChecksumAlgorithm?, lock: ObjectLock = ObjectLock(),
                              gateway: Jurisdiction? = nil, caller: [String: String] = [:]) async throws -> VersionID {
         var template = ObjectManifest(bucket: bucket, key: key, versionID: .random(), sequence: clock.nextSequence(),
                                       lastModifiedMillis: clock.nowMillis())
         template.metadata = metadata
         template.checksumAlgorithm = checksumAlgorithm?.rawValue
+        // The completed object keeps the lock its upload asked for.
+        template.lock = lock
         // The upload's data key is made now: parts are encrypted with it as they arrive.
         let binding = ObjectBinding(jurisdiction: jurisdiction, tenant: tenant, bucket: bucket, key: key,
                                     version: template.versionID)

@@ -45,6 +45,8 @@ public final class ObjectWriter {
     var lease: WriteLease?
     /// How the version's placement event names the write, and who asked (an object's, not a part's).
     var placement = PlacementEvent.Operation.put
+    /// The object lock the write asked for (checked by the service); the bucket's default applies when empty.
+    var lock = ObjectLock()
     var placementDetails: [String: String] = [:]
 
     init(store: ObjectStore, jurisdiction: Jurisdiction, bucket: String, key: String, target: WriteTarget,
@@ -282,6 +284,7 @@ public final class ObjectWriter {
                                           sizeBytes: sizeBytes, etag: Hex.encode(digest),
                                           lastModifiedMillis: store.clock.nowMillis())
             manifest.metadata = metadata
+            manifest.lock = lock
             manifest.checksumAlgorithm = checksumAlgorithm?.rawValue
             manifest.checksumValue = checksumValue
             manifest.storedDigest = StoredDigest.combine([extentDigest])

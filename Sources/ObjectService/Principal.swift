@@ -17,8 +17,8 @@ public struct Principal: Sendable {
     /// granting `s3:BypassGovernanceRetention` would; only an administrator gives a key this right.
     public let mayBypassGovernance: Bool
 
-    init(tenant: String, accessKeyID: String, isRoot: Bool, gateway: Jurisdiction, requestID: String,
-         mayBypassGovernance: Bool = false) {
+    init(tenant: String, accessKeyID: String, isRoot: Bool, mayBypassGovernance: Bool = false, gateway: Jurisdiction,
+         requestID: String) {
         self.tenant = tenant
         self.accessKeyID = accessKeyID
         self.isRoot = isRoot

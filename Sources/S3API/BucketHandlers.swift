@@ -68,7 +68,9 @@ enum BucketHandlers {
             guard root.name == "CreateBucketConfiguration" else { throw S3Error.malformedXML() }
             location = root.child("LocationConstraint")?.text
         }
-        let bucket = try await call.service.createBucket(call.principal, call.bucketName, location: location)
+        let objectLock = call.request.header("x-amz-bucket-object-lock-enabled")?.lowercased() == "true"
+        let bucket = try await call.service.createBucket(call.principal, call.bucketName, location: location,
+                                                         objectLock: objectLock)
         var headers = call.headers()
         headers[.location] = "/\(bucket.name)"
         return Response(status: .ok, headers: headers)

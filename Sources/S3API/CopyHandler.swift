@@ -56,7 +56,8 @@ enum CopyHandler {
         let written = try await call.service.copyObject(call.principal, from: try source(call), to: call.bucketName, key,
                                                         metadata: directive, tags: tags,
                                                         condition: try Conditions.write(call.request),
-                                                        checksumAlgorithm: algorithm)
+                                                        checksumAlgorithm: algorithm,
+                                                        lock: try ObjectHeaders.lock(from: call.request))
         return copyResult(call, "CopyObjectResult", written)
     }
 

@@ -32,7 +32,8 @@ enum MultipartHandlers {
             algorithm = parsed
         }
         let upload = try await call.service.createUpload(call.principal, call.bucketName, key, metadata: metadata,
-                                                         checksumAlgorithm: algorithm)
+                                                         checksumAlgorithm: algorithm,
+                                                         lock: try ObjectHeaders.lock(from: call.request))
         var xml = XMLWriter()
         xml.element("InitiateMultipartUploadResult") { xml in
             xml.element("Bucket", call.bucketName)

@@ -14,7 +14,8 @@ enum PutHandler {
         let writer = try await call.service.putObject(call.principal, call.bucketName, key,
                                                       metadata: try ObjectHeaders.metadata(from: call.request),
                                                       condition: try Conditions.write(call.request),
-                                                      expectations: expectations)
+                                                      expectations: expectations,
+                                                      lock: try ObjectHeaders.lock(from: call.request))
         let written = try await call.body.upload(into: writer)
         var headers = call.headers()
         headers[.eTag] = "\"\(written.etag)\""
@@ -28,6 +29,26 @@ enum PutHandler {
 
 /// Object metadata from request headers.
 enum ObjectHeaders {
+    /// The object lock a write asks for: `x-amz-object-lock-mode`, `-retain-until-date` (ISO 8601) and
+    /// `-legal-hold` (`ON`, `OFF`); nil when it names none. The service checks the rest.
+    static func lock(from request: S3Request) throws -> ObjectLockRequest? {
+        var lock = ObjectLockRequest(mode: request.header("x-amz-object-lock-mode"))
+        if let date = request.header("x-amz-object-lock-retain-until-date") {
+            guard let seconds = Timestamps.parseISO8601(date) else {
+                throw S3Error.invalidArgument("The retain until date is not a valid ISO 8601 date")
+            }
+            lock.retainUntilMillis = seconds * 1000
+        }
+        if let hold = request.header("x-amz-object-lock-legal-hold") {
+            switch hold.uppercased() {
+            case "ON": lock.legalHold = true
+            case "OFF": lock.legalHold = false
+            default: throw S3Error.invalidArgument("Legal Hold must be either of 'ON' or 'OFF'")
+            }
+        }
+        return lock.isEmpty ? nil : lock
+    }
+
     /// `x-amz-version-id`, and object lock's headers, of a version read.
     static func addVersion(_ info: ObjectInfo, to headers: inout HTTPFields) {
         if let version = info.versionID { headers[.init("x-amz-version-id")!] = version }

@@ -28,6 +28,12 @@ public enum S3Operation: Equatable, Sendable {
     case getObjectAttributes
     case getBucketVersioning
     case putBucketVersioning
+    case getObjectLockConfiguration
+    case putObjectLockConfiguration
+    case getObjectRetention
+    case putObjectRetention
+    case getObjectLegalHold
+    case putObjectLegalHold
     /// Qantara's own: a signed location attestation of an object (`GET /bucket/key?x-qantara-attestation&nonce=N`).
     case getObjectAttestation
     /// Qantara's own: a signed bucket attestation (`GET /bucket?x-qantara-attestation&nonce=N[&keys=K1,K2]`, keys
@@ -68,6 +74,12 @@ public enum S3Operation: Equatable, Sendable {
         case .getObjectAttributes: "GetObjectAttributes"
         case .getBucketVersioning: "GetBucketVersioning"
         case .putBucketVersioning: "PutBucketVersioning"
+        case .getObjectLockConfiguration: "GetObjectLockConfiguration"
+        case .putObjectLockConfiguration: "PutObjectLockConfiguration"
+        case .getObjectRetention: "GetObjectRetention"
+        case .putObjectRetention: "PutObjectRetention"
+        case .getObjectLegalHold: "GetObjectLegalHold"
+        case .putObjectLegalHold: "PutObjectLegalHold"
         case .getObjectAttestation: "GetObjectAttestation"
         case .getBucketAttestation: "GetBucketAttestation"
         case .notImplemented: "NotImplemented"
@@ -78,19 +90,26 @@ public enum S3Operation: Equatable, Sendable {
     /// Sub-resources that select an operation Qantara does not implement.
     static let unsupportedSubresources: Set<String> = [
         "acl", "accelerate", "analytics", "cors", "encryption", "inventory", "intelligent-tiering",
-        "legal-hold", "lifecycle", "logging", "metrics", "notification", "object-lock", "ownershipControls",
-        "policy", "policyStatus", "publicAccessBlock", "replication", "requestPayment", "restore", "retention",
+        "lifecycle", "logging", "metrics", "notification", "ownershipControls",
+        "policy", "policyStatus", "publicAccessBlock", "replication", "requestPayment", "restore",
         "select", "tagging", "torrent", "website", "attributes", "session", "renameObject",
     ]
 
     /// Classifies a request.
     static func classify(method: String, bucket: String?, key: String?, queryNames: Set<String>,
                          hasCopySource: Bool) -> S3Operation {
-        if bucket != nil, key?.isEmpty ?? true, queryNames.contains("versioning") {
-            switch method {
-            case "GET": return .getBucketVersioning
-            case "PUT": return .putBucketVersioning
-            default: return .methodNotAllowed
+        if bucket != nil, key?.isEmpty ?? true {
+            for (name, get, put) in [("versioning", S3Operation.getBucketVersioning, S3Operation.putBucketVersioning),
+                                     ("object-lock", .getObjectLockConfiguration, .putObjectLockConfiguration)]
+            where queryNames.contains(name) {
+                return method == "GET" ? get : method == "PUT" ? put : .methodNotAllowed
+            }
+        }
+        if let key, !key.isEmpty, bucket != nil {
+            for (name, get, put) in [("retention", S3Operation.getObjectRetention, S3Operation.putObjectRetention),
+                                     ("legal-hold", .getObjectLegalHold, .putObjectLegalHold)]
+            where queryNames.contains(name) {
+                return method == "GET" ? get : method == "PUT" ? put : .methodNotAllowed
             }
         }
         // Object tagging and attributes are implemented; the same sub-resources on a bucket are not.

@@ -138,6 +138,12 @@ public struct S3Responder: HTTPResponder {
         case .getObjectAttributes: return try await TaggingHandlers.attributes(call)
         case .getBucketVersioning: return try await BucketHandlers.getVersioning(call)
         case .putBucketVersioning: return try await BucketHandlers.putVersioning(call)
+        case .getObjectLockConfiguration: return try await ObjectLockHandlers.getConfiguration(call)
+        case .putObjectLockConfiguration: return try await ObjectLockHandlers.putConfiguration(call)
+        case .getObjectRetention: return try await ObjectLockHandlers.getRetention(call)
+        case .putObjectRetention: return try await ObjectLockHandlers.putRetention(call)
+        case .getObjectLegalHold: return try await ObjectLockHandlers.getLegalHold(call)
+        case .putObjectLegalHold: return try await ObjectLockHandlers.putLegalHold(call)
         case .notImplemented(let what): throw S3Error.notImplemented(what)
         case .methodNotAllowed: throw S3Error.methodNotAllowed(s3.method)
         }

@@ -99,15 +99,21 @@ struct AccessKeyCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create an access key; the secret is printed once.")
         @OptionGroup var options: AdminOptions
         @Option(help: "Tenant owning the key.") var tenant: String
+        @Flag(help: ArgumentHelp("Let the key bypass GOVERNANCE retention with x-amz-bypass-governance-retention "
+            + "(COMPLIANCE retention and legal holds bind every key)."))
+        var bypassGovernance = false
 
         func run() async throws {
             let key = try await runAdmin {
-                try await options.client().call("POST", "access-keys", body: CreateAccessKeyBody(tenant: tenant),
+                try await options.client().call("POST", "access-keys",
+                                                body: CreateAccessKeyBody(tenant: tenant,
+                                                                          bypassGovernance: bypassGovernance ? true : nil),
                                                 as: AccessKeyView.self)
             }
             print("tenant:            \(key.tenant)")
             print("access key id:     \(key.accessKeyId)")
             print("secret access key: \(key.secretAccessKey ?? "")")
+            if key.bypassGovernance == true { print("bypass governance: yes") }
             print("(the secret is shown only now)")
         }
     }

@@ -10,7 +10,8 @@ from qantara import Cluster, Server
 # the log of every gateway that decided); the others (attestations, the authority's ceremonies, benchmarks, start-up)
 # read one gateway's data directory, and run against the first two.
 FEDERATED_SUITES = {"test_objects", "test_buckets", "test_listing", "test_multipart", "test_tenants", "test_auth",
-                    "test_cli", "test_batch_copy_conditions", "test_pinning", "test_sovereignty", "test_adversarial"}
+                    "test_cli", "test_batch_copy_conditions", "test_pinning", "test_sovereignty", "test_adversarial",
+                    "test_versioning"}
 
 
 def pytest_generate_tests(metafunc):
