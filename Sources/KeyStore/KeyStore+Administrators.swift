@@ -53,7 +53,8 @@ extension KeyStore {
                                          createdMillis: administrator.createdMillis)
             state.pending.removeAll { $0.expiresMillis <= now() }
             if case .approve(let id, let digest) = request.action {
-                return try approve(id, digest: digest, by: administrator, info: info, state: &state, changed: &changed)
+                return try approve(id, digest: digest, by: administrator, info: info, state: &state, changed: &changed,
+                                   lockedTenants: metadata.lockedTenants)
             }
             if request.action.needsQuorum, state.quorum > 1 {
                 let pending = KeyState.Pending(id: "r-" + Hex.encode(SecureRandom.bytes(6)), action: body,
@@ -66,7 +67,7 @@ extension KeyStore {
                                         pending: try view(pending, quorum: state.quorum))
             }
             let result = try execute(request.action, state: &state, changed: &changed, signature: proof.signature,
-                                     checkedKey: metadata.checkedKey)
+                                     checkedKey: metadata.checkedKey, lockedTenants: metadata.lockedTenants)
             return AuthorityOutcome(administrator: info, executed: request.action, result: result, pending: nil)
         }
     }
@@ -152,7 +153,7 @@ extension KeyStore {
 
     /// Counts an approval of a pending act by a distinct administrator; runs the act once a quorum agreed.
     func approve(_ id: String, digest: String, by administrator: KeyState.Administrator, info: AdministratorInfo,
-                 state: inout KeyState, changed: inout Bool) throws -> AuthorityOutcome {
+                 state: inout KeyState, changed: inout Bool, lockedTenants: [String]?) throws -> AuthorityOutcome {
         guard let index = state.pending.firstIndex(where: { $0.id == id }) else {
             throw KeyStoreError.invalidRequest("no pending request \(id) (it may have expired or run)")
         }
@@ -174,7 +175,7 @@ extension KeyStore {
         state.pending.remove(at: index)
         let action = try JSONDecoder().decode(AuthorityRequest.self, from: Data(pending.action)).action
         let result = try execute(action, state: &state, changed: &changed, signature: pending.id,
-                                 checkedKey: nil)
+                                 checkedKey: nil, lockedTenants: lockedTenants)
         return AuthorityOutcome(administrator: info, executed: action, result: result,
                                 pending: try view(pending, quorum: state.quorum))
     }
@@ -217,7 +218,7 @@ extension KeyStore {
 
     /// Does an authority action on the state (the caller persists it when `changed`).
     func execute(_ action: AuthorityAction, state: inout KeyState, changed: inout Bool, signature: String,
-                 checkedKey: CheckedKeyVersion?) throws -> AuthorityResult
+                 checkedKey: CheckedKeyVersion?, lockedTenants: [String]?) throws -> AuthorityResult
     {
         try check(action, state)
         switch action {
@@ -244,6 +245,15 @@ extension KeyStore {
             changed = true
             return .keys(try retire(&state, tenant: tenant, checked: checkedKey))
         case .destroyKey(let tenant):
+            // Object lock binds administrators: the gateway must have looked, and found nothing of the tenant locked.
+            guard let locked = lockedTenants else {
+                throw KeyStoreError.invalidRequest("a key destruction runs only through a gateway that checked object "
+                    + "lock first")
+            }
+            guard !locked.contains(tenant) else {
+                throw KeyStoreError.invalidRequest("object lock protects data of tenant \(tenant) in \(jurisdiction) "
+                    + "(COMPLIANCE retention or legal hold): its key cannot be destroyed until the locks end")
+            }
             changed = true
             destroy(&state, tenant: tenant)
             return .keys(describeKeys(state, tenant: tenant))

@@ -18,6 +18,10 @@ public struct RequestMetadata: Sendable, Equatable, Codable {
     /// data key still needs an older one. The key store retires below it only for that tenant and only while it is
     /// still the current version (a rotation in between would otherwise retire the version the check saw in use).
     public var checkedKey: CheckedKeyVersion?
+    /// For a key destruction, or an approval that may run one: the tenants of the jurisdiction whose stored data the
+    /// gateway found under object lock (COMPLIANCE retention or legal hold) just now. The key store destroys a
+    /// tenant's key only when the gateway checked (not nil) and the tenant is not among them.
+    public var lockedTenants: [String]?
 
     public init(requester: String, jurisdiction: Jurisdiction, operation: String, requestID: String,
                 grantID: String? = nil) {

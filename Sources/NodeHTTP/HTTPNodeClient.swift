@@ -117,6 +117,7 @@ public final class HTTPNodeClient: StorageNodeClient {
         case "missing-segment": return .missingSegment(node: nodeID, version: version ?? "", index: index)
         case "corrupt": return .corrupt(message)
         case "stamp-mismatch": return .stampMismatch(message)
+        case "object-locked": return .objectLocked(message)
         default: return .io(message)
         }
     }
@@ -201,12 +202,12 @@ public final class HTTPNodeClient: StorageNodeClient {
     }
 
     public func replaceSealed(_ jurisdiction: Jurisdiction, bucket: String, key: String, version: VersionID,
-                              upload: Bool, field: SealedField, bytes: [UInt8]) async throws -> Bool {
+                              sequence: UInt64?, upload: Bool, field: SealedField, bytes: [UInt8]) async throws -> Bool {
         // `envelope` is the endpoint's name from when the header was the only sealed field it replaced.
-        let reply = try await call(.POST, "envelope", [("j", jurisdiction.code), ("bucket", hex(bucket)), ("key", hex(key)),
-                                                       ("version", version.description), ("upload", upload ? "1" : "0"),
-                                                       ("field", field.rawValue)],
-                                   body: bytes)
+        var query = [("j", jurisdiction.code), ("bucket", hex(bucket)), ("key", hex(key)),
+                     ("version", version.description), ("upload", upload ? "1" : "0"), ("field", field.rawValue)]
+        if let sequence { query.append(("sequence", String(sequence))) }
+        let reply = try await call(.POST, "envelope", query, body: bytes)
         return reply.body == Array("replaced".utf8)
     }
 
@@ -232,18 +233,19 @@ public final class HTTPNodeClient: StorageNodeClient {
     }
 
     public func deleteVersion(_ jurisdiction: Jurisdiction, bucket: String, key: String, version: VersionID,
-                              sequence: UInt64) async throws -> CommitOutcome {
+                              sequence: UInt64, check: LockCheck) async throws -> CommitOutcome {
         let reply = try await call(.DELETE, "version", [("j", jurisdiction.code), ("bucket", hex(bucket)),
                                                         ("key", hex(key)), ("version", version.description),
-                                                        ("sequence", String(sequence))])
+                                                        ("sequence", String(sequence)), ("now", String(check.nowMillis)),
+                                                        ("bypass", check.bypassGovernance ? "1" : "0")])
         return reply.body == Array("committed".utf8) ? .committed : .superseded
     }
 
     public func replaceLock(_ jurisdiction: Jurisdiction, bucket: String, key: String, version: VersionID,
-                            lock: ObjectLock) async throws -> Bool {
+                            sequence: UInt64, expected: ObjectLock, lock: ObjectLock) async throws -> Bool {
         let reply = try await call(.POST, "lock", [("j", jurisdiction.code), ("bucket", hex(bucket)), ("key", hex(key)),
-                                                   ("version", version.description)],
-                                   body: lock.encoded())
+                                                   ("version", version.description), ("sequence", String(sequence))],
+                                   body: NodeWire.frame([expected.encoded(), lock.encoded()]))
         return reply.body == Array("replaced".utf8)
     }
 

@@ -124,6 +124,7 @@ public struct NodeServer: HTTPResponder {
             let replaced = try await node.replaceSealed(jurisdiction, bucket: try Self.text(query, "bucket"),
                                                         key: try Self.text(query, "key"),
                                                         version: try Self.version(query, "version"),
+                                                        sequence: query["sequence"].flatMap(UInt64.init),
                                                         upload: query["upload"] == "1", field: field,
                                                         bytes: try await Self.body(request))
             return Self.plain(.ok, replaced ? "replaced" : "unchanged")
@@ -146,19 +147,27 @@ public struct NodeServer: HTTPResponder {
                                                     prefix: try Self.hex(query, "prefix"), from: position, limit: limit)
             return Self.bytes(NodeWire.encodeVersions(batch))
         case (.delete, "version"):
+            guard let now = query["now"].flatMap(Int64.init) else {
+                throw ParameterError(message: "now: the deleting gateway's time in milliseconds is required")
+            }
             let outcome = try await node.deleteVersion(jurisdiction, bucket: try Self.text(query, "bucket"),
                                                        key: try Self.text(query, "key"),
                                                        version: try Self.version(query, "version"),
-                                                       sequence: try Self.sequence(query))
+                                                       sequence: try Self.sequence(query),
+                                                       check: LockCheck(nowMillis: now,
+                                                                        bypassGovernance: query["bypass"] == "1"))
             return Self.plain(.ok, outcome == .committed ? "committed" : "superseded")
         case (.post, "lock"):
-            let lock: ObjectLock
-            do { lock = try ObjectLock(decoding: try await Self.body(request)) } catch {
+            let locks: [ObjectLock]
+            do { locks = try NodeWire.unframe(try await Self.body(request)).map(ObjectLock.init(decoding:)) } catch {
                 throw ParameterError(message: "lock: \(error)")
             }
+            guard locks.count == 2 else { throw ParameterError(message: "lock: the expected lock, then the new one") }
             let replaced = try await node.replaceLock(jurisdiction, bucket: try Self.text(query, "bucket"),
                                                       key: try Self.text(query, "key"),
-                                                      version: try Self.version(query, "version"), lock: lock)
+                                                      version: try Self.version(query, "version"),
+                                                      sequence: try Self.sequence(query), expected: locks[0],
+                                                      lock: locks[1])
             return Self.plain(.ok, replaced ? "replaced" : "unchanged")
         case (.post, "compact"):
             try await node.compact(jurisdiction)
@@ -334,6 +343,7 @@ public struct NodeServer: HTTPResponder {
         case .missingSegment: (.notFound, "missing-segment")
         case .corrupt: (.internalServerError, "corrupt")
         case .io: (.internalServerError, "io")
+        case .objectLocked: (.forbidden, "object-locked")
         }
     }
 

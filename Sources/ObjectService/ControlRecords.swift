@@ -48,7 +48,8 @@ public struct BucketRecord: Codable, Sendable, Equatable {
     public var createdMillis: Int64
     /// S3 versioning: nil until first configured (a bucket never returns to unversioned).
     public var versioning: VersioningState?
-    /// S3 Object Lock: set only at creation (it enables versioning for good), with an optional default retention.
+    /// S3 Object Lock: set at creation (which enables versioning for good) or on a bucket whose versioning is
+    /// Enabled; never removed. With an optional default retention.
     public var objectLock: BucketObjectLock?
 
     public init(name: String, tenant: String, jurisdiction: Jurisdiction, createdMillis: Int64,

@@ -97,6 +97,7 @@ extension ObjectService {
                             do {
                                 if try await node.replaceSealed(job.jurisdiction, bucket: manifest.bucket,
                                                                 key: manifest.key, version: manifest.versionID,
+                                                                sequence: uploads ? nil : manifest.sequence,
                                                                 upload: uploads, field: .envelope,
                                                                 bytes: header.encoded()) {
                                     replaced += 1

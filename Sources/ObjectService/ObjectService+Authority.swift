@@ -59,6 +59,7 @@ extension ObjectService {
             throw error
         }
         metadata.checkedKey = try await precheck(call.action, jurisdiction)
+        metadata.lockedTenants = try await lockedTenants(call.action, jurisdiction)
         let (kind, event) = call.action.audited
         var fields = call.action.auditFields.merging(["event": event, "administrator": administrator.id,
                                                       "name": administrator.name, "requestID": requestID,
@@ -155,6 +156,20 @@ extension ObjectService {
             break
         }
         return nil
+    }
+
+    /// For an act that may destroy a key (a destruction, or an approval that may complete one): the tenants of
+    /// `jurisdiction` whose data object lock protects now, which the key store will not destroy; nil for other acts.
+    func lockedTenants(_ action: AuthorityAction, _ jurisdiction: Jurisdiction) async throws -> [String]? {
+        let tenants: [String]
+        switch action {
+        case .destroyKey(let tenant): tenants = [tenant]
+        case .approve: tenants = Set(control.allBuckets().filter { $0.jurisdiction == jurisdiction }.map(\.tenant)).sorted()
+        default: return nil
+        }
+        var locked = [String]()
+        for tenant in tenants where try await lockedData(jurisdiction, tenant: tenant) != nil { locked.append(tenant) }
+        return locked
     }
 
     /// What the gateway does once an action ran: forget cached keys a rotation, retirement or destruction changed;

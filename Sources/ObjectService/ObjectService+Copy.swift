@@ -16,7 +16,7 @@ extension ObjectService {
                            lock request: ObjectLockRequest? = nil) async throws -> WrittenObject
     {
         let (destination, lease) = try admitWrite(principal, bucket)
-        let objectLock = try lock(destination, request)
+        let objectLock = try lock(destination, request, principal: principal)
         let stored = try await openSource(principal, source, destination: destination, operation: .copySource)
         // Copying a named version onto its key is how a previous version is restored; the latest onto itself is not.
         if source.bucket.utf8.elementsEqual(bucket.utf8), source.key.utf8.elementsEqual(key.utf8),
@@ -89,7 +89,7 @@ extension ObjectService {
         let crossing = try await gate.checkRead(principal, record, operation, key: source.key)
         let stored: StoredObject
         if let versionID = source.versionID {
-            let found = try await findVersion(record, source.key, versionID, crossing: crossing)
+            let found = try await findVersion(record, source.key, versionID, crossing: crossing, markers: true)
             if found.manifest.isTombstone {
                 // S3 answers a copy from a delete marker as a bad request.
                 throw ObjectServiceError.invalidRequest("The source of a copy request may not specifically refer to "

@@ -18,7 +18,7 @@ extension ObjectService {
         defer { lease.release() }
         let upload = try await store.createUpload(record.jurisdiction, tenant: record.tenant, bucket: record.name,
                                                   key: key, metadata: metadata, checksumAlgorithm: checksumAlgorithm,
-                                                  lock: try lock(record, request),
+                                                  lock: try lock(record, request, principal: principal),
                                                   gateway: principal.gateway, caller: principal.auditFields)
         return upload.description
     }

@@ -31,8 +31,14 @@ extension ObjectService {
     /// The object lock of a new version: what its write asked for, checked (the bucket must have object lock, a mode
     /// comes with a future date); the bucket's default retention applies at commit when the write names none
     /// (``BucketPolicy``).
-    func lock(_ record: BucketRecord, _ request: ObjectLockRequest?) throws -> ObjectLock {
+    func lock(_ record: BucketRecord, _ request: ObjectLockRequest?, principal: Principal) throws -> ObjectLock {
         guard let request, !request.isEmpty else { return ObjectLock() }
+        // A lock binds J's administrators (it can stop a key destruction): only J's gateways set one. A write from
+        // elsewhere still gets the bucket's default retention, which J configured.
+        guard principal.gateway == record.jurisdiction else {
+            throw ObjectServiceError.managedElsewhere(bucket: record.name, jurisdiction: record.jurisdiction,
+                                                      gateway: principal.gateway)
+        }
         guard record.objectLock != nil else {
             throw ObjectServiceError.invalidRequest("Bucket is missing Object Lock Configuration")
         }
@@ -110,10 +116,7 @@ extension ObjectService {
         async throws -> RetentionView
     {
         let (record, found) = try await lockedVersion(principal, bucket, key, versionID, "GetObjectRetention")
-        guard let mode = found.manifest.lock.mode else {
-            throw ObjectServiceError.noObjectLockConfiguration("The specified object does not have a ObjectLock "
-                + "configuration")
-        }
+        guard let mode = found.manifest.lock.mode else { throw ObjectServiceError.noObjectRetention }
         _ = record
         return RetentionView(mode: mode.name, retainUntilMillis: found.manifest.lock.retainUntilMillis)
     }
@@ -174,7 +177,7 @@ extension ObjectService {
         }
         let found: ObjectStore.Located
         if let versionID {
-            found = try await findVersion(record, key, versionID, crossing: nil)
+            found = try await findVersion(record, key, versionID, crossing: nil, everyNode: true)
         } else {
             guard let newest = try await store.newest(record.jurisdiction, bucket: record.name, key: key),
                   newest.manifest.isListedVersion else {
@@ -199,10 +202,19 @@ extension ObjectService {
         await store.keyLocks.lock(lockKey)
         do {
             let (record, found) = try await lockedVersion(principal, bucket, key, versionID, operation)
-            var lock = found.manifest.lock
-            try change(&lock)
-            try await store.replaceLock(record.jurisdiction, found, lock: lock)
+            let changed = try await store.changeLock(record.jurisdiction, found.manifest) { strongest in
+                var lock = strongest
+                try change(&lock)
+                return lock
+            }
             await store.keyLocks.unlock(lockKey)
+            // A regulator reads every lock change in J's log, as it reads every placement.
+            let lock = changed.lock
+            try await audit.record(record.jurisdiction, kind: "object-lock", fields: principal.auditFields.merging([
+                "operation": operation, "bucket": record.name, "key": key, "version": VersionName.name(found.manifest),
+                "mode": lock.mode?.name ?? "none",
+                "retainUntil": lock.mode == nil ? "" : Timestamps.iso8601(millis: lock.retainUntilMillis),
+                "legalHold": lock.legalHold ? "ON" : "OFF"]) { $1 })
             logger.info("object lock changed", metadata: [
                 "bucket": "\(bucket)", "version": "\(VersionName.name(found.manifest))", "operation": "\(operation)"])
             return VersionName.shown(found.manifest)
@@ -221,8 +233,9 @@ extension ObjectService {
         where record.jurisdiction == jurisdiction && record.tenant == tenant && record.objectLock != nil {
             var marker: (key: String, version: String?)?
             while true {
+                // Every node must answer: a version held by fewer than R nodes must not be missed.
                 let page = try await store.listVersions(jurisdiction, bucket: record.name, VersionListRequest(
-                    keyMarker: marker?.key, versionIDMarker: marker?.version, maxKeys: 1000))
+                    keyMarker: marker?.key, versionIDMarker: marker?.version, maxKeys: 1000), everyNode: true)
                 for entry in page.versions {
                     let lock = entry.manifest.lock
                     if lock.legalHold || (lock.mode == .compliance && lock.isRetained(at: now)) {

@@ -76,7 +76,7 @@ extension ObjectService {
                           condition: WriteCondition?, expectations: PayloadExpectations,
                           lock request: ObjectLockRequest? = nil) async throws -> ObjectWriter {
         let (record, lease) = try admitWrite(principal, bucket)
-        let objectLock = try lock(record, request)
+        let objectLock = try lock(record, request, principal: principal)
         try await checkConditionalWrite(principal, record, key, condition: condition)
         let writer = try await store.writer(record.jurisdiction, tenant: record.tenant, bucket: record.name, key: key,
                                             metadata: metadata, condition: condition, expectations: expectations,

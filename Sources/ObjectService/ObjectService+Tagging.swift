@@ -43,9 +43,6 @@ extension ObjectService {
         let found: ObjectStore.Located
         if let versionID {
             found = try await findVersion(record, key, versionID, crossing: nil)
-            if found.manifest.isTombstone {
-                throw ObjectServiceError.deleteMarker(bucket: record.name, key: key, version: versionID, byVersion: true)
-            }
         } else {
             guard let latest = try await store.locate(record.jurisdiction, bucket: record.name, key: key) else {
                 throw ObjectServiceError.noSuchKey(bucket: record.name, key: key)
@@ -69,7 +66,8 @@ extension ObjectService {
         for replica in found.replicas {
             do {
                 if try await replica.replaceSealed(record.jurisdiction, bucket: record.name, key: key,
-                                                   version: manifest.versionID, upload: false, field: .metadata,
+                                                   version: manifest.versionID, sequence: manifest.sequence,
+                                                   upload: false, field: .metadata,
                                                    bytes: sealed) {
                     replaced += 1
                 }

@@ -73,26 +73,29 @@ extension ObjectService {
         let record = try resolve(principal, bucket)
         let crossing = try await gate.checkRead(principal, record, operation, key: key)
         let found = try await findVersion(record, key, versionID, crossing: crossing)
-        if found.manifest.isTombstone {
-            throw ObjectServiceError.deleteMarker(bucket: record.name, key: key, version: versionID, byVersion: true)
-        }
         let stored = try await open(record, found, operation: operation, crossing: crossing, principal: principal)
         try conditions.check(etag: stored.info.etag, lastModifiedMillis: stored.info.lastModifiedMillis,
                              copySource: false)
         return stored
     }
 
-    /// The version `versionID` of `key` (an object or a delete marker): `InvalidArgument` for a name Qantara never
-    /// gives out, `NoSuchVersion` when no node holds it.
-    func findVersion(_ record: BucketRecord, _ key: String, _ versionID: String,
-                     crossing: SovereigntyGate.Crossing?) async throws -> ObjectStore.Located {
+    /// The version `versionID` of `key`: `InvalidArgument` for a name Qantara never gives out, `NoSuchVersion` when
+    /// no node holds it. A delete marker answers `MethodNotAllowed` at home (with `markers`, it is returned); across
+    /// a border it answers like a missing version, as a delete marker of the latest does. With `everyNode`, every
+    /// node is asked and must answer (a permanent deletion, a lock decision).
+    func findVersion(_ record: BucketRecord, _ key: String, _ versionID: String, crossing: SovereigntyGate.Crossing?,
+                     markers: Bool = false, everyNode: Bool = false) async throws -> ObjectStore.Located {
         guard let selector = VersionName.selector(versionID) else {
             throw ObjectServiceError.invalidArgument("Invalid version id specified")
         }
-        guard let found = try await store.version(record.jurisdiction, bucket: record.name, key: key, selector: selector)
-        else {
+        let found = try await store.version(record.jurisdiction, bucket: record.name, key: key, selector: selector,
+                                            everyNode: everyNode)
+        guard let found, !(found.manifest.isTombstone && crossing != nil) else {
             if let crossing { try await gate.chargeMiss(crossing) }
             throw ObjectServiceError.noSuchVersion(bucket: record.name, key: key, version: versionID)
+        }
+        if found.manifest.isTombstone, !markers {
+            throw ObjectServiceError.deleteMarker(bucket: record.name, key: key, version: versionID, byVersion: true)
         }
         return found
     }
@@ -116,11 +119,17 @@ extension ObjectService {
         defer { lease.release() }
         try await gate.checkManagement(principal, record, "DeleteObjectVersion")
         let found: ObjectStore.Located
-        do { found = try await findVersion(record, key, versionID, crossing: nil) } catch ObjectServiceError.noSuchVersion {
+        do {
+            // Every node is asked: the lock decided on is the strongest any replica holds.
+            found = try await findVersion(record, key, versionID, crossing: nil, markers: true, everyNode: true)
+        } catch ObjectServiceError.noSuchVersion {
             return DeleteOutcome(versionID: versionID)
         }
         try checkDeletable(principal, found.manifest, bypassGovernance: bypassGovernance)
-        try await store.deleteVersion(record.jurisdiction, found.manifest, caller: principal.auditFields)
+        // The nodes apply the same rule again under their commit locks: a lock set since is not deleted past.
+        let check = LockCheck(nowMillis: clock.nowMillis(),
+                              bypassGovernance: bypassGovernance && principal.mayBypassGovernance)
+        try await store.deleteVersion(record.jurisdiction, found.manifest, check: check, caller: principal.auditFields)
         return DeleteOutcome(versionID: versionID, deleteMarker: found.manifest.isDeleteMarker)
     }
 

@@ -129,7 +129,8 @@ public final class ObjectService: Sendable {
         guard await writes.close(name) else { throw ObjectServiceError.operationAborted(name) }
         defer { writes.reopen(name) }
         // Every version and delete marker counts, as in S3 (an unversioned bucket lists its objects as versions).
-        let page = try await store.listVersions(record.jurisdiction, bucket: name, VersionListRequest(maxKeys: 1))
+        let page = try await store.listVersions(record.jurisdiction, bucket: name, VersionListRequest(maxKeys: 1),
+                                                everyNode: true)
         guard page.versions.isEmpty else { throw ObjectServiceError.bucketNotEmpty(name) }
         // Another gateway may have deleted it and someone made it again: purge only the bucket this one knows.
         try await control.confirmBucket(name)

@@ -65,8 +65,10 @@ public enum ObjectServiceError: Error, Sendable, Equatable {
     case invalidBucketState(String)
     /// A version that object lock protects (retention or legal hold).
     case objectLocked(String)
-    /// The bucket has no object lock configuration, or the version no retention or legal hold.
+    /// The bucket has no object lock configuration.
     case noObjectLockConfiguration(String)
+    /// The version has no retention (GetObjectRetention).
+    case noObjectRetention
 }
 
 extension ObjectServiceError {

@@ -86,15 +86,17 @@ struct VersionPage: Sendable {
 }
 
 extension ObjectStore {
-    /// One version of a key, with the replicas that hold it: the R preferred nodes first, then every node. Nil when
-    /// enough nodes answered and none holds it.
-    func version(_ jurisdiction: Jurisdiction, bucket: String, key: String, selector: VersionSelector) async throws
-        -> Located?
-    {
+    /// One version of a key, with the replicas that hold it: the R preferred nodes first, then every node (with
+    /// `everyNode`, every node at once, and each must answer). Nil when enough nodes answered and none holds it. Its
+    /// object lock is the strongest any replica holds (a replica that missed a lock change never weakens it).
+    func version(_ jurisdiction: Jurisdiction, bucket: String, key: String, selector: VersionSelector,
+                 everyNode: Bool = false) async throws -> Located? {
         let ranking = try ranked(jurisdiction, bucket: bucket, key: key)
         var found = [(client: any StorageNodeClient, manifest: ObjectManifest)]()
         var reachable = 0
-        for batch in [Array(ranking.prefix(topology.replicationFactor)), Array(ranking.dropFirst(topology.replicationFactor))] {
+        let batches = everyNode ? [ranking]
+            : [Array(ranking.prefix(topology.replicationFactor)), Array(ranking.dropFirst(topology.replicationFactor))]
+        for batch in batches {
             let answers = await Self.gather(batch) { client in
                 try await client.version(jurisdiction, bucket: bucket, key: key, selector: selector)
             }
@@ -105,14 +107,33 @@ extension ObjectStore {
             }
             if found.count >= topology.replicationFactor { break }
         }
+        if everyNode, reachable < ranking.count {
+            throw ObjectServiceError.serviceUnavailable("a storage node of \(jurisdiction) did not answer; this needs "
+                + "every node online")
+        }
         // Of two `null` versions on crossed replicas, the newer is the one S3 would hold.
-        guard let chosen = found.map(\.manifest).max(by: { $1.isNewer(than: $0) }) else {
+        guard var chosen = found.map(\.manifest).max(by: { $1.isNewer(than: $0) }) else {
             guard reachable >= readQuorum(ranking.count) else {
                 throw ObjectServiceError.serviceUnavailable("too few storage nodes of \(jurisdiction) answered")
             }
             return nil
         }
-        return Located(manifest: chosen, replicas: found.filter { $0.manifest.versionID == chosen.versionID }.map(\.client))
+        let holders = found.filter { $0.manifest.versionID == chosen.versionID }
+        chosen.lock = Self.strongest(holders.map(\.manifest.lock))
+        return Located(manifest: chosen, replicas: holders.map(\.client))
+    }
+
+    /// The strongest of several replicas' locks of one version: a legal hold if any holds one, the latest date, and
+    /// COMPLIANCE over GOVERNANCE.
+    static func strongest(_ locks: [ObjectLock]) -> ObjectLock {
+        var result = ObjectLock()
+        for lock in locks {
+            result.legalHold = result.legalHold || lock.legalHold
+            guard let mode = lock.mode else { continue }
+            if result.mode != .compliance { result.mode = mode == .compliance ? .compliance : (result.mode ?? mode) }
+            result.retainUntilMillis = max(result.retainUntilMillis, lock.retainUntilMillis)
+        }
+        return result
     }
 
     /// Runs `body` on every client in parallel; the results in the clients' order.
@@ -143,7 +164,8 @@ extension ObjectStore {
 
     /// Deletes one version of a key for good on every node of the jurisdiction. Every node must answer: a node
     /// that missed the deletion would bring the version back as its newest.
-    func deleteVersion(_ jurisdiction: Jurisdiction, _ manifest: ObjectManifest, caller: [String: String]) async throws {
+    func deleteVersion(_ jurisdiction: Jurisdiction, _ manifest: ObjectManifest, check: LockCheck,
+                       caller: [String: String]) async throws {
         let clients = try all(jurisdiction)
         if let down = clients.first(where: { !$0.isLikelyAvailable }) {
             throw ObjectServiceError.serviceUnavailable("storage node \(down.nodeID) is unavailable; a version is "
@@ -154,7 +176,11 @@ extension ObjectStore {
         defer { conditionalWindows.endPlainWrite(windowKey) }
         let (bucket, key, version, sequence) = (manifest.bucket, manifest.key, manifest.versionID, manifest.sequence)
         let answers = await Self.gather(clients) { client in
-            try await client.deleteVersion(jurisdiction, bucket: bucket, key: key, version: version, sequence: sequence)
+            try await client.deleteVersion(jurisdiction, bucket: bucket, key: key, version: version, sequence: sequence,
+                                           check: check)
+        }
+        for case .failure(NodeError.objectLocked(let reason)) in answers {
+            throw ObjectServiceError.objectLocked("Access Denied because object protected by object lock: \(reason)")
         }
         let holders = zip(clients, answers).filter { (try? $1.get()) == .committed }.map(\.0.nodeID)
         let failed = zip(clients, answers).filter { (try? $1.get()) == nil }.map(\.0)
@@ -167,33 +193,63 @@ extension ObjectStore {
         }
     }
 
-    /// Sets the object lock of one version on every node that holds it (each checks it holds that version).
-    func replaceLock(_ jurisdiction: Jurisdiction, _ located: Located, lock: ObjectLock) async throws {
-        let manifest = located.manifest
+    /// Changes the object lock of one version on every node that holds it: each node's lock is read, `change` turns
+    /// the strongest of them into the new lock, and each node swaps its own for it only if it is unchanged (its
+    /// compare, under its commit lock). Every node of the jurisdiction must answer, so no replica keeps an old lock;
+    /// a change that crossed another answers `ConditionalRequestConflict`. Returns the version as it was.
+    func changeLock(_ jurisdiction: Jurisdiction, _ manifest: ObjectManifest,
+                    _ change: (ObjectLock) throws -> ObjectLock) async throws -> ObjectManifest {
         let clients = try all(jurisdiction)
-        let answers = await Self.gather(clients) { client in
-            try await client.replaceLock(jurisdiction, bucket: manifest.bucket, key: manifest.key,
-                                         version: manifest.versionID, lock: lock)
+        if let down = clients.first(where: { !$0.isLikelyAvailable }) {
+            throw ObjectServiceError.serviceUnavailable("storage node \(down.nodeID) is unavailable; an object lock is "
+                + "changed only while every node of \(jurisdiction) is online")
         }
-        let replaced = answers.filter { (try? $0.get()) == true }.count
-        let failed = answers.filter { (try? $0.get()) == nil }.count
-        // A holder that missed the change would keep the old lock: every replica that was found must take it.
-        guard failed == 0 || replaced >= located.replicas.count else {
-            throw ObjectServiceError.serviceUnavailable("the object lock could not be set on every replica")
+        let (bucket, key, version, sequence) = (manifest.bucket, manifest.key, manifest.versionID, manifest.sequence)
+        let read = await Self.gather(clients) { client in
+            try await client.version(jurisdiction, bucket: bucket, key: key, selector: .id(version, sequence: sequence))
         }
+        var holders = [(client: any StorageNodeClient, lock: ObjectLock)]()
+        for (client, answer) in zip(clients, read) {
+            guard case .success(let found) = answer else {
+                throw ObjectServiceError.serviceUnavailable("storage node \(client.nodeID) did not answer")
+            }
+            if let found, !found.isTombstone { holders.append((client, found.lock)) }
+        }
+        guard !holders.isEmpty else {
+            throw ObjectServiceError.noSuchVersion(bucket: bucket, key: key, version: VersionName.name(manifest))
+        }
+        let lock = try change(Self.strongest(holders.map(\.lock)))
+        let swapped = await Self.gather(holders.map(\.client)) { [holders] client in
+            let expected = holders.first { $0.client.nodeID == client.nodeID }!.lock
+            return try await client.replaceLock(jurisdiction, bucket: bucket, key: key, version: version,
+                                                sequence: sequence, expected: expected, lock: lock)
+        }
+        for (holder, answer) in zip(holders, swapped) {
+            switch answer {
+            case .failure: throw ObjectServiceError.serviceUnavailable("storage node \(holder.client.nodeID) failed "
+                + "while the object lock changed; retry")
+            case .success(false): throw ObjectServiceError.conditionalRequestConflict
+            case .success(true): break
+            }
+        }
+        var changed = manifest
+        changed.lock = lock
+        return changed
     }
 
     /// One page of a bucket's versions, merged from every node of the jurisdiction in listing order (keys by bytes,
     /// each key's versions newest first; a version on several replicas appears once).
-    func listVersions(_ jurisdiction: Jurisdiction, bucket: String, _ request: VersionListRequest) async throws
-        -> VersionPage
+    func listVersions(_ jurisdiction: Jurisdiction, bucket: String, _ request: VersionListRequest,
+                      everyNode: Bool = false) async throws -> VersionPage
     {
         guard request.maxKeys > 0 else { return VersionPage() }
         let prefix = Array(request.prefix.utf8)
         var start = VersionPosition(key: prefix)
         var continuing: [UInt8]?
+        var markerKey: [UInt8]?
         if let marker = request.keyMarker, !marker.isEmpty {
             let markerBytes = Array(marker.utf8)
+            markerKey = markerBytes
             if let versionMarker = request.versionIDMarker, !versionMarker.isEmpty {
                 guard let selector = VersionName.selector(versionMarker) else {
                     throw ObjectServiceError.invalidArgument("Invalid version id specified")
@@ -210,7 +266,7 @@ extension ObjectStore {
         var page = VersionPage()
         var latestKey: [UInt8]? = continuing
         while true {
-            try await refill(&cursors, jurisdiction: jurisdiction, bucket: bucket, prefix: prefix)
+            try await refill(&cursors, jurisdiction: jurisdiction, bucket: bucket, prefix: prefix, everyNode: everyNode)
             guard let head = cursors.compactMap(\.head).min(by: { $0.precedesInVersionOrder($1) }) else { return page }
             for index in cursors.indices where cursors[index].head.map({
                 $0.key.utf8.elementsEqual(head.key.utf8) && $0.versionID == head.versionID }) == true {
@@ -220,6 +276,8 @@ extension ObjectStore {
             if let delimiter, let common = commonPrefix(key, prefix: prefix, delimiter: delimiter) {
                 let next = VersionPosition(key: prefixSuccessor(common) ?? common + [0])
                 for index in cursors.indices { cursors[index].seek(to: next) }
+                // A common prefix at or before the key-marker was on an earlier page.
+                if let marker = markerKey, !marker.lexicographicallyPrecedes(common) { continue }
                 guard page.versions.count + page.commonPrefixes.count < request.maxKeys else {
                     page.isTruncated = true
                     return page
@@ -259,7 +317,7 @@ extension ObjectStore {
     /// Fetches the next batch for every cursor whose buffer is used up; drops cursors of failed nodes, and fails
     /// when so many are gone that a version's every replica may be missing.
     private func refill(_ cursors: inout [VersionCursor], jurisdiction: Jurisdiction, bucket: String,
-                        prefix: [UInt8]) async throws {
+                        prefix: [UInt8], everyNode: Bool) async throws {
         while true {
             let needing = cursors.indices.filter { cursors[$0].needsFetch }
             guard !needing.isEmpty else { return }
@@ -274,7 +332,7 @@ extension ObjectStore {
                 case .failure: cursors[index].failed = true
                 }
             }
-            guard cursors.filter({ !$0.failed }).count >= readQuorum(cursors.count) else {
+            guard cursors.filter({ !$0.failed }).count >= (everyNode ? cursors.count : readQuorum(cursors.count)) else {
                 throw ObjectServiceError.serviceUnavailable("too few storage nodes of \(jurisdiction) answered the listing")
             }
             cursors.removeAll { $0.failed }

@@ -18,8 +18,15 @@ enum CopyHandler {
         var versionID: String?
         if let question = raw.firstIndex(of: "?") {
             text = String(raw[..<question])
-            let query = raw[raw.index(after: question)...]
-            if query.hasPrefix("versionId=") { versionID = String(query.dropFirst("versionId=".count)) }
+            // `versionId` among the source's query parameters, percent-decoded; a source naming another parameter
+            // is refused rather than copied from the latest version.
+            for parameter in raw[raw.index(after: question)...].split(separator: "&") {
+                let pair = parameter.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+                guard pair.count == 2, pair[0] == "versionId", let value = URIEncoding.decodeString(String(pair[1])) else {
+                    throw S3Error.invalidArgument("Invalid copy source: only versionId may follow the key")
+                }
+                versionID = value
+            }
         }
         guard let decoded = URIEncoding.decodeString(text.hasPrefix("/") ? String(text.dropFirst()) : text),
               let slash = decoded.firstIndex(of: "/") else {

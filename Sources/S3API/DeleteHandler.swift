@@ -53,7 +53,12 @@ enum DeleteHandler {
                 let outcome = try await delete(call, entry.key, version: entry.version)
                 results.append((entry.key, entry.version, outcome, nil))
             } catch {
-                results.append((entry.key, entry.version, nil, S3Error(error)))
+                var failure = S3Error(error)
+                // A version id Qantara never gave out names no version: per entry, S3 answers NoSuchVersion.
+                if let version = entry.version, VersionName.selector(version) == nil, failure.code == "InvalidArgument" {
+                    failure = S3Error("NoSuchVersion", "The specified version does not exist.", status: .notFound)
+                }
+                results.append((entry.key, entry.version, nil, failure))
             }
         }
         xml.element("DeleteResult") { xml in

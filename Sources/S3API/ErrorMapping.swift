@@ -128,6 +128,9 @@ extension S3Error {
         case .objectLocked(let message): return .accessDenied(message)
         case .noObjectLockConfiguration(let message):
             return S3Error("ObjectLockConfigurationNotFoundError", message, status: .notFound)
+        case .noObjectRetention:
+            return S3Error("NoSuchObjectLockConfiguration", "The specified object does not have a ObjectLock "
+                + "configuration", status: .notFound)
         }
     }
 

@@ -92,8 +92,15 @@ enum TaggingHandlers {
             guard let value = Int(text), value >= 0 else { throw S3Error.invalidArgument("Invalid part-number-marker") }
             return value
         } ?? 0
-        let info = try await call.service.object(call.principal, call.bucketName, key, operation: .headObject,
+        let info: ObjectInfo
+        if let version = call.request.query("versionId") {
+            info = try await call.service.objectVersion(call.principal, call.bucketName, key, versionID: version,
+                                                        operation: .headObject,
+                                                        conditions: Conditions.read(call.request)).info
+        } else {
+            info = try await call.service.object(call.principal, call.bucketName, key, operation: .headObject,
                                                  conditions: Conditions.read(call.request)).info
+        }
         var xml = XMLWriter()
         xml.element("GetObjectAttributesResponse") { xml in
             if asked.contains("ETag") { xml.element("ETag", info.etag) }
@@ -126,6 +133,7 @@ enum TaggingHandlers {
         }
         var response = call.xml(xml.document)
         response.headers[.lastModified] = Timestamps.httpDate(info.lastModifiedMillis / 1000)
+        if let version = info.versionID { response.headers[.init("x-amz-version-id")!] = version }
         return response
     }
 }

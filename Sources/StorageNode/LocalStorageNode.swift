@@ -250,9 +250,9 @@ public final class LocalStorageNode: StorageNodeClient {
     }
 
     public func replaceSealed(_ jurisdiction: Jurisdiction, bucket: String, key: String, version: VersionID,
-                              upload: Bool, field: SealedField, bytes: [UInt8]) async throws -> Bool {
-        try await run { try $0.replaceSealed(jurisdiction, bucket: bucket, key: key, version: version, upload: upload,
-                                             field: field, bytes: bytes) }
+                              sequence: UInt64?, upload: Bool, field: SealedField, bytes: [UInt8]) async throws -> Bool {
+        try await run { try $0.replaceSealed(jurisdiction, bucket: bucket, key: key, version: version, sequence: sequence,
+                                             upload: upload, field: field, bytes: bytes) }
     }
 
     public func compact(_ jurisdiction: Jurisdiction) async throws {
@@ -271,13 +271,17 @@ public final class LocalStorageNode: StorageNodeClient {
     }
 
     public func deleteVersion(_ jurisdiction: Jurisdiction, bucket: String, key: String, version: VersionID,
-                              sequence: UInt64) async throws -> CommitOutcome {
-        try await commit(.deleteVersion(jurisdiction, bucket: bucket, key: key, version: version, sequence: sequence))
+                              sequence: UInt64, check: LockCheck) async throws -> CommitOutcome {
+        try await commit(.deleteVersion(jurisdiction, bucket: bucket, key: key, version: version, sequence: sequence,
+                                        check: check))
     }
 
     public func replaceLock(_ jurisdiction: Jurisdiction, bucket: String, key: String, version: VersionID,
-                            lock: ObjectLock) async throws -> Bool {
-        try await run { try $0.replaceLock(jurisdiction, bucket: bucket, key: key, version: version, lock: lock) }
+                            sequence: UInt64, expected: ObjectLock, lock: ObjectLock) async throws -> Bool {
+        try await run {
+            try $0.replaceLock(jurisdiction, bucket: bucket, key: key, version: version, sequence: sequence,
+                               expected: expected, lock: lock)
+        }
     }
 
     public func createUpload(_ jurisdiction: Jurisdiction, template: ObjectManifest) async throws {

@@ -7,8 +7,8 @@ public enum NodeChange: Sendable {
     case commit(Jurisdiction, manifest: ObjectManifest, completing: VersionID?, inlineSegment: [UInt8]?)
     /// See ``NodeStore/commitPart(_:upload:record:)``.
     case commitPart(Jurisdiction, upload: VersionID, record: PartRecord)
-    /// See ``NodeStore/deleteVersion(_:bucket:key:version:sequence:)``.
-    case deleteVersion(Jurisdiction, bucket: String, key: String, version: VersionID, sequence: UInt64)
+    /// See ``StorageNodeClient/deleteVersion(_:bucket:key:version:sequence:check:)``.
+    case deleteVersion(Jurisdiction, bucket: String, key: String, version: VersionID, sequence: UInt64, check: LockCheck)
 }
 
 extension NodeChange {
@@ -36,15 +36,18 @@ struct GroupWrite {
         key.first == NodeKeys.manifestTag || key.first == NodeKeys.partTag || key.first == NodeKeys.noncurrentTag
     }
 
-    /// Records of `[start, end)` as they are once the group's writes so far are applied, in key order.
-    func scan(from start: [UInt8], to end: [UInt8]) throws -> [KeyValue] {
+    /// The first `limit` records of `[start, end)` as they are once the group's writes so far are applied, in key
+    /// order.
+    func scan(from start: [UInt8], to end: [UInt8], limit: Int = .max) throws -> [KeyValue] {
+        let pending = written.filter { !$0.key.lexicographicallyPrecedes(start) && $0.key.lexicographicallyPrecedes(end) }
+        // Enough stored records that `limit` remain after the group's deletions among them.
+        let reading = limit == .max ? .max : limit + pending.count
         var merged = [[UInt8]: [UInt8]]()
-        for pair in try engine.scan(from: start, to: end, limit: .max) { merged[pair.key] = pair.value }
-        for (key, value) in written
-        where !key.lexicographicallyPrecedes(start) && key.lexicographicallyPrecedes(end) {
-            merged[key] = value
-        }
-        return merged.map { KeyValue(key: $0.key, value: $0.value) }.sorted { $0.key.lexicographicallyPrecedes($1.key) }
+        for pair in try engine.scan(from: start, to: end, limit: reading) { merged[pair.key] = pair.value }
+        for (key, value) in pending { merged[key] = value }
+        let sorted = merged.map { KeyValue(key: $0.key, value: $0.value) }
+            .sorted { $0.key.lexicographicallyPrecedes($1.key) }
+        return Array(sorted.prefix(limit))
     }
 
     /// The value `key` (a manifest or part record key) holds once the group's writes so far are applied.

@@ -9,9 +9,10 @@ import ObjectModel
 /// - `f` version(16)                   → empty: the version has a segment file (``SegmentFiles``)
 /// - `p` bucket `\0` key `\0` upload(16) → a multipart upload: its template manifest (metadata, upload id)
 /// - `q` upload(16) part(u32 BE)       → ``PartRecord`` of an uploaded part
-/// - `v` bucket `\0` key* `\0\1` ~sequence(u64 BE) version(16) → ``ObjectManifest`` of a noncurrent version (a
+/// - `v` bucket `\0` key* `\0\1` ~sequence(u64 BE) ~version(16) → ``ObjectManifest`` of a noncurrent version (a
 ///   versioned bucket's older versions and delete markers). key* is the key with each NUL byte written `\0\xFF`, so
-///   a key's versions are a contiguous run, keys sort in byte order, and each key's versions newest first.
+///   a key's versions are a contiguous run, keys sort in byte order, and each key's versions newest first (the
+///   inverted sequence, then the inverted id: the order of ``ObjectManifest/isNewer(than:)``).
 enum NodeKeys {
     static let stamp: [UInt8] = Array("\0stamp".utf8)
     static let manifestTag: UInt8 = 0x6D  // "m"
@@ -107,7 +108,7 @@ enum NodeKeys {
     static func noncurrent(bucket: String, key: String, sequence: UInt64, version: VersionID) -> [UInt8] {
         let inverted = ~sequence
         return noncurrentRange(bucket: bucket, key: key).0 + (0..<8).map { UInt8(truncatingIfNeeded: inverted >> (56 - 8 * $0)) }
-            + version.bytes
+            + version.bytes.map { ~$0 }
     }
 
     static func noncurrent(_ manifest: ObjectManifest) -> [UInt8] {

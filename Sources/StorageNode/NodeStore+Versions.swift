@@ -85,6 +85,27 @@ public struct VersionMark: Sendable, Equatable {
     }
 }
 
+/// What a permanent deletion may remove: the time the gateway judged the version's retention by, and whether it
+/// allowed a GOVERNANCE bypass (a principal with the right asked for it). The node applies the rule again under its
+/// commit lock, so a lock set after the gateway's check is never deleted past.
+public struct LockCheck: Sendable, Equatable {
+    public var nowMillis: Int64
+    public var bypassGovernance: Bool
+
+    public init(nowMillis: Int64, bypassGovernance: Bool) {
+        self.nowMillis = nowMillis
+        self.bypassGovernance = bypassGovernance
+    }
+
+    /// Why `lock` forbids deleting its version, or nil.
+    public func refusal(_ lock: ObjectLock) -> String? {
+        if lock.legalHold { return "the version is under legal hold" }
+        guard let mode = lock.mode, lock.isRetained(at: nowMillis) else { return nil }
+        if mode == .governance, bypassGovernance { return nil }
+        return "the version is under \(mode.name) retention until \(Timestamps.iso8601(millis: lock.retainUntilMillis))"
+    }
+}
+
 /// A node's page of versions: in listing order, and where the next page starts (nil: the listing is complete).
 public struct VersionBatch: Sendable {
     public var versions: [ObjectManifest]
@@ -124,7 +145,7 @@ extension NodeStore {
         }
         if wins {
             if let current, current.isListedVersion {
-                if current.hasVersionID || manifest.hasVersionID {
+                if current.hasVersionID || manifest.hasVersionID || current.lock.isSet {
                     batch.put(NodeKeys.noncurrent(current), current.encoded())
                 } else {
                     dropSegments(of: current, into: &batch)
@@ -140,7 +161,7 @@ extension NodeStore {
         if !manifest.hasVersionID {
             let newerNull = try noncurrentNulls(of: manifest, group: group).contains { $0.isNewer(than: manifest) }
                 || (current.map { !$0.hasVersionID && $0.isListedVersion } ?? false)
-            if newerNull {
+            if newerNull, !manifest.lock.isSet {
                 if inlineSegment == nil { dropSegments(of: manifest, into: &batch) }
                 return .superseded
             }
@@ -166,7 +187,9 @@ extension NodeStore {
     /// Adds to `batch` the removal of the noncurrent `null` versions of `manifest`'s key, which a newer `null`
     /// version replaces.
     private func dropNoncurrentNulls(of manifest: ObjectManifest, group: GroupWrite, into batch: inout WriteBatch) throws {
-        for old in try noncurrentNulls(of: manifest, group: group) where old.versionID != manifest.versionID {
+        // A locked null version stays (as noncurrent history) until deleted by its version id.
+        for old in try noncurrentNulls(of: manifest, group: group)
+        where old.versionID != manifest.versionID && !old.lock.isSet {
             batch.delete(NodeKeys.noncurrent(old))
             dropSegments(of: old, into: &batch)
         }
@@ -174,15 +197,16 @@ extension NodeStore {
 
     /// Stages the permanent deletion of one version of a key (current or not) and its segments; when it was the
     /// current one, the newest noncurrent version becomes current. `.superseded` when the node does not hold it.
-    func stageVersionDeletion(bucket: String, key: String, version: VersionID, sequence: UInt64, group: GroupWrite,
-                              into batch: inout WriteBatch) throws -> CommitOutcome {
+    func stageVersionDeletion(bucket: String, key: String, version: VersionID, sequence: UInt64, check: LockCheck,
+                              group: GroupWrite, into batch: inout WriteBatch) throws -> CommitOutcome {
         let currentKey = NodeKeys.manifest(bucket: bucket, key: key)
         if let raw = try group.value(currentKey) {
             let current = try ObjectManifest(decoding: raw)
             if current.versionID == version {
+                if let refusal = check.refusal(current.lock) { throw NodeError.objectLocked(refusal) }
                 dropSegments(of: current, into: &batch)
                 let (start, end) = NodeKeys.noncurrentRange(bucket: bucket, key: key)
-                if let newest = try group.scan(from: start, to: end).first {
+                if let newest = try group.scan(from: start, to: end, limit: 1).first {
                     batch.delete(newest.key)
                     batch.put(currentKey, newest.value)
                 } else {
@@ -193,7 +217,9 @@ extension NodeStore {
         }
         let record = NodeKeys.noncurrent(bucket: bucket, key: key, sequence: sequence, version: version)
         guard let raw = try group.value(record) else { return .superseded }
-        dropSegments(of: try ObjectManifest(decoding: raw), into: &batch)
+        let manifest = try ObjectManifest(decoding: raw)
+        if let refusal = check.refusal(manifest.lock) { throw NodeError.objectLocked(refusal) }
+        dropSegments(of: manifest, into: &batch)
         batch.delete(record)
         return .committed
     }
@@ -220,11 +246,15 @@ extension NodeStore {
         }
     }
 
-    /// The noncurrent record of `version` of a key, unless the current manifest (`current`, encoded) is that version.
-    func noncurrentRecord(bucket: String, key: String, version: VersionID, unlessCurrent current: [UInt8]) throws
-        -> KeyValue?
-    {
+    /// The noncurrent record of `version` of a key, unless the current manifest (`current`, encoded) is that version:
+    /// one lookup with the version's `sequence`, a scan of the key's versions without it.
+    func noncurrentRecord(bucket: String, key: String, version: VersionID, sequence: UInt64?,
+                          unlessCurrent current: [UInt8]) throws -> KeyValue? {
         guard try ObjectManifest(decoding: current).versionID != version else { return nil }
+        if let sequence {
+            let record = NodeKeys.noncurrent(bucket: bucket, key: key, sequence: sequence, version: version)
+            return try engine.get(record).map { KeyValue(key: record, value: $0) }
+        }
         let (start, end) = NodeKeys.noncurrentRange(bucket: bucket, key: key)
         for pair in try engine.scan(from: start, to: end, limit: .max)
         where try decodeVersion(pair.value).versionID == version {
@@ -268,7 +298,8 @@ extension NodeStore {
         return VersionBatch(versions: versions, next: next)
     }
 
-    /// Removes every noncurrent version of a bucket and its segments (the bucket is being deleted).
+    /// Removes every noncurrent version of a bucket and its segments (the bucket is being deleted); refuses when one
+    /// is under object lock (a version written after the bucket was found empty).
     func purgeNoncurrent(bucket: String, into batch: inout WriteBatch) throws {
         let base = NodeKeys.noncurrentBucket(bucket)
         let end = prefixSuccessor(base)!
@@ -276,7 +307,9 @@ extension NodeStore {
         while true {
             let page = try engine.scan(from: from, to: end, limit: 1000)
             for pair in page {
-                if let manifest = try? ObjectManifest(decoding: pair.value) { dropSegments(of: manifest, into: &batch) }
+                guard let manifest = try? ObjectManifest(decoding: pair.value) else { continue }
+                try refuseLocked(manifest)
+                dropSegments(of: manifest, into: &batch)
             }
             guard let last = page.last, page.count == 1000 else { break }
             from = last.key + [0]
@@ -300,6 +333,13 @@ extension NodeStore {
             from = last.key + [0]
         }
         return (count, bytes)
+    }
+
+    /// A bucket being purged must hold no locked version: throws for one.
+    func refuseLocked(_ manifest: ObjectManifest) throws {
+        guard manifest.lock.isSet else { return }
+        throw NodeError.objectLocked("bucket \(manifest.bucket) holds a version under object lock (\(manifest.key)): "
+            + "it cannot be purged")
     }
 
     private func decodeVersion(_ raw: [UInt8]) throws -> ObjectManifest {

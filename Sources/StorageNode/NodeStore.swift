@@ -107,10 +107,10 @@ public final class NodeStore: Sendable {
         case .commitPart(let requested, let upload, let record):
             try check(requested)
             outcome = try stagePart(record, upload: upload, group: group, into: &batch)
-        case .deleteVersion(let requested, let bucket, let key, let version, let sequence):
+        case .deleteVersion(let requested, let bucket, let key, let version, let sequence, let lockCheck):
             try check(requested)
             outcome = try stageVersionDeletion(bucket: bucket, key: key, version: version, sequence: sequence,
-                                               group: group, into: &batch)
+                                               check: lockCheck, group: group, into: &batch)
         }
         group.add(batch)
         return outcome
@@ -126,8 +126,9 @@ public final class NodeStore: Sendable {
         if inlineSegment == nil { for version in offered { batch.delete(NodeKeys.upload(version: version)) } }
         let current = try group.value(key).map { try ObjectManifest(decoding: $0) }
         let wins = current.map { manifest.isNewer(than: $0) } ?? true
-        // Once a key was written in a versioned bucket its versions are kept, whatever a stale writer says.
-        if manifest.keepsHistory || current?.keepsHistory == true {
+        // Once a key was written in a versioned bucket its versions are kept, whatever a stale writer says; a version
+        // under object lock is never dropped by a write, whatever the writer knows of its bucket.
+        if manifest.keepsHistory || current?.keepsHistory == true || current?.lock.isSet == true {
             return try stageVersionedCommit(manifest, current: current, wins: wins, completing: upload,
                                             inlineSegment: inlineSegment, group: group, into: &batch)
         }
@@ -215,6 +216,7 @@ public final class NodeStore: Sendable {
             let page = try engine.scan(from: from, to: end, limit: 1000)
             for pair in page {
                 if let manifest = try? ObjectManifest(decoding: pair.value) {
+                    try refuseLocked(manifest)
                     for extent in manifest.extents { deleteSegments(of: extent, into: &batch) }
                 }
             }
@@ -266,9 +268,9 @@ public final class NodeStore: Sendable {
     /// Closes the engine.
     public func close() { engine.close() }
 
-    /// See ``StorageNodeClient/replaceSealed(_:bucket:key:version:upload:field:bytes:)``.
+    /// See ``StorageNodeClient/replaceSealed(_:bucket:key:version:sequence:upload:field:bytes:)``.
     public func replaceSealed(_ requested: Jurisdiction, bucket: String, key: String, version: VersionID,
-                              upload: Bool, field: SealedField, bytes: [UInt8]) throws -> Bool {
+                              sequence: UInt64? = nil, upload: Bool, field: SealedField, bytes: [UInt8]) throws -> Bool {
         try check(requested)
         let recordKey = upload ? NodeKeys.multipart(bucket: bucket, key: key, upload: version)
                                : NodeKeys.manifest(bucket: bucket, key: key)
@@ -276,7 +278,7 @@ public final class NodeStore: Sendable {
             guard var raw = try engine.get(recordKey) else { return false }
             var recordKey = recordKey
             if !upload, let noncurrent = try noncurrentRecord(bucket: bucket, key: key, version: version,
-                                                              unlessCurrent: raw) {
+                                                              sequence: sequence, unlessCurrent: raw) {
                 (recordKey, raw) = (noncurrent.key, noncurrent.value)
             }
             var manifest = try ObjectManifest(decoding: raw)
@@ -292,20 +294,23 @@ public final class NodeStore: Sendable {
         }
     }
 
-    /// See ``StorageNodeClient/replaceLock(_:bucket:key:version:lock:)``.
+    /// See ``StorageNodeClient/replaceLock(_:bucket:key:version:sequence:expected:lock:)``.
     public func replaceLock(_ requested: Jurisdiction, bucket: String, key: String, version: VersionID,
-                            lock: ObjectLock) throws -> Bool {
+                            sequence: UInt64, expected: ObjectLock, lock: ObjectLock) throws -> Bool {
         try check(requested)
         let currentKey = NodeKeys.manifest(bucket: bucket, key: key)
         return try changeLock.withLock { _ in
             guard let current = try engine.get(currentKey) else { return false }
             var (recordKey, raw) = (currentKey, current)
-            if let noncurrent = try noncurrentRecord(bucket: bucket, key: key, version: version, unlessCurrent: current) {
+            if let noncurrent = try noncurrentRecord(bucket: bucket, key: key, version: version, sequence: sequence,
+                                                     unlessCurrent: current) {
                 (recordKey, raw) = (noncurrent.key, noncurrent.value)
             }
             var manifest = try ObjectManifest(decoding: raw)
-            guard manifest.versionID == version, !manifest.isTombstone else { return false }
+            guard manifest.versionID == version, !manifest.isTombstone, manifest.lock == expected else { return false }
             manifest.lock = lock
+            // A locked version is history to keep: no later write drops it, even one that knows nothing of versioning.
+            manifest.keepsHistory = true
             try engine.put(recordKey, manifest.encoded(), sync: true)
             return true
         }

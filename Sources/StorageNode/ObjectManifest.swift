@@ -218,6 +218,9 @@ public struct ObjectLock: Sendable, Equatable {
         self.legalHold = legalHold
     }
 
+    /// Whether the version carries any lock (a retention, expired or not, or a legal hold).
+    public var isSet: Bool { mode != nil || legalHold }
+
     /// Whether the retention still holds at `nowMillis`.
     public func isRetained(at nowMillis: Int64) -> Bool { mode != nil && retainUntilMillis > nowMillis }
 

@@ -41,6 +41,8 @@ public enum NodeError: LayerError, Sendable, Equatable {
     case corrupt(String)
     /// The engine failed.
     case io(String)
+    /// Object lock protects the version (legal hold or retention): the node refuses to remove it.
+    case objectLocked(String)
 
     public var isTransient: Bool {
         switch self {
@@ -59,6 +61,7 @@ public enum NodeError: LayerError, Sendable, Equatable {
             return "storage node \(node) lacks segment \(index) of version \(version)"
         case .corrupt(let message): return "corrupt data: \(message)"
         case .io(let message): return message
+        case .objectLocked(let message): return message
         }
     }
 }
@@ -157,8 +160,9 @@ public protocol StorageNodeClient: Sendable {
     /// version is still the one stored; returns whether it did. The compare is the node's, under its commit lock:
     /// object bytes and the version's place in the order of writes are untouched, and a newer write (from any
     /// gateway) is never overwritten or brought back.
-    func replaceSealed(_ jurisdiction: Jurisdiction, bucket: String, key: String, version: VersionID, upload: Bool,
-                       field: SealedField, bytes: [UInt8]) async throws -> Bool
+    /// `sequence`, when given, is the version's (a noncurrent version is then one lookup).
+    func replaceSealed(_ jurisdiction: Jurisdiction, bucket: String, key: String, version: VersionID, sequence: UInt64?,
+                       upload: Bool, field: SealedField, bytes: [UInt8]) async throws -> Bool
     /// Health and counts.
     func status() async -> NodeStatus
 
@@ -171,11 +175,15 @@ public protocol StorageNodeClient: Sendable {
                       limit: Int) async throws -> VersionBatch
     /// Deletes one version of a key and its bytes for good, durably; the newest older version becomes current when it
     /// was the current one. `.superseded` when the node does not hold it.
-    func deleteVersion(_ jurisdiction: Jurisdiction, bucket: String, key: String, version: VersionID, sequence: UInt64)
-        async throws -> CommitOutcome
-    /// Sets the object lock of one version of a key (current or noncurrent), durably; returns whether the node holds it.
-    func replaceLock(_ jurisdiction: Jurisdiction, bucket: String, key: String, version: VersionID, lock: ObjectLock)
-        async throws -> Bool
+    /// The node checks the version's object lock itself, under its commit lock, against `check` (the gateway's time
+    /// and whether a GOVERNANCE bypass was allowed), so a lock set meanwhile is never deleted past
+    /// (``NodeError/objectLocked(_:)``).
+    func deleteVersion(_ jurisdiction: Jurisdiction, bucket: String, key: String, version: VersionID, sequence: UInt64,
+                       check: LockCheck) async throws -> CommitOutcome
+    /// Sets the object lock of one version of a key (current or noncurrent), durably, if the version still has the
+    /// lock `expected` (the node's compare, so two changes never overwrite each other); returns whether it did.
+    func replaceLock(_ jurisdiction: Jurisdiction, bucket: String, key: String, version: VersionID, sequence: UInt64,
+                     expected: ObjectLock, lock: ObjectLock) async throws -> Bool
 
     /// Records a multipart upload (its template manifest; the version id is the upload id).
     func createUpload(_ jurisdiction: Jurisdiction, template: ObjectManifest) async throws
@@ -230,9 +238,9 @@ extension StorageNodeClient {
                     done(.success(try await commit(jurisdiction, manifest: manifest, completing: upload)))
                 case .commitPart(let jurisdiction, let upload, let record):
                     done(.success(try await commitPart(jurisdiction, upload: upload, record: record)))
-                case .deleteVersion(let jurisdiction, let bucket, let key, let version, let sequence):
+                case .deleteVersion(let jurisdiction, let bucket, let key, let version, let sequence, let check):
                     done(.success(try await deleteVersion(jurisdiction, bucket: bucket, key: key, version: version,
-                                                          sequence: sequence)))
+                                                          sequence: sequence, check: check)))
                 }
             } catch {
                 done(.failure(error))

@@ -128,8 +128,9 @@ struct AccessKeyCommand: AsyncParsableCommand {
                 try await options.client().call("GET", "access-keys", query: [("tenant", tenant)],
                                                 body: Optional<String>.none, as: [AccessKeyView].self)
             }
-            printTable(["ACCESS KEY ID", "TENANT", "STATUS", "CREATED"],
-                       keys.map { [$0.accessKeyId, $0.tenant, $0.status, $0.created] })
+            printTable(["ACCESS KEY ID", "TENANT", "STATUS", "CREATED", "BYPASS GOVERNANCE"],
+                       keys.map { [$0.accessKeyId, $0.tenant, $0.status, $0.created,
+                                   $0.bypassGovernance == true ? "yes" : "no"] })
         }
     }
 

@@ -19,7 +19,15 @@ func act(_ store: KeyStore, _ action: AuthorityAction, by credentials: Administr
 {
     let (proof, body) = try AuthorityRequest(jurisdiction: store.jurisdiction, action: action)
         .signed(by: credentials, nowSeconds: store.now() / 1000)
-    return try await store.administer(proof, body: body, metadata: request(store.jurisdiction))
+    return try await store.administer(proof, body: body, metadata: lockChecked(store.jurisdiction))
+}
+
+/// Metadata of a gateway that checked object lock and found no tenant's data locked (what a gateway sends with a key
+/// destruction or an approval).
+func lockChecked(_ jurisdiction: Jurisdiction = ma, locked: [String] = []) -> RequestMetadata {
+    var metadata = request(jurisdiction)
+    metadata.lockedTenants = locked
+    return metadata
 }
 
 /// Metadata of a gateway of MA that checked no stored data key needs a version below `version`.
@@ -66,7 +74,8 @@ class KeyStoreConformanceTests: XCTestCase {
         let pending = try XCTUnwrap(requested.pending, "\(action) ran without approval")
         XCTAssertNil(requested.executed)
         let approval = try await administer(client, .approve(request: pending.id,
-                                                             digest: AuthorityRequest.digest(pending.request)), admin: 1)
+                                                             digest: AuthorityRequest.digest(pending.request)), admin: 1,
+                                            metadata: lockChecked())
         XCTAssertEqual(approval.executed, action)
         return approval.result
     }
@@ -554,7 +563,21 @@ class KeyStoreConformanceTests: XCTestCase {
         }
         let listed = try await administer(client, .listPending, admin: 2)
         XCTAssertEqual(listed.result, .pending([pending]))
-        let approval = try await administer(client, .approve(request: pending.id, digest: AuthorityRequest.digest(pending.request)), admin: 1)
+        // Object lock binds the destruction: a gateway that did not check, or found the tenant's data locked, gets
+        // the approval refused, and the request still waits.
+        for metadata in [request(), lockChecked(locked: ["acme"])] {
+            do {
+                _ = try await administer(client, .approve(request: pending.id,
+                                                          digest: AuthorityRequest.digest(pending.request)),
+                                         admin: 1, metadata: metadata)
+                XCTFail("a key was destroyed past object lock (\(String(describing: metadata.lockedTenants)))")
+            } catch let error as KeyStoreError {
+                guard case .invalidRequest(let reason) = error else { return XCTFail("\(error)") }
+                XCTAssertTrue(reason.contains("object lock"), reason)
+            }
+        }
+        let approval = try await administer(client, .approve(request: pending.id, digest: AuthorityRequest.digest(pending.request)), admin: 1,
+                                            metadata: lockChecked())
         XCTAssertEqual(approval.executed, .destroyKey(tenant: "acme"))
         await assertKeyStoreError(try await client.decrypt(tenant: "acme", wrapped: key.wrapped, aad: [1],
                                                           metadata: request()), .tenantKeyDestroyed(ma, tenant: "acme"))

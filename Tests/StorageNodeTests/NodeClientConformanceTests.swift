@@ -124,19 +124,19 @@ class NodeClientConformanceTests: XCTestCase {
         first.sealedMetadata = [7, 7]
         // An inline segment may carry an authentication tag beyond the object's size.
         _ = try await node.commitSmall(ma, manifest: first, segment: [1, 2, 3] + [UInt8](repeating: 0xEE, count: 16))
-        let replaced = try await node.replaceSealed(ma, bucket: "bkt", key: "k", version: first.versionID,
+        let replaced = try await node.replaceSealed(ma, bucket: "bkt", key: "k", version: first.versionID, sequence: nil,
                                                     upload: false, field: .envelope, bytes: [2, 2])
         XCTAssertTrue(replaced)
-        let stale = try await node.replaceSealed(ma, bucket: "bkt", key: "k", version: .random(), upload: false,
+        let stale = try await node.replaceSealed(ma, bucket: "bkt", key: "k", version: .random(), sequence: nil, upload: false,
                                                  field: .envelope, bytes: [3, 3])
         XCTAssertFalse(stale)
-        let metadata = try await node.replaceSealed(ma, bucket: "bkt", key: "k", version: first.versionID,
+        let metadata = try await node.replaceSealed(ma, bucket: "bkt", key: "k", version: first.versionID, sequence: nil,
                                                     upload: false, field: .metadata, bytes: [8, 8])
         XCTAssertTrue(metadata)
         // A newer write wins: replacing a field of the version it superseded changes nothing, brings nothing back.
         let newer = manifest("k", sequence: 20, size: 3)
         _ = try await node.commitSmall(ma, manifest: newer, segment: [4, 5, 6])
-        let late = try await node.replaceSealed(ma, bucket: "bkt", key: "k", version: first.versionID, upload: false,
+        let late = try await node.replaceSealed(ma, bucket: "bkt", key: "k", version: first.versionID, sequence: nil, upload: false,
                                                 field: .metadata, bytes: [9, 9])
         XCTAssertFalse(late)
         let current = try await node.manifest(ma, bucket: "bkt", key: "k")

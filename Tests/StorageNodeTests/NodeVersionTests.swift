@@ -14,6 +14,8 @@ extension NodeClientConformanceTests {
         return manifest
     }
 
+    var unlocked: LockCheck { LockCheck(nowMillis: 0, bypassGovernance: false) }
+
     func put(_ node: any StorageNodeClient, _ manifest: ObjectManifest) async throws -> CommitOutcome {
         guard !manifest.isTombstone else { return try await node.commit(ma, manifest: manifest) }
         return try await node.commitSmall(ma, manifest: manifest, segment: [UInt8(truncatingIfNeeded: manifest.sequence), 0, 0])
@@ -111,14 +113,14 @@ extension NodeClientConformanceTests {
         XCTAssertTrue(listed[0].isDeleteMarker)
         // Deleting the marker brings v2 back as current.
         let step6: CommitOutcome = try await node.deleteVersion(ma, bucket: "bkt", key: "k", version: marker.versionID,
-                                                    sequence: marker.sequence)
+                                                    sequence: marker.sequence, check: unlocked)
 
         XCTAssertEqual(step6, .committed)
         var current = try await node.manifest(ma, bucket: "bkt", key: "k")
         XCTAssertEqual(current?.versionID, v2.versionID)
         // Deleting a noncurrent version removes it and its bytes.
         let step7: CommitOutcome = try await node.deleteVersion(ma, bucket: "bkt", key: "k", version: v1.versionID,
-                                                    sequence: v1.sequence)
+                                                    sequence: v1.sequence, check: unlocked)
 
         XCTAssertEqual(step7, .committed)
         do {
@@ -126,12 +128,12 @@ extension NodeClientConformanceTests {
             XCTFail("a deleted version's segment is still there")
         } catch {}
         let step8: CommitOutcome = try await node.deleteVersion(ma, bucket: "bkt", key: "k", version: v1.versionID,
-                                                    sequence: v1.sequence)
+                                                    sequence: v1.sequence, check: unlocked)
 
         XCTAssertEqual(step8, .superseded)
         // Deleting the last version leaves nothing of the key.
         let step9: CommitOutcome = try await node.deleteVersion(ma, bucket: "bkt", key: "k", version: v2.versionID,
-                                                    sequence: v2.sequence)
+                                                    sequence: v2.sequence, check: unlocked)
 
         XCTAssertEqual(step9, .committed)
         current = try await node.manifest(ma, bucket: "bkt", key: "k")
@@ -175,13 +177,68 @@ extension NodeClientConformanceTests {
         let v1 = version("k", sequence: 1), v2 = version("k", sequence: 2)
         for manifest in [v1, v2] { _ = try await put(node, manifest) }
         let lock = ObjectLock(mode: .compliance, retainUntilMillis: 5_000, legalHold: true)
-        let replaced = try await node.replaceLock(ma, bucket: "bkt", key: "k", version: v1.versionID, lock: lock)
+        let replaced = try await node.replaceLock(ma, bucket: "bkt", key: "k", version: v1.versionID, sequence: 1,
+                                                  expected: ObjectLock(), lock: lock)
         XCTAssertTrue(replaced)
+        // The node's compare: a change that expected another lock does nothing.
+        let crossed = try await node.replaceLock(ma, bucket: "bkt", key: "k", version: v1.versionID, sequence: 1,
+                                                 expected: ObjectLock(), lock: ObjectLock())
+        XCTAssertFalse(crossed)
         let locked = try await node.version(ma, bucket: "bkt", key: "k", selector: .id(v1.versionID, sequence: 1))
         XCTAssertEqual(locked?.lock, lock)
         let current = try await node.manifest(ma, bucket: "bkt", key: "k")
         XCTAssertEqual(current?.lock, ObjectLock())
-        let absent = try await node.replaceLock(ma, bucket: "bkt", key: "k", version: .random(), lock: lock)
+        let absent = try await node.replaceLock(ma, bucket: "bkt", key: "k", version: .random(), sequence: 1,
+                                                expected: ObjectLock(), lock: lock)
         XCTAssertFalse(absent)
+    }
+
+    func testTheNodeNeverDropsALockedVersion() async throws {
+        let node = try await client()
+        // A null version from before versioning, then locked (as PutObjectLegalHold does).
+        let legacy = manifest("k", sequence: 1, size: 3)
+        _ = try await node.commitSmall(ma, manifest: legacy, segment: [1, 2, 3])
+        let hold = ObjectLock(legalHold: true)
+        let locked = try await node.replaceLock(ma, bucket: "bkt", key: "k", version: legacy.versionID, sequence: 1,
+                                                expected: ObjectLock(), lock: hold)
+        XCTAssertTrue(locked)
+        // A gateway that never heard of versioning overwrites and deletes the key: the locked version stays.
+        _ = try await node.commitSmall(ma, manifest: manifest("k", sequence: 2, size: 3), segment: [4, 5, 6])
+        var tombstone = manifest("k", sequence: 3, size: 0)
+        tombstone.isTombstone = true
+        _ = try await node.commit(ma, manifest: tombstone)
+        let kept = try await node.version(ma, bucket: "bkt", key: "k", selector: .null)
+        XCTAssertEqual(kept?.versionID, legacy.versionID)
+        let bytes = try await node.segment(ma, version: legacy.versionID, index: 0)
+        XCTAssertEqual(Array(bytes.readableBytesView), [1, 2, 3])
+        // Deleting it by id is refused while the hold lasts, whatever the gateway allowed.
+        do {
+            _ = try await node.deleteVersion(ma, bucket: "bkt", key: "k", version: legacy.versionID, sequence: 1,
+                                             check: LockCheck(nowMillis: 0, bypassGovernance: true))
+            XCTFail("a version under legal hold was deleted")
+        } catch let error as NodeError {
+            guard case .objectLocked = error else { return XCTFail("\(error)") }
+        }
+        do {
+            try await node.purge(ma, bucket: "bkt")
+            XCTFail("a bucket holding a locked version was purged")
+        } catch let error as NodeError {
+            guard case .objectLocked = error else { return XCTFail("\(error)") }
+        }
+        // A GOVERNANCE retention yields to an allowed bypass, a COMPLIANCE one to nothing but time.
+        let released = try await node.replaceLock(ma, bucket: "bkt", key: "k", version: legacy.versionID, sequence: 1,
+                                                  expected: hold,
+                                                  lock: ObjectLock(mode: .compliance, retainUntilMillis: 100))
+        XCTAssertTrue(released)
+        do {
+            _ = try await node.deleteVersion(ma, bucket: "bkt", key: "k", version: legacy.versionID, sequence: 1,
+                                             check: LockCheck(nowMillis: 99, bypassGovernance: true))
+            XCTFail("a COMPLIANCE version was deleted before its date")
+        } catch let error as NodeError {
+            guard case .objectLocked = error else { return XCTFail("\(error)") }
+        }
+        let deleted = try await node.deleteVersion(ma, bucket: "bkt", key: "k", version: legacy.versionID, sequence: 1,
+                                                   check: LockCheck(nowMillis: 100, bypassGovernance: false))
+        XCTAssertEqual(deleted, .committed)
     }
 }
