@@ -157,10 +157,16 @@ public final class HTTPNodeClient: StorageNodeClient {
         return reply.status == 404 ? nil : try decode { try ObjectManifest(decoding: reply.body) }
     }
 
-    public func attest(_ jurisdiction: Jurisdiction, bucket: String, key: String, nonce: String, replicas: [NodeID])
-        async throws -> ReplicaStatement
+    public func attest(_ jurisdiction: Jurisdiction, bucket: String, key: String, version: VersionSelector?,
+                       nonce: String, replicas: [NodeID]) async throws -> ReplicaStatement
     {
-        let reply = try await call(.POST, "attest", [("j", jurisdiction.code), ("bucket", hex(bucket)), ("key", hex(key)),
+        var selected = [(String, String)]()
+        switch version {
+        case nil: break
+        case .null?: selected.append(("null", "1"))
+        case .id(let id, let sequence)?: selected += [("version", id.description), ("sequence", String(sequence))]
+        }
+        let reply = try await call(.POST, "attest", selected + [("j", jurisdiction.code), ("bucket", hex(bucket)), ("key", hex(key)),
                                                      ("nonce", hex(nonce)),
                                                      ("replicas", hex(replicas.map(\.rawValue).joined(separator: ",")))],
                                    timeout: .seconds(600))

@@ -94,9 +94,11 @@ public struct NodeServer: HTTPResponder {
                 guard let id = NodeID(String(name)) else { throw ParameterError(message: "replicas: \(name) is no node id") }
                 return id
             }
+            let version: VersionSelector? = query["null"] != nil ? .null
+                : try query["version"].map { _ in .id(try Self.version(query, "version"), sequence: try Self.sequence(query)) }
             let statement = try await node.attest(jurisdiction, bucket: try Self.text(query, "bucket"),
-                                                  key: try Self.text(query, "key"), nonce: try Self.text(query, "nonce"),
-                                                  replicas: replicas)
+                                                  key: try Self.text(query, "key"), version: version,
+                                                  nonce: try Self.text(query, "nonce"), replicas: replicas)
             return Self.bytes(Array(try JSONEncoder().encode(statement)))
         case (.post, "attest-bucket"):
             guard let sampled = try? JSONDecoder().decode([String].self, from: Data(try await Self.body(request))),

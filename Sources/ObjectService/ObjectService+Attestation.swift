@@ -13,8 +13,9 @@ extension ObjectService {
     /// holds (SHA-256 of the stored ciphertext, custody of the key, the replica set, the nonce and the time) with its
     /// certified key; the jurisdiction's latest audit-log checkpoint comes with them. A replica that cannot attest is
     /// left out, which verification reports (every statement names the whole replica set).
-    public func attest(_ principal: Principal, _ bucket: String, _ key: String, nonce: String, since: UInt64? = nil)
-        async throws -> LocationAttestation
+    /// With `versionID`, of that version (a noncurrent version under retention is as much the regulator's concern).
+    public func attest(_ principal: Principal, _ bucket: String, _ key: String, versionID: String? = nil, nonce: String,
+                       since: UInt64? = nil) async throws -> LocationAttestation
     {
         let record = try resolve(principal, bucket)
         let crossing = try await gate.checkRead(principal, record, .headObject, key: key)
@@ -26,8 +27,26 @@ extension ObjectService {
         defer { attestationsInFlight.subtract(1, ordering: .relaxed) }
         // Across a border an attestation counts as one request of the grant, found or not (no key is released).
         if let crossing { try await gate.chargeMiss(crossing) }
-        guard let located = try await store.locate(record.jurisdiction, bucket: record.name, key: key) else {
-            throw ObjectServiceError.noSuchKey(bucket: record.name, key: key)
+        let located: ObjectStore.Located
+        let selector = try versionID.map { name -> VersionSelector in
+            guard let selector = VersionName.selector(name) else {
+                throw ObjectServiceError.invalidArgument("Invalid version id specified")
+            }
+            return selector
+        }
+        if let versionID {
+            // Already charged above: found or not, across a border this is one request of the grant.
+            located = try await findVersion(record, key, versionID, crossing: nil, markers: true)
+            if located.manifest.isTombstone {
+                throw crossing == nil
+                    ? ObjectServiceError.deleteMarker(bucket: record.name, key: key, version: versionID, byVersion: true)
+                    : ObjectServiceError.noSuchVersion(bucket: record.name, key: key, version: versionID)
+            }
+        } else {
+            guard let latest = try await store.locate(record.jurisdiction, bucket: record.name, key: key) else {
+                throw ObjectServiceError.noSuchKey(bucket: record.name, key: key)
+            }
+            located = latest
         }
         // The replica set: the nodes placement names for the key (its first R) and any other holding the version;
         // a named node without the version cannot attest, which the document shows.
@@ -42,8 +61,8 @@ extension ObjectService {
             for replica in asked {
                 group.addTask {
                     do {
-                        let signed = try await replica.attest(jurisdiction, bucket: record.name, key: key, nonce: nonce,
-                                                              replicas: nodes)
+                        let signed = try await replica.attest(jurisdiction, bucket: record.name, key: key,
+                                                              version: selector, nonce: nonce, replicas: nodes)
                         return AttestedReplica(node: replica.nodeID, statement: signed, failure: nil)
                     } catch {
                         return AttestedReplica(node: replica.nodeID, statement: nil, failure: "\(error)")

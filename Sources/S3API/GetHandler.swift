@@ -18,7 +18,8 @@ enum GetHandler {
               !nonce.contains(where: { $0.isNewline }) else {
             throw S3Error.invalidArgument("an attestation needs a nonce of 1 to 128 characters")
         }
-        let attestation = try await call.service.attest(call.principal, call.bucketName, key, nonce: nonce,
+        let attestation = try await call.service.attest(call.principal, call.bucketName, key,
+                                                        versionID: call.request.query("versionId"), nonce: nonce,
                                                         since: try since(call))
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]

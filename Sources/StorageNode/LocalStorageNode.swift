@@ -189,11 +189,17 @@ public final class LocalStorageNode: StorageNodeClient {
         return try await run { try $0.withSegment(jurisdiction, version: version, index: index, body) }
     }
 
-    public func attest(_ jurisdiction: Jurisdiction, bucket: String, key: String, nonce: String, replicas: [NodeID])
-        async throws -> ReplicaStatement
+    public func attest(_ jurisdiction: Jurisdiction, bucket: String, key: String, version: VersionSelector?,
+                       nonce: String, replicas: [NodeID]) async throws -> ReplicaStatement
     {
         guard let attester else { throw NodeError.io("storage node \(nodeID) has no identity to sign with") }
-        guard let manifest = try await manifest(jurisdiction, bucket: bucket, key: key), !manifest.isTombstone else {
+        let found: ObjectManifest?
+        if let version {
+            found = try await self.version(jurisdiction, bucket: bucket, key: key, selector: version)
+        } else {
+            found = try await manifest(jurisdiction, bucket: bucket, key: key)
+        }
+        guard let manifest = found, !manifest.isTombstone else {
             throw NodeError.corrupt("no object \(key) in \(bucket) on \(nodeID)")
         }
         // Every segment, read from this node's storage now and hashed on the storage pool, never on a request's

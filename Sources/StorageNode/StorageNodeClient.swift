@@ -113,9 +113,10 @@ public protocol StorageNodeClient: Sendable {
     func ping() async -> Bool
     /// The node's signed statement about the copy of `key`'s current version it holds: the SHA-256 of every stored
     /// segment, read now, with its certificate (a regulator's location attestation is made of these).
-    /// `replicas` are the nodes the gateway names as holding the object (this one among them), stated as given.
-    func attest(_ jurisdiction: Jurisdiction, bucket: String, key: String, nonce: String, replicas: [NodeID])
-        async throws -> ReplicaStatement
+    /// `replicas` are the nodes the gateway names as holding the object (this one among them), stated as given. With
+    /// `version`, of that version of the key (current or noncurrent); otherwise of the current one.
+    func attest(_ jurisdiction: Jurisdiction, bucket: String, key: String, version: VersionSelector?, nonce: String,
+                replicas: [NodeID]) async throws -> ReplicaStatement
     /// The node's signed statement about the part of `bucket` it holds: the count and Merkle root of its current
     /// object versions (key, version, stored digest, from its manifests), with inclusion proofs of the `sampled`
     /// keys it holds.

@@ -96,6 +96,8 @@ struct AttestCommand: AsyncParsableCommand {
                 + "of the ciphertext it holds, read now; uses AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, else the root "
                 + "credentials in --data.")
         @Argument(help: "s3://bucket/key") var object: String
+        @Option(name: .customLong("version-id"), help: "Attest this version of the key (default: the newest).")
+        var versionID: String?
         @OptionGroup var request: Request
 
         func validate() throws {
@@ -110,7 +112,8 @@ struct AttestCommand: AsyncParsableCommand {
             let slash = path.firstIndex(of: "/")!
             let bucket = String(path[..<slash]), key = String(path[path.index(after: slash)...])
             let client = try await request.client()
-            let query = try request.query()
+            var query = try request.query()
+            if let versionID { query.append(("versionId", versionID)) }
             let rawPath = "/" + URIEncoding.encode(bucket, keepSlash: false) + "/" + URIEncoding.encode(key, keepSlash: true)
             let attestation = try await runAdmin {
                 try await client.request("GET", rawPath: rawPath, query: query, as: LocationAttestation.self)

@@ -470,3 +470,34 @@ def test_a_node_certificate_is_renewed_without_a_restart(attested, tmp_path):
     result = verify(server, after, anchor, "--nonce", "renew-2")
     assert result.returncode == 0, result.stderr
     assert verify(server, before, anchor, "--nonce", "renew-1").returncode == 0
+
+
+def test_an_older_version_is_attested_by_its_version_id(attested, tmp_path):
+    """A version kept under versioning (say, under retention) is attested like the latest: by its version id, each
+    replica reading and signing that version's own bytes; a delete marker or an unknown version has nothing to
+    attest."""
+    server, bucket, anchor = attested
+    ma = server.client(gateway="MA")
+    ma.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    newer = ma.put_object(Bucket=bucket, Key=OBJECT, Body=b"the newer version")["VersionId"]
+    older, latest = tmp_path / "older.json", tmp_path / "latest.json"
+    server.cli("attest", "object", f"s3://{bucket}/{OBJECT}", "--version-id", "null", "--nonce", "v-old",
+               "-o", str(older))
+    attest(server, bucket, OBJECT, "v-new", latest)
+    for document, nonce in ((older, "v-old"), (latest, "v-new")):
+        result = verify(server, document, anchor, "--nonce", nonce)
+        assert result.returncode == 0, result.stderr
+    def stated(path, field):
+        return {line.split(" ", 1)[1] for replica in json.loads(path.read_text())["replicas"]
+                for line in replica["statement"].splitlines() if line.startswith(field + " ")}
+    # Each document's replicas agree among themselves, and state another version with other bytes than the other.
+    assert len(stated(older, "sha256")) == 1 and len(stated(latest, "sha256")) == 1
+    assert stated(older, "sha256") != stated(latest, "sha256")
+    assert stated(older, "version") != stated(latest, "version")
+    marker = ma.delete_object(Bucket=bucket, Key=OBJECT)["VersionId"]
+    for version in (marker, "0" * 48):
+        failed = server.cli("attest", "object", f"s3://{bucket}/{OBJECT}", "--version-id", version, "--nonce", "n",
+                            "-o", str(tmp_path / "none.json"), check=False)
+        assert failed.returncode != 0, failed.stdout
+    for version in (newer, marker):
+        ma.delete_object(Bucket=bucket, Key=OBJECT, VersionId=version)

@@ -1,5 +1,7 @@
 """Every common client against a running gateway: rclone, s3cmd (Debian packages) and the MinIO Python SDK copy up
-and down, sync a tree, list, upload a large file in parts and, where they have them, make presigned URLs."""
+and down, sync a tree, list, upload a large file in parts and, where they have them, make presigned URLs and use
+versioning (rclone's `backend versioning` and `--s3-versions`, the MinIO SDK's versioning calls; object lock through
+the MinIO SDK is in test_object_lock.py). s3cmd has no versioning commands."""
 import filecmp
 import hashlib
 import os
@@ -175,3 +177,60 @@ def test_minio_sdk(server, tmp_path):
         client.remove_object(bucket, item.object_name)
     client.remove_bucket(bucket)
     assert not client.bucket_exists(bucket)
+
+
+# --- versioning ---
+
+def test_rclone_versioning(server, tmp_path):
+    bucket = "rv-" + uuid.uuid4().hex[:10]
+    rclone(server, "mkdir", f"q:{bucket}")
+    assert "Enabled" in rclone(server, "backend", "versioning", f"q:{bucket}", "Enabled").stdout
+    assert "Enabled" in rclone(server, "backend", "versioning", f"q:{bucket}").stdout
+    (tmp_path / "note.txt").write_bytes(b"first")
+    rclone(server, "copyto", str(tmp_path / "note.txt"), f"q:{bucket}/note.txt")
+    (tmp_path / "note.txt").write_bytes(b"second, longer")
+    rclone(server, "copyto", str(tmp_path / "note.txt"), f"q:{bucket}/note.txt")
+    current = rclone(server, "lsf", f"q:{bucket}").stdout.split()
+    assert current == ["note.txt"]
+    # Old versions show as `name-v<date>.ext` with --s3-versions, and read back as they were.
+    listed = rclone(server, "lsf", "--s3-versions", f"q:{bucket}").stdout.split()
+    assert len(listed) == 2 and "note.txt" in listed, listed
+    old = next(name for name in listed if name != "note.txt")
+    assert rclone(server, "cat", "--s3-versions", f"q:{bucket}/{old}").stdout == "first"
+    assert rclone(server, "cat", f"q:{bucket}/note.txt").stdout == "second, longer"
+    rclone(server, "purge", "--s3-versions", f"q:{bucket}")
+    assert rclone(server, "lsf", f"q:{bucket}", check=False).returncode != 0
+
+
+def test_minio_sdk_versioning(server):
+    from minio import Minio
+    from minio.commonconfig import ENABLED, CopySource
+    from minio.versioningconfig import VersioningConfig
+    import io
+    client = Minio(server.endpoint_of(None).removeprefix("http://"), access_key=server.root_key,
+                   secret_key=server.root_secret, secure=False, region="us-east-1")
+    bucket = "mv-" + uuid.uuid4().hex[:10]
+    client.make_bucket(bucket)
+    client.set_bucket_versioning(bucket, VersioningConfig(ENABLED))
+    assert client.get_bucket_versioning(bucket).status == ENABLED
+    first = client.put_object(bucket, "k", io.BytesIO(b"one"), 3).version_id
+    second = client.put_object(bucket, "k", io.BytesIO(b"two!"), 4).version_id
+    assert first and second and first != second
+    versions = [(o.object_name, o.version_id, o.is_latest) for o in
+                client.list_objects(bucket, include_version=True)]
+    assert versions == [("k", second, "true"), ("k", first, "false")], versions
+    response = client.get_object(bucket, "k", version_id=first)
+    try:
+        assert response.read() == b"one"
+    finally:
+        response.close()
+        response.release_conn()
+    assert client.stat_object(bucket, "k", version_id=second).size == 4
+    restored = client.copy_object(bucket, "k", CopySource(bucket, "k", version_id=first))
+    assert restored.version_id not in (first, second)
+    client.remove_object(bucket, "k")  # a delete marker
+    names = [(o.object_name, o.is_delete_marker) for o in client.list_objects(bucket, include_version=True)]
+    assert names.count(("k", True)) == 1 and len(names) == 4, names
+    for item in list(client.list_objects(bucket, include_version=True)):
+        client.remove_object(bucket, item.object_name, version_id=item.version_id)
+    client.remove_bucket(bucket)
