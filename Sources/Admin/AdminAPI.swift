@@ -96,6 +96,12 @@ public struct AdminAPI: Sendable {
         guard let id = NodeID(name), let node = try service.node(principal, id) else {
             throw AdminError(status: 404, code: "NoSuchNode", message: "no node \(name) in the topology")
         }
+        if action == "scrub" {
+            // A whole pass now; what it finds is repaired by the gateways' health monitors within seconds.
+            do { return Self.json(200, try await node.scrubNow(node.jurisdiction)) } catch {
+                throw AdminError(status: 503, code: "NodeUnavailable", message: "\(error)")
+            }
+        }
         if action == "compact" {
             do { try await node.compact(node.jurisdiction) } catch {
                 throw AdminError(status: 503, code: "NodeUnavailable", message: "\(error)")

@@ -255,6 +255,33 @@ public final class HTTPNodeClient: StorageNodeClient {
         return reply.body == Array("replaced".utf8)
     }
 
+    public func scrubState() async throws -> ScrubState {
+        let reply = try await call(.GET, "scrub", [])
+        return try decode { try JSONDecoder().decode(ScrubState.self, from: Data(reply.body)) }
+    }
+
+    public func scrubNow(_ jurisdiction: Jurisdiction) async throws -> ScrubState {
+        let reply = try await call(.POST, "scrub", [("j", jurisdiction.code)], timeout: .seconds(3600))
+        return try decode { try JSONDecoder().decode(ScrubState.self, from: Data(reply.body)) }
+    }
+
+    public func segmentDigests(_ jurisdiction: Jurisdiction, bucket: String, key: String, version: VersionID,
+                               sequence: UInt64, extent: VersionID) async throws -> ExtentDigests? {
+        let reply = try await call(.GET, "digests", [("j", jurisdiction.code), ("bucket", hex(bucket)), ("key", hex(key)),
+                                                     ("version", version.description), ("sequence", String(sequence)),
+                                                     ("extent", extent.description)], accept404: true)
+        return reply.status == 404 ? nil : try decode { try JSONDecoder().decode(ExtentDigests.self, from: Data(reply.body)) }
+    }
+
+    public func repairSegments(_ jurisdiction: Jurisdiction, bucket: String, key: String, version: VersionID,
+                               sequence: UInt64, extent: VersionID, segments: [RepairSegment]) async throws -> Bool {
+        let reply = try await call(.POST, "repair", [("j", jurisdiction.code), ("bucket", hex(bucket)), ("key", hex(key)),
+                                                     ("version", version.description), ("sequence", String(sequence)),
+                                                     ("extent", extent.description)],
+                                   body: NodeWire.encodeRepair(segments))
+        return reply.body == Array("repaired".utf8)
+    }
+
     public func compact(_ jurisdiction: Jurisdiction) async throws {
         _ = try await call(.POST, "compact", [("j", jurisdiction.code)], timeout: .seconds(600))
     }

@@ -49,6 +49,9 @@ public struct NodeServer: HTTPResponder {
         if endpoint == "health", request.method == .get {
             return node.isOnline ? Response(status: .noContent) : Self.error(.unavailable(node.nodeID))
         }
+        if endpoint == "scrub", request.method == .get {
+            return Self.bytes(Array(try JSONEncoder().encode(try await node.scrubState())))
+        }
         if endpoint == "status", request.method == .get {
             return Self.bytes(NodeWire.encodeStatus(await node.status()))
         }
@@ -171,6 +174,32 @@ public struct NodeServer: HTTPResponder {
                                                       sequence: try Self.sequence(query), expected: locks[0],
                                                       lock: locks[1])
             return Self.plain(.ok, replaced ? "replaced" : "unchanged")
+        case (.post, "scrub"):
+            return Self.bytes(Array(try JSONEncoder().encode(try await node.scrubNow(jurisdiction))))
+        case (.get, "digests"):
+            guard let digests = try await node.segmentDigests(jurisdiction, bucket: try Self.text(query, "bucket"),
+                                                              key: try Self.text(query, "key"),
+                                                              version: try Self.version(query, "version"),
+                                                              sequence: try Self.sequence(query),
+                                                              extent: try Self.version(query, "extent")) else {
+                return Self.plain(.notFound, "no such version")
+            }
+            return Self.bytes(Array(try JSONEncoder().encode(digests)))
+        case (.post, "repair"):
+            let segments: [RepairSegment]
+            do {
+                segments = try NodeWire.decodeRepair(try await Self.body(
+                    request, limit: Limits.repairSegmentsMax * (NodeWire.segmentBytesMax + 8)))
+            } catch { throw ParameterError(message: "repair: \(error)") }
+            guard segments.count <= Limits.repairSegmentsMax else {
+                throw ParameterError(message: "repair: at most \(Limits.repairSegmentsMax) segments a request")
+            }
+            let repaired = try await node.repairSegments(jurisdiction, bucket: try Self.text(query, "bucket"),
+                                                         key: try Self.text(query, "key"),
+                                                         version: try Self.version(query, "version"),
+                                                         sequence: try Self.sequence(query),
+                                                         extent: try Self.version(query, "extent"), segments: segments)
+            return Self.plain(.ok, repaired ? "repaired" : "refused")
         case (.post, "compact"):
             try await node.compact(jurisdiction)
             return Response(status: .noContent)
@@ -322,8 +351,8 @@ public struct NodeServer: HTTPResponder {
         return value
     }
 
-    static func body(_ request: Request) async throws -> [UInt8] {
-        Array(try await request.body.collect(upTo: NodeWire.bodyBytesMax).readableBytesView)
+    static func body(_ request: Request, limit: Int = NodeWire.bodyBytesMax) async throws -> [UInt8] {
+        Array(try await request.body.collect(upTo: limit).readableBytesView)
     }
 
     static func bytes(_ bytes: [UInt8]) -> Response {

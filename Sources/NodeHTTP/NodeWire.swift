@@ -47,6 +47,22 @@ enum NodeWire {
         return records
     }
 
+    /// Segments of a repair: each a record of its index (u32 BE) then its bytes.
+    static func encodeRepair(_ segments: [RepairSegment]) -> [UInt8] {
+        frame(segments.map { segment in
+            [UInt8(segment.index >> 24), UInt8((segment.index >> 16) & 0xFF), UInt8((segment.index >> 8) & 0xFF),
+             UInt8(segment.index & 0xFF)] + segment.bytes
+        })
+    }
+
+    static func decodeRepair(_ bytes: [UInt8]) throws -> [RepairSegment] {
+        try unframe(bytes).map { record in
+            guard record.count >= 4 else { throw FormatError("repair segment without its index") }
+            let index = record[0..<4].reduce(UInt32(0)) { $0 << 8 | UInt32($1) }
+            return RepairSegment(index: index, bytes: Array(record[4...]))
+        }
+    }
+
     /// A page of versions: its next position (an empty record when complete), then its manifests.
     static func encodeVersions(_ batch: VersionBatch) -> [UInt8] {
         frame([batch.next?.encoded() ?? []] + batch.versions.map { $0.encoded() })

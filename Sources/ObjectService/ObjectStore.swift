@@ -18,6 +18,8 @@ final class ObjectStore: Sendable {
     let crypto: ObjectCrypto
     /// Warm buffers for uploads' full segments.
     let segmentBuffers = SegmentBufferPool()
+    /// Extents reads found damaged on a replica, for the health monitor to repair.
+    let damage = DamageReports()
     /// The configuration of a bucket as the control plane holds it now (versioning, object lock).
     let policy: @Sendable (String) -> BucketPolicy
 
@@ -234,6 +236,7 @@ final class ObjectStore: Sendable {
                     } catch {
                         logger.warning("segment stream failed", metadata: [
                             "node": "\(located.replicas[0].nodeID)", "error": "\(error)"])
+                        if error is SegmentRejected { reportDamaged(located.replicas[0], located.manifest, extent: extent) }
                         reader = nil
                     }
                 }
@@ -288,6 +291,7 @@ final class ObjectStore: Sendable {
             } catch let error as SegmentRejected {
                 tampered = true
                 logger.warning("segment rejected", metadata: ["node": "\(replica.nodeID)", "error": "\(error)"])
+                reportDamaged(replica, located.manifest, extent: extent)
                 lastError = error
             } catch {
                 logger.warning("segment read failed", metadata: ["node": "\(replica.nodeID)", "error": "\(error)"])

@@ -20,6 +20,10 @@ public final class LocalStorageNode: StorageNodeClient {
     private let clock: @Sendable () -> Int64
     private let segmentDirectory: String?
     private let attester: (any NodeAttester)?
+    /// What the scrubber did and found (``startScrubbing(bytesPerSecond:)``).
+    let scrubbing = Mutex(ScrubState())
+    /// The scrubber's task, while it runs.
+    let scrubber = Mutex<Task<Void, Never>?>(nil)
 
     /// Opens the node, creating or checking its database through `openEngine`; with `segmentDirectory`, large
     /// segments are files there (``NodeStore/init(node:jurisdiction:engine:nowMillis:segmentDirectory:)``).
@@ -88,10 +92,16 @@ public final class LocalStorageNode: StorageNodeClient {
         online.withLock { $0 = Online(opened) }
     }
 
-    /// Closes the database for good (shutdown).
-    public func close() { goOffline() }
+    /// Closes the database for good (shutdown), and stops the scrubber.
+    public func close() {
+        scrubber.withLock { task in
+            task?.cancel()
+            task = nil
+        }
+        goOffline()
+    }
 
-    private func run<R: Sendable>(_ body: @escaping @Sendable (NodeStore) throws -> R) async throws -> R {
+    func run<R: Sendable>(_ body: @escaping @Sendable (NodeStore) throws -> R) async throws -> R {
         guard let current = online.withLock({ $0?.store }) else { throw NodeError.unavailable(nodeID) }
         let node = nodeID
         return try await threadPool.runIfActive {

@@ -181,6 +181,18 @@ public protocol StorageNodeClient: Sendable {
     /// (``NodeError/objectLocked(_:)``).
     func deleteVersion(_ jurisdiction: Jurisdiction, bucket: String, key: String, version: VersionID, sequence: UInt64,
                        check: LockCheck) async throws -> CommitOutcome
+    /// What the node's scrubber has read and found damaged (not yet repaired).
+    func scrubState() async throws -> ScrubState
+    /// Runs a whole scrub pass now, at full speed, and answers the state after it.
+    func scrubNow(_ jurisdiction: Jurisdiction) async throws -> ScrubState
+    /// The SHA-256 of each stored segment of one extent of a version, and whether they match its manifest; nil when
+    /// the node does not hold the version.
+    func segmentDigests(_ jurisdiction: Jurisdiction, bucket: String, key: String, version: VersionID, sequence: UInt64,
+                        extent: VersionID) async throws -> ExtentDigests?
+    /// Replaces segments of a damaged extent, durably, if the extent then matches its manifest's digest (the node's
+    /// own check); returns whether it did.
+    func repairSegments(_ jurisdiction: Jurisdiction, bucket: String, key: String, version: VersionID, sequence: UInt64,
+                        extent: VersionID, segments: [RepairSegment]) async throws -> Bool
     /// Sets the object lock of one version of a key (current or noncurrent), durably, if the version still has the
     /// lock `expected` (the node's compare, so two changes never overwrite each other); returns whether it did.
     func replaceLock(_ jurisdiction: Jurisdiction, bucket: String, key: String, version: VersionID, sequence: UInt64,

@@ -3,6 +3,7 @@ import ArgumentParser
 import Foundation
 import Logging
 import ObjectModel
+import StorageNode
 
 /// Options shared by the admin commands: where the gateway is and the root credentials.
 struct AdminOptions: ParsableArguments {
@@ -160,7 +161,7 @@ struct NodeCommand: AsyncParsableCommand {
             qantara node --id <id> --jurisdiction <jurisdiction> --data <data> [--listen <listen>] [<tls-options>]
               qantara node <subcommand> [<options>]
             """,
-        subcommands: [List.self, Offline.self, Online.self, Compact.self, Enrol.self])
+        subcommands: [List.self, Offline.self, Online.self, Compact.self, Scrub.self, Enrol.self])
 
     @Option(help: "Node id, such as ma-1.") var id: String?
     @Option(help: "The node's jurisdiction (ISO 3166-1 alpha-2).") var jurisdiction: String?
@@ -289,6 +290,28 @@ struct NodeCommand: AsyncParsableCommand {
                 try await options.client().call("POST", "nodes/\(id)/compact", body: Optional<String>.none, as: NodeView.self)
             }
             print("node \(node.id) compacted")
+        }
+    }
+
+    struct Scrub: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Check every stored segment of a node against its manifest now (the background scrubber's pass, "
+                + "at full speed); damaged ones are repaired from a healthy replica within seconds.")
+        @OptionGroup var endpoint: EndpointOption
+        @ParentCommand var parent: NodeCommand
+        var options: AdminOptionsProxy { AdminOptionsProxy(endpoint: endpoint.endpoint, data: parent.dataDirectory, ca: endpoint.ca) }
+        @Argument(help: "Node id.") var id: String
+
+        func run() async throws {
+            let state = try await runAdmin {
+                try await options.client().call("POST", "nodes/\(id)/scrub", body: Optional<String>.none,
+                                                as: ScrubState.self)
+            }
+            print("node \(id): \(state.scrubbedBytes) bytes scrubbed since start, \(state.passes) pass(es), "
+                + "\(state.damaged.count) damaged extent(s) awaiting repair")
+            for damaged in state.damaged {
+                print("  \(damaged.bucket)/\(damaged.key) version \(damaged.version): \(damaged.reason)")
+            }
         }
     }
 

@@ -180,6 +180,7 @@ struct GatewayRuntime {
                         attester: NodeIdentity(directory: path).attester(node: node.id, jurisdiction: entry.code,
                                                                          clock: { clock.nowMillis() }),
                         openEngine: { try RocksDBEngine(path: path) })
+                    ScrubRate.start(opened, environment: environment)
                     local.append(opened)
                     clients.append(opened)
                 }

@@ -52,6 +52,7 @@ struct NodeProcess {
                                                                                          jurisdiction: jurisdiction,
                                                                                          clock: now),
                                         openEngine: { try RocksDBEngine(path: path) })
+        ScrubRate.start(node, environment: ProcessInfo.processInfo.environment)
         let server = NodeServer(node: node, token: ProcessInfo.processInfo.environment["QANTARA_NODE_TOKEN"],
                                 logger: logger)
         let (id, jurisdiction, data) = (self.id, self.jurisdiction, self.data)

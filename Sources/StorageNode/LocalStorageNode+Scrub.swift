@@ -1,0 +1,106 @@
+import ObjectModel
+
+/// The node's scrubber: a background pass over every stored version at a configured rate, reading each segment back
+/// and checking it against its manifest's digest (``NodeStore/scrub(from:budget:)``). What it finds waits in
+/// ``ScrubState`` until a gateway repairs it from a healthy replica (``repairSegments``).
+extension LocalStorageNode {
+    /// The default pace: a full pass a week, never slower than this (small nodes are still checked within hours).
+    public static let scrubFloorBytesPerSecond: Int64 = 256 * 1024
+    static let week: Int64 = 7 * 24 * 3600
+
+    /// Starts scrubbing in the background: at `bytesPerSecond`, one pass after the other; without it, a pass a week
+    /// (at the stored bytes divided by a week, at least ``scrubFloorBytesPerSecond``, the next pass a week after the
+    /// last began).
+    public func startScrubbing(bytesPerSecond: Int64?) {
+        let task = Task { [weak self] in
+            var position = [UInt8]()
+            var passStarted = ContinuousClock.now
+            var rate = bytesPerSecond ?? Self.scrubFloorBytesPerSecond
+            while !Task.isCancelled {
+                guard let self else { return }
+                do {
+                    if position.isEmpty, bytesPerSecond == nil {
+                        let stored = try await self.run { try $0.counts().storedBytes }
+                        rate = max(stored / Self.week, Self.scrubFloorBytesPerSecond)
+                        passStarted = ContinuousClock.now
+                    }
+                    let step = try await self.run { [position, rate] in try $0.scrub(from: position, budget: rate) }
+                    self.record(step)
+                    let pause = Duration.milliseconds(max(Int64(1000) * step.bytes / max(rate, 1), 50))
+                    if let next = step.next {
+                        position = next
+                        try await Task.sleep(for: pause)
+                    } else {
+                        position = []
+                        self.scrubbing.withLock { $0.passes += 1 }
+                        let wait = bytesPerSecond == nil ? passStarted + .seconds(Self.week) - ContinuousClock.now : pause
+                        try await Task.sleep(for: max(wait, .milliseconds(50)))
+                    }
+                } catch is CancellationError {
+                    return
+                } catch {
+                    // Offline or failing: try again later, from where it stopped.
+                    try? await Task.sleep(for: .seconds(5))
+                }
+            }
+        }
+        scrubber.withLock { running in
+            running?.cancel()
+            running = task
+        }
+    }
+
+    /// Adds a step's findings: new damage, and extents found healthy again (repaired by hand, or rewritten).
+    func record(_ step: ScrubStep) {
+        scrubbing.withLock { state in
+            state.scrubbedBytes += step.bytes
+            let healthy = Set(step.healthy.map { "\($0.version)/\($0.extent)" })
+            state.damaged.removeAll { healthy.contains("\($0.version)/\($0.extent)") }
+            for found in step.damaged
+            where !state.damaged.contains(where: { $0.version == found.version && $0.extent == found.extent }) {
+                state.damaged.append(found)
+            }
+        }
+    }
+
+    public func scrubState() async throws -> ScrubState {
+        guard isOnline else { throw NodeError.unavailable(nodeID) }
+        return scrubbing.withLock { $0 }
+    }
+
+    public func scrubNow(_ jurisdiction: Jurisdiction) async throws -> ScrubState {
+        try await run { try $0.check(jurisdiction) }
+        var position = [UInt8]()
+        repeat {
+            let step = try await run { [position] in try $0.scrub(from: position, budget: 64 * 1024 * 1024) }
+            record(step)
+            position = step.next ?? []
+        } while !position.isEmpty
+        return scrubbing.withLock { state in
+            state.passes += 1
+            return state
+        }
+    }
+
+    public func segmentDigests(_ jurisdiction: Jurisdiction, bucket: String, key: String, version: VersionID,
+                               sequence: UInt64, extent: VersionID) async throws -> ExtentDigests? {
+        try await run {
+            try $0.segmentDigests(jurisdiction, bucket: bucket, key: key, version: version, sequence: sequence,
+                                  extent: extent)
+        }
+    }
+
+    public func repairSegments(_ jurisdiction: Jurisdiction, bucket: String, key: String, version: VersionID,
+                               sequence: UInt64, extent: VersionID, segments: [RepairSegment]) async throws -> Bool {
+        let repaired = try await run {
+            try $0.repairSegments(jurisdiction, bucket: bucket, key: key, version: version, sequence: sequence,
+                                  extent: extent, segments: segments)
+        }
+        if repaired {
+            scrubbing.withLock { state in
+                state.damaged.removeAll { $0.version == version.description && $0.extent == extent.description }
+            }
+        }
+        return repaired
+    }
+}
