@@ -84,7 +84,7 @@ extension ObjectService {
             throw ObjectServiceError.serviceUnavailable("no replica of \(key) could attest its copy")
         }
         // A copy whose bytes differ from the digest recorded when it was written is damaged (or altered): said in the
-        // log and the gateway's log, where repair (issue "Storage that grows and heals") will pick it up.
+        // log and the gateway's log, and handed to the health monitor, which repairs it from a healthy replica.
         if let recorded = located.manifest.storedDigest.map(Hex.encode) {
             for answer in statements {
                 guard let text = answer.statement?.statement, let claim = ReplicaClaim(text: text),
@@ -97,6 +97,9 @@ extension ObjectService {
                     "version": located.manifest.versionID.description, "recorded": recorded, "found": claim.sha256,
                     "detectedBy": "attestation",
                 ])
+                if let node = store.node(answer.node) {
+                    for extent in located.manifest.extents { store.reportDamaged(node, located.manifest, extent: extent) }
+                }
             }
         }
         // Recorded first, so the checkpoint that comes with the attestation can cover its own record; the record names

@@ -73,6 +73,11 @@ extension ObjectStore {
                         "version": "\(damaged.version)", "segments": "\(replacements.count)"])
                     Counter(label: "qantara_segments_repaired_total", dimensions: [("node", node.nodeID.rawValue)])
                         .increment(by: replacements.count)
+                    // In J's log, as placements are: where the bytes were damaged and where they came back from.
+                    _ = try? await crypto.audit.record(jurisdiction, kind: "repair", fields: [
+                        "node": node.nodeID.rawValue, "from": source.nodeID.rawValue, "bucket": bucket, "key": key,
+                        "version": damaged.version, "extent": damaged.extent,
+                        "segments": differing.map(String.init).joined(separator: ","), "detectedBy": damaged.reason])
                     return true
                 }
             }

@@ -244,6 +244,15 @@ def test_a_damaged_replica_shows_in_the_next_attestation(attested, tmp_path):
     damage = [e["fields"] for e in audit_entries(server, "MA") if e["kind"] == "damage"
               and e["fields"]["bucket"] == bucket]
     assert [d["node"] for d in damage] == [victim] and damage[0]["version"] == version
+    # And the health monitor repairs it from the healthy replica: the next attestation finds both copies whole.
+    deadline = time.time() + 20
+    while time.time() < deadline:
+        attest(server, bucket, "records/2026.bin", "repaired", tmp_path / "repaired.json")
+        if verify(server, tmp_path / "repaired.json", anchor, "--nonce", "repaired").returncode == 0:
+            break
+        time.sleep(0.5)
+    else:
+        pytest.fail("the damaged replica was not repaired")
 
 
 def test_a_regulator_checks_the_attestation_extends_the_history_it_holds(attested, tmp_path):

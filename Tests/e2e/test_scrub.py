@@ -9,6 +9,7 @@ import uuid
 import pytest
 from botocore.exceptions import ClientError
 
+from adversary import audit_entries
 from qantara import Server
 
 
@@ -65,6 +66,9 @@ def test_the_scrubber_finds_damage_and_a_healthy_replica_repairs_it(quiet):
     assert until(lambda: path.read_bytes() == original), "the damaged segment was not repaired"
     assert "0 damaged extent(s)" in quiet.cli("node", "scrub", victim).stdout
     assert s3.get_object(Bucket=bucket, Key="scan.bin")["Body"].read() == body
+    # The repair is in the jurisdiction's log, as placements are.
+    repairs = [e["fields"] for e in audit_entries(quiet, "MA") if e["kind"] == "repair" and e["fields"]["bucket"] == bucket]
+    assert [(r["node"], r["segments"]) for r in repairs] == [(victim, "0")], repairs
     with urllib.request.urlopen(quiet.endpoint + "/metrics", timeout=10) as answer:
         metrics = answer.read().decode()
     repaired = [line for line in metrics.splitlines()
