@@ -255,8 +255,8 @@ public final class HTTPNodeClient: StorageNodeClient {
         return reply.body == Array("replaced".utf8)
     }
 
-    public func scrubState() async throws -> ScrubState {
-        let reply = try await call(.GET, "scrub", [])
+    public func scrubState(_ jurisdiction: Jurisdiction) async throws -> ScrubState {
+        let reply = try await call(.GET, "scrub", [("j", jurisdiction.code)])
         return try decode { try JSONDecoder().decode(ScrubState.self, from: Data(reply.body)) }
     }
 
@@ -269,7 +269,8 @@ public final class HTTPNodeClient: StorageNodeClient {
                                sequence: UInt64, extent: VersionID) async throws -> ExtentDigests? {
         let reply = try await call(.GET, "digests", [("j", jurisdiction.code), ("bucket", hex(bucket)), ("key", hex(key)),
                                                      ("version", version.description), ("sequence", String(sequence)),
-                                                     ("extent", extent.description)], accept404: true)
+                                                     ("extent", extent.description)], accept404: true,
+                                   timeout: .seconds(3600))
         return reply.status == 404 ? nil : try decode { try JSONDecoder().decode(ExtentDigests.self, from: Data(reply.body)) }
     }
 
@@ -278,7 +279,7 @@ public final class HTTPNodeClient: StorageNodeClient {
         let reply = try await call(.POST, "repair", [("j", jurisdiction.code), ("bucket", hex(bucket)), ("key", hex(key)),
                                                      ("version", version.description), ("sequence", String(sequence)),
                                                      ("extent", extent.description)],
-                                   body: NodeWire.encodeRepair(segments))
+                                   body: NodeWire.encodeRepair(segments), timeout: .seconds(3600))
         return reply.body == Array("repaired".utf8)
     }
 

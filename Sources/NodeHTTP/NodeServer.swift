@@ -49,9 +49,6 @@ public struct NodeServer: HTTPResponder {
         if endpoint == "health", request.method == .get {
             return node.isOnline ? Response(status: .noContent) : Self.error(.unavailable(node.nodeID))
         }
-        if endpoint == "scrub", request.method == .get {
-            return Self.bytes(Array(try JSONEncoder().encode(try await node.scrubState())))
-        }
         if endpoint == "status", request.method == .get {
             return Self.bytes(NodeWire.encodeStatus(await node.status()))
         }
@@ -174,6 +171,8 @@ public struct NodeServer: HTTPResponder {
                                                       sequence: try Self.sequence(query), expected: locks[0],
                                                       lock: locks[1])
             return Self.plain(.ok, replaced ? "replaced" : "unchanged")
+        case (.get, "scrub"):
+            return Self.bytes(Array(try JSONEncoder().encode(try await node.scrubState(jurisdiction))))
         case (.post, "scrub"):
             return Self.bytes(Array(try JSONEncoder().encode(try await node.scrubNow(jurisdiction))))
         case (.get, "digests"):

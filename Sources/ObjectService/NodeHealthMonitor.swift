@@ -25,13 +25,13 @@ public final class NodeHealthMonitor: Service, Sendable {
                 wasUp[node.nodeID] = node.isLikelyAvailable
                 Self.gauge(node).record(node.isLikelyAvailable ? 1 : 0)
             }
-            var round = 0
+            // Repairs run beside the pings, so a long repair never delays the health of the nodes.
+            async let healing: Void = self.healLoop()
             while !Task.isCancelled {
                 try await Task.sleep(for: self.interval)
                 await self.tick(&wasUp)
-                await self.heal(polling: round % Self.scrubPollTicks == 0)
-                round += 1
             }
+            await healing
         }
     }
 
@@ -62,28 +62,40 @@ public final class NodeHealthMonitor: Service, Sendable {
         Gauge(label: "qantara_repair_pending_nodes", dimensions: []).record(pending)
     }
 
-    /// Scrub findings are asked of every node this often (in ticks); reads' reports are repaired every tick.
+    /// Scrub findings are asked of every node this often (in intervals); due reports are repaired every interval.
     static let scrubPollTicks = 5
 
-    /// Repairs damaged extents from healthy replicas: those reads reported, and (when `polling`) those each node's
-    /// scrubber found, whose progress is also recorded (`qantara_scrubbed_bytes`, `qantara_damaged_extents`).
+    func healLoop() async {
+        var round = 0
+        while !Task.isCancelled {
+            do { try await Task.sleep(for: interval) } catch { return }
+            await heal(polling: round % Self.scrubPollTicks == 0)
+            round += 1
+        }
+    }
+
+    /// Repairs damaged extents from healthy replicas: those reads and attestations reported, and (when `polling`)
+    /// those each node's scrubber found, whose progress is also recorded (`qantara_scrubbed_bytes`,
+    /// `qantara_damaged_extents`).
     func heal(polling: Bool) async {
-        var work = service.store.damage.drain()
+        let damage = service.store.damage
         if polling {
             for node in service.store.allNodes where node.isLikelyAvailable {
-                guard let state = try? await node.scrubState() else { continue }
+                guard let state = try? await node.scrubState(node.jurisdiction) else { continue }
                 let dimensions = [("node", node.nodeID.rawValue), ("jurisdiction", node.jurisdiction.code)]
                 Gauge(label: "qantara_scrubbed_bytes", dimensions: dimensions).record(state.scrubbedBytes)
-                Gauge(label: "qantara_damaged_extents", dimensions: dimensions).record(state.damaged.count)
-                work[node.nodeID, default: []].formUnion(state.damaged)
+                Gauge(label: "qantara_damaged_extents", dimensions: dimensions).record(state.damaged.count + state.overflow)
+                for extent in state.damaged { damage.report(node.nodeID, extent) }
             }
         }
-        for (id, extents) in work {
-            guard let node = service.store.node(id) else { continue }
-            for extent in extents {
-                // Not healed now (its node or every healthy replica away): tried again next round.
-                let healed = node.isLikelyAvailable ? await service.store.heal(node, extent) : false
-                if !healed { service.store.damage.report(id, extent) }
+        for (id, extent) in damage.due() {
+            guard !Task.isCancelled else { return }
+            guard let node = service.store.node(id), node.isLikelyAvailable else { continue }
+            let healed = await service.store.heal(node, extent)
+            if !damage.settle(id, extent, healed: healed) {
+                logger.error("damaged extent could not be repaired; giving up", metadata: [
+                    "node": "\(id)", "bucket": "\(extent.bucket)", "version": "\(extent.version)",
+                    "hint": "rewrite the object, or check the other replicas"])
             }
         }
     }

@@ -1,28 +1,62 @@
+import Hashing
 import Logging
 import Metrics
 import ObjectModel
 import StorageNode
 import Synchronization
 
-/// Extents a read found damaged on a replica (a segment that did not authenticate), waiting for the health monitor
-/// to repair them (read-repair).
+/// Damaged extents waiting for repair, per node: reported by reads, attestations and the nodes' scrubbers. A repair
+/// that fails is tried again later, less and less often, and given up after ``attemptsMax`` tries (logged): a node
+/// that cannot be healed must not cost every node a whole-extent read each second.
 final class DamageReports: Sendable {
-    private let reports = Mutex<[NodeID: Set<DamagedExtent>]>([:])
+    struct Entry: Sendable {
+        var extent: DamagedExtent
+        var attempts = 0
+        var notBefore = ContinuousClock.now
+    }
+
+    private let entries = Mutex<[NodeID: [String: Entry]]>([:])
 
     /// At most this many waiting reports per node: a replica that fails everything is a failed node, not damage.
     static let perNodeMax = 1024
+    static let attemptsMax = 10
 
+    private static func name(_ extent: DamagedExtent) -> String { "\(extent.version)/\(extent.extent)" }
+
+    /// Adds a report, unless that extent already waits.
     func report(_ node: NodeID, _ extent: DamagedExtent) {
-        reports.withLock { all in
-            guard all[node, default: []].count < Self.perNodeMax else { return }
-            all[node, default: []].insert(extent)
+        entries.withLock { all in
+            let name = Self.name(extent)
+            guard all[node]?[name] == nil, all[node, default: [:]].count < Self.perNodeMax else { return }
+            all[node, default: [:]][name] = Entry(extent: extent)
         }
     }
 
-    func drain() -> [NodeID: Set<DamagedExtent>] {
-        reports.withLock { all in
-            defer { all = [:] }
-            return all
+    /// The reports due now.
+    func due() -> [(node: NodeID, extent: DamagedExtent)] {
+        let now = ContinuousClock.now
+        return entries.withLock { all in
+            all.flatMap { node, waiting in waiting.values.filter { $0.notBefore <= now }.map { (node, $0.extent) } }
+        }
+    }
+
+    /// Records a repair's outcome: done, or tried again after a longer wait; false once given up.
+    @discardableResult
+    func settle(_ node: NodeID, _ extent: DamagedExtent, healed: Bool) -> Bool {
+        entries.withLock { all in
+            let name = Self.name(extent)
+            guard !healed, var entry = all[node]?[name] else {
+                all[node]?[name] = nil
+                return true
+            }
+            entry.attempts += 1
+            guard entry.attempts < Self.attemptsMax else {
+                all[node]?[name] = nil
+                return false
+            }
+            entry.notBefore = ContinuousClock.now + .seconds(min(1 << entry.attempts, 3600))
+            all[node]?[name] = entry
+            return true
         }
     }
 }
@@ -56,15 +90,20 @@ extension ObjectStore {
                       good.healthy, good.segments.count == broken.segments.count else { continue }
                 let differing = zip(good.segments, broken.segments).enumerated().filter { $0.element.0 != $0.element.1 }
                     .map(\.offset)
-                var replacements = [RepairSegment]()
-                for index in differing.prefix(Limits.repairSegmentsMax) {
-                    let bytes = try await source.segment(jurisdiction, version: extent, index: UInt32(index))
-                    replacements.append(RepairSegment(index: UInt32(index), bytes: Array(bytes.readableBytesView)))
-                }
                 guard differing.count <= Limits.repairSegmentsMax else {
                     logger.error("damaged extent has too many bad segments to repair in place", metadata: [
                         "node": "\(node.nodeID)", "version": "\(damaged.version)", "segments": "\(differing.count)"])
                     return false
+                }
+                var replacements = [RepairSegment]()
+                for index in differing {
+                    let bytes = Array(try await source.segment(jurisdiction, version: extent, index: UInt32(index))
+                        .readableBytesView)
+                    // The bytes that arrive are the ones the healthy copy's digests name, or nothing is sent.
+                    let digest = StreamingDigest(.sha256)
+                    digest.update(bytes)
+                    guard Hex.encode(digest.finalize()) == good.segments[index] else { return false }
+                    replacements.append(RepairSegment(index: UInt32(index), bytes: bytes))
                 }
                 if try await node.repairSegments(jurisdiction, bucket: bucket, key: key, version: version,
                                                  sequence: sequence, extent: extent, segments: replacements) {

@@ -16,6 +16,7 @@ extension LocalStorageNode {
             var position = [UInt8]()
             var passStarted = ContinuousClock.now
             var rate = bytesPerSecond ?? Self.scrubFloorBytesPerSecond
+            var failures = 0
             while !Task.isCancelled {
                 guard let self else { return }
                 do {
@@ -25,21 +26,33 @@ extension LocalStorageNode {
                         passStarted = ContinuousClock.now
                     }
                     let step = try await self.run { [position, rate] in try $0.scrub(from: position, budget: rate) }
+                    failures = 0
                     self.record(step)
-                    let pause = Duration.milliseconds(max(Int64(1000) * step.bytes / max(rate, 1), 50))
+                    let pause = Duration.milliseconds(max(Int64(1000) * step.cost / max(rate, 1), 50))
                     if let next = step.next {
                         position = next
                         try await Task.sleep(for: pause)
                     } else {
                         position = []
                         self.scrubbing.withLock { $0.passes += 1 }
+                        // The default: the next pass a week after this one began; a set rate: a second at least.
                         let wait = bytesPerSecond == nil ? passStarted + .seconds(Self.week) - ContinuousClock.now : pause
-                        try await Task.sleep(for: max(wait, .milliseconds(50)))
+                        try await Task.sleep(for: max(wait, .seconds(1)))
+                        passStarted = ContinuousClock.now
                     }
                 } catch is CancellationError {
                     return
                 } catch {
-                    // Offline or failing: try again later, from where it stopped.
+                    // Offline: try again later from where it stopped. A read of the node's records that keeps failing
+                    // there (a damaged block) is counted, and after three tries the pass starts over.
+                    if self.isOnline {
+                        failures += 1
+                        self.scrubbing.withLock { $0.failedSteps += 1 }
+                        if failures >= 3 {
+                            position = []
+                            failures = 0
+                        }
+                    }
                     try? await Task.sleep(for: .seconds(5))
                 }
             }
@@ -56,16 +69,27 @@ extension LocalStorageNode {
             state.scrubbedBytes += step.bytes
             let healthy = Set(step.healthy.map { "\($0.version)/\($0.extent)" })
             state.damaged.removeAll { healthy.contains("\($0.version)/\($0.extent)") }
-            for found in step.damaged
-            where !state.damaged.contains(where: { $0.version == found.version && $0.extent == found.extent }) {
+            var listed = Set(state.damaged.map { "\($0.version)/\($0.extent)" })
+            for found in step.damaged where listed.insert("\(found.version)/\(found.extent)").inserted {
+                guard state.damaged.count < ScrubState.damagedMax else {
+                    state.overflow += 1
+                    continue
+                }
                 state.damaged.append(found)
             }
         }
     }
 
-    public func scrubState() async throws -> ScrubState {
-        guard isOnline else { throw NodeError.unavailable(nodeID) }
+    public func scrubState(_ jurisdiction: Jurisdiction) async throws -> ScrubState {
+        try await run { try $0.check(jurisdiction) }
         return scrubbing.withLock { $0 }
+    }
+
+    /// Drops a finding: the extent is healthy now, or no longer stored.
+    func clearFinding(version: VersionID, extent: VersionID) {
+        scrubbing.withLock { state in
+            state.damaged.removeAll { $0.version == version.description && $0.extent == extent.description }
+        }
     }
 
     public func scrubNow(_ jurisdiction: Jurisdiction) async throws -> ScrubState {
@@ -84,10 +108,12 @@ extension LocalStorageNode {
 
     public func segmentDigests(_ jurisdiction: Jurisdiction, bucket: String, key: String, version: VersionID,
                                sequence: UInt64, extent: VersionID) async throws -> ExtentDigests? {
-        try await run {
+        let digests = try await run {
             try $0.segmentDigests(jurisdiction, bucket: bucket, key: key, version: version, sequence: sequence,
                                   extent: extent)
         }
+        if digests?.healthy ?? true { clearFinding(version: version, extent: extent) }
+        return digests
     }
 
     public func repairSegments(_ jurisdiction: Jurisdiction, bucket: String, key: String, version: VersionID,
@@ -96,11 +122,7 @@ extension LocalStorageNode {
             try $0.repairSegments(jurisdiction, bucket: bucket, key: key, version: version, sequence: sequence,
                                   extent: extent, segments: segments)
         }
-        if repaired {
-            scrubbing.withLock { state in
-                state.damaged.removeAll { $0.version == version.description && $0.extent == extent.description }
-            }
-        }
+        if repaired { clearFinding(version: version, extent: extent) }
         return repaired
     }
 }

@@ -30,8 +30,16 @@ public struct ScrubState: Codable, Sendable, Equatable {
     public var scrubbedBytes: Int64 = 0
     /// Complete passes over every stored version since the node started.
     public var passes = 0
-    /// Extents found damaged and not repaired since.
+    /// Extents found damaged and not repaired since (at most ``ScrubState/damagedMax``; more are counted in
+    /// ``overflow``).
     public var damaged: [DamagedExtent] = []
+    /// Damaged extents found beyond ``damagedMax`` (found again by a later pass once the list has room).
+    public var overflow = 0
+    /// Steps that failed (the node's storage refused a read of its records): the pass moves on after a few.
+    public var failedSteps = 0
+
+    /// The most damaged extents a node keeps listed for repair.
+    public static let damagedMax = 10_000
 
     public init(scrubbedBytes: Int64 = 0, passes: Int = 0, damaged: [DamagedExtent] = []) {
         self.scrubbedBytes = scrubbedBytes
@@ -67,6 +75,9 @@ public struct RepairSegment: Sendable, Equatable {
 struct ScrubStep {
     var next: [UInt8]?
     var bytes: Int64 = 0
+    /// What the step cost against its budget: the bytes read, and a floor per record, so a space of small or
+    /// digest-less records is paced too.
+    var cost: Int64 = 0
     var damaged: [DamagedExtent] = []
     /// Versions checked healthy: `(version hex, extent hex)`, which clear an earlier finding.
     var healthy: [DamagedExtent] = []
@@ -77,6 +88,9 @@ struct ScrubStep {
 /// is repaired from a healthy replica segment by segment, and the node accepts the repair only when the whole extent
 /// then matches its digest again.
 extension NodeStore {
+    /// What each record checked costs a scrub step besides the bytes it reads.
+    static let scrubRecordCost: Int64 = 4096
+
     /// Checks stored versions (current manifests, then noncurrent versions) from record key `from` (empty: the
     /// start), reading about `budget` bytes of segments at most.
     func scrub(from: [UInt8], budget: Int64) throws -> ScrubStep {
@@ -89,12 +103,21 @@ extension NodeStore {
             let page = try engine.scan(from: position, to: [space + 1], limit: 32)
             for pair in page {
                 position = pair.key + [0]
-                guard let manifest = try? ObjectManifest(decoding: pair.value), !manifest.isTombstone else { continue }
+                step.cost += Self.scrubRecordCost
+                guard let manifest = try? ObjectManifest(decoding: pair.value), !manifest.isTombstone else {
+                    if step.cost >= budget { step.next = position; return step }
+                    continue
+                }
                 let checked = verify(manifest)
                 step.bytes += checked.bytes
-                step.damaged += checked.damaged
+                step.cost += checked.bytes
+                // A finding stands only if the version is still stored as it was read (not deleted or replaced
+                // while its segments were read).
+                if !checked.damaged.isEmpty, (try? engine.get(pair.key)) == pair.value {
+                    step.damaged += checked.damaged
+                }
                 step.healthy += checked.healthy
-                if step.bytes >= budget {
+                if step.cost >= budget {
                     step.next = position
                     return step
                 }
@@ -209,23 +232,40 @@ extension NodeStore {
               let expected = expectedDigest(found.manifest, position: found.position) else { return false }
         var replacing = [UInt32: [UInt8]]()
         for segment in segments {
-            let index = Int(segment.index)
-            guard index < found.extent.segmentCount else { return false }
-            let length = found.extent.segmentLength(index)
-            guard segment.bytes.count >= length, segment.bytes.count <= length + Limits.segmentOverheadBytesMax else {
-                return false
-            }
+            guard Int(segment.index) < found.extent.segmentCount else { return false }
             replacing[segment.index] = segment.bytes
         }
+        // Every segment of an extent carries the same overhead (its tag, or none): the replacements too, so bytes
+        // cannot move across a segment boundary and still add up to the digest.
+        var overheads = Set<Int>()
         let whole = StreamingDigest(.sha256)
         for index in 0..<UInt32(found.extent.segmentCount) {
+            let length = found.extent.segmentLength(Int(index))
             if let bytes = replacing[index] {
+                overheads.insert(bytes.count - length)
                 bytes.withUnsafeBytes { whole.update($0) }
             } else {
-                do { try withSegment(requested, version: extent, index: index) { whole.update($0) } } catch { return false }
+                do {
+                    try withSegment(requested, version: extent, index: index) { stored in
+                        overheads.insert(stored.count - length)
+                        whole.update(stored)
+                    }
+                } catch { return false }
             }
         }
-        guard matches(whole.finalize(), expected) else { return false }
+        guard overheads.count == 1, let overhead = overheads.first, overhead >= 0,
+              overhead <= Limits.segmentOverheadBytesMax, matches(whole.finalize(), expected) else { return false }
+        // Written under the commit lock, and only if the version is still stored: a repair never brings back the
+        // segments of a version deleted meanwhile.
+        return try changeLock.withLock { _ in
+            guard try storedExtent(bucket: bucket, key: key, version: version, sequence: sequence,
+                                   extent: extent) != nil else { return false }
+            try writeRepair(extent, replacing)
+            return true
+        }
+    }
+
+    private func writeRepair(_ extent: VersionID, _ replacing: [UInt32: [UInt8]]) throws {
         var batch = WriteBatch()
         for (index, bytes) in replacing {
             if let files, bytes.count >= Self.fileThresholdBytes {
@@ -238,6 +278,5 @@ extension NodeStore {
         }
         if let files { try files.sync([extent]) }
         try writeSynced(batch)
-        return true
     }
 }

@@ -18,7 +18,7 @@ public final class NodeStore: Sendable {
     public static let fileThresholdBytes = 64 * 1024
     /// Serialises the read-compare-writes of records (manifests, part records): a group of changes reads and
     /// writes under it. In a running node one thread applies every group (``GroupCommitter``), so it is uncontended.
-    private let changeLock = Mutex(())
+    let changeLock = Mutex(())
 
     /// Opens a node over `engine`: stamps a new database, or checks the stamp of an existing one and
     /// refuses a database of another jurisdiction or node. Sweeps uploads left by a crash.

@@ -182,7 +182,7 @@ public protocol StorageNodeClient: Sendable {
     func deleteVersion(_ jurisdiction: Jurisdiction, bucket: String, key: String, version: VersionID, sequence: UInt64,
                        check: LockCheck) async throws -> CommitOutcome
     /// What the node's scrubber has read and found damaged (not yet repaired).
-    func scrubState() async throws -> ScrubState
+    func scrubState(_ jurisdiction: Jurisdiction) async throws -> ScrubState
     /// Runs a whole scrub pass now, at full speed, and answers the state after it.
     func scrubNow(_ jurisdiction: Jurisdiction) async throws -> ScrubState
     /// The SHA-256 of each stored segment of one extent of a version, and whether they match its manifest; nil when

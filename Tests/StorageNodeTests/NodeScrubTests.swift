@@ -41,7 +41,7 @@ extension NodeClientConformanceTests {
                                   bytes: [2, 2, 2, 2, 2, 9, 2, 2, 2, 2])
         let found = try await node.scrubNow(ma)
         XCTAssertEqual(found.damaged.map(\.version), [manifest.versionID.description])
-        let state = try await node.scrubState()
+        let state = try await node.scrubState(ma)
         XCTAssertEqual(state.damaged.count, 1)
         let digests = try await node.segmentDigests(ma, bucket: "bkt", key: "scrubbed", version: manifest.versionID,
                                                     sequence: manifest.sequence, extent: manifest.versionID)
@@ -53,6 +53,12 @@ extension NodeClientConformanceTests {
                                                    sequence: manifest.sequence, extent: manifest.versionID,
                                                    segments: [RepairSegment(index: 1, bytes: [7, 7, 7, 7, 7, 7, 7, 7, 7, 7])])
         XCTAssertFalse(forged)
+        // Nor the recorded bytes cut at other boundaries (the concatenation matches, the segments do not).
+        let shifted = try await node.repairSegments(
+            ma, bucket: "bkt", key: "scrubbed", version: manifest.versionID, sequence: manifest.sequence,
+            extent: manifest.versionID, segments: [RepairSegment(index: 0, bytes: segments[0] + segments[1].prefix(2)),
+                                                   RepairSegment(index: 1, bytes: Array(segments[1].dropFirst(2)))])
+        XCTAssertFalse(shifted)
         let repaired = try await node.repairSegments(ma, bucket: "bkt", key: "scrubbed", version: manifest.versionID,
                                                      sequence: manifest.sequence, extent: manifest.versionID,
                                                      segments: [RepairSegment(index: 1, bytes: segments[1])])
