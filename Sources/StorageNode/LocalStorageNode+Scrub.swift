@@ -17,9 +17,24 @@ extension LocalStorageNode {
             var passStarted = ContinuousClock.now
             var rate = bytesPerSecond ?? Self.scrubFloorBytesPerSecond
             var failures = 0
+            var lastSweep: ContinuousClock.Instant?
+            var nextPass: ContinuousClock.Instant?
             while !Task.isCancelled {
                 guard let self else { return }
                 do {
+                    // Uploads abandoned by a gateway that crashed: swept hourly, a day after they began.
+                    if lastSweep.map({ ContinuousClock.now - $0 > .seconds(3600) }) ?? true {
+                        lastSweep = ContinuousClock.now
+                        _ = try await self.run {
+                            try $0.sweepStaleUploads(startedBefore: NodeStore.wallClockMillis() - NodeStore.staleUploadMillis)
+                        }
+                    }
+                    // Between weekly passes: wake hourly for the sweep.
+                    if let next = nextPass, ContinuousClock.now < next {
+                        try await Task.sleep(for: min(next - ContinuousClock.now, .seconds(3600)))
+                        continue
+                    }
+                    nextPass = nil
                     if position.isEmpty, bytesPerSecond == nil {
                         let stored = try await self.run { try $0.counts().storedBytes }
                         rate = max(stored / Self.week, Self.scrubFloorBytesPerSecond)
@@ -36,9 +51,11 @@ extension LocalStorageNode {
                         position = []
                         self.scrubbing.withLock { $0.passes += 1 }
                         // The default: the next pass a week after this one began; a set rate: a second at least.
-                        let wait = bytesPerSecond == nil ? passStarted + .seconds(Self.week) - ContinuousClock.now : pause
-                        try await Task.sleep(for: max(wait, .seconds(1)))
-                        passStarted = ContinuousClock.now
+                        if bytesPerSecond == nil {
+                            nextPass = passStarted + .seconds(Self.week)
+                        } else {
+                            try await Task.sleep(for: max(pause, .seconds(1)))
+                        }
                     }
                 } catch is CancellationError {
                     return

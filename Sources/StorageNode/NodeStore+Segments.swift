@@ -1,3 +1,4 @@
+import Glibc
 import NIOCore
 import ObjectModel
 import StorageEngine
@@ -8,7 +9,8 @@ import StorageEngine
 /// lives here too.
 extension NodeStore {
     /// Stores one segment of an uncommitted version, not synced (its commit makes it durable); the first one records
-    /// the upload, so a crash before the commit leaves nothing behind once the node reopens.
+    /// the upload and when it began, so a crash before the commit leaves nothing behind once the node reopens, and an
+    /// upload its gateway abandoned (it crashed) is swept a day later (``sweepStaleUploads(startedBefore:)``).
     public func putSegment(_ requested: Jurisdiction, bucket: String, key: String, version: VersionID, index: UInt32,
                            bytes: [UInt8]) throws {
         try check(requested)
@@ -17,6 +19,7 @@ extension NodeStore {
             var writer = BinaryWriter()
             writer.writeString(bucket)
             writer.writeString(key)
+            writer.write(Self.wallClockMillis())
             batch.put(NodeKeys.upload(version: version), writer.bytes)
         }
         if let files, bytes.count >= Self.fileThresholdBytes {
@@ -26,6 +29,36 @@ extension NodeStore {
             batch.put(NodeKeys.segment(version: version, index: index), bytes)
         }
         try engine.write(batch, sync: false)
+    }
+
+    /// Milliseconds since 1970, from the system clock.
+    static func wallClockMillis() -> Int64 {
+        var now = timespec()
+        clock_gettime(CLOCK_REALTIME, &now)
+        return Int64(now.tv_sec) * 1000 + Int64(now.tv_nsec) / 1_000_000
+    }
+
+    /// How long an upload may stay uncommitted before its segments count as abandoned.
+    public static let staleUploadMillis: Int64 = 24 * 3600 * 1000
+
+    /// Drops the segments of uploads that began before `cutoff` (milliseconds since 1970) and never committed: what
+    /// a gateway that crashed mid-upload left. Markers written before uploads carried their start are left for the
+    /// sweep at open. Returns how many uploads it dropped.
+    public func sweepStaleUploads(startedBefore cutoff: Int64) throws -> Int {
+        try changeLock.withLock { _ in
+            var batch = WriteBatch()
+            var swept = 0
+            for marker in try engine.scan(from: [NodeKeys.uploadTag], to: [NodeKeys.uploadTag + 1], limit: .max) {
+                var reader = BinaryReader(marker.value)
+                guard let version = VersionID(bytes: Array(marker.key.dropFirst())),
+                      (try? reader.readString()) != nil, (try? reader.readString()) != nil, !reader.isAtEnd,
+                      let started = try? reader.readInt64(), started < cutoff else { continue }
+                try deleteSegments(of: version, into: &batch)
+                swept += 1
+            }
+            if !batch.isEmpty { try writeSynced(batch) }
+            return swept
+        }
     }
 
     /// Drops the segments of an uncommitted version.

@@ -48,6 +48,28 @@ final class NodeStoreTests: XCTestCase {
         XCTAssertEqual(try node.counts().objects, 0)
     }
 
+    func testUploadsAbandonedForADayAreSweptAndOthersStay() throws {
+        let node = try NodeStore(node: NodeID("ma-1")!, jurisdiction: ma, engine: MemoryEngine(), nowMillis: 0)
+        let abandoned = VersionID.random()
+        try node.putSegment(ma, bucket: "b", key: "k", version: abandoned, index: 0, bytes: [1, 2, 3])
+        try node.putSegment(ma, bucket: "b", key: "k", version: abandoned, index: 1, bytes: [4])
+        let now = Int64(Date().timeIntervalSince1970 * 1000)
+        // Begun less than a day ago: an upload still streaming, left alone.
+        XCTAssertEqual(try node.sweepStaleUploads(startedBefore: now - NodeStore.staleUploadMillis), 0)
+        XCTAssertEqual(try node.counts().uploads, 1)
+        // A day later (the cutoff after its start): its segments and marker go.
+        XCTAssertEqual(try node.sweepStaleUploads(startedBefore: now + 1000), 1)
+        XCTAssertEqual(try node.counts().uploads, 0)
+        XCTAssertThrowsError(try node.segment(ma, version: abandoned, index: 0))
+        XCTAssertThrowsError(try node.segment(ma, version: abandoned, index: 1))
+        // A committed version is never an upload: nothing of it is swept.
+        let kept = manifest("kept", sequence: 1)
+        try node.putSegment(ma, bucket: "b", key: "kept", version: kept.versionID, index: 0, bytes: [1, 2, 3])
+        XCTAssertEqual(try node.commit(ma, manifest: kept), .committed)
+        XCTAssertEqual(try node.sweepStaleUploads(startedBefore: now + 100_000), 0)
+        XCTAssertEqual(Array(try node.segment(ma, version: kept.versionID, index: 0).readableBytesView), [1, 2, 3])
+    }
+
     func testNewerManifestWinsAndOlderIsDropped() throws {
         let node = try NodeStore(node: NodeID("ma-1")!, jurisdiction: ma, engine: MemoryEngine(), nowMillis: 0)
         let older = manifest("k", sequence: 10), newer = manifest("k", sequence: 20)
