@@ -115,9 +115,8 @@ extension ObjectService {
     public func objectRetention(_ principal: Principal, _ bucket: String, _ key: String, versionID: String?)
         async throws -> RetentionView
     {
-        let (record, found) = try await lockedVersion(principal, bucket, key, versionID, "GetObjectRetention")
+        let found = try await lockedVersion(principal, bucket, key, versionID, "GetObjectRetention").1
         guard let mode = found.manifest.lock.mode else { throw ObjectServiceError.noObjectRetention }
-        _ = record
         return RetentionView(mode: mode.name, retainUntilMillis: found.manifest.lock.retainUntilMillis)
     }
 

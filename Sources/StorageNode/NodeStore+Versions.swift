@@ -317,22 +317,18 @@ extension NodeStore {
         batch.deleteRange(from: base, to: end)
     }
 
-    /// Noncurrent versions and their bytes, for the node's status.
-    func noncurrentCounts() throws -> (count: Int, bytes: Int64) {
-        var count = 0
+    /// The bytes of the noncurrent versions, for the node's status.
+    func noncurrentBytes() throws -> Int64 {
         var bytes: Int64 = 0
         var from: [UInt8] = [NodeKeys.noncurrentTag]
         let end: [UInt8] = [NodeKeys.noncurrentTag + 1]
         while true {
             let page = try engine.scan(from: from, to: end, limit: 1000)
-            for pair in page {
-                count += 1
-                bytes += (try? ObjectManifest(decoding: pair.value).sizeBytes) ?? 0
-            }
+            for pair in page { bytes += (try? ObjectManifest(decoding: pair.value).sizeBytes) ?? 0 }
             guard let last = page.last, page.count == 1000 else { break }
             from = last.key + [0]
         }
-        return (count, bytes)
+        return bytes
     }
 
     /// A bucket being purged must hold no locked version: throws for one.

@@ -251,7 +251,7 @@ public final class NodeStore: Sendable {
             guard let last = page.last, page.count == 1000 else { break }
             from = last.key + [0]
         }
-        storedBytes += try noncurrentCounts().bytes
+        storedBytes += try noncurrentBytes()
         let uploads = try engine.count(from: [NodeKeys.uploadTag], to: [NodeKeys.uploadTag + 1])
         var segments = try engine.count(from: [NodeKeys.segmentTag], to: [NodeKeys.segmentTag + 1])
         if let files {

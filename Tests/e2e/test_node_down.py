@@ -1,6 +1,7 @@
 """A storage node made unavailable: reads continue from the other replica, writes land on the nodes still up or
 fail cleanly, and nothing is ever half-written. Uses its own server, since it takes nodes offline."""
 import os
+import time
 import uuid
 
 import pytest
@@ -88,3 +89,43 @@ def test_sigint_stops_cleanly(tmp_path):
     server = Server(tmp_path / "data").start()
     server.client().create_bucket(Bucket="interrupted")
     assert server.stop(signal.SIGINT) == 0
+
+
+def test_a_node_that_comes_back_gets_the_older_versions_it_missed(lonely):
+    """In a versioned bucket, versions written and overwritten while a node was down reach it when it comes back, as
+    the latest does: with the other nodes away, it serves them itself."""
+    s3 = lonely.client(gateway="FR")
+    bucket = "vdown-" + uuid.uuid4().hex[:8]
+    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "FR"})
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    keys = [f"k{i}" for i in range(8)]
+    lonely.cli("node", "offline", "fr-2")
+    time.sleep(2)  # long enough for the health monitor (a ping a second) to see it down
+    try:
+        versions = {key: [s3.put_object(Bucket=bucket, Key=key, Body=f"{key} v{n}".encode())["VersionId"]
+                          for n in range(3)] for key in keys}
+    finally:
+        lonely.cli("node", "online", "fr-2")
+    time.sleep(3)  # the health monitor repairs fr-2 within a second or two of its return
+    lonely.cli("node", "offline", "fr-1")
+    lonely.cli("node", "offline", "fr-3")
+    try:
+        repaired = 0
+        for key, ids in versions.items():
+            try:
+                latest = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+            except ClientError:
+                continue  # fr-2 is not one of this key's preferred replicas: repair leaves it alone
+            assert latest == f"{key} v2".encode()
+            repaired += 1
+            for n, version in enumerate(ids[:2]):
+                body = s3.get_object(Bucket=bucket, Key=key, VersionId=version)["Body"].read()
+                assert body == f"{key} v{n}".encode(), (key, n)
+        assert repaired >= 1
+    finally:
+        lonely.cli("node", "online", "fr-1")
+        lonely.cli("node", "online", "fr-3")
+    for key, ids in versions.items():
+        for version in ids:
+            s3.delete_object(Bucket=bucket, Key=key, VersionId=version)
+    s3.delete_bucket(Bucket=bucket)
