@@ -113,3 +113,24 @@ def test_locks_and_deletions_wait_for_every_replica(lonely):
     s3.delete_object(Bucket=bucket, Key="k", VersionId=version)
     assert every_version(s3, bucket) == []
     s3.delete_bucket(Bucket=bucket)
+
+
+def test_lock_changes_permanent_deletions_and_their_refusals_are_in_the_log(server, s3):
+    """What a regulator reads in J's log: every change of a version's lock (who, which version, what), every version
+    deleted for good (with the nodes that held it), and every such deletion refused through another country."""
+    from adversary import audit_entries
+    fr = server.client(gateway="FR")
+    with locked(s3) as bucket:
+        version = put(s3, bucket, "k", b"held, then released")
+        hold(s3, bucket, "k", version, "ON")
+        foreign_management_refusal(lambda: fr.delete_object(Bucket=bucket, Key="k", VersionId=version))
+        hold(s3, bucket, "k", version, "OFF")
+        s3.delete_object(Bucket=bucket, Key="k", VersionId=version)
+        entries = [e for e in audit_entries(server, "MA") if e["fields"].get("bucket") == bucket]
+        changes = [(e["fields"]["version"], e["fields"]["legalHold"]) for e in entries if e["kind"] == "object-lock"]
+        assert changes == [(version, "ON"), (version, "OFF")], changes
+        deleted = [e["fields"] for e in entries if e["kind"] == "placement" and e["fields"]["op"] == "delete-version"]
+        # The log names the version by its stored id: the last 32 hex digits of the name clients see.
+        assert [d["version"] for d in deleted] == [version[16:]] and len(deleted[0]["nodes"].split(",")) == 2, deleted
+        refused_there = [e["fields"] for e in entries if e["fields"].get("operation") == "DeleteObjectVersion"]
+        assert refused_there and refused_there[0]["gateway"] == "FR", refused_there
