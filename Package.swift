@@ -104,7 +104,7 @@ let package = Package(
             .product(name: "HTTPTypes", package: "swift-http-types"),
             .product(name: "Metrics", package: "swift-metrics"),
         ]),
-        .target(name: "Admin", dependencies: ["KeyStore", "Sovereignty", "ObjectModel", "SigV4", "ObjectService", "StorageNode",
+        .target(name: "Admin", dependencies: ["KeyStore", "Sovereignty", "ObjectModel", "SigV4", "ObjectService", "StorageNode", "Placement",
                                               "Hashing",
                                               .product(name: "AsyncHTTPClient", package: "async-http-client"),
                                               .product(name: "NIOSSL", package: "swift-nio-ssl")]),

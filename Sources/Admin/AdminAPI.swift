@@ -4,6 +4,7 @@ import KeyStore
 import ObjectModel
 import Sovereignty
 import ObjectService
+import Placement
 import StorageNode
 
 /// The admin API, served beside the S3 API under `/_qantara/admin/v1/` (the executable mounts it), for the root
@@ -22,6 +23,13 @@ import StorageNode
 /// | GET | nodes | nodes, jurisdiction, health, object counts |
 /// | POST | nodes/ID/offline, nodes/ID/online | take an in-process node out of service and back |
 /// | POST | nodes/ID/compact | flush and compact a node's database |
+/// | POST | nodes/ID/scrub | a whole scrub pass of a node now |
+/// | POST | nodes `{"jurisdiction","id","address"?,"site"?}` | a node joins a jurisdiction |
+/// | POST | nodes/ID/drain | a node takes no new placements; the rebalance empties it |
+/// | DELETE | nodes/ID[?force=1] | a drained (or, forced, a lost) node leaves the topology |
+/// | PUT | jurisdictions/J/replicas `{"factor"}` | a jurisdiction's replicas per object |
+/// | GET | rebalance | each jurisdiction's rebalance progress |
+/// | POST | rebalance[?jurisdiction=J] | a rebalance pass now |
 ///
 /// A jurisdiction's authority (grants, keys, its audit log, its administrators and approvals) is not here: its
 /// administrators sign ``AuthorityRequest``s, `POST authority`, which the jurisdiction's key store checks
@@ -83,12 +91,64 @@ public struct AdminAPI: Sendable {
         case ("GET", "health", 1):
             return Self.json(200, try await service.readiness(principal))
         case ("GET", "nodes", 1):
-            return Self.json(200, try await service.nodeStatuses(principal).map(Self.view))
+            let draining = Set(service.topology.jurisdictions.flatMap(\.nodes).filter(\.isDraining).map(\.id))
+            return Self.json(200, try await service.nodeStatuses(principal).map {
+                var view = Self.view($0)
+                if $0.online, draining.contains($0.node) { view.state = "draining" }
+                return view
+            })
+        case ("POST", "nodes", 1):
+            let request = try decode(AddNodeBody.self, body)
+            guard let code = Jurisdiction(request.jurisdiction) else {
+                throw AdminError(status: 400, code: "InvalidArgument", message: "jurisdiction must be an ISO 3166-1 alpha-2 code")
+            }
+            guard let id = NodeID(request.id) else {
+                throw AdminError(status: 400, code: "InvalidArgument", message: "a node id is 1-63 of a-z, 0-9, '-'")
+            }
+            let entry = Topology.NodeEntry(id: id, address: request.address, site: request.site)
+            return try await placement(principal, .add(jurisdiction: code, node: entry), status: 201)
+        case ("POST", "nodes", 3) where path[2] == "drain":
+            guard let id = NodeID(path[1]) else { throw Self.noSuchNode(path[1]) }
+            return try await placement(principal, .drain(id))
         case ("POST", "nodes", 3):
             return try await nodeAction(principal, path[1], path[2])
+        case ("DELETE", "nodes", 2):
+            guard let id = NodeID(path[1]) else { throw Self.noSuchNode(path[1]) }
+            return try await placement(principal, .remove(id, force: query["force"] == "1"))
+        case ("PUT", "jurisdictions", 3) where path[2] == "replicas":
+            guard let code = Jurisdiction(path[1]) else {
+                throw AdminError(status: 400, code: "InvalidArgument", message: "jurisdiction must be an ISO 3166-1 alpha-2 code")
+            }
+            let request = try decode(ReplicasBody.self, body)
+            return try await placement(principal, .replicas(jurisdiction: code, factor: request.factor))
+        case ("GET", "rebalance", 1):
+            return Self.json(200, try await service.rebalanceStatus(principal))
+        case ("POST", "rebalance", 1):
+            let code = try query["jurisdiction"].map { text in
+                guard let code = Jurisdiction(text) else {
+                    throw AdminError(status: 400, code: "InvalidArgument", message: "jurisdiction must be an ISO 3166-1 alpha-2 code")
+                }
+                return code
+            }
+            try service.requestRebalance(principal, code)
+            return Self.json(202, try await service.rebalanceStatus(principal))
         default:
             throw AdminError(status: 404, code: "NoSuchEndpoint", message: "unknown admin endpoint \(method) \(path.joined(separator: "/"))")
         }
+    }
+
+    /// Makes a placement change and answers the jurisdiction's placement after it.
+    private func placement(_ principal: Principal, _ change: TopologyChange, status: Int = 200) async throws -> Result {
+        let (topology, code) = try await service.changeTopology(principal, change)
+        let entry = topology.entry(code)
+        return Self.json(status, PlacementView(
+            jurisdiction: code.code, epoch: topology.placementEpoch ?? 0, replicas: topology.replicas(of: code),
+            nodes: entry?.nodes.map(\.id.rawValue) ?? [],
+            draining: entry?.nodes.filter(\.isDraining).map(\.id.rawValue) ?? []))
+    }
+
+    static func noSuchNode(_ name: String) -> AdminError {
+        AdminError(status: 404, code: "NoSuchNode", message: "no node \(name) in the topology")
     }
 
     /// `nodes/ID/compact`, and `nodes/ID/offline|online` for a node in this process.
@@ -205,6 +265,14 @@ struct AdminError: Error {
         case .serviceUnavailable(let message): self.init(status: 503, code: "ServiceUnavailable", message: message)
         case .noSuchBucket(let message): self.init(status: 404, code: "NoSuchBucket", message: message)
         case .invalidRequest(let message): self.init(status: 400, code: "InvalidRequest", message: message)
+        case .topologyRefused(let code, let message):
+            let status = switch code {
+            case "NoSuchNode", "NoSuchJurisdiction": 404
+            case "NodeUnavailable": 503
+            case "InvalidArgument", "InvalidTopology": 400
+            default: 409
+            }
+            self.init(status: status, code: code, message: message)
         default: self.init(status: 500, code: "InternalError", message: "\(error)")
         }
     }

@@ -28,11 +28,14 @@ public struct AdminClient: Sendable {
         public init(description: String) { self.description = description }
     }
 
-    /// Performs a call and decodes the JSON answer.
+    /// Performs a call and decodes the JSON answer. `path`'s segments are text (a node id or access key id as the
+    /// user typed it), URI-encoded here.
     public func call<T: Decodable>(_ method: String, _ path: String, query: [(String, String)] = [],
                                    body: (some Encodable)? = Optional<String>.none, as type: T.Type) async throws -> T {
-        try await request(method, rawPath: "/\(AdminAPI.pathComponent)/\(AdminAPI.prefix.joined(separator: "/"))/" + path,
-                          query: query, body: body, as: type)
+        let encoded = path.split(separator: "/", omittingEmptySubsequences: false)
+            .map { URIEncoding.encode(String($0), keepSlash: false) }.joined(separator: "/")
+        return try await request(method, rawPath: "/\(AdminAPI.pathComponent)/\(AdminAPI.prefix.joined(separator: "/"))/"
+                                 + encoded, query: query, body: body, as: type)
     }
 
     /// Performs a SigV4-signed request of any path (`rawPath` already URI-encoded) and decodes its JSON answer.

@@ -31,6 +31,37 @@ public struct NodeView: Codable, Sendable, Equatable {
     public var freeBytes: Int64?
 }
 
+/// `POST nodes`: a node joins a jurisdiction.
+public struct AddNodeBody: Codable, Sendable {
+    public var jurisdiction: String
+    public var id: String
+    /// `host:port` of a node in its own process; absent: a node in the gateway's process (`qantara serve`).
+    public var address: String?
+    public var site: String?
+
+    public init(jurisdiction: String, id: String, address: String?, site: String?) {
+        self.jurisdiction = jurisdiction
+        self.id = id
+        self.address = address
+        self.site = site
+    }
+}
+
+/// `PUT jurisdictions/J/replicas`.
+public struct ReplicasBody: Codable, Sendable {
+    public var factor: Int
+    public init(factor: Int) { self.factor = factor }
+}
+
+/// A jurisdiction's placement after a change.
+public struct PlacementView: Codable, Sendable, Equatable {
+    public var jurisdiction: String
+    public var epoch: Int
+    public var replicas: Int
+    public var nodes: [String]
+    public var draining: [String]
+}
+
 /// The body of an admin API error.
 public struct AdminErrorView: Codable, Sendable, Equatable {
     public var code: String

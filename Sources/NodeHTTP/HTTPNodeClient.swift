@@ -243,7 +243,8 @@ public final class HTTPNodeClient: StorageNodeClient {
         let reply = try await call(.DELETE, "version", [("j", jurisdiction.code), ("bucket", hex(bucket)),
                                                         ("key", hex(key)), ("version", version.description),
                                                         ("sequence", String(sequence)), ("now", String(check.nowMillis)),
-                                                        ("bypass", check.bypassGovernance ? "1" : "0")])
+                                                        ("bypass", check.bypassGovernance ? "1" : "0"),
+                                                        ("relocating", check.relocating ? "1" : "0")])
         return reply.body == Array("committed".utf8) ? .committed : .superseded
     }
 

@@ -157,7 +157,8 @@ public struct NodeServer: HTTPResponder {
                                                        version: try Self.version(query, "version"),
                                                        sequence: try Self.sequence(query),
                                                        check: LockCheck(nowMillis: now,
-                                                                        bypassGovernance: query["bypass"] == "1"))
+                                                                        bypassGovernance: query["bypass"] == "1",
+                                                                        relocating: query["relocating"] == "1"))
             return Self.plain(.ok, outcome == .committed ? "committed" : "superseded")
         case (.post, "lock"):
             let locks: [ObjectLock]

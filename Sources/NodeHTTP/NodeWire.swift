@@ -85,7 +85,7 @@ enum NodeWire {
         writer.write(UInt64(status.uploadsInProgress))
         writer.write(UInt64(status.segmentCount))
         // Added later, after the fields above (older readers stop before them): each a presence byte and a value.
-        for value in [status.storedBytes, status.freeBytes] {
+        for value in [status.storedBytes, status.freeBytes, status.versionCount.map(Int64.init)] {
             writer.write(UInt8(value == nil ? 0 : 1))
             if let value { writer.write(value) }
         }
@@ -104,6 +104,7 @@ enum NodeWire {
                                 segmentCount: Int(try reader.readUInt64()))
         if !reader.isAtEnd, try reader.readUInt8() == 1 { status.storedBytes = try reader.readInt64() }
         if !reader.isAtEnd, try reader.readUInt8() == 1 { status.freeBytes = try reader.readInt64() }
+        if !reader.isAtEnd, try reader.readUInt8() == 1 { status.versionCount = Int(try reader.readInt64()) }
         return status
     }
 }

@@ -3,11 +3,12 @@ import Logging
 import ObjectModel
 import Placement
 
-/// The deployment's topology in the shared control plane (`c/topology`, the topology file's JSON): one topology for
-/// every gateway, so that two gateways never place one object on different nodes. The first gateway to start
-/// publishes its file; later ones start with the stored topology. What changes placement (the jurisdictions, their
-/// nodes, the replication factor, the default jurisdiction) is refused here, since it would strand stored objects until
-/// data moves with it; addresses, sites, regions and ciphers may change, and apply at each gateway's next start.
+/// The deployment's topology in the control plane (`c/topology`, the topology file's JSON): one topology for every
+/// gateway, so that two gateways never place one object on different nodes. The first gateway to start publishes its
+/// file; later ones start with the stored topology. Placement (the jurisdictions, their nodes, replication factors,
+/// the default jurisdiction) changes only through ``change(_:heldObjects:store:)`` (`qantara node add | drain |
+/// remove | replicas`), which a rebalance follows; a file or `control topology --put` that would place objects
+/// differently is refused, since it would strand them. Addresses, sites, regions and ciphers may change in the file.
 public enum ControlTopology {
     public static let key = "c/topology"
 
@@ -18,35 +19,52 @@ public enum ControlTopology {
         case placementChanged(String)
         /// The stored topology changed since it was read.
         case conflict
+        /// A placement change the topology refuses.
+        case refused(TopologyChange.Refusal)
 
         public var description: String {
             switch self {
             case .unreadable(let why): "the deployment's topology in the control plane does not load: \(why)"
             case .placementChanged(let what):
                 "\(what) differs from the deployment's topology in the control plane: a change of placement would "
-                    + "strand stored objects (only addresses, sites, regions and ciphers may change)"
+                    + "strand stored objects (only addresses, sites, regions and ciphers may change here; nodes with "
+                    + "qantara node add, drain and remove)"
             case .conflict: "the deployment's topology changed meanwhile: read it again"
+            case .refused(let refusal): refusal.description
             }
         }
     }
 
-    /// The topology a gateway starts with: the stored one, when there is one (`file` must place objects as it does;
-    /// its addresses may be older, a warning says so), else `file`, stored for the gateways to come. The revision is
-    /// the stored topology's.
-    public static func resolve(file: Topology, origin: String, store: any ControlStore,
+    /// The topology a gateway starts with: the stored one, when there is one, else `file`, stored for the gateways
+    /// to come. `file` must place objects as the stored one does, unless placement was changed since through
+    /// ``change(_:heldObjects:store:)`` (the stored topology then says where objects live, and a warning says the
+    /// file's placement is ignored). With `fileAttributes` (one gateway process owning an embedded control plane), the
+    /// file's addresses, sites, regions and ciphers apply at once, and are stored; otherwise the stored ones do. The
+    /// revision is the stored topology's.
+    public static func resolve(file: Topology, origin: String, store: any ControlStore, fileAttributes: Bool = false,
                                logger: Logger) async throws -> (topology: Topology, revision: Int64) {
         for _ in 0..<3 {
             if let stored = try await store.get(key) {
                 let topology = try decode(stored.value)
                 if let difference = placementDifference(file, topology) {
-                    throw Failure.placementChanged("\(origin): \(difference)")
+                    guard (topology.placementEpoch ?? 0) > 0 else { throw Failure.placementChanged("\(origin): \(difference)") }
+                    logger.warning("placement was changed with qantara node: the topology file's is ignored", metadata: [
+                        "file": "\(origin)", "difference": "\(difference)", "hint": "qantara node list shows the nodes"])
                 }
-                if topology != file {
-                    logger.warning("the topology file differs from the deployment's: starting with the deployment's", metadata: [
-                        "file": "\(origin)", "revision": "\(stored.revision)",
-                        "hint": "qantara control topology prints it"])
+                guard fileAttributes else {
+                    if topology != file, placementDifference(file, topology) == nil {
+                        logger.warning("the topology file differs from the deployment's: starting with the deployment's",
+                                       metadata: ["file": "\(origin)", "revision": "\(stored.revision)",
+                                                  "hint": "qantara control topology prints it"])
+                    }
+                    return (topology, stored.revision)
                 }
-                return (topology, stored.revision)
+                let merged = topology.withAttributes(of: file)
+                guard merged != topology else { return (topology, stored.revision) }
+                if case .written(let revision) = try await store.write(key, encode(merged), ifRevision: stored.revision) {
+                    return (merged, revision)
+                }
+                continue
             }
             if case .written(let revision) = try await store.write(key, encode(file), ifRevision: 0) {
                 logger.notice("topology published to the control plane", metadata: ["revision": "\(revision)"])
@@ -56,17 +74,51 @@ public enum ControlTopology {
         throw Failure.conflict
     }
 
+    /// Makes a placement change to the stored topology (read, changed, written back if it did not change meanwhile),
+    /// and returns the new topology.
+    public static func change(_ change: TopologyChange, heldObjects: (NodeID) -> Int?,
+                              store: any ControlStore) async throws -> Topology {
+        for _ in 0..<3 {
+            guard let stored = try await store.get(key) else { throw Failure.unreadable("no topology is stored") }
+            let current = try decode(stored.value)
+            let changed: Topology
+            do { changed = try change.applied(to: current, heldObjects: heldObjects) } catch {
+                throw Failure.refused(error)
+            }
+            if case .written = try await store.write(key, encode(changed), ifRevision: stored.revision) {
+                return changed
+            }
+        }
+        throw Failure.conflict
+    }
+
+    /// Records that every object of `jurisdiction` has its replication factor again (a rebalance pass completed),
+    /// if the stored topology still has `expected`'s placement there.
+    public static func settle(_ jurisdiction: Jurisdiction, expected: Topology, store: any ControlStore) async throws
+        -> Topology?
+    {
+        guard let stored = try await store.get(key) else { return nil }
+        let topology = try decode(stored.value)
+        guard topology.entry(jurisdiction) == expected.entry(jurisdiction),
+              topology.entry(jurisdiction)?.settledReplicas != nil else { return nil }
+        let settled = topology.settled(jurisdiction)
+        guard case .written = try await store.write(key, encode(settled), ifRevision: stored.revision) else { return nil }
+        return settled
+    }
+
     /// Replaces the stored topology with `topology` if it is still at `revision` (0: none stored) and places objects
     /// as the stored one does.
     public static func replace(with topology: Topology, ifRevision revision: Int64,
                                store: any ControlStore) async throws -> Int64 {
+        var replacing = topology
         if let stored = try await store.get(key) {
             guard stored.revision == revision else { throw Failure.conflict }
-            if let difference = placementDifference(topology, try decode(stored.value)) {
-                throw Failure.placementChanged(difference)
-            }
+            let current = try decode(stored.value)
+            if let difference = placementDifference(topology, current) { throw Failure.placementChanged(difference) }
+            // The stored placement's own records (its epoch, replicas still being rebalanced) stay.
+            replacing = current.withAttributes(of: topology)
         }
-        guard case .written(let written) = try await store.write(key, encode(topology), ifRevision: revision) else {
+        guard case .written(let written) = try await store.write(key, encode(replacing), ifRevision: revision) else {
             throw Failure.conflict
         }
         return written
@@ -86,6 +138,16 @@ public enum ControlTopology {
                 + "\(codes(b).joined(separator: ",")))"
         }
         for entry in a.jurisdictions {
+            if a.replicas(of: entry.code) != b.replicas(of: entry.code) {
+                return "the replication factor of \(entry.code) \(a.replicas(of: entry.code)) (the deployment's: "
+                    + "\(b.replicas(of: entry.code)))"
+            }
+            let draining = { (topology: Topology) in
+                topology.entry(entry.code)?.nodes.filter(\.isDraining).map(\.id.rawValue).sorted() ?? [] }
+            if draining(a) != draining(b) {
+                return "the draining nodes of \(entry.code) \(draining(a).joined(separator: ",")) (the deployment's: "
+                    + "\(draining(b).joined(separator: ",")))"
+            }
             let mine = Set(entry.nodes.map(\.id.rawValue)), theirs = Set(b.nodes(of: entry.code)?.map(\.rawValue) ?? [])
             if mine != theirs {
                 return "the nodes of \(entry.code) \(mine.sorted().joined(separator: ",")) (the deployment's: "

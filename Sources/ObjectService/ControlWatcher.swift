@@ -1,4 +1,5 @@
 import Logging
+import Placement
 import ServiceLifecycle
 import Synchronization
 
@@ -12,12 +13,16 @@ public final class ControlWatcher: Service, Sendable {
     private let logger: Logger
     private let retryMax: Duration
     private let livenessInterval: Duration
+    private let onTopology: @Sendable (Topology) async -> Void
     /// Since when the store could not be reached (logged once per outage), if it cannot.
     private let unreachableSince = Mutex<ContinuousClock.Instant?>(nil)
 
+    /// `onTopology` takes each topology another gateway stores (placement changes).
     public init(control: ControlPlane, logger: Logger, retryMax: Duration = .milliseconds(500),
-                livenessInterval: Duration = .milliseconds(500)) {
+                livenessInterval: Duration = .milliseconds(500),
+                onTopology: @escaping @Sendable (Topology) async -> Void = { _ in }) {
         self.control = control
+        self.onTopology = onTopology
         self.logger = logger
         self.retryMax = retryMax
         self.livenessInterval = livenessInterval
@@ -76,10 +81,10 @@ public final class ControlWatcher: Service, Sendable {
                     "revision": "\(change.revision)", "error": "\(error)"])
             }
             if case .put(let entry) = change, entry.key == ControlTopology.key {
-                // Seen within a second by every gateway; the process keeps the topology it started with (its node
-                // and key-store clients), and takes the new addresses at its next start.
-                logger.warning("the deployment's topology changed: restart this gateway to use it", metadata: [
-                    "revision": "\(entry.revision)"])
+                // Seen within a second by every gateway: placement (nodes, their draining, replication) applies at
+                // once; addresses and key stores at the gateway's next start.
+                logger.notice("the deployment's topology changed: placement applies now, new addresses and key stores at this gateway's next start", metadata: ["revision": "\(entry.revision)"])
+                if let topology = try? ControlTopology.decode(entry.value) { await onTopology(topology) }
             }
             control.advance(to: change.revision)
         }

@@ -5,8 +5,8 @@ import ServiceLifecycle
 import StorageNode
 
 /// Watches the storage nodes: pings every node each interval, and when one comes back after being unavailable,
-/// repairs it with what it missed (``ObjectStore/repair(_:buckets:)``); repairs damaged extents that reads reported
-/// and nodes' scrubbers found (``ObjectStore/heal(_:_:)``). A `Service`, run in the gateway's group.
+/// asks for a rebalance pass of its jurisdiction, which copies it what it missed; repairs damaged extents that reads
+/// reported and nodes' scrubbers found (``ObjectStore/heal(_:_:)``). A `Service`, run in the gateway's group.
 public final class NodeHealthMonitor: Service, Sendable {
     private let service: ObjectService
     private let interval: Duration
@@ -40,7 +40,8 @@ public final class NodeHealthMonitor: Service, Sendable {
         Gauge(label: "qantara_node_up", dimensions: [("node", node.nodeID.rawValue), ("jurisdiction", node.jurisdiction.code)])
     }
 
-    /// One round: ping every node, repair those that came back.
+    /// One round: ping every node; a node that came back gets what it missed from its jurisdiction's rebalance pass
+    /// (``Rebalancer``), requested here.
     func tick(_ wasUp: inout [NodeID: Bool]) async {
         var pending = 0
         for node in service.store.allNodes {
@@ -49,16 +50,10 @@ public final class NodeHealthMonitor: Service, Sendable {
             defer { wasUp[node.nodeID] = up }
             if !up { pending += 1 }
             guard up, wasUp[node.nodeID] == false else { continue }
-            logger.info("storage node is back; repairing", metadata: ["node": "\(node.nodeID)"])
-            let buckets = service.control.allBuckets().filter { $0.jurisdiction == node.jurisdiction }.map(\.name)
-            let repairing = Gauge(label: "qantara_repairs_running", dimensions: [])
-            repairing.record(1)
-            let report = await service.store.repair(node, buckets: buckets)
-            repairing.record(0)
-            Counter(label: "qantara_repair_copied_objects_total", dimensions: [("node", node.nodeID.rawValue)])
-                .increment(by: report.copied)
+            logger.info("storage node is back; rebalancing its jurisdiction", metadata: ["node": "\(node.nodeID)"])
+            service.rebalancing.request(node.jurisdiction)
         }
-        // Nodes down now: each will be repaired with what it misses when it answers again.
+        // Nodes down now: each gets what it misses when it answers again.
         Gauge(label: "qantara_repair_pending_nodes", dimensions: []).record(pending)
     }
 

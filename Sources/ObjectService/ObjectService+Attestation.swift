@@ -52,7 +52,7 @@ extension ObjectService {
         // a named node without the version cannot attest, which the document shows.
         var asked = located.replicas
         for node in try store.ranked(record.jurisdiction, bucket: record.name, key: key)
-            .prefix(store.topology.replicationFactor) where !asked.contains(where: { $0.nodeID == node.nodeID }) {
+            .prefix(store.replicas(record.jurisdiction)) where !asked.contains(where: { $0.nodeID == node.nodeID }) {
             asked.append(node)
         }
         let nodes = asked.map(\.nodeID)
@@ -128,7 +128,7 @@ extension ObjectService {
         return LocationAttestation(
             jurisdiction: jurisdiction.code, bucket: record.name, key: Base64URL.encode(Array(key.utf8)),
             version: version.description, nonce: nonce, timeMillis: clock.nowMillis(),
-            replicationFactor: store.topology.replicationFactor,
+            replicationFactor: store.replicas(jurisdiction),
             unanswered: statements.filter { $0.statement == nil }.map { "\($0.node): \($0.failure ?? "no answer")" },
             replicas: replicas, checkpoint: checkpoint, audit: inclusion, placement: placement,
             consistency: consistency)

@@ -65,7 +65,7 @@ extension ObjectService {
         }
         return BucketAttestation(
             jurisdiction: jurisdiction.code, bucket: record.name, nonce: nonce, timeMillis: clock.nowMillis(),
-            objects: tree.objects, root: root, replicationFactor: store.topology.replicationFactor,
+            objects: tree.objects, root: root, replicationFactor: store.replicas(jurisdiction),
             unanswered: answers.filter { $0.statement == nil }.map { "\($0.node): \($0.failure ?? "no answer")" },
             nodes: answers.compactMap { answer in
                 answer.statement.map { BucketAttestation.Node(statement: $0.statement, signature: $0.signature,

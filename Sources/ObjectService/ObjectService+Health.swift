@@ -76,7 +76,7 @@ extension ObjectService {
             let nodes = (try? store.all(code)) ?? []
             let up = nodes.filter(\.isLikelyAvailable).count
             states.append(.init(code: code.code, keyStore: keyStore, nodesUp: up, nodes: nodes.count,
-                                ready: keyStore == "unsealed" && up >= topology.replicationFactor))
+                                ready: keyStore == "unsealed" && up >= topology.replicas(of: code)))
         }
         return Readiness(ready: states.first { $0.code == gateway.code }?.ready ?? false, gateway: gateway.code,
                          jurisdictions: states)

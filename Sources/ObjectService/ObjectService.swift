@@ -22,12 +22,21 @@ public final class ObjectService: Sendable {
     let writes = BucketWrites()
     /// The last public readiness answers (`/health/ready`).
     let readinessCache = ReadinessCache()
+    /// Opens the clients of nodes that placement changes add; nil: none can be added.
+    let nodeOpener: NodeOpener?
+    /// The rebalance passes due and their progress (``Rebalancer`` runs them).
+    public let rebalancing: RebalanceSchedule
 
     /// The service over `nodes` (a client for every node of `topology`), with the key stores `crypto` reaches and the
     /// audit trail every decision and key event is written to.
+    /// `rebalanced` are the jurisdictions whose rebalance passes this gateway runs (nil: all).
     public init(control: ControlPlane, topology: Topology, nodes: [any StorageNodeClient], crypto: ObjectCrypto,
-                audit: AuditTrail, clock: SequenceClock, logger: Logger) {
+                audit: AuditTrail, clock: SequenceClock, logger: Logger, nodeOpener: NodeOpener? = nil,
+                rebalanced: Set<Jurisdiction>? = nil) {
         self.control = control
+        self.nodeOpener = nodeOpener
+        self.rebalancing = RebalanceSchedule(jurisdictions: rebalanced ?? Set(topology.jurisdictions.map(\.code)),
+                                             clock: clock)
         self.store = ObjectStore(topology: topology, nodes: nodes, clock: clock, crypto: crypto, logger: logger,
                                  policy: { [control] name in BucketPolicy(control.bucket(name)) })
         self.gate = SovereigntyGate(crypto: crypto, audit: audit, clock: clock, logger: logger)

@@ -69,6 +69,8 @@ public enum ObjectServiceError: Error, Sendable, Equatable {
     case noObjectLockConfiguration(String)
     /// The version has no retention (GetObjectRetention).
     case noObjectRetention
+    /// A placement change the topology refuses (`code` names why: `NoSuchNode`, `NodeNotDrained`, …).
+    case topologyRefused(code: String, message: String)
 }
 
 extension ObjectServiceError {

@@ -114,7 +114,7 @@ extension ObjectStore {
             }
         }
         let alive = cursors.filter { !$0.failed }.count
-        guard alive >= readQuorum(cursors.count) else {
+        guard alive >= readQuorum(jurisdiction, cursors.count) else {
             throw ObjectServiceError.serviceUnavailable("too few storage nodes of \(jurisdiction) answered the listing")
         }
         cursors.removeAll { $0.failed }

@@ -41,7 +41,7 @@ extension ObjectStore {
         let ranking = try ranked(jurisdiction, bucket: bucket, key: key)
         var stored = 0
         for node in ranking.filter(\.isLikelyAvailable) + ranking.filter({ !$0.isLikelyAvailable })
-        where stored < topology.replicationFactor {
+        where stored < replicas(jurisdiction) {
             do {
                 try await node.createUpload(jurisdiction, template: template)
                 stored += 1
@@ -49,9 +49,9 @@ extension ObjectStore {
                 logger.warning("upload record not stored", metadata: ["node": "\(node.nodeID)", "error": "\(error)"])
             }
         }
-        guard stored == topology.replicationFactor else {
+        guard stored == replicas(jurisdiction) else {
             try? await abortUpload(jurisdiction, bucket: bucket, key: key, upload: template.versionID)
-            throw ObjectServiceError.serviceUnavailable("fewer than \(topology.replicationFactor) storage nodes of "
+            throw ObjectServiceError.serviceUnavailable("fewer than \(replicas(jurisdiction)) storage nodes of "
                 + "\(jurisdiction) are available")
         }
         return template.versionID
@@ -112,7 +112,7 @@ extension ObjectStore {
                 }
             }
         }
-        guard reachable >= readQuorum(clients.count) else {
+        guard reachable >= readQuorum(jurisdiction, clients.count) else {
             throw ObjectServiceError.serviceUnavailable("too few storage nodes of \(jurisdiction) answered")
         }
         return merged
@@ -185,7 +185,7 @@ extension ObjectStore {
         if let cipher { ObjectCrypto.sealMetadata(metadata, into: &manifest, cipher: cipher) }
         let ranking = try ranked(jurisdiction, bucket: template.bucket, key: template.key)
         let targets = Array((ranking.filter(\.isLikelyAvailable) + ranking.filter { !$0.isLikelyAvailable })
-            .prefix(topology.replicationFactor))
+            .prefix(replicas(jurisdiction)))
         for target in targets {
             for part in chosen where !part.holders.contains(where: { $0.nodeID == target.nodeID }) {
                 try await copySegments(of: part.record.part, from: part.holders, to: target, manifest: manifest,
@@ -278,7 +278,7 @@ extension ObjectStore {
                     batches.append(batch)
                 }
             }
-            guard batches.count >= readQuorum(clients.count) else {
+            guard batches.count >= readQuorum(jurisdiction, clients.count) else {
                 throw ObjectServiceError.serviceUnavailable("too few storage nodes of \(jurisdiction) answered")
             }
             // Past the end of a node's full batch it may hold uploads not fetched yet: only what sorts before the

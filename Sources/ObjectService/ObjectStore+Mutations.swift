@@ -143,12 +143,12 @@ extension ObjectStore {
                 if !manifest.isTombstone { live = true }
             }
         }
-        guard reachable.count >= readQuorum(ranking.count) else {
+        guard reachable.count >= readQuorum(jurisdiction, ranking.count) else {
             throw ObjectServiceError.serviceUnavailable("too few storage nodes of \(jurisdiction) answered")
         }
         guard live || evenIfMissing || policy.versioning != nil else { return nil }
         var targets = holders
-        for client in reachable.prefix(topology.replicationFactor)
+        for client in reachable.prefix(replicas(jurisdiction))
         where !targets.contains(where: { $0.nodeID == client.nodeID }) {
             targets.append(client)
         }

@@ -95,7 +95,7 @@ extension ObjectStore {
         var found = [(client: any StorageNodeClient, manifest: ObjectManifest)]()
         var reachable = 0
         let batches = everyNode ? [ranking]
-            : [Array(ranking.prefix(topology.replicationFactor)), Array(ranking.dropFirst(topology.replicationFactor))]
+            : [Array(ranking.prefix(replicas(jurisdiction))), Array(ranking.dropFirst(replicas(jurisdiction)))]
         for batch in batches {
             let answers = await Self.gather(batch) { client in
                 try await client.version(jurisdiction, bucket: bucket, key: key, selector: selector)
@@ -105,7 +105,7 @@ extension ObjectStore {
                 reachable += 1
                 if let manifest { found.append((client, manifest)) }
             }
-            if found.count >= topology.replicationFactor { break }
+            if found.count >= replicas(jurisdiction) { break }
         }
         if everyNode, reachable < ranking.count {
             throw ObjectServiceError.serviceUnavailable("a storage node of \(jurisdiction) did not answer; this needs "
@@ -113,7 +113,7 @@ extension ObjectStore {
         }
         // Of two `null` versions on crossed replicas, the newer is the one S3 would hold.
         guard var chosen = found.map(\.manifest).max(by: { $1.isNewer(than: $0) }) else {
-            guard reachable >= readQuorum(ranking.count) else {
+            guard reachable >= readQuorum(jurisdiction, ranking.count) else {
                 throw ObjectServiceError.serviceUnavailable("too few storage nodes of \(jurisdiction) answered")
             }
             return nil
@@ -332,7 +332,7 @@ extension ObjectStore {
                 case .failure: cursors[index].failed = true
                 }
             }
-            guard cursors.filter({ !$0.failed }).count >= (everyNode ? cursors.count : readQuorum(cursors.count)) else {
+            guard cursors.filter({ !$0.failed }).count >= (everyNode ? cursors.count : readQuorum(jurisdiction, cursors.count)) else {
                 throw ObjectServiceError.serviceUnavailable("too few storage nodes of \(jurisdiction) answered the listing")
             }
             cursors.removeAll { $0.failed }

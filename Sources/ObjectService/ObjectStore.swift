@@ -5,12 +5,21 @@ import ObjectModel
 import Placement
 import StorageEngine
 import StorageNode
+import Synchronization
 
 /// The object paths over the storage nodes: placement inside the bucket's jurisdiction, replicated writes,
 /// newest-wins reads, merged listings. Knows nothing of HTTP.
 final class ObjectStore: Sendable {
-    let topology: Topology
-    let nodes: [NodeID: any StorageNodeClient]
+    /// Where objects live now, and a client for every node named there (and for nodes removed meanwhile).
+    struct Placement: Sendable {
+        var topology: Topology
+        var nodes: [NodeID: any StorageNodeClient]
+    }
+
+    private let placement: Mutex<Placement>
+    /// The topology now: placement changes (``install(_:clients:)``) replace it while the store runs.
+    var topology: Topology { placement.withLock { $0.topology } }
+    private var snapshot: Placement { placement.withLock { $0 } }
     let clock: SequenceClock
     let logger: Logger
     let keyLocks = KeyLocks()
@@ -28,55 +37,83 @@ final class ObjectStore: Sendable {
          logger: Logger, policy: @escaping @Sendable (String) -> BucketPolicy = { _ in BucketPolicy(nil) }) {
         var byID = [NodeID: any StorageNodeClient]()
         for node in nodes { byID[node.nodeID] = node }
-        for entry in topology.jurisdictions {
-            for node in entry.nodes {
-                precondition(byID[node.id]?.jurisdiction == entry.code, "no client for node \(node.id) of \(entry.code)")
-            }
-        }
-        self.topology = topology
-        self.nodes = byID
+        Self.check(topology, byID)
+        self.placement = Mutex(Placement(topology: topology, nodes: byID))
         self.clock = clock
         self.crypto = crypto
         self.logger = logger
         self.policy = policy
     }
 
-    /// Clients of `jurisdiction`'s nodes, most preferred first for `key` of `bucket`.
-    func ranked(_ jurisdiction: Jurisdiction, bucket: String, key: String) throws -> [any StorageNodeClient] {
-        guard let ids = topology.nodes(of: jurisdiction) else {
-            throw ObjectServiceError.internalError("jurisdiction \(jurisdiction) is not in the topology")
+    private static func check(_ topology: Topology, _ nodes: [NodeID: any StorageNodeClient]) {
+        for entry in topology.jurisdictions {
+            for node in entry.nodes {
+                precondition(nodes[node.id]?.jurisdiction == entry.code, "no client for node \(node.id) of \(entry.code)")
+            }
         }
-        return Rendezvous.rank(ids, bucket: bucket, key: key).map { nodes[$0]! }
     }
 
-    /// The number of nodes of `count` that must answer for a missing record to mean absent: with fewer, all R
-    /// replicas of something may be among the silent ones.
-    func readQuorum(_ count: Int) -> Int { count - topology.replicationFactor + 1 }
+    /// Places objects by `topology` from now on; `clients` adds the clients of its new nodes (each must be of the
+    /// jurisdiction the topology names). Clients of removed nodes stay, unused.
+    func install(_ topology: Topology, clients: [any StorageNodeClient]) {
+        placement.withLock { placement in
+            for client in clients { placement.nodes[client.nodeID] = client }
+            Self.check(topology, placement.nodes)
+            placement.topology = topology
+        }
+    }
+
+    /// Clients of `jurisdiction`'s nodes, most preferred first for `key` of `bucket` (nodes taking placements, then
+    /// draining ones).
+    func ranked(_ jurisdiction: Jurisdiction, bucket: String, key: String) throws -> [any StorageNodeClient] {
+        let now = snapshot
+        let ids = now.topology.ranked(jurisdiction, bucket: bucket, key: key)
+        guard !ids.isEmpty else {
+            throw ObjectServiceError.internalError("jurisdiction \(jurisdiction) is not in the topology")
+        }
+        return ids.map { now.nodes[$0]! }
+    }
+
+    /// Replicas per object in `jurisdiction`.
+    func replicas(_ jurisdiction: Jurisdiction) -> Int { topology.replicas(of: jurisdiction) }
+
+    /// The number of nodes of `count` in `jurisdiction` that must answer for a missing record to mean absent: with
+    /// fewer, all the replicas of something may be among the silent ones (while a change is being rebalanced, objects
+    /// may have fewer replicas than the factor: the count they are known to have).
+    func readQuorum(_ jurisdiction: Jurisdiction, _ count: Int) -> Int {
+        count - topology.settledReplicas(of: jurisdiction) + 1
+    }
 
     /// Clients of every node of `jurisdiction`.
     func all(_ jurisdiction: Jurisdiction) throws -> [any StorageNodeClient] {
-        guard let ids = topology.nodes(of: jurisdiction) else {
+        let now = snapshot
+        guard let ids = now.topology.nodes(of: jurisdiction) else {
             throw ObjectServiceError.internalError("jurisdiction \(jurisdiction) is not in the topology")
         }
-        return ids.map { nodes[$0]! }
+        return ids.map { now.nodes[$0]! }
     }
 
     /// Status of every node, in topology order.
     func nodeStatuses() async -> [NodeStatus] {
         var result = [NodeStatus]()
-        for entry in topology.jurisdictions {
-            for node in entry.nodes { result.append(await nodes[node.id]!.status()) }
-        }
+        for node in allNodes { result.append(await node.status()) }
         return result
     }
 
     /// Every node client, in topology order.
     var allNodes: [any StorageNodeClient] {
-        topology.jurisdictions.flatMap { $0.nodes.map { nodes[$0.id]! } }
+        let now = snapshot
+        return now.topology.jurisdictions.flatMap { $0.nodes.map { now.nodes[$0.id]! } }
     }
 
-    /// The client of one node.
-    func node(_ id: NodeID) -> (any StorageNodeClient)? { nodes[id] }
+    /// The client of a node this store has known, in the topology or removed from it since.
+    func client(_ id: NodeID) -> (any StorageNodeClient)? { snapshot.nodes[id] }
+
+    /// The client of one node of the topology.
+    func node(_ id: NodeID) -> (any StorageNodeClient)? {
+        let now = snapshot
+        return now.topology.jurisdiction(of: id) == nil ? nil : now.nodes[id]
+    }
 
     // MARK: Reading
 
@@ -122,7 +159,7 @@ final class ObjectStore: Sendable {
     /// The newest manifest of a key, tombstones included, with the replicas holding exactly it.
     func newest(_ jurisdiction: Jurisdiction, bucket: String, key: String) async throws -> Located? {
         let ranking = try ranked(jurisdiction, bucket: bucket, key: key)
-        let first = Array(ranking.prefix(topology.replicationFactor))
+        let first = Array(ranking.prefix(replicas(jurisdiction)))
         var answers = await fetchManifests(first, jurisdiction, bucket: bucket, key: key)
         let versions = Set(answers.compactMap { $0.answer.manifest?.versionID })
         let complete = answers.allSatisfy { $0.answer.manifest != nil } && versions.count == 1
@@ -136,7 +173,7 @@ final class ObjectStore: Sendable {
         }
         guard let newest else {
             // Only a missing key on enough nodes proves absence: with R or more nodes down a replica may be hidden.
-            guard reachable >= readQuorum(ranking.count) else {
+            guard reachable >= readQuorum(jurisdiction, ranking.count) else {
                 throw ObjectServiceError.serviceUnavailable("too few storage nodes of \(jurisdiction) answered")
             }
             return nil

@@ -71,7 +71,7 @@ public final class ObjectWriter {
         }
         verifier = PayloadVerifier(expectations, sizeBytesMax: sizeBytesMax, hashesMD5: false)
         let ranking = try store.ranked(jurisdiction, bucket: bucket, key: key)
-        let factor = store.topology.replicationFactor
+        let factor = store.replicas(jurisdiction)
         // Prefer nodes believed up; skipped ones stay as spares, in ranking order.
         let up = ranking.filter(\.isLikelyAvailable), down = ranking.filter { !$0.isLikelyAvailable }
         let ordered = up + down
@@ -189,7 +189,7 @@ public final class ObjectWriter {
             for position in failed {
                 guard !spares.isEmpty else {
                     throw ObjectServiceError.serviceUnavailable(
-                        "fewer than \(store.topology.replicationFactor) storage nodes of \(jurisdiction) are available")
+                        "fewer than \(store.replicas(jurisdiction)) storage nodes of \(jurisdiction) are available")
                 }
                 abandoned.append(targets[position])
                 targets[position] = spares.removeFirst()
@@ -345,7 +345,7 @@ public final class ObjectWriter {
         let candidates = (targets + spares).filter(\.isLikelyAvailable)
         guard candidates.count >= targets.count else {
             throw ObjectServiceError.serviceUnavailable(
-                "fewer than \(store.topology.replicationFactor) storage nodes of \(jurisdiction) are available")
+                "fewer than \(store.replicas(jurisdiction)) storage nodes of \(jurisdiction) are available")
         }
         targets = Array(candidates.prefix(targets.count))
     }

@@ -16,8 +16,14 @@ struct PlacementEvent: Sendable {
         case put, complete, copy
         /// A tombstone written over the key (the version is the tombstone's).
         case delete
-        /// A copy made on a node that lacked the newest version (after it was down).
+        /// A copy made on a node that placement names but that lacked the version (it was down, or it is new to the
+        /// key's replicas after a topology change).
         case repair
+        /// A copy removed from a node placement no longer names, once every preferred replica held the version (a
+        /// move's second half); the nodes are the replicas that keep it.
+        case drop
+        /// A tombstone removed from every node once its grace period passed and no node held an older version.
+        case collect
         /// One version deleted for good (by its version id); the nodes are those that held it.
         case deleteVersion = "delete-version"
     }

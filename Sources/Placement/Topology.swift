@@ -13,6 +13,12 @@ public struct Topology: Sendable, Codable, Equatable {
         public var cipher: String?
         /// `host:port` of the jurisdiction's key store in its own process (`qantara keystore`); nil: embedded.
         public var keyStore: String?
+        /// Replicas per object in this jurisdiction; nil: the topology's ``Topology/replicationFactor``.
+        public var replicationFactor: Int?
+        /// While a change is being rebalanced (a raised replication factor, a node removed before it was drained), the
+        /// number of replicas every object of the jurisdiction is known to have; nil when it has its replication
+        /// factor. Reads take absence as proven only from enough answers for this smaller count.
+        public var settledReplicas: Int?
 
         /// Accepted values of ``cipher``.
         public static let ciphers = ["aes-256-gcm", "xchacha20-poly1305"]
@@ -31,18 +37,27 @@ public struct Topology: Sendable, Codable, Equatable {
         public var address: String?
         /// Where the node is (a data centre), as its certificate names it; the jurisdiction's first region when absent.
         public var site: String?
+        /// Whether the node is being drained (`qantara node drain`): it takes no new placements and the rebalance moves
+        /// what it holds to the other nodes of its jurisdiction; it is still read until it is removed.
+        public var draining: Bool?
 
-        public init(id: NodeID, address: String? = nil, site: String? = nil) {
+        public init(id: NodeID, address: String? = nil, site: String? = nil, draining: Bool? = nil) {
             self.id = id
             self.address = address
             self.site = site
+            self.draining = draining
         }
+
+        public var isDraining: Bool { draining == true }
     }
 
     public var jurisdictions: [JurisdictionEntry]
     public var replicationFactor: Int
     /// The jurisdiction of buckets created without a `LocationConstraint`.
     public var defaultJurisdiction: Jurisdiction
+    /// How many placement changes (``TopologyChange``) were made since the topology was first stored; nil: none. Once
+    /// placement was changed this way, the stored topology, not a topology file, says where objects live.
+    public var placementEpoch: Int?
 
     public init(jurisdictions: [JurisdictionEntry], replicationFactor: Int = Limits.replicationFactorDefault,
                 defaultJurisdiction: Jurisdiction) {
@@ -51,9 +66,41 @@ public struct Topology: Sendable, Codable, Equatable {
         self.defaultJurisdiction = defaultJurisdiction
     }
 
-    /// The nodes of `jurisdiction`, or nil when the topology has no such jurisdiction.
+    /// The nodes of `jurisdiction` (draining ones included: they are still read), or nil when the topology has no
+    /// such jurisdiction.
     public func nodes(of jurisdiction: Jurisdiction) -> [NodeID]? {
         jurisdictions.first { $0.code == jurisdiction }?.nodes.map(\.id)
+    }
+
+    /// The entry of `jurisdiction`.
+    public func entry(_ jurisdiction: Jurisdiction) -> JurisdictionEntry? {
+        jurisdictions.first { $0.code == jurisdiction }
+    }
+
+    /// Replicas per object in `jurisdiction`.
+    public func replicas(of jurisdiction: Jurisdiction) -> Int {
+        entry(jurisdiction)?.replicationFactor ?? replicationFactor
+    }
+
+    /// The replicas every object of `jurisdiction` is known to have now (fewer than ``replicas(of:)`` while a change
+    /// is being rebalanced).
+    public func settledReplicas(of jurisdiction: Jurisdiction) -> Int {
+        let target = replicas(of: jurisdiction)
+        return min(target, entry(jurisdiction)?.settledReplicas ?? target)
+    }
+
+    /// `jurisdiction`'s nodes, the ones taking placements (not draining) first, each part ordered from most to least
+    /// preferred for `key` of `bucket` by rendezvous hashing. Empty for an unknown jurisdiction.
+    public func ranked(_ jurisdiction: Jurisdiction, bucket: String, key: String) -> [NodeID] {
+        guard let nodes = entry(jurisdiction)?.nodes else { return [] }
+        let active = nodes.filter { !$0.isDraining }.map(\.id), draining = nodes.filter(\.isDraining).map(\.id)
+        return Rendezvous.rank(active, bucket: bucket, key: key)
+            + (draining.isEmpty ? [] : Rendezvous.rank(draining, bucket: bucket, key: key))
+    }
+
+    /// The nodes that should hold `key` of `bucket`: the first ``replicas(of:)`` of ``ranked(_:bucket:key:)``.
+    public func preferred(_ jurisdiction: Jurisdiction, bucket: String, key: String) -> ArraySlice<NodeID> {
+        ranked(jurisdiction, bucket: bucket, key: key).prefix(replicas(of: jurisdiction))
     }
 
     /// Resolves a `LocationConstraint`: a jurisdiction code or a region name the topology maps to one.
@@ -71,9 +118,14 @@ public struct Topology: Sendable, Codable, Equatable {
         for (index, entry) in jurisdictions.enumerated() {
             let field = "jurisdictions[\(index)]"
             if !seenCodes.insert(entry.code).inserted { problems.append("\(field).code: duplicate jurisdiction \(entry.code)") }
-            if entry.nodes.count < replicationFactor {
-                problems.append("\(field).nodes: \(entry.code) has \(entry.nodes.count) node(s), fewer than "
-                    + "replicationFactor \(replicationFactor)")
+            let factor = entry.replicationFactor ?? replicationFactor
+            if let own = entry.replicationFactor, own < 1 {
+                problems.append("\(field).replicationFactor: must be at least 1, is \(own)")
+            }
+            let placing = entry.nodes.filter { !$0.isDraining }.count
+            if placing < factor {
+                problems.append("\(field).nodes: \(entry.code) has \(placing) node(s) taking placements, fewer than "
+                    + "replicationFactor \(factor)")
             }
             for (nodeIndex, node) in entry.nodes.enumerated() where !seenNodes.insert(node.id).inserted {
                 problems.append("\(field).nodes[\(nodeIndex)].id: duplicate node id \"\(node.id)\"")

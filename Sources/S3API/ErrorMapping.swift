@@ -131,6 +131,7 @@ extension S3Error {
         case .noObjectRetention:
             return S3Error("NoSuchObjectLockConfiguration", "The specified object does not have a ObjectLock "
                 + "configuration", status: .notFound)
+        case .topologyRefused(let code, let message): return S3Error(code, message, status: .conflict)
         }
     }
 

@@ -337,7 +337,7 @@ public final class LocalStorageNode: StorageNodeClient {
         return NodeStatus(node: nodeID, jurisdiction: jurisdiction, online: counts != nil,
                           objectCount: counts?.objects ?? 0, uploadsInProgress: counts?.uploads ?? 0,
                           segmentCount: counts?.segments ?? 0, storedBytes: counts?.storedBytes,
-                          freeBytes: counts?.freeBytes)
+                          freeBytes: counts?.freeBytes, versionCount: counts?.versions)
     }
 }
 

@@ -91,14 +91,20 @@ public struct VersionMark: Sendable, Equatable {
 public struct LockCheck: Sendable, Equatable {
     public var nowMillis: Int64
     public var bypassGovernance: Bool
+    /// The deletion removes a copy the version no longer needs on this node (a rebalance moved it, or it was an
+    /// extra copy): the version stays, locked as it is, on the replicas placement names, so its lock does not apply
+    /// here. Only the gateway's rebalance asks this, once it saw every preferred replica hold the version.
+    public var relocating: Bool
 
-    public init(nowMillis: Int64, bypassGovernance: Bool) {
+    public init(nowMillis: Int64, bypassGovernance: Bool, relocating: Bool = false) {
         self.nowMillis = nowMillis
         self.bypassGovernance = bypassGovernance
+        self.relocating = relocating
     }
 
     /// Why `lock` forbids deleting its version, or nil.
     public func refusal(_ lock: ObjectLock) -> String? {
+        if relocating { return nil }
         if lock.legalHold { return "the version is under legal hold" }
         guard let mode = lock.mode, lock.isRetained(at: nowMillis) else { return nil }
         if mode == .governance, bypassGovernance { return nil }

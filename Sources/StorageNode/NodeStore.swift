@@ -261,8 +261,10 @@ public final class NodeStore: Sendable {
         }
         var space = statvfs()
         let free = files.flatMap { statvfs($0.root, &space) == 0 ? Int64(space.f_bavail) * Int64(space.f_frsize) : nil }
+        let versions = try engine.count(from: [NodeKeys.manifestTag], to: [NodeKeys.manifestTag + 1])
+            + engine.count(from: [NodeKeys.noncurrentTag], to: [NodeKeys.noncurrentTag + 1])
         return NodeCounts(objects: objects, uploads: uploads, segments: segments, storedBytes: storedBytes,
-                          freeBytes: free)
+                          freeBytes: free, versions: versions)
     }
 
     /// Closes the engine.
@@ -331,4 +333,6 @@ public struct NodeCounts: Sendable {
     public var segments = 0
     public var storedBytes: Int64 = 0
     public var freeBytes: Int64?
+    /// Current manifests (tombstones included) and noncurrent records.
+    public var versions = 0
 }

@@ -86,9 +86,12 @@ public struct NodeStatus: Sendable, Codable, Equatable {
     public var storedBytes: Int64?
     /// Free space on the filesystem of the node's segment files (nil: unknown).
     public var freeBytes: Int64?
+    /// Every version record the node holds: current ones (tombstones included) and noncurrent ones (nil: not
+    /// reported, an older node). A drained node holds none.
+    public var versionCount: Int?
 
     public init(node: NodeID, jurisdiction: Jurisdiction, online: Bool, objectCount: Int, uploadsInProgress: Int,
-                segmentCount: Int, storedBytes: Int64? = nil, freeBytes: Int64? = nil) {
+                segmentCount: Int, storedBytes: Int64? = nil, freeBytes: Int64? = nil, versionCount: Int? = nil) {
         self.node = node
         self.jurisdiction = jurisdiction
         self.online = online
@@ -97,6 +100,7 @@ public struct NodeStatus: Sendable, Codable, Equatable {
         self.segmentCount = segmentCount
         self.storedBytes = storedBytes
         self.freeBytes = freeBytes
+        self.versionCount = versionCount
     }
 }
 

@@ -161,7 +161,8 @@ struct NodeCommand: AsyncParsableCommand {
             qantara node --id <id> --jurisdiction <jurisdiction> --data <data> [--listen <listen>] [<tls-options>]
               qantara node <subcommand> [<options>]
             """,
-        subcommands: [List.self, Offline.self, Online.self, Compact.self, Scrub.self, Enrol.self])
+        subcommands: [List.self, Add.self, Drain.self, Remove.self, Replicas.self, RebalanceCommand.self, Offline.self,
+                      Online.self, Compact.self, Scrub.self, Enrol.self])
 
     @Option(help: "Node id, such as ma-1.") var id: String?
     @Option(help: "The node's jurisdiction (ISO 3166-1 alpha-2).") var jurisdiction: String?
@@ -181,19 +182,19 @@ struct NodeCommand: AsyncParsableCommand {
             throw ValidationError("--tls-identity serves the node's own certificate: drop --tls-cert and --tls-key")
         }
         if tlsIdentity, tls.tlsCa.isEmpty { throw ValidationError("--tls-identity needs --tls-ca J=FILE") }
-        // Also called when a subcommand (list, offline, online) runs: only a node run needs these options.
-        guard id != nil || jurisdiction != nil else { return }
-        guard let id, NodeID(id) != nil else { throw ValidationError("--id must be 1-63 of a-z, 0-9, '-'") }
-        guard let jurisdiction, Jurisdiction(jurisdiction) != nil else {
+        // Also called when a subcommand runs (`node add --jurisdiction J --id ID` names these too): a node run needs
+        // all of them, which run() checks.
+        if let id, NodeID(id) == nil { throw ValidationError("--id must be 1-63 of a-z, 0-9, '-'") }
+        if let jurisdiction, Jurisdiction(jurisdiction) == nil {
             throw ValidationError("--jurisdiction must be an ISO 3166-1 alpha-2 code")
         }
-        guard let data, !data.isEmpty else { throw ValidationError("--data is required") }
+        if let data, data.isEmpty { throw ValidationError("--data must not be empty") }
         guard ListenAddress(listen) != nil else { throw ValidationError("--listen must be HOST:PORT, got \(listen)") }
         guard Logger.Level(rawValue: logLevel) != nil else { throw ValidationError("unknown log level \(logLevel)") }
     }
 
     func run() async throws {
-        guard id != nil else {
+        guard id != nil, jurisdiction != nil, data != nil else {
             throw UsageError(description: "--id, --jurisdiction and --data are required to run a node\nUsage: "
                 + Self.configuration.usage!.replacingOccurrences(of: "\n  ", with: "\n       "))
         }

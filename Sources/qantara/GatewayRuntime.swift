@@ -111,17 +111,17 @@ struct GatewayRuntime {
         }
         // Whatever stops the gateway, at start or later, these close: clients left open stop the process with a
         // crash report instead of the one line that says why.
-        var local = [LocalStorageNode]()
+        let local = LocalNodes()
         var engines = [RocksDBEngine]()
         do {
             try await runGateways(topology: topology, gateways: gateways, tokens: tokens, etcd: etcd,
-                                  threadPool: threadPool, peers: peers, local: &local, engines: &engines,
+                                  threadPool: threadPool, peers: peers, local: local, engines: &engines,
                                   logger: logger)
         } catch {
-            await Self.close(local: local, engines: engines, peers: peers, threadPool: threadPool)
+            await Self.close(local: local.all, engines: engines, peers: peers, threadPool: threadPool)
             throw error
         }
-        await Self.close(local: local, engines: engines, peers: peers, threadPool: threadPool)
+        await Self.close(local: local.all, engines: engines, peers: peers, threadPool: threadPool)
         logger.info("qantara stopped")
     }
 
@@ -136,11 +136,21 @@ struct GatewayRuntime {
     private func runGateways(topology: Topology, gateways: [(Jurisdiction, ListenAddress)],
                              tokens: [Jurisdiction: String], etcd: EtcdControlStore?, threadPool: NIOThreadPool,
                              peers: PeerClients,
-                             local: inout [LocalStorageNode], engines: inout [RocksDBEngine],
+                             local: LocalNodes, engines: inout [RocksDBEngine],
                              logger: Logger) async throws {
         let environment = ProcessInfo.processInfo.environment
         try DataDirectory.prepare(data)
         try FileManager.default.createDirectory(atPath: data + "/nodes", withIntermediateDirectories: true)
+        // The local database keeps this gateway's key rewrap jobs, and the control plane itself when it is embedded.
+        let controlEngine = try RocksDBEngine(path: data + "/control", options: RocksDBOptions(blobThresholdBytes: nil))
+        engines.append(controlEngine)
+        let controlStore: any ControlStore = etcd
+            ?? EmbeddedControlStore(engine: controlEngine, name: "embedded (\(data)/control)")
+        // The embedded control plane keeps the topology too: placement changes (qantara node add, drain, remove)
+        // outlive a restart, and the file's addresses, sites, regions and ciphers still apply at each start.
+        let topology = etcd != nil ? topology
+            : try await ControlTopology.resolve(file: topology, origin: topologyPath ?? "built-in topology",
+                                                store: controlStore, fileAttributes: true, logger: logger).topology
         let (root, generated) = try RootCredentials.resolve(dataDirectory: data, environment: environment)
         let clock = SequenceClock.system()
         // One key store per jurisdiction, embedded (its own process comes with `qantara keystore`).
@@ -163,28 +173,28 @@ struct GatewayRuntime {
         for entry in topology.jurisdictions {
             algorithms[entry.code] = entry.cipher.flatMap(AEADAlgorithm.init(name:)) ?? .aes256gcm
         }
-        let http = peers.plain.http
         let token = environment["QANTARA_NODE_TOKEN"]
+        let tlsToNodes = peerTLS != nil
+        // Opens a node's client: at start, and for nodes a placement change adds while the gateway runs.
+        let open: @Sendable (Jurisdiction, Topology.NodeEntry) throws -> any StorageNodeClient = { [data] code, node in
+            if let remote = node.address {
+                return HTTPNodeClient(node: node.id, jurisdiction: code, address: remote, http: peers.http(code),
+                                      streams: peers.streams(code), token: token, tls: tlsToNodes)
+            }
+            let path = data + "/nodes/" + node.id.rawValue
+            let opened = try LocalStorageNode(
+                node: node.id, jurisdiction: code, threadPool: threadPool, clock: { clock.nowMillis() },
+                segmentDirectory: path + "/segments",
+                attester: NodeIdentity(directory: path).attester(node: node.id, jurisdiction: code,
+                                                                 clock: { clock.nowMillis() }),
+                openEngine: { try RocksDBEngine(path: path) })
+            ScrubRate.start(opened, environment: environment)
+            local.append(opened)
+            return opened
+        }
         var clients = [any StorageNodeClient]()
         for entry in topology.jurisdictions {
-            for node in entry.nodes {
-                if let remote = node.address {
-                    clients.append(HTTPNodeClient(node: node.id, jurisdiction: entry.code, address: remote,
-                                                  http: peers.http(entry.code), streams: peers.streams(entry.code),
-                                                  token: token, tls: peerTLS != nil))
-                } else {
-                    let path = data + "/nodes/" + node.id.rawValue
-                    let opened = try LocalStorageNode(
-                        node: node.id, jurisdiction: entry.code, threadPool: threadPool, clock: { clock.nowMillis() },
-                        segmentDirectory: path + "/segments",
-                        attester: NodeIdentity(directory: path).attester(node: node.id, jurisdiction: entry.code,
-                                                                         clock: { clock.nowMillis() }),
-                        openEngine: { try RocksDBEngine(path: path) })
-                    ScrubRate.start(opened, environment: environment)
-                    local.append(opened)
-                    clients.append(opened)
-                }
-            }
+            for node in entry.nodes { clients.append(try open(entry.code, node)) }
         }
         // Each gateway's key-store clients: the embedded stores (which take the requester's jurisdiction from this
         // process's own metadata), and the remote ones under that gateway's token.
@@ -214,11 +224,6 @@ struct GatewayRuntime {
                                   clients: keyStoreClients.map { ($0.gateway, MeasuredKeyStoreClient($0.client)) },
                                   audit: audit, requester: "gateway",
                                   now: { clock.nowMillis() })
-        // The local database keeps this gateway's key rewrap jobs, and the control plane itself when it is embedded.
-        let controlEngine = try RocksDBEngine(path: data + "/control", options: RocksDBOptions(blobThresholdBytes: nil))
-        engines.append(controlEngine)
-        let controlStore: any ControlStore = etcd
-            ?? EmbeddedControlStore(engine: controlEngine, name: "embedded (\(data)/control)")
         // Tenants' secrets are sealed in the control plane under the control key, which this gateway opens through
         // its own jurisdiction's key store.
         let home = gateways[0].0
@@ -231,8 +236,22 @@ struct GatewayRuntime {
         let control = try await ControlPlane.open(store: controlStore, jobs: controlEngine,
                                                   root: (root.accessKeyId, root.secretAccessKey), clock: clock,
                                                   secrets: secrets)
-        let service = ObjectService(control: control, topology: topology, nodes: clients, crypto: crypto, audit: audit,
-                                    clock: clock, logger: logger)
+        let embeddedStores = embedded
+        let service = ObjectService(
+            control: control, topology: topology, nodes: clients, crypto: crypto, audit: audit, clock: clock,
+            logger: logger,
+            nodeOpener: { [data] code, node in
+                let client = try open(code, node)
+                if node.address == nil {
+                    let entry = Topology.JurisdictionEntry(code: code, regions: topology.entry(code)?.regions ?? [],
+                                                           nodes: [node])
+                    try await Self.enrolLocalNodes(Topology(jurisdictions: [entry], replicationFactor: 1,
+                                                            defaultJurisdiction: code),
+                                                   data: data, embedded: embeddedStores, audit: audit, logger: logger)
+                }
+                return client
+            },
+            rebalanced: Set(gateways.map(\.0)))
         let admin = AdminAPI(service: service)
         let running = Atomic<Int>(0)
         var apps = [any Service]()
@@ -282,8 +301,9 @@ struct GatewayRuntime {
         let monitor = NodeHealthMonitor(service: service, logger: logger)
         let rewrapJobs = KeyRewrapJobs(service: service, logger: logger)
         let signer = AuditCheckpointSigner(audit: audit, crypto: crypto, logger: logger)
-        let watcher = ControlWatcher(control: control, logger: logger)
-        let group = ServiceGroup(configuration: .init(services: apps + [monitor, rewrapJobs, signer, watcher],
+        let watcher = ControlWatcher(control: control, logger: logger, onTopology: { await service.adopt($0) })
+        let rebalancer = try Self.rebalancer(service, environment: environment, logger: logger)
+        let group = ServiceGroup(configuration: .init(services: apps + [monitor, rewrapJobs, signer, watcher, rebalancer],
                                                       gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
     }
@@ -303,7 +323,30 @@ extension GatewayRuntime {
         return false
     }
 
-    /// `QANTARA_GRANT_LIFETIME_MAX` (seconds): the longest validity the key stores accept for a grant.
+    /// The rebalancer, paced by `QANTARA_REBALANCE_RATE` (bytes per second: `64M`, `512K`, a number), collecting
+    /// tombstones older than `QANTARA_TOMBSTONE_GRACE` seconds (default a day), with a periodic pass every
+    /// `QANTARA_REBALANCE_INTERVAL` seconds (default an hour).
+    static func rebalancer(_ service: ObjectService, environment: [String: String], logger: Logger) throws -> Rebalancer {
+        func seconds(_ name: String, _ fallback: Int64) throws -> Duration {
+            guard let text = environment[name], !text.isEmpty else { return .seconds(fallback) }
+            guard let value = Int64(text), value >= 0 else {
+                throw TopologyLoader.Invalid(description: "\(name) must be a number of seconds, got \(text)")
+            }
+            return .seconds(value)
+        }
+        var rate = Rebalancer.defaultBytesPerSecond
+        if let text = environment["QANTARA_REBALANCE_RATE"], !text.isEmpty {
+            guard let parsed = ScrubRate.parse(text) else {
+                throw TopologyLoader.Invalid(description: "QANTARA_REBALANCE_RATE must be bytes per second (64M, "
+                    + "512K, 1048576), got \(text)")
+            }
+            rate = parsed
+        }
+        return Rebalancer(service: service, bytesPerSecond: rate,
+                          tombstoneGrace: try seconds("QANTARA_TOMBSTONE_GRACE", 86_400),
+                          interval: try seconds("QANTARA_REBALANCE_INTERVAL", 3_600), logger: logger)
+    }
+
     /// Gives every in-process node an identity at its first start: a key made in its directory and a certificate from
     /// its jurisdiction's embedded authority (recorded in that jurisdiction's audit log), and checks the certificate
     /// of every start: a node certified for another jurisdiction refuses to serve this one's data.
@@ -385,4 +428,13 @@ extension Optional {
         guard let value = self else { return nil }
         return try await transform(value)
     }
+}
+
+/// The in-process nodes this gateway opened (at start, and added since), closed when it stops.
+final class LocalNodes: Sendable {
+    private let nodes = Mutex([LocalStorageNode]())
+
+    func append(_ node: LocalStorageNode) { nodes.withLock { $0.append(node) } }
+
+    var all: [LocalStorageNode] { nodes.withLock { $0 } }
 }

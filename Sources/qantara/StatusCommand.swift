@@ -4,11 +4,11 @@ import Foundation
 import ObjectService
 
 /// `qantara status`: one screen for an operator, from one gateway: each jurisdiction's key store and nodes, each
-/// node's holdings and free space, repair progress and the refusals this gateway decided since it started.
+/// node's holdings and free space, rebalance and repair progress and the refusals this gateway decided since it started.
 struct StatusCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status",
-        abstract: "One screen: jurisdictions, key stores sealed or not, nodes up or down with their space, repair, refusals.")
+        abstract: "One screen: jurisdictions, key stores sealed or not, nodes up or down with their space, rebalance and repair, refusals.")
 
     @OptionGroup var options: AdminOptions
 
@@ -40,12 +40,11 @@ struct StatusCommand: AsyncParsableCommand {
              $0.storedBytes.map(Self.bytes) ?? "-", $0.freeBytes.map(Self.bytes) ?? "-"]
         })
         print("")
-        let running = Int(samples.sum("qantara_repairs_running"))
         let pending = Int(samples.sum("qantara_repair_pending_nodes"))
-        let copied = Int(samples.sum("qantara_repair_copied_objects_total"))
-        print("repair: \(running) running, \(pending) node(s) down (each repaired when it answers again), "
-            + "\(copied) version(s) copied since this gateway started; rebalancing: none (topology changes under "
-            + "stored data are not supported yet)")
+        print("nodes down: \(pending) (each gets what it missed from a rebalance pass when it answers again)")
+        let rebalances = (try? await client.call("GET", "rebalance", body: Optional<String>.none,
+                                                 as: [RebalanceStatus].self)) ?? []
+        for status in rebalances { print(RebalanceCommand.line(status)) }
         let refusals = samples.filter { $0.name == "qantara_cross_border_decisions_total" && $0.labels["outcome"] == "refused" }
         let total = Int(refusals.reduce(0) { $0 + $1.value })
         var reasons = [String: Double]()

@@ -47,6 +47,22 @@ extension ControlStoreConformance {
         }
         let now = try await ControlTopology.resolve(file: file, origin: "fourth", store: store, logger: logger)
         XCTAssertEqual(now.topology, renamed)
+        // A placement change (qantara node add): later gateways start with it whatever their file says, and a file
+        // of one process (the embedded control plane) gives its attributes without undoing it.
+        let added = try await ControlTopology.change(
+            .add(jurisdiction: Jurisdiction("MA")!, node: .init(id: NodeID("ma-4")!)), heldObjects: { _ in 0 },
+            store: store)
+        XCTAssertEqual(added.nodes(of: Jurisdiction("MA")!)?.count, 4)
+        let later = try await ControlTopology.resolve(file: file, origin: "sixth", store: store, logger: logger)
+        XCTAssertEqual(later.topology, added)
+        let embedded = try await ControlTopology.resolve(file: file, origin: "seventh", store: store,
+                                                         fileAttributes: true, logger: logger)
+        XCTAssertEqual(embedded.topology.nodes(of: Jurisdiction("MA")!)?.count, 4)
+        XCTAssertEqual(embedded.topology.entry(Jurisdiction("MA")!)?.nodes[0].site, nil, "the file's site")
+        do {
+            _ = try await ControlTopology.change(.drain(NodeID("zz-1")!), heldObjects: { _ in 0 }, store: store)
+            XCTFail("an unknown node was drained")
+        } catch ControlTopology.Failure.refused(let refusal) { XCTAssertEqual(refusal.code, "NoSuchNode") }
         // A stored topology that does not load stops a gateway rather than being replaced.
         _ = try await store.write(ControlTopology.key, Array("{not json".utf8), ifRevision: nil)
         do {

@@ -10,6 +10,7 @@ import Placement
 import SigV4
 import StorageEngine
 import StorageNode
+import Synchronization
 
 /// Three jurisdictions of three RocksDB nodes each, in a temporary directory.
 final class Harness {
@@ -26,6 +27,8 @@ final class Harness {
     let administrators: [Jurisdiction: [AdministratorCredentials]]
     /// The tenant owning the harness's buckets.
     var tenant = "acme"
+    /// Nodes placement changes added (``ObjectService/changeTopology(_:_:)``), opened in the harness's directory.
+    let added = AddedNodes()
 
     init() async throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("qantara-service-\(UUID())")
@@ -69,8 +72,16 @@ final class Harness {
                                   clients: clients, audit: audit, requester: "gateway-test", now: { 0 })
         let control = try await ControlPlane.open(engine: MemoryEngine(), root: ("ROOT", "secret"), clock: clock,
                                        secrets: .ephemeral())
+        _ = try await ControlTopology.resolve(file: topology, origin: "harness", store: control.store, logger: logger)
+        let (directory, pool, clock, added) = (directory, pool, clock, self.added)
         service = ObjectService(control: control, topology: topology, nodes: nodes, crypto: crypto, audit: audit,
-                                clock: clock, logger: logger)
+                                clock: clock, logger: logger, nodeOpener: { code, entry in
+            let path = directory.appendingPathComponent(entry.id.rawValue).path
+            let node = try LocalStorageNode(node: entry.id, jurisdiction: code, threadPool: pool,
+                                            clock: { clock.nowMillis() }, openEngine: { try RocksDBEngine(path: path) })
+            added.nodes.withLock { $0.append(node) }
+            return node
+        })
     }
 
     /// A caller of `tenant` (the harness's by default) through the gateway of `gateway`.
@@ -104,7 +115,9 @@ final class Harness {
         try audit.log(Jurisdiction(jurisdiction)!).entries().filter { $0.kind == kind }.map(\.fields)
     }
 
-    func node(_ id: String) -> LocalStorageNode { nodes.first { $0.nodeID.rawValue == id }! }
+    func node(_ id: String) -> LocalStorageNode {
+        (nodes + added.nodes.withLock { $0 }).first { $0.nodeID.rawValue == id }!
+    }
 
     /// Stores `bytes` under `key`, fed in pieces of `piece` bytes.
     @discardableResult
@@ -149,10 +162,15 @@ final class Harness {
     }
 
     func close() async throws {
-        for node in nodes { node.close() }
+        for node in nodes + added.nodes.withLock({ $0 }) { node.close() }
         try await pool.shutdownGracefully()
         try? FileManager.default.removeItem(at: directory)
     }
+}
+
+/// Nodes a test's placement changes opened.
+final class AddedNodes: Sendable {
+    let nodes = Mutex([LocalStorageNode]())
 }
 
 func randomBytes(_ count: Int, seed: UInt64) -> [UInt8] {

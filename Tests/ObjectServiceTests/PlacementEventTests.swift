@@ -132,8 +132,9 @@ final class PlacementEventTests: XCTestCase {
         first[0].goOffline()
         try await put("k", randomBytes(2000, seed: 2))
         try first[0].goOnline()
-        _ = await harness.store.repair(first[0], buckets: ["records"])
-        let repair = try XCTUnwrap(try placements().last)
+        _ = await harness.store.rebalance(ma, buckets: ["records"],
+                                          pace: .init(bytesPerSecond: 1 << 40, tombstoneGraceMillis: 86_400_000))
+        let repair = try XCTUnwrap(try placements().last { $0.fields["op"] == "repair" })
         XCTAssertEqual(repair.fields["op"], "repair")
         XCTAssertEqual(repair.fields["repaired"], first[0].nodeID.rawValue)
         XCTAssertTrue(repair.fields["nodes"]!.split(separator: ",").contains(Substring(first[0].nodeID.rawValue)))

@@ -5,7 +5,8 @@
 #     AsyncHTTPClient client too, which takes about twice the CPU per request from the machine the server runs on);
 #   - storage ceiling: the node's storage layout writing the same bytes R times, without HTTP
 #     (`qantara bench --storage`).
-# Then a 2 GiB upload and download through `qantara serve`, recording the server's peak RSS.
+# Then a 2 GiB upload and download through `qantara serve`, recording the server's peak RSS, and the foreground's
+# throughput while a jurisdiction rebalances onto a new node (Tests/bench/rebalance.sh).
 # Results: a Markdown table on stdout and in $OUT/results.md. Every process started here is stopped by PID.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -196,6 +197,10 @@ rss_before=$(awk '/VmHWM/ {print $2}' "/proc/$SERVE_PID/status")
 put_seconds=$( { /usr/bin/time -f %e curl -sS -f -o /dev/null -T "$OUT/two-gib.bin" "$(sed -n 1p <<< "$urls")"; } 2>&1 )
 get_seconds=$( { /usr/bin/time -f %e curl -sS -f -o /dev/null "$(sed -n 2p <<< "$urls")"; } 2>&1 )
 rss_after=$(awk '/VmHWM/ {print $2}' "/proc/$SERVE_PID/status")
+kill "$SERVE_PID"; wait "$SERVE_PID" 2>/dev/null || true
+
+# Foreground traffic while a jurisdiction rebalances onto a new node (its own fresh server).
+BENCH_OUT="$OUT" bash "$ROOT/Tests/bench/rebalance.sh" > /dev/null
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f%%", (b > 0 ? 100 * a / b : 0) }'; }
 row() { # name, result, ceiling name, ceiling result, target
@@ -234,6 +239,7 @@ row() { # name, result, ceiling name, ceiling result, target
   row "AES-256-GCM open, 1 core" "${R[aes-256-gcm-open]}" "openssl speed aes-256-gcm" "${R[openssl-aes-256-gcm]}" "(ceiling)"
   row "XChaCha20-Poly1305 seal, 1 core" "${R[xchacha20-poly1305-seal]}" "openssl speed chacha20-poly1305" "${R[openssl-xchacha20-poly1305]}" "(ceiling)"
   row "XChaCha20-Poly1305 open, 1 core" "${R[xchacha20-poly1305-open]}" "openssl speed chacha20-poly1305" "${R[openssl-xchacha20-poly1305]}" "(ceiling)"
+  cat "$OUT/rebalance/rows.md"
   echo
   echo "2 GiB object through a fresh \`qantara serve\`: PUT ${put_seconds}s, GET ${get_seconds}s; server peak RSS (VmHWM)"
   echo "${rss_before} KiB after start, ${rss_after} KiB after the upload and download (target < 262144 KiB)."

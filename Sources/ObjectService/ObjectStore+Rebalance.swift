@@ -1,0 +1,292 @@
+import Foundation
+import ObjectModel
+import Placement
+import StorageNode
+
+/// What a rebalance pass did so far.
+public struct RebalanceTally: Sendable, Codable, Equatable {
+    /// Versions looked at, on each node holding them (a version with two replicas counts twice).
+    public var scanned = 0
+    /// Copies made on nodes placement names that lacked the version.
+    public var copied = 0
+    /// Copies removed from nodes placement no longer names, once the named ones held the version.
+    public var dropped = 0
+    /// Tombstones collected from every node.
+    public var collected = 0
+    /// Versions whose move failed or could not be checked (a node did not answer); the next pass retries them.
+    public var failed = 0
+    /// Stored bytes copied.
+    public var bytesMoved: Int64 = 0
+
+    public init() {}
+}
+
+/// How a rebalance pass runs.
+struct RebalancePace: Sendable {
+    /// Stored bytes copied per second at most, so that foreground traffic keeps its throughput.
+    var bytesPerSecond: Int64
+    /// A tombstone is collected once it is this old (and every node of its jurisdiction answers).
+    var tombstoneGraceMillis: Int64
+}
+
+extension ObjectStore {
+    /// One pass over what the nodes of `jurisdiction` hold in `buckets`: the anti-entropy that follows a topology
+    /// change or a node's return, and the collector of what is no longer needed. For every version on every node:
+    /// - each node placement names for its key (the first R of the ranking) that lacks it gets a copy (segments,
+    ///   then manifest), so new nodes fill, a raised replication factor is met, and a node back from an outage gets
+    ///   what it missed (a newer version, a tombstone, an older version of a versioned key);
+    /// - a node placement does not name drops its copy once every named node holds the version (or, in a bucket
+    ///   without versioning, something newer), so draining nodes empty and substitutes' extra copies go; a key's
+    ///   versions are dropped oldest first, and a newer one only once every older one was, so a node never shows an
+    ///   older version as its current one;
+    /// - a plain tombstone older than the grace period is removed from every node once every node of the
+    ///   jurisdiction answers that it holds that tombstone or nothing of the key.
+    /// Nothing leaves the jurisdiction: sources and targets are its nodes. Moves are placement events in its log.
+    /// `progress` is called after each version with the tally so far.
+    func rebalance(_ jurisdiction: Jurisdiction, buckets: [String], pace: RebalancePace,
+                   progress: @escaping @Sendable (RebalanceTally) -> Void = { _ in }) async -> RebalanceTally {
+        var pass = RebalancePass(store: self, jurisdiction: jurisdiction, pace: pace, progress: progress)
+        for node in (try? all(jurisdiction)) ?? [] {
+            let reachable = node.isLikelyAvailable ? true : await node.ping()
+            guard reachable else {
+                pass.tally.failed += 1
+                continue
+            }
+            for bucket in buckets {
+                guard !Task.isCancelled else { return pass.tally }
+                await pass.walk(node, bucket: bucket)
+            }
+        }
+        if pass.tally != RebalanceTally() {
+            logger.info("rebalance pass finished", metadata: [
+                "jurisdiction": "\(jurisdiction)", "copied": "\(pass.tally.copied)", "dropped": "\(pass.tally.dropped)",
+                "collected": "\(pass.tally.collected)", "failed": "\(pass.tally.failed)"])
+        }
+        return pass.tally
+    }
+
+    /// Copies a version's segments from `sources` to `target`, commits its manifest there, and records the
+    /// placement; returns the stored bytes copied.
+    @discardableResult
+    func copy(_ manifest: ObjectManifest, from sources: [any StorageNodeClient], to target: any StorageNodeClient,
+              requester: String) async throws -> Int64 {
+        let jurisdiction = target.jurisdiction
+        var bytes: Int64 = 0
+        for extent in manifest.extents {
+            for index in 0..<extent.segmentCount {
+                var copied = false
+                for source in sources where source.nodeID != target.nodeID {
+                    guard let segment = try? await source.segment(jurisdiction, version: extent.versionID,
+                                                                  index: UInt32(index)) else { continue }
+                    try await target.putSegment(jurisdiction, bucket: manifest.bucket, key: manifest.key,
+                                                version: extent.versionID, index: UInt32(index),
+                                                bytes: Array(segment.readableBytesView))
+                    bytes += Int64(segment.readableBytes)
+                    copied = true
+                    break
+                }
+                guard copied else {
+                    try? await target.abort(jurisdiction, version: extent.versionID)
+                    throw NodeError.missingSegment(node: target.nodeID, version: extent.versionID.description,
+                                                   index: UInt32(index))
+                }
+            }
+        }
+        _ = try await target.commit(jurisdiction, manifest: manifest)
+        try await recordPlacement(jurisdiction, PlacementEvent(
+            operation: manifest.isTombstone && !manifest.isDeleteMarker ? .delete : .repair, bucket: manifest.bucket,
+            key: manifest.key, version: manifest.versionID,
+            nodes: sources.map(\.nodeID).filter { $0 != target.nodeID } + [target.nodeID],
+            storedDigest: manifest.storedDigest, sizeBytes: manifest.sizeBytes,
+            details: ["repaired": target.nodeID.rawValue, "requester": requester]))
+        return bytes
+    }
+}
+
+/// The state of one rebalance pass over one jurisdiction (see ``ObjectStore/rebalance(_:buckets:pace:progress:)``).
+private struct RebalancePass {
+    let store: ObjectStore
+    let jurisdiction: Jurisdiction
+    let pace: RebalancePace
+    let progress: @Sendable (RebalanceTally) -> Void
+    var tally = RebalanceTally()
+    private let started = ContinuousClock.now
+    /// A key's versions on the node being walked, newest first, and whether each may be dropped there.
+    private var group: [(manifest: ObjectManifest, droppable: Bool)] = []
+
+    /// The most versions of one key whose drops are decided together; a key with more keeps its copies this pass.
+    static let groupMax = 10_000
+
+    init(store: ObjectStore, jurisdiction: Jurisdiction, pace: RebalancePace,
+         progress: @escaping @Sendable (RebalanceTally) -> Void) {
+        self.store = store
+        self.jurisdiction = jurisdiction
+        self.pace = pace
+        self.progress = progress
+    }
+
+    /// Every version `node` holds in `bucket` (its versions listing, then its plain tombstones, which that listing
+    /// leaves out).
+    mutating func walk(_ node: any StorageNodeClient, bucket: String) async {
+        let versioned = store.policy(bucket).versioning != nil
+        var position = VersionPosition(key: [])
+        while !Task.isCancelled {
+            guard let batch = try? await node.listVersions(jurisdiction, bucket: bucket, prefix: [], from: position,
+                                                           limit: Limits.listBatchPerNode) else {
+                tally.failed += 1
+                break
+            }
+            for manifest in batch.versions {
+                if let last = group.last, last.manifest.key != manifest.key { await settle(node) }
+                let covered = await place(manifest, held: node, versioned: versioned)
+                group.append((manifest, covered))
+            }
+            guard let next = batch.next else { break }
+            position = next
+        }
+        await settle(node)
+        var from = [UInt8]()
+        while !Task.isCancelled {
+            guard let held = try? await node.list(jurisdiction, bucket: bucket, prefix: [], from: from,
+                                                  limit: Limits.listBatchPerNode) else {
+                tally.failed += 1
+                break
+            }
+            for tombstone in held where tombstone.isTombstone && !tombstone.isListedVersion {
+                let covered = await place(tombstone, held: node, versioned: versioned)
+                if !store.topology.preferred(jurisdiction, bucket: bucket, key: tombstone.key).contains(node.nodeID) {
+                    if covered { await drop(tombstone, from: node) }
+                } else if !versioned {
+                    await collect(tombstone)
+                }
+            }
+            guard held.count == Limits.listBatchPerNode, let last = held.last else { break }
+            from = Array(last.key.utf8) + [0]
+        }
+    }
+
+    /// Makes sure every node placement names for `manifest`'s key holds it; returns whether they all do (or, without
+    /// versioning, hold something newer), so `holder` may drop its copy if placement does not name it.
+    private mutating func place(_ manifest: ObjectManifest, held holder: any StorageNodeClient,
+                                versioned: Bool) async -> Bool {
+        tally.scanned += 1
+        defer { progress(tally) }
+        let placement = store.topology
+        var covered = true
+        for id in placement.preferred(jurisdiction, bucket: manifest.bucket, key: manifest.key)
+        where id != holder.nodeID {
+            guard let target = store.node(id), target.isLikelyAvailable else {
+                covered = false
+                continue
+            }
+            do {
+                if try await Self.holds(target, manifest, versioned: versioned) { continue }
+                let bytes = try await store.copy(manifest, from: [holder], to: target, requester: "rebalance")
+                tally.copied += 1
+                tally.bytesMoved += bytes
+                await throttle()
+            } catch {
+                covered = false
+                tally.failed += 1
+                store.logger.warning("a rebalance copy failed", metadata: [
+                    "node": "\(id)", "bucket": "\(manifest.bucket)", "error": "\(error)"])
+            }
+        }
+        return covered
+    }
+
+    /// Whether `node` holds `manifest`'s version, or (without versioning) a newer version of its key, which
+    /// supersedes it there.
+    static func holds(_ node: any StorageNodeClient, _ manifest: ObjectManifest, versioned: Bool) async throws -> Bool {
+        let jurisdiction = node.jurisdiction
+        if manifest.isListedVersion, try await node.version(
+            jurisdiction, bucket: manifest.bucket, key: manifest.key,
+            selector: .id(manifest.versionID, sequence: manifest.sequence)) != nil {
+            return true
+        }
+        guard let current = try await node.manifest(jurisdiction, bucket: manifest.bucket, key: manifest.key) else {
+            return false
+        }
+        if current.versionID == manifest.versionID { return true }
+        return !versioned && current.isNewer(than: manifest)
+    }
+
+    /// Drops the walked key's versions from `node` where placement does not name it: oldest first, stopping at the
+    /// first that must stay, so what remains there is the key's newest versions as the node had them.
+    private mutating func settle(_ node: any StorageNodeClient) async {
+        defer { group.removeAll(keepingCapacity: true) }
+        guard let first = group.first, group.count <= Self.groupMax,
+              !store.topology.preferred(jurisdiction, bucket: first.manifest.bucket, key: first.manifest.key)
+                .contains(node.nodeID) else { return }
+        for entry in group.reversed() {
+            guard entry.droppable, await drop(entry.manifest, from: node) else { return }
+        }
+    }
+
+    /// Removes `node`'s copy of a version the nodes placement names hold; returns whether it is gone.
+    @discardableResult
+    private mutating func drop(_ manifest: ObjectManifest, from node: any StorageNodeClient) async -> Bool {
+        do {
+            let outcome = try await node.deleteVersion(
+                jurisdiction, bucket: manifest.bucket, key: manifest.key, version: manifest.versionID,
+                sequence: manifest.sequence,
+                check: LockCheck(nowMillis: store.clock.nowMillis(), bypassGovernance: false, relocating: true))
+            guard outcome == .committed else { return true }
+            tally.dropped += 1
+            let keepers = Array(store.topology.preferred(jurisdiction, bucket: manifest.bucket, key: manifest.key))
+            try await store.recordPlacement(jurisdiction, PlacementEvent(
+                operation: .drop, bucket: manifest.bucket, key: manifest.key, version: manifest.versionID,
+                nodes: keepers, storedDigest: manifest.storedDigest, sizeBytes: manifest.sizeBytes,
+                details: ["dropped": node.nodeID.rawValue, "requester": "rebalance"]))
+            return true
+        } catch {
+            tally.failed += 1
+            store.logger.warning("a rebalance drop failed", metadata: [
+                "node": "\(node.nodeID)", "bucket": "\(manifest.bucket)", "error": "\(error)"])
+            return false
+        }
+    }
+
+    /// Removes a plain tombstone past its grace period from every node, if every node of the jurisdiction answers
+    /// and none holds anything of its key but that tombstone (a node holding an older version keeps it, so the
+    /// deletion is never undone).
+    private mutating func collect(_ tombstone: ObjectManifest) async {
+        guard store.clock.nowMillis() - tombstone.lastModifiedMillis >= pace.tombstoneGraceMillis,
+              let nodes = try? store.all(jurisdiction) else { return }
+        var holders = [any StorageNodeClient]()
+        for node in nodes {
+            guard node.isLikelyAvailable else { return }
+            let held: ObjectManifest?
+            do { held = try await node.manifest(jurisdiction, bucket: tombstone.bucket, key: tombstone.key) } catch {
+                return
+            }
+            guard let held else { continue }
+            guard held.versionID == tombstone.versionID else { return }
+            holders.append(node)
+        }
+        var removed = [NodeID]()
+        for node in holders {
+            guard (try? await node.deleteVersion(
+                jurisdiction, bucket: tombstone.bucket, key: tombstone.key, version: tombstone.versionID,
+                sequence: tombstone.sequence, check: LockCheck(nowMillis: store.clock.nowMillis(),
+                                                               bypassGovernance: false, relocating: true))) != nil
+            else {
+                tally.failed += 1
+                continue
+            }
+            removed.append(node.nodeID)
+        }
+        guard !removed.isEmpty else { return }
+        tally.collected += 1
+        try? await store.recordPlacement(jurisdiction, PlacementEvent(
+            operation: .collect, bucket: tombstone.bucket, key: tombstone.key, version: tombstone.versionID,
+            nodes: removed, storedDigest: nil, sizeBytes: 0, details: ["requester": "rebalance"]))
+    }
+
+    /// Waits so that the bytes copied so far do not exceed the pace.
+    private func throttle() async {
+        let due = Duration.seconds(Double(tally.bytesMoved) / Double(max(1, pace.bytesPerSecond)))
+        let elapsed = ContinuousClock.now - started
+        if due > elapsed { try? await Task.sleep(for: due - elapsed) }
+    }
+}

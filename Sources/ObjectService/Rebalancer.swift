@@ -1,0 +1,209 @@
+import Foundation
+import Logging
+import Metrics
+import ObjectModel
+import Placement
+import ServiceLifecycle
+import Synchronization
+
+/// The progress of one jurisdiction's rebalance, for `qantara node rebalance --status`.
+public struct RebalanceStatus: Sendable, Codable, Equatable {
+    /// A draining node and the object versions it still holds (nil: it does not answer).
+    public struct Draining: Sendable, Codable, Equatable {
+        public var node: String
+        public var objects: Int?
+    }
+
+    public var jurisdiction: String
+    /// `running`, `pending` (a pass is due) or `idle`.
+    public var state: String
+    /// The pass running now, or else the last one.
+    public var tally: RebalanceTally
+    /// The object versions the nodes held when that pass began (how far `tally.scanned` has to go).
+    public var estimate: Int
+    public var started: String?
+    public var finished: String?
+    public var passes: Int
+    public var replicas: Int = 0
+    /// Whether every object is known to have ``replicas`` copies (false while a raise is being rebalanced).
+    public var settled = true
+    public var draining: [Draining] = []
+}
+
+/// Which rebalance passes are due, and how far each jurisdiction's went. Requests come from placement changes, nodes
+/// that come back, the admin API and a periodic timer; ``Rebalancer`` runs them one jurisdiction at a time.
+public final class RebalanceSchedule: Sendable {
+    /// The jurisdictions this gateway rebalances.
+    public let jurisdictions: Set<Jurisdiction>
+    private let clock: SequenceClock
+    private struct State {
+        var due = Set<Jurisdiction>()
+        var statuses = [Jurisdiction: RebalanceStatus]()
+    }
+    private let state = Mutex(State())
+
+    init(jurisdictions: Set<Jurisdiction>, clock: SequenceClock) {
+        self.jurisdictions = jurisdictions
+        self.clock = clock
+        state.withLock { state in
+            for code in jurisdictions {
+                state.statuses[code] = RebalanceStatus(jurisdiction: code.code, state: "idle", tally: RebalanceTally(),
+                                                       estimate: 0, passes: 0)
+            }
+        }
+    }
+
+    /// Asks for a pass of `jurisdiction` (ignored for one this gateway does not rebalance).
+    public func request(_ jurisdiction: Jurisdiction) {
+        guard jurisdictions.contains(jurisdiction) else { return }
+        state.withLock { state in
+            state.due.insert(jurisdiction)
+            if state.statuses[jurisdiction]?.state == "idle" { state.statuses[jurisdiction]?.state = "pending" }
+        }
+    }
+
+    /// The next jurisdiction due, waiting up to `timeout` for a request (nil when none came).
+    func next(timeout: Duration) async -> Jurisdiction? {
+        let deadline = ContinuousClock.now + timeout
+        while true {
+            if let due = take() { return due }
+            guard ContinuousClock.now < deadline, !Task.isCancelled else { return nil }
+            try? await Task.sleep(for: min(Self.poll, deadline - .now))
+        }
+    }
+
+    /// How often a waiting ``Rebalancer`` looks for requests.
+    static let poll = Duration.milliseconds(200)
+
+    private func take() -> Jurisdiction? {
+        state.withLock { state in
+            guard let due = state.due.sorted(by: { $0.code < $1.code }).first else { return nil }
+            state.due.remove(due)
+            return due
+        }
+    }
+
+    func began(_ jurisdiction: Jurisdiction, estimate: Int) {
+        let now = Timestamps.iso8601(millis: clock.nowMillis())
+        state.withLock { state in
+            state.statuses[jurisdiction]?.state = "running"
+            state.statuses[jurisdiction]?.tally = RebalanceTally()
+            state.statuses[jurisdiction]?.estimate = estimate
+            state.statuses[jurisdiction]?.started = now
+            state.statuses[jurisdiction]?.finished = nil
+        }
+    }
+
+    func progressed(_ jurisdiction: Jurisdiction, _ tally: RebalanceTally) {
+        state.withLock { $0.statuses[jurisdiction]?.tally = tally }
+    }
+
+    func finished(_ jurisdiction: Jurisdiction, _ tally: RebalanceTally) {
+        let now = Timestamps.iso8601(millis: clock.nowMillis())
+        state.withLock { state in
+            state.statuses[jurisdiction]?.tally = tally
+            state.statuses[jurisdiction]?.finished = now
+            state.statuses[jurisdiction]?.passes += 1
+            state.statuses[jurisdiction]?.state = state.due.contains(jurisdiction) ? "pending" : "idle"
+        }
+    }
+
+    func statuses() -> [RebalanceStatus] {
+        state.withLock { $0.statuses.values.sorted { $0.jurisdiction < $1.jurisdiction } }
+    }
+}
+
+/// Runs the rebalance passes (``ObjectStore/rebalance(_:buckets:pace:progress:)``) of the jurisdictions this gateway
+/// serves, one at a time: when placement changes, when a node comes back, when an administrator asks, and every
+/// `interval` (which collects extra copies and old tombstones). A pass that could not finish (a node down) is tried
+/// again after a minute; a complete pass after a raise of the replication factor records that every object has its
+/// copies (``ControlTopology/settle(_:expected:store:)``). A `Service`, run in the gateway's group.
+public final class Rebalancer: Service, Sendable {
+    private let service: ObjectService
+    private let pace: RebalancePace
+    private let interval: Duration
+    private let logger: Logger
+
+    /// `bytesPerSecond`: stored bytes copied per second at most; `tombstoneGrace`: the age at which tombstones are
+    /// collected.
+    public init(service: ObjectService, bytesPerSecond: Int64 = Rebalancer.defaultBytesPerSecond,
+                tombstoneGrace: Duration = .seconds(86_400), interval: Duration = .seconds(3_600), logger: Logger) {
+        self.service = service
+        self.pace = RebalancePace(bytesPerSecond: bytesPerSecond,
+                                  tombstoneGraceMillis: tombstoneGrace.components.seconds * 1000)
+        self.interval = interval
+        self.logger = logger
+    }
+
+    /// The default pace: 32 MiB/s of stored bytes (`Docs/benchmarks.md`: foreground traffic keeps its throughput).
+    public static let defaultBytesPerSecond: Int64 = 32 * 1024 * 1024
+
+    /// The delay before a pass that could not finish is tried again.
+    static let retryAfter = Duration.seconds(60)
+
+    public func run() async throws {
+        try? await cancelWhenGracefulShutdown {
+            let schedule = self.service.rebalancing
+            // The first periodic round comes one interval after start; until then, only requests.
+            var periodic = ContinuousClock.now + self.interval
+            var retry: ContinuousClock.Instant?
+            while !Task.isCancelled {
+                let wakeAt = min(periodic, retry ?? periodic)
+                let jurisdiction = await schedule.next(timeout: max(.zero, wakeAt - .now))
+                guard !Task.isCancelled else { return }
+                if let jurisdiction {
+                    if await self.pass(jurisdiction) == false { retry = .now + Self.retryAfter }
+                    continue
+                }
+                if ContinuousClock.now >= periodic {
+                    periodic = .now + self.interval
+                    for code in schedule.jurisdictions { schedule.request(code) }
+                } else if let due = retry, ContinuousClock.now >= due {
+                    retry = nil
+                    for code in schedule.jurisdictions { schedule.request(code) }
+                }
+            }
+        }
+    }
+
+    /// One pass of `jurisdiction`; returns whether it finished without failures.
+    func pass(_ jurisdiction: Jurisdiction) async -> Bool {
+        let store = service.store
+        let schedule = service.rebalancing
+        let topology = store.topology
+        var estimate = 0
+        for node in (try? store.all(jurisdiction)) ?? [] where node.isLikelyAvailable {
+            let status = await node.status()
+            estimate += status.versionCount ?? status.objectCount
+        }
+        schedule.began(jurisdiction, estimate: estimate)
+        let buckets = service.control.allBuckets().filter { $0.jurisdiction == jurisdiction }.map(\.name)
+        let running = Gauge(label: "qantara_rebalance_running", dimensions: [("jurisdiction", jurisdiction.code)])
+        running.record(1)
+        let tally = await store.rebalance(jurisdiction, buckets: buckets, pace: pace) { tally in
+            schedule.progressed(jurisdiction, tally)
+        }
+        running.record(0)
+        schedule.finished(jurisdiction, tally)
+        let dimensions = [("jurisdiction", jurisdiction.code)]
+        Counter(label: "qantara_rebalance_copied_total", dimensions: dimensions).increment(by: tally.copied)
+        Counter(label: "qantara_rebalance_dropped_total", dimensions: dimensions).increment(by: tally.dropped)
+        Counter(label: "qantara_tombstones_collected_total", dimensions: dimensions).increment(by: tally.collected)
+        Counter(label: "qantara_rebalance_bytes_total", dimensions: dimensions).increment(by: tally.bytesMoved)
+        guard tally.failed == 0, !Task.isCancelled else { return false }
+        if topology.entry(jurisdiction)?.settledReplicas != nil {
+            do {
+                if let settled = try await ControlTopology.settle(jurisdiction, expected: topology,
+                                                                  store: service.control.store) {
+                    await service.adopt(settled)
+                    logger.notice("every object has its replicas again", metadata: [
+                        "jurisdiction": "\(jurisdiction)", "replicas": "\(settled.replicas(of: jurisdiction))"])
+                }
+            } catch {
+                logger.warning("could not record the settled placement", metadata: ["error": "\(error)"])
+                return false
+            }
+        }
+        return true
+    }
+}
