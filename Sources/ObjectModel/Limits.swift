@@ -53,6 +53,8 @@ public enum Limits {
     public static let replicationFactorDefault = 2
     /// Manifests fetched from one node per listing round trip.
     public static let listBatchPerNode = 1000
+    /// The smallest first batch a listing asks a node for (``listBatchPerNode`` the largest).
+    public static let listBatchPerNodeMin = 16
     /// Most damaged segments of one extent repaired in place (one repair request to the node).
     public static let repairSegmentsMax = 8
     /// Threads that run blocking storage calls, off the cooperative pool.

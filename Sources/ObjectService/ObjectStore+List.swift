@@ -1,3 +1,4 @@
+import Metrics
 import ObjectModel
 import StorageEngine
 import StorageNode
@@ -12,6 +13,8 @@ struct ManifestPage: Sendable {
     var isTruncated = false
     /// The last key or common prefix returned: where the next page starts after.
     var last: String?
+    /// Manifests the nodes read for this page, in all (what a page costs; see ``ObjectStore/firstListBatch``).
+    var manifestsRead = 0
 }
 
 extension ObjectStore {
@@ -26,12 +29,13 @@ extension ObjectStore {
         let after = request.startAfter.map { Array($0.utf8) }
         var start = prefix
         if let after, !after.lexicographicallyPrecedes(prefix) { start = after + [0] }
-        var cursors = clients.map { NodeCursor(client: $0, from: start) }
+        let batch = Self.firstListBatch(maxKeys: request.maxKeys, replicas: replicas(jurisdiction), nodes: clients.count)
+        var cursors = clients.map { NodeCursor(client: $0, from: start, batch: batch) }
         let delimiter = request.delimiter.flatMap { $0.isEmpty ? nil : Array($0.utf8) }
         var page = ManifestPage()
 
         while true {
-            try await refill(&cursors, jurisdiction: jurisdiction, bucket: bucket, prefix: prefix)
+            page.manifestsRead += try await refill(&cursors, jurisdiction: jurisdiction, bucket: bucket, prefix: prefix)
             guard let key = cursors.compactMap(\.head?.key).min(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }) else {
                 return page
             }
@@ -67,6 +71,15 @@ extension ObjectStore {
         }
     }
 
+    /// The first batch each of `nodes` nodes is asked for in a listing page of `maxKeys`: its share of the page (each
+    /// key is on `replicas` of the nodes, spread by hashing) and a quarter more, so that a page reads about
+    /// 1.25 × R × `maxKeys` manifests in all whatever the number of nodes; a node whose batch runs out before the
+    /// page is full is asked again for twice as many (tombstones, skew, keys rolled up under a delimiter).
+    static func firstListBatch(maxKeys: Int, replicas: Int, nodes: Int) -> Int {
+        let share = (maxKeys + 1) * replicas * 5 / (4 * max(1, nodes))
+        return min(Limits.listBatchPerNode, max(Limits.listBatchPerNodeMin, share))
+    }
+
     /// The common prefix of `key` (prefix + up to and including the first delimiter after it), or nil.
     func commonPrefix(_ key: [UInt8], prefix: [UInt8], delimiter: [UInt8]) -> [UInt8]? {
         guard key.count >= prefix.count + delimiter.count else { return nil }
@@ -81,12 +94,13 @@ extension ObjectStore {
     }
 
     /// Fetches the next batch for every cursor whose buffer is used up; drops cursors of failed nodes, and fails
-    /// when so many are gone that a key's every replica may be missing.
+    /// when so many are gone that a key's every replica may be missing. Returns the manifests read.
     private func refill(_ cursors: inout [NodeCursor], jurisdiction: Jurisdiction, bucket: String,
-                        prefix: [UInt8]) async throws {
+                        prefix: [UInt8]) async throws -> Int {
         let needing = cursors.indices.filter { cursors[$0].needsFetch }
-        guard !needing.isEmpty else { return }
-        let requests = needing.map { (index: $0, client: cursors[$0].client, from: cursors[$0].from) }
+        guard !needing.isEmpty else { return 0 }
+        let requests = needing.map { (index: $0, client: cursors[$0].client, from: cursors[$0].from,
+                                      limit: cursors[$0].batch) }
         // Child tasks return a named struct, never a tuple: Swift 6.3.1's optimiser miscompiles tuple results of
         // task groups holding an array of structs (`(Int, [ObjectManifest]?)` came back with a garbage index in
         // release builds and trapped here; see Docs/architecture.md, "Compiler pitfalls").
@@ -95,7 +109,7 @@ extension ObjectStore {
                 group.addTask {
                     do {
                         return CursorBatch(index: request.index, manifests: try await request.client.list(
-                            jurisdiction, bucket: bucket, prefix: prefix, from: request.from, limit: Limits.listBatchPerNode))
+                            jurisdiction, bucket: bucket, prefix: prefix, from: request.from, limit: request.limit))
                     } catch {
                         return CursorBatch(index: request.index, manifests: nil)
                     }
@@ -105,19 +119,24 @@ extension ObjectStore {
             for await result in group { results.append(result) }
             return results
         }
+        var read = 0
         for result in results {
             precondition(cursors.indices.contains(result.index), "listing batch for an unknown cursor")
             if let batch = result.manifests {
-                cursors[result.index].fill(batch, complete: batch.count < Limits.listBatchPerNode)
+                cursors[result.index].fill(batch)
+                read += batch.count
             } else {
                 cursors[result.index].failed = true
             }
         }
+        Counter(label: "qantara_list_manifests_read_total", dimensions: [("jurisdiction", jurisdiction.code)])
+            .increment(by: read)
         let alive = cursors.filter { !$0.failed }.count
         guard alive >= readQuorum(jurisdiction, cursors.count) else {
             throw ObjectServiceError.serviceUnavailable("too few storage nodes of \(jurisdiction) answered the listing")
         }
         cursors.removeAll { $0.failed }
+        return read
     }
 }
 
@@ -136,20 +155,25 @@ struct NodeCursor {
     var position = 0
     var exhausted = false
     var failed = false
+    /// How many manifests the next fetch asks for (doubling after each, up to ``Limits/listBatchPerNode``).
+    var batch: Int
 
-    init(client: any StorageNodeClient, from: [UInt8]) {
+    init(client: any StorageNodeClient, from: [UInt8], batch: Int) {
         self.client = client
         self.from = from
+        self.batch = batch
     }
 
     var head: ObjectManifest? { position < buffer.count ? buffer[position] : nil }
     var needsFetch: Bool { !exhausted && position >= buffer.count }
 
-    mutating func fill(_ batch: [ObjectManifest], complete: Bool) {
-        buffer = batch
+    /// Takes a fetched batch: the node has no more when it answered fewer than asked.
+    mutating func fill(_ fetched: [ObjectManifest]) {
+        buffer = fetched
         position = 0
-        exhausted = complete
-        if let last = batch.last { from = Array(last.key.utf8) + [0] }
+        exhausted = fetched.count < batch
+        batch = min(Limits.listBatchPerNode, batch * 2)
+        if let last = fetched.last { from = Array(last.key.utf8) + [0] }
     }
 
     mutating func advance() { position += 1 }

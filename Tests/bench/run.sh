@@ -6,7 +6,8 @@
 #   - storage ceiling: the node's storage layout writing the same bytes R times, without HTTP
 #     (`qantara bench --storage`).
 # Then a 2 GiB upload and download through `qantara serve`, recording the server's peak RSS, and the foreground's
-# throughput while a jurisdiction rebalances onto a new node (Tests/bench/rebalance.sh).
+# throughput while a jurisdiction rebalances onto a new node (Tests/bench/rebalance.sh), and the cost of a listing
+# page with 3, 12 and 48 nodes (Tests/bench/listing.py).
 # Results: a Markdown table on stdout and in $OUT/results.md. Every process started here is stopped by PID.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -201,6 +202,8 @@ kill "$SERVE_PID"; wait "$SERVE_PID" 2>/dev/null || true
 
 # Foreground traffic while a jurisdiction rebalances onto a new node (its own fresh server).
 BENCH_OUT="$OUT" bash "$ROOT/Tests/bench/rebalance.sh" > /dev/null
+# Listing cost with 3, 12 and 48 nodes in one jurisdiction (its own fresh servers).
+BENCH_OUT="$OUT" "$PYTHON" "$ROOT/Tests/bench/listing.py" > /dev/null
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f%%", (b > 0 ? 100 * a / b : 0) }'; }
 row() { # name, result, ceiling name, ceiling result, target
@@ -240,6 +243,10 @@ row() { # name, result, ceiling name, ceiling result, target
   row "XChaCha20-Poly1305 seal, 1 core" "${R[xchacha20-poly1305-seal]}" "openssl speed chacha20-poly1305" "${R[openssl-xchacha20-poly1305]}" "(ceiling)"
   row "XChaCha20-Poly1305 open, 1 core" "${R[xchacha20-poly1305-open]}" "openssl speed chacha20-poly1305" "${R[openssl-xchacha20-poly1305]}" "(ceiling)"
   cat "$OUT/rebalance/rows.md"
+  echo
+  echo "Listing a bucket of 10,000 objects, 1,000 keys a page, against the nodes of its jurisdiction:"
+  echo
+  cat "$OUT/listing/rows.md"
   echo
   echo "2 GiB object through a fresh \`qantara serve\`: PUT ${put_seconds}s, GET ${get_seconds}s; server peak RSS (VmHWM)"
   echo "${rss_before} KiB after start, ${rss_after} KiB after the upload and download (target < 262144 KiB)."

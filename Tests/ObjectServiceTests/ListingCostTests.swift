@@ -1,0 +1,54 @@
+import Foundation
+import ObjectModel
+@testable import ObjectService
+import Placement
+import XCTest
+
+/// A listing page costs about as many manifest reads as it has keys, whatever the number of nodes: each node is asked
+/// for its share of the page, not for a full page.
+final class ListingCostTests: XCTestCase {
+    var harness: Harness!
+    let ma = Jurisdiction("MA")!
+
+    override func setUp() async throws {
+        harness = try await Harness()
+        _ = try await harness.service.createBucket(harness.principal("MA"), "records", location: "MA")
+    }
+
+    override func tearDown() async throws { try await harness.close() }
+
+    /// Every page of a 600-key listing, 100 keys a page: the keys in order, and the manifests read for each.
+    func pages() async throws -> (keys: [String], reads: [Int]) {
+        var keys = [String](), reads = [Int](), after: String?
+        repeat {
+            let page = try await harness.store.list(ma, bucket: "records", ListRequest(prefix: "", delimiter: nil,
+                                                                                      startAfter: after, maxKeys: 100))
+            keys += page.objects.map(\.key)
+            reads.append(page.manifestsRead)
+            after = page.isTruncated ? page.last : nil
+        } while after != nil
+        return (keys, reads)
+    }
+
+    func testAPageReadsItsShareFromEachNodeWhateverTheirNumber() async throws {
+        let all = (0..<600).map { String(format: "k%04d", $0) }
+        for key in all { try await harness.put("MA", "records", key, Array(key.utf8)) }
+        let three = try await pages()
+        XCTAssertEqual(three.keys, all)
+        for index in 4...12 {
+            _ = try await harness.service.changeTopology(harness.principal(root: true), .add(
+                jurisdiction: ma, node: .init(id: NodeID("ma-\(index)")!)))
+        }
+        _ = await harness.store.rebalance(ma, buckets: ["records"],
+                                          pace: .init(bytesPerSecond: 1 << 40, tombstoneGraceMillis: 86_400_000))
+        let twelve = try await pages()
+        XCTAssertEqual(twelve.keys, all)
+        // R = 2: a page of 100 holds 200 replicas' manifests; with the margin and refills, under 4 per key (a full
+        // batch from every node, as before, read 1,200 here).
+        for reads in three.reads.dropLast() + twelve.reads.dropLast() {
+            XCTAssertLessThanOrEqual(reads, 400, "three nodes: \(three.reads), twelve: \(twelve.reads)")
+        }
+        let average = { (reads: [Int]) in Double(reads.reduce(0, +)) / Double(reads.count) }
+        XCTAssertLessThan(average(twelve.reads), 1.5 * average(three.reads), "the cost grew with the nodes")
+    }
+}
