@@ -11,7 +11,7 @@ PY_PACKAGES := boto3==1.43.11 awscli==1.45.11 awscrt==0.38.1 pytest==9.0.3 pyyam
 # tests run in a debug build (with assertions and testability).
 BIN := .build/release/qantara
 
-.PHONY: run test deps venv build build-tests unit e2e clean bench
+.PHONY: run test deps venv build build-tests unit e2e clean bench soak
 
 # The CLI is linked as bin/qantara, so the README's commands find it (`export PATH="$$PWD/bin:$$PATH"`).
 run: deps build
@@ -53,6 +53,12 @@ build-tests: deps
 # Release build, Qantara against nginx (HTTP ceiling) and raw RocksDB (storage ceiling); see Docs/benchmarks.md.
 bench: deps venv
 	bash Tests/bench/run.sh
+
+# Longer runs of the storage layer under faults: the seeded simulation with more seeds (SIMULATION_SEEDS, default 40),
+# then the real processes under SOAK_KILLS (default 100) SIGKILLs of nodes and of the gateway.
+soak: deps venv build-tests build
+	SIMULATION_SEEDS=$${SIMULATION_SEEDS:-40} $(SWIFT) test --skip-build --filter SimulationTests
+	QANTARA_BIN=$(BIN) $(VENV)/bin/python Tests/soak/soak.py
 
 clean:
 	rm -rf .build $(VENV)

@@ -92,15 +92,15 @@ public enum ControlTopology {
         throw Failure.conflict
     }
 
-    /// Records that every object of `jurisdiction` has its replication factor again (a rebalance pass completed),
-    /// if the stored topology still has `expected`'s placement there.
+    /// Records that every object of `jurisdiction` is on its preferred replicas, with its replication factor (a
+    /// rebalance pass completed), if the stored topology still has `expected`'s placement there.
     public static func settle(_ jurisdiction: Jurisdiction, expected: Topology, store: any ControlStore) async throws
         -> Topology?
     {
         guard let stored = try await store.get(key) else { return nil }
         let topology = try decode(stored.value)
-        guard topology.entry(jurisdiction) == expected.entry(jurisdiction),
-              topology.entry(jurisdiction)?.settledReplicas != nil else { return nil }
+        guard let entry = topology.entry(jurisdiction), entry == expected.entry(jurisdiction),
+              entry.settledReplicas != nil || entry.rebalancing == true else { return nil }
         let settled = topology.settled(jurisdiction)
         guard case .written = try await store.write(key, encode(settled), ifRevision: stored.revision) else { return nil }
         return settled

@@ -28,11 +28,12 @@ extension ObjectService {
             }
         }
         var held = [NodeID: Int]()
-        var opened: (any StorageNodeClient)?
+        var opened = [any StorageNodeClient]()
         switch change {
         case .add(let code, let entry):
             guard before.jurisdiction(of: entry.id) == nil else { break }
-            // A node that cannot be opened or does not answer never enters the topology.
+            // A node that cannot be opened, does not answer, or holds data already (a node removed earlier, whose
+            // copies may be older than what was deleted since) never enters the topology.
             let client: any StorageNodeClient
             do { client = try await openNode(code, entry) } catch {
                 throw ObjectServiceError.topologyRefused(code: "NodeUnavailable",
@@ -42,11 +43,17 @@ extension ObjectService {
                 throw ObjectServiceError.topologyRefused(code: "NodeUnavailable", message: "node \(entry.id) at "
                     + "\(entry.address ?? "this process") does not answer")
             }
-            opened = client
-        case .remove(let id, false):
+            let status = await client.status()
+            guard (status.versionCount ?? status.objectCount) == 0, status.uploadsInProgress == 0 else {
+                throw ObjectServiceError.topologyRefused(code: "NodeNotEmpty", message: "node \(entry.id) holds "
+                    + "\(status.versionCount ?? status.objectCount) object version(s): a node joins empty (clear its "
+                    + "data directory first)")
+            }
+            opened.append(client)
+        case .remove(let id, _):
             if let node = store.node(id), await node.ping() {
                 let status = await node.status()
-                held[id] = status.versionCount ?? status.objectCount
+                held[id] = (status.versionCount ?? status.objectCount) + status.uploadsInProgress
             }
         default: break
         }
@@ -60,29 +67,37 @@ extension ObjectService {
         } catch let error as ControlStoreError {
             throw ObjectServiceError.serviceUnavailable("the control plane: \(error)")
         }
-        store.install(topology, clients: opened.map { [$0] } ?? [])
+        // The stored topology may hold changes this gateway has not taken yet (another gateway's): they come too.
+        await adopt(topology, with: opened)
         try await audit.record(jurisdiction, kind: "topology", fields: Self.fields(change, topology, jurisdiction))
         logger.notice("placement changed", metadata: ["change": "\(change)", "epoch": "\(topology.placementEpoch ?? 0)"])
         rebalancing.request(jurisdiction)
         return (topology, jurisdiction)
     }
 
-    /// Takes a topology another gateway stored (the control plane's watch): opens the clients of nodes it adds, then
-    /// places by it. A node that cannot be opened keeps the old placement (a warning says why; the next change or
+    /// Takes a topology stored in the control plane (by this gateway, or another, seen through the watch): opens the
+    /// clients of nodes it adds (`with`: ones already opened), then places by it, unless this gateway already places
+    /// by a later one. A node that cannot be opened keeps the old placement (a warning says why; the next change or
     /// restart tries again).
-    public func adopt(_ topology: Topology) async {
+    public func adopt(_ topology: Topology, with opened: [any StorageNodeClient] = []) async {
         let current = store.topology
         guard topology != current else { return }
-        var clients = [any StorageNodeClient]()
+        var clients = opened
         for entry in topology.jurisdictions {
-            for node in entry.nodes where current.jurisdiction(of: node.id) == nil {
+            for node in entry.nodes where store.client(node.id) == nil && !clients.contains(where: { $0.nodeID == node.id }) {
                 do { clients.append(try await openNode(entry.code, node)) } catch {
-                    logger.warning("the deployment's new topology names a node this gateway cannot open; keeping the old placement", metadata: ["node": "\(node.id)", "error": "\(error)"])
+                    logger.warning("the deployment's topology names a node this gateway cannot open; keeping the old placement", metadata: ["node": "\(node.id)", "error": "\(error)"])
                     return
                 }
             }
         }
-        store.install(topology, clients: clients)
+        do {
+            guard try store.install(topology, clients: clients) else { return }
+        } catch {
+            logger.warning("the deployment's topology cannot be taken; keeping the old placement",
+                           metadata: ["error": "\(error)"])
+            return
+        }
         if let difference = ControlTopology.placementDifference(topology, current) {
             logger.notice("placement changed", metadata: ["epoch": "\(topology.placementEpoch ?? 0)",
                                                           "change": "\(difference)"])
@@ -137,7 +152,7 @@ extension ObjectService {
         for var status in rebalancing.statuses() {
             guard let code = Jurisdiction(status.jurisdiction), let entry = topology.entry(code) else { continue }
             status.replicas = topology.replicas(of: code)
-            status.settled = entry.settledReplicas == nil
+            status.settled = entry.settledReplicas == nil && entry.rebalancing != true
             for node in entry.nodes where node.isDraining {
                 let objects = await store.node(node.id)?.status()
                 status.draining.append(.init(node: node.id.rawValue, objects: objects?.online == true
@@ -155,6 +170,10 @@ extension ObjectService {
             guard store.topology.entry(jurisdiction) != nil else {
                 throw ObjectServiceError.unknownJurisdiction(jurisdiction,
                                                              known: store.topology.jurisdictions.map(\.code))
+            }
+            guard rebalancing.jurisdictions.contains(jurisdiction) else {
+                throw ObjectServiceError.invalidArgument("this gateway does not rebalance \(jurisdiction): ask a "
+                    + "gateway of \(jurisdiction)")
             }
             rebalancing.request(jurisdiction)
         } else {

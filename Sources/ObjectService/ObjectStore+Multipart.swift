@@ -38,7 +38,7 @@ extension ObjectStore {
                                                     upload: true, caller: caller) {
             ObjectCrypto.sealMetadata(metadata, into: &template, cipher: cipher)
         }
-        let ranking = try ranked(jurisdiction, bucket: bucket, key: key)
+        let ranking = try ranked(jurisdiction, bucket: bucket, key: key, writing: true)
         var stored = 0
         for node in ranking.filter(\.isLikelyAvailable) + ranking.filter({ !$0.isLikelyAvailable })
         where stored < replicas(jurisdiction) {
@@ -183,7 +183,7 @@ extension ObjectStore {
             manifest.checksumValue = combined.finalizeBase64() + "-\(chosen.count)"
         }
         if let cipher { ObjectCrypto.sealMetadata(metadata, into: &manifest, cipher: cipher) }
-        let ranking = try ranked(jurisdiction, bucket: template.bucket, key: template.key)
+        let ranking = try ranked(jurisdiction, bucket: template.bucket, key: template.key, writing: true)
         let targets = Array((ranking.filter(\.isLikelyAvailable) + ranking.filter { !$0.isLikelyAvailable })
             .prefix(replicas(jurisdiction)))
         for target in targets {

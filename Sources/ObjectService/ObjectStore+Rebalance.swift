@@ -42,10 +42,17 @@ extension ObjectStore {
     /// - a plain tombstone older than the grace period is removed from every node once every node of the
     ///   jurisdiction answers that it holds that tombstone or nothing of the key.
     /// Nothing leaves the jurisdiction: sources and targets are its nodes. Moves are placement events in its log.
+    /// The pass places by the topology it started with; before removing anything it checks that this is still the
+    /// deployment's (`storedEpoch`: the placement epoch the control plane holds now), and ends (a failure, retried)
+    /// when it is not, so two gateways that see different topologies never both drop a version's copies.
     /// `progress` is called after each version with the tally so far.
     func rebalance(_ jurisdiction: Jurisdiction, buckets: [String], pace: RebalancePace,
+                   storedEpoch: (@Sendable () async -> Int?)? = nil,
                    progress: @escaping @Sendable (RebalanceTally) -> Void = { _ in }) async -> RebalanceTally {
-        var pass = RebalancePass(store: self, jurisdiction: jurisdiction, pace: pace, progress: progress)
+        let placement = topology
+        let local: @Sendable () async -> Int? = { [self] in topology.placementEpoch }
+        var pass = RebalancePass(store: self, jurisdiction: jurisdiction, placement: placement, pace: pace,
+                                 storedEpoch: storedEpoch ?? local, progress: progress)
         for node in (try? all(jurisdiction)) ?? [] {
             let reachable = node.isLikelyAvailable ? true : await node.ping()
             guard reachable else {
@@ -53,7 +60,7 @@ extension ObjectStore {
                 continue
             }
             for bucket in buckets {
-                guard !Task.isCancelled else { return pass.tally }
+                guard !Task.isCancelled, !pass.stale else { return pass.tally }
                 await pass.walk(node, bucket: bucket)
             }
         }
@@ -93,6 +100,7 @@ extension ObjectStore {
             }
         }
         _ = try await target.commit(jurisdiction, manifest: manifest)
+        try await reconcile(manifest, copiedTo: target, from: sources)
         try await recordPlacement(jurisdiction, PlacementEvent(
             operation: manifest.isTombstone && !manifest.isDeleteMarker ? .delete : .repair, bucket: manifest.bucket,
             key: manifest.key, version: manifest.versionID,
@@ -103,13 +111,45 @@ extension ObjectStore {
     }
 }
 
+extension ObjectStore {
+    /// After a copy of a version of a versioned key: a permanent deletion or a lock change that ran while it
+    /// travelled never reached the new copy, so the copy follows the source (removed when the source no longer holds
+    /// the version, its lock set to the source's when they differ).
+    fileprivate func reconcile(_ manifest: ObjectManifest, copiedTo target: any StorageNodeClient,
+                               from sources: [any StorageNodeClient]) async throws {
+        guard manifest.isListedVersion, manifest.keepsHistory,
+              let source = sources.first(where: { $0.nodeID != target.nodeID }) else { return }
+        let jurisdiction = target.jurisdiction
+        let selector = VersionSelector.id(manifest.versionID, sequence: manifest.sequence)
+        let now = try await source.version(jurisdiction, bucket: manifest.bucket, key: manifest.key, selector: selector)
+        guard let now else {
+            _ = try await target.deleteVersion(
+                jurisdiction, bucket: manifest.bucket, key: manifest.key, version: manifest.versionID,
+                sequence: manifest.sequence,
+                check: LockCheck(nowMillis: clock.nowMillis(), bypassGovernance: false, relocating: true))
+            throw ObjectServiceError.serviceUnavailable("the version was deleted while it was copied")
+        }
+        if now.lock != manifest.lock {
+            _ = try await target.replaceLock(jurisdiction, bucket: manifest.bucket, key: manifest.key,
+                                             version: manifest.versionID, sequence: manifest.sequence,
+                                             expected: manifest.lock, lock: now.lock)
+        }
+    }
+}
+
 /// The state of one rebalance pass over one jurisdiction (see ``ObjectStore/rebalance(_:buckets:pace:progress:)``).
 private struct RebalancePass {
     let store: ObjectStore
     let jurisdiction: Jurisdiction
+    /// The topology the pass places by, from its start.
+    let placement: Topology
     let pace: RebalancePace
+    let storedEpoch: @Sendable () async -> Int?
     let progress: @Sendable (RebalanceTally) -> Void
     var tally = RebalanceTally()
+    /// Set once the deployment's topology is no longer the pass's: it stops.
+    private(set) var stale = false
+    private var checkedAt: ContinuousClock.Instant?
     private let started = ContinuousClock.now
     /// A key's versions on the node being walked, newest first, and whether each may be dropped there.
     private var group: [(manifest: ObjectManifest, droppable: Bool)] = []
@@ -117,12 +157,36 @@ private struct RebalancePass {
     /// The most versions of one key whose drops are decided together; a key with more keeps its copies this pass.
     static let groupMax = 10_000
 
-    init(store: ObjectStore, jurisdiction: Jurisdiction, pace: RebalancePace,
-         progress: @escaping @Sendable (RebalanceTally) -> Void) {
+    init(store: ObjectStore, jurisdiction: Jurisdiction, placement: Topology, pace: RebalancePace,
+         storedEpoch: @escaping @Sendable () async -> Int?, progress: @escaping @Sendable (RebalanceTally) -> Void) {
         self.store = store
         self.jurisdiction = jurisdiction
+        self.placement = placement
         self.pace = pace
+        self.storedEpoch = storedEpoch
         self.progress = progress
+    }
+
+    /// The preferred replicas of a key, by the pass's topology.
+    func preferred(_ bucket: String, _ key: String) -> ArraySlice<NodeID> {
+        placement.preferred(jurisdiction, bucket: bucket, key: key)
+    }
+
+    /// Whether the pass may remove copies: the deployment still places by its topology (asked of the control plane
+    /// at most once a second, and of this gateway every time).
+    private mutating func current() async -> Bool {
+        guard !stale else { return false }
+        let epoch = placement.placementEpoch
+        if store.topology.placementEpoch != epoch { stale = true }
+        if !stale, checkedAt.map({ ContinuousClock.now - $0 >= .seconds(1) }) ?? true {
+            checkedAt = .now
+            if await storedEpoch() != epoch { stale = true }
+        }
+        if stale {
+            tally.failed += 1
+            store.logger.notice("the topology changed during a rebalance pass; it stops, and the next pass follows the new one", metadata: ["jurisdiction": "\(jurisdiction)"])
+        }
+        return !stale
     }
 
     /// Every version `node` holds in `bucket` (its versions listing, then its plain tombstones, which that listing
@@ -130,7 +194,7 @@ private struct RebalancePass {
     mutating func walk(_ node: any StorageNodeClient, bucket: String) async {
         let versioned = store.policy(bucket).versioning != nil
         var position = VersionPosition(key: [])
-        while !Task.isCancelled {
+        while !Task.isCancelled, !stale {
             guard let batch = try? await node.listVersions(jurisdiction, bucket: bucket, prefix: [], from: position,
                                                            limit: Limits.listBatchPerNode) else {
                 tally.failed += 1
@@ -139,14 +203,15 @@ private struct RebalancePass {
             for manifest in batch.versions {
                 if let last = group.last, last.manifest.key != manifest.key { await settle(node) }
                 let covered = await place(manifest, held: node, versioned: versioned)
-                group.append((manifest, covered))
+                // A key with more versions than a group holds keeps its copies on this node this pass.
+                if group.count <= Self.groupMax { group.append((manifest, covered)) }
             }
             guard let next = batch.next else { break }
             position = next
         }
         await settle(node)
         var from = [UInt8]()
-        while !Task.isCancelled {
+        while !Task.isCancelled, !stale {
             guard let held = try? await node.list(jurisdiction, bucket: bucket, prefix: [], from: from,
                                                   limit: Limits.listBatchPerNode) else {
                 tally.failed += 1
@@ -154,7 +219,7 @@ private struct RebalancePass {
             }
             for tombstone in held where tombstone.isTombstone && !tombstone.isListedVersion {
                 let covered = await place(tombstone, held: node, versioned: versioned)
-                if !store.topology.preferred(jurisdiction, bucket: bucket, key: tombstone.key).contains(node.nodeID) {
+                if !preferred(bucket, tombstone.key).contains(node.nodeID) {
                     if covered { await drop(tombstone, from: node) }
                 } else if !versioned {
                     await collect(tombstone)
@@ -171,12 +236,12 @@ private struct RebalancePass {
                                 versioned: Bool) async -> Bool {
         tally.scanned += 1
         defer { progress(tally) }
-        let placement = store.topology
+        await throttle()
         var covered = true
-        for id in placement.preferred(jurisdiction, bucket: manifest.bucket, key: manifest.key)
-        where id != holder.nodeID {
-            guard let target = store.node(id), target.isLikelyAvailable else {
+        for id in preferred(manifest.bucket, manifest.key) where id != holder.nodeID {
+            guard let target = store.client(id), target.isLikelyAvailable else {
                 covered = false
+                tally.failed += 1
                 continue
             }
             do {
@@ -184,7 +249,6 @@ private struct RebalancePass {
                 let bytes = try await store.copy(manifest, from: [holder], to: target, requester: "rebalance")
                 tally.copied += 1
                 tally.bytesMoved += bytes
-                await throttle()
             } catch {
                 covered = false
                 tally.failed += 1
@@ -216,8 +280,7 @@ private struct RebalancePass {
     private mutating func settle(_ node: any StorageNodeClient) async {
         defer { group.removeAll(keepingCapacity: true) }
         guard let first = group.first, group.count <= Self.groupMax,
-              !store.topology.preferred(jurisdiction, bucket: first.manifest.bucket, key: first.manifest.key)
-                .contains(node.nodeID) else { return }
+              !preferred(first.manifest.bucket, first.manifest.key).contains(node.nodeID) else { return }
         for entry in group.reversed() {
             guard entry.droppable, await drop(entry.manifest, from: node) else { return }
         }
@@ -226,6 +289,7 @@ private struct RebalancePass {
     /// Removes `node`'s copy of a version the nodes placement names hold; returns whether it is gone.
     @discardableResult
     private mutating func drop(_ manifest: ObjectManifest, from node: any StorageNodeClient) async -> Bool {
+        guard await current() else { return false }
         do {
             let outcome = try await node.deleteVersion(
                 jurisdiction, bucket: manifest.bucket, key: manifest.key, version: manifest.versionID,
@@ -233,7 +297,7 @@ private struct RebalancePass {
                 check: LockCheck(nowMillis: store.clock.nowMillis(), bypassGovernance: false, relocating: true))
             guard outcome == .committed else { return true }
             tally.dropped += 1
-            let keepers = Array(store.topology.preferred(jurisdiction, bucket: manifest.bucket, key: manifest.key))
+            let keepers = Array(preferred(manifest.bucket, manifest.key))
             try await store.recordPlacement(jurisdiction, PlacementEvent(
                 operation: .drop, bucket: manifest.bucket, key: manifest.key, version: manifest.versionID,
                 nodes: keepers, storedDigest: manifest.storedDigest, sizeBytes: manifest.sizeBytes,
@@ -252,7 +316,7 @@ private struct RebalancePass {
     /// deletion is never undone).
     private mutating func collect(_ tombstone: ObjectManifest) async {
         guard store.clock.nowMillis() - tombstone.lastModifiedMillis >= pace.tombstoneGraceMillis,
-              let nodes = try? store.all(jurisdiction) else { return }
+              await current(), let nodes = try? store.all(jurisdiction) else { return }
         var holders = [any StorageNodeClient]()
         for node in nodes {
             guard node.isLikelyAvailable else { return }
@@ -278,14 +342,19 @@ private struct RebalancePass {
         }
         guard !removed.isEmpty else { return }
         tally.collected += 1
-        try? await store.recordPlacement(jurisdiction, PlacementEvent(
+        _ = try? await store.recordPlacement(jurisdiction, PlacementEvent(
             operation: .collect, bucket: tombstone.bucket, key: tombstone.key, version: tombstone.versionID,
             nodes: removed, storedDigest: nil, sizeBytes: 0, details: ["requester": "rebalance"]))
     }
 
-    /// Waits so that the bytes copied so far do not exceed the pace.
+    /// What looking at one version costs against the pace (its lookups on the other replicas), so that a pass that
+    /// copies nothing still reads at a bounded rate.
+    static let scanCostBytes: Int64 = 4096
+
+    /// Waits so that the bytes copied and the versions looked at so far do not exceed the pace.
     private func throttle() async {
-        let due = Duration.seconds(Double(tally.bytesMoved) / Double(max(1, pace.bytesPerSecond)))
+        let spent = tally.bytesMoved + Int64(tally.scanned) * Self.scanCostBytes
+        let due = Duration.seconds(Double(spent) / Double(max(1, pace.bytesPerSecond)))
         let elapsed = ContinuousClock.now - started
         if due > elapsed { try? await Task.sleep(for: due - elapsed) }
     }

@@ -46,30 +46,47 @@ final class ObjectStore: Sendable {
     }
 
     private static func check(_ topology: Topology, _ nodes: [NodeID: any StorageNodeClient]) {
-        for entry in topology.jurisdictions {
-            for node in entry.nodes {
-                precondition(nodes[node.id]?.jurisdiction == entry.code, "no client for node \(node.id) of \(entry.code)")
-            }
+        precondition(missing(topology, nodes).isEmpty, "no client for nodes \(missing(topology, nodes))")
+    }
+
+    private static func missing(_ topology: Topology, _ nodes: [NodeID: any StorageNodeClient]) -> [NodeID] {
+        topology.jurisdictions.flatMap { entry in
+            entry.nodes.map(\.id).filter { nodes[$0]?.jurisdiction != entry.code }
         }
     }
 
-    /// Places objects by `topology` from now on; `clients` adds the clients of its new nodes (each must be of the
-    /// jurisdiction the topology names). Clients of removed nodes stay, unused.
-    func install(_ topology: Topology, clients: [any StorageNodeClient]) {
-        placement.withLock { placement in
-            for client in clients { placement.nodes[client.nodeID] = client }
-            Self.check(topology, placement.nodes)
+    /// Places objects by `topology` from now on, unless the store already places by a later one (a change seen
+    /// twice, or out of order); `clients` adds the clients of its new nodes, and a node without one refuses it.
+    /// Clients of removed nodes stay, unused. Returns whether it installed `topology`.
+    @discardableResult
+    func install(_ topology: Topology, clients: [any StorageNodeClient]) throws -> Bool {
+        try placement.withLock { placement in
+            var nodes = placement.nodes
+            for client in clients { nodes[client.nodeID] = client }
+            let lacking = Self.missing(topology, nodes)
+            guard lacking.isEmpty else {
+                throw ObjectServiceError.internalError("no client for node \(lacking.map(\.rawValue).joined(separator: ", "))")
+            }
+            placement.nodes = nodes
+            guard (topology.placementEpoch ?? 0) >= (placement.topology.placementEpoch ?? 0) else { return false }
             placement.topology = topology
+            return true
         }
     }
 
     /// Clients of `jurisdiction`'s nodes, most preferred first for `key` of `bucket` (nodes taking placements, then
-    /// draining ones).
-    func ranked(_ jurisdiction: Jurisdiction, bucket: String, key: String) throws -> [any StorageNodeClient] {
+    /// draining ones; `writing`: without the draining ones, which take no new data).
+    func ranked(_ jurisdiction: Jurisdiction, bucket: String, key: String, writing: Bool = false) throws
+        -> [any StorageNodeClient]
+    {
         let now = snapshot
-        let ids = now.topology.ranked(jurisdiction, bucket: bucket, key: key)
+        var ids = now.topology.ranked(jurisdiction, bucket: bucket, key: key)
         guard !ids.isEmpty else {
             throw ObjectServiceError.internalError("jurisdiction \(jurisdiction) is not in the topology")
+        }
+        if writing, let entry = now.topology.entry(jurisdiction), entry.nodes.contains(where: \.isDraining) {
+            let draining = Set(entry.nodes.filter(\.isDraining).map(\.id))
+            ids.removeAll { draining.contains($0) }
         }
         return ids.map { now.nodes[$0]! }
     }
@@ -158,11 +175,19 @@ final class ObjectStore: Sendable {
 
     /// The newest manifest of a key, tombstones included, with the replicas holding exactly it.
     func newest(_ jurisdiction: Jurisdiction, bucket: String, key: String) async throws -> Located? {
-        let ranking = try ranked(jurisdiction, bucket: bucket, key: key)
-        let first = Array(ranking.prefix(replicas(jurisdiction)))
+        let now = snapshot
+        let ids = now.topology.ranked(jurisdiction, bucket: bucket, key: key)
+        guard !ids.isEmpty else {
+            throw ObjectServiceError.internalError("jurisdiction \(jurisdiction) is not in the topology")
+        }
+        let ranking = ids.map { now.nodes[$0]! }
+        let first = Array(ranking.prefix(now.topology.replicas(of: jurisdiction)))
         var answers = await fetchManifests(first, jurisdiction, bucket: bucket, key: key)
         let versions = Set(answers.compactMap { $0.answer.manifest?.versionID })
+        // The preferred replicas agreeing settles it, unless a placement change is still being rebalanced: nodes
+        // placement named before may hold something newer.
         let complete = answers.allSatisfy { $0.answer.manifest != nil } && versions.count == 1
+            && !now.topology.isRebalancing(jurisdiction)
         if !complete {
             answers += await fetchManifests(Array(ranking.dropFirst(first.count)), jurisdiction, bucket: bucket, key: key)
         }
@@ -171,13 +196,12 @@ final class ObjectStore: Sendable {
         for case let manifest? in answers.map(\.answer.manifest) where newest == nil || manifest.isNewer(than: newest!) {
             newest = manifest
         }
-        guard let newest else {
-            // Only a missing key on enough nodes proves absence: with R or more nodes down a replica may be hidden.
-            guard reachable >= readQuorum(jurisdiction, ranking.count) else {
-                throw ObjectServiceError.serviceUnavailable("too few storage nodes of \(jurisdiction) answered")
-            }
-            return nil
+        // Only enough answers prove absence, or that what was found is the newest: with R or more nodes silent, every
+        // replica of something newer may be among them (unless the preferred replicas agreed).
+        guard complete || reachable >= ranking.count - now.topology.settledReplicas(of: jurisdiction) + 1 else {
+            throw ObjectServiceError.serviceUnavailable("too few storage nodes of \(jurisdiction) answered")
         }
+        guard let newest else { return nil }
         let replicas = answers.filter { $0.answer.manifest?.versionID == newest.versionID }.map(\.client)
         return Located(manifest: newest, replicas: replicas)
     }

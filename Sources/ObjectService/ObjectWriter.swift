@@ -70,7 +70,7 @@ public final class ObjectWriter {
             sizeBytesMax = Limits.objectSizeBytesMaxSinglePut
         }
         verifier = PayloadVerifier(expectations, sizeBytesMax: sizeBytesMax, hashesMD5: false)
-        let ranking = try store.ranked(jurisdiction, bucket: bucket, key: key)
+        let ranking = try store.ranked(jurisdiction, bucket: bucket, key: key, writing: true)
         let factor = store.replicas(jurisdiction)
         // Prefer nodes believed up; skipped ones stay as spares, in ranking order.
         let up = ranking.filter(\.isLikelyAvailable), down = ranking.filter { !$0.isLikelyAvailable }

@@ -15,7 +15,8 @@ public struct RebalanceStatus: Sendable, Codable, Equatable {
     }
 
     public var jurisdiction: String
-    /// `running`, `pending` (a pass is due) or `idle`.
+    /// `running`, `pending` (a pass is due), `retrying` (the last pass had failures: another runs within a minute)
+    /// or `idle`.
     public var state: String
     /// The pass running now, or else the last one.
     public var tally: RebalanceTally
@@ -98,13 +99,15 @@ public final class RebalanceSchedule: Sendable {
         state.withLock { $0.statuses[jurisdiction]?.tally = tally }
     }
 
+    /// A pass ended; one with failures is tried again (``Rebalancer/retryAfter``), so it is not idle.
     func finished(_ jurisdiction: Jurisdiction, _ tally: RebalanceTally) {
         let now = Timestamps.iso8601(millis: clock.nowMillis())
         state.withLock { state in
             state.statuses[jurisdiction]?.tally = tally
             state.statuses[jurisdiction]?.finished = now
             state.statuses[jurisdiction]?.passes += 1
-            state.statuses[jurisdiction]?.state = state.due.contains(jurisdiction) ? "pending" : "idle"
+            state.statuses[jurisdiction]?.state = state.due.contains(jurisdiction) ? "pending"
+                : tally.failed > 0 ? "retrying" : "idle"
         }
     }
 
@@ -180,7 +183,11 @@ public final class Rebalancer: Service, Sendable {
         let buckets = service.control.allBuckets().filter { $0.jurisdiction == jurisdiction }.map(\.name)
         let running = Gauge(label: "qantara_rebalance_running", dimensions: [("jurisdiction", jurisdiction.code)])
         running.record(1)
-        let tally = await store.rebalance(jurisdiction, buckets: buckets, pace: pace) { tally in
+        let control = service.control.store
+        let tally = await store.rebalance(jurisdiction, buckets: buckets, pace: pace, storedEpoch: {
+            guard let stored = try? await control.get(ControlTopology.key) else { return nil }
+            return (try? ControlTopology.decode(stored.value))?.placementEpoch
+        }) { tally in
             schedule.progressed(jurisdiction, tally)
         }
         running.record(0)
@@ -191,12 +198,12 @@ public final class Rebalancer: Service, Sendable {
         Counter(label: "qantara_tombstones_collected_total", dimensions: dimensions).increment(by: tally.collected)
         Counter(label: "qantara_rebalance_bytes_total", dimensions: dimensions).increment(by: tally.bytesMoved)
         guard tally.failed == 0, !Task.isCancelled else { return false }
-        if topology.entry(jurisdiction)?.settledReplicas != nil {
+        if topology.entry(jurisdiction)?.settledReplicas != nil || topology.isRebalancing(jurisdiction) {
             do {
                 if let settled = try await ControlTopology.settle(jurisdiction, expected: topology,
                                                                   store: service.control.store) {
                     await service.adopt(settled)
-                    logger.notice("every object has its replicas again", metadata: [
+                    logger.notice("rebalanced: every object is on its preferred replicas", metadata: [
                         "jurisdiction": "\(jurisdiction)", "replicas": "\(settled.replicas(of: jurisdiction))"])
                 }
             } catch {

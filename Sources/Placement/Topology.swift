@@ -19,6 +19,10 @@ public struct Topology: Sendable, Codable, Equatable {
         /// number of replicas every object of the jurisdiction is known to have; nil when it has its replication
         /// factor. Reads take absence as proven only from enough answers for this smaller count.
         public var settledReplicas: Int?
+        /// Whether a placement change of this jurisdiction awaits its first complete rebalance pass: until then the
+        /// preferred replicas of a key may hold an older version than nodes placement named before, so a read asks
+        /// every node.
+        public var rebalancing: Bool?
 
         /// Accepted values of ``cipher``.
         public static let ciphers = ["aes-256-gcm", "xchacha20-poly1305"]
@@ -88,6 +92,9 @@ public struct Topology: Sendable, Codable, Equatable {
         let target = replicas(of: jurisdiction)
         return min(target, entry(jurisdiction)?.settledReplicas ?? target)
     }
+
+    /// Whether `jurisdiction` awaits a complete rebalance pass after a placement change.
+    public func isRebalancing(_ jurisdiction: Jurisdiction) -> Bool { entry(jurisdiction)?.rebalancing == true }
 
     /// `jurisdiction`'s nodes, the ones taking placements (not draining) first, each part ordered from most to least
     /// preferred for `key` of `bucket` by rendezvous hashing. Empty for an unknown jurisdiction.

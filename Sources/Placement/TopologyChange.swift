@@ -49,6 +49,7 @@ public enum TopologyChange: Sendable, Codable, Equatable {
             result.jurisdictions[entry].nodes[index].draining = true
         case .remove(let id, let force):
             let (entry, index) = try Self.locate(id, in: topology)
+            let drainedEmpty = topology.jurisdictions[entry].nodes[index].isDraining && heldObjects(id) == 0
             if !force {
                 let node = topology.jurisdictions[entry].nodes[index]
                 guard node.isDraining else {
@@ -65,7 +66,7 @@ public enum TopologyChange: Sendable, Codable, Equatable {
                 }
             }
             result.jurisdictions[entry].nodes.remove(at: index)
-            if force {
+            if force, !drainedEmpty {
                 // Objects it held have one replica fewer until the rebalance copies them again.
                 let code = topology.jurisdictions[entry].code
                 result.jurisdictions[entry].settledReplicas = max(1, topology.settledReplicas(of: code) - 1)
@@ -83,6 +84,10 @@ public enum TopologyChange: Sendable, Codable, Equatable {
             result.jurisdictions[index].settledReplicas = factor > settled ? settled : nil
         }
         result.placementEpoch = (topology.placementEpoch ?? 0) + 1
+        if let code = jurisdiction(in: topology),
+           let index = result.jurisdictions.firstIndex(where: { $0.code == code }) {
+            result.jurisdictions[index].rebalancing = true
+        }
         let problems = result.problems()
         guard problems.isEmpty else {
             throw Refusal(code: "InvalidTopology", description: problems.joined(separator: "; "))
@@ -104,12 +109,13 @@ extension Topology {
         jurisdictions.first { $0.nodes.contains { $0.id == node } }?.code
     }
 
-    /// `self` with `jurisdiction`'s placement settled: every object has its replication factor (a rebalance pass found
-    /// nothing missing).
+    /// `self` with `jurisdiction`'s placement settled: a complete rebalance pass put every object on its preferred
+    /// replicas, with its replication factor.
     public func settled(_ jurisdiction: Jurisdiction) -> Topology {
         var result = self
         if let index = result.jurisdictions.firstIndex(where: { $0.code == jurisdiction }) {
             result.jurisdictions[index].settledReplicas = nil
+            result.jurisdictions[index].rebalancing = nil
         }
         return result
     }

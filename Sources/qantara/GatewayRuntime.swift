@@ -240,7 +240,13 @@ struct GatewayRuntime {
         let service = ObjectService(
             control: control, topology: topology, nodes: clients, crypto: crypto, audit: audit, clock: clock,
             logger: logger,
-            nodeOpener: { [data] code, node in
+            nodeOpener: { [data, shared = etcd != nil] code, node in
+                // Gateways sharing a control plane each run in their own process: a node inside one of them would be
+                // a different node (a different disk, maybe a different country) for every other.
+                guard node.address != nil || !shared else {
+                    throw TopologyLoader.Invalid(description: "a node added to a deployment on etcd runs as its own "
+                        + "`qantara node` process: give its --address")
+                }
                 let client = try open(code, node)
                 if node.address == nil {
                     let entry = Topology.JurisdictionEntry(code: code, regions: topology.entry(code)?.regions ?? [],

@@ -102,24 +102,31 @@ extension NodeCommand {
 struct RebalanceCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rebalance",
-        abstract: "Start a rebalance pass now (--status: show each jurisdiction's progress; --wait: until it is done).")
+        abstract: "Start a rebalance pass now (--status: only show each jurisdiction's progress; --wait: start one and "
+            + "show progress until it is done).")
     @OptionGroup var endpoint: EndpointOption
     @ParentCommand var parent: NodeCommand
     @Flag(help: "Show progress only.") var status = false
-    @Flag(help: "Show progress until no pass runs or is due, and draining nodes are empty.") var wait = false
+    @Flag(help: "Start a pass, then show progress until no pass runs, is due or is retried, and draining nodes are empty.")
+    var wait = false
     @Option(help: "Seconds --wait waits at most.") var timeout: Int = 3600
 
     func run() async throws {
         let options = AdminOptionsProxy(endpoint: endpoint.endpoint, data: parent.dataDirectory, ca: endpoint.ca)
         let client = try await runAdmin { try options.client() }
         let query = parent.jurisdiction.map { [("jurisdiction", $0)] } ?? []
+        // --wait starts a pass too, and waits for it; --status only looks.
         var statuses = try await runAdmin {
-            status || wait
+            status
                 ? try await client.call("GET", "rebalance", body: Optional<String>.none, as: [RebalanceStatus].self)
                 : try await client.call("POST", "rebalance", query: query, body: Optional<String>.none,
                                         as: [RebalanceStatus].self)
         }
         let chosen = { (all: [RebalanceStatus]) in all.filter { parent.jurisdiction == nil || $0.jurisdiction == parent.jurisdiction } }
+        guard !chosen(statuses).isEmpty else {
+            FileHandle.standardError.write(Data("error: this gateway rebalances none of the jurisdictions asked for\n".utf8))
+            throw ExitCode(1)
+        }
         guard wait else {
             for line in chosen(statuses).map(Self.line) { print(line) }
             return

@@ -30,7 +30,8 @@ final class Harness {
     /// Nodes placement changes added (``ObjectService/changeTopology(_:_:)``), opened in the harness's directory.
     let added = AddedNodes()
 
-    init() async throws {
+    /// `wrap` puts each node's client behind another (a fault injector), for the service; ``nodes`` stay the nodes.
+    init(wrap: (@Sendable (LocalStorageNode) -> any StorageNodeClient)? = nil) async throws {
         directory = FileManager.default.temporaryDirectory.appendingPathComponent("qantara-service-\(UUID())")
         pool = NIOThreadPool(numberOfThreads: 4)
         pool.start()
@@ -74,13 +75,14 @@ final class Harness {
                                        secrets: .ephemeral())
         _ = try await ControlTopology.resolve(file: topology, origin: "harness", store: control.store, logger: logger)
         let (directory, pool, clock, added) = (directory, pool, clock, self.added)
-        service = ObjectService(control: control, topology: topology, nodes: nodes, crypto: crypto, audit: audit,
+        let nodeClients = nodes.map { wrap?($0) ?? $0 }
+        service = ObjectService(control: control, topology: topology, nodes: nodeClients, crypto: crypto, audit: audit,
                                 clock: clock, logger: logger, nodeOpener: { code, entry in
             let path = directory.appendingPathComponent(entry.id.rawValue).path
             let node = try LocalStorageNode(node: entry.id, jurisdiction: code, threadPool: pool,
                                             clock: { clock.nowMillis() }, openEngine: { try RocksDBEngine(path: path) })
             added.nodes.withLock { $0.append(node) }
-            return node
+            return wrap?(node) ?? node
         })
     }
 

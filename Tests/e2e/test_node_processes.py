@@ -6,6 +6,7 @@ import threading
 import time
 
 import pytest
+from botocore.exceptions import ClientError
 
 from qantara import Cluster, rendezvous
 
@@ -82,8 +83,12 @@ def test_sigkill_during_uploads_then_restart_and_catch_up(cluster):
         time.sleep(0.5)
     assert counts["fr-2"] >= len(wanted), counts
 
-    # Proof that fr-2 itself holds them: with both other FR nodes killed, every object that prefers fr-2 reads back.
+    # Proof that fr-2 itself holds them: with both other FR nodes killed, every object that prefers fr-2 reads back
+    # by its version (the latest needs enough nodes to prove it is the newest: 503 with one node of three).
     cluster.kill_node("fr-1")
     cluster.kill_node("fr-3")
     for key, body in wanted.items():
-        assert s3.get_object(Bucket=bucket, Key=key)["Body"].read() == body, key
+        assert s3.get_object(Bucket=bucket, Key=key, VersionId="null")["Body"].read() == body, key
+    with pytest.raises(ClientError) as refused:
+        s3.get_object(Bucket=bucket, Key=next(iter(wanted)))
+    assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 503
