@@ -5,6 +5,7 @@ the processes."""
 import concurrent.futures
 import json
 import os
+import signal
 import subprocess
 import threading
 import time
@@ -570,3 +571,60 @@ def test_every_gateway_runs_the_deployments_topology_from_etcd(federation, tmp_p
     finally:
         # Back to the file every gateway of the tests starts with.
         assert control_topology(federation, "--put", str(federation.topology)).returncode == 0
+
+
+def test_a_node_process_joins_through_one_gateway_and_every_gateway_places_by_it(federation, tenant):
+    """A fourth node of MA, its own `qantara node` process certified by MA's authority, added through MA's gateway:
+    FR's and US's gateways take the new placement from etcd within seconds, MA's data moves onto it over mutual TLS,
+    and it is drained and removed again the same way. A node inside one gateway's process is refused on etcd."""
+    from federation import HOSTS
+    from qantara import free_port
+    ma = federation.client(*tenant, gateway="MA")
+    bucket = "grow-" + uuid.uuid4().hex[:8]
+    ma.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "MA"})
+    bodies = {f"k{i}": os.urandom(2000 + i * 997) for i in range(24)}
+    for key, body in bodies.items():
+        ma.put_object(Bucket=bucket, Key=key, Body=body)
+    refused = federation.cli("node", "add", "--jurisdiction", "MA", "--id", "ma-9", check=False, gateway="MA")
+    assert refused.returncode != 0 and "--address" in refused.stderr, refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
+
+    # The node's key and request on its host, certified by two of MA's administrators, installed on the node.
+    data = federation.data_dir / "nodes" / "ma-4"
+    subprocess.run([str(BIN), "node", "--id", "ma-4", "--jurisdiction", "MA", "--data", str(data), "enrol",
+                    "--site", "ma-site-2", "--tls-name", HOSTS["MA"]], check=True, capture_output=True)
+    certificate = data / "issued.pem"
+    federation.cli("trust", "certify", "--jurisdiction", "MA", "--csr", str(data / "identity.csr"), "-o",
+                   str(certificate))
+    federation.approve("MA", extra=("--out", str(certificate)))
+    subprocess.run([str(BIN), "node", "--id", "ma-4", "--jurisdiction", "MA", "--data", str(data), "enrol",
+                    "--certificate", str(certificate)], check=True, capture_output=True)
+    federation.nodes["ma-4"] = {"port": free_port(), "jurisdiction": "MA", "data": data, "process": None,
+                                "host": HOSTS["MA"], "extra": federation.nodes["ma-1"]["extra"]}
+    federation.start_node("ma-4")
+    offsets = {code: len(federation.gateway_log(code)) for code in ("FR", "US")}
+    try:
+        federation.cli("node", "add", "--jurisdiction", "MA", "--id", "ma-4", "--address",
+                       f"{HOSTS['MA']}:{federation.nodes['ma-4']['port']}", gateway="MA")
+        for code in ("FR", "US"):
+            within(5.0, lambda code=code: "placement changed" in federation.gateway_log(code)[offsets[code]:] or None)
+        out = federation.cli("node", "rebalance", "--jurisdiction", "MA", "--wait", "--timeout", "120",
+                             gateway="MA").stdout
+        assert "rebalance MA: idle" in out.splitlines()[-1], out
+        listed = {line.split()[0]: int(line.split()[3])
+                  for line in federation.cli("node", "list", gateway="US").stdout.splitlines()[1:]}
+        assert listed["ma-4"] > 0, listed  # US's gateway sees the node too
+        for key, body in bodies.items():
+            assert ma.get_object(Bucket=bucket, Key=key)["Body"].read() == body, key
+        # And out again: drained, emptied, removed.
+        federation.cli("node", "drain", "ma-4", gateway="MA")
+        federation.cli("node", "rebalance", "--jurisdiction", "MA", "--wait", "--timeout", "120", gateway="MA")
+        federation.cli("node", "remove", "ma-4", gateway="MA")
+        for key, body in bodies.items():
+            assert ma.get_object(Bucket=bucket, Key=key)["Body"].read() == body, key
+    finally:
+        if federation.nodes["ma-4"]["process"] and federation.nodes["ma-4"]["process"].poll() is None:
+            federation.kill_node("ma-4", sig=signal.SIGTERM)
+        del federation.nodes["ma-4"]
+    for key in bodies:
+        ma.delete_object(Bucket=bucket, Key=key)
