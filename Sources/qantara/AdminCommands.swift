@@ -247,11 +247,10 @@ struct NodeCommand: AsyncParsableCommand {
         }
     }
 
-    struct List: AsyncParsableCommand {
+    struct List: AsyncParsableCommand, NodeAdminCommand {
         static let configuration = CommandConfiguration(abstract: "List nodes: jurisdiction, health, object counts.")
         @OptionGroup var endpoint: EndpointOption
         @ParentCommand var parent: NodeCommand
-        var options: AdminOptionsProxy { AdminOptionsProxy(endpoint: endpoint.endpoint, data: parent.dataDirectory, ca: endpoint.ca) }
 
         func run() async throws {
             let nodes = try await runAdmin {
@@ -263,11 +262,10 @@ struct NodeCommand: AsyncParsableCommand {
         }
     }
 
-    struct Offline: AsyncParsableCommand {
+    struct Offline: AsyncParsableCommand, NodeAdminCommand {
         static let configuration = CommandConfiguration(abstract: "Take an in-process node out of service (closes its database).")
         @OptionGroup var endpoint: EndpointOption
         @ParentCommand var parent: NodeCommand
-        var options: AdminOptionsProxy { AdminOptionsProxy(endpoint: endpoint.endpoint, data: parent.dataDirectory, ca: endpoint.ca) }
         @Argument(help: "Node id.") var id: String
 
         func run() async throws {
@@ -278,12 +276,11 @@ struct NodeCommand: AsyncParsableCommand {
         }
     }
 
-    struct Compact: AsyncParsableCommand {
+    struct Compact: AsyncParsableCommand, NodeAdminCommand {
         static let configuration = CommandConfiguration(
             abstract: "Flush and compact a node's database, so deleted or crypto-shredded bytes leave its files.")
         @OptionGroup var endpoint: EndpointOption
         @ParentCommand var parent: NodeCommand
-        var options: AdminOptionsProxy { AdminOptionsProxy(endpoint: endpoint.endpoint, data: parent.dataDirectory, ca: endpoint.ca) }
         @Argument(help: "Node id.") var id: String
 
         func run() async throws {
@@ -294,13 +291,12 @@ struct NodeCommand: AsyncParsableCommand {
         }
     }
 
-    struct Scrub: AsyncParsableCommand {
+    struct Scrub: AsyncParsableCommand, NodeAdminCommand {
         static let configuration = CommandConfiguration(
             abstract: "Check every stored segment of a node against its manifest now (the background scrubber's pass, "
                 + "at full speed); damaged ones are repaired from a healthy replica within seconds.")
         @OptionGroup var endpoint: EndpointOption
         @ParentCommand var parent: NodeCommand
-        var options: AdminOptionsProxy { AdminOptionsProxy(endpoint: endpoint.endpoint, data: parent.dataDirectory, ca: endpoint.ca) }
         @Argument(help: "Node id.") var id: String
 
         func run() async throws {
@@ -316,11 +312,10 @@ struct NodeCommand: AsyncParsableCommand {
         }
     }
 
-    struct Online: AsyncParsableCommand {
+    struct Online: AsyncParsableCommand, NodeAdminCommand {
         static let configuration = CommandConfiguration(abstract: "Bring an in-process node back (reopens and checks its database).")
         @OptionGroup var endpoint: EndpointOption
         @ParentCommand var parent: NodeCommand
-        var options: AdminOptionsProxy { AdminOptionsProxy(endpoint: endpoint.endpoint, data: parent.dataDirectory, ca: endpoint.ca) }
         @Argument(help: "Node id.") var id: String
 
         func run() async throws {
@@ -329,6 +324,18 @@ struct NodeCommand: AsyncParsableCommand {
             }
             print("node \(node.id) is \(node.state)")
         }
+    }
+}
+
+/// A `qantara node` subcommand that calls the gateway's admin API: its `--endpoint`, its parent's `--data`.
+protocol NodeAdminCommand {
+    var endpoint: EndpointOption { get }
+    var parent: NodeCommand { get }
+}
+
+extension NodeAdminCommand {
+    var options: AdminOptionsProxy {
+        AdminOptionsProxy(endpoint: endpoint.endpoint, data: parent.dataDirectory, ca: endpoint.ca)
     }
 }
 

@@ -7,7 +7,7 @@ import ObjectService
 /// `qantara node add | drain | remove | replicas | rebalance`: placement changes through the gateway's admin API, with
 /// the root credentials. Each change is followed by a rebalance pass that moves data within the jurisdiction only.
 extension NodeCommand {
-    struct Add: AsyncParsableCommand {
+    struct Add: AsyncParsableCommand, NodeAdminCommand {
         static let configuration = CommandConfiguration(
             abstract: "Add a storage node to a jurisdiction (node add --jurisdiction J --id ID [--address HOST:PORT]); "
                 + "the objects it is now a preferred replica of move to it.",
@@ -26,7 +26,6 @@ extension NodeCommand {
             guard let id = parent.id, let jurisdiction = parent.jurisdiction else {
                 throw ValidationError("--jurisdiction and --id are required: qantara node add --jurisdiction J --id ID")
             }
-            let options = AdminOptionsProxy(endpoint: endpoint.endpoint, data: parent.dataDirectory, ca: endpoint.ca)
             let view = try await runAdmin {
                 try await options.client().call("POST", "nodes", body: AddNodeBody(
                     jurisdiction: jurisdiction, id: id, address: address, site: site), as: PlacementView.self)
@@ -36,7 +35,7 @@ extension NodeCommand {
         }
     }
 
-    struct Drain: AsyncParsableCommand {
+    struct Drain: AsyncParsableCommand, NodeAdminCommand {
         static let configuration = CommandConfiguration(
             abstract: "Drain a storage node: it takes no new placements, and the rebalance moves what it holds to the "
                 + "other nodes of its jurisdiction (then qantara node remove ID).")
@@ -45,7 +44,6 @@ extension NodeCommand {
         @Argument(help: "Node id.") var node: String
 
         func run() async throws {
-            let options = AdminOptionsProxy(endpoint: endpoint.endpoint, data: parent.dataDirectory, ca: endpoint.ca)
             let view = try await runAdmin {
                 try await options.client().call("POST", "nodes/\(node)/drain", body: Optional<String>.none,
                                                 as: PlacementView.self)
@@ -55,7 +53,7 @@ extension NodeCommand {
         }
     }
 
-    struct Remove: AsyncParsableCommand {
+    struct Remove: AsyncParsableCommand, NodeAdminCommand {
         static let configuration = CommandConfiguration(
             abstract: "Remove a drained storage node from the topology (--force: a node that is lost; its objects' "
                 + "other replicas are copied to make up for it).")
@@ -65,7 +63,6 @@ extension NodeCommand {
         @Flag(help: "Remove the node even though it is not drained (a lost disk or host).") var force = false
 
         func run() async throws {
-            let options = AdminOptionsProxy(endpoint: endpoint.endpoint, data: parent.dataDirectory, ca: endpoint.ca)
             let view = try await runAdmin {
                 try await options.client().call("DELETE", "nodes/\(node)", query: force ? [("force", "1")] : [],
                                                 body: Optional<String>.none, as: PlacementView.self)
@@ -75,7 +72,7 @@ extension NodeCommand {
         }
     }
 
-    struct Replicas: AsyncParsableCommand {
+    struct Replicas: AsyncParsableCommand, NodeAdminCommand {
         static let configuration = CommandConfiguration(
             abstract: "Set the replicas per object of a jurisdiction (node replicas --jurisdiction J N); the rebalance "
                 + "makes the missing copies, or drops the extra ones.")
@@ -87,7 +84,6 @@ extension NodeCommand {
             guard let jurisdiction = parent.jurisdiction else {
                 throw ValidationError("--jurisdiction is required: qantara node replicas --jurisdiction J N")
             }
-            let options = AdminOptionsProxy(endpoint: endpoint.endpoint, data: parent.dataDirectory, ca: endpoint.ca)
             let view = try await runAdmin {
                 try await options.client().call("PUT", "jurisdictions/\(jurisdiction)/replicas",
                                                 body: ReplicasBody(factor: factor), as: PlacementView.self)
@@ -99,7 +95,7 @@ extension NodeCommand {
 }
 
 /// `qantara node rebalance`: start a pass now, or show how far each jurisdiction's went.
-struct RebalanceCommand: AsyncParsableCommand {
+struct RebalanceCommand: AsyncParsableCommand, NodeAdminCommand {
     static let configuration = CommandConfiguration(
         commandName: "rebalance",
         abstract: "Start a rebalance pass now (--status: only show each jurisdiction's progress; --wait: start one and "
@@ -112,7 +108,6 @@ struct RebalanceCommand: AsyncParsableCommand {
     @Option(help: "Seconds --wait waits at most.") var timeout: Int = 3600
 
     func run() async throws {
-        let options = AdminOptionsProxy(endpoint: endpoint.endpoint, data: parent.dataDirectory, ca: endpoint.ca)
         let client = try await runAdmin { try options.client() }
         let query = parent.jurisdiction.map { [("jurisdiction", $0)] } ?? []
         // --wait starts a pass too, and waits for it; --status only looks.
