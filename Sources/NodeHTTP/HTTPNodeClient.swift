@@ -130,20 +130,30 @@ public final class HTTPNodeClient: StorageNodeClient {
                                              ("version", version.description), ("index", String(index))], body: bytes)
     }
 
-    public func commit(_ jurisdiction: Jurisdiction, manifest: ObjectManifest, completing upload: VersionID?)
-        async throws -> CommitOutcome
-    {
-        var query = [("j", jurisdiction.code)]
-        if let upload { query.append(("upload", upload.description)) }
-        let reply = try await call(.POST, "commit", query, body: manifest.encoded())
-        return reply.body == Array("committed".utf8) ? .committed : .superseded
-    }
-
-    public func commitSmall(_ jurisdiction: Jurisdiction, manifest: ObjectManifest, segment: [UInt8]) async throws
-        -> CommitOutcome
-    {
-        let reply = try await call(.POST, "commit", [("j", jurisdiction.code), ("inline", "1")],
+    /// One change, one request: each kind of change has its endpoint (`Docs/formats.md`, "Node protocol"), and every
+    /// one answers `committed` or `superseded`.
+    public func apply(_ change: NodeChange) async throws -> CommitOutcome {
+        let reply: Reply
+        switch change {
+        case .commit(let jurisdiction, let manifest, _, let segment?):
+            reply = try await call(.POST, "commit", [("j", jurisdiction.code), ("inline", "1")],
                                    body: NodeWire.frame([manifest.encoded(), segment]))
+        case .commit(let jurisdiction, let manifest, let upload, nil):
+            var query = [("j", jurisdiction.code)]
+            if let upload { query.append(("upload", upload.description)) }
+            reply = try await call(.POST, "commit", query, body: manifest.encoded())
+        case .commitPart(let jurisdiction, let upload, let record):
+            reply = try await call(.POST, "part", [("j", jurisdiction.code), ("upload", upload.description)],
+                                   body: record.encoded())
+        case .deleteVersion(let jurisdiction, let bucket, let key, let version, let sequence, let check):
+            reply = try await call(.DELETE, "version", [("j", jurisdiction.code), ("bucket", hex(bucket)),
+                                                        ("key", hex(key)), ("version", version.description),
+                                                        ("sequence", String(sequence)), ("now", String(check.nowMillis)),
+                                                        ("bypass", check.bypassGovernance ? "1" : "0"),
+                                                        ("relocating", check.relocating ? "1" : "0")])
+        case .index(let jurisdiction, let edits):
+            reply = try await call(.POST, "index", [("j", jurisdiction.code)], body: IndexEdit.encoded(edits))
+        }
         return reply.body == Array("committed".utf8) ? .committed : .superseded
     }
 
@@ -194,12 +204,13 @@ public final class HTTPNodeClient: StorageNodeClient {
         try await segment(jurisdiction, version: version, index: index).withUnsafeReadableBytes(body)
     }
 
-    public func list(_ jurisdiction: Jurisdiction, bucket: String, prefix: [UInt8], from: [UInt8], limit: Int)
-        async throws -> [ObjectManifest]
+    public func list(_ jurisdiction: Jurisdiction, bucket: String, prefix: [UInt8], from: [UInt8], limit: Int,
+                     space: ListedSpace) async throws -> [ObjectManifest]
     {
         let reply = try await call(.GET, "list", [("j", jurisdiction.code), ("bucket", hex(bucket)),
                                                   ("prefix", Hex.encode(prefix)), ("from", Hex.encode(from)),
-                                                  ("limit", String(min(limit, Int(UInt32.max))))])
+                                                  ("limit", String(min(limit, Int(UInt32.max)))),
+                                                  ("space", space.rawValue)])
         return try decode { try NodeWire.unframe(reply.body).map { try ObjectManifest(decoding: $0) } }
     }
 
@@ -236,16 +247,6 @@ public final class HTTPNodeClient: StorageNodeClient {
                                                       ("from", Hex.encode(position.encoded())),
                                                       ("limit", String(min(limit, Int(UInt32.max))))])
         return try decode { try NodeWire.decodeVersions(reply.body) }
-    }
-
-    public func deleteVersion(_ jurisdiction: Jurisdiction, bucket: String, key: String, version: VersionID,
-                              sequence: UInt64, check: LockCheck) async throws -> CommitOutcome {
-        let reply = try await call(.DELETE, "version", [("j", jurisdiction.code), ("bucket", hex(bucket)),
-                                                        ("key", hex(key)), ("version", version.description),
-                                                        ("sequence", String(sequence)), ("now", String(check.nowMillis)),
-                                                        ("bypass", check.bypassGovernance ? "1" : "0"),
-                                                        ("relocating", check.relocating ? "1" : "0")])
-        return reply.body == Array("committed".utf8) ? .committed : .superseded
     }
 
     public func replaceLock(_ jurisdiction: Jurisdiction, bucket: String, key: String, version: VersionID,
@@ -316,14 +317,6 @@ public final class HTTPNodeClient: StorageNodeClient {
                                                      ("prefix", Hex.encode(prefix)), ("from", Hex.encode(from)),
                                                      ("limit", String(min(limit, Int(UInt32.max))))])
         return try decode { try NodeWire.unframe(reply.body).map { try ObjectManifest(decoding: $0) } }
-    }
-
-    public func commitPart(_ jurisdiction: Jurisdiction, upload: VersionID, record: PartRecord) async throws
-        -> CommitOutcome
-    {
-        let reply = try await call(.POST, "part", [("j", jurisdiction.code), ("upload", upload.description)],
-                                   body: record.encoded())
-        return reply.body == Array("committed".utf8) ? .committed : .superseded
     }
 
     public func parts(_ jurisdiction: Jurisdiction, upload: VersionID, from: UInt32, limit: Int) async throws

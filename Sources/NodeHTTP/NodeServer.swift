@@ -89,6 +89,9 @@ public struct NodeServer: HTTPResponder {
             let upload = try query["upload"].map { _ in try Self.version(query, "upload") }
             let outcome = try await node.commit(jurisdiction, manifest: manifest, completing: upload)
             return Self.plain(.ok, outcome == .committed ? "committed" : "superseded")
+        case (.post, "index"):
+            let outcome = try await node.apply(.index(jurisdiction, try IndexEdit.decoding(try await Self.body(request))))
+            return Self.plain(.ok, outcome == .committed ? "committed" : "superseded")
         case (.post, "attest"):
             let replicas = try Self.text(query, "replicas").split(separator: ",").map { name in
                 guard let id = NodeID(String(name)) else { throw ParameterError(message: "replicas: \(name) is no node id") }
@@ -115,9 +118,12 @@ public struct NodeServer: HTTPResponder {
             }
             return Self.bytes(manifest.encoded())
         case (.get, "list"):
+            guard let space = ListedSpace(rawValue: query["space"] ?? ListedSpace.objects.rawValue) else {
+                throw ParameterError(message: "space: objects or index")
+            }
             let manifests = try await node.list(jurisdiction, bucket: try Self.text(query, "bucket"),
                                                 prefix: try Self.hex(query, "prefix"), from: try Self.hex(query, "from"),
-                                                limit: Int(try Self.number(query, "limit")))
+                                                limit: Int(try Self.number(query, "limit")), space: space)
             return Self.bytes(NodeWire.frame(manifests.map { $0.encoded() }))
         case (.post, "envelope"):
             guard let field = SealedField(rawValue: query["field"] ?? SealedField.envelope.rawValue) else {

@@ -52,7 +52,7 @@ public enum ControlTopology {
                         "file": "\(origin)", "difference": "\(difference)", "hint": "qantara node list shows the nodes"])
                 }
                 guard fileAttributes else {
-                    if topology != file, placementDifference(file, topology) == nil {
+                    if topology.withoutRecords() != file.withoutRecords(), placementDifference(file, topology) == nil {
                         logger.warning("the topology file differs from the deployment's: starting with the deployment's",
                                        metadata: ["file": "\(origin)", "revision": "\(stored.revision)",
                                                   "hint": "qantara control topology prints it"])
@@ -66,9 +66,11 @@ public enum ControlTopology {
                 }
                 continue
             }
-            if case .written(let revision) = try await store.write(key, encode(file), ifRevision: 0) {
+            // A deployment's first topology places no object yet: its listing indexes are complete (empty).
+            let published = file.indexedFromTheStart()
+            if case .written(let revision) = try await store.write(key, encode(published), ifRevision: 0) {
                 logger.notice("topology published to the control plane", metadata: ["revision": "\(revision)"])
-                return (file, revision)
+                return (published, revision)
             }
         }
         throw Failure.conflict
@@ -100,7 +102,7 @@ public enum ControlTopology {
         guard let stored = try await store.get(key) else { return nil }
         let topology = try decode(stored.value)
         guard let entry = topology.entry(jurisdiction), entry == expected.entry(jurisdiction),
-              entry.settledReplicas != nil || entry.rebalancing == true else { return nil }
+              entry.settledReplicas != nil || entry.rebalancing == true || entry.listingIndexed != true else { return nil }
         let settled = topology.settled(jurisdiction)
         guard case .written = try await store.write(key, encode(settled), ifRevision: stored.revision) else { return nil }
         return settled

@@ -13,29 +13,73 @@ struct ManifestPage: Sendable {
     var isTruncated = false
     /// The last key or common prefix returned: where the next page starts after.
     var last: String?
-    /// Manifests the nodes read for this page, in all (what a page costs; see ``ObjectStore/firstListBatch``).
+    /// Manifests (or index entries) the nodes read for this page, in all (what a page costs; see
+    /// ``ObjectStore/firstListBatch``).
     var manifestsRead = 0
+    /// The nodes asked for this page: the bucket's index replicas, or every node of the jurisdiction.
+    var nodesAsked = 0
+    /// Whether the page was read from the bucket's listing index.
+    var fromIndex = false
 }
 
+/// A listing whose index replicas did not all answer: the page is read from every node instead.
+private struct IndexReplicaSilent: Error {}
+
 extension ObjectStore {
-    /// Lists a bucket by merging every node's manifests of `jurisdiction` in key order; the newest manifest of each
-    /// key wins and tombstones are skipped, so the result is the same whichever replicas hold the keys.
+    /// Lists a bucket in key order, the newest entry of each key winning and tombstones skipped. From the bucket's
+    /// listing index when the jurisdiction's indexes are complete and every index replica answers (R nodes, whatever
+    /// their number: each holds every key, and a write is acknowledged once one of them holds it); otherwise by
+    /// merging every node's manifests, each asked for its share of the page.
     func list(_ jurisdiction: Jurisdiction, bucket: String, _ request: ListRequest) async throws -> ManifestPage {
         precondition(request.maxKeys >= 0)
         // A page of nothing is empty and complete (S3's answer to max-keys=0), whatever the bucket holds.
         guard request.maxKeys > 0 else { return ManifestPage() }
+        let now = snapshot
+        let dimensions = [("jurisdiction", jurisdiction.code)]
+        if now.topology.usesListingIndex(jurisdiction) {
+            let replicas = now.topology.indexReplicas(jurisdiction, bucket: bucket).map { now.nodes[$0]! }
+            if replicas.allSatisfy(\.isLikelyAvailable) {
+                do {
+                    let page = try await merge(replicas, space: .index, jurisdiction: jurisdiction, bucket: bucket,
+                                               request, batch: min(Limits.listBatchPerNode, request.maxKeys + 1))
+                    count(page, dimensions)
+                    return page
+                } catch is IndexReplicaSilent {}
+            }
+            logger.notice("a listing index replica is silent: the page is read from every node", metadata: [
+                "jurisdiction": "\(jurisdiction)", "bucket": "\(bucket)"])
+        }
         let clients = try all(jurisdiction)
+        let batch = Self.firstListBatch(maxKeys: request.maxKeys, replicas: replicas(jurisdiction), nodes: clients.count)
+        let page = try await merge(clients, space: .objects, jurisdiction: jurisdiction, bucket: bucket, request,
+                                   batch: batch)
+        count(page, dimensions)
+        return page
+    }
+
+    /// Pages by where they were read from, and the nodes they asked (the benchmark's measure of a page's reach).
+    private func count(_ page: ManifestPage, _ dimensions: [(String, String)]) {
+        Counter(label: "qantara_list_pages_total", dimensions: dimensions
+            + [("source", page.fromIndex ? "index" : "nodes")]).increment()
+        Counter(label: "qantara_list_nodes_asked_total", dimensions: dimensions).increment(by: page.nodesAsked)
+    }
+
+    /// Merges the key-ordered records of `space` that `clients` hold into one page: from the index, every client
+    /// must answer (else ``IndexReplicaSilent``); from the objects, enough that no key's every replica is silent.
+    private func merge(_ clients: [any StorageNodeClient], space: ListedSpace, jurisdiction: Jurisdiction,
+                       bucket: String, _ request: ListRequest, batch: Int) async throws -> ManifestPage {
         let prefix = Array(request.prefix.utf8)
         let after = request.startAfter.map { Array($0.utf8) }
         var start = prefix
         if let after, !after.lexicographicallyPrecedes(prefix) { start = after + [0] }
-        let batch = Self.firstListBatch(maxKeys: request.maxKeys, replicas: replicas(jurisdiction), nodes: clients.count)
         var cursors = clients.map { NodeCursor(client: $0, from: start, batch: batch) }
+        let required = space == .index ? clients.count : readQuorum(jurisdiction, clients.count)
         let delimiter = request.delimiter.flatMap { $0.isEmpty ? nil : Array($0.utf8) }
-        var page = ManifestPage()
+        var page = ManifestPage(nodesAsked: clients.count, fromIndex: space == .index)
 
         while true {
-            page.manifestsRead += try await refill(&cursors, jurisdiction: jurisdiction, bucket: bucket, prefix: prefix)
+            page.manifestsRead += try await refill(&cursors, space: space, required: required,
+                                                   jurisdiction: jurisdiction, bucket: bucket, prefix: prefix)
             guard let key = cursors.compactMap(\.head?.key).min(by: { $0.utf8.lexicographicallyPrecedes($1.utf8) }) else {
                 return page
             }
@@ -93,10 +137,11 @@ extension ObjectStore {
         return nil
     }
 
-    /// Fetches the next batch for every cursor whose buffer is used up; drops cursors of failed nodes, and fails
-    /// when so many are gone that a key's every replica may be missing. Returns the manifests read.
-    private func refill(_ cursors: inout [NodeCursor], jurisdiction: Jurisdiction, bucket: String,
-                        prefix: [UInt8]) async throws -> Int {
+    /// Fetches the next batch of `space` for every cursor whose buffer is used up; drops cursors of failed nodes,
+    /// and fails when fewer than `required` of them are left (from the index: ``IndexReplicaSilent``). Returns the
+    /// records read.
+    private func refill(_ cursors: inout [NodeCursor], space: ListedSpace, required: Int, jurisdiction: Jurisdiction,
+                        bucket: String, prefix: [UInt8]) async throws -> Int {
         let needing = cursors.indices.filter { cursors[$0].needsFetch }
         guard !needing.isEmpty else { return 0 }
         let requests = needing.map { (index: $0, client: cursors[$0].client, from: cursors[$0].from,
@@ -109,7 +154,8 @@ extension ObjectStore {
                 group.addTask {
                     do {
                         return CursorBatch(index: request.index, manifests: try await request.client.list(
-                            jurisdiction, bucket: bucket, prefix: prefix, from: request.from, limit: request.limit))
+                            jurisdiction, bucket: bucket, prefix: prefix, from: request.from, limit: request.limit,
+                            space: space))
                     } catch {
                         return CursorBatch(index: request.index, manifests: nil)
                     }
@@ -132,7 +178,8 @@ extension ObjectStore {
         Counter(label: "qantara_list_manifests_read_total", dimensions: [("jurisdiction", jurisdiction.code)])
             .increment(by: read)
         let alive = cursors.filter { !$0.failed }.count
-        guard alive >= readQuorum(jurisdiction, cursors.count) else {
+        if space == .index, alive < required { throw IndexReplicaSilent() }
+        guard alive >= required else {
             throw ObjectServiceError.serviceUnavailable("too few storage nodes of \(jurisdiction) answered the listing")
         }
         cursors.removeAll { $0.failed }

@@ -41,8 +41,8 @@ extension ObjectStore {
             var manifest = manifest
             manifest.sequence = clock.nextSequence()
             policy(manifest.bucket).apply(to: &manifest, nowMillis: clock.nowMillis())
-            return (await commit(manifest, on: targets, jurisdiction: jurisdiction, completing: upload, inline: inline),
-                    manifest)
+            return (try await commit(manifest, on: targets, jurisdiction: jurisdiction, completing: upload,
+                                     inline: inline), manifest)
         }
         let lockKey = "\(manifest.bucket)\u{0}\(manifest.key)"
         let windowKey = ConditionalWindows.key(manifest.bucket, manifest.key)
@@ -67,7 +67,7 @@ extension ObjectStore {
             guard !conditionalWindows.closeWindow(windowKey) else {
                 throw ObjectServiceError.conditionalRequestConflict
             }
-            let failed = await commit(manifest, on: targets, jurisdiction: jurisdiction, completing: upload,
+            let failed = try await commit(manifest, on: targets, jurisdiction: jurisdiction, completing: upload,
                                       inline: inline)
             await keyLocks.unlock(lockKey)
             return (failed, manifest)
@@ -84,16 +84,20 @@ extension ObjectStore {
         await commit(.commitPart(jurisdiction, upload: upload, record: record), on: targets)
     }
 
-    /// Commits `manifest` on every target in parallel; returns the targets that failed.
+    /// Commits `manifest` on every target in parallel, then, once a target holds it, tells the bucket's listing index
+    /// (which throws when no index replica kept it); returns the targets that failed.
     func commit(_ manifest: ObjectManifest, on targets: [any StorageNodeClient], jurisdiction: Jurisdiction,
-                completing upload: VersionID? = nil, inline: [UInt8]? = nil) async -> [any StorageNodeClient]
+                completing upload: VersionID? = nil, inline: [UInt8]? = nil) async throws -> [any StorageNodeClient]
     {
-        await commit(.commit(jurisdiction, manifest: manifest, completing: upload, inlineSegment: inline), on: targets)
+        let failed = await commit(.commit(jurisdiction, manifest: manifest, completing: upload, inlineSegment: inline),
+                                  on: targets)
+        if failed.count < targets.count { try await index(manifest, jurisdiction: jurisdiction) }
+        return failed
     }
 
     /// Commits `change` on every target; returns the targets that failed. One suspension for all the replicas,
     /// resumed by the last to answer: no task per replica.
-    private func commit(_ change: NodeChange, on targets: [any StorageNodeClient]) async -> [any StorageNodeClient] {
+    func commit(_ change: NodeChange, on targets: [any StorageNodeClient]) async -> [any StorageNodeClient] {
         let failed = await withUnsafeContinuation { (continuation: UnsafeContinuation<[Bool], Never>) in
             let answers = FanIn(count: targets.count, continuation)
             for (position, target) in targets.enumerated() {
@@ -158,7 +162,7 @@ extension ObjectStore {
         var tombstone = ObjectManifest(bucket: bucket, key: key, versionID: .random(), sequence: clock.nextSequence(),
                                        isTombstone: true, lastModifiedMillis: clock.nowMillis())
         policy.apply(to: &tombstone, nowMillis: clock.nowMillis())
-        let failed = await commit(tombstone, on: targets, jurisdiction: jurisdiction)
+        let failed = try await commit(tombstone, on: targets, jurisdiction: jurisdiction)
         if failed.count < targets.count {
             try await recordPlacement(jurisdiction, PlacementEvent(
                 operation: .delete, bucket: bucket, key: key, version: tombstone.versionID,

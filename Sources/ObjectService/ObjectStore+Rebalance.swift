@@ -17,6 +17,9 @@ public struct RebalanceTally: Sendable, Codable, Equatable {
     public var failed = 0
     /// Stored bytes copied.
     public var bytesMoved: Int64 = 0
+    /// Listing index entries found ahead of the nodes and set back, or removed from a node that no longer indexes
+    /// their bucket (``RebalancePass/checkIndex(_:bucket:)``).
+    public var reindexed = 0
 
     public init() {}
 }
@@ -138,7 +141,7 @@ extension ObjectStore {
 }
 
 /// The state of one rebalance pass over one jurisdiction (see ``ObjectStore/rebalance(_:buckets:pace:progress:)``).
-private struct RebalancePass {
+struct RebalancePass {
     let store: ObjectStore
     let jurisdiction: Jurisdiction
     /// The topology the pass places by, from its start.
@@ -151,6 +154,8 @@ private struct RebalancePass {
     private(set) var stale = false
     private var checkedAt: ContinuousClock.Instant?
     private let started = ContinuousClock.now
+    /// The index replicas of each bucket by the pass's topology.
+    var indexReplicas = [String: [NodeID]]()
     /// A key's versions on the node being walked, newest first, and whether each may be dropped there.
     private var group: [(manifest: ObjectManifest, droppable: Bool)] = []
 
@@ -174,7 +179,7 @@ private struct RebalancePass {
 
     /// Whether the pass may remove copies: the deployment still places by its topology (asked of the control plane
     /// at most once a second, and of this gateway every time).
-    private mutating func current() async -> Bool {
+    mutating func current() async -> Bool {
         guard !stale else { return false }
         let epoch = placement.placementEpoch
         if store.topology.placementEpoch != epoch { stale = true }
@@ -217,6 +222,7 @@ private struct RebalancePass {
                 tally.failed += 1
                 break
             }
+            await index(held, bucket: bucket)
             for tombstone in held where tombstone.isTombstone && !tombstone.isListedVersion {
                 let covered = await place(tombstone, held: node, versioned: versioned)
                 if !preferred(bucket, tombstone.key).contains(node.nodeID) {
@@ -228,6 +234,7 @@ private struct RebalancePass {
             guard held.count == Limits.listBatchPerNode, let last = held.last else { break }
             from = Array(last.key.utf8) + [0]
         }
+        await checkIndex(node, bucket: bucket)
     }
 
     /// Makes sure every node placement names for `manifest`'s key holds it; returns whether they all do (or, without
@@ -342,6 +349,7 @@ private struct RebalancePass {
         }
         guard !removed.isEmpty else { return }
         tally.collected += 1
+        await unindex(tombstone)
         _ = try? await store.recordPlacement(jurisdiction, PlacementEvent(
             operation: .collect, bucket: tombstone.bucket, key: tombstone.key, version: tombstone.versionID,
             nodes: removed, storedDigest: nil, sizeBytes: 0, details: ["requester": "rebalance"]))
@@ -352,7 +360,7 @@ private struct RebalancePass {
     static let scanCostBytes: Int64 = 4096
 
     /// Waits so that the bytes copied and the versions looked at so far do not exceed the pace.
-    private func throttle() async {
+    func throttle() async {
         let spent = tally.bytesMoved + Int64(tally.scanned) * Self.scanCostBytes
         let due = Duration.seconds(Double(spent) / Double(max(1, pace.bytesPerSecond)))
         let elapsed = ContinuousClock.now - started

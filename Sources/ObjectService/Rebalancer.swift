@@ -198,7 +198,8 @@ public final class Rebalancer: Service, Sendable {
         Counter(label: "qantara_tombstones_collected_total", dimensions: dimensions).increment(by: tally.collected)
         Counter(label: "qantara_rebalance_bytes_total", dimensions: dimensions).increment(by: tally.bytesMoved)
         guard tally.failed == 0, !Task.isCancelled else { return false }
-        if topology.entry(jurisdiction)?.settledReplicas != nil || topology.isRebalancing(jurisdiction) {
+        if topology.entry(jurisdiction)?.settledReplicas != nil || topology.isRebalancing(jurisdiction)
+            || topology.entry(jurisdiction)?.listingIndexed != true {
             do {
                 if let settled = try await ControlTopology.settle(jurisdiction, expected: topology,
                                                                   store: service.control.store) {

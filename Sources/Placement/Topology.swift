@@ -23,6 +23,10 @@ public struct Topology: Sendable, Codable, Equatable {
         /// preferred replicas of a key may hold an older version than nodes placement named before, so a read asks
         /// every node.
         public var rebalancing: Bool?
+        /// Whether every current version of the jurisdiction is in its bucket's listing index on the index replicas
+        /// (``Topology/indexReplicas(_:bucket:)``): set when the jurisdiction was first published empty, or by a
+        /// complete rebalance pass (which rebuilds the indexes); nil or false: listings merge every node's manifests.
+        public var listingIndexed: Bool?
 
         /// Accepted values of ``cipher``.
         public static let ciphers = ["aes-256-gcm", "xchacha20-poly1305"]
@@ -95,6 +99,44 @@ public struct Topology: Sendable, Codable, Equatable {
 
     /// Whether `jurisdiction` awaits a complete rebalance pass after a placement change.
     public func isRebalancing(_ jurisdiction: Jurisdiction) -> Bool { entry(jurisdiction)?.rebalancing == true }
+
+    /// Whether listings of `jurisdiction` read the buckets' listing indexes: they are complete (``JurisdictionEntry/listingIndexed``)
+    /// and no placement change awaits its rebalance (its pass moves the indexes too, and fills a raised R's new
+    /// index replicas).
+    public func usesListingIndex(_ jurisdiction: Jurisdiction) -> Bool {
+        guard let entry = entry(jurisdiction) else { return false }
+        return entry.listingIndexed == true && entry.rebalancing != true && entry.settledReplicas == nil
+    }
+
+    /// The nodes that hold the listing index of `bucket` in `jurisdiction`: the first ``replicas(of:)`` of its nodes
+    /// taking placements, ranked by rendezvous hashing of the bucket alone, so a listing asks R nodes whatever their
+    /// number.
+    public func indexReplicas(_ jurisdiction: Jurisdiction, bucket: String) -> [NodeID] {
+        guard let nodes = entry(jurisdiction)?.nodes else { return [] }
+        let active = nodes.filter { !$0.isDraining }.map(\.id)
+        return Array(Rendezvous.rankIndex(active, bucket: bucket).prefix(replicas(of: jurisdiction)))
+    }
+
+    /// The topology with every jurisdiction's listing index marked complete: how a deployment is first published,
+    /// its nodes empty.
+    public func indexedFromTheStart() -> Topology {
+        var result = self
+        for index in result.jurisdictions.indices { result.jurisdictions[index].listingIndexed = true }
+        return result
+    }
+
+    /// The topology without what the deployment records of its own history (placement epoch, settling replicas,
+    /// rebalancing, listing indexes): what a topology file can be compared with.
+    public func withoutRecords() -> Topology {
+        var result = self
+        result.placementEpoch = nil
+        for index in result.jurisdictions.indices {
+            result.jurisdictions[index].settledReplicas = nil
+            result.jurisdictions[index].rebalancing = nil
+            result.jurisdictions[index].listingIndexed = nil
+        }
+        return result
+    }
 
     /// `jurisdiction`'s nodes, the ones taking placements (not draining) first, each part ordered from most to least
     /// preferred for `key` of `bucket` by rendezvous hashing. Empty for an unknown jurisdiction.

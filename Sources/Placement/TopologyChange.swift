@@ -116,6 +116,7 @@ extension Topology {
         if let index = result.jurisdictions.firstIndex(where: { $0.code == jurisdiction }) {
             result.jurisdictions[index].settledReplicas = nil
             result.jurisdictions[index].rebalancing = nil
+            result.jurisdictions[index].listingIndexed = true
         }
         return result
     }

@@ -117,7 +117,7 @@ public final class LocalStorageNode: StorageNodeClient {
         do { return try read(current) } catch { throw NodeError.mapping(error, node: nodeID) }
     }
 
-    private func commit(_ change: NodeChange) async throws -> CommitOutcome {
+    public func apply(_ change: NodeChange) async throws -> CommitOutcome {
         try await withUnsafeThrowingContinuation { continuation in
             startCommit(change) { continuation.resume(with: $0) }
         }
@@ -150,18 +150,6 @@ public final class LocalStorageNode: StorageNodeClient {
         try await run {
             try $0.putSegment(jurisdiction, bucket: bucket, key: key, version: version, index: index, bytes: bytes)
         }
-    }
-
-    public func commit(_ jurisdiction: Jurisdiction, manifest: ObjectManifest, completing upload: VersionID?)
-        async throws -> CommitOutcome
-    {
-        try await commit(.commit(jurisdiction, manifest: manifest, completing: upload, inlineSegment: nil))
-    }
-
-    public func commitSmall(_ jurisdiction: Jurisdiction, manifest: ObjectManifest, segment: [UInt8]) async throws
-        -> CommitOutcome
-    {
-        try await commit(.commit(jurisdiction, manifest: manifest, completing: nil, inlineSegment: segment))
     }
 
     public func abort(_ jurisdiction: Jurisdiction, version: VersionID) async throws {
@@ -255,10 +243,10 @@ public final class LocalStorageNode: StorageNodeClient {
         return try attester.bucket(tally, nonce: nonce)
     }
 
-    public func list(_ jurisdiction: Jurisdiction, bucket: String, prefix: [UInt8], from: [UInt8], limit: Int)
-        async throws -> [ObjectManifest]
+    public func list(_ jurisdiction: Jurisdiction, bucket: String, prefix: [UInt8], from: [UInt8], limit: Int,
+                     space: ListedSpace) async throws -> [ObjectManifest]
     {
-        try await run { try $0.list(jurisdiction, bucket: bucket, prefix: prefix, from: from, limit: limit) }
+        try await run { try $0.list(jurisdiction, bucket: bucket, prefix: prefix, from: from, limit: limit, space: space) }
     }
 
     public func purge(_ jurisdiction: Jurisdiction, bucket: String) async throws {
@@ -286,12 +274,6 @@ public final class LocalStorageNode: StorageNodeClient {
         try await run { try $0.listVersions(jurisdiction, bucket: bucket, prefix: prefix, from: position, limit: limit) }
     }
 
-    public func deleteVersion(_ jurisdiction: Jurisdiction, bucket: String, key: String, version: VersionID,
-                              sequence: UInt64, check: LockCheck) async throws -> CommitOutcome {
-        try await commit(.deleteVersion(jurisdiction, bucket: bucket, key: key, version: version, sequence: sequence,
-                                        check: check))
-    }
-
     public func replaceLock(_ jurisdiction: Jurisdiction, bucket: String, key: String, version: VersionID,
                             sequence: UInt64, expected: ObjectLock, lock: ObjectLock) async throws -> Bool {
         try await run {
@@ -314,12 +296,6 @@ public final class LocalStorageNode: StorageNodeClient {
         async throws -> [ObjectManifest]
     {
         try await run { try $0.listUploads(jurisdiction, bucket: bucket, prefix: prefix, from: from, limit: limit) }
-    }
-
-    public func commitPart(_ jurisdiction: Jurisdiction, upload: VersionID, record: PartRecord) async throws
-        -> CommitOutcome
-    {
-        try await commit(.commitPart(jurisdiction, upload: upload, record: record))
     }
 
     public func parts(_ jurisdiction: Jurisdiction, upload: VersionID, from: UInt32, limit: Int) async throws

@@ -9,6 +9,8 @@ public enum NodeChange: Sendable {
     case commitPart(Jurisdiction, upload: VersionID, record: PartRecord)
     /// See ``StorageNodeClient/deleteVersion(_:bucket:key:version:sequence:check:)``.
     case deleteVersion(Jurisdiction, bucket: String, key: String, version: VersionID, sequence: UInt64, check: LockCheck)
+    /// Edits of listing index entries (``IndexEdit``), applied in order; `.committed` when any entry changed.
+    case index(Jurisdiction, [IndexEdit])
 }
 
 extension NodeChange {
@@ -17,7 +19,7 @@ extension NodeChange {
         switch self {
         case .commit(_, let manifest, _, _): manifest.segmentVersions
         case .commitPart(_, _, let record): [record.part.versionID]
-        case .deleteVersion: []
+        case .deleteVersion, .index: []
         }
     }
 }
@@ -34,6 +36,7 @@ struct GroupWrite {
 
     private static func isRecord(_ key: [UInt8]) -> Bool {
         key.first == NodeKeys.manifestTag || key.first == NodeKeys.partTag || key.first == NodeKeys.noncurrentTag
+            || key.first == NodeKeys.indexTag
     }
 
     /// The first `limit` records of `[start, end)` as they are once the group's writes so far are applied, in key

@@ -13,6 +13,8 @@ import ObjectModel
 ///   versioned bucket's older versions and delete markers). key* is the key with each NUL byte written `\0\xFF`, so
 ///   a key's versions are a contiguous run, keys sort in byte order, and each key's versions newest first (the
 ///   inverted sequence, then the inverted id: the order of ``ObjectManifest/isNewer(than:)``).
+/// - `i` bucket `\0` key               → the listing index entry of a key (``IndexEdit``): the
+///   ``ObjectManifest/listingEntry`` of its newest version, on the bucket's index replicas
 enum NodeKeys {
     static let stamp: [UInt8] = Array("\0stamp".utf8)
     static let manifestTag: UInt8 = 0x6D  // "m"
@@ -22,6 +24,19 @@ enum NodeKeys {
     static let partTag: UInt8 = 0x71      // "q"
     static let segmentFileTag: UInt8 = 0x66 // "f"
     static let noncurrentTag: UInt8 = 0x76 // "v"
+    static let indexTag: UInt8 = 0x69 // "i"
+
+    static func index(bucket: String, key: String) -> [UInt8] {
+        var out = [indexTag]
+        out.reserveCapacity(2 + bucket.utf8.count + key.utf8.count)
+        out += bucket.utf8
+        out.append(0)
+        out += key.utf8
+        return out
+    }
+
+    /// First key of a bucket's listing index entries.
+    static func indexPrefix(bucket: String) -> [UInt8] { [indexTag] + Array(bucket.utf8) + [0] }
 
     static func segmentFile(version: VersionID) -> [UInt8] { [segmentFileTag] + version.bytes }
 

@@ -111,6 +111,9 @@ public final class NodeStore: Sendable {
             try check(requested)
             outcome = try stageVersionDeletion(bucket: bucket, key: key, version: version, sequence: sequence,
                                                check: lockCheck, group: group, into: &batch)
+        case .index(let requested, let edits):
+            try check(requested)
+            outcome = try stageIndex(edits, group: group, into: &batch)
         }
         group.add(batch)
         return outcome
@@ -190,11 +193,13 @@ public final class NodeStore: Sendable {
         }
     }
 
-    public func list(_ requested: Jurisdiction, bucket: String, prefix: [UInt8], from: [UInt8], limit: Int)
-        throws -> [ObjectManifest]
+    /// Up to `limit` current manifests (or, from `.index`, listing index entries) of `bucket` whose keys start with
+    /// `prefix` and are `>= from`, in key order.
+    public func list(_ requested: Jurisdiction, bucket: String, prefix: [UInt8], from: [UInt8], limit: Int,
+                     space: ListedSpace = .objects) throws -> [ObjectManifest]
     {
         try check(requested)
-        let base = NodeKeys.manifestPrefix(bucket: bucket)
+        let base = space == .objects ? NodeKeys.manifestPrefix(bucket: bucket) : NodeKeys.indexPrefix(bucket: bucket)
         let prefixKey = base + prefix
         let fromKey = base + from
         let start = fromKey.lexicographicallyPrecedes(prefixKey) ? prefixKey : fromKey
@@ -224,6 +229,8 @@ public final class NodeStore: Sendable {
             from = last.key + [0]
         }
         batch.deleteRange(from: base, to: end)
+        let index = NodeKeys.indexPrefix(bucket: bucket)
+        batch.deleteRange(from: index, to: prefixSuccessor(index)!)
         try purgeNoncurrent(bucket: bucket, into: &batch)
         let uploads = NodeKeys.multipartPrefix(bucket: bucket)
         for pair in try engine.scan(from: uploads, to: prefixSuccessor(uploads), limit: .max) {

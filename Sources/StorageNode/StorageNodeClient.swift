@@ -130,12 +130,11 @@ public protocol StorageNodeClient: Sendable {
     /// Stores one segment of an uncommitted version (not synced: the commit syncs the log).
     func putSegment(_ jurisdiction: Jurisdiction, bucket: String, key: String, version: VersionID, index: UInt32,
                     bytes: [UInt8]) async throws
-    /// Makes `manifest` current for its key if it is newer than what the node holds, durably (WAL synced);
-    /// `completing` names the multipart upload whose records go with it.
-    func commit(_ jurisdiction: Jurisdiction, manifest: ObjectManifest, completing upload: VersionID?) async throws
-        -> CommitOutcome
-    /// Stores a one-segment object: its segment and manifest in one synced batch (one round trip, one sync).
-    func commitSmall(_ jurisdiction: Jurisdiction, manifest: ObjectManifest, segment: [UInt8]) async throws -> CommitOutcome
+    /// Applies one change to the node's records, durably (WAL synced), checked against what they hold under the
+    /// node's commit lock: a manifest commit (with its inline segment, or completing a multipart upload), a part
+    /// record, a version's deletion, listing index edits. The one way records are written; segments come before,
+    /// through ``openSegmentUpload(_:bucket:key:version:)`` or ``putSegment(_:bucket:key:version:index:bytes:)``.
+    func apply(_ change: NodeChange) async throws -> CommitOutcome
     /// Drops the segments of an uncommitted version.
     func abort(_ jurisdiction: Jurisdiction, version: VersionID) async throws
     /// The node's current manifest for a key (tombstones included), or nil.
@@ -152,9 +151,10 @@ public protocol StorageNodeClient: Sendable {
     /// A stream of the segments `indices` of a version from the node, in order (see ``SegmentReader``).
     func segmentReader(_ jurisdiction: Jurisdiction, version: VersionID, indices: ClosedRange<UInt32>)
         -> any SegmentReader
-    /// Up to `limit` manifests of `bucket` whose keys start with `prefix` and are `>= from`, in key order.
-    func list(_ jurisdiction: Jurisdiction, bucket: String, prefix: [UInt8], from: [UInt8], limit: Int)
-        async throws -> [ObjectManifest]
+    /// Up to `limit` current manifests of `bucket` (tombstones included) whose keys start with `prefix` and are
+    /// `>= from`, in key order; from `.index`, the bucket's listing index entries on this node (``IndexEdit``).
+    func list(_ jurisdiction: Jurisdiction, bucket: String, prefix: [UInt8], from: [UInt8], limit: Int,
+              space: ListedSpace) async throws -> [ObjectManifest]
     /// Removes every manifest and segment of a bucket (the bucket is being deleted).
     func purge(_ jurisdiction: Jurisdiction, bucket: String) async throws
     /// Flushes and compacts the node's database, so deleted and overwritten bytes leave its files (after a key
@@ -178,13 +178,6 @@ public protocol StorageNodeClient: Sendable {
     /// ``NodeStore/listVersions(_:bucket:prefix:from:limit:)``).
     func listVersions(_ jurisdiction: Jurisdiction, bucket: String, prefix: [UInt8], from position: VersionPosition,
                       limit: Int) async throws -> VersionBatch
-    /// Deletes one version of a key and its bytes for good, durably; the newest older version becomes current when it
-    /// was the current one. `.superseded` when the node does not hold it.
-    /// The node checks the version's object lock itself, under its commit lock, against `check` (the gateway's time
-    /// and whether a GOVERNANCE bypass was allowed), so a lock set meanwhile is never deleted past
-    /// (``NodeError/objectLocked(_:)``).
-    func deleteVersion(_ jurisdiction: Jurisdiction, bucket: String, key: String, version: VersionID, sequence: UInt64,
-                       check: LockCheck) async throws -> CommitOutcome
     /// What the node's scrubber has read and found damaged (not yet repaired).
     func scrubState(_ jurisdiction: Jurisdiction) async throws -> ScrubState
     /// Runs a whole scrub pass now, at full speed, and answers the state after it.
@@ -210,8 +203,6 @@ public protocol StorageNodeClient: Sendable {
     /// position `from` on (key bytes, NUL, upload id: inclusive).
     func listUploads(_ jurisdiction: Jurisdiction, bucket: String, prefix: [UInt8], from: [UInt8], limit: Int)
         async throws -> [ObjectManifest]
-    /// Records an uploaded part, durably, unless a later upload of its number is there.
-    func commitPart(_ jurisdiction: Jurisdiction, upload: VersionID, record: PartRecord) async throws -> CommitOutcome
     /// Part records numbered `>= from`.
     func parts(_ jurisdiction: Jurisdiction, upload: VersionID, from: UInt32, limit: Int) async throws -> [PartRecord]
     /// Drops an upload's records and its parts' segments.
@@ -240,30 +231,63 @@ extension StorageNodeClient {
         .needsIO
     }
 
-    /// Starts the commit `change` names (``commit(_:manifest:completing:)``, ``commitSmall(_:manifest:segment:)``
-    /// or ``commitPart(_:upload:record:)``) and calls `done` once with its outcome, from any thread: a write waits
-    /// for all its replicas with one suspension instead of a task per replica. An in-process node queues the change
-    /// for its committer at once; here, the call runs in a task.
+    /// Starts ``apply(_:)`` of `change` and calls `done` once with its outcome, from any thread: a write waits for all
+    /// its replicas with one suspension instead of a task per replica. An in-process node queues the change for its
+    /// committer at once; here, the call runs in a task.
     public func startCommit(_ change: NodeChange,
                             done: @escaping @Sendable (Result<CommitOutcome, any Error>) -> Void) {
         Task {
-            do {
-                switch change {
-                case .commit(let jurisdiction, let manifest, _, let segment?):
-                    done(.success(try await commitSmall(jurisdiction, manifest: manifest, segment: segment)))
-                case .commit(let jurisdiction, let manifest, let upload, nil):
-                    done(.success(try await commit(jurisdiction, manifest: manifest, completing: upload)))
-                case .commitPart(let jurisdiction, let upload, let record):
-                    done(.success(try await commitPart(jurisdiction, upload: upload, record: record)))
-                case .deleteVersion(let jurisdiction, let bucket, let key, let version, let sequence, let check):
-                    done(.success(try await deleteVersion(jurisdiction, bucket: bucket, key: key, version: version,
-                                                          sequence: sequence, check: check)))
-                }
-            } catch {
-                done(.failure(error))
-            }
+            do { done(.success(try await apply(change))) } catch { done(.failure(error)) }
         }
     }
+
+    /// Makes `manifest` current for its key if it is newer than what the node holds, durably; `completing` names the
+    /// multipart upload whose records go with it (``NodeChange/commit(_:manifest:completing:inlineSegment:)``).
+    public func commit(_ jurisdiction: Jurisdiction, manifest: ObjectManifest, completing upload: VersionID?)
+        async throws -> CommitOutcome
+    {
+        try await apply(.commit(jurisdiction, manifest: manifest, completing: upload, inlineSegment: nil))
+    }
+
+    /// Stores a one-segment object: its segment and manifest in one synced batch (one round trip, one sync).
+    public func commitSmall(_ jurisdiction: Jurisdiction, manifest: ObjectManifest, segment: [UInt8]) async throws
+        -> CommitOutcome
+    {
+        try await apply(.commit(jurisdiction, manifest: manifest, completing: nil, inlineSegment: segment))
+    }
+
+    /// Records an uploaded part, durably, unless a later upload of its number is there.
+    public func commitPart(_ jurisdiction: Jurisdiction, upload: VersionID, record: PartRecord) async throws
+        -> CommitOutcome
+    {
+        try await apply(.commitPart(jurisdiction, upload: upload, record: record))
+    }
+
+    /// Deletes one version of a key and its bytes for good, durably; the newest older version becomes current when it
+    /// was the current one. `.superseded` when the node does not hold it.
+    /// The node checks the version's object lock itself, under its commit lock, against `check` (the gateway's time
+    /// and whether a GOVERNANCE bypass was allowed), so a lock set meanwhile is never deleted past
+    /// (``NodeError/objectLocked(_:)``).
+    public func deleteVersion(_ jurisdiction: Jurisdiction, bucket: String, key: String, version: VersionID,
+                              sequence: UInt64, check: LockCheck) async throws -> CommitOutcome {
+        try await apply(.deleteVersion(jurisdiction, bucket: bucket, key: key, version: version, sequence: sequence,
+                                       check: check))
+    }
+
+    /// The current manifests of `bucket` (``list(_:bucket:prefix:from:limit:space:)`` of `.objects`).
+    public func list(_ jurisdiction: Jurisdiction, bucket: String, prefix: [UInt8], from: [UInt8], limit: Int)
+        async throws -> [ObjectManifest]
+    {
+        try await list(jurisdiction, bucket: bucket, prefix: prefix, from: from, limit: limit, space: .objects)
+    }
+}
+
+/// Which of a node's key-ordered records of a bucket a listing reads.
+public enum ListedSpace: String, Sendable {
+    /// The current manifests of the objects the node holds.
+    case objects
+    /// The bucket's listing index entries, on its index replicas.
+    case index
 }
 
 /// A sealed field of a stored manifest that ``StorageNodeClient/replaceSealed(_:bucket:key:version:upload:field:bytes:)``

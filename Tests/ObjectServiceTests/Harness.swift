@@ -52,7 +52,7 @@ final class Harness {
             entries.append(.init(code: jurisdiction, nodes: ids))
         }
         self.nodes = nodes
-        topology = Topology(jurisdictions: entries, defaultJurisdiction: Jurisdiction("MA")!)
+        let file = Topology(jurisdictions: entries, defaultJurisdiction: Jurisdiction("MA")!)
         let logger = Logger(label: "test")
         var keyStores = [Jurisdiction: KeyStore]()
         for entry in entries {
@@ -73,7 +73,11 @@ final class Harness {
                                   clients: clients, audit: audit, requester: "gateway-test", now: { 0 })
         let control = try await ControlPlane.open(engine: MemoryEngine(), root: ("ROOT", "secret"), clock: clock,
                                        secrets: .ephemeral())
-        _ = try await ControlTopology.resolve(file: topology, origin: "harness", store: control.store, logger: logger)
+        // As a gateway starts: with the topology the control plane holds (the first one published has its listing
+        // indexes complete).
+        let topology = try await ControlTopology.resolve(file: file, origin: "harness", store: control.store,
+                                                         logger: logger).topology
+        self.topology = topology
         let (directory, pool, clock, added) = (directory, pool, clock, self.added)
         let nodeClients = nodes.map { wrap?($0) ?? $0 }
         service = ObjectService(control: control, topology: topology, nodes: nodeClients, crypto: crypto, audit: audit,

@@ -11,8 +11,9 @@ import XCTest
 /// nodes that crash and come back, nodes added, drained and removed, rebalance passes, under a stream of writes,
 /// overwrites and deletes. Each step is drawn from the seed, one at a time, so a seed replays the same history.
 /// Invariants: no acknowledged write is lost, no acknowledged delete is undone, no read returns anything but a value
-/// the key may hold, nothing of the jurisdiction's data reaches a node of another, and once quiet every object is on
-/// exactly its preferred replicas. `SIMULATION_SEEDS` runs more seeds (`make soak`).
+/// the key may hold, a listing (from the bucket's index or from every node) shows every key an acknowledged write left
+/// and none an acknowledged delete removed, nothing of the jurisdiction's data reaches a node of another, and once
+/// quiet every object is on exactly its preferred replicas and the index lists exactly the objects there are. `SIMULATION_SEEDS` runs more seeds (`make soak`).
 final class SimulationTests: XCTestCase {
     static var seeds: [UInt64] {
         let count = ProcessInfo.processInfo.environment["SIMULATION_SEEDS"].flatMap(Int.init) ?? 4
@@ -72,7 +73,16 @@ final class SimulationTests: XCTestCase {
                 } catch {
                     possible[key]!.insert(nil)
                 }
-            case 55..<75:  // a read: an error, or a value the key may hold
+            case 70..<75:  // a listing: an error, or every key known to exist and none known to be deleted
+                if let page = try? await harness.store.list(ma, bucket: "sim", ListRequest(
+                    prefix: "", delimiter: nil, startAfter: nil, maxKeys: 1000)) {
+                    let listed = Set(page.objects.map(\.key))
+                    for key in keys where possible[key]!.count == 1 {
+                        XCTAssertEqual(listed.contains(key), possible[key]!.first! != nil, "\(context) step \(step): "
+                            + "\(key) listed wrongly (from the index: \(page.fromIndex))")
+                    }
+                }
+            case 55..<70:  // a read: an error, or a value the key may hold
                 let key = keys[random.next(keys.count)]
                 if let read = try? await harness.get("MA", "sim", key) {
                     XCTAssertTrue(possible[key]!.contains(read), "\(context) step \(step): \(key) read a value it "
@@ -98,9 +108,9 @@ final class SimulationTests: XCTestCase {
                           let victim = entry.nodes.map(\.id).randomElement(using: &random) {
                     _ = try? await harness.service.changeTopology(root, .drain(victim))
                 }
-            default:  // a rebalance pass, with faults
-                _ = await harness.store.rebalance(ma, buckets: ["sim"],
-                                                  pace: .init(bytesPerSecond: 1 << 40, tombstoneGraceMillis: 0))
+            default:  // a rebalance pass, with faults; a clean one settles the placement (listings use the index again)
+                _ = await Rebalancer(service: harness.service, bytesPerSecond: 1 << 40, tombstoneGrace: .zero,
+                                     logger: .init(label: "sim")).pass(ma)
             }
         }
 
@@ -115,9 +125,17 @@ final class SimulationTests: XCTestCase {
             quiet = tally.copied + tally.dropped + tally.collected + tally.failed == 0
         }
         XCTAssertTrue(quiet, "\(context): the passes did not settle")
+        let settled = await Rebalancer(service: harness.service, bytesPerSecond: 1 << 40, tombstoneGrace: .zero,
+                                       logger: .init(label: "sim")).pass(ma)
+        XCTAssertTrue(settled && harness.store.topology.usesListingIndex(ma), "\(context): the placement did not settle")
         let topology = harness.store.topology
+        let page = try await harness.store.list(ma, bucket: "sim", ListRequest(prefix: "", delimiter: nil,
+                                                                               startAfter: nil, maxKeys: 1000))
+        XCTAssertTrue(page.fromIndex, context)
+        var existing = [String]()
         for key in keys {
             let read = try await harness.get("MA", "sim", key)
+            if read != nil { existing.append(key) }
             XCTAssertTrue(possible[key]!.contains(read), "\(context): \(key) holds a value it was never given")
             if possible[key]!.count == 1 {
                 XCTAssertEqual(read, possible[key]!.first!, "\(context): \(key) lost its acknowledged state")
@@ -128,6 +146,14 @@ final class SimulationTests: XCTestCase {
             }
             let preferred = Set(topology.preferred(ma, bucket: "sim", key: key))
             XCTAssertEqual(holders, read == nil ? [] : preferred, "\(context): \(key) is not on its preferred replicas")
+        }
+        XCTAssertEqual(page.objects.map(\.key), existing.sorted(), "\(context): the index lists other objects")
+        // The index only on the bucket's index replicas.
+        for id in topology.nodes(of: ma)! {
+            let entries = try await harness.store.client(id)!.list(ma, bucket: "sim", prefix: [], from: [], limit: 100,
+                                                                   space: .index)
+            XCTAssertEqual(entries.isEmpty, !topology.indexReplicas(ma, bucket: "sim").contains(id) || existing.isEmpty,
+                           "\(context): \(id) and the index")
         }
         // Nothing of MA's bucket on a node of another jurisdiction.
         for node in harness.nodes where node.jurisdiction != ma {
@@ -212,10 +238,7 @@ struct FaultyNode: StorageNodeClient {
         try await faulty { try await inner.putSegment(jurisdiction, bucket: bucket, key: key, version: version,
                                                       index: index, bytes: bytes) }
     }
-    func commit(_ jurisdiction: Jurisdiction, manifest: ObjectManifest, completing upload: VersionID?) async throws
-        -> CommitOutcome { try await faulty { try await inner.commit(jurisdiction, manifest: manifest, completing: upload) } }
-    func commitSmall(_ jurisdiction: Jurisdiction, manifest: ObjectManifest, segment: [UInt8]) async throws
-        -> CommitOutcome { try await faulty { try await inner.commitSmall(jurisdiction, manifest: manifest, segment: segment) } }
+    func apply(_ change: NodeChange) async throws -> CommitOutcome { try await faulty { try await inner.apply(change) } }
     func abort(_ jurisdiction: Jurisdiction, version: VersionID) async throws {
         try await faulty { try await inner.abort(jurisdiction, version: version) }
     }
@@ -233,9 +256,10 @@ struct FaultyNode: StorageNodeClient {
         -> any SegmentUpload { PerSegmentUpload(node: self, jurisdiction: jurisdiction, bucket: bucket, key: key, version: version) }
     func segmentReader(_ jurisdiction: Jurisdiction, version: VersionID, indices: ClosedRange<UInt32>)
         -> any SegmentReader { PerSegmentReader(node: self, jurisdiction: jurisdiction, version: version, indices: indices) }
-    func list(_ jurisdiction: Jurisdiction, bucket: String, prefix: [UInt8], from: [UInt8], limit: Int) async throws
-        -> [ObjectManifest] {
-        try await faulty { try await inner.list(jurisdiction, bucket: bucket, prefix: prefix, from: from, limit: limit) }
+    func list(_ jurisdiction: Jurisdiction, bucket: String, prefix: [UInt8], from: [UInt8], limit: Int,
+              space: ListedSpace) async throws -> [ObjectManifest] {
+        try await faulty { try await inner.list(jurisdiction, bucket: bucket, prefix: prefix, from: from, limit: limit,
+                                                space: space) }
     }
     func purge(_ jurisdiction: Jurisdiction, bucket: String) async throws { try await inner.purge(jurisdiction, bucket: bucket) }
     func compact(_ jurisdiction: Jurisdiction) async throws { try await inner.compact(jurisdiction) }
@@ -253,11 +277,6 @@ struct FaultyNode: StorageNodeClient {
                       limit: Int) async throws -> VersionBatch {
         try await faulty { try await inner.listVersions(jurisdiction, bucket: bucket, prefix: prefix, from: position,
                                                         limit: limit) }
-    }
-    func deleteVersion(_ jurisdiction: Jurisdiction, bucket: String, key: String, version: VersionID, sequence: UInt64,
-                       check: LockCheck) async throws -> CommitOutcome {
-        try await faulty { try await inner.deleteVersion(jurisdiction, bucket: bucket, key: key, version: version,
-                                                         sequence: sequence, check: check) }
     }
     func scrubState(_ jurisdiction: Jurisdiction) async throws -> ScrubState { try await inner.scrubState(jurisdiction) }
     func scrubNow(_ jurisdiction: Jurisdiction) async throws -> ScrubState { try await inner.scrubNow(jurisdiction) }
@@ -285,9 +304,6 @@ struct FaultyNode: StorageNodeClient {
     func listUploads(_ jurisdiction: Jurisdiction, bucket: String, prefix: [UInt8], from: [UInt8], limit: Int)
         async throws -> [ObjectManifest] {
         try await inner.listUploads(jurisdiction, bucket: bucket, prefix: prefix, from: from, limit: limit)
-    }
-    func commitPart(_ jurisdiction: Jurisdiction, upload: VersionID, record: PartRecord) async throws -> CommitOutcome {
-        try await faulty { try await inner.commitPart(jurisdiction, upload: upload, record: record) }
     }
     func parts(_ jurisdiction: Jurisdiction, upload: VersionID, from: UInt32, limit: Int) async throws -> [PartRecord] {
         try await inner.parts(jurisdiction, upload: upload, from: from, limit: limit)

@@ -1,9 +1,10 @@
 """Listing cost against the number of nodes (part of `make bench`, or alone: .venv/bin/python Tests/bench/listing.py).
 
 For 3, 12 and 48 storage nodes in one jurisdiction (R = 2, all in one `qantara serve`), a bucket of 10,000 objects is
-listed page by page (ListObjectsV2, 1,000 keys a page) three times; the table gives the median page latency and the
-manifests the nodes read per page (`qantara_list_manifests_read_total` from /metrics). The page cost must not grow
-with the node count. Every server started here is stopped by PID."""
+listed page by page (ListObjectsV2, 1,000 keys a page) three times; the table gives the median page latency, the
+nodes asked and the index entries (or manifests) they read per page (`qantara_list_nodes_asked_total` and
+`qantara_list_manifests_read_total` from /metrics), and the share of pages read from the bucket's listing index. The
+page cost must not grow with the node count. Every server started here is stopped by PID."""
 import concurrent.futures
 import json
 import os
@@ -33,10 +34,16 @@ def free_port():
         return sock.getsockname()[1]
 
 
-def manifests_read(endpoint):
+def counters(endpoint):
+    """Manifests read, nodes asked and pages read from the index, in MA, so far."""
     text = urllib.request.urlopen(endpoint + "/metrics", timeout=10).read().decode()
-    match = re.search(r'^qantara_list_manifests_read_total\{jurisdiction="MA"\} (\d+)', text, re.M)
-    return int(match.group(1)) if match else 0
+
+    def value(pattern):
+        match = re.search(pattern, text, re.M)
+        return int(match.group(1)) if match else 0
+    return (value(r'^qantara_list_manifests_read_total\{jurisdiction="MA"\} (\d+)'),
+            value(r'^qantara_list_nodes_asked_total\{jurisdiction="MA"\} (\d+)'),
+            value(r'^qantara_list_pages_total\{(?=[^}]*jurisdiction="MA")(?=[^}]*source="index")[^}]*\} (\d+)'))
 
 
 def measure(nodes):
@@ -68,7 +75,7 @@ def measure(nodes):
         with concurrent.futures.ThreadPoolExecutor(16) as pool:
             list(pool.map(lambda i: s3.put_object(Bucket="listed", Key=f"obj/{i:06}", Body=b""), range(OBJECTS)))
         latencies, pages = [], 0
-        before = manifests_read(endpoint)
+        before = counters(endpoint)
         for _ in range(3):
             token = None
             while True:
@@ -80,8 +87,9 @@ def measure(nodes):
                 if not page.get("IsTruncated"):
                     break
                 token = page["NextContinuationToken"]
-        read = manifests_read(endpoint) - before
-        return statistics.median(latencies), max(latencies), read / pages
+        after = counters(endpoint)
+        read, asked, indexed = (a - b for a, b in zip(after, before))
+        return statistics.median(latencies), max(latencies), read / pages, asked / pages, indexed / pages
     finally:
         server.send_signal(signal.SIGTERM)
         try:
@@ -93,11 +101,12 @@ def measure(nodes):
 
 
 def main():
-    rows = ["| nodes in MA | page latency p50 ms | slowest page ms | manifests read per page (1,000 keys, R = 2) |",
-            "|---|---|---|---|"]
+    rows = ["| nodes in MA | page latency p50 ms | slowest page ms | nodes asked per page | entries read per page "
+            "(1,000 keys, R = 2) | pages from the index |",
+            "|---|---|---|---|---|---|"]
     for nodes in (3, 12, 48):
-        median, slowest, per_page = measure(nodes)
-        rows.append(f"| {nodes} | {median:.1f} | {slowest:.1f} | {per_page:.0f} |")
+        median, slowest, per_page, asked, indexed = measure(nodes)
+        rows.append(f"| {nodes} | {median:.1f} | {slowest:.1f} | {asked:.0f} | {per_page:.0f} | {indexed:.0%} |")
     text = "\n".join(rows)
     (OUT / "rows.md").write_text(text + "\n")
     print(text)

@@ -5,6 +5,8 @@ and the space returns. Uses its own server, since it changes the topology."""
 import concurrent.futures
 import hashlib
 import os
+import re
+import urllib.request
 import uuid
 
 import pytest
@@ -27,6 +29,26 @@ def nodes(server):
     """Node id -> (state, objects), from `qantara node list`."""
     rows = [line.split() for line in server.cli("node", "list").stdout.splitlines()[1:]]
     return {row[0]: (row[2], int(row[3])) for row in rows}
+
+
+def listing_pages(server, source):
+    """Listing pages of MA the gateway read from `source` (`index` or `nodes`) so far, from /metrics."""
+    with urllib.request.urlopen(server.endpoint + "/metrics", timeout=10) as answer:
+        text = answer.read().decode()
+    total = 0
+    for labels, value in re.findall(r'^qantara_list_pages_total\{([^}]*)\} (\d+)', text, re.M):
+        if 'jurisdiction="MA"' in labels and f'source="{source}"' in labels:
+            total += int(value)
+    return total
+
+
+def listed_from(server, s3, bucket, expected):
+    """Lists `bucket` in pages of 10 with boto3, checks the keys, and answers where the pages were read."""
+    before = {source: listing_pages(server, source) for source in ("index", "nodes")}
+    keys = [item["Key"] for page in s3.get_paginator("list_objects_v2").paginate(
+        Bucket=bucket, PaginationConfig={"PageSize": 10}) for item in page.get("Contents", [])]
+    assert keys == sorted(expected), keys
+    return {source: listing_pages(server, source) - count for source, count in before.items()}
 
 
 def wait_rebalanced(server, jurisdiction):
@@ -55,11 +77,17 @@ def test_add_drain_remove_and_raise_replicas_keep_every_object(grown):
             assert hashlib.sha256(s3.get_object(Bucket=bucket, Key=key)["Body"].read()).digest() == \
                 hashlib.sha256(body).digest(), key
 
+    # Listings read the bucket's index on its two index replicas.
+    assert listed_from(grown, s3, bucket, bodies) == {"index": 5, "nodes": 0}
+
     # A fourth node of MA, inside the gateway's process.
     out = grown.cli("node", "add", "--jurisdiction", "MA", "--id", "ma-4").stdout
     assert "node ma-4 added to MA" in out, out
     all_readable()  # before anything moved, from the old replicas
+    # Until the pass has moved the indexes, pages are read from every node, and are as whole.
+    assert listed_from(grown, s3, bucket, bodies) == {"index": 0, "nodes": 5}
     wait_rebalanced(grown, "MA")
+    assert listed_from(grown, s3, bucket, bodies) == {"index": 5, "nodes": 0}
     after = nodes(grown)
     assert after["ma-4"][1] > 0, after
     assert sum(count for node, (_, count) in after.items() if node.startswith("ma-")) == 2 * len(bodies), after
@@ -89,6 +117,7 @@ def test_add_drain_remove_and_raise_replicas_keep_every_object(grown):
     all_readable()
     listed = grown.aws("s3", "ls", f"s3://{bucket}", "--recursive").stdout
     assert sorted(line.split()[-1] for line in listed.splitlines()) == sorted(bodies)
+    assert listed_from(grown, s3, bucket, bodies) == {"index": 5, "nodes": 0}, "three index replicas, once settled"
 
     # Every change and move is in MA's log.
     entries = audit_entries(grown, "MA")
