@@ -123,6 +123,12 @@ extension ObjectService {
             // Every node is asked: the lock decided on is the strongest any replica holds.
             found = try await findVersion(record, key, versionID, crossing: nil, markers: true, everyNode: true)
         } catch ObjectServiceError.noSuchVersion {
+            // Deleted already; but a deletion whose index edit failed is retried here, so the index follows it
+            // before the deletion is acknowledged.
+            if case .id(let version, let sequence)? = VersionName.selector(versionID) {
+                try await store.reindex(afterDeleting: VersionMark(sequence: sequence, version: version),
+                                        bucket: record.name, key: key, jurisdiction: record.jurisdiction)
+            }
             return DeleteOutcome(versionID: versionID)
         }
         try checkDeletable(principal, found.manifest, bypassGovernance: bypassGovernance)

@@ -40,8 +40,10 @@ extension ObjectStore {
             let replicas = now.topology.indexReplicas(jurisdiction, bucket: bucket).map { now.nodes[$0]! }
             if replicas.allSatisfy(\.isLikelyAvailable) {
                 do {
+                    // Each replica holds every key: a page and the key after it (which says whether more follow)
+                    // is one batch from each, unless tombstones or a delimiter's roll-ups use some up.
                     let page = try await merge(replicas, space: .index, jurisdiction: jurisdiction, bucket: bucket,
-                                               request, batch: min(Limits.listBatchPerNode, request.maxKeys + 1))
+                                               request, batch: request.maxKeys + 1)
                     count(page, dimensions)
                     return page
                 } catch is IndexReplicaSilent {}
@@ -49,12 +51,20 @@ extension ObjectStore {
             logger.notice("a listing index replica is silent: the page is read from every node", metadata: [
                 "jurisdiction": "\(jurisdiction)", "bucket": "\(bucket)"])
         }
-        let clients = try all(jurisdiction)
-        let batch = Self.firstListBatch(maxKeys: request.maxKeys, replicas: replicas(jurisdiction), nodes: clients.count)
-        let page = try await merge(clients, space: .objects, jurisdiction: jurisdiction, bucket: bucket, request,
-                                   batch: batch)
+        let page = try await listEveryNode(jurisdiction, bucket: bucket, request)
         count(page, dimensions)
         return page
+    }
+
+    /// A page merged from every node's own manifests, whatever the index (what the rebalance pass checks the
+    /// indexes against).
+    func listEveryNode(_ jurisdiction: Jurisdiction, bucket: String, _ request: ListRequest) async throws
+        -> ManifestPage
+    {
+        let clients = try all(jurisdiction)
+        let batch = Self.firstListBatch(maxKeys: request.maxKeys, replicas: replicas(jurisdiction), nodes: clients.count)
+        return try await merge(clients, space: .objects, jurisdiction: jurisdiction, bucket: bucket, request,
+                               batch: batch)
     }
 
     /// Pages by where they were read from, and the nodes they asked (the benchmark's measure of a page's reach).

@@ -192,8 +192,9 @@ extension ObjectStore {
                                        jurisdiction: jurisdiction)
             }
         }
-        let (failed, committed) = try await commitObject(manifest, on: targets, jurisdiction: jurisdiction,
+        let (report, committed) = try await commitObject(manifest, on: targets, jurisdiction: jurisdiction,
                                                          condition: condition, completing: template.versionID)
+        let failed = report.failed
         if failed.count < targets.count {
             try await recordPlacement(jurisdiction, PlacementEvent(
                 operation: .complete, bucket: template.bucket, key: template.key, version: committed.versionID,
@@ -208,6 +209,7 @@ extension ObjectStore {
         for node in try all(jurisdiction) where !targets.contains(where: { $0.nodeID == node.nodeID }) {
             try? await node.abortUpload(jurisdiction, bucket: template.bucket, key: template.key, upload: template.versionID)
         }
+        try report.acknowledge()
         return committed
     }
 

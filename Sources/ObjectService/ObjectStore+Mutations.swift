@@ -29,10 +29,10 @@ extension ObjectStore {
 
     /// Commits a new object version (sequence assigned here) on `targets`; with a condition, checks it against the
     /// newest version first, under a per-key lock so conditional writes through this gateway serialise.
-    /// Returns the targets that failed and the committed manifest.
+    /// Returns what the commit did (``CommitReport``) and the committed manifest.
     func commitObject(_ manifest: ObjectManifest, on targets: [any StorageNodeClient], jurisdiction: Jurisdiction,
                       condition: WriteCondition?, completing upload: VersionID? = nil, inline: [UInt8]? = nil)
-        async throws -> ([any StorageNodeClient], ObjectManifest)
+        async throws -> (CommitReport, ObjectManifest)
     {
         guard let condition else {
             let windowKey = ConditionalWindows.key(manifest.bucket, manifest.key)
@@ -41,8 +41,8 @@ extension ObjectStore {
             var manifest = manifest
             manifest.sequence = clock.nextSequence()
             policy(manifest.bucket).apply(to: &manifest, nowMillis: clock.nowMillis())
-            return (try await commit(manifest, on: targets, jurisdiction: jurisdiction, completing: upload,
-                                     inline: inline), manifest)
+            return (await commit(manifest, on: targets, jurisdiction: jurisdiction, completing: upload, inline: inline),
+                    manifest)
         }
         let lockKey = "\(manifest.bucket)\u{0}\(manifest.key)"
         let windowKey = ConditionalWindows.key(manifest.bucket, manifest.key)
@@ -67,10 +67,10 @@ extension ObjectStore {
             guard !conditionalWindows.closeWindow(windowKey) else {
                 throw ObjectServiceError.conditionalRequestConflict
             }
-            let failed = try await commit(manifest, on: targets, jurisdiction: jurisdiction, completing: upload,
+            let report = await commit(manifest, on: targets, jurisdiction: jurisdiction, completing: upload,
                                       inline: inline)
             await keyLocks.unlock(lockKey)
-            return (failed, manifest)
+            return (report, manifest)
         } catch {
             if windowOpen { _ = conditionalWindows.closeWindow(windowKey) }
             await keyLocks.unlock(lockKey)
@@ -84,15 +84,23 @@ extension ObjectStore {
         await commit(.commitPart(jurisdiction, upload: upload, record: record), on: targets)
     }
 
-    /// Commits `manifest` on every target in parallel, then, once a target holds it, tells the bucket's listing index
-    /// (which throws when no index replica kept it); returns the targets that failed.
+    /// Commits `manifest` on every target in parallel, then, once a target holds it, tells the bucket's listing
+    /// index: the one door of every version a client writes or deletes (PUT, copy, multipart completion, delete).
     func commit(_ manifest: ObjectManifest, on targets: [any StorageNodeClient], jurisdiction: Jurisdiction,
-                completing upload: VersionID? = nil, inline: [UInt8]? = nil) async throws -> [any StorageNodeClient]
+                completing upload: VersionID? = nil, inline: [UInt8]? = nil) async -> CommitReport
     {
         let failed = await commit(.commit(jurisdiction, manifest: manifest, completing: upload, inlineSegment: inline),
                                   on: targets)
-        if failed.count < targets.count { try await index(manifest, jurisdiction: jurisdiction) }
-        return failed
+        var report = CommitReport(failed: failed)
+        guard failed.count < targets.count else { return report }
+        do {
+            try await index(manifest, jurisdiction: jurisdiction)
+        } catch let error as ObjectServiceError {
+            report.unindexed = error
+        } catch {
+            report.unindexed = .serviceUnavailable("the listing index did not take the version: \(error)")
+        }
+        return report
     }
 
     /// Commits `change` on every target; returns the targets that failed. One suspension for all the replicas,
@@ -150,7 +158,15 @@ extension ObjectStore {
         guard reachable.count >= readQuorum(jurisdiction, ranking.count) else {
             throw ObjectServiceError.serviceUnavailable("too few storage nodes of \(jurisdiction) answered")
         }
-        guard live || evenIfMissing || policy.versioning != nil else { return nil }
+        guard live || evenIfMissing || policy.versioning != nil else {
+            // Nothing to delete, but a deletion whose index edit failed may be retried here: its tombstone goes to
+            // the index before the deletion is acknowledged.
+            let answered = await fetchManifests(holders, jurisdiction, bucket: bucket, key: key)
+            if let newest = answered.compactMap(\.answer.manifest).max(by: { $1.isNewer(than: $0) }) {
+                try await index(newest, jurisdiction: jurisdiction)
+            }
+            return nil
+        }
         var targets = holders
         for client in reachable.prefix(replicas(jurisdiction))
         where !targets.contains(where: { $0.nodeID == client.nodeID }) {
@@ -162,7 +178,8 @@ extension ObjectStore {
         var tombstone = ObjectManifest(bucket: bucket, key: key, versionID: .random(), sequence: clock.nextSequence(),
                                        isTombstone: true, lastModifiedMillis: clock.nowMillis())
         policy.apply(to: &tombstone, nowMillis: clock.nowMillis())
-        let failed = try await commit(tombstone, on: targets, jurisdiction: jurisdiction)
+        let report = await commit(tombstone, on: targets, jurisdiction: jurisdiction)
+        let failed = report.failed
         if failed.count < targets.count {
             try await recordPlacement(jurisdiction, PlacementEvent(
                 operation: .delete, bucket: bucket, key: key, version: tombstone.versionID,
@@ -172,6 +189,7 @@ extension ObjectStore {
             throw ObjectServiceError.serviceUnavailable("delete failed on storage node "
                 + failed.map(\.nodeID.rawValue).joined(separator: ", "))
         }
+        try report.acknowledge()
         return tombstone.isDeleteMarker ? tombstone : nil
     }
 
@@ -189,6 +207,19 @@ extension ObjectStore {
             }
             try await group.waitForAll()
         }
+    }
+}
+
+/// What committing a version did: the targets that failed, and why the bucket's listing index did not take it, if
+/// it did not. The version is then durable on the targets that committed (its placement events are written) but must
+/// not be acknowledged: ``acknowledge()`` throws.
+struct CommitReport {
+    var failed: [any StorageNodeClient]
+    var unindexed: ObjectServiceError?
+
+    /// Throws when the index did not take the version (503): call once its placement events are written.
+    func acknowledge() throws {
+        if let unindexed { throw unindexed }
     }
 }
 

@@ -67,6 +67,10 @@ extension ObjectStore {
                 await pass.walk(node, bucket: bucket)
             }
         }
+        for bucket in buckets {
+            guard !Task.isCancelled, !pass.stale else { return pass.tally }
+            await pass.reconcileIndex(bucket)
+        }
         if pass.tally != RebalanceTally() {
             logger.info("rebalance pass finished", metadata: [
                 "jurisdiction": "\(jurisdiction)", "copied": "\(pass.tally.copied)", "dropped": "\(pass.tally.dropped)",
@@ -206,7 +210,7 @@ struct RebalancePass {
                 break
             }
             for manifest in batch.versions {
-                if let last = group.last, last.manifest.key != manifest.key { await settle(node) }
+                if let last = group.last, !last.manifest.key.utf8.elementsEqual(manifest.key.utf8) { await settle(node) }
                 let covered = await place(manifest, held: node, versioned: versioned)
                 // A key with more versions than a group holds keeps its copies on this node this pass.
                 if group.count <= Self.groupMax { group.append((manifest, covered)) }
@@ -222,7 +226,6 @@ struct RebalancePass {
                 tally.failed += 1
                 break
             }
-            await index(held, bucket: bucket)
             for tombstone in held where tombstone.isTombstone && !tombstone.isListedVersion {
                 let covered = await place(tombstone, held: node, versioned: versioned)
                 if !preferred(bucket, tombstone.key).contains(node.nodeID) {
@@ -234,7 +237,7 @@ struct RebalancePass {
             guard held.count == Limits.listBatchPerNode, let last = held.last else { break }
             from = Array(last.key.utf8) + [0]
         }
-        await checkIndex(node, bucket: bucket)
+        await clearIndex(node, bucket: bucket)
     }
 
     /// Makes sure every node placement names for `manifest`'s key holds it; returns whether they all do (or, without

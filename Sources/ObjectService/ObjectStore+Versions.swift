@@ -191,7 +191,7 @@ extension ObjectStore {
             throw ObjectServiceError.serviceUnavailable("deleting the version failed on storage node "
                 + failed.map(\.nodeID.rawValue).joined(separator: ", "))
         }
-        try await reindex(afterDeleting: manifest, jurisdiction: jurisdiction)
+        try await reindex(afterDeleting: VersionMark(manifest), bucket: bucket, key: key, jurisdiction: jurisdiction)
     }
 
     /// Changes the object lock of one version on every node that holds it: each node's lock is read, `change` turns

@@ -277,6 +277,7 @@ public final class ObjectWriter {
         try await finishUploads()
         if sizeBytes == 0 || inline != nil { try ensureTargetsReachable() }
         let failed: [any StorageNodeClient]
+        var report: CommitReport?
         let result: WriteResult
         switch target {
         case .object(let metadata, let condition):
@@ -297,15 +298,17 @@ public final class ObjectWriter {
                 // acknowledged; replicas that fail get a second event naming where the version really is.
                 let (store, jurisdiction) = (self.store, self.jurisdiction)
                 async let logged = store.recordPlacement(jurisdiction, event)
-                (failed, manifest) = try await store.commitObject(manifest, on: targets, jurisdiction: jurisdiction,
+                (report, manifest) = try await store.commitObject(manifest, on: targets, jurisdiction: jurisdiction,
                                                                   condition: nil, inline: inline)
+                failed = report!.failed
                 keepCommitted(failed: failed)
                 _ = try await logged
                 if !failed.isEmpty { try await store.recordPlacement(jurisdiction, event.failing(on: failed)) }
             } else {
                 // A conditional write may be refused: its event follows the commit, naming what was placed.
-                (failed, manifest) = try await store.commitObject(manifest, on: targets, jurisdiction: jurisdiction,
+                (report, manifest) = try await store.commitObject(manifest, on: targets, jurisdiction: jurisdiction,
                                                                   condition: condition, inline: inline)
+                failed = report!.failed
                 let placed = failed.count < targets.count
                 keepCommitted(failed: failed)
                 if placed { try await store.recordPlacement(jurisdiction, event.failing(on: failed)) }
@@ -330,6 +333,8 @@ public final class ObjectWriter {
         for node in abandoned {
             try? await node.abort(jurisdiction, version: version)
         }
+        // Durable on every replica and in the log; acknowledged only once the listing index holds it too.
+        try report?.acknowledge()
         return result
     }
 

@@ -25,7 +25,30 @@ public enum IndexEdit: Sendable, Equatable {
 }
 
 extension IndexEdit {
-    /// A list of edits as the node protocol carries it: a count, then each edit (`Docs/formats.md`, "Listing index").
+    /// `edits` in runs that each encode to at most `bytesMax` (and at most 1,000 edits): what one request may carry
+    /// under the node's body limit, whatever the keys' lengths.
+    public static func batched(_ edits: [IndexEdit], bytesMax: Int = 512 * 1024) -> [[IndexEdit]] {
+        var batches = [[IndexEdit]](), current = [IndexEdit](), bytes = 0
+        for edit in edits {
+            let size: Int
+            switch edit {
+            case .merge(let manifest): size = manifest.listingEntry.encoded().count + 8
+            case .replace(let bucket, let key, _, let manifest):
+                size = bucket.utf8.count + key.utf8.count + 40 + (manifest?.listingEntry.encoded().count ?? 0)
+            }
+            if !current.isEmpty, bytes + size > bytesMax || current.count == Limits.listBatchPerNode {
+                batches.append(current)
+                (current, bytes) = ([], 0)
+            }
+            current.append(edit)
+            bytes += size
+        }
+        if !current.isEmpty { batches.append(current) }
+        return batches
+    }
+
+    /// A list of edits as the node protocol carries it: a count, then each edit, manifests as listing entries
+    /// (`Docs/formats.md`, "Node protocol").
     public static func encoded(_ edits: [IndexEdit]) -> [UInt8] {
         var writer = BinaryWriter()
         writer.write(UInt32(edits.count))
@@ -33,7 +56,7 @@ extension IndexEdit {
             switch edit {
             case .merge(let manifest):
                 writer.write(UInt8(1))
-                writer.writeField(manifest.encoded())
+                writer.writeField(manifest.listingEntry.encoded())
             case .replace(let bucket, let key, let expected, let manifest):
                 writer.write(UInt8(2))
                 writer.writeString(bucket)
@@ -41,7 +64,7 @@ extension IndexEdit {
                 writer.write(expected.sequence)
                 writer.writeRaw(expected.version.bytes)
                 writer.write(UInt8(manifest == nil ? 0 : 1))
-                if let manifest { writer.writeField(manifest.encoded()) }
+                if let manifest { writer.writeField(manifest.listingEntry.encoded()) }
             }
         }
         return writer.bytes
@@ -99,8 +122,16 @@ extension NodeStore {
             let key: [UInt8]
             switch edit {
             case .merge(let manifest): key = NodeKeys.index(bucket: manifest.bucket, key: manifest.key)
-            case .replace(let bucket, let name, _, _): key = NodeKeys.index(bucket: bucket, key: name)
+            case .replace(let bucket, let name, _, let manifest):
+                // The entry put in place is of the key it replaces: an entry never lands under another key.
+                if let manifest, manifest.bucket != bucket || !manifest.key.utf8.elementsEqual(name.utf8) {
+                    throw FormatError("an index edit of \(bucket)/\(name) carries an entry of "
+                        + "\(manifest.bucket)/\(manifest.key)")
+                }
+                key = NodeKeys.index(bucket: bucket, key: name)
             }
+            // Bucket names hold no NUL: one that did would reach into another bucket's index.
+            guard !edit.bucket.utf8.contains(0) else { throw FormatError("a bucket name with a NUL byte") }
             let raw = try staged[key] ?? group.value(key)
             let entry = try raw.map { try ObjectManifest(decoding: $0) }
             switch edit {

@@ -170,6 +170,43 @@ final class ListingIndexTests: XCTestCase {
         }
     }
 
+    func testADeletionIsAcknowledgedOnlyOnceEveryIndexReplicaFollowedIt() async throws {
+        try await harness.close()
+        let faults = Faults(seed: 1)
+        harness = try await Harness(wrap: { FaultyNode($0, faults: faults) })
+        _ = try await harness.service.createBucket(harness.principal("MA"), "records", location: "MA")
+        let caller = harness.principal("MA")
+        try await harness.service.setBucketVersioning(caller, "records", .enabled)
+        let first = try await harness.put("MA", "records", "doc", [1, 2, 3])
+        let second = try await harness.put("MA", "records", "doc", [1, 2, 3, 4, 5])
+        // One index replica misses the set-back: its entry, the deleted version, would outvote the other's.
+        faults.refusingIndexEdits = [indexNodes[1]]
+        do {
+            _ = try await harness.service.deleteObjectVersion(caller, "records", "doc", versionID: VersionName.name(second))
+            XCTFail("a permanent deletion an index replica missed was acknowledged")
+        } catch ObjectServiceError.serviceUnavailable {}
+        // The client retries once the replica answers: the version is gone from the nodes, and the index follows.
+        faults.refusingIndexEdits = []
+        _ = try await harness.service.deleteObjectVersion(caller, "records", "doc", versionID: VersionName.name(second))
+        let doc = try await pages().flatMap(\.objects).first { $0.key == "doc" }
+        XCTAssertEqual(doc?.versionID, first.versionID)
+        // An unversioned deletion no index replica took: 503, and the retry (nothing left to delete) indexes the
+        // tombstone before answering.
+        _ = try await harness.service.createBucket(caller, "plain", location: "MA")
+        try await harness.put("MA", "plain", "gone", [9])
+        faults.refusingIndexEdits = Set(harness.store.topology.indexReplicas(ma, bucket: "plain"))
+        do {
+            try await harness.service.deleteObject(caller, "plain", "gone")
+            XCTFail("a deletion the index did not take was acknowledged")
+        } catch ObjectServiceError.serviceUnavailable {}
+        faults.refusingIndexEdits = []
+        try await harness.service.deleteObject(caller, "plain", "gone")
+        let plain = try await harness.store.list(ma, bucket: "plain", ListRequest(prefix: "", delimiter: nil,
+                                                                                startAfter: nil, maxKeys: 10))
+        XCTAssertTrue(plain.fromIndex)
+        XCTAssertEqual(plain.objects.map(\.key), [], "a deleted key is listed")
+    }
+
     func testAWriteNoIndexReplicaKeepsIsNotAcknowledgedAndAPassIndexesIt() async throws {
         _ = try await harness.service.changeTopology(root, .add(jurisdiction: ma, node: .init(id: NodeID("ma-4")!)))
         let rebalancer = Rebalancer(service: harness.service, logger: .init(label: "test"))
@@ -184,6 +221,9 @@ final class ListingIndexTests: XCTestCase {
             guard case .serviceUnavailable(let message) = error else { return XCTFail("\(error)") }
             XCTAssertTrue(message.contains("listing index"), message)
         }
+        // Durable on its replicas, it has its placement event, as every version placed.
+        let placed = try harness.auditRecords("MA", kind: "placement").filter { $0["key"] == "orphan" }
+        XCTAssertEqual(placed.count, 1, "\(placed)")
         for node in index { try node.goOnline() }
         // Its data is committed (the write may have happened, as a 503 allows); the pass lists it.
         var listed = try await listed()

@@ -171,6 +171,7 @@ final class Faults: Sendable {
         var rate = 0.0
         var crashRate = 0.0
         var crashed: NodeID?
+        var refusingIndexEdits = Set<NodeID>()
     }
     private let state: Mutex<State>
 
@@ -184,6 +185,12 @@ final class Faults: Sendable {
     var crashRate: Double {
         get { state.withLock { $0.crashRate } }
         set { state.withLock { $0.crashRate = newValue } }
+    }
+
+    /// Nodes that refuse every listing index edit (as if the network lost them), whatever the rates.
+    var refusingIndexEdits: Set<NodeID> {
+        get { state.withLock { $0.refusingIndexEdits } }
+        set { state.withLock { $0.refusingIndexEdits = newValue } }
     }
 
     /// The node the faults crashed and that has not come back, if any; taking it clears it.
@@ -238,7 +245,10 @@ struct FaultyNode: StorageNodeClient {
         try await faulty { try await inner.putSegment(jurisdiction, bucket: bucket, key: key, version: version,
                                                       index: index, bytes: bytes) }
     }
-    func apply(_ change: NodeChange) async throws -> CommitOutcome { try await faulty { try await inner.apply(change) } }
+    func apply(_ change: NodeChange) async throws -> CommitOutcome {
+        if case .index = change, faults.refusingIndexEdits.contains(nodeID) { throw NodeError.unavailable(nodeID) }
+        return try await faulty { try await inner.apply(change) }
+    }
     func abort(_ jurisdiction: Jurisdiction, version: VersionID) async throws {
         try await faulty { try await inner.abort(jurisdiction, version: version) }
     }

@@ -408,9 +408,28 @@ class NodeClientConformanceTests: XCTestCase {
         } catch let error as NodeError {
             guard case .wrongJurisdiction = error else { return XCTFail("\(error)") }
         }
+        // An entry never lands under another key, nor in another bucket's range.
+        for edit in [IndexEdit.replace(bucket: "bkt", key: "k", expected: VersionMark(older), with: other),
+                     .merge(ObjectManifest(bucket: "bkt\u{0}x", key: "k", versionID: .random(), sequence: 1))] {
+            do {
+                _ = try await node.apply(.index(ma, [edit]))
+                XCTFail("\(edit) was accepted")
+            } catch {}
+        }
+        entries = try await node.list(ma, bucket: "bkt", prefix: [], from: [], limit: 10, space: .index)
+        XCTAssertEqual(entries, [older.listingEntry])
         try await node.purge(ma, bucket: "bkt")
         entries = try await node.list(ma, bucket: "bkt", prefix: [], from: [], limit: 10, space: .index)
         XCTAssertTrue(entries.isEmpty)
+        // A thousand entries of the longest keys travel in runs under the node's body limit.
+        let long = (0..<1000).map { ObjectManifest(bucket: "bkt", key: String(format: "%04d", $0)
+                                                       + String(repeating: "x", count: 1020), versionID: .random(),
+                                                   sequence: 1, etag: String(repeating: "e", count: 34)) }
+        let batches = IndexEdit.batched(long.map { .merge($0) })
+        XCTAssertGreaterThan(batches.count, 1)
+        for batch in batches { _ = try await node.apply(.index(ma, batch)) }
+        entries = try await node.list(ma, bucket: "bkt", prefix: [], from: [], limit: 1000, space: .index)
+        XCTAssertEqual(entries.count, 1000)
     }
 
     func testMultipartRecordsAndAbort() async throws {
