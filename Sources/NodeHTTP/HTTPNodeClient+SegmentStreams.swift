@@ -22,7 +22,8 @@ extension HTTPNodeClient {
     {
         // One segment (objects up to a segment's size) goes in a plain request, without a stream's task.
         guard indices.count > 1 else {
-            return PerSegmentReader(node: self, jurisdiction: jurisdiction, version: version, indices: indices)
+            return PerSegmentReader(FetchedSegments(client: self, jurisdiction: jurisdiction, version: version),
+                                    indices: indices)
         }
         return HTTPSegmentReader(client: self, version: version, indices: indices,
                                  query: [("j", jurisdiction.code), ("version", version.description),
@@ -34,6 +35,18 @@ extension HTTPNodeClient {
     func stream(_ method: HTTPMethod, _ endpoint: String, _ query: [(String, String)],
                 body: HTTPClientRequest.Body?) async throws -> HTTPClientResponse {
         try await open(method, endpoint, query, body: body, deadline: .distantFuture, via: streams).response
+    }
+}
+
+/// Segments of one version, each in a plain request.
+struct FetchedSegments: SegmentSource {
+    let client: HTTPNodeClient
+    let jurisdiction: Jurisdiction
+    let version: VersionID
+
+    func read<R: Sendable>(_ index: UInt32, _ body: @escaping @Sendable (UnsafeRawBufferPointer) throws -> R)
+        async throws -> R {
+        try await client.fetchSegment(jurisdiction, version: version, index: index).withUnsafeReadableBytes(body)
     }
 }
 

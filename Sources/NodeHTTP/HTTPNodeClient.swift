@@ -124,11 +124,6 @@ public final class HTTPNodeClient: StorageNodeClient {
 
     func hex(_ text: String) -> String { Hex.encode(Array(text.utf8)) }
 
-    public func putSegment(_ jurisdiction: Jurisdiction, bucket: String, key: String, version: VersionID, index: UInt32,
-                           bytes: [UInt8]) async throws {
-        _ = try await call(.PUT, "segment", [("j", jurisdiction.code), ("bucket", hex(bucket)), ("key", hex(key)),
-                                             ("version", version.description), ("index", String(index))], body: bytes)
-    }
 
     /// One change, one request: each kind of change has its endpoint (`Docs/formats.md`, "Node protocol"), and every
     /// one answers `committed` or `superseded`.
@@ -192,16 +187,10 @@ public final class HTTPNodeClient: StorageNodeClient {
         return try decode { try JSONDecoder().decode(BucketStatement.self, from: Data(reply.body)) }
     }
 
-    public func segment(_ jurisdiction: Jurisdiction, version: VersionID, index: UInt32) async throws -> ByteBuffer {
+    /// One segment in a plain `GET /v1/segment` (a reader of one segment needs no stream).
+    func fetchSegment(_ jurisdiction: Jurisdiction, version: VersionID, index: UInt32) async throws -> ByteBuffer {
         try await call(.GET, "segment", [("j", jurisdiction.code), ("version", version.description),
                                          ("index", String(index))]).buffer
-    }
-
-    public func readSegment<R: Sendable>(_ jurisdiction: Jurisdiction, version: VersionID, index: UInt32,
-                                         _ body: @escaping @Sendable (UnsafeRawBufferPointer) throws -> R) async throws
-        -> R
-    {
-        try await segment(jurisdiction, version: version, index: index).withUnsafeReadableBytes(body)
     }
 
     public func list(_ jurisdiction: Jurisdiction, bucket: String, prefix: [UInt8], from: [UInt8], limit: Int,

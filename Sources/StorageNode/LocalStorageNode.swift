@@ -145,11 +145,22 @@ public final class LocalStorageNode: StorageNodeClient {
         }
     }
 
-    public func putSegment(_ jurisdiction: Jurisdiction, bucket: String, key: String, version: VersionID,
-                           index: UInt32, bytes: [UInt8]) async throws {
-        try await run {
-            try $0.putSegment(jurisdiction, bucket: bucket, key: key, version: version, index: index, bytes: bytes)
+    /// Each segment stored as it is written, on the thread pool (nothing to stream within a process).
+    public func openSegmentUpload(_ jurisdiction: Jurisdiction, bucket: String, key: String, version: VersionID)
+        -> any SegmentUpload
+    {
+        PerSegmentUpload { [self] index, bytes in
+            try await run {
+                try $0.putSegment(jurisdiction, bucket: bucket, key: key, version: version, index: index, bytes: bytes)
+            }
         }
+    }
+
+    /// Each segment read where it is when the reader asks for it (``LocalSegments``).
+    public func segmentReader(_ jurisdiction: Jurisdiction, version: VersionID, indices: ClosedRange<UInt32>)
+        -> any SegmentReader
+    {
+        PerSegmentReader(LocalSegments(node: self, jurisdiction: jurisdiction, version: version), indices: indices)
     }
 
     public func abort(_ jurisdiction: Jurisdiction, version: VersionID) async throws {
@@ -169,13 +180,10 @@ public final class LocalStorageNode: StorageNodeClient {
         return try await run { try $0.manifest(jurisdiction, bucket: bucket, key: key) }
     }
 
-    public func segment(_ jurisdiction: Jurisdiction, version: VersionID, index: UInt32) async throws -> ByteBuffer {
-        try await run { try $0.segment(jurisdiction, version: version, index: index) }
-    }
-
-    public func readSegment<R: Sendable>(_ jurisdiction: Jurisdiction, version: VersionID, index: UInt32,
-                                         _ body: @escaping @Sendable (UnsafeRawBufferPointer) throws -> R) async throws
-        -> R
+    /// Runs `body` over one segment's stored bytes where they are: in the engine's buffer or the page cache, on
+    /// this thread when they are in memory, else on the pool.
+    func readInPlace<R: Sendable>(_ jurisdiction: Jurisdiction, version: VersionID, index: UInt32,
+                                  _ body: @escaping @Sendable (UnsafeRawBufferPointer) throws -> R) async throws -> R
     {
         // A segment in a file is read here when the page cache holds it (`RWF_NOWAIT`); one in a RocksDB blob file
         // (an inline segment of 64 KiB and more) answers `.needsIO` after an index lookup the pool then repeats.
@@ -322,4 +330,16 @@ struct StoredCopy: Sendable {
     var sha256: [UInt8] = []
     var bytes: Int64 = 0
     var segments = 0
+}
+
+/// The segments of one version on an in-process node, each read in place (``LocalStorageNode/readInPlace``).
+struct LocalSegments: SegmentSource {
+    let node: LocalStorageNode
+    let jurisdiction: Jurisdiction
+    let version: VersionID
+
+    func read<R: Sendable>(_ index: UInt32, _ body: @escaping @Sendable (UnsafeRawBufferPointer) throws -> R)
+        async throws -> R {
+        try await node.readInPlace(jurisdiction, version: version, index: index, body)
+    }
 }

@@ -1,3 +1,4 @@
+import NIOCore
 import ObjectModel
 
 /// The segments of one uncommitted version on their way to one node, in order, over one stream: a network node
@@ -23,54 +24,58 @@ public protocol SegmentReader: AnyObject, Sendable {
 }
 
 extension StorageNodeClient {
-    /// One ``StorageNodeClient/putSegment(_:bucket:key:version:index:bytes:)`` per segment, each stored before
-    /// `write` returns: what a node in the same process needs, with nothing to stream.
-    public func openSegmentUpload(_ jurisdiction: Jurisdiction, bucket: String, key: String, version: VersionID)
-        -> any SegmentUpload
-    {
-        PerSegmentUpload(node: self, jurisdiction: jurisdiction, bucket: bucket, key: key, version: version)
+    /// Stores one segment of an uncommitted version (not synced: the commit syncs the log): a segment stream of one.
+    public func putSegment(_ jurisdiction: Jurisdiction, bucket: String, key: String, version: VersionID, index: UInt32,
+                           bytes: [UInt8]) async throws {
+        let upload = openSegmentUpload(jurisdiction, bucket: bucket, key: key, version: version)
+        try await upload.write(index: index, bytes: bytes)
+        try await upload.finish()
     }
 
-    /// One ``StorageNodeClient/readSegment(_:version:index:_:)`` per segment.
-    public func segmentReader(_ jurisdiction: Jurisdiction, version: VersionID, indices: ClosedRange<UInt32>)
-        -> any SegmentReader
+    /// Runs `body` over one segment's stored bytes (where they are, for the in-process node) and returns its result:
+    /// a segment reader of one.
+    public func readSegment<R: Sendable>(_ jurisdiction: Jurisdiction, version: VersionID, index: UInt32,
+                                         _ body: @escaping @Sendable (UnsafeRawBufferPointer) throws -> R) async throws
+        -> R
     {
-        PerSegmentReader(node: self, jurisdiction: jurisdiction, version: version, indices: indices)
+        try await segmentReader(jurisdiction, version: version, indices: index...index).next(body)
+    }
+
+    /// One segment of a version, copied out.
+    public func segment(_ jurisdiction: Jurisdiction, version: VersionID, index: UInt32) async throws -> ByteBuffer {
+        try await readSegment(jurisdiction, version: version, index: index) { ByteBuffer(bytes: $0) }
     }
 }
 
-/// A ``SegmentUpload`` made of one ``StorageNodeClient/putSegment(_:bucket:key:version:index:bytes:)`` per segment.
+/// A ``SegmentUpload`` that stores each segment as it is written, with `put`: what a node in the same process needs,
+/// with nothing to stream.
 public final class PerSegmentUpload: SegmentUpload {
-    let node: any StorageNodeClient
-    let jurisdiction: Jurisdiction
-    let bucket: String
-    let key: String
-    let version: VersionID
+    let put: @Sendable (UInt32, [UInt8]) async throws -> Void
 
-    public init(node: any StorageNodeClient, jurisdiction: Jurisdiction, bucket: String, key: String,
-                version: VersionID) {
-        (self.node, self.jurisdiction, self.bucket, self.key, self.version) = (node, jurisdiction, bucket, key, version)
-    }
+    public init(put: @escaping @Sendable (UInt32, [UInt8]) async throws -> Void) { self.put = put }
 
-    public func write(index: UInt32, bytes: [UInt8]) async throws {
-        try await node.putSegment(jurisdiction, bucket: bucket, key: key, version: version, index: index, bytes: bytes)
-    }
+    public func write(index: UInt32, bytes: [UInt8]) async throws { try await put(index, bytes) }
 
     public func finish() async throws {}
 }
 
-/// A ``SegmentReader`` made of one ``StorageNodeClient/readSegment(_:version:index:_:)`` per segment.
-public final class PerSegmentReader: SegmentReader, @unchecked Sendable {
-    let node: any StorageNodeClient
-    let jurisdiction: Jurisdiction
-    let version: VersionID
+/// Where a ``PerSegmentReader`` reads each segment: one version's segments, one at a time.
+public protocol SegmentSource: Sendable {
+    /// Runs `body` over segment `index`'s stored bytes and returns its result.
+    func read<R: Sendable>(_ index: UInt32, _ body: @escaping @Sendable (UnsafeRawBufferPointer) throws -> R)
+        async throws -> R
+}
+
+/// A ``SegmentReader`` that reads each segment from `source` when it is asked for (a node in the same process, or a
+/// single segment, which needs no stream).
+public final class PerSegmentReader<Source: SegmentSource>: SegmentReader, @unchecked Sendable {
+    let source: Source
     let indices: ClosedRange<UInt32>
     /// The next index to read; touched only by the one task that uses the reader.
     var next: UInt32
 
-    public init(node: any StorageNodeClient, jurisdiction: Jurisdiction, version: VersionID,
-                indices: ClosedRange<UInt32>) {
-        (self.node, self.jurisdiction, self.version, self.indices) = (node, jurisdiction, version, indices)
+    public init(_ source: Source, indices: ClosedRange<UInt32>) {
+        (self.source, self.indices) = (source, indices)
         next = indices.lowerBound
     }
 
@@ -80,6 +85,6 @@ public final class PerSegmentReader: SegmentReader, @unchecked Sendable {
         guard indices.contains(next) else { throw NodeError.io("read past the last segment of a segment reader") }
         let index = next
         next += 1
-        return try await node.readSegment(jurisdiction, version: version, index: index, body)
+        return try await source.read(index, body)
     }
 }

@@ -127,28 +127,23 @@ public protocol StorageNodeClient: Sendable {
     func attestBucket(_ jurisdiction: Jurisdiction, bucket: String, nonce: String, sampled: [String]) async throws
         -> BucketStatement
 
-    /// Stores one segment of an uncommitted version (not synced: the commit syncs the log).
-    func putSegment(_ jurisdiction: Jurisdiction, bucket: String, key: String, version: VersionID, index: UInt32,
-                    bytes: [UInt8]) async throws
     /// Applies one change to the node's records, durably (WAL synced), checked against what they hold under the
     /// node's commit lock: a manifest commit (with its inline segment, or completing a multipart upload), a part
     /// record, a version's deletion, listing index edits. The one way records are written; segments come before,
-    /// through ``openSegmentUpload(_:bucket:key:version:)`` or ``putSegment(_:bucket:key:version:index:bytes:)``.
+    /// through ``openSegmentUpload(_:bucket:key:version:)``.
     func apply(_ change: NodeChange) async throws -> CommitOutcome
     /// Drops the segments of an uncommitted version.
     func abort(_ jurisdiction: Jurisdiction, version: VersionID) async throws
     /// The node's current manifest for a key (tombstones included), or nil.
     func manifest(_ jurisdiction: Jurisdiction, bucket: String, key: String) async throws -> ObjectManifest?
-    /// One segment of a version.
-    func segment(_ jurisdiction: Jurisdiction, version: VersionID, index: UInt32) async throws -> ByteBuffer
-    /// Runs `body` over one segment's stored bytes where they are (the in-process node: on its thread pool, inside
-    /// the engine's buffer, with no copy) and returns its result. The gateway decrypts out of place this way.
-    func readSegment<R: Sendable>(_ jurisdiction: Jurisdiction, version: VersionID, index: UInt32,
-                                  _ body: @escaping @Sendable (UnsafeRawBufferPointer) throws -> R) async throws -> R
-    /// A stream carrying the segments of version `version` to the node, in order (see ``SegmentUpload``).
+    /// A stream carrying the segments of version `version` to the node, in order (see ``SegmentUpload``): the one
+    /// way segments are written (``putSegment(_:bucket:key:version:index:bytes:)`` is a stream of one).
     func openSegmentUpload(_ jurisdiction: Jurisdiction, bucket: String, key: String, version: VersionID)
         -> any SegmentUpload
-    /// A stream of the segments `indices` of a version from the node, in order (see ``SegmentReader``).
+    /// A stream of the segments `indices` of a version from the node, in order (see ``SegmentReader``): the one way
+    /// segments are read (``readSegment(_:version:index:_:)`` is a reader of one). The in-process node runs each
+    /// reader's `body` inside the engine's buffer or the page cache, with no copy; the gateway decrypts out of place
+    /// this way.
     func segmentReader(_ jurisdiction: Jurisdiction, version: VersionID, indices: ClosedRange<UInt32>)
         -> any SegmentReader
     /// Up to `limit` current manifests of `bucket` (tombstones included) whose keys start with `prefix` and are

@@ -225,7 +225,7 @@ struct FaultyNode: StorageNodeClient {
     var isLikelyAvailable: Bool { inner.isLikelyAvailable }
     func ping() async -> Bool { await inner.ping() }
 
-    private func faulty<T>(_ body: () async throws -> T) async throws -> T {
+    func faulty<T>(_ body: () async throws -> T) async throws -> T {
         let (lost, before, crash) = faults.draw(nodeID)
         if crash { inner.goOffline() }
         if lost, before { throw NodeError.unavailable(nodeID) }
@@ -240,11 +240,6 @@ struct FaultyNode: StorageNodeClient {
     }
     func attestBucket(_ jurisdiction: Jurisdiction, bucket: String, nonce: String, sampled: [String]) async throws
         -> BucketStatement { try await inner.attestBucket(jurisdiction, bucket: bucket, nonce: nonce, sampled: sampled) }
-    func putSegment(_ jurisdiction: Jurisdiction, bucket: String, key: String, version: VersionID, index: UInt32,
-                    bytes: [UInt8]) async throws {
-        try await faulty { try await inner.putSegment(jurisdiction, bucket: bucket, key: key, version: version,
-                                                      index: index, bytes: bytes) }
-    }
     func apply(_ change: NodeChange) async throws -> CommitOutcome {
         if case .index = change, faults.refusingIndexEdits.contains(nodeID) { throw NodeError.unavailable(nodeID) }
         return try await faulty { try await inner.apply(change) }
@@ -255,17 +250,17 @@ struct FaultyNode: StorageNodeClient {
     func manifest(_ jurisdiction: Jurisdiction, bucket: String, key: String) async throws -> ObjectManifest? {
         try await faulty { try await inner.manifest(jurisdiction, bucket: bucket, key: key) }
     }
-    func segment(_ jurisdiction: Jurisdiction, version: VersionID, index: UInt32) async throws -> ByteBuffer {
-        try await faulty { try await inner.segment(jurisdiction, version: version, index: index) }
-    }
-    func readSegment<R: Sendable>(_ jurisdiction: Jurisdiction, version: VersionID, index: UInt32,
-                                  _ body: @escaping @Sendable (UnsafeRawBufferPointer) throws -> R) async throws -> R {
-        try await faulty { try await inner.readSegment(jurisdiction, version: version, index: index, body) }
-    }
     func openSegmentUpload(_ jurisdiction: Jurisdiction, bucket: String, key: String, version: VersionID)
-        -> any SegmentUpload { PerSegmentUpload(node: self, jurisdiction: jurisdiction, bucket: bucket, key: key, version: version) }
+        -> any SegmentUpload {
+        PerSegmentUpload { index, bytes in
+            try await faulty { try await inner.putSegment(jurisdiction, bucket: bucket, key: key, version: version,
+                                                          index: index, bytes: bytes) }
+        }
+    }
     func segmentReader(_ jurisdiction: Jurisdiction, version: VersionID, indices: ClosedRange<UInt32>)
-        -> any SegmentReader { PerSegmentReader(node: self, jurisdiction: jurisdiction, version: version, indices: indices) }
+        -> any SegmentReader {
+        PerSegmentReader(FaultySegments(node: self, jurisdiction: jurisdiction, version: version), indices: indices)
+    }
     func list(_ jurisdiction: Jurisdiction, bucket: String, prefix: [UInt8], from: [UInt8], limit: Int,
               space: ListedSpace) async throws -> [ObjectManifest] {
         try await faulty { try await inner.list(jurisdiction, bucket: bucket, prefix: prefix, from: from, limit: limit,
@@ -320,6 +315,18 @@ struct FaultyNode: StorageNodeClient {
     }
     func abortUpload(_ jurisdiction: Jurisdiction, bucket: String, key: String, upload: VersionID) async throws {
         try await inner.abortUpload(jurisdiction, bucket: bucket, key: key, upload: upload)
+    }
+}
+
+/// A faulty node's segments, each read through its faults.
+struct FaultySegments: SegmentSource {
+    let node: FaultyNode
+    let jurisdiction: Jurisdiction
+    let version: VersionID
+
+    func read<R: Sendable>(_ index: UInt32, _ body: @escaping @Sendable (UnsafeRawBufferPointer) throws -> R)
+        async throws -> R {
+        try await node.faulty { try await node.inner.readSegment(jurisdiction, version: version, index: index, body) }
     }
 }
 
