@@ -125,8 +125,8 @@ public final class HTTPNodeClient: StorageNodeClient {
     func hex(_ text: String) -> String { Hex.encode(Array(text.utf8)) }
 
 
-    /// One change, one request: each kind of change has its endpoint (`Docs/formats.md`, "Node protocol"), and every
-    /// one answers `committed` or `superseded`.
+    /// One change, one request: each kind of change has its endpoint (`Docs/formats.md`, "Node protocol"), answering
+    /// `committed` or `superseded` (`replaced` or not, for the in-place changes).
     public func apply(_ change: NodeChange) async throws -> CommitOutcome {
         let reply: Reply
         switch change {
@@ -148,6 +148,22 @@ public final class HTTPNodeClient: StorageNodeClient {
                                                         ("relocating", check.relocating ? "1" : "0")])
         case .index(let jurisdiction, let edits):
             reply = try await call(.POST, "index", [("j", jurisdiction.code)], body: IndexEdit.encoded(edits))
+        case .replaceSealed(let jurisdiction, let bucket, let key, let version, let sequence, let upload, let field,
+                            let bytes):
+            // `envelope` is the endpoint's name from when the header was the only sealed field it replaced.
+            var query = [("j", jurisdiction.code), ("bucket", hex(bucket)), ("key", hex(key)),
+                         ("version", version.description), ("upload", upload ? "1" : "0"), ("field", field.rawValue)]
+            if let sequence { query.append(("sequence", String(sequence))) }
+            return try await call(.POST, "envelope", query, body: bytes).body == Array("replaced".utf8)
+                ? .committed : .superseded
+        case .replaceLock(let jurisdiction, let bucket, let key, let version, let sequence, let expected, let lock):
+            return try await call(.POST, "lock", [("j", jurisdiction.code), ("bucket", hex(bucket)), ("key", hex(key)),
+                                                  ("version", version.description), ("sequence", String(sequence))],
+                                  body: NodeWire.frame([expected.encoded(), lock.encoded()])).body
+                == Array("replaced".utf8) ? .committed : .superseded
+        case .createUpload(let jurisdiction, let template):
+            _ = try await call(.POST, "upload", [("j", jurisdiction.code)], body: template.encoded())
+            return .committed
         }
         return reply.body == Array("committed".utf8) ? .committed : .superseded
     }
@@ -207,16 +223,6 @@ public final class HTTPNodeClient: StorageNodeClient {
         _ = try await call(.DELETE, "bucket", [("j", jurisdiction.code), ("bucket", hex(bucket))])
     }
 
-    public func replaceSealed(_ jurisdiction: Jurisdiction, bucket: String, key: String, version: VersionID,
-                              sequence: UInt64?, upload: Bool, field: SealedField, bytes: [UInt8]) async throws -> Bool {
-        // `envelope` is the endpoint's name from when the header was the only sealed field it replaced.
-        var query = [("j", jurisdiction.code), ("bucket", hex(bucket)), ("key", hex(key)),
-                     ("version", version.description), ("upload", upload ? "1" : "0"), ("field", field.rawValue)]
-        if let sequence { query.append(("sequence", String(sequence))) }
-        let reply = try await call(.POST, "envelope", query, body: bytes)
-        return reply.body == Array("replaced".utf8)
-    }
-
     public func version(_ jurisdiction: Jurisdiction, bucket: String, key: String, selector: VersionSelector)
         async throws -> ObjectManifest?
     {
@@ -236,14 +242,6 @@ public final class HTTPNodeClient: StorageNodeClient {
                                                       ("from", Hex.encode(position.encoded())),
                                                       ("limit", String(min(limit, Int(UInt32.max))))])
         return try decode { try NodeWire.decodeVersions(reply.body) }
-    }
-
-    public func replaceLock(_ jurisdiction: Jurisdiction, bucket: String, key: String, version: VersionID,
-                            sequence: UInt64, expected: ObjectLock, lock: ObjectLock) async throws -> Bool {
-        let reply = try await call(.POST, "lock", [("j", jurisdiction.code), ("bucket", hex(bucket)), ("key", hex(key)),
-                                                   ("version", version.description), ("sequence", String(sequence))],
-                                   body: NodeWire.frame([expected.encoded(), lock.encoded()]))
-        return reply.body == Array("replaced".utf8)
     }
 
     public func scrubState(_ jurisdiction: Jurisdiction) async throws -> ScrubState {
@@ -285,10 +283,6 @@ public final class HTTPNodeClient: StorageNodeClient {
                               uploadsInProgress: 0, segmentCount: 0)
         }
         return status
-    }
-
-    public func createUpload(_ jurisdiction: Jurisdiction, template: ObjectManifest) async throws {
-        _ = try await call(.POST, "upload", [("j", jurisdiction.code)], body: template.encoded())
     }
 
     public func upload(_ jurisdiction: Jurisdiction, bucket: String, key: String, upload: VersionID) async throws

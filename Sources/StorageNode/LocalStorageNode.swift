@@ -261,12 +261,6 @@ public final class LocalStorageNode: StorageNodeClient {
         try await run { try $0.purge(jurisdiction, bucket: bucket) }
     }
 
-    public func replaceSealed(_ jurisdiction: Jurisdiction, bucket: String, key: String, version: VersionID,
-                              sequence: UInt64?, upload: Bool, field: SealedField, bytes: [UInt8]) async throws -> Bool {
-        try await run { try $0.replaceSealed(jurisdiction, bucket: bucket, key: key, version: version, sequence: sequence,
-                                             upload: upload, field: field, bytes: bytes) }
-    }
-
     public func compact(_ jurisdiction: Jurisdiction) async throws {
         try await run { try $0.compact(jurisdiction) }
     }
@@ -280,18 +274,6 @@ public final class LocalStorageNode: StorageNodeClient {
     public func listVersions(_ jurisdiction: Jurisdiction, bucket: String, prefix: [UInt8],
                              from position: VersionPosition, limit: Int) async throws -> VersionBatch {
         try await run { try $0.listVersions(jurisdiction, bucket: bucket, prefix: prefix, from: position, limit: limit) }
-    }
-
-    public func replaceLock(_ jurisdiction: Jurisdiction, bucket: String, key: String, version: VersionID,
-                            sequence: UInt64, expected: ObjectLock, lock: ObjectLock) async throws -> Bool {
-        try await run {
-            try $0.replaceLock(jurisdiction, bucket: bucket, key: key, version: version, sequence: sequence,
-                               expected: expected, lock: lock)
-        }
-    }
-
-    public func createUpload(_ jurisdiction: Jurisdiction, template: ObjectManifest) async throws {
-        try await run { try $0.createUpload(jurisdiction, template: template) }
     }
 
     public func upload(_ jurisdiction: Jurisdiction, bucket: String, key: String, upload: VersionID) async throws

@@ -11,6 +11,16 @@ public enum NodeChange: Sendable {
     case deleteVersion(Jurisdiction, bucket: String, key: String, version: VersionID, sequence: UInt64, check: LockCheck)
     /// Edits of listing index entries (``IndexEdit``), applied in order; `.committed` when any entry changed.
     case index(Jurisdiction, [IndexEdit])
+    /// See ``StorageNodeClient/replaceSealed(_:bucket:key:version:sequence:upload:field:bytes:)``: `.committed` when
+    /// the field was replaced.
+    case replaceSealed(Jurisdiction, bucket: String, key: String, version: VersionID, sequence: UInt64?, upload: Bool,
+                       field: SealedField, bytes: [UInt8])
+    /// See ``StorageNodeClient/replaceLock(_:bucket:key:version:sequence:expected:lock:)``: `.committed` when the
+    /// lock was set.
+    case replaceLock(Jurisdiction, bucket: String, key: String, version: VersionID, sequence: UInt64,
+                     expected: ObjectLock, lock: ObjectLock)
+    /// See ``StorageNodeClient/createUpload(_:template:)``.
+    case createUpload(Jurisdiction, template: ObjectManifest)
 }
 
 extension NodeChange {
@@ -19,7 +29,7 @@ extension NodeChange {
         switch self {
         case .commit(_, let manifest, _, _): manifest.segmentVersions
         case .commitPart(_, _, let record): [record.part.versionID]
-        case .deleteVersion, .index: []
+        case .deleteVersion, .index, .replaceSealed, .replaceLock, .createUpload: []
         }
     }
 }
@@ -36,7 +46,7 @@ struct GroupWrite {
 
     private static func isRecord(_ key: [UInt8]) -> Bool {
         key.first == NodeKeys.manifestTag || key.first == NodeKeys.partTag || key.first == NodeKeys.noncurrentTag
-            || key.first == NodeKeys.indexTag
+            || key.first == NodeKeys.indexTag || key.first == NodeKeys.multipartTag
     }
 
     /// The first `limit` records of `[start, end)` as they are once the group's writes so far are applied, in key

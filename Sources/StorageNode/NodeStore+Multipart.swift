@@ -5,9 +5,7 @@ import StorageEngine
 extension NodeStore {
     /// Records a new multipart upload; `template` carries its metadata, its version id is the upload id.
     public func createUpload(_ requested: Jurisdiction, template: ObjectManifest) throws {
-        try check(requested)
-        try engine.put(NodeKeys.multipart(bucket: template.bucket, key: template.key, upload: template.versionID),
-                       template.encoded(), sync: true)
+        _ = try apply([.createUpload(requested, template: template)])[0].get()
     }
 
     /// The upload's template, or nil when this node has no record of it.

@@ -255,15 +255,14 @@ extension NodeStore {
     /// The noncurrent record of `version` of a key, unless the current manifest (`current`, encoded) is that version:
     /// one lookup with the version's `sequence`, a scan of the key's versions without it.
     func noncurrentRecord(bucket: String, key: String, version: VersionID, sequence: UInt64?,
-                          unlessCurrent current: [UInt8]) throws -> KeyValue? {
+                          unlessCurrent current: [UInt8], group: GroupWrite) throws -> KeyValue? {
         guard try ObjectManifest(decoding: current).versionID != version else { return nil }
         if let sequence {
             let record = NodeKeys.noncurrent(bucket: bucket, key: key, sequence: sequence, version: version)
-            return try engine.get(record).map { KeyValue(key: record, value: $0) }
+            return try group.value(record).map { KeyValue(key: record, value: $0) }
         }
         let (start, end) = NodeKeys.noncurrentRange(bucket: bucket, key: key)
-        for pair in try engine.scan(from: start, to: end, limit: .max)
-        where try decodeVersion(pair.value).versionID == version {
+        for pair in try group.scan(from: start, to: end) where try decodeVersion(pair.value).versionID == version {
             return pair
         }
         return nil

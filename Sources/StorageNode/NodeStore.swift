@@ -114,6 +114,20 @@ public final class NodeStore: Sendable {
         case .index(let requested, let edits):
             try check(requested)
             outcome = try stageIndex(edits, group: group, into: &batch)
+        case .replaceSealed(let requested, let bucket, let key, let version, let sequence, let upload, let field,
+                            let bytes):
+            try check(requested)
+            outcome = try stageSealed(bucket: bucket, key: key, version: version, sequence: sequence, upload: upload,
+                                      field: field, bytes: bytes, group: group, into: &batch)
+        case .replaceLock(let requested, let bucket, let key, let version, let sequence, let expected, let lock):
+            try check(requested)
+            outcome = try stageLock(bucket: bucket, key: key, version: version, sequence: sequence,
+                                    expected: expected, lock: lock, group: group, into: &batch)
+        case .createUpload(let requested, let template):
+            try check(requested)
+            batch.put(NodeKeys.multipart(bucket: template.bucket, key: template.key, upload: template.versionID),
+                      template.encoded())
+            outcome = .committed
         }
         group.add(batch)
         return outcome
@@ -280,49 +294,15 @@ public final class NodeStore: Sendable {
     /// See ``StorageNodeClient/replaceSealed(_:bucket:key:version:sequence:upload:field:bytes:)``.
     public func replaceSealed(_ requested: Jurisdiction, bucket: String, key: String, version: VersionID,
                               sequence: UInt64? = nil, upload: Bool, field: SealedField, bytes: [UInt8]) throws -> Bool {
-        try check(requested)
-        let recordKey = upload ? NodeKeys.multipart(bucket: bucket, key: key, upload: version)
-                               : NodeKeys.manifest(bucket: bucket, key: key)
-        return try changeLock.withLock { _ in
-            guard var raw = try engine.get(recordKey) else { return false }
-            var recordKey = recordKey
-            if !upload, let noncurrent = try noncurrentRecord(bucket: bucket, key: key, version: version,
-                                                              sequence: sequence, unlessCurrent: raw) {
-                (recordKey, raw) = (noncurrent.key, noncurrent.value)
-            }
-            var manifest = try ObjectManifest(decoding: raw)
-            guard manifest.versionID == version, !manifest.isTombstone, manifest.envelope != nil else { return false }
-            switch field {
-            case .envelope: manifest.envelope = bytes
-            case .metadata:
-                guard manifest.sealedMetadata != nil else { return false }
-                manifest.sealedMetadata = bytes
-            }
-            try engine.put(recordKey, manifest.encoded(), sync: true)
-            return true
-        }
+        try apply([.replaceSealed(requested, bucket: bucket, key: key, version: version, sequence: sequence,
+                                  upload: upload, field: field, bytes: bytes)])[0].get() == .committed
     }
 
     /// See ``StorageNodeClient/replaceLock(_:bucket:key:version:sequence:expected:lock:)``.
     public func replaceLock(_ requested: Jurisdiction, bucket: String, key: String, version: VersionID,
                             sequence: UInt64, expected: ObjectLock, lock: ObjectLock) throws -> Bool {
-        try check(requested)
-        let currentKey = NodeKeys.manifest(bucket: bucket, key: key)
-        return try changeLock.withLock { _ in
-            guard let current = try engine.get(currentKey) else { return false }
-            var (recordKey, raw) = (currentKey, current)
-            if let noncurrent = try noncurrentRecord(bucket: bucket, key: key, version: version, sequence: sequence,
-                                                     unlessCurrent: current) {
-                (recordKey, raw) = (noncurrent.key, noncurrent.value)
-            }
-            var manifest = try ObjectManifest(decoding: raw)
-            guard manifest.versionID == version, !manifest.isTombstone, manifest.lock == expected else { return false }
-            manifest.lock = lock
-            // A locked version is history to keep: no later write drops it, even one that knows nothing of versioning.
-            manifest.keepsHistory = true
-            try engine.put(recordKey, manifest.encoded(), sync: true)
-            return true
-        }
+        try apply([.replaceLock(requested, bucket: bucket, key: key, version: version, sequence: sequence,
+                                expected: expected, lock: lock)])[0].get() == .committed
     }
 
     /// Flushes and compacts the database.

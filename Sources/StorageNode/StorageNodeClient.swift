@@ -129,7 +129,8 @@ public protocol StorageNodeClient: Sendable {
 
     /// Applies one change to the node's records, durably (WAL synced), checked against what they hold under the
     /// node's commit lock: a manifest commit (with its inline segment, or completing a multipart upload), a part
-    /// record, a version's deletion, listing index edits. The one way records are written; segments come before,
+    /// record, a version's deletion, a sealed field or object lock replaced in place, an upload's record, listing
+    /// index edits. The one way records are written; segments come before,
     /// through ``openSegmentUpload(_:bucket:key:version:)``.
     func apply(_ change: NodeChange) async throws -> CommitOutcome
     /// Drops the segments of an uncommitted version.
@@ -155,14 +156,6 @@ public protocol StorageNodeClient: Sendable {
     /// Flushes and compacts the node's database, so deleted and overwritten bytes leave its files (after a key
     /// destruction, for instance).
     func compact(_ jurisdiction: Jurisdiction) async throws
-    /// Replaces one sealed field of the object version `version` of `key` (or of the multipart upload `version`
-    /// when `upload`): its encryption header (key rewrap jobs) or its sealed metadata (tag changes), durably, if that
-    /// version is still the one stored; returns whether it did. The compare is the node's, under its commit lock:
-    /// object bytes and the version's place in the order of writes are untouched, and a newer write (from any
-    /// gateway) is never overwritten or brought back.
-    /// `sequence`, when given, is the version's (a noncurrent version is then one lookup).
-    func replaceSealed(_ jurisdiction: Jurisdiction, bucket: String, key: String, version: VersionID, sequence: UInt64?,
-                       upload: Bool, field: SealedField, bytes: [UInt8]) async throws -> Bool
     /// Health and counts.
     func status() async -> NodeStatus
 
@@ -185,13 +178,7 @@ public protocol StorageNodeClient: Sendable {
     /// own check); returns whether it did.
     func repairSegments(_ jurisdiction: Jurisdiction, bucket: String, key: String, version: VersionID, sequence: UInt64,
                         extent: VersionID, segments: [RepairSegment]) async throws -> Bool
-    /// Sets the object lock of one version of a key (current or noncurrent), durably, if the version still has the
-    /// lock `expected` (the node's compare, so two changes never overwrite each other); returns whether it did.
-    func replaceLock(_ jurisdiction: Jurisdiction, bucket: String, key: String, version: VersionID, sequence: UInt64,
-                     expected: ObjectLock, lock: ObjectLock) async throws -> Bool
 
-    /// Records a multipart upload (its template manifest; the version id is the upload id).
-    func createUpload(_ jurisdiction: Jurisdiction, template: ObjectManifest) async throws
     /// An upload's template, or nil.
     func upload(_ jurisdiction: Jurisdiction, bucket: String, key: String, upload: VersionID) async throws -> ObjectManifest?
     /// Up to `limit` upload templates of a bucket whose keys start with `prefix`, in (key, upload id) order, from
@@ -267,6 +254,31 @@ extension StorageNodeClient {
                               sequence: UInt64, check: LockCheck) async throws -> CommitOutcome {
         try await apply(.deleteVersion(jurisdiction, bucket: bucket, key: key, version: version, sequence: sequence,
                                        check: check))
+    }
+
+    /// Replaces one sealed field of the object version `version` of `key` (or of the multipart upload `version`
+    /// when `upload`): its encryption header (key rewrap jobs) or its sealed metadata (tag changes), durably, if that
+    /// version is still the one stored; returns whether it did. The compare is the node's, under its commit lock:
+    /// object bytes and the version's place in the order of writes are untouched, and a newer write (from any
+    /// gateway) is never overwritten or brought back.
+    /// `sequence`, when given, is the version's (a noncurrent version is then one lookup).
+    public func replaceSealed(_ jurisdiction: Jurisdiction, bucket: String, key: String, version: VersionID,
+                              sequence: UInt64?, upload: Bool, field: SealedField, bytes: [UInt8]) async throws -> Bool {
+        try await apply(.replaceSealed(jurisdiction, bucket: bucket, key: key, version: version, sequence: sequence,
+                                       upload: upload, field: field, bytes: bytes)) == .committed
+    }
+
+    /// Sets the object lock of one version of a key (current or noncurrent), durably, if the version still has the
+    /// lock `expected` (the node's compare, so two changes never overwrite each other); returns whether it did.
+    public func replaceLock(_ jurisdiction: Jurisdiction, bucket: String, key: String, version: VersionID,
+                            sequence: UInt64, expected: ObjectLock, lock: ObjectLock) async throws -> Bool {
+        try await apply(.replaceLock(jurisdiction, bucket: bucket, key: key, version: version, sequence: sequence,
+                                     expected: expected, lock: lock)) == .committed
+    }
+
+    /// Records a multipart upload (its template manifest; the version id is the upload id), durably.
+    public func createUpload(_ jurisdiction: Jurisdiction, template: ObjectManifest) async throws {
+        _ = try await apply(.createUpload(jurisdiction, template: template))
     }
 
     /// The current manifests of `bucket` (``list(_:bucket:prefix:from:limit:space:)`` of `.objects`).

@@ -268,11 +268,6 @@ struct FaultyNode: StorageNodeClient {
     }
     func purge(_ jurisdiction: Jurisdiction, bucket: String) async throws { try await inner.purge(jurisdiction, bucket: bucket) }
     func compact(_ jurisdiction: Jurisdiction) async throws { try await inner.compact(jurisdiction) }
-    func replaceSealed(_ jurisdiction: Jurisdiction, bucket: String, key: String, version: VersionID, sequence: UInt64?,
-                       upload: Bool, field: SealedField, bytes: [UInt8]) async throws -> Bool {
-        try await inner.replaceSealed(jurisdiction, bucket: bucket, key: key, version: version, sequence: sequence,
-                                      upload: upload, field: field, bytes: bytes)
-    }
     func status() async -> NodeStatus { await inner.status() }
     func version(_ jurisdiction: Jurisdiction, bucket: String, key: String, selector: VersionSelector) async throws
         -> ObjectManifest? {
@@ -294,14 +289,6 @@ struct FaultyNode: StorageNodeClient {
                         extent: VersionID, segments: [RepairSegment]) async throws -> Bool {
         try await inner.repairSegments(jurisdiction, bucket: bucket, key: key, version: version, sequence: sequence,
                                        extent: extent, segments: segments)
-    }
-    func replaceLock(_ jurisdiction: Jurisdiction, bucket: String, key: String, version: VersionID, sequence: UInt64,
-                     expected: ObjectLock, lock: ObjectLock) async throws -> Bool {
-        try await inner.replaceLock(jurisdiction, bucket: bucket, key: key, version: version, sequence: sequence,
-                                    expected: expected, lock: lock)
-    }
-    func createUpload(_ jurisdiction: Jurisdiction, template: ObjectManifest) async throws {
-        try await inner.createUpload(jurisdiction, template: template)
     }
     func upload(_ jurisdiction: Jurisdiction, bucket: String, key: String, upload: VersionID) async throws -> ObjectManifest? {
         try await inner.upload(jurisdiction, bucket: bucket, key: key, upload: upload)
