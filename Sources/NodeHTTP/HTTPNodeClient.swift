@@ -127,7 +127,14 @@ public final class HTTPNodeClient: StorageNodeClient {
 
     /// One change, one request: each kind of change has its endpoint (`Docs/formats.md`, "Node protocol"), answering
     /// `committed` or `superseded` (`replaced` or not, for the in-place changes).
-    public func apply(_ change: NodeChange) async throws -> CommitOutcome {
+    public func startCommit(_ change: NodeChange,
+                            done: @escaping @Sendable (Result<CommitOutcome, any Error>) -> Void) {
+        Task {
+            do { done(.success(try await send(change))) } catch { done(.failure(error)) }
+        }
+    }
+
+    private func send(_ change: NodeChange) async throws -> CommitOutcome {
         let reply: Reply
         switch change {
         case .commit(let jurisdiction, let manifest, _, let segment?):

@@ -117,12 +117,6 @@ public final class LocalStorageNode: StorageNodeClient {
         do { return try read(current) } catch { throw NodeError.mapping(error, node: nodeID) }
     }
 
-    public func apply(_ change: NodeChange) async throws -> CommitOutcome {
-        try await withUnsafeThrowingContinuation { continuation in
-            startCommit(change) { continuation.resume(with: $0) }
-        }
-    }
-
     public func startCommit(_ change: NodeChange,
                             done: @escaping @Sendable (Result<CommitOutcome, any Error>) -> Void) {
         guard let current = online.withLock({ $0 }) else {

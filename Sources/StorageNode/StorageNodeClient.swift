@@ -127,12 +127,14 @@ public protocol StorageNodeClient: Sendable {
     func attestBucket(_ jurisdiction: Jurisdiction, bucket: String, nonce: String, sampled: [String]) async throws
         -> BucketStatement
 
-    /// Applies one change to the node's records, durably (WAL synced), checked against what they hold under the
-    /// node's commit lock: a manifest commit (with its inline segment, or completing a multipart upload), a part
-    /// record, a version's deletion, a sealed field or object lock replaced in place, an upload's record, listing
-    /// index edits. The one way records are written; segments come before,
-    /// through ``openSegmentUpload(_:bucket:key:version:)``.
-    func apply(_ change: NodeChange) async throws -> CommitOutcome
+    /// Starts applying one change to the node's records, durably (WAL synced), checked against what they hold under
+    /// the node's commit lock, and calls `done` once with its outcome, from any thread: a manifest commit (with its
+    /// inline segment, or completing a multipart upload), a part record, a version's deletion, a sealed field or
+    /// object lock replaced in place, an upload's record, listing index edits. The one way records are written
+    /// (``apply(_:)`` awaits it); segments come before, through ``openSegmentUpload(_:bucket:key:version:)``. A write
+    /// waits for all its replicas with one suspension instead of a task per replica: an in-process node queues the
+    /// change for its committer at once, a network node sends it in a task.
+    func startCommit(_ change: NodeChange, done: @escaping @Sendable (Result<CommitOutcome, any Error>) -> Void)
     /// Drops the segments of an uncommitted version.
     func abort(_ jurisdiction: Jurisdiction, version: VersionID) async throws
     /// The node's current manifest for a key (tombstones included), or nil.
@@ -193,9 +195,6 @@ public protocol StorageNodeClient: Sendable {
     /// ``manifest(_:bucket:key:)`` if it can answer at once, without I/O (default: `.needsIO`, see below).
     func manifestWithoutWaiting(_ jurisdiction: Jurisdiction, bucket: String, key: String) throws
         -> InMemoryRead<ObjectManifest>
-    /// Starts a commit (of a manifest or a part record) and reports its outcome to `done` (default: the async call
-    /// in a task, see below).
-    func startCommit(_ change: NodeChange, done: @escaping @Sendable (Result<CommitOutcome, any Error>) -> Void)
 }
 
 extension StorageNodeClient {
@@ -213,13 +212,10 @@ extension StorageNodeClient {
         .needsIO
     }
 
-    /// Starts ``apply(_:)`` of `change` and calls `done` once with its outcome, from any thread: a write waits for all
-    /// its replicas with one suspension instead of a task per replica. An in-process node queues the change for its
-    /// committer at once; here, the call runs in a task.
-    public func startCommit(_ change: NodeChange,
-                            done: @escaping @Sendable (Result<CommitOutcome, any Error>) -> Void) {
-        Task {
-            do { done(.success(try await apply(change))) } catch { done(.failure(error)) }
+    /// Applies `change` (``startCommit(_:done:)``) and returns its outcome.
+    public func apply(_ change: NodeChange) async throws -> CommitOutcome {
+        try await withUnsafeThrowingContinuation { continuation in
+            startCommit(change) { continuation.resume(with: $0) }
         }
     }
 

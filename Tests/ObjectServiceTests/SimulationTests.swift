@@ -240,9 +240,15 @@ struct FaultyNode: StorageNodeClient {
     }
     func attestBucket(_ jurisdiction: Jurisdiction, bucket: String, nonce: String, sampled: [String]) async throws
         -> BucketStatement { try await inner.attestBucket(jurisdiction, bucket: bucket, nonce: nonce, sampled: sampled) }
-    func apply(_ change: NodeChange) async throws -> CommitOutcome {
-        if case .index = change, faults.refusingIndexEdits.contains(nodeID) { throw NodeError.unavailable(nodeID) }
-        return try await faulty { try await inner.apply(change) }
+    func startCommit(_ change: NodeChange, done: @escaping @Sendable (Result<CommitOutcome, any Error>) -> Void) {
+        Task {
+            do {
+                if case .index = change, faults.refusingIndexEdits.contains(nodeID) { throw NodeError.unavailable(nodeID) }
+                done(.success(try await faulty { try await inner.apply(change) }))
+            } catch {
+                done(.failure(error))
+            }
+        }
     }
     func abort(_ jurisdiction: Jurisdiction, version: VersionID) async throws {
         try await faulty { try await inner.abort(jurisdiction, version: version) }
