@@ -130,11 +130,11 @@ public final class HTTPNodeClient: StorageNodeClient {
     public func startCommit(_ change: NodeChange,
                             done: @escaping @Sendable (Result<CommitOutcome, any Error>) -> Void) {
         Task {
-            do { done(.success(try await send(change))) } catch { done(.failure(error)) }
+            do { done(.success(try await apply(change))) } catch { done(.failure(error)) }
         }
     }
 
-    private func send(_ change: NodeChange) async throws -> CommitOutcome {
+    public func apply(_ change: NodeChange) async throws -> CommitOutcome {
         let reply: Reply
         switch change {
         case .commit(let jurisdiction, let manifest, _, let segment?):

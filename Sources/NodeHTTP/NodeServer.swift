@@ -254,17 +254,18 @@ public struct NodeServer: HTTPResponder {
         let version = try Self.version(query, "version")
         var decoder = SegmentFrameDecoder()
         var stored = 0
+        let upload = node.openSegmentUpload(jurisdiction, bucket: bucket, key: key, version: version)
         for try await var chunk in request.body {
             while let frame = try decoder.next(&chunk) {
                 guard case .segment(let index, let bytes) = frame else {
                     throw ParameterError(message: "a segment upload carries segments only")
                 }
-                try await node.putSegment(jurisdiction, bucket: bucket, key: key, version: version, index: index,
-                                          bytes: Array(bytes.readableBytesView))
+                try await upload.write(index: index, bytes: Array(bytes.readableBytesView))
                 stored += 1
             }
         }
         guard decoder.isAtFrameBoundary else { throw ParameterError(message: "segment stream ends inside a frame") }
+        try await upload.finish()
         return Self.plain(.ok, String(stored))
     }
 

@@ -97,8 +97,9 @@ extension ObjectStore {
                 }
                 var replacements = [RepairSegment]()
                 for index in differing {
-                    let bytes = Array(try await source.segment(jurisdiction, version: extent, index: UInt32(index))
-                        .readableBytesView)
+                    let bytes = try await source.readSegment(jurisdiction, version: extent, index: UInt32(index)) {
+                        Array($0)
+                    }
                     // The bytes that arrive are the ones the healthy copy's digests name, or nothing is sent.
                     let digest = StreamingDigest(.sha256)
                     digest.update(bytes)

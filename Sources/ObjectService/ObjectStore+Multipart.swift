@@ -218,21 +218,20 @@ extension ObjectStore {
                               manifest: ObjectManifest, jurisdiction: Jurisdiction) async throws {
         let extent = Extent(versionID: part.versionID, offset: 0, sizeBytes: part.sizeBytes,
                             segmentSizeBytes: manifest.segmentSizeBytes)
-        for index in 0..<extent.segmentCount {
-            var copied = false
+        let upload = target.openSegmentUpload(jurisdiction, bucket: manifest.bucket, key: manifest.key,
+                                              version: part.versionID)
+        for index in 0..<UInt32(extent.segmentCount) {
+            var bytes: [UInt8]?
             for holder in holders {
-                guard let bytes = try? await holder.segment(jurisdiction, version: part.versionID, index: UInt32(index))
-                else { continue }
-                try await target.putSegment(jurisdiction, bucket: manifest.bucket, key: manifest.key,
-                                            version: part.versionID, index: UInt32(index),
-                                            bytes: Array(bytes.readableBytesView))
-                copied = true
-                break
+                bytes = try? await holder.readSegment(jurisdiction, version: part.versionID, index: index) { Array($0) }
+                if bytes != nil { break }
             }
-            guard copied else {
+            guard let bytes else {
                 throw ObjectServiceError.serviceUnavailable("no replica of part \(part.number) is reachable")
             }
+            try await upload.write(index: index, bytes: bytes)
         }
+        try await upload.finish()
     }
 
     /// Aborts an upload on every reachable node: its records and parts are dropped.

@@ -87,23 +87,29 @@ extension ObjectStore {
         let jurisdiction = target.jurisdiction
         var bytes: Int64 = 0
         for extent in manifest.extents {
-            for index in 0..<extent.segmentCount {
-                var copied = false
-                for source in sources where source.nodeID != target.nodeID {
-                    guard let segment = try? await source.segment(jurisdiction, version: extent.versionID,
-                                                                  index: UInt32(index)) else { continue }
-                    try await target.putSegment(jurisdiction, bucket: manifest.bucket, key: manifest.key,
-                                                version: extent.versionID, index: UInt32(index),
-                                                bytes: Array(segment.readableBytesView))
-                    bytes += Int64(segment.readableBytes)
-                    copied = true
-                    break
+            // One upload stream per extent; each segment from the first source that serves it.
+            let upload = target.openSegmentUpload(jurisdiction, bucket: manifest.bucket, key: manifest.key,
+                                                  version: extent.versionID)
+            do {
+                for index in 0..<UInt32(extent.segmentCount) {
+                    var segment: [UInt8]?
+                    for source in sources where source.nodeID != target.nodeID {
+                        segment = try? await source.readSegment(jurisdiction, version: extent.versionID, index: index) {
+                            Array($0)
+                        }
+                        if segment != nil { break }
+                    }
+                    guard let segment else {
+                        throw NodeError.missingSegment(node: target.nodeID, version: extent.versionID.description,
+                                                       index: index)
+                    }
+                    try await upload.write(index: index, bytes: segment)
+                    bytes += Int64(segment.count)
                 }
-                guard copied else {
-                    try? await target.abort(jurisdiction, version: extent.versionID)
-                    throw NodeError.missingSegment(node: target.nodeID, version: extent.versionID.description,
-                                                   index: UInt32(index))
-                }
+                try await upload.finish()
+            } catch {
+                try? await target.abort(jurisdiction, version: extent.versionID)
+                throw error
             }
         }
         _ = try await target.commit(jurisdiction, manifest: manifest)

@@ -38,8 +38,9 @@ extension NodeChange {
 struct GroupWrite {
     let engine: any KeyValueEngine
     private(set) var batch = WriteBatch()
-    /// The value each written record key will hold (nil: deleted). Changes read only manifests (current and
-    /// noncurrent) and part records back, so segment keys and upload markers are not tracked.
+    /// The value each written record key will hold (nil: deleted). Changes read only records back (manifests,
+    /// current and noncurrent; part records; upload templates; index entries), so segment keys and upload markers
+    /// are not tracked.
     private var written: [[UInt8]: [UInt8]?] = [:]
 
     init(engine: any KeyValueEngine) { self.engine = engine }

@@ -141,13 +141,13 @@ extension NodeStore {
             // The same version again (a retried commit): nothing changes.
             if let upload {
                 try dropUpload(upload, bucket: manifest.bucket, key: manifest.key,
-                               keeping: Set(current.segmentVersions), into: &batch)
+                               keeping: Set(current.segmentVersions), group: group, into: &batch)
             }
             return .superseded
         }
         if let upload {
             try dropUpload(upload, bucket: manifest.bucket, key: manifest.key, keeping: Set(manifest.segmentVersions),
-                           into: &batch)
+                           group: group, into: &batch)
         }
         if wins {
             if let current, current.isListedVersion {

@@ -151,7 +151,8 @@ public final class NodeStore: Sendable {
         }
         let kept: Set<VersionID> = wins ? offered : Set(current!.segmentVersions)
         if let upload {
-            try dropUpload(upload, bucket: manifest.bucket, key: manifest.key, keeping: kept, into: &batch)
+            try dropUpload(upload, bucket: manifest.bucket, key: manifest.key, keeping: kept, group: group,
+                           into: &batch)
         }
         if !wins {
             if inlineSegment == nil {
@@ -172,10 +173,14 @@ public final class NodeStore: Sendable {
     }
 
     /// Adds to `batch` the removal of an upload's records and of its parts' segments not in `keeping`.
+    /// With `group`, the part records are read as the group's changes so far leave them (a part committed in the
+    /// same group as the upload's completion goes too).
     func dropUpload(_ upload: VersionID, bucket: String, key: String, keeping: Set<VersionID>,
-                            into batch: inout WriteBatch) throws {
+                    group: GroupWrite? = nil, into batch: inout WriteBatch) throws {
         let (start, end) = NodeKeys.partRange(upload: upload)
-        for pair in try engine.scan(from: start, to: end, limit: Limits.partNumberMax + 1) {
+        let parts = try group?.scan(from: start, to: end, limit: Limits.partNumberMax + 1)
+            ?? engine.scan(from: start, to: end, limit: Limits.partNumberMax + 1)
+        for pair in parts {
             let record = try PartRecord(decoding: pair.value)
             if !keeping.contains(record.part.versionID) { try deleteSegments(of: record.part.versionID, into: &batch) }
             batch.delete(pair.key)

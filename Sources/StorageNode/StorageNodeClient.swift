@@ -135,6 +135,9 @@ public protocol StorageNodeClient: Sendable {
     /// waits for all its replicas with one suspension instead of a task per replica: an in-process node queues the
     /// change for its committer at once, a network node sends it in a task.
     func startCommit(_ change: NodeChange, done: @escaping @Sendable (Result<CommitOutcome, any Error>) -> Void)
+    /// ``startCommit(_:done:)``, awaited (default: a continuation over it). A network node sends the change in the
+    /// caller's task here, so that cancelling the caller cancels the request.
+    func apply(_ change: NodeChange) async throws -> CommitOutcome
     /// Drops the segments of an uncommitted version.
     func abort(_ jurisdiction: Jurisdiction, version: VersionID) async throws
     /// The node's current manifest for a key (tombstones included), or nil.
@@ -212,7 +215,7 @@ extension StorageNodeClient {
         .needsIO
     }
 
-    /// Applies `change` (``startCommit(_:done:)``) and returns its outcome.
+    /// Applies `change` through ``startCommit(_:done:)`` and returns its outcome.
     public func apply(_ change: NodeChange) async throws -> CommitOutcome {
         try await withUnsafeThrowingContinuation { continuation in
             startCommit(change) { continuation.resume(with: $0) }

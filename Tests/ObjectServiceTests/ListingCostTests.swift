@@ -51,4 +51,46 @@ final class ListingCostTests: XCTestCase {
         let average = { (reads: [Int]) in Double(reads.reduce(0, +)) / Double(reads.count) }
         XCTAssertLessThan(average(twelve.reads), 1.5 * average(three.reads), "the cost grew with the nodes")
     }
+
+    /// Every page of a ListObjectVersions of 600 keys, 100 a page: the versions in order, and the reads of each.
+    func versionPages() async throws -> (keys: [String], reads: [Int]) {
+        var keys = [String](), reads = [Int](), marker: (String?, String?) = (nil, nil)
+        repeat {
+            let page = try await harness.store.listVersions(ma, bucket: "records", VersionListRequest(
+                prefix: "", delimiter: nil, keyMarker: marker.0, versionIDMarker: marker.1, maxKeys: 100))
+            keys += page.versions.map(\.manifest.key)
+            reads.append(page.manifestsRead)
+            marker = page.isTruncated ? (page.nextKeyMarker, page.nextVersionIDMarker) : (nil, nil)
+        } while marker.0 != nil
+        return (keys, reads)
+    }
+
+    func testAVersionsPageReadsItsShareFromEachNodeToo() async throws {
+        let all = (0..<600).map { String(format: "k%04d", $0) }
+        for key in all { try await harness.put("MA", "records", key, Array(key.utf8)) }
+        for index in 4...12 {
+            _ = try await harness.service.changeTopology(harness.principal(root: true), .add(
+                jurisdiction: ma, node: .init(id: NodeID("ma-\(index)")!)))
+        }
+        _ = await harness.store.rebalance(ma, buckets: ["records"],
+                                          pace: .init(bytesPerSecond: 1 << 40, tombstoneGraceMillis: 86_400_000))
+        let twelve = try await versionPages()
+        XCTAssertEqual(twelve.keys, all)
+        // R = 2 over twelve nodes: about 2 × 100 × 1.25 a page (a full batch of 1,000 from every node read about
+        // 1,200 here, every node's whole share of the 600 keys).
+        for reads in twelve.reads.dropLast() { XCTAssertLessThanOrEqual(reads, 400, "\(twelve.reads)") }
+        // Three versions of each of 200 keys, and a page resumed after a real version: every version once, in order.
+        try await harness.service.setBucketVersioning(harness.principal("MA"), "records", .enabled)
+        var expected = [String]()
+        for key in all.prefix(200) {
+            for round in 0..<3 { try await harness.put("MA", "records", key, [UInt8(round)]) }
+            expected += [key, key, key, key]  // three versions, then the null version of before
+        }
+        expected += all.dropFirst(200)
+        let history = try await versionPages()
+        XCTAssertEqual(history.keys, expected)
+        // A page's keys carry four versions each here, so more nodes run out of their share and are asked again:
+        // still under 3 × R reads per version listed (one full batch from every node would be 12,000).
+        for reads in history.reads.dropLast() { XCTAssertLessThanOrEqual(reads, 600, "\(history.reads)") }
+    }
 }
