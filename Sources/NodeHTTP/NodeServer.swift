@@ -54,12 +54,6 @@ public struct NodeServer: HTTPResponder {
         }
         let jurisdiction = try Self.jurisdiction(query)
         switch (request.method, endpoint) {
-        case (.put, "segment"):
-            let body = try await Self.body(request)
-            try await node.putSegment(jurisdiction, bucket: try Self.text(query, "bucket"), key: try Self.text(query, "key"),
-                                      version: try Self.version(query, "version"), index: try Self.number(query, "index"),
-                                      bytes: body)
-            return Response(status: .noContent)
         case (.get, "segment"):
             let segment = try await node.segment(jurisdiction, version: try Self.version(query, "version"),
                                                  index: try Self.number(query, "index"))

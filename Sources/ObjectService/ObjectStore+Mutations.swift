@@ -147,12 +147,14 @@ extension ObjectStore {
         var holders = [any StorageNodeClient]()
         var reachable = [any StorageNodeClient]()
         var live = false
+        var newest: ObjectManifest?
         for (client, answer) in await fetchManifests(ranking, jurisdiction, bucket: bucket, key: key) {
             guard !answer.isFailure else { continue }
             reachable.append(client)
             if let manifest = answer.manifest {
                 holders.append(client)
                 if !manifest.isTombstone { live = true }
+                if newest.map({ manifest.isNewer(than: $0) }) ?? true { newest = manifest }
             }
         }
         guard reachable.count >= readQuorum(jurisdiction, ranking.count) else {
@@ -161,10 +163,7 @@ extension ObjectStore {
         guard live || evenIfMissing || policy.versioning != nil else {
             // Nothing to delete, but a deletion whose index edit failed may be retried here: its tombstone goes to
             // the index before the deletion is acknowledged.
-            let answered = await fetchManifests(holders, jurisdiction, bucket: bucket, key: key)
-            if let newest = answered.compactMap(\.answer.manifest).max(by: { $1.isNewer(than: $0) }) {
-                try await index(newest, jurisdiction: jurisdiction)
-            }
+            if let newest { try await index(newest, jurisdiction: jurisdiction) }
             return nil
         }
         var targets = holders

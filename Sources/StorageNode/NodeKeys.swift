@@ -26,14 +26,7 @@ enum NodeKeys {
     static let noncurrentTag: UInt8 = 0x76 // "v"
     static let indexTag: UInt8 = 0x69 // "i"
 
-    static func index(bucket: String, key: String) -> [UInt8] {
-        var out = [indexTag]
-        out.reserveCapacity(2 + bucket.utf8.count + key.utf8.count)
-        out += bucket.utf8
-        out.append(0)
-        out += key.utf8
-        return out
-    }
+    static func index(bucket: String, key: String) -> [UInt8] { record(indexTag, bucket: bucket, key: key) }
 
     /// First key of a bucket's listing index entries.
     static func indexPrefix(bucket: String) -> [UInt8] { [indexTag] + Array(bucket.utf8) + [0] }
@@ -64,8 +57,11 @@ enum NodeKeys {
         return (start, start + [0xFF, 0xFF, 0xFF, 0xFF, 0xFF])
     }
 
-    static func manifest(bucket: String, key: String) -> [UInt8] {
-        var out = [manifestTag]
+    static func manifest(bucket: String, key: String) -> [UInt8] { record(manifestTag, bucket: bucket, key: key) }
+
+    /// `tag` bucket `\0` key: the layout of a key's current manifest and of its listing index entry.
+    private static func record(_ tag: UInt8, bucket: String, key: String) -> [UInt8] {
+        var out = [tag]
         out.reserveCapacity(2 + bucket.utf8.count + key.utf8.count)
         out += bucket.utf8
         out.append(0)

@@ -84,8 +84,10 @@ def test_add_drain_remove_and_raise_replicas_keep_every_object(grown):
     out = grown.cli("node", "add", "--jurisdiction", "MA", "--id", "ma-4").stdout
     assert "node ma-4 added to MA" in out, out
     all_readable()  # before anything moved, from the old replicas
-    # Until the pass has moved the indexes, pages are read from every node, and are as whole.
-    assert listed_from(grown, s3, bucket, bodies) == {"index": 0, "nodes": 5}
+    # Until the pass has moved the indexes, pages are read from every node (the pass may already be done here:
+    # ListingIndexTests checks the order of the two deterministically); either way every page is whole.
+    during = listed_from(grown, s3, bucket, bodies)
+    assert during["index"] + during["nodes"] == 5, during
     wait_rebalanced(grown, "MA")
     assert listed_from(grown, s3, bucket, bodies) == {"index": 5, "nodes": 0}
     after = nodes(grown)
