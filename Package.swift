@@ -63,7 +63,7 @@ let package = Package(
         .target(name: "Sovereignty", dependencies: ["Envelope", "ObjectModel", "Hashing", "CSodium"]),
         .target(name: "StorageEngine", dependencies: ["ObjectModel", "CRocksDB"]),
         .target(name: "StorageNode", dependencies: [
-            "CGlibc", "ObjectModel", "StorageEngine", "Hashing",
+            "CGlibc", "ObjectModel", "StorageEngine", "Hashing", "Placement",
             .product(name: "NIOCore", package: "swift-nio"),
             .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
             .product(name: "NIOPosix", package: "swift-nio"),

@@ -251,6 +251,26 @@ public final class HTTPNodeClient: StorageNodeClient {
         return try decode { try NodeWire.decodeVersions(reply.body) }
     }
 
+    public func summarize(_ jurisdiction: Jurisdiction, bucket: String, plan: SummaryPlan) async throws
+        -> BucketSummary
+    {
+        let reply = try await call(.POST, "summary", [("j", jurisdiction.code), ("bucket", hex(bucket))],
+                                   body: Array(try JSONEncoder().encode(plan)), timeout: .seconds(3600))
+        return try decode { try BucketSummary(decoding: reply.body) }
+    }
+
+    public func listPartitions(_ jurisdiction: Jurisdiction, bucket: String, space: RecordSpace,
+                               partitions: KeyPartitions, from position: VersionPosition, limit: Int) async throws
+        -> VersionBatch
+    {
+        let reply = try await call(.GET, "partitions", [("j", jurisdiction.code), ("bucket", hex(bucket)),
+                                                        ("space", space.rawValue),
+                                                        ("partitions", Hex.encode(partitions.encoded())),
+                                                        ("from", Hex.encode(position.encoded())),
+                                                        ("limit", String(min(limit, Int(UInt32.max))))])
+        return try decode { try NodeWire.decodeVersions(reply.body) }
+    }
+
     public func scrubState(_ jurisdiction: Jurisdiction) async throws -> ScrubState {
         let reply = try await call(.GET, "scrub", [("j", jurisdiction.code)])
         return try decode { try JSONDecoder().decode(ScrubState.self, from: Data(reply.body)) }

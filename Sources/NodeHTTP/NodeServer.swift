@@ -148,6 +148,31 @@ public struct NodeServer: HTTPResponder {
             let batch = try await node.listVersions(jurisdiction, bucket: try Self.text(query, "bucket"),
                                                     prefix: try Self.hex(query, "prefix"), from: position, limit: limit)
             return Self.bytes(NodeWire.encodeVersions(batch))
+        case (.post, "summary"):
+            let plan: SummaryPlan
+            do { plan = try JSONDecoder().decode(SummaryPlan.self, from: Data(try await Self.body(request))) } catch {
+                throw ParameterError(message: "the body is a JSON summary plan: \(error)")
+            }
+            let summary = try await node.summarize(jurisdiction, bucket: try Self.text(query, "bucket"), plan: plan)
+            return Self.bytes(summary.encoded())
+        case (.get, "partitions"):
+            guard let space = RecordSpace(rawValue: query["space"] ?? "") else {
+                throw ParameterError(message: "space: versions, current or index")
+            }
+            let position: VersionPosition, partitions: KeyPartitions
+            do {
+                position = try VersionPosition(decoding: try Self.hex(query, "from"))
+                partitions = try KeyPartitions(decoding: try Self.hex(query, "partitions"))
+            } catch let error as ParameterError { throw error } catch {
+                throw ParameterError(message: "from, partitions: \(error)")
+            }
+            let limit = Int(try Self.number(query, "limit"))
+            guard limit > 0, limit <= Limits.listBatchPerNode else {
+                throw ParameterError(message: "limit must be 1 to \(Limits.listBatchPerNode)")
+            }
+            let batch = try await node.listPartitions(jurisdiction, bucket: try Self.text(query, "bucket"), space: space,
+                                                      partitions: partitions, from: position, limit: limit)
+            return Self.bytes(NodeWire.encodeVersions(batch))
         case (.delete, "version"):
             guard let now = query["now"].flatMap(Int64.init) else {
                 throw ParameterError(message: "now: the deleting gateway's time in milliseconds is required")

@@ -3,38 +3,23 @@ import ObjectModel
 import Placement
 import StorageNode
 
-/// What a rebalance pass did so far.
-public struct RebalanceTally: Sendable, Codable, Equatable {
-    /// Versions looked at, on each node holding them (a version with two replicas counts twice).
-    public var scanned = 0
-    /// Copies made on nodes placement names that lacked the version.
-    public var copied = 0
-    /// Copies removed from nodes placement no longer names, once the named ones held the version.
-    public var dropped = 0
-    /// Tombstones collected from every node.
-    public var collected = 0
-    /// Versions whose move failed or could not be checked (a node did not answer); the next pass retries them.
-    public var failed = 0
-    /// Stored bytes copied.
-    public var bytesMoved: Int64 = 0
-    /// Listing index entries found ahead of the nodes and set back, or removed from a node that no longer indexes
-    /// their bucket (``RebalancePass/checkIndex(_:bucket:)``).
-    public var reindexed = 0
-
-    public init() {}
-}
-
 /// How a rebalance pass runs.
 struct RebalancePace: Sendable {
     /// Stored bytes copied per second at most, so that foreground traffic keeps its throughput.
     var bytesPerSecond: Int64
     /// A tombstone is collected once it is this old (and every node of its jurisdiction answers).
     var tombstoneGraceMillis: Int64
+    /// In a pass that follows no placement change, versions written this long before a bucket's summaries are asked,
+    /// or later, are left out of them (they may still be reaching their replicas, and nodes summarised a moment
+    /// apart would disagree on every write made in between); the next pass compares them.
+    var summarySettleMillis: Int64 = 10_000
 }
 
 extension ObjectStore {
     /// One pass over what the nodes of `jurisdiction` hold in `buckets`: the anti-entropy that follows a topology
-    /// change or a node's return, and the collector of what is no longer needed. For every version on every node:
+    /// change or a node's return, and the collector of what is no longer needed. Each node first summarises each
+    /// bucket (``RebalancePass/sweep(_:nodes:)``), and only what summaries disagree on is looked at. For every version
+    /// looked at:
     /// - each node placement names for its key (the first R of the ranking) that lacks it gets a copy (segments,
     ///   then manifest), so new nodes fill, a raised replication factor is met, and a node back from an outage gets
     ///   what it missed (a newer version, a tombstone, an older version of a versioned key);
@@ -56,20 +41,17 @@ extension ObjectStore {
         let local: @Sendable () async -> Int? = { [self] in topology.placementEpoch }
         var pass = RebalancePass(store: self, jurisdiction: jurisdiction, placement: placement, pace: pace,
                                  storedEpoch: storedEpoch ?? local, progress: progress)
+        var reachable = [any StorageNodeClient]()
         for node in (try? all(jurisdiction)) ?? [] {
-            let reachable = node.isLikelyAvailable ? true : await node.ping()
-            guard reachable else {
+            if node.isLikelyAvailable ? true : await node.ping() {
+                reachable.append(node)
+            } else {
                 pass.tally.failed += 1
-                continue
-            }
-            for bucket in buckets {
-                guard !Task.isCancelled, !pass.stale else { return pass.tally }
-                await pass.walk(node, bucket: bucket)
             }
         }
         for bucket in buckets {
             guard !Task.isCancelled, !pass.stale else { return pass.tally }
-            await pass.reconcileIndex(bucket)
+            await pass.sweep(bucket, nodes: reachable)
         }
         if pass.tally != RebalanceTally() {
             logger.info("rebalance pass finished", metadata: [
@@ -204,52 +186,47 @@ struct RebalancePass {
         return !stale
     }
 
-    /// Every version `node` holds in `bucket` (its versions listing, then its plain tombstones, which that listing
-    /// leaves out).
-    mutating func walk(_ node: any StorageNodeClient, bucket: String) async {
+    /// Every version `node` holds in `bucket` whose key falls in `partitions` (all of them: the node walked whole),
+    /// plain tombstones included, in listing order: each is placed; a node placement does not name drops what its
+    /// preferred replicas hold; old plain tombstones are collected.
+    mutating func walk(_ node: any StorageNodeClient, bucket: String, partitions: KeyPartitions) async {
         let versioned = store.policy(bucket).versioning != nil
+        tally.partitionsRead += partitions.count
         var position = VersionPosition(key: [])
+        defer { group.removeAll(keepingCapacity: true) }
         while !Task.isCancelled, !stale {
-            guard let batch = try? await node.listVersions(jurisdiction, bucket: bucket, prefix: [], from: position,
-                                                           limit: Limits.listBatchPerNode) else {
+            guard let batch = try? await node.listPartitions(jurisdiction, bucket: bucket, space: .versions,
+                                                             partitions: partitions, from: position,
+                                                             limit: Limits.listBatchPerNode) else {
                 tally.failed += 1
-                break
+                return
             }
             for manifest in batch.versions {
                 if let last = group.last, !last.manifest.key.utf8.elementsEqual(manifest.key.utf8) { await settle(node) }
                 let covered = await place(manifest, held: node, versioned: versioned)
-                // A key with more versions than a group holds keeps its copies on this node this pass.
-                if group.count <= Self.groupMax { group.append((manifest, covered)) }
+                if manifest.isTombstone, !manifest.isListedVersion {
+                    // A plain tombstone is its key's only record: dropped where placement does not name the node,
+                    // collected (once old enough) where it does.
+                    if !preferred(bucket, manifest.key).contains(node.nodeID) {
+                        if covered { await drop(manifest, from: node) }
+                    } else if !versioned {
+                        await collect(manifest)
+                    }
+                } else if group.count <= Self.groupMax {
+                    // A key with more versions than a group holds keeps its copies on this node this pass.
+                    group.append((manifest, covered))
+                }
             }
             guard let next = batch.next else { break }
             position = next
         }
         await settle(node)
-        var from = [UInt8]()
-        while !Task.isCancelled, !stale {
-            guard let held = try? await node.list(jurisdiction, bucket: bucket, prefix: [], from: from,
-                                                  limit: Limits.listBatchPerNode) else {
-                tally.failed += 1
-                break
-            }
-            for tombstone in held where tombstone.isTombstone && !tombstone.isListedVersion {
-                let covered = await place(tombstone, held: node, versioned: versioned)
-                if !preferred(bucket, tombstone.key).contains(node.nodeID) {
-                    if covered { await drop(tombstone, from: node) }
-                } else if !versioned {
-                    await collect(tombstone)
-                }
-            }
-            guard held.count == Limits.listBatchPerNode, let last = held.last else { break }
-            from = Array(last.key.utf8) + [0]
-        }
-        await clearIndex(node, bucket: bucket)
     }
 
     /// Makes sure every node placement names for `manifest`'s key holds it; returns whether they all do (or, without
     /// versioning, hold something newer), so `holder` may drop its copy if placement does not name it.
-    private mutating func place(_ manifest: ObjectManifest, held holder: any StorageNodeClient,
-                                versioned: Bool) async -> Bool {
+    mutating func place(_ manifest: ObjectManifest, held holder: any StorageNodeClient,
+                        versioned: Bool) async -> Bool {
         tally.scanned += 1
         defer { progress(tally) }
         await throttle()

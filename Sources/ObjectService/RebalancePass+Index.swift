@@ -3,8 +3,9 @@ import Placement
 import StorageNode
 
 /// A rebalance pass's share of the listing indexes. Each bucket's index replicas (by the pass's topology) are compared
-/// with what the nodes hold, key range by key range: a page merged from every node's own manifests against each
-/// replica's entries over the same keys. A key on which they disagree (an object the index lacks, after a crash
+/// with what the nodes hold on the key partitions their summaries disagree on (all of them after a placement change),
+/// window by window in key order: every node's current versions merged against each replica's entries over the same
+/// keys, tombstones included. A key on which they disagree (an object the index lacks, after a crash
 /// between a commit and its index edit or a placement change; an entry the nodes no longer hold, after a deletion
 /// whose edit was lost) is read again from every node, and the replica's entry is set to that (a compare on the
 /// entry, so an edit that ran meanwhile is never undone). A node that no longer indexes a bucket is emptied of its
@@ -19,68 +20,55 @@ extension RebalancePass {
         return ids
     }
 
-    /// Checks every index replica of `bucket` against the nodes' own manifests, one page of keys at a time.
-    mutating func reconcileIndex(_ bucket: String) async {
+    /// Checks the index replicas of `bucket` on the keys of `partitions`: every node's current versions there, merged
+    /// newest first, against each replica's entries, window by window in key order.
+    mutating func reconcileIndex(_ bucket: String, partitions: KeyPartitions) async {
         let ids = indexNodes(bucket)
         let replicas = ids.compactMap { store.client($0) }
-        guard replicas.count == ids.count else {
+        guard replicas.count == ids.count, let holders = try? store.all(jurisdiction) else {
             tally.failed += 1
             return
         }
-        var after: String?
-        var from = [[UInt8]](repeating: [], count: replicas.count)
+        tally.partitionsRead += partitions.count
+        var streams = holders.map { PartitionStream(node: $0, space: .current) }
+            + replicas.map { PartitionStream(node: $0, space: .index) }
         while !Task.isCancelled, !stale {
-            let page: ManifestPage
-            do {
-                page = try await store.listEveryNode(jurisdiction, bucket: bucket, ListRequest(
-                    prefix: "", delimiter: nil, startAfter: after, maxKeys: Limits.listKeysMax))
-            } catch {
-                tally.failed += 1
-                return
+            for index in streams.indices where streams[index].buffer.isEmpty && streams[index].next != nil {
+                let stream = streams[index]
+                guard let batch = try? await stream.node.listPartitions(
+                    jurisdiction, bucket: bucket, space: stream.space, partitions: partitions, from: stream.next!,
+                    limit: Limits.listBatchPerNode) else {
+                    tally.failed += 1
+                    return
+                }
+                streams[index].buffer = batch.versions
+                streams[index].next = batch.next
             }
-            // The page covers the keys after `after` up to its last one (to the end when it is the last page).
-            let upper = page.isTruncated ? page.last.map { Array($0.utf8) } : nil
+            // Every stream has given all its keys below the bound (all of them when it is nil).
+            let bound = streams.compactMap { $0.next?.key }.min { $0.lexicographicallyPrecedes($1) }
             var listed = [[UInt8]: ObjectManifest]()
-            for manifest in page.objects { listed[Array(manifest.key.utf8)] = manifest }
-            for (position, replica) in replicas.enumerated() {
-                guard let entries = await self.entries(replica, bucket: bucket, from: from[position], through: upper)
-                else { return }
-                from[position] = upper.map { $0 + [0] } ?? []
-                await reconcile(replica, bucket: bucket, listed: listed, entries: entries)
+            for index in streams.indices where streams[index].space == .current {
+                for manifest in streams[index].take(below: bound) {
+                    let key = Array(manifest.key.utf8)
+                    if let known = listed[key], !manifest.isNewer(than: known) { continue }
+                    listed[key] = manifest
+                }
             }
-            guard page.isTruncated, let last = page.last else { return }
-            after = last
-        }
-    }
-
-    /// `replica`'s index entries of `bucket` from `from` through `upper` (to the end when nil), by key bytes; nil
-    /// (counted as a failure) when the replica does not answer.
-    private mutating func entries(_ replica: any StorageNodeClient, bucket: String, from start: [UInt8],
-                                  through upper: [UInt8]?) async -> [[UInt8]: ObjectManifest]? {
-        var entries = [[UInt8]: ObjectManifest]()
-        var from = start
-        while true {
-            guard let batch = try? await replica.list(jurisdiction, bucket: bucket, prefix: [], from: from,
-                                                      limit: Limits.listBatchPerNode, space: .index) else {
-                tally.failed += 1
-                return nil
+            for index in streams.indices where streams[index].space == .index {
+                let entries = Dictionary(streams[index].take(below: bound).map { (Array($0.key.utf8), $0) }) { $1 }
+                await reconcile(streams[index].node, bucket: bucket, listed: listed, entries: entries)
             }
-            for entry in batch {
-                let key = Array(entry.key.utf8)
-                if let upper, upper.lexicographicallyPrecedes(key) { return entries }
-                entries[key] = entry
-            }
-            guard batch.count == Limits.listBatchPerNode, let last = batch.last else { return entries }
-            from = Array(last.key.utf8) + [0]
+            guard bound != nil else { return }
         }
     }
 
     /// Sets right the entries of one replica that disagree with the listed objects of the same key range.
-    private mutating func reconcile(_ replica: any StorageNodeClient, bucket: String,
-                                    listed: [[UInt8]: ObjectManifest], entries: [[UInt8]: ObjectManifest]) async {
+    /// `listed` holds the keys' newest versions on the nodes, tombstones included.
+    private mutating func reconcile(_ replica: any StorageNodeClient, bucket: String, listed: [[UInt8]: ObjectManifest],
+                                    entries: [[UInt8]: ObjectManifest]) async {
         var suspects = Set<[UInt8]>()
         for (key, manifest) in listed where entries[key]?.versionID != manifest.versionID { suspects.insert(key) }
-        for (key, entry) in entries where !entry.isTombstone && listed[key] == nil { suspects.insert(key) }
+        for key in entries.keys where listed[key] == nil { suspects.insert(key) }
         var edits = [IndexEdit]()
         for key in suspects.sorted(by: { $0.lexicographicallyPrecedes($1) }) {
             tally.scanned += 1
@@ -149,5 +137,23 @@ extension RebalancePass {
                 continue
             }
         }
+    }
+}
+
+/// One node's records of some partitions, read in key order window by window (``RebalancePass/reconcileIndex(_:partitions:)``).
+private struct PartitionStream {
+    let node: any StorageNodeClient
+    let space: RecordSpace
+    /// Read, not yet taken.
+    var buffer: [ObjectManifest] = []
+    /// Where the next read starts; nil once the node gave everything.
+    var next: VersionPosition? = VersionPosition(key: [])
+
+    /// Removes and returns the buffered records whose keys sort below `bound` (all of them when nil).
+    mutating func take(below bound: [UInt8]?) -> [ObjectManifest] {
+        guard let bound else { defer { buffer = [] }; return buffer }
+        let cut = buffer.firstIndex { !Array($0.key.utf8).lexicographicallyPrecedes(bound) } ?? buffer.count
+        defer { buffer.removeFirst(cut) }
+        return Array(buffer[..<cut])
     }
 }

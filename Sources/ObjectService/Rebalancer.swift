@@ -31,6 +31,48 @@ public struct RebalanceStatus: Sendable, Codable, Equatable {
     public var draining: [Draining] = []
 }
 
+/// What a rebalance pass did so far.
+public struct RebalanceTally: Sendable, Codable, Equatable {
+    /// Versions looked at one by one, on each node holding them (a version with two replicas counts twice).
+    public var scanned = 0
+    /// Versions the nodes' summaries covered (each summarised node's whole share of the buckets); of these, only the
+    /// ones in partitions where summaries disagreed were also looked at.
+    public var summarized = 0
+    /// Key partitions read because summaries disagreed on them (or held misplaced versions or old tombstones): on a
+    /// node, or on every node against a bucket's index replicas.
+    public var partitionsRead = 0
+    /// Copies made on nodes placement names that lacked the version.
+    public var copied = 0
+    /// Copies removed from nodes placement no longer names, once the named ones held the version.
+    public var dropped = 0
+    /// Tombstones collected from every node.
+    public var collected = 0
+    /// Versions whose move failed or could not be checked (a node did not answer); the next pass retries them.
+    public var failed = 0
+    /// Stored bytes copied.
+    public var bytesMoved: Int64 = 0
+    /// Listing index entries found out of line with the nodes and set right, or removed from a node that no longer
+    /// indexes their bucket (``RebalancePass/reconcileIndex(_:partitions:)``).
+    public var reindexed = 0
+
+    public init() {}
+
+    /// Fields a gateway of another version leaves out read as zero.
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        func count(_ key: CodingKeys) throws -> Int { try container.decodeIfPresent(Int.self, forKey: key) ?? 0 }
+        scanned = try count(.scanned)
+        summarized = try count(.summarized)
+        partitionsRead = try count(.partitionsRead)
+        copied = try count(.copied)
+        dropped = try count(.dropped)
+        collected = try count(.collected)
+        failed = try count(.failed)
+        bytesMoved = try container.decodeIfPresent(Int64.self, forKey: .bytesMoved) ?? 0
+        reindexed = try count(.reindexed)
+    }
+}
+
 /// Which rebalance passes are due, and how far each jurisdiction's went. Requests come from placement changes, nodes
 /// that come back, the admin API and a periodic timer; ``Rebalancer`` runs them one jurisdiction at a time.
 public final class RebalanceSchedule: Sendable {

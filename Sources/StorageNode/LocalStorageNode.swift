@@ -270,6 +270,32 @@ public final class LocalStorageNode: StorageNodeClient {
         try await run { try $0.listVersions(jurisdiction, bucket: bucket, prefix: prefix, from: position, limit: limit) }
     }
 
+    public func summarize(_ jurisdiction: Jurisdiction, bucket: String, plan: SummaryPlan) async throws
+        -> BucketSummary
+    {
+        // Step by step, so that a large bucket does not hold one of the node's threads throughout.
+        var cursor = SummaryCursor()
+        while !cursor.done {
+            let step = cursor
+            cursor = try await run { store in
+                var next = step
+                try store.summarize(jurisdiction, bucket: bucket, plan: plan, cursor: &next)
+                return next
+            }
+        }
+        return cursor.summary
+    }
+
+    public func listPartitions(_ jurisdiction: Jurisdiction, bucket: String, space: RecordSpace,
+                               partitions: KeyPartitions, from position: VersionPosition, limit: Int) async throws
+        -> VersionBatch
+    {
+        try await run {
+            try $0.listPartitions(jurisdiction, bucket: bucket, space: space, partitions: partitions, from: position,
+                                  limit: limit)
+        }
+    }
+
     public func upload(_ jurisdiction: Jurisdiction, bucket: String, key: String, upload: VersionID) async throws
         -> ObjectManifest?
     {

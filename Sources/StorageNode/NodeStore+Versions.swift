@@ -273,6 +273,12 @@ extension NodeStore {
     public func listVersions(_ requested: Jurisdiction, bucket: String, prefix: [UInt8], from position: VersionPosition,
                              limit: Int) throws -> VersionBatch {
         try check(requested)
+        return try versionRecords(bucket: bucket, prefix: prefix, from: position, limit: limit, tombstones: false)
+    }
+
+    /// ``listVersions(_:bucket:prefix:from:limit:)``, with the plain tombstones when `tombstones`.
+    func versionRecords(bucket: String, prefix: [UInt8], from position: VersionPosition, limit: Int,
+                        tombstones: Bool) throws -> VersionBatch {
         precondition(limit > 0)
         let startKey = position.key.lexicographicallyPrecedes(prefix) ? prefix : position.key
         let base = NodeKeys.manifestPrefix(bucket: bucket)
@@ -296,7 +302,7 @@ extension NodeStore {
             let bound = VersionPosition(key: Array(last.key.utf8), after: VersionMark(last))
             next = next.map { VersionPosition.min($0, bound) } ?? bound
         }
-        let versions = (currents.filter(\.isListedVersion) + older)
+        let versions = (currents.filter { tombstones || $0.isListedVersion } + older)
             .filter { !position.follows($0) }
             .filter { next?.follows($0) ?? true }
             .sorted { $0.precedesInVersionOrder($1) }

@@ -171,6 +171,14 @@ public protocol StorageNodeClient: Sendable {
     /// ``NodeStore/listVersions(_:bucket:prefix:from:limit:)``).
     func listVersions(_ jurisdiction: Jurisdiction, bucket: String, prefix: [UInt8], from position: VersionPosition,
                       limit: Int) async throws -> VersionBatch
+    /// The node's summary of what it holds of `bucket`, per peer and key partition, under `plan` (the placement of a
+    /// rebalance pass): one local read, so that a pass compares nodes without listing what they agree on.
+    func summarize(_ jurisdiction: Jurisdiction, bucket: String, plan: SummaryPlan) async throws -> BucketSummary
+    /// The records of `bucket` in `space` whose keys fall in `partitions`, from `position` on (see
+    /// ``NodeStore/listPartitions(_:bucket:space:partitions:from:limit:)``): what a pass reads of the partitions two
+    /// summaries disagree on.
+    func listPartitions(_ jurisdiction: Jurisdiction, bucket: String, space: RecordSpace, partitions: KeyPartitions,
+                        from position: VersionPosition, limit: Int) async throws -> VersionBatch
     /// What the node's scrubber has read and found damaged (not yet repaired).
     func scrubState(_ jurisdiction: Jurisdiction) async throws -> ScrubState
     /// Runs a whole scrub pass now, at full speed, and answers the state after it.

@@ -145,12 +145,13 @@ struct RebalanceCommand: AsyncParsableCommand, NodeAdminCommand {
 
     /// One line per jurisdiction: state, a progress bar of the pass, what it moved, what draining nodes still hold.
     static func line(_ status: RebalanceStatus) -> String {
-        let fraction = status.estimate > 0 ? min(1, Double(status.tally.scanned) / Double(status.estimate))
+        let checked = status.tally.scanned + status.tally.summarized
+        let fraction = status.estimate > 0 ? min(1, Double(checked) / Double(status.estimate))
             : (status.state == "running" ? 0 : 1)
         let width = 20, filled = Int((fraction * Double(width)).rounded(.down))
         let bar = "[" + String(repeating: "#", count: filled) + String(repeating: "-", count: width - filled) + "]"
         var text = "rebalance \(status.jurisdiction): \(status.state) \(bar) \(Int(fraction * 100))%  "
-            + "scanned \(status.tally.scanned), copied \(status.tally.copied) "
+            + "scanned \(status.tally.scanned), summarized \(status.tally.summarized), copied \(status.tally.copied) "
             + "(\(StatusCommand.bytes(status.tally.bytesMoved))), dropped \(status.tally.dropped), "
             + "tombstones collected \(status.tally.collected), failed \(status.tally.failed); "
             + "\(status.replicas) replicas" + (status.settled ? "" : " (being made)")

@@ -40,7 +40,8 @@ final class ListingCostTests: XCTestCase {
                 jurisdiction: ma, node: .init(id: NodeID("ma-\(index)")!)))
         }
         _ = await harness.store.rebalance(ma, buckets: ["records"],
-                                          pace: .init(bytesPerSecond: 1 << 40, tombstoneGraceMillis: 86_400_000))
+                                          pace: .init(bytesPerSecond: 1 << 40, tombstoneGraceMillis: 86_400_000,
+                                                      summarySettleMillis: 0))
         let twelve = try await pages()
         XCTAssertEqual(twelve.keys, all)
         // R = 2: a page of 100 holds 200 replicas' manifests; with the margin and refills, under 4 per key (a full
@@ -73,7 +74,8 @@ final class ListingCostTests: XCTestCase {
                 jurisdiction: ma, node: .init(id: NodeID("ma-\(index)")!)))
         }
         _ = await harness.store.rebalance(ma, buckets: ["records"],
-                                          pace: .init(bytesPerSecond: 1 << 40, tombstoneGraceMillis: 86_400_000))
+                                          pace: .init(bytesPerSecond: 1 << 40, tombstoneGraceMillis: 86_400_000,
+                                                      summarySettleMillis: 0))
         let twelve = try await versionPages()
         XCTAssertEqual(twelve.keys, all)
         // R = 2 over twelve nodes: about 2 × 100 × 1.25 a page (a full batch of 1,000 from every node read about

@@ -132,7 +132,7 @@ final class ListingIndexTests: XCTestCase {
         XCTAssertTrue(listed.contains("k999"))
 
         let tally = await harness.store.rebalance(ma, buckets: ["records"], pace: .init(
-            bytesPerSecond: 1 << 40, tombstoneGraceMillis: 86_400_000))
+            bytesPerSecond: 1 << 40, tombstoneGraceMillis: 86_400_000, summarySettleMillis: 0))
         XCTAssertEqual(tally.failed, 0)
         XCTAssertGreaterThanOrEqual(tally.reindexed, 2, "the phantom on each index replica")
         listed = try await self.listed()
@@ -229,7 +229,8 @@ final class ListingIndexTests: XCTestCase {
         var listed = try await listed()
         XCTAssertFalse(listed.contains("orphan"))
         _ = await harness.store.rebalance(ma, buckets: ["records"], pace: .init(bytesPerSecond: 1 << 40,
-                                                                               tombstoneGraceMillis: 86_400_000))
+                                                                               tombstoneGraceMillis: 86_400_000,
+                                                                               summarySettleMillis: 0))
         listed = try await self.listed()
         XCTAssertEqual(listed, ["orphan"])
     }

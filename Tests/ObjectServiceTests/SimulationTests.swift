@@ -121,7 +121,8 @@ final class SimulationTests: XCTestCase {
         var quiet = false
         for _ in 0..<4 where !quiet {
             let tally = await harness.store.rebalance(ma, buckets: ["sim"],
-                                                      pace: .init(bytesPerSecond: 1 << 40, tombstoneGraceMillis: 0))
+                                                      pace: .init(bytesPerSecond: 1 << 40, tombstoneGraceMillis: 0,
+                                                                  summarySettleMillis: 0))
             quiet = tally.copied + tally.dropped + tally.collected + tally.failed == 0
         }
         XCTAssertTrue(quiet, "\(context): the passes did not settle")
@@ -283,6 +284,14 @@ struct FaultyNode: StorageNodeClient {
                       limit: Int) async throws -> VersionBatch {
         try await faulty { try await inner.listVersions(jurisdiction, bucket: bucket, prefix: prefix, from: position,
                                                         limit: limit) }
+    }
+    func summarize(_ jurisdiction: Jurisdiction, bucket: String, plan: SummaryPlan) async throws -> BucketSummary {
+        try await faulty { try await inner.summarize(jurisdiction, bucket: bucket, plan: plan) }
+    }
+    func listPartitions(_ jurisdiction: Jurisdiction, bucket: String, space: RecordSpace, partitions: KeyPartitions,
+                        from position: VersionPosition, limit: Int) async throws -> VersionBatch {
+        try await faulty { try await inner.listPartitions(jurisdiction, bucket: bucket, space: space,
+                                                          partitions: partitions, from: position, limit: limit) }
     }
     func scrubState(_ jurisdiction: Jurisdiction) async throws -> ScrubState { try await inner.scrubState(jurisdiction) }
     func scrubNow(_ jurisdiction: Jurisdiction) async throws -> ScrubState { try await inner.scrubNow(jurisdiction) }

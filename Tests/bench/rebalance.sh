@@ -14,18 +14,8 @@ SECONDS_EACH="${BENCH_TARGET_SECONDS:-8}"
 OBJECTS="${BENCH_REBALANCE_OBJECTS:-2048}"
 export QANTARA_LOG_LEVEL=notice
 
-rm -rf "$OUT"
-mkdir -p "$OUT"
-"$BIN" serve --data "$OUT/data" --listen "127.0.0.1:$PORT" --gateway "FR=127.0.0.1:$(( PORT + 1 ))" \
-  --gateway "US=127.0.0.1:$(( PORT + 2 ))" > "$OUT/serve.log" 2>&1 &
-SERVE_PID=$!
-trap 'kill "$SERVE_PID" 2>/dev/null || true; wait "$SERVE_PID" 2>/dev/null || true' EXIT
-for _ in $(seq 1 100); do grep -q "Qantara is serving" "$OUT/serve.log" 2>/dev/null && break; sleep 0.1; done
-export AWS_ACCESS_KEY_ID AWS_SECRET_ACCESS_KEY
-AWS_ACCESS_KEY_ID=$("$PYTHON" -c "import json;print(json.load(open('$OUT/data/root-credentials'))['accessKeyId'])")
-AWS_SECRET_ACCESS_KEY=$("$PYTHON" -c "import json;print(json.load(open('$OUT/data/root-credentials'))['secretAccessKey'])")
-ENDPOINT="http://127.0.0.1:$PORT"
-cli() { "$BIN" "$@" --endpoint "$ENDPOINT" --data "$OUT/data"; }
+source "$ROOT/Tests/bench/serve.sh"
+serve_fresh "$PORT"
 measure() { # op: one foreground run of GET or PUT 1 MiB on bench-fg
   "$BIN" bench --client socket --endpoint "$ENDPOINT" --bucket bench-fg --op "$1" --size 1MiB --concurrency 16 \
     --duration "$SECONDS_EACH" --no-setup | tee -a "$OUT/raw.txt"

@@ -6,8 +6,9 @@
 #   - storage ceiling: the node's storage layout writing the same bytes R times, without HTTP
 #     (`qantara bench --storage`).
 # Then a 2 GiB upload and download through `qantara serve`, recording the server's peak RSS, and the foreground's
-# throughput while a jurisdiction rebalances onto a new node (Tests/bench/rebalance.sh), and the cost of a listing
-# page with 3, 12 and 48 nodes (Tests/bench/listing.py).
+# throughput while a jurisdiction rebalances onto a new node (Tests/bench/rebalance.sh), the cost of a listing
+# page with 3, 12 and 48 nodes (Tests/bench/listing.py), and of a rebalance pass over a quiet jurisdiction
+# (Tests/bench/antientropy.sh).
 # Results: a Markdown table on stdout and in $OUT/results.md. Every process started here is stopped by PID.
 set -euo pipefail
 ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
@@ -204,6 +205,8 @@ kill "$SERVE_PID"; wait "$SERVE_PID" 2>/dev/null || true
 BENCH_OUT="$OUT" bash "$ROOT/Tests/bench/rebalance.sh" > /dev/null
 # Listing cost with 3, 12 and 48 nodes in one jurisdiction (its own fresh servers).
 BENCH_OUT="$OUT" "$PYTHON" "$ROOT/Tests/bench/listing.py" > /dev/null
+# What a rebalance pass over a quiet jurisdiction costs (its own fresh server).
+BENCH_OUT="$OUT" bash "$ROOT/Tests/bench/antientropy.sh" > /dev/null
 
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.0f%%", (b > 0 ? 100 * a / b : 0) }'; }
 row() { # name, result, ceiling name, ceiling result, target
@@ -247,6 +250,12 @@ row() { # name, result, ceiling name, ceiling result, target
   echo "Listing a bucket of 10,000 objects, 1,000 keys a page, against the nodes of its jurisdiction:"
   echo
   cat "$OUT/listing/rows.md"
+  echo
+  echo "A rebalance pass over a quiet jurisdiction (\`qantara node rebalance --wait\`, 1 s polling):"
+  echo
+  echo "| pass | time | status once done |"
+  echo "|---|---|---|"
+  cat "$OUT/antientropy/rows.md"
   echo
   echo "2 GiB object through a fresh \`qantara serve\`: PUT ${put_seconds}s, GET ${get_seconds}s; server peak RSS (VmHWM)"
   echo "${rss_before} KiB after start, ${rss_after} KiB after the upload and download (target < 262144 KiB)."
