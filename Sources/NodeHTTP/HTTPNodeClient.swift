@@ -125,8 +125,7 @@ public final class HTTPNodeClient: StorageNodeClient {
     func hex(_ text: String) -> String { Hex.encode(Array(text.utf8)) }
 
 
-    /// One change, one request: each kind of change has its endpoint (`Docs/formats.md`, "Node protocol"), answering
-    /// `committed` or `superseded` (`replaced` or not, for the in-place changes).
+    /// One change, one request: `POST /v1/change` (``NodeWire/encode(_:)``), answering `committed` or `superseded`.
     public func startCommit(_ change: NodeChange,
                             done: @escaping @Sendable (Result<CommitOutcome, any Error>) -> Void) {
         Task {
@@ -135,44 +134,13 @@ public final class HTTPNodeClient: StorageNodeClient {
     }
 
     public func apply(_ change: NodeChange) async throws -> CommitOutcome {
-        let reply: Reply
-        switch change {
-        case .commit(let jurisdiction, let manifest, _, let segment?):
-            reply = try await call(.POST, "commit", [("j", jurisdiction.code), ("inline", "1")],
-                                   body: NodeWire.frame([manifest.encoded(), segment]))
-        case .commit(let jurisdiction, let manifest, let upload, nil):
-            var query = [("j", jurisdiction.code)]
-            if let upload { query.append(("upload", upload.description)) }
-            reply = try await call(.POST, "commit", query, body: manifest.encoded())
-        case .commitPart(let jurisdiction, let upload, let record):
-            reply = try await call(.POST, "part", [("j", jurisdiction.code), ("upload", upload.description)],
-                                   body: record.encoded())
-        case .deleteVersion(let jurisdiction, let bucket, let key, let version, let sequence, let check):
-            reply = try await call(.DELETE, "version", [("j", jurisdiction.code), ("bucket", hex(bucket)),
-                                                        ("key", hex(key)), ("version", version.description),
-                                                        ("sequence", String(sequence)), ("now", String(check.nowMillis)),
-                                                        ("bypass", check.bypassGovernance ? "1" : "0"),
-                                                        ("relocating", check.relocating ? "1" : "0")])
-        case .index(let jurisdiction, let edits):
-            reply = try await call(.POST, "index", [("j", jurisdiction.code)], body: IndexEdit.encoded(edits))
-        case .replaceSealed(let jurisdiction, let bucket, let key, let version, let sequence, let upload, let field,
-                            let bytes):
-            // `envelope` is the endpoint's name from when the header was the only sealed field it replaced.
-            var query = [("j", jurisdiction.code), ("bucket", hex(bucket)), ("key", hex(key)),
-                         ("version", version.description), ("upload", upload ? "1" : "0"), ("field", field.rawValue)]
-            if let sequence { query.append(("sequence", String(sequence))) }
-            return try await call(.POST, "envelope", query, body: bytes).body == Array("replaced".utf8)
-                ? .committed : .superseded
-        case .replaceLock(let jurisdiction, let bucket, let key, let version, let sequence, let expected, let lock):
-            return try await call(.POST, "lock", [("j", jurisdiction.code), ("bucket", hex(bucket)), ("key", hex(key)),
-                                                  ("version", version.description), ("sequence", String(sequence))],
-                                  body: NodeWire.frame([expected.encoded(), lock.encoded()])).body
-                == Array("replaced".utf8) ? .committed : .superseded
-        case .createUpload(let jurisdiction, let template):
-            _ = try await call(.POST, "upload", [("j", jurisdiction.code)], body: template.encoded())
-            return .committed
+        let reply = try await call(.POST, "change", [("j", NodeWire.jurisdiction(of: change).code)],
+                                   body: NodeWire.encode(change))
+        switch reply.body {
+        case Array("committed".utf8): return .committed
+        case Array("superseded".utf8): return .superseded
+        default: throw NodeError.corrupt("storage node \(nodeID) answered a change with \(String(decoding: reply.body, as: UTF8.self))")
         }
-        return reply.body == Array("committed".utf8) ? .committed : .superseded
     }
 
     public func abort(_ jurisdiction: Jurisdiction, version: VersionID) async throws {

@@ -67,24 +67,9 @@ public struct NodeServer: HTTPResponder {
         case (.delete, "segment"):
             try await node.abort(jurisdiction, version: try Self.version(query, "version"))
             return Response(status: .noContent)
-        case (.post, "commit") where query["inline"] != nil:
-            let records = try NodeWire.unframe(try await Self.body(request))
-            guard records.count == 2 else { throw ParameterError(message: "inline commit needs manifest and segment") }
-            let manifest = try ObjectManifest(decoding: records[0])
-            // The stored segment may be longer than the object (an authentication tag follows the ciphertext).
-            guard manifest.parts.isEmpty, manifest.segmentCount == 1, records[1].count >= Int(manifest.sizeBytes),
-                  records[1].count <= Int(manifest.segmentSizeBytes) + Limits.segmentOverheadBytesMax else {
-                throw ParameterError(message: "inline commit of an object that is not one segment")
-            }
-            let outcome = try await node.commitSmall(jurisdiction, manifest: manifest, segment: records[1])
-            return Self.plain(.ok, outcome == .committed ? "committed" : "superseded")
-        case (.post, "commit"):
-            let manifest = try ObjectManifest(decoding: try await Self.body(request))
-            let upload = try query["upload"].map { _ in try Self.version(query, "upload") }
-            let outcome = try await node.commit(jurisdiction, manifest: manifest, completing: upload)
-            return Self.plain(.ok, outcome == .committed ? "committed" : "superseded")
-        case (.post, "index"):
-            let outcome = try await node.apply(.index(jurisdiction, try IndexEdit.decoding(try await Self.body(request))))
+        case (.post, "change"):
+            let change = try NodeWire.decodeChange(try await Self.body(request), jurisdiction: jurisdiction)
+            let outcome = try await node.apply(change)
             return Self.plain(.ok, outcome == .committed ? "committed" : "superseded")
         case (.post, "attest"):
             let replicas = try Self.text(query, "replicas").split(separator: ",").map { name in
@@ -119,17 +104,6 @@ public struct NodeServer: HTTPResponder {
                                                 prefix: try Self.hex(query, "prefix"), from: try Self.hex(query, "from"),
                                                 limit: Int(try Self.number(query, "limit")), space: space)
             return Self.bytes(NodeWire.frame(manifests.map { $0.encoded() }))
-        case (.post, "envelope"):
-            guard let field = SealedField(rawValue: query["field"] ?? SealedField.envelope.rawValue) else {
-                return Self.plain(.badRequest, "unknown sealed field")
-            }
-            let replaced = try await node.replaceSealed(jurisdiction, bucket: try Self.text(query, "bucket"),
-                                                        key: try Self.text(query, "key"),
-                                                        version: try Self.version(query, "version"),
-                                                        sequence: query["sequence"].flatMap(UInt64.init),
-                                                        upload: query["upload"] == "1", field: field,
-                                                        bytes: try await Self.body(request))
-            return Self.plain(.ok, replaced ? "replaced" : "unchanged")
         case (.get, "version"):
             let selector: VersionSelector = query["null"] != nil ? .null
                 : .id(try Self.version(query, "version"), sequence: try Self.sequence(query))
@@ -173,30 +147,6 @@ public struct NodeServer: HTTPResponder {
             let batch = try await node.listPartitions(jurisdiction, bucket: try Self.text(query, "bucket"), space: space,
                                                       partitions: partitions, from: position, limit: limit)
             return Self.bytes(NodeWire.encodeVersions(batch))
-        case (.delete, "version"):
-            guard let now = query["now"].flatMap(Int64.init) else {
-                throw ParameterError(message: "now: the deleting gateway's time in milliseconds is required")
-            }
-            let outcome = try await node.deleteVersion(jurisdiction, bucket: try Self.text(query, "bucket"),
-                                                       key: try Self.text(query, "key"),
-                                                       version: try Self.version(query, "version"),
-                                                       sequence: try Self.sequence(query),
-                                                       check: LockCheck(nowMillis: now,
-                                                                        bypassGovernance: query["bypass"] == "1",
-                                                                        relocating: query["relocating"] == "1"))
-            return Self.plain(.ok, outcome == .committed ? "committed" : "superseded")
-        case (.post, "lock"):
-            let locks: [ObjectLock]
-            do { locks = try NodeWire.unframe(try await Self.body(request)).map(ObjectLock.init(decoding:)) } catch {
-                throw ParameterError(message: "lock: \(error)")
-            }
-            guard locks.count == 2 else { throw ParameterError(message: "lock: the expected lock, then the new one") }
-            let replaced = try await node.replaceLock(jurisdiction, bucket: try Self.text(query, "bucket"),
-                                                      key: try Self.text(query, "key"),
-                                                      version: try Self.version(query, "version"),
-                                                      sequence: try Self.sequence(query), expected: locks[0],
-                                                      lock: locks[1])
-            return Self.plain(.ok, replaced ? "replaced" : "unchanged")
         case (.get, "scrub"):
             return Self.bytes(Array(try JSONEncoder().encode(try await node.scrubState(jurisdiction))))
         case (.post, "scrub"):
@@ -231,9 +181,6 @@ public struct NodeServer: HTTPResponder {
         case (.delete, "bucket"):
             try await node.purge(jurisdiction, bucket: try Self.text(query, "bucket"))
             return Response(status: .noContent)
-        case (.post, "upload"):
-            try await node.createUpload(jurisdiction, template: try ObjectManifest(decoding: try await Self.body(request)))
-            return Response(status: .noContent)
         case (.get, "upload"):
             guard let template = try await node.upload(jurisdiction, bucket: try Self.text(query, "bucket"),
                                                        key: try Self.text(query, "key"),
@@ -251,15 +198,14 @@ public struct NodeServer: HTTPResponder {
                                                      from: try Self.hex(query, "from"),
                                                      limit: Int(try Self.number(query, "limit")))
             return Self.bytes(NodeWire.frame(uploads.map { $0.encoded() }))
-        case (.post, "part"):
-            let record = try PartRecord(decoding: try await Self.body(request))
-            let outcome = try await node.commitPart(jurisdiction, upload: try Self.version(query, "upload"), record: record)
-            return Self.plain(.ok, outcome == .committed ? "committed" : "superseded")
         case (.get, "parts"):
             let parts = try await node.parts(jurisdiction, upload: try Self.version(query, "upload"),
                                              from: try Self.number(query, "from"), limit: Int(try Self.number(query, "limit")))
             return Self.bytes(NodeWire.frame(parts.map { $0.encoded() }))
         default:
+            if let answer = try await legacyChange(request, endpoint: endpoint, query: query, jurisdiction: jurisdiction) {
+                return answer
+            }
             return Self.plain(.notFound, "unknown endpoint \(request.method) \(endpoint)")
         }
     }

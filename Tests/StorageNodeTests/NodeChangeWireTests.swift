@@ -1,0 +1,128 @@
+import AsyncHTTPClient
+import NIOCore
+import NIOHTTP1
+@testable import NodeHTTP
+import ObjectModel
+import StorageNode
+import XCTest
+
+/// Node changes on the wire (`POST /v1/change`): every kind survives the trip, and the node refuses a malformed one
+/// with a 400 before anything is applied.
+final class NodeChangeWireTests: XCTestCase {
+    let ma = Jurisdiction("MA")!
+
+    func manifest(_ key: String = "k") -> ObjectManifest {
+        ObjectManifest(bucket: "bkt", key: key, versionID: .random(), sequence: 7, sizeBytes: 3, etag: "e",
+                       lastModifiedMillis: 1)
+    }
+
+    var everyKind: [NodeChange] {
+        let part = PartRecord(part: PartRef(number: 2, versionID: .random(), sizeBytes: 5, etag: "p", checksumValue: nil,
+                                            storedDigest: [UInt8](repeating: 7, count: 32)), sequence: 3, lastModifiedMillis: 4)
+        return [
+            .commit(ma, manifest: manifest(), completing: nil, inlineSegment: [1, 2, 3, 4]),
+            .commit(ma, manifest: manifest(), completing: .random(), inlineSegment: nil),
+            .commitPart(ma, upload: .random(), record: part),
+            .deleteVersion(ma, bucket: "bkt", key: "k", version: .random(), sequence: 9,
+                           check: LockCheck(nowMillis: 12, bypassGovernance: true, relocating: true)),
+            .index(ma, [.merge(manifest()), .replace(bucket: "bkt", key: "a", expected: VersionMark(manifest("a")),
+                                                     with: nil)]),
+            .replaceSealed(ma, bucket: "bkt", key: "k", version: .random(), sequence: nil, upload: true,
+                           field: .metadata, bytes: [9, 9]),
+            .replaceSealed(ma, bucket: "bkt", key: "k", version: .random(), sequence: 5, upload: false,
+                           field: .envelope, bytes: []),
+            .replaceLock(ma, bucket: "bkt", key: "k", version: .random(), sequence: 5, expected: ObjectLock(),
+                         lock: ObjectLock(mode: .compliance, retainUntilMillis: 99, legalHold: true)),
+            .createUpload(ma, template: manifest()),
+        ]
+    }
+
+    func testEveryKindOfChangeSurvivesTheTrip() throws {
+        for change in everyKind {
+            let bytes = NodeWire.encode(change)
+            let decoded = try NodeWire.decodeChange(bytes, jurisdiction: ma)
+            XCTAssertEqual(NodeWire.encode(decoded), bytes, "\(change)")
+            XCTAssertEqual(NodeWire.jurisdiction(of: decoded), ma)
+        }
+    }
+
+    func testMalformedChangesAreRefused() {
+        let valid = NodeWire.encode(everyKind[3])
+        var oversized = manifest()
+        oversized.segmentSizeBytes = 4
+        let cases: [(String, [UInt8])] = [
+            ("empty", []),
+            ("unknown kind", [0x7F] + valid.dropFirst()),
+            ("trailing bytes", valid + [0]),
+            ("truncated", Array(valid.dropLast())),
+            ("deletion flags", Array(valid.dropLast()) + [4]),
+            ("inline segment longer than a segment", NodeWire.encode(.commit(
+                ma, manifest: oversized, completing: nil,
+                inlineSegment: [UInt8](repeating: 1, count: 4 + Limits.segmentOverheadBytesMax + 1)))),
+        ]
+        for (name, bytes) in cases {
+            XCTAssertThrowsError(try NodeWire.decodeChange(bytes, jurisdiction: ma), name)
+        }
+    }
+}
+
+extension HTTPNodeConformanceTests {
+    /// Raw requests: a malformed change is a 400 and changes nothing; a change addressed to another jurisdiction is
+    /// refused by the node; a well-formed one is applied.
+    func testChangesTravelThroughOneEndpoint() async throws {
+        let node = try await client()
+        func post(_ endpoint: String, _ query: String, _ body: [UInt8]) async throws -> (Int, String) {
+            var request = HTTPClientRequest(url: "http://\(address)/v1/\(endpoint)?\(query)")
+            request.method = .POST
+            request.headers.add(name: "Authorization", value: "Bearer secret-token")
+            request.body = .bytes(ByteBuffer(bytes: body))
+            let response = try await http!.execute(request, timeout: .seconds(10))
+            return (Int(response.status.code), String(buffer: try await response.body.collect(upTo: 4096)))
+        }
+        let manifest = manifest("raw", sequence: 1, size: 3)
+        let commit = NodeWire.encode(.commit(ma, manifest: manifest, completing: nil, inlineSegment: [1, 2, 3]))
+        var (status, text) = try await post("change", "j=MA", commit + [0])
+        XCTAssertEqual(status, 400, text)
+        (status, text) = try await post("changes", "j=MA", commit)
+        XCTAssertEqual(status, 404, text)
+        (status, text) = try await post("change", "j=FR", commit)
+        XCTAssertEqual(status, 409, text)
+        let nothing = try await node.manifest(ma, bucket: "bkt", key: "raw")
+        XCTAssertNil(nothing)
+        (status, text) = try await post("change", "j=MA", commit)
+        XCTAssertEqual(status, 200, text)
+        XCTAssertEqual(text, "committed")
+        let stored = try await node.manifest(ma, bucket: "bkt", key: "raw")
+        XCTAssertEqual(stored?.versionID, manifest.versionID)
+    }
+
+    /// A gateway of the previous version still writes through the per-kind endpoints while nodes are upgraded first.
+    func testThePreviousVersionsChangeEndpointsStillApply() async throws {
+        let node = try await client()
+        func send(_ method: NIOHTTP1.HTTPMethod, _ endpoint: String, _ query: String, _ body: [UInt8]) async throws
+            -> (Int, String)
+        {
+            var request = HTTPClientRequest(url: "http://\(address)/v1/\(endpoint)?j=MA&\(query)")
+            request.method = method
+            request.headers.add(name: "Authorization", value: "Bearer secret-token")
+            request.body = .bytes(ByteBuffer(bytes: body))
+            let response = try await http!.execute(request, timeout: .seconds(10))
+            return (Int(response.status.code), String(buffer: try await response.body.collect(upTo: 4096)))
+        }
+        let old = manifest("legacy", sequence: 1, size: 3)
+        var (status, text) = try await send(.POST, "commit", "inline=1", NodeWire.frame([old.encoded(), [1, 2, 3]]))
+        XCTAssertEqual(status, 200, text)
+        XCTAssertEqual(text, "committed")
+        (status, text) = try await send(.POST, "commit", "inline=1", NodeWire.frame([old.encoded(), []]))
+        XCTAssertEqual(status, 400, "a segment shorter than the object: \(text)")
+        let bucket = Hex.encode(Array("bkt".utf8)), key = Hex.encode(Array("legacy".utf8))
+        (status, text) = try await send(.POST, "lock", "bucket=\(bucket)&key=\(key)&version=\(old.versionID)&sequence=1",
+                                        NodeWire.frame([ObjectLock().encoded(), ObjectLock(legalHold: true).encoded()]))
+        XCTAssertEqual(text, "replaced")
+        (status, text) = try await send(.DELETE, "version",
+                                        "bucket=\(bucket)&key=\(key)&version=\(old.versionID)&sequence=1&now=0", [])
+        XCTAssertEqual(status, 403, "the hold set through the old endpoint protects the version: \(text)")
+        let held = try await node.version(ma, bucket: "bkt", key: "legacy", selector: .id(old.versionID, sequence: 1))
+        XCTAssertEqual(held?.lock.legalHold, true)
+    }
+}
