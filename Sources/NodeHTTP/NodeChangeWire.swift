@@ -21,7 +21,9 @@ extension NodeWire {
     }
 
     static func encode(_ change: NodeChange) -> [UInt8] {
-        var writer = BinaryWriter()
+        var capacity = 256
+        if case .commit(_, _, _, let segment?) = change { capacity += segment.count }
+        var writer = BinaryWriter(capacity: capacity)
         switch change {
         case .commit(_, let manifest, let upload, let segment):
             writer.write(ChangeKind.commit.rawValue)
@@ -137,7 +139,7 @@ extension NodeWire {
     /// Throws unless `segment` can be the only stored segment of `manifest`'s object (it may be longer than the
     /// object: an authentication tag follows the ciphertext).
     static func checkInline(_ segment: [UInt8], of manifest: ObjectManifest) throws {
-        guard manifest.parts.isEmpty, manifest.segmentCount == 1, segment.count >= Int(manifest.sizeBytes),
+        guard manifest.parts.isEmpty, manifest.sizeBytes > 0, manifest.sizeBytes <= Int64(manifest.segmentSizeBytes), segment.count >= Int(manifest.sizeBytes),
               segment.count <= Int(manifest.segmentSizeBytes) + Limits.segmentOverheadBytesMax else {
             throw FormatError("an inline segment of an object that is not one segment")
         }

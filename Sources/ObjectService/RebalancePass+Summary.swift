@@ -101,17 +101,27 @@ extension RebalancePass {
     private func summarize(_ bucket: String, on nodes: [any StorageNodeClient], plan: SummaryPlan) async
         -> [(any StorageNodeClient, Result<BucketSummary, any Error>)]
     {
+        // A named struct, not a tuple, as the child tasks' result: Swift 6.3.1's optimiser hands back wrong
+        // integers from tuple results of task groups (`../shared/SWIFT-NOTES.md`).
+        struct Answer: Sendable {
+            let position: Int
+            let summary: Result<BucketSummary, any Error>
+        }
         let jurisdiction = jurisdiction
-        return await withTaskGroup(of: (Int, Result<BucketSummary, any Error>).self) { group in
+        return await withTaskGroup(of: Answer.self) { group in
             for (position, node) in nodes.enumerated() {
                 group.addTask {
-                    do { return (position, .success(try await node.summarize(jurisdiction, bucket: bucket, plan: plan))) }
-                    catch { return (position, .failure(error)) }
+                    do {
+                        return Answer(position: position,
+                                      summary: .success(try await node.summarize(jurisdiction, bucket: bucket, plan: plan)))
+                    } catch {
+                        return Answer(position: position, summary: .failure(error))
+                    }
                 }
             }
-            var answers = [(Int, Result<BucketSummary, any Error>)]()
+            var answers = [Answer]()
             for await answer in group { answers.append(answer) }
-            return answers.sorted { $0.0 < $1.0 }.map { (nodes[$0.0], $0.1) }
+            return answers.sorted { $0.position < $1.position }.map { (nodes[$0.position], $0.summary) }
         }
     }
 }

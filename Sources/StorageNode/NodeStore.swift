@@ -102,6 +102,10 @@ public final class NodeStore: Sendable {
         switch change {
         case .commit(let requested, let manifest, let upload, let inlineSegment):
             try check(requested)
+            // An inline segment is a one-segment object's, written by one request: it completes no upload.
+            guard upload == nil || inlineSegment == nil else {
+                throw FormatError("a commit with an inline segment completes no upload")
+            }
             outcome = try stageCommit(manifest, completing: upload, inlineSegment: inlineSegment, group: group,
                                       into: &batch)
         case .commitPart(let requested, let upload, let record):

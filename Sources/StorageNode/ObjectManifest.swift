@@ -139,7 +139,10 @@ extension ObjectManifest {
                   isTombstone: tombstone == 1)
         sizeBytes = try reader.readInt64()
         segmentSizeBytes = try reader.readUInt32()
-        guard sizeBytes >= 0, segmentSizeBytes > 0 else { throw FormatError("invalid size or segment size") }
+        // Bounded as S3 bounds objects, so that no sum of sizes or count of segments overflows.
+        guard sizeBytes >= 0, sizeBytes <= Limits.objectSizeBytesMax, segmentSizeBytes > 0 else {
+            throw FormatError("invalid size or segment size")
+        }
         etag = try reader.readString()
         lastModifiedMillis = try reader.readInt64()
         metadata = try ObjectMetadata(from: &reader)
@@ -291,7 +294,7 @@ public struct PartRef: Sendable, Equatable {
         guard let version = VersionID(bytes: Array(try reader.readRaw(16))) else { throw FormatError("part version") }
         versionID = version
         sizeBytes = try reader.readInt64()
-        guard sizeBytes >= 0 else { throw FormatError("negative part size") }
+        guard sizeBytes >= 0, sizeBytes <= Limits.partSizeBytesMax else { throw FormatError("invalid part size") }
         etag = try reader.readString()
         checksumValue = try reader.readOptional()
         storedDigest = withDigest ? try reader.readField() : []

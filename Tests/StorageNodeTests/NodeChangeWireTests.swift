@@ -3,6 +3,7 @@ import NIOCore
 import NIOHTTP1
 @testable import NodeHTTP
 import ObjectModel
+import StorageEngine
 import StorageNode
 import XCTest
 
@@ -60,9 +61,30 @@ final class NodeChangeWireTests: XCTestCase {
                 ma, manifest: oversized, completing: nil,
                 inlineSegment: [UInt8](repeating: 1, count: 4 + Limits.segmentOverheadBytesMax + 1)))),
         ]
-        for (name, bytes) in cases {
+        var huge = manifest()
+        huge.sizeBytes = .max
+        var replace = IndexEdit.encoded([.replace(bucket: "bkt", key: "k", expected: VersionMark(manifest()), with: nil)])
+        replace[replace.count - 1] = 2
+        let cases2: [(String, [UInt8])] = [
+            ("inline segment completing an upload", NodeWire.encode(.commit(ma, manifest: manifest(), completing: .random(),
+                                                                            inlineSegment: [1, 2, 3]))),
+            ("an object larger than S3 allows", NodeWire.encode(.commit(ma, manifest: huge, completing: nil,
+                                                                        inlineSegment: [1]))),
+            ("an index edit's flag", [indexKind] + { var w = BinaryWriter(); w.writeField(replace); return w.bytes }()),
+        ]
+        for (name, bytes) in cases + cases2 {
             XCTAssertThrowsError(try NodeWire.decodeChange(bytes, jurisdiction: ma), name)
         }
+    }
+
+    /// The kind byte of index edits (`Docs/formats.md`).
+    let indexKind: UInt8 = 4
+
+    /// The node itself refuses what the wire refuses: an inline segment completing an upload.
+    func testANodeRefusesAnInlineSegmentThatCompletesAnUpload() throws {
+        let store = try NodeStore(node: NodeID("ma-1")!, jurisdiction: ma, engine: MemoryEngine(), nowMillis: 0)
+        XCTAssertThrowsError(try store.commit(ma, manifest: manifest(), completing: .random(), inlineSegment: [1, 2, 3]))
+        XCTAssertNil(try store.manifest(ma, bucket: "bkt", key: "k"))
     }
 }
 
