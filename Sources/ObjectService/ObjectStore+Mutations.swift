@@ -84,23 +84,40 @@ extension ObjectStore {
         await commit(.commitPart(jurisdiction, upload: upload, record: record), on: targets)
     }
 
-    /// Commits `manifest` on every target in parallel, then, once a target holds it, tells the bucket's listing
-    /// index: the one door of every version a client writes or deletes (PUT, copy, multipart completion, delete).
+    /// Commits `manifest` on every target and tells the bucket's listing index, both in parallel (one synced round
+    /// before the acknowledgement instead of two): the one door of every version a client writes or deletes (PUT,
+    /// copy, multipart completion, delete). When no target took the version, the index entry is set back to what the
+    /// nodes hold newest (or, when they cannot all say, left for the next rebalance pass to set right).
     func commit(_ manifest: ObjectManifest, on targets: [any StorageNodeClient], jurisdiction: Jurisdiction,
                 completing upload: VersionID? = nil, inline: [UInt8]? = nil) async -> CommitReport
     {
+        async let unindexed = indexing(manifest, jurisdiction: jurisdiction)
         let failed = await commit(.commit(jurisdiction, manifest: manifest, completing: upload, inlineSegment: inline),
                                   on: targets)
         var report = CommitReport(failed: failed)
-        guard failed.count < targets.count else { return report }
-        do {
-            try await index(manifest, jurisdiction: jurisdiction)
-        } catch let error as ObjectServiceError {
-            report.unindexed = error
-        } catch {
-            report.unindexed = .serviceUnavailable("the listing index did not take the version: \(error)")
+        report.unindexed = await unindexed
+        guard failed.count < targets.count else {
+            if report.unindexed == nil {
+                // A target whose answer was lost after it committed holds the version: the entry then stays.
+                try? await reindex(afterDeleting: VersionMark(manifest), bucket: manifest.bucket, key: manifest.key,
+                                   jurisdiction: jurisdiction)
+            }
+            report.unindexed = nil
+            return report
         }
         return report
+    }
+
+    /// ``index(_:jurisdiction:)``, its failure as a value.
+    private func indexing(_ manifest: ObjectManifest, jurisdiction: Jurisdiction) async -> ObjectServiceError? {
+        do {
+            try await index(manifest, jurisdiction: jurisdiction)
+            return nil
+        } catch let error as ObjectServiceError {
+            return error
+        } catch {
+            return .serviceUnavailable("the listing index did not take the version: \(error)")
+        }
     }
 
     /// Commits `change` on every target; returns the targets that failed. One suspension for all the replicas,

@@ -9,7 +9,7 @@ ROOT="$(cd "$(dirname "$0")/../.." && pwd)"
 OUT="${BENCH_OUT:-$ROOT/.build/bench}/antientropy"
 PYTHON="${PYTHON:-$ROOT/.venv/bin/python}"
 BIN="${QANTARA_BIN:-$ROOT/.build/release/qantara}"
-PORT="${BENCH_AE_PORT:-19200}"
+PORT="${BENCH_AE_PORT:-19300}"
 OBJECTS="${BENCH_AE_OBJECTS:-20000}"
 export QANTARA_LOG_LEVEL=notice
 

@@ -34,6 +34,7 @@ command -v nginx >/dev/null || { SUDO=""; [ "$(id -u)" = 0 ] || SUDO=sudo; $SUDO
 rm -rf "$OUT"
 mkdir -p "$OUT/nginx/www" "$OUT/nginx/tmp" "$OUT/nginx/logs"
 pids=()
+crypto_pids=()
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done; wait 2>/dev/null || true; }
 trap cleanup EXIT
 
@@ -128,6 +129,7 @@ start_crypto_server() { # label, port, extra environment, binary
     "$4" serve --data "$OUT/data-$1" --listen "127.0.0.1:$2" --gateway "FR=127.0.0.1:$(( $2 + 10 ))" \
     --gateway "US=127.0.0.1:$(( $2 + 20 ))" > "$OUT/serve-$1.log" 2>&1 &
   pids+=($!)
+  crypto_pids+=($!)
   for _ in $(seq 1 100); do grep -q "Qantara is serving" "$OUT/serve-$1.log" 2>/dev/null && break; sleep 0.1; done
 }
 start_crypto_server encrypted 19100 "" "$PLAIN_BIN"
@@ -142,6 +144,8 @@ for measure in "put 4KiB bench-4kib" "put 1MiB bench-1mib" "get 1MiB bench-1mib"
   R[encrypted-$op-$size]=$(grep op= <<< "$enc_lines" | median_line "$ROUNDS")
   R[plaintext-$op-$size]=$(grep op= <<< "$plain_lines" | median_line "$ROUNDS")
 done
+# The two servers go now: the later parts start servers of their own on these ports' neighbours.
+for pid in "${crypto_pids[@]}"; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
 
 # A flood of refused cross-border reads: MA's own GET 4 KiB through MA's gateway alone, then beside 16 clients
 # hammering GETs of the same MA bucket through FR's gateway (each refused with 403 and audited in MA's log),
