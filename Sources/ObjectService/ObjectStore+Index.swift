@@ -3,7 +3,7 @@ import ObjectModel
 import StorageNode
 
 /// The listing index of each bucket: per key, the newest version the gateways committed, on the bucket's R index
-/// replicas (`Topology.indexReplicas`), told after each commit and before the write is acknowledged. A listing reads
+/// replicas (`Topology.indexReplicas`), told beside each commit and before the write is acknowledged. A listing reads
 /// every index replica, so one that holds an entry is enough for it to be listed; a rebalance pass rebuilds what a
 /// crash between a commit and its index edit left out (``ObjectStore/rebalance(_:buckets:pace:storedEpoch:progress:)``).
 extension ObjectStore {

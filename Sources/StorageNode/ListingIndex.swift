@@ -8,7 +8,7 @@ import StorageEngine
 /// as many entries as it has keys from R nodes, whatever the number of nodes. Entries are listing views
 /// (``ObjectManifest/listingEntry``): no segments, no keys, no metadata.
 public enum IndexEdit: Sendable, Equatable {
-    /// Records `manifest` as its key's entry unless the entry is at least as new (a write or a deletion, told after
+    /// Records `manifest` as its key's entry unless the entry is at least as new (a write or a deletion, told beside
     /// its commit; a rebalance pass telling what the nodes hold). Merges commute: the newest wins in any order.
     case merge(ObjectManifest)
     /// Replaces the entry of `key` with `manifest` (nil: removes it) if the entry is still the version `expected`:
