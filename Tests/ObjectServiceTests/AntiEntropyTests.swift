@@ -11,7 +11,7 @@ import XCTest
 final class AntiEntropyTests: XCTestCase {
     var harness: Harness!
     let ma = Jurisdiction("MA")!
-    let fast = RebalancePace(bytesPerSecond: 1 << 40, tombstoneGraceMillis: 86_400_000, summarySettleMillis: 0)
+    let fast = RebalancePace.immediate
 
     override func setUp() async throws {
         harness = try await Harness()

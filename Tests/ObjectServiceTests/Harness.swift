@@ -188,3 +188,9 @@ func randomBytes(_ count: Int, seed: UInt64) -> [UInt8] {
         return UInt8(truncatingIfNeeded: state)
     }
 }
+
+extension RebalancePace {
+    /// A pace for tests: no throttle, tombstones kept a day, the latest writes compared at once.
+    static let immediate = RebalancePace(bytesPerSecond: 1 << 40, tombstoneGraceMillis: 86_400_000,
+                                         summarySettleMillis: 0)
+}

@@ -35,13 +35,7 @@ final class ListingCostTests: XCTestCase {
         for key in all { try await harness.put("MA", "records", key, Array(key.utf8)) }
         let three = try await pages()
         XCTAssertEqual(three.keys, all)
-        for index in 4...12 {
-            _ = try await harness.service.changeTopology(harness.principal(root: true), .add(
-                jurisdiction: ma, node: .init(id: NodeID("ma-\(index)")!)))
-        }
-        _ = await harness.store.rebalance(ma, buckets: ["records"],
-                                          pace: .init(bytesPerSecond: 1 << 40, tombstoneGraceMillis: 86_400_000,
-                                                      summarySettleMillis: 0))
+        try await growToTwelveNodes()
         let twelve = try await pages()
         XCTAssertEqual(twelve.keys, all)
         // R = 2: a page of 100 holds 200 replicas' manifests; with the margin and refills, under 4 per key (a full
@@ -69,13 +63,7 @@ final class ListingCostTests: XCTestCase {
     func testAVersionsPageReadsItsShareFromEachNodeToo() async throws {
         let all = (0..<600).map { String(format: "k%04d", $0) }
         for key in all { try await harness.put("MA", "records", key, Array(key.utf8)) }
-        for index in 4...12 {
-            _ = try await harness.service.changeTopology(harness.principal(root: true), .add(
-                jurisdiction: ma, node: .init(id: NodeID("ma-\(index)")!)))
-        }
-        _ = await harness.store.rebalance(ma, buckets: ["records"],
-                                          pace: .init(bytesPerSecond: 1 << 40, tombstoneGraceMillis: 86_400_000,
-                                                      summarySettleMillis: 0))
+        try await growToTwelveNodes()
         let twelve = try await versionPages()
         XCTAssertEqual(twelve.keys, all)
         // R = 2 over twelve nodes: about 2 × 100 × 1.25 a page (a full batch of 1,000 from every node read about
@@ -94,5 +82,14 @@ final class ListingCostTests: XCTestCase {
         // A page's keys carry four versions each here, so more nodes run out of their share and are asked again:
         // still under 3 × R reads per version listed (one full batch from every node would be 12,000).
         for reads in history.reads.dropLast() { XCTAssertLessThanOrEqual(reads, 600, "\(history.reads)") }
+    }
+
+    /// Adds ma-4 … ma-12 to MA and runs the rebalance pass that moves the records to them.
+    func growToTwelveNodes() async throws {
+        for index in 4...12 {
+            _ = try await harness.service.changeTopology(harness.principal(root: true), .add(
+                jurisdiction: ma, node: .init(id: NodeID("ma-\(index)")!)))
+        }
+        _ = await harness.store.rebalance(ma, buckets: ["records"], pace: .immediate)
     }
 }

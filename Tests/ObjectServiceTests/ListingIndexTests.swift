@@ -131,8 +131,7 @@ final class ListingIndexTests: XCTestCase {
         XCTAssertTrue(listed.contains("k008"))
         XCTAssertTrue(listed.contains("k999"))
 
-        let tally = await harness.store.rebalance(ma, buckets: ["records"], pace: .init(
-            bytesPerSecond: 1 << 40, tombstoneGraceMillis: 86_400_000, summarySettleMillis: 0))
+        let tally = await harness.store.rebalance(ma, buckets: ["records"], pace: .immediate)
         XCTAssertEqual(tally.failed, 0)
         XCTAssertGreaterThanOrEqual(tally.reindexed, 2, "the phantom on each index replica")
         listed = try await self.listed()
@@ -228,9 +227,7 @@ final class ListingIndexTests: XCTestCase {
         // Its data is committed (the write may have happened, as a 503 allows); the pass lists it.
         var listed = try await listed()
         XCTAssertFalse(listed.contains("orphan"))
-        _ = await harness.store.rebalance(ma, buckets: ["records"], pace: .init(bytesPerSecond: 1 << 40,
-                                                                               tombstoneGraceMillis: 86_400_000,
-                                                                               summarySettleMillis: 0))
+        _ = await harness.store.rebalance(ma, buckets: ["records"], pace: .immediate)
         listed = try await self.listed()
         XCTAssertEqual(listed, ["orphan"])
     }

@@ -10,7 +10,7 @@ import XCTest
 final class RebalanceTests: XCTestCase {
     var harness: Harness!
     let ma = Jurisdiction("MA")!
-    let fast = RebalancePace(bytesPerSecond: 1 << 40, tombstoneGraceMillis: 86_400_000, summarySettleMillis: 0)
+    let fast = RebalancePace.immediate
     var root: Principal { harness.principal(root: true) }
 
     override func setUp() async throws {
