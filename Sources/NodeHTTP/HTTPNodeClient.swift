@@ -239,6 +239,14 @@ public final class HTTPNodeClient: StorageNodeClient {
         return try decode { try NodeWire.decodeVersions(reply.body) }
     }
 
+    public func indexIntents(_ jurisdiction: Jurisdiction, from: [UInt8], olderThanMillis: Int64, limit: Int)
+        async throws -> IntentPage
+    {
+        let reply = try await call(.GET, "intents", [("j", jurisdiction.code), ("from", Hex.encode(from)),
+                                                     ("older", String(olderThanMillis)), ("limit", String(limit))])
+        return try decode { try IntentPage(decoding: reply.body) }
+    }
+
     public func scrubState(_ jurisdiction: Jurisdiction) async throws -> ScrubState {
         let reply = try await call(.GET, "scrub", [("j", jurisdiction.code)])
         return try decode { try JSONDecoder().decode(ScrubState.self, from: Data(reply.body)) }

@@ -6,29 +6,30 @@ import StorageNode
 /// jurisdiction travels in the query; the body is a `u8` kind, then the change's fields.
 extension NodeWire {
     private enum ChangeKind: UInt8 {
-        case commit = 1, commitPart, deleteVersion, index, replaceSealed, replaceLock, createUpload
+        case commit = 1, commitPart, deleteVersion, index, replaceSealed, replaceLock, createUpload, clearIntents
     }
 
     /// The jurisdiction a change addresses.
     static func jurisdiction(of change: NodeChange) -> Jurisdiction {
         switch change {
-        case .commit(let jurisdiction, _, _, _), .commitPart(let jurisdiction, _, _),
+        case .commit(let jurisdiction, _, _, _, _), .commitPart(let jurisdiction, _, _),
              .deleteVersion(let jurisdiction, _, _, _, _, _), .index(let jurisdiction, _),
              .replaceSealed(let jurisdiction, _, _, _, _, _, _, _), .replaceLock(let jurisdiction, _, _, _, _, _, _),
-             .createUpload(let jurisdiction, _):
+             .createUpload(let jurisdiction, _), .clearIntents(let jurisdiction, _):
             return jurisdiction
         }
     }
 
     static func encode(_ change: NodeChange) -> [UInt8] {
         var capacity = 256
-        if case .commit(_, _, _, let segment?) = change { capacity += segment.count }
+        if case .commit(_, _, _, let segment?, _) = change { capacity += segment.count }
         var writer = BinaryWriter(capacity: capacity)
         switch change {
-        case .commit(_, let manifest, let upload, let segment):
+        case .commit(_, let manifest, let upload, let segment, let intent):
             writer.write(ChangeKind.commit.rawValue)
             writer.writeField(manifest.encoded())
-            writer.write(UInt8(upload == nil ? 0 : 1))
+            // Bit 1: an upload follows; bit 2: record an index intent (a node before intents reads 0 or 1 only).
+            writer.write(UInt8((upload == nil ? 0 : 1) | (intent ? 2 : 0)))
             if let upload { writer.writeRaw(upload.bytes) }
             writer.write(UInt8(segment == nil ? 0 : 1))
             if let segment { writer.writeField(segment) }
@@ -68,6 +69,9 @@ extension NodeWire {
         case .createUpload(_, let template):
             writer.write(ChangeKind.createUpload.rawValue)
             writer.writeField(template.encoded())
+        case .clearIntents(_, let references):
+            writer.write(ChangeKind.clearIntents.rawValue)
+            writer.writeField(IntentReference.encoded(references))
         }
         return writer.bytes
     }
@@ -91,13 +95,16 @@ extension NodeWire {
         switch ChangeKind(rawValue: try reader.readUInt8()) {
         case .commit:
             let manifest = try ObjectManifest(decoding: try reader.readField())
-            let upload = try flag() ? try version() : nil
+            let flags = try reader.readUInt8()
+            guard flags & ~3 == 0 else { throw FormatError("commit flags \(flags)") }
+            let upload = flags & 1 != 0 ? try version() : nil
             let segment = try flag() ? try reader.readField() : nil
             if let segment {
                 guard upload == nil else { throw FormatError("an inline segment with a completed upload") }
                 try checkInline(segment, of: manifest)
             }
-            change = .commit(jurisdiction, manifest: manifest, completing: upload, inlineSegment: segment)
+            change = .commit(jurisdiction, manifest: manifest, completing: upload, inlineSegment: segment,
+                             intent: flags & 2 != 0)
         case .commitPart:
             let upload = try version()
             change = .commitPart(jurisdiction, upload: upload, record: try PartRecord(decoding: try reader.readField()))
@@ -129,6 +136,8 @@ extension NodeWire {
                                   expected: expected, lock: try ObjectLock(decoding: try reader.readField()))
         case .createUpload:
             change = .createUpload(jurisdiction, template: try ObjectManifest(decoding: try reader.readField()))
+        case .clearIntents:
+            change = .clearIntents(jurisdiction, try IntentReference.decoding(try reader.readField()))
         case nil:
             throw FormatError("unknown node change")
         }

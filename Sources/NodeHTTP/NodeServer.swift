@@ -147,6 +147,17 @@ public struct NodeServer: HTTPResponder {
             let batch = try await node.listPartitions(jurisdiction, bucket: try Self.text(query, "bucket"), space: space,
                                                       partitions: partitions, from: position, limit: limit)
             return Self.bytes(NodeWire.encodeVersions(batch))
+        case (.get, "intents"):
+            let limit = Int(try Self.number(query, "limit"))
+            guard limit > 0, limit <= Limits.listBatchPerNode else {
+                throw ParameterError(message: "limit must be 1 to \(Limits.listBatchPerNode)")
+            }
+            guard let older = query["older"].flatMap({ Int64($0) }), older >= 0 else {
+                throw ParameterError(message: "older: milliseconds, at least 0")
+            }
+            let page = try await node.indexIntents(jurisdiction, from: try Self.hex(query, "from"),
+                                                   olderThanMillis: older, limit: limit)
+            return Self.bytes(page.encoded())
         case (.get, "scrub"):
             return Self.bytes(Array(try JSONEncoder().encode(try await node.scrubState(jurisdiction))))
         case (.post, "scrub"):

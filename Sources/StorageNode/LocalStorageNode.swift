@@ -296,6 +296,12 @@ public final class LocalStorageNode: StorageNodeClient {
         }
     }
 
+    public func indexIntents(_ jurisdiction: Jurisdiction, from: [UInt8], olderThanMillis: Int64, limit: Int)
+        async throws -> IntentPage
+    {
+        try await run { try $0.indexIntents(jurisdiction, from: from, olderThanMillis: olderThanMillis, limit: limit) }
+    }
+
     public func upload(_ jurisdiction: Jurisdiction, bucket: String, key: String, upload: VersionID) async throws
         -> ObjectManifest?
     {

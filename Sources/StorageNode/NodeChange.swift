@@ -3,11 +3,14 @@ import StorageEngine
 
 /// A change to a node's records that depends on what they hold: applied in groups (``NodeStore/apply(_:)``).
 public enum NodeChange: Sendable {
-    /// See ``NodeStore/commit(_:manifest:completing:inlineSegment:)``.
-    case commit(Jurisdiction, manifest: ObjectManifest, completing: VersionID?, inlineSegment: [UInt8]?)
+    /// See ``NodeStore/commit(_:manifest:completing:inlineSegment:)``. With `intent` (a client's write, not a copy),
+    /// an ``IndexIntent`` of the version goes in the same batch when the node takes it.
+    case commit(Jurisdiction, manifest: ObjectManifest, completing: VersionID?, inlineSegment: [UInt8]?,
+                intent: Bool = false)
     /// See ``NodeStore/commitPart(_:upload:record:)``.
     case commitPart(Jurisdiction, upload: VersionID, record: PartRecord)
-    /// See ``StorageNodeClient/deleteVersion(_:bucket:key:version:sequence:check:)``.
+    /// See ``StorageNodeClient/deleteVersion(_:bucket:key:version:sequence:check:)``. It removes the version's
+    /// written ``IndexIntent``; unless it relocates, a deleted one goes in its place when the node removes it.
     case deleteVersion(Jurisdiction, bucket: String, key: String, version: VersionID, sequence: UInt64, check: LockCheck)
     /// Edits of listing index entries (``IndexEdit``), applied in order; `.committed` when any entry changed.
     case index(Jurisdiction, [IndexEdit])
@@ -21,15 +24,17 @@ public enum NodeChange: Sendable {
                      expected: ObjectLock, lock: ObjectLock)
     /// See ``StorageNodeClient/createUpload(_:template:)``.
     case createUpload(Jurisdiction, template: ObjectManifest)
+    /// Removes index intents the listing index took (absent ones are no error); at most 1,000.
+    case clearIntents(Jurisdiction, [IntentReference])
 }
 
 extension NodeChange {
     /// The versions whose segments the change commits.
     var segmentVersions: [VersionID] {
         switch self {
-        case .commit(_, let manifest, _, _): manifest.segmentVersions
+        case .commit(_, let manifest, _, _, _): manifest.segmentVersions
         case .commitPart(_, _, let record): [record.part.versionID]
-        case .deleteVersion, .index, .replaceSealed, .replaceLock, .createUpload: []
+        case .deleteVersion, .index, .replaceSealed, .replaceLock, .createUpload, .clearIntents: []
         }
     }
 }
@@ -47,7 +52,7 @@ struct GroupWrite {
 
     private static func isRecord(_ key: [UInt8]) -> Bool {
         key.first == NodeKeys.manifestTag || key.first == NodeKeys.partTag || key.first == NodeKeys.noncurrentTag
-            || key.first == NodeKeys.indexTag || key.first == NodeKeys.multipartTag
+            || key.first == NodeKeys.indexTag || key.first == NodeKeys.multipartTag || key.first == NodeKeys.intentTag
     }
 
     /// The first `limit` records of `[start, end)` as they are once the group's writes so far are applied, in key

@@ -15,6 +15,8 @@ import ObjectModel
 ///   inverted sequence, then the inverted id: the order of ``ObjectManifest/isNewer(than:)``).
 /// - `i` bucket `\0` key               → the listing index entry of a key (``IndexEdit``): the
 ///   ``ObjectManifest/listingEntry`` of its newest version, on the bucket's index replicas
+/// - `o` bucket `\0` key `\0` version(16) kind(u8) → an ``IndexIntent`` not yet known to be in the listing index
+///   (the key ends in 17 fixed bytes, so keys holding NUL bytes stay distinct)
 enum NodeKeys {
     static let stamp: [UInt8] = Array("\0stamp".utf8)
     static let manifestTag: UInt8 = 0x6D  // "m"
@@ -25,6 +27,12 @@ enum NodeKeys {
     static let segmentFileTag: UInt8 = 0x66 // "f"
     static let noncurrentTag: UInt8 = 0x76 // "v"
     static let indexTag: UInt8 = 0x69 // "i"
+    static let intentTag: UInt8 = 0x6F // "o"
+
+    static func intent(_ reference: IntentReference) -> [UInt8] {
+        record(intentTag, bucket: reference.bucket, key: reference.key) + [0] + reference.version.bytes
+            + [reference.kind.rawValue]
+    }
 
     static func index(bucket: String, key: String) -> [UInt8] { record(indexTag, bucket: bucket, key: key) }
 

@@ -110,7 +110,7 @@ extension NodeStore {
     /// How many records of other partitions one partition listing reads at most before it answers.
     public static let partitionScanFactor = 8
 
-    private func decodeRecord(_ raw: [UInt8]) throws -> ObjectManifest {
+    func decodeRecord(_ raw: [UInt8]) throws -> ObjectManifest {
         do { return try ObjectManifest(decoding: raw) } catch { throw NodeError.corrupt("manifest on \(node): \(error)") }
     }
 }

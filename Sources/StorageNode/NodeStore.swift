@@ -100,7 +100,7 @@ public final class NodeStore: Sendable {
         var batch = WriteBatch()
         let outcome: CommitOutcome
         switch change {
-        case .commit(let requested, let manifest, let upload, let inlineSegment):
+        case .commit(let requested, let manifest, let upload, let inlineSegment, let intent):
             try check(requested)
             // An inline segment is a one-segment object's, written by one request: it completes no upload.
             guard upload == nil || inlineSegment == nil else {
@@ -108,6 +108,9 @@ public final class NodeStore: Sendable {
             }
             outcome = try stageCommit(manifest, completing: upload, inlineSegment: inlineSegment, group: group,
                                       into: &batch)
+            if intent, outcome == .committed {
+                stage(IndexIntent(written: manifest, millis: Self.wallClockMillis()), into: &batch)
+            }
         case .commitPart(let requested, let upload, let record):
             try check(requested)
             outcome = try stagePart(record, upload: upload, group: group, into: &batch)
@@ -115,6 +118,11 @@ public final class NodeStore: Sendable {
             try check(requested)
             outcome = try stageVersionDeletion(bucket: bucket, key: key, version: version, sequence: sequence,
                                                check: lockCheck, group: group, into: &batch)
+            batch.delete(NodeKeys.intent(IntentReference(kind: .written, bucket: bucket, key: key, version: version)))
+            if outcome == .committed, !lockCheck.relocating {
+                stage(IndexIntent(deleted: key, bucket: bucket, mark: VersionMark(sequence: sequence, version: version),
+                                  millis: Self.wallClockMillis()), into: &batch)
+            }
         case .index(let requested, let edits):
             try check(requested)
             outcome = try stageIndex(edits, group: group, into: &batch)
@@ -132,6 +140,9 @@ public final class NodeStore: Sendable {
             batch.put(NodeKeys.multipart(bucket: template.bucket, key: template.key, upload: template.versionID),
                       template.encoded())
             outcome = .committed
+        case .clearIntents(let requested, let references):
+            try check(requested)
+            outcome = try stageClear(references, into: &batch)
         }
         group.add(batch)
         return outcome

@@ -173,6 +173,7 @@ final class Faults: Sendable {
         var crashRate = 0.0
         var crashed: NodeID?
         var refusingIndexEdits = Set<NodeID>()
+        var refusingCommits = Set<NodeID>()
     }
     private let state: Mutex<State>
 
@@ -192,6 +193,12 @@ final class Faults: Sendable {
     var refusingIndexEdits: Set<NodeID> {
         get { state.withLock { $0.refusingIndexEdits } }
         set { state.withLock { $0.refusingIndexEdits = newValue } }
+    }
+
+    /// Nodes that refuse every manifest commit (as if the network lost them), whatever the rates.
+    var refusingCommits: Set<NodeID> {
+        get { state.withLock { $0.refusingCommits } }
+        set { state.withLock { $0.refusingCommits = newValue } }
     }
 
     /// The node the faults crashed and that has not come back, if any; taking it clears it.
@@ -245,6 +252,7 @@ struct FaultyNode: StorageNodeClient {
         Task {
             do {
                 if case .index = change, faults.refusingIndexEdits.contains(nodeID) { throw NodeError.unavailable(nodeID) }
+                if case .commit = change, faults.refusingCommits.contains(nodeID) { throw NodeError.unavailable(nodeID) }
                 done(.success(try await faulty { try await inner.apply(change) }))
             } catch {
                 done(.failure(error))
@@ -292,6 +300,11 @@ struct FaultyNode: StorageNodeClient {
                         from position: VersionPosition, limit: Int) async throws -> VersionBatch {
         try await faulty { try await inner.listPartitions(jurisdiction, bucket: bucket, space: space,
                                                           partitions: partitions, from: position, limit: limit) }
+    }
+    func indexIntents(_ jurisdiction: Jurisdiction, from: [UInt8], olderThanMillis: Int64, limit: Int) async throws
+        -> IntentPage {
+        try await faulty { try await inner.indexIntents(jurisdiction, from: from, olderThanMillis: olderThanMillis,
+                                                        limit: limit) }
     }
     func scrubState(_ jurisdiction: Jurisdiction) async throws -> ScrubState { try await inner.scrubState(jurisdiction) }
     func scrubNow(_ jurisdiction: Jurisdiction) async throws -> ScrubState { try await inner.scrubNow(jurisdiction) }

@@ -23,6 +23,8 @@ final class NodeChangeWireTests: XCTestCase {
         return [
             .commit(ma, manifest: manifest(), completing: nil, inlineSegment: [1, 2, 3, 4]),
             .commit(ma, manifest: manifest(), completing: .random(), inlineSegment: nil),
+            .commit(ma, manifest: manifest(), completing: .random(), inlineSegment: nil, intent: true),
+            .commit(ma, manifest: manifest(), completing: nil, inlineSegment: [5, 6, 7, 8], intent: true),
             .commitPart(ma, upload: .random(), record: part),
             .deleteVersion(ma, bucket: "bkt", key: "k", version: .random(), sequence: 9,
                            check: LockCheck(nowMillis: 12, bypassGovernance: true, relocating: true)),
@@ -35,6 +37,8 @@ final class NodeChangeWireTests: XCTestCase {
             .replaceLock(ma, bucket: "bkt", key: "k", version: .random(), sequence: 5, expected: ObjectLock(),
                          lock: ObjectLock(mode: .compliance, retainUntilMillis: 99, legalHold: true)),
             .createUpload(ma, template: manifest()),
+            .clearIntents(ma, [IntentReference(kind: .written, bucket: "bkt", key: "k\u{0}x", version: .random()),
+                               IntentReference(kind: .deleted, bucket: "bkt", key: "", version: .random())]),
         ]
     }
 
@@ -48,7 +52,7 @@ final class NodeChangeWireTests: XCTestCase {
     }
 
     func testMalformedChangesAreRefused() {
-        let valid = NodeWire.encode(everyKind[3])
+        let valid = NodeWire.encode(everyKind[5])
         var oversized = manifest()
         oversized.segmentSizeBytes = 4
         let cases: [(String, [UInt8])] = [
@@ -71,14 +75,23 @@ final class NodeChangeWireTests: XCTestCase {
             ("an object larger than S3 allows", NodeWire.encode(.commit(ma, manifest: huge, completing: nil,
                                                                         inlineSegment: [1]))),
             ("an index edit's flag", [indexKind] + { var w = BinaryWriter(); w.writeField(replace); return w.bytes }()),
+            ("commit flags", { var w = BinaryWriter(); w.write(UInt8(1)); w.writeField(manifest().encoded())
+                               w.write(UInt8(4)); w.write(UInt8(0)); return w.bytes }()),
+            ("too many intents to clear", [clearKind] + { var w = BinaryWriter()
+                w.writeField(IntentReference.encoded(Array(repeating: IntentReference(
+                    kind: .written, bucket: "b", key: "k", version: .random()), count: Limits.listBatchPerNode + 1)))
+                return w.bytes }()),
+            ("an unknown intent kind", [clearKind] + { var w = BinaryWriter(); var refs = IntentReference.encoded(
+                [IntentReference(kind: .written, bucket: "b", key: "k", version: .random())])
+                refs[4] = 3; w.writeField(refs); return w.bytes }()),
         ]
         for (name, bytes) in cases + cases2 {
             XCTAssertThrowsError(try NodeWire.decodeChange(bytes, jurisdiction: ma), name)
         }
     }
 
-    /// The kind byte of index edits (`Docs/formats.md`).
-    let indexKind: UInt8 = 4
+    /// The kind bytes of index edits and of intent clearing (`Docs/formats.md`).
+    let indexKind: UInt8 = 4, clearKind: UInt8 = 8
 
     /// The node itself refuses what the wire refuses: an inline segment completing an upload.
     func testANodeRefusesAnInlineSegmentThatCompletesAnUpload() throws {
@@ -146,5 +159,40 @@ extension HTTPNodeConformanceTests {
         XCTAssertEqual(status, 403, "the hold set through the old endpoint protects the version: \(text)")
         let held = try await node.version(ma, bucket: "bkt", key: "legacy", selector: .id(old.versionID, sequence: 1))
         XCTAssertEqual(held?.lock.legalHold, true)
+
+        // An upload, a part, a completing commit, an index edit and a sealed field, each through its old endpoint.
+        let upload = VersionID.random()
+        (status, text) = try await send(.POST, "upload", "",
+                                        manifest("mp", sequence: 1, size: 0, version: upload).encoded())
+        XCTAssertEqual(status, 204, text)
+        let started = try await node.upload(ma, bucket: "bkt", key: "mp", upload: upload)
+        XCTAssertNotNil(started)
+        let part = PartRef(number: 1, versionID: .random(), sizeBytes: 2, etag: "p1", checksumValue: nil)
+        (status, text) = try await send(.POST, "part", "upload=\(upload)",
+                                        PartRecord(part: part, sequence: 1, lastModifiedMillis: 1).encoded())
+        XCTAssertEqual(text, "committed")
+        let parts = try await node.parts(ma, upload: upload, from: 0, limit: 10)
+        XCTAssertEqual(parts.map(\.part), [part])
+        let completed = manifest("mp", sequence: 2, size: 2)
+        (status, text) = try await send(.POST, "commit", "upload=\(upload)", completed.encoded())
+        XCTAssertEqual(text, "committed")
+        let finished = try await node.upload(ma, bucket: "bkt", key: "mp", upload: upload)
+        XCTAssertNil(finished, "the completing commit removed the upload")
+        let current = try await node.manifest(ma, bucket: "bkt", key: "mp")
+        XCTAssertEqual(current?.versionID, completed.versionID)
+        (status, text) = try await send(.POST, "index", "", IndexEdit.encoded([.merge(completed)]))
+        XCTAssertEqual(text, "committed")
+        let entries = try await node.list(ma, bucket: "bkt", prefix: [], from: [], limit: 10, space: .index)
+        XCTAssertEqual(entries, [completed.listingEntry])
+        let mpKey = Hex.encode(Array("mp".utf8))
+        (status, text) = try await send(.POST, "envelope",
+                                        "bucket=\(bucket)&key=\(mpKey)&version=\(completed.versionID)&sequence=2",
+                                        [9, 9])
+        XCTAssertEqual(text, "replaced")
+        let sealed = try await node.manifest(ma, bucket: "bkt", key: "mp")
+        XCTAssertEqual(sealed?.envelope, [9, 9])
+        // None of them records an index intent: an older gateway clears none.
+        let intents = try await node.indexIntents(ma, from: [], olderThanMillis: 0, limit: 10)
+        XCTAssertEqual(intents, IntentPage(intents: [], next: nil))
     }
 }

@@ -1,0 +1,172 @@
+import Foundation
+import ObjectModel
+@testable import ObjectService
+import Placement
+import StorageNode
+import XCTest
+
+/// Index intents: a write's or a permanent deletion's note to the listing index, durable in the same commit as the
+/// manifest on each replica. What the index missed (its edit failed, or the gateway crashed before sending it) is
+/// listed again by the intent drain within seconds, without waiting for a rebalance pass; what it took leaves nothing
+/// behind.
+final class IndexIntentTests: XCTestCase {
+    var harness: Harness!
+    var faults: Faults!
+    let ma = Jurisdiction("MA")!
+
+    override func setUp() async throws {
+        let faults = Faults(seed: 7)
+        self.faults = faults
+        harness = try await Harness(wrap: { FaultyNode($0, faults: faults) })
+        _ = try await harness.service.createBucket(harness.principal("MA"), "records", location: "MA")
+    }
+
+    override func tearDown() async throws { try await harness.close() }
+
+    var indexNodes: [NodeID] { harness.store.topology.indexReplicas(ma, bucket: "records") }
+
+    /// The entry each listing shows of `key` (nil: not listed).
+    func listed(_ key: String) async throws -> ObjectManifest? {
+        let page = try await harness.store.list(ma, bucket: "records", ListRequest(
+            prefix: key, delimiter: nil, startAfter: nil, maxKeys: 10))
+        XCTAssertTrue(page.fromIndex)
+        return page.objects.first { $0.key == key }
+    }
+
+    /// Every intent the nodes of MA hold, however young.
+    func intentsLeft() async throws -> [IndexIntent] {
+        var all = [IndexIntent]()
+        for id in harness.store.topology.nodes(of: ma)! {
+            all += try await harness.node(id.rawValue).indexIntents(ma, from: [], olderThanMillis: 0, limit: 1000).intents
+        }
+        return all
+    }
+
+    func testAWriteTheIndexMissedIsListedByTheDrainWithoutAPass() async throws {
+        faults.refusingIndexEdits = Set(indexNodes)
+        do {
+            try await harness.put("MA", "records", "orphan", [7, 7, 7])
+            XCTFail("a write no index replica kept was acknowledged")
+        } catch ObjectServiceError.serviceUnavailable {}
+        faults.refusingIndexEdits = []
+        let missing = try await listed("orphan")
+        XCTAssertNil(missing, "the index never heard of it")
+        // Too young: the gateway that wrote it may still be clearing it.
+        let early = await harness.store.drainIntents(ma, olderThanMillis: 3_600_000)
+        XCTAssertEqual(early, IntentTally())
+        let tally = await harness.store.drainIntents(ma, olderThanMillis: 0)
+        XCTAssertEqual(tally.delivered, harness.store.topology.replicas(of: ma), "one intent on each replica")
+        XCTAssertEqual(tally.failed, 0)
+        let found = try await listed("orphan")
+        XCTAssertEqual(found?.sizeBytes, 3)
+        let left = try await intentsLeft()
+        XCTAssertEqual(left, [], "delivered intents are cleared")
+    }
+
+    func testAcknowledgedWritesAndDeletionsLeaveNoIntents() async throws {
+        let caller = harness.principal("MA")
+        try await harness.service.setBucketVersioning(caller, "records", .enabled)
+        for index in 0..<20 { try await harness.put("MA", "records", "k\(index)", [UInt8(index)]) }
+        let doomed = try await harness.put("MA", "records", "k3", [1, 2])
+        _ = try await harness.service.deleteObjectVersion(caller, "records", "k3",
+                                                          versionID: VersionName.name(doomed))
+        try await harness.service.deleteObject(caller, "records", "k4")
+        await harness.store.flushIntentClears()
+        let left = try await intentsLeft()
+        XCTAssertEqual(left, [], "the index took every change: its intents were cleared")
+        let tally = await harness.store.drainIntents(ma, olderThanMillis: 0)
+        XCTAssertEqual(tally, IntentTally())
+    }
+
+    func testAPermanentDeletionAnIndexReplicaMissedIsFollowedByTheDrain() async throws {
+        let caller = harness.principal("MA")
+        try await harness.service.setBucketVersioning(caller, "records", .enabled)
+        let first = try await harness.put("MA", "records", "doc", [1, 2, 3])
+        let second = try await harness.put("MA", "records", "doc", [1, 2, 3, 4, 5])
+        await harness.store.flushIntentClears()
+        faults.refusingIndexEdits = [indexNodes[1]]
+        do {
+            _ = try await harness.service.deleteObjectVersion(caller, "records", "doc",
+                                                              versionID: VersionName.name(second))
+            XCTFail("a permanent deletion an index replica missed was acknowledged")
+        } catch ObjectServiceError.serviceUnavailable {}
+        faults.refusingIndexEdits = []
+        // The replica that missed it still lists the deleted version, newest of the two entries.
+        let before = try await listed("doc")
+        XCTAssertEqual(before?.versionID, second.versionID)
+        let tally = await harness.store.drainIntents(ma, olderThanMillis: 0)
+        XCTAssertEqual(tally.failed, 0)
+        XCTAssertEqual(tally.delivered, harness.store.topology.replicas(of: ma), "a deleted intent on each holder")
+        let after = try await listed("doc")
+        XCTAssertEqual(after?.versionID, first.versionID)
+        let left = try await intentsLeft()
+        XCTAssertEqual(left, [])
+    }
+
+    /// The index is told beside the commit: when no replica took the version, its entry (merged already) is set
+    /// back to what the nodes hold newest, and the write is not acknowledged.
+    func testAWriteNoReplicaTookIsSetBackInTheIndex() async throws {
+        let first = try await harness.put("MA", "records", "doc", [1])
+        faults.refusingCommits = Set(harness.store.topology.nodes(of: ma)!)
+        do {
+            try await harness.put("MA", "records", "doc", [2, 2])
+            XCTFail("a write no replica took was acknowledged")
+        } catch ObjectServiceError.serviceUnavailable {}
+        do {
+            try await harness.put("MA", "records", "never", [3])
+            XCTFail("a write no replica took was acknowledged")
+        } catch ObjectServiceError.serviceUnavailable {}
+        faults.refusingCommits = []
+        let doc = try await listed("doc")
+        XCTAssertEqual(doc?.versionID, first.versionID, "the entry is back on the version the nodes hold")
+        XCTAssertEqual(doc?.sizeBytes, 1)
+        let never = try await listed("never")
+        XCTAssertNil(never)
+        for id in indexNodes {
+            let entries = try await harness.node(id.rawValue).list(ma, bucket: "records", prefix: [], from: [],
+                                                                    limit: 10, space: .index)
+            XCTAssertEqual(entries.map(\.versionID), [first.versionID], "\(id)")
+        }
+    }
+
+    func testAGatewayCrashAfterTheCommitLeavesIntentsTheDrainDelivers() async throws {
+        try await harness.put("MA", "records", "kept", [1])
+        // A gateway commits a version on its replicas and dies before telling the index.
+        let crashed = ObjectManifest(bucket: "records", key: "crashed", versionID: .random(),
+                                     sequence: harness.store.clock.nextSequence(), sizeBytes: 0, etag: "e",
+                                     lastModifiedMillis: harness.store.clock.nowMillis())
+        let replicas = harness.store.topology.preferred(ma, bucket: "records", key: "crashed")
+        for id in replicas {
+            _ = try await harness.node(id.rawValue).apply(.commit(ma, manifest: crashed, completing: nil,
+                                                                  inlineSegment: nil, intent: true))
+        }
+        // Another crashed the same way on "kept"; a later write of "kept" was acknowledged (indexed) after it.
+        let overwritten = ObjectManifest(bucket: "records", key: "kept", versionID: .random(),
+                                         sequence: harness.store.clock.nextSequence(), sizeBytes: 0, etag: "e",
+                                         lastModifiedMillis: harness.store.clock.nowMillis())
+        for id in harness.store.topology.preferred(ma, bucket: "records", key: "kept") {
+            _ = try await harness.node(id.rawValue).apply(.commit(ma, manifest: overwritten, completing: nil,
+                                                                  inlineSegment: nil, intent: true))
+        }
+        let latest = try await harness.put("MA", "records", "kept", [1, 2, 3, 4])
+        let none = try await listed("crashed")
+        XCTAssertNil(none)
+        // The drain runs as the gateway's service does: every interval, intents older than its age.
+        let drain = IntentDrain(service: harness.service, interval: .milliseconds(50), age: .zero)
+        let running = Task { try await drain.run() }
+        defer { running.cancel() }
+        let deadline = ContinuousClock.now + .seconds(10)
+        while try await listed("crashed") == nil, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        let delivered = try await listed("crashed")
+        XCTAssertEqual(delivered?.versionID, crashed.versionID)
+        let kept = try await listed("kept")
+        XCTAssertEqual(kept?.versionID, latest.versionID, "the overwritten version's intent was gone, not merged")
+        while try await !intentsLeft().isEmpty, ContinuousClock.now < deadline {
+            try await Task.sleep(for: .milliseconds(50))
+        }
+        let left = try await intentsLeft()
+        XCTAssertEqual(left, [])
+    }
+}
