@@ -15,7 +15,7 @@ extension NodeWire {
         case .commit(let jurisdiction, _, _, _, _), .commitPart(let jurisdiction, _, _),
              .deleteVersion(let jurisdiction, _, _, _, _, _), .index(let jurisdiction, _),
              .replaceSealed(let jurisdiction, _, _, _, _, _, _, _), .replaceLock(let jurisdiction, _, _, _, _, _, _),
-             .createUpload(let jurisdiction, _), .clearIntents(let jurisdiction, _):
+             .createUpload(let jurisdiction, _), .clearIntents(let jurisdiction, _, _):
             return jurisdiction
         }
     }
@@ -69,9 +69,10 @@ extension NodeWire {
         case .createUpload(_, let template):
             writer.write(ChangeKind.createUpload.rawValue)
             writer.writeField(template.encoded())
-        case .clearIntents(_, let references):
+        case .clearIntents(_, let through, let retry):
             writer.write(ChangeKind.clearIntents.rawValue)
-            writer.writeField(IntentReference.encoded(references))
+            writer.writeField(through)
+            writer.writeField(IndexIntent.encoded(retry))
         }
         return writer.bytes
     }
@@ -137,7 +138,11 @@ extension NodeWire {
         case .createUpload:
             change = .createUpload(jurisdiction, template: try ObjectManifest(decoding: try reader.readField()))
         case .clearIntents:
-            change = .clearIntents(jurisdiction, try IntentReference.decoding(try reader.readField()))
+            let through = try reader.readField()
+            var intents = BinaryReader(try reader.readField())
+            let retry = try IndexIntent.decodingList(&intents)
+            guard intents.isAtEnd else { throw FormatError("trailing bytes after intents") }
+            change = .clearIntents(jurisdiction, through: through, retry: retry)
         case nil:
             throw FormatError("unknown node change")
         }

@@ -1,36 +1,17 @@
 import Metrics
 import ObjectModel
 import StorageNode
-import Synchronization
 
 /// The index intents of the object replicas (``IndexIntent``): each client write or permanent deletion leaves one in
-/// the same durable commit as the manifest it changes; the listing index is told beside it, and once it took the
-/// change the intents are cleared, in batches after the acknowledgement. An intent left behind (the index did not take
-/// it, the gateway crashed) is delivered by ``drainIntents(_:olderThanMillis:)``, which every gateway runs every few
-/// seconds (``IntentDrain``).
+/// the same durable commit as the manifest it changes, and the listing index is told beside it. Every gateway's
+/// ``IntentDrain`` delivers the intents again once they are a few seconds old (``drainIntents(_:olderThanMillis:)``)
+/// and clears them, so that what the live edit missed is listed within seconds.
 extension ObjectStore {
-    /// Queues the clearing of `references` on `nodes` (the listing index took their changes); a node's batch is sent
-    /// once it is full, the rest by ``flushIntentClears()``. A clear that never arrives costs a redelivery only.
-    func indexed(_ references: [IntentReference], on nodes: [any StorageNodeClient]) {
-        for batch in intentClears.add(references, on: nodes) { Task { await self.send(batch) } }
-    }
-
-    /// Sends every queued clear.
-    func flushIntentClears() async {
-        let batches = intentClears.takeAll()
-        await withTaskGroup(of: Void.self) { group in
-            for batch in batches { group.addTask { await self.send(batch) } }
-        }
-    }
-
-    private func send(_ batch: IntentClears.Batch) async {
-        _ = try? await batch.node.apply(.clearIntents(batch.node.jurisdiction, batch.references))
-    }
-
     /// Delivers to the listing index every intent committed at least `olderThanMillis` ago on the available nodes
-    /// of `jurisdiction`, and clears those delivered (and those of versions the node no longer holds). A written
-    /// version is merged into its bucket's index (taken when one index replica took it, as a write is); a deleted one
-    /// sets the entry back to what every node holds newest (which needs every node to answer, or it waits).
+    /// of `jurisdiction`, page by page, each page cleared once delivered (those that could not be are recorded again,
+    /// for the next drain). A written version is merged into its bucket's index (taken when one index replica took
+    /// it, as a write is: a no-op when the live edit took it); for a deleted one, if an index replica still shows that
+    /// version, the entry is set back to what every node holds newest (which needs every node to answer).
     @discardableResult
     func drainIntents(_ jurisdiction: Jurisdiction, olderThanMillis: Int64) async -> IntentTally {
         var tally = IntentTally()
@@ -45,28 +26,33 @@ extension ObjectStore {
                     tally.failed += 1
                     break
                 }
-                let delivered = await deliver(page.intents, jurisdiction: jurisdiction)
-                tally.delivered += delivered.count
-                tally.failed += page.intents.count - delivered.count
-                tally.gone += page.gone.count
-                let done = delivered + page.gone
-                if !done.isEmpty, (try? await node.apply(.clearIntents(jurisdiction, done))) == nil { tally.failed += 1 }
-                guard let next = page.next else { break }
-                from = next
+                guard let end = page.end else { break }
+                let undelivered = await deliver(page.intents, jurisdiction: jurisdiction)
+                tally.delivered += page.intents.count - undelivered.count
+                tally.failed += undelivered.count
+                do {
+                    _ = try await node.apply(.clearIntents(jurisdiction, through: end, retry: undelivered))
+                } catch {
+                    tally.failed += 1
+                    break
+                }
+                guard page.more else { break }
+                from = end
             }
         }
         let dimensions = [("jurisdiction", jurisdiction.code)]
         Counter(label: "qantara_index_intents_delivered_total", dimensions: dimensions).increment(by: tally.delivered)
         if tally.failed > 0 {
+            Counter(label: "qantara_index_intents_failed_total", dimensions: dimensions).increment(by: tally.failed)
             logger.warning("index intents could not all be delivered; the next drain tries again", metadata: [
                 "jurisdiction": "\(jurisdiction)", "failed": "\(tally.failed)"])
         }
         return tally
     }
 
-    /// Delivers `intents`; returns the references of those the index took.
-    private func deliver(_ intents: [IndexIntent], jurisdiction: Jurisdiction) async -> [IntentReference] {
-        var done = [IntentReference]()
+    /// Delivers `intents`; returns those the index did not take.
+    private func deliver(_ intents: [IndexIntent], jurisdiction: Jurisdiction) async -> [IndexIntent] {
+        var undelivered = [IndexIntent]()
         let written = Dictionary(grouping: intents.filter { $0.kind == .written }, by: \.bucket)
         for (bucket, intents) in written {
             let replicas = indexReplicas(jurisdiction, bucket: bucket)
@@ -75,71 +61,41 @@ extension ObjectStore {
                 let slice = intents[offset..<(offset + edits.count)]
                 offset += edits.count
                 let failed = await commit(.index(jurisdiction, edits), on: replicas)
-                if failed.count < replicas.count { done += slice.map(\.reference) }
+                if failed.count == replicas.count { undelivered += slice }
             }
         }
         for intent in intents where intent.kind == .deleted {
             do {
+                guard try await indexShows(intent.mark, bucket: intent.bucket, key: intent.key,
+                                           jurisdiction: jurisdiction) else { continue }
                 try await reindex(afterDeleting: intent.mark, bucket: intent.bucket, key: intent.key,
                                   jurisdiction: jurisdiction)
-                done.append(intent.reference)
             } catch {
-                continue
+                undelivered.append(intent)
             }
         }
-        return done
+        return undelivered
+    }
+
+    /// Whether an index replica of `bucket` shows the version `mark` as the entry of `key` (R reads; throws when one
+    /// does not answer).
+    private func indexShows(_ mark: VersionMark, bucket: String, key: String, jurisdiction: Jurisdiction)
+        async throws -> Bool
+    {
+        let name = Array(key.utf8)
+        for replica in indexReplicas(jurisdiction, bucket: bucket) {
+            let entries = try await replica.list(jurisdiction, bucket: bucket, prefix: name, from: name, limit: 1,
+                                                 space: .index)
+            if let entry = entries.first, entry.key == key, VersionMark(entry) == mark { return true }
+        }
+        return false
     }
 }
 
 /// What a drain of index intents did.
 struct IntentTally: Sendable, Equatable {
-    /// Intents the index took.
+    /// Intents delivered (a written version merged, a deletion followed or found already followed).
     var delivered = 0
-    /// Written intents of versions their node no longer held, cleared.
-    var gone = 0
-    /// Intents (or nodes, or clears) that failed, left for the next drain.
+    /// Intents left for the next drain, and nodes whose intents could not be read or cleared.
     var failed = 0
-}
-
-/// Clears of index intents waiting to be sent, per node.
-final class IntentClears: Sendable {
-    struct Batch: Sendable {
-        let node: any StorageNodeClient
-        let references: [IntentReference]
-    }
-
-    private struct Pending {
-        var node: any StorageNodeClient
-        var references: [IntentReference]
-    }
-
-    private let pending = Mutex<[NodeID: Pending]>([:])
-    /// How many clears a node's batch holds before it is sent without waiting for the flush.
-    static let batchSize = 512
-
-    /// Queues `references` on each of `nodes`; returns the batches that are full.
-    func add(_ references: [IntentReference], on nodes: [any StorageNodeClient]) -> [Batch] {
-        pending.withLock { pending in
-            var full = [Batch]()
-            for node in nodes {
-                var entry = pending[node.nodeID] ?? Pending(node: node, references: [])
-                entry.references += references
-                if entry.references.count >= Self.batchSize {
-                    full.append(Batch(node: node, references: entry.references))
-                    pending[node.nodeID] = nil
-                } else {
-                    pending[node.nodeID] = entry
-                }
-            }
-            return full
-        }
-    }
-
-    /// Takes every queued clear.
-    func takeAll() -> [Batch] {
-        pending.withLock { pending in
-            defer { pending = [:] }
-            return pending.values.map { Batch(node: $0.node, references: $0.references) }
-        }
-    }
 }

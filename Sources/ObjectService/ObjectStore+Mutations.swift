@@ -84,12 +84,12 @@ extension ObjectStore {
         await commit(.commitPart(jurisdiction, upload: upload, record: record), on: targets)
     }
 
-    /// Commits `manifest` on every target, with an index intent in the same durable batch, and tells the bucket's
-    /// listing index, both in parallel (one synced round before the acknowledgement instead of two): the one door of
-    /// every version a client writes or deletes (PUT, copy, multipart completion, delete). Once the index took it,
-    /// the intents are cleared (batched, later); otherwise they stay for the intent drain to deliver. When no target
-    /// took the version, the index entry is set back to what the nodes hold newest (or, when they cannot all say,
-    /// left for the next rebalance pass to set right).
+    /// Commits `manifest` on every target, with an index intent in the same durable batch (which the intent drain
+    /// delivers again seconds later: what this edit missed is listed then), and tells the bucket's listing index,
+    /// both in parallel (one synced round before the acknowledgement instead of two): the one door of every version a
+    /// client writes or deletes (PUT, copy, multipart completion, delete). When no target took the version, the index
+    /// entry is set back to what the nodes hold newest (or, when they cannot all say, left for the next rebalance pass
+    /// to set right).
     func commit(_ manifest: ObjectManifest, on targets: [any StorageNodeClient], jurisdiction: Jurisdiction,
                 completing upload: VersionID? = nil, inline: [UInt8]? = nil) async -> CommitReport
     {
@@ -98,11 +98,6 @@ extension ObjectStore {
                                           intent: true), on: targets)
         var report = CommitReport(failed: failed)
         report.unindexed = await unindexed
-        if report.unindexed == nil, failed.count < targets.count {
-            let taken = targets.filter { target in !failed.contains { $0.nodeID == target.nodeID } }
-            indexed([IntentReference(kind: .written, bucket: manifest.bucket, key: manifest.key,
-                                     version: manifest.versionID)], on: taken)
-        }
         guard failed.count < targets.count else {
             if report.unindexed == nil {
                 // A target whose answer was lost after it committed holds the version: the entry then stays.

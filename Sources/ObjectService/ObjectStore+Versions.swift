@@ -194,7 +194,6 @@ extension ObjectStore {
                 + failed.map(\.nodeID.rawValue).joined(separator: ", "))
         }
         try await reindex(afterDeleting: VersionMark(manifest), bucket: bucket, key: key, jurisdiction: jurisdiction)
-        indexed([IntentReference(kind: .deleted, bucket: bucket, key: key, version: version)], on: clients)
     }
 
     /// Changes the object lock of one version on every node that holds it: each node's lock is read, `change` turns

@@ -30,8 +30,6 @@ final class ObjectStore: Sendable {
     let segmentBuffers = SegmentBufferPool()
     /// Extents reads found damaged on a replica, for the health monitor to repair.
     let damage = DamageReports()
-    /// Index intents the listing index took, to clear on their nodes.
-    let intentClears = IntentClears()
     /// The configuration of a bucket as the control plane holds it now (versioning, object lock).
     let policy: @Sendable (String) -> BucketPolicy
 

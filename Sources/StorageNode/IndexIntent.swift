@@ -7,11 +7,13 @@ import StorageEngine
 /// that is not a relocation), so that the index edit is as durable as the manifest it follows, although the index
 /// lives on other nodes.
 ///
-/// The gateway tells the index beside the commit and, once the index took it, clears the intents
-/// (``NodeChange/clearIntents(_:_:)``, batched after the acknowledgement). An intent still there some seconds later
-/// (the index edit failed, or the gateway crashed before it or before the clear) is delivered by any gateway's intent
-/// drain: a written version merged into the index, a deleted one followed by setting the entry back to what the nodes
-/// hold newest. A listing is thus wrong after a crash for seconds, not until the next anti-entropy pass.
+/// The gateway tells the index beside the commit, before the acknowledgement. Intents are kept in the order the node
+/// committed them, and every gateway's intent drain delivers those some seconds old again, then clears them by one
+/// range deletion (``NodeChange/clearIntents(_:through:retry:)``): a written version is merged into the index (a
+/// no-op when the live edit took it), a deleted one sets the entry back if the index still shows it. What the live
+/// edit missed (it failed, or the gateway crashed before sending it) is thus listed within seconds, not at the next
+/// anti-entropy pass, and a node's intents cost one range deletion per drain instead of a deletion per write (whose
+/// tombstones a queue scanned from its start would read again and again).
 public struct IndexIntent: Sendable, Equatable {
     public enum Kind: UInt8, Sendable {
         /// The version was written (an object, a delete marker, a tombstone): its entry merges into the index.
@@ -45,11 +47,6 @@ public struct IndexIntent: Sendable, Equatable {
         self.mark = mark
         entry = nil
         self.millis = millis
-    }
-
-    /// What names the intent for its clearing.
-    public var reference: IntentReference {
-        IntentReference(kind: kind, bucket: bucket, key: key, version: mark.version)
     }
 
     /// The intent as the node keeps it and the protocol carries it (`Docs/formats.md`, "Node protocol").
@@ -86,123 +83,85 @@ public struct IndexIntent: Sendable, Equatable {
     }
 }
 
-/// Names one intent on a node: its kind, key and version (what its record key is made of).
-public struct IntentReference: Sendable, Hashable {
-    public var kind: IndexIntent.Kind
-    public var bucket: String
-    public var key: String
-    public var version: VersionID
-
-    public init(kind: IndexIntent.Kind, bucket: String, key: String, version: VersionID) {
-        self.kind = kind
-        self.bucket = bucket
-        self.key = key
-        self.version = version
-    }
-
-    /// References as ``NodeChange/clearIntents(_:_:)`` carries them: a count (at most 1,000), then each.
-    public static func encoded(_ references: [IntentReference]) -> [UInt8] {
-        var writer = BinaryWriter()
-        writer.write(UInt32(references.count))
-        for reference in references {
-            writer.write(reference.kind.rawValue)
-            writer.writeString(reference.bucket)
-            writer.writeString(reference.key)
-            writer.writeRaw(reference.version.bytes)
-        }
-        return writer.bytes
-    }
-
-    public static func decoding(_ bytes: [UInt8]) throws -> [IntentReference] {
-        var reader = BinaryReader(bytes)
-        let count = Int(try reader.readUInt32())
-        guard count <= Limits.listBatchPerNode else { throw FormatError("too many intent references: \(count)") }
-        var references = [IntentReference]()
-        references.reserveCapacity(count)
-        for _ in 0..<count {
-            guard let kind = IndexIntent.Kind(rawValue: try reader.readUInt8()) else {
-                throw FormatError("index intent kind")
-            }
-            let bucket = try reader.readString(), key = try reader.readString()
-            guard let version = VersionID(bytes: Array(try reader.readRaw(16))) else { throw FormatError("version id") }
-            references.append(IntentReference(kind: kind, bucket: bucket, key: key, version: version))
-        }
-        guard reader.isAtEnd else { throw FormatError("trailing bytes after intent references") }
-        return references
-    }
-}
-
-/// A node's page of intents old enough to deliver, in record order, and where the next page starts (nil: done).
+/// A node's page of intents old enough to deliver, in commit order. `end` is just past the last intent the node read
+/// (nil: none), where the next page starts and up to which a clear reaches; `more` says whether intents old enough
+/// may follow.
 public struct IntentPage: Sendable, Equatable {
     public var intents: [IndexIntent]
-    /// Written intents of versions the node no longer holds (overwritten or deleted since): to clear, not deliver,
-    /// since merging one would list a version that is gone.
-    public var gone: [IntentReference]
-    public var next: [UInt8]?
+    public var end: [UInt8]?
+    public var more: Bool
 
-    public init(intents: [IndexIntent], gone: [IntentReference] = [], next: [UInt8]?) {
+    public init(intents: [IndexIntent], end: [UInt8]?, more: Bool) {
         self.intents = intents
-        self.gone = gone
-        self.next = next
+        self.end = end
+        self.more = more
     }
 
     public func encoded() -> [UInt8] {
         var writer = BinaryWriter()
         writer.write(UInt32(intents.count))
         for intent in intents { writer.writeField(intent.encoded()) }
-        writer.writeField(IntentReference.encoded(gone))
-        writer.write(UInt8(next == nil ? 0 : 1))
-        if let next { writer.writeField(next) }
+        writer.write(UInt8(end == nil ? 0 : 1))
+        if let end { writer.writeField(end) }
+        writer.write(UInt8(more ? 1 : 0))
         return writer.bytes
     }
 
     public init(decoding bytes: [UInt8]) throws {
         var reader = BinaryReader(bytes)
-        let count = Int(try reader.readUInt32())
-        guard count <= Limits.listBatchPerNode else { throw FormatError("too many intents: \(count)") }
-        intents = try (0..<count).map { _ in try IndexIntent(decoding: try reader.readField()) }
-        gone = try IntentReference.decoding(try reader.readField())
+        intents = try IndexIntent.decodingList(&reader)
         switch try reader.readUInt8() {
-        case 0: next = nil
-        case 1: next = try reader.readField()
+        case 0: end = nil
+        case 1: end = try reader.readField()
+        case let flag: throw FormatError("intent page flag \(flag)")
+        }
+        switch try reader.readUInt8() {
+        case 0: more = false
+        case 1: more = true
         case let flag: throw FormatError("intent page flag \(flag)")
         }
         guard reader.isAtEnd else { throw FormatError("trailing bytes after an intent page") }
     }
 }
 
-extension NodeStore {
-    /// How many records an intent page reads at most per intent it may return (the rest are too young).
-    static let intentScanFactor = 8
+extension IndexIntent {
+    /// A `u32` count (at most 1,000), then each intent as a field.
+    public static func encoded(_ intents: [IndexIntent]) -> [UInt8] {
+        var writer = BinaryWriter()
+        writer.write(UInt32(intents.count))
+        for intent in intents { writer.writeField(intent.encoded()) }
+        return writer.bytes
+    }
 
-    /// Intents committed at least `olderThanMillis` ago by the node's clock, from `from` (a page's `next`) on: at
-    /// most `limit` of them (written intents of versions no longer held counted among them, as `gone`), fewer when
-    /// the read stopped after ``intentScanFactor`` × `limit` younger ones.
+    public static func decodingList(_ reader: inout BinaryReader) throws -> [IndexIntent] {
+        let count = Int(try reader.readUInt32())
+        guard count <= Limits.listBatchPerNode else { throw FormatError("too many intents: \(count)") }
+        return try (0..<count).map { _ in try IndexIntent(decoding: try reader.readField()) }
+    }
+}
+
+extension NodeStore {
+    /// Intents committed at least `olderThanMillis` ago by the node's clock, from `from` (a page's `end`) on, in
+    /// commit order: at most `limit` read. A written intent whose version the node no longer holds (overwritten or
+    /// deleted since) is left out (merging it would list a version that is gone), but counts as read.
     public func indexIntents(_ requested: Jurisdiction, from: [UInt8], olderThanMillis: Int64, limit: Int) throws
         -> IntentPage
     {
         try check(requested)
         guard limit > 0, limit <= Limits.listBatchPerNode else { throw FormatError("limit must be 1...1000") }
         let cutoff = Self.wallClockMillis() - olderThanMillis
-        let reading = limit * Self.intentScanFactor
-        let records = try engine.scan(from: [NodeKeys.intentTag] + from, to: [NodeKeys.intentTag + 1], limit: reading)
-        var page = IntentPage(intents: [], next: nil)
+        let records = try engine.scan(from: [NodeKeys.intentTag] + from,
+                                      to: NodeKeys.intents(before: max(0, cutoff + 1)), limit: limit)
+        var intents = [IndexIntent]()
         for record in records {
             let intent: IndexIntent
             do { intent = try IndexIntent(decoding: record.value) } catch {
                 throw NodeError.corrupt("index intent on \(node): \(error)")
             }
-            guard intent.millis <= cutoff else { continue }
-            if intent.kind == .written, try !holds(intent) { page.gone.append(intent.reference) } else {
-                page.intents.append(intent)
-            }
-            if page.intents.count + page.gone.count == limit {
-                page.next = Array(record.key.dropFirst()) + [0]
-                return page
-            }
+            if try intent.kind == .deleted || holds(intent) { intents.append(intent) }
         }
-        page.next = records.count == reading ? records.last.map { Array($0.key.dropFirst()) + [0] } : nil
-        return page
+        return IntentPage(intents: intents, end: records.last.map { Array($0.key.dropFirst()) + [0] },
+                          more: records.count == limit)
     }
 
     /// Whether the node holds the version an intent names, current or noncurrent.
@@ -213,17 +172,26 @@ extension NodeStore {
                                                   version: intent.mark.version)) != nil
     }
 
-    /// Adds `intent` to `batch` (it replaces one of the same key, kind and version).
+    /// Adds `intent` to `batch`, under the node's commit time now (never earlier than one it gave before, so that a
+    /// clear up to a point read earlier cannot take it).
     func stage(_ intent: IndexIntent, into batch: inout WriteBatch) {
-        batch.put(NodeKeys.intent(intent.reference), intent.encoded())
+        var intent = intent
+        intent.millis = intentClock.withLock { last in
+            last = max(last, Self.wallClockMillis())
+            return last
+        }
+        batch.put(NodeKeys.intent(intent), intent.encoded())
     }
 
-    /// Adds the removal of the referenced intents (absent ones are no error) to `batch`.
-    func stageClear(_ references: [IntentReference], into batch: inout WriteBatch) throws -> CommitOutcome {
-        guard references.count <= Limits.listBatchPerNode else { throw FormatError("too many intent references") }
-        for reference in references {
-            guard !reference.bucket.utf8.contains(0) else { throw FormatError("a bucket name with a NUL byte") }
-            batch.delete(NodeKeys.intent(reference))
+    /// Adds to `batch` the removal of every intent before `through` (a page's `end`), and `retry` again under the
+    /// time now (those the drain could not deliver).
+    func stageClear(through: [UInt8], retry: [IndexIntent], into batch: inout WriteBatch) throws -> CommitOutcome {
+        guard through.count <= NodeKeys.intentKeyBytes else { throw FormatError("an intent position too long") }
+        guard retry.count <= Limits.listBatchPerNode else { throw FormatError("too many intents to retry") }
+        batch.deleteRange(from: [NodeKeys.intentTag], to: [NodeKeys.intentTag] + through)
+        for intent in retry {
+            guard !intent.bucket.utf8.contains(0) else { throw FormatError("a bucket name with a NUL byte") }
+            stage(intent, into: &batch)
         }
         return .committed
     }

@@ -24,8 +24,9 @@ public enum NodeChange: Sendable {
                      expected: ObjectLock, lock: ObjectLock)
     /// See ``StorageNodeClient/createUpload(_:template:)``.
     case createUpload(Jurisdiction, template: ObjectManifest)
-    /// Removes index intents the listing index took (absent ones are no error); at most 1,000.
-    case clearIntents(Jurisdiction, [IntentReference])
+    /// Removes every index intent before `through` (an ``IntentPage/end``), and records `retry` (those a drain could
+    /// not deliver, at most 1,000) again under the time now, in one batch.
+    case clearIntents(Jurisdiction, through: [UInt8], retry: [IndexIntent])
 }
 
 extension NodeChange {
@@ -52,7 +53,7 @@ struct GroupWrite {
 
     private static func isRecord(_ key: [UInt8]) -> Bool {
         key.first == NodeKeys.manifestTag || key.first == NodeKeys.partTag || key.first == NodeKeys.noncurrentTag
-            || key.first == NodeKeys.indexTag || key.first == NodeKeys.multipartTag || key.first == NodeKeys.intentTag
+            || key.first == NodeKeys.indexTag || key.first == NodeKeys.multipartTag
     }
 
     /// The first `limit` records of `[start, end)` as they are once the group's writes so far are applied, in key
@@ -81,7 +82,11 @@ struct GroupWrite {
             switch operation {
             case .put(let key, let value): if Self.isRecord(key) { written[key] = .some(value) }
             case .delete(let key): if Self.isRecord(key) { written[key] = .some(nil) }
-            case .deleteRange: preconditionFailure("a grouped change deletes keys one by one")
+            case .deleteRange(let start, let end):
+                // Records are deleted one by one, so that later changes read what the group left; index intents,
+                // never read back in a group, are cleared by range.
+                precondition(start.first == NodeKeys.intentTag && end.first == NodeKeys.intentTag,
+                             "a grouped change deletes records one by one")
             }
         }
         batch.append(changes)

@@ -15,8 +15,7 @@ import ObjectModel
 ///   inverted sequence, then the inverted id: the order of ``ObjectManifest/isNewer(than:)``).
 /// - `i` bucket `\0` key               → the listing index entry of a key (``IndexEdit``): the
 ///   ``ObjectManifest/listingEntry`` of its newest version, on the bucket's index replicas
-/// - `o` bucket `\0` key `\0` version(16) kind(u8) → an ``IndexIntent`` not yet known to be in the listing index
-///   (the key ends in 17 fixed bytes, so keys holding NUL bytes stay distinct)
+/// - `o` time(u64 BE, ms) version(16) kind(u8) → an ``IndexIntent`` the drain has not delivered yet, in commit order
 enum NodeKeys {
     static let stamp: [UInt8] = Array("\0stamp".utf8)
     static let manifestTag: UInt8 = 0x6D  // "m"
@@ -29,10 +28,18 @@ enum NodeKeys {
     static let indexTag: UInt8 = 0x69 // "i"
     static let intentTag: UInt8 = 0x6F // "o"
 
-    static func intent(_ reference: IntentReference) -> [UInt8] {
-        record(intentTag, bucket: reference.bucket, key: reference.key) + [0] + reference.version.bytes
-            + [reference.kind.rawValue]
+    /// An intent's record: its commit time, so that a node's intents are a queue in commit order.
+    static func intent(_ intent: IndexIntent) -> [UInt8] {
+        intents(before: intent.millis) + intent.mark.version.bytes + [intent.kind.rawValue]
     }
+
+    /// Where the intents committed at `millis` start: those before it are a range.
+    static func intents(before millis: Int64) -> [UInt8] {
+        [intentTag] + (0..<8).map { UInt8(truncatingIfNeeded: UInt64(bitPattern: millis) >> (56 - 8 * $0)) }
+    }
+
+    /// The length of an intent's record key after the tag, plus one (a position just past it).
+    static let intentKeyBytes = 8 + 16 + 1 + 1
 
     static func index(bucket: String, key: String) -> [UInt8] { record(indexTag, bucket: bucket, key: key) }
 

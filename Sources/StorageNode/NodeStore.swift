@@ -19,6 +19,8 @@ public final class NodeStore: Sendable {
     /// Serialises the read-compare-writes of records (manifests, part records): a group of changes reads and
     /// writes under it. In a running node one thread applies every group (``GroupCommitter``), so it is uncontended.
     let changeLock = Mutex(())
+    /// The latest commit time given to an index intent (``stage(_:into:)``).
+    let intentClock = Mutex<Int64>(0)
 
     /// Opens a node over `engine`: stamps a new database, or checks the stamp of an existing one and
     /// refuses a database of another jurisdiction or node. Sweeps uploads left by a crash.
@@ -118,7 +120,6 @@ public final class NodeStore: Sendable {
             try check(requested)
             outcome = try stageVersionDeletion(bucket: bucket, key: key, version: version, sequence: sequence,
                                                check: lockCheck, group: group, into: &batch)
-            batch.delete(NodeKeys.intent(IntentReference(kind: .written, bucket: bucket, key: key, version: version)))
             if outcome == .committed, !lockCheck.relocating {
                 stage(IndexIntent(deleted: key, bucket: bucket, mark: VersionMark(sequence: sequence, version: version),
                                   millis: Self.wallClockMillis()), into: &batch)
@@ -140,9 +141,9 @@ public final class NodeStore: Sendable {
             batch.put(NodeKeys.multipart(bucket: template.bucket, key: template.key, upload: template.versionID),
                       template.encoded())
             outcome = .committed
-        case .clearIntents(let requested, let references):
+        case .clearIntents(let requested, let through, let retry):
             try check(requested)
-            outcome = try stageClear(references, into: &batch)
+            outcome = try stageClear(through: through, retry: retry, into: &batch)
         }
         group.add(batch)
         return outcome

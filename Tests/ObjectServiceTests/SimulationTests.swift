@@ -8,8 +8,8 @@ import Synchronization
 import XCTest
 
 /// A seeded simulation of the storage layer: real nodes (RocksDB) behind clients that lose requests and answers,
-/// nodes that crash and come back, nodes added, drained and removed, rebalance passes, under a stream of writes,
-/// overwrites and deletes. Each step is drawn from the seed, one at a time, so a seed replays the same history.
+/// nodes that crash and come back, nodes added, drained and removed, rebalance passes and index intent drains, under
+/// a stream of writes, overwrites and deletes. Each step is drawn from the seed, one at a time, so a seed replays the same history.
 /// Invariants: no acknowledged write is lost, no acknowledged delete is undone, no read returns anything but a value
 /// the key may hold, a listing (from the bucket's index or from every node) shows every key an acknowledged write left
 /// and none an acknowledged delete removed, nothing of the jurisdiction's data reaches a node of another, and once
@@ -108,6 +108,8 @@ final class SimulationTests: XCTestCase {
                           let victim = entry.nodes.map(\.id).randomElement(using: &random) {
                     _ = try? await harness.service.changeTopology(root, .drain(victim))
                 }
+            case 92..<95:  // an intent drain, with faults: what the index missed comes back, nothing deleted does
+                await harness.store.drainIntents(ma, olderThanMillis: 0)
             default:  // a rebalance pass, with faults; a clean one settles the placement (listings use the index again)
                 _ = await Rebalancer(service: harness.service, bytesPerSecond: 1 << 40, tombstoneGrace: .zero,
                                      logger: .init(label: "sim")).pass(ma)
@@ -118,6 +120,12 @@ final class SimulationTests: XCTestCase {
         faults.rate = 0
         faults.crashRate = 0
         for crashed in [down, faults.takeCrashed()].compactMap({ $0 }) { try harness.node(crashed.rawValue).goOnline() }
+        let drained = await harness.store.drainIntents(ma, olderThanMillis: 0)
+        XCTAssertEqual(drained.failed, 0, "\(context): a quiet drain failed")
+        for id in harness.store.topology.nodes(of: ma)! {
+            let left = try await harness.node(id.rawValue).indexIntents(ma, from: [], olderThanMillis: 0, limit: 10)
+            XCTAssertEqual(left.intents.count, 0, "\(context): \(id) kept intents after a quiet drain")
+        }
         var quiet = false
         for _ in 0..<4 where !quiet {
             let tally = await harness.store.rebalance(ma, buckets: ["sim"],

@@ -37,8 +37,9 @@ final class NodeChangeWireTests: XCTestCase {
             .replaceLock(ma, bucket: "bkt", key: "k", version: .random(), sequence: 5, expected: ObjectLock(),
                          lock: ObjectLock(mode: .compliance, retainUntilMillis: 99, legalHold: true)),
             .createUpload(ma, template: manifest()),
-            .clearIntents(ma, [IntentReference(kind: .written, bucket: "bkt", key: "k\u{0}x", version: .random()),
-                               IntentReference(kind: .deleted, bucket: "bkt", key: "", version: .random())]),
+            .clearIntents(ma, through: [1, 2, 3], retry: [
+                IndexIntent(written: manifest("k\u{0}x"), millis: 5),
+                IndexIntent(deleted: "", bucket: "bkt", mark: VersionMark(manifest()), millis: 6)]),
         ]
     }
 
@@ -77,13 +78,13 @@ final class NodeChangeWireTests: XCTestCase {
             ("an index edit's flag", [indexKind] + { var w = BinaryWriter(); w.writeField(replace); return w.bytes }()),
             ("commit flags", { var w = BinaryWriter(); w.write(UInt8(1)); w.writeField(manifest().encoded())
                                w.write(UInt8(4)); w.write(UInt8(0)); return w.bytes }()),
-            ("too many intents to clear", [clearKind] + { var w = BinaryWriter()
-                w.writeField(IntentReference.encoded(Array(repeating: IntentReference(
-                    kind: .written, bucket: "b", key: "k", version: .random()), count: Limits.listBatchPerNode + 1)))
+            ("too many intents to retry", [clearKind] + { var w = BinaryWriter(); w.writeField([1])
+                w.writeField(IndexIntent.encoded(Array(repeating: IndexIntent(written: manifest(), millis: 1),
+                                                       count: Limits.listBatchPerNode + 1)))
                 return w.bytes }()),
-            ("an unknown intent kind", [clearKind] + { var w = BinaryWriter(); var refs = IntentReference.encoded(
-                [IntentReference(kind: .written, bucket: "b", key: "k", version: .random())])
-                refs[4] = 3; w.writeField(refs); return w.bytes }()),
+            ("an unknown intent kind", [clearKind] + { var w = BinaryWriter(); w.writeField([1])
+                var intents = IndexIntent.encoded([IndexIntent(written: manifest(), millis: 1)])
+                intents[8] = 3; w.writeField(intents); return w.bytes }()),
         ]
         for (name, bytes) in cases + cases2 {
             XCTAssertThrowsError(try NodeWire.decodeChange(bytes, jurisdiction: ma), name)
@@ -173,7 +174,8 @@ extension HTTPNodeConformanceTests {
         XCTAssertEqual(text, "committed")
         let parts = try await node.parts(ma, upload: upload, from: 0, limit: 10)
         XCTAssertEqual(parts.map(\.part), [part])
-        let completed = manifest("mp", sequence: 2, size: 2)
+        var completed = manifest("mp", sequence: 2, size: 2)
+        completed.envelope = [1]
         (status, text) = try await send(.POST, "commit", "upload=\(upload)", completed.encoded())
         XCTAssertEqual(text, "committed")
         let finished = try await node.upload(ma, bucket: "bkt", key: "mp", upload: upload)
@@ -193,6 +195,6 @@ extension HTTPNodeConformanceTests {
         XCTAssertEqual(sealed?.envelope, [9, 9])
         // None of them records an index intent: an older gateway clears none.
         let intents = try await node.indexIntents(ma, from: [], olderThanMillis: 0, limit: 10)
-        XCTAssertEqual(intents, IntentPage(intents: [], next: nil))
+        XCTAssertEqual(intents, IntentPage(intents: [], end: nil, more: false))
     }
 }

@@ -3,14 +3,15 @@ import StorageNode
 import XCTest
 
 /// Index intents on a node, for every implementation of the node protocol: written in the same commit as a client's
-/// write or deletion, listed once old enough, reported gone when their version went, cleared by reference.
+/// write or deletion, listed in commit order once old enough (a written one only while the node holds its version),
+/// cleared by range with the undelivered ones recorded again.
 extension NodeClientConformanceTests {
-    func reference(_ kind: IndexIntent.Kind, _ manifest: ObjectManifest) -> IntentReference {
-        IntentReference(kind: kind, bucket: manifest.bucket, key: manifest.key, version: manifest.versionID)
+    func intents(_ node: any StorageNodeClient, olderThan: Int64 = 0, limit: Int = 100) async throws -> IntentPage {
+        try await node.indexIntents(ma, from: [], olderThanMillis: olderThan, limit: limit)
     }
 
-    func intents(_ node: any StorageNodeClient, olderThan: Int64 = 0) async throws -> IntentPage {
-        try await node.indexIntents(ma, from: [], olderThanMillis: olderThan, limit: 100)
+    func describe(_ page: IntentPage) -> [String] {
+        page.intents.map { "\($0.kind == .written ? "w" : "d") \($0.key) \($0.mark.sequence)" }
     }
 
     func testIndexIntentsFollowWritesAndDeletions() async throws {
@@ -21,47 +22,45 @@ extension NodeClientConformanceTests {
         // A copy (a rebalance's, a repair's) is no client write: it leaves no intent.
         _ = try await node.commit(ma, manifest: manifest("copied", sequence: 1, size: 3))
         var page = try await intents(node)
-        XCTAssertEqual(page.intents.map(\.reference), [reference(.written, first)])
+        XCTAssertEqual(describe(page), ["w k\u{0}x 1"])
         XCTAssertEqual(page.intents.first?.entry, first.listingEntry, "the entry carries no key material")
         XCTAssertEqual(page.intents.first?.mark, VersionMark(first))
-        XCTAssertEqual(page.gone, [])
-        XCTAssertNil(page.next)
+        XCTAssertFalse(page.more)
         let young = try await intents(node, olderThan: 3_600_000)
-        XCTAssertEqual(young.intents, [], "an intent younger than asked waits")
+        XCTAssertEqual(young, IntentPage(intents: [], end: nil, more: false), "an intent younger than asked waits")
 
-        // An overwrite: the first version's intent is reported gone (delivering it would list a version that is
-        // gone), the second's is listed. An older version offered after it leaves none.
+        // An overwrite: the first version is no longer held, so its intent is left out (delivering it would list a
+        // version that is gone); the second's is listed. An older version offered after it leaves none.
         let second = manifest("k\u{0}x", sequence: 2, size: 4)
         _ = try await node.apply(.commit(ma, manifest: second, completing: nil, inlineSegment: nil, intent: true))
         let stale = try await node.apply(.commit(ma, manifest: manifest("k\u{0}x", sequence: 0, size: 1),
                                                  completing: nil, inlineSegment: nil, intent: true))
         XCTAssertEqual(stale, .superseded)
         page = try await intents(node)
-        XCTAssertEqual(page.intents.map(\.reference), [reference(.written, second)])
-        XCTAssertEqual(page.gone, [reference(.written, first)])
+        XCTAssertEqual(describe(page), ["w k\u{0}x 2"])
 
-        // A client's permanent deletion replaces the version's written intent by a deleted one, in its commit.
+        // A client's permanent deletion records a deleted intent in its commit (and the written one is left out).
         _ = try await node.deleteVersion(ma, bucket: "bkt", key: second.key, version: second.versionID,
                                          sequence: second.sequence, check: LockCheck(nowMillis: 0, bypassGovernance: false))
-        page = try await intents(node)
-        XCTAssertEqual(page.intents.map(\.reference), [reference(.deleted, second)])
-        XCTAssertEqual(page.intents.first?.mark, VersionMark(second))
-        XCTAssertNil(page.intents.first?.entry)
-
-        // Clearing by reference (absent references are no error) empties the node's intents.
-        let cleared = try await node.apply(.clearIntents(ma, page.intents.map(\.reference) + page.gone
-            + [reference(.written, manifest("never", sequence: 1, size: 1))]))
-        XCTAssertEqual(cleared, .committed)
-        page = try await intents(node)
-        XCTAssertEqual(page, IntentPage(intents: [], next: nil))
-
-        // A relocation (a rebalance dropping a copy) removes the written intent and leaves no deleted one.
+        // A relocation (a rebalance dropping a copy) records none.
         let moved = manifest("moved", sequence: 3, size: 1)
         _ = try await node.apply(.commit(ma, manifest: moved, completing: nil, inlineSegment: nil, intent: true))
         _ = try await node.deleteVersion(ma, bucket: "bkt", key: "moved", version: moved.versionID, sequence: 3,
                                          check: LockCheck(nowMillis: 0, bypassGovernance: false, relocating: true))
         page = try await intents(node)
-        XCTAssertEqual(page, IntentPage(intents: [], next: nil))
+        XCTAssertEqual(describe(page), ["d k\u{0}x 2"])
+        XCTAssertNil(page.intents.first?.entry)
+
+        // Clearing up to the page's end, one intent recorded again: only it is left, later in the queue.
+        let retried = IndexIntent(deleted: "k\u{0}x", bucket: "bkt", mark: VersionMark(second), millis: 0)
+        let cleared = try await node.apply(.clearIntents(ma, through: try XCTUnwrap(page.end), retry: [retried]))
+        XCTAssertEqual(cleared, .committed)
+        page = try await intents(node)
+        XCTAssertEqual(describe(page), ["d k\u{0}x 2"])
+        XCTAssertGreaterThan(page.intents[0].millis, 0, "recorded again under the node's time")
+        _ = try await node.apply(.clearIntents(ma, through: try XCTUnwrap(page.end), retry: []))
+        page = try await intents(node)
+        XCTAssertEqual(page, IntentPage(intents: [], end: nil, more: false))
     }
 
     func testIndexIntentsArePagedAndJurisdictionChecked() async throws {
@@ -70,32 +69,38 @@ extension NodeClientConformanceTests {
         for manifest in written {
             _ = try await node.apply(.commit(ma, manifest: manifest, completing: nil, inlineSegment: nil, intent: true))
         }
-        var seen = [IntentReference](), from = [UInt8](), pages = 0
+        var seen = [String](), from = [UInt8](), pages = 0
         while true {
             let page = try await node.indexIntents(ma, from: from, olderThanMillis: 0, limit: 2)
             XCTAssertLessThanOrEqual(page.intents.count, 2)
-            seen += page.intents.map(\.reference)
+            seen += page.intents.map(\.key)
             pages += 1
-            guard let next = page.next else { break }
-            from = next
+            guard page.more, let end = page.end else { break }
+            from = end
         }
-        XCTAssertEqual(Set(seen), Set(written.map { reference(.written, $0) }))
-        XCTAssertEqual(seen.count, 5)
-        XCTAssertGreaterThanOrEqual(pages, 3)
+        XCTAssertEqual(Set(seen), Set(written.map(\.key)))
+        XCTAssertEqual(seen.count, written.count, "each once")
+        XCTAssertEqual(pages, 3)
         let fr = Jurisdiction("FR")!
         do {
             _ = try await node.indexIntents(fr, from: [], olderThanMillis: 0, limit: 10)
             XCTFail("another jurisdiction's intents were listed")
         } catch {}
+        let full = try await intents(node)
+        let end = try XCTUnwrap(full.end)
         do {
-            _ = try await node.apply(.clearIntents(fr, [reference(.written, written[0])]))
-            XCTFail("another jurisdiction cleared an intent")
+            _ = try await node.apply(.clearIntents(fr, through: end, retry: []))
+            XCTFail("another jurisdiction cleared intents")
+        } catch {}
+        do {
+            _ = try await node.apply(.clearIntents(ma, through: end + [UInt8](repeating: 0xFF, count: 40), retry: []))
+            XCTFail("a position longer than an intent's key was taken")
         } catch {}
         do {
             _ = try await node.indexIntents(ma, from: [], olderThanMillis: 0, limit: 0)
             XCTFail("a limit of 0 was taken")
         } catch {}
         let left = try await intents(node)
-        XCTAssertEqual(left.intents.count, 5)
+        XCTAssertEqual(left.intents.count, 5, "nothing refused changed anything")
     }
 }
