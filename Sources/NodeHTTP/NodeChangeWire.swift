@@ -15,7 +15,7 @@ extension NodeWire {
         case .commit(let jurisdiction, _, _, _, _), .commitPart(let jurisdiction, _, _),
              .deleteVersion(let jurisdiction, _, _, _, _, _), .index(let jurisdiction, _),
              .replaceSealed(let jurisdiction, _, _, _, _, _, _, _), .replaceLock(let jurisdiction, _, _, _, _, _, _),
-             .createUpload(let jurisdiction, _), .clearIntents(let jurisdiction, _, _):
+             .createUpload(let jurisdiction, _), .clearIntents(let jurisdiction, _, _, _):
             return jurisdiction
         }
     }
@@ -69,10 +69,12 @@ extension NodeWire {
         case .createUpload(_, let template):
             writer.write(ChangeKind.createUpload.rawValue)
             writer.writeField(template.encoded())
-        case .clearIntents(_, let through, let retry):
+        case .clearIntents(_, let from, let through, let keeping):
             writer.write(ChangeKind.clearIntents.rawValue)
+            writer.writeField(from)
             writer.writeField(through)
-            writer.writeField(IndexIntent.encoded(retry))
+            writer.write(UInt32(keeping.count))
+            for position in keeping { writer.writeField(position) }
         }
         return writer.bytes
     }
@@ -138,11 +140,11 @@ extension NodeWire {
         case .createUpload:
             change = .createUpload(jurisdiction, template: try ObjectManifest(decoding: try reader.readField()))
         case .clearIntents:
-            let through = try reader.readField()
-            var intents = BinaryReader(try reader.readField())
-            let retry = try IndexIntent.decodingList(&intents)
-            guard intents.isAtEnd else { throw FormatError("trailing bytes after intents") }
-            change = .clearIntents(jurisdiction, through: through, retry: retry)
+            let (from, through) = (try reader.readField(), try reader.readField())
+            let count = Int(try reader.readUInt32())
+            guard count <= Limits.listBatchPerNode else { throw FormatError("too many intents kept: \(count)") }
+            let keeping = try (0..<count).map { _ in try reader.readField() }
+            change = .clearIntents(jurisdiction, from: from, through: through, keeping: keeping)
         case nil:
             throw FormatError("unknown node change")
         }

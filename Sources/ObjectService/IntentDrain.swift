@@ -1,4 +1,5 @@
 import Logging
+import ObjectModel
 import ServiceLifecycle
 
 /// Every `interval`, delivers the index intents committed at least `age` ago on the nodes of this gateway's
@@ -18,15 +19,22 @@ public final class IntentDrain: Service, Sendable {
         self.age = age
     }
 
+    /// Pages (of 1,000 intents) a round reads on a node at most; the next round goes on from there.
+    static let pagesMax = 20
+
     public func run() async throws {
         let store = service.store
         let ageMillis = age.components.seconds * 1000 + age.components.attoseconds / 1_000_000_000_000_000
         await cancelWhenGracefulShutdown {
+            // Where each jurisdiction's nodes go on: a round reads at most `pagesMax` pages a node.
+            var resume = [Jurisdiction: [NodeID: [UInt8]]]()
             while !Task.isCancelled {
                 try? await Task.sleep(for: self.interval)
                 guard !Task.isCancelled else { return }
                 for jurisdiction in self.service.rebalancing.jurisdictions {
-                    await store.drainIntents(jurisdiction, olderThanMillis: ageMillis)
+                    resume[jurisdiction] = await store.drainIntents(
+                        jurisdiction, olderThanMillis: ageMillis, resuming: resume[jurisdiction] ?? [:],
+                        pagesMax: Self.pagesMax).resume
                 }
             }
         }

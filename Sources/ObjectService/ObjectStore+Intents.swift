@@ -4,20 +4,30 @@ import StorageNode
 
 /// The index intents of the object replicas (``IndexIntent``): each client write or permanent deletion leaves one in
 /// the same durable commit as the manifest it changes, and the listing index is told beside it. Every gateway's
-/// ``IntentDrain`` delivers the intents again once they are a few seconds old (``drainIntents(_:olderThanMillis:)``)
+/// ``IntentDrain`` delivers the intents again once they are a few seconds old (``drainIntents(_:olderThanMillis:resuming:pagesMax:)``)
 /// and clears them, so that what the live edit missed is listed within seconds.
 extension ObjectStore {
-    /// Delivers to the listing index every intent committed at least `olderThanMillis` ago on the available nodes
-    /// of `jurisdiction`, page by page, each page cleared once delivered (those that could not be are recorded again,
-    /// for the next drain). A written version is merged into its bucket's index (taken when one index replica took
-    /// it, as a write is: a no-op when the live edit took it); for a deleted one, if an index replica still shows that
-    /// version, the entry is set back to what every node holds newest (which needs every node to answer).
+    /// Delivers to the listing index the intents committed at least `olderThanMillis` ago on the available nodes of
+    /// `jurisdiction`, page by page from `resuming` (a node's position where the previous round stopped) and at
+    /// most `pagesMax` pages a node; each page is cleared once delivered, but the intents that could not be, which
+    /// stay in place for the next round. A written version is merged into its bucket's index (taken when one index
+    /// replica took it, as a write is; a no-op when the live edit took it), once a round however many replicas hold
+    /// it; for a deleted one, if an index replica still shows that version, the entry is set back to what every node
+    /// holds newest (which needs every node to answer).
+    ///
+    /// A page is delivered within half the age of its intents after it was read, and what is left then waits for the
+    /// next round: a written version the node held at the read is merged before any deletion of it since (committed
+    /// after the read, with its own intent) is old enough for a drain to follow it, so that drain sets the entry back.
     @discardableResult
-    func drainIntents(_ jurisdiction: Jurisdiction, olderThanMillis: Int64) async -> IntentTally {
+    func drainIntents(_ jurisdiction: Jurisdiction, olderThanMillis: Int64, resuming: [NodeID: [UInt8]] = [:],
+                      pagesMax: Int = .max) async -> IntentTally
+    {
         var tally = IntentTally()
+        var delivered = Set<IntentIdentity>()
         for node in (try? all(jurisdiction)) ?? [] where node.isLikelyAvailable {
-            var from = [UInt8]()
-            while true {
+            var from = resuming[node.nodeID] ?? []
+            for _ in 0..<pagesMax {
+                let window = olderThanMillis > 0 ? ContinuousClock.now + .milliseconds(olderThanMillis / 2) : nil
                 let page: IntentPage
                 do {
                     page = try await node.indexIntents(jurisdiction, from: from, olderThanMillis: olderThanMillis,
@@ -27,18 +37,24 @@ extension ObjectStore {
                     break
                 }
                 guard let end = page.end else { break }
-                let undelivered = await deliver(page.intents, jurisdiction: jurisdiction)
+                let undelivered = await deliver(page.intents, jurisdiction: jurisdiction, before: window,
+                                                delivered: &delivered)
                 tally.delivered += page.intents.count - undelivered.count
                 tally.failed += undelivered.count
                 do {
-                    _ = try await node.apply(.clearIntents(jurisdiction, through: end, retry: undelivered))
+                    _ = try await node.apply(.clearIntents(jurisdiction, from: from, through: end,
+                                                           keeping: undelivered.map(\.position)))
                 } catch {
                     tally.failed += 1
                     break
                 }
-                guard page.more else { break }
                 from = end
+                guard page.more else {
+                    from = []
+                    break
+                }
             }
+            if !from.isEmpty { tally.resume[node.nodeID] = from }
         }
         let dimensions = [("jurisdiction", jurisdiction.code)]
         Counter(label: "qantara_index_intents_delivered_total", dimensions: dimensions).increment(by: tally.delivered)
@@ -50,26 +66,39 @@ extension ObjectStore {
         return tally
     }
 
-    /// Delivers `intents`; returns those the index did not take.
-    private func deliver(_ intents: [IndexIntent], jurisdiction: Jurisdiction) async -> [IndexIntent] {
+    /// Delivers `intents` before `deadline` (nil: none); returns those the index did not take.
+    private func deliver(_ intents: [IndexIntent], jurisdiction: Jurisdiction, before deadline: ContinuousClock.Instant?,
+                         delivered: inout Set<IntentIdentity>) async -> [IndexIntent] {
+        func late() -> Bool { deadline.map { ContinuousClock.now >= $0 } ?? false }
         var undelivered = [IndexIntent]()
-        let written = Dictionary(grouping: intents.filter { $0.kind == .written }, by: \.bucket)
+        let fresh = intents.filter { !delivered.contains(IntentIdentity($0)) }
+        let written = Dictionary(grouping: fresh.filter { $0.kind == .written }, by: \.bucket)
         for (bucket, intents) in written {
             let replicas = indexReplicas(jurisdiction, bucket: bucket)
             var offset = 0
             for edits in IndexEdit.batched(intents.map { .merge($0.entry!) }) {
                 let slice = intents[offset..<(offset + edits.count)]
                 offset += edits.count
-                let failed = await commit(.index(jurisdiction, edits), on: replicas)
-                if failed.count == replicas.count { undelivered += slice }
+                guard !late(), await commit(.index(jurisdiction, edits), on: replicas).count < replicas.count else {
+                    undelivered += slice
+                    continue
+                }
+                for intent in slice { delivered.insert(IntentIdentity(intent)) }
             }
         }
-        for intent in intents where intent.kind == .deleted {
+        for intent in fresh where intent.kind == .deleted {
+            // After one failure (a node or an index replica that does not answer), the rest wait for the next round.
+            guard undelivered.allSatisfy({ $0.kind == .written }), !late() else {
+                undelivered.append(intent)
+                continue
+            }
             do {
-                guard try await indexShows(intent.mark, bucket: intent.bucket, key: intent.key,
-                                           jurisdiction: jurisdiction) else { continue }
-                try await reindex(afterDeleting: intent.mark, bucket: intent.bucket, key: intent.key,
-                                  jurisdiction: jurisdiction)
+                if try await indexShows(intent.mark, bucket: intent.bucket, key: intent.key,
+                                        jurisdiction: jurisdiction) {
+                    try await reindex(afterDeleting: intent.mark, bucket: intent.bucket, key: intent.key,
+                                      jurisdiction: jurisdiction)
+                }
+                delivered.insert(IntentIdentity(intent))
             } catch {
                 undelivered.append(intent)
             }
@@ -92,10 +121,25 @@ extension ObjectStore {
     }
 }
 
+/// One change an intent names, whichever replica holds the intent: delivered once a round.
+private struct IntentIdentity: Hashable {
+    let kind: UInt8
+    let bucket: String
+    let key: String
+    let version: VersionID
+
+    init(_ intent: IndexIntent) {
+        (kind, bucket, key, version) = (intent.kind.rawValue, intent.bucket, intent.key, intent.mark.version)
+    }
+}
+
 /// What a drain of index intents did.
 struct IntentTally: Sendable, Equatable {
-    /// Intents delivered (a written version merged, a deletion followed or found already followed).
+    /// Intents delivered (a written version merged, a deletion followed or found already followed), or found
+    /// delivered from another replica in the same round.
     var delivered = 0
-    /// Intents left for the next drain, and nodes whose intents could not be read or cleared.
+    /// Intents left for the next round, and nodes whose intents could not be read or cleared.
     var failed = 0
+    /// Where the next round goes on, for the nodes whose round stopped at its page limit.
+    var resume = [NodeID: [UInt8]]()
 }

@@ -125,43 +125,42 @@ public struct IntentPage: Sendable, Equatable {
 }
 
 extension IndexIntent {
-    /// A `u32` count (at most 1,000), then each intent as a field.
-    public static func encoded(_ intents: [IndexIntent]) -> [UInt8] {
-        var writer = BinaryWriter()
-        writer.write(UInt32(intents.count))
-        for intent in intents { writer.writeField(intent.encoded()) }
-        return writer.bytes
-    }
-
-    public static func decodingList(_ reader: inout BinaryReader) throws -> [IndexIntent] {
+    fileprivate static func decodingList(_ reader: inout BinaryReader) throws -> [IndexIntent] {
         let count = Int(try reader.readUInt32())
         guard count <= Limits.listBatchPerNode else { throw FormatError("too many intents: \(count)") }
         return try (0..<count).map { _ in try IndexIntent(decoding: try reader.readField()) }
     }
+
+    /// Where the intent is in its node's queue (its record key after the tag): what a clear keeps it by.
+    public var position: [UInt8] { Array(NodeKeys.intent(self).dropFirst()) }
 }
 
 extension NodeStore {
     /// Intents committed at least `olderThanMillis` ago by the node's clock, from `from` (a page's `end`) on, in
     /// commit order: at most `limit` read. A written intent whose version the node no longer holds (overwritten or
-    /// deleted since) is left out (merging it would list a version that is gone), but counts as read.
+    /// deleted since) is left out (merging it would list a version that is gone), but counts as read; so does a
+    /// record that does not decode, which must not stop the queue.
     public func indexIntents(_ requested: Jurisdiction, from: [UInt8], olderThanMillis: Int64, limit: Int) throws
         -> IntentPage
     {
         try check(requested)
         guard limit > 0, limit <= Limits.listBatchPerNode else { throw FormatError("limit must be 1...1000") }
-        let cutoff = Self.wallClockMillis() - olderThanMillis
-        let records = try engine.scan(from: [NodeKeys.intentTag] + from,
-                                      to: NodeKeys.intents(before: max(0, cutoff + 1)), limit: limit)
-        var intents = [IndexIntent]()
-        for record in records {
-            let intent: IndexIntent
-            do { intent = try IndexIntent(decoding: record.value) } catch {
-                throw NodeError.corrupt("index intent on \(node): \(error)")
+        guard olderThanMillis >= 0 else { throw FormatError("an intent age below 0") }
+        // Under the commit lock: no intent is staged and not yet written while the queue is read, and every intent
+        // staged after gets a time past the cutoff, so a clear up to this page's end takes none it did not read.
+        return try changeLock.withLock { _ in
+            let cutoff = Self.wallClockMillis() - olderThanMillis
+            intentClock.withLock { $0 = max($0, cutoff + 1) }
+            let records = try engine.scan(from: [NodeKeys.intentTag] + from,
+                                          to: NodeKeys.intents(before: max(0, cutoff + 1)), limit: limit)
+            var intents = [IndexIntent]()
+            for record in records {
+                guard let intent = try? IndexIntent(decoding: record.value) else { continue }
+                if intent.kind == .deleted || (try? holds(intent)) == true { intents.append(intent) }
             }
-            if try intent.kind == .deleted || holds(intent) { intents.append(intent) }
+            return IntentPage(intents: intents, end: records.last.map { Array($0.key.dropFirst()) + [0] },
+                              more: records.count == limit)
         }
-        return IntentPage(intents: intents, end: records.last.map { Array($0.key.dropFirst()) + [0] },
-                          more: records.count == limit)
     }
 
     /// Whether the node holds the version an intent names, current or noncurrent.
@@ -172,8 +171,8 @@ extension NodeStore {
                                                   version: intent.mark.version)) != nil
     }
 
-    /// Adds `intent` to `batch`, under the node's commit time now (never earlier than one it gave before, so that a
-    /// clear up to a point read earlier cannot take it).
+    /// Adds `intent` to `batch`, under the node's commit time now (never earlier than an intent before it, nor than
+    /// a cutoff a read of the queue used).
     func stage(_ intent: IndexIntent, into batch: inout WriteBatch) {
         var intent = intent
         intent.millis = intentClock.withLock { last in
@@ -183,16 +182,24 @@ extension NodeStore {
         batch.put(NodeKeys.intent(intent), intent.encoded())
     }
 
-    /// Adds to `batch` the removal of every intent before `through` (a page's `end`), and `retry` again under the
-    /// time now (those the drain could not deliver).
-    func stageClear(through: [UInt8], retry: [IndexIntent], into batch: inout WriteBatch) throws -> CommitOutcome {
-        guard through.count <= NodeKeys.intentKeyBytes else { throw FormatError("an intent position too long") }
-        guard retry.count <= Limits.listBatchPerNode else { throw FormatError("too many intents to retry") }
-        batch.deleteRange(from: [NodeKeys.intentTag], to: [NodeKeys.intentTag] + through)
-        for intent in retry {
-            guard !intent.bucket.utf8.contains(0) else { throw FormatError("a bucket name with a NUL byte") }
-            stage(intent, into: &batch)
+    /// Adds to `batch` the removal of the intents from position `from` to `through`, but those at the positions
+    /// `keeping`, by range deletions around them.
+    func stageClear(from: [UInt8], through: [UInt8], keeping: [[UInt8]], into batch: inout WriteBatch) throws
+        -> CommitOutcome
+    {
+        guard from.count <= NodeKeys.intentKeyBytes, through.count <= NodeKeys.intentKeyBytes,
+              keeping.count <= Limits.listBatchPerNode, keeping.allSatisfy({ $0.count <= NodeKeys.intentKeyBytes })
+        else { throw FormatError("intent positions too long, or too many") }
+        guard !through.lexicographicallyPrecedes(from) else { throw FormatError("an intent range ending before it starts") }
+        let end = [NodeKeys.intentTag] + through
+        var start = [NodeKeys.intentTag] + from
+        for kept in keeping.map({ [NodeKeys.intentTag] + $0 }).sorted(by: { $0.lexicographicallyPrecedes($1) }) {
+            guard !kept.lexicographicallyPrecedes(start) else { continue }
+            guard kept.lexicographicallyPrecedes(end) else { break }
+            if start.lexicographicallyPrecedes(kept) { batch.deleteRange(from: start, to: kept) }
+            start = kept + [0]
         }
+        if start.lexicographicallyPrecedes(end) { batch.deleteRange(from: start, to: end) }
         return .committed
     }
 }

@@ -9,8 +9,8 @@ public enum NodeChange: Sendable {
                 intent: Bool = false)
     /// See ``NodeStore/commitPart(_:upload:record:)``.
     case commitPart(Jurisdiction, upload: VersionID, record: PartRecord)
-    /// See ``StorageNodeClient/deleteVersion(_:bucket:key:version:sequence:check:)``. It removes the version's
-    /// written ``IndexIntent``; unless it relocates, a deleted one goes in its place when the node removes it.
+    /// See ``StorageNodeClient/deleteVersion(_:bucket:key:version:sequence:check:)``. Unless it relocates, a deleted
+    /// ``IndexIntent`` goes in the same batch when the node removes the version.
     case deleteVersion(Jurisdiction, bucket: String, key: String, version: VersionID, sequence: UInt64, check: LockCheck)
     /// Edits of listing index entries (``IndexEdit``), applied in order; `.committed` when any entry changed.
     case index(Jurisdiction, [IndexEdit])
@@ -24,9 +24,10 @@ public enum NodeChange: Sendable {
                      expected: ObjectLock, lock: ObjectLock)
     /// See ``StorageNodeClient/createUpload(_:template:)``.
     case createUpload(Jurisdiction, template: ObjectManifest)
-    /// Removes every index intent before `through` (an ``IntentPage/end``), and records `retry` (those a drain could
-    /// not deliver, at most 1,000) again under the time now, in one batch.
-    case clearIntents(Jurisdiction, through: [UInt8], retry: [IndexIntent])
+    /// Removes the index intents from position `from` to `through` (a page's start and ``IntentPage/end``) but those
+    /// at the positions `keeping` (``IndexIntent/position``: what the drain could not deliver, at most 1,000), which
+    /// stay where they are.
+    case clearIntents(Jurisdiction, from: [UInt8], through: [UInt8], keeping: [[UInt8]])
 }
 
 extension NodeChange {

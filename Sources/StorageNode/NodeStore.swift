@@ -141,9 +141,9 @@ public final class NodeStore: Sendable {
             batch.put(NodeKeys.multipart(bucket: template.bucket, key: template.key, upload: template.versionID),
                       template.encoded())
             outcome = .committed
-        case .clearIntents(let requested, let through, let retry):
+        case .clearIntents(let requested, let from, let through, let keeping):
             try check(requested)
-            outcome = try stageClear(through: through, retry: retry, into: &batch)
+            outcome = try stageClear(from: from, through: through, keeping: keeping, into: &batch)
         }
         group.add(batch)
         return outcome

@@ -179,11 +179,11 @@ public protocol StorageNodeClient: Sendable {
     /// summaries disagree on.
     func listPartitions(_ jurisdiction: Jurisdiction, bucket: String, space: RecordSpace, partitions: KeyPartitions,
                         from position: VersionPosition, limit: Int) async throws -> VersionBatch
-    /// What the node's scrubber has read and found damaged (not yet repaired).
-    /// The node's index intents committed at least `olderThanMillis` ago, from `from` (a page's `next`; empty: the
-    /// start), at most `limit` (1...1,000) a page (``NodeStore/indexIntents(_:from:olderThanMillis:limit:)``).
+    /// The node's index intents committed at least `olderThanMillis` ago, from `from` (a page's `end`; empty: the
+    /// start), at most `limit` (1...1,000) read (``NodeStore/indexIntents(_:from:olderThanMillis:limit:)``).
     func indexIntents(_ jurisdiction: Jurisdiction, from: [UInt8], olderThanMillis: Int64, limit: Int) async throws
         -> IntentPage
+    /// What the node's scrubber has read and found damaged (not yet repaired).
     func scrubState(_ jurisdiction: Jurisdiction) async throws -> ScrubState
     /// Runs a whole scrub pass now, at full speed, and answers the state after it.
     func scrubNow(_ jurisdiction: Jurisdiction) async throws -> ScrubState

@@ -48,6 +48,12 @@ final class IndexIntentTests: XCTestCase {
             try await harness.put("MA", "records", "orphan", [7, 7, 7])
             XCTFail("a write no index replica kept was acknowledged")
         } catch ObjectServiceError.serviceUnavailable {}
+        // While the index replicas still refuse, a drain keeps the intents, in place, for the next round.
+        let refused = await harness.store.drainIntents(ma, olderThanMillis: 0)
+        XCTAssertEqual(refused.failed, harness.store.topology.replicas(of: ma))
+        XCTAssertEqual(refused.delivered, 0)
+        let kept = try await intentsLeft()
+        XCTAssertEqual(kept.count, harness.store.topology.replicas(of: ma))
         faults.refusingIndexEdits = []
         let missing = try await listed("orphan")
         XCTAssertNil(missing, "the index never heard of it")
@@ -111,6 +117,32 @@ final class IndexIntentTests: XCTestCase {
                        "the first version's written intents, and a deleted one on each holder of the second")
         let after = try await listed("doc")
         XCTAssertEqual(after?.versionID, first.versionID)
+        let left = try await intentsLeft()
+        XCTAssertEqual(left, [])
+    }
+
+    /// A round reads at most so many pages a node, and the next goes on from there.
+    func testARoundStopsAtItsPageLimitAndTheNextGoesOn() async throws {
+        let node = harness.node(harness.store.topology.nodes(of: ma)![0].rawValue)
+        let changes = (0..<1_200).map { index in
+            NodeChange.commit(ma, manifest: ObjectManifest(
+                bucket: "records", key: String(format: "bulk-%04d", index), versionID: .random(),
+                sequence: harness.store.clock.nextSequence(), sizeBytes: 0, etag: "e", lastModifiedMillis: 1),
+                completing: nil, inlineSegment: nil, intent: true)
+        }
+        for change in changes { _ = try await node.apply(change) }
+        let first = await harness.store.drainIntents(ma, olderThanMillis: 0, pagesMax: 1)
+        XCTAssertEqual(first.delivered, 1_000)
+        let position = try XCTUnwrap(first.resume[node.nodeID])
+        let second = await harness.store.drainIntents(ma, olderThanMillis: 0, resuming: first.resume, pagesMax: 1)
+        XCTAssertEqual(second.delivered, 200)
+        XCTAssertEqual(second.resume, [:], "the queue was read to its end")
+        XCTAssertFalse(position.isEmpty)
+        let page = try await harness.store.list(ma, bucket: "records", ListRequest(
+            prefix: "bulk-", delimiter: nil, startAfter: nil, maxKeys: 1000))
+        XCTAssertTrue(page.fromIndex)
+        XCTAssertEqual(page.objects.count, 1000)
+        XCTAssertTrue(page.isTruncated)
         let left = try await intentsLeft()
         XCTAssertEqual(left, [])
     }

@@ -37,9 +37,9 @@ final class NodeChangeWireTests: XCTestCase {
             .replaceLock(ma, bucket: "bkt", key: "k", version: .random(), sequence: 5, expected: ObjectLock(),
                          lock: ObjectLock(mode: .compliance, retainUntilMillis: 99, legalHold: true)),
             .createUpload(ma, template: manifest()),
-            .clearIntents(ma, through: [1, 2, 3], retry: [
-                IndexIntent(written: manifest("k\u{0}x"), millis: 5),
-                IndexIntent(deleted: "", bucket: "bkt", mark: VersionMark(manifest()), millis: 6)]),
+            .clearIntents(ma, from: [], through: [1, 2, 3], keeping: [
+                IndexIntent(written: manifest("k\u{0}x"), millis: 5).position,
+                IndexIntent(deleted: "", bucket: "bkt", mark: VersionMark(manifest()), millis: 6).position]),
         ]
     }
 
@@ -78,13 +78,10 @@ final class NodeChangeWireTests: XCTestCase {
             ("an index edit's flag", [indexKind] + { var w = BinaryWriter(); w.writeField(replace); return w.bytes }()),
             ("commit flags", { var w = BinaryWriter(); w.write(UInt8(1)); w.writeField(manifest().encoded())
                                w.write(UInt8(4)); w.write(UInt8(0)); return w.bytes }()),
-            ("too many intents to retry", [clearKind] + { var w = BinaryWriter(); w.writeField([1])
-                w.writeField(IndexIntent.encoded(Array(repeating: IndexIntent(written: manifest(), millis: 1),
-                                                       count: Limits.listBatchPerNode + 1)))
+            ("too many intents kept", [clearKind] + { var w = BinaryWriter(); w.writeField([]); w.writeField([1])
+                w.write(UInt32(Limits.listBatchPerNode + 1))
+                for _ in 0...Limits.listBatchPerNode { w.writeField([1]) }
                 return w.bytes }()),
-            ("an unknown intent kind", [clearKind] + { var w = BinaryWriter(); w.writeField([1])
-                var intents = IndexIntent.encoded([IndexIntent(written: manifest(), millis: 1)])
-                intents[8] = 3; w.writeField(intents); return w.bytes }()),
         ]
         for (name, bytes) in cases + cases2 {
             XCTAssertThrowsError(try NodeWire.decodeChange(bytes, jurisdiction: ma), name)

@@ -51,14 +51,20 @@ extension NodeClientConformanceTests {
         XCTAssertEqual(describe(page), ["d k\u{0}x 2"])
         XCTAssertNil(page.intents.first?.entry)
 
-        // Clearing up to the page's end, one intent recorded again: only it is left, later in the queue.
-        let retried = IndexIntent(deleted: "k\u{0}x", bucket: "bkt", mark: VersionMark(second), millis: 0)
-        let cleared = try await node.apply(.clearIntents(ma, through: try XCTUnwrap(page.end), retry: [retried]))
+        // Clearing the page but the intent the drain could not deliver: it stays where it was, the rest goes.
+        let kept = page.intents[0]
+        let cleared = try await node.apply(.clearIntents(ma, from: [], through: try XCTUnwrap(page.end),
+                                                         keeping: [kept.position]))
         XCTAssertEqual(cleared, .committed)
         page = try await intents(node)
-        XCTAssertEqual(describe(page), ["d k\u{0}x 2"])
-        XCTAssertGreaterThan(page.intents[0].millis, 0, "recorded again under the node's time")
-        _ = try await node.apply(.clearIntents(ma, through: try XCTUnwrap(page.end), retry: []))
+        XCTAssertEqual(page.intents, [kept], "kept in place, under its time")
+        // An intent committed after a read of the queue lies past that read's end: clearing that page spares it.
+        let later = manifest("later", sequence: 4, size: 1)
+        _ = try await node.apply(.commit(ma, manifest: later, completing: nil, inlineSegment: nil, intent: true))
+        _ = try await node.apply(.clearIntents(ma, from: [], through: try XCTUnwrap(page.end), keeping: []))
+        page = try await intents(node)
+        XCTAssertEqual(describe(page), ["w later 4"])
+        _ = try await node.apply(.clearIntents(ma, from: [], through: try XCTUnwrap(page.end), keeping: []))
         page = try await intents(node)
         XCTAssertEqual(page, IntentPage(intents: [], end: nil, more: false))
     }
@@ -89,12 +95,19 @@ extension NodeClientConformanceTests {
         let full = try await intents(node)
         let end = try XCTUnwrap(full.end)
         do {
-            _ = try await node.apply(.clearIntents(fr, through: end, retry: []))
+            _ = try await node.apply(.clearIntents(fr, from: [], through: end, keeping: []))
             XCTFail("another jurisdiction cleared intents")
         } catch {}
+        for (from, through, keeping) in [([], end + [UInt8](repeating: 0xFF, count: 40), []), (end, [], []),
+                                         ([], end, [[UInt8](repeating: 0, count: 27)])] as [([UInt8], [UInt8], [[UInt8]])] {
+            do {
+                _ = try await node.apply(.clearIntents(ma, from: from, through: through, keeping: keeping))
+                XCTFail("a clear reaching past intents' positions, or ending before it starts, was taken")
+            } catch {}
+        }
         do {
-            _ = try await node.apply(.clearIntents(ma, through: end + [UInt8](repeating: 0xFF, count: 40), retry: []))
-            XCTFail("a position longer than an intent's key was taken")
+            _ = try await node.indexIntents(ma, from: [], olderThanMillis: -1, limit: 10)
+            XCTFail("an age below 0 was taken")
         } catch {}
         do {
             _ = try await node.indexIntents(ma, from: [], olderThanMillis: 0, limit: 0)
