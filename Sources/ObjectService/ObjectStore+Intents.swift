@@ -36,7 +36,10 @@ extension ObjectStore {
                     tally.failed += 1
                     break
                 }
-                guard let end = page.end else { break }
+                guard let end = page.end else {
+                    from = []  // nothing left to read from here: the next round starts at the queue's head
+                    break
+                }
                 let undelivered = await deliver(page.intents, jurisdiction: jurisdiction, before: window,
                                                 delivered: &delivered)
                 tally.delivered += page.intents.count - undelivered.count
@@ -71,7 +74,9 @@ extension ObjectStore {
                          delivered: inout Set<IntentIdentity>) async -> [IndexIntent] {
         func late() -> Bool { deadline.map { ContinuousClock.now >= $0 } ?? false }
         var undelivered = [IndexIntent]()
-        let fresh = intents.filter { !delivered.contains(IntentIdentity($0)) }
+        // A written version is merged once a round; a deletion is followed each time (a later retry of it, on a
+        // replica that missed the first, may come after a merge of the version read before it).
+        let fresh = intents.filter { $0.kind == .deleted || !delivered.contains(IntentIdentity($0)) }
         let written = Dictionary(grouping: fresh.filter { $0.kind == .written }, by: \.bucket)
         for (bucket, intents) in written {
             let replicas = indexReplicas(jurisdiction, bucket: bucket)
@@ -98,7 +103,6 @@ extension ObjectStore {
                     try await reindex(afterDeleting: intent.mark, bucket: intent.bucket, key: intent.key,
                                       jurisdiction: jurisdiction)
                 }
-                delivered.insert(IntentIdentity(intent))
             } catch {
                 undelivered.append(intent)
             }
@@ -121,7 +125,7 @@ extension ObjectStore {
     }
 }
 
-/// One change an intent names, whichever replica holds the intent: delivered once a round.
+/// One version an intent names, whichever replica holds the intent: a written one is merged once a round.
 private struct IntentIdentity: Hashable {
     let kind: UInt8
     let bucket: String
@@ -135,8 +139,8 @@ private struct IntentIdentity: Hashable {
 
 /// What a drain of index intents did.
 struct IntentTally: Sendable, Equatable {
-    /// Intents delivered (a written version merged, a deletion followed or found already followed), or found
-    /// delivered from another replica in the same round.
+    /// Intents delivered (a written version merged, or merged from another replica in the same round; a deletion
+    /// followed or found already followed).
     var delivered = 0
     /// Intents left for the next round, and nodes whose intents could not be read or cleared.
     var failed = 0

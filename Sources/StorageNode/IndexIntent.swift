@@ -139,34 +139,37 @@ extension NodeStore {
     /// Intents committed at least `olderThanMillis` ago by the node's clock, from `from` (a page's `end`) on, in
     /// commit order: at most `limit` read. A written intent whose version the node no longer holds (overwritten or
     /// deleted since) is left out (merging it would list a version that is gone), but counts as read; so does a
-    /// record that does not decode, which must not stop the queue.
+    /// record that does not decode, which must not stop the queue. A failed read fails the page.
     public func indexIntents(_ requested: Jurisdiction, from: [UInt8], olderThanMillis: Int64, limit: Int) throws
         -> IntentPage
     {
         try check(requested)
         guard limit > 0, limit <= Limits.listBatchPerNode else { throw FormatError("limit must be 1...1000") }
         guard olderThanMillis >= 0 else { throw FormatError("an intent age below 0") }
-        // Under the commit lock: no intent is staged and not yet written while the queue is read, and every intent
-        // staged after gets a time past the cutoff, so a clear up to this page's end takes none it did not read.
-        return try changeLock.withLock { _ in
+        // Through the commit lock: a group that staged an intent holds it until its batch is written, so once the
+        // lock is taken every intent stamped so far is readable, and every one staged after gets a time past the
+        // cutoff; a clear up to this page's end takes none it did not read.
+        let cutoff = changeLock.withLock { _ in
             let cutoff = Self.wallClockMillis() - olderThanMillis
             intentClock.withLock { $0 = max($0, cutoff + 1) }
-            let records = try engine.scan(from: [NodeKeys.intentTag] + from,
-                                          to: NodeKeys.intents(before: max(0, cutoff + 1)), limit: limit)
-            var intents = [IndexIntent]()
-            for record in records {
-                guard let intent = try? IndexIntent(decoding: record.value) else { continue }
-                if intent.kind == .deleted || (try? holds(intent)) == true { intents.append(intent) }
-            }
-            return IntentPage(intents: intents, end: records.last.map { Array($0.key.dropFirst()) + [0] },
-                              more: records.count == limit)
+            return cutoff
         }
+        let records = try engine.scan(from: [NodeKeys.intentTag] + from,
+                                      to: NodeKeys.intents(before: max(0, cutoff + 1)), limit: limit)
+        var intents = [IndexIntent]()
+        for record in records {
+            guard let intent = try? IndexIntent(decoding: record.value) else { continue }
+            if try intent.kind == .deleted || holds(intent) { intents.append(intent) }
+        }
+        return IntentPage(intents: intents, end: records.last.map { Array($0.key.dropFirst()) + [0] },
+                          more: records.count == limit)
     }
 
-    /// Whether the node holds the version an intent names, current or noncurrent.
+    /// Whether the node holds the version an intent names, current or noncurrent (a current manifest that does not
+    /// decode is not that version).
     private func holds(_ intent: IndexIntent) throws -> Bool {
         if let raw = try engine.get(NodeKeys.manifest(bucket: intent.bucket, key: intent.key)),
-           try decodeRecord(raw).versionID == intent.mark.version { return true }
+           (try? ObjectManifest(decoding: raw))?.versionID == intent.mark.version { return true }
         return try engine.get(NodeKeys.noncurrent(bucket: intent.bucket, key: intent.key, sequence: intent.mark.sequence,
                                                   version: intent.mark.version)) != nil
     }

@@ -33,8 +33,19 @@ final class IndexIntentTests: XCTestCase {
         return page.objects.first { $0.key == key }
     }
 
+    /// A drain of MA. A read of a node's queue stamps later intents past its cutoff (with age 0, this millisecond), so
+    /// an intent committed in the millisecond of an earlier read is seen a moment on: the drain waits that moment.
+    func drain(olderThanMillis: Int64, resuming: [NodeID: [UInt8]] = [:], pagesMax: Int = .max) async
+        -> IntentTally
+    {
+        try? await Task.sleep(for: .milliseconds(3))
+        return await harness.store.drainIntents(ma, olderThanMillis: olderThanMillis, resuming: resuming,
+                                                pagesMax: pagesMax)
+    }
+
     /// Every intent the nodes of MA hold, however young.
     func intentsLeft() async throws -> [IndexIntent] {
+        try await Task.sleep(for: .milliseconds(3))
         var all = [IndexIntent]()
         for id in harness.store.topology.nodes(of: ma)! {
             all += try await harness.node(id.rawValue).indexIntents(ma, from: [], olderThanMillis: 0, limit: 1000).intents
@@ -49,7 +60,7 @@ final class IndexIntentTests: XCTestCase {
             XCTFail("a write no index replica kept was acknowledged")
         } catch ObjectServiceError.serviceUnavailable {}
         // While the index replicas still refuse, a drain keeps the intents, in place, for the next round.
-        let refused = await harness.store.drainIntents(ma, olderThanMillis: 0)
+        let refused = await drain(olderThanMillis: 0)
         XCTAssertEqual(refused.failed, harness.store.topology.replicas(of: ma))
         XCTAssertEqual(refused.delivered, 0)
         let kept = try await intentsLeft()
@@ -58,9 +69,9 @@ final class IndexIntentTests: XCTestCase {
         let missing = try await listed("orphan")
         XCTAssertNil(missing, "the index never heard of it")
         // Too young: the gateway that wrote it may still be clearing it.
-        let early = await harness.store.drainIntents(ma, olderThanMillis: 3_600_000)
+        let early = await drain(olderThanMillis: 3_600_000)
         XCTAssertEqual(early, IntentTally())
-        let tally = await harness.store.drainIntents(ma, olderThanMillis: 0)
+        let tally = await drain(olderThanMillis: 0)
         XCTAssertEqual(tally.delivered, harness.store.topology.replicas(of: ma), "one intent on each replica")
         XCTAssertEqual(tally.failed, 0)
         let found = try await listed("orphan")
@@ -86,7 +97,7 @@ final class IndexIntentTests: XCTestCase {
         let queued = try await intentsLeft()
         XCTAssertEqual(queued.count, 22 * harness.store.topology.replicas(of: ma),
                        "twenty writes, a delete marker and a deletion; the written intent of the version deleted left out")
-        let tally = await harness.store.drainIntents(ma, olderThanMillis: 0)
+        let tally = await drain(olderThanMillis: 0)
         XCTAssertEqual(tally.failed, 0)
         XCTAssertEqual(tally.delivered, queued.count)
         let after = try await listing()
@@ -111,7 +122,7 @@ final class IndexIntentTests: XCTestCase {
         // The replica that missed it still lists the deleted version, newest of the two entries.
         let before = try await listed("doc")
         XCTAssertEqual(before?.versionID, second.versionID)
-        let tally = await harness.store.drainIntents(ma, olderThanMillis: 0)
+        let tally = await drain(olderThanMillis: 0)
         XCTAssertEqual(tally.failed, 0)
         XCTAssertEqual(tally.delivered, 2 * harness.store.topology.replicas(of: ma),
                        "the first version's written intents, and a deleted one on each holder of the second")
@@ -131,13 +142,16 @@ final class IndexIntentTests: XCTestCase {
                 completing: nil, inlineSegment: nil, intent: true)
         }
         for change in changes { _ = try await node.apply(change) }
-        let first = await harness.store.drainIntents(ma, olderThanMillis: 0, pagesMax: 1)
+        let first = await drain(olderThanMillis: 0, pagesMax: 1)
         XCTAssertEqual(first.delivered, 1_000)
         let position = try XCTUnwrap(first.resume[node.nodeID])
-        let second = await harness.store.drainIntents(ma, olderThanMillis: 0, resuming: first.resume, pagesMax: 1)
+        let second = await drain(olderThanMillis: 0, resuming: first.resume, pagesMax: 1)
         XCTAssertEqual(second.delivered, 200)
         XCTAssertEqual(second.resume, [:], "the queue was read to its end")
         XCTAssertFalse(position.isEmpty)
+        // A round resuming where another gateway has since cleared everything starts at the head next time.
+        let stale = await drain(olderThanMillis: 0, resuming: first.resume, pagesMax: 1)
+        XCTAssertEqual(stale.resume, [:])
         let page = try await harness.store.list(ma, bucket: "records", ListRequest(
             prefix: "bulk-", delimiter: nil, startAfter: nil, maxKeys: 1000))
         XCTAssertTrue(page.fromIndex)
