@@ -3,10 +3,10 @@ import ObjectModel
 import ServiceLifecycle
 
 /// Every `interval`, delivers the index intents committed at least `age` ago on the nodes of this gateway's
-/// jurisdictions (``ObjectStore/drainIntents(_:olderThanMillis:resuming:pagesMax:)``): after a crash between a commit and its index edit,
-/// or an index edit that failed, a listing is right again within seconds rather than at the next rebalance pass.
-/// Every gateway drains every node of its jurisdictions; deliveries are idempotent. A `Service`, run in the gateway's
-/// group.
+/// jurisdictions (``ObjectStore/drainIntents(_:olderThanMillis:resuming:pagesMax:)``): after a crash between a commit
+/// and its index edit, or an index edit that failed, a listing is right again within seconds rather than at the next
+/// rebalance pass. Every gateway drains every node of its jurisdictions; deliveries are idempotent. A `Service`, run
+/// in the gateway's group.
 public final class IntentDrain: Service, Sendable {
     private let service: ObjectService
     private let interval: Duration

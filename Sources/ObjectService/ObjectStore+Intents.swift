@@ -4,8 +4,9 @@ import StorageNode
 
 /// The index intents of the object replicas (``IndexIntent``): each client write or permanent deletion leaves one in
 /// the same durable commit as the manifest it changes, and the listing index is told beside it. Every gateway's
-/// ``IntentDrain`` delivers the intents again once they are a few seconds old (``drainIntents(_:olderThanMillis:resuming:pagesMax:)``)
-/// and clears them, so that what the live edit missed is listed within seconds.
+/// ``IntentDrain`` delivers the intents again once they are a few seconds old
+/// (``drainIntents(_:olderThanMillis:resuming:pagesMax:)``) and clears them, so that what the live edit missed is
+/// listed within seconds.
 extension ObjectStore {
     /// Delivers to the listing index the intents committed at least `olderThanMillis` ago on the available nodes of
     /// `jurisdiction`, page by page from `resuming` (a node's position where the previous round stopped) and at
@@ -127,14 +128,11 @@ extension ObjectStore {
 
 /// One version an intent names, whichever replica holds the intent: a written one is merged once a round.
 private struct IntentIdentity: Hashable {
-    let kind: UInt8
     let bucket: String
     let key: String
     let version: VersionID
 
-    init(_ intent: IndexIntent) {
-        (kind, bucket, key, version) = (intent.kind.rawValue, intent.bucket, intent.key, intent.mark.version)
-    }
+    init(_ intent: IndexIntent) { (bucket, key, version) = (intent.bucket, intent.key, intent.mark.version) }
 }
 
 /// What a drain of index intents did.

@@ -8,12 +8,13 @@ import StorageEngine
 /// lives on other nodes.
 ///
 /// The gateway tells the index beside the commit, before the acknowledgement. Intents are kept in the order the node
-/// committed them, and every gateway's intent drain delivers those some seconds old again, then clears them by one
-/// range deletion (``NodeChange/clearIntents(_:through:retry:)``): a written version is merged into the index (a
-/// no-op when the live edit took it), a deleted one sets the entry back if the index still shows it. What the live
-/// edit missed (it failed, or the gateway crashed before sending it) is thus listed within seconds, not at the next
-/// anti-entropy pass, and a node's intents cost one range deletion per drain instead of a deletion per write (whose
-/// tombstones a queue scanned from its start would read again and again).
+/// committed them, and every gateway's intent drain delivers those some seconds old again, a page at a time, then
+/// clears the page by range deletions around what it could not deliver
+/// (``NodeChange/clearIntents(_:from:through:keeping:)``): a written version is merged into the index (a no-op when
+/// the live edit took it), a deleted one sets the entry back if the index still shows it. What the live edit missed
+/// (it failed, or the gateway crashed before sending it) is thus listed within seconds, not at the next anti-entropy
+/// pass, and a node's intents cost a range deletion per page instead of a deletion per write (whose tombstones a
+/// queue scanned from its start would read again and again).
 public struct IndexIntent: Sendable, Equatable {
     public enum Kind: UInt8, Sendable {
         /// The version was written (an object, a delete marker, a tombstone): its entry merges into the index.
