@@ -45,6 +45,18 @@ extension GatewayRuntime {
                           interval: try seconds("QANTARA_REBALANCE_INTERVAL", 3_600), logger: logger)
     }
 
+    /// The index intent drain, every `QANTARA_INDEX_DRAIN_INTERVAL` seconds (default 5, at least 1).
+    static func intentDrain(_ service: ObjectService, environment: [String: String]) throws -> IntentDrain {
+        guard let text = environment["QANTARA_INDEX_DRAIN_INTERVAL"], !text.isEmpty else {
+            return IntentDrain(service: service)
+        }
+        guard let seconds = Int64(text), seconds >= 1 else {
+            throw TopologyLoader.Invalid(description: "QANTARA_INDEX_DRAIN_INTERVAL must be a number of seconds, at "
+                + "least 1, got \(text)")
+        }
+        return IntentDrain(service: service, interval: .seconds(seconds))
+    }
+
     /// Gives every in-process node an identity at its first start: a key made in its directory and a certificate from
     /// its jurisdiction's embedded authority (recorded in that jurisdiction's audit log), and checks the certificate
     /// of every start: a node certified for another jurisdiction refuses to serve this one's data.

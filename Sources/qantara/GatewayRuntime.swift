@@ -309,7 +309,8 @@ struct GatewayRuntime {
         let signer = AuditCheckpointSigner(audit: audit, crypto: crypto, logger: logger)
         let watcher = ControlWatcher(control: control, logger: logger, onTopology: { await service.adopt($0) })
         let rebalancer = try Self.rebalancer(service, environment: environment, logger: logger)
-        let services: [any Service] = [monitor, rewrapJobs, signer, watcher, rebalancer, IntentDrain(service: service)]
+        let drain = try Self.intentDrain(service, environment: environment)
+        let services: [any Service] = [monitor, rewrapJobs, signer, watcher, rebalancer, drain]
         let group = ServiceGroup(configuration: .init(services: apps + services,
                                                       gracefulShutdownSignals: [.sigterm, .sigint], logger: logger))
         try await group.run()
