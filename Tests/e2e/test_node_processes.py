@@ -2,8 +2,10 @@
 reads continue from the other replica, and after a restart the node catches up on what it missed."""
 import concurrent.futures
 import os
+import re
 import threading
 import time
+import urllib.request
 
 import pytest
 from botocore.exceptions import ClientError
@@ -92,3 +94,48 @@ def test_sigkill_during_uploads_then_restart_and_catch_up(cluster):
     with pytest.raises(ClientError) as refused:
         s3.get_object(Bucket=bucket, Key=next(iter(wanted)))
     assert refused.value.response["ResponseMetadata"]["HTTPStatusCode"] == 503
+
+
+def intents_delivered(cluster, jurisdiction):
+    """Index intents the gateway's drain delivered in `jurisdiction` so far, from /metrics."""
+    with urllib.request.urlopen(cluster.endpoint + "/metrics", timeout=10) as answer:
+        text = answer.read().decode()
+    return sum(int(float(value)) for labels, value in re.findall(
+        r'^qantara_index_intents_delivered_total\{([^}]*)\} (\S+)', text, re.M) if f'jurisdiction="{jurisdiction}"' in labels)
+
+
+@pytest.fixture
+def draining_cluster(tmp_path):
+    instance = Cluster(tmp_path / "data", env={"QANTARA_INDEX_DRAIN_INTERVAL": "1",
+                                               "QANTARA_REBALANCE_INTERVAL": "3600"}).start()
+    yield instance
+    instance.stop()
+
+
+def test_index_intents_are_delivered_over_the_node_protocol_without_listing_anything_deleted(draining_cluster):
+    """Every write and permanent deletion leaves an intent in its replicas' commits; the release gateway's drain reads
+    them from the node processes 10 s later, delivers them to the listing index again and clears them. What boto3 then
+    lists is exactly what exists: nothing overwritten, deleted or deleted for good comes back."""
+    cluster = draining_cluster
+    s3 = cluster.client(gateway="FR")
+    bucket = "intents-" + os.urandom(4).hex()
+    s3.create_bucket(Bucket=bucket, CreateBucketConfiguration={"LocationConstraint": "FR"})
+    s3.put_bucket_versioning(Bucket=bucket, VersioningConfiguration={"Status": "Enabled"})
+    before = intents_delivered(cluster, "FR")
+    for index in range(10):
+        s3.put_object(Bucket=bucket, Key=f"k{index}", Body=b"first" * (index + 1))
+    older = s3.put_object(Bucket=bucket, Key="doc", Body=b"older")
+    newer = s3.put_object(Bucket=bucket, Key="doc", Body=b"newer version")
+    s3.delete_object(Bucket=bucket, Key="doc", VersionId=newer["VersionId"])  # for good: "doc" is "older" again
+    s3.delete_object(Bucket=bucket, Key="k3")  # a delete marker
+    # The 11 versions still held and the delete marker, on 2 replicas each, and the deletion for good on the 2 that
+    # held that version (whose own write intents are left out: the version is gone).
+    expected = 2 * 12 + 2
+    deadline = time.time() + 40
+    while intents_delivered(cluster, "FR") - before < expected and time.time() < deadline:
+        time.sleep(0.5)
+    assert intents_delivered(cluster, "FR") - before >= expected
+    listed = {item["Key"]: item["Size"] for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket)
+              for item in page.get("Contents", [])}
+    assert listed == {**{f"k{i}": 5 * (i + 1) for i in range(10) if i != 3}, "doc": len(b"older")}, listed
+    assert s3.get_object(Bucket=bucket, Key="doc")["VersionId"] == older["VersionId"]
