@@ -87,13 +87,7 @@ extension NodeWire {
             guard let id = VersionID(bytes: Array(try reader.readRaw(16))) else { throw FormatError("version id") }
             return id
         }
-        func flag() throws -> Bool {
-            switch try reader.readUInt8() {
-            case 0: return false
-            case 1: return true
-            case let other: throw FormatError("flag \(other)")
-            }
-        }
+        func flag() throws -> Bool { try reader.readFlag() }
         let change: NodeChange
         switch ChangeKind(rawValue: try reader.readUInt8()) {
         case .commit:

@@ -103,11 +103,14 @@ public struct BinaryReader {
         return value
     }
 
-    public mutating func readOptional() throws -> String? {
+    public mutating func readOptional() throws -> String? { try readFlag() ? try readString() : nil }
+
+    /// A flag byte: 0 or 1, anything else refused (a presence byte before an optional field, a yes or no).
+    public mutating func readFlag() throws -> Bool {
         switch try readUInt8() {
-        case 0: return nil
-        case 1: return try readString()
-        case let other: throw FormatError("invalid presence byte \(other)")
+        case 0: return false
+        case 1: return true
+        case let other: throw FormatError("invalid flag byte \(other)")
         }
     }
 }

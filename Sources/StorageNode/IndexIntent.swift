@@ -110,28 +110,16 @@ public struct IntentPage: Sendable, Equatable {
 
     public init(decoding bytes: [UInt8]) throws {
         var reader = BinaryReader(bytes)
-        intents = try IndexIntent.decodingList(&reader)
-        switch try reader.readUInt8() {
-        case 0: end = nil
-        case 1: end = try reader.readField()
-        case let flag: throw FormatError("intent page flag \(flag)")
-        }
-        switch try reader.readUInt8() {
-        case 0: more = false
-        case 1: more = true
-        case let flag: throw FormatError("intent page flag \(flag)")
-        }
+        let count = Int(try reader.readUInt32())
+        guard count <= Limits.listBatchPerNode else { throw FormatError("too many intents: \(count)") }
+        intents = try (0..<count).map { _ in try IndexIntent(decoding: try reader.readField()) }
+        end = try reader.readFlag() ? try reader.readField() : nil
+        more = try reader.readFlag()
         guard reader.isAtEnd else { throw FormatError("trailing bytes after an intent page") }
     }
 }
 
 extension IndexIntent {
-    fileprivate static func decodingList(_ reader: inout BinaryReader) throws -> [IndexIntent] {
-        let count = Int(try reader.readUInt32())
-        guard count <= Limits.listBatchPerNode else { throw FormatError("too many intents: \(count)") }
-        return try (0..<count).map { _ in try IndexIntent(decoding: try reader.readField()) }
-    }
-
     /// Where the intent is in its node's queue (its record key after the tag): what a clear keeps it by.
     public var position: [UInt8] { Array(NodeKeys.intent(self).dropFirst()) }
 }
@@ -175,8 +163,8 @@ extension NodeStore {
                                                   version: intent.mark.version)) != nil
     }
 
-    /// Adds `intent` to `batch`, under the node's commit time now (never earlier than an intent before it, nor than
-    /// a cutoff a read of the queue used).
+    /// Adds `intent` to `batch`, stamped with the node's commit time now (never earlier than an intent before it, nor
+    /// than a cutoff a read of the queue used): its own `millis` is not read.
     func stage(_ intent: IndexIntent, into batch: inout WriteBatch) {
         var intent = intent
         intent.millis = intentClock.withLock { last in

@@ -84,12 +84,7 @@ extension IndexEdit {
                 let bucket = try reader.readString(), key = try reader.readString()
                 let sequence = try reader.readUInt64()
                 guard let version = VersionID(bytes: Array(try reader.readRaw(16))) else { throw FormatError("version id") }
-                let manifest: ObjectManifest?
-                switch try reader.readUInt8() {
-                case 0: manifest = nil
-                case 1: manifest = try ObjectManifest(decoding: try reader.readField())
-                case let flag: throw FormatError("index edit flag \(flag)")
-                }
+                let manifest = try reader.readFlag() ? try ObjectManifest(decoding: try reader.readField()) : nil
                 edits.append(.replace(bucket: bucket, key: key, expected: VersionMark(sequence: sequence, version: version),
                                       with: manifest))
             case let tag:

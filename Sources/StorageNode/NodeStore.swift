@@ -111,7 +111,7 @@ public final class NodeStore: Sendable {
             outcome = try stageCommit(manifest, completing: upload, inlineSegment: inlineSegment, group: group,
                                       into: &batch)
             if intent, outcome == .committed {
-                stage(IndexIntent(written: manifest, millis: Self.wallClockMillis()), into: &batch)
+                stage(IndexIntent(written: manifest, millis: 0), into: &batch)
             }
         case .commitPart(let requested, let upload, let record):
             try check(requested)
@@ -122,7 +122,7 @@ public final class NodeStore: Sendable {
                                                check: lockCheck, group: group, into: &batch)
             if outcome == .committed, !lockCheck.relocating {
                 stage(IndexIntent(deleted: key, bucket: bucket, mark: VersionMark(sequence: sequence, version: version),
-                                  millis: Self.wallClockMillis()), into: &batch)
+                                  millis: 0), into: &batch)
             }
         case .index(let requested, let edits):
             try check(requested)

@@ -197,11 +197,7 @@ public struct BucketSummary: Sendable, Equatable {
         collectable = Int(clamping: try reader.readUInt64())
         collectablePartitions = try KeyPartitions(decoding: Array(try reader.readRaw(32)))
         primary = try PartitionSums(reading: &reader)
-        switch try reader.readUInt8() {
-        case 0: index = nil
-        case 1: index = try PartitionSums(reading: &reader)
-        case let flag: throw FormatError("index flag \(flag)")
-        }
+        index = try reader.readFlag() ? try PartitionSums(reading: &reader) : nil
         strayIndexEntries = Int(clamping: try reader.readUInt64())
         versions = Int(clamping: try reader.readUInt64())
         // Fields a newer node adds after these are not read.

@@ -11,6 +11,7 @@ import SigV4
 import StorageEngine
 import StorageNode
 import Synchronization
+import XCTest
 
 /// Three jurisdictions of three RocksDB nodes each, in a temporary directory.
 final class Harness {
@@ -193,4 +194,30 @@ extension RebalancePace {
     /// A pace for tests: no throttle, tombstones kept a day, the latest writes compared at once.
     static let immediate = RebalancePace(bytesPerSecond: 1 << 40, tombstoneGraceMillis: 86_400_000,
                                          summarySettleMillis: 0)
+}
+
+/// Two versions of a key, the newer deleted for good.
+struct DeletedForGood {
+    let kept: ObjectManifest
+    let deleted: ObjectManifest
+}
+
+extension Harness {
+    /// Writes two versions of `key` in `bucket` (its versioning enabled here) and deletes the newer for good while
+    /// the index replica `missing` refuses index edits (through `faults`): the deletion must answer 503, since that
+    /// replica still lists the deleted version, newer than what is current now. Its edits are refused afterwards too.
+    func deletionAnIndexReplicaMisses(_ faults: Faults, missing: NodeID, bucket: String, key: String) async throws
+        -> DeletedForGood
+    {
+        let caller = principal("MA")
+        try await service.setBucketVersioning(caller, bucket, .enabled)
+        let first = try await put("MA", bucket, key, [1, 2, 3])
+        let second = try await put("MA", bucket, key, [1, 2, 3, 4, 5])
+        faults.refusingIndexEdits = [missing]
+        do {
+            _ = try await service.deleteObjectVersion(caller, bucket, key, versionID: VersionName.name(second))
+            XCTFail("a permanent deletion an index replica missed was acknowledged")
+        } catch ObjectServiceError.serviceUnavailable {}
+        return DeletedForGood(kept: first, deleted: second)
+    }
 }
