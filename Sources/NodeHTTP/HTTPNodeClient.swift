@@ -124,7 +124,6 @@ public final class HTTPNodeClient: StorageNodeClient {
 
     func hex(_ text: String) -> String { Hex.encode(Array(text.utf8)) }
 
-
     /// One change, one request: `POST /v1/change` (``NodeWire/encode(_:)``), answering `committed` or `superseded`.
     public func startCommit(_ change: NodeChange,
                             done: @escaping @Sendable (Result<CommitOutcome, any Error>) -> Void) {
@@ -134,17 +133,19 @@ public final class HTTPNodeClient: StorageNodeClient {
     }
 
     public func apply(_ change: NodeChange) async throws -> CommitOutcome {
+        // A repair reads its whole extent and a purge its whole bucket: the long timeout of the reads that do.
+        let long: Bool
+        switch change {
+        case .repairSegments, .purge: long = true
+        default: long = false
+        }
         let reply = try await call(.POST, "change", [("j", NodeWire.jurisdiction(of: change).code)],
-                                   body: NodeWire.encode(change))
+                                   body: NodeWire.encode(change), timeout: long ? .seconds(3600) : nil)
         switch reply.body {
         case Array("committed".utf8): return .committed
         case Array("superseded".utf8): return .superseded
         default: throw NodeError.corrupt("storage node \(nodeID) answered a change with \(String(decoding: reply.body, as: UTF8.self))")
         }
-    }
-
-    public func abort(_ jurisdiction: Jurisdiction, version: VersionID) async throws {
-        _ = try await call(.DELETE, "segment", [("j", jurisdiction.code), ("version", version.description)])
     }
 
     public func manifest(_ jurisdiction: Jurisdiction, bucket: String, key: String) async throws -> ObjectManifest? {
@@ -192,10 +193,6 @@ public final class HTTPNodeClient: StorageNodeClient {
                                                   ("limit", String(min(limit, Int(UInt32.max)))),
                                                   ("space", space.rawValue)])
         return try decode { try NodeWire.unframe(reply.body).map { try ObjectManifest(decoding: $0) } }
-    }
-
-    public func purge(_ jurisdiction: Jurisdiction, bucket: String) async throws {
-        _ = try await call(.DELETE, "bucket", [("j", jurisdiction.code), ("bucket", hex(bucket))])
     }
 
     public func version(_ jurisdiction: Jurisdiction, bucket: String, key: String, selector: VersionSelector)
@@ -266,15 +263,6 @@ public final class HTTPNodeClient: StorageNodeClient {
         return reply.status == 404 ? nil : try decode { try JSONDecoder().decode(ExtentDigests.self, from: Data(reply.body)) }
     }
 
-    public func repairSegments(_ jurisdiction: Jurisdiction, bucket: String, key: String, version: VersionID,
-                               sequence: UInt64, extent: VersionID, segments: [RepairSegment]) async throws -> Bool {
-        let reply = try await call(.POST, "repair", [("j", jurisdiction.code), ("bucket", hex(bucket)), ("key", hex(key)),
-                                                     ("version", version.description), ("sequence", String(sequence)),
-                                                     ("extent", extent.description)],
-                                   body: NodeWire.encodeRepair(segments), timeout: .seconds(3600))
-        return reply.body == Array("repaired".utf8)
-    }
-
     public func compact(_ jurisdiction: Jurisdiction) async throws {
         _ = try await call(.POST, "compact", [("j", jurisdiction.code)], timeout: .seconds(600))
     }
@@ -311,11 +299,6 @@ public final class HTTPNodeClient: StorageNodeClient {
         let reply = try await call(.GET, "parts", [("j", jurisdiction.code), ("upload", upload.description),
                                                    ("from", String(from)), ("limit", String(min(limit, Int(UInt32.max))))])
         return try decode { try NodeWire.unframe(reply.body).map { try PartRecord(decoding: $0) } }
-    }
-
-    public func abortUpload(_ jurisdiction: Jurisdiction, bucket: String, key: String, upload: VersionID) async throws {
-        _ = try await call(.DELETE, "upload", [("j", jurisdiction.code), ("bucket", hex(bucket)), ("key", hex(key)),
-                                               ("upload", upload.description)])
     }
 
     private func decode<T>(_ body: () throws -> T) throws -> T {

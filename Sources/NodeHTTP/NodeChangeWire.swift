@@ -6,7 +6,8 @@ import StorageNode
 /// jurisdiction travels in the query; the body is a `u8` kind, then the change's fields.
 extension NodeWire {
     private enum ChangeKind: UInt8 {
-        case commit = 1, commitPart, deleteVersion, index, replaceSealed, replaceLock, createUpload, clearIntents
+        case commit = 1, commitPart, deleteVersion, index, replaceSealed, replaceLock, createUpload, clearIntents,
+             abortSegments, abortUpload, purge, repairSegments
     }
 
     /// The jurisdiction a change addresses.
@@ -15,7 +16,9 @@ extension NodeWire {
         case .commit(let jurisdiction, _, _, _, _), .commitPart(let jurisdiction, _, _),
              .deleteVersion(let jurisdiction, _, _, _, _, _), .index(let jurisdiction, _),
              .replaceSealed(let jurisdiction, _, _, _, _, _, _, _), .replaceLock(let jurisdiction, _, _, _, _, _, _),
-             .createUpload(let jurisdiction, _), .clearIntents(let jurisdiction, _, _, _):
+             .createUpload(let jurisdiction, _), .clearIntents(let jurisdiction, _, _, _),
+             .abortSegments(let jurisdiction, _), .abortUpload(let jurisdiction, _, _, _), .purge(let jurisdiction, _),
+             .repairSegments(let jurisdiction, _):
             return jurisdiction
         }
     }
@@ -75,6 +78,27 @@ extension NodeWire {
             writer.writeField(through)
             writer.write(UInt32(keeping.count))
             for position in keeping { writer.writeField(position) }
+        case .abortSegments(_, let version):
+            writer.write(ChangeKind.abortSegments.rawValue)
+            writer.writeRaw(version.bytes)
+        case .abortUpload(_, let bucket, let key, let upload):
+            writer.write(ChangeKind.abortUpload.rawValue)
+            writer.writeString(bucket)
+            writer.writeString(key)
+            writer.writeRaw(upload.bytes)
+        case .purge(_, let bucket):
+            writer.write(ChangeKind.purge.rawValue)
+            writer.writeString(bucket)
+        case .repairSegments(_, let repair):
+            writer.write(ChangeKind.repairSegments.rawValue)
+            writer.writeString(repair.bucket)
+            writer.writeString(repair.key)
+            writer.writeRaw(repair.version.bytes)
+            writer.write(repair.sequence)
+            writer.writeRaw(repair.extent.bytes)
+            writer.writeRaw(repair.staged.bytes)
+            writer.write(UInt32(repair.indices.count))
+            for index in repair.indices { writer.write(index) }
         }
         return writer.bytes
     }
@@ -139,6 +163,26 @@ extension NodeWire {
             guard count <= Limits.listBatchPerNode else { throw FormatError("too many intents kept: \(count)") }
             let keeping = try (0..<count).map { _ in try reader.readField() }
             change = .clearIntents(jurisdiction, from: from, through: through, keeping: keeping)
+        case .abortSegments:
+            change = .abortSegments(jurisdiction, version: try version())
+        case .abortUpload:
+            let (bucket, key) = (try reader.readString(), try reader.readString())
+            change = .abortUpload(jurisdiction, bucket: bucket, key: key, upload: try version())
+        case .purge:
+            change = .purge(jurisdiction, bucket: try reader.readString())
+        case .repairSegments:
+            let (bucket, key) = (try reader.readString(), try reader.readString())
+            let id = try version()
+            let sequence = try reader.readUInt64()
+            let (extent, staged) = (try version(), try version())
+            let count = Int(try reader.readUInt32())
+            guard (1...Limits.repairSegmentsMax).contains(count) else {
+                throw FormatError("a repair of 1 to \(Limits.repairSegmentsMax) segments, not \(count)")
+            }
+            let indices = try (0..<count).map { _ in try reader.readUInt32() }
+            change = .repairSegments(jurisdiction, SegmentRepair(bucket: bucket, key: key, version: id,
+                                                                 sequence: sequence, extent: extent, staged: staged,
+                                                                 indices: indices))
         case nil:
             throw FormatError("unknown node change")
         }

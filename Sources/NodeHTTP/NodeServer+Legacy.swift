@@ -2,10 +2,10 @@ import Hummingbird
 import ObjectModel
 import StorageNode
 
-/// The per-kind change endpoints of the previous version (`POST /v1/commit`, `/v1/part`, `/v1/index`,
-/// `/v1/envelope`, `/v1/lock`, `/v1/upload`, `DELETE /v1/version`), read into the same node change as
-/// `POST /v1/change` and applied through it, with their old answers: so that nodes upgrade before the gateways that
-/// still send them (`Docs/operators.md`, "Upgrades"). They go in the next version.
+/// The per-kind change endpoints of earlier versions (`POST /v1/commit`, `/v1/part`, `/v1/index`, `/v1/envelope`,
+/// `/v1/lock`, `/v1/upload`, `/v1/repair`, `DELETE /v1/version`, `/v1/segment`, `/v1/upload`, `/v1/bucket`), read
+/// into the same node change as `POST /v1/change` and applied through it, with their old answers: so that nodes
+/// upgrade before the gateways that still send them (`Docs/operators.md`, "Upgrades"). They go in a later version.
 extension NodeServer {
     func legacyChange(_ request: Request, endpoint: String, query: [String: String], jurisdiction: Jurisdiction)
         async throws -> Response?
@@ -54,14 +54,45 @@ extension NodeServer {
                                   expected: locks[0], lock: locks[1])
         case (.post, "upload"):
             change = .createUpload(jurisdiction, template: try ObjectManifest(decoding: try await Self.body(request)))
+        case (.delete, "segment"):
+            change = .abortSegments(jurisdiction, version: try Self.version(query, "version"))
+        case (.delete, "upload"):
+            change = .abortUpload(jurisdiction, bucket: try Self.text(query, "bucket"), key: try Self.text(query, "key"),
+                                  upload: try Self.version(query, "upload"))
+        case (.delete, "bucket"):
+            change = .purge(jurisdiction, bucket: try Self.text(query, "bucket"))
+        case (.post, "repair"):
+            return try await legacyRepair(request, query: query, jurisdiction: jurisdiction)
         default:
             return nil
         }
         let outcome = try await node.apply(change)
-        switch endpoint {
-        case "upload": return Response(status: .noContent)
-        case "envelope", "lock": return Self.plain(.ok, outcome == .committed ? "replaced" : "unchanged")
+        switch (request.method, endpoint) {
+        case (.post, "upload"), (.delete, "segment"), (.delete, "upload"), (.delete, "bucket"):
+            return Response(status: .noContent)
+        case (_, "envelope"), (_, "lock"): return Self.plain(.ok, outcome == .committed ? "replaced" : "unchanged")
         default: return Self.plain(.ok, outcome == .committed ? "committed" : "superseded")
         }
+    }
+
+    /// `POST /v1/repair`: the segments in the body are staged by a segment stream and named by a repair change, as a
+    /// gateway of this version sends them (``StorageNodeClient/repairSegments(_:bucket:key:version:sequence:extent:segments:)``).
+    private func legacyRepair(_ request: Request, query: [String: String], jurisdiction: Jurisdiction) async throws
+        -> Response
+    {
+        let segments: [RepairSegment]
+        do {
+            segments = try NodeWire.decodeRepair(try await Self.body(
+                request, limit: Limits.repairSegmentsMax * (NodeWire.segmentBytesMax + 8)))
+        } catch { throw ParameterError(message: "repair: \(error)") }
+        guard (1...Limits.repairSegmentsMax).contains(segments.count) else {
+            throw ParameterError(message: "repair: 1 to \(Limits.repairSegmentsMax) segments a request")
+        }
+        let repaired = try await node.repairSegments(jurisdiction, bucket: try Self.text(query, "bucket"),
+                                                     key: try Self.text(query, "key"),
+                                                     version: try Self.version(query, "version"),
+                                                     sequence: try Self.sequence(query),
+                                                     extent: try Self.version(query, "extent"), segments: segments)
+        return Self.plain(.ok, repaired ? "repaired" : "refused")
     }
 }

@@ -64,9 +64,6 @@ public struct NodeServer: HTTPResponder {
             return try await storeSegments(request, jurisdiction: jurisdiction, query: query)
         case (.get, "segments"):
             return try await sendSegments(jurisdiction: jurisdiction, query: query)
-        case (.delete, "segment"):
-            try await node.abort(jurisdiction, version: try Self.version(query, "version"))
-            return Response(status: .noContent)
         case (.post, "change"):
             let change = try NodeWire.decodeChange(try await Self.body(request), jurisdiction: jurisdiction)
             let outcome = try await node.apply(change)
@@ -171,26 +168,8 @@ public struct NodeServer: HTTPResponder {
                 return Self.plain(.notFound, "no such version")
             }
             return Self.bytes(Array(try JSONEncoder().encode(digests)))
-        case (.post, "repair"):
-            let segments: [RepairSegment]
-            do {
-                segments = try NodeWire.decodeRepair(try await Self.body(
-                    request, limit: Limits.repairSegmentsMax * (NodeWire.segmentBytesMax + 8)))
-            } catch { throw ParameterError(message: "repair: \(error)") }
-            guard segments.count <= Limits.repairSegmentsMax else {
-                throw ParameterError(message: "repair: at most \(Limits.repairSegmentsMax) segments a request")
-            }
-            let repaired = try await node.repairSegments(jurisdiction, bucket: try Self.text(query, "bucket"),
-                                                         key: try Self.text(query, "key"),
-                                                         version: try Self.version(query, "version"),
-                                                         sequence: try Self.sequence(query),
-                                                         extent: try Self.version(query, "extent"), segments: segments)
-            return Self.plain(.ok, repaired ? "repaired" : "refused")
         case (.post, "compact"):
             try await node.compact(jurisdiction)
-            return Response(status: .noContent)
-        case (.delete, "bucket"):
-            try await node.purge(jurisdiction, bucket: try Self.text(query, "bucket"))
             return Response(status: .noContent)
         case (.get, "upload"):
             guard let template = try await node.upload(jurisdiction, bucket: try Self.text(query, "bucket"),
@@ -199,10 +178,6 @@ public struct NodeServer: HTTPResponder {
                 return Self.plain(.notFound, "no upload")
             }
             return Self.bytes(template.encoded())
-        case (.delete, "upload"):
-            try await node.abortUpload(jurisdiction, bucket: try Self.text(query, "bucket"), key: try Self.text(query, "key"),
-                                       upload: try Self.version(query, "upload"))
-            return Response(status: .noContent)
         case (.get, "uploads"):
             let uploads = try await node.listUploads(jurisdiction, bucket: try Self.text(query, "bucket"),
                                                      prefix: try Self.hex(query, "prefix"),

@@ -47,7 +47,8 @@ enum NodeWire {
         return records
     }
 
-    /// Segments of a repair: each a record of its index (u32 BE) then its bytes.
+    /// The body of the legacy `POST /v1/repair` (``NodeServer``): each segment a record of its index (u32 BE), then
+    /// its bytes.
     static func encodeRepair(_ segments: [RepairSegment]) -> [UInt8] {
         frame(segments.map { segment in
             [UInt8(segment.index >> 24), UInt8((segment.index >> 16) & 0xFF), UInt8((segment.index >> 8) & 0xFF),

@@ -132,14 +132,4 @@ extension LocalStorageNode {
         if digests?.healthy ?? true { clearFinding(version: version, extent: extent) }
         return digests
     }
-
-    public func repairSegments(_ jurisdiction: Jurisdiction, bucket: String, key: String, version: VersionID,
-                               sequence: UInt64, extent: VersionID, segments: [RepairSegment]) async throws -> Bool {
-        let repaired = try await run {
-            try $0.repairSegments(jurisdiction, bucket: bucket, key: key, version: version, sequence: sequence,
-                                  extent: extent, segments: segments)
-        }
-        if repaired { clearFinding(version: version, extent: extent) }
-        return repaired
-    }
 }

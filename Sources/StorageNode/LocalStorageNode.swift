@@ -123,6 +123,19 @@ public final class LocalStorageNode: StorageNodeClient {
             done(.failure(NodeError.unavailable(nodeID)))
             return
         }
+        if case .repairSegments(let requested, let repair) = change {
+            // Its digest check reads the whole extent: on the pool, before the commit lock, not on the commit thread.
+            Task {
+                do {
+                    let outcome = try await run { try $0.repair(requested, repair) }
+                    if outcome == .committed { clearFinding(version: repair.version, extent: repair.extent) }
+                    done(.success(outcome))
+                } catch {
+                    done(.failure(error))
+                }
+            }
+            return
+        }
         guard current.store.needsSegmentSync(change) else {
             current.committer.enqueue(change, done)
             return
@@ -155,10 +168,6 @@ public final class LocalStorageNode: StorageNodeClient {
         -> any SegmentReader
     {
         PerSegmentReader(LocalSegments(node: self, jurisdiction: jurisdiction, version: version), indices: indices)
-    }
-
-    public func abort(_ jurisdiction: Jurisdiction, version: VersionID) async throws {
-        try await run { try $0.abort(jurisdiction, version: version) }
     }
 
     public func manifestWithoutWaiting(_ jurisdiction: Jurisdiction, bucket: String, key: String) throws
@@ -251,10 +260,6 @@ public final class LocalStorageNode: StorageNodeClient {
         try await run { try $0.list(jurisdiction, bucket: bucket, prefix: prefix, from: from, limit: limit, space: space) }
     }
 
-    public func purge(_ jurisdiction: Jurisdiction, bucket: String) async throws {
-        try await run { try $0.purge(jurisdiction, bucket: bucket) }
-    }
-
     public func compact(_ jurisdiction: Jurisdiction) async throws {
         try await run { try $0.compact(jurisdiction) }
     }
@@ -318,10 +323,6 @@ public final class LocalStorageNode: StorageNodeClient {
         -> [PartRecord]
     {
         try await run { try $0.parts(jurisdiction, upload: upload, from: from, limit: limit) }
-    }
-
-    public func abortUpload(_ jurisdiction: Jurisdiction, bucket: String, key: String, upload: VersionID) async throws {
-        try await run { try $0.abortUpload(jurisdiction, bucket: bucket, key: key, upload: upload) }
     }
 
     public func status() async -> NodeStatus {

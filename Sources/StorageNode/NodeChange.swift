@@ -28,15 +28,57 @@ public enum NodeChange: Sendable {
     /// at the positions `keeping` (``IndexIntent/position``: what the drain could not deliver, at most 1,000), which
     /// stay where they are.
     case clearIntents(Jurisdiction, from: [UInt8], through: [UInt8], keeping: [[UInt8]])
+    /// Drops the segments of a version no commit took (its upload marker is still there): an abandoned write.
+    /// `.superseded` when there was nothing to drop: a version whose commit removed its marker keeps its segments,
+    /// whatever the caller believes (a gateway that lost a commit's answer aborts a version the node holds).
+    case abortSegments(Jurisdiction, version: VersionID)
+    /// Drops a multipart upload: its template, its part records and their segments (parts committed earlier in the
+    /// same group too). `.superseded` when the node had no template of it.
+    case abortUpload(Jurisdiction, bucket: String, key: String, upload: VersionID)
+    /// Removes every record and segment of a bucket (the bucket is being deleted): refused, with nothing removed, when
+    /// a version is under object lock. Applied alone, after the changes queued before it.
+    case purge(Jurisdiction, bucket: String)
+    /// Replaces damaged segments of an extent with staged ones, if the extent then matches the digest its manifest
+    /// records (``SegmentRepair``); `.superseded` (and the staged segments dropped) otherwise.
+    case repairSegments(Jurisdiction, SegmentRepair)
+}
+
+/// A repair of a damaged extent: the segments of an uncommitted version `staged` (written by a segment stream like
+/// any other, `0..<indices.count`) replace the extent's segments `indices`, in order. The node takes them only if its
+/// whole extent then matches the digest its manifest records: nothing else can be written this way.
+public struct SegmentRepair: Sendable, Equatable {
+    public var bucket: String
+    public var key: String
+    public var version: VersionID
+    public var sequence: UInt64
+    /// The extent of the version (its own id, or a part's) being repaired.
+    public var extent: VersionID
+    public var staged: VersionID
+    public var indices: [UInt32]
+
+    public init(bucket: String, key: String, version: VersionID, sequence: UInt64, extent: VersionID,
+                staged: VersionID, indices: [UInt32]) {
+        (self.bucket, self.key, self.version, self.sequence) = (bucket, key, version, sequence)
+        (self.extent, self.staged, self.indices) = (extent, staged, indices)
+    }
 }
 
 extension NodeChange {
+    /// Whether the change is a bucket's purge (applied alone).
+    var isPurge: Bool {
+        if case .purge = self { return true }
+        return false
+    }
+
     /// The versions whose segments the change commits.
     var segmentVersions: [VersionID] {
         switch self {
         case .commit(_, let manifest, _, _, _): manifest.segmentVersions
         case .commitPart(_, _, let record): [record.part.versionID]
-        case .deleteVersion, .index, .replaceSealed, .replaceLock, .createUpload, .clearIntents: []
+        // A repair writes the extent's segment files in its stage: they are synced before its records.
+        case .repairSegments(_, let repair): [repair.extent]
+        case .deleteVersion, .index, .replaceSealed, .replaceLock, .createUpload, .clearIntents, .abortSegments,
+             .abortUpload, .purge: []
         }
     }
 }
@@ -46,15 +88,15 @@ struct GroupWrite {
     let engine: any KeyValueEngine
     private(set) var batch = WriteBatch()
     /// The value each written record key will hold (nil: deleted). Changes read only records back (manifests,
-    /// current and noncurrent; part records; upload templates; index entries), so segment keys and upload markers
-    /// are not tracked.
+    /// current and noncurrent; part records; upload templates and markers; index entries), so segment keys are not
+    /// tracked.
     private var written: [[UInt8]: [UInt8]?] = [:]
 
     init(engine: any KeyValueEngine) { self.engine = engine }
 
     private static func isRecord(_ key: [UInt8]) -> Bool {
         key.first == NodeKeys.manifestTag || key.first == NodeKeys.partTag || key.first == NodeKeys.noncurrentTag
-            || key.first == NodeKeys.indexTag || key.first == NodeKeys.multipartTag
+            || key.first == NodeKeys.indexTag || key.first == NodeKeys.multipartTag || key.first == NodeKeys.uploadTag
     }
 
     /// The first `limit` records of `[start, end)` as they are once the group's writes so far are applied, in key

@@ -67,12 +67,4 @@ extension NodeStore {
             try PartRecord(decoding: $0.value)
         }
     }
-
-    /// Drops an upload: its records and every segment of its parts.
-    public func abortUpload(_ requested: Jurisdiction, bucket: String, key: String, upload: VersionID) throws {
-        try check(requested)
-        var batch = WriteBatch()
-        try dropUpload(upload, bucket: bucket, key: key, keeping: [], into: &batch)
-        try writeSynced(batch)
-    }
 }

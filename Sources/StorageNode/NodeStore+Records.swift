@@ -7,7 +7,7 @@ import StorageEngine
 extension NodeStore {
     /// The record of version `version` of `key` (the current one, or a noncurrent one; with `upload`, the multipart
     /// upload `version`'s template), as the group's writes so far leave it.
-    private func record(bucket: String, key: String, version: VersionID, sequence: UInt64?, upload: Bool,
+    func record(bucket: String, key: String, version: VersionID, sequence: UInt64?, upload: Bool,
                         group: GroupWrite) throws -> KeyValue? {
         let recordKey = upload ? NodeKeys.multipart(bucket: bucket, key: key, upload: version)
                                : NodeKeys.manifest(bucket: bucket, key: key)

@@ -183,13 +183,14 @@ extension NodeStore {
     }
 
     /// The manifest of version `version` (sequence `sequence`) of a key, current or noncurrent, and its extent
-    /// `extent` with its position.
-    func storedExtent(bucket: String, key: String, version: VersionID, sequence: UInt64, extent: VersionID) throws
-        -> (manifest: ObjectManifest, extent: Extent, position: Int)?
+    /// `extent` with its position; read as `group`'s changes so far leave them (none: as stored).
+    func storedExtent(bucket: String, key: String, version: VersionID, sequence: UInt64, extent: VersionID,
+                      group: GroupWrite? = nil) throws -> (manifest: ObjectManifest, extent: Extent, position: Int)?
     {
-        guard let manifest = try self.version(jurisdiction, bucket: bucket, key: key,
-                                              selector: .id(version, sequence: sequence)),
-              !manifest.isTombstone,
+        guard let found = try record(bucket: bucket, key: key, version: version, sequence: sequence, upload: false,
+                                     group: group ?? GroupWrite(engine: engine)) else { return nil }
+        let manifest = try ObjectManifest(decoding: found.value)
+        guard manifest.versionID == version, !manifest.isTombstone,
               let position = manifest.extents.firstIndex(where: { $0.versionID == extent }) else { return nil }
         return (manifest, manifest.extents[position], position)
     }
@@ -221,62 +222,75 @@ extension NodeStore {
         return ExtentDigests(segments: segments, healthy: complete && matches(whole.finalize(), expected))
     }
 
-    /// Replaces segments of a damaged extent, durably, only when the extent with them matches the digest its manifest
-    /// records; returns whether it did. Nothing else can be written this way: the bytes must be the ones the writing
-    /// gateway stored.
-    public func repairSegments(_ requested: Jurisdiction, bucket: String, key: String, version: VersionID,
-                               sequence: UInt64, extent: VersionID, segments: [RepairSegment]) throws -> Bool {
+    /// Applies a repair (``NodeChange/repairSegments(_:_:)``) with its digest check, which reads the whole extent,
+    /// made before the commit lock: the lock is held only to see that the version is still stored and to write the
+    /// segments. The in-process node applies repairs this way rather than in a commit group.
+    public func repair(_ requested: Jurisdiction, _ repair: SegmentRepair) throws -> CommitOutcome {
         try check(requested)
-        guard let found = try storedExtent(bucket: bucket, key: key, version: version, sequence: sequence,
-                                           extent: extent),
-              let expected = expectedDigest(found.manifest, position: found.position) else { return false }
-        var replacing = [UInt32: [UInt8]]()
-        for segment in segments {
-            guard Int(segment.index) < found.extent.segmentCount else { return false }
-            replacing[segment.index] = segment.bytes
+        let verified = try storedExtent(repair).map { try repairMatches(repair, $0) } ?? false
+        return try changeLock.withLock { _ in
+            try applyGroup([.repairSegments(requested, repair)], repairVerified: verified)[0].get()
         }
+    }
+
+    private func storedExtent(_ repair: SegmentRepair, group: GroupWrite? = nil) throws
+        -> (manifest: ObjectManifest, extent: Extent, position: Int)?
+    {
+        try storedExtent(bucket: repair.bucket, key: repair.key, version: repair.version, sequence: repair.sequence,
+                         extent: repair.extent, group: group)
+    }
+
+    /// Stages a repair: the staged segments copied over the extent's, if the version is still stored (as the group
+    /// leaves it: a repair never brings back the segments of a version deleted meanwhile) and the extent with them
+    /// matches its manifest's digest (`verified`, or checked here); the staged segments dropped either way.
+    func stageRepair(_ repair: SegmentRepair, verified: Bool?, group: GroupWrite, into batch: inout WriteBatch) throws
+        -> CommitOutcome
+    {
+        var outcome = CommitOutcome.superseded
+        if let found = try storedExtent(repair, group: group), try verified ?? repairMatches(repair, found) {
+            for (position, index) in repair.indices.enumerated() {
+                let bytes = try withSegment(jurisdiction, version: repair.staged, index: UInt32(position)) { Array($0) }
+                if let files, bytes.count >= Self.fileThresholdBytes {
+                    try files.write(repair.extent, index: index, bytes: bytes)
+                    batch.delete(NodeKeys.segment(version: repair.extent, index: index))
+                    batch.put(NodeKeys.segmentFile(version: repair.extent), [])
+                } else {
+                    batch.put(NodeKeys.segment(version: repair.extent, index: index), bytes)
+                }
+            }
+            outcome = .committed
+        }
+        try deleteSegments(of: repair.staged, into: &batch)
+        return outcome
+    }
+
+    /// Whether the extent `found`, with the staged segments in place of the repair's `indices`, matches the digest its
+    /// manifest records. Nothing else can be written by a repair: the bytes must be the ones the writing gateway
+    /// stored.
+    private func repairMatches(_ repair: SegmentRepair,
+                               _ found: (manifest: ObjectManifest, extent: Extent, position: Int)) throws -> Bool {
+        guard !repair.indices.isEmpty, repair.indices.count <= Limits.repairSegmentsMax,
+              Set(repair.indices).count == repair.indices.count,
+              repair.indices.allSatisfy({ Int($0) < found.extent.segmentCount }),
+              let expected = expectedDigest(found.manifest, position: found.position) else { return false }
+        var staged = [UInt32: UInt32]()
+        for (position, index) in repair.indices.enumerated() { staged[index] = UInt32(position) }
         // Every segment of an extent carries the same overhead (its tag, or none): the replacements too, so bytes
         // cannot move across a segment boundary and still add up to the digest.
         var overheads = Set<Int>()
         let whole = StreamingDigest(.sha256)
         for index in 0..<UInt32(found.extent.segmentCount) {
             let length = found.extent.segmentLength(Int(index))
-            if let bytes = replacing[index] {
-                overheads.insert(bytes.count - length)
-                bytes.withUnsafeBytes { whole.update($0) }
-            } else {
-                do {
-                    try withSegment(requested, version: extent, index: index) { stored in
-                        overheads.insert(stored.count - length)
-                        whole.update(stored)
-                    }
-                } catch { return false }
-            }
+            do {
+                try withSegment(jurisdiction, version: staged[index] == nil ? repair.extent : repair.staged,
+                                index: staged[index] ?? index) { stored in
+                    overheads.insert(stored.count - length)
+                    whole.update(stored)
+                }
+            } catch { return false }
         }
         guard overheads.count == 1, let overhead = overheads.first, overhead >= 0,
-              overhead <= Limits.segmentOverheadBytesMax, matches(whole.finalize(), expected) else { return false }
-        // Written under the commit lock, and only if the version is still stored: a repair never brings back the
-        // segments of a version deleted meanwhile.
-        return try changeLock.withLock { _ in
-            guard try storedExtent(bucket: bucket, key: key, version: version, sequence: sequence,
-                                   extent: extent) != nil else { return false }
-            try writeRepair(extent, replacing)
-            return true
-        }
-    }
-
-    private func writeRepair(_ extent: VersionID, _ replacing: [UInt32: [UInt8]]) throws {
-        var batch = WriteBatch()
-        for (index, bytes) in replacing {
-            if let files, bytes.count >= Self.fileThresholdBytes {
-                try files.write(extent, index: index, bytes: bytes)
-                batch.delete(NodeKeys.segment(version: extent, index: index))
-                batch.put(NodeKeys.segmentFile(version: extent), [])
-            } else {
-                batch.put(NodeKeys.segment(version: extent, index: index), bytes)
-            }
-        }
-        if let files { try files.sync([extent]) }
-        try writeSynced(batch)
+              overhead <= Limits.segmentOverheadBytesMax else { return false }
+        return matches(whole.finalize(), expected)
     }
 }

@@ -61,18 +61,6 @@ extension NodeStore {
         }
     }
 
-    /// Drops the segments of an uncommitted version. A version whose upload marker is gone was committed (its commit
-    /// removed the marker; a one-segment object never had one): its segments stay, whatever the caller believes (a
-    /// gateway that lost the commit's answer aborts a version this node holds).
-    public func abort(_ requested: Jurisdiction, version: VersionID) throws {
-        try check(requested)
-        guard try engine.get(NodeKeys.upload(version: version)) != nil else { return }
-        var batch = WriteBatch()
-        try deleteSegments(of: version, into: &batch)
-        // Synced, so the version's file goes at once.
-        try writeSynced(batch)
-    }
-
     /// Adds to `batch` the removal of a committed run's segments. A committed manifest or part record knows how many
     /// segments each of its runs has (the writer stores exactly those) and its commit removed the upload marker, so
     /// no scan is needed: an iterator seek per overwritten object cost a small PUT a tenth of its CPU.

@@ -83,22 +83,44 @@ public final class NodeStore: Sendable {
     /// adds nothing and fails alone; when the write fails, every change fails.
     public func apply(_ changes: [NodeChange]) -> [Result<CommitOutcome, any Error>] {
         changeLock.withLock { _ in
-            var group = GroupWrite(engine: engine)
-            var outcomes = changes.map { change in Result { try stage(change, into: &group) } }
-            if !group.batch.isEmpty {
-                do {
-                    try syncSegmentFiles(for: changes)
-                    try writeSynced(group.batch)
-                } catch {
-                    outcomes = outcomes.map { $0.flatMap { _ in .failure(error) } }
+            // A purge reads the engine as it is rather than through the group (a bucket's records are too many to
+            // track): it goes alone, once the changes before it are durable.
+            guard changes.contains(where: \.isPurge) else { return applyGroup(changes) }
+            var outcomes = [Result<CommitOutcome, any Error>]()
+            var pending = [NodeChange]()
+            for change in changes {
+                guard case .purge(let requested, let bucket) = change else {
+                    pending.append(change)
+                    continue
                 }
+                outcomes += applyGroup(pending)
+                pending.removeAll()
+                outcomes.append(Result { try purgeLocked(requested, bucket: bucket) })
             }
-            return outcomes
+            return outcomes + applyGroup(pending)
         }
     }
 
+    /// Applies `changes` (no purge among them) in one synced write; the caller holds the commit lock. `repairVerified`
+    /// is the outcome of a repair's digest check made before the lock (``repair(_:_:)``); nil: checked here.
+    func applyGroup(_ changes: [NodeChange], repairVerified: Bool? = nil) -> [Result<CommitOutcome, any Error>] {
+        var group = GroupWrite(engine: engine)
+        var outcomes = changes.map { change in Result { try stage(change, repairVerified: repairVerified, into: &group) } }
+        if !group.batch.isEmpty {
+            do {
+                try syncSegmentFiles(for: changes)
+                try writeSynced(group.batch)
+            } catch {
+                outcomes = outcomes.map { $0.flatMap { _ in .failure(error) } }
+            }
+        }
+        return outcomes
+    }
+
     /// Adds one change's writes to `group`, or nothing when it throws.
-    private func stage(_ change: NodeChange, into group: inout GroupWrite) throws -> CommitOutcome {
+    private func stage(_ change: NodeChange, repairVerified: Bool?, into group: inout GroupWrite) throws
+        -> CommitOutcome
+    {
         var batch = WriteBatch()
         let outcome: CommitOutcome
         switch change {
@@ -144,6 +166,17 @@ public final class NodeStore: Sendable {
         case .clearIntents(let requested, let from, let through, let keeping):
             try check(requested)
             outcome = try stageClear(from: from, through: through, keeping: keeping, into: &batch)
+        case .abortSegments(let requested, let version):
+            try check(requested)
+            outcome = try stageAbort(version, group: group, into: &batch)
+        case .abortUpload(let requested, let bucket, let key, let upload):
+            try check(requested)
+            outcome = try stageAbortUpload(upload, bucket: bucket, key: key, group: group, into: &batch)
+        case .repairSegments(let requested, let repair):
+            try check(requested)
+            outcome = try stageRepair(repair, verified: repairVerified, group: group, into: &batch)
+        case .purge:
+            preconditionFailure("a purge is applied alone (apply(_:))")
         }
         group.add(batch)
         return outcome
@@ -244,36 +277,6 @@ public final class NodeStore: Sendable {
                 throw NodeError.corrupt("manifest on \(node): \(error)")
             }
         }
-    }
-
-    public func purge(_ requested: Jurisdiction, bucket: String) throws {
-        try check(requested)
-        let base = NodeKeys.manifestPrefix(bucket: bucket)
-        let end = prefixSuccessor(base)!
-        var batch = WriteBatch()
-        var from = base
-        while true {
-            let page = try engine.scan(from: from, to: end, limit: 1000)
-            for pair in page {
-                if let manifest = try? ObjectManifest(decoding: pair.value) {
-                    try refuseLocked(manifest)
-                    for extent in manifest.extents { deleteSegments(of: extent, into: &batch) }
-                }
-            }
-            guard let last = page.last, page.count == 1000 else { break }
-            from = last.key + [0]
-        }
-        batch.deleteRange(from: base, to: end)
-        let index = NodeKeys.indexPrefix(bucket: bucket)
-        batch.deleteRange(from: index, to: prefixSuccessor(index)!)
-        try purgeNoncurrent(bucket: bucket, into: &batch)
-        let uploads = NodeKeys.multipartPrefix(bucket: bucket)
-        for pair in try engine.scan(from: uploads, to: prefixSuccessor(uploads), limit: .max) {
-            if let template = try? ObjectManifest(decoding: pair.value) {
-                try dropUpload(template.versionID, bucket: bucket, key: template.key, keeping: [], into: &batch)
-            }
-        }
-        try writeSynced(batch)
     }
 
     /// Live objects, uploads in progress and stored segments.

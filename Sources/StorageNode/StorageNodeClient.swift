@@ -130,16 +130,16 @@ public protocol StorageNodeClient: Sendable {
     /// Starts applying one change to the node's records, durably (WAL synced), checked against what they hold under
     /// the node's commit lock, and calls `done` once with its outcome, from any thread: a manifest commit (with its
     /// inline segment, or completing a multipart upload), a part record, a version's deletion, a sealed field or
-    /// object lock replaced in place, an upload's record, listing index edits. The one way records are written
-    /// (``apply(_:)`` awaits it); segments come before, through ``openSegmentUpload(_:bucket:key:version:)``. A write
+    /// object lock replaced in place, an upload's record, listing index edits, the drop of an abandoned version, an
+    /// upload or a bucket, a damaged extent's repair (``NodeChange``). The one way records are written, and segments
+    /// dropped or replaced (``apply(_:)`` awaits it); segments come before, through
+    /// ``openSegmentUpload(_:bucket:key:version:)``. A write
     /// waits for all its replicas with one suspension instead of a task per replica: an in-process node queues the
     /// change for its committer at once, a network node sends it in a task.
     func startCommit(_ change: NodeChange, done: @escaping @Sendable (Result<CommitOutcome, any Error>) -> Void)
     /// ``startCommit(_:done:)``, awaited (default: a continuation over it). A network node sends the change in the
     /// caller's task here, so that cancelling the caller cancels the request.
     func apply(_ change: NodeChange) async throws -> CommitOutcome
-    /// Drops the segments of an uncommitted version.
-    func abort(_ jurisdiction: Jurisdiction, version: VersionID) async throws
     /// The node's current manifest for a key (tombstones included), or nil.
     func manifest(_ jurisdiction: Jurisdiction, bucket: String, key: String) async throws -> ObjectManifest?
     /// A stream carrying the segments of version `version` to the node, in order (see ``SegmentUpload``): the one
@@ -156,8 +156,6 @@ public protocol StorageNodeClient: Sendable {
     /// `>= from`, in key order; from `.index`, the bucket's listing index entries on this node (``IndexEdit``).
     func list(_ jurisdiction: Jurisdiction, bucket: String, prefix: [UInt8], from: [UInt8], limit: Int,
               space: ListedSpace) async throws -> [ObjectManifest]
-    /// Removes every manifest and segment of a bucket (the bucket is being deleted).
-    func purge(_ jurisdiction: Jurisdiction, bucket: String) async throws
     /// Flushes and compacts the node's database, so deleted and overwritten bytes leave its files (after a key
     /// destruction, for instance).
     func compact(_ jurisdiction: Jurisdiction) async throws
@@ -191,10 +189,6 @@ public protocol StorageNodeClient: Sendable {
     /// the node does not hold the version.
     func segmentDigests(_ jurisdiction: Jurisdiction, bucket: String, key: String, version: VersionID, sequence: UInt64,
                         extent: VersionID) async throws -> ExtentDigests?
-    /// Replaces segments of a damaged extent, durably, if the extent then matches its manifest's digest (the node's
-    /// own check); returns whether it did.
-    func repairSegments(_ jurisdiction: Jurisdiction, bucket: String, key: String, version: VersionID, sequence: UInt64,
-                        extent: VersionID, segments: [RepairSegment]) async throws -> Bool
 
     /// An upload's template, or nil.
     func upload(_ jurisdiction: Jurisdiction, bucket: String, key: String, upload: VersionID) async throws -> ObjectManifest?
@@ -204,8 +198,6 @@ public protocol StorageNodeClient: Sendable {
         async throws -> [ObjectManifest]
     /// Part records numbered `>= from`.
     func parts(_ jurisdiction: Jurisdiction, upload: VersionID, from: UInt32, limit: Int) async throws -> [PartRecord]
-    /// Drops an upload's records and its parts' segments.
-    func abortUpload(_ jurisdiction: Jurisdiction, bucket: String, key: String, upload: VersionID) async throws
 
     /// ``manifest(_:bucket:key:)`` if it can answer at once, without I/O (default: `.needsIO`, see below).
     func manifestWithoutWaiting(_ jurisdiction: Jurisdiction, bucket: String, key: String) throws
@@ -290,6 +282,43 @@ extension StorageNodeClient {
     /// Records a multipart upload (its template manifest; the version id is the upload id), durably.
     public func createUpload(_ jurisdiction: Jurisdiction, template: ObjectManifest) async throws {
         _ = try await apply(.createUpload(jurisdiction, template: template))
+    }
+
+    /// Drops the segments of an uncommitted version (``NodeChange/abortSegments(_:version:)``).
+    public func abort(_ jurisdiction: Jurisdiction, version: VersionID) async throws {
+        _ = try await apply(.abortSegments(jurisdiction, version: version))
+    }
+
+    /// Drops an upload's records and its parts' segments (``NodeChange/abortUpload(_:bucket:key:upload:)``).
+    public func abortUpload(_ jurisdiction: Jurisdiction, bucket: String, key: String, upload: VersionID) async throws {
+        _ = try await apply(.abortUpload(jurisdiction, bucket: bucket, key: key, upload: upload))
+    }
+
+    /// Removes every record and segment of a bucket (the bucket is being deleted; ``NodeChange/purge(_:bucket:)``).
+    public func purge(_ jurisdiction: Jurisdiction, bucket: String) async throws {
+        _ = try await apply(.purge(jurisdiction, bucket: bucket))
+    }
+
+    /// Replaces segments of a damaged extent, durably, if the extent then matches its manifest's digest (the node's
+    /// own check); returns whether it did. The segments go as any others do, by a segment stream, under a fresh
+    /// version id; the repair is a node change naming them (``NodeChange/repairSegments(_:_:)``), which drops them
+    /// whatever its outcome. Staged segments a failed call leaves are dropped with abandoned uploads.
+    public func repairSegments(_ jurisdiction: Jurisdiction, bucket: String, key: String, version: VersionID,
+                               sequence: UInt64, extent: VersionID, segments: [RepairSegment]) async throws -> Bool {
+        let staged = VersionID.random()
+        let upload = openSegmentUpload(jurisdiction, bucket: bucket, key: key, version: staged)
+        do {
+            for (position, segment) in segments.enumerated() {
+                try await upload.write(index: UInt32(position), bytes: segment.bytes)
+            }
+            try await upload.finish()
+        } catch {
+            try? await abort(jurisdiction, version: staged)
+            throw error
+        }
+        let repair = SegmentRepair(bucket: bucket, key: key, version: version, sequence: sequence, extent: extent,
+                                   staged: staged, indices: segments.map(\.index))
+        return try await apply(.repairSegments(jurisdiction, repair)) == .committed
     }
 
     /// The current manifests of `bucket` (``list(_:bucket:prefix:from:limit:space:)`` of `.objects`).

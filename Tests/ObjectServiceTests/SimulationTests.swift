@@ -268,9 +268,6 @@ struct FaultyNode: StorageNodeClient {
             }
         }
     }
-    func abort(_ jurisdiction: Jurisdiction, version: VersionID) async throws {
-        try await faulty { try await inner.abort(jurisdiction, version: version) }
-    }
     func manifest(_ jurisdiction: Jurisdiction, bucket: String, key: String) async throws -> ObjectManifest? {
         try await faulty { try await inner.manifest(jurisdiction, bucket: bucket, key: key) }
     }
@@ -290,7 +287,6 @@ struct FaultyNode: StorageNodeClient {
         try await faulty { try await inner.list(jurisdiction, bucket: bucket, prefix: prefix, from: from, limit: limit,
                                                 space: space) }
     }
-    func purge(_ jurisdiction: Jurisdiction, bucket: String) async throws { try await inner.purge(jurisdiction, bucket: bucket) }
     func compact(_ jurisdiction: Jurisdiction) async throws { try await inner.compact(jurisdiction) }
     func status() async -> NodeStatus { await inner.status() }
     func version(_ jurisdiction: Jurisdiction, bucket: String, key: String, selector: VersionSelector) async throws
@@ -322,11 +318,6 @@ struct FaultyNode: StorageNodeClient {
         try await inner.segmentDigests(jurisdiction, bucket: bucket, key: key, version: version, sequence: sequence,
                                        extent: extent)
     }
-    func repairSegments(_ jurisdiction: Jurisdiction, bucket: String, key: String, version: VersionID, sequence: UInt64,
-                        extent: VersionID, segments: [RepairSegment]) async throws -> Bool {
-        try await inner.repairSegments(jurisdiction, bucket: bucket, key: key, version: version, sequence: sequence,
-                                       extent: extent, segments: segments)
-    }
     func upload(_ jurisdiction: Jurisdiction, bucket: String, key: String, upload: VersionID) async throws -> ObjectManifest? {
         try await inner.upload(jurisdiction, bucket: bucket, key: key, upload: upload)
     }
@@ -336,9 +327,6 @@ struct FaultyNode: StorageNodeClient {
     }
     func parts(_ jurisdiction: Jurisdiction, upload: VersionID, from: UInt32, limit: Int) async throws -> [PartRecord] {
         try await inner.parts(jurisdiction, upload: upload, from: from, limit: limit)
-    }
-    func abortUpload(_ jurisdiction: Jurisdiction, bucket: String, key: String, upload: VersionID) async throws {
-        try await inner.abortUpload(jurisdiction, bucket: bucket, key: key, upload: upload)
     }
 }
 

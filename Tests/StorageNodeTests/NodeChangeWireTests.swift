@@ -40,6 +40,11 @@ final class NodeChangeWireTests: XCTestCase {
             .clearIntents(ma, from: [], through: [1, 2, 3], keeping: [
                 IndexIntent(written: manifest("k\u{0}x"), millis: 5).position,
                 IndexIntent(deleted: "", bucket: "bkt", mark: VersionMark(manifest()), millis: 6).position]),
+            .abortSegments(ma, version: .random()),
+            .abortUpload(ma, bucket: "bkt", key: "k\u{0}", upload: .random()),
+            .purge(ma, bucket: "bkt"),
+            .repairSegments(ma, SegmentRepair(bucket: "bkt", key: "k", version: .random(), sequence: 3,
+                                              extent: .random(), staged: .random(), indices: [7, 0])),
         ]
     }
 
@@ -50,6 +55,8 @@ final class NodeChangeWireTests: XCTestCase {
             XCTAssertEqual(NodeWire.encode(decoded), bytes, "\(change)")
             XCTAssertEqual(NodeWire.jurisdiction(of: decoded), ma)
         }
+        XCTAssertNoThrow(try NodeWire.decodeChange(repair(count: 1), jurisdiction: ma))
+        XCTAssertNoThrow(try NodeWire.decodeChange(repair(count: Limits.repairSegmentsMax), jurisdiction: ma))
     }
 
     func testMalformedChangesAreRefused() {
@@ -82,14 +89,31 @@ final class NodeChangeWireTests: XCTestCase {
                 w.write(UInt32(Limits.listBatchPerNode + 1))
                 for _ in 0...Limits.listBatchPerNode { w.writeField([1]) }
                 return w.bytes }()),
+            ("a repair of no segment", repair(count: 0)),
+            ("a repair of too many segments", repair(count: Limits.repairSegmentsMax + 1)),
         ]
         for (name, bytes) in cases + cases2 {
             XCTAssertThrowsError(try NodeWire.decodeChange(bytes, jurisdiction: ma), name)
         }
     }
 
-    /// The kind bytes of index edits and of intent clearing (`Docs/formats.md`).
-    let indexKind: UInt8 = 4, clearKind: UInt8 = 8
+    /// The kind bytes of index edits, intent clearing and repairs (`Docs/formats.md`).
+    let indexKind: UInt8 = 4, clearKind: UInt8 = 8, repairKind: UInt8 = 12
+
+    /// A repair change naming `count` segments.
+    func repair(count: Int) -> [UInt8] {
+        var writer = BinaryWriter()
+        writer.write(repairKind)
+        writer.writeString("bkt")
+        writer.writeString("k")
+        writer.writeRaw(VersionID.random().bytes)
+        writer.write(UInt64(1))
+        writer.writeRaw(VersionID.random().bytes)
+        writer.writeRaw(VersionID.random().bytes)
+        writer.write(UInt32(count))
+        for index in 0..<count { writer.write(UInt32(index)) }
+        return writer.bytes
+    }
 
     /// The node itself refuses what the wire refuses: an inline segment completing an upload.
     func testANodeRefusesAnInlineSegmentThatCompletesAnUpload() throws {
@@ -100,17 +124,24 @@ final class NodeChangeWireTests: XCTestCase {
 }
 
 extension HTTPNodeConformanceTests {
+    /// One raw request to the node (`/v1/<endpoint>?<query>`): its status and text.
+    func raw(_ method: NIOHTTP1.HTTPMethod, _ endpoint: String, _ query: String, _ body: [UInt8]) async throws
+        -> (Int, String)
+    {
+        var request = HTTPClientRequest(url: "http://\(address)/v1/\(endpoint)?\(query)")
+        request.method = method
+        request.headers.add(name: "Authorization", value: "Bearer secret-token")
+        request.body = .bytes(ByteBuffer(bytes: body))
+        let response = try await http!.execute(request, timeout: .seconds(10))
+        return (Int(response.status.code), String(buffer: try await response.body.collect(upTo: 4096)))
+    }
+
     /// Raw requests: a malformed change is a 400 and changes nothing; a change addressed to another jurisdiction is
     /// refused by the node; a well-formed one is applied.
     func testChangesTravelThroughOneEndpoint() async throws {
         let node = try await client()
         func post(_ endpoint: String, _ query: String, _ body: [UInt8]) async throws -> (Int, String) {
-            var request = HTTPClientRequest(url: "http://\(address)/v1/\(endpoint)?\(query)")
-            request.method = .POST
-            request.headers.add(name: "Authorization", value: "Bearer secret-token")
-            request.body = .bytes(ByteBuffer(bytes: body))
-            let response = try await http!.execute(request, timeout: .seconds(10))
-            return (Int(response.status.code), String(buffer: try await response.body.collect(upTo: 4096)))
+            try await raw(.POST, endpoint, query, body)
         }
         let manifest = manifest("raw", sequence: 1, size: 3)
         let commit = NodeWire.encode(.commit(ma, manifest: manifest, completing: nil, inlineSegment: [1, 2, 3]))
@@ -135,12 +166,7 @@ extension HTTPNodeConformanceTests {
         func send(_ method: NIOHTTP1.HTTPMethod, _ endpoint: String, _ query: String, _ body: [UInt8]) async throws
             -> (Int, String)
         {
-            var request = HTTPClientRequest(url: "http://\(address)/v1/\(endpoint)?j=MA&\(query)")
-            request.method = method
-            request.headers.add(name: "Authorization", value: "Bearer secret-token")
-            request.body = .bytes(ByteBuffer(bytes: body))
-            let response = try await http!.execute(request, timeout: .seconds(10))
-            return (Int(response.status.code), String(buffer: try await response.body.collect(upTo: 4096)))
+            try await raw(method, endpoint, "j=MA&" + query, body)
         }
         let old = manifest("legacy", sequence: 1, size: 3)
         var (status, text) = try await send(.POST, "commit", "inline=1", NodeWire.frame([old.encoded(), [1, 2, 3]]))
@@ -193,5 +219,47 @@ extension HTTPNodeConformanceTests {
         // None of them records an index intent: an older gateway clears none.
         let intents = try await node.indexIntents(ma, from: [], olderThanMillis: 0, limit: 10)
         XCTAssertEqual(intents, IntentPage(intents: [], end: nil, more: false))
+    }
+
+    /// The previous version's drops and repair (`DELETE /v1/segment`, `/v1/upload`, `/v1/bucket`, `POST /v1/repair`)
+    /// still apply, as the node changes that replaced them.
+    func testThePreviousVersionsDropAndRepairEndpointsStillApply() async throws {
+        let node = try await client()
+        let abandoned = VersionID.random()
+        try await node.putSegment(ma, bucket: "bkt", key: "k", version: abandoned, index: 0, bytes: [1])
+        var (status, text) = try await raw(.DELETE, "segment", "j=MA&version=\(abandoned)", [])
+        XCTAssertEqual(status, 204, text)
+        let uploads = await node.status().uploadsInProgress
+        XCTAssertEqual(uploads, 0)
+
+        let upload = VersionID.random()
+        try await node.createUpload(ma, template: manifest("mp", sequence: 1, size: 0, version: upload))
+        let bucket = Hex.encode(Array("bkt".utf8))
+        (status, text) = try await raw(.DELETE, "upload", "j=MA&bucket=\(bucket)&key=\(Hex.encode(Array("mp".utf8)))"
+                                           + "&upload=\(upload)", [])
+        XCTAssertEqual(status, 204, text)
+        let gone = try await node.upload(ma, bucket: "bkt", key: "mp", upload: upload)
+        XCTAssertNil(gone)
+
+        let (object, segments) = try await storedObject(node)
+        try await node.putSegment(ma, bucket: "bkt", key: "scrubbed", version: object.versionID, index: 1,
+                                  bytes: [2, 2, 2, 2, 2, 9, 2, 2, 2, 2])
+        let repair = "j=MA&bucket=\(bucket)&key=\(Hex.encode(Array("scrubbed".utf8)))&version=\(object.versionID)"
+            + "&sequence=\(object.sequence)&extent=\(object.versionID)"
+        (status, text) = try await raw(.POST, "repair", repair,
+                                       NodeWire.encodeRepair([RepairSegment(index: 1, bytes: [7, 7, 7, 7, 7, 7, 7, 7, 7, 7])]))
+        XCTAssertEqual(text, "refused")
+        (status, text) = try await raw(.POST, "repair", repair,
+                                       NodeWire.encodeRepair([RepairSegment(index: 1, bytes: segments[1])]))
+        XCTAssertEqual(text, "repaired")
+        let read = try await node.segment(ma, version: object.versionID, index: 1)
+        XCTAssertEqual(Array(read.readableBytesView), segments[1])
+        let staged = await node.status().uploadsInProgress
+        XCTAssertEqual(staged, 0, "the repairs' staged segments are gone")
+
+        (status, text) = try await raw(.DELETE, "bucket", "j=MA&bucket=\(bucket)", [])
+        XCTAssertEqual(status, 204, text)
+        let purged = try await node.manifest(ma, bucket: "bkt", key: "scrubbed")
+        XCTAssertNil(purged)
     }
 }

@@ -59,6 +59,9 @@ extension NodeClientConformanceTests {
             extent: manifest.versionID, segments: [RepairSegment(index: 0, bytes: segments[0] + segments[1].prefix(2)),
                                                    RepairSegment(index: 1, bytes: Array(segments[1].dropFirst(2)))])
         XCTAssertFalse(shifted)
+        // A refused repair leaves nothing of what it staged.
+        let staged = await node.status().uploadsInProgress
+        XCTAssertEqual(staged, 0)
         let repaired = try await node.repairSegments(ma, bucket: "bkt", key: "scrubbed", version: manifest.versionID,
                                                      sequence: manifest.sequence, extent: manifest.versionID,
                                                      segments: [RepairSegment(index: 1, bytes: segments[1])])

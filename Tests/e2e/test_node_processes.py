@@ -139,3 +139,48 @@ def test_index_intents_are_delivered_over_the_node_protocol_without_listing_anyt
               for item in page.get("Contents", [])}
     assert listed == {**{f"k{i}": 5 * (i + 1) for i in range(10) if i != 3}, "doc": len(b"older")}, listed
     assert s3.get_object(Bucket=bucket, Key="doc")["VersionId"] == older["VersionId"]
+
+
+def segment_files(cluster):
+    return {path for node in cluster.nodes.values() if (node["data"] / "segments").exists()
+            for path in (node["data"] / "segments").rglob("*") if path.is_file()}
+
+
+@pytest.fixture
+def unscrubbed_cluster(tmp_path):
+    instance = Cluster(tmp_path / "data", env={"QANTARA_SCRUB_RATE": "off"}).start()
+    yield instance
+    instance.stop()
+
+
+def test_drops_and_repairs_travel_as_node_changes_to_node_processes(unscrubbed_cluster):
+    """An aborted multipart upload, a damaged segment's repair and a deleted bucket each reach the node processes as
+    node changes (the one way a node's records are written): the upload's segments go, the repair takes only the
+    healthy replica's bytes (staged by a segment stream, then named by the change), and the bucket's files go."""
+    from test_scrub import scrubbed_damage, until
+    cluster = unscrubbed_cluster
+    before = segment_files(cluster)
+    s3 = cluster.client()
+    bucket = "drops-" + os.urandom(4).hex()
+    s3.create_bucket(Bucket=bucket)
+    upload = s3.create_multipart_upload(Bucket=bucket, Key="abandoned")["UploadId"]
+    s3.upload_part(Bucket=bucket, Key="abandoned", UploadId=upload, PartNumber=1, Body=os.urandom(5 * 1024 * 1024))
+    assert segment_files(cluster) - before, "the part's segments are on the nodes"
+    s3.abort_multipart_upload(Bucket=bucket, Key="abandoned", UploadId=upload)
+    assert until(lambda: not segment_files(cluster) - before), "the aborted upload's segments stayed"
+    assert s3.list_multipart_uploads(Bucket=bucket).get("Uploads", []) == []
+
+    body = os.urandom(3 * 1024 * 1024 + 5)
+    s3, scanned, victim, path, original = scrubbed_damage(cluster, body)
+    assert until(lambda: path.read_bytes() == original), "the damaged segment was not repaired over the wire"
+    assert "0 damaged extent(s)" in cluster.cli("node", "scrub", victim).stdout
+    assert s3.get_object(Bucket=scanned, Key="scan.bin")["Body"].read() == body
+
+    s3.delete_object(Bucket=scanned, Key="scan.bin")
+    s3.delete_bucket(Bucket=scanned)
+    # A bucket deleted with an upload in progress (S3 lets it go) is purged from every node, the upload's parts too.
+    pending = s3.create_multipart_upload(Bucket=bucket, Key="pending")["UploadId"]
+    s3.upload_part(Bucket=bucket, Key="pending", UploadId=pending, PartNumber=1, Body=os.urandom(5 * 1024 * 1024))
+    assert segment_files(cluster) - before
+    s3.delete_bucket(Bucket=bucket)
+    assert until(lambda: not segment_files(cluster) - before), "the deleted bucket's segments stayed"

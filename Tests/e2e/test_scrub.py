@@ -54,14 +54,21 @@ def until(condition, seconds=20):
     return False
 
 
-def test_the_scrubber_finds_damage_and_a_healthy_replica_repairs_it(quiet):
-    body = os.urandom(3 * 1024 * 1024 + 5)
-    s3, bucket, files = stored(quiet, body)
+def scrubbed_damage(server, body):
+    """`body` stored, one replica's segment file damaged, and that node's scrub finding it: the client, the bucket,
+    the node, the file and its original bytes."""
+    s3, bucket, files = stored(server, body)
     victim, path = next(iter(files.items()))
     original = path.read_bytes()
     damage(path)
-    report = quiet.cli("node", "scrub", victim).stdout
+    report = server.cli("node", "scrub", victim).stdout
     assert "1 damaged extent(s)" in report and bucket in report, report
+    return s3, bucket, victim, path, original
+
+
+def test_the_scrubber_finds_damage_and_a_healthy_replica_repairs_it(quiet):
+    body = os.urandom(3 * 1024 * 1024 + 5)
+    s3, bucket, victim, path, original = scrubbed_damage(quiet, body)
     # The gateway's health monitor asks the node for what it found and rewrites the bad segment from the other copy.
     assert until(lambda: path.read_bytes() == original), "the damaged segment was not repaired"
     assert "0 damaged extent(s)" in quiet.cli("node", "scrub", victim).stdout
