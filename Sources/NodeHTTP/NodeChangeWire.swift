@@ -13,7 +13,7 @@ extension NodeWire {
     /// The jurisdiction a change addresses.
     static func jurisdiction(of change: NodeChange) -> Jurisdiction {
         switch change {
-        case .commit(let jurisdiction, _, _, _, _), .commitPart(let jurisdiction, _, _),
+        case .commit(let jurisdiction, _, _, _, _, _), .commitPart(let jurisdiction, _, _),
              .deleteVersion(let jurisdiction, _, _, _, _, _), .index(let jurisdiction, _),
              .replaceSealed(let jurisdiction, _, _, _, _, _, _, _), .replaceLock(let jurisdiction, _, _, _, _, _, _),
              .createUpload(let jurisdiction, _), .clearIntents(let jurisdiction, _, _, _),
@@ -25,14 +25,15 @@ extension NodeWire {
 
     static func encode(_ change: NodeChange) -> [UInt8] {
         var capacity = 256
-        if case .commit(_, _, _, let segment?, _) = change { capacity += segment.count }
+        if case .commit(_, _, _, let segment?, _, _) = change { capacity += segment.count }
         var writer = BinaryWriter(capacity: capacity)
         switch change {
-        case .commit(_, let manifest, let upload, let segment, let intent):
+        case .commit(_, let manifest, let upload, let segment, let intent, let index):
             writer.write(ChangeKind.commit.rawValue)
             writer.writeField(manifest.encoded())
-            // Bit 1: an upload follows; bit 2: record an index intent (a node before intents reads 0 or 1 only).
-            writer.write(UInt8((upload == nil ? 0 : 1) | (intent ? 2 : 0)))
+            // Bit 1: an upload follows; bit 2: record an index intent; bit 4: merge into the listing index (a node
+            // before intents reads 0 or 1 only, one before index merges 0 to 3).
+            writer.write(UInt8((upload == nil ? 0 : 1) | (intent ? 2 : 0) | (index ? 4 : 0)))
             if let upload { writer.writeRaw(upload.bytes) }
             writer.write(UInt8(segment == nil ? 0 : 1))
             if let segment { writer.writeField(segment) }
@@ -117,7 +118,7 @@ extension NodeWire {
         case .commit:
             let manifest = try ObjectManifest(decoding: try reader.readField())
             let flags = try reader.readUInt8()
-            guard flags & ~3 == 0 else { throw FormatError("commit flags \(flags)") }
+            guard flags & ~7 == 0 else { throw FormatError("commit flags \(flags)") }
             let upload = flags & 1 != 0 ? try version() : nil
             let segment = try flag() ? try reader.readField() : nil
             if let segment {
@@ -125,7 +126,7 @@ extension NodeWire {
                 try checkInline(segment, of: manifest)
             }
             change = .commit(jurisdiction, manifest: manifest, completing: upload, inlineSegment: segment,
-                             intent: flags & 2 != 0)
+                             intent: flags & 2 != 0, index: flags & 4 != 0)
         case .commitPart:
             let upload = try version()
             change = .commitPart(jurisdiction, upload: upload, record: try PartRecord(decoding: try reader.readField()))
@@ -175,6 +176,7 @@ extension NodeWire {
             let id = try version()
             let sequence = try reader.readUInt64()
             let (extent, staged) = (try version(), try version())
+            guard staged != extent, staged != id else { throw FormatError("a repair staged under the version it repairs") }
             let count = Int(try reader.readUInt32())
             guard (1...Limits.repairSegmentsMax).contains(count) else {
                 throw FormatError("a repair of 1 to \(Limits.repairSegmentsMax) segments, not \(count)")

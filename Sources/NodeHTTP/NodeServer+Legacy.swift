@@ -88,6 +88,11 @@ extension NodeServer {
         guard (1...Limits.repairSegmentsMax).contains(segments.count) else {
             throw ParameterError(message: "repair: 1 to \(Limits.repairSegmentsMax) segments a request")
         }
+        // No stored segment is larger: refused as the earlier node refused bytes that could not match, before any is
+        // staged.
+        guard segments.allSatisfy({ $0.bytes.count <= NodeWire.segmentBytesMax }) else {
+            return Self.plain(.ok, "refused")
+        }
         let repaired = try await node.repairSegments(jurisdiction, bucket: try Self.text(query, "bucket"),
                                                      key: try Self.text(query, "key"),
                                                      version: try Self.version(query, "version"),

@@ -60,7 +60,14 @@ extension ObjectStore {
     private func edit(_ edit: IndexEdit, bucket: String, jurisdiction: Jurisdiction, everyReplica: Bool = false)
         async throws {
         let replicas = indexReplicas(jurisdiction, bucket: bucket)
-        let failed = await commit(.index(jurisdiction, [edit]), on: replicas)
+        try indexEdited(bucket: bucket, jurisdiction: jurisdiction, replicas: replicas,
+                        failed: await commit(.index(jurisdiction, [edit]), on: replicas), everyReplica: everyReplica)
+    }
+
+    /// Counts and logs the index `replicas` that missed an edit (`failed`); throws (503) unless at least one took it,
+    /// or every one (`everyReplica`).
+    func indexEdited(bucket: String, jurisdiction: Jurisdiction, replicas: [any StorageNodeClient],
+                     failed: [any StorageNodeClient], everyReplica: Bool = false) throws {
         if !failed.isEmpty {
             Counter(label: "qantara_index_edits_failed_total", dimensions: [("jurisdiction", jurisdiction.code)])
                 .increment(by: failed.count)

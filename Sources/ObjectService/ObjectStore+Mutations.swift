@@ -84,21 +84,41 @@ extension ObjectStore {
         await commit(.commitPart(jurisdiction, upload: upload, record: record), on: targets)
     }
 
-    /// Commits `manifest` on every target, with an index intent in the same durable batch (which the intent drain
-    /// delivers again seconds later: what this edit missed is listed then), and tells the bucket's listing index,
-    /// both in parallel (one synced round before the acknowledgement instead of two): the one door of every version a
-    /// client writes or deletes (PUT, copy, multipart completion, delete). When no target took the version, the index
-    /// entry is set back to what the nodes hold newest (or, when they cannot all say, left for the next rebalance pass
-    /// to set right).
+    /// Commits `manifest` on every target and tells the bucket's listing index, in one synced round (every change
+    /// sent at once, one suspension for all): the one door of every version a client writes or deletes (PUT, copy,
+    /// multipart completion, delete). A target that is also an index replica of the bucket merges the version into
+    /// its index in the same durable batch as the manifest; the other targets record an index intent in theirs
+    /// (which the intent drain delivers seconds later, so what the edits missed is listed then), and the other index
+    /// replicas get an edit of their own. When no target took the version, the index entry is set back to what the
+    /// nodes hold newest (or, when they cannot all say, left for the next rebalance pass to set right).
     func commit(_ manifest: ObjectManifest, on targets: [any StorageNodeClient], jurisdiction: Jurisdiction,
                 completing upload: VersionID? = nil, inline: [UInt8]? = nil) async -> CommitReport
     {
-        async let unindexed = indexing(manifest, jurisdiction: jurisdiction)
-        let failed = await commit(.commit(jurisdiction, manifest: manifest, completing: upload, inlineSegment: inline,
-                                          intent: true), on: targets)
-        var report = CommitReport(failed: failed)
-        report.unindexed = await unindexed
-        guard failed.count < targets.count else {
+        let indexNodes = indexReplicas(jurisdiction, bucket: manifest.bucket)
+        var nodes = targets, changes = [NodeChange]()
+        for target in targets {
+            let indexes = indexNodes.contains { $0.nodeID == target.nodeID }
+            changes.append(.commit(jurisdiction, manifest: manifest, completing: upload, inlineSegment: inline,
+                                   intent: !indexes, index: indexes))
+        }
+        for node in indexNodes where !targets.contains(where: { $0.nodeID == node.nodeID }) {
+            nodes.append(node)
+            changes.append(.index(jurisdiction, [.merge(manifest)]))
+        }
+        let failed = await commit(changes, on: nodes)
+        let failedTargets = targets.indices.filter { failed[$0] }.map { targets[$0] }
+        let failedIndexes = nodes.indices.filter { position in
+            failed[position] && indexNodes.contains { $0.nodeID == nodes[position].nodeID }
+        }.map { nodes[$0] }
+        var report = CommitReport(failed: failedTargets)
+        do {
+            try indexEdited(bucket: manifest.bucket, jurisdiction: jurisdiction, replicas: indexNodes,
+                            failed: failedIndexes)
+        } catch {
+            report.unindexed = error as? ObjectServiceError
+                ?? .serviceUnavailable("the listing index did not take the version: \(error)")
+        }
+        guard failedTargets.count < targets.count else {
             if report.unindexed == nil {
                 // A target whose answer was lost after it committed holds the version: the entry then stays.
                 try? await reindex(afterDeleting: VersionMark(manifest), bucket: manifest.bucket, key: manifest.key,
@@ -110,28 +130,21 @@ extension ObjectStore {
         return report
     }
 
-    /// ``index(_:jurisdiction:)``, its failure as a value.
-    private func indexing(_ manifest: ObjectManifest, jurisdiction: Jurisdiction) async -> ObjectServiceError? {
-        do {
-            try await index(manifest, jurisdiction: jurisdiction)
-            return nil
-        } catch let error as ObjectServiceError {
-            return error
-        } catch {
-            return .serviceUnavailable("the listing index did not take the version: \(error)")
-        }
+    /// Commits `change` on every target; returns the targets that failed.
+    func commit(_ change: NodeChange, on targets: [any StorageNodeClient]) async -> [any StorageNodeClient] {
+        let failed = await commit([NodeChange](repeating: change, count: targets.count), on: targets)
+        return zip(targets, failed).filter(\.1).map(\.0)
     }
 
-    /// Commits `change` on every target; returns the targets that failed. One suspension for all the replicas,
-    /// resumed by the last to answer: no task per replica.
-    func commit(_ change: NodeChange, on targets: [any StorageNodeClient]) async -> [any StorageNodeClient] {
-        let failed = await withUnsafeContinuation { (continuation: UnsafeContinuation<[Bool], Never>) in
+    /// Commits `changes[i]` on `targets[i]`, all at once; returns which failed, in order. One suspension for all the
+    /// nodes, resumed by the last to answer: no task per node.
+    func commit(_ changes: [NodeChange], on targets: [any StorageNodeClient]) async -> [Bool] {
+        await withUnsafeContinuation { (continuation: UnsafeContinuation<[Bool], Never>) in
             let answers = FanIn(count: targets.count, continuation)
             for (position, target) in targets.enumerated() {
-                target.startCommit(change) { answers.record(position, failed: (try? $0.get()) == nil) }
+                target.startCommit(changes[position]) { answers.record(position, failed: (try? $0.get()) == nil) }
             }
         }
-        return zip(targets, failed).filter(\.1).map(\.0)
     }
 
     /// Runs `body` on every item in parallel; returns the positions of the items on which it threw, in order.

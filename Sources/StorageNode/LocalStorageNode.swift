@@ -123,8 +123,10 @@ public final class LocalStorageNode: StorageNodeClient {
             done(.failure(NodeError.unavailable(nodeID)))
             return
         }
-        if case .repairSegments(let requested, let repair) = change {
-            // Its digest check reads the whole extent: on the pool, before the commit lock, not on the commit thread.
+        // A repair's digest check reads its whole extent, a purge a whole bucket: on the pool, taking the commit lock
+        // only to write (``NodeStore/repair(_:_:)``, ``NodeStore/purge(_:bucket:)``), not on the commit thread.
+        switch change {
+        case .repairSegments(let requested, let repair):
             Task {
                 do {
                     let outcome = try await run { try $0.repair(requested, repair) }
@@ -135,6 +137,18 @@ public final class LocalStorageNode: StorageNodeClient {
                 }
             }
             return
+        case .purge(let requested, let bucket):
+            Task {
+                do {
+                    try await run { try $0.purge(requested, bucket: bucket) }
+                    done(.success(.committed))
+                } catch {
+                    done(.failure(error))
+                }
+            }
+            return
+        default:
+            break
         }
         guard current.store.needsSegmentSync(change) else {
             current.committer.enqueue(change, done)

@@ -4,9 +4,12 @@ import StorageEngine
 /// A change to a node's records that depends on what they hold: applied in groups (``NodeStore/apply(_:)``).
 public enum NodeChange: Sendable {
     /// See ``NodeStore/commit(_:manifest:completing:inlineSegment:)``. With `intent` (a client's write, not a copy),
-    /// an ``IndexIntent`` of the version goes in the same batch when the node takes it.
+    /// an ``IndexIntent`` of the version goes in the same batch when the node takes it. With `index` (the node is an
+    /// index replica of the bucket), the manifest is merged into the bucket's listing index in the same batch
+    /// (``IndexEdit/merge(_:)``, whatever the commit's outcome, as a separate edit would be): the edit cannot be
+    /// missed where the version is.
     case commit(Jurisdiction, manifest: ObjectManifest, completing: VersionID?, inlineSegment: [UInt8]?,
-                intent: Bool = false)
+                intent: Bool = false, index: Bool = false)
     /// See ``NodeStore/commitPart(_:upload:record:)``.
     case commitPart(Jurisdiction, upload: VersionID, record: PartRecord)
     /// See ``StorageNodeClient/deleteVersion(_:bucket:key:version:sequence:check:)``. Unless it relocates, a deleted
@@ -73,7 +76,7 @@ extension NodeChange {
     /// The versions whose segments the change commits.
     var segmentVersions: [VersionID] {
         switch self {
-        case .commit(_, let manifest, _, _, _): manifest.segmentVersions
+        case .commit(_, let manifest, _, _, _, _): manifest.segmentVersions
         case .commitPart(_, _, let record): [record.part.versionID]
         // A repair writes the extent's segment files in its stage: they are synced before its records.
         case .repairSegments(_, let repair): [repair.extent]

@@ -23,41 +23,73 @@ extension NodeStore {
         return template == nil ? .superseded : .committed
     }
 
-    /// Removes every manifest, noncurrent version, index entry, upload and segment of a bucket, in one synced write;
-    /// refuses, removing nothing, when a version is under object lock. The caller holds the commit lock.
-    func purgeLocked(_ requested: Jurisdiction, bucket: String) throws -> CommitOutcome {
+    /// Removes every manifest, noncurrent version, index entry and upload of a bucket, with their segments
+    /// (``NodeChange/purge(_:bucket:)``): a page of records at a time, each page its own synced write under the commit
+    /// lock, so the node's other writes wait for a page at most, never for a whole bucket. Refuses, removing nothing,
+    /// when a version of the bucket is under object lock (looked for over the whole bucket first; a page that meets
+    /// one set since is refused whole too). The in-process node runs it on its thread pool, not its commit thread.
+    public func purge(_ requested: Jurisdiction, bucket: String) throws {
         try check(requested)
-        let base = NodeKeys.manifestPrefix(bucket: bucket)
-        let end = prefixSuccessor(base)!
-        var batch = WriteBatch()
-        var from = base
-        while true {
-            let page = try engine.scan(from: from, to: end, limit: 1000)
-            for pair in page {
-                if let manifest = try? ObjectManifest(decoding: pair.value) {
-                    try refuseLocked(manifest)
-                    for extent in manifest.extents { deleteSegments(of: extent, into: &batch) }
+        let spaces = [NodeKeys.manifestPrefix(bucket: bucket), NodeKeys.noncurrentBucket(bucket),
+                      NodeKeys.indexPrefix(bucket: bucket), NodeKeys.multipartPrefix(bucket: bucket)]
+        for base in spaces.prefix(2) {
+            try forEachPage(of: base) { page in
+                for pair in page { try ObjectManifest(decodingIfValid: pair.value).map(refuseLocked) }
+            }
+        }
+        for base in spaces {
+            try forEachPage(of: base, locked: true) { page in
+                var batch = WriteBatch()
+                let manifests = page.map { ObjectManifest(decodingIfValid: $0.value) }
+                if base.first != NodeKeys.indexTag { try manifests.forEach { try $0.map(refuseLocked) } }
+                for (pair, manifest) in zip(page, manifests) {
+                    batch.delete(pair.key)
+                    guard let manifest else { continue }
+                    switch base.first {
+                    case NodeKeys.multipartTag:
+                        try dropUpload(manifest.versionID, bucket: bucket, key: manifest.key, keeping: [], into: &batch)
+                    case NodeKeys.indexTag: break
+                    default: dropSegments(of: manifest, into: &batch)
+                    }
                 }
-            }
-            guard let last = page.last, page.count == 1000 else { break }
-            from = last.key + [0]
-        }
-        batch.deleteRange(from: base, to: end)
-        let index = NodeKeys.indexPrefix(bucket: bucket)
-        batch.deleteRange(from: index, to: prefixSuccessor(index)!)
-        try purgeNoncurrent(bucket: bucket, into: &batch)
-        let uploads = NodeKeys.multipartPrefix(bucket: bucket)
-        for pair in try engine.scan(from: uploads, to: prefixSuccessor(uploads), limit: .max) {
-            if let template = try? ObjectManifest(decoding: pair.value) {
-                try dropUpload(template.versionID, bucket: bucket, key: template.key, keeping: [], into: &batch)
+                try writeSynced(batch)
             }
         }
-        try writeSynced(batch)
-        return .committed
     }
 
-    /// Applies ``NodeChange/purge(_:bucket:)``.
-    public func purge(_ requested: Jurisdiction, bucket: String) throws {
-        _ = try apply([.purge(requested, bucket: bucket)])[0].get()
+    /// Runs `body` over the records under `base`, 1,000 at a time, in key order; with `locked`, each page read and
+    /// handled under the commit lock (the page's records are gone once `body` wrote, so each read starts at `base`).
+    private func forEachPage(of base: [UInt8], locked: Bool = false, _ body: ([KeyValue]) throws -> Void) throws {
+        let end = prefixSuccessor(base)!
+        var from = base
+        while true {
+            let read = try locked ? changeLock.withLock { _ in try page(from, end, body) } : page(from, end, body)
+            guard let read, read.count == Self.purgePage else { return }
+            from = locked ? base : read.last + [0]
+        }
+    }
+
+    private func page(_ from: [UInt8], _ end: [UInt8], _ body: ([KeyValue]) throws -> Void) throws -> PageRead? {
+        let page = try engine.scan(from: from, to: end, limit: Self.purgePage)
+        guard let last = page.last else { return nil }
+        try body(page)
+        return PageRead(count: page.count, last: last.key)
+    }
+
+    /// Records a purge reads and removes at a time.
+    public static let purgePage = 1_000
+}
+
+/// How many records a purge's page read, and the last one's key.
+private struct PageRead {
+    let count: Int
+    let last: [UInt8]
+}
+
+extension ObjectManifest {
+    /// The manifest `bytes` encode, or nil when they do not parse (a purge removes a corrupt record all the same).
+    init?(decodingIfValid bytes: [UInt8]) {
+        guard let manifest = try? ObjectManifest(decoding: bytes) else { return nil }
+        self = manifest
     }
 }

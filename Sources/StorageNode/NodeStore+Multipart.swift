@@ -41,6 +41,13 @@ extension NodeStore {
         -> CommitOutcome
     {
         let key = NodeKeys.part(upload: upload, number: record.part.number)
+        // A part whose segments are gone (its upload aborted, or swept as abandoned, since they were written) is not
+        // recorded: the record would outlive its upload, which no sweep or purge then finds. Its commit retried
+        // finds its own record.
+        if record.part.sizeBytes > 0, try group.value(NodeKeys.upload(version: record.part.versionID)) == nil {
+            guard let raw = try group.value(key), try PartRecord(decoding: raw).part.versionID == record.part.versionID
+            else { return .superseded }
+        }
         batch.delete(NodeKeys.upload(version: record.part.versionID))
         if let raw = try group.value(key) {
             let current = try PartRecord(decoding: raw)

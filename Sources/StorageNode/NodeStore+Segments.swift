@@ -174,7 +174,8 @@ extension NodeStore {
     }
 
     /// Makes the segment files of the versions `changes` commit durable (before their records are written).
-    /// Cheap when they are already synced (``LocalStorageNode`` syncs them on its pool before queueing a commit).
+    /// Cheap when they are already synced (``LocalStorageNode`` syncs them on its pool before queueing a commit); a
+    /// repair's, written in its stage, are synced here.
     public func syncSegmentFiles(for changes: [NodeChange]) throws {
         guard let files else { return }
         let versions = changes.flatMap(\.segmentVersions)

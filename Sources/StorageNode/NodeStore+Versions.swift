@@ -309,25 +309,6 @@ extension NodeStore {
         return VersionBatch(versions: versions, next: next)
     }
 
-    /// Removes every noncurrent version of a bucket and its segments (the bucket is being deleted); refuses when one
-    /// is under object lock (a version written after the bucket was found empty).
-    func purgeNoncurrent(bucket: String, into batch: inout WriteBatch) throws {
-        let base = NodeKeys.noncurrentBucket(bucket)
-        let end = prefixSuccessor(base)!
-        var from = base
-        while true {
-            let page = try engine.scan(from: from, to: end, limit: 1000)
-            for pair in page {
-                guard let manifest = try? ObjectManifest(decoding: pair.value) else { continue }
-                try refuseLocked(manifest)
-                dropSegments(of: manifest, into: &batch)
-            }
-            guard let last = page.last, page.count == 1000 else { break }
-            from = last.key + [0]
-        }
-        batch.deleteRange(from: base, to: end)
-    }
-
     /// The bytes of the noncurrent versions, for the node's status.
     func noncurrentBytes() throws -> Int64 {
         var bytes: Int64 = 0

@@ -17,7 +17,8 @@ public final class NodeStore: Sendable {
     /// Segments this large go to files (with `files`): full segments, and the last ones of large objects.
     public static let fileThresholdBytes = 64 * 1024
     /// Serialises the read-compare-writes of records (manifests, part records): a group of changes reads and
-    /// writes under it. In a running node one thread applies every group (``GroupCommitter``), so it is uncontended.
+    /// writes under it. In a running node one thread applies every group (``GroupCommitter``); a repair's write and
+    /// a purge's pages, run on the thread pool, and the sweeps take it too, briefly.
     let changeLock = Mutex(())
     /// The latest commit time given to an index intent (``stage(_:into:)``).
     let intentClock = Mutex<Int64>(0)
@@ -79,33 +80,36 @@ public final class NodeStore: Sendable {
     }
 
     /// Applies `changes` in order, each reading what the ones before it wrote, and makes them durable in one synced
-    /// write: the group commit of a node's small writes. A change that fails (wrong jurisdiction, corrupt record)
-    /// adds nothing and fails alone; when the write fails, every change fails.
+    /// write (a purge among them splits the group, below): the group commit of a node's small writes. A change that
+    /// fails (wrong jurisdiction, corrupt record) adds nothing and fails alone; when the write fails, every change
+    /// fails.
     public func apply(_ changes: [NodeChange]) -> [Result<CommitOutcome, any Error>] {
-        changeLock.withLock { _ in
-            // A purge reads the engine as it is rather than through the group (a bucket's records are too many to
-            // track): it goes alone, once the changes before it are durable.
-            guard changes.contains(where: \.isPurge) else { return applyGroup(changes) }
-            var outcomes = [Result<CommitOutcome, any Error>]()
-            var pending = [NodeChange]()
-            for change in changes {
-                guard case .purge(let requested, let bucket) = change else {
-                    pending.append(change)
-                    continue
-                }
-                outcomes += applyGroup(pending)
-                pending.removeAll()
-                outcomes.append(Result { try purgeLocked(requested, bucket: bucket) })
+        // A purge goes alone, once the changes before it are durable, a page at a time (``purge(_:bucket:)``): a
+        // bucket's records are too many to track in a group or to hold the lock for.
+        guard changes.contains(where: \.isPurge) else { return changeLock.withLock { _ in applyGroup(changes) } }
+        var outcomes = [Result<CommitOutcome, any Error>]()
+        var pending = [NodeChange]()
+        for change in changes {
+            guard case .purge(let requested, let bucket) = change else {
+                pending.append(change)
+                continue
             }
-            return outcomes + applyGroup(pending)
+            outcomes += changeLock.withLock { [pending] _ in applyGroup(pending) }
+            pending.removeAll()
+            outcomes.append(Result {
+                try purge(requested, bucket: bucket)
+                return .committed
+            })
         }
+        return outcomes + changeLock.withLock { [pending] _ in applyGroup(pending) }
     }
 
-    /// Applies `changes` (no purge among them) in one synced write; the caller holds the commit lock. `repairVerified`
-    /// is the outcome of a repair's digest check made before the lock (``repair(_:_:)``); nil: checked here.
-    func applyGroup(_ changes: [NodeChange], repairVerified: Bool? = nil) -> [Result<CommitOutcome, any Error>] {
+    /// Applies `changes` (no purge among them) in one synced write; the caller holds the commit lock. `checkedRepair`
+    /// is a repair's check made before the lock (``repair(_:_:)``), for a group of that repair alone; nil: checked
+    /// here.
+    func applyGroup(_ changes: [NodeChange], checkedRepair: CheckedRepair? = nil) -> [Result<CommitOutcome, any Error>] {
         var group = GroupWrite(engine: engine)
-        var outcomes = changes.map { change in Result { try stage(change, repairVerified: repairVerified, into: &group) } }
+        var outcomes = changes.map { change in Result { try stage(change, checkedRepair: checkedRepair, into: &group) } }
         if !group.batch.isEmpty {
             do {
                 try syncSegmentFiles(for: changes)
@@ -118,13 +122,13 @@ public final class NodeStore: Sendable {
     }
 
     /// Adds one change's writes to `group`, or nothing when it throws.
-    private func stage(_ change: NodeChange, repairVerified: Bool?, into group: inout GroupWrite) throws
+    private func stage(_ change: NodeChange, checkedRepair: CheckedRepair?, into group: inout GroupWrite) throws
         -> CommitOutcome
     {
         var batch = WriteBatch()
         let outcome: CommitOutcome
         switch change {
-        case .commit(let requested, let manifest, let upload, let inlineSegment, let intent):
+        case .commit(let requested, let manifest, let upload, let inlineSegment, let intent, let index):
             try check(requested)
             // An inline segment is a one-segment object's, written by one request: it completes no upload.
             guard upload == nil || inlineSegment == nil else {
@@ -135,6 +139,7 @@ public final class NodeStore: Sendable {
             if intent, outcome == .committed {
                 stage(IndexIntent(written: manifest, millis: 0), into: &batch)
             }
+            if index { _ = try stageIndex([.merge(manifest)], group: group, into: &batch) }
         case .commitPart(let requested, let upload, let record):
             try check(requested)
             outcome = try stagePart(record, upload: upload, group: group, into: &batch)
@@ -174,7 +179,7 @@ public final class NodeStore: Sendable {
             outcome = try stageAbortUpload(upload, bucket: bucket, key: key, group: group, into: &batch)
         case .repairSegments(let requested, let repair):
             try check(requested)
-            outcome = try stageRepair(repair, verified: repairVerified, group: group, into: &batch)
+            outcome = try stageRepair(repair, checked: checkedRepair, group: group, into: &batch)
         case .purge:
             preconditionFailure("a purge is applied alone (apply(_:))")
         }

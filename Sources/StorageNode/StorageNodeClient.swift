@@ -302,7 +302,8 @@ extension StorageNodeClient {
     /// Replaces segments of a damaged extent, durably, if the extent then matches its manifest's digest (the node's
     /// own check); returns whether it did. The segments go as any others do, by a segment stream, under a fresh
     /// version id; the repair is a node change naming them (``NodeChange/repairSegments(_:_:)``), which drops them
-    /// whatever its outcome. Staged segments a failed call leaves are dropped with abandoned uploads.
+    /// once it is taken or refused. When the call fails, they are aborted (and dropped with abandoned uploads a day
+    /// later if that fails too).
     public func repairSegments(_ jurisdiction: Jurisdiction, bucket: String, key: String, version: VersionID,
                                sequence: UInt64, extent: VersionID, segments: [RepairSegment]) async throws -> Bool {
         let staged = VersionID.random()
@@ -318,7 +319,12 @@ extension StorageNodeClient {
         }
         let repair = SegmentRepair(bucket: bucket, key: key, version: version, sequence: sequence, extent: extent,
                                    staged: staged, indices: segments.map(\.index))
-        return try await apply(.repairSegments(jurisdiction, repair)) == .committed
+        do {
+            return try await apply(.repairSegments(jurisdiction, repair)) == .committed
+        } catch {
+            try? await abort(jurisdiction, version: staged)
+            throw error
+        }
     }
 
     /// The current manifests of `bucket` (``list(_:bucket:prefix:from:limit:space:)`` of `.objects`).

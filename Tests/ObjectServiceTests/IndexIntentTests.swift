@@ -25,6 +25,12 @@ final class IndexIntentTests: XCTestCase {
 
     var indexNodes: [NodeID] { harness.store.topology.indexReplicas(ma, bucket: "records") }
 
+    /// How many replicas of `key` record an index intent with a write: those that are not index replicas of the
+    /// bucket (an index replica merges the write into its index in the same batch instead).
+    func intentHolders(_ key: String) -> Int {
+        harness.store.topology.preferred(ma, bucket: "records", key: key).filter { !indexNodes.contains($0) }.count
+    }
+
     /// The entry each listing shows of `key` (nil: not listed).
     func listed(_ key: String) async throws -> ObjectManifest? {
         let page = try await harness.store.list(ma, bucket: "records", ListRequest(
@@ -54,27 +60,30 @@ final class IndexIntentTests: XCTestCase {
     }
 
     func testAWriteTheIndexMissedIsListedByTheDrainWithoutAPass() async throws {
+        // A key with a replica that is no index replica (the others, refusing index edits, refuse its commit whole).
+        let orphan = try XCTUnwrap((0..<100).map { "orphan-\($0)" }.first { intentHolders($0) > 0 })
+        let holders = intentHolders(orphan)
         faults.refusingIndexEdits = Set(indexNodes)
         do {
-            try await harness.put("MA", "records", "orphan", [7, 7, 7])
+            try await harness.put("MA", "records", orphan, [7, 7, 7])
             XCTFail("a write no index replica kept was acknowledged")
         } catch ObjectServiceError.serviceUnavailable {}
         // While the index replicas still refuse, a drain keeps the intents, in place, for the next round.
         let refused = await drain(olderThanMillis: 0)
-        XCTAssertEqual(refused.failed, harness.store.topology.replicas(of: ma))
+        XCTAssertEqual(refused.failed, holders)
         XCTAssertEqual(refused.delivered, 0)
         let kept = try await intentsLeft()
-        XCTAssertEqual(kept.count, harness.store.topology.replicas(of: ma))
+        XCTAssertEqual(kept.count, holders)
         faults.refusingIndexEdits = []
-        let missing = try await listed("orphan")
+        let missing = try await listed(orphan)
         XCTAssertNil(missing, "the index never heard of it")
         // Too young: the gateway that wrote it may still be clearing it.
         let early = await drain(olderThanMillis: 3_600_000)
         XCTAssertEqual(early, IntentTally())
         let tally = await drain(olderThanMillis: 0)
-        XCTAssertEqual(tally.delivered, harness.store.topology.replicas(of: ma), "one intent on each replica")
+        XCTAssertEqual(tally.delivered, holders, "one intent on each replica that took it")
         XCTAssertEqual(tally.failed, 0)
-        let found = try await listed("orphan")
+        let found = try await listed(orphan)
         XCTAssertEqual(found?.sizeBytes, 3)
         let left = try await intentsLeft()
         XCTAssertEqual(left, [], "delivered intents are cleared")
@@ -95,7 +104,8 @@ final class IndexIntentTests: XCTestCase {
         }
         let before = try await listing()
         let queued = try await intentsLeft()
-        XCTAssertEqual(queued.count, 22 * harness.store.topology.replicas(of: ma),
+        let writes = (0..<20).reduce(0) { $0 + intentHolders("k\($1)") } + intentHolders("k4")
+        XCTAssertEqual(queued.count, writes + harness.store.topology.replicas(of: ma),
                        "twenty writes, a delete marker and a deletion; the written intent of the version deleted left out")
         let tally = await drain(olderThanMillis: 0)
         XCTAssertEqual(tally.failed, 0)
@@ -117,7 +127,7 @@ final class IndexIntentTests: XCTestCase {
         XCTAssertEqual(before?.versionID, second.versionID)
         let tally = await drain(olderThanMillis: 0)
         XCTAssertEqual(tally.failed, 0)
-        XCTAssertEqual(tally.delivered, 2 * harness.store.topology.replicas(of: ma),
+        XCTAssertEqual(tally.delivered, intentHolders("doc") + harness.store.topology.replicas(of: ma),
                        "the first version's written intents, and a deleted one on each holder of the second")
         let after = try await listed("doc")
         XCTAssertEqual(after?.versionID, first.versionID)
@@ -219,5 +229,30 @@ final class IndexIntentTests: XCTestCase {
         }
         let left = try await intentsLeft()
         XCTAssertEqual(left, [])
+    }
+
+    /// A write's replica that is also an index replica of the bucket takes the entry with the manifest, in one batch,
+    /// and records no intent; the other replicas record one, and the other index replicas get an edit of their own.
+    func testAnIndexReplicaAmongTheReplicasTakesTheEntryWithTheManifest() async throws {
+        let all = harness.store.topology.nodes(of: ma)!
+        let key = try XCTUnwrap((0..<100).map { "both-\($0)" }.first { key in
+            let replicas = harness.store.topology.preferred(ma, bucket: "records", key: key)
+            return replicas.contains { indexNodes.contains($0) } && replicas.contains { !indexNodes.contains($0) }
+        })
+        let replicas = Array(harness.store.topology.preferred(ma, bucket: "records", key: key))
+        // Only the index replicas that hold the version: the others refuse index edits (and commits carrying one).
+        faults.refusingIndexEdits = Set(indexNodes.filter { !replicas.contains($0) })
+        let written = try await harness.put("MA", "records", key, [4, 2])
+        faults.refusingIndexEdits = []
+        for id in all {
+            let node = harness.node(id.rawValue)
+            let entries = try await node.list(ma, bucket: "records", prefix: [], from: [], limit: 10, space: .index)
+            let holds = try await node.manifest(ma, bucket: "records", key: key)
+            let indexes = indexNodes.contains(id) && replicas.contains(id)
+            XCTAssertEqual(entries.map(\.versionID), indexes ? [written.versionID] : [], "\(id)")
+            XCTAssertEqual(holds?.versionID, replicas.contains(id) ? written.versionID : nil, "\(id)")
+        }
+        let intents = try await intentsLeft()
+        XCTAssertEqual(intents.count, intentHolders(key), "an intent on each replica that is no index replica")
     }
 }

@@ -260,7 +260,11 @@ struct FaultyNode: StorageNodeClient {
     func startCommit(_ change: NodeChange, done: @escaping @Sendable (Result<CommitOutcome, any Error>) -> Void) {
         Task {
             do {
+                // A node refusing index edits refuses a commit that carries one too: a change is applied whole.
                 if case .index = change, faults.refusingIndexEdits.contains(nodeID) { throw NodeError.unavailable(nodeID) }
+                if case .commit(_, _, _, _, _, true) = change, faults.refusingIndexEdits.contains(nodeID) {
+                    throw NodeError.unavailable(nodeID)
+                }
                 if case .commit = change, faults.refusingCommits.contains(nodeID) { throw NodeError.unavailable(nodeID) }
                 done(.success(try await faulty { try await inner.apply(change) }))
             } catch {

@@ -25,6 +25,8 @@ final class NodeChangeWireTests: XCTestCase {
             .commit(ma, manifest: manifest(), completing: .random(), inlineSegment: nil),
             .commit(ma, manifest: manifest(), completing: .random(), inlineSegment: nil, intent: true),
             .commit(ma, manifest: manifest(), completing: nil, inlineSegment: [5, 6, 7, 8], intent: true),
+            .commit(ma, manifest: manifest(), completing: nil, inlineSegment: nil, index: true),
+            .commit(ma, manifest: manifest(), completing: .random(), inlineSegment: nil, intent: true, index: true),
             .commitPart(ma, upload: .random(), record: part),
             .deleteVersion(ma, bucket: "bkt", key: "k", version: .random(), sequence: 9,
                            check: LockCheck(nowMillis: 12, bypassGovernance: true, relocating: true)),
@@ -84,12 +86,15 @@ final class NodeChangeWireTests: XCTestCase {
                                                                         inlineSegment: [1]))),
             ("an index edit's flag", [indexKind] + { var w = BinaryWriter(); w.writeField(replace); return w.bytes }()),
             ("commit flags", { var w = BinaryWriter(); w.write(UInt8(1)); w.writeField(manifest().encoded())
-                               w.write(UInt8(4)); w.write(UInt8(0)); return w.bytes }()),
+                               w.write(UInt8(8)); w.write(UInt8(0)); return w.bytes }()),
             ("too many intents kept", [clearKind] + { var w = BinaryWriter(); w.writeField([]); w.writeField([1])
                 w.write(UInt32(Limits.listBatchPerNode + 1))
                 for _ in 0...Limits.listBatchPerNode { w.writeField([1]) }
                 return w.bytes }()),
             ("a repair of no segment", repair(count: 0)),
+            ("a repair staged under the extent it repairs", NodeWire.encode(.repairSegments(ma, SegmentRepair(
+                bucket: "bkt", key: "k", version: .random(), sequence: 1, extent: extentID, staged: extentID,
+                indices: [0])))),
             ("a repair of too many segments", repair(count: Limits.repairSegmentsMax + 1)),
         ]
         for (name, bytes) in cases + cases2 {
@@ -99,6 +104,8 @@ final class NodeChangeWireTests: XCTestCase {
 
     /// The kind bytes of index edits, intent clearing and repairs (`Docs/formats.md`).
     let indexKind: UInt8 = 4, clearKind: UInt8 = 8, repairKind: UInt8 = 12
+
+    let extentID = VersionID.random()
 
     /// A repair change naming `count` segments.
     func repair(count: Int) -> [UInt8] {
@@ -192,6 +199,7 @@ extension HTTPNodeConformanceTests {
         let started = try await node.upload(ma, bucket: "bkt", key: "mp", upload: upload)
         XCTAssertNotNil(started)
         let part = PartRef(number: 1, versionID: .random(), sizeBytes: 2, etag: "p1", checksumValue: nil)
+        try await node.putSegment(ma, bucket: "bkt", key: "mp", version: part.versionID, index: 0, bytes: [1, 2])
         (status, text) = try await send(.POST, "part", "upload=\(upload)",
                                         PartRecord(part: part, sequence: 1, lastModifiedMillis: 1).encoded())
         XCTAssertEqual(text, "committed")
@@ -248,6 +256,10 @@ extension HTTPNodeConformanceTests {
             + "&sequence=\(object.sequence)&extent=\(object.versionID)"
         (status, text) = try await raw(.POST, "repair", repair,
                                        NodeWire.encodeRepair([RepairSegment(index: 1, bytes: [7, 7, 7, 7, 7, 7, 7, 7, 7, 7])]))
+        XCTAssertEqual(text, "refused")
+        // A segment larger than any stored one is refused before it is staged (the node keeps serving).
+        (status, text) = try await raw(.POST, "repair", repair, NodeWire.encodeRepair([RepairSegment(
+            index: 1, bytes: [UInt8](repeating: 2, count: NodeWire.segmentBytesMax + 1))]))
         XCTAssertEqual(text, "refused")
         (status, text) = try await raw(.POST, "repair", repair,
                                        NodeWire.encodeRepair([RepairSegment(index: 1, bytes: segments[1])]))

@@ -71,4 +71,34 @@ extension NodeClientConformanceTests {
         entries = try await node.list(ma, bucket: "bkt", prefix: [], from: [], limit: 1000, space: .index)
         XCTAssertEqual(entries.count, 1000)
     }
+
+    /// A commit that carries the index merge (an index replica among the version's replicas) puts the entry in the
+    /// same batch as the manifest, and records no intent unless asked; merged whatever the commit's outcome, as a
+    /// separate edit is, so an older version never replaces a newer entry.
+    func testACommitMergesIntoTheIndexInItsOwnBatch() async throws {
+        let node = try await client()
+        let first = manifest("both", sequence: 5, size: 1)
+        var outcome = try await node.apply(.commit(ma, manifest: first, completing: nil, inlineSegment: [1],
+                                                   index: true))
+        XCTAssertEqual(outcome, .committed)
+        var entries = try await node.list(ma, bucket: "bkt", prefix: [], from: [], limit: 10, space: .index)
+        XCTAssertEqual(entries, [first.listingEntry])
+        let stale = manifest("both", sequence: 4, size: 2)
+        outcome = try await node.apply(.commit(ma, manifest: stale, completing: nil, inlineSegment: [2, 2],
+                                               index: true))
+        XCTAssertEqual(outcome, .superseded)
+        entries = try await node.list(ma, bucket: "bkt", prefix: [], from: [], limit: 10, space: .index)
+        XCTAssertEqual(entries, [first.listingEntry], "an older version did not replace the entry")
+        try await Task.sleep(for: .milliseconds(3))
+        let intents = try await node.indexIntents(ma, from: [], olderThanMillis: 0, limit: 10)
+        XCTAssertEqual(intents.intents, [])
+        // Refused whole in another jurisdiction: neither the manifest nor the entry.
+        do {
+            _ = try await node.apply(.commit(Jurisdiction("FR")!, manifest: manifest("fr", sequence: 1, size: 1),
+                                             completing: nil, inlineSegment: [1], index: true))
+            XCTFail("a commit addressed to another jurisdiction was applied")
+        } catch {}
+        entries = try await node.list(ma, bucket: "bkt", prefix: [], from: [], limit: 10, space: .index)
+        XCTAssertEqual(entries.map(\.key), ["both"])
+    }
 }

@@ -70,6 +70,31 @@ final class NodeDropTests: XCTestCase {
                        .superseded)
     }
 
+    /// A part whose commit arrives after its upload was aborted (its segments dropped with it) is not recorded: the
+    /// record would outlive the upload, and no sweep or purge would find it. Its own retried commit still is.
+    func testAPartCommittedAfterItsUploadWasAbortedLeavesNoRecord() throws {
+        let node = try store()
+        let upload = VersionID.random()
+        var template = manifest("mp", sequence: 1)
+        template.versionID = upload
+        _ = try node.apply([.createUpload(ma, template: template)])[0].get()
+        let late = PartRef(number: 2, versionID: .random(), sizeBytes: 3, etag: "p2", checksumValue: nil)
+        try node.putSegment(ma, bucket: "b", key: "mp", version: late.versionID, index: 0, bytes: [1, 2, 3])
+        let record = PartRecord(part: late, sequence: 3, lastModifiedMillis: 1)
+        let outcomes = node.apply([.abortSegments(ma, version: late.versionID),
+                                   .commitPart(ma, upload: upload, record: record)])
+        XCTAssertEqual(try outcomes.map { try $0.get() }, [.committed, .superseded])
+        XCTAssertEqual(try node.parts(ma, upload: upload, from: 0, limit: 10), [])
+        // A part stored and committed, its commit retried after its marker went: still its record.
+        let kept = PartRef(number: 1, versionID: .random(), sizeBytes: 2, etag: "p1", checksumValue: nil)
+        try node.putSegment(ma, bucket: "b", key: "mp", version: kept.versionID, index: 0, bytes: [4, 5])
+        let first = PartRecord(part: kept, sequence: 4, lastModifiedMillis: 1)
+        XCTAssertEqual(try node.apply([.commitPart(ma, upload: upload, record: first)])[0].get(), .committed)
+        XCTAssertEqual(try node.apply([.commitPart(ma, upload: upload, record: first)])[0].get(), .superseded)
+        XCTAssertEqual(try node.parts(ma, upload: upload, from: 0, limit: 10).map(\.part), [kept])
+        XCTAssertEqual(try stored(node, kept.versionID, 0), [4, 5])
+    }
+
     func testAPurgeGoesAloneBetweenTheChangesAroundIt() throws {
         let node = try store()
         let before = manifest("before", bucket: "gone", sequence: 1, segments: [[1]])
@@ -143,6 +168,13 @@ final class NodeDropTests: XCTestCase {
             XCTAssertEqual(try stored(node, object.versionID, 1), [2, 9, 2], name)
         }
         XCTAssertEqual(try node.counts().uploads, 0, "every refused repair dropped what it staged")
+        // A repair naming a committed version as staged (the extent itself, or another object) drops nothing of it.
+        let other = manifest("other", sequence: 2, segments: [[5]])
+        _ = try node.commit(ma, manifest: other, inlineSegment: [5])
+        XCTAssertEqual(try node.apply([repair(object.versionID, [0])])[0].get(), .superseded)
+        XCTAssertEqual(try node.apply([repair(other.versionID, [1])])[0].get(), .superseded)
+        XCTAssertEqual(try stored(node, object.versionID, 0), [1, 1, 1])
+        XCTAssertEqual(try stored(node, other.versionID, 0), [5])
         // The recorded bytes repair it, through the in-process node's path (its check made before the commit lock).
         let good = try stage([[2, 2, 2]])
         XCTAssertEqual(try node.repair(ma, SegmentRepair(bucket: "b", key: "k", version: object.versionID, sequence: 1,
@@ -162,6 +194,30 @@ final class NodeDropTests: XCTestCase {
         XCTAssertEqual(try outcomes.map { try $0.get() }, [.committed, .superseded])
         XCTAssertThrowsError(try stored(node, object.versionID, 1))
         XCTAssertEqual(try node.counts().uploads, 0)
-        XCTAssertEqual(try node.counts().segments, 0)
+        XCTAssertEqual(try node.counts().segments, 1, "the other object's")
+    }
+
+    /// A purge goes a page at a time: more records than a page, in every space of the bucket, all go, and nothing of
+    /// another bucket.
+    func testAPurgeOfMoreThanAPageRemovesEveryRecordOfTheBucketOnly() throws {
+        let node = try store()
+        let count = NodeStore.purgePage + 234
+        let changes = (0..<count).flatMap { index -> [NodeChange] in
+            let object = manifest(String(format: "k%05d", index), bucket: "gone", sequence: UInt64(index + 1),
+                                  segments: [[UInt8(index % 256)]])
+            return [.commit(ma, manifest: object, completing: nil, inlineSegment: [UInt8(index % 256)], index: true)]
+        }
+        XCTAssertTrue(node.apply(changes).allSatisfy { (try? $0.get()) == .committed })
+        let kept = manifest("kept", sequence: 1, segments: [[1]])
+        _ = try node.commit(ma, manifest: kept, inlineSegment: [1])
+        var template = manifest("mp", bucket: "gone", sequence: 1)
+        template.versionID = .random()
+        _ = try node.apply([.createUpload(ma, template: template)])[0].get()
+        XCTAssertEqual(try node.apply([.purge(ma, bucket: "gone")])[0].get(), .committed)
+        XCTAssertEqual(try node.list(ma, bucket: "gone", prefix: [], from: [], limit: 10), [])
+        XCTAssertEqual(try node.list(ma, bucket: "gone", prefix: [], from: [], limit: 10, space: .index), [])
+        XCTAssertNil(try node.upload(ma, bucket: "gone", key: "mp", upload: template.versionID))
+        XCTAssertEqual(try node.counts().segments, 1)
+        XCTAssertEqual(try node.manifest(ma, bucket: "b", key: "kept")?.versionID, kept.versionID)
     }
 }
