@@ -87,10 +87,11 @@ extension ObjectStore {
     /// Commits `manifest` on every target and tells the bucket's listing index, in one synced round (every change
     /// sent at once, one suspension for all): the one door of every version a client writes or deletes (PUT, copy,
     /// multipart completion, delete). A target that is also an index replica of the bucket merges the version into
-    /// its index in the same durable batch as the manifest; the other targets record an index intent in theirs
-    /// (which the intent drain delivers seconds later, so what the edits missed is listed then), and the other index
-    /// replicas get an edit of their own. When no target took the version, the index entry is set back to what the
-    /// nodes hold newest (or, when they cannot all say, left for the next rebalance pass to set right).
+    /// its index in the same durable batch as the manifest; the other index replicas get an edit of their own. Every
+    /// target records an index intent in its batch (which the intent drain delivers seconds later, so what the edits
+    /// missed is listed then: an edit set back meanwhile, a gateway placing by an older topology). When no target
+    /// took the version, the index entry is set back to what the nodes hold newest (or, when they cannot all say,
+    /// left for the next rebalance pass to set right).
     func commit(_ manifest: ObjectManifest, on targets: [any StorageNodeClient], jurisdiction: Jurisdiction,
                 completing upload: VersionID? = nil, inline: [UInt8]? = nil) async -> CommitReport
     {
@@ -99,7 +100,7 @@ extension ObjectStore {
         for target in targets {
             let indexes = indexNodes.contains { $0.nodeID == target.nodeID }
             changes.append(.commit(jurisdiction, manifest: manifest, completing: upload, inlineSegment: inline,
-                                   intent: !indexes, index: indexes))
+                                   intent: true, index: indexes))
         }
         for node in indexNodes where !targets.contains(where: { $0.nodeID == node.nodeID }) {
             nodes.append(node)
@@ -192,7 +193,9 @@ extension ObjectStore {
         guard reachable.count >= readQuorum(jurisdiction, ranking.count) else {
             throw ObjectServiceError.serviceUnavailable("too few storage nodes of \(jurisdiction) answered")
         }
-        guard live || evenIfMissing || policy.versioning != nil else {
+        // Nothing to delete only when every node answered: one that did not may hold a write in doubt (committed on
+        // it alone, a replica short), which would come back after this deletion unless a tombstone supersedes it.
+        guard live || evenIfMissing || policy.versioning != nil || reachable.count < ranking.count else {
             // Nothing to delete, but a deletion whose index edit failed may be retried here: its tombstone goes to
             // the index before the deletion is acknowledged.
             if let newest { try await index(newest, jurisdiction: jurisdiction) }

@@ -133,7 +133,9 @@ extension NodeStore {
             // Bucket names hold no NUL: one that did would reach into another bucket's index.
             guard !edit.bucket.utf8.contains(0) else { throw FormatError("a bucket name with a NUL byte") }
             let raw = try staged[key] ?? group.value(key)
-            let entry = try raw.map { try ObjectManifest(decoding: $0) }
+            // An entry that does not parse is a listing view gone bad, not data: a merge puts a good one in its place
+            // (so it never blocks the commit a merge goes with), a replace leaves it to the next merge or pass.
+            let entry = raw.flatMap { try? ObjectManifest(decoding: $0) }
             switch edit {
             case .merge(let manifest):
                 if let entry, !manifest.isNewer(than: entry) { continue }

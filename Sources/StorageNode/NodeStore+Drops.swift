@@ -41,7 +41,8 @@ extension NodeStore {
             try forEachPage(of: base, locked: true) { page in
                 var batch = WriteBatch()
                 let manifests = page.map { ObjectManifest(decodingIfValid: $0.value) }
-                if base.first != NodeKeys.indexTag { try manifests.forEach { try $0.map(refuseLocked) } }
+                // Versions only: an upload's template carries the lock its object will have, and is no version.
+                if base == spaces[0] || base == spaces[1] { try manifests.forEach { try $0.map(refuseLocked) } }
                 for (pair, manifest) in zip(page, manifests) {
                     batch.delete(pair.key)
                     guard let manifest else { continue }

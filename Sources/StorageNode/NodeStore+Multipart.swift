@@ -41,12 +41,11 @@ extension NodeStore {
         -> CommitOutcome
     {
         let key = NodeKeys.part(upload: upload, number: record.part.number)
-        // A part whose segments are gone (its upload aborted, or swept as abandoned, since they were written) is not
-        // recorded: the record would outlive its upload, which no sweep or purge then finds. Its commit retried
-        // finds its own record.
+        // A part whose segments are gone (its upload aborted, or swept as abandoned, since they were written) is
+        // refused: its record would name nothing, and outlive its upload. Its commit retried finds its own record.
         if record.part.sizeBytes > 0, try group.value(NodeKeys.upload(version: record.part.versionID)) == nil {
             guard let raw = try group.value(key), try PartRecord(decoding: raw).part.versionID == record.part.versionID
-            else { return .superseded }
+            else { throw NodeError.missingSegment(node: node, version: record.part.versionID.description, index: 0) }
         }
         batch.delete(NodeKeys.upload(version: record.part.versionID))
         if let raw = try group.value(key) {

@@ -70,8 +70,8 @@ final class NodeDropTests: XCTestCase {
                        .superseded)
     }
 
-    /// A part whose commit arrives after its upload was aborted (its segments dropped with it) is not recorded: the
-    /// record would outlive the upload, and no sweep or purge would find it. Its own retried commit still is.
+    /// A part whose commit arrives after its segments were dropped (its upload aborted) is refused, not recorded: the
+    /// record would name nothing and outlive the upload. Its own retried commit still finds its record.
     func testAPartCommittedAfterItsUploadWasAbortedLeavesNoRecord() throws {
         let node = try store()
         let upload = VersionID.random()
@@ -83,7 +83,11 @@ final class NodeDropTests: XCTestCase {
         let record = PartRecord(part: late, sequence: 3, lastModifiedMillis: 1)
         let outcomes = node.apply([.abortSegments(ma, version: late.versionID),
                                    .commitPart(ma, upload: upload, record: record)])
-        XCTAssertEqual(try outcomes.map { try $0.get() }, [.committed, .superseded])
+        XCTAssertEqual(try outcomes[0].get(), .committed)
+        XCTAssertThrowsError(try outcomes[1].get(), "the gateway must not acknowledge a part whose bytes are gone") {
+            XCTAssertEqual($0 as? NodeError, .missingSegment(node: NodeID("ma-1")!, version: late.versionID.description,
+                                                             index: 0))
+        }
         XCTAssertEqual(try node.parts(ma, upload: upload, from: 0, limit: 10), [])
         // A part stored and committed, its commit retried after its marker went: still its record.
         let kept = PartRef(number: 1, versionID: .random(), sizeBytes: 2, etag: "p1", checksumValue: nil)
@@ -212,6 +216,8 @@ final class NodeDropTests: XCTestCase {
         _ = try node.commit(ma, manifest: kept, inlineSegment: [1])
         var template = manifest("mp", bucket: "gone", sequence: 1)
         template.versionID = .random()
+        // The lock its object will have: an upload is no version, and does not hold the purge back.
+        template.lock = ObjectLock(legalHold: true)
         _ = try node.apply([.createUpload(ma, template: template)])[0].get()
         XCTAssertEqual(try node.apply([.purge(ma, bucket: "gone")])[0].get(), .committed)
         XCTAssertEqual(try node.list(ma, bucket: "gone", prefix: [], from: [], limit: 10), [])

@@ -407,16 +407,7 @@ class Cluster(Server):
 
 def rendezvous(nodes, bucket, key):
     """The node ranking the gateway uses (Placement.Rendezvous): SHA-256 of node, bucket, key; best first."""
-    return ranked(nodes, lambda node: node.encode() + b"\0" + bucket.encode() + b"\0" + key.encode())
-
-
-def index_rendezvous(nodes, bucket):
-    """The ranking of a bucket's listing index replicas (Rendezvous.rankIndex): SHA-256 of node, bucket, NUL NUL
-    "index"; best first."""
-    return ranked(nodes, lambda node: node.encode() + b"\0" + bucket.encode() + b"\0\0index")
-
-
-def ranked(nodes, scored):
     def score(node):
-        return int.from_bytes(hashlib.sha256(scored(node)).digest()[:8], "big")
+        digest = hashlib.sha256(node.encode() + b"\0" + bucket.encode() + b"\0" + key.encode()).digest()
+        return int.from_bytes(digest[:8], "big")
     return sorted(nodes, key=lambda node: (-score(node), node))
