@@ -2,8 +2,8 @@ import ObjectModel
 import StorageEngine
 
 /// The node changes that drop what a write left or a bucket held: an abandoned version's segments, a multipart
-/// upload, a whole bucket. Each is a node change (``NodeChange``) like the writes it is ordered with, checked under the
-/// node's commit lock, so a drop never races a commit of what it drops.
+/// upload, a whole bucket. Each is a node change (``NodeChange``) like the writes it is ordered with, applied under the
+/// node's commit lock: an abort and an upload's abort read what the changes before them in their group wrote.
 extension NodeStore {
     /// Stages the removal of an uncommitted version's segments (``NodeChange/abortSegments(_:version:)``). The
     /// upload marker is read as the group leaves it: a commit earlier in the group removed it, and the version stays.
@@ -59,14 +59,15 @@ extension NodeStore {
     }
 
     /// Runs `body` over the records under `base`, 1,000 at a time, in key order; with `locked`, each page read and
-    /// handled under the commit lock (the page's records are gone once `body` wrote, so each read starts at `base`).
+    /// handled under the commit lock. Each page starts just past the last: one starting at `base` again would skip the
+    /// deletions of every page before it, a bucket's worth of them by the end.
     private func forEachPage(of base: [UInt8], locked: Bool = false, _ body: ([KeyValue]) throws -> Void) throws {
         let end = prefixSuccessor(base)!
         var from = base
         while true {
             let read = try locked ? changeLock.withLock { _ in try page(from, end, body) } : page(from, end, body)
             guard let read, read.count == Self.purgePage else { return }
-            from = locked ? base : read.last + [0]
+            from = read.last + [0]
         }
     }
 
