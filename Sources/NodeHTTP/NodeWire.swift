@@ -49,13 +49,6 @@ enum NodeWire {
 
     /// The body of the legacy `POST /v1/repair` (``NodeServer``): each segment a record of its index (u32 BE), then
     /// its bytes.
-    static func encodeRepair(_ segments: [RepairSegment]) -> [UInt8] {
-        frame(segments.map { segment in
-            [UInt8(segment.index >> 24), UInt8((segment.index >> 16) & 0xFF), UInt8((segment.index >> 8) & 0xFF),
-             UInt8(segment.index & 0xFF)] + segment.bytes
-        })
-    }
-
     static func decodeRepair(_ bytes: [UInt8]) throws -> [RepairSegment] {
         try unframe(bytes).map { record in
             guard record.count >= 4 else { throw FormatError("repair segment without its index") }

@@ -127,26 +127,16 @@ public final class LocalStorageNode: StorageNodeClient {
         // only to write (``NodeStore/repair(_:_:)``, ``NodeStore/purge(_:bucket:)``), not on the commit thread.
         switch change {
         case .repairSegments(let requested, let repair):
-            Task {
-                do {
-                    let outcome = try await run { try $0.repair(requested, repair) }
-                    if outcome == .committed { clearFinding(version: repair.version, extent: repair.extent) }
-                    done(.success(outcome))
-                } catch {
-                    done(.failure(error))
-                }
+            return applyOnPool(done) { [self] store in
+                let outcome = try store.repair(requested, repair)
+                if outcome == .committed { clearFinding(version: repair.version, extent: repair.extent) }
+                return outcome
             }
-            return
         case .purge(let requested, let bucket):
-            Task {
-                do {
-                    try await run { try $0.purge(requested, bucket: bucket) }
-                    done(.success(.committed))
-                } catch {
-                    done(.failure(error))
-                }
+            return applyOnPool(done) { store in
+                try store.purge(requested, bucket: bucket)
+                return .committed
             }
-            return
         default:
             break
         }
@@ -163,6 +153,14 @@ public final class LocalStorageNode: StorageNodeClient {
             } catch {
                 done(.failure(error))
             }
+        }
+    }
+
+    /// Runs a change's `body` on the thread pool rather than the commit thread, and calls `done` with its outcome.
+    private func applyOnPool(_ done: @escaping @Sendable (Result<CommitOutcome, any Error>) -> Void,
+                             _ body: @escaping @Sendable (NodeStore) throws -> CommitOutcome) {
+        Task {
+            do { done(.success(try await run(body))) } catch { done(.failure(error)) }
         }
     }
 

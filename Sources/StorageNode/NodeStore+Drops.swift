@@ -34,13 +34,14 @@ extension NodeStore {
                       NodeKeys.indexPrefix(bucket: bucket), NodeKeys.multipartPrefix(bucket: bucket)]
         for base in spaces.prefix(2) {
             try forEachPage(of: base) { page in
-                for pair in page { try ObjectManifest(decodingIfValid: pair.value).map(refuseLocked) }
+                for pair in page { try (try? ObjectManifest(decoding: pair.value)).map(refuseLocked) }
             }
         }
         for base in spaces {
             try forEachPage(of: base, locked: true) { page in
                 var batch = WriteBatch()
-                let manifests = page.map { ObjectManifest(decodingIfValid: $0.value) }
+                // A record that does not parse is removed all the same.
+                let manifests = page.map { try? ObjectManifest(decoding: $0.value) }
                 // Versions only: an upload's template carries the lock its object will have, and is no version.
                 if base == spaces[0] || base == spaces[1] { try manifests.forEach { try $0.map(refuseLocked) } }
                 for (pair, manifest) in zip(page, manifests) {
@@ -65,33 +66,17 @@ extension NodeStore {
         let end = prefixSuccessor(base)!
         var from = base
         while true {
-            let read = try locked ? changeLock.withLock { _ in try page(from, end, body) } : page(from, end, body)
-            guard let read, read.count == Self.purgePage else { return }
-            from = read.last + [0]
+            func step() throws -> [KeyValue] {
+                let page = try engine.scan(from: from, to: end, limit: Self.purgePage)
+                if !page.isEmpty { try body(page) }
+                return page
+            }
+            let page = try locked ? changeLock.withLock { _ in try step() } : step()
+            guard page.count == Self.purgePage, let last = page.last else { return }
+            from = last.key + [0]
         }
-    }
-
-    private func page(_ from: [UInt8], _ end: [UInt8], _ body: ([KeyValue]) throws -> Void) throws -> PageRead? {
-        let page = try engine.scan(from: from, to: end, limit: Self.purgePage)
-        guard let last = page.last else { return nil }
-        try body(page)
-        return PageRead(count: page.count, last: last.key)
     }
 
     /// Records a purge reads and removes at a time.
     public static let purgePage = 1_000
-}
-
-/// How many records a purge's page read, and the last one's key.
-private struct PageRead {
-    let count: Int
-    let last: [UInt8]
-}
-
-extension ObjectManifest {
-    /// The manifest `bytes` encode, or nil when they do not parse (a purge removes a corrupt record all the same).
-    init?(decodingIfValid bytes: [UInt8]) {
-        guard let manifest = try? ObjectManifest(decoding: bytes) else { return nil }
-        self = manifest
-    }
 }

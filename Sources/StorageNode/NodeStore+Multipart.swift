@@ -41,15 +41,15 @@ extension NodeStore {
         -> CommitOutcome
     {
         let key = NodeKeys.part(upload: upload, number: record.part.number)
+        let current = try group.value(key).map { try PartRecord(decoding: $0) }
         // A part whose segments are gone (its upload aborted, or swept as abandoned, since they were written) is
         // refused: its record would name nothing, and outlive its upload. Its commit retried finds its own record.
-        if record.part.sizeBytes > 0, try group.value(NodeKeys.upload(version: record.part.versionID)) == nil {
-            guard let raw = try group.value(key), try PartRecord(decoding: raw).part.versionID == record.part.versionID
-            else { throw NodeError.missingSegment(node: node, version: record.part.versionID.description, index: 0) }
+        if record.part.sizeBytes > 0, current?.part.versionID != record.part.versionID,
+           try group.value(NodeKeys.upload(version: record.part.versionID)) == nil {
+            throw NodeError.missingSegment(node: node, version: record.part.versionID.description, index: 0)
         }
         batch.delete(NodeKeys.upload(version: record.part.versionID))
-        if let raw = try group.value(key) {
-            let current = try PartRecord(decoding: raw)
+        if let current {
             if !record.isNewer(than: current) {
                 if current.part.versionID != record.part.versionID {
                     try deleteSegments(of: record.part.versionID, into: &batch)

@@ -131,6 +131,15 @@ final class NodeChangeWireTests: XCTestCase {
 }
 
 extension HTTPNodeConformanceTests {
+    /// The body of a repair as the previous gateways sent it (`POST /v1/repair`): each segment a framed record of its
+    /// index (u32 BE), then its bytes.
+    func legacyRepairBody(_ segments: [RepairSegment]) -> [UInt8] {
+        NodeWire.frame(segments.map { segment in
+            [UInt8(segment.index >> 24), UInt8((segment.index >> 16) & 0xFF), UInt8((segment.index >> 8) & 0xFF),
+             UInt8(segment.index & 0xFF)] + segment.bytes
+        })
+    }
+
     /// One raw request to the node (`/v1/<endpoint>?<query>`): its status and text.
     func raw(_ method: NIOHTTP1.HTTPMethod, _ endpoint: String, _ query: String, _ body: [UInt8]) async throws
         -> (Int, String)
@@ -255,14 +264,14 @@ extension HTTPNodeConformanceTests {
         let repair = "j=MA&bucket=\(bucket)&key=\(Hex.encode(Array("scrubbed".utf8)))&version=\(object.versionID)"
             + "&sequence=\(object.sequence)&extent=\(object.versionID)"
         (status, text) = try await raw(.POST, "repair", repair,
-                                       NodeWire.encodeRepair([RepairSegment(index: 1, bytes: [7, 7, 7, 7, 7, 7, 7, 7, 7, 7])]))
+                                       legacyRepairBody([RepairSegment(index: 1, bytes: [7, 7, 7, 7, 7, 7, 7, 7, 7, 7])]))
         XCTAssertEqual(text, "refused")
         // A segment larger than any stored one is refused before it is staged (the node keeps serving).
-        (status, text) = try await raw(.POST, "repair", repair, NodeWire.encodeRepair([RepairSegment(
+        (status, text) = try await raw(.POST, "repair", repair, legacyRepairBody([RepairSegment(
             index: 1, bytes: [UInt8](repeating: 2, count: NodeWire.segmentBytesMax + 1))]))
         XCTAssertEqual(text, "refused")
         (status, text) = try await raw(.POST, "repair", repair,
-                                       NodeWire.encodeRepair([RepairSegment(index: 1, bytes: segments[1])]))
+                                       legacyRepairBody([RepairSegment(index: 1, bytes: segments[1])]))
         XCTAssertEqual(text, "repaired")
         let read = try await node.segment(ma, version: object.versionID, index: 1)
         XCTAssertEqual(Array(read.readableBytesView), segments[1])
